@@ -1,0 +1,41 @@
+//! `[paths]`: where state lives.
+use super::{Key, Kind};
+
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "paths.queue",
+        kind: Kind::Path,
+        default: "/var/kmpromail/queue",
+        doc: "The mail queue: incoming/ (the drop directory), mess/, the queue index.",
+    },
+    Key {
+        name: "paths.mail",
+        kind: Kind::Path,
+        default: "/var/kmpromail/mail",
+        doc: "Mailboxes: a user's Maildir is DOMAIN/USER/ below this directory unless\nthe user database names another path.",
+    },
+    Key {
+        name: "paths.db",
+        kind: Kind::Path,
+        default: "/var/kmpromail/db",
+        doc: "The user database (an LMDB environment).",
+    },
+    Key {
+        name: "paths.run",
+        kind: Kind::Path,
+        default: "/run/kmpromail",
+        doc: "Sockets and pid files.",
+    },
+    Key {
+        name: "paths.libexec",
+        kind: Kind::Path,
+        default: "",
+        doc: "Where the daemons' binaries are. Empty: the directory kmpctl itself is in.",
+    },
+    Key {
+        name: "paths.syslog_socket",
+        kind: Kind::Path,
+        default: "/dev/log",
+        doc: "The local syslog socket that daemons log to under facility mail when not\nin the foreground.",
+    },
+];

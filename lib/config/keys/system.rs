@@ -1,0 +1,29 @@
+//! `[system]`: the host as a whole.
+use super::{Key, Kind};
+
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "system.hostname",
+        kind: Kind::Str,
+        default: "localhost",
+        doc: "The host's fully qualified name: the SMTP greeting, Received headers,\nMessage-IDs and bounces use it.",
+    },
+    Key {
+        name: "system.default_domain",
+        kind: Kind::Str,
+        default: "",
+        doc: "The domain a login without @ is taken in, as ISP users type only their name.\nEmpty: such logins are refused.",
+    },
+    Key {
+        name: "system.postmaster",
+        kind: Kind::Str,
+        default: "postmaster",
+        doc: "Where double bounces and warnings for the administrator go: an address,\nor a local part in the first local domain.",
+    },
+    Key {
+        name: "system.max_load",
+        kind: Kind::Int { min: 0, max: 10000 },
+        default: "0",
+        doc: "Above this one-minute load average new connections are answered with a\ntemporary error and closed. 0 turns the check off.",
+    },
+];

@@ -1,0 +1,97 @@
+//! kmpctl: the administrator's one command, noun-verb in the style of
+//! `postfix`, `postqueue` and `doveadm`. One module per noun; one printer
+//! ([`output`]) for plain tables and `--json`; sysexits exit codes.
+
+pub mod check;
+pub mod config;
+pub mod init;
+pub mod output;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kmpctl",
+    version,
+    about = "Administer Kmpromail",
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The configuration file (default: $KMPROMAIL_CONFIG, else /etc/kmpromail/kmpromail.toml).
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print JSON for scripts instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The nouns (and the few bare verbs).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a self-contained instance under a directory (no root needed).
+    Init(init::Args),
+    /// Validate the configuration and the installation; exit 78 on any error.
+    Check,
+    /// Show the configuration: every key, the changed ones, or the annotated sample.
+    Config(config::Args),
+}
+
+/// A failure of a kmpctl verb: what to tell the administrator, and the exit code.
+#[derive(Debug)]
+pub struct CtlError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CtlError {
+    pub fn new(code: i32, message: impl Into<String>) -> CtlError {
+        CtlError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a verb returns.
+pub type CtlResult = Result<(), CtlError>;
+
+/// Global options every verb may need.
+pub struct Ctx {
+    pub config_path: Option<PathBuf>,
+    pub json: bool,
+}
+
+impl Ctx {
+    /// Loads and validates the configuration, or fails with its errors.
+    pub fn config(&self) -> Result<Config, CtlError> {
+        Config::load_located(self.config_path.as_deref())
+            .map_err(|e| CtlError::new(e.exit_code(), e.to_string()))
+    }
+}
+
+/// Runs the parsed command; returns the exit code.
+pub fn run(cli: Cli) -> i32 {
+    let ctx = Ctx {
+        config_path: cli.config,
+        json: cli.json,
+    };
+    let result = match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Check => check::run(&ctx),
+        Command::Config(a) => config::run(&ctx, a),
+    };
+    match result {
+        Ok(()) => crate::exit::OK,
+        Err(e) => {
+            eprintln!("kmpctl: {}", e.message);
+            e.code
+        }
+    }
+}

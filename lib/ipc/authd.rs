@@ -1,0 +1,248 @@
+//! The kmp-authd protocol: requests from the daemons and kmpctl, and replies.
+//!
+//! kmp-authd is the only reader of password hashes. Every other program asks
+//! it over the Unix socket `RUN/authd.sock`: one request frame, one reply
+//! frame, as many times as the client likes on one connection.
+
+use std::net::IpAddr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::frame::{self, FrameError};
+
+/// The protocol version this library speaks.
+pub const VERSION: u32 = 1;
+
+/// The protocol a request comes from; bans and logs name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    Smtp,
+    Submission,
+    Pop3,
+    Imap,
+    Webmail,
+    Admin,
+}
+
+/// A request to kmp-authd, with its version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub v: u32,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+/// What a client asks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Verify a login. `user` is as typed (with or without @domain).
+    Login {
+        user: String,
+        password: String,
+        service: Service,
+        ip: Option<IpAddr>,
+    },
+    /// Look up one recipient address: a user, an alias, or nothing.
+    Lookup { address: String },
+    /// Report abuse that is not a failed password (garbage, floods): counts
+    /// toward the same ban as failed logins.
+    Failure {
+        ip: IpAddr,
+        service: Service,
+        reason: String,
+    },
+    /// Whether an address is banned now.
+    BanCheck { ip: IpAddr },
+    /// Every ban in force.
+    BanList,
+    /// Ban an address or network (CIDR) for `seconds`.
+    BanAdd {
+        net: String,
+        seconds: u64,
+        reason: String,
+    },
+    /// Lift a ban.
+    BanDel { net: String },
+    /// Is anyone there.
+    Ping,
+}
+
+/// A user as the daemons see it: never the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// The canonical address, `local@domain`, lower-case domain in A-label form.
+    pub address: String,
+    /// The user's Maildir.
+    pub mail_path: PathBuf,
+    /// Quota in bytes, 0 for none.
+    #[serde(default)]
+    pub quota_bytes: u64,
+    /// Quota in messages, 0 for none.
+    #[serde(default)]
+    pub quota_messages: u64,
+    /// Whether mail is accepted and logins allowed.
+    pub active: bool,
+    /// Addresses mail is forwarded to.
+    #[serde(default)]
+    pub forwards: Vec<String>,
+    /// With forwards: keep a copy in the mailbox too.
+    #[serde(default)]
+    pub keep_copy: bool,
+    /// POP3 shows subfolders too, not only INBOX.
+    #[serde(default)]
+    pub pop3_subfolders: bool,
+    /// POP3 LOGIN-DELAY in seconds, 0 for none.
+    #[serde(default)]
+    pub login_delay: u64,
+}
+
+/// What an address is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// A mailbox. Plus-addressing (`user+tag`) already resolved to the user.
+    User { user: UserInfo },
+    /// An alias (or a domain's catch-all) with its targets, one level deep.
+    Alias {
+        address: String,
+        targets: Vec<String>,
+    },
+    /// Nothing by that name.
+    NotFound,
+}
+
+/// Why a login failed. Deliberately no difference between "no such user" and
+/// "wrong password".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginFailure {
+    BadCredentials,
+    Disabled,
+    Banned,
+}
+
+/// A ban in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    pub net: String,
+    /// Seconds since the epoch when it ends.
+    pub until: u64,
+    pub reason: String,
+}
+
+/// kmp-authd's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Reply {
+    LoginOk {
+        user: UserInfo,
+    },
+    LoginFailed {
+        reason: LoginFailure,
+    },
+    /// Answer to Lookup. `local_domain` says whether the domain is ours at all.
+    Found {
+        entry: Entry,
+        local_domain: bool,
+    },
+    Ban {
+        banned: bool,
+        until: Option<u64>,
+    },
+    Bans {
+        bans: Vec<Ban>,
+    },
+    Done,
+    Pong,
+    /// The request could not be served. `temporary`: try again later (the
+    /// database is busy or broken); otherwise the request itself was wrong.
+    Error {
+        temporary: bool,
+        message: String,
+    },
+}
+
+/// Why a request got no useful answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("kmp-authd is not running ({0}): {1}")]
+    Unavailable(PathBuf, std::io::Error),
+    #[error("kmp-authd: {0}")]
+    Frame(#[from] FrameError),
+    #[error("kmp-authd: {message}")]
+    Refused { temporary: bool, message: String },
+}
+
+impl ClientError {
+    /// Whether the caller should answer "try again later" (4xx, exit 75).
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            ClientError::Unavailable(..) => true,
+            ClientError::Frame(e) => e.is_temporary(),
+            ClientError::Refused { temporary, .. } => *temporary,
+        }
+    }
+}
+
+fn wrap(body: Request) -> Envelope<Request> {
+    Envelope { v: VERSION, body }
+}
+
+fn check(reply: Reply) -> Result<Reply, ClientError> {
+    match reply {
+        Reply::Error { temporary, message } => Err(ClientError::Refused { temporary, message }),
+        r => Ok(r),
+    }
+}
+
+/// A blocking connection to kmp-authd, for kmpctl and benchmarks.
+pub struct Client {
+    stream: UnixStream,
+}
+
+impl Client {
+    /// Connects to the socket at `path`.
+    pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let stream =
+            UnixStream::connect(path).map_err(|e| ClientError::Unavailable(path.into(), e))?;
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        Ok(Client { stream })
+    }
+
+    /// Sends one request and waits for its reply. An `Error` reply is an `Err`.
+    pub fn call(&mut self, req: Request) -> Result<Reply, ClientError> {
+        frame::write(&mut self.stream, &wrap(req))?;
+        check(frame::read(&mut self.stream)?)
+    }
+}
+
+/// An async connection to kmp-authd, for the daemons.
+pub struct AsyncClient {
+    stream: tokio::net::UnixStream,
+}
+
+impl AsyncClient {
+    /// Connects to the socket at `path`.
+    pub async fn connect(path: &Path) -> Result<AsyncClient, ClientError> {
+        let stream = tokio::net::UnixStream::connect(path)
+            .await
+            .map_err(|e| ClientError::Unavailable(path.into(), e))?;
+        Ok(AsyncClient { stream })
+    }
+
+    /// Sends one request and waits for its reply. An `Error` reply is an `Err`.
+    pub async fn call(&mut self, req: Request) -> Result<Reply, ClientError> {
+        frame::write_async(&mut self.stream, &wrap(req)).await?;
+        check(frame::read_async(&mut self.stream).await?)
+    }
+}
+
+/// One request on a fresh connection: what a daemon does per login or lookup.
+pub async fn call(path: &Path, req: Request) -> Result<Reply, ClientError> {
+    AsyncClient::connect(path).await?.call(req).await
+}

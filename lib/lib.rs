@@ -1,0 +1,28 @@
+//! Kmpromail: the library behind every program of the suite.
+//!
+//! Each program in `bin/` is a thin main over one module here. What a program
+//! imports from this library is its trust statement: `kmp-smtpd` never imports
+//! `userdb` or `maildir`, `kmp-remote` never imports `maildir`, and so on.
+//! See `doc/ARCHITECTURE.md` for how the pieces fit.
+
+pub mod clock;
+pub mod config;
+pub mod exit;
+pub mod ipc;
+pub mod log;
+pub mod net;
+pub mod paths;
+pub mod proto;
+pub mod sys;
+
+pub mod authd;
+pub mod ctl;
+pub mod imapd;
+pub mod local;
+pub mod maildir;
+pub mod pop3d;
+pub mod queue;
+pub mod remote;
+pub mod send;
+pub mod smtpd;
+pub mod userdb;

@@ -1,0 +1,229 @@
+//! The black-box test harness: a self-contained instance in a temporary
+//! directory on free loopback ports, the real binaries, real clients.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running (or ready to run) instance. Dropping it ends every process it started.
+pub struct Instance {
+    pub dir: tempfile::TempDir,
+    pub base: u16,
+    children: Vec<(String, Child)>,
+}
+
+/// The directory the test binaries' sibling programs are built in.
+pub fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kmpctl"))
+        .parent()
+        .expect("binary has a directory")
+        .to_path_buf()
+}
+
+/// The path of a program of the suite.
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// A port base N such that N+25 .. N+995 are all free on 127.0.0.1 now.
+pub fn free_port_base() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let seed = (std::process::id() as u16 % 24) * 1000;
+    for _ in 0..60 {
+        let step = NEXT.fetch_add(1, Ordering::SeqCst) % 30;
+        let base = 30000 + (seed + step * 1000) % 30000;
+        let offsets = [25u16, 587, 465, 110, 995, 143, 993, 26, 27, 28];
+        if offsets
+            .iter()
+            .all(|o| TcpListener::bind(("127.0.0.1", base + o)).is_ok())
+        {
+            return base;
+        }
+    }
+    panic!("no free port base found");
+}
+
+impl Instance {
+    /// `kmpctl init` in a fresh temporary directory.
+    pub fn new() -> Instance {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let base = free_port_base();
+        let out = Command::new(bin("kmpctl"))
+            .arg("init")
+            .arg(dir.path())
+            .args([
+                "--port-base",
+                &base.to_string(),
+                "--hostname",
+                "mx.example.test",
+            ])
+            .output()
+            .expect("run kmpctl init");
+        assert!(
+            out.status.success(),
+            "kmpctl init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Instance {
+            dir,
+            base,
+            children: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("kmpromail.toml")
+    }
+
+    /// Appends TOML to the configuration (a section of its own, say).
+    pub fn append_config(&self, text: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.config())
+            .unwrap();
+        writeln!(f, "\n{text}").unwrap();
+    }
+
+    /// Runs `kmpctl --config CONF ARGS...`.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        self.ctl_stdin(args, None)
+    }
+
+    /// Runs kmpctl with `input` on standard input.
+    pub fn ctl_stdin(&self, args: &[&str], input: Option<&[u8]>) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(bin("kmpctl"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kmpctl");
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(i) = input {
+            stdin.write_all(i).unwrap();
+        }
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs kmpctl and asserts it succeeded; returns its standard output.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(
+            out.status.success(),
+            "kmpctl {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Starts `program --config CONF --foreground ARGS`, logging to DIR/log/PROGRAM.log.
+    pub fn spawn(&mut self, program: &str, args: &[&str]) {
+        let log =
+            std::fs::File::create(self.path().join("log").join(format!("{program}.log"))).unwrap();
+        let child = Command::new(bin(program))
+            .arg("--config")
+            .arg(self.config())
+            .arg("--foreground")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        self.children.push((program.to_string(), child));
+    }
+
+    /// The pid of a program this instance started.
+    pub fn pid(&self, program: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(n, _)| n == program)
+            .map(|(_, c)| c.id())
+    }
+
+    /// Sends SIGKILL to a program this instance started and reaps it.
+    pub fn kill(&mut self, program: &str) {
+        if let Some(i) = self.children.iter().position(|(n, _)| n == program) {
+            let (_, mut c) = self.children.remove(i);
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// What a program logged so far.
+    pub fn log(&self, program: &str) -> String {
+        std::fs::read_to_string(self.path().join("log").join(format!("{program}.log")))
+            .unwrap_or_default()
+    }
+
+    /// 127.0.0.1:BASE+offset.
+    pub fn addr(&self, offset: u16) -> String {
+        format!("127.0.0.1:{}", self.base + offset)
+    }
+
+    /// Waits until a TCP port accepts connections (10 s at most).
+    pub fn wait_port(&self, offset: u16) {
+        wait_until(Duration::from_secs(10), || {
+            TcpStream::connect(self.addr(offset)).is_ok()
+        })
+        .unwrap_or_else(|_| panic!("port {} never opened", self.base + offset));
+    }
+
+    /// Waits until a Unix socket under the run directory accepts connections.
+    pub fn wait_socket(&self, name: &str) {
+        let p = self.path().join("run").join(name);
+        wait_until(Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect(&p).is_ok()
+        })
+        .unwrap_or_else(|_| panic!("socket {} never opened", p.display()));
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        for (_, c) in self.children.iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `f` every 20 ms until it is true or `limit` passes.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Result<(), ()> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if f() {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+/// Runs a Python script (real client libraries) and returns its output.
+pub fn python(script: &str, args: &[&str]) -> Output {
+    Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs")
+}
