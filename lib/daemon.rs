@@ -1,0 +1,154 @@
+//! What every daemon's main does the same way: its command line, loading the
+//! configuration, starting the log, binding, dropping privileges, the pid file
+//! that tells `kmpctl start` it is ready, and the TLS certificate.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::config::Config;
+use crate::exit;
+use crate::paths::Paths;
+
+/// The options every daemon takes (flatten into its clap parser).
+#[derive(Debug, Clone, Args)]
+pub struct DaemonArgs {
+    /// The configuration file (default: $KMPROMAIL_CONFIG, else /etc/kmpromail/kmpromail.toml).
+    #[arg(long, short = 'c', value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Stay attached and log to standard error instead of syslog.
+    #[arg(long)]
+    pub foreground: bool,
+}
+
+/// Installs the one TLS crypto provider, loads and validates the
+/// configuration, and starts the log. On a bad configuration it prints every
+/// error and returns the exit code (78).
+pub fn setup(program: &str, args: &DaemonArgs) -> Result<Config, i32> {
+    // Two providers in one process make rustls panic: install ours first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cfg = match Config::load_located(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            return Err(e.exit_code());
+        }
+    };
+    if args.foreground {
+        crate::log::init_stderr(program);
+    } else {
+        crate::log::init_syslog(program, cfg.str("paths.syslog_socket"));
+    }
+    Ok(cfg)
+}
+
+/// Binds every address, or says which one failed.
+pub fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, (SocketAddr, std::io::Error)> {
+    addrs
+        .iter()
+        .map(|a| {
+            let l = TcpListener::bind(a).map_err(|e| (*a, e))?;
+            l.set_nonblocking(true).map_err(|e| (*a, e))?;
+            Ok(l)
+        })
+        .collect()
+}
+
+/// Drops to the user the `[privileges]` key `key` names (nothing when not root
+/// or when it is empty). Logs and returns the exit code on failure.
+pub fn drop_privileges(cfg: &Config, key: &str, extra_group: Option<&str>) -> Result<(), i32> {
+    match crate::sys::privs::drop_to(cfg.str(key), extra_group) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            crate::error!("cannot drop privileges: {e}");
+            Err(exit::OSERR)
+        }
+    }
+}
+
+/// A pid file under the run directory: written when the daemon is ready,
+/// removed when it ends cleanly. `kmpctl start` waits for it.
+pub struct PidFile {
+    path: PathBuf,
+}
+
+impl PidFile {
+    /// Writes `RUN/PROGRAM.pid` with this process's id.
+    pub fn write(paths: &Paths, program: &str) -> std::io::Result<PidFile> {
+        let path = paths.pid_file(program);
+        let tmp = path.with_extension("pid.tmp");
+        std::fs::write(&tmp, format!("{}\n", std::process::id()))?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(PidFile { path })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Why the TLS certificate could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{0}: {1}")]
+    Read(PathBuf, String),
+    #[error("{0}: no certificate in the file")]
+    NoCert(PathBuf),
+    #[error("certificate and key do not go together: {0}")]
+    Mismatch(String),
+}
+
+/// The server-side TLS configuration from `tls.cert` and `tls.key`, or None
+/// when either is empty (no TLS offered).
+pub fn tls_config(cfg: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, TlsError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = (cfg.path_of("tls.cert"), cfg.path_of("tls.key"));
+    if cfg.str("tls.cert").is_empty() || cfg.str("tls.key").is_empty() {
+        return Ok(None);
+    }
+    let read_err =
+        |p: &Path, e: &dyn std::fmt::Display| TlsError::Read(p.to_path_buf(), e.to_string());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .map_err(|e| read_err(&cert, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| read_err(&cert, &e))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCert(cert));
+    }
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| read_err(&key, &e))?;
+    let mut sc = rustls::ServerConfig::builder_with_protocol_versions(&[
+        &rustls::version::TLS13,
+        &rustls::version::TLS12,
+    ])
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| TlsError::Mismatch(e.to_string()))?;
+    sc.alpn_protocols.clear();
+    Ok(Some(Arc::new(sc)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_config_loads_an_init_certificate() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        crate::ctl::init::write_self_signed("mx.example.test", &c, &k).unwrap();
+        let mut cfg = Config::defaults();
+        cfg.set("tls.cert", c.to_str().unwrap()).unwrap();
+        cfg.set("tls.key", k.to_str().unwrap()).unwrap();
+        assert!(tls_config(&cfg).unwrap().is_some());
+        cfg.set("tls.cert", "").unwrap();
+        assert!(tls_config(&cfg).unwrap().is_none());
+        cfg.set("tls.cert", k.to_str().unwrap()).unwrap();
+        assert!(tls_config(&cfg).is_err());
+    }
+}
