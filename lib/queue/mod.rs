@@ -1,5 +1,87 @@
-//! The mail queue. (The state table and the durable writer arrive with kmp-send.)
+//! The mail queue: the drop directory, the message files and the queue
+//! index, and the one code path that writes each of them.
+//!
+//! # States
+//!
+//! As qmail's INTERNALS does, this table says which files exist for a
+//! message in each state, and what kmp-send does with it when it (re)starts.
+//! `Q` is the queue id; every path is under `paths.queue`. The index is the
+//! LMDB environment `index/` (one record per message: envelope, per-recipient
+//! state, next attempt time, hold flag). A crash may happen between any two
+//! rows; each row is a state a restart can find and finish.
+//!
+//! | # | state                    | files                                   | index record          | on restart                                   |
+//! |---|--------------------------|-----------------------------------------|-----------------------|----------------------------------------------|
+//! | 1 | being written            | `incoming/tmp/Q`, maybe `incoming/env/Q`| none                  | nothing; removed when older than a day       |
+//! | 2 | committed (caller told yes) | `incoming/new/Q`, `incoming/env/Q`, maybe `incoming/tmp/Q` | none | intake (row 3)                     |
+//! | 3 | indexed                  | `incoming/new/Q`, `incoming/env/Q`      | all recipients pending| rename `new/Q` to `mess/Q`, remove `env/Q`   |
+//! | 4 | queued                   | `mess/Q`, maybe a stale `incoming/env/Q` or `tmp/Q` | some recipient pending | stale files removed; scheduled at its next attempt time (now after a restart) |
+//! | 5 | delivering               | as 4; a job is at kmp-local/kmp-remote  | as 4                  | as 4: the job is sent again with the same delivery ids, so kmp-local does not deliver twice |
+//! | 6 | bounce owed              | as 4, plus the bounce in row 2          | recipient final, not yet `notified` | the bounce is made again (a duplicate bounce rather than none) |
+//! | 7 | done                     | `mess/Q`                                | every recipient final | `mess/Q` unlinked, then the record deleted; logs `Q: removed` |
+//! | 8 | removed                  | none                                    | record, all final     | record deleted                               |
+//!
+//! The order of writes makes every row reachable only from the row above:
+//! the envelope is synced before the message is linked into `new/` (so row 2
+//! always has one); the record is committed before the message leaves `new/`
+//! (so a message is never in `mess/` without a record); a bounce is committed
+//! into `incoming/` before the failed recipient is recorded as notified; the
+//! message file is unlinked before its record is deleted. A record whose
+//! message file is nowhere (neither `mess/` nor `incoming/new/`) is a broken
+//! invariant that kmp-send logs loudly and drops; a file in `mess/` without a
+//! record is moved to `corrupt/` for the administrator.
+//!
+//! Recipients added by kmp-local (alias targets, forwards) are appended to
+//! the record with the result that expanded them, in the same transaction.
 
 pub mod envelope;
+pub mod id;
+pub mod incoming;
 
 pub use envelope::{Envelope, Notify, Recipient, Ret};
+pub use id::QueueId;
+pub use incoming::{kick, Incoming};
+
+use std::io;
+use std::path::Path;
+
+/// Why a queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// A file operation failed (disk full, permissions, I/O error).
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: String,
+        source: io::Error,
+    },
+    /// The envelope cannot be queued (no recipients).
+    #[error("bad envelope: {0}")]
+    BadEnvelope(String),
+    /// A queue file or record is unreadable.
+    #[error("corrupt queue file: {0}")]
+    Corrupt(String),
+    /// The queue index failed.
+    #[error("queue index: {0}")]
+    Index(String),
+}
+
+impl QueueError {
+    /// An I/O error on `path` while doing `op`.
+    pub fn io(op: &'static str, path: &Path, source: io::Error) -> QueueError {
+        QueueError::Io {
+            op,
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Whether trying again later may succeed: a caller answers 4xx or exits
+    /// 75 then, and 5xx or 65 otherwise.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            QueueError::Io { .. } | QueueError::Index(_) => true,
+            QueueError::BadEnvelope(_) | QueueError::Corrupt(_) => false,
+        }
+    }
+}
