@@ -7,9 +7,16 @@ CARGO   ?= cargo
 PREFIX  ?= /usr/local
 DESTDIR ?=
 DEMO    ?= $(CURDIR)/demo
+OS      != uname -s
+SYSCONFDIR ?= $(if $(filter FreeBSD,$(OS)),$(PREFIX)/etc,/etc)
+MANDIR  ?= $(if $(filter FreeBSD,$(OS)),$(PREFIX)/man,$(PREFIX)/share/man)
+LIBEXEC  = $(PREFIX)/libexec/kmpromail
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DAEMONS  = kmp-authd kmp-send kmp-local kmp-remote kmp-smtpd kmp-pop3d kmp-imapd
+REL      = target/release
 DEMO_PORT_BASE ?= 20000
 
-.PHONY: all build test lint demo demo-stop clean
+.PHONY: all build test lint demo demo-stop clean install uninstall
 
 all: build
 
@@ -39,3 +46,47 @@ demo-stop:
 
 clean:
 	$(CARGO) clean
+
+# Installs the programs, man pages, the sample configuration (never the live one),
+# the sendmail/mailq names, rc.d and systemd files. `kmpctl setup` (as root) then
+# creates the users, directories and a first configuration.
+install:
+	@test -x $(REL)/kmpctl || { echo "run make first"; exit 1; }
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBEXEC)
+	install -m 0755 $(REL)/kmpctl $(DESTDIR)$(PREFIX)/sbin/kmpctl
+	for d in $(DAEMONS); do \
+	  if [ -x $(REL)/$$d ]; then install -m 0755 $(REL)/$$d $(DESTDIR)$(LIBEXEC)/$$d; fi; \
+	done
+	if [ -x $(REL)/kmp-inject ]; then \
+	  install -m 0755 $(REL)/kmp-inject $(DESTDIR)$(PREFIX)/sbin/kmp-inject; \
+	  ln -sf kmp-inject $(DESTDIR)$(PREFIX)/sbin/sendmail; \
+	  ln -sf ../sbin/kmp-inject $(DESTDIR)$(PREFIX)/bin/mailq; \
+	fi
+	for s in 5 7 8; do \
+	  install -d $(DESTDIR)$(MANDIR)/man$$s; \
+	  for m in man/man$$s/*.$$s; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$$s/; done; \
+	done
+	install -d $(DESTDIR)$(SYSCONFDIR)/kmpromail
+	install -m 0644 etc/kmpromail.toml $(DESTDIR)$(SYSCONFDIR)/kmpromail/kmpromail.toml.sample
+	if [ "$(OS)" = FreeBSD ]; then \
+	  install -d $(DESTDIR)$(PREFIX)/etc/rc.d; \
+	  sed 's|/usr/local|$(PREFIX)|g' rc.d/kmpromail > $(DESTDIR)$(PREFIX)/etc/rc.d/kmpromail; \
+	  chmod 0755 $(DESTDIR)$(PREFIX)/etc/rc.d/kmpromail; \
+	else \
+	  install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/tmpfiles.d; \
+	  for u in systemd/*.service systemd/*.target; do \
+	    sed 's|/usr/local/libexec|$(PREFIX)/libexec|; s|/etc/kmpromail|$(SYSCONFDIR)/kmpromail|' $$u \
+	      > $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+	  done; \
+	  install -m 0644 systemd/kmpromail.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/kmpromail.conf; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/kmpctl $(DESTDIR)$(PREFIX)/sbin/kmp-inject \
+	  $(DESTDIR)$(PREFIX)/sbin/sendmail $(DESTDIR)$(PREFIX)/bin/mailq
+	for d in $(DAEMONS); do rm -f $(DESTDIR)$(LIBEXEC)/$$d; done
+	-rmdir $(DESTDIR)$(LIBEXEC)
+	for s in 5 7 8; do for m in man/man$$s/*.$$s; do rm -f $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); done; done
+	rm -f $(DESTDIR)$(SYSCONFDIR)/kmpromail/kmpromail.toml.sample
+	rm -f $(DESTDIR)$(PREFIX)/etc/rc.d/kmpromail $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/kmpromail.conf
+	for u in systemd/*.service systemd/*.target; do rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$u); done

@@ -34,8 +34,11 @@ pub fn init_stderr(program: &str) {
 }
 
 /// Sends lines to the syslog socket at `socket` (normally `/dev/log`) under
-/// facility mail. Falls back to standard error when there is no such socket.
+/// facility mail. Falls back to standard error when `socket` is empty or absent.
 pub fn init_syslog(program: &str, socket: &str) {
+    if socket.is_empty() {
+        return init_stderr(program);
+    }
     let formatter = syslog::Formatter3164 {
         facility: syslog::Facility::LOG_MAIL,
         hostname: None,

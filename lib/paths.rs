@@ -16,13 +16,11 @@ pub struct Paths {
 
 impl Paths {
     /// The paths `cfg` names. An empty `paths.libexec` means the directory of
-    /// the running program.
+    /// the running program, or `../libexec/kmpromail` beside it when the
+    /// daemons are installed there (`make install`).
     pub fn new(cfg: &Config) -> Paths {
         let libexec = match cfg.str("paths.libexec") {
-            "" => std::env::current_exe()
-                .ok()
-                .and_then(|p| p.parent().map(|d| d.to_path_buf()))
-                .unwrap_or_else(|| PathBuf::from(".")),
+            "" => default_libexec(),
             p => PathBuf::from(p),
         };
         Paths {
@@ -72,5 +70,18 @@ impl Paths {
     /// A daemon binary, e.g. `kmp-smtpd`.
     pub fn program(&self, name: &str) -> PathBuf {
         self.libexec.join(name)
+    }
+}
+
+fn default_libexec() -> PathBuf {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let installed = dir.join("../libexec/kmpromail");
+    if !dir.join("kmp-authd").exists() && installed.join("kmp-authd").exists() {
+        installed
+    } else {
+        dir
     }
 }

@@ -90,6 +90,8 @@ pub fn instance_config(dir: &Path, base: u16, hostname: &str) -> Result<Config, 
     set("paths.mail", p("mail"))?;
     set("paths.db", p("db"))?;
     set("paths.run", p("run"))?;
+    set("paths.syslog_socket", String::new())?;
+    set("paths.log_file", p("log/kmpromail.log"))?;
     set("tls.cert", p("tls/cert.pem"))?;
     set("tls.key", p("tls/key.pem"))?;
     for k in crate::config::KEYS

@@ -6,6 +6,9 @@ pub mod check;
 pub mod config;
 pub mod init;
 pub mod output;
+pub mod service;
+pub mod setup;
+pub mod supervise;
 
 use std::path::PathBuf;
 
@@ -41,6 +44,16 @@ pub enum Command {
     Check,
     /// Show the configuration: every key, the changed ones, or the annotated sample.
     Config(config::Args),
+    /// Start every installed daemon under a supervisor and wait until each is ready.
+    Start(service::StartArgs),
+    /// Stop the supervisor and every daemon, and wait until they have ended.
+    Stop,
+    /// Show each daemon, its pid, uptime and listeners; exit 69 if any is down.
+    Status,
+    /// Make every daemon re-read the configuration, keeping connections.
+    Reload,
+    /// Create the system users, groups, directories and a first configuration (root).
+    Setup,
 }
 
 /// A failure of a kmpctl verb: what to tell the administrator, and the exit code.
@@ -86,6 +99,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Init(a) => init::run(&ctx, a),
         Command::Check => check::run(&ctx),
         Command::Config(a) => config::run(&ctx, a),
+        Command::Start(a) => service::start(&ctx, a),
+        Command::Stop => service::stop(&ctx),
+        Command::Status => service::status(&ctx),
+        Command::Reload => service::reload(&ctx),
+        Command::Setup => setup::run(&ctx),
     };
     match result {
         Ok(()) => crate::exit::OK,

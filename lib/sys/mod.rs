@@ -4,6 +4,7 @@
 
 pub mod fdpass;
 pub mod privs;
+pub mod signals;
 
 use std::fs::File;
 use std::io;

@@ -30,12 +30,18 @@ pub const KEYS: &[Key] = &[
         name: "paths.libexec",
         kind: Kind::Path,
         default: "",
-        doc: "Where the daemons' binaries are. Empty: the directory kmpctl itself is in.",
+        doc: "Where the daemons' binaries are. Empty: the directory kmpctl itself is in,\nor ../libexec/kmpromail beside it.",
     },
     Key {
         name: "paths.syslog_socket",
         kind: Kind::Path,
         default: "/dev/log",
-        doc: "The local syslog socket that daemons log to under facility mail when not\nin the foreground.",
+        doc: "The local syslog socket that daemons log to under facility mail when not\nin the foreground. Empty: no syslog; lines go to standard error.",
+    },
+    Key {
+        name: "paths.log_file",
+        kind: Kind::Path,
+        default: "",
+        doc: "A file the supervisor (kmpctl start) appends the daemons' standard error to.\nEmpty: standard error is discarded once started in the background.",
     },
 ];

@@ -1,0 +1,235 @@
+//! `kmpctl start | stop | status | reload`: the mail system as a service.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Args as ClapArgs;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::output::Table;
+use super::supervise::{self, DAEMONS, SUPERVISOR};
+use super::{CtlError, CtlResult, Ctx};
+use crate::config::Config;
+use crate::exit;
+use crate::paths::Paths;
+
+#[derive(Debug, ClapArgs)]
+pub struct StartArgs {
+    /// Run the supervisor in this process, attached, instead of in the background.
+    #[arg(long)]
+    pub foreground: bool,
+}
+
+/// How long `start` waits for the supervisor to report every daemon ready.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn start(ctx: &Ctx, a: StartArgs) -> CtlResult {
+    let cfg = ctx.config()?;
+    let conf = Config::locate(ctx.config_path.as_deref());
+    let conf = std::fs::canonicalize(&conf).unwrap_or(conf);
+    let paths = Paths::new(&cfg);
+    if a.foreground {
+        crate::log::init_stderr("kmpctl");
+        return supervise::run(&conf, &cfg);
+    }
+    if let Some(pid) = supervise::running_supervisor(&paths) {
+        return Err(CtlError::new(
+            exit::TEMPFAIL,
+            format!("already running (supervisor pid {pid})"),
+        ));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| CtlError::new(exit::OSERR, format!("cannot find kmpctl itself: {e}")))?;
+    let (out, err) = match supervise::log_file(&cfg) {
+        Some(f) => (Stdio::from(f.try_clone().map_err(io)?), Stdio::from(f)),
+        None => (Stdio::null(), Stdio::null()),
+    };
+    let mut cmd = Command::new(exe);
+    cmd.arg("--config")
+        .arg(&conf)
+        .args(["start", "--foreground"]);
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    // Its own process group: a terminal's ^C or hang-up does not reach the daemons.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| CtlError::new(exit::OSERR, format!("cannot start the supervisor: {e}")))?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if supervise::read_pid(&paths.pid_file(SUPERVISOR)) == Some(child.id()) {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let hint = match cfg.str("paths.log_file") {
+                "" => "see the mail log".to_string(),
+                f => format!("see {f}"),
+            };
+            return Err(CtlError::new(
+                status
+                    .code()
+                    .filter(|c| *c != 0)
+                    .unwrap_or(exit::UNAVAILABLE),
+                format!("the mail system did not start ({hint})"),
+            ));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            return Err(CtlError::new(
+                exit::UNAVAILABLE,
+                "the mail system did not become ready in time",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !ctx.json {
+        println!("kmpromail started (supervisor pid {})", child.id());
+    }
+    Ok(())
+}
+
+pub fn stop(ctx: &Ctx) -> CtlResult {
+    let cfg = ctx.config()?;
+    let paths = Paths::new(&cfg);
+    let Some(pid) = supervise::running_supervisor(&paths) else {
+        return Err(CtlError::new(
+            exit::UNAVAILABLE,
+            "the mail system is not running",
+        ));
+    };
+    signal(pid, Signal::SIGTERM)?;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while supervise::alive(pid) {
+        if Instant::now() >= deadline {
+            return Err(CtlError::new(
+                exit::TEMPFAIL,
+                format!("supervisor pid {pid} did not stop"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !ctx.json {
+        println!("kmpromail stopped");
+    }
+    Ok(())
+}
+
+pub fn reload(ctx: &Ctx) -> CtlResult {
+    let cfg = ctx.config()?;
+    let paths = Paths::new(&cfg);
+    let Some(pid) = supervise::running_supervisor(&paths) else {
+        return Err(CtlError::new(
+            exit::UNAVAILABLE,
+            "the mail system is not running",
+        ));
+    };
+    signal(pid, Signal::SIGHUP)?;
+    if !ctx.json {
+        println!(
+            "kmpromail reloading (configuration {})",
+            cfg.path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+pub fn status(ctx: &Ctx) -> CtlResult {
+    let cfg = ctx.config()?;
+    let paths = Paths::new(&cfg);
+    let mut t = Table::new(&["daemon", "state", "pid", "uptime", "listeners"]);
+    let mut down = 0;
+    let installed = supervise::installed(&paths);
+    let sup = supervise::running_supervisor(&paths);
+    t.push(vec![
+        "supervisor".into(),
+        if sup.is_some() { "running" } else { "stopped" }.into(),
+        sup.map(|p| p.to_string()).unwrap_or_default(),
+        sup.and_then(uptime).map(fmt_uptime).unwrap_or_default(),
+        String::new(),
+    ]);
+    if sup.is_none() {
+        down += 1;
+    }
+    for name in DAEMONS.iter().filter(|d| installed.contains(d)) {
+        let pid = supervise::read_pid(&paths.pid_file(name)).filter(|p| supervise::alive(*p));
+        if pid.is_none() {
+            down += 1;
+        }
+        t.push(vec![
+            name.to_string(),
+            if pid.is_some() { "running" } else { "down" }.into(),
+            pid.map(|p| p.to_string()).unwrap_or_default(),
+            pid.and_then(uptime).map(fmt_uptime).unwrap_or_default(),
+            listeners(&cfg, name),
+        ]);
+    }
+    t.print(ctx.json);
+    if down > 0 {
+        return Err(CtlError::new(
+            exit::UNAVAILABLE,
+            format!("{down} not running"),
+        ));
+    }
+    Ok(())
+}
+
+/// The TCP listeners a daemon has, from the configuration.
+fn listeners(cfg: &Config, name: &str) -> String {
+    let keys: &[&str] = match name {
+        "kmp-smtpd" => &[
+            "smtpd.listen",
+            "smtpd.submission_listen",
+            "smtpd.smtps_listen",
+        ],
+        "kmp-pop3d" => &["pop3d.listen", "pop3d.pop3s_listen"],
+        "kmp-imapd" => &["imapd.listen", "imapd.imaps_listen"],
+        _ => &[],
+    };
+    keys.iter()
+        .flat_map(|k| cfg.list(k).iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Seconds a process has been running, from /proc.
+fn uptime(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22 (starttime, in clock ticks since boot) comes after the ")" that ends the name.
+    let after = &stat[stat.rfind(')')? + 2..];
+    let start: u64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let boot_secs: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()??
+        .max(1) as u64;
+    Some((boot_secs as u64).saturating_sub(start / ticks))
+}
+
+fn fmt_uptime(s: u64) -> String {
+    match s {
+        s if s >= 86400 => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+        s if s >= 3600 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn signal(pid: u32, sig: Signal) -> CtlResult {
+    kill(Pid::from_raw(pid as i32), sig).map_err(|e| match e {
+        nix::errno::Errno::EPERM => CtlError::new(
+            exit::NOPERM,
+            format!("permission denied to signal pid {pid} (run as root?)"),
+        ),
+        e => CtlError::new(exit::OSERR, format!("cannot signal pid {pid}: {e}")),
+    })
+}
+
+fn io(e: std::io::Error) -> CtlError {
+    CtlError::new(exit::from_io(&e), e.to_string())
+}

@@ -1,0 +1,270 @@
+//! The supervisor behind `kmpctl start`: starts every daemon that is
+//! installed, waits until each is ready (its pid file names it), restarts one
+//! that dies with a growing back-off, forwards SIGHUP (reload) and ends them
+//! all on SIGTERM, in reverse order.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::CtlError;
+use crate::config::Config;
+use crate::exit;
+use crate::paths::Paths;
+
+/// The daemons, in the order they start (each needs the ones before it).
+pub const DAEMONS: &[&str] = &[
+    "kmp-authd",
+    "kmp-local",
+    "kmp-remote",
+    "kmp-send",
+    "kmp-smtpd",
+    "kmp-pop3d",
+    "kmp-imapd",
+];
+
+/// The supervisor's own pid file name.
+pub const SUPERVISOR: &str = "kmpromail";
+
+/// How long a daemon has to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The longest wait before restarting a daemon that keeps dying.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A daemon that ran this long is considered healthy: its back-off resets.
+const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+
+struct Managed {
+    name: &'static str,
+    child: Option<Child>,
+    started: Instant,
+    backoff: Duration,
+    restart_at: Option<Instant>,
+}
+
+/// The daemons installed beside kmpctl (or in `paths.libexec`).
+pub fn installed(paths: &Paths) -> Vec<&'static str> {
+    DAEMONS
+        .iter()
+        .copied()
+        .filter(|d| paths.program(d).is_file())
+        .collect()
+}
+
+/// Runs the supervisor in this process until SIGTERM. `config` is passed to
+/// every daemon. Returns once every daemon has ended.
+pub fn run(config: &Path, cfg: &Config) -> Result<(), CtlError> {
+    let paths = Paths::new(cfg);
+    crate::sys::signals::install()
+        .map_err(|e| CtlError::new(exit::OSERR, format!("cannot set signal handlers: {e}")))?;
+    std::fs::create_dir_all(&paths.run)
+        .map_err(|e| CtlError::new(exit::CANTCREAT, format!("{}: {e}", paths.run.display())))?;
+    if let Some(pid) = running_supervisor(&paths) {
+        return Err(CtlError::new(
+            exit::TEMPFAIL,
+            format!("already running (supervisor pid {pid})"),
+        ));
+    }
+    let names = installed(&paths);
+    if names.is_empty() {
+        return Err(CtlError::new(
+            exit::OSFILE,
+            format!("no daemon installed in {}", paths.libexec.display()),
+        ));
+    }
+    let mut managed: Vec<Managed> = Vec::new();
+    for name in names {
+        let _ = std::fs::remove_file(paths.pid_file(name));
+        let child = spawn(&paths, config, name)?;
+        let pid = child.id();
+        let mut m = Managed {
+            name,
+            child: Some(child),
+            started: Instant::now(),
+            backoff: Duration::from_secs(1),
+            restart_at: None,
+        };
+        if let Err(e) = wait_ready(&paths, &mut m, pid) {
+            stop_all(&paths, &mut managed);
+            stop_all(&paths, std::slice::from_mut(&mut m));
+            return Err(e);
+        }
+        crate::info!("{name} started (pid {pid})");
+        managed.push(m);
+    }
+    write_pid(&paths.pid_file(SUPERVISOR))?;
+    crate::info!("all daemons ready");
+    loop {
+        if crate::sys::signals::term_requested() {
+            break;
+        }
+        if crate::sys::signals::take_hup() {
+            for m in managed.iter() {
+                if let Some(c) = &m.child {
+                    let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGHUP);
+                }
+            }
+            crate::info!("reload: configuration re-read by every daemon");
+        }
+        for m in managed.iter_mut() {
+            watch(&paths, config, m);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop_all(&paths, &mut managed);
+    let _ = std::fs::remove_file(paths.pid_file(SUPERVISOR));
+    crate::info!("stopped");
+    Ok(())
+}
+
+/// Reaps a daemon that died and restarts it when its back-off has passed.
+fn watch(paths: &Paths, config: &Path, m: &mut Managed) {
+    if let Some(c) = m.child.as_mut() {
+        match c.try_wait() {
+            Ok(Some(status)) => {
+                let ran = m.started.elapsed();
+                if ran >= HEALTHY_AFTER {
+                    m.backoff = Duration::from_secs(1);
+                }
+                crate::warn!(
+                    "{} (pid {}) exited with {status} after {}s; restarting in {}s",
+                    m.name,
+                    c.id(),
+                    ran.as_secs(),
+                    m.backoff.as_secs()
+                );
+                m.child = None;
+                m.restart_at = Some(Instant::now() + m.backoff);
+                m.backoff = (m.backoff * 2).min(MAX_BACKOFF);
+            }
+            Ok(None) => {}
+            Err(e) => crate::error!("{}: cannot wait: {e}", m.name),
+        }
+    }
+    if m.child.is_none() && m.restart_at.is_some_and(|t| Instant::now() >= t) {
+        m.restart_at = None;
+        match spawn(paths, config, m.name) {
+            Ok(c) => {
+                crate::info!("{} restarted (pid {})", m.name, c.id());
+                m.started = Instant::now();
+                m.child = Some(c);
+            }
+            Err(e) => {
+                crate::error!("{}: {}", m.name, e.message);
+                m.restart_at = Some(Instant::now() + m.backoff);
+            }
+        }
+    }
+}
+
+fn spawn(paths: &Paths, config: &Path, name: &str) -> Result<Child, CtlError> {
+    Command::new(paths.program(name))
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| CtlError::new(exit::OSERR, format!("cannot start {name}: {e}")))
+}
+
+/// Waits until the daemon's pid file names it, or it dies, or time runs out.
+fn wait_ready(paths: &Paths, m: &mut Managed, pid: u32) -> Result<(), CtlError> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let file = paths.pid_file(m.name);
+    loop {
+        if read_pid(&file) == Some(pid) {
+            return Ok(());
+        }
+        if let Some(c) = m.child.as_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                m.child = None;
+                return Err(CtlError::new(
+                    exit::UNAVAILABLE,
+                    format!(
+                        "{} exited with {status} while starting (see its log)",
+                        m.name
+                    ),
+                ));
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(CtlError::new(
+                exit::UNAVAILABLE,
+                format!(
+                    "{} did not become ready within {}s",
+                    m.name,
+                    READY_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Ends every daemon, newest first: SIGTERM, then SIGKILL after 10 seconds.
+fn stop_all(paths: &Paths, managed: &mut [Managed]) {
+    for m in managed.iter_mut().rev() {
+        let Some(mut c) = m.child.take() else {
+            continue;
+        };
+        let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match c.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() >= deadline => {
+                    crate::warn!("{} did not stop within 10s; killing it", m.name);
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        let _ = std::fs::remove_file(paths.pid_file(m.name));
+        crate::info!("{} stopped", m.name);
+    }
+}
+
+/// The pid in a pid file, if the file exists and holds one.
+pub fn read_pid(file: &Path) -> Option<u32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// Whether a process with this pid exists.
+pub fn alive(pid: u32) -> bool {
+    // EPERM: it exists but belongs to another user.
+    !matches!(
+        kill(Pid::from_raw(pid as i32), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}
+
+/// The pid of a running supervisor, if there is one.
+pub fn running_supervisor(paths: &Paths) -> Option<u32> {
+    read_pid(&paths.pid_file(SUPERVISOR)).filter(|p| alive(*p))
+}
+
+fn write_pid(path: &PathBuf) -> Result<(), CtlError> {
+    let tmp = path.with_extension("pid.tmp");
+    std::fs::write(&tmp, format!("{}\n", std::process::id()))
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| CtlError::new(exit::CANTCREAT, format!("{}: {e}", path.display())))
+}
+
+/// Opens the log file for the daemons' standard error, if one is configured.
+pub fn log_file(cfg: &Config) -> Option<File> {
+    let p = cfg.str("paths.log_file");
+    if p.is_empty() {
+        return None;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .ok()
+}
