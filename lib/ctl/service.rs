@@ -19,6 +19,9 @@ pub struct StartArgs {
     /// Run the supervisor in this process, attached, instead of in the background.
     #[arg(long)]
     pub foreground: bool,
+    /// Internal: this is the supervisor `kmpctl start` put in the background (logs to syslog).
+    #[arg(long, hide = true)]
+    pub detached: bool,
 }
 
 /// How long `start` waits for the supervisor to report every daemon ready.
@@ -29,8 +32,12 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CtlResult {
     let conf = Config::locate(ctx.config_path.as_deref());
     let conf = std::fs::canonicalize(&conf).unwrap_or(conf);
     let paths = Paths::new(&cfg);
+    if a.detached {
+        crate::log::init_syslog("kmpromail", cfg.str("paths.syslog_socket"));
+        return supervise::run(&conf, &cfg);
+    }
     if a.foreground {
-        crate::log::init_stderr("kmpctl");
+        crate::log::init_stderr("kmpromail");
         return supervise::run(&conf, &cfg);
     }
     if let Some(pid) = supervise::running_supervisor(&paths) {
