@@ -6,9 +6,14 @@
 //! descriptor attached (SCM_RIGHTS, see `sys::fdpass`): the agent never opens
 //! the queue. The agent answers with one [`JobReply`] frame. A connection that
 //! breaks before the reply leaves every recipient of the job to be retried.
+//! [`send`] and [`recv`] do the descriptor passing on blocking sockets; the
+//! reply is an ordinary frame (`frame::write` / `frame::read`).
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use serde::{Deserialize, Serialize};
 
+use super::frame::FrameError;
 use crate::queue::{Notify, Ret};
 
 /// The protocol version this library speaks.
@@ -94,4 +99,94 @@ pub struct RecipientResult {
 pub struct JobReply {
     pub v: u32,
     pub results: Vec<RecipientResult>,
+}
+
+/// Sends `job` as one frame on a blocking Unix stream, with the message
+/// file's descriptor `fd` attached to the frame's first byte (the whole frame
+/// goes in one `sendmsg`).
+pub fn send(
+    stream: &std::os::unix::net::UnixStream,
+    job: &Job,
+    fd: RawFd,
+) -> Result<(), FrameError> {
+    let bytes = super::frame::encode(job);
+    crate::sys::fdpass::send_with_fd(stream.as_raw_fd(), &bytes, fd)?;
+    Ok(())
+}
+
+/// Receives one job frame and the descriptor that came with it, on a
+/// blocking Unix stream: what a delivery agent does per job.
+/// [`FrameError::Closed`] at a clean end of stream.
+pub fn recv(
+    stream: &mut std::os::unix::net::UnixStream,
+) -> Result<(Job, Option<OwnedFd>), FrameError> {
+    use std::io::Read;
+    let mut first = [0u8; 4096];
+    let (n, fd) = crate::sys::fdpass::recv_with_fd(stream.as_raw_fd(), &mut first)?;
+    if n == 0 {
+        return Err(FrameError::Closed);
+    }
+    let mut buf = first[..n].to_vec();
+    while buf.len() < 4 {
+        let mut more = [0u8; 4];
+        let m = stream.read(&mut more[..4 - buf.len()])?;
+        if m == 0 {
+            return Err(FrameError::Closed);
+        }
+        buf.extend_from_slice(&more[..m]);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len > super::frame::MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    if buf.len() > 4 + len {
+        return Err(FrameError::Malformed("bytes after the job frame".into()));
+    }
+    let have = buf.len();
+    buf.resize(4 + len, 0);
+    stream.read_exact(&mut buf[have..])?;
+    Ok((super::frame::decode(&buf[4..])?, fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek, Write};
+
+    #[test]
+    fn a_job_and_its_file_cross_a_socket() {
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"Subject: hi\n\nbody\n").unwrap();
+        f.rewind().unwrap();
+        let job = Job {
+            v: VERSION,
+            qid: "Q".into(),
+            sender: "a@b.test".into(),
+            envid: None,
+            ret: None,
+            smtputf8: false,
+            body_8bit: false,
+            size: 18,
+            arrived: 1,
+            recipients: (0..300)
+                .map(|i| JobRecipient {
+                    index: i,
+                    address: format!("user{i}@example.test"),
+                    notify: Notify::default(),
+                    orcpt: None,
+                    delivery_id: format!("Q.{i}"),
+                })
+                .collect(),
+        };
+        let sender = std::thread::spawn(move || send(&a, &job, f.as_raw_fd()).map(|_| job));
+        let (got, fd) = recv(&mut b).unwrap();
+        let job = sender.join().unwrap().unwrap();
+        assert_eq!(got, job);
+        let mut text = String::new();
+        std::fs::File::from(fd.unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "Subject: hi\n\nbody\n");
+    }
 }

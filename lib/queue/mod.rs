@@ -37,6 +37,8 @@
 pub mod envelope;
 pub mod id;
 pub mod incoming;
+pub mod record;
+pub mod store;
 
 pub use envelope::{Envelope, Notify, Recipient, Ret};
 pub use id::QueueId;

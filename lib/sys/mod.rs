@@ -3,6 +3,7 @@
 //! says why it is sound.
 
 pub mod fdpass;
+pub mod lmdb;
 pub mod privs;
 pub mod signals;
 
