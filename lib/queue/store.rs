@@ -17,6 +17,9 @@ fn db_err(e: heed::Error) -> QueueError {
     QueueError::Index(e.to_string())
 }
 
+/// A record as read back: its key, and the record or why it is unreadable.
+pub type Stored = (String, Result<Record, QueueError>);
+
 /// The open queue index.
 pub struct Store {
     env: &'static Env<WithoutTls>,
@@ -50,7 +53,7 @@ impl Store {
 
     /// Every record, in queue id (arrival) order. Unreadable records are
     /// returned as errors beside their id.
-    pub fn all(&self) -> Result<Vec<(String, Result<Record, QueueError>)>, QueueError> {
+    pub fn all(&self) -> Result<Vec<Stored>, QueueError> {
         let rtxn = self.env.read_txn().map_err(db_err)?;
         let mut out = Vec::new();
         for item in self.msgs.iter(&rtxn).map_err(db_err)? {
