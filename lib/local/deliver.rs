@@ -1,0 +1,699 @@
+//! One job, start to end: loop checks, resolution of every recipient,
+//! Maildir preparation and quota, single-instance delivery, quota warnings,
+//! one log line per delivery, and one result per recipient.
+//!
+//! How results are decided for a recipient that expands to several targets:
+//! a temporary failure of any local target makes the whole recipient
+//! Deferred (the retry finds the targets already served by their delivery
+//! ids, and non-local targets are only handed over once the recipient is
+//! Sent, so nothing is sent twice); otherwise the recipient is Sent if any
+//! target got the message, and local leaves that could not take it
+//! (unknown, disabled, looping) go back to kmp-send in `expanded`, each to
+//! bounce on its own with its own DSN; with no target served at all, the
+//! recipient bounces with the first reason.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ipc::authd::UserInfo;
+use crate::ipc::job::{Job, JobRecipient, JobReply, Outcome, RecipientResult, VERSION};
+
+use super::header::{self, Scan};
+use super::resolve::{self, Directory, Refusal, ResolveError};
+use super::store::{self, Delivered, Source, Target, Usage};
+
+/// The name of the file that records that a quota warning was sent.
+pub const WARNED_MARKER: &str = "kmp-quota-warned";
+
+/// What kmp-local needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub hostname: String,
+    /// `paths.mail`: relative mail paths are below it.
+    pub mail_root: PathBuf,
+    /// More `Received:` fields than this is a loop.
+    pub hop_limit: usize,
+    /// This many `Delivered-To:` fields naming the address is a loop.
+    pub delivered_to_limit: usize,
+    pub max_alias_depth: usize,
+    /// 0: no warnings.
+    pub quota_warning_percent: u64,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &Config) -> Settings {
+        Settings {
+            hostname: cfg.str("system.hostname").to_string(),
+            mail_root: cfg.path_of("paths.mail"),
+            hop_limit: cfg.usize("local.hop_limit"),
+            delivered_to_limit: cfg.usize("local.delivered_to_limit"),
+            max_alias_depth: cfg.usize("local.max_alias_depth"),
+            quota_warning_percent: cfg.u64("local.quota_warning_percent"),
+        }
+    }
+}
+
+/// A result before it is a [`RecipientResult`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Status {
+    outcome: Outcome,
+    dsn: &'static str,
+    text: String,
+}
+
+impl Status {
+    fn sent(text: impl Into<String>) -> Status {
+        Status {
+            outcome: Outcome::Sent,
+            dsn: "2.0.0",
+            text: text.into(),
+        }
+    }
+    fn deferred(dsn: &'static str, text: impl Into<String>) -> Status {
+        Status {
+            outcome: Outcome::Deferred,
+            dsn,
+            text: text.into(),
+        }
+    }
+    fn bounced(dsn: &'static str, text: impl Into<String>) -> Status {
+        Status {
+            outcome: Outcome::Bounced,
+            dsn,
+            text: text.into(),
+        }
+    }
+    /// A local I/O failure: always temporary (RFC 3463 X.3.1 when the disk is full).
+    fn io(what: &str, e: &io::Error) -> Status {
+        let dsn = match e.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => "4.3.1",
+            _ => "4.3.0",
+        };
+        Status::deferred(dsn, format!("{what}: {e}"))
+    }
+}
+
+/// One mailbox to deliver into for one recipient.
+struct Work {
+    rcpt: usize,
+    user: UserInfo,
+    maildir: PathBuf,
+    id: String,
+    device: u64,
+    quota: Usage,
+    usage: Option<Usage>,
+    status: Option<Status>,
+}
+
+/// One recipient's progress through the job.
+struct Plan {
+    /// Settled before any delivery (bounced, deferred).
+    settled: Option<Status>,
+    remote: Vec<String>,
+    refused: Vec<(String, Refusal)>,
+}
+
+/// Times of the phases, for `delays=a/b/c/d`.
+struct Times {
+    arrived_ms: u64,
+    got_ms: u64,
+    resolved_ms: u64,
+    prepared_ms: u64,
+}
+
+/// Runs one job. Never fails as a whole: every problem is some recipient's result.
+pub fn run_job(
+    settings: &Settings,
+    dir: &mut dyn Directory,
+    clock: &Clock,
+    job: &Job,
+    file: &File,
+) -> JobReply {
+    let got_ms = clock.now_ms();
+    let mut times = Times {
+        arrived_ms: job.arrived.saturating_mul(1000).min(got_ms),
+        got_ms,
+        resolved_ms: got_ms,
+        prepared_ms: got_ms,
+    };
+    let everyone = |s: Status| -> JobReply {
+        let results = job
+            .recipients
+            .iter()
+            .map(|r| {
+                log_line(job, &r.address, None, &s, &times_now(&times, clock), clock);
+                result(r, &s, Vec::new())
+            })
+            .collect();
+        JobReply { v: VERSION, results }
+    };
+    if job.v != VERSION {
+        return everyone(Status::deferred(
+            "4.3.0",
+            format!("job protocol version {} is not {VERSION}", job.v),
+        ));
+    }
+    let size = match file.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => return everyone(Status::io("cannot read the message", &e)),
+    };
+    let scan = match header::scan(ReadAt { file, off: 0 }) {
+        Ok(s) => s,
+        Err(e) => return everyone(Status::io("cannot read the message", &e)),
+    };
+
+    // Resolution: every recipient, before anything is written.
+    let mut plans = Vec::with_capacity(job.recipients.len());
+    let mut work: Vec<Work> = Vec::new();
+    for (i, r) in job.recipients.iter().enumerate() {
+        let plan = plan_recipient(settings, dir, &scan, i, r, &mut work);
+        plans.push(plan);
+    }
+    times.resolved_ms = clock.now_ms();
+
+    // Preparation: Maildirs exist, quotas allow.
+    let prefix_len = header::prefix(&job.sender, None).len() as u64 + 64;
+    for w in work.iter_mut().filter(|w| w.status.is_none()) {
+        prepare(w, size + prefix_len);
+    }
+    times.prepared_ms = clock.now_ms();
+
+    // Delivery: one file per device, linked into each Maildir.
+    let mut groups: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (i, w) in work.iter().enumerate() {
+        if w.status.is_none() {
+            groups.entry(w.device).or_default().push(i);
+        }
+    }
+    for members in groups.values() {
+        deliver_group(settings, job, file, size, &mut work, members);
+    }
+    for w in work.iter_mut() {
+        if matches!(&w.status, Some(s) if s.outcome == Outcome::Sent) {
+            if let Err(e) = warn_quota(settings, w, clock) {
+                crate::warn!(
+                    "{}: quota warning for {} not written: {e}",
+                    job.qid,
+                    w.user.address
+                );
+            }
+        }
+    }
+
+    // Results and log lines.
+    let t = times_now(&times, clock);
+    let results = job
+        .recipients
+        .iter()
+        .enumerate()
+        .map(|(i, r)| finish(job, r, &plans[i], work.iter().filter(|w| w.rcpt == i), &t, clock))
+        .collect();
+    JobReply { v: VERSION, results }
+}
+
+/// The reply to a job that cannot be attempted at all (no message file, a
+/// broken frame): every recipient Deferred, so nothing is lost.
+pub fn defer_all(job: &Job, text: &str) -> JobReply {
+    let s = Status::deferred("4.3.0", text);
+    let t = [0.0; 5];
+    let results = job
+        .recipients
+        .iter()
+        .map(|r| {
+            log_line(job, &r.address, None, &s, &t, &Clock::System);
+            result(r, &s, Vec::new())
+        })
+        .collect();
+    JobReply { v: VERSION, results }
+}
+
+fn plan_recipient(
+    settings: &Settings,
+    dir: &mut dyn Directory,
+    scan: &Scan,
+    i: usize,
+    r: &JobRecipient,
+    work: &mut Vec<Work>,
+) -> Plan {
+    let mut plan = Plan {
+        settled: None,
+        remote: Vec::new(),
+        refused: Vec::new(),
+    };
+    if scan.received > settings.hop_limit {
+        plan.settled = Some(Status::bounced(
+            "5.4.6",
+            format!(
+                "hop count exceeded - possible mail loop ({} Received: header fields)",
+                scan.received
+            ),
+        ));
+        return plan;
+    }
+    if scan.delivered_to_count(&r.address) >= settings.delivered_to_limit {
+        plan.settled = Some(Status::bounced(
+            "5.4.6",
+            format!("mail forwarding loop for {}", r.address),
+        ));
+        return plan;
+    }
+    let res = match resolve::resolve(dir, &r.address, settings.max_alias_depth) {
+        Ok(res) => res,
+        Err(e) => {
+            plan.settled = Some(match e {
+                ResolveError::Temporary(m) => {
+                    Status::deferred("4.3.0", format!("cannot look up the recipient: {m}"))
+                }
+                ResolveError::Loop(chain) => {
+                    Status::bounced("5.4.6", format!("alias loop: {}", chain.join(" -> ")))
+                }
+                ResolveError::TooDeep(n) => Status::bounced(
+                    "5.4.6",
+                    format!("aliases nested more than {n} levels deep"),
+                ),
+                ResolveError::TooMany => Status::bounced(
+                    "5.4.6",
+                    format!("expands to more than {} addresses", resolve::MAX_LOOKUPS),
+                ),
+            });
+            return plan;
+        }
+    };
+    if res.mailboxes.is_empty() && res.remote.is_empty() {
+        plan.settled = Some(match res.refused.first() {
+            Some((a, why)) => refusal(a, *why),
+            None => Status::bounced("5.1.1", "alias without targets"),
+        });
+        return plan;
+    }
+    for user in res.mailboxes {
+        let status = (scan.delivered_to_count(&user.address) >= settings.delivered_to_limit)
+            .then(|| Status::bounced("5.4.6", format!("mail forwarding loop for {}", user.address)));
+        let maildir = mail_path(settings, &user);
+        work.push(Work {
+            rcpt: i,
+            id: format!("{}.{:016x}", r.delivery_id, fnv64(&resolve::key(&user.address))),
+            quota: Usage {
+                bytes: user.quota_bytes,
+                messages: user.quota_messages,
+            },
+            user,
+            maildir,
+            device: 0,
+            usage: None,
+            status,
+        });
+    }
+    plan.remote = res.remote;
+    plan.refused = res.refused;
+    plan
+}
+
+fn refusal(address: &str, why: Refusal) -> Status {
+    match why {
+        Refusal::Unknown => Status::bounced("5.1.1", format!("unknown user: \"{address}\"")),
+        Refusal::Disabled => Status::bounced("5.2.1", format!("mailbox disabled: \"{address}\"")),
+        Refusal::NotLocal => Status::bounced(
+            "5.1.2",
+            format!("the domain of \"{address}\" is not local"),
+        ),
+    }
+}
+
+/// The user's Maildir: the database's path, relative ones below `paths.mail`.
+fn mail_path(settings: &Settings, user: &UserInfo) -> PathBuf {
+    if user.mail_path.as_os_str().is_empty() {
+        let (local, domain) = user.address.rsplit_once('@').unwrap_or((&user.address, ""));
+        return settings.mail_root.join(domain).join(local);
+    }
+    settings.mail_root.join(&user.mail_path)
+}
+
+fn prepare(w: &mut Work, size: u64) {
+    if let Err(e) = store::ensure(&w.maildir) {
+        w.status = Some(Status::io("cannot create the maildir", &e));
+        return;
+    }
+    match store::device(&w.maildir) {
+        Ok(d) => w.device = d,
+        Err(e) => {
+            w.status = Some(Status::io("cannot use the maildir", &e));
+            return;
+        }
+    }
+    if w.quota == Usage::default() {
+        return;
+    }
+    let usage = match store::usage(&w.maildir, w.quota) {
+        Ok(u) => u,
+        Err(e) => {
+            w.status = Some(Status::io("cannot read maildirsize", &e));
+            return;
+        }
+    };
+    let over_bytes = w.quota.bytes > 0 && usage.bytes + size > w.quota.bytes;
+    let over_count = w.quota.messages > 0 && usage.messages + 1 > w.quota.messages;
+    if over_bytes || over_count {
+        w.status = Some(Status::deferred(
+            "4.2.2",
+            format!(
+                "mailbox full: {} of {} bytes, {} of {} messages",
+                usage.bytes, w.quota.bytes, usage.messages, w.quota.messages
+            ),
+        ));
+    }
+    w.usage = Some(usage);
+}
+
+/// Delivers to the Maildirs of one device: one file, linked into each.
+fn deliver_group(
+    settings: &Settings,
+    job: &Job,
+    file: &File,
+    size: u64,
+    work: &mut [Work],
+    members: &[usize],
+) {
+    let prefix = header::prefix(&job.sender, group_delivered_to(job, work, members).as_deref());
+    let targets: Vec<Target> = members
+        .iter()
+        .map(|&i| Target {
+            maildir: work[i].maildir.clone(),
+            id: work[i].id.clone(),
+        })
+        .collect();
+    let src = Source {
+        prefix: &prefix,
+        file,
+        size,
+    };
+    let results = store::deliver_linked(&targets, &src, job.arrived, &settings.hostname);
+    for (&i, r) in members.iter().zip(results) {
+        let w = &mut work[i];
+        w.status = Some(match r {
+            Ok(Delivered::New(_)) => {
+                let bytes = prefix.len() as u64 + size;
+                if w.maildir.join("maildirsize").exists() {
+                    if let Err(e) = store::add_usage(&w.maildir, bytes, 1) {
+                        crate::warn!("{}: maildirsize of {}: {e}", job.qid, w.user.address);
+                    }
+                }
+                if let Some(u) = w.usage.as_mut() {
+                    u.bytes += bytes;
+                    u.messages += 1;
+                }
+                Status::sent("delivered to maildir")
+            }
+            Ok(Delivered::Already(_)) => {
+                w.usage = None;
+                Status::sent("delivered to maildir (already delivered)")
+            }
+            Err(e) => Status::io("cannot write the maildir", &e),
+        });
+    }
+}
+
+/// The `Delivered-To:` of a linked group. One mailbox: its address. Several
+/// mailboxes reached through one envelope recipient (an alias): that
+/// recipient. Several recipients: none, as Dovecot's LMTP does, because one
+/// file shared by all must not tell each of them who else got it (Bcc).
+fn group_delivered_to(job: &Job, work: &[Work], members: &[usize]) -> Option<String> {
+    match members {
+        [one] => Some(work[*one].user.address.clone()),
+        _ => {
+            let first = work[members[0]].rcpt;
+            members
+                .iter()
+                .all(|&i| work[i].rcpt == first)
+                .then(|| job.recipients[first].address.clone())
+        }
+    }
+}
+
+/// After a delivery: one warning mail when usage crosses the warning
+/// percentage, remembered by a marker file that goes when usage falls below.
+fn warn_quota(settings: &Settings, w: &Work, clock: &Clock) -> io::Result<()> {
+    let (Some(u), pct) = (w.usage, settings.quota_warning_percent) else {
+        return Ok(());
+    };
+    if pct == 0 {
+        return Ok(());
+    }
+    let at = |used: u64, limit: u64| limit > 0 && used.saturating_mul(100) >= limit.saturating_mul(pct);
+    let marker = w.maildir.join(WARNED_MARKER);
+    if !(at(u.bytes, w.quota.bytes) || at(u.messages, w.quota.messages)) {
+        if marker.exists() {
+            std::fs::remove_file(&marker)?;
+        }
+        return Ok(());
+    }
+    // create_new: of two deliveries racing past the line, one warns.
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&marker)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let text = warning_mail(settings, w, u, pct, clock.now());
+    let mut f = tempfile_in(&w.maildir)?;
+    io::Write::write_all(&mut f, &text)?;
+    let src = Source {
+        prefix: b"",
+        file: &f,
+        size: text.len() as u64,
+    };
+    let id = format!("quota{}", clock.now_ms());
+    let target = Target {
+        maildir: w.maildir.clone(),
+        id,
+    };
+    for r in store::deliver_linked(&[target], &src, clock.now(), &settings.hostname) {
+        r?;
+    }
+    if w.maildir.join("maildirsize").exists() {
+        store::add_usage(&w.maildir, text.len() as u64, 1)?;
+    }
+    Ok(())
+}
+
+fn tempfile_in(maildir: &Path) -> io::Result<File> {
+    let p = maildir.join("tmp").join(format!(
+        "quota-warning.{}.{}",
+        std::process::id(),
+        fnv64(&format!("{:?}", std::time::SystemTime::now()))
+    ));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&p)?;
+    std::fs::remove_file(&p)?;
+    Ok(f)
+}
+
+fn warning_mail(settings: &Settings, w: &Work, u: Usage, pct: u64, now: u64) -> Vec<u8> {
+    let date = mail_builder::headers::date::Date::new(now as i64).to_rfc822();
+    let share = |used: u64, limit: u64| if limit == 0 { 0 } else { used * 100 / limit };
+    let used = share(u.bytes, w.quota.bytes).max(share(u.messages, w.quota.messages));
+    let host = &settings.hostname;
+    let to = &w.user.address;
+    format!(
+        "Return-Path: <>\n\
+         Delivered-To: {to}\n\
+         From: Mail Delivery System <MAILER-DAEMON@{host}>\n\
+         To: <{to}>\n\
+         Subject: Your mailbox is {used}% full\n\
+         Date: {date}\n\
+         Message-ID: <{now}.{id:016x}.quota@{host}>\n\
+         Auto-Submitted: auto-generated\n\
+         MIME-Version: 1.0\n\
+         Content-Type: text/plain; charset=us-ascii\n\
+         \n\
+         Your mailbox {to} has reached {used}% of its quota\n\
+         (the warning is sent at {pct}%).\n\
+         \n\
+         In use: {} of {} bytes, {} of {} messages (0 means no limit).\n\
+         \n\
+         When it is full, new mail waits on the server and is returned to its\n\
+         senders after a few days. Please delete or archive some messages.\n",
+        u.bytes,
+        w.quota.bytes,
+        u.messages,
+        w.quota.messages,
+        id = fnv64(to),
+    )
+    .into_bytes()
+}
+
+/// The recipient's result from its plan and its targets; logs one line per delivery.
+fn finish<'a>(
+    job: &Job,
+    r: &JobRecipient,
+    plan: &Plan,
+    targets: impl Iterator<Item = &'a Work>,
+    t: &[f64; 5],
+    clock: &Clock,
+) -> RecipientResult {
+    if let Some(s) = &plan.settled {
+        log_line(job, &r.address, None, s, t, clock);
+        return result(r, s, Vec::new());
+    }
+    let targets: Vec<&Work> = targets.collect();
+    let orig = |a: &str| (!a.eq_ignore_ascii_case(&r.address)).then_some(r.address.as_str());
+    for w in &targets {
+        if let Some(s) = &w.status {
+            log_line(job, &w.user.address, orig(&w.user.address), s, t, clock);
+        }
+    }
+    let statuses: Vec<&Status> = targets.iter().filter_map(|w| w.status.as_ref()).collect();
+    if let Some(d) = statuses.iter().find(|s| s.outcome == Outcome::Deferred) {
+        return result(r, d, Vec::new());
+    }
+    let delivered = statuses.iter().any(|s| s.outcome == Outcome::Sent);
+    if !delivered && plan.remote.is_empty() {
+        let first = statuses
+            .first()
+            .map(|s| (*s).clone())
+            .or_else(|| plan.refused.first().map(|(a, why)| refusal(a, *why)))
+            .unwrap_or_else(|| Status::bounced("5.1.1", "alias without targets"));
+        return result(r, &first, Vec::new());
+    }
+    let forwarded = Status::sent("forwarded");
+    for a in &plan.remote {
+        log_line(job, a, orig(a), &forwarded, t, clock);
+    }
+    for (a, why) in &plan.refused {
+        log_line(job, a, orig(a), &refusal(a, *why), t, clock);
+    }
+    let mut expanded = plan.remote.clone();
+    expanded.extend(plan.refused.iter().map(|(a, _)| a.clone()));
+    expanded.extend(
+        targets
+            .iter()
+            .filter(|w| matches!(&w.status, Some(s) if s.outcome == Outcome::Bounced))
+            .map(|w| w.user.address.clone()),
+    );
+    let text = match (delivered, expanded.is_empty()) {
+        (true, true) => "delivered to maildir".to_string(),
+        (true, false) => format!("delivered to maildir, forwarded to {}", expanded.len()),
+        (false, _) => "forwarded".to_string(),
+    };
+    let text = if targets.len() == 1 && delivered {
+        statuses[0].text.clone() + if expanded.is_empty() { "" } else { ", forwarded" }
+    } else {
+        text
+    };
+    result(r, &Status::sent(text), expanded)
+}
+
+fn result(r: &JobRecipient, s: &Status, expanded: Vec<String>) -> RecipientResult {
+    RecipientResult {
+        index: r.index,
+        outcome: s.outcome,
+        dsn: s.dsn.to_string(),
+        text: s.text.clone(),
+        relay: "local".to_string(),
+        remote_mta: None,
+        diagnostic: (s.outcome != Outcome::Sent).then(|| format!("x-kmpromail; {}", s.text)),
+        expanded,
+    }
+}
+
+/// `delay` and `delays=a/b/c/d` in seconds: total; before kmp-local got the
+/// job; header scan and resolution; Maildir preparation and quota; writing.
+fn times_now(t: &Times, clock: &Clock) -> [f64; 5] {
+    let now = clock.now_ms().max(t.prepared_ms);
+    let s = |a: u64, b: u64| b.saturating_sub(a) as f64 / 1000.0;
+    [
+        s(t.arrived_ms, now),
+        s(t.arrived_ms, t.got_ms),
+        s(t.got_ms, t.resolved_ms),
+        s(t.resolved_ms, t.prepared_ms),
+        s(t.prepared_ms, now),
+    ]
+}
+
+fn log_line(job: &Job, to: &str, orig_to: Option<&str>, s: &Status, t: &[f64; 5], _clock: &Clock) {
+    let status = match s.outcome {
+        Outcome::Sent | Outcome::Relayed => "sent",
+        Outcome::Deferred => "deferred",
+        Outcome::Bounced => "bounced",
+    };
+    let orig = orig_to.map(|o| format!(", orig_to=<{o}>")).unwrap_or_default();
+    crate::info!(
+        "{}: to=<{to}>{orig}, relay=local, delay={}, delays={}/{}/{}/{}, dsn={}, status={status} ({})",
+        job.qid,
+        secs(t[0]),
+        secs(t[1]),
+        secs(t[2]),
+        secs(t[3]),
+        secs(t[4]),
+        s.dsn,
+        s.text
+    );
+}
+
+/// A duration as Postfix prints it: `0` for nothing, two decimals below ten seconds.
+fn secs(x: f64) -> String {
+    if x < 0.005 {
+        "0".into()
+    } else if x < 10.0 {
+        format!("{x:.2}")
+    } else if x < 100.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// FNV-1a, 64 bits: a stable short name for an address in a delivery id
+/// (std's hasher is not promised to stay the same between releases).
+fn fnv64(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Reads a file at our own offset, leaving the shared file position alone.
+struct ReadAt<'a> {
+    file: &'a File,
+    off: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.off)?;
+        self.off += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_print_as_postfix_does() {
+        assert_eq!(secs(0.0), "0");
+        assert_eq!(secs(0.123), "0.12");
+        assert_eq!(secs(12.34), "12.3");
+        assert_eq!(secs(1234.5), "1234");
+    }
+
+    #[test]
+    fn fnv_is_stable() {
+        assert_eq!(fnv64(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv64("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}
