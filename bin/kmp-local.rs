@@ -52,7 +52,11 @@ fn run(cli: Cli) -> i32 {
             return exit::CANTCREAT;
         }
     };
-    if let Err(e) = hand_socket_over(&socket, cfg.str("privileges.local"), cfg.str("privileges.send")) {
+    if let Err(e) = hand_socket_over(
+        &socket,
+        cfg.str("privileges.local"),
+        cfg.str("privileges.send"),
+    ) {
         kmpromail::error!("cannot hand {} over: {e}", socket.display());
         return exit::OSERR;
     }

@@ -150,7 +150,10 @@ pub fn run_job(
                 result(r, &s, Vec::new())
             })
             .collect();
-        JobReply { v: VERSION, results }
+        JobReply {
+            v: VERSION,
+            results,
+        }
     };
     if job.v != VERSION {
         return everyone(Status::deferred(
@@ -211,9 +214,21 @@ pub fn run_job(
         .recipients
         .iter()
         .enumerate()
-        .map(|(i, r)| finish(job, r, &plans[i], work.iter().filter(|w| w.rcpt == i), &t, clock))
+        .map(|(i, r)| {
+            finish(
+                job,
+                r,
+                &plans[i],
+                work.iter().filter(|w| w.rcpt == i),
+                &t,
+                clock,
+            )
+        })
         .collect();
-    JobReply { v: VERSION, results }
+    JobReply {
+        v: VERSION,
+        results,
+    }
 }
 
 /// The reply to a job that cannot be attempted at all (no message file, a
@@ -229,7 +244,10 @@ pub fn defer_all(job: &Job, text: &str) -> JobReply {
             result(r, &s, Vec::new())
         })
         .collect();
-    JobReply { v: VERSION, results }
+    JobReply {
+        v: VERSION,
+        results,
+    }
 }
 
 fn plan_recipient(
@@ -272,10 +290,9 @@ fn plan_recipient(
                 ResolveError::Loop(chain) => {
                     Status::bounced("5.4.6", format!("alias loop: {}", chain.join(" -> ")))
                 }
-                ResolveError::TooDeep(n) => Status::bounced(
-                    "5.4.6",
-                    format!("aliases nested more than {n} levels deep"),
-                ),
+                ResolveError::TooDeep(n) => {
+                    Status::bounced("5.4.6", format!("aliases nested more than {n} levels deep"))
+                }
                 ResolveError::TooMany => Status::bounced(
                     "5.4.6",
                     format!("expands to more than {} addresses", resolve::MAX_LOOKUPS),
@@ -292,12 +309,21 @@ fn plan_recipient(
         return plan;
     }
     for user in res.mailboxes {
-        let status = (scan.delivered_to_count(&user.address) >= settings.delivered_to_limit)
-            .then(|| Status::bounced("5.4.6", format!("mail forwarding loop for {}", user.address)));
+        let status =
+            (scan.delivered_to_count(&user.address) >= settings.delivered_to_limit).then(|| {
+                Status::bounced(
+                    "5.4.6",
+                    format!("mail forwarding loop for {}", user.address),
+                )
+            });
         let maildir = mail_path(settings, &user);
         work.push(Work {
             rcpt: i,
-            id: format!("{}.{:016x}", r.delivery_id, fnv64(&resolve::key(&user.address))),
+            id: format!(
+                "{}.{:016x}",
+                r.delivery_id,
+                fnv64(&resolve::key(&user.address))
+            ),
             quota: Usage {
                 bytes: user.quota_bytes,
                 messages: user.quota_messages,
@@ -318,10 +344,9 @@ fn refusal(address: &str, why: Refusal) -> Status {
     match why {
         Refusal::Unknown => Status::bounced("5.1.1", format!("unknown user: \"{address}\"")),
         Refusal::Disabled => Status::bounced("5.2.1", format!("mailbox disabled: \"{address}\"")),
-        Refusal::NotLocal => Status::bounced(
-            "5.1.2",
-            format!("the domain of \"{address}\" is not local"),
-        ),
+        Refusal::NotLocal => {
+            Status::bounced("5.1.2", format!("the domain of \"{address}\" is not local"))
+        }
     }
 }
 
@@ -379,7 +404,10 @@ fn deliver_group(
     work: &mut [Work],
     members: &[usize],
 ) {
-    let prefix = header::prefix(&job.sender, group_delivered_to(job, work, members).as_deref());
+    let prefix = header::prefix(
+        &job.sender,
+        group_delivered_to(job, work, members).as_deref(),
+    );
     let targets: Vec<Target> = members
         .iter()
         .map(|&i| Target {
@@ -444,7 +472,8 @@ fn warn_quota(settings: &Settings, w: &Work, clock: &Clock) -> io::Result<()> {
     if pct == 0 {
         return Ok(());
     }
-    let at = |used: u64, limit: u64| limit > 0 && used.saturating_mul(100) >= limit.saturating_mul(pct);
+    let at =
+        |used: u64, limit: u64| limit > 0 && used.saturating_mul(100) >= limit.saturating_mul(pct);
     let marker = w.maildir.join(WARNED_MARKER);
     if !(at(u.bytes, w.quota.bytes) || at(u.messages, w.quota.messages)) {
         if marker.exists() {
@@ -501,7 +530,7 @@ fn tempfile_in(maildir: &Path) -> io::Result<File> {
 
 fn warning_mail(settings: &Settings, w: &Work, u: Usage, pct: u64, now: u64) -> Vec<u8> {
     let date = mail_builder::headers::date::Date::new(now as i64).to_rfc822();
-    let share = |used: u64, limit: u64| if limit == 0 { 0 } else { used * 100 / limit };
+    let share = |used: u64, limit: u64| used.saturating_mul(100).checked_div(limit).unwrap_or(0);
     let used = share(u.bytes, w.quota.bytes).max(share(u.messages, w.quota.messages));
     let host = &settings.hostname;
     let to = &w.user.address;
@@ -587,7 +616,12 @@ fn finish<'a>(
         (false, _) => "forwarded".to_string(),
     };
     let text = if targets.len() == 1 && delivered {
-        statuses[0].text.clone() + if expanded.is_empty() { "" } else { ", forwarded" }
+        statuses[0].text.clone()
+            + if expanded.is_empty() {
+                ""
+            } else {
+                ", forwarded"
+            }
     } else {
         text
     };
@@ -627,7 +661,9 @@ fn log_line(job: &Job, to: &str, orig_to: Option<&str>, s: &Status, t: &[f64; 5]
         Outcome::Deferred => "deferred",
         Outcome::Bounced => "bounced",
     };
-    let orig = orig_to.map(|o| format!(", orig_to=<{o}>")).unwrap_or_default();
+    let orig = orig_to
+        .map(|o| format!(", orig_to=<{o}>"))
+        .unwrap_or_default();
     crate::info!(
         "{}: to=<{to}>{orig}, relay=local, delay={}, delays={}/{}/{}/{}, dsn={}, status={status} ({})",
         job.qid,

@@ -132,7 +132,11 @@ fn keep_value(out: &mut Scan, value: &[u8]) {
         return;
     }
     let v = String::from_utf8_lossy(value);
-    let v = v.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let v = v
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     out.delivered_to.push(v.to_ascii_lowercase());
 }
 
@@ -207,13 +211,22 @@ mod tests {
     #[test]
     fn malformed_headers_are_scanned_without_failing() {
         let long_name = [b"X".repeat(5000), b": v\nReceived: a\n".to_vec()].concat();
-        let long_value = [b"Delivered-To: ".to_vec(), b"z".repeat(5000), b"\n".to_vec()].concat();
+        let long_value = [
+            b"Delivered-To: ".to_vec(),
+            b"z".repeat(5000),
+            b"\n".to_vec(),
+        ]
+        .concat();
         let table: &[(&[u8], usize, usize)] = &[
             (b"", 0, 0),
             (b"no separator at all, just text\nReceived: x\n", 0, 0),
             (b"Received: a\nReceived: b", 2, 0),
             (b"Delivered-To: a@b", 0, 1),
-            (b"Received: \0\xff\xfe\rbare cr\nDelivered-To: \xc3\xa9@b\n\n", 1, 1),
+            (
+                b"Received: \0\xff\xfe\rbare cr\nDelivered-To: \xc3\xa9@b\n\n",
+                1,
+                1,
+            ),
             (b"Subject: x\n  folded\n\tReceived: not a field\n\n", 0, 0),
             (&long_name, 1, 0),
             (&long_value, 0, 1),
@@ -222,7 +235,12 @@ mod tests {
         for (msg, received, dt) in table {
             let s = scan_all_chunks(msg);
             assert_eq!(s.received, *received, "{:?}", String::from_utf8_lossy(msg));
-            assert_eq!(s.delivered_to.len(), *dt, "{:?}", String::from_utf8_lossy(msg));
+            assert_eq!(
+                s.delivered_to.len(),
+                *dt,
+                "{:?}",
+                String::from_utf8_lossy(msg)
+            );
         }
     }
 

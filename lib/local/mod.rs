@@ -17,6 +17,10 @@ pub mod header;
 pub mod resolve;
 pub mod server;
 pub mod store;
+#[cfg(test)]
+mod testdir;
+#[cfg(test)]
+mod tests;
 
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};

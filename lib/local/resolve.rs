@@ -138,18 +138,24 @@ impl Walk<'_> {
         match entry {
             Entry::NotFound if !local_domain => {
                 if depth == 0 {
-                    self.out.refused.push((address.to_string(), Refusal::NotLocal));
+                    self.out
+                        .refused
+                        .push((address.to_string(), Refusal::NotLocal));
                 } else if !self.out.remote.iter().any(|r| key(r) == k) {
                     self.out.remote.push(address.to_string());
                 }
                 Ok(())
             }
             Entry::NotFound => {
-                self.out.refused.push((address.to_string(), Refusal::Unknown));
+                self.out
+                    .refused
+                    .push((address.to_string(), Refusal::Unknown));
                 Ok(())
             }
             Entry::User { user } if !user.active => {
-                self.out.refused.push((address.to_string(), Refusal::Disabled));
+                self.out
+                    .refused
+                    .push((address.to_string(), Refusal::Disabled));
                 Ok(())
             }
             Entry::User { user } => self.user(k, user, depth),
@@ -197,72 +203,7 @@ impl Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    /// A directory in memory: users, aliases, local domains.
-    #[derive(Default)]
-    struct Mem {
-        users: HashMap<String, UserInfo>,
-        aliases: HashMap<String, Vec<String>>,
-        domains: Vec<String>,
-        down: bool,
-        asked: usize,
-    }
-
-    impl Mem {
-        fn new() -> Mem {
-            Mem {
-                domains: vec!["example.test".into()],
-                ..Mem::default()
-            }
-        }
-        fn user(mut self, a: &str, forwards: &[&str], keep: bool, active: bool) -> Mem {
-            self.users.insert(
-                a.into(),
-                UserInfo {
-                    address: a.into(),
-                    mail_path: format!("/m/{a}").into(),
-                    quota_bytes: 0,
-                    quota_messages: 0,
-                    active,
-                    forwards: forwards.iter().map(|s| s.to_string()).collect(),
-                    keep_copy: keep,
-                    pop3_subfolders: false,
-                    login_delay: 0,
-                },
-            );
-            self
-        }
-        fn alias(mut self, a: &str, t: &[&str]) -> Mem {
-            self.aliases
-                .insert(a.into(), t.iter().map(|s| s.to_string()).collect());
-            self
-        }
-    }
-
-    impl Directory for Mem {
-        fn lookup(&mut self, address: &str) -> Result<(Entry, bool), String> {
-            self.asked += 1;
-            if self.down {
-                return Err("kmp-authd is not running".into());
-            }
-            let a = key(address);
-            let (local, domain) = a.rsplit_once('@').unwrap_or((&a, ""));
-            let ours = self.domains.iter().any(|d| d == domain);
-            let base = format!("{}@{domain}", local.split('+').next().unwrap_or(local));
-            let entry = if let Some(u) = self.users.get(&base) {
-                Entry::User { user: u.clone() }
-            } else if let Some(t) = self.aliases.get(&a) {
-                Entry::Alias {
-                    address: a.clone(),
-                    targets: t.clone(),
-                }
-            } else {
-                Entry::NotFound
-            };
-            Ok((entry, ours))
-        }
-    }
+    use crate::local::testdir::Mem;
 
     fn boxes(r: &Resolution) -> Vec<&str> {
         r.mailboxes.iter().map(|u| u.address.as_str()).collect()
@@ -313,13 +254,21 @@ mod tests {
             resolve(&mut d, "l1@example.test", 2),
             Err(ResolveError::TooDeep(2))
         );
-        assert_eq!(boxes(&resolve(&mut d, "l1@example.test", 3).unwrap()), ["l4@example.test"]);
+        assert_eq!(
+            boxes(&resolve(&mut d, "l1@example.test", 3).unwrap()),
+            ["l4@example.test"]
+        );
     }
 
     #[test]
     fn forwards_with_and_without_a_copy() {
         let mut d = Mem::new()
-            .user("f@example.test", &["x@other.test", "g@example.test"], false, true)
+            .user(
+                "f@example.test",
+                &["x@other.test", "g@example.test"],
+                false,
+                true,
+            )
             .user("k@example.test", &["x@other.test"], true, true)
             .user("g@example.test", &[], false, true);
         let r = resolve(&mut d, "f@example.test", 10).unwrap();
@@ -333,7 +282,12 @@ mod tests {
     #[test]
     fn a_forward_back_to_oneself_keeps_a_copy_not_a_loop() {
         let mut d = Mem::new()
-            .user("s@example.test", &["s+copy@example.test", "x@other.test"], false, true)
+            .user(
+                "s@example.test",
+                &["s+copy@example.test", "x@other.test"],
+                false,
+                true,
+            )
             .alias("me@example.test", &["t@example.test"])
             .user("t@example.test", &["me@example.test"], false, true);
         let r = resolve(&mut d, "s@example.test", 10).unwrap();
@@ -348,16 +302,25 @@ mod tests {
         let mut d = Mem::new()
             .user("off@example.test", &[], false, false)
             .user("on@example.test", &[], false, true)
-            .alias("mix@example.test", &["on@example.test", "nobody@example.test"]);
+            .alias(
+                "mix@example.test",
+                &["on@example.test", "nobody@example.test"],
+            );
         let r = resolve(&mut d, "nobody@example.test", 10).unwrap();
-        assert_eq!(r.refused, [("nobody@example.test".into(), Refusal::Unknown)]);
+        assert_eq!(
+            r.refused,
+            [("nobody@example.test".into(), Refusal::Unknown)]
+        );
         let r = resolve(&mut d, "off@example.test", 10).unwrap();
         assert_eq!(r.refused, [("off@example.test".into(), Refusal::Disabled)]);
         let r = resolve(&mut d, "x@other.test", 10).unwrap();
         assert_eq!(r.refused, [("x@other.test".into(), Refusal::NotLocal)]);
         let r = resolve(&mut d, "mix@example.test", 10).unwrap();
         assert_eq!(boxes(&r), ["on@example.test"]);
-        assert_eq!(r.refused, [("nobody@example.test".into(), Refusal::Unknown)]);
+        assert_eq!(
+            r.refused,
+            [("nobody@example.test".into(), Refusal::Unknown)]
+        );
     }
 
     #[test]
@@ -368,10 +331,15 @@ mod tests {
             resolve(&mut d, "a@example.test", 10),
             Err(ResolveError::Temporary(_))
         ));
-        let many: Vec<String> = (0..MAX_LOOKUPS + 5).map(|i| format!("u{i}@example.test")).collect();
+        let many: Vec<String> = (0..MAX_LOOKUPS + 5)
+            .map(|i| format!("u{i}@example.test"))
+            .collect();
         let refs: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
         let mut d = Mem::new().alias("big@example.test", &refs);
-        assert_eq!(resolve(&mut d, "big@example.test", 10), Err(ResolveError::TooMany));
+        assert_eq!(
+            resolve(&mut d, "big@example.test", 10),
+            Err(ResolveError::TooMany)
+        );
         assert!(d.asked <= MAX_LOOKUPS + 1);
     }
 }

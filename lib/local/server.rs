@@ -7,8 +7,7 @@
 //! missing is answered with every recipient Deferred.
 
 use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -18,9 +17,8 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::ipc::authd::{Client, Entry, Reply, Request};
-use crate::ipc::frame::{self, FrameError, MAX_FRAME};
-use crate::ipc::job::{Job, JobReply};
-use crate::sys::fdpass;
+use crate::ipc::frame::{self, FrameError};
+use crate::ipc::job::{self, JobReply};
 
 use super::deliver::{self, Settings};
 use super::resolve::Directory;
@@ -44,7 +42,10 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
         if UnixStream::connect(path).is_ok() {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
-                format!("{} is in use: is kmp-local running already?", path.display()),
+                format!(
+                    "{} is in use: is kmp-local running already?",
+                    path.display()
+                ),
             ));
         }
         std::fs::remove_file(path)?;
@@ -79,14 +80,14 @@ pub fn accept_loop(listener: UnixListener, shared: Arc<Shared>) {
 }
 
 /// Serves one kmp-send connection until it closes.
-fn connection(stream: UnixStream, shared: &Shared) {
+fn connection(mut stream: UnixStream, shared: &Shared) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let mut dir = AuthdDirectory {
         path: shared.authd_socket.clone(),
         client: None,
     };
     loop {
-        let (job, fd) = match read_job(&stream) {
+        let (job, fd) = match job::recv(&mut stream) {
             Ok(j) => j,
             Err(FrameError::Closed) => return,
             Err(e) => {
@@ -117,32 +118,6 @@ fn connection(stream: UnixStream, shared: &Shared) {
 
 fn write_reply(mut stream: &UnixStream, reply: &JobReply) -> Result<(), FrameError> {
     frame::write(&mut stream, reply)
-}
-
-/// Reads one job frame and the descriptor sent with its first bytes. Only
-/// the 4 length bytes are received with the descriptor, so no byte of a
-/// following frame is ever consumed early.
-pub fn read_job(stream: &UnixStream) -> Result<(Job, Option<std::os::fd::OwnedFd>), FrameError> {
-    let mut len = [0u8; 4];
-    let (n, fd) = loop {
-        match fdpass::recv_with_fd(stream.as_raw_fd(), &mut len) {
-            Ok(r) => break r,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        }
-    };
-    if n == 0 {
-        return Err(FrameError::Closed);
-    }
-    let mut r = stream;
-    r.read_exact(&mut len[n..])?;
-    let size = u32::from_be_bytes(len) as usize;
-    if size > MAX_FRAME {
-        return Err(FrameError::TooLarge(size));
-    }
-    let mut body = vec![0u8; size];
-    r.read_exact(&mut body)?;
-    Ok((frame::decode(&body)?, fd))
 }
 
 /// kmp-authd over one kept connection, reconnected when it breaks.

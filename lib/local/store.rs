@@ -14,9 +14,9 @@
 //! `tmp/`, harmless).
 //!
 //! File names: `ARRIVED.K<id>.HOST,S=<size>,W=<size with CRLF>`, Dovecot's
-//! convention for sizes. The name is a function of the job alone, so a retry
-//! finds an earlier delivery in `new/` by one stat, or in `cur/` by one
-//! directory scan when `cur/` changed after the message arrived.
+//! convention for sizes. A retry finds an earlier delivery by the name's
+//! `ARRIVED.K<id>.` prefix in `new/` or `cur/`, scanning only a directory
+//! that changed after the message arrived.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -27,6 +27,9 @@ use crate::sys::fsync_dir;
 
 /// The folders a new Maildir gets, as Dovecot's and Courier's clients expect them.
 pub const SPECIAL_FOLDERS: &[&str] = &["Drafts", "Sent", "Trash", "Junk"];
+
+/// Seconds of disagreement allowed between the queue's clock and file times.
+const MTIME_MARGIN: i64 = 300;
 
 /// Maildir++: past this size `maildirsize` is recalculated from the files.
 const MAILDIRSIZE_LIMIT: u64 = 5120;
@@ -117,30 +120,30 @@ pub fn file_name(arrived: u64, id: &str, host: &str, size: u64, wsize: u64) -> S
     format!("{arrived}.K{}.{host},S={size},W={wsize}", clean_id(id))
 }
 
-/// Finds an earlier delivery called `name` in `maildir`'s `new/` or `cur/`.
-pub fn find(maildir: &Path, name: &str, arrived: u64) -> io::Result<Option<PathBuf>> {
-    let in_new = maildir.join("new").join(name);
-    if in_new.exists() {
-        return Ok(Some(in_new));
-    }
-    let cur = maildir.join("cur");
-    let meta = match fs::metadata(&cur) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    // A file can have moved from new/ to cur/ only after it was delivered,
-    // hence after the message arrived: an older cur/ cannot hold it.
-    if meta.mtime() < arrived as i64 {
-        return Ok(None);
-    }
-    let prefix = format!("{name}:");
-    for entry in fs::read_dir(&cur)? {
-        let entry = entry?;
-        let n = entry.file_name();
-        let n = n.to_string_lossy();
-        if *n == *name || n.starts_with(&prefix) {
-            return Ok(Some(entry.path()));
+/// Finds an earlier delivery of `id` in `maildir`'s `new/` or `cur/`, by
+/// the name's prefix `ARRIVED.K<id>.`: sizes are not part of the match, as
+/// the prepended lines of a retry may differ (its job may hold fewer
+/// recipients, so the file is shared differently).
+pub fn find(maildir: &Path, id: &str, arrived: u64) -> io::Result<Option<PathBuf>> {
+    let prefix = format!("{arrived}.K{}.", clean_id(id));
+    for sub in ["new", "cur"] {
+        let dir = maildir.join(sub);
+        let meta = match fs::metadata(&dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        // A file is linked into new/ (or moved on to cur/) only after the
+        // message arrived: a directory unchanged since cannot hold it. The
+        // margin covers clocks that disagree a little.
+        if meta.mtime().saturating_add(MTIME_MARGIN) < arrived as i64 {
+            continue;
+        }
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                return Ok(Some(entry.path()));
+            }
         }
     }
     Ok(None)
@@ -243,7 +246,7 @@ pub fn deliver_linked(
         .iter()
         .map(|t| {
             let name = file_name(arrived, &t.id, host, size, wsize);
-            if let Some(p) = find(&t.maildir, &name, arrived)? {
+            if let Some(p) = find(&t.maildir, &t.id, arrived)? {
                 return Ok(Delivered::Already(p));
             }
             let dest = t.maildir.join("new").join(&name);
