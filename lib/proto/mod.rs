@@ -1,1 +1,2 @@
 //! proto
+pub mod pop3;
