@@ -249,7 +249,7 @@ impl Decoder {
                 }
             }
             return match lf {
-                Some(i) if i + 1 <= cap => {
+                Some(i) if i < cap => {
                     let end = if i > 0 && buf[i - 1] == b'\r' {
                         i - 1
                     } else {
