@@ -1,0 +1,313 @@
+//! The text form of the user database (`kmpctl db dump` / `kmpctl db load`).
+//!
+//! One record per line, each a JSON object (JSON Lines), in this order:
+//!
+//! ```text
+//! {"kmpromail":"userdb","version":1}
+//! {"type":"domain","name":"example.test","created":1764288000,"quota_bytes":0,"quota_messages":0}
+//! {"type":"user","address":"Bob@example.test","password":"$6$...","quota_bytes":0,
+//!  "quota_messages":0,"state":"active","mail_path":"","forwards":[],"keep_copy":false,
+//!  "pop3_subfolders":false,"login_delay":0,"created":1764288000}
+//! {"type":"alias","address":"info@example.test","targets":["Bob@example.test"]}
+//! ```
+//!
+//! (a user is one line; it is broken above only to fit). The header line is
+//! optional on load; empty lines and lines starting with `#` are skipped.
+//! Every field but `type` and `name`/`address` may be left out on load and
+//! takes its default, so an import script need write only
+//! `{"type":"user","address":"a@b.test","password":"$1$..."}`. Dumping a
+//! loaded database gives back the same bytes.
+//!
+//! A load is one transaction: if any line is wrong nothing is written, and
+//! the error names the line.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::address::{normalize_domain, Address};
+use super::lmdb::{record_key, Lmdb};
+use super::{password, Alias, DbError, Domain, User};
+
+/// The header line's version.
+pub const VERSION: u32 = 1;
+
+/// One line of a dump.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Record {
+    Domain(Domain),
+    User(User),
+    Alias(Alias),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    kmpromail: String,
+    version: u32,
+}
+
+/// How many records of each kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub domains: u64,
+    pub users: u64,
+    pub aliases: u64,
+}
+
+/// A load that failed, and where.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {error}")]
+pub struct LoadError {
+    pub line: u64,
+    pub error: DbError,
+}
+
+/// Writes every record of `db` to `out`.
+pub fn dump(db: &Lmdb, out: &mut dyn Write) -> Result<Counts, DbError> {
+    let io = |e: std::io::Error| DbError::Io(format!("writing the dump: {e}"));
+    let t = db.read()?;
+    let mut n = Counts::default();
+    let header = Header {
+        kmpromail: "userdb".into(),
+        version: VERSION,
+    };
+    serde_json::to_writer(&mut *out, &header).map_err(|e| DbError::Io(e.to_string()))?;
+    out.write_all(b"\n").map_err(io)?;
+    let mut line = Vec::with_capacity(512);
+    for (db_, kind) in [(db.domains, 0), (db.users, 1), (db.aliases, 2)] {
+        for kv in db_.iter(&t).map_err(|e| db.err(e))? {
+            let (k, v) = kv.map_err(|e| db.err(e))?;
+            let corrupt = |e: serde_json::Error| {
+                DbError::Corrupt(
+                    db.dir().to_path_buf(),
+                    format!("record {:?}: {e}", String::from_utf8_lossy(k)),
+                )
+            };
+            let rec = match kind {
+                0 => {
+                    n.domains += 1;
+                    Record::Domain(serde_json::from_slice(v).map_err(corrupt)?)
+                }
+                1 => {
+                    n.users += 1;
+                    Record::User(serde_json::from_slice(v).map_err(corrupt)?)
+                }
+                _ => {
+                    n.aliases += 1;
+                    Record::Alias(serde_json::from_slice(v).map_err(corrupt)?)
+                }
+            };
+            line.clear();
+            // Invariant: our record types serialise infallibly.
+            serde_json::to_writer(&mut line, &rec).expect("record serialises");
+            line.push(b'\n');
+            out.write_all(&line).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(n)
+}
+
+/// Loads records from `input` in one transaction. With `replace` the
+/// database is emptied first (in the same transaction); without it, a record
+/// whose name exists already is an error. `progress` is called now and then
+/// with the counts so far.
+pub fn load(
+    db: &Lmdb,
+    input: &mut dyn BufRead,
+    replace: bool,
+    progress: &mut dyn FnMut(&Counts),
+) -> Result<Counts, LoadError> {
+    let at = |line: u64| move |error: DbError| LoadError { line, error };
+    let mut t = db.write().map_err(at(0))?;
+    if replace {
+        for d in [db.domains, db.users, db.aliases] {
+            d.clear(&mut t).map_err(|e| at(0)(db.err(e)))?;
+        }
+    }
+    let mut n = Counts::default();
+    let mut buf = String::with_capacity(512);
+    let mut value = Vec::with_capacity(512);
+    let mut lineno = 0u64;
+    let mut last_domain = (String::new(), String::new());
+    loop {
+        buf.clear();
+        match input.read_line(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                return Err(at(lineno + 1)(DbError::Invalid(format!(
+                    "cannot read the input: {e}"
+                ))))
+            }
+        }
+        lineno += 1;
+        let line = buf.trim_end_matches(['\n', '\r']);
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with("{\"kmpromail\"") {
+            let h: Header = serde_json::from_str(line)
+                .map_err(|e| at(lineno)(DbError::Invalid(format!("bad header: {e}"))))?;
+            if h.kmpromail != "userdb" || h.version != VERSION {
+                return Err(at(lineno)(DbError::Invalid(format!(
+                    "this is a {} dump of version {}, not a userdb dump of version {VERSION}",
+                    h.kmpromail, h.version
+                ))));
+            }
+            continue;
+        }
+        let rec: Record = serde_json::from_str(line)
+            .map_err(|e| at(lineno)(DbError::Invalid(format!("not a valid record: {e}"))))?;
+        let err = at(lineno);
+        let (dbh, key, kind) = match rec {
+            Record::Domain(mut d) => {
+                d.name = normalize_domain(&d.name).map_err(|e| err(e.into()))?;
+                value.clear();
+                // Invariant: our record types serialise infallibly.
+                serde_json::to_writer(&mut value, &d).expect("record serialises");
+                n.domains += 1;
+                (db.domains, d.name.into_bytes(), "domain")
+            }
+            Record::User(mut u) => {
+                let a = Address::parse(&u.address).map_err(|e| err(e.into()))?;
+                // Most lines share their domain with the one before.
+                if last_domain.0 != a.domain() {
+                    need_domain(db, &t, a.domain()).map_err(&err)?;
+                    last_domain = (a.domain().to_string(), String::new());
+                }
+                u.address = a.to_string();
+                if !u.password.is_empty() {
+                    password::check_hash(&u.password).map_err(|e| err(e.into()))?;
+                }
+                for f in u.forwards.iter_mut() {
+                    *f = Address::parse(f).map_err(|e| err(e.into()))?.to_string();
+                }
+                value.clear();
+                serde_json::to_writer(&mut value, &u).expect("record serialises");
+                n.users += 1;
+                (db.users, record_key(a.domain(), a.local()), "user")
+            }
+            Record::Alias(mut al) => {
+                let a = Address::parse_alias(&al.address).map_err(|e| err(e.into()))?;
+                need_domain(db, &t, a.domain()).map_err(&err)?;
+                al.address = if a.is_catch_all() {
+                    format!("@{}", a.domain())
+                } else {
+                    a.to_string()
+                };
+                if al.targets.is_empty() {
+                    return Err(err(DbError::Invalid(format!(
+                        "alias {} has no targets",
+                        al.address
+                    ))));
+                }
+                for x in al.targets.iter_mut() {
+                    *x = Address::parse(x).map_err(|e| err(e.into()))?.to_string();
+                }
+                value.clear();
+                serde_json::to_writer(&mut value, &al).expect("record serialises");
+                n.aliases += 1;
+                (db.aliases, record_key(a.domain(), a.local()), "alias")
+            }
+        };
+        match dbh.put_with_flags(&mut t, heed::PutFlags::NO_OVERWRITE, &key, &value) {
+            Ok(()) => {}
+            Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => {
+                return Err(err(DbError::Exists(format!(
+                    "{kind} {}",
+                    String::from_utf8_lossy(&key).replace('\0', "@")
+                ))))
+            }
+            Err(e) => return Err(err(db.err(e))),
+        }
+        if (n.domains + n.users + n.aliases) % 10_000 == 0 {
+            progress(&n);
+        }
+    }
+    t.commit().map_err(|e| at(lineno)(db.err(e)))?;
+    progress(&n);
+    Ok(n)
+}
+
+fn need_domain(db: &Lmdb, t: &heed::RoTxn, domain: &str) -> Result<(), DbError> {
+    match db.domains.get(t, domain.as_bytes()).map_err(|e| db.err(e))? {
+        Some(_) => Ok(()),
+        None => Err(DbError::NotFound(format!(
+            "domain {domain} is neither in the database nor on an earlier line"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::userdb::Directory;
+
+    const SAMPLE: &str = concat!(
+        "{\"kmpromail\":\"userdb\",\"version\":1}\n",
+        "{\"type\":\"domain\",\"name\":\"example.test\",\"created\":7,\"quota_bytes\":0,\"quota_messages\":0}\n",
+        "{\"type\":\"domain\",\"name\":\"xn--bcher-kva.example\",\"created\":7,\"quota_bytes\":5,\"quota_messages\":0}\n",
+        "{\"type\":\"user\",\"address\":\"Bob@example.test\",\"password\":\"$1$5pZSV9va$azfrPr6af3Fc7dLblQXVa0\",\"quota_bytes\":1000,\"quota_messages\":10,\"state\":\"disabled\",\"mail_path\":\"/x/y\",\"forwards\":[\"a@b.test\"],\"keep_copy\":true,\"pop3_subfolders\":true,\"login_delay\":60,\"created\":8}\n",
+        "{\"type\":\"user\",\"address\":\"ana@xn--bcher-kva.example\",\"password\":\"\",\"quota_bytes\":0,\"quota_messages\":0,\"state\":\"active\",\"mail_path\":\"\",\"forwards\":[],\"keep_copy\":false,\"pop3_subfolders\":false,\"login_delay\":0,\"created\":9}\n",
+        "{\"type\":\"alias\",\"address\":\"@example.test\",\"targets\":[\"Bob@example.test\"]}\n",
+        "{\"type\":\"alias\",\"address\":\"info@example.test\",\"targets\":[\"Bob@example.test\",\"x@other.test\"]}\n",
+    );
+
+    fn fresh() -> (tempfile::TempDir, Lmdb) {
+        let d = tempfile::tempdir().unwrap();
+        let db = Lmdb::create(&d.path().join("db")).unwrap();
+        (d, db)
+    }
+
+    #[test]
+    fn dump_load_round_trips_exactly() {
+        let (_d, db) = fresh();
+        let n = load(&db, &mut SAMPLE.as_bytes(), false, &mut |_| {}).unwrap();
+        assert_eq!((n.domains, n.users, n.aliases), (2, 2, 2));
+        let mut out = Vec::new();
+        dump(&db, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), SAMPLE);
+        let bob = db.user(&Address::parse("bob@EXAMPLE.test").unwrap()).unwrap().unwrap();
+        assert_eq!(bob.login_delay, 60);
+    }
+
+    #[test]
+    fn short_records_take_defaults_and_are_normalised() {
+        let (_d, db) = fresh();
+        let text = "{\"type\":\"domain\",\"name\":\"B\u{fc}cher.Example\"}\n# comment\n\n{\"type\":\"user\",\"address\":\"X@B\u{fc}cher.example\",\"password\":\"$2y$05$bvIG6Nmid91Mu9RcmmWZfO5HJIMCT8riNW0hEp8f6/FuA2/mHZFpe\"}\n";
+        load(&db, &mut text.as_bytes(), false, &mut |_| {}).unwrap();
+        let u = db.users(None).unwrap();
+        assert_eq!(u[0].address, "X@xn--bcher-kva.example");
+        assert_eq!(u[0].state, crate::userdb::State::Active);
+    }
+
+    #[test]
+    fn a_bad_line_writes_nothing_and_names_the_line() {
+        let (_d, db) = fresh();
+        load(&db, &mut SAMPLE.as_bytes(), false, &mut |_| {}).unwrap();
+        let mut before = Vec::new();
+        dump(&db, &mut before).unwrap();
+        for (text, line, what) in [
+            ("{\"type\":\"domain\",\"name\":\"new.test\"}\n{\"type\":\"user\",\"address\":\"bad address@new.test\"}\n", 2, "local part"),
+            ("{\"type\":\"user\",\"address\":\"u@nowhere.test\"}\n", 1, "domain nowhere.test"),
+            ("{\"type\":\"domain\",\"name\":\"new.test\"}\n{\"type\":\"user\",\"address\":\"u@new.test\",\"password\":\"plain\"}\n", 2, "not a usable hash"),
+            ("{\"type\":\"user\",\"address\":\"BOB@example.test\"}\n", 1, "exists"),
+            ("{\"type\":\"list\",\"address\":\"l@example.test\"}\n", 1, "not a valid record"),
+            ("garbage\n", 1, "not a valid record"),
+            ("{\"kmpromail\":\"queue\",\"version\":1}\n", 1, "not a userdb dump"),
+        ] {
+            let e = load(&db, &mut text.as_bytes(), false, &mut |_| {}).unwrap_err();
+            assert_eq!(e.line, line, "{text}: {e}");
+            assert!(e.to_string().contains(what), "{text}: {e}");
+            let mut after = Vec::new();
+            dump(&db, &mut after).unwrap();
+            assert_eq!(before, after, "a failed load changed the database");
+        }
+        // --replace empties first, in the same transaction.
+        let n = load(&db, &mut SAMPLE.as_bytes(), true, &mut |_| {}).unwrap();
+        assert_eq!(n.users, 2);
+        assert_eq!(db.users(None).unwrap().len(), 2);
+    }
+}

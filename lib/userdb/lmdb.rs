@@ -1,0 +1,652 @@
+//! The LMDB user database: one environment in `paths.db` with five named
+//! databases, every record a JSON object under an address key.
+//!
+//! | database  | key                        | value            |
+//! |-----------|----------------------------|------------------|
+//! | `meta`    | `schema`                   | `1`              |
+//! | `domains` | domain (A-label)           | [`Domain`]       |
+//! | `users`   | `domain NUL lower(local)`  | [`User`]         |
+//! | `aliases` | `domain NUL lower(local)`; `domain NUL` is the catch-all | [`Alias`] |
+//! | `lists`   | reserved for mailing lists | —                |
+//!
+//! Readers (kmp-authd) open a read transaction per request and so see every
+//! committed write at once. Writers (kmpctl) check everything first and then
+//! write in one transaction: a failed write leaves nothing half done, and a
+//! crash mid-write leaves the last committed state (LMDB's copy-on-write).
+
+use std::path::{Path, PathBuf};
+
+use heed::types::Bytes;
+use heed::{CommitOrAbort, Env, MdbError, PutFlags, RoTxn, RwTxn, WithoutTls};
+
+use super::address::{domain_prefix, key_of, normalize_domain, Address};
+use super::{Alias, DbError, Directory, Domain, Resolved, User};
+
+/// The largest the database may grow: address space reserved, not disk used
+/// (about 40 million users).
+pub const MAP_SIZE: usize = 16 << 30;
+
+const SCHEMA_KEY: &[u8] = b"schema";
+const SCHEMA: &[u8] = b"1";
+
+pub(crate) type Db = heed::Database<'static, Bytes, Bytes>;
+
+/// The LMDB-backed directory.
+pub struct Lmdb {
+    pub(crate) env: Env<WithoutTls>,
+    pub(crate) meta: Db,
+    pub(crate) domains: Db,
+    pub(crate) users: Db,
+    pub(crate) aliases: Db,
+    #[allow(dead_code)]
+    pub(crate) lists: Db,
+    dir: PathBuf,
+}
+
+/// What a domain deletion removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    pub users: usize,
+    pub aliases: usize,
+}
+
+impl Lmdb {
+    /// Opens an existing database; a missing or damaged one is an error.
+    pub fn open(dir: &Path) -> Result<Lmdb, DbError> {
+        if !dir.join("data.mdb").is_file() {
+            return Err(DbError::Missing(dir.to_path_buf()));
+        }
+        let env = open_env(dir)?;
+        let rtxn = env.read_txn().map_err(|e| map_err(dir, e))?;
+        let dbs = env
+            .open_databases_and_commit(rtxn, |o, t| -> Result<_, heed::Error> {
+                let open = |n| o.open_database::<Bytes, Bytes>(t, Some(n));
+                Ok(CommitOrAbort::<_, ()>::Commit((
+                    open("meta")?,
+                    open("domains")?,
+                    open("users")?,
+                    open("aliases")?,
+                    open("lists")?,
+                )))
+            })
+            .map_err(|e| map_err(dir, e))?;
+        let not_ours = || {
+            DbError::Corrupt(
+                dir.to_path_buf(),
+                "it is not a Kmpromail user database".into(),
+            )
+        };
+        let (meta, domains, users, aliases, lists) = dbs.commit().ok_or_else(not_ours)?;
+        let db = Lmdb {
+            meta: meta.ok_or_else(not_ours)?,
+            domains: domains.ok_or_else(not_ours)?,
+            users: users.ok_or_else(not_ours)?,
+            aliases: aliases.ok_or_else(not_ours)?,
+            lists: lists.ok_or_else(not_ours)?,
+            env,
+            dir: dir.to_path_buf(),
+        };
+        db.check_schema()?;
+        Ok(db)
+    }
+
+    /// Opens the database, creating it (and its directory) if missing.
+    pub fn create(dir: &Path) -> Result<Lmdb, DbError> {
+        if dir.join("data.mdb").is_file() {
+            return Lmdb::open(dir);
+        }
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)
+            .map_err(|e| io_err(dir, e))?;
+        let env = open_env(dir)?;
+        let wtxn = env.write_txn().map_err(|e| map_err(dir, e))?;
+        let (meta, domains, users, aliases, lists) = env
+            .create_databases_and_commit(wtxn, |o, t| -> Result<_, heed::Error> {
+                let meta = o.create_database::<Bytes, Bytes>(t, Some("meta"))?;
+                meta.put(t, SCHEMA_KEY, SCHEMA)?;
+                Ok(CommitOrAbort::<_, ()>::Commit((
+                    meta,
+                    o.create_database::<Bytes, Bytes>(t, Some("domains"))?,
+                    o.create_database::<Bytes, Bytes>(t, Some("users"))?,
+                    o.create_database::<Bytes, Bytes>(t, Some("aliases"))?,
+                    o.create_database::<Bytes, Bytes>(t, Some("lists"))?,
+                )))
+            })
+            .map_err(|e| map_err(dir, e))?
+            .commit()
+            .ok_or_else(|| DbError::Io("creating the databases was aborted".into()))?;
+        Ok(Lmdb {
+            env,
+            meta,
+            domains,
+            users,
+            aliases,
+            lists,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The directory the environment is in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn check_schema(&self) -> Result<(), DbError> {
+        let t = self.read()?;
+        match self.meta.get(&t, SCHEMA_KEY).map_err(|e| self.err(e))? {
+            Some(SCHEMA) => Ok(()),
+            Some(v) => Err(DbError::Corrupt(
+                self.dir.clone(),
+                format!(
+                    "schema version {:?} is not one this program knows",
+                    String::from_utf8_lossy(v)
+                ),
+            )),
+            None => Err(DbError::Corrupt(
+                self.dir.clone(),
+                "it has no schema version".into(),
+            )),
+        }
+    }
+
+    pub(crate) fn err(&self, e: heed::Error) -> DbError {
+        map_err(&self.dir, e)
+    }
+
+    /// A read transaction: a consistent snapshot of the last commit.
+    pub fn read(&self) -> Result<RoTxn<'_, WithoutTls>, DbError> {
+        self.env.read_txn().map_err(|e| self.err(e))
+    }
+
+    /// A write transaction (one writer at a time, across processes).
+    pub fn write(&self) -> Result<RwTxn<'_>, DbError> {
+        self.env.write_txn().map_err(|e| self.err(e))
+    }
+
+    /// Bytes the data file takes on disk.
+    pub fn disk_size(&self) -> u64 {
+        std::fs::metadata(self.dir.join("data.mdb"))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
+    // ---- reading within a transaction ----
+
+    pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        t: &RoTxn,
+        db: Db,
+        key: &[u8],
+    ) -> Result<Option<T>, DbError> {
+        match db.get(t, key).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(v).map(Some).map_err(|e| {
+                DbError::Corrupt(
+                    self.dir.clone(),
+                    format!("record {:?}: {e}", String::from_utf8_lossy(key)),
+                )
+            }),
+        }
+    }
+
+    fn all_json<T: serde::de::DeserializeOwned>(
+        &self,
+        t: &RoTxn,
+        db: Db,
+        prefix: &[u8],
+    ) -> Result<Vec<T>, DbError> {
+        let mut out = Vec::new();
+        // LMDB refuses an empty key, so an empty prefix is a plain walk.
+        let iter: Box<dyn Iterator<Item = heed::Result<(&[u8], &[u8])>>> = if prefix.is_empty() {
+            Box::new(db.iter(t).map_err(|e| self.err(e))?)
+        } else {
+            Box::new(db.prefix_iter(t, prefix).map_err(|e| self.err(e))?)
+        };
+        for kv in iter {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            out.push(serde_json::from_slice(v).map_err(|e| {
+                DbError::Corrupt(
+                    self.dir.clone(),
+                    format!("record {:?}: {e}", String::from_utf8_lossy(k)),
+                )
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn count(&self, t: &RoTxn, db: Db, prefix: &[u8]) -> Result<usize, DbError> {
+        let mut n = 0;
+        for kv in db.prefix_iter(t, prefix).map_err(|e| self.err(e))? {
+            kv.map_err(|e| self.err(e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Resolves within one read transaction (see [`Directory::resolve`]).
+    pub fn resolve_in(&self, t: &RoTxn, addr: &Address) -> Result<(Resolved, bool), DbError> {
+        super::resolve_with(
+            addr,
+            |a| self.get_json(t, self.users, &a.key()),
+            |a| self.get_json(t, self.aliases, &a.key()),
+            |d| self.get_json(t, self.domains, d.as_bytes()),
+        )
+    }
+
+    /// A user within a read transaction.
+    pub fn user_in(&self, t: &RoTxn, addr: &Address) -> Result<Option<User>, DbError> {
+        self.get_json(t, self.users, &addr.key())
+    }
+
+    // ---- listing ----
+
+    /// Every domain, in order.
+    pub fn domains(&self) -> Result<Vec<Domain>, DbError> {
+        let t = self.read()?;
+        self.all_json(&t, self.domains, b"")
+    }
+
+    /// Every user, or a domain's, in order.
+    pub fn users(&self, domain: Option<&str>) -> Result<Vec<User>, DbError> {
+        let t = self.read()?;
+        let prefix = match domain {
+            Some(d) => domain_prefix(&normalize_domain(d)?),
+            None => Vec::new(),
+        };
+        self.all_json(&t, self.users, &prefix)
+    }
+
+    /// Every alias, or a domain's, in order.
+    pub fn aliases(&self, domain: Option<&str>) -> Result<Vec<Alias>, DbError> {
+        let t = self.read()?;
+        let prefix = match domain {
+            Some(d) => domain_prefix(&normalize_domain(d)?),
+            None => Vec::new(),
+        };
+        self.all_json(&t, self.aliases, &prefix)
+    }
+
+    /// How many users and aliases a domain has.
+    pub fn domain_counts(&self, domain: &str) -> Result<Removed, DbError> {
+        let t = self.read()?;
+        let p = domain_prefix(domain);
+        Ok(Removed {
+            users: self.count(&t, self.users, &p)?,
+            aliases: self.count(&t, self.aliases, &p)?,
+        })
+    }
+
+    // ---- writing ----
+
+    fn put_json<T: serde::Serialize>(
+        &self,
+        t: &mut RwTxn,
+        db: Db,
+        key: &[u8],
+        value: &T,
+        overwrite: bool,
+    ) -> Result<(), DbError> {
+        // Invariant: our record types serialise infallibly.
+        let v = serde_json::to_vec(value).expect("record serialises");
+        let flags = if overwrite {
+            PutFlags::empty()
+        } else {
+            PutFlags::NO_OVERWRITE
+        };
+        match db.put_with_flags(t, flags, key, &v) {
+            Ok(()) => Ok(()),
+            Err(heed::Error::Mdb(MdbError::KeyExist)) => Err(DbError::Exists(
+                String::from_utf8_lossy(key).replace('\0', "@"),
+            )),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    fn commit(&self, t: RwTxn) -> Result<(), DbError> {
+        t.commit().map_err(|e| self.err(e))
+    }
+
+    /// Adds a domain.
+    pub fn add_domain(&self, d: &Domain) -> Result<(), DbError> {
+        let mut t = self.write()?;
+        self.put_json(&mut t, self.domains, d.name.as_bytes(), d, false)
+            .map_err(|_| DbError::Exists(format!("domain {}", d.name)))?;
+        self.commit(t)
+    }
+
+    /// Deletes a domain; with users or aliases only when `force`, and then
+    /// them too.
+    pub fn del_domain(&self, name: &str, force: bool) -> Result<Removed, DbError> {
+        let name = normalize_domain(name)?;
+        let mut t = self.write()?;
+        if self
+            .get_json::<Domain>(&t, self.domains, name.as_bytes())?
+            .is_none()
+        {
+            return Err(DbError::NotFound(format!("no domain {name}")));
+        }
+        let p = domain_prefix(&name);
+        let removed = Removed {
+            users: self.count(&t, self.users, &p)?,
+            aliases: self.count(&t, self.aliases, &p)?,
+        };
+        if (removed.users > 0 || removed.aliases > 0) && !force {
+            return Err(DbError::NotEmpty(name, removed.users, removed.aliases));
+        }
+        for db in [self.users, self.aliases] {
+            let keys: Vec<Vec<u8>> = db
+                .prefix_iter(&t, &p)
+                .map_err(|e| self.err(e))?
+                .map(|kv| kv.map(|(k, _)| k.to_vec()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.err(e))?;
+            for k in keys {
+                db.delete(&mut t, &k).map_err(|e| self.err(e))?;
+            }
+        }
+        self.domains
+            .delete(&mut t, name.as_bytes())
+            .map_err(|e| self.err(e))?;
+        self.commit(t)?;
+        Ok(removed)
+    }
+
+    /// Adds a user; its domain must exist and no user or alias may have its name.
+    pub fn add_user(&self, u: &User) -> Result<(), DbError> {
+        let addr = u.addr()?;
+        let mut t = self.write()?;
+        self.check_new_name(&t, &addr)?;
+        self.put_json(&mut t, self.users, &addr.key(), u, false)
+            .map_err(|e| match e {
+                DbError::Exists(_) => DbError::Exists(format!("user {addr}")),
+                e => e,
+            })?;
+        self.commit(t)
+    }
+
+    fn check_new_name(&self, t: &RoTxn, addr: &Address) -> Result<(), DbError> {
+        if self
+            .get_json::<Domain>(t, self.domains, addr.domain().as_bytes())?
+            .is_none()
+        {
+            return Err(DbError::NotFound(format!(
+                "no domain {} (add it first: kmpctl domain add {})",
+                addr.domain(),
+                addr.domain()
+            )));
+        }
+        if let Some(u) = self.get_json::<User>(t, self.users, &addr.key())? {
+            return Err(DbError::Exists(format!("user {}", u.address)));
+        }
+        if let Some(a) = self.get_json::<Alias>(t, self.aliases, &addr.key())? {
+            return Err(DbError::Exists(format!("alias {}", a.address)));
+        }
+        Ok(())
+    }
+
+    /// Changes a user in place; returns the new record.
+    pub fn update_user(
+        &self,
+        addr: &Address,
+        f: impl FnOnce(&mut User) -> Result<(), DbError>,
+    ) -> Result<User, DbError> {
+        let mut t = self.write()?;
+        let mut u: User = self
+            .get_json(&t, self.users, &addr.key())?
+            .ok_or_else(|| DbError::NotFound(format!("no user {addr}")))?;
+        f(&mut u)?;
+        self.put_json(&mut t, self.users, &addr.key(), &u, true)?;
+        self.commit(t)?;
+        Ok(u)
+    }
+
+    /// Deletes a user; returns what it was.
+    pub fn del_user(&self, addr: &Address) -> Result<User, DbError> {
+        let mut t = self.write()?;
+        let u: User = self
+            .get_json(&t, self.users, &addr.key())?
+            .ok_or_else(|| DbError::NotFound(format!("no user {addr}")))?;
+        self.users
+            .delete(&mut t, &addr.key())
+            .map_err(|e| self.err(e))?;
+        self.commit(t)?;
+        Ok(u)
+    }
+
+    /// Adds targets to an alias, creating it if needed. Returns the alias.
+    pub fn add_alias(&self, alias: &Address, targets: &[Address]) -> Result<Alias, DbError> {
+        let mut t = self.write()?;
+        let existing: Option<Alias> = self.get_json(&t, self.aliases, &alias.key())?;
+        let mut a = match existing {
+            Some(a) => a,
+            None => {
+                self.check_new_name(&t, alias)?;
+                Alias {
+                    address: if alias.is_catch_all() {
+                        format!("@{}", alias.domain())
+                    } else {
+                        alias.to_string()
+                    },
+                    targets: Vec::new(),
+                }
+            }
+        };
+        for target in targets {
+            let s = target.to_string();
+            if !a.targets.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
+                a.targets.push(s);
+            }
+        }
+        self.put_json(&mut t, self.aliases, &alias.key(), &a, true)?;
+        self.commit(t)?;
+        Ok(a)
+    }
+
+    /// Removes some targets of an alias, or the whole alias when `targets` is
+    /// empty (or none is left). Returns what is left, if anything.
+    pub fn del_alias(&self, alias: &Address, targets: &[Address]) -> Result<Option<Alias>, DbError> {
+        let mut t = self.write()?;
+        let mut a: Alias = self
+            .get_json(&t, self.aliases, &alias.key())?
+            .ok_or_else(|| {
+                DbError::NotFound(format!(
+                    "no alias {}",
+                    if alias.is_catch_all() {
+                        format!("@{}", alias.domain())
+                    } else {
+                        alias.to_string()
+                    }
+                ))
+            })?;
+        for target in targets {
+            let s = target.to_string();
+            let before = a.targets.len();
+            a.targets.retain(|x| !x.eq_ignore_ascii_case(&s));
+            if a.targets.len() == before {
+                return Err(DbError::NotFound(format!(
+                    "{} is not a target of {}",
+                    s, a.address
+                )));
+            }
+        }
+        let left = if targets.is_empty() || a.targets.is_empty() {
+            self.aliases
+                .delete(&mut t, &alias.key())
+                .map_err(|e| self.err(e))?;
+            None
+        } else {
+            self.put_json(&mut t, self.aliases, &alias.key(), &a, true)?;
+            Some(a)
+        };
+        self.commit(t)?;
+        Ok(left)
+    }
+}
+
+impl Directory for Lmdb {
+    fn domain(&self, name: &str) -> Result<Option<Domain>, DbError> {
+        let t = self.read()?;
+        self.get_json(&t, self.domains, name.as_bytes())
+    }
+
+    fn user(&self, addr: &Address) -> Result<Option<User>, DbError> {
+        let t = self.read()?;
+        self.get_json(&t, self.users, &addr.key())
+    }
+
+    fn alias(&self, addr: &Address) -> Result<Option<Alias>, DbError> {
+        let t = self.read()?;
+        self.get_json(&t, self.aliases, &addr.key())
+    }
+
+    fn version(&self) -> u64 {
+        self.env.info().last_txn_id as u64
+    }
+
+    fn resolve(&self, addr: &Address) -> Result<(Resolved, bool), DbError> {
+        let t = self.read()?;
+        self.resolve_in(&t, addr)
+    }
+}
+
+/// The key of a user or alias record (re-exported for dump/load).
+pub(crate) fn record_key(domain: &str, local: &str) -> Vec<u8> {
+    key_of(domain, local)
+}
+
+fn open_env(dir: &Path) -> Result<Env<WithoutTls>, DbError> {
+    crate::sys::lmdb::open_env(dir, MAP_SIZE, 8).map_err(|e| map_err(dir, e))
+}
+
+fn io_err(dir: &Path, e: std::io::Error) -> DbError {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => DbError::Permission(dir.to_path_buf()),
+        std::io::ErrorKind::NotFound => DbError::Missing(dir.to_path_buf()),
+        _ => DbError::Io(format!("{}: {e}", dir.display())),
+    }
+}
+
+fn map_err(dir: &Path, e: heed::Error) -> DbError {
+    match e {
+        heed::Error::Io(e) => io_err(dir, e),
+        heed::Error::Mdb(
+            m @ (MdbError::Invalid
+            | MdbError::VersionMismatch
+            | MdbError::Corrupted
+            | MdbError::PageNotFound
+            | MdbError::Panic
+            | MdbError::Incompatible),
+        ) => DbError::Corrupt(dir.to_path_buf(), m.to_string()),
+        heed::Error::Mdb(m @ (MdbError::MapFull | MdbError::TxnFull)) => {
+            DbError::Full(m.to_string())
+        }
+        e => DbError::Io(format!("{}: {e}", dir.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Lmdb) {
+        let d = tempfile::tempdir().unwrap();
+        let db = Lmdb::create(&d.path().join("db")).unwrap();
+        (d, db)
+    }
+
+    fn dom(n: &str) -> Domain {
+        Domain {
+            name: n.into(),
+            created: 1,
+            quota_bytes: 0,
+            quota_messages: 0,
+        }
+    }
+
+    #[test]
+    fn missing_and_corrupt_databases_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(Lmdb::open(&d.path().join("nope")), Err(DbError::Missing(_))));
+        std::fs::write(d.path().join("data.mdb"), vec![0x5a; 16384]).unwrap();
+        let e = Lmdb::open(d.path()).err().unwrap();
+        assert!(matches!(e, DbError::Corrupt(..)), "{e}");
+        assert!(e.to_string().contains("damaged"), "{e}");
+    }
+
+    #[test]
+    fn users_aliases_and_resolution() {
+        let (_d, db) = db();
+        db.add_domain(&dom("example.test")).unwrap();
+        assert!(matches!(db.add_domain(&dom("example.test")), Err(DbError::Exists(_))));
+        let a = Address::parse("Bob@Example.TEST").unwrap();
+        db.add_user(&User::new(&a, 5)).unwrap();
+        let again = User::new(&Address::parse("BOB@example.test").unwrap(), 6);
+        let e = db.add_user(&again).unwrap_err();
+        assert!(e.to_string().contains("user Bob@example.test exists"), "{e}");
+        let orphan = User::new(&Address::parse("x@other.test").unwrap(), 6);
+        assert!(matches!(db.add_user(&orphan), Err(DbError::NotFound(_))));
+
+        let look = |s: &str| db.resolve(&Address::parse(s).unwrap()).unwrap();
+        match look("bob@example.test") {
+            (Resolved::User(u), true) => assert_eq!(u.address, "Bob@example.test"),
+            r => panic!("{r:?}"),
+        }
+        match look("bob+news@example.test") {
+            (Resolved::User(u), true) => assert_eq!(u.address, "Bob@example.test"),
+            r => panic!("{r:?}"),
+        }
+        assert_eq!(look("carol@example.test"), (Resolved::NotFound, true));
+        assert_eq!(look("bob@elsewhere.test"), (Resolved::NotFound, false));
+
+        let bob = Address::parse("bob@example.test").unwrap();
+        db.add_alias(&Address::parse("info@example.test").unwrap(), &[bob.clone()])
+            .unwrap();
+        db.add_alias(&Address::parse_alias("@example.test").unwrap(), &[bob.clone()])
+            .unwrap();
+        match look("INFO@example.test") {
+            (Resolved::Alias(a), true) => assert_eq!(a.targets, ["bob@example.test"]),
+            r => panic!("{r:?}"),
+        }
+        match look("anyone@example.test") {
+            (Resolved::Alias(a), true) => assert_eq!(a.address, "@example.test"),
+            r => panic!("{r:?}"),
+        }
+        // A user's name cannot be taken by an alias and the other way round.
+        assert!(db.add_user(&User::new(&Address::parse("info@example.test").unwrap(), 1)).is_err());
+
+        let e = db.del_domain("example.test", false).unwrap_err();
+        assert!(matches!(e, DbError::NotEmpty(_, 1, 2)), "{e}");
+        assert_eq!(
+            db.del_domain("EXAMPLE.test", true).unwrap(),
+            Removed { users: 1, aliases: 2 }
+        );
+        assert!(db.users(None).unwrap().is_empty());
+        assert!(db.aliases(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn updates_bump_the_version_and_readers_see_them() {
+        let (_d, db) = db();
+        db.add_domain(&dom("example.test")).unwrap();
+        let a = Address::parse("u@example.test").unwrap();
+        db.add_user(&User::new(&a, 1)).unwrap();
+        let v = db.version();
+        db.update_user(&a, |u| {
+            u.quota_bytes = 10;
+            Ok(())
+        })
+        .unwrap();
+        assert!(db.version() > v);
+        assert_eq!(db.user(&a).unwrap().unwrap().quota_bytes, 10);
+        // A failing change writes nothing.
+        let r = db.update_user(&a, |u| {
+            u.quota_bytes = 99;
+            Err(DbError::Invalid("no".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(db.user(&a).unwrap().unwrap().quota_bytes, 10);
+    }
+}
