@@ -1,1 +1,473 @@
-//! authd
+//! kmp-authd: the only reader of password hashes.
+//!
+//! It answers the requests of `ipc::authd` on a Unix socket: verifies logins
+//! (with a cache of good ones, see [`cache`]), looks up recipients (user,
+//! alias, plus-address, catch-all), counts failures and keeps bans
+//! ([`bans`]). The user database is read through [`Directory`] with a fresh
+//! read transaction per request, so kmpctl's writes are seen at once; SIGHUP
+//! re-reads the configuration and re-opens the database.
+//!
+//! What it does not do: write users (kmpctl does), or trust what a client
+//! says beyond the request itself — a malformed frame closes that connection
+//! and nothing else.
+
+pub mod bans;
+pub mod cache;
+pub mod server;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+use tokio::sync::Semaphore;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ipc::authd::{Entry, LoginFailure, Reply, Request, Service};
+use crate::net::Cidr;
+use crate::paths::Paths;
+use crate::userdb::address::normalize_domain;
+use crate::userdb::lmdb::Lmdb;
+use crate::userdb::password::{self, Secret, DUMMY_HASH, MAX_PASSWORD};
+use crate::userdb::{Address, DbError, Directory, Resolved, State, User};
+use bans::{Bans, Limits};
+use cache::LoginCache;
+
+/// The name of the ban table's file in `paths.db`.
+pub const BANS_FILE: &str = "authd-bans";
+
+/// What kmp-authd takes from the configuration (re-read on SIGHUP).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub default_domain: String,
+    pub limits: Limits,
+    pub mail_root: PathBuf,
+    pub db_dir: PathBuf,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &Config) -> Settings {
+        let paths = Paths::new(cfg);
+        Settings {
+            default_domain: normalize_domain(cfg.str("system.default_domain")).unwrap_or_default(),
+            limits: Limits {
+                max_failures: cfg.u64("authd.max_failures").max(1),
+                window_ms: cfg.duration("authd.failure_window").as_millis() as u64,
+                ban_secs: cfg.duration("authd.ban_time").as_secs(),
+            },
+            mail_root: paths.mail,
+            db_dir: paths.db,
+        }
+    }
+}
+
+/// The daemon's state, shared by every connection.
+pub struct Authd {
+    settings: RwLock<Settings>,
+    db: RwLock<Option<Lmdb>>,
+    cache: Mutex<LoginCache>,
+    bans: Mutex<Bans>,
+    /// Password hashing is CPU- and (argon2) memory-heavy: at most this many
+    /// at once, the rest wait their turn.
+    hashing: Semaphore,
+    clock: Clock,
+}
+
+/// Why kmp-authd could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Db(#[from] DbError),
+    #[error("socket {0}: {1}")]
+    Socket(PathBuf, std::io::Error),
+    #[error("another kmp-authd is answering on {0}")]
+    Running(PathBuf),
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartError::Db(e) => e.exit_code(),
+            StartError::Socket(_, e) => crate::exit::from_io(e),
+            StartError::Running(_) => crate::exit::UNAVAILABLE,
+        }
+    }
+}
+
+impl Authd {
+    /// Opens the database and the ban table.
+    pub fn open(settings: Settings, clock: Clock) -> Result<Authd, StartError> {
+        let db = Lmdb::open(&settings.db_dir)?;
+        let (bans, problems) = Bans::load(&settings.db_dir.join(BANS_FILE), clock.now());
+        for p in problems {
+            crate::warn!("ban table: {p}");
+        }
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Ok(Authd {
+            settings: RwLock::new(settings),
+            db: RwLock::new(Some(db)),
+            cache: Mutex::new(LoginCache::new()),
+            bans: Mutex::new(bans),
+            hashing: Semaphore::new(threads * 2),
+            clock,
+        })
+    }
+
+    /// SIGHUP: new settings, and the database opened afresh (it may have
+    /// been restored from a backup). On failure requests answer "try again
+    /// later" until the next SIGHUP.
+    pub fn reload(&self, settings: Settings) {
+        let dir = settings.db_dir.clone();
+        *lock_w(&self.settings) = settings;
+        let mut db = lock_w(&self.db);
+        // Close the old environment before opening: one process may hold a
+        // path only once.
+        *db = None;
+        match Lmdb::open(&dir) {
+            Ok(d) => {
+                *db = Some(d);
+                crate::info!("re-opened the user database {}", dir.display());
+            }
+            Err(e) => crate::error!("cannot re-open the user database: {e}"),
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn with_db<T>(&self, f: impl FnOnce(&Lmdb) -> Result<T, DbError>) -> Result<T, DbError> {
+        let g = self.db.read().unwrap_or_else(|p| p.into_inner());
+        match g.as_ref() {
+            Some(db) => f(db),
+            None => Err(DbError::Io("the user database is not open".into())),
+        }
+    }
+
+    fn bans(&self) -> MutexGuard<'_, Bans> {
+        self.bans.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cache(&self) -> MutexGuard<'_, LoginCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, req: Request) -> Reply {
+        match req {
+            Request::Login {
+                user,
+                password,
+                service,
+                ip,
+            } => self.login(&user, Secret::from(password), service, ip).await,
+            Request::Lookup { address } => self.lookup(&address),
+            Request::Failure {
+                ip,
+                service,
+                reason,
+            } => {
+                self.failure(Some(ip), None, service, &reason);
+                Reply::Done
+            }
+            Request::BanCheck { ip } => {
+                let until = self.bans().banned(ip, self.clock.now());
+                Reply::Ban {
+                    banned: until.is_some(),
+                    until,
+                }
+            }
+            Request::BanList => Reply::Bans {
+                bans: self.bans().list(self.clock.now()),
+            },
+            Request::BanAdd {
+                net,
+                seconds,
+                reason,
+            } => {
+                let cidr: Cidr = match net.parse() {
+                    Ok(c) => c,
+                    Err(e) => return refuse(e),
+                };
+                let now = self.clock.now();
+                let until = now.saturating_add(seconds);
+                let r = self.bans().add(cidr, until, reason.clone(), now);
+                crate::info!("ban net={cidr} seconds={seconds} reason={reason:?}");
+                match r {
+                    Ok(()) => Reply::Done,
+                    Err(e) => temporary(format!("the ban is in force but not saved: {e}")),
+                }
+            }
+            Request::BanDel { net } => {
+                let cidr: Cidr = match net.parse() {
+                    Ok(c) => c,
+                    Err(e) => return refuse(e),
+                };
+                let r = self.bans().del(cidr);
+                match r {
+                    Ok(true) => {
+                        crate::info!("unban net={cidr}");
+                        Reply::Done
+                    }
+                    Ok(false) => refuse(format!("no ban on {cidr}")),
+                    Err(e) => temporary(format!("the ban is lifted but not saved: {e}")),
+                }
+            }
+            Request::Ping => Reply::Pong,
+        }
+    }
+
+    async fn login(&self, typed: &str, pw: Secret, service: Service, ip: Option<IpAddr>) -> Reply {
+        let now = self.clock.now();
+        let ip_text = ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
+        if let Some(ip) = ip {
+            if self.bans().banned(ip, now).is_some() {
+                crate::info!(
+                    "login refused user={typed:?} service={} ip={ip_text} (banned)",
+                    service_name(service)
+                );
+                return Reply::LoginFailed {
+                    reason: LoginFailure::Banned,
+                };
+            }
+        }
+        let s = self.settings();
+        let addr = login_address(typed, &s.default_domain);
+        let usable = pw.bytes().len() <= MAX_PASSWORD && !pw.bytes().is_empty();
+        let user: Option<User> = match &addr {
+            Some(a) if usable => match self.with_db(|db| db.user(a)) {
+                Ok(u) => u,
+                Err(e) => {
+                    crate::error!("login user={typed:?}: {e}");
+                    return temporary(e.to_string());
+                }
+            },
+            _ => None,
+        };
+        let stored = user
+            .as_ref()
+            .map(|u| u.password.clone())
+            .filter(|h| !h.is_empty());
+        let key = addr.as_ref().map(|a| a.key()).unwrap_or_default();
+        let tag = self.cache().tag(&key, pw.bytes());
+        let now_ms = self.clock.now_ms();
+        let cached = match &stored {
+            Some(h) => self.cache().hit(&key, &tag, h, now_ms),
+            None => false,
+        };
+        let ok = if cached {
+            true
+        } else if usable {
+            // The same work whether the user exists or not: no timing tells
+            // an unknown user from a wrong password.
+            let hash = stored.clone().unwrap_or_else(|| DUMMY_HASH.to_string());
+            let _permit = self.hashing.acquire().await;
+            let checked = tokio::task::spawn_blocking(move || {
+                let ok = password::verify(pw.bytes(), &hash);
+                drop(pw); // zeroed here
+                ok
+            })
+            .await
+            .unwrap_or(false);
+            checked && stored.is_some()
+        } else {
+            drop(pw);
+            false
+        };
+        match (ok, user) {
+            (true, Some(u)) => {
+                if let Some(h) = &stored {
+                    if !cached {
+                        self.cache().insert(&key, tag, h, now_ms);
+                    }
+                }
+                if u.state == State::Disabled {
+                    crate::info!(
+                        "login refused user={} service={} ip={ip_text} (disabled)",
+                        u.address,
+                        service_name(service)
+                    );
+                    return Reply::LoginFailed {
+                        reason: LoginFailure::Disabled,
+                    };
+                }
+                self.bans().success(&u.address.to_lowercase());
+                crate::info!(
+                    "login user={} service={} ip={ip_text}{}",
+                    u.address,
+                    service_name(service),
+                    if cached { " cached" } else { "" }
+                );
+                Reply::LoginOk {
+                    user: u.info(&s.mail_root),
+                }
+            }
+            _ => {
+                if !key.is_empty() {
+                    self.cache().forget(&key);
+                }
+                let account = addr.as_ref().map(|a| a.to_string().to_lowercase());
+                self.failure(ip, account.as_deref(), service, "authentication failed");
+                Reply::LoginFailed {
+                    reason: LoginFailure::BadCredentials,
+                }
+            }
+        }
+    }
+
+    fn failure(&self, ip: Option<IpAddr>, account: Option<&str>, service: Service, reason: &str) {
+        let limits = self.settings().limits;
+        let ip_text = ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
+        crate::info!(
+            "failure service={} ip={ip_text} user={} reason={reason:?}",
+            service_name(service),
+            account.unwrap_or("-")
+        );
+        let r = self
+            .bans()
+            .failure(ip, account, reason, self.clock.now_ms(), limits);
+        match r {
+            Ok(o) => {
+                if let (Some(until), Some(ip)) = (o.banned_until, ip) {
+                    crate::warn!(
+                        "ban ip={ip} until={until} after {} failures within {}s",
+                        limits.max_failures,
+                        limits.window_ms / 1000
+                    );
+                }
+                if o.account_over {
+                    crate::warn!(
+                        "account {} had {} failed logins within {}s (password guessing?)",
+                        account.unwrap_or("-"),
+                        limits.max_failures,
+                        limits.window_ms / 1000
+                    );
+                }
+            }
+            Err(e) => crate::error!("cannot save the ban table: {e}"),
+        }
+    }
+
+    fn lookup(&self, address: &str) -> Reply {
+        let mail_root = self.settings().mail_root;
+        let r = match Address::parse(address) {
+            Ok(a) => self.with_db(|db| db.resolve(&a)),
+            // Not an address we could have; still say whether the domain is ours.
+            Err(_) => {
+                let dom = address
+                    .rsplit_once('@')
+                    .and_then(|(_, d)| normalize_domain(d).ok());
+                match dom {
+                    Some(d) => self
+                        .with_db(|db| db.domain(&d))
+                        .map(|x| (Resolved::NotFound, x.is_some())),
+                    None => Ok((Resolved::NotFound, false)),
+                }
+            }
+        };
+        match r {
+            Ok((res, local_domain)) => Reply::Found {
+                entry: match res {
+                    Resolved::User(u) => Entry::User {
+                        user: u.info(&mail_root),
+                    },
+                    Resolved::Alias(a) => Entry::Alias {
+                        address: a.address,
+                        targets: a.targets,
+                    },
+                    Resolved::NotFound => Entry::NotFound,
+                },
+                local_domain,
+            },
+            Err(e) => {
+                crate::error!("lookup {address:?}: {e}");
+                temporary(e.to_string())
+            }
+        }
+    }
+}
+
+/// The address a login names: as typed with `@`, else in the default domain.
+pub fn login_address(typed: &str, default_domain: &str) -> Option<Address> {
+    if typed.contains('@') {
+        Address::parse(typed).ok()
+    } else if !default_domain.is_empty() {
+        Address::parse(&format!("{typed}@{default_domain}")).ok()
+    } else {
+        None
+    }
+}
+
+fn service_name(s: Service) -> &'static str {
+    match s {
+        Service::Smtp => "smtp",
+        Service::Submission => "submission",
+        Service::Pop3 => "pop3",
+        Service::Imap => "imap",
+        Service::Webmail => "webmail",
+        Service::Admin => "admin",
+    }
+}
+
+fn refuse(message: impl Into<String>) -> Reply {
+    Reply::Error {
+        temporary: false,
+        message: message.into(),
+    }
+}
+
+fn temporary(message: impl Into<String>) -> Reply {
+    Reply::Error {
+        temporary: true,
+        message: message.into(),
+    }
+}
+
+fn lock_w<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Binds the socket at `path`: a stale one (nobody answering) is removed
+/// first; a live one means another kmp-authd runs. Mode 0660.
+pub fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener, StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::{UnixListener, UnixStream};
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(StartError::Running(path.to_path_buf()));
+        }
+        std::fs::remove_file(path).map_err(|e| StartError::Socket(path.to_path_buf(), e))?;
+    }
+    let l = UnixListener::bind(path).map_err(|e| StartError::Socket(path.to_path_buf(), e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| StartError::Socket(path.to_path_buf(), e))?;
+    l.set_nonblocking(true)
+        .map_err(|e| StartError::Socket(path.to_path_buf(), e))?;
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_without_at_take_the_default_domain() {
+        assert_eq!(
+            login_address("Bob", "example.test").unwrap().to_string(),
+            "Bob@example.test"
+        );
+        assert!(login_address("Bob", "").is_none());
+        assert_eq!(
+            login_address("bob@Other.Test", "example.test")
+                .unwrap()
+                .to_string(),
+            "bob@other.test"
+        );
+        assert!(login_address("bad user", "example.test").is_none());
+    }
+}

@@ -65,6 +65,8 @@ pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {
     for sub in ["queue", "mail", "db", "run", "tls", "log"] {
         mkdir(&dir.join(sub), 0o750)?;
     }
+    crate::userdb::lmdb::Lmdb::create(&dir.join("db"))
+        .map_err(|e| CtlError::new(e.exit_code(), e.to_string()))?;
     let tls = dir.join("tls");
     write_self_signed(&a.hostname, &tls.join("cert.pem"), &tls.join("key.pem"))?;
     let text = format!(

@@ -2,13 +2,18 @@
 //! `postfix`, `postqueue` and `doveadm`. One module per noun; one printer
 //! ([`output`]) for plain tables and `--json`; sysexits exit codes.
 
+pub mod alias;
+pub mod ban;
 pub mod check;
 pub mod config;
+pub mod db;
+pub mod domain;
 pub mod init;
 pub mod output;
 pub mod service;
 pub mod setup;
 pub mod supervise;
+pub mod user;
 
 use std::path::PathBuf;
 
@@ -54,6 +59,16 @@ pub enum Command {
     Reload,
     /// Create the system users, groups, directories and a first configuration (root).
     Setup,
+    /// Domains: add, del, list, show.
+    Domain(domain::Args),
+    /// Users: add, del, list, show, passwd, disable, enable, quota, forward.
+    User(user::Args),
+    /// Aliases and catch-alls: add, del, list.
+    Alias(alias::Args),
+    /// The whole user database as text: dump, load.
+    Db(db::Args),
+    /// Bans kept by kmp-authd: list, add, del.
+    Ban(ban::Args),
 }
 
 /// A failure of a kmpctl verb: what to tell the administrator, and the exit code.
@@ -104,6 +119,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Status => service::status(&ctx),
         Command::Reload => service::reload(&ctx),
         Command::Setup => setup::run(&ctx),
+        Command::Domain(a) => domain::run(&ctx, a),
+        Command::User(a) => user::run(&ctx, a),
+        Command::Alias(a) => alias::run(&ctx, a),
+        Command::Db(a) => db::run(&ctx, a),
+        Command::Ban(a) => ban::run(&ctx, a),
     };
     match result {
         Ok(()) => crate::exit::OK,

@@ -198,7 +198,10 @@ fn check_local(whole: &str, local: &str) -> Result<(), AddressError> {
     if let Some(c) = local.chars().find(|c| {
         c.is_control()
             || c.is_whitespace()
-            || matches!(c, '@' | '<' | '>' | '(' | ')' | '[' | ']' | '\\' | ',' | ';' | ':' | '"' | '/')
+            || matches!(
+                c,
+                '@' | '<' | '>' | '(' | ')' | '[' | ']' | '\\' | ',' | ';' | ':' | '"' | '/'
+            )
     }) {
         return Err(AddressError::BadLocalChar(whole.to_string(), c));
     }
@@ -258,11 +261,17 @@ mod tests {
         assert!(c.is_catch_all());
         assert_eq!(c.key(), b"example.test\0");
         let p = Address::parse("Bob+Lists@example.test").unwrap();
-        assert_eq!(p.without_detail('+').unwrap().to_string(), "Bob@example.test");
+        assert_eq!(
+            p.without_detail('+').unwrap().to_string(),
+            "Bob@example.test"
+        );
         assert!(Address::parse("+x@example.test")
             .unwrap()
             .without_detail('+')
             .is_none());
-        assert_eq!(Address::parse("Ünï@example.test").unwrap().local_folded(), "ünï");
+        assert_eq!(
+            Address::parse("Ünï@example.test").unwrap().local_folded(),
+            "ünï"
+        );
     }
 }

@@ -232,7 +232,11 @@ pub fn load(
 }
 
 fn need_domain(db: &Lmdb, t: &heed::RoTxn, domain: &str) -> Result<(), DbError> {
-    match db.domains.get(t, domain.as_bytes()).map_err(|e| db.err(e))? {
+    match db
+        .domains
+        .get(t, domain.as_bytes())
+        .map_err(|e| db.err(e))?
+    {
         Some(_) => Ok(()),
         None => Err(DbError::NotFound(format!(
             "domain {domain} is neither in the database nor on an earlier line"
@@ -269,7 +273,10 @@ mod tests {
         let mut out = Vec::new();
         dump(&db, &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), SAMPLE);
-        let bob = db.user(&Address::parse("bob@EXAMPLE.test").unwrap()).unwrap().unwrap();
+        let bob = db
+            .user(&Address::parse("bob@EXAMPLE.test").unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(bob.login_delay, 60);
     }
 

@@ -447,7 +447,11 @@ impl Lmdb {
 
     /// Removes some targets of an alias, or the whole alias when `targets` is
     /// empty (or none is left). Returns what is left, if anything.
-    pub fn del_alias(&self, alias: &Address, targets: &[Address]) -> Result<Option<Alias>, DbError> {
+    pub fn del_alias(
+        &self,
+        alias: &Address,
+        targets: &[Address],
+    ) -> Result<Option<Alias>, DbError> {
         let mut t = self.write()?;
         let mut a: Alias = self
             .get_json(&t, self.aliases, &alias.key())?
@@ -569,7 +573,10 @@ mod tests {
     #[test]
     fn missing_and_corrupt_databases_are_named() {
         let d = tempfile::tempdir().unwrap();
-        assert!(matches!(Lmdb::open(&d.path().join("nope")), Err(DbError::Missing(_))));
+        assert!(matches!(
+            Lmdb::open(&d.path().join("nope")),
+            Err(DbError::Missing(_))
+        ));
         std::fs::write(d.path().join("data.mdb"), vec![0x5a; 16384]).unwrap();
         let e = Lmdb::open(d.path()).err().unwrap();
         assert!(matches!(e, DbError::Corrupt(..)), "{e}");
@@ -580,12 +587,18 @@ mod tests {
     fn users_aliases_and_resolution() {
         let (_d, db) = db();
         db.add_domain(&dom("example.test")).unwrap();
-        assert!(matches!(db.add_domain(&dom("example.test")), Err(DbError::Exists(_))));
+        assert!(matches!(
+            db.add_domain(&dom("example.test")),
+            Err(DbError::Exists(_))
+        ));
         let a = Address::parse("Bob@Example.TEST").unwrap();
         db.add_user(&User::new(&a, 5)).unwrap();
         let again = User::new(&Address::parse("BOB@example.test").unwrap(), 6);
         let e = db.add_user(&again).unwrap_err();
-        assert!(e.to_string().contains("user Bob@example.test exists"), "{e}");
+        assert!(
+            e.to_string().contains("user Bob@example.test exists"),
+            "{e}"
+        );
         let orphan = User::new(&Address::parse("x@other.test").unwrap(), 6);
         assert!(matches!(db.add_user(&orphan), Err(DbError::NotFound(_))));
 
@@ -602,10 +615,16 @@ mod tests {
         assert_eq!(look("bob@elsewhere.test"), (Resolved::NotFound, false));
 
         let bob = Address::parse("bob@example.test").unwrap();
-        db.add_alias(&Address::parse("info@example.test").unwrap(), &[bob.clone()])
-            .unwrap();
-        db.add_alias(&Address::parse_alias("@example.test").unwrap(), &[bob.clone()])
-            .unwrap();
+        db.add_alias(
+            &Address::parse("info@example.test").unwrap(),
+            &[bob.clone()],
+        )
+        .unwrap();
+        db.add_alias(
+            &Address::parse_alias("@example.test").unwrap(),
+            &[bob.clone()],
+        )
+        .unwrap();
         match look("INFO@example.test") {
             (Resolved::Alias(a), true) => assert_eq!(a.targets, ["bob@example.test"]),
             r => panic!("{r:?}"),
@@ -615,13 +634,18 @@ mod tests {
             r => panic!("{r:?}"),
         }
         // A user's name cannot be taken by an alias and the other way round.
-        assert!(db.add_user(&User::new(&Address::parse("info@example.test").unwrap(), 1)).is_err());
+        assert!(db
+            .add_user(&User::new(&Address::parse("info@example.test").unwrap(), 1))
+            .is_err());
 
         let e = db.del_domain("example.test", false).unwrap_err();
         assert!(matches!(e, DbError::NotEmpty(_, 1, 2)), "{e}");
         assert_eq!(
             db.del_domain("EXAMPLE.test", true).unwrap(),
-            Removed { users: 1, aliases: 2 }
+            Removed {
+                users: 1,
+                aliases: 2
+            }
         );
         assert!(db.users(None).unwrap().is_empty());
         assert!(db.aliases(None).unwrap().is_empty());

@@ -227,7 +227,12 @@ pub trait Directory: Send + Sync {
     /// (`user+tag` → `user`, then its alias), else the domain's catch-all.
     /// Also says whether the domain is ours.
     fn resolve(&self, addr: &Address) -> Result<(Resolved, bool), DbError> {
-        resolve_with(addr, |a| self.user(a), |a| self.alias(a), |d| self.domain(d))
+        resolve_with(
+            addr,
+            |a| self.user(a),
+            |a| self.alias(a),
+            |d| self.domain(d),
+        )
     }
 }
 

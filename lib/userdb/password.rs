@@ -46,8 +46,7 @@ impl Scheme {
             Scheme::Sha256Crypt
         } else if hash.starts_with("$1$") {
             Scheme::Md5Crypt
-        } else if hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")
-        {
+        } else if hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$") {
             Scheme::Bcrypt
         } else if hash.starts_with("$argon2id$") {
             Scheme::Argon2id
@@ -99,9 +98,8 @@ pub fn check_hash(h: &str) -> Result<Scheme, PasswordError> {
     {
         return Err(bad("a character no crypt hash has"));
     }
-    let scheme = Scheme::of(h).ok_or_else(|| {
-        bad("the scheme is not one of $6$, $5$, $1$, $2b$/$2y$/$2a$, $argon2id$")
-    })?;
+    let scheme = Scheme::of(h)
+        .ok_or_else(|| bad("the scheme is not one of $6$, $5$, $1$, $2b$/$2y$/$2a$, $argon2id$"))?;
     let ok = match scheme {
         Scheme::Argon2id => argon2::PasswordHash::new(h).is_ok(),
         Scheme::Bcrypt => well_formed_bcrypt(h),
@@ -248,7 +246,14 @@ mod tests {
         assert!(!verify(b"x", "aZGJuE6EXrjEE"));
         assert!(!verify(b"x", DUMMY_HASH));
         assert!(verify(b"dummy-password-never-used", DUMMY_HASH));
-        for h in ["", "plain", "aZGJuE6EXrjEE", "$6$", "$argon2id$junk", "$1$a b"] {
+        for h in [
+            "",
+            "plain",
+            "aZGJuE6EXrjEE",
+            "$6$",
+            "$argon2id$junk",
+            "$1$a b",
+        ] {
             assert!(check_hash(h).is_err(), "{h} accepted");
         }
         assert_eq!(check_plain(b""), Err(PasswordError::Empty));

@@ -1,0 +1,357 @@
+//! Failure counting and bans.
+//!
+//! Failed logins (and abuse other daemons report with `Failure`) are counted
+//! per IP address and per account over `authd.failure_window`. An IP past
+//! `authd.max_failures` is banned for `authd.ban_time`, for every protocol:
+//! the daemons ask `BanCheck` when a client connects. An account past the
+//! limit is only logged: banning accounts would let anyone lock a user out.
+//!
+//! Bans survive restarts: the table is written to a small text file (one ban a
+//! line: `NET UNTIL REASON`) with a write to a temporary file, fsync and
+//! rename, so a crash leaves the old table or the new one.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::ipc::authd::Ban;
+use crate::net::Cidr;
+
+/// At most this many IPs and accounts are tracked; past it the oldest
+/// counts are forgotten (an attacker cannot make us grow without bound).
+const MAX_TRACKED: usize = 100_000;
+/// At most this many bans are kept.
+const MAX_BANS: usize = 100_000;
+
+/// The limits from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_failures: u64,
+    pub window_ms: u64,
+    pub ban_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    cidr: Cidr,
+    until: u64,
+    reason: String,
+}
+
+/// What a failure led to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// The IP was banned now, until this time.
+    pub banned_until: Option<u64>,
+    /// The account passed the limit (worth a log line).
+    pub account_over: bool,
+}
+
+/// The ban table and failure counts.
+#[derive(Debug)]
+pub struct Bans {
+    bans: Vec<Entry>,
+    by_ip: HashMap<IpAddr, VecDeque<u64>>,
+    by_account: HashMap<String, VecDeque<u64>>,
+    file: Option<PathBuf>,
+}
+
+impl Bans {
+    /// An empty table that persists to `file` (None: in memory only).
+    pub fn new(file: Option<PathBuf>) -> Bans {
+        Bans {
+            bans: Vec::new(),
+            by_ip: HashMap::new(),
+            by_account: HashMap::new(),
+            file,
+        }
+    }
+
+    /// The table from `file`, dropping bans that ended before `now`. A
+    /// missing file is an empty table; a bad line is skipped and reported.
+    pub fn load(file: &Path, now: u64) -> (Bans, Vec<String>) {
+        let mut b = Bans::new(Some(file.to_path_buf()));
+        let mut problems = Vec::new();
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (b, problems),
+            Err(e) => {
+                problems.push(format!("{}: {e}", file.display()));
+                return (b, problems);
+            }
+        };
+        for (i, line) in text.lines().enumerate() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let mut parts = line.splitn(3, ' ');
+            let parsed = (|| {
+                let cidr: Cidr = parts.next()?.parse().ok()?;
+                let until: u64 = parts.next()?.parse().ok()?;
+                Some(Entry {
+                    cidr,
+                    until,
+                    reason: parts.next().unwrap_or("").to_string(),
+                })
+            })();
+            match parsed {
+                Some(e) if e.until > now => b.bans.push(e),
+                Some(_) => {}
+                None => problems.push(format!("{}:{}: not a ban line", file.display(), i + 1)),
+            }
+        }
+        (b, problems)
+    }
+
+    /// When a ban on `ip` ends, if there is one in force at `now`.
+    pub fn banned(&self, ip: IpAddr, now: u64) -> Option<u64> {
+        self.bans
+            .iter()
+            .filter(|e| e.until > now && e.cidr.contains(ip))
+            .map(|e| e.until)
+            .max()
+    }
+
+    /// Counts a failure from `ip` against `account` at `now_ms`.
+    pub fn failure(
+        &mut self,
+        ip: Option<IpAddr>,
+        account: Option<&str>,
+        reason: &str,
+        now_ms: u64,
+        limits: Limits,
+    ) -> Result<Outcome, std::io::Error> {
+        let mut out = Outcome::default();
+        if let Some(ip) = ip {
+            let ip = ip.to_canonical();
+            if count(&mut self.by_ip, ip, now_ms, limits) {
+                self.by_ip.remove(&ip);
+                let until = now_ms / 1000 + limits.ban_secs;
+                if self.banned(ip, now_ms / 1000).unwrap_or(0) < until {
+                    self.put(
+                        single(ip),
+                        until,
+                        format!("{} failures: {reason}", limits.max_failures),
+                        now_ms / 1000,
+                    );
+                    out.banned_until = Some(until);
+                    self.save()?;
+                }
+            }
+        }
+        if let Some(a) = account {
+            if count(&mut self.by_account, a.to_string(), now_ms, limits) {
+                self.by_account.remove(a);
+                out.account_over = true;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets the failures of `account` (after a good login).
+    pub fn success(&mut self, account: &str) {
+        self.by_account.remove(account);
+    }
+
+    /// Bans `cidr` until `until` (replacing a ban on the same network).
+    pub fn add(&mut self, cidr: Cidr, until: u64, reason: String, now: u64) -> std::io::Result<()> {
+        self.put(cidr, until, reason, now);
+        self.save()
+    }
+
+    fn put(&mut self, cidr: Cidr, until: u64, reason: String, now: u64) {
+        self.bans.retain(|e| e.until > now && e.cidr != cidr);
+        if self.bans.len() >= MAX_BANS {
+            // Keep the longest-lasting ones.
+            self.bans.sort_by_key(|e| std::cmp::Reverse(e.until));
+            self.bans.truncate(MAX_BANS - 1);
+        }
+        self.bans.push(Entry {
+            cidr,
+            until,
+            reason: reason.replace(['\n', '\r'], " "),
+        });
+    }
+
+    /// Lifts the ban on exactly `cidr`; false when there was none.
+    pub fn del(&mut self, cidr: Cidr) -> std::io::Result<bool> {
+        let before = self.bans.len();
+        self.bans.retain(|e| e.cidr != cidr);
+        let found = self.bans.len() != before;
+        if found {
+            self.save()?;
+        }
+        Ok(found)
+    }
+
+    /// The bans in force at `now`, longest first.
+    pub fn list(&self, now: u64) -> Vec<Ban> {
+        let mut v: Vec<Ban> = self
+            .bans
+            .iter()
+            .filter(|e| e.until > now)
+            .map(|e| Ban {
+                net: e.cidr.to_string(),
+                until: e.until,
+                reason: e.reason.clone(),
+            })
+            .collect();
+        v.sort_by(|a, b| b.until.cmp(&a.until).then(a.net.cmp(&b.net)));
+        v
+    }
+
+    /// Writes the table: temporary file, fsync, rename, fsync the directory.
+    fn save(&self) -> std::io::Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let tmp = file.with_extension("tmp");
+        let mut text = String::from("# kmp-authd bans: NET UNTIL(epoch seconds) REASON\n");
+        for e in &self.bans {
+            text.push_str(&format!("{} {} {}\n", e.cidr, e.until, e.reason));
+        }
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        // A crash before this rename leaves the old table in place.
+        std::fs::rename(&tmp, file)?;
+        if let Some(dir) = file.parent() {
+            crate::sys::fsync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds a failure for `key`; true when the count within the window reaches
+/// the limit.
+fn count<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, VecDeque<u64>>,
+    key: K,
+    now_ms: u64,
+    limits: Limits,
+) -> bool {
+    if map.len() >= MAX_TRACKED && !map.contains_key(&key) {
+        let cutoff = now_ms.saturating_sub(limits.window_ms);
+        map.retain(|_, q| q.back().is_some_and(|&t| t > cutoff));
+        if map.len() >= MAX_TRACKED {
+            map.clear();
+        }
+    }
+    let q = map.entry(key).or_default();
+    let cutoff = now_ms.saturating_sub(limits.window_ms);
+    while q.front().is_some_and(|&t| t <= cutoff) {
+        q.pop_front();
+    }
+    q.push_back(now_ms);
+    while q.len() as u64 > limits.max_failures {
+        q.pop_front();
+    }
+    q.len() as u64 >= limits.max_failures
+}
+
+/// A single address as a network.
+fn single(ip: IpAddr) -> Cidr {
+    // Invariant: an address printed by IpAddr parses as a one-address network.
+    ip.to_string().parse().expect("an address is a network")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Limits = Limits {
+        max_failures: 3,
+        window_ms: 60_000,
+        ban_secs: 3600,
+    };
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn failures_within_the_window_ban_the_ip() {
+        let mut b = Bans::new(None);
+        let t = 1_000_000_000;
+        let a = ip("192.0.2.7");
+        assert_eq!(
+            b.failure(Some(a), Some("u@x"), "pw", t, L)
+                .unwrap()
+                .banned_until,
+            None
+        );
+        // One falls out of the window before the third arrives.
+        assert_eq!(
+            b.failure(Some(a), None, "pw", t + 1000, L)
+                .unwrap()
+                .banned_until,
+            None
+        );
+        assert_eq!(
+            b.failure(Some(a), None, "pw", t + 61_000, L)
+                .unwrap()
+                .banned_until,
+            None
+        );
+        assert!(b.banned(a, (t + 61_000) / 1000).is_none());
+        let o = b
+            .failure(Some(a), Some("u@x"), "pw", t + 62_000, L)
+            .unwrap();
+        assert_eq!(o.banned_until, Some((t + 62_000) / 1000 + 3600));
+        assert!(b.banned(a, (t + 62_000) / 1000).is_some());
+        // The mapped form of the same address is banned too; others are not.
+        assert!(b
+            .banned(ip("::ffff:192.0.2.7"), (t + 62_000) / 1000)
+            .is_some());
+        assert!(b.banned(ip("192.0.2.8"), (t + 62_000) / 1000).is_none());
+        // The ban ends.
+        assert!(b.banned(a, (t + 62_000) / 1000 + 3601).is_none());
+    }
+
+    #[test]
+    fn accounts_over_the_limit_are_reported_not_banned() {
+        let mut b = Bans::new(None);
+        let mut over = false;
+        for i in 0..3 {
+            let ipi = ip(&format!("198.51.100.{i}"));
+            over |= b
+                .failure(Some(ipi), Some("victim@x"), "pw", 5000 + i, L)
+                .unwrap()
+                .account_over;
+        }
+        assert!(over);
+        assert!(b.list(5).is_empty());
+    }
+
+    #[test]
+    fn bans_persist_and_expired_ones_are_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("bans");
+        let mut b = Bans::new(Some(f.clone()));
+        b.add(
+            "203.0.113.0/24".parse().unwrap(),
+            2000,
+            "by hand".into(),
+            1000,
+        )
+        .unwrap();
+        b.add("2001:db8::/32".parse().unwrap(), 1500, "short".into(), 1000)
+            .unwrap();
+        let (again, problems) = Bans::load(&f, 1600);
+        assert!(problems.is_empty());
+        let l = again.list(1600);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].net, "203.0.113.0/24");
+        assert_eq!(l[0].reason, "by hand");
+        assert!(again.banned(ip("203.0.113.9"), 1600).is_some());
+        let mut again = again;
+        assert!(again.del("203.0.113.0/24".parse().unwrap()).unwrap());
+        assert!(!again.del("203.0.113.0/24".parse().unwrap()).unwrap());
+        assert!(Bans::load(&f, 1600).0.list(1600).is_empty());
+        std::fs::write(&f, "junk line\n198.51.100.1 99999 ok\n").unwrap();
+        let (b, problems) = Bans::load(&f, 1);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(b.list(1).len(), 1);
+    }
+}
