@@ -283,7 +283,7 @@ mod tests {
         );
         // One falls out of the window before the third arrives.
         assert_eq!(
-            b.failure(Some(a), None, "pw", t + 1000, L)
+            b.failure(Some(a), None, "pw", t + 30_000, L)
                 .unwrap()
                 .banned_until,
             None

@@ -222,7 +222,7 @@ pub fn load(
             }
             Err(e) => return Err(err(db.err(e))),
         }
-        if (n.domains + n.users + n.aliases) % 10_000 == 0 {
+        if (n.domains + n.users + n.aliases).is_multiple_of(10_000) {
             progress(&n);
         }
     }

@@ -30,6 +30,7 @@ const SCHEMA_KEY: &[u8] = b"schema";
 const SCHEMA: &[u8] = b"1";
 
 pub(crate) type Db = heed::Database<'static, Bytes, Bytes>;
+type KvResult<'t> = heed::Result<(&'t [u8], &'t [u8])>;
 
 /// The LMDB-backed directory.
 pub struct Lmdb {
@@ -200,7 +201,7 @@ impl Lmdb {
     ) -> Result<Vec<T>, DbError> {
         let mut out = Vec::new();
         // LMDB refuses an empty key, so an empty prefix is a plain walk.
-        let iter: Box<dyn Iterator<Item = heed::Result<(&[u8], &[u8])>>> = if prefix.is_empty() {
+        let iter: Box<dyn Iterator<Item = KvResult<'_>>> = if prefix.is_empty() {
             Box::new(db.iter(t).map_err(|e| self.err(e))?)
         } else {
             Box::new(db.prefix_iter(t, prefix).map_err(|e| self.err(e))?)
@@ -617,12 +618,12 @@ mod tests {
         let bob = Address::parse("bob@example.test").unwrap();
         db.add_alias(
             &Address::parse("info@example.test").unwrap(),
-            &[bob.clone()],
+            std::slice::from_ref(&bob),
         )
         .unwrap();
         db.add_alias(
             &Address::parse_alias("@example.test").unwrap(),
-            &[bob.clone()],
+            std::slice::from_ref(&bob),
         )
         .unwrap();
         match look("INFO@example.test") {

@@ -225,6 +225,7 @@ mod tests {
         assert!(verify(b"password", BCRYPT_2Y));
         let b2b = BCRYPT_2Y.replacen("$2y$", "$2b$", 1);
         assert!(verify(b"password", &b2b));
+        #[allow(deprecated)]
         let s256 = pwhash::sha256_crypt::hash("pw").unwrap();
         assert!(verify(b"pw", &s256));
         use argon2::PasswordHasher;
