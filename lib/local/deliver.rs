@@ -287,6 +287,9 @@ fn plan_recipient(
                 ResolveError::Temporary(m) => {
                     Status::deferred("4.3.0", format!("cannot look up the recipient: {m}"))
                 }
+                ResolveError::Invalid(a, m) => {
+                    Status::bounced("5.1.3", format!("bad address syntax: \"{a}\": {m}"))
+                }
                 ResolveError::Loop(chain) => {
                     Status::bounced("5.4.6", format!("alias loop: {}", chain.join(" -> ")))
                 }

@@ -21,7 +21,16 @@ pub const MAX_LOOKUPS: usize = 10_000;
 /// Where addresses are looked up (kmp-authd in the daemon).
 pub trait Directory {
     /// The entry for `address`, and whether its domain is one of ours.
-    fn lookup(&mut self, address: &str) -> Result<(Entry, bool), String>;
+    fn lookup(&mut self, address: &str) -> Result<(Entry, bool), LookupError>;
+}
+
+/// Why a lookup got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupError {
+    /// The directory is down or busy: try again later.
+    Temporary(String),
+    /// The directory refused the address itself (bad syntax).
+    Invalid(String),
 }
 
 /// Why a local leaf cannot take mail.
@@ -40,6 +49,8 @@ pub enum Refusal {
 pub enum ResolveError {
     /// kmp-authd could not answer: try again later (4.3.0), never bounce.
     Temporary(String),
+    /// kmp-authd refused an address as malformed (5.1.3).
+    Invalid(String, String),
     /// An alias refers back to itself: the chain, in order.
     Loop(Vec<String>),
     /// Aliases nested deeper than the limit.
@@ -134,7 +145,10 @@ impl Walk<'_> {
         if self.lookups > MAX_LOOKUPS {
             return Err(ResolveError::TooMany);
         }
-        let (entry, local_domain) = self.dir.lookup(address).map_err(ResolveError::Temporary)?;
+        let (entry, local_domain) = self.dir.lookup(address).map_err(|e| match e {
+            LookupError::Temporary(m) => ResolveError::Temporary(m),
+            LookupError::Invalid(m) => ResolveError::Invalid(address.to_string(), m),
+        })?;
         match entry {
             Entry::NotFound if !local_domain => {
                 if depth == 0 {

@@ -16,12 +16,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::ipc::authd::{Client, Entry, Reply, Request};
+use crate::ipc::authd::{Client, ClientError, Entry, Reply, Request};
 use crate::ipc::frame::{self, FrameError};
 use crate::ipc::job::{self, JobReply};
 
 use super::deliver::{self, Settings};
-use super::resolve::Directory;
+use super::resolve::{Directory, LookupError};
 
 /// How long kmp-local waits for kmp-send between two jobs on one connection.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -127,13 +127,14 @@ struct AuthdDirectory {
 }
 
 impl Directory for AuthdDirectory {
-    fn lookup(&mut self, address: &str) -> Result<(Entry, bool), String> {
+    fn lookup(&mut self, address: &str) -> Result<(Entry, bool), LookupError> {
         for attempt in 0..2 {
             let client = match self.client.as_mut() {
                 Some(c) => c,
-                None => self
-                    .client
-                    .insert(Client::connect(&self.path).map_err(|e| e.to_string())?),
+                None => self.client.insert(
+                    Client::connect(&self.path)
+                        .map_err(|e| LookupError::Temporary(e.to_string()))?,
+                ),
             };
             match client.call(Request::Lookup {
                 address: address.to_string(),
@@ -144,17 +145,23 @@ impl Directory for AuthdDirectory {
                 }) => return Ok((entry, local_domain)),
                 Ok(other) => {
                     self.client = None;
-                    return Err(format!("kmp-authd answered {other:?} to a lookup"));
+                    return Err(LookupError::Temporary(format!(
+                        "kmp-authd answered {other:?} to a lookup"
+                    )));
                 }
+                Err(ClientError::Refused {
+                    temporary: false,
+                    message,
+                }) => return Err(LookupError::Invalid(message)),
                 Err(e) => {
                     self.client = None;
                     // A kept connection may have been closed by a restart: once more.
-                    if attempt == 1 || !e.is_temporary() {
-                        return Err(e.to_string());
+                    if attempt == 1 {
+                        return Err(LookupError::Temporary(e.to_string()));
                     }
                 }
             }
         }
-        Err("kmp-authd did not answer".into())
+        Err(LookupError::Temporary("kmp-authd did not answer".into()))
     }
 }

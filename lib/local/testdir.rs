@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::resolve::{key, Directory};
+use super::resolve::{key, Directory, LookupError};
 use crate::ipc::authd::{Entry, UserInfo};
 
 #[derive(Default)]
@@ -60,10 +60,13 @@ impl Mem {
 }
 
 impl Directory for Mem {
-    fn lookup(&mut self, address: &str) -> Result<(Entry, bool), String> {
+    fn lookup(&mut self, address: &str) -> Result<(Entry, bool), LookupError> {
         self.asked += 1;
         if self.down {
-            return Err("kmp-authd is not running".into());
+            return Err(LookupError::Temporary("kmp-authd is not running".into()));
+        }
+        if !address.contains('@') || address.contains(' ') {
+            return Err(LookupError::Invalid(format!("bad address {address:?}")));
         }
         let a = key(address);
         let (local, domain) = a.rsplit_once('@').unwrap_or((&a, ""));

@@ -207,6 +207,11 @@ fn unknown_disabled_and_unreachable_directory() {
         .as_deref()
         .unwrap()
         .contains("disabled"));
+    let r = fx.run(&mut d, "Q5b", &["no at sign"], MSG);
+    assert_eq!(
+        (r.results[0].outcome, r.results[0].dsn.as_str()),
+        (Outcome::Bounced, "5.1.3")
+    );
     d.down = true;
     let r = fx.run(&mut d, "Q6", &["nobody@example.test"], MSG);
     assert_eq!(r.results[0].outcome, Outcome::Deferred);
