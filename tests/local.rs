@@ -151,3 +151,387 @@ fn a_job_without_its_file_is_deferred_and_garbage_closes_only_that_connection() 
     let r = s.job("QAFTER", "", &["u@example.test"], b"x\n");
     assert_eq!(r.results[0].outcome, Outcome::Deferred);
 }
+
+// ---- with kmp-authd and the user database -------------------------------
+
+/// An instance with kmp-authd and kmp-local running and example.test set up.
+fn with_users(extra_config: &str) -> Instance {
+    let mut inst = Instance::new();
+    if !extra_config.is_empty() {
+        set_config(&inst, "local", extra_config);
+    }
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    start_local(&mut inst);
+    inst
+}
+
+/// Sets `line` in `[section]` of the instance's configuration.
+fn set_config(inst: &Instance, section: &str, line: &str) {
+    let text = fs::read_to_string(inst.config()).unwrap();
+    let head = format!("[{section}]\n");
+    let text = match text.find(&head) {
+        Some(i) => format!("{}{head}{line}\n{}", &text[..i], &text[i + head.len()..]),
+        None => format!("{text}\n{head}{line}\n"),
+    };
+    fs::write(inst.config(), text).unwrap();
+}
+
+fn maildir(inst: &Instance, address: &str) -> PathBuf {
+    let (l, d) = address.split_once('@').unwrap();
+    inst.path().join("mail").join(d).join(l)
+}
+
+fn outcome(r: &JobReply, i: usize) -> (Outcome, &str) {
+    (r.results[i].outcome, r.results[i].dsn.as_str())
+}
+
+const MSG: &[u8] = b"From: a@other.test\nSubject: hello\nMessage-ID: <1@other.test>\n\nbody\n";
+
+#[test]
+fn users_aliases_forwards_catch_all_and_plus_addressing() {
+    let inst = with_users("");
+    for u in ["a", "b", "c", "f", "k", "catch"] {
+        inst.ctl_ok(&["user", "add", &format!("{u}@example.test")]);
+    }
+    inst.ctl_ok(&[
+        "alias",
+        "add",
+        "team@example.test",
+        "a@example.test",
+        "b@example.test",
+    ]);
+    inst.ctl_ok(&[
+        "alias",
+        "add",
+        "all@example.test",
+        "team@example.test",
+        "c@example.test",
+        "out@remote.test",
+    ]);
+    inst.ctl_ok(&["user", "forward", "f@example.test", "far@remote.test"]);
+    inst.ctl_ok(&[
+        "user",
+        "forward",
+        "k@example.test",
+        "kfar@remote.test",
+        "--keep-copy",
+    ]);
+    inst.ctl_ok(&["domain", "add", "catchall.test"]);
+    inst.ctl_ok(&["alias", "add", "@catchall.test", "catch@example.test"]);
+    let mut s = Sender::connect(&inst);
+
+    // Nested alias: local members get it, the remote one goes back to kmp-send.
+    let r = s.job("QALIAS", "a@other.test", &["all@example.test"], MSG);
+    assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"), "{r:?}");
+    assert_eq!(r.results[0].expanded, ["out@remote.test"]);
+    for u in ["a", "b", "c"] {
+        assert_eq!(
+            messages(&maildir(&inst, &format!("{u}@example.test"))).len(),
+            1,
+            "{u}"
+        );
+    }
+    let log = inst.log("kmp-local");
+    assert!(
+        log.contains(
+            "QALIAS: to=<a@example.test>, orig_to=<all@example.test>, relay=local, delay="
+        ) && log.contains("dsn=2.0.0, status=sent (delivered to maildir)"),
+        "{log}"
+    );
+
+    // Forward without a copy, with a copy; plus-addressing; catch-all.
+    let r = s.job(
+        "QFWD",
+        "a@other.test",
+        &[
+            "f@example.test",
+            "k@example.test",
+            "c+lists@example.test",
+            "whoever@catchall.test",
+        ],
+        MSG,
+    );
+    assert!(
+        r.results.iter().all(|x| x.outcome == Outcome::Sent),
+        "{r:?}"
+    );
+    assert_eq!(r.results[0].expanded, ["far@remote.test"]);
+    assert_eq!(r.results[0].text, "forwarded");
+    assert!(messages(&maildir(&inst, "f@example.test")).is_empty());
+    assert_eq!(r.results[1].expanded, ["kfar@remote.test"]);
+    assert_eq!(messages(&maildir(&inst, "k@example.test")).len(), 1);
+    assert_eq!(messages(&maildir(&inst, "c@example.test")).len(), 2);
+    assert_eq!(messages(&maildir(&inst, "catch@example.test")).len(), 1);
+
+    // What a real Maildir reader sees: Python's mailbox module.
+    let out = common::python(
+        r#"
+import mailbox, sys
+md = mailbox.Maildir(sys.argv[1], create=False)
+for key, msg in sorted(md.items(), key=lambda kv: kv[1]['Delivered-To'] or ''):
+    print(msg['Return-Path'], msg['Delivered-To'], msg['Subject'], msg.get_payload().strip())
+print(' '.join(sorted(md.list_folders())))
+"#,
+        &[maildir(&inst, "c@example.test").to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text,
+        "<a@other.test> c@example.test hello body\n\
+         <a@other.test> c@example.test hello body\n\
+         Drafts Junk Sent Trash\n",
+        "{text}"
+    );
+}
+
+#[test]
+fn disabled_unknown_and_mail_loops_bounce_with_their_codes() {
+    let inst = with_users("hop_limit = 3");
+    inst.ctl_ok(&["user", "add", "off@example.test"]);
+    inst.ctl_ok(&["user", "disable", "off@example.test"]);
+    inst.ctl_ok(&["user", "add", "on@example.test"]);
+    inst.ctl_ok(&["alias", "add", "l1@example.test", "l2@example.test"]);
+    inst.ctl_ok(&["alias", "add", "l2@example.test", "l1@example.test"]);
+    let mut s = Sender::connect(&inst);
+    let r = s.job(
+        "QBAD",
+        "a@other.test",
+        &["off@example.test", "nobody@example.test", "l1@example.test"],
+        MSG,
+    );
+    assert_eq!(outcome(&r, 0), (Outcome::Bounced, "5.2.1"), "{r:?}");
+    assert_eq!(outcome(&r, 1), (Outcome::Bounced, "5.1.1"));
+    assert_eq!(outcome(&r, 2), (Outcome::Bounced, "5.4.6"));
+    assert!(r.results[2].text.contains("alias loop"), "{r:?}");
+    let looped = b"Delivered-To: on@example.test\nSubject: again\n\nx\n";
+    let r = s.job("QLOOP", "a@other.test", &["on@example.test"], looped);
+    assert_eq!(outcome(&r, 0), (Outcome::Bounced, "5.4.6"));
+    assert!(r.results[0].text.contains("mail forwarding loop"));
+    let hops = b"Received: 1\nReceived: 2\nReceived: 3\nReceived: 4\nSubject: far\n\nx\n";
+    let r = s.job("QHOPS", "a@other.test", &["on@example.test"], hops);
+    assert_eq!(outcome(&r, 0), (Outcome::Bounced, "5.4.6"));
+    let three = b"Received: 1\nReceived: 2\nReceived: 3\nSubject: near\n\nx\n";
+    let r = s.job("QHOP3", "a@other.test", &["on@example.test"], three);
+    assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"));
+    assert_eq!(messages(&maildir(&inst, "on@example.test")).len(), 1);
+    assert!(!maildir(&inst, "off@example.test").join("new").exists());
+    let log = inst.log("kmp-local");
+    assert!(
+        log.contains("QBAD: to=<nobody@example.test>, relay=local"),
+        "{log}"
+    );
+    assert!(
+        log.contains("dsn=5.1.1, status=bounced (unknown user"),
+        "{log}"
+    );
+}
+
+#[test]
+fn over_quota_defers_with_4_2_2_and_the_user_is_warned_once() {
+    let inst = with_users("quota_warning_percent = 50");
+    inst.ctl_ok(&["user", "add", "q@example.test", "--quota", "4000"]);
+    let mut s = Sender::connect(&inst);
+    let body = vec![b'z'; 900];
+    let msg = [b"Subject: fill\n\n".as_slice(), &body, b"\n"].concat();
+    let mut seen = Vec::new();
+    for i in 0..6 {
+        let r = s.job(&format!("QQ{i}"), "a@other.test", &["q@example.test"], &msg);
+        seen.push(outcome(&r, 0).0);
+        if r.results[0].outcome == Outcome::Deferred {
+            assert_eq!(r.results[0].dsn, "4.2.2", "{r:?}");
+        }
+    }
+    assert!(seen.contains(&Outcome::Deferred), "{seen:?}");
+    let md = maildir(&inst, "q@example.test");
+    let warnings = messages(&md)
+        .iter()
+        .filter(|p| {
+            fs::read_to_string(p)
+                .unwrap()
+                .contains("Subject: Your mailbox is")
+        })
+        .count();
+    assert_eq!(warnings, 1, "{seen:?}");
+    let size = fs::read_to_string(md.join("maildirsize")).unwrap();
+    assert!(size.starts_with("4000S,"), "{size}");
+    // The administrator raises the quota: the retry goes through.
+    inst.ctl_ok(&["user", "quota", "q@example.test", "1M"]);
+    let last = seen.iter().rposition(|o| *o == Outcome::Deferred).unwrap();
+    let r = s.job(
+        &format!("QQ{last}"),
+        "a@other.test",
+        &["q@example.test"],
+        &msg,
+    );
+    assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"), "{r:?}");
+}
+
+#[test]
+fn one_file_is_hard_linked_for_many_and_a_retry_delivers_nothing_twice() {
+    let mut inst = with_users("");
+    let users: Vec<String> = (0..5).map(|i| format!("u{i}@example.test")).collect();
+    for u in &users {
+        inst.ctl_ok(&["user", "add", u]);
+    }
+    let rcpts: Vec<&str> = users.iter().map(|s| s.as_str()).collect();
+    let mut s = Sender::connect(&inst);
+    let r = s.job("QLINK", "a@other.test", &rcpts, MSG);
+    assert!(
+        r.results.iter().all(|x| x.outcome == Outcome::Sent),
+        "{r:?}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let first = messages(&maildir(&inst, &users[0])).remove(0);
+    assert_eq!(fs::metadata(&first).unwrap().nlink(), 5);
+    let text = fs::read_to_string(&first).unwrap();
+    assert!(
+        text.starts_with("Return-Path: <a@other.test>\nFrom:"),
+        "{text}"
+    );
+
+    // kmp-send crashed before it recorded the results: the same job again,
+    // to a restarted kmp-local, some recipients fewer, delivers nothing new.
+    inst.kill("kmp-local");
+    start_local(&mut inst);
+    let mut s = Sender::connect(&inst);
+    let r = s.job("QLINK", "a@other.test", &rcpts[..3], MSG);
+    assert!(
+        r.results.iter().all(|x| x.outcome == Outcome::Sent),
+        "{r:?}"
+    );
+    assert!(r.results[0].text.contains("already delivered"), "{r:?}");
+    for u in &users {
+        assert_eq!(messages(&maildir(&inst, u)).len(), 1, "{u}");
+    }
+}
+
+/// Makes a directory unwritable even for root (immutable) where the file
+/// system allows, else by its mode. Returns false when neither holds.
+fn make_read_only(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if kmpromail::sys::privs::is_root() {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        return ok;
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o500)).unwrap();
+    true
+}
+
+fn make_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(dir)
+        .stderr(std::process::Stdio::null())
+        .status();
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+}
+
+#[test]
+fn a_read_only_maildir_defers_and_the_retry_delivers() {
+    let inst = with_users("");
+    inst.ctl_ok(&["user", "add", "ro@example.test"]);
+    let mut s = Sender::connect(&inst);
+    let r = s.job("QRO0", "a@other.test", &["ro@example.test"], MSG);
+    assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"));
+    let md = maildir(&inst, "ro@example.test");
+    if !(make_read_only(&md.join("tmp")) && make_read_only(&md.join("new"))) {
+        eprintln!("skipped: cannot make a directory read-only here");
+        return;
+    }
+    let r = s.job("QRO", "a@other.test", &["ro@example.test"], MSG);
+    make_writable(&md.join("tmp"));
+    make_writable(&md.join("new"));
+    assert_eq!(r.results[0].outcome, Outcome::Deferred, "{r:?}");
+    assert!(r.results[0].dsn.starts_with("4.3."), "{r:?}");
+    assert_eq!(messages(&md).len(), 1);
+    let r = s.job("QRO", "a@other.test", &["ro@example.test"], MSG);
+    assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"));
+    assert_eq!(messages(&md).len(), 2);
+}
+
+/// The peak resident memory of a process, in kB.
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn big_and_malformed_messages_are_delivered_faithfully() {
+    let inst = with_users("");
+    inst.ctl_ok(&["user", "add", "m@example.test"]);
+    let mut s = Sender::connect(&inst);
+    let mut headers = Vec::new();
+    for i in 0..10_000 {
+        headers.extend_from_slice(format!("X-Line-{i}: value {i}\n").as_bytes());
+    }
+    headers.extend_from_slice(b"\nbody\n");
+    let mut big = b"Subject: big\n\n".to_vec();
+    let line = [vec![b'x'; 999], b"\n".to_vec()].concat();
+    while big.len() < 50 * 1024 * 1024 {
+        big.extend_from_slice(&line);
+    }
+    let table: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "no separator",
+            b"just some text, no header\nand more".to_vec(),
+        ),
+        (
+            "bare cr lf nul",
+            b"Subject: a\rb\n\nline\rcr\0nul\n\xff\xfe\n".to_vec(),
+        ),
+        (
+            "long line",
+            [
+                b"Subject: ".as_slice(),
+                &[b'l'; 1000],
+                b"\n\n",
+                &[b'b'; 1000],
+                b"\n",
+            ]
+            .concat(),
+        ),
+        (
+            "utf-8 header",
+            "Subject: Gr\u{fc}\u{df}e \u{4e2d}\u{6587}\nFrom: J\u{f6}rg <j@other.test>\n\nx\n"
+                .as_bytes()
+                .to_vec(),
+        ),
+        ("10000 header lines", headers),
+        ("empty", Vec::new()),
+        ("50 MB", big),
+    ];
+    let prefix = b"Return-Path: <a@other.test>\nDelivered-To: m@example.test\n";
+    for (i, (what, msg)) in table.iter().enumerate() {
+        let r = s.job(&format!("QM{i}"), "a@other.test", &["m@example.test"], msg);
+        assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"), "{what}: {r:?}");
+        let files = messages(&maildir(&inst, "m@example.test"));
+        let want = [prefix.as_slice(), msg].concat();
+        let found = files.iter().any(|p| {
+            fs::metadata(p).unwrap().len() == want.len() as u64 && fs::read(p).unwrap() == want
+        });
+        assert!(found, "{what}: not delivered byte for byte");
+    }
+    let rss = peak_rss_kb(inst.pid("kmp-local").unwrap());
+    assert!(
+        rss < 40 * 1024,
+        "kmp-local peaked at {rss} kB for a 50 MB message"
+    );
+}

@@ -294,7 +294,11 @@ pub struct Usage {
 pub fn usage(maildir: &Path, quota: Usage) -> io::Result<Usage> {
     let p = maildir.join("maildirsize");
     match fs::read(&p) {
-        Ok(text) if (text.len() as u64) <= MAILDIRSIZE_LIMIT => {
+        // A changed quota is written anew, so other readers see it too.
+        Ok(text)
+            if (text.len() as u64) <= MAILDIRSIZE_LIMIT
+                && text.starts_with(quota_line(quota).as_bytes()) =>
+        {
             if let Some(u) = parse_maildirsize(&text) {
                 return Ok(u);
             }
@@ -365,14 +369,16 @@ pub fn recalculate(maildir: &Path, quota: Usage) -> io::Result<Usage> {
             }
         }
     }
-    let text = format!(
-        "{}S,{}C\n{} {}\n",
-        quota.bytes, quota.messages, u.bytes, u.messages
-    );
+    let text = format!("{}{} {}\n", quota_line(quota), u.bytes, u.messages);
     let tmp = maildir.join(format!("tmp/maildirsize.{}", std::process::id()));
     fs::write(&tmp, text)?;
     fs::rename(&tmp, maildir.join("maildirsize"))?;
     Ok(u)
+}
+
+/// The first line of `maildirsize`: the quota definition.
+fn quota_line(quota: Usage) -> String {
+    format!("{}S,{}C\n", quota.bytes, quota.messages)
 }
 
 fn size_from_name(name: &str) -> Option<u64> {
