@@ -406,7 +406,10 @@ fn one_file_is_hard_linked_for_many_and_a_retry_delivers_nothing_twice() {
         r.results.iter().all(|x| x.outcome == Outcome::Sent),
         "{r:?}"
     );
-    assert!(r.results[0].text.contains("already delivered"), "{r:?}");
+    assert!(
+        r.results[0].text.contains("already delivered to maildir"),
+        "{r:?}"
+    );
     for u in &users {
         assert_eq!(messages(&maildir(&inst, u)).len(), 1, "{u}");
     }

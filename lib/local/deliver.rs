@@ -442,7 +442,7 @@ fn deliver_group(
             }
             Ok(Delivered::Already(_)) => {
                 w.usage = None;
-                Status::sent("delivered to maildir (already delivered)")
+                Status::sent("already delivered to maildir")
             }
             Err(e) => Status::io("cannot write the maildir", &e),
         });

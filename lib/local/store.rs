@@ -28,6 +28,17 @@ use crate::sys::fsync_dir;
 /// The folders a new Maildir gets, as Dovecot's and Courier's clients expect them.
 pub const SPECIAL_FOLDERS: &[&str] = &["Drafts", "Sent", "Trash", "Junk"];
 
+/// Makes temporary names unique among the threads of this process.
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// Seconds of disagreement allowed between the queue's clock and file times.
 const MTIME_MARGIN: i64 = 300;
 
@@ -213,11 +224,7 @@ pub fn deliver_linked(
         return Vec::new();
     };
     // Step 1: the single copy, in the first Maildir's tmp/.
-    let tmp_name = format!(
-        "{arrived}.K{}_{}.{host}",
-        clean_id(&first.id),
-        std::process::id()
-    );
+    let tmp_name = format!("{arrived}.K{}_{}.{host}", clean_id(&first.id), unique());
     let tmp = first.maildir.join("tmp").join(tmp_name);
     let written = (|| -> io::Result<(u64, u64)> {
         let mut f = OpenOptions::new()
@@ -274,9 +281,7 @@ fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
     let Some(maildir) = to.parent().and_then(|p| p.parent()) else {
         return Err(io::Error::other("bad maildir path"));
     };
-    let tmp = maildir
-        .join("tmp")
-        .join(format!("copy.{}", std::process::id()));
+    let tmp = maildir.join("tmp").join(format!("copy.{}", unique()));
     fs::copy(from, &tmp)?;
     File::open(&tmp)?.sync_all()?;
     fs::rename(&tmp, to)
@@ -370,7 +375,7 @@ pub fn recalculate(maildir: &Path, quota: Usage) -> io::Result<Usage> {
         }
     }
     let text = format!("{}{} {}\n", quota_line(quota), u.bytes, u.messages);
-    let tmp = maildir.join(format!("tmp/maildirsize.{}", std::process::id()));
+    let tmp = maildir.join(format!("tmp/maildirsize.{}", unique()));
     fs::write(&tmp, text)?;
     fs::rename(&tmp, maildir.join("maildirsize"))?;
     Ok(u)
