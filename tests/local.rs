@@ -284,8 +284,10 @@ print(' '.join(sorted(md.list_folders())))
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         text,
-        "<a@other.test> c@example.test hello body\n\
-         <a@other.test> c@example.test hello body\n\
+        // One file shared by the alias's members names the alias; one
+        // shared by several envelope recipients names none (Bcc stays hidden).
+        "<a@other.test> None hello body\n\
+         <a@other.test> all@example.test hello body\n\
          Drafts Junk Sent Trash\n",
         "{text}"
     );
