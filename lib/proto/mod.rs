@@ -1,2 +1,3 @@
 //! proto
 pub mod pop3;
+pub mod utf7;

@@ -1,0 +1,499 @@
+//! The per-folder UID index: `kmpromail-uidlist`, beside `new/` and `cur/`.
+//!
+//! It gives every message of a folder an IMAP UID (RFC 3501 2.3.1.1) and a
+//! MODSEQ (RFC 7162), keyed by the message's base file name (the part before
+//! `:2,`, which never changes while the message lives in this folder). POP3's
+//! UIDL and IMAP use the same UIDs.
+//!
+//! The file is text, one record a line, written only under the folder's
+//! flock (`kmpromail-uidlist.lock`, see [`super::lock`]) and only appended to;
+//! it is rewritten (to a temporary name, fsynced, renamed) when the log has
+//! grown to more than twice the live records, or after damage:
+//!
+//! ```text
+//! kmpromail-uidlist 1 V<uidvalidity> N<uidnext> M<highestmodseq>
+//! + <uid> <modseq> <mtime> <size> <vsize> <where> <base>    a message seen
+//! = <uid> <modseq> <where>                                  renamed (flags, new/→cur/)
+//! - <uid> <modseq>                                          expunged
+//! ```
+//!
+//! `<where>` is `N` (in `new/`) or `C` (in `cur/`), followed by `:` and the
+//! letters after `:2,` when the name has them (`C:FS`, `N`, `C:`).
+//! UIDNEXT is the larger of the header's and the highest UID + 1, so UIDs of
+//! expunged messages are never reused; HIGHESTMODSEQ likewise.
+//!
+//! Damage: a torn last line (a crash mid-append) is cut off. Lines that do not
+//! parse are skipped, the UIDs of every record that does are kept, and the file
+//! is rewritten clean. A lost header means the previous UIDNEXT is unknown, so
+//! UIDVALIDITY changes (the UIDs found are still kept for continuity). A
+//! missing file while a session still has its view is rewritten from that view
+//! (nothing changes for clients); a missing file with nobody holding it is
+//! rebuilt from the message files with a new UIDVALIDITY.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::error::{io_err, Error, Result};
+use super::flags::MailFlags;
+
+/// The index file in each folder.
+pub const INDEX_FILE: &str = "kmpromail-uidlist";
+/// The lock file that serialises index updates.
+pub const LOCK_FILE: &str = "kmpromail-uidlist.lock";
+const MAGIC: &str = "kmpromail-uidlist 1";
+
+/// An IMAP UID: unique within a folder for one UIDVALIDITY, never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Uid(pub u32);
+
+/// An RFC 7162 modification sequence: bumped on every flag change and expunge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModSeq(pub u64);
+
+/// Which subdirectory a message file is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Loc {
+    New,
+    Cur,
+}
+
+/// One message as the index and the last scan know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub uid: Uid,
+    pub modseq: ModSeq,
+    /// The file name before `:2,`: stable while the message is in the folder.
+    pub base: String,
+    /// System flags and keyword letters (names via the mailbox's keywords).
+    pub flags: MailFlags,
+    /// Bytes on disk (LF endings).
+    pub size: u64,
+    /// Bytes with CRLF endings: IMAP RFC822.SIZE, POP3 LIST/STAT.
+    pub vsize: u64,
+    /// IMAP INTERNALDATE: the file's mtime, seconds since the epoch.
+    pub internal_date: i64,
+    /// `new/` or `cur/`.
+    pub loc: Loc,
+    /// The raw letters after `:2,`, or None when the name has no `:2,`.
+    pub info: Option<String>,
+}
+
+impl Message {
+    /// The file name: `BASE` or `BASE:2,LETTERS`.
+    pub fn file_name(&self) -> String {
+        match &self.info {
+            Some(i) => format!("{}{}{}", self.base, super::name::INFO_SEP, i),
+            None => self.base.clone(),
+        }
+    }
+
+    /// The path below the folder: `new/NAME` or `cur/NAME`.
+    pub fn rel_path(&self) -> String {
+        let sub = if self.loc == Loc::New { "new" } else { "cur" };
+        format!("{sub}/{}", self.file_name())
+    }
+}
+
+/// What happened to a UID, in the order the index learnt it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    Added(u32),
+    Changed(u32),
+    Expunged(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileState {
+    dev: u64,
+    ino: u64,
+    offset: u64,
+    lines: usize,
+}
+
+/// The index of one folder, in memory.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    pub validity: u32,
+    pub uid_next: u32,
+    pub highest_modseq: u64,
+    pub msgs: BTreeMap<u32, Message>,
+    pub by_base: HashMap<String, u32>,
+    pub events: Vec<Event>,
+    /// Set when UIDVALIDITY changed under an open view.
+    pub validity_changed: bool,
+    file: Option<FileState>,
+    pending: String,
+    damaged: bool,
+}
+
+impl Index {
+    /// An empty index for a folder seen for the first time.
+    pub fn fresh() -> Index {
+        Index {
+            validity: new_validity(),
+            uid_next: 1,
+            highest_modseq: 1,
+            ..Index::default()
+        }
+    }
+
+    /// Reads the folder's index completely (caller holds the lock).
+    pub fn load(dir: &Path) -> Result<Index> {
+        let mut idx = Index::fresh();
+        idx.refresh(dir)?;
+        idx.events.clear();
+        Ok(idx)
+    }
+
+    /// Brings the in-memory index up to date with the file: reads only what
+    /// was appended since the last call, or everything after a rewrite.
+    /// Caller holds the lock.
+    pub fn refresh(&mut self, dir: &Path) -> Result<()> {
+        let path = dir.join(INDEX_FILE);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Deleted under us, or never written: the next commit writes
+                // the whole file from memory, keeping this view's UIDs.
+                self.file = None;
+                self.damaged = true;
+                return Ok(());
+            }
+            Err(e) => return Err(Error::io("open", &path, e)),
+        };
+        let md = f.metadata().map_err(io_err("stat", &path))?;
+        let mut state = match self.file {
+            Some(s) if s.dev == md.dev() && s.ino == md.ino() && md.len() >= s.offset => s,
+            _ => return self.reload(&path, f, md.dev(), md.ino()),
+        };
+        if md.len() == state.offset {
+            return Ok(());
+        }
+        f.seek(SeekFrom::Start(state.offset))
+            .map_err(io_err("seek", &path))?;
+        let mut buf = Vec::with_capacity((md.len() - state.offset) as usize);
+        f.read_to_end(&mut buf).map_err(io_err("read", &path))?;
+        let used = self.parse(&buf, false, &mut state.lines);
+        state.offset += used as u64;
+        self.file = Some(state);
+        if used < buf.len() {
+            truncate(&path, state.offset)?;
+        }
+        Ok(())
+    }
+
+    /// Rereads the whole file (after a rewrite by another process), then
+    /// reports the difference to the previous view as events.
+    fn reload(&mut self, path: &Path, mut f: File, dev: u64, ino: u64) -> Result<()> {
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).map_err(io_err("read", path))?;
+        let old = std::mem::take(&mut self.msgs);
+        let had_view = self.file.is_some() || !old.is_empty();
+        let old_validity = self.validity;
+        self.by_base.clear();
+        self.uid_next = 1;
+        self.highest_modseq = 1;
+        let mut lines = 0;
+        let mark = self.events.len();
+        let used = self.parse(&buf, true, &mut lines);
+        self.events.truncate(mark);
+        if used < buf.len() {
+            truncate(path, used as u64)?;
+        }
+        self.file = Some(FileState {
+            dev,
+            ino,
+            offset: used as u64,
+            lines,
+        });
+        if had_view {
+            self.validity_changed |= self.validity != old_validity;
+            for (uid, m) in &old {
+                match self.msgs.get(uid) {
+                    None => self.events.push(Event::Expunged(*uid)),
+                    Some(n) if n.modseq != m.modseq || n.info != m.info || n.loc != m.loc => {
+                        self.events.push(Event::Changed(*uid))
+                    }
+                    Some(_) => {}
+                }
+            }
+            for uid in self.msgs.keys() {
+                if !old.contains_key(uid) {
+                    self.events.push(Event::Added(*uid));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies complete lines of `buf`; returns how many bytes were used
+    /// (a torn last line is not).
+    fn parse(&mut self, buf: &[u8], from_start: bool, lines: &mut usize) -> usize {
+        let used = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let text = String::from_utf8_lossy(&buf[..used]);
+        let mut it = text.split('\n').filter(|l| !l.is_empty());
+        if from_start {
+            match it.next().and_then(parse_header) {
+                Some((v, n, m)) => {
+                    self.validity = v;
+                    self.uid_next = n;
+                    self.highest_modseq = m;
+                }
+                None => {
+                    // The old UIDNEXT is unknown: UIDs seen by clients could
+                    // be reused, so this is a new UIDVALIDITY.
+                    self.validity = new_validity();
+                    self.damaged = true;
+                }
+            }
+            *lines += 1;
+        }
+        for line in it {
+            *lines += 1;
+            if self.apply_line(line).is_none() {
+                self.damaged = true;
+            }
+        }
+        used
+    }
+
+    fn apply_line(&mut self, line: &str) -> Option<()> {
+        let mut f = line.splitn(8, ' ');
+        let op = f.next()?;
+        let uid: u32 = f.next()?.parse().ok()?;
+        let modseq: u64 = f.next()?.parse().ok()?;
+        if uid == 0 {
+            return None;
+        }
+        match op {
+            "+" => {
+                let mtime: i64 = f.next()?.parse().ok()?;
+                let size: u64 = f.next()?.parse().ok()?;
+                let vsize: u64 = f.next()?.parse().ok()?;
+                let (loc, info) = parse_where(f.next()?)?;
+                let base = f.next()?;
+                if base.is_empty()
+                    || self.msgs.contains_key(&uid)
+                    || self.by_base.contains_key(base)
+                {
+                    return None;
+                }
+                self.insert(Message {
+                    uid: Uid(uid),
+                    modseq: ModSeq(modseq),
+                    base: base.to_string(),
+                    flags: MailFlags::parse(info.as_deref().unwrap_or("")),
+                    size,
+                    vsize,
+                    internal_date: mtime,
+                    loc,
+                    info,
+                });
+            }
+            "=" => {
+                let (loc, info) = parse_where(f.next()?)?;
+                let m = self.msgs.get_mut(&uid)?;
+                m.modseq = ModSeq(modseq.max(m.modseq.0));
+                m.flags = MailFlags::parse(info.as_deref().unwrap_or(""));
+                m.loc = loc;
+                m.info = info;
+                self.events.push(Event::Changed(uid));
+            }
+            "-" => {
+                let m = self.msgs.remove(&uid)?;
+                self.by_base.remove(&m.base);
+                self.events.push(Event::Expunged(uid));
+            }
+            _ => return None,
+        }
+        self.uid_next = self.uid_next.max(uid.saturating_add(1));
+        self.highest_modseq = self.highest_modseq.max(modseq);
+        Some(())
+    }
+
+    fn insert(&mut self, m: Message) {
+        self.by_base.insert(m.base.clone(), m.uid.0);
+        self.events.push(Event::Added(m.uid.0));
+        self.msgs.insert(m.uid.0, m);
+    }
+
+    /// Gives a newly seen message the next UID and MODSEQ.
+    pub fn add(&mut self, mut m: Message) -> Uid {
+        if let Some(uid) = self.by_base.get(&m.base) {
+            return Uid(*uid);
+        }
+        let uid = self.uid_next;
+        self.uid_next += 1;
+        self.highest_modseq += 1;
+        m.uid = Uid(uid);
+        m.modseq = ModSeq(self.highest_modseq);
+        self.pending.push_str(&format!(
+            "+ {uid} {} {} {} {} {} {}\n",
+            m.modseq.0,
+            m.internal_date,
+            m.size,
+            m.vsize,
+            where_token(m.loc, m.info.as_deref()),
+            m.base
+        ));
+        self.insert(m);
+        Uid(uid)
+    }
+
+    /// Records a rename of a message's file. MODSEQ moves only when the flags
+    /// changed (a move from new/ to cur/ alone is no change for a client).
+    pub fn relocate(&mut self, uid: u32, loc: Loc, info: Option<String>) {
+        let flags = MailFlags::parse(info.as_deref().unwrap_or(""));
+        let next = self.highest_modseq + 1;
+        let Some(m) = self.msgs.get_mut(&uid) else {
+            return;
+        };
+        if m.loc == loc && m.info == info {
+            return;
+        }
+        let bump = m.flags != flags;
+        if bump {
+            m.modseq = ModSeq(next);
+        }
+        m.flags = flags;
+        m.loc = loc;
+        m.info = info;
+        let (modseq, token) = (m.modseq.0, where_token(loc, m.info.as_deref()));
+        if bump {
+            self.highest_modseq = next;
+            self.events.push(Event::Changed(uid));
+        }
+        self.pending
+            .push_str(&format!("= {uid} {modseq} {token}\n"));
+    }
+
+    /// Forgets an expunged message (its UID is never given again).
+    pub fn expunge(&mut self, uid: u32) -> Option<Message> {
+        let m = self.msgs.remove(&uid)?;
+        self.by_base.remove(&m.base);
+        self.highest_modseq += 1;
+        self.pending
+            .push_str(&format!("- {uid} {}\n", self.highest_modseq));
+        self.events.push(Event::Expunged(uid));
+        Some(m)
+    }
+
+    /// Writes what changed since the last refresh: an append, or a rewrite
+    /// when the file is missing, damaged or mostly dead records.
+    pub fn commit(&mut self, dir: &Path) -> Result<()> {
+        let rewrite = match self.file {
+            None => true,
+            Some(s) => self.damaged || s.lines > 2 * self.msgs.len() + 1000,
+        };
+        if rewrite {
+            return self.rewrite(dir);
+        }
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let path = dir.join(INDEX_FILE);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        f.write_all(self.pending.as_bytes())
+            .map_err(io_err("write", &path))?;
+        if let Some(s) = self.file.as_mut() {
+            s.offset += self.pending.len() as u64;
+            s.lines += self.pending.matches('\n').count();
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Writes the whole index to a temporary file, fsyncs it, renames it over.
+    fn rewrite(&mut self, dir: &Path) -> Result<()> {
+        let mut text = format!(
+            "{MAGIC} V{} N{} M{}\n",
+            self.validity, self.uid_next, self.highest_modseq
+        );
+        for m in self.msgs.values() {
+            text.push_str(&format!(
+                "+ {} {} {} {} {} {} {}\n",
+                m.uid.0,
+                m.modseq.0,
+                m.internal_date,
+                m.size,
+                m.vsize,
+                where_token(m.loc, m.info.as_deref()),
+                m.base
+            ));
+        }
+        let tmp = dir.join(format!("{INDEX_FILE}.tmp"));
+        let path = dir.join(INDEX_FILE);
+        let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        f.write_all(text.as_bytes())
+            .map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("fsync", &tmp))?;
+        let md = f.metadata().map_err(io_err("stat", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
+        self.file = Some(FileState {
+            dev: md.dev(),
+            ino: md.ino(),
+            offset: text.len() as u64,
+            lines: self.msgs.len() + 1,
+        });
+        self.pending.clear();
+        self.damaged = false;
+        Ok(())
+    }
+}
+
+fn parse_header(line: &str) -> Option<(u32, u32, u64)> {
+    let rest = line.strip_prefix(MAGIC)?.strip_prefix(' ')?;
+    let mut f = rest.split(' ');
+    let v = f.next()?.strip_prefix('V')?.parse().ok()?;
+    let n = f.next()?.strip_prefix('N')?.parse().ok()?;
+    let m = f.next()?.strip_prefix('M')?.parse().ok()?;
+    (v != 0 && n != 0).then_some((v, n, m))
+}
+
+fn parse_where(token: &str) -> Option<(Loc, Option<String>)> {
+    let loc = match token.as_bytes().first()? {
+        b'N' => Loc::New,
+        b'C' => Loc::Cur,
+        _ => return None,
+    };
+    match &token[1..] {
+        "" => Some((loc, None)),
+        rest => Some((loc, Some(rest.strip_prefix(':')?.to_string()))),
+    }
+}
+
+fn where_token(loc: Loc, info: Option<&str>) -> String {
+    let l = if loc == Loc::New { 'N' } else { 'C' };
+    match info {
+        Some(i) => format!("{l}:{i}"),
+        None => l.to_string(),
+    }
+}
+
+/// A UIDVALIDITY for a new or rebuilt index: the time, as Dovecot does, so a
+/// rebuilt index gets a larger value than the one before it.
+fn new_validity() -> u32 {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1);
+    (secs as u32).max(1)
+}
+
+fn truncate(path: &Path, len: u64) -> Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_err("open", path))?;
+    f.set_len(len).map_err(io_err("truncate", path))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+use super::*;
+use crate::maildir::{Maildir, Uid};
+use std::io::Cursor;
+
+fn setup(n: usize) -> (tempfile::TempDir, Maildir, u32) {
+    let d = tempfile::tempdir().unwrap();
+    let md = Maildir::create(d.path().join("u")).unwrap();
+    for i in 0..n {
+        md.inbox()
+            .deliver(&mut Cursor::new(format!("m{i}\n").into_bytes()), None)
+            .unwrap();
+    }
+    let mb = md.inbox().open().unwrap();
+    let v = mb.uid_validity();
+    (d, md, v)
+}
+
+fn uid_of_bases(md: &Maildir) -> Vec<(u32, String)> {
+    md.inbox()
+        .open()
+        .unwrap()
+        .messages()
+        .map(|m| (m.uid.0, m.base.clone()))
+        .collect()
+}
+
+#[test]
+fn a_torn_last_line_is_cut_off() {
+    let (_d, md, v) = setup(3);
+    let path = md.root().join(INDEX_FILE);
+    let before = uid_of_bases(&md);
+    let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(b"+ 9 9 1 2 3 C:S half-writ").unwrap();
+    drop(f);
+    let mb = md.inbox().open().unwrap();
+    assert_eq!(mb.uid_validity(), v);
+    assert_eq!(uid_of_bases(&md), before);
+    assert!(fs::read_to_string(&path).unwrap().ends_with('\n'));
+}
+
+#[test]
+fn corrupt_lines_are_rebuilt_keeping_uids() {
+    let (_d, md, v) = setup(4);
+    let before = uid_of_bases(&md);
+    let path = md.root().join(INDEX_FILE);
+    let text = fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[2] = "+ garbage \u{1} line";
+    lines.push("= 77 nonsense");
+    fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let mb = md.inbox().open().unwrap();
+    assert_eq!(mb.uid_validity(), v, "the header survived: UIDs kept");
+    // The damaged record's message is found again as a new message with a
+    // new UID above every UID given before; the others keep theirs.
+    let after = uid_of_bases(&md);
+    assert_eq!(after.len(), 4);
+    for (uid, base) in &before {
+        if *uid != 2 {
+            assert!(after.contains(&(*uid, base.clone())));
+        }
+    }
+    assert!(after.iter().any(|(u, b)| *u == 5 && *b == before[1].1));
+    assert!(
+        !fs::read_to_string(&path).unwrap().contains("garbage"),
+        "rewritten clean"
+    );
+}
+
+#[test]
+fn a_lost_header_changes_uidvalidity_but_keeps_numbers() {
+    let (_d, md, v) = setup(2);
+    let before = uid_of_bases(&md);
+    let path = md.root().join(INDEX_FILE);
+    let text = fs::read_to_string(&path).unwrap();
+    let body: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    fs::write(&path, format!("junk header\n{body}")).unwrap();
+    let mb = md.inbox().open().unwrap();
+    assert_ne!(mb.uid_validity(), v);
+    assert_eq!(uid_of_bases(&md), before);
+}
+
+#[test]
+fn a_deleted_index_is_rewritten_from_an_open_view() {
+    let (_d, md, v) = setup(3);
+    let mut mb = md.inbox().open().unwrap();
+    mb.expunge(&[Uid(1)]).unwrap();
+    assert_eq!(mb.sync().unwrap().expunged, vec![Uid(1)]);
+    fs::remove_file(md.root().join(INDEX_FILE)).unwrap();
+    let c = mb.sync().unwrap();
+    assert!(c.is_empty(), "{c:?}");
+    let again = md.inbox().open().unwrap();
+    assert_eq!(again.uid_validity(), v);
+    assert_eq!(again.uid_next(), Uid(4), "UID 1 is not given again");
+    // Nobody holding a view: rebuilt from the files, new UIDVALIDITY.
+    drop(mb);
+    fs::remove_file(md.root().join(INDEX_FILE)).unwrap();
+    let fresh = md.inbox().open().unwrap();
+    assert_eq!(fresh.len(), 2);
+}
+
+#[test]
+fn the_log_is_compacted_when_mostly_dead() {
+    let (_d, md, v) = setup(5);
+    let mut mb = md.inbox().open().unwrap();
+    for _ in 0..300 {
+        mb.store(
+            &[Uid(1), Uid(2), Uid(3), Uid(4)],
+            crate::maildir::FlagOp::Add,
+            crate::maildir::Flags::SEEN,
+            &[],
+            None,
+        )
+        .unwrap();
+        mb.store(
+            &[Uid(1), Uid(2), Uid(3), Uid(4)],
+            crate::maildir::FlagOp::Remove,
+            crate::maildir::Flags::SEEN,
+            &[],
+            None,
+        )
+        .unwrap();
+    }
+    let lines = fs::read_to_string(md.root().join(INDEX_FILE))
+        .unwrap()
+        .lines()
+        .count();
+    assert!(lines < 1100, "{lines}");
+    let other = md.inbox().open().unwrap();
+    assert_eq!(other.uid_validity(), v);
+    assert_eq!(other.highest_modseq(), mb.highest_modseq());
+    assert_eq!(mb.sync().unwrap().changed.len(), 4);
+    assert!(mb.sync().unwrap().is_empty());
+}
+
+#[test]
+fn parse_helpers() {
+    assert_eq!(
+        parse_where("C:FS"),
+        Some((Loc::Cur, Some("FS".to_string())))
+    );
+    assert_eq!(parse_where("N"), Some((Loc::New, None)));
+    assert_eq!(parse_where("C:"), Some((Loc::Cur, Some(String::new()))));
+    assert_eq!(parse_where("X"), None);
+    assert_eq!(parse_where("Cx"), None);
+    assert_eq!(
+        parse_header("kmpromail-uidlist 1 V5 N7 M9"),
+        Some((5, 7, 9))
+    );
+    assert_eq!(parse_header("kmpromail-uidlist 1 V0 N7 M9"), None);
+    assert_eq!(parse_header("dovecot 3 V5"), None);
+}

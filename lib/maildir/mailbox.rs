@@ -1,0 +1,444 @@
+//! An open mailbox: a session's view of one folder, kept in step with the
+//! files and the UID index by [`Mailbox::sync`].
+//!
+//! A sync takes the folder's index lock, reads what other processes appended
+//! to the index since the last sync, then reads `new/` and `cur/` — but only
+//! those whose mtime changed since the previous read (and only when that mtime
+//! is more than two seconds old, since a directory's mtime has a coarse clock
+//! and could hide a second change in the same tick). Files not in the index
+//! get the next UIDs, ordered by their delivery time then name; files gone are
+//! expunged (after a second read confirms it, as a concurrent rename by a tool
+//! that takes no lock can hide a file from one `readdir`); renamed files get
+//! their new flags and a new MODSEQ. With a warm index and unchanged
+//! directories a sync is two `stat`s and one of the index file.
+//!
+//! What changed since the last [`Mailbox::sync`] — by this session or others —
+//! is reported as [`Changes`]; [`Mailbox::messages`] always shows the latest
+//! state. An IMAP server keeps its own UID list for sequence numbers and
+//! applies the reported changes when the protocol allows it (never an EXPUNGE
+//! during FETCH, STORE or SEARCH).
+//!
+//! The operations that change messages (store, expunge, copy, move, append)
+//! are in ops.rs.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::error::{io_err, Error, Result};
+use super::flags::{Keywords, MailFlags};
+use super::index::{Event, Index, Loc, Message, ModSeq, Uid, LOCK_FILE};
+use super::{lock, name, Folder};
+
+pub use super::ops::{append, Appended, CopyResult, StoreResult};
+
+/// How old a directory mtime must be before an unchanged mtime is trusted.
+const MTIME_SLACK: Duration = Duration::from_secs(2);
+
+/// What changed in a folder since the previous [`Mailbox::sync`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// New messages, in UID order (IMAP EXISTS / POP3 ignores them).
+    pub added: Vec<Uid>,
+    /// Of `added`, those this session moved from `new/` to `cur/`: the ones
+    /// that are IMAP `\Recent` for this session (only one session sees them so).
+    pub recent: Vec<Uid>,
+    /// Messages gone (IMAP EXPUNGE / VANISHED).
+    pub expunged: Vec<Uid>,
+    /// Messages whose flags or keywords changed (IMAP FETCH FLAGS).
+    pub changed: Vec<Uid>,
+    /// UIDVALIDITY changed (the index was lost): the session must start over.
+    pub validity_changed: bool,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.expunged.is_empty()
+            && self.changed.is_empty()
+            && !self.validity_changed
+    }
+}
+
+/// Directory mtimes of the last read of `new/` and `cur/`, when trusted.
+#[derive(Clone, Copy, Debug, Default)]
+struct Stamp {
+    new: Option<SystemTime>,
+    cur: Option<SystemTime>,
+}
+
+/// A session's view of one folder. Not shared between threads; each session
+/// opens its own.
+#[derive(Debug)]
+pub struct Mailbox {
+    pub(crate) folder: Folder,
+    pub(crate) index: Index,
+    pub(crate) keywords: Keywords,
+    stamp: Stamp,
+    move_new: bool,
+    recent: BTreeSet<u32>,
+}
+
+impl Mailbox {
+    pub(crate) fn open(folder: Folder) -> Result<Mailbox> {
+        if !folder.exists() {
+            return Err(Error::NoFolder(folder.name().to_string()));
+        }
+        let mut mb = Mailbox {
+            folder,
+            index: Index::fresh(),
+            keywords: Keywords::default(),
+            stamp: Stamp::default(),
+            move_new: false,
+            recent: BTreeSet::new(),
+        };
+        mb.sync()?;
+        Ok(mb)
+    }
+
+    /// Whether syncs move new messages from `new/` to `cur/` (IMAP SELECT
+    /// does; EXAMINE, STATUS and POP3 need not). Off by default.
+    pub fn set_move_new(&mut self, yes: bool) {
+        self.move_new = yes;
+    }
+
+    /// The folder this view is of.
+    pub fn folder(&self) -> &Folder {
+        &self.folder
+    }
+
+    /// IMAP UIDVALIDITY.
+    pub fn uid_validity(&self) -> u32 {
+        self.index.validity
+    }
+
+    /// IMAP UIDNEXT: the UID the next new message will get (at least).
+    pub fn uid_next(&self) -> Uid {
+        Uid(self.index.uid_next)
+    }
+
+    /// RFC 7162 HIGHESTMODSEQ.
+    pub fn highest_modseq(&self) -> ModSeq {
+        ModSeq(self.index.highest_modseq)
+    }
+
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        self.index.msgs.len()
+    }
+
+    /// Whether the folder is empty.
+    pub fn is_empty(&self) -> bool {
+        self.index.msgs.is_empty()
+    }
+
+    /// The messages in UID order: POP3's message numbers are positions + 1.
+    pub fn messages(&self) -> impl DoubleEndedIterator<Item = &Message> + ExactSizeIterator {
+        self.index.msgs.values()
+    }
+
+    /// One message by UID.
+    pub fn get(&self, uid: Uid) -> Option<&Message> {
+        self.index.msgs.get(&uid.0)
+    }
+
+    /// The folder's keyword names (for IMAP FLAGS / PERMANENTFLAGS).
+    pub fn keywords(&self) -> &Keywords {
+        &self.keywords
+    }
+
+    /// The keyword names set on a message.
+    pub fn keyword_names(&self, m: &Message) -> Vec<&str> {
+        self.keywords.names_of(m.flags.keywords)
+    }
+
+    /// Catches up with the index and the files; see the module doc.
+    pub fn sync(&mut self) -> Result<Changes> {
+        self.sync_with(false)
+    }
+
+    /// Like [`Mailbox::sync`], but rereads both directories whatever their
+    /// mtimes say (after an outside tool changed files, or to check).
+    pub fn rescan(&mut self) -> Result<Changes> {
+        self.sync_with(true)
+    }
+
+    fn sync_with(&mut self, force: bool) -> Result<Changes> {
+        let dir = self.folder.dir.clone();
+        let _lock = lock::exclusive(&dir.join(LOCK_FILE))?;
+        self.index.refresh(&dir)?;
+        self.scan(force)?;
+        self.index.commit(&dir)?;
+        self.keywords = Keywords::load(&dir)?;
+        Ok(self.take_changes())
+    }
+
+    /// Opens a message's file for reading. If another program renamed it
+    /// meanwhile (new flags), it is found again by its base name.
+    pub fn open_message(&self, uid: Uid) -> Result<File> {
+        let path = self.message_path(uid)?;
+        File::open(&path).map_err(io_err("open", &path))
+    }
+
+    /// The current path of a message's file (found again by its base name
+    /// if it was renamed by another program).
+    pub fn message_path(&self, uid: Uid) -> Result<PathBuf> {
+        let m = self.get(uid).ok_or(Error::NoMessage(uid.0))?;
+        let path = self.folder.dir.join(m.rel_path());
+        if fs::symlink_metadata(&path).is_ok() {
+            return Ok(path);
+        }
+        match find_by_base(&self.folder.dir, &m.base)? {
+            Some((loc, info)) => Ok(self
+                .folder
+                .dir
+                .join(sub(loc))
+                .join(file_name(&m.base, info.as_deref()))),
+            None => Err(Error::NoMessage(uid.0)),
+        }
+    }
+
+    /// Turns the index's event log into a report.
+    fn take_changes(&mut self) -> Changes {
+        let mut c = Changes {
+            validity_changed: std::mem::take(&mut self.index.validity_changed),
+            ..Changes::default()
+        };
+        let (mut added, mut expunged, mut changed) =
+            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        for e in std::mem::take(&mut self.index.events) {
+            match e {
+                Event::Added(u) => {
+                    added.insert(u);
+                }
+                Event::Changed(u) => {
+                    if !added.contains(&u) {
+                        changed.insert(u);
+                    }
+                }
+                Event::Expunged(u) => {
+                    if !added.remove(&u) {
+                        changed.remove(&u);
+                        expunged.insert(u);
+                    }
+                }
+            }
+        }
+        c.recent = std::mem::take(&mut self.recent)
+            .into_iter()
+            .filter(|u| added.contains(u))
+            .map(Uid)
+            .collect();
+        c.added = added.into_iter().map(Uid).collect();
+        c.expunged = expunged.into_iter().map(Uid).collect();
+        c.changed = changed.into_iter().map(Uid).collect();
+        c
+    }
+
+    /// Reconciles the index with `new/` and `cur/` (caller holds the lock).
+    fn scan(&mut self, force: bool) -> Result<()> {
+        let dir = self.folder.dir.clone();
+        let started = SystemTime::now();
+        let new_m = dir_mtime(&dir.join("new"))?;
+        let cur_m = dir_mtime(&dir.join("cur"))?;
+        let read_new = force || self.stamp.new != Some(new_m);
+        let read_cur = force || self.stamp.cur != Some(cur_m);
+        if !read_new && !read_cur {
+            return Ok(());
+        }
+        let mut listing = HashMap::new();
+        if read_new {
+            list_into(&dir, Loc::New, &mut listing)?;
+        }
+        if read_cur {
+            list_into(&dir, Loc::Cur, &mut listing)?;
+        }
+        let mut moves = Vec::new();
+        let mut missing = Vec::new();
+        for m in self.index.msgs.values() {
+            match listing.remove(&m.base) {
+                Some((loc, info)) if loc != m.loc || info != m.info => {
+                    moves.push((m.uid.0, loc, info));
+                }
+                Some(_) => {}
+                None if (m.loc == Loc::New && read_new) || (m.loc == Loc::Cur && read_cur) => {
+                    missing.push(m.uid.0)
+                }
+                None => {}
+            }
+        }
+        if !missing.is_empty() {
+            // Confirm with a second, full read before calling anything gone.
+            let mut again = HashMap::new();
+            list_into(&dir, Loc::New, &mut again)?;
+            list_into(&dir, Loc::Cur, &mut again)?;
+            for uid in missing {
+                let Some(m) = self.index.msgs.get(&uid) else {
+                    continue;
+                };
+                match again.remove(&m.base) {
+                    Some((loc, info)) => moves.push((uid, loc, info)),
+                    None => {
+                        self.index.expunge(uid);
+                    }
+                }
+            }
+        }
+        for (uid, loc, info) in moves {
+            self.index.relocate(uid, loc, info);
+        }
+        let mut fresh: Vec<(String, (Loc, Option<String>))> = listing.into_iter().collect();
+        fresh.sort_by(|a, b| (name::time_of(&a.0), &a.0).cmp(&(name::time_of(&b.0), &b.0)));
+        let mut renamed = false;
+        for (base, (mut loc, mut info)) in fresh {
+            let mut moved = false;
+            if self.move_new && loc == Loc::New {
+                let new_info = info.clone().unwrap_or_default();
+                let from = dir.join("new").join(file_name(&base, info.as_deref()));
+                let to = dir.join("cur").join(file_name(&base, Some(&new_info)));
+                match fs::rename(&from, &to) {
+                    Ok(()) => {
+                        (loc, info, moved, renamed) = (Loc::Cur, Some(new_info), true, true);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io("rename", &from, e)),
+                }
+            }
+            let path = dir.join(sub(loc)).join(file_name(&base, info.as_deref()));
+            let md = match fs::metadata(&path) {
+                Ok(md) => md,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("stat", &path, e)),
+            };
+            let size = name::field(&base, 'S').unwrap_or(md.len());
+            let vsize = match name::field(&base, 'W') {
+                Some(w) => w,
+                None => crlf_size(&path)?,
+            };
+            let uid = self.index.add(Message {
+                uid: Uid(0),
+                modseq: ModSeq(0),
+                flags: MailFlags::parse(info.as_deref().unwrap_or("")),
+                base,
+                size,
+                vsize,
+                internal_date: md.mtime(),
+                loc,
+                info,
+            });
+            if moved {
+                self.recent.insert(uid.0);
+            }
+        }
+        // Trust a directory's mtime next time only if it is old enough that
+        // a later change must show as a different mtime, and we did not
+        // change the directory ourselves.
+        let trust = |m: SystemTime| {
+            started
+                .duration_since(m)
+                .is_ok_and(|d| d > MTIME_SLACK)
+                .then_some(m)
+        };
+        if read_new {
+            self.stamp.new = if renamed { None } else { trust(new_m) };
+        }
+        if read_cur {
+            self.stamp.cur = if renamed { None } else { trust(cur_m) };
+        }
+        if renamed {
+            self.stamp = Stamp::default();
+        }
+        Ok(())
+    }
+}
+
+/// `new` or `cur`.
+pub(crate) fn sub(loc: Loc) -> &'static str {
+    match loc {
+        Loc::New => "new",
+        Loc::Cur => "cur",
+    }
+}
+
+/// `BASE` or `BASE:2,INFO`.
+pub(crate) fn file_name(base: &str, info: Option<&str>) -> String {
+    match info {
+        Some(i) => format!("{base}{}{i}", name::INFO_SEP),
+        None => base.to_string(),
+    }
+}
+
+fn dir_mtime(dir: &Path) -> Result<SystemTime> {
+    let md = fs::metadata(dir).map_err(io_err("stat", dir))?;
+    md.modified().map_err(io_err("stat", dir))
+}
+
+/// Adds the messages of `dir/new` or `dir/cur` to `out` (base → where).
+/// Names that cannot be an index record (dot files, non-UTF-8, spaces or
+/// control characters) are left alone.
+pub(crate) fn list_into(
+    dir: &Path,
+    loc: Loc,
+    out: &mut HashMap<String, (Loc, Option<String>)>,
+) -> Result<()> {
+    let d = dir.join(sub(loc));
+    for e in fs::read_dir(&d).map_err(io_err("readdir", &d))? {
+        let e = e.map_err(io_err("readdir", &d))?;
+        let n = e.file_name();
+        let Some(n) = n.to_str() else { continue };
+        if n.starts_with('.') || n.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            continue;
+        }
+        let (base, info) = name::split(n);
+        if base.is_empty() {
+            continue;
+        }
+        out.insert(base.to_string(), (loc, info.map(str::to_string)));
+    }
+    Ok(())
+}
+
+/// Where a message with this base is now, by reading both directories.
+pub(crate) fn find_by_base(dir: &Path, base: &str) -> Result<Option<(Loc, Option<String>)>> {
+    for loc in [Loc::Cur, Loc::New] {
+        let d = dir.join(sub(loc));
+        for e in fs::read_dir(&d).map_err(io_err("readdir", &d))?.flatten() {
+            let n = e.file_name();
+            let Some(n) = n.to_str() else { continue };
+            let (b, info) = name::split(n);
+            if b == base {
+                return Ok(Some((loc, info.map(str::to_string))));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The size a file would have with CRLF line endings (for files whose name
+/// carries no `W=`, written by other programs).
+fn crlf_size(path: &Path) -> Result<u64> {
+    let mut f = File::open(path).map_err(io_err("open", path))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut size, mut bare, mut prev) = (0u64, 0u64, 0u8);
+    loop {
+        let n = f.read(&mut buf).map_err(io_err("read", path))?;
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            if b == b'\n' && prev != b'\r' {
+                bare += 1;
+            }
+            prev = b;
+        }
+        size += n as u64;
+    }
+    Ok(size + bare)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,240 @@
+use super::*;
+use crate::maildir::{FlagOp, Flags, Maildir};
+use std::io::Cursor;
+
+fn user() -> (tempfile::TempDir, Maildir) {
+    let d = tempfile::tempdir().unwrap();
+    let md = Maildir::create(d.path().join("u")).unwrap();
+    (d, md)
+}
+
+fn deliver(md: &Maildir, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let body = format!("Subject: {i}\n\nbody {i}\n");
+            md.inbox()
+                .deliver(&mut Cursor::new(body.into_bytes()), None)
+                .unwrap()
+                .base
+        })
+        .collect()
+}
+
+fn uids(mb: &Mailbox) -> Vec<u32> {
+    mb.messages().map(|m| m.uid.0).collect()
+}
+
+#[test]
+fn uids_are_stable_across_sessions_and_increase_with_new_mail() {
+    let (_d, md) = user();
+    let bases = deliver(&md, 3);
+    let mut a = md.inbox().open().unwrap();
+    assert_eq!(uids(&a), vec![1, 2, 3]);
+    let order: Vec<&str> = a.messages().map(|m| m.base.as_str()).collect();
+    assert_eq!(
+        order,
+        bases.iter().map(String::as_str).collect::<Vec<_>>(),
+        "delivery order"
+    );
+    let m = a.get(Uid(1)).unwrap();
+    assert_eq!((m.size, m.vsize, m.loc), (19, 22, Loc::New));
+    assert!(m.internal_date > 1_600_000_000);
+    let validity = a.uid_validity();
+    let b = md.inbox().open().unwrap();
+    assert_eq!(uids(&b), vec![1, 2, 3]);
+    assert_eq!(b.uid_validity(), validity);
+    deliver(&md, 2);
+    let c = a.sync().unwrap();
+    assert_eq!(c.added, vec![Uid(4), Uid(5)]);
+    assert!(c.expunged.is_empty() && c.changed.is_empty() && c.recent.is_empty());
+    assert_eq!(a.uid_next(), Uid(6));
+    let mut buf = String::new();
+    a.open_message(Uid(4))
+        .unwrap()
+        .read_to_string(&mut buf)
+        .unwrap();
+    assert_eq!(buf, "Subject: 0\n\nbody 0\n");
+    assert!(a.sync().unwrap().is_empty());
+}
+
+#[test]
+fn move_new_marks_recent_for_one_session_only() {
+    let (_d, md) = user();
+    let mut a = md.inbox().open().unwrap();
+    let mut b = md.inbox().open().unwrap();
+    a.set_move_new(true);
+    b.set_move_new(true);
+    deliver(&md, 2);
+    let ca = a.sync().unwrap();
+    assert_eq!(ca.recent, vec![Uid(1), Uid(2)]);
+    let cb = b.sync().unwrap();
+    assert_eq!(cb.added, vec![Uid(1), Uid(2)]);
+    assert!(cb.recent.is_empty());
+    assert!(a
+        .messages()
+        .all(|m| m.loc == Loc::Cur && m.info.as_deref() == Some("")));
+    assert_eq!(fs::read_dir(md.root().join("new")).unwrap().count(), 0);
+}
+
+#[test]
+fn flags_expunge_and_modseq_are_shared_between_sessions() {
+    let (_d, md) = user();
+    deliver(&md, 3);
+    let mut a = md.inbox().open().unwrap();
+    let mut b = md.inbox().open().unwrap();
+    let m0 = a.highest_modseq();
+    let r = a
+        .store(
+            &[Uid(1), Uid(2), Uid(99)],
+            FlagOp::Add,
+            Flags::SEEN,
+            &["$Work"],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.changed, vec![Uid(1), Uid(2)]);
+    let m1 = a.get(Uid(1)).unwrap();
+    assert_eq!(m1.info.as_deref(), Some("Sa"));
+    assert!(m1.modseq > m0 && a.highest_modseq() >= m1.modseq);
+    assert_eq!(a.keyword_names(m1), vec!["$Work"]);
+    assert!(md.root().join("cur").join(m1.file_name()).exists());
+    let cb = b.sync().unwrap();
+    assert_eq!(cb.changed, vec![Uid(1), Uid(2)]);
+    assert_eq!(b.get(Uid(2)).unwrap().flags.flags, Flags::SEEN);
+    assert_eq!(b.keyword_names(b.get(Uid(2)).unwrap()), vec!["$Work"]);
+    // CONDSTORE: UNCHANGEDSINCE below the message's MODSEQ refuses it.
+    let since = b.get(Uid(3)).unwrap().modseq;
+    let r = b
+        .store(
+            &[Uid(1), Uid(3)],
+            FlagOp::Add,
+            Flags::FLAGGED,
+            &[],
+            Some(since),
+        )
+        .unwrap();
+    assert_eq!(r.modified, vec![Uid(1)]);
+    assert_eq!(r.changed, vec![Uid(3)]);
+    let r = b
+        .store(&[Uid(1)], FlagOp::Remove, Flags::SEEN, &["$Work"], None)
+        .unwrap();
+    assert_eq!(r.changed, vec![Uid(1)]);
+    assert_eq!(b.get(Uid(1)).unwrap().info.as_deref(), Some(""));
+    let before = b.highest_modseq();
+    assert_eq!(b.expunge(&[Uid(2), Uid(42)]).unwrap(), vec![Uid(2)]);
+    assert!(b.highest_modseq() > before);
+    let ca = a.sync().unwrap();
+    assert_eq!(ca.expunged, vec![Uid(2)]);
+    assert_eq!(ca.changed, vec![Uid(1), Uid(3)]);
+    assert_eq!(uids(&a), vec![1, 3]);
+    assert_eq!(a.highest_modseq(), b.highest_modseq());
+    // UIDs of expunged messages are never given again.
+    deliver(&md, 1);
+    assert_eq!(a.sync().unwrap().added, vec![Uid(4)]);
+}
+
+#[test]
+fn changes_by_other_programs_are_seen() {
+    let (_d, md) = user();
+    deliver(&md, 2);
+    let mut a = md.inbox().open().unwrap();
+    let m1 = a.get(Uid(1)).unwrap().clone();
+    // mutt marks one read, another deletes one: no lock, no index.
+    fs::rename(
+        md.root().join(m1.rel_path()),
+        md.root().join("cur").join(format!("{}:2,RS", m1.base)),
+    )
+    .unwrap();
+    let m2 = a.get(Uid(2)).unwrap().clone();
+    fs::remove_file(md.root().join(m2.rel_path())).unwrap();
+    let c = a.rescan().unwrap();
+    assert_eq!(c.changed, vec![Uid(1)]);
+    assert_eq!(c.expunged, vec![Uid(2)]);
+    assert_eq!(
+        a.get(Uid(1)).unwrap().flags.flags,
+        Flags::REPLIED | Flags::SEEN
+    );
+    let mut s = String::new();
+    a.open_message(Uid(1))
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert!(s.starts_with("Subject: 0"));
+}
+
+#[test]
+fn append_copy_and_move_return_uids() {
+    let (_d, md) = user();
+    let sent = md.folder("Sent").unwrap();
+    let date = std::time::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    let a = sent
+        .append(
+            &mut Cursor::new(b"Subject: a\n\nx\n"),
+            Flags::SEEN,
+            &["$Label1"],
+            Some(date),
+        )
+        .unwrap();
+    assert_eq!(a.uid, Uid(1));
+    let b = sent
+        .append(
+            &mut Cursor::new(b"Subject: b\n\ny\n"),
+            Flags::empty(),
+            &[],
+            None,
+        )
+        .unwrap();
+    assert_eq!(b.uid, Uid(2));
+    assert_eq!(a.uid_validity, b.uid_validity);
+    let mut s = sent.open().unwrap();
+    let m = s.get(Uid(1)).unwrap();
+    assert_eq!(m.internal_date, 1_500_000_000);
+    assert_eq!(s.keyword_names(m), vec!["$Label1"]);
+    assert!(s.messages().all(|m| m.loc == Loc::Cur));
+    let trash = md.folder("Trash").unwrap();
+    let c = s.copy(&[Uid(1), Uid(2), Uid(7)], &trash).unwrap();
+    assert_eq!(c.pairs, vec![(Uid(1), Uid(1)), (Uid(2), Uid(2))]);
+    let t = trash.open().unwrap();
+    let tm = t.get(Uid(1)).unwrap();
+    assert_eq!(
+        (tm.internal_date, tm.flags.flags),
+        (1_500_000_000, Flags::SEEN)
+    );
+    assert_eq!(t.keyword_names(tm), vec!["$Label1"]);
+    assert_eq!(t.uid_validity(), c.uid_validity);
+    let mv = s.move_to(&[Uid(2)], &trash).unwrap();
+    assert_eq!(mv.pairs, vec![(Uid(2), Uid(3))]);
+    let ch = s.sync().unwrap();
+    assert_eq!(ch.expunged, vec![Uid(2)]);
+    assert_eq!(uids(&s), vec![1]);
+    let mut t = t;
+    assert_eq!(t.sync().unwrap().added, vec![Uid(3)]);
+    // A move within one folder is a copy plus an expunge.
+    let same = s.move_to(&[Uid(1)], &sent).unwrap();
+    assert_eq!(same.pairs, vec![(Uid(1), Uid(3))]);
+    s.sync().unwrap();
+    assert_eq!(uids(&s), vec![3]);
+    assert!(matches!(
+        s.copy(&[Uid(3)], &md.folder("Nope").unwrap()),
+        Err(Error::NoFolder(_))
+    ));
+}
+
+#[test]
+fn quota_follows_deliveries_and_expunges() {
+    let (_d, md) = user();
+    let lim = crate::maildir::quota::Limits {
+        bytes: 1000,
+        messages: 0,
+    };
+    assert_eq!(md.quota(Some(lim)).unwrap().bytes, 0);
+    deliver(&md, 2);
+    let u = md.quota(Some(lim)).unwrap();
+    assert_eq!((u.bytes, u.messages), (38, 2));
+    let mut a = md.inbox().open().unwrap();
+    a.copy(&[Uid(1)], &md.folder("Trash").unwrap()).unwrap();
+    assert_eq!(md.quota(Some(lim)).unwrap().messages, 3);
+    a.expunge(&[Uid(1), Uid(2)]).unwrap();
+    let u = md.quota(Some(lim)).unwrap();
+    assert_eq!((u.bytes, u.messages), (19, 1));
+}
