@@ -53,9 +53,7 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CtlResult {
         None => (Stdio::null(), Stdio::null()),
     };
     let mut cmd = Command::new(exe);
-    cmd.arg("--config")
-        .arg(&conf)
-        .args(["start", "--foreground"]);
+    cmd.arg("--config").arg(&conf).args(["start", "--detached"]);
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     // Its own process group: a terminal's ^C or hang-up does not reach the daemons.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
