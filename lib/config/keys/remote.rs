@@ -1,10 +1,102 @@
 //! `[remote]`: settings of kmp-remote.
 use super::{Key, Kind};
 
-pub const KEYS: &[Key] = &[Key {
-    name: "remote.routes",
-    kind: Kind::Map,
-    default: "",
-    doc: "Static routes that take precedence over MX lookups: \"domain\" = [\"host:port\", ...];
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "remote.helo_name",
+        kind: Kind::Str,
+        default: "",
+        doc: "The name kmp-remote gives in EHLO and HELO.\nEmpty: system.hostname.",
+    },
+    Key {
+        name: "remote.connect_timeout",
+        kind: Kind::Duration { min: 1, max: 600 },
+        default: "30s",
+        doc: "How long a TCP connection to a remote server may take to open.",
+    },
+    Key {
+        name: "remote.greeting_timeout",
+        kind: Kind::Duration { min: 1, max: 3600 },
+        default: "5m",
+        doc: "How long to wait for the server's greeting (RFC 5321 4.5.3.2.1: 5 minutes).",
+    },
+    Key {
+        name: "remote.command_timeout",
+        kind: Kind::Duration { min: 1, max: 3600 },
+        default: "5m",
+        doc: "How long to wait for the reply to EHLO, STARTTLS, AUTH, MAIL, RCPT, RSET and\nQUIT, the TLS handshake included (RFC 5321 4.5.3.2.2-3: 5 minutes).",
+    },
+    Key {
+        name: "remote.data_init_timeout",
+        kind: Kind::Duration { min: 1, max: 3600 },
+        default: "2m",
+        doc: "How long to wait for the 354 reply to DATA (RFC 5321 4.5.3.2.4: 2 minutes).",
+    },
+    Key {
+        name: "remote.data_block_timeout",
+        kind: Kind::Duration { min: 1, max: 3600 },
+        default: "3m",
+        doc: "How long sending one block of the message may take (RFC 5321 4.5.3.2.5:\n3 minutes).",
+    },
+    Key {
+        name: "remote.data_done_timeout",
+        kind: Kind::Duration { min: 1, max: 7200 },
+        default: "10m",
+        doc: "How long to wait for the reply after the final dot (RFC 5321 4.5.3.2.6:\n10 minutes).",
+    },
+    Key {
+        name: "remote.connection_cache_time",
+        kind: Kind::Duration { min: 0, max: 300 },
+        default: "2s",
+        doc: "How long an idle connection is kept open for the next message to the same\nserver.\n0 closes each connection after its job.",
+    },
+    Key {
+        name: "remote.max_connections",
+        kind: Kind::Int { min: 1, max: 10000 },
+        default: "100",
+        doc: "The most deliveries in progress at once, all destinations together; further\njobs wait for a free slot.",
+    },
+    Key {
+        name: "remote.max_per_destination",
+        kind: Kind::Int { min: 1, max: 10000 },
+        default: "20",
+        doc: "The most deliveries in progress at once to one destination (a domain, or the\nsmarthost).",
+    },
+    Key {
+        name: "remote.max_recipients",
+        kind: Kind::Int { min: 1, max: 10000 },
+        default: "50",
+        doc: "The most recipients in one SMTP transaction; more are sent in further\ntransactions on the same connection.",
+    },
+    Key {
+        name: "remote.routes",
+        kind: Kind::Map,
+        default: "",
+        doc: "Static routes that take precedence over MX lookups: \"domain\" = [\"host:port\", ...];
 \"*\" names a smarthost for every remote domain.",
-}];
+    },
+    Key {
+        name: "remote.tls_level",
+        kind: Kind::Enum(&["none", "may", "encrypt", "verify"]),
+        default: "may",
+        doc: "STARTTLS for destinations without a remote.tls_policy entry: none (never),\nmay (when offered, without checking the certificate), encrypt (required,\nnot checked) or verify (required, certificate checked against\nremote.tls_ca_file and the server's name).",
+    },
+    Key {
+        name: "remote.tls_policy",
+        kind: Kind::Map,
+        default: "",
+        doc: "STARTTLS level per destination: \"domain\" = [\"verify\"]; \"*\" for the smarthost.",
+    },
+    Key {
+        name: "remote.tls_ca_file",
+        kind: Kind::Path,
+        default: "/etc/ssl/certs/ca-certificates.crt",
+        doc: "The certificate authorities (PEM) that the verify level trusts.",
+    },
+    Key {
+        name: "remote.auth",
+        kind: Kind::Map,
+        default: "",
+        doc: "Credentials for AUTH PLAIN or LOGIN, per destination as in remote.routes:\n\"*\" = [\"user\", \"password\"].\nSent only over TLS, unless the server is on a loopback address.",
+    },
+];

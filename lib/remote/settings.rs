@@ -1,0 +1,155 @@
+//! kmp-remote's settings, read once from the validated configuration.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// The STARTTLS level for a destination (as Postfix's smtp_tls_security_level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TlsLevel {
+    /// Never STARTTLS.
+    None,
+    /// STARTTLS when offered; the certificate is not checked; a failed
+    /// handshake defers the delivery (trying the next host first).
+    May,
+    /// STARTTLS required, certificate not checked.
+    Encrypt,
+    /// STARTTLS required, certificate checked against the CA file and the
+    /// server's name.
+    Verify,
+}
+
+impl TlsLevel {
+    pub fn parse(s: &str) -> Option<TlsLevel> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Some(TlsLevel::None),
+            "may" => Some(TlsLevel::May),
+            "encrypt" => Some(TlsLevel::Encrypt),
+            "verify" => Some(TlsLevel::Verify),
+            _ => None,
+        }
+    }
+
+    /// Whether a session without TLS must not carry mail.
+    pub fn required(self) -> bool {
+        matches!(self, TlsLevel::Encrypt | TlsLevel::Verify)
+    }
+}
+
+/// The RFC 5321 4.5.3.2 timeouts, plus connect.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub greeting: Duration,
+    pub command: Duration,
+    pub data_init: Duration,
+    pub data_block: Duration,
+    pub data_done: Duration,
+}
+
+/// Everything kmp-remote needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub helo_name: String,
+    pub timeouts: Timeouts,
+    pub cache_time: Duration,
+    pub max_connections: usize,
+    pub max_per_destination: usize,
+    pub max_recipients: usize,
+    /// Destination (lower-case domain or `*`) → `host[:port]` entries.
+    pub routes: BTreeMap<String, Vec<String>>,
+    pub tls_level: TlsLevel,
+    pub tls_policy: BTreeMap<String, TlsLevel>,
+    pub tls_ca_file: String,
+    /// Destination → (user, password).
+    pub auth: BTreeMap<String, (String, String)>,
+}
+
+impl Settings {
+    /// Reads the settings. Bad entries in the maps are reported, every one.
+    pub fn from_config(cfg: &Config) -> Result<Settings, Vec<String>> {
+        let mut errors = Vec::new();
+        let helo_name = match cfg.str("remote.helo_name") {
+            "" => cfg.str("system.hostname").to_string(),
+            n => n.to_string(),
+        };
+        let lower = |m: &BTreeMap<String, Vec<String>>| -> BTreeMap<String, Vec<String>> {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.trim().trim_end_matches('.').to_ascii_lowercase(),
+                        v.clone(),
+                    )
+                })
+                .collect()
+        };
+        let routes = lower(cfg.map("remote.routes"));
+        for (dest, hosts) in &routes {
+            if hosts.is_empty() {
+                errors.push(format!("remote.routes: {dest:?} has no host"));
+            }
+            for h in hosts {
+                if let Err(e) = crate::remote::route::parse_host_port(h) {
+                    errors.push(format!("remote.routes: {dest:?}: {e}"));
+                }
+            }
+        }
+        let mut tls_policy = BTreeMap::new();
+        for (dest, v) in lower(cfg.map("remote.tls_policy")) {
+            match v.as_slice() {
+                [one] => match TlsLevel::parse(one) {
+                    Some(l) => {
+                        tls_policy.insert(dest, l);
+                    }
+                    None => errors.push(format!(
+                        "remote.tls_policy: {dest:?}: {one:?} is not none, may, encrypt or verify"
+                    )),
+                },
+                _ => errors.push(format!(
+                    "remote.tls_policy: {dest:?}: give one level, such as [\"verify\"]"
+                )),
+            }
+        }
+        let mut auth = BTreeMap::new();
+        for (dest, v) in lower(cfg.map("remote.auth")) {
+            match v.as_slice() {
+                [u, p] => {
+                    auth.insert(dest, (u.clone(), p.clone()));
+                }
+                _ => errors.push(format!(
+                    "remote.auth: {dest:?}: give [\"user\", \"password\"]"
+                )),
+            }
+        }
+        let tls_level = TlsLevel::parse(cfg.str("remote.tls_level")).unwrap_or(TlsLevel::May);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Settings {
+            helo_name,
+            timeouts: Timeouts {
+                connect: cfg.duration("remote.connect_timeout"),
+                greeting: cfg.duration("remote.greeting_timeout"),
+                command: cfg.duration("remote.command_timeout"),
+                data_init: cfg.duration("remote.data_init_timeout"),
+                data_block: cfg.duration("remote.data_block_timeout"),
+                data_done: cfg.duration("remote.data_done_timeout"),
+            },
+            cache_time: cfg.duration("remote.connection_cache_time"),
+            max_connections: cfg.usize("remote.max_connections").max(1),
+            max_per_destination: cfg.usize("remote.max_per_destination").max(1),
+            max_recipients: cfg.usize("remote.max_recipients").max(1),
+            routes,
+            tls_level,
+            tls_policy,
+            tls_ca_file: cfg.str("remote.tls_ca_file").to_string(),
+            auth,
+        })
+    }
+
+    /// The TLS level for a destination.
+    pub fn tls_for(&self, dest: &str) -> TlsLevel {
+        self.tls_policy.get(dest).copied().unwrap_or(self.tls_level)
+    }
+}
