@@ -196,7 +196,11 @@ fn an_unreachable_port_defers_and_the_next_host_gets_the_mail() {
         "[remote.routes]\n\"dead.example\" = [\"127.0.0.1:{dead}\"]\n\"two.example\" = [\"127.0.0.1:{dead}\", \"127.0.0.1:{p}\"]\n"
     ));
     let t = Instant::now();
-    let r = send_job(&inst, job("Q2", "a@example.org", &["x@dead.example", "y@two.example"]), MESSAGE);
+    let r = send_job(
+        &inst,
+        job("Q2", "a@example.org", &["x@dead.example", "y@two.example"]),
+        MESSAGE,
+    );
     assert!(t.elapsed() < Duration::from_secs(10));
     assert_eq!(r[0].outcome, Outcome::Deferred, "{:?}", r[0]);
     assert_eq!(r[0].dsn, "4.4.1");
@@ -205,5 +209,7 @@ fn an_unreachable_port_defers_and_the_next_host_gets_the_mail() {
     assert_eq!(r[1].outcome, Outcome::Sent, "{:?}", r[1]);
     assert_eq!(r[1].relay, format!("127.0.0.1[127.0.0.1]:{p}"));
     wait_until(Duration::from_secs(5), || sink.messages().len() == 1).unwrap();
-    assert!(inst.log("kmp-remote").contains("Q2: to=<x@dead.example>, relay=none, delay="));
+    assert!(inst
+        .log("kmp-remote")
+        .contains("Q2: to=<x@dead.example>, relay=none, delay="));
 }
