@@ -8,11 +8,13 @@
 
 mod common;
 
-use std::net::TcpStream;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{wait_until, Instance};
@@ -22,10 +24,9 @@ use kmpromail::queue::Notify;
 
 const MESSAGE: &[u8] = b"From: a@example.org\nTo: b@example.net\nSubject: test\n\nfirst line\n.leading dot\n..two dots\nlast line\n";
 
-/// An instance with kmp-remote running and short timeouts; `extra` is
-/// appended to the configuration (routes, TLS policy...).
-fn start(extra: &str) -> Instance {
-    let mut inst = Instance::new();
+/// Starts kmp-remote in `inst` with short timeouts; `extra` is appended to
+/// the configuration (routes, TLS policy...).
+fn launch(inst: &mut Instance, extra: &str) {
     inst.append_config(&format!(
         "[remote]\nconnect_timeout = \"2s\"\ngreeting_timeout = \"3s\"\ncommand_timeout = \"3s\"\n\
          data_init_timeout = \"3s\"\ndata_block_timeout = \"3s\"\ndata_done_timeout = \"3s\"\n\
@@ -33,7 +34,6 @@ fn start(extra: &str) -> Instance {
     ));
     inst.spawn("kmp-remote", &[]);
     inst.wait_socket("remote.sock");
-    inst
 }
 
 fn job(qid: &str, sender: &str, rcpts: &[&str]) -> Job {
@@ -189,10 +189,10 @@ fn an_unreachable_port_defers_and_the_next_host_gets_the_mail() {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = probe.local_addr().unwrap().port();
     drop(probe);
-    let inst0 = Instance::new();
-    let p = port(&inst0, 27);
-    let sink = Sink::start(&inst0, p, &[]);
-    let inst = start(&format!(
+    let mut inst = Instance::new();
+    let p = port(&inst, 27);
+    let sink = Sink::start(&inst, p, &[]);
+    launch(&mut inst, &format!(
         "[remote.routes]\n\"dead.example\" = [\"127.0.0.1:{dead}\"]\n\"two.example\" = [\"127.0.0.1:{dead}\", \"127.0.0.1:{p}\"]\n"
     ));
     let t = Instant::now();
@@ -212,4 +212,788 @@ fn an_unreachable_port_defers_and_the_next_host_gets_the_mail() {
     assert!(inst
         .log("kmp-remote")
         .contains("Q2: to=<x@dead.example>, relay=none, delay="));
+}
+
+// ---------------------------------------------------------------------------
+// A scripted SMTP peer for what smtp-sink cannot be told to do.
+
+/// How the scripted peer behaves.
+#[derive(Clone)]
+struct Script {
+    /// The greeting, raw.
+    greeting: String,
+    /// EHLO keywords after the first line (ignored when `ehlo_raw` is set).
+    ext: Vec<&'static str>,
+    /// The whole EHLO reply, raw (malformed or odd replies).
+    ehlo_raw: Option<Vec<u8>>,
+    /// Write replies a few bytes at a time, flushing between pieces.
+    split: bool,
+    /// RCPT replies: the first whose key the command contains wins.
+    rcpt: Vec<(&'static str, String)>,
+    /// The reply after the final dot.
+    data_end: String,
+    /// Close the connection after a few lines of the message.
+    disconnect_in_data: bool,
+    /// Answer EHLO with a byte every 100 ms, forever.
+    trickle: bool,
+    /// Offer STARTTLS with this configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Default for Script {
+    fn default() -> Script {
+        Script {
+            greeting: "220 peer.test ESMTP\r\n".into(),
+            ext: vec![
+                "PIPELINING",
+                "SIZE 10000000",
+                "8BITMIME",
+                "ENHANCEDSTATUSCODES",
+                "DSN",
+            ],
+            ehlo_raw: None,
+            split: false,
+            rcpt: Vec::new(),
+            data_end: "250 2.0.0 Ok: queued as PEER1\r\n".into(),
+            disconnect_in_data: false,
+            trickle: false,
+            tls: None,
+        }
+    }
+}
+
+/// What the scripted peer saw.
+#[derive(Default, Debug)]
+struct Seen {
+    connections: usize,
+    commands: Vec<String>,
+    /// Each message as it came on the wire (CRLF, dot-stuffed, without the final dot).
+    messages: Vec<Vec<u8>>,
+    tls: bool,
+}
+
+struct Peer {
+    port: u16,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Peer {
+    /// Listens on 127.0.0.1:`port` and serves every connection with `script`.
+    fn start(port: u16, script: Script) -> Peer {
+        let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let s2 = seen.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming().take(50) {
+                let Ok(c) = c else { continue };
+                s2.lock().unwrap().connections += 1;
+                let (script, seen) = (script.clone(), s2.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(c, &script, &seen);
+                });
+            }
+        });
+        Peer { port, seen }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap()
+    }
+
+    fn route(&self, domain: &str) -> String {
+        format!("\"{domain}\" = [\"127.0.0.1:{}\"]\n", self.port)
+    }
+}
+
+enum PeerStream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+    Gone,
+}
+
+impl Read for PeerStream {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            PeerStream::Plain(s) => s.read(b),
+            PeerStream::Tls(s) => s.read(b),
+            PeerStream::Gone => Ok(0),
+        }
+    }
+}
+
+impl Write for PeerStream {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        match self {
+            PeerStream::Plain(s) => s.write(b),
+            PeerStream::Tls(s) => s.write(b),
+            PeerStream::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            PeerStream::Plain(s) => s.flush(),
+            PeerStream::Tls(s) => s.flush(),
+            PeerStream::Gone => Ok(()),
+        }
+    }
+}
+
+fn read_line(s: &mut PeerStream) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        if s.read(&mut b)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        line.push(b[0]);
+        if b[0] == b'\n' {
+            return Ok(String::from_utf8_lossy(&line).into_owned());
+        }
+    }
+}
+
+fn reply(s: &mut PeerStream, script: &Script, text: &[u8]) -> std::io::Result<()> {
+    if script.split {
+        for piece in text.chunks(3) {
+            s.write_all(piece)?;
+            s.flush()?;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    } else {
+        s.write_all(text)?;
+        s.flush()
+    }
+}
+
+fn serve(tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) -> std::io::Result<()> {
+    tcp.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut s = PeerStream::Plain(tcp);
+    reply(&mut s, script, script.greeting.as_bytes())?;
+    let mut accepted = 0;
+    loop {
+        let line = read_line(&mut s)?;
+        let cmd = line.trim_end().to_string();
+        seen.lock().unwrap().commands.push(cmd.clone());
+        let verb = cmd.split(' ').next().unwrap_or("").to_ascii_uppercase();
+        match verb.as_str() {
+            "EHLO" if script.trickle => loop {
+                s.write_all(b"2")?;
+                s.flush()?;
+                std::thread::sleep(Duration::from_millis(100));
+            },
+            "EHLO" => {
+                let text = match &script.ehlo_raw {
+                    Some(raw) => raw.clone(),
+                    None => {
+                        let mut ext = script.ext.clone();
+                        if script.tls.is_some() && matches!(s, PeerStream::Plain(_)) {
+                            ext.push("STARTTLS");
+                        }
+                        let mut t = String::from("250");
+                        t.push(if ext.is_empty() { ' ' } else { '-' });
+                        t.push_str("peer.test\r\n");
+                        for (i, e) in ext.iter().enumerate() {
+                            let sep = if i + 1 == ext.len() { ' ' } else { '-' };
+                            t.push_str(&format!("250{sep}{e}\r\n"));
+                        }
+                        t.into_bytes()
+                    }
+                };
+                reply(&mut s, script, &text)?;
+            }
+            "HELO" => reply(&mut s, script, b"250 peer.test\r\n")?,
+            "STARTTLS" => {
+                reply(&mut s, script, b"220 2.0.0 Ready to start TLS\r\n")?;
+                let PeerStream::Plain(tcp) = std::mem::replace(&mut s, PeerStream::Gone) else {
+                    return Ok(());
+                };
+                let conn = rustls::ServerConnection::new(script.tls.clone().unwrap()).unwrap();
+                s = PeerStream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)));
+                seen.lock().unwrap().tls = true;
+            }
+            "AUTH" => reply(&mut s, script, b"235 2.7.0 Authentication successful\r\n")?,
+            "MAIL" => {
+                accepted = 0;
+                reply(&mut s, script, b"250 2.1.0 Ok\r\n")?
+            }
+            "RCPT" => {
+                let r = script
+                    .rcpt
+                    .iter()
+                    .find(|(k, _)| cmd.contains(k))
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_else(|| "250 2.1.5 Ok\r\n".into());
+                if r.starts_with('2') {
+                    accepted += 1;
+                }
+                reply(&mut s, script, r.as_bytes())?;
+            }
+            "DATA" if accepted == 0 => {
+                reply(&mut s, script, b"554 5.5.1 Error: no valid recipients\r\n")?
+            }
+            "DATA" => {
+                reply(&mut s, script, b"354 End data with <CR><LF>.<CR><LF>\r\n")?;
+                let mut msg = Vec::new();
+                loop {
+                    let l = read_line(&mut s)?;
+                    if l == ".\r\n" {
+                        break;
+                    }
+                    msg.extend_from_slice(l.as_bytes());
+                    if script.disconnect_in_data && msg.len() > 20 {
+                        return Ok(());
+                    }
+                }
+                seen.lock().unwrap().messages.push(msg);
+                reply(&mut s, script, script.data_end.as_bytes())?;
+            }
+            "RSET" | "NOOP" => reply(&mut s, script, b"250 2.0.0 Ok\r\n")?,
+            "QUIT" => {
+                reply(&mut s, script, b"221 2.0.0 Bye\r\n")?;
+                return Ok(());
+            }
+            _ => reply(
+                &mut s,
+                script,
+                b"502 5.5.2 Error: command not recognized\r\n",
+            )?,
+        }
+    }
+}
+
+/// An instance whose kmp-remote routes `peer.test` to a scripted peer.
+fn with_peer(script: Script, extra_keys: &str) -> (Instance, Peer) {
+    let mut inst = Instance::new();
+    let peer = Peer::start(port(&inst, 28), script);
+    let routes = peer.route("peer.test");
+    launch(
+        &mut inst,
+        &format!("{extra_keys}\n[remote.routes]\n{routes}"),
+    );
+    (inst, peer)
+}
+
+fn assert_outcome(r: &RecipientResult, outcome: Outcome, dsn: &str, text: &str) {
+    assert_eq!(r.outcome, outcome, "{r:?}");
+    assert_eq!(r.dsn, dsn, "{r:?}");
+    assert!(r.text.contains(text), "{:?} lacks {text:?}", r.text);
+}
+
+#[test]
+fn a_554_greeting_defers_without_a_transaction() {
+    let (inst, peer) = with_peer(
+        Script {
+            greeting: "554 5.7.1 peer.test no mail from you\r\n".into(),
+            ..Script::default()
+        },
+        "",
+    );
+    let r = send_job(&inst, job("G1", "a@example.org", &["u@peer.test"]), MESSAGE);
+    assert_outcome(
+        &r[0],
+        Outcome::Deferred,
+        "4.7.1",
+        "refused to talk to me: 554 5.7.1 peer.test no mail from you",
+    );
+    assert!(peer.seen().commands.iter().all(|c| !c.starts_with("MAIL")));
+}
+
+#[test]
+fn malformed_replies_defer() {
+    let (inst, peer) = with_peer(
+        Script {
+            ehlo_raw: Some(b"250-peer.test\r\nthis is not smtp\r\n".to_vec()),
+            ..Script::default()
+        },
+        "",
+    );
+    let r = send_job(&inst, job("M1", "a@example.org", &["u@peer.test"]), MESSAGE);
+    assert_outcome(&r[0], Outcome::Deferred, "4.5.0", "malformed reply");
+    assert!(peer.seen().messages.is_empty());
+}
+
+#[test]
+fn split_and_over_long_replies_still_work_and_partial_acceptance_is_per_recipient() {
+    let long_ext = format!("X-LONG {}", "x".repeat(3000));
+    let long_ext: &'static str = Box::leak(long_ext.into_boxed_str());
+    let long_550 = format!(
+        "550 5.1.1 <bad@peer.test>: no such user {}\r\n",
+        "y".repeat(1000)
+    );
+    let (inst, peer) = with_peer(
+        Script {
+            split: true,
+            ext: vec!["PIPELINING", long_ext, "8BITMIME", "ENHANCEDSTATUSCODES"],
+            rcpt: vec![
+                ("bad@", long_550),
+                (
+                    "later@",
+                    "450 4.2.1 <later@peer.test>: mailbox busy\r\n".into(),
+                ),
+            ],
+            ..Script::default()
+        },
+        "",
+    );
+    let r = send_job(
+        &inst,
+        job(
+            "P1",
+            "a@example.org",
+            &["good@peer.test", "bad@peer.test", "later@peer.test"],
+        ),
+        MESSAGE,
+    );
+    assert_outcome(
+        &r[0],
+        Outcome::Sent,
+        "2.0.0",
+        "250 2.0.0 Ok: queued as PEER1",
+    );
+    assert_outcome(
+        &r[1],
+        Outcome::Bounced,
+        "5.1.1",
+        "said: 550 5.1.1 <bad@peer.test>: no such user",
+    );
+    assert!(
+        r[1].text.ends_with("(in reply to RCPT TO command)"),
+        "{}",
+        r[1].text
+    );
+    assert_eq!(r[1].remote_mta.as_deref(), Some("dns; 127.0.0.1"));
+    assert!(r[1]
+        .diagnostic
+        .as_deref()
+        .unwrap()
+        .starts_with("smtp; 550 5.1.1 <bad@peer.test>"));
+    assert_outcome(
+        &r[2],
+        Outcome::Deferred,
+        "4.2.1",
+        "450 4.2.1 <later@peer.test>: mailbox busy",
+    );
+    let seen = peer.seen();
+    assert_eq!(seen.messages.len(), 1, "delivered once");
+    // The message went out with CRLF and dot-stuffing.
+    let m = String::from_utf8(seen.messages[0].clone()).unwrap();
+    assert!(
+        m.contains("\r\nfirst line\r\n..leading dot\r\n...two dots\r\nlast line\r\n"),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn a_peer_trickling_bytes_forever_times_out() {
+    let (inst, _peer) = with_peer(
+        Script {
+            trickle: true,
+            ..Script::default()
+        },
+        "",
+    );
+    let t = Instant::now();
+    let r = send_job(&inst, job("T1", "a@example.org", &["u@peer.test"]), MESSAGE);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_outcome(
+        &r[0],
+        Outcome::Deferred,
+        "4.4.2",
+        "timed out while performing the EHLO handshake",
+    );
+}
+
+#[test]
+fn a_disconnect_in_the_middle_of_data_defers() {
+    let big: Vec<u8> = MESSAGE
+        .iter()
+        .copied()
+        .chain(b"more text\n".repeat(50_000))
+        .collect();
+    let (inst, peer) = with_peer(
+        Script {
+            disconnect_in_data: true,
+            ..Script::default()
+        },
+        "",
+    );
+    let r = send_job(&inst, job("D1", "a@example.org", &["u@peer.test"]), &big);
+    assert_eq!(r[0].outcome, Outcome::Deferred, "{:?}", r[0]);
+    assert_eq!(r[0].dsn, "4.4.2");
+    assert!(
+        r[0].text
+            .contains("lost connection with 127.0.0.1[127.0.0.1]"),
+        "{}",
+        r[0].text
+    );
+    assert!(peer.seen().messages.is_empty());
+}
+
+#[test]
+fn one_connection_carries_several_jobs() {
+    let (inst, peer) = with_peer(Script::default(), "");
+    for q in ["R1", "R2", "R3"] {
+        let r = send_job(&inst, job(q, "a@example.org", &["u@peer.test"]), MESSAGE);
+        assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    }
+    let seen = peer.seen();
+    assert_eq!(seen.messages.len(), 3);
+    assert_eq!(seen.connections, 1, "{seen:?}");
+    assert_eq!(
+        seen.commands
+            .iter()
+            .filter(|c| c.starts_with("EHLO"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn dsn_parameters_go_to_a_dsn_peer_and_notify_success_is_relayed_elsewhere() {
+    let (inst, peer) = with_peer(Script::default(), "");
+    let mut j = job("N1", "a@example.org", &["u@peer.test"]);
+    j.envid = Some("env id+1".into());
+    j.ret = Some(kmpromail::queue::Ret::Hdrs);
+    j.recipients[0].notify = Notify {
+        success: true,
+        failure: true,
+        delay: false,
+    };
+    j.recipients[0].orcpt = Some("rfc822;u@peer.test".into());
+    let r = send_job(&inst, j.clone(), MESSAGE);
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    {
+        let seen = peer.seen();
+        let mail = seen
+            .commands
+            .iter()
+            .find(|c| c.starts_with("MAIL"))
+            .unwrap();
+        assert!(mail.contains(" RET=HDRS ENVID=env+20id+2B1"), "{mail}");
+        let rcpt = seen
+            .commands
+            .iter()
+            .find(|c| c.starts_with("RCPT"))
+            .unwrap();
+        assert_eq!(
+            rcpt,
+            "RCPT TO:<u@peer.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;u@peer.test"
+        );
+    }
+    let (inst2, peer2) = with_peer(
+        Script {
+            ext: vec!["PIPELINING", "8BITMIME"],
+            ..Script::default()
+        },
+        "",
+    );
+    let r = send_job(&inst2, j, MESSAGE);
+    assert_eq!(r[0].outcome, Outcome::Relayed, "{:?}", r[0]);
+    let seen = peer2.seen();
+    let mail = seen
+        .commands
+        .iter()
+        .find(|c| c.starts_with("MAIL"))
+        .unwrap();
+    assert_eq!(mail, "MAIL FROM:<a@example.org>");
+}
+
+#[test]
+fn utf8_addresses_need_smtputf8_and_size_is_checked_first() {
+    let (inst, peer) = with_peer(
+        Script {
+            ext: vec!["PIPELINING", "SIZE 100", "8BITMIME"],
+            ..Script::default()
+        },
+        "",
+    );
+    let r = send_job(
+        &inst,
+        job("U1", "a@example.org", &["üser@peer.test"]),
+        MESSAGE,
+    );
+    assert_outcome(&r[0], Outcome::Bounced, "5.6.7", "SMTPUTF8 is required");
+    let r = send_job(&inst, job("S1", "a@example.org", &["u@peer.test"]), MESSAGE);
+    assert_outcome(&r[0], Outcome::Bounced, "5.3.4", "exceeds size limit 100");
+    assert!(peer.seen().commands.iter().all(|c| !c.starts_with("MAIL")));
+
+    let (inst, peer) = with_peer(
+        Script {
+            ext: vec!["PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 100000"],
+            ..Script::default()
+        },
+        "",
+    );
+    let r = send_job(
+        &inst,
+        job("U2", "a@example.org", &["üser@peer.test"]),
+        MESSAGE,
+    );
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    let seen = peer.seen();
+    let mail = seen
+        .commands
+        .iter()
+        .find(|c| c.starts_with("MAIL"))
+        .unwrap();
+    assert!(mail.ends_with(" SMTPUTF8"), "{mail}");
+    assert!(
+        mail.contains(&format!(
+            " SIZE={}",
+            MESSAGE.len() + MESSAGE.iter().filter(|&&b| b == b'\n').count() + 2
+        )),
+        "{mail}"
+    );
+}
+
+fn server_tls(inst: &Instance) -> Arc<rustls::ServerConfig> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cfg = kmpromail::config::Config::load(&inst.config()).unwrap();
+    kmpromail::daemon::tls_config(&cfg).unwrap().unwrap()
+}
+
+#[test]
+fn starttls_with_a_self_signed_peer_works_under_may_and_fails_under_verify() {
+    // may: encrypted, certificate not checked.
+    let mut inst = Instance::new();
+    let tls = server_tls(&inst);
+    let peer = Peer::start(
+        port(&inst, 28),
+        Script {
+            tls: Some(tls.clone()),
+            ..Script::default()
+        },
+    );
+    let other = Peer::start(
+        port(&inst, 27),
+        Script {
+            tls: Some(tls.clone()),
+            ..Script::default()
+        },
+    );
+    let plain = Peer::start(port(&inst, 26), Script::default());
+    // An authority that did not sign the peer's certificate.
+    let ca = inst.path().join("other-ca.pem");
+    kmpromail::ctl::init::write_self_signed("ca.example", &ca, &inst.path().join("other-key.pem"))
+        .unwrap();
+    launch(
+        &mut inst,
+        &format!(
+            "tls_ca_file = \"{}\"\n[remote.tls_policy]\n\"verify.test\" = [\"verify\"]\n\"plain.test\" = [\"encrypt\"]\n[remote.routes]\n{}{}{}",
+            ca.display(),
+            peer.route("peer.test"),
+            other.route("verify.test"),
+            plain.route("plain.test"),
+        ),
+    );
+    let r = send_job(&inst, job("L1", "a@example.org", &["u@peer.test"]), MESSAGE);
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    assert!(peer.seen().tls);
+    assert_eq!(
+        peer.seen()
+            .commands
+            .iter()
+            .filter(|c| c.starts_with("EHLO"))
+            .count(),
+        2
+    );
+    assert_eq!(peer.seen().messages.len(), 1);
+    // verify: the handshake fails on the unknown issuer; nothing is sent.
+    let r = send_job(
+        &inst,
+        job("L2", "a@example.org", &["u@verify.test"]),
+        MESSAGE,
+    );
+    assert_outcome(
+        &r[0],
+        Outcome::Deferred,
+        "4.7.5",
+        "TLS handshake with 127.0.0.1[127.0.0.1] failed",
+    );
+    assert!(other.seen().messages.is_empty());
+    // encrypt: a peer without STARTTLS gets nothing.
+    let r = send_job(
+        &inst,
+        job("L3", "a@example.org", &["u@plain.test"]),
+        MESSAGE,
+    );
+    assert_outcome(
+        &r[0],
+        Outcome::Deferred,
+        "4.7.4",
+        "TLS is required, but was not offered",
+    );
+    assert!(plain.seen().messages.is_empty());
+}
+
+#[test]
+fn verify_passes_with_the_peer_certificate_as_authority() {
+    let mut inst = Instance::new();
+    let tls = server_tls(&inst);
+    let peer = Peer::start(
+        port(&inst, 28),
+        Script {
+            tls: Some(tls),
+            ..Script::default()
+        },
+    );
+    let ca = inst.path().join("tls/cert.pem");
+    launch(
+        &mut inst,
+        &format!(
+            "tls_level = \"verify\"\ntls_ca_file = \"{}\"\n[remote.routes]\n{}",
+            ca.display(),
+            peer.route("peer.test")
+        ),
+    );
+    let r = send_job(&inst, job("V1", "a@example.org", &["u@peer.test"]), MESSAGE);
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    assert!(peer.seen().tls);
+}
+
+#[test]
+fn a_smarthost_gets_auth_plain_with_the_configured_credentials() {
+    let mut inst = Instance::new();
+    let peer = Peer::start(
+        port(&inst, 28),
+        Script {
+            ext: vec!["PIPELINING", "8BITMIME", "AUTH PLAIN LOGIN"],
+            ..Script::default()
+        },
+    );
+    launch(
+        &mut inst,
+        &format!(
+            "[remote.routes]\n\"*\" = [\"127.0.0.1:{}\"]\n[remote.auth]\n\"*\" = [\"relayuser\", \"s3cret\"]\n",
+            peer.port
+        ),
+    );
+    let r = send_job(
+        &inst,
+        job("A1", "a@example.org", &["someone@anywhere.example"]),
+        MESSAGE,
+    );
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    let seen = peer.seen();
+    let auth = seen
+        .commands
+        .iter()
+        .find(|c| c.starts_with("AUTH"))
+        .unwrap();
+    // base64 of "\0relayuser\0s3cret"
+    assert_eq!(auth, "AUTH PLAIN AHJlbGF5dXNlcgBzM2NyZXQ=");
+    assert!(!inst.log("kmp-remote").contains("s3cret"));
+}
+
+// ---------------------------------------------------------------------------
+// smtp-sink told to refuse, hang or hide 8BITMIME.
+
+#[test]
+fn smtp_sink_4xx_defers_and_5xx_bounces_with_the_remote_text() {
+    let mut inst = Instance::new();
+    let (p4, p5) = (port(&inst, 26), port(&inst, 27));
+    let _soft = Sink::start(&inst, p4, &["-r", "RCPT"]);
+    let _hard = Sink::start(&inst, p5, &["-f", "RCPT"]);
+    launch(
+        &mut inst,
+        &format!("[remote.routes]\n\"soft.test\" = [\"127.0.0.1:{p4}\"]\n\"hard.test\" = [\"127.0.0.1:{p5}\"]\n"),
+    );
+    let r = send_job(
+        &inst,
+        job("F1", "a@example.org", &["u@soft.test", "u@hard.test"]),
+        MESSAGE,
+    );
+    assert_outcome(
+        &r[0],
+        Outcome::Deferred,
+        "4.3.0",
+        "said: 450 4.3.0 Error: command failed (in reply to RCPT TO command)",
+    );
+    assert_outcome(
+        &r[1],
+        Outcome::Bounced,
+        "5.3.0",
+        "said: 500 5.3.0 Error: command failed (in reply to RCPT TO command)",
+    );
+    assert_eq!(
+        r[1].diagnostic.as_deref(),
+        Some("smtp; 500 5.3.0 Error: command failed")
+    );
+    let log = inst.log("kmp-remote");
+    assert!(
+        log.contains("F1: to=<u@hard.test>, relay=127.0.0.1[127.0.0.1]:"),
+        "{log}"
+    );
+    assert!(
+        log.contains("dsn=5.3.0, status=bounced (host 127.0.0.1[127.0.0.1] said: 500 5.3.0"),
+        "{log}"
+    );
+    assert!(
+        log.contains("dsn=4.3.0, status=deferred (host 127.0.0.1[127.0.0.1] said: 450 4.3.0"),
+        "{log}"
+    );
+}
+
+#[test]
+fn smtp_sink_hanging_after_data_times_out() {
+    let mut inst = Instance::new();
+    let p = port(&inst, 26);
+    let _sink = Sink::start(&inst, p, &["-w", "30"]);
+    launch(
+        &mut inst,
+        &format!("[remote.routes]\n\"slow.test\" = [\"127.0.0.1:{p}\"]\n"),
+    );
+    let t = Instant::now();
+    let r = send_job(&inst, job("H1", "a@example.org", &["u@slow.test"]), MESSAGE);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_outcome(
+        &r[0],
+        Outcome::Deferred,
+        "4.4.2",
+        "timed out while receiving the",
+    );
+}
+
+#[test]
+fn a_peer_without_8bitmime_gets_quoted_printable_or_a_bounce() {
+    let mut inst = Instance::new();
+    let p = port(&inst, 26);
+    let sink = Sink::start(&inst, p, &["-8"]);
+    launch(
+        &mut inst,
+        &format!("[remote.routes]\n\"seven.test\" = [\"127.0.0.1:{p}\"]\n"),
+    );
+    let body = "From: a@example.org\nSubject: 8bit\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nCaf\u{e9} cr\u{e8}me = 1\n.dot\n";
+    let mut j = job("E1", "a@example.org", &["u@seven.test"]);
+    j.body_8bit = true;
+    let r = send_job(&inst, j, body.as_bytes());
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    wait_until(Duration::from_secs(5), || sink.messages().len() == 1).unwrap();
+    let m = &sink.messages()[0];
+    assert!(
+        m.contains("X-Mail-Args: <a@example.org>\n"),
+        "no BODY=8BITMIME: {m}"
+    );
+    assert!(
+        m.contains(
+            "Content-Transfer-Encoding: quoted-printable\n\nCaf=C3=A9 cr=C3=A8me =3D 1\n.dot\n"
+        ),
+        "{m}"
+    );
+    assert!(m.is_ascii());
+    let r = send_job(
+        &inst,
+        job("E2", "a@example.org", &["u@seven.test"]),
+        "From: a@example.org\nSubject: Caf\u{e9}\n\nx\n".as_bytes(),
+    );
+    assert_outcome(&r[0], Outcome::Bounced, "5.6.3", "does not offer 8BITMIME");
 }
