@@ -238,6 +238,10 @@ struct Script {
     trickle: bool,
     /// Offer STARTTLS with this configuration.
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// After the 220 to STARTTLS, send garbage instead of a handshake.
+    tls_broken: bool,
+    /// Wait this long before the reply after the final dot.
+    data_delay: Duration,
 }
 
 impl Default for Script {
@@ -258,6 +262,8 @@ impl Default for Script {
             disconnect_in_data: false,
             trickle: false,
             tls: None,
+            tls_broken: false,
+            data_delay: Duration::ZERO,
         }
     }
 }
@@ -270,6 +276,9 @@ struct Seen {
     /// Each message as it came on the wire (CRLF, dot-stuffed, without the final dot).
     messages: Vec<Vec<u8>>,
     tls: bool,
+    /// Connections open now, and the most at once.
+    active: usize,
+    max_active: usize,
 }
 
 struct Peer {
@@ -286,10 +295,16 @@ impl Peer {
         std::thread::spawn(move || {
             for c in l.incoming().take(50) {
                 let Ok(c) = c else { continue };
-                s2.lock().unwrap().connections += 1;
+                {
+                    let mut s = s2.lock().unwrap();
+                    s.connections += 1;
+                    s.active += 1;
+                    s.max_active = s.max_active.max(s.active);
+                }
                 let (script, seen) = (script.clone(), s2.clone());
                 std::thread::spawn(move || {
                     let _ = serve(c, &script, &seen);
+                    seen.lock().unwrap().active -= 1;
                 });
             }
         });
@@ -405,6 +420,10 @@ fn serve(tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) -> std::io::Result
             "HELO" => reply(&mut s, script, b"250 peer.test\r\n")?,
             "STARTTLS" => {
                 reply(&mut s, script, b"220 2.0.0 Ready to start TLS\r\n")?;
+                if script.tls_broken {
+                    s.write_all(b"this is not a TLS record\r\n")?;
+                    return Ok(());
+                }
                 let PeerStream::Plain(tcp) = std::mem::replace(&mut s, PeerStream::Gone) else {
                     return Ok(());
                 };
@@ -446,6 +465,7 @@ fn serve(tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) -> std::io::Result
                     }
                 }
                 seen.lock().unwrap().messages.push(msg);
+                std::thread::sleep(script.data_delay);
                 reply(&mut s, script, script.data_end.as_bytes())?;
             }
             "RSET" | "NOOP" => reply(&mut s, script, b"250 2.0.0 Ok\r\n")?,
@@ -996,4 +1016,174 @@ fn a_peer_without_8bitmime_gets_quoted_printable_or_a_bounce() {
         "From: a@example.org\nSubject: Caf\u{e9}\n\nx\n".as_bytes(),
     );
     assert_outcome(&r[0], Outcome::Bounced, "5.6.3", "does not offer 8BITMIME");
+}
+
+// ---------------------------------------------------------------------------
+// MX routing through a small name server on 127.0.0.1.
+
+/// Answers MX and A queries from a fixed zone; unknown names are NXDOMAIN.
+fn dns_server(sock: std::net::UdpSocket) {
+    use hickory_resolver::proto::op::{Message, MessageType, OpCode, ResponseCode};
+    use hickory_resolver::proto::rr::rdata::{A, MX};
+    use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        for _ in 0..500 {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                return;
+            };
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let Some(query) = q.queries.first().cloned() else {
+                continue;
+            };
+            let name = query.name().to_ascii().to_ascii_lowercase();
+            let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+            m.metadata.recursion_desired = true;
+            m.metadata.recursion_available = true;
+            m.add_query(query.clone());
+            let mx = |p: u16, h: &str| RData::MX(MX::new(p, Name::from_ascii(h).unwrap()));
+            let a = |ip: [u8; 4]| RData::A(A::new(ip[0], ip[1], ip[2], ip[3]));
+            let known = [
+                "mx.test.",
+                "a.mx.test.",
+                "b.mx.test.",
+                "null.test.",
+                "amx.test.",
+            ];
+            let answers: Vec<RData> = match (name.as_str(), query.query_type()) {
+                ("mx.test.", RecordType::MX) => vec![mx(20, "b.mx.test."), mx(10, "a.mx.test.")],
+                ("a.mx.test.", RecordType::A) => vec![a([127, 0, 0, 2])],
+                ("b.mx.test.", RecordType::A) => vec![a([127, 0, 0, 1])],
+                ("null.test.", RecordType::MX) => vec![mx(0, ".")],
+                ("amx.test.", RecordType::A) => vec![a([127, 0, 0, 1])],
+                _ => vec![],
+            };
+            if !known.contains(&name.as_str()) {
+                m.metadata.response_code = ResponseCode::NXDomain;
+            }
+            for rd in answers {
+                m.add_answer(Record::from_rdata(query.name().clone(), 60, rd));
+            }
+            let _ = sock.send_to(&m.to_vec().unwrap(), from);
+        }
+    });
+}
+
+#[test]
+fn mx_routing_in_preference_order_with_address_fallback_null_mx_and_nxdomain() {
+    let mut inst = Instance::new();
+    let peer = Peer::start(port(&inst, 28), Script::default());
+    let dns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns_addr = dns.local_addr().unwrap();
+    dns_server(dns);
+    launch(
+        &mut inst,
+        &format!(
+            "smtp_port = {}\ndns_servers = [\"{dns_addr}\"]\n",
+            peer.port
+        ),
+    );
+    let r = send_job(
+        &inst,
+        job(
+            "X1",
+            "a@example.org",
+            &["u@mx.test", "v@amx.test", "w@null.test", "x@gone.test"],
+        ),
+        MESSAGE,
+    );
+    // a.mx.test (preference 10) is 127.0.0.2, where nothing listens; b.mx.test takes it.
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    assert_eq!(r[0].relay, format!("b.mx.test[127.0.0.1]:{}", peer.port));
+    assert_eq!(r[0].remote_mta.as_deref(), Some("dns; b.mx.test"));
+    // No MX: the domain's own address.
+    assert_eq!(r[1].outcome, Outcome::Sent, "{:?}", r[1]);
+    assert_eq!(r[1].relay, format!("amx.test[127.0.0.1]:{}", peer.port));
+    assert_outcome(
+        &r[2],
+        Outcome::Bounced,
+        "5.1.10",
+        "does not accept mail (nullMX)",
+    );
+    assert_outcome(
+        &r[3],
+        Outcome::Bounced,
+        "5.1.2",
+        "Host or domain name not found",
+    );
+    assert_eq!(peer.seen().messages.len(), 2);
+    let log = inst.log("kmp-remote");
+    assert!(log.contains("X1: to=<w@null.test>, relay=none,"), "{log}");
+}
+
+#[test]
+fn a_broken_tls_handshake_under_may_defers() {
+    let mut inst = Instance::new();
+    let tls = server_tls(&inst);
+    let peer = Peer::start(
+        port(&inst, 28),
+        Script {
+            tls: Some(tls),
+            tls_broken: true,
+            ..Script::default()
+        },
+    );
+    launch(
+        &mut inst,
+        &format!("[remote.routes]\n{}", peer.route("peer.test")),
+    );
+    let r = send_job(&inst, job("B1", "a@example.org", &["u@peer.test"]), MESSAGE);
+    assert_outcome(
+        &r[0],
+        Outcome::Deferred,
+        "4.7.5",
+        "TLS handshake with 127.0.0.1[127.0.0.1] failed",
+    );
+    assert!(peer.seen().messages.is_empty());
+}
+
+#[test]
+fn concurrency_is_limited_per_destination() {
+    let mut inst = Instance::new();
+    let peer = Peer::start(
+        port(&inst, 28),
+        Script {
+            data_delay: Duration::from_millis(300),
+            ..Script::default()
+        },
+    );
+    launch(
+        &mut inst,
+        &format!(
+            "max_per_destination = 2\n[remote.routes]\n{}",
+            peer.route("peer.test")
+        ),
+    );
+    let inst = Arc::new(inst);
+    let workers: Vec<_> = (0..6)
+        .map(|i| {
+            let inst = inst.clone();
+            std::thread::spawn(move || {
+                send_job(
+                    &inst,
+                    job(&format!("C{i}"), "a@example.org", &["u@peer.test"]),
+                    MESSAGE,
+                )
+            })
+        })
+        .collect();
+    for w in workers {
+        let r = w.join().unwrap();
+        assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    }
+    let seen = peer.seen();
+    assert_eq!(seen.messages.len(), 6);
+    assert!(
+        seen.max_active <= 2,
+        "{} connections at once",
+        seen.max_active
+    );
+    assert_eq!(seen.max_active, 2, "two deliveries ran side by side");
 }

@@ -45,7 +45,7 @@ pub use settings::Settings;
 /// Builds what every delivery shares from the configuration.
 pub fn shared_from(cfg: &Config) -> Result<Shared, Vec<String>> {
     let settings = Settings::from_config(cfg)?;
-    let resolver = match hickory_resolver::TokioResolver::builder_tokio().and_then(|b| b.build()) {
+    let resolver = match route::resolver(&settings.dns_servers) {
         Ok(r) => Some(r),
         Err(e) => {
             crate::warn!("no DNS resolver ({e}): only static routes will work");

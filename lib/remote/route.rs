@@ -166,16 +166,45 @@ pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
-/// The addresses to try for `route`, best first.
+/// A resolver with its cache: asking `servers`, or those of
+/// /etc/resolv.conf when the list is empty.
+pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
+    use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
+    let mut builder = if servers.is_empty() {
+        TokioResolver::builder_tokio().map_err(|e| e.to_string())?
+    } else {
+        let ns = servers
+            .iter()
+            .map(|a| {
+                let (mut udp, mut tcp) = (ConnectionConfig::udp(), ConnectionConfig::tcp());
+                udp.port = a.port();
+                tcp.port = a.port();
+                NameServerConfig::new(a.ip(), true, vec![udp, tcp])
+            })
+            .collect();
+        TokioResolver::builder_with_config(
+            ResolverConfig::from_name_servers(ns),
+            TokioRuntimeProvider::default(),
+        )
+    };
+    builder.options_mut().timeout = std::time::Duration::from_secs(5);
+    builder.options_mut().attempts = 2;
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// The addresses to try for `route`, best first; hosts found in DNS get
+/// port `smtp_port`.
 pub async fn resolve(
     resolver: Option<&TokioResolver>,
     route: &Route,
+    smtp_port: u16,
 ) -> Result<Vec<Candidate>, RouteError> {
     let mut out = Vec::new();
     match &route.hosts {
         Hosts::Literal(ip) => out.push(Candidate {
             name: ip.to_string(),
-            addr: SocketAddr::new(*ip, 25),
+            addr: SocketAddr::new(*ip, smtp_port),
         }),
         Hosts::Static(hosts) => {
             let mut last_err = None;
@@ -208,14 +237,18 @@ pub async fn resolve(
                     "no DNS resolver is configured (see /etc/resolv.conf)".into(),
                 ));
             };
-            out = resolve_mx(r, domain).await?;
+            out = resolve_mx(r, domain, smtp_port).await?;
         }
     }
     out.truncate(MAX_ADDRESSES);
     Ok(out)
 }
 
-async fn resolve_mx(r: &TokioResolver, domain: &str) -> Result<Vec<Candidate>, RouteError> {
+async fn resolve_mx(
+    r: &TokioResolver,
+    domain: &str,
+    port: u16,
+) -> Result<Vec<Candidate>, RouteError> {
     let fq = format!("{domain}.");
     let hosts = match r.mx_lookup(fq.as_str()).await {
         Ok(lookup) => {
@@ -253,7 +286,7 @@ async fn resolve_mx(r: &TokioResolver, domain: &str) -> Result<Vec<Candidate>, R
         match r.lookup_ip(format!("{name}.").as_str()).await {
             Ok(ips) => out.extend(ips.iter().map(|ip| Candidate {
                 name: name.clone(),
-                addr: SocketAddr::new(ip, 25),
+                addr: SocketAddr::new(ip, port),
             })),
             Err(e) if e.is_nx_domain() || e.is_no_records_found() => {}
             Err(e) => temporary = Some(format!("Name service error for name={name}: {e}")),
@@ -388,13 +421,13 @@ mod tests {
             dest: "x".into(),
             hosts: Hosts::Static(vec![("127.0.0.1".into(), 2525), ("::1".into(), 26)]),
         };
-        let c = resolve(None, &route).await.unwrap();
+        let c = resolve(None, &route, 25).await.unwrap();
         assert_eq!(c[0].addr, "127.0.0.1:2525".parse().unwrap());
         assert_eq!(c[1].addr, "[::1]:26".parse().unwrap());
         let mx = Route {
             dest: "x".into(),
             hosts: Hosts::Mx("example.com".into()),
         };
-        assert!(resolve(None, &mx).await.unwrap_err().is_temporary());
+        assert!(resolve(None, &mx, 25).await.unwrap_err().is_temporary());
     }
 }

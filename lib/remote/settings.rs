@@ -64,6 +64,10 @@ pub struct Settings {
     pub tls_ca_file: String,
     /// Destination → (user, password).
     pub auth: BTreeMap<String, (String, String)>,
+    /// The port of hosts found in DNS.
+    pub smtp_port: u16,
+    /// Name servers; empty for the system's.
+    pub dns_servers: Vec<std::net::SocketAddr>,
 }
 
 impl Settings {
@@ -122,6 +126,18 @@ impl Settings {
                 )),
             }
         }
+        let mut dns_servers = Vec::new();
+        for d in cfg.list("remote.dns_servers") {
+            let parsed = d
+                .parse::<std::net::SocketAddr>()
+                .or_else(|_| d.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()));
+            match parsed {
+                Ok(a) => dns_servers.push(a),
+                Err(_) => errors.push(format!(
+                    "remote.dns_servers: {d:?} is not an address such as \"192.0.2.53\" or \"127.0.0.1:5353\""
+                )),
+            }
+        }
         let tls_level = TlsLevel::parse(cfg.str("remote.tls_level")).unwrap_or(TlsLevel::May);
         if !errors.is_empty() {
             return Err(errors);
@@ -145,6 +161,8 @@ impl Settings {
             tls_policy,
             tls_ca_file: cfg.str("remote.tls_ca_file").to_string(),
             auth,
+            smtp_port: u16::try_from(cfg.u64("remote.smtp_port")).unwrap_or(25),
+            dns_servers,
         })
     }
 

@@ -76,6 +76,18 @@ pub const KEYS: &[Key] = &[
 \"*\" names a smarthost for every remote domain.",
     },
     Key {
+        name: "remote.smtp_port",
+        kind: Kind::Int { min: 1, max: 65535 },
+        default: "25",
+        doc: "The port of mail hosts found through MX or address records (as Postfix's\nsmtp_tcp_port).\nStatic routes name their own ports.",
+    },
+    Key {
+        name: "remote.dns_servers",
+        kind: Kind::List,
+        default: "",
+        doc: "Name servers to ask for MX and address records, as \"ip\" or \"ip:port\".\nEmpty: those of /etc/resolv.conf.",
+    },
+    Key {
         name: "remote.tls_level",
         kind: Kind::Enum(&["none", "may", "encrypt", "verify"]),
         default: "may",
