@@ -7,8 +7,9 @@
 //! downgrade), SMTPUTF8, DSN and AUTH as configured and offered. Answers one
 //! result per recipient: sent, relayed, deferred or bounced.
 //!
-//! RUNS AS: `privileges.remote` (kmpr); it drops to that user before it binds
-//! its socket, which it creates with mode 0660.
+//! RUNS AS: `privileges.remote` (kmpr). Started as root, it creates its socket
+//! (mode 0660, owned by kmpr in the group of kmp-send's user, so that only
+//! kmp-send can connect) and then drops to kmpr.
 //!
 //! READS: the configuration; message files only through the descriptors
 //! kmp-send passes (pread, never seeking); `remote.tls_ca_file`.
@@ -27,6 +28,7 @@
 //! (enhanced status codes), 7505 (null MX).
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use clap::Parser;
@@ -53,6 +55,23 @@ fn run(cli: Cli) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let paths = Paths::new(&cfg);
+    let sock = paths.remote_socket();
+    let listener = match bind(&sock) {
+        Ok(l) => l,
+        Err(e) => {
+            kmpromail::error!("cannot listen on {}: {e}", sock.display());
+            return exit::CANTCREAT;
+        }
+    };
+    if let Err(e) = hand_socket_over(
+        &sock,
+        cfg.str("privileges.remote"),
+        cfg.str("privileges.send"),
+    ) {
+        kmpromail::error!("cannot hand {} over: {e}", sock.display());
+        return exit::OSERR;
+    }
     if let Err(code) = daemon::drop_privileges(&cfg, "privileges.remote", None) {
         return code;
     }
@@ -66,10 +85,48 @@ fn run(cli: Cli) -> i32 {
             return exit::OSERR;
         }
     };
-    rt.block_on(serve(cli, cfg))
+    rt.block_on(serve(cli, cfg, listener))
 }
 
-async fn serve(cli: Cli, cfg: kmpromail::config::Config) -> i32 {
+/// Binds the job socket, mode 0660. A socket someone answers on means
+/// another kmp-remote runs; a stale one is removed.
+fn bind(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::net::{UnixListener, UnixStream};
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another kmp-remote is running",
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let l = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// As root: the socket belongs to kmp-remote's user, in the group of
+/// kmp-send's user, so that only kmp-send can connect.
+fn hand_socket_over(socket: &Path, owner: &str, client: &str) -> nix::Result<()> {
+    use nix::unistd::{chown, User};
+    if !kmpromail::sys::privs::is_root() || owner.is_empty() {
+        return Ok(());
+    }
+    let uid = User::from_name(owner)?.map(|u| u.uid);
+    let gid = match client {
+        "" => None,
+        c => User::from_name(c)?.map(|u| u.gid),
+    };
+    chown(socket, uid, gid)
+}
+
+async fn serve(
+    cli: Cli,
+    cfg: kmpromail::config::Config,
+    listener: std::os::unix::net::UnixListener,
+) -> i32 {
     let shared = match remote::shared_from(&cfg) {
         Ok(s) => s,
         Err(errors) => {
@@ -81,18 +138,13 @@ async fn serve(cli: Cli, cfg: kmpromail::config::Config) -> i32 {
     };
     let paths = Paths::new(&cfg);
     let sock = paths.remote_socket();
-    let _ = std::fs::remove_file(&sock);
-    let listener = match tokio::net::UnixListener::bind(&sock) {
+    let listener = match tokio::net::UnixListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
             kmpromail::error!("cannot listen on {}: {e}", sock.display());
-            return exit::CANTCREAT;
+            return exit::OSERR;
         }
     };
-    if let Err(e) = std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660)) {
-        kmpromail::error!("cannot set the mode of {}: {e}", sock.display());
-        return exit::CANTCREAT;
-    }
     let current: remote::Current = Arc::new(RwLock::new(Arc::new(shared)));
     let pid = match PidFile::write(&paths, "kmp-remote") {
         Ok(p) => p,

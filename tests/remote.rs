@@ -34,6 +34,8 @@ fn launch(inst: &mut Instance, extra: &str) {
     ));
     inst.spawn("kmp-remote", &[]);
     inst.wait_socket("remote.sock");
+    let pid = inst.path().join("run/kmp-remote.pid");
+    wait_until(Duration::from_secs(10), || pid.exists()).expect("kmp-remote ready");
 }
 
 fn job(qid: &str, sender: &str, rcpts: &[&str]) -> Job {
@@ -1186,4 +1188,30 @@ fn concurrency_is_limited_per_destination() {
         seen.max_active
     );
     assert_eq!(seen.max_active, 2, "two deliveries ran side by side");
+}
+
+#[test]
+fn sigterm_ends_cleanly_and_a_second_instance_refuses_to_start() {
+    let mut inst = Instance::new();
+    launch(&mut inst, "");
+    let pid_file = inst.path().join("run/kmp-remote.pid");
+    assert!(pid_file.exists());
+    // A second kmp-remote finds the live socket and exits 73.
+    let out = Command::new(common::bin("kmp-remote"))
+        .args(["--foreground", "--config"])
+        .arg(inst.config())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(73),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another kmp-remote is running"));
+    let pid = nix::unistd::Pid::from_raw(inst.pid("kmp-remote").unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    wait_until(Duration::from_secs(10), || !pid_file.exists()).expect("pid file removed");
+    assert!(!inst.path().join("run/remote.sock").exists());
+    assert!(inst.log("kmp-remote").contains("stopping"));
 }
