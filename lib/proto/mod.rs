@@ -1,3 +1,4 @@
 //! proto
 pub mod pop3;
+pub mod smtp;
 pub mod utf7;
