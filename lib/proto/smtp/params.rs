@@ -172,7 +172,7 @@ fn split(s: &str) -> Result<Vec<(&str, Option<&str>)>, ParseError> {
         let key_ok = k.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
             && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         let value_ok = v.is_none_or(|v| {
-            !v.is_empty() && v.chars().all(|c| (c > ' ' && c != '=' && c != '\u{7f}'))
+            !v.is_empty() && v.chars().all(|c| c > ' ' && c != '=' && c != '\u{7f}')
         });
         if !key_ok || !value_ok {
             return Err(ParseError::BadParameter);
