@@ -8,4 +8,5 @@
 
 pub mod policy;
 pub mod sasl;
+pub mod server;
 pub mod session;

@@ -44,9 +44,8 @@ pub struct Policy {
 impl Policy {
     /// The policy `cfg` describes; `tls` says whether a certificate was loaded.
     pub fn from_config(cfg: &Config, tls: bool) -> Policy {
-        let lower = |k: &str| -> Vec<String> {
-            cfg.list(k).iter().map(|s| s.to_lowercase()).collect()
-        };
+        let lower =
+            |k: &str| -> Vec<String> { cfg.list(k).iter().map(|s| s.to_lowercase()).collect() };
         let hostname = cfg.str("system.hostname").to_string();
         let postmaster = match cfg.str("system.postmaster") {
             p if p.contains('@') => p.to_string(),
@@ -90,17 +89,20 @@ impl Policy {
     /// Whether `address` (local@domain) is a refused sender.
     pub fn sender_denied(&self, address: &str, domain: &str) -> bool {
         let address = address.to_lowercase();
-        self.deny_senders.iter().any(|s| *s == address)
-            || self.deny_sender_domains.iter().any(|d| match d.strip_prefix('.') {
-                Some(parent) => domain == parent || domain.ends_with(d.as_str()),
-                None => domain == d,
-            })
+        self.deny_senders.contains(&address)
+            || self
+                .deny_sender_domains
+                .iter()
+                .any(|d| match d.strip_prefix('.') {
+                    Some(parent) => domain == parent || domain.ends_with(d.as_str()),
+                    None => domain == d,
+                })
     }
 
     /// Whether `address` is a refused recipient.
     pub fn recipient_denied(&self, address: &str) -> bool {
         let address = address.to_lowercase();
-        self.deny_recipients.iter().any(|s| *s == address)
+        self.deny_recipients.contains(&address)
     }
 }
 
@@ -112,9 +114,12 @@ mod tests {
     fn deny_lists_match_as_documented() {
         let mut cfg = Config::defaults();
         cfg.set("smtpd.deny_senders", "Spam@Example.test").unwrap();
-        cfg.set("smtpd.deny_sender_domains", "bad.test,.worse.test").unwrap();
-        cfg.set("smtpd.deny_recipients", "nobody@example.test").unwrap();
-        cfg.set("smtpd.deny_clients", "192.0.2.0/24,2001:db8::/32").unwrap();
+        cfg.set("smtpd.deny_sender_domains", "bad.test,.worse.test")
+            .unwrap();
+        cfg.set("smtpd.deny_recipients", "nobody@example.test")
+            .unwrap();
+        cfg.set("smtpd.deny_clients", "192.0.2.0/24,2001:db8::/32")
+            .unwrap();
         cfg.set("smtpd.relay_networks", "10.0.0.0/8").unwrap();
         let p = Policy::from_config(&cfg, false);
         assert!(p.sender_denied("spam@example.TEST", "example.test"));
@@ -128,6 +133,7 @@ mod tests {
         assert!(p.client_denied("2001:db8::5".parse().unwrap()));
         assert!(!p.client_denied("127.0.0.1".parse().unwrap()));
         assert!(p.may_relay("10.1.1.1".parse().unwrap()));
-        assert!(!Policy::from_config(&Config::defaults(), false).may_relay("127.0.0.1".parse().unwrap()));
+        assert!(!Policy::from_config(&Config::defaults(), false)
+            .may_relay("127.0.0.1".parse().unwrap()));
     }
 }

@@ -102,11 +102,19 @@ mod tests {
     #[test]
     fn plain_and_login_decode() {
         let c = plain(&b64(b"\0u@example.test\0pw")).unwrap();
-        assert_eq!((c.user.as_str(), c.password.expose()), ("u@example.test", "pw"));
+        assert_eq!(
+            (c.user.as_str(), c.password.expose()),
+            ("u@example.test", "pw")
+        );
         let c = plain(&b64(b"u@example.test\0u@example.test\0pw")).unwrap();
         assert_eq!(c.user, "u@example.test");
         assert_eq!(format!("{:?}", c.password), "Secret(..)");
-        for bad in [b64(b"other\0u\0pw"), b64(b"\0\0pw"), b64(b"u\0pw"), "!!".into()] {
+        for bad in [
+            b64(b"other\0u\0pw"),
+            b64(b"\0\0pw"),
+            b64(b"u\0pw"),
+            "!!".into(),
+        ] {
             assert_eq!(plain(&bad).err(), Some(SaslError::Malformed), "{bad}");
         }
         assert_eq!(plain("*").err(), Some(SaslError::Cancelled));

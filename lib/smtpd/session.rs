@@ -69,7 +69,11 @@ pub enum Action {
     /// Read exactly `size` octets of BDAT. With `keep` they belong to the
     /// message; then call [`Session::chunk_end`]. Without, discard them and
     /// go on with the next action.
-    ReceiveChunk { size: u64, keep: bool },
+    ReceiveChunk {
+        size: u64,
+        last: bool,
+        keep: bool,
+    },
     /// Commit the message with this envelope, then call [`Session::queued`].
     Queue(Box<Envelope>),
     /// Abandon the message being written, if any (nothing is queued).
@@ -379,7 +383,10 @@ impl Session {
     pub fn proceed(&mut self, cmd: Command, out: &mut Vec<Action>) {
         let state = std::mem::replace(&mut self.state, State::Closed);
         if matches!(state, State::Chunks(..))
-            && !matches!(cmd, Command::Bdat { .. } | Command::Noop | Command::Help | Command::Vrfy)
+            && !matches!(
+                cmd,
+                Command::Bdat { .. } | Command::Noop | Command::Help | Command::Vrfy
+            )
         {
             // A command other than BDAT ends a chunked transaction (RFC 3030 2).
             out.push(Action::Abort);
@@ -629,7 +636,10 @@ impl Session {
         let mut out = Vec::new();
         let may_relay = self.user.is_some() || self.policy.may_relay(self.ip);
         let verdict = match &result {
-            Ok(AuthReply::Found { entry, local_domain }) => match entry {
+            Ok(AuthReply::Found {
+                entry,
+                local_domain,
+            }) => match entry {
                 Entry::User { user } if !user.active => Err(reply::MAILBOX_DISABLED),
                 Entry::User { .. } | Entry::Alias { .. } => Ok(()),
                 Entry::NotFound if *local_domain => Err(reply::USER_UNKNOWN),
@@ -718,7 +728,10 @@ impl Session {
                 out.push(Action::Reply(reply::queued(&qid)));
             }
             Err(e) => {
-                out.push(Action::Log(format!("{}: error: cannot queue: {e}", self.id)));
+                out.push(Action::Log(format!(
+                    "{}: error: cannot queue: {e}",
+                    self.id
+                )));
                 self.refuse(&mut out, "DATA", reply::LOCAL_ERROR, "");
             }
         }
@@ -756,7 +769,10 @@ impl Session {
             self.ip
         );
         if let Some(t) = &self.tls {
-            s.push_str(&format!("\t(using {} with cipher {})\n", t.version, t.cipher));
+            s.push_str(&format!(
+                "\t(using {} with cipher {})\n",
+                t.version, t.cipher
+            ));
         }
         if let Some(u) = &self.user {
             s.push_str(&format!("\t(authenticated sender: {u})\n"));
@@ -780,7 +796,11 @@ impl Session {
 
     fn bdat(&mut self, size: u64, last: bool, state: State, out: &mut Vec<Action>) -> State {
         let discard = |s: &mut Session, out: &mut Vec<Action>, r: Reply| {
-            out.push(Action::ReceiveChunk { size, keep: false });
+            out.push(Action::ReceiveChunk {
+                size,
+                last,
+                keep: false,
+            });
             s.refuse(out, "BDAT", r, "");
         };
         match state {
@@ -798,7 +818,11 @@ impl Session {
                     }
                 }
                 None => {
-                    out.push(Action::ReceiveChunk { size, keep: true });
+                    out.push(Action::ReceiveChunk {
+                        size,
+                        last,
+                        keep: true,
+                    });
                     State::Chunks(h, tx)
                 }
             },
@@ -888,7 +912,13 @@ impl Session {
         if self.auth_offered() && self.user.is_none() {
             e.push("AUTH PLAIN LOGIN".into());
         }
-        for k in ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING"] {
+        for k in [
+            "ENHANCEDSTATUSCODES",
+            "8BITMIME",
+            "DSN",
+            "SMTPUTF8",
+            "CHUNKING",
+        ] {
             e.push(k.into());
         }
         e
@@ -910,7 +940,12 @@ impl Session {
             | State::Auth(h, _) => h.extended,
             _ => true,
         };
-        match (ehlo, tx.params.smtputf8, self.tls.is_some(), self.user.is_some()) {
+        match (
+            ehlo,
+            tx.params.smtputf8,
+            self.tls.is_some(),
+            self.user.is_some(),
+        ) {
             (false, _, _, _) => "SMTP",
             (true, false, false, false) => "ESMTP",
             (true, false, true, false) => "ESMTPS",

@@ -189,7 +189,9 @@ fn local_part_end(s: &str) -> Result<usize, AddressError> {
     let atom_ok = |a: &str| {
         !a.is_empty()
             && a.chars().all(|c| {
-                c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii() && !c.is_control()
+                c.is_ascii_alphanumeric()
+                    || "!#$%&'*+-/=?^_`{|}~".contains(c)
+                    || !c.is_ascii() && !c.is_control()
             })
     };
     if local.split('.').all(atom_ok) {
@@ -224,9 +226,17 @@ mod tests {
     fn good_paths_parse() {
         let table: &[(&str, &str, &str)] = &[
             ("<user@example.test>", "user@example.test", ""),
-            ("<User@EXAMPLE.Test> SIZE=10", "User@example.test", " SIZE=10"),
+            (
+                "<User@EXAMPLE.Test> SIZE=10",
+                "User@example.test",
+                " SIZE=10",
+            ),
             ("<@relay.test,@b.test:u@example.test>", "u@example.test", ""),
-            ("<\"john smith\"@example.test>", "\"john smith\"@example.test", ""),
+            (
+                "<\"john smith\"@example.test>",
+                "\"john smith\"@example.test",
+                "",
+            ),
             ("<\"a>b\"@example.test>", "\"a>b\"@example.test", ""),
             ("u@example.test", "u@example.test", ""),
             ("<u@[192.0.2.1]>", "u@[192.0.2.1]", ""),
@@ -240,7 +250,11 @@ mod tests {
             assert_eq!(r, *rest, "{input}");
         }
         assert_eq!(parse_path("<>", true).unwrap(), (None, ""));
-        assert!(!parse_path("<用户@例子.测试>", false).unwrap().0.unwrap().is_ascii());
+        assert!(!parse_path("<用户@例子.测试>", false)
+            .unwrap()
+            .0
+            .unwrap()
+            .is_ascii());
     }
 
     #[test]

@@ -217,7 +217,11 @@ mod tests {
                 return (out, Some(pos), d.summary());
             }
         }
-        let s = if mode == Mode::Chunks { d.finish(&mut out) } else { d.summary() };
+        let s = if mode == Mode::Chunks {
+            d.finish(&mut out)
+        } else {
+            d.summary()
+        };
         (out, None, s)
     }
 
@@ -229,8 +233,18 @@ mod tests {
             (b"a\r\n.\r\n", b"a\n", 6, 0),
             (b"..\r\n.\r\n", b".\n", 7, 0),
             (b"..a\r\n.b\r\n.\r\nQUIT\r\n", b".a\nb\n", 12, 0),
-            (b"Received: x\r\nreceived: y\r\nX: 1\r\n\r\nReceived: body\r\n.\r\n", b"Received: x\nreceived: y\nX: 1\n\nReceived: body\n", 53, 2),
-            (b"h: \xc3\xa9\r\n\r\n\xff\xfe\r\n.\r\n", b"h: \xc3\xa9\n\n\xff\xfe\n", 16, 0),
+            (
+                b"Received: x\r\nreceived: y\r\nX: 1\r\n\r\nReceived: body\r\n.\r\n",
+                b"Received: x\nreceived: y\nX: 1\n\nReceived: body\n",
+                53,
+                2,
+            ),
+            (
+                b"h: \xc3\xa9\r\n\r\n\xff\xfe\r\n.\r\n",
+                b"h: \xc3\xa9\n\n\xff\xfe\n",
+                16,
+                0,
+            ),
         ];
         for (wire, stored, used, hops) in table {
             for &n in CHUNKS {
@@ -239,7 +253,10 @@ mod tests {
                 assert_eq!(end, Some(*used), "{wire:?} by {n}");
                 assert_eq!(s.hops, *hops, "{wire:?}");
                 assert_eq!(s.problem, None, "{wire:?}");
-                assert_eq!(s.size as usize, stored.len() + stored.iter().filter(|&&b| b == b'\n').count());
+                assert_eq!(
+                    s.size as usize,
+                    stored.len() + stored.iter().filter(|&&b| b == b'\n').count()
+                );
             }
         }
     }

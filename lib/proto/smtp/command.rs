@@ -309,7 +309,9 @@ fn auth(arg: &str) -> Result<Command, ParseError> {
     let initial = words.next().map(str::to_string);
     if words.next().is_some()
         || mech.len() > 20
-        || !mech.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        || !mech
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return Err(ParseError::Arguments);
     }

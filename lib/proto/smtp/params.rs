@@ -50,7 +50,9 @@ pub fn mail_params(s: &str) -> Result<MailParams, ParseError> {
         match key.to_ascii_uppercase().as_str() {
             "SIZE" => {
                 let v = value.ok_or(ParseError::BadParameter)?;
-                if v.is_empty() || v.len() > MAX_SIZE_DIGITS || !v.bytes().all(|b| b.is_ascii_digit())
+                if v.is_empty()
+                    || v.len() > MAX_SIZE_DIGITS
+                    || !v.bytes().all(|b| b.is_ascii_digit())
                 {
                     return Err(ParseError::BadParameter);
                 }
@@ -192,7 +194,10 @@ pub fn xtext_decode(s: &str) -> Option<String> {
         match b[i] {
             b'+' => {
                 let hex = s.get(i + 1..i + 3)?;
-                if !hex.bytes().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c)) {
+                if !hex
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c))
+                {
                     return None;
                 }
                 out.push(u8::from_str_radix(hex, 16).ok()?);
@@ -233,13 +238,16 @@ mod tests {
             assert_eq!(xtext_decode(s), None, "{s}");
         }
         let all: String = (1u8..128).map(|b| b as char).collect();
-        assert_eq!(xtext_decode(&xtext_encode(&all)).as_deref(), Some(all.as_str()));
+        assert_eq!(
+            xtext_decode(&xtext_encode(&all)).as_deref(),
+            Some(all.as_str())
+        );
     }
 
     #[test]
     fn mail_parameters_parse() {
-        let p = mail_params(" SIZE=1000 BODY=8bitmime SMTPUTF8 RET=HDRS ENVID=QQ+2B1 AUTH=<>")
-            .unwrap();
+        let p =
+            mail_params(" SIZE=1000 BODY=8bitmime SMTPUTF8 RET=HDRS ENVID=QQ+2B1 AUTH=<>").unwrap();
         assert_eq!(p.size, Some(1000));
         assert_eq!(p.body, Some(Body::EightBitMime));
         assert!(p.smtputf8);
@@ -257,7 +265,10 @@ mod tests {
         let n = p.notify.unwrap();
         assert!(n.success && n.delay && !n.failure);
         assert_eq!(p.orcpt.as_deref(), Some("rfc822;u+2Bx@example.test"));
-        assert_eq!(rcpt_params("notify=never").unwrap().notify, Some(Notify::NEVER));
+        assert_eq!(
+            rcpt_params("notify=never").unwrap().notify,
+            Some(Notify::NEVER)
+        );
     }
 
     #[test]
@@ -276,18 +287,27 @@ mod tests {
             ("XFOO=1", ParseError::UnknownParameter),
             ("=1", ParseError::BadParameter),
             ("SIZE==1", ParseError::BadParameter),
-            ("A B C D E F G H I J K L M N O P Q", ParseError::BadParameter),
+            (
+                "A B C D E F G H I J K L M N O P Q",
+                ParseError::BadParameter,
+            ),
         ];
         for (s, want) in mail {
             assert_eq!(mail_params(s).err(), Some(*want), "{s}");
         }
         let long_envid = format!("ENVID={}", "a".repeat(101));
-        assert_eq!(mail_params(&long_envid).err(), Some(ParseError::BadParameter));
+        assert_eq!(
+            mail_params(&long_envid).err(),
+            Some(ParseError::BadParameter)
+        );
         let rcpt: &[(&str, ParseError)] = &[
             ("NOTIFY=NEVER,SUCCESS", ParseError::BadParameter),
             ("NOTIFY=SOMETIMES", ParseError::BadParameter),
             ("NOTIFY=DELAY,DELAY", ParseError::BadParameter),
-            ("NOTIFY=DELAY NOTIFY=FAILURE", ParseError::DuplicateParameter),
+            (
+                "NOTIFY=DELAY NOTIFY=FAILURE",
+                ParseError::DuplicateParameter,
+            ),
             ("ORCPT=nosemicolon", ParseError::BadParameter),
             ("ORCPT=rfc822;", ParseError::BadParameter),
             ("ORCPT=rfc822;a+G0", ParseError::BadParameter),

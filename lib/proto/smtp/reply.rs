@@ -110,20 +110,34 @@ pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2", "Service shutting down
 pub const OVERLOADED: Reply = Reply::new(421, "4.3.2", "System overloaded, try again later");
 pub const TOO_MANY_CONNECTIONS: Reply =
     Reply::new(421, "4.3.2", "Too many connections, try again later");
-pub const TOO_MANY_FROM_YOU: Reply =
-    Reply::new(421, "4.7.0", "Too many connections from your address, try again later");
-pub const RATE_EXCEEDED: Reply =
-    Reply::new(421, "4.7.0", "Connection rate limit exceeded, try again later");
-pub const BANNED: Reply =
-    Reply::new(421, "4.7.0", "Too many errors from your address, try again later");
+pub const TOO_MANY_FROM_YOU: Reply = Reply::new(
+    421,
+    "4.7.0",
+    "Too many connections from your address, try again later",
+);
+pub const RATE_EXCEEDED: Reply = Reply::new(
+    421,
+    "4.7.0",
+    "Connection rate limit exceeded, try again later",
+);
+pub const BANNED: Reply = Reply::new(
+    421,
+    "4.7.0",
+    "Too many errors from your address, try again later",
+);
 pub const TOO_MANY_ERRORS: Reply = Reply::new(421, "4.7.0", "Too many errors, closing connection");
-pub const TOO_MANY_MESSAGES: Reply =
-    Reply::new(421, "4.7.0", "Too many messages in one session, please reconnect");
+pub const TOO_MANY_MESSAGES: Reply = Reply::new(
+    421,
+    "4.7.0",
+    "Too many messages in one session, please reconnect",
+);
 pub const TIMEOUT: Reply = Reply::new(421, "4.4.2", "Timeout exceeded, closing connection");
-pub const LOCAL_ERROR: Reply =
-    Reply::new(451, "4.3.0", "Temporary local problem, try again later");
-pub const LOOKUP_FAILED: Reply =
-    Reply::new(451, "4.3.0", "Recipient lookup failed temporarily, try again later");
+pub const LOCAL_ERROR: Reply = Reply::new(451, "4.3.0", "Temporary local problem, try again later");
+pub const LOOKUP_FAILED: Reply = Reply::new(
+    451,
+    "4.3.0",
+    "Recipient lookup failed temporarily, try again later",
+);
 /// RFC 5321 4.5.3.1.10: too many recipients is 452, and the client sends the rest later.
 pub const TOO_MANY_RECIPIENTS: Reply = Reply::new(452, "4.5.3", "Too many recipients");
 pub const AUTH_TEMPFAIL: Reply = Reply::new(454, "4.7.0", "Temporary authentication failure");
@@ -134,13 +148,13 @@ pub const TLS_UNAVAILABLE: Reply =
 pub const LINE_TOO_LONG: Reply = Reply::new(500, "5.5.2", "Line too long");
 pub const SYNTAX_ERROR: Reply = Reply::new(500, "5.5.2", "Syntax error, command unrecognized");
 pub const UNKNOWN_COMMAND: Reply = Reply::new(500, "5.5.1", "Command unrecognized");
-pub const BAD_ARGUMENTS: Reply = Reply::new(501, "5.5.4", "Syntax error in parameters or arguments");
+pub const BAD_ARGUMENTS: Reply =
+    Reply::new(501, "5.5.4", "Syntax error in parameters or arguments");
 pub const HELO_SYNTAX: Reply = Reply::new(501, "5.5.4", "Syntax: HELO/EHLO hostname");
 pub const MAIL_SYNTAX: Reply = Reply::new(501, "5.5.4", "Syntax: MAIL FROM:<address>");
 pub const RCPT_SYNTAX: Reply = Reply::new(501, "5.5.4", "Syntax: RCPT TO:<address>");
 pub const BAD_SENDER_ADDRESS: Reply = Reply::new(501, "5.1.7", "Bad sender address syntax");
-pub const BAD_RECIPIENT_ADDRESS: Reply =
-    Reply::new(501, "5.1.3", "Bad recipient address syntax");
+pub const BAD_RECIPIENT_ADDRESS: Reply = Reply::new(501, "5.1.3", "Bad recipient address syntax");
 pub const BAD_BASE64: Reply = Reply::new(501, "5.5.2", "Cannot decode response");
 pub const AUTH_CANCELLED: Reply = Reply::new(501, "5.0.0", "Authentication cancelled");
 pub const NOT_IMPLEMENTED: Reply = Reply::new(502, "5.5.1", "Command not implemented");
@@ -155,14 +169,16 @@ pub const AUTH_IN_TRANSACTION: Reply =
 pub const ALREADY_TLS: Reply = Reply::new(503, "5.5.1", "TLS already active");
 pub const REFUSED_SESSION: Reply =
     Reply::new(503, "5.5.1", "Session refused, only QUIT is accepted");
-pub const MIXED_DATA_BDAT: Reply =
-    Reply::new(503, "5.5.1", "DATA and BDAT cannot be mixed in one transaction");
+pub const MIXED_DATA_BDAT: Reply = Reply::new(
+    503,
+    "5.5.1",
+    "DATA and BDAT cannot be mixed in one transaction",
+);
 pub const UNKNOWN_MECHANISM: Reply =
     Reply::new(504, "5.5.4", "Unrecognized authentication mechanism");
 pub const AUTH_REQUIRED: Reply = Reply::new(530, "5.7.0", "Authentication required");
 pub const MUST_STARTTLS: Reply = Reply::new(530, "5.7.0", "Must issue a STARTTLS command first");
-pub const AUTH_FAILED: Reply =
-    Reply::new(535, "5.7.8", "Authentication credentials invalid");
+pub const AUTH_FAILED: Reply = Reply::new(535, "5.7.8", "Authentication credentials invalid");
 /// RFC 4954 4: a mechanism that sends passwords in clear needs TLS first.
 pub const ENCRYPTION_REQUIRED: Reply = Reply::new(
     538,
@@ -176,8 +192,11 @@ pub const MAILBOX_DISABLED: Reply =
 pub const SENDER_DENIED: Reply = Reply::new(550, "5.7.1", "Sender address rejected: Access denied");
 pub const RECIPIENT_DENIED: Reply =
     Reply::new(550, "5.7.1", "Recipient address rejected: Access denied");
-pub const MESSAGE_TOO_BIG: Reply =
-    Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size");
+pub const MESSAGE_TOO_BIG: Reply = Reply::new(
+    552,
+    "5.3.4",
+    "Message size exceeds fixed maximum message size",
+);
 pub const NOT_OWNER: Reply = Reply::new(
     553,
     "5.7.1",
@@ -195,8 +214,7 @@ pub const ACCESS_DENIED: Reply = Reply::new(554, "5.7.1", "Access denied");
 /// RFC 2920 3.1: DATA ends a pipelined group; content sent before 354 is an error.
 pub const IMPROPER_PIPELINING: Reply =
     Reply::new(554, "5.5.0", "Improper use of SMTP command pipelining");
-pub const TOO_MANY_HOPS: Reply =
-    Reply::new(554, "5.4.6", "Too many hops: mail forwarding loop");
+pub const TOO_MANY_HOPS: Reply = Reply::new(554, "5.4.6", "Too many hops: mail forwarding loop");
 pub const BARE_LINE_END: Reply = Reply::new(
     550,
     "5.6.0",
@@ -213,8 +231,7 @@ pub const EIGHT_BIT_IN_HEADERS: Reply = Reply::new(
     "5.6.7",
     "Message has 8-bit headers: send it with SMTPUTF8",
 );
-pub const UNKNOWN_PARAMETER: Reply =
-    Reply::new(555, "5.5.4", "Unsupported MAIL/RCPT parameter");
+pub const UNKNOWN_PARAMETER: Reply = Reply::new(555, "5.5.4", "Unsupported MAIL/RCPT parameter");
 
 /// The 220 greeting.
 pub fn greeting(hostname: &str) -> Reply {
@@ -284,7 +301,10 @@ mod tests {
             e.to_wire(),
             "250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
         );
-        assert_eq!(START_DATA.to_wire(), "354 End data with <CR><LF>.<CR><LF>\r\n");
+        assert_eq!(
+            START_DATA.to_wire(),
+            "354 End data with <CR><LF>.<CR><LF>\r\n"
+        );
         assert!(LOCAL_ERROR.is_temporary() && !RELAY_DENIED.is_temporary());
         let sneaky = Reply::owned(250, "2.0.0", "a\rb".into());
         assert_eq!(sneaky.to_wire(), "250 2.0.0 ab\r\n");

@@ -22,7 +22,10 @@ fn replay(input: &[u8], n: usize) -> Vec<Result<Command, ParseError>> {
                 r => out.push(r),
             }
         }
-        assert!(buf.len() <= command::MAX_AUTH_LINE, "buffer grows without bound");
+        assert!(
+            buf.len() <= command::MAX_AUTH_LINE,
+            "buffer grows without bound"
+        );
     }
     out
 }
@@ -48,10 +51,19 @@ fn one(line: &str) -> Result<Command, ParseError> {
 #[test]
 fn commands_parse_in_any_chunking() {
     let table: Vec<(&str, Command)> = vec![
-        ("EHLO client.example.test", Command::Ehlo("client.example.test".into())),
+        (
+            "EHLO client.example.test",
+            Command::Ehlo("client.example.test".into()),
+        ),
         ("ehlo [192.0.2.1]", Command::Ehlo("[192.0.2.1]".into())),
         ("HELO x", Command::Helo("x".into())),
-        ("MAIL FROM:<>", Command::Mail { from: None, params: MailParams::default() }),
+        (
+            "MAIL FROM:<>",
+            Command::Mail {
+                from: None,
+                params: MailParams::default(),
+            },
+        ),
         (
             "mail from: <a@example.test> SIZE=99 BODY=8BITMIME",
             Command::Mail {
@@ -80,18 +92,37 @@ fn commands_parse_in_any_chunking() {
             Command::Rcpt {
                 to: ForwardPath::Mailbox(mailbox("b@example.test")),
                 params: RcptParams {
-                    notify: Some(Notify { success: false, failure: true, delay: false }),
+                    notify: Some(Notify {
+                        success: false,
+                        failure: true,
+                        delay: false,
+                    }),
                     orcpt: Some("rfc822;b@example.test".into()),
                 },
             },
         ),
         (
             "RCPT TO:<Postmaster>",
-            Command::Rcpt { to: ForwardPath::Postmaster, params: RcptParams::default() },
+            Command::Rcpt {
+                to: ForwardPath::Postmaster,
+                params: RcptParams::default(),
+            },
         ),
         ("DATA", Command::Data),
-        ("BDAT 1000", Command::Bdat { size: 1000, last: false }),
-        ("bdat 0 last", Command::Bdat { size: 0, last: true }),
+        (
+            "BDAT 1000",
+            Command::Bdat {
+                size: 1000,
+                last: false,
+            },
+        ),
+        (
+            "bdat 0 last",
+            Command::Bdat {
+                size: 0,
+                last: true,
+            },
+        ),
         ("RSET", Command::Rset),
         ("NOOP anything at all", Command::Noop),
         ("QUIT", Command::Quit),
@@ -99,9 +130,27 @@ fn commands_parse_in_any_chunking() {
         ("VRFY postmaster", Command::Vrfy),
         ("EXPN list", Command::Expn),
         ("STARTTLS", Command::StartTls),
-        ("AUTH PLAIN AHVAcHc=", Command::Auth { mechanism: Mechanism::Plain, initial: Some("AHVAcHc=".into()) }),
-        ("auth login", Command::Auth { mechanism: Mechanism::Login, initial: None }),
-        ("AUTH CRAM-MD5", Command::Auth { mechanism: Mechanism::Other("CRAM-MD5".into()), initial: None }),
+        (
+            "AUTH PLAIN AHVAcHc=",
+            Command::Auth {
+                mechanism: Mechanism::Plain,
+                initial: Some("AHVAcHc=".into()),
+            },
+        ),
+        (
+            "auth login",
+            Command::Auth {
+                mechanism: Mechanism::Login,
+                initial: None,
+            },
+        ),
+        (
+            "AUTH CRAM-MD5",
+            Command::Auth {
+                mechanism: Mechanism::Other("CRAM-MD5".into()),
+                initial: None,
+            },
+        ),
         ("XCLIENT ADDR=1.2.3.4", Command::Unknown("XCLIENT".into())),
         ("GET / HTTP/1.0", Command::Unknown("GET".into())),
     ];
@@ -116,13 +165,25 @@ fn malformed_commands_get_their_error() {
         (b"EHLO", ParseError::HeloSyntax),
         (b"HELO ", ParseError::HeloSyntax),
         (b"MAIL <a@b.test>", ParseError::MailSyntax),
-        (b"MAIL FROM:a b@c.test", ParseError::BadSender(AddressError::Syntax)),
+        (
+            b"MAIL FROM:a b@c.test",
+            ParseError::BadSender(AddressError::Syntax),
+        ),
         (b"MAIL FROM:<a@b.test> FOO=1", ParseError::UnknownParameter),
         (b"MAIL FROM:<a@b.test> SIZE=x", ParseError::BadParameter),
-        (b"MAIL FROM:<a@b.test> SIZE=1 SIZE=2", ParseError::DuplicateParameter),
+        (
+            b"MAIL FROM:<a@b.test> SIZE=1 SIZE=2",
+            ParseError::DuplicateParameter,
+        ),
         (b"RCPT <a@b.test>", ParseError::RcptSyntax),
-        (b"RCPT TO:<>", ParseError::BadRecipient(AddressError::Syntax)),
-        (b"RCPT TO:<Postmaster>x", ParseError::BadRecipient(AddressError::Syntax)),
+        (
+            b"RCPT TO:<>",
+            ParseError::BadRecipient(AddressError::Syntax),
+        ),
+        (
+            b"RCPT TO:<Postmaster>x",
+            ParseError::BadRecipient(AddressError::Syntax),
+        ),
         (b"RCPT TO:<a@b.test> SIZE=1", ParseError::UnknownParameter),
         (b"DATA now", ParseError::Arguments),
         (b"QUIT please", ParseError::Arguments),
@@ -163,12 +224,19 @@ fn long_lines_are_refused_once_and_skipped() {
             "by {n}"
         );
         assert_eq!(replay(fits.as_bytes(), n), vec![Ok(Command::Noop)]);
-        assert!(matches!(replay(mail.as_bytes(), n)[..], [Ok(Command::Mail { .. })]), "by {n}");
+        assert!(
+            matches!(replay(mail.as_bytes(), n)[..], [Ok(Command::Mail { .. })]),
+            "by {n}"
+        );
     }
     // No line end ever: the reader reports once and keeps nothing.
     let endless = vec![b'A'; 100_000];
     for &n in CHUNKS {
-        assert_eq!(replay(&endless, n), vec![Err(ParseError::LineTooLong)], "by {n}");
+        assert_eq!(
+            replay(&endless, n),
+            vec![Err(ParseError::LineTooLong)],
+            "by {n}"
+        );
     }
 }
 
@@ -189,6 +257,9 @@ fn auth_lines_are_read_and_checked() {
     let mut r = CommandReader::new();
     assert_eq!(r.auth_line(b"dXNlcg==\r\n"), (10, Ok("dXNlcg==".into())));
     assert_eq!(r.auth_line(b"dXNl"), (0, Err(ParseError::NeedsMoreData)));
-    assert_eq!(r.auth_line(b"a b\r\n"), (5, Err(ParseError::InvalidCharacters)));
+    assert_eq!(
+        r.auth_line(b"a b\r\n"),
+        (5, Err(ParseError::InvalidCharacters))
+    );
     assert_eq!(r.auth_line(b"*\r\n"), (3, Ok("*".into())));
 }

@@ -1,0 +1,136 @@
+//! kmp-smtpd - the Kmpromail ESMTP receiver.
+//!
+//! What it does: accepts mail on three kinds of listener: `smtpd.listen`
+//! (MX, port 25: mail for local domains from anyone), `smtpd.submission_listen`
+//! (port 587: AUTH required) and `smtpd.smtps_listen` (port 465: implicit
+//! TLS, AUTH required); writes each accepted message into the queue's drop
+//! directory and wakes kmp-send.
+//! Runs as: `privileges.smtpd` (kmpd) after binding and reading the TLS key.
+//! Reads: the configuration, the TLS certificate and key (before dropping
+//! privileges); asks kmp-authd about users, logins and bans.
+//! Writes: only `QUEUE/incoming/` (tmp, env, new), and its pid file.
+//! Trusts: the configuration and kmp-authd's answers. Does not trust the
+//! network: every client byte goes through `proto::smtp`'s capped parser.
+//! Never imports `userdb` or `maildir`.
+//! Exit codes: 0 on SIGTERM; 71 cannot drop privileges; 73 cannot write the
+//! pid file; 74 cannot bind or load TLS; 78 bad configuration.
+//! Standards: RFC 5321, 1870, 2034, 2920, 3030, 3207, 3461, 3463, 4954,
+//! 6152, 6531. See kmp-smtpd(8).
+
+use clap::Parser;
+
+use kmpromail::daemon::{self, DaemonArgs, PidFile};
+use kmpromail::exit;
+use kmpromail::paths::Paths;
+use kmpromail::smtpd::policy::Policy;
+use kmpromail::smtpd::server::Server;
+use kmpromail::smtpd::session::Listener;
+use kmpromail::{error, info};
+
+#[derive(Debug, Parser)]
+#[command(name = "kmp-smtpd", version, about = "The Kmpromail ESMTP receiver")]
+struct Args {
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+fn main() {
+    let args = Args::parse();
+    std::process::exit(run(&args));
+}
+
+fn run(args: &Args) -> i32 {
+    let cfg = match daemon::setup("kmp-smtpd", &args.daemon) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let paths = Paths::new(&cfg);
+    let tls = match daemon::tls_config(&cfg) {
+        Ok(t) => t,
+        Err(e) => {
+            error!("TLS: {e}");
+            return exit::IOERR;
+        }
+    };
+    let mut wanted = Vec::new();
+    for (key, kind) in [
+        ("smtpd.listen", Listener::Mx),
+        ("smtpd.submission_listen", Listener::Submission),
+        ("smtpd.smtps_listen", Listener::Smtps),
+    ] {
+        if kind == Listener::Smtps && tls.is_none() {
+            continue;
+        }
+        for a in cfg.listen(key) {
+            wanted.push((a, kind));
+        }
+    }
+    let addrs: Vec<_> = wanted.iter().map(|(a, _)| *a).collect();
+    let sockets = match daemon::bind_all(&addrs) {
+        Ok(s) => s,
+        Err((a, e)) => {
+            error!("cannot listen on {a}: {e}");
+            return exit::IOERR;
+        }
+    };
+    if let Err(code) = daemon::drop_privileges(&cfg, "privileges.smtpd", None) {
+        return code;
+    }
+    let listeners: Vec<_> = sockets
+        .into_iter()
+        .zip(wanted.iter().map(|(_, k)| *k))
+        .collect();
+    let policy = Policy::from_config(&cfg, tls.is_some());
+    let server = Server::new(policy, paths.clone(), tls);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return exit::OSERR;
+        }
+    };
+    rt.block_on(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (mut term, mut int, mut hup) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+            _ => {
+                error!("cannot install signal handlers");
+                return exit::OSERR;
+            }
+        };
+        let serving = tokio::spawn(server.run(listeners));
+        let _pid = match PidFile::write(&paths, "kmp-smtpd") {
+            Ok(p) => p,
+            Err(e) => {
+                error!("cannot write the pid file: {e}");
+                return exit::CANTCREAT;
+            }
+        };
+        info!(
+            "ready: {}",
+            addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => info!("SIGHUP: restart kmp-smtpd to apply configuration changes"),
+            }
+        }
+        serving.abort();
+        info!("stopping");
+        exit::OK
+    })
+}
