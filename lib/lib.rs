@@ -19,6 +19,7 @@ pub mod sys;
 pub mod authd;
 pub mod ctl;
 pub mod imapd;
+pub mod inject;
 pub mod local;
 pub mod maildir;
 pub mod pop3d;

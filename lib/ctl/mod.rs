@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod init;
 pub mod output;
+pub mod queue;
 pub mod service;
 pub mod setup;
 pub mod supervise;
@@ -69,6 +70,8 @@ pub enum Command {
     Db(db::Args),
     /// Bans kept by kmp-authd: list, add, del.
     Ban(ban::Args),
+    /// The mail queue: list, show, flush, hold, release, delete, requeue.
+    Queue(queue::Args),
 }
 
 /// A failure of a kmpctl verb: what to tell the administrator, and the exit code.
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Init(a) => init::run(&ctx, a),
         Command::Check => check::run(&ctx),
         Command::Config(a) => config::run(&ctx, a),
+        Command::Queue(a) => queue::run(&ctx, a),
         Command::Start(a) => service::start(&ctx, a),
         Command::Stop => service::stop(&ctx),
         Command::Status => service::status(&ctx),

@@ -6,5 +6,6 @@
 //! it can and closes the connection. Each message type carries a version.
 
 pub mod authd;
+pub mod control;
 pub mod frame;
 pub mod job;

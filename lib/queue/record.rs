@@ -103,6 +103,9 @@ pub struct Record {
     pub v: u32,
     /// Milliseconds since the epoch when the message was accepted.
     pub arrived_ms: u64,
+    /// Milliseconds since the epoch when kmp-send took it in from `incoming/`.
+    #[serde(default)]
+    pub queued_ms: u64,
     /// The message file's size in bytes.
     pub size: u64,
     pub sender: String,
@@ -141,6 +144,7 @@ impl Record {
         Record {
             v: RECORD_VERSION,
             arrived_ms,
+            queued_ms: arrived_ms,
             size,
             sender: env.sender.clone(),
             ret: env.ret,

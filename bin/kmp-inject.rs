@@ -1,0 +1,23 @@
+//! kmp-inject - the sendmail interface; also installed as `sendmail` and
+//! `mailq` (run as `mailq` it lists the queue).
+//!
+//! Reads a message on standard input (recipients as arguments, or from the
+//! headers with -t), adds Date, Message-ID and From when missing, writes it
+//! durably into the queue's drop directory and wakes kmp-send.
+//!
+//! Runs as: its caller, setgid `privileges.drop_group` (kmpdrop) so that it
+//! may write into `incoming/` and nothing else of the queue.
+//! Reads: the configuration; standard input.
+//! Writes: `incoming/tmp/`, `incoming/env/`, `incoming/new/`.
+//! Trusts: nothing from its caller beyond what any local user may send
+//! (the envelope sender given with -f is recorded with the caller's uid).
+//! Exit codes: 0 once the message is safe on disk; 64 bad usage or no
+//! recipients; 65 bad address; 69 mailq while kmp-send is down; 75 the
+//! message could not be queued (try again); 78 bad configuration.
+//! Standards: RFC 5322 (headers added), RFC 5321 (-bs), RFC 3461 (-N, -R, -V).
+//! See kmp-inject(8).
+
+fn main() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    std::process::exit(kmpromail::inject::main(argv));
+}

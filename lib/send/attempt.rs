@@ -1,0 +1,395 @@
+//! One delivery attempt of one message: route its pending recipients (local
+//! or remote, by asking kmp-authd whether the domain is ours), hand a job to
+//! kmp-local and/or kmp-remote with the message file's descriptor, and bring
+//! back one result per recipient.
+//!
+//! Nothing here decides what a result means for the queue: the main loop in
+//! `send/mod.rs` does, in one place. Every failure to reach an agent or
+//! kmp-authd becomes a deferral of the recipients concerned, never a bounce.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::clock::Clock;
+use crate::ipc::authd::{self, Reply as AuthReply, Request as AuthRequest};
+use crate::ipc::frame;
+use crate::ipc::job::{self, Job, JobRecipient, JobReply, Outcome, RecipientResult};
+use crate::queue::record::{Record, Route};
+use crate::queue::QueueId;
+
+/// The most recipients in one job; more are split over several jobs.
+const MAX_JOB_RECIPIENTS: usize = 1000;
+
+/// How long an agent may take over one job before kmp-send gives up on it
+/// (and defers its recipients: a late delivery is deduplicated by its id).
+const JOB_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// A delivery agent: its socket and a small pool of connections.
+pub struct Agent {
+    pub name: &'static str,
+    socket: PathBuf,
+    slots: Arc<Semaphore>,
+    idle: Mutex<Vec<UnixStream>>,
+}
+
+impl Agent {
+    pub fn new(name: &'static str, socket: PathBuf, concurrency: usize) -> Agent {
+        Agent {
+            name,
+            socket,
+            slots: Arc::new(Semaphore::new(concurrency)),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs one job on a pooled connection. A reused connection that fails
+    /// (the agent restarted since) is replaced by a fresh one once.
+    fn run_blocking(&self, job: &Job, file: &File) -> Result<(JobReply, Timing), String> {
+        let start = Instant::now();
+        let pooled = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let reused = pooled.is_some();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let connected = start.elapsed();
+        match exchange(&conn, job, file) {
+            Ok(reply) => {
+                self.give_back(conn);
+                Ok((reply, Timing::new(connected, start.elapsed())))
+            }
+            Err(_) if reused => {
+                let conn = self.connect()?;
+                let connected = start.elapsed();
+                let reply = exchange(&conn, job, file)
+                    .map_err(|e| format!("lost connection with {}: {e}", self.name))?;
+                self.give_back(conn);
+                Ok((reply, Timing::new(connected, start.elapsed())))
+            }
+            Err(e) => Err(format!("lost connection with {}: {e}", self.name)),
+        }
+    }
+
+    fn connect(&self) -> Result<UnixStream, String> {
+        let c = UnixStream::connect(&self.socket).map_err(|e| {
+            format!(
+                "delivery temporarily suspended: {} is not running (connect to {}: {e})",
+                self.name,
+                self.socket.display()
+            )
+        })?;
+        let _ = c.set_read_timeout(Some(JOB_TIMEOUT));
+        let _ = c.set_write_timeout(Some(Duration::from_secs(60)));
+        Ok(c)
+    }
+
+    fn give_back(&self, conn: UnixStream) {
+        if let Ok(mut v) = self.idle.lock() {
+            v.push(conn);
+        }
+    }
+}
+
+fn exchange(conn: &UnixStream, job: &Job, file: &File) -> Result<JobReply, String> {
+    job::send(conn, job, file.as_raw_fd()).map_err(|e| e.to_string())?;
+    let mut r = conn;
+    let reply: JobReply = frame::read(&mut r).map_err(|e| e.to_string())?;
+    Ok(reply)
+}
+
+/// How long the parts of a job took, for the log's `delays=a/b/c/d`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    /// Connection setup.
+    pub connect: Duration,
+    /// The whole job, connection included.
+    pub total: Duration,
+}
+
+impl Timing {
+    fn new(connect: Duration, total: Duration) -> Timing {
+        Timing { connect, total }
+    }
+}
+
+/// Decides local or remote for a domain, remembering kmp-authd's answers.
+pub struct Router {
+    socket: PathBuf,
+    cache_for: Duration,
+    cache: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+impl Router {
+    pub fn new(socket: PathBuf, cache_for: Duration) -> Router {
+        Router {
+            socket,
+            cache_for,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The route of `address`, or why it cannot be known now (a temporary failure).
+    fn route_blocking(&self, address: &str) -> Result<Route, String> {
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return Ok(Route::Local);
+        };
+        let domain = domain.to_ascii_lowercase();
+        if let Ok(c) = self.cache.lock() {
+            if let Some((local, at)) = c.get(&domain) {
+                if at.elapsed() < self.cache_for {
+                    return Ok(if *local { Route::Local } else { Route::Remote });
+                }
+            }
+        }
+        let mut client = authd::Client::connect(&self.socket).map_err(|e| e.to_string())?;
+        match client.call(AuthRequest::Lookup {
+            address: address.to_string(),
+        }) {
+            Ok(AuthReply::Found { local_domain, .. }) => {
+                if let Ok(mut c) = self.cache.lock() {
+                    c.insert(domain, (local_domain, Instant::now()));
+                }
+                Ok(if local_domain {
+                    Route::Local
+                } else {
+                    Route::Remote
+                })
+            }
+            Ok(other) => Err(format!("kmp-authd: unexpected answer {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// What an attempt needs to know, copied from the record.
+pub struct Input {
+    pub id: QueueId,
+    pub path: PathBuf,
+    pub rec: Record,
+}
+
+/// One recipient's result and the route it took.
+#[derive(Debug, Clone)]
+pub struct Result1 {
+    pub index: usize,
+    pub route: Option<Route>,
+    pub result: RecipientResult,
+    pub timing: Timing,
+}
+
+/// What an attempt brings back to the main loop.
+#[derive(Debug)]
+pub struct Outcome1 {
+    pub id: QueueId,
+    /// Milliseconds since the epoch when the attempt started.
+    pub started_ms: u64,
+    pub results: Vec<Result1>,
+}
+
+/// The agents and the router, shared by every attempt.
+pub struct Shared {
+    pub local: Agent,
+    pub remote: Agent,
+    pub router: Router,
+    pub clock: Clock,
+}
+
+/// Runs one attempt of the message in `input`.
+pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
+    let started_ms = shared.clock.now_ms();
+    let pending: Vec<(usize, String, Option<Route>)> = input
+        .rec
+        .pending()
+        .map(|(i, r)| (i, r.address.clone(), r.route))
+        .collect();
+    // Route first: one kmp-authd question per domain not in the cache.
+    let sh = shared.clone();
+    let routed = tokio::task::spawn_blocking(move || {
+        pending
+            .into_iter()
+            .map(|(i, a, route)| {
+                let r = match route {
+                    Some(r) => Ok(r),
+                    None => sh.router.route_blocking(&a),
+                };
+                (i, r)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let mut results = Vec::new();
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    for (i, r) in routed {
+        match r {
+            Ok(Route::Local) => local.push(i),
+            Ok(Route::Remote) => remote.push(i),
+            Err(e) => results.push(deferred(
+                i,
+                None,
+                "4.3.0",
+                &format!("cannot route now: {e}"),
+                "none",
+            )),
+        }
+    }
+    let file = match File::open(&input.path) {
+        Ok(f) => Arc::new(f),
+        Err(e) => {
+            let text = format!("cannot open queue file {}: {e}", input.path.display());
+            for i in local.into_iter().chain(remote) {
+                results.push(deferred(i, None, "4.3.0", &text, "none"));
+            }
+            return Outcome1 {
+                id: input.id,
+                started_ms,
+                results,
+            };
+        }
+    };
+    let input = Arc::new(input);
+    let mut tasks = Vec::new();
+    for (route, idxs) in [(Route::Local, local), (Route::Remote, remote)] {
+        for chunk in idxs.chunks(MAX_JOB_RECIPIENTS) {
+            let job = make_job(&input, chunk);
+            let (sh, file, chunk) = (shared.clone(), file.clone(), chunk.to_vec());
+            tasks.push(tokio::spawn(async move {
+                let agent = match route {
+                    Route::Local => &sh.local,
+                    Route::Remote => &sh.remote,
+                };
+                let permit = agent.slots.clone().acquire_owned().await;
+                let sh2 = sh.clone();
+                let out = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    let agent = match route {
+                        Route::Local => &sh2.local,
+                        Route::Remote => &sh2.remote,
+                    };
+                    agent.run_blocking(&job, &file)
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("delivery task failed: {e}")));
+                collect(route, &chunk, out)
+            }));
+        }
+    }
+    for t in tasks {
+        if let Ok(mut r) = t.await {
+            results.append(&mut r);
+        }
+    }
+    Outcome1 {
+        id: input.id.clone(),
+        started_ms,
+        results,
+    }
+}
+
+/// Turns an agent's reply (or failure) into one result per recipient of the job.
+fn collect(route: Route, chunk: &[usize], out: Result<(JobReply, Timing), String>) -> Vec<Result1> {
+    match out {
+        Err(text) => chunk
+            .iter()
+            .map(|&i| deferred(i, Some(route), "4.3.0", &text, "none"))
+            .collect(),
+        Ok((reply, timing)) => {
+            let mut by_index: HashMap<u32, RecipientResult> =
+                reply.results.into_iter().map(|r| (r.index, r)).collect();
+            chunk
+                .iter()
+                .map(|&i| match by_index.remove(&(i as u32)) {
+                    Some(result) => Result1 {
+                        index: i,
+                        route: Some(route),
+                        result,
+                        timing,
+                    },
+                    None => deferred(
+                        i,
+                        Some(route),
+                        "4.3.0",
+                        "the delivery agent gave no result for this recipient",
+                        "none",
+                    ),
+                })
+                .collect()
+        }
+    }
+}
+
+fn deferred(index: usize, route: Option<Route>, dsn: &str, text: &str, relay: &str) -> Result1 {
+    Result1 {
+        index,
+        route,
+        result: RecipientResult {
+            index: index as u32,
+            outcome: Outcome::Deferred,
+            dsn: dsn.into(),
+            text: text.into(),
+            relay: relay.into(),
+            remote_mta: None,
+            diagnostic: None,
+            expanded: Vec::new(),
+        },
+        timing: Timing::default(),
+    }
+}
+
+/// The job for some recipients of the message. Delivery ids are `QID.INDEX`:
+/// the same for every attempt, so a repeated job is recognised.
+fn make_job(input: &Input, idxs: &[usize]) -> Job {
+    let rec = &input.rec;
+    Job {
+        v: job::VERSION,
+        qid: input.id.to_string(),
+        sender: rec.sender.clone(),
+        envid: rec.envid.clone(),
+        ret: rec.ret,
+        smtputf8: rec.smtputf8,
+        body_8bit: rec.body_8bit,
+        size: rec.size,
+        arrived: rec.arrived(),
+        recipients: idxs
+            .iter()
+            .map(|&i| {
+                let r = &rec.rcpts[i];
+                JobRecipient {
+                    index: i as u32,
+                    address: r.address.clone(),
+                    notify: r.notify,
+                    orcpt: r.orcpt.clone(),
+                    delivery_id: delivery_id(&input.id, i),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The delivery id of recipient `index` of message `id`.
+pub fn delivery_id(id: &QueueId, index: usize) -> String {
+    format!("{id}.{index}")
+}
+
+/// The message file of `id`: in `mess/`, or still in `incoming/new/` right
+/// after a crash between indexing and the move.
+pub fn message_path(queue: &Path, id: &QueueId) -> PathBuf {
+    let p = queue.join("mess").join(id.as_str());
+    if p.exists() {
+        return p;
+    }
+    let q = queue.join("incoming").join("new").join(id.as_str());
+    if q.exists() {
+        q
+    } else {
+        p
+    }
+}
