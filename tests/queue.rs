@@ -1,0 +1,423 @@
+//! The queue, black-box: the real kmp-authd, kmp-send and kmp-local, mail
+//! put in with kmp-inject (as `sendmail`, `mailq`, `-bs`), assertions on the
+//! Maildirs, the DSNs (parsed by Python's email package), the logs and
+//! `kmpctl queue`.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{bin, wait_until, Instance};
+
+const USERS: &[&str] = &["alice", "bob", "carol", "dave", "postmaster"];
+
+/// An instance with the domain example.test, its users, and the daemons.
+fn start(extra_config: &str) -> Instance {
+    let mut inst = Instance::new();
+    // Double bounces go to postmaster@ the default domain.
+    let conf = fs::read_to_string(inst.config()).unwrap();
+    let conf = conf.replace(
+        "hostname = \"mx.example.test\"\n",
+        "hostname = \"mx.example.test\"\ndefault_domain = \"example.test\"\n",
+    );
+    fs::write(inst.config(), conf).unwrap();
+    if !extra_config.is_empty() {
+        inst.append_config(extra_config);
+    }
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    for u in USERS {
+        inst.ctl_ok(&["user", "add", &format!("{u}@example.test")]);
+    }
+    inst.append_config("");
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    inst.spawn("kmp-local", &[]);
+    inst.wait_socket("local.sock");
+    start_send(&mut inst);
+    inst
+}
+
+fn start_send(inst: &mut Instance) {
+    let pid = inst.path().join("run/kmp-send.pid");
+    let _ = fs::remove_file(&pid);
+    inst.spawn("kmp-send", &[]);
+    wait_until(Duration::from_secs(20), || pid.exists())
+        .unwrap_or_else(|_| panic!("kmp-send never got ready:\n{}", inst.log("kmp-send")));
+}
+
+/// Runs kmp-inject under `name` (sendmail, mailq, kmp-inject) with `input`.
+fn inject_as(inst: &Instance, name: &str, args: &[&str], input: &[u8]) -> Output {
+    let link = inst.path().join(name);
+    if !link.exists() {
+        std::os::unix::fs::symlink(bin("kmp-inject"), &link).unwrap();
+    }
+    let mut child = Command::new(&link)
+        .arg("-C")
+        .arg(inst.config())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A refused command line exits before reading: a broken pipe is fine.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+fn sendmail(inst: &Instance, args: &[&str], input: &[u8]) -> Output {
+    let out = inject_as(inst, "sendmail", args, input);
+    assert!(
+        out.status.success(),
+        "sendmail {args:?}: {:?} {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn maildir(inst: &Instance, user: &str) -> PathBuf {
+    inst.path().join("mail/example.test").join(user)
+}
+
+/// The messages in a user's INBOX (new/ and cur/).
+fn inbox(inst: &Instance, user: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v = Vec::new();
+    for sub in ["new", "cur"] {
+        if let Ok(rd) = fs::read_dir(maildir(inst, user).join(sub)) {
+            for e in rd.flatten() {
+                v.push((e.path(), fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+fn wait_inbox(inst: &Instance, user: &str, n: usize) -> Vec<(PathBuf, Vec<u8>)> {
+    let ok = wait_until(Duration::from_secs(30), || inbox(inst, user).len() >= n);
+    assert!(
+        ok.is_ok(),
+        "{user} has {} messages, expected {n}\nkmp-send:\n{}\nkmp-local:\n{}",
+        inbox(inst, user).len(),
+        inst.log("kmp-send"),
+        inst.log("kmp-local")
+    );
+    inbox(inst, user)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+fn mailq(inst: &Instance) -> String {
+    let out = inject_as(inst, "mailq", &[], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn wait_queue_empty(inst: &Instance) {
+    let ok = wait_until(Duration::from_secs(30), || {
+        mailq(inst) == "Mail queue is empty\n"
+    });
+    assert!(ok.is_ok(), "queue not empty:\n{}\n{}", mailq(inst), inst.log("kmp-send"));
+}
+
+#[test]
+fn sendmail_t_f_and_arguments_reach_the_maildirs() {
+    let inst = start("");
+    let msg = b"To: Bob <bob@example.test>, carol@example.test\r\n\
+        Bcc: dave@example.test\r\n\
+        Subject: t test\r\n\
+        \r\n\
+        line one\r\n.\r\nline after the dot\r\n";
+    sendmail(&inst, &["-t", "-i", "-f", "alice@example.test", "-F", "Alice A"], msg);
+    for u in ["bob", "carol", "dave"] {
+        let m = wait_inbox(&inst, u, 1);
+        let t = text(&m[0].1);
+        assert!(t.starts_with("Return-Path: <alice@example.test>\n"), "{t}");
+        assert!(!t.to_ascii_lowercase().contains("\nbcc:"), "{t}");
+        assert!(t.contains("From: Alice A <alice@example.test>\n"), "{t}");
+        assert!(t.contains("\nDate: ") && t.contains("\nMessage-ID: <"), "{t}");
+        assert!(t.ends_with("\n\nline one\n.\nline after the dot\n"), "{t}");
+        assert!(!t.contains('\r'));
+    }
+    // Recipients as arguments, a bare name qualified, without -i the dot ends it.
+    sendmail(
+        &inst,
+        &["bob@example.test,alice@example.test"],
+        b"Subject: args\n\nbody\n.\nnot this\n",
+    );
+    let m = wait_inbox(&inst, "alice", 1);
+    assert!(text(&m[0].1).ends_with("\n\nbody\n"), "{}", text(&m[0].1));
+    wait_inbox(&inst, "bob", 2);
+    wait_queue_empty(&inst);
+    let log = inst.log("kmp-send");
+    for want in ["(queue active)", "relay=local, delay=", "status=sent (", ": removed"] {
+        assert!(log.contains(want), "no {want:?} in\n{log}");
+    }
+    let line = log.lines().find(|l| l.contains("to=<carol@example.test>")).unwrap();
+    assert!(
+        line.contains(", dsn=2.0.0, status=sent") && line.contains(", delays="),
+        "{line}"
+    );
+    // Unknown options are refused with the usage; no recipients is an error.
+    let bad = inject_as(&inst, "sendmail", &["-Q"], b"x");
+    assert_eq!(bad.status.code(), Some(64));
+    assert!(text(&bad.stderr).contains("usage:"));
+    let none = inject_as(&inst, "sendmail", &["-t"], b"Subject: x\n\nbody\n");
+    assert_eq!(none.status.code(), Some(64));
+    let badaddr = inject_as(&inst, "sendmail", &["bad address@x"], b"x");
+    assert_eq!(badaddr.status.code(), Some(65));
+}
+
+#[test]
+fn sendmail_bs_speaks_smtp_on_stdin() {
+    let inst = start("");
+    let script = "EHLO client.test\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n\
+        RCPT TO:<bad address>\r\nDATA\r\nSubject: over bs\r\n\r\n..dotted\r\n.\r\nBOGUS\r\nQUIT\r\n";
+    let out = sendmail(&inst, &["-bs"], script.as_bytes());
+    let o = text(&out.stdout);
+    assert!(o.starts_with("220 "), "{o}");
+    assert!(o.contains("250 2.0.0 Ok: queued as "), "{o}");
+    assert!(o.contains("501 5.1.3"), "{o}");
+    assert!(o.contains("502 5.5.2"), "{o}");
+    assert!(o.trim_end().ends_with("221 2.0.0 Bye"), "{o}");
+    let m = wait_inbox(&inst, "bob", 1);
+    assert!(text(&m[0].1).ends_with("\n\n.dotted\n"), "{}", text(&m[0].1));
+}
+
+/// Parses a DSN with Python's email package and prints what the test checks.
+const PARSE_DSN: &str = r#"
+import email, sys
+from email import policy
+m = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=policy.default)
+print('type', m.get_content_type(), m.get_param('report-type'))
+print('to', m['To'])
+parts = list(m.iter_parts())
+print('parts', [p.get_content_type() for p in parts])
+ds = parts[1]
+blocks = ds.get_payload()
+print('reporting', blocks[0]['Reporting-MTA'])
+print('arrival', bool(blocks[0]['Arrival-Date']))
+for b in blocks[1:]:
+    print('rcpt', b['Final-Recipient'], '|', b['Action'], '|', b['Status'], '|', b['Diagnostic-Code'], '|', b['Original-Recipient'], '|', bool(b['Last-Attempt-Date']))
+orig = parts[2]
+if orig.get_content_type() == 'message/rfc822':
+    inner = orig.get_payload()[0]
+    print('original-subject', inner['Subject'])
+else:
+    print('original-headers', 'Subject:' in orig.get_payload())
+"#;
+
+fn parse_dsn(inst: &Instance, file: &Path) -> String {
+    let _ = inst;
+    let out = common::python(PARSE_DSN, &[file.to_str().unwrap()]);
+    assert!(out.status.success(), "python: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn unknown_users_bounce_with_an_rfc3464_dsn() {
+    let inst = start("");
+    sendmail(
+        &inst,
+        &["-f", "alice@example.test", "-N", "failure", "-V", "ENV-77", "nobody@example.test"],
+        b"Subject: to nobody\n\nhello\n",
+    );
+    // A second one asks for headers only.
+    let _ = sendmail(
+        &inst,
+        &["-f", "alice@example.test", "-R", "hdrs", "nobody2@example.test", "bob@example.test"],
+        b"Subject: hdrs only\n\nsecret body\n",
+    );
+    let out = inject_as(&inst, "sendmail", &["-f", "alice@example.test", "nobody@example.test"], b"Subject: to nobody\n\nhello\n");
+    assert!(out.status.success());
+    let m = wait_inbox(&inst, "alice", 3);
+    let mut full = 0;
+    let mut hdrs = 0;
+    for (path, bytes) in &m {
+        let t = text(bytes);
+        assert!(t.starts_with("Return-Path: <>\n"), "{t}");
+        let p = parse_dsn(&inst, path);
+        assert!(p.contains("type multipart/report delivery-status"), "{p}");
+        assert!(p.contains("parts ['text/plain', 'message/delivery-status',"), "{p}");
+        assert!(p.contains("reporting dns; mx.example.test"), "{p}");
+        assert!(p.contains("arrival True"), "{p}");
+        assert!(p.contains("| failed | 5.1.1 |"), "{p}");
+        assert!(p.contains("| True\n"), "{p}");
+        if p.contains("original-subject to nobody") {
+            full += 1;
+            assert!(p.contains("rcpt rfc822; nobody@example.test"), "{p}");
+        } else {
+            assert!(p.contains("original-headers True"), "{p}");
+            assert!(!t.contains("secret body"), "{t}");
+            assert!(p.contains("rcpt rfc822; nobody2@example.test"), "{p}");
+            hdrs += 1;
+        }
+    }
+    assert_eq!((full, hdrs), (2, 1));
+    // -N failure went with an envelope id: the DSN carries it back.
+    assert!(m.iter().any(|(_, b)| text(b).contains("Original-Envelope-Id: ENV-77")));
+    wait_inbox(&inst, "bob", 1);
+    wait_queue_empty(&inst);
+    let log = inst.log("kmp-send");
+    assert!(log.contains("dsn=5.1.1, status=bounced"), "{log}");
+    assert!(log.contains("sender non-delivery notification: "), "{log}");
+}
+
+#[test]
+fn null_sender_is_never_bounced_and_double_bounces_go_to_the_postmaster() {
+    let inst = start("");
+    // From the null sender to an unknown user: nobody but the postmaster hears.
+    sendmail(&inst, &["-f", "", "nobody@example.test"], b"Subject: from null\n\nx\n");
+    let pm = wait_inbox(&inst, "postmaster", 1);
+    let p = parse_dsn(&inst, &pm[0].0);
+    assert!(p.contains("| failed | 5.1.1 |"), "{p}");
+    // A bounce that bounces (its sender is unknown): a double bounce to the postmaster.
+    sendmail(
+        &inst,
+        &["-f", "ghost@example.test", "nobody3@example.test"],
+        b"Subject: from a ghost\n\nx\n",
+    );
+    let pm = wait_inbox(&inst, "postmaster", 2);
+    assert!(pm.iter().any(|(_, b)| text(b).contains("ghost@example.test")));
+    wait_queue_empty(&inst);
+    std::thread::sleep(Duration::from_millis(300));
+    for u in ["alice", "bob", "carol", "dave"] {
+        assert!(inbox(&inst, u).is_empty(), "{u} got mail");
+    }
+    assert_eq!(inbox(&inst, "postmaster").len(), 2);
+    let log = inst.log("kmp-send");
+    assert!(log.contains("postmaster non-delivery notification"), "{log}");
+}
+
+#[test]
+fn remote_mail_waits_for_kmp_remote_then_expires_with_warnings() {
+    let inst = start(
+        "[send]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\ndelay_warning_time = \"2s\"\nmax_queue_lifetime = \"5s\"\nscan_interval = \"1s\"\n",
+    );
+    sendmail(
+        &inst,
+        &["-f", "alice@example.test", "someone@elsewhere.test"],
+        b"Subject: far away\n\nx\n",
+    );
+    // Queued, with the reason, while kmp-remote is absent.
+    wait_until(Duration::from_secs(10), || mailq(&inst).contains("kmp-remote is not running"))
+        .unwrap_or_else(|_| panic!("{}", mailq(&inst)));
+    let q = mailq(&inst);
+    assert!(q.contains("                                         someone@elsewhere.test\n"), "{q}");
+    assert!(q.contains(" alice@example.test\n") && q.contains("-- 1 Kbytes in 1 Request."), "{q}");
+    // A delay warning, then the bounce at the end of the lifetime.
+    let m = wait_inbox(&inst, "alice", 2);
+    let all: Vec<String> = m.iter().map(|(p, _)| parse_dsn(&inst, p)).collect();
+    assert!(all.iter().any(|p| p.contains("| delayed | 4.3.0 |")), "{all:?}");
+    assert!(all.iter().any(|p| p.contains("| failed | 4.3.0 |")), "{all:?}");
+    wait_queue_empty(&inst);
+    let log = inst.log("kmp-send");
+    assert!(log.contains("status=deferred (delivery temporarily suspended"), "{log}");
+    assert!(log.contains("status=expired, returned to sender"), "{log}");
+}
+
+#[test]
+fn kmpctl_queue_hold_release_requeue_delete() {
+    let inst = start("[send]\nmin_backoff = \"1h\"\n");
+    let out = sendmail(
+        &inst,
+        &["-f", "alice@example.test", "x@elsewhere.test"],
+        b"Subject: to hold\n\nx\n",
+    );
+    assert!(out.stdout.is_empty());
+    wait_until(Duration::from_secs(10), || mailq(&inst).contains("not running")).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&inst.ctl_ok(&["--json", "queue", "list"])).unwrap();
+    let qid = list[0]["qid"].as_str().unwrap().to_string();
+    assert_eq!(list[0]["recipients"][0]["address"], "x@elsewhere.test");
+    let plain = inst.ctl_ok(&["queue", "list"]);
+    assert!(plain.contains(&qid) && plain.contains("deferred"), "{plain}");
+    inst.ctl_ok(&["queue", "hold", &qid]);
+    assert!(mailq(&inst).contains(&format!("{qid}!")), "{}", mailq(&inst));
+    assert!(inst.ctl_ok(&["queue", "list"]).contains("held"));
+    let show = inst.ctl_ok(&["queue", "show", &qid]);
+    assert!(show.contains("Subject: to hold") && show.contains("held: true"), "{show}");
+    inst.ctl_ok(&["queue", "release", &qid]);
+    wait_until(Duration::from_secs(10), || !mailq(&inst).contains('!')).unwrap();
+    inst.ctl_ok(&["queue", "requeue", &qid]);
+    assert!(inst.ctl_ok(&["queue", "flush"]).contains("messages to be tried now"));
+    inst.ctl_ok(&["queue", "delete", &qid]);
+    wait_queue_empty(&inst);
+    // Deleted without a bounce to anyone.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(inbox(&inst, "alice").is_empty());
+    // Unknown and malformed ids.
+    assert_eq!(inst.ctl(&["queue", "hold", &qid]).status.code(), Some(67));
+    assert_eq!(inst.ctl(&["queue", "show", "nonsense"]).status.code(), Some(64));
+    let log = inst.log("kmp-send");
+    for want in ["placed on hold", "released from hold", "requeued", "deleted by the administrator"] {
+        assert!(log.contains(want), "no {want:?}:\n{log}");
+    }
+}
+
+#[test]
+fn kmpctl_queue_without_kmp_send_says_so() {
+    let inst = Instance::new();
+    let out = inst.ctl(&["queue", "list"]);
+    assert_eq!(out.status.code(), Some(69));
+    assert!(text(&out.stderr).contains("kmp-send is not running"));
+    let q = inject_as(&inst, "mailq", &[], b"");
+    assert_eq!(q.status.code(), Some(69));
+    // The drop directory works without kmp-send: the message waits for it.
+    let out = inject_as(&inst, "sendmail", &["bob@example.test"], b"Subject: early\n\nx\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let n = fs::read_dir(inst.path().join("queue/incoming/new")).unwrap().count();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn bad_input_is_delivered_faithfully() {
+    let inst = start("");
+    let mut big_header = Vec::new();
+    for i in 0..10_000 {
+        big_header.extend_from_slice(format!("X-Line-{i}: v\n").as_bytes());
+    }
+    big_header.extend_from_slice(b"\nbody\n");
+    let long = format!("Subject: long\n\n{}\n", "x".repeat(1000));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("no separator", b"just body text\nno headers here".to_vec()),
+        ("bare cr and nul", b"Subject: cr\n\na\rb\0c\n".to_vec()),
+        ("long line", long.into_bytes()),
+        ("non-ascii header", "Subject: Grüße 你好\n\nkörper\n".as_bytes().to_vec()),
+        ("10000 header lines", big_header),
+    ];
+    for (what, msg) in &cases {
+        let out = inject_as(&inst, "sendmail", &["-i", "carol@example.test"], msg);
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+    }
+    let m = wait_inbox(&inst, "carol", cases.len());
+    let all: Vec<String> = m.iter().map(|(_, b)| text(b)).collect();
+    assert!(all.iter().any(|t| t.ends_with("\n\njust body text\nno headers here\n")));
+    assert!(m.iter().any(|(_, b)| b.ends_with(b"\n\na\rb\0c\n")));
+    assert!(all.iter().any(|t| t.contains(&"x".repeat(1000))));
+    assert!(all.iter().any(|t| t.contains("Grüße 你好") && t.ends_with("körper\n")));
+    assert!(all
+        .iter()
+        .any(|t| t.contains("\nX-Line-0: v\n") && t.contains("\nX-Line-9999: v\n") && t.ends_with("\n\nbody\n")));
+    // 50 MB.
+    let mut huge = b"Subject: huge\n\n".to_vec();
+    let line = [b'y'; 99];
+    while huge.len() < 50 << 20 {
+        huge.extend_from_slice(&line);
+        huge.push(b'\n');
+    }
+    let out = inject_as(&inst, "sendmail", &["-i", "dave@example.test"], &huge);
+    assert!(out.status.success());
+    let m = wait_inbox(&inst, "dave", 1);
+    assert!(m[0].1.len() > 50 << 20);
+    assert!(m[0].1.ends_with(&huge[huge.len() - 200..]));
+}
