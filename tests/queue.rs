@@ -126,7 +126,12 @@ fn wait_queue_empty(inst: &Instance) {
     let ok = wait_until(Duration::from_secs(30), || {
         mailq(inst) == "Mail queue is empty\n"
     });
-    assert!(ok.is_ok(), "queue not empty:\n{}\n{}", mailq(inst), inst.log("kmp-send"));
+    assert!(
+        ok.is_ok(),
+        "queue not empty:\n{}\n{}",
+        mailq(inst),
+        inst.log("kmp-send")
+    );
 }
 
 #[test]
@@ -137,14 +142,21 @@ fn sendmail_t_f_and_arguments_reach_the_maildirs() {
         Subject: t test\r\n\
         \r\n\
         line one\r\n.\r\nline after the dot\r\n";
-    sendmail(&inst, &["-t", "-i", "-f", "alice@example.test", "-F", "Alice A"], msg);
+    sendmail(
+        &inst,
+        &["-t", "-i", "-f", "alice@example.test", "-F", "Alice A"],
+        msg,
+    );
     for u in ["bob", "carol", "dave"] {
         let m = wait_inbox(&inst, u, 1);
         let t = text(&m[0].1);
         assert!(t.starts_with("Return-Path: <alice@example.test>\n"), "{t}");
         assert!(!t.to_ascii_lowercase().contains("\nbcc:"), "{t}");
         assert!(t.contains("From: Alice A <alice@example.test>\n"), "{t}");
-        assert!(t.contains("\nDate: ") && t.contains("\nMessage-ID: <"), "{t}");
+        assert!(
+            t.contains("\nDate: ") && t.contains("\nMessage-ID: <"),
+            "{t}"
+        );
         assert!(t.ends_with("\n\nline one\n.\nline after the dot\n"), "{t}");
         assert!(!t.contains('\r'));
     }
@@ -159,10 +171,18 @@ fn sendmail_t_f_and_arguments_reach_the_maildirs() {
     wait_inbox(&inst, "bob", 2);
     wait_queue_empty(&inst);
     let log = inst.log("kmp-send");
-    for want in ["(queue active)", "relay=local, delay=", "status=sent (", ": removed"] {
+    for want in [
+        "(queue active)",
+        "relay=local, delay=",
+        "status=sent (",
+        ": removed",
+    ] {
         assert!(log.contains(want), "no {want:?} in\n{log}");
     }
-    let line = log.lines().find(|l| l.contains("to=<carol@example.test>")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("to=<carol@example.test>"))
+        .unwrap();
     assert!(
         line.contains(", dsn=2.0.0, status=sent") && line.contains(", delays="),
         "{line}"
@@ -190,7 +210,11 @@ fn sendmail_bs_speaks_smtp_on_stdin() {
     assert!(o.contains("502 5.5.2"), "{o}");
     assert!(o.trim_end().ends_with("221 2.0.0 Bye"), "{o}");
     let m = wait_inbox(&inst, "bob", 1);
-    assert!(text(&m[0].1).ends_with("\n\n.dotted\n"), "{}", text(&m[0].1));
+    assert!(
+        text(&m[0].1).ends_with("\n\n.dotted\n"),
+        "{}",
+        text(&m[0].1)
+    );
 }
 
 /// Parses a DSN with Python's email package and prints what the test checks.
@@ -228,16 +252,36 @@ fn unknown_users_bounce_with_an_rfc3464_dsn() {
     let inst = start("");
     sendmail(
         &inst,
-        &["-f", "alice@example.test", "-N", "failure", "-V", "ENV-77", "nobody@example.test"],
+        &[
+            "-f",
+            "alice@example.test",
+            "-N",
+            "failure",
+            "-V",
+            "ENV-77",
+            "nobody@example.test",
+        ],
         b"Subject: to nobody\n\nhello\n",
     );
     // A second one asks for headers only.
     let _ = sendmail(
         &inst,
-        &["-f", "alice@example.test", "-R", "hdrs", "nobody2@example.test", "bob@example.test"],
+        &[
+            "-f",
+            "alice@example.test",
+            "-R",
+            "hdrs",
+            "nobody2@example.test",
+            "bob@example.test",
+        ],
         b"Subject: hdrs only\n\nsecret body\n",
     );
-    let out = inject_as(&inst, "sendmail", &["-f", "alice@example.test", "nobody@example.test"], b"Subject: to nobody\n\nhello\n");
+    let out = inject_as(
+        &inst,
+        "sendmail",
+        &["-f", "alice@example.test", "nobody@example.test"],
+        b"Subject: to nobody\n\nhello\n",
+    );
     assert!(out.status.success());
     let m = wait_inbox(&inst, "alice", 3);
     let mut full = 0;
@@ -247,7 +291,10 @@ fn unknown_users_bounce_with_an_rfc3464_dsn() {
         assert!(t.starts_with("Return-Path: <>\n"), "{t}");
         let p = parse_dsn(&inst, path);
         assert!(p.contains("type multipart/report delivery-status"), "{p}");
-        assert!(p.contains("parts ['text/plain', 'message/delivery-status',"), "{p}");
+        assert!(
+            p.contains("parts ['text/plain', 'message/delivery-status',"),
+            "{p}"
+        );
         assert!(p.contains("reporting dns; mx.example.test"), "{p}");
         assert!(p.contains("arrival True"), "{p}");
         assert!(p.contains("| failed | 5.1.1 |"), "{p}");
@@ -264,7 +311,9 @@ fn unknown_users_bounce_with_an_rfc3464_dsn() {
     }
     assert_eq!((full, hdrs), (2, 1));
     // -N failure went with an envelope id: the DSN carries it back.
-    assert!(m.iter().any(|(_, b)| text(b).contains("Original-Envelope-Id: ENV-77")));
+    assert!(m
+        .iter()
+        .any(|(_, b)| text(b).contains("Original-Envelope-Id: ENV-77")));
     wait_inbox(&inst, "bob", 1);
     wait_queue_empty(&inst);
     let log = inst.log("kmp-send");
@@ -276,7 +325,11 @@ fn unknown_users_bounce_with_an_rfc3464_dsn() {
 fn null_sender_is_never_bounced_and_double_bounces_go_to_the_postmaster() {
     let inst = start("");
     // From the null sender to an unknown user: nobody but the postmaster hears.
-    sendmail(&inst, &["-f", "", "nobody@example.test"], b"Subject: from null\n\nx\n");
+    sendmail(
+        &inst,
+        &["-f", "", "nobody@example.test"],
+        b"Subject: from null\n\nx\n",
+    );
     let pm = wait_inbox(&inst, "postmaster", 1);
     let p = parse_dsn(&inst, &pm[0].0);
     assert!(p.contains("| failed | 5.1.1 |"), "{p}");
@@ -287,7 +340,9 @@ fn null_sender_is_never_bounced_and_double_bounces_go_to_the_postmaster() {
         b"Subject: from a ghost\n\nx\n",
     );
     let pm = wait_inbox(&inst, "postmaster", 2);
-    assert!(pm.iter().any(|(_, b)| text(b).contains("ghost@example.test")));
+    assert!(pm
+        .iter()
+        .any(|(_, b)| text(b).contains("ghost@example.test")));
     wait_queue_empty(&inst);
     std::thread::sleep(Duration::from_millis(300));
     for u in ["alice", "bob", "carol", "dave"] {
@@ -295,7 +350,10 @@ fn null_sender_is_never_bounced_and_double_bounces_go_to_the_postmaster() {
     }
     assert_eq!(inbox(&inst, "postmaster").len(), 2);
     let log = inst.log("kmp-send");
-    assert!(log.contains("postmaster non-delivery notification"), "{log}");
+    assert!(
+        log.contains("postmaster non-delivery notification"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -309,19 +367,36 @@ fn remote_mail_waits_for_kmp_remote_then_expires_with_warnings() {
         b"Subject: far away\n\nx\n",
     );
     // Queued, with the reason, while kmp-remote is absent.
-    wait_until(Duration::from_secs(10), || mailq(&inst).contains("kmp-remote is not running"))
-        .unwrap_or_else(|_| panic!("{}", mailq(&inst)));
+    wait_until(Duration::from_secs(10), || {
+        mailq(&inst).contains("kmp-remote is not running")
+    })
+    .unwrap_or_else(|_| panic!("{}", mailq(&inst)));
     let q = mailq(&inst);
-    assert!(q.contains("                                         someone@elsewhere.test\n"), "{q}");
-    assert!(q.contains(" alice@example.test\n") && q.contains("-- 1 Kbytes in 1 Request."), "{q}");
+    assert!(
+        q.contains("                                         someone@elsewhere.test\n"),
+        "{q}"
+    );
+    assert!(
+        q.contains(" alice@example.test\n") && q.contains("-- 1 Kbytes in 1 Request."),
+        "{q}"
+    );
     // A delay warning, then the bounce at the end of the lifetime.
     let m = wait_inbox(&inst, "alice", 2);
     let all: Vec<String> = m.iter().map(|(p, _)| parse_dsn(&inst, p)).collect();
-    assert!(all.iter().any(|p| p.contains("| delayed | 4.3.0 |")), "{all:?}");
-    assert!(all.iter().any(|p| p.contains("| failed | 4.3.0 |")), "{all:?}");
+    assert!(
+        all.iter().any(|p| p.contains("| delayed | 4.3.0 |")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter().any(|p| p.contains("| failed | 4.3.0 |")),
+        "{all:?}"
+    );
     wait_queue_empty(&inst);
     let log = inst.log("kmp-send");
-    assert!(log.contains("status=deferred (delivery temporarily suspended"), "{log}");
+    assert!(
+        log.contains("status=deferred (delivery temporarily suspended"),
+        "{log}"
+    );
     assert!(log.contains("status=expired, returned to sender"), "{log}");
 }
 
@@ -334,22 +409,37 @@ fn kmpctl_queue_hold_release_requeue_delete() {
         b"Subject: to hold\n\nx\n",
     );
     assert!(out.stdout.is_empty());
-    wait_until(Duration::from_secs(10), || mailq(&inst).contains("not running")).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        mailq(&inst).contains("not running")
+    })
+    .unwrap();
     let list: serde_json::Value =
         serde_json::from_str(&inst.ctl_ok(&["--json", "queue", "list"])).unwrap();
     let qid = list[0]["qid"].as_str().unwrap().to_string();
     assert_eq!(list[0]["recipients"][0]["address"], "x@elsewhere.test");
     let plain = inst.ctl_ok(&["queue", "list"]);
-    assert!(plain.contains(&qid) && plain.contains("deferred"), "{plain}");
+    assert!(
+        plain.contains(&qid) && plain.contains("deferred"),
+        "{plain}"
+    );
     inst.ctl_ok(&["queue", "hold", &qid]);
-    assert!(mailq(&inst).contains(&format!("{qid}!")), "{}", mailq(&inst));
+    assert!(
+        mailq(&inst).contains(&format!("{qid}!")),
+        "{}",
+        mailq(&inst)
+    );
     assert!(inst.ctl_ok(&["queue", "list"]).contains("held"));
     let show = inst.ctl_ok(&["queue", "show", &qid]);
-    assert!(show.contains("Subject: to hold") && show.contains("held: true"), "{show}");
+    assert!(
+        show.contains("Subject: to hold") && show.contains("held: true"),
+        "{show}"
+    );
     inst.ctl_ok(&["queue", "release", &qid]);
     wait_until(Duration::from_secs(10), || !mailq(&inst).contains('!')).unwrap();
     inst.ctl_ok(&["queue", "requeue", &qid]);
-    assert!(inst.ctl_ok(&["queue", "flush"]).contains("messages to be tried now"));
+    assert!(inst
+        .ctl_ok(&["queue", "flush"])
+        .contains("messages to be tried now"));
     inst.ctl_ok(&["queue", "delete", &qid]);
     wait_queue_empty(&inst);
     // Deleted without a bounce to anyone.
@@ -357,9 +447,17 @@ fn kmpctl_queue_hold_release_requeue_delete() {
     assert!(inbox(&inst, "alice").is_empty());
     // Unknown and malformed ids.
     assert_eq!(inst.ctl(&["queue", "hold", &qid]).status.code(), Some(67));
-    assert_eq!(inst.ctl(&["queue", "show", "nonsense"]).status.code(), Some(64));
+    assert_eq!(
+        inst.ctl(&["queue", "show", "nonsense"]).status.code(),
+        Some(64)
+    );
     let log = inst.log("kmp-send");
-    for want in ["placed on hold", "released from hold", "requeued", "deleted by the administrator"] {
+    for want in [
+        "placed on hold",
+        "released from hold",
+        "requeued",
+        "deleted by the administrator",
+    ] {
         assert!(log.contains(want), "no {want:?}:\n{log}");
     }
 }
@@ -373,9 +471,16 @@ fn kmpctl_queue_without_kmp_send_says_so() {
     let q = inject_as(&inst, "mailq", &[], b"");
     assert_eq!(q.status.code(), Some(69));
     // The drop directory works without kmp-send: the message waits for it.
-    let out = inject_as(&inst, "sendmail", &["bob@example.test"], b"Subject: early\n\nx\n");
+    let out = inject_as(
+        &inst,
+        "sendmail",
+        &["bob@example.test"],
+        b"Subject: early\n\nx\n",
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let n = fs::read_dir(inst.path().join("queue/incoming/new")).unwrap().count();
+    let n = fs::read_dir(inst.path().join("queue/incoming/new"))
+        .unwrap()
+        .count();
     assert_eq!(n, 1);
 }
 
@@ -392,7 +497,10 @@ fn bad_input_is_delivered_faithfully() {
         ("no separator", b"just body text\nno headers here".to_vec()),
         ("bare cr and nul", b"Subject: cr\n\na\rb\0c\n".to_vec()),
         ("long line", long.into_bytes()),
-        ("non-ascii header", "Subject: Grüße 你好\n\nkörper\n".as_bytes().to_vec()),
+        (
+            "non-ascii header",
+            "Subject: Grüße 你好\n\nkörper\n".as_bytes().to_vec(),
+        ),
         ("10000 header lines", big_header),
     ];
     for (what, msg) in &cases {
@@ -401,13 +509,17 @@ fn bad_input_is_delivered_faithfully() {
     }
     let m = wait_inbox(&inst, "carol", cases.len());
     let all: Vec<String> = m.iter().map(|(_, b)| text(b)).collect();
-    assert!(all.iter().any(|t| t.ends_with("\n\njust body text\nno headers here\n")));
-    assert!(m.iter().any(|(_, b)| b.ends_with(b"\n\na\rb\0c\n")));
-    assert!(all.iter().any(|t| t.contains(&"x".repeat(1000))));
-    assert!(all.iter().any(|t| t.contains("Grüße 你好") && t.ends_with("körper\n")));
     assert!(all
         .iter()
-        .any(|t| t.contains("\nX-Line-0: v\n") && t.contains("\nX-Line-9999: v\n") && t.ends_with("\n\nbody\n")));
+        .any(|t| t.ends_with("\n\njust body text\nno headers here\n")));
+    assert!(m.iter().any(|(_, b)| b.ends_with(b"\n\na\rb\0c\n")));
+    assert!(all.iter().any(|t| t.contains(&"x".repeat(1000))));
+    assert!(all
+        .iter()
+        .any(|t| t.contains("Grüße 你好") && t.ends_with("körper\n")));
+    assert!(all.iter().any(|t| t.contains("\nX-Line-0: v\n")
+        && t.contains("\nX-Line-9999: v\n")
+        && t.ends_with("\n\nbody\n")));
     // 50 MB.
     let mut huge = b"Subject: huge\n\n".to_vec();
     let line = [b'y'; 99];
