@@ -533,3 +533,125 @@ fn bad_input_is_delivered_faithfully() {
     assert!(m[0].1.len() > 50 << 20);
     assert!(m[0].1.ends_with(&huge[huge.len() - 200..]));
 }
+
+/// The crash test of issue 3: at least 2,000 messages injected while kmp-send
+/// and kmp-local are killed with SIGKILL at random moments and restarted;
+/// at the end every accepted message is in its mailbox exactly once.
+#[test]
+fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    const MESSAGES: usize = 2000;
+    const INJECTORS: usize = 4;
+    let users = ["alice", "bob", "carol", "dave"];
+    let inst = start("[send]\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\nscan_interval = \"1s\"\n");
+    let config = inst.config();
+    let link = inst.path().join("sendmail");
+    std::os::unix::fs::symlink(bin("kmp-inject"), &link).unwrap();
+    let inst = Arc::new(Mutex::new(inst));
+    let done = Arc::new(AtomicBool::new(false));
+    let kills = Arc::new(AtomicUsize::new(0));
+    let killer = {
+        let (inst, done, kills) = (inst.clone(), done.clone(), kills.clone());
+        std::thread::spawn(move || {
+            let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+            let mut next = move || {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed >> 33
+            };
+            while !done.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100 + next() % 400));
+                let victim = if next() % 2 == 0 { "kmp-send" } else { "kmp-local" };
+                let mut i = inst.lock().unwrap();
+                i.kill(victim);
+                kills.fetch_add(1, Ordering::SeqCst);
+                drop(i);
+                std::thread::sleep(Duration::from_millis(next() % 200));
+                inst.lock().unwrap().spawn(victim, &[]);
+            }
+        })
+    };
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let injectors: Vec<_> = (0..INJECTORS)
+        .map(|t| {
+            let (config, link, accepted) = (config.clone(), link.clone(), accepted.clone());
+            std::thread::spawn(move || {
+                for i in (t..MESSAGES).step_by(INJECTORS) {
+                    let to = format!("{}@example.test", users[i % users.len()]);
+                    let mut child = Command::new(&link)
+                        .arg("-C")
+                        .arg(&config)
+                        .args(["-f", "crash@example.test", &to])
+                        .stdin(Stdio::piped())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap();
+                    let mut stdin = child.stdin.take().unwrap();
+                    let _ = stdin.write_all(format!("Subject: crash-{i}\n\nmessage {i}\n").as_bytes());
+                    drop(stdin);
+                    if child.wait().unwrap().success() {
+                        accepted.lock().unwrap().push(i);
+                    }
+                }
+            })
+        })
+        .collect();
+    for j in injectors {
+        j.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    killer.join().unwrap();
+    let accepted = accepted.lock().unwrap().clone();
+    // Make sure both daemons run at the end, then wait for the queue to drain.
+    {
+        let mut i = inst.lock().unwrap();
+        i.kill("kmp-send");
+        i.kill("kmp-local");
+        i.spawn("kmp-local", &[]);
+        i.wait_socket("local.sock");
+        start_send(&mut i);
+    }
+    let inst = inst.lock().unwrap();
+    let count = |inst: &Instance| -> usize { users.iter().map(|u| inbox(inst, u).len()).sum() };
+    let _ = wait_until(Duration::from_secs(240), || count(&inst) >= accepted.len());
+    let _ = wait_until(Duration::from_secs(30), || mailq(&inst) == "Mail queue is empty\n");
+    let mut seen = vec![0usize; MESSAGES];
+    let mut misplaced = 0;
+    for u in users {
+        for (_, m) in inbox(&inst, u) {
+            let t = text(&m);
+            let Some(n) = t
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: crash-"))
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if users[n % users.len()] != u {
+                misplaced += 1;
+            }
+            seen[n] += 1;
+        }
+    }
+    let lost = accepted.iter().filter(|&&i| seen[i] == 0).count();
+    let duplicated: usize = seen.iter().map(|&c| c.saturating_sub(1)).sum();
+    let never_accepted_but_delivered = (0..MESSAGES)
+        .filter(|i| seen[*i] > 0 && !accepted.contains(i))
+        .count();
+    println!(
+        "crash test: {} accepted of {MESSAGES}, {} kills, lost {lost}, duplicated {duplicated}, misplaced {misplaced}, delivered without acceptance {never_accepted_but_delivered}",
+        accepted.len(),
+        kills.load(Ordering::SeqCst)
+    );
+    let log = inst.log("kmp-send");
+    let suspicious: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("missing") || l.contains("corrupt") || l.contains("moved to"))
+        .collect();
+    assert!(suspicious.is_empty(), "{suspicious:?}");
+    assert!(accepted.len() >= MESSAGES * 99 / 100, "only {} accepted", accepted.len());
+    assert!(kills.load(Ordering::SeqCst) >= 10);
+    assert_eq!((lost, duplicated, misplaced), (0, 0, 0), "queue:\n{}", mailq(&inst));
+    assert_eq!(mailq(&inst), "Mail queue is empty\n");
+}
