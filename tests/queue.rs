@@ -544,7 +544,8 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     const MESSAGES: usize = 2000;
     const INJECTORS: usize = 4;
     let users = ["alice", "bob", "carol", "dave"];
-    let inst = start("[send]\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\nscan_interval = \"1s\"\n");
+    let inst =
+        start("[send]\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\nscan_interval = \"1s\"\n");
     let config = inst.config();
     let link = inst.path().join("sendmail");
     std::os::unix::fs::symlink(bin("kmp-inject"), &link).unwrap();
@@ -556,12 +557,18 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         std::thread::spawn(move || {
             let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
             let mut next = move || {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 seed >> 33
             };
             while !done.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(100 + next() % 400));
-                let victim = if next() % 2 == 0 { "kmp-send" } else { "kmp-local" };
+                let victim = if next() % 2 == 0 {
+                    "kmp-send"
+                } else {
+                    "kmp-local"
+                };
                 let mut i = inst.lock().unwrap();
                 i.kill(victim);
                 kills.fetch_add(1, Ordering::SeqCst);
@@ -588,7 +595,8 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
                         .spawn()
                         .unwrap();
                     let mut stdin = child.stdin.take().unwrap();
-                    let _ = stdin.write_all(format!("Subject: crash-{i}\n\nmessage {i}\n").as_bytes());
+                    let _ =
+                        stdin.write_all(format!("Subject: crash-{i}\n\nmessage {i}\n").as_bytes());
                     drop(stdin);
                     if child.wait().unwrap().success() {
                         accepted.lock().unwrap().push(i);
@@ -615,7 +623,9 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let inst = inst.lock().unwrap();
     let count = |inst: &Instance| -> usize { users.iter().map(|u| inbox(inst, u).len()).sum() };
     let _ = wait_until(Duration::from_secs(240), || count(&inst) >= accepted.len());
-    let _ = wait_until(Duration::from_secs(30), || mailq(&inst) == "Mail queue is empty\n");
+    let _ = wait_until(Duration::from_secs(30), || {
+        mailq(&inst) == "Mail queue is empty\n"
+    });
     let mut seen = vec![0usize; MESSAGES];
     let mut misplaced = 0;
     for u in users {
@@ -650,8 +660,17 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         .filter(|l| l.contains("missing") || l.contains("corrupt") || l.contains("moved to"))
         .collect();
     assert!(suspicious.is_empty(), "{suspicious:?}");
-    assert!(accepted.len() >= MESSAGES * 99 / 100, "only {} accepted", accepted.len());
+    assert!(
+        accepted.len() >= MESSAGES * 99 / 100,
+        "only {} accepted",
+        accepted.len()
+    );
     assert!(kills.load(Ordering::SeqCst) >= 10);
-    assert_eq!((lost, duplicated, misplaced), (0, 0, 0), "queue:\n{}", mailq(&inst));
+    assert_eq!(
+        (lost, duplicated, misplaced),
+        (0, 0, 0),
+        "queue:\n{}",
+        mailq(&inst)
+    );
     assert_eq!(mailq(&inst), "Mail queue is empty\n");
 }
