@@ -540,3 +540,62 @@ fn big_and_malformed_messages_are_delivered_faithfully() {
         "kmp-local peaked at {rss} kB for a 50 MB message"
     );
 }
+
+/// A small tmpfs mounted for a test, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` at `dir`, or None where that is not allowed.
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_defers_with_4_3_1_and_other_mailboxes_still_get_the_message() {
+    let inst = with_users("");
+    let small = inst.path().join("small");
+    let Some(_disk) = SmallDisk::mount(&small, "256k") else {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    };
+    let full_path = small.join("full");
+    inst.ctl_ok(&[
+        "user",
+        "add",
+        "full@example.test",
+        "--mail-path",
+        full_path.to_str().unwrap(),
+    ]);
+    inst.ctl_ok(&["user", "add", "fine@example.test"]);
+    let mut s = Sender::connect(&inst);
+    let msg = [b"Subject: big\n\n".as_slice(), &vec![b'y'; 1024 * 1024]].concat();
+    let r = s.job(
+        "QFULL",
+        "a@other.test",
+        &["full@example.test", "fine@example.test"],
+        &msg,
+    );
+    assert_eq!(outcome(&r, 0), (Outcome::Deferred, "4.3.1"), "{r:?}");
+    assert_eq!(outcome(&r, 1), (Outcome::Sent, "2.0.0"), "{r:?}");
+    assert!(messages(&full_path).is_empty());
+    assert_eq!(fs::read_dir(full_path.join("tmp")).unwrap().count(), 0);
+    assert_eq!(messages(&maildir(&inst, "fine@example.test")).len(), 1);
+    // A small message still fits: the disk was full, nothing was lost.
+    let r = s.job("QFIT", "a@other.test", &["full@example.test"], MSG);
+    assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"), "{r:?}");
+}
