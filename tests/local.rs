@@ -333,6 +333,60 @@ fn disabled_unknown_and_mail_loops_bounce_with_their_codes() {
         log.contains("dsn=5.1.1, status=bounced (unknown user"),
         "{log}"
     );
+
+    // SIGHUP re-reads [local]: a higher hop limit lets the far message in.
+    let text = fs::read_to_string(inst.config()).unwrap();
+    fs::write(
+        inst.config(),
+        text.replace("hop_limit = 3", "hop_limit = 10"),
+    )
+    .unwrap();
+    signal(&inst, nix::sys::signal::Signal::SIGHUP);
+    common::wait_until(Duration::from_secs(10), || {
+        inst.log("kmp-local").contains("configuration reloaded")
+    })
+    .expect("kmp-local reloaded its configuration");
+    let r = s.job("QHOPS2", "a@other.test", &["on@example.test"], hops);
+    assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"), "{r:?}");
+}
+
+fn signal(inst: &Instance, sig: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(inst.pid("kmp-local").unwrap() as i32);
+    nix::sys::signal::kill(pid, sig).unwrap();
+}
+
+#[test]
+fn parallel_connections_are_served_and_sigterm_ends_cleanly() {
+    let inst = with_users("");
+    let users: Vec<String> = (0..5).map(|i| format!("p{i}@example.test")).collect();
+    for u in &users {
+        inst.ctl_ok(&["user", "add", u]);
+    }
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (inst, users) = (&inst, &users);
+            scope.spawn(move || {
+                let mut s = Sender::connect(inst);
+                for j in 0..25 {
+                    let rcpts: Vec<&str> = users.iter().map(|u| u.as_str()).collect();
+                    let r = s.job(&format!("QP{t}x{j}"), "a@other.test", &rcpts, MSG);
+                    assert!(
+                        r.results.iter().all(|x| x.outcome == Outcome::Sent),
+                        "{r:?}"
+                    );
+                }
+            });
+        }
+    });
+    for u in &users {
+        assert_eq!(messages(&maildir(&inst, u)).len(), 100, "{u}");
+    }
+    signal(&inst, nix::sys::signal::Signal::SIGTERM);
+    let pid_file = inst.path().join("run/kmp-local.pid");
+    common::wait_until(Duration::from_secs(10), || {
+        !pid_file.exists() && !inst.path().join("run/local.sock").exists()
+    })
+    .expect("kmp-local removed its pid file and socket");
 }
 
 #[test]
