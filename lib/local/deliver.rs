@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::PathBuf;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -25,7 +25,8 @@ use crate::ipc::job::{Job, JobRecipient, JobReply, Outcome, RecipientResult, VER
 
 use super::header::{self, Scan};
 use super::resolve::{self, Directory, Refusal, ResolveError};
-use super::store::{self, Delivered, Source, Target, Usage};
+use crate::maildir::quota::{Limits, Usage};
+use crate::maildir::{self, Folder, Maildir, Target};
 
 /// The name of the file that records that a quota warning was sent.
 pub const WARNED_MARKER: &str = "kmp-quota-warned";
@@ -88,6 +89,16 @@ impl Status {
             text: text.into(),
         }
     }
+    /// A Maildir failure: always temporary here, whatever its kind, as a
+    /// local problem must never bounce mail (RFC 3463 X.3.1 for a full disk).
+    fn maildir(what: &str, e: &maildir::Error) -> Status {
+        let dsn = match e {
+            maildir::Error::NoSpace { .. } => "4.3.1",
+            _ => "4.3.0",
+        };
+        Status::deferred(dsn, format!("{what}: {e}"))
+    }
+
     /// A local I/O failure: always temporary (RFC 3463 X.3.1 when the disk is full).
     fn io(what: &str, e: &io::Error) -> Status {
         let dsn = match e.kind() {
@@ -105,7 +116,7 @@ struct Work {
     maildir: PathBuf,
     id: String,
     device: u64,
-    quota: Usage,
+    quota: Limits,
     usage: Option<Usage>,
     status: Option<Status>,
 }
@@ -194,7 +205,7 @@ pub fn run_job(
         }
     }
     for members in groups.values() {
-        deliver_group(settings, job, file, size, &mut work, members);
+        deliver_group(job, file, &mut work, members);
     }
     for w in work.iter_mut() {
         if matches!(&w.status, Some(s) if s.outcome == Outcome::Sent) {
@@ -327,7 +338,7 @@ fn plan_recipient(
                 r.delivery_id,
                 fnv64(&resolve::key(&user.address))
             ),
-            quota: Usage {
+            quota: Limits {
                 bytes: user.quota_bytes,
                 messages: user.quota_messages,
             },
@@ -363,30 +374,32 @@ fn mail_path(settings: &Settings, user: &UserInfo) -> PathBuf {
 }
 
 fn prepare(w: &mut Work, size: u64) {
-    if let Err(e) = store::ensure(&w.maildir) {
-        w.status = Some(Status::io("cannot create the maildir", &e));
-        return;
+    let md = Maildir::new(&w.maildir);
+    // The common case is one stat; a missing Maildir is created with its folders.
+    if !md.inbox().exists() || !w.maildir.join("new").is_dir() || !w.maildir.join("tmp").is_dir() {
+        if let Err(e) = Maildir::create(&w.maildir) {
+            w.status = Some(Status::maildir("cannot create the maildir", &e));
+            return;
+        }
     }
-    match store::device(&w.maildir) {
-        Ok(d) => w.device = d,
+    match std::fs::metadata(&w.maildir) {
+        Ok(m) => w.device = m.dev(),
         Err(e) => {
             w.status = Some(Status::io("cannot use the maildir", &e));
             return;
         }
     }
-    if w.quota == Usage::default() {
+    if w.quota == Limits::default() {
         return;
     }
-    let usage = match store::usage(&w.maildir, w.quota) {
+    let usage = match md.quota(Some(w.quota)) {
         Ok(u) => u,
         Err(e) => {
-            w.status = Some(Status::io("cannot read maildirsize", &e));
+            w.status = Some(Status::maildir("cannot read maildirsize", &e));
             return;
         }
     };
-    let over_bytes = w.quota.bytes > 0 && usage.bytes + size > w.quota.bytes;
-    let over_count = w.quota.messages > 0 && usage.messages + 1 > w.quota.messages;
-    if over_bytes || over_count {
+    if usage.would_exceed(size) {
         w.status = Some(Status::deferred(
             "4.2.2",
             format!(
@@ -398,53 +411,42 @@ fn prepare(w: &mut Work, size: u64) {
     w.usage = Some(usage);
 }
 
-/// Delivers to the Maildirs of one device: one file, linked into each.
-fn deliver_group(
-    settings: &Settings,
-    job: &Job,
-    file: &File,
-    size: u64,
-    work: &mut [Work],
-    members: &[usize],
-) {
+/// Delivers to the Maildirs of one device: one file, linked into each
+/// (`maildir::deliver_many`, which skips a Maildir that has the delivery id).
+fn deliver_group(job: &Job, file: &File, work: &mut [Work], members: &[usize]) {
     let prefix = header::prefix(
         &job.sender,
         group_delivered_to(job, work, members).as_deref(),
     );
+    let folders: Vec<Folder> = members
+        .iter()
+        .map(|&i| Maildir::new(&work[i].maildir).inbox())
+        .collect();
     let targets: Vec<Target> = members
         .iter()
-        .map(|&i| Target {
-            maildir: work[i].maildir.clone(),
-            id: work[i].id.clone(),
+        .zip(&folders)
+        .map(|(&i, folder)| Target {
+            folder,
+            delivery_id: Some(work[i].id.as_str()),
         })
         .collect();
-    let src = Source {
-        prefix: &prefix,
-        file,
-        size,
-    };
-    let results = store::deliver_linked(&targets, &src, job.arrived, &settings.hostname);
+    let mut data = (&prefix[..]).chain(ReadAt { file, off: 0 });
+    let results = maildir::deliver_many(&targets, &mut data);
     for (&i, r) in members.iter().zip(results) {
         let w = &mut work[i];
         w.status = Some(match r {
-            Ok(Delivered::New(_)) => {
-                let bytes = prefix.len() as u64 + size;
-                if w.maildir.join("maildirsize").exists() {
-                    if let Err(e) = store::add_usage(&w.maildir, bytes, 1) {
-                        crate::warn!("{}: maildirsize of {}: {e}", job.qid, w.user.address);
-                    }
-                }
+            Ok(d) if d.duplicate => {
+                w.usage = None;
+                Status::sent("already delivered to maildir")
+            }
+            Ok(d) => {
                 if let Some(u) = w.usage.as_mut() {
-                    u.bytes += bytes;
+                    u.bytes += d.size;
                     u.messages += 1;
                 }
                 Status::sent("delivered to maildir")
             }
-            Ok(Delivered::Already(_)) => {
-                w.usage = None;
-                Status::sent("already delivered to maildir")
-            }
-            Err(e) => Status::io("cannot write the maildir", &e),
+            Err(e) => Status::maildir("cannot write the maildir", &e),
         });
     }
 }
@@ -468,19 +470,17 @@ fn group_delivered_to(job: &Job, work: &[Work], members: &[usize]) -> Option<Str
 
 /// After a delivery: one warning mail when usage crosses the warning
 /// percentage, remembered by a marker file that goes when usage falls below.
-fn warn_quota(settings: &Settings, w: &Work, clock: &Clock) -> io::Result<()> {
+fn warn_quota(settings: &Settings, w: &Work, clock: &Clock) -> Result<(), String> {
     let (Some(u), pct) = (w.usage, settings.quota_warning_percent) else {
         return Ok(());
     };
     if pct == 0 {
         return Ok(());
     }
-    let at =
-        |used: u64, limit: u64| limit > 0 && used.saturating_mul(100) >= limit.saturating_mul(pct);
     let marker = w.maildir.join(WARNED_MARKER);
-    if !(at(u.bytes, w.quota.bytes) || at(u.messages, w.quota.messages)) {
+    if u64::from(u.percent()) < pct {
         if marker.exists() {
-            std::fs::remove_file(&marker)?;
+            std::fs::remove_file(&marker).map_err(|e| e.to_string())?;
         }
         return Ok(());
     }
@@ -492,49 +492,19 @@ fn warn_quota(settings: &Settings, w: &Work, clock: &Clock) -> io::Result<()> {
     {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.to_string()),
     }
     let text = warning_mail(settings, w, u, pct, clock.now());
-    let mut f = tempfile_in(&w.maildir)?;
-    io::Write::write_all(&mut f, &text)?;
-    let src = Source {
-        prefix: b"",
-        file: &f,
-        size: text.len() as u64,
-    };
-    let id = format!("quota{}", clock.now_ms());
-    let target = Target {
-        maildir: w.maildir.clone(),
-        id,
-    };
-    for r in store::deliver_linked(&[target], &src, clock.now(), &settings.hostname) {
-        r?;
-    }
-    if w.maildir.join("maildirsize").exists() {
-        store::add_usage(&w.maildir, text.len() as u64, 1)?;
-    }
+    Maildir::new(&w.maildir)
+        .inbox()
+        .deliver(&mut &text[..], None)
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 
-fn tempfile_in(maildir: &Path) -> io::Result<File> {
-    let p = maildir.join("tmp").join(format!(
-        "quota-warning.{}.{}",
-        std::process::id(),
-        fnv64(&format!("{:?}", std::time::SystemTime::now()))
-    ));
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&p)?;
-    std::fs::remove_file(&p)?;
-    Ok(f)
-}
-
 fn warning_mail(settings: &Settings, w: &Work, u: Usage, pct: u64, now: u64) -> Vec<u8> {
+    let used = u.percent();
     let date = mail_builder::headers::date::Date::new(now as i64).to_rfc822();
-    let share = |used: u64, limit: u64| used.saturating_mul(100).checked_div(limit).unwrap_or(0);
-    let used = share(u.bytes, w.quota.bytes).max(share(u.messages, w.quota.messages));
     let host = &settings.hostname;
     let to = &w.user.address;
     format!(

@@ -5,7 +5,7 @@
 //! kmp-local asks kmp-authd what the address is, follows aliases and
 //! forwards ([`resolve`]), checks for mail loops ([`header`]), creates the
 //! Maildir if needed, checks the quota, and writes the message once per file
-//! system, hard-linked into every Maildir ([`store`]), with `Return-Path:`
+//! system, hard-linked into every Maildir (`maildir::deliver_many`), with `Return-Path:`
 //! and `Delivered-To:` prepended. It answers one result per recipient;
 //! addresses in other domains go back to kmp-send to be queued.
 //!
@@ -16,7 +16,6 @@ pub mod deliver;
 pub mod header;
 pub mod resolve;
 pub mod server;
-pub mod store;
 #[cfg(test)]
 mod testdir;
 #[cfg(test)]

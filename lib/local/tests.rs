@@ -326,7 +326,7 @@ fn an_unwritable_maildir_defers_and_loses_nothing() {
     let fx = Fixture::new();
     let mut d = Mem::new().user("ro@example.test", &[], false, true);
     let md = fx.maildir("ro@example.test");
-    super::store::ensure(&md).unwrap();
+    crate::maildir::Maildir::create(&md).unwrap();
     // tmp/ that is not a directory: what root sees of a broken Maildir
     // (chmod does not stop root; the daemon test covers that as a user).
     fs::remove_dir(md.join("tmp")).unwrap();
