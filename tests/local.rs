@@ -653,3 +653,129 @@ fn a_full_disk_defers_with_4_3_1_and_other_mailboxes_still_get_the_message() {
     let r = s.job("QFIT", "a@other.test", &["full@example.test"], MSG);
     assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"), "{r:?}");
 }
+
+// ---- end to end: kmp-inject, kmp-send, kmp-local -------------------------
+
+/// Runs kmp-inject as `sendmail` with `args`, the message on standard input.
+fn sendmail(inst: &Instance, args: &[&str], input: &[u8]) {
+    use std::io::Write;
+    let link = inst.path().join("sendmail");
+    if !link.exists() {
+        std::os::unix::fs::symlink(common::bin("kmp-inject"), &link).unwrap();
+    }
+    let mut child = std::process::Command::new(&link)
+        .arg("-C")
+        .arg(inst.config())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "sendmail {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn wait_messages(inst: &Instance, address: &str, n: usize) -> Vec<PathBuf> {
+    common::wait_until(Duration::from_secs(30), || {
+        messages(&maildir(inst, address)).len() >= n
+    })
+    .unwrap_or_else(|_| {
+        panic!(
+            "{address}: {} messages, not {n}\nkmp-send:\n{}\nkmp-local:\n{}",
+            messages(&maildir(inst, address)).len(),
+            inst.log("kmp-send"),
+            inst.log("kmp-local")
+        )
+    });
+    messages(&maildir(inst, address))
+}
+
+fn queue_list(inst: &Instance) -> String {
+    inst.ctl_ok(&["queue", "list"])
+}
+
+#[test]
+fn end_to_end_aliases_forwards_bounces_and_quota_through_the_queue() {
+    let mut inst = with_users("");
+    inst.append_config(
+        "[send]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\nscan_interval = \"1s\"\n",
+    );
+    for u in ["alice", "bob", "carol", "q", "postmaster"] {
+        inst.ctl_ok(&["user", "add", &format!("{u}@example.test")]);
+    }
+    inst.ctl_ok(&[
+        "alias",
+        "add",
+        "team@example.test",
+        "bob@example.test",
+        "carol@example.test",
+        "far@remote.test",
+        "ghost@example.test",
+    ]);
+    inst.ctl_ok(&[
+        "user",
+        "forward",
+        "carol@example.test",
+        "carol@remote.test",
+        "--keep-copy",
+    ]);
+    inst.ctl_ok(&["user", "quota", "q@example.test", "2000"]);
+    let pid = inst.path().join("run/kmp-send.pid");
+    inst.spawn("kmp-send", &[]);
+    common::wait_until(Duration::from_secs(20), || pid.exists())
+        .unwrap_or_else(|_| panic!("kmp-send never got ready:\n{}", inst.log("kmp-send")));
+
+    sendmail(
+        &inst,
+        &["-f", "alice@example.test", "team@example.test"],
+        b"Subject: to the team\n\nhello team\n",
+    );
+    let bob = wait_messages(&inst, "bob@example.test", 1);
+    let carol = wait_messages(&inst, "carol@example.test", 1);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        fs::metadata(&bob[0]).unwrap().ino(),
+        fs::metadata(&carol[0]).unwrap().ino()
+    );
+    let text = fs::read_to_string(&bob[0]).unwrap();
+    assert!(
+        text.starts_with("Return-Path: <alice@example.test>\nDelivered-To: team@example.test\n"),
+        "{text}"
+    );
+    assert!(text.contains("hello team"), "{text}");
+    // The unknown member bounces to the sender, on its own, with 5.1.1.
+    let alice = wait_messages(&inst, "alice@example.test", 1);
+    let dsn = fs::read_to_string(&alice[0]).unwrap();
+    assert!(
+        dsn.contains("ghost@example.test") && dsn.contains("5.1.1"),
+        "{dsn}"
+    );
+    // The remote member and the forward wait in the queue for kmp-remote.
+    common::wait_until(Duration::from_secs(20), || {
+        let q = queue_list(&inst);
+        q.contains("far@remote.test") && q.contains("carol@remote.test")
+    })
+    .unwrap_or_else(|_| panic!("{}\n{}", queue_list(&inst), inst.log("kmp-send")));
+
+    // Over quota: deferred with 4.2.2 and kept; more room, and it arrives.
+    let big = [b"Subject: big\n\n".as_slice(), &vec![b'b'; 3000], b"\n"].concat();
+    sendmail(&inst, &["-f", "alice@example.test", "q@example.test"], &big);
+    common::wait_until(Duration::from_secs(20), || {
+        inst.log("kmp-local")
+            .contains("to=<q@example.test>, relay=local")
+            && inst
+                .log("kmp-local")
+                .contains("dsn=4.2.2, status=deferred (mailbox full")
+    })
+    .unwrap_or_else(|_| panic!("{}", inst.log("kmp-local")));
+    assert!(messages(&maildir(&inst, "q@example.test")).is_empty());
+    inst.ctl_ok(&["user", "quota", "q@example.test", "1M"]);
+    let q = wait_messages(&inst, "q@example.test", 1);
+    assert!(fs::read_to_string(&q[0]).unwrap().contains("Subject: big"));
+}
