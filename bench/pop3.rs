@@ -2,13 +2,14 @@
 //! Dovecot) the same way. Not a test: it asserts nothing about time.
 //!
 //!   cargo bench --bench pop3 -- retr   HOST:PORT USER PASS
-//!   cargo bench --bench pop3 -- logins HOST:PORT USERFMT PASS CLIENTS SECONDS
+//!   cargo bench --bench pop3 -- logins HOST:PORT USERFMT PASS CLIENTS SECONDS [USERS]
 //!   cargo bench --bench pop3 -- hold   HOST:PORT N SECONDS
 //!
 //! `retr` logs in, RETRs every message one command at a time, then DELEs
 //! every one, then QUITs (so the deletions happen), and prints the times.
 //! `logins` runs CLIENTS threads, each logging in and out in a loop
-//! (USERFMT's `{}` is replaced by the client's number from 1) for SECONDS.
+//! (USERFMT's `{}` is replaced by the client's number from 1, wrapping
+//! after USERS when given) for SECONDS.
 //! `hold` opens N connections, reads each greeting, and keeps them open.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -116,7 +117,7 @@ fn retr(addr: &str, user: &str, pass: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-fn logins(addr: &str, fmt: &str, pass: &str, clients: usize, secs: u64) {
+fn logins(addr: &str, fmt: &str, pass: &str, clients: usize, secs: u64, users: usize) {
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -126,7 +127,7 @@ fn logins(addr: &str, fmt: &str, pass: &str, clients: usize, secs: u64) {
             let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
             let (addr, user, pass) = (
                 addr.to_string(),
-                fmt.replace("{}", &i.to_string()),
+                fmt.replace("{}", &((i - 1) % users.max(1) + 1).to_string()),
                 pass.to_string(),
             );
             std::thread::spawn(move || {
