@@ -183,14 +183,10 @@ fn main() {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = match a.as_slice() {
         ["retr", addr, user, pass] => retr(addr, user, pass),
-        ["logins", addr, fmt, pass, clients, secs] => {
-            logins(
-                addr,
-                fmt,
-                pass,
-                clients.parse().unwrap_or(50),
-                secs.parse().unwrap_or(10),
-            );
+        ["logins", addr, fmt, pass, clients, secs, rest @ ..] => {
+            let clients = clients.parse().unwrap_or(50);
+            let users = rest.first().and_then(|u| u.parse().ok()).unwrap_or(clients);
+            logins(addr, fmt, pass, clients, secs.parse().unwrap_or(10), users);
             Ok(())
         }
         ["hold", addr, n, secs] => {

@@ -36,12 +36,7 @@ trap cleanup EXIT
 
 # Our instance: one user with the big Maildir, CLIENTS users for the logins.
 $bin/kmpctl init "$work" --port-base "$BASE" --hostname mx.example.test >/dev/null
-cat >> "$work/kmpromail.toml" <<EOF
-
-[pop3d]
-max_connections = $((HOLD + 100))
-max_connections_per_ip = $((HOLD + 100))
-EOF
+sed -i "s/^\[pop3d\]$/[pop3d]\nmax_connections = $((HOLD + 100))\nmax_connections_per_ip = $((HOLD + 100))/" "$work/kmpromail.toml"
 ctl() { $bin/kmpctl --config "$work/kmpromail.toml" "$@"; }
 ctl domain add example.test >/dev/null
 echo pw | ctl user add bench@example.test --password-stdin >/dev/null

@@ -6,6 +6,7 @@
 //! files and time. [`store`] is the maildrop seen by POP3: INBOX of the
 //! user's Maildir, locked for one session at a time.
 
+pub mod maildrop;
 pub mod server;
 pub mod session;
 pub mod store;
