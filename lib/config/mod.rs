@@ -309,23 +309,21 @@ impl Config {
 
     /// The configuration as TOML text: every key (`all`) or only the changed ones.
     pub fn to_toml(&self, all: bool) -> String {
+        let keys: Vec<&Key> = KEYS
+            .iter()
+            .filter(|k| all || self.set.contains(k.name))
+            .collect();
         let mut out = String::new();
-        let mut section = "";
-        for k in KEYS.iter() {
-            if !all && !self.set.contains(k.name) {
-                continue;
+        for (header, group) in by_table(&keys) {
+            if !out.is_empty() {
+                out.push('\n');
             }
-            let (sec, name) = k.split();
-            if sec != section {
-                if !out.is_empty() {
-                    out.push('\n');
-                }
-                if k.kind != Kind::Map {
-                    out.push_str(&format!("[{sec}]\n"));
-                }
-                section = sec;
+            if let Some(h) = header {
+                out.push_str(&format!("[{h}]\n"));
             }
-            out.push_str(&self.value(k.name).to_toml(name, k));
+            for k in group {
+                out.push_str(&self.value(k.name).to_toml(k.split().1, k));
+            }
         }
         out
     }
@@ -341,24 +339,52 @@ pub fn annotated() -> String {
          # differs from the defaults.\n",
     );
     let defaults = Config::defaults();
-    let mut section = "";
-    for k in KEYS.iter() {
-        let (sec, name) = k.split();
-        if sec != section {
-            out.push('\n');
-            if k.kind != Kind::Map {
-                out.push_str(&format!("[{sec}]\n"));
+    let keys: Vec<&Key> = KEYS.iter().collect();
+    for (header, group) in by_table(&keys) {
+        out.push('\n');
+        if let Some(h) = header {
+            out.push_str(&format!("[{h}]\n"));
+        }
+        for k in group {
+            for line in k.doc.lines() {
+                out.push_str(&format!("# {line}\n"));
             }
-            section = sec;
-        }
-        for line in k.doc.lines() {
-            out.push_str(&format!("# {line}\n"));
-        }
-        for line in defaults.value(k.name).to_toml(name, k).lines() {
-            out.push_str(&format!("#{line}\n"));
+            for line in defaults.value(k.name).to_toml(k.split().1, k).lines() {
+                out.push_str(&format!("#{line}\n"));
+            }
         }
     }
     out
+}
+
+/// Groups keys into TOML tables in table order: each section's plain keys
+/// under its `[section]` header, then each of its table-valued keys (which
+/// print their own `[section.name]` header), so no table is opened twice.
+fn by_table<'a>(keys: &[&'a Key]) -> Vec<(Option<&'static str>, Vec<&'a Key>)> {
+    let mut sections: Vec<&'static str> = Vec::new();
+    for k in keys {
+        let sec = k.name.split_once('.').map(|(s, _)| s).unwrap_or(k.name);
+        if !sections.contains(&sec) {
+            sections.push(sec);
+        }
+    }
+    let mut groups = Vec::new();
+    for sec in sections {
+        let in_sec = |k: &&&Key| k.name.split_once('.').map(|(s, _)| s) == Some(sec);
+        let plain: Vec<&Key> = keys
+            .iter()
+            .filter(in_sec)
+            .filter(|k| k.kind != Kind::Map)
+            .copied()
+            .collect();
+        if !plain.is_empty() {
+            groups.push((Some(sec), plain));
+        }
+        for m in keys.iter().filter(in_sec).filter(|k| k.kind == Kind::Map) {
+            groups.push((None, vec![*m]));
+        }
+    }
+    groups
 }
 
 /// 1-based line number of byte `offset` in `text`.
