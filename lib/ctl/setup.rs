@@ -66,6 +66,7 @@ pub fn layout(cfg: &Config) -> Vec<PathSpec> {
         spec(q.join("incoming"), "kmpq", "kmpdrop", 0o2770),
         spec(q.join("incoming/tmp"), "kmpq", "kmpdrop", 0o2770),
         spec(q.join("incoming/new"), "kmpq", "kmpdrop", 0o2770),
+        spec(q.join("incoming/env"), "kmpq", "kmpdrop", 0o2770),
         spec(cfg.path_of("paths.mail"), "vmail", "vmail", 0o700),
         spec(cfg.path_of("paths.db"), "kmpauth", "kmpauth", 0o700),
         spec(cfg.path_of("paths.run"), "root", DAEMON_GROUP, 0o771),

@@ -17,7 +17,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,13 @@ impl Incoming {
         for sub in ["tmp", "env", "new"] {
             let p = incoming_dir.join(sub);
             if !p.is_dir() {
-                fs::create_dir_all(&p).map_err(|e| QueueError::io("create", &p, e))?;
+                // `kmpctl setup` makes these (kmpq:kmpdrop 2770); in an
+                // instance without privileges the first writer makes them.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o2770)
+                    .create(&p)
+                    .map_err(|e| QueueError::io("create", &p, e))?;
             }
         }
         let mut last = None;
