@@ -24,13 +24,16 @@ fn set_config(inst: &Instance, section: &str, line: &str) {
     std::fs::write(inst.config(), text).unwrap();
 }
 
+/// Starts kmp-authd and waits until its pid file names it.
 fn start_authd(inst: &mut Instance) {
     inst.spawn("kmp-authd", &[]);
-    inst.wait_socket("authd.sock");
+    let pid = inst.pid("kmp-authd").unwrap().to_string();
+    let file = inst.path().join("run/kmp-authd.pid");
     common::wait_until(std::time::Duration::from_secs(10), || {
-        inst.path().join("run/kmp-authd.pid").exists()
+        std::fs::read_to_string(&file).is_ok_and(|p| p.trim() == pid)
     })
-    .expect("kmp-authd wrote its pid file");
+    .unwrap_or_else(|_| panic!("kmp-authd never got ready: {}", inst.log("kmp-authd")));
+    inst.wait_socket("authd.sock");
 }
 
 fn login(c: &mut Client, user: &str, pw: &str, ip: &str) -> Reply {
@@ -242,4 +245,460 @@ fn logins_and_lookups_over_the_socket() {
         ),
         "{r:?}"
     );
+}
+
+/// A password with a non-ASCII letter, and its hashes as other systems made
+/// them: `doveadm pw -s MD5-CRYPT|SHA256-CRYPT|SHA512-CRYPT|BLF-CRYPT|ARGON2ID`
+/// (Dovecot 2.3) and Python's crypt (libxcrypt) for `$2b$`.
+const PW: &str = "pässword";
+const IMPORTED: &[(&str, &str)] = &[
+    ("md5", "$1$RM7uhi2S$xzuXfXjn1KAnB8gO5grBL."),
+    ("sha256", "$5$dtdS4I7dNeeHtOPV$6cpCg9SCr/GUOMbjNhnO6MmgtbFhIGGmOgLM53CF5M/"),
+    ("sha512", "$6$wcnk6WzhS1oXGS1Y$v.O9e8co33DEW8tfUoN21ChJ9x6.B1HiyvuZaVsFr7Qm1v9gu8uCSLvd7y43hrZi4O3PIoSDPYsDui0NM9GlB1"),
+    ("bcrypt2y", "$2y$05$AVZq0gMGlRHk2nSl1s0DF.EScCOd48r8HNsQShLJTpTpaV3s1NoIW"),
+    ("bcrypt2b", "$2b$05$t//0UnQyRq8v7XcFxhJlZuEb9gkHLBr43qYaO5GVv9LtngRIs7AUG"),
+    ("argon2id", "$argon2id$v=19$m=65536,t=3,p=1$M/e5wBn7dTdFKOZo/Rid+Q$IuKiXspgIoTJqW0VijNUYRo6M4Fm5H0bRjV9+OjHkcE"),
+];
+
+#[test]
+fn imported_hashes_log_in_through_authd() {
+    let mut inst = Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    inst.ctl_ok(&["domain", "add", "import.test"]);
+    // Half through `user add --password-hash`, half through `db load`.
+    let mut dump = String::new();
+    for (name, hash) in IMPORTED {
+        inst.ctl_ok(&[
+            "user",
+            "add",
+            &format!("{name}@example.test"),
+            "--password-hash",
+            hash,
+        ]);
+        dump.push_str(&format!(
+            "{{\"type\":\"user\",\"address\":\"{name}@import.test\",\"password\":\"{hash}\"}}\n"
+        ));
+    }
+    let out = inst.ctl_stdin(&["db", "load"], Some(dump.as_bytes()));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    start_authd(&mut inst);
+    let mut c = Client::connect(&socket(&inst)).unwrap();
+    for (i, (name, _)) in IMPORTED.iter().enumerate() {
+        for dom in ["example.test", "import.test"] {
+            let user = format!("{name}@{dom}");
+            // A different address per user so the failures below ban nobody.
+            let ip = format!("192.0.2.{}", 10 + i);
+            let r = login(&mut c, &user, PW, &ip);
+            assert!(ok(&r), "{user}: {r:?}");
+            let r = login(&mut c, &user, "password", &ip);
+            assert!(
+                matches!(
+                    r,
+                    Reply::LoginFailed {
+                        reason: LoginFailure::BadCredentials
+                    }
+                ),
+                "{user} with a wrong password: {r:?}"
+            );
+        }
+    }
+    let shown = inst.ctl_ok(&["user", "list", "import.test"]);
+    assert_eq!(shown.lines().count(), IMPORTED.len() + 1, "{shown}");
+}
+
+#[test]
+fn the_cache_never_accepts_a_changed_or_wrong_password() {
+    let mut inst = Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let out = inst.ctl_stdin(
+        &["user", "add", "u@example.test", "--password-stdin"],
+        Some(b"first\n"),
+    );
+    assert_eq!(code(&out), 0);
+    start_authd(&mut inst);
+    let mut c = Client::connect(&socket(&inst)).unwrap();
+    let ip = "192.0.2.50";
+    assert!(ok(&login(&mut c, "u@example.test", "first", ip)));
+    assert!(ok(&login(&mut c, "U@EXAMPLE.TEST", "first", ip)));
+    assert!(
+        inst.log("kmp-authd").contains(" cached"),
+        "the second login was hashed again"
+    );
+    assert!(!ok(&login(&mut c, "u@example.test", "First", ip)));
+    assert!(!ok(&login(&mut c, "u@example.test", "first ", ip)));
+    assert!(ok(&login(&mut c, "u@example.test", "first", ip)));
+
+    // A new password: the old one fails at once, the new one works.
+    let out = inst.ctl_stdin(
+        &["user", "passwd", "u@example.test", "--password-stdin"],
+        Some(b"second\n"),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!ok(&login(&mut c, "u@example.test", "first", ip)));
+    assert!(ok(&login(&mut c, "u@example.test", "second", ip)));
+    assert!(ok(&login(&mut c, "u@example.test", "second", ip)));
+    // Set back to the same password through a new hash: still verified anew.
+    inst.ctl_ok(&[
+        "user",
+        "passwd",
+        "u@example.test",
+        "--password-hash",
+        IMPORTED[0].1,
+    ]);
+    assert!(!ok(&login(&mut c, "u@example.test", "second", ip)));
+    assert!(ok(&login(&mut c, "u@example.test", PW, ip)));
+    // Disabled after a cached login: refused.
+    inst.ctl_ok(&["user", "disable", "u@example.test"]);
+    let r = login(&mut c, "u@example.test", PW, ip);
+    assert!(
+        matches!(
+            r,
+            Reply::LoginFailed {
+                reason: LoginFailure::Disabled
+            }
+        ),
+        "{r:?}"
+    );
+    inst.ctl_ok(&["user", "enable", "u@example.test"]);
+    assert!(ok(&login(&mut c, "u@example.test", PW, ip)));
+    // A deleted user is gone, cache or not.
+    inst.ctl_ok(&["user", "del", "u@example.test"]);
+    assert!(!ok(&login(&mut c, "u@example.test", PW, ip)));
+    // An over-long password is refused without hashing.
+    assert!(!ok(&login(&mut c, "u@example.test", &"x".repeat(5000), ip)));
+}
+
+#[test]
+fn failures_from_every_service_ban_and_bans_persist() {
+    let mut inst = Instance::new();
+    set_config(
+        &inst,
+        "authd",
+        "max_failures = 3\nfailure_window = \"1m\"\nban_time = \"1h\"",
+    );
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let out = inst.ctl_stdin(
+        &["user", "add", "u@example.test", "--password-stdin"],
+        Some(b"pw\n"),
+    );
+    assert_eq!(code(&out), 0);
+
+    // The ban verbs need kmp-authd, and say so.
+    let out = inst.ctl(&["ban", "list"]);
+    assert_eq!(code(&out), 69);
+    assert!(
+        stderr(&out).contains("kmp-authd is not running"),
+        "{}",
+        stderr(&out)
+    );
+
+    start_authd(&mut inst);
+    let mut c = Client::connect(&socket(&inst)).unwrap();
+    let bad = "192.0.2.66";
+    let check = |c: &mut Client, ip: &str| match c
+        .call(Request::BanCheck {
+            ip: ip.parse().unwrap(),
+        })
+        .unwrap()
+    {
+        Reply::Ban { banned, .. } => banned,
+        r => panic!("{r:?}"),
+    };
+    // Two failed POP3 logins, then an SMTP daemon reports garbage: banned.
+    assert!(!ok(&login(&mut c, "u@example.test", "no", bad)));
+    c.call(Request::Login {
+        user: "nobody".into(),
+        password: "no".into(),
+        service: Service::Imap,
+        ip: Some(bad.parse().unwrap()),
+    })
+    .unwrap();
+    assert!(!check(&mut c, bad));
+    let r = c
+        .call(Request::Failure {
+            ip: bad.parse().unwrap(),
+            service: Service::Smtp,
+            reason: "garbage commands".into(),
+        })
+        .unwrap();
+    assert!(matches!(r, Reply::Done));
+    assert!(check(&mut c, bad));
+    assert!(check(&mut c, &format!("::ffff:{bad}")));
+    assert!(!check(&mut c, "192.0.2.67"));
+    let r = login(&mut c, "u@example.test", "pw", bad);
+    assert!(
+        matches!(
+            r,
+            Reply::LoginFailed {
+                reason: LoginFailure::Banned
+            }
+        ),
+        "{r:?}"
+    );
+    assert!(ok(&login(&mut c, "u@example.test", "pw", "192.0.2.67")));
+    let list = inst.ctl_ok(&["ban", "list"]);
+    assert!(list.contains("192.0.2.66/32"), "{list}");
+
+    // By hand, with a time.
+    inst.ctl_ok(&[
+        "ban",
+        "add",
+        "198.51.100.0/24",
+        "--time",
+        "10m",
+        "--reason",
+        "spam run",
+    ]);
+    assert!(check(&mut c, "198.51.100.200"));
+    let bad_net = inst.ctl(&["ban", "add", "300.1.2.3"]);
+    assert_eq!(code(&bad_net), 65);
+
+    // Bans survive a restart, even after SIGKILL (stale socket and pid file).
+    drop(c);
+    inst.kill("kmp-authd");
+    start_authd(&mut inst);
+    let mut c = Client::connect(&socket(&inst)).unwrap();
+    assert!(check(&mut c, bad));
+    assert!(check(&mut c, "198.51.100.1"));
+    let v: serde_json::Value =
+        serde_json::from_str(&inst.ctl_ok(&["--json", "ban", "list"])).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+
+    inst.ctl_ok(&["ban", "del", bad]);
+    assert!(!check(&mut c, bad));
+    assert!(ok(&login(&mut c, "u@example.test", "pw", bad)));
+    let again = inst.ctl(&["ban", "del", bad]);
+    assert_eq!(code(&again), 65, "{}", stderr(&again));
+    assert!(stderr(&again).contains("no ban on 192.0.2.66/32"));
+}
+
+#[test]
+fn garbage_and_broken_frames_close_only_that_connection() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let mut inst = Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    start_authd(&mut inst);
+    let sock = socket(&inst);
+    // A client that stays connected through all of it.
+    let mut steady = Client::connect(&sock).unwrap();
+    let garbage: Vec<Vec<u8>> = vec![
+        b"\x00\x00\x00\x05hello".to_vec(),
+        b"\x00\x00\x00\x02{}".to_vec(),
+        b"\x00\x00\x00\x10{\"v\":1,\"op\":\"x\"}".to_vec(),
+        b"\x7f\xff\xff\xff".to_vec(),
+        b"GET / HTTP/1.0\r\n\r\n".to_vec(),
+        b"\x00\x00".to_vec(),
+        b"\x00\x00\x01\x00{\"v\":1,\"op\":\"ping\"".to_vec(),
+        (0..=255u8).cycle().take(3000).collect(),
+    ];
+    for (i, g) in garbage.iter().enumerate() {
+        let mut s = UnixStream::connect(&sock).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(40)))
+            .unwrap();
+        // Sent in small pieces, as a slow peer would.
+        for chunk in g.chunks(7) {
+            let _ = s.write_all(chunk);
+        }
+        if i >= 5 {
+            // Disconnect mid-frame.
+            drop(s);
+        } else {
+            // A complete bad frame: an error reply (or nothing), then the end.
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+            if !rest.is_empty() {
+                let text = String::from_utf8_lossy(&rest);
+                assert!(text.contains("\"result\":\"error\""), "{text}");
+            }
+        }
+        assert!(
+            matches!(steady.call(Request::Ping).unwrap(), Reply::Pong),
+            "after garbage {i}"
+        );
+        let mut fresh = Client::connect(&sock).unwrap();
+        assert!(matches!(fresh.call(Request::Ping).unwrap(), Reply::Pong));
+    }
+    // An unsupported version is refused without closing.
+    let mut s = UnixStream::connect(&sock).unwrap();
+    let body = br#"{"v":99,"op":"ping"}"#;
+    s.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let reply: Reply = kmpromail::ipc::frame::read(&mut s).unwrap();
+    assert!(
+        matches!(
+            reply,
+            Reply::Error {
+                temporary: false,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+
+    // Many clients at once, many requests each.
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(&sock).unwrap();
+                for _ in 0..50 {
+                    assert!(matches!(c.call(Request::Ping).unwrap(), Reply::Pong));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(inst.pid("kmp-authd").is_some());
+}
+
+#[test]
+fn dump_and_load_round_trip_and_failed_loads_change_nothing() {
+    let a = Instance::new();
+    a.ctl_ok(&["domain", "add", "example.test", "--quota", "1G"]);
+    a.ctl_ok(&["domain", "add", "bücher.example"]);
+    let out = a.ctl_stdin(
+        &["user", "add", "Bob@example.test", "--password-stdin"],
+        Some(b"pw\n"),
+    );
+    assert_eq!(code(&out), 0);
+    a.ctl_ok(&[
+        "user",
+        "add",
+        "ann@bücher.example",
+        "--password-hash",
+        IMPORTED[5].1,
+        "--quota-messages",
+        "500",
+    ]);
+    a.ctl_ok(&[
+        "user",
+        "add",
+        "nologin@example.test",
+        "--mail-path",
+        "/srv/mail/nologin",
+    ]);
+    a.ctl_ok(&["user", "disable", "nologin@example.test"]);
+    a.ctl_ok(&[
+        "user",
+        "forward",
+        "bob@example.test",
+        "ann@xn--bcher-kva.example",
+        "--keep-copy",
+    ]);
+    a.ctl_ok(&[
+        "user",
+        "quota",
+        "ann@bücher.example",
+        "5M",
+        "--messages",
+        "100",
+    ]);
+    a.ctl_ok(&["alias", "add", "@example.test", "bob@example.test"]);
+    a.ctl_ok(&[
+        "alias",
+        "add",
+        "team@example.test",
+        "bob@example.test",
+        "ann@bücher.example",
+    ]);
+    let file = a.path().join("users.jsonl");
+    a.ctl_ok(&["db", "dump", file.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 1 + 2 + 3 + 2, "{text}");
+    assert_eq!(a.ctl_ok(&["db", "dump"]), text);
+
+    // Into a fresh instance: the same bytes come back out.
+    let b = Instance::new();
+    let v: serde_json::Value =
+        serde_json::from_str(&b.ctl_ok(&["--json", "db", "load", file.to_str().unwrap()])).unwrap();
+    assert_eq!(v["loaded"]["users"], 3);
+    assert_eq!(b.ctl_ok(&["db", "dump"]), text);
+
+    // Loading again is refused (names exist) and changes nothing; --replace works.
+    let again = b.ctl(&["db", "load", file.to_str().unwrap()]);
+    assert_eq!(code(&again), 73, "{}", stderr(&again));
+    assert!(stderr(&again).contains("line 2:"), "{}", stderr(&again));
+    b.ctl_ok(&["db", "load", "--replace", file.to_str().unwrap()]);
+    assert_eq!(b.ctl_ok(&["db", "dump"]), text);
+    let broken = format!(
+        "{text}{{\"type\":\"user\",\"address\":\"x@example.test\",\"password\":\"nope\"}}\n"
+    );
+    let out = b.ctl_stdin(&["db", "load", "--replace"], Some(broken.as_bytes()));
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 9:"), "{}", stderr(&out));
+    assert_eq!(
+        b.ctl_ok(&["db", "dump"]),
+        text,
+        "a failed load changed the database"
+    );
+    let missing = b.ctl(&["db", "load", "/nonexistent/file"]);
+    assert_eq!(code(&missing), 66);
+}
+
+#[test]
+fn missing_or_damaged_database_is_named() {
+    let inst = Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let data = inst.path().join("db/data.mdb");
+    let saved = std::fs::read(&data).unwrap();
+    std::fs::write(&data, vec![0x42u8; saved.len()]).unwrap();
+    let out = inst.ctl(&["user", "list"]);
+    assert_eq!(code(&out), 72);
+    assert!(stderr(&out).contains("damaged"), "{}", stderr(&out));
+    let authd = std::process::Command::new(common::bin("kmp-authd"))
+        .arg("--config")
+        .arg(inst.config())
+        .arg("--foreground")
+        .output()
+        .unwrap();
+    assert_eq!(authd.status.code(), Some(72), "{}", stderr(&authd));
+    std::fs::remove_file(&data).unwrap();
+    let out = inst.ctl(&["domain", "list"]);
+    assert_eq!(code(&out), 72);
+    assert!(
+        stderr(&out).contains("no user database"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn sighup_reopens_the_database() {
+    let mut inst = Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    inst.ctl_ok(&["user", "add", "u@example.test"]);
+    start_authd(&mut inst);
+    // Replace the database behind kmp-authd's back, as a restore would.
+    let db = inst.path().join("db");
+    let dump = inst.ctl_ok(&["db", "dump"]);
+    std::fs::rename(&db, inst.path().join("db.old")).unwrap();
+    let out = inst.ctl_stdin(&["db", "load"], Some(dump.as_bytes()));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    inst.ctl_ok(&["user", "add", "new@example.test"]);
+    let pid = inst.pid("kmp-authd").unwrap().to_string();
+    let st = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    common::wait_until(std::time::Duration::from_secs(10), || {
+        inst.log("kmp-authd").contains("re-opened")
+    })
+    .expect("kmp-authd re-opened the database");
+    let mut c = Client::connect(&socket(&inst)).unwrap();
+    match c
+        .call(Request::Lookup {
+            address: "new@example.test".into(),
+        })
+        .unwrap()
+    {
+        Reply::Found {
+            entry: Entry::User { user },
+            ..
+        } => assert_eq!(user.address, "new@example.test"),
+        r => panic!("{r:?}"),
+    }
 }
