@@ -621,7 +621,11 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, clock: Clock) -> i32 {
             return crate::exit::OSERR;
         }
     };
-    rt.block_on(control::serve(cfg, config_path, clock))
+    let code = rt.block_on(control::serve(cfg, config_path, clock));
+    // Jobs still at an agent are not waited for: they are tried again after
+    // the next start, with the same delivery ids.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    code
 }
 
 #[cfg(test)]
