@@ -678,16 +678,30 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
 #[test]
 fn alias_targets_elsewhere_are_queued_as_new_recipients() {
     let inst = start("[send]\nmin_backoff = \"1h\"\n");
-    inst.ctl_ok(&["alias", "add", "team@example.test", "bob@example.test", "far@elsewhere.test"]);
+    inst.ctl_ok(&[
+        "alias",
+        "add",
+        "team@example.test",
+        "bob@example.test",
+        "far@elsewhere.test",
+    ]);
     sendmail(
         &inst,
-        &["-f", "alice@example.test", "-N", "success,failure", "team@example.test"],
+        &[
+            "-f",
+            "alice@example.test",
+            "-N",
+            "success,failure",
+            "team@example.test",
+        ],
         b"Subject: to the team\n\nx\n",
     );
     wait_inbox(&inst, "bob", 1);
     // The remote target waits in the queue for kmp-remote, under the same message.
-    wait_until(Duration::from_secs(10), || mailq(&inst).contains("far@elsewhere.test"))
-        .unwrap_or_else(|_| panic!("{}\n{}", mailq(&inst), inst.log("kmp-send")));
+    wait_until(Duration::from_secs(10), || {
+        mailq(&inst).contains("far@elsewhere.test")
+    })
+    .unwrap_or_else(|_| panic!("{}\n{}", mailq(&inst), inst.log("kmp-send")));
     let list: serde_json::Value =
         serde_json::from_str(&inst.ctl_ok(&["--json", "queue", "list"])).unwrap();
     let entry = list
@@ -700,12 +714,18 @@ fn alias_targets_elsewhere_are_queued_as_new_recipients() {
     let show: serde_json::Value =
         serde_json::from_str(&inst.ctl_ok(&["--json", "queue", "show", qid])).unwrap();
     let rcpts = show["record"]["rcpts"].as_array().unwrap();
-    let far = rcpts.iter().find(|r| r["address"] == "far@elsewhere.test").unwrap();
+    let far = rcpts
+        .iter()
+        .find(|r| r["address"] == "far@elsewhere.test")
+        .unwrap();
     assert_eq!(far["orcpt"], "rfc822;team@example.test");
     assert_eq!(far["notify"]["success"], true);
     assert_eq!(far["parent"], 0);
     let log = inst.log("kmp-send");
-    assert!(log.contains("to=<far@elsewhere.test>, orig_to=<team@example.test>, status=expanded"), "{log}");
+    assert!(
+        log.contains("to=<far@elsewhere.test>, orig_to=<team@example.test>, status=expanded"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -713,23 +733,40 @@ fn notify_success_gets_a_delivered_report() {
     let inst = start("");
     sendmail(
         &inst,
-        &["-f", "alice@example.test", "-N", "success", "bob@example.test"],
+        &[
+            "-f",
+            "alice@example.test",
+            "-N",
+            "success",
+            "bob@example.test",
+        ],
         b"Subject: tell me\n\nx\n",
     );
     wait_inbox(&inst, "bob", 1);
     let m = wait_inbox(&inst, "alice", 1);
     let p = parse_dsn(&inst, &m[0].0);
-    assert!(p.contains("rcpt rfc822; bob@example.test | delivered | 2.0.0 |"), "{p}");
+    assert!(
+        p.contains("rcpt rfc822; bob@example.test | delivered | 2.0.0 |"),
+        "{p}"
+    );
     assert!(p.contains("original-headers True"), "{p}");
 }
 
 #[test]
 fn kmp_authd_down_defers_and_never_bounces() {
-    let mut inst = start("[send]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\nroute_cache_time = \"0s\"\n");
+    let mut inst =
+        start("[send]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\nroute_cache_time = \"0s\"\n");
     inst.kill("kmp-authd");
-    sendmail(&inst, &["-f", "alice@example.test", "bob@example.test"], b"Subject: later\n\nx\n");
-    wait_until(Duration::from_secs(10), || inst.log("kmp-send").contains("status=deferred (cannot route now"))
-        .unwrap_or_else(|_| panic!("{}", inst.log("kmp-send")));
+    sendmail(
+        &inst,
+        &["-f", "alice@example.test", "bob@example.test"],
+        b"Subject: later\n\nx\n",
+    );
+    wait_until(Duration::from_secs(10), || {
+        inst.log("kmp-send")
+            .contains("status=deferred (cannot route now")
+    })
+    .unwrap_or_else(|_| panic!("{}", inst.log("kmp-send")));
     assert!(inbox(&inst, "bob").is_empty());
     inst.spawn("kmp-authd", &[]);
     wait_inbox(&inst, "bob", 1);
