@@ -121,18 +121,24 @@ fn daemons_log_to_the_syslog_socket_under_facility_mail() {
         &format!("syslog_socket = \"{}\"", sock_path.display()),
     );
     std::fs::write(inst.config(), text).unwrap();
+    // Read while the system starts: a syslog daemon always reads, and a
+    // datagram socket nobody reads makes its writers wait.
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = sock.recv(&mut buf) {
+            let line = String::from_utf8_lossy(&buf[..n]).to_string();
+            let done = line.contains("all daemons ready");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        lines
+    });
     inst.ctl_ok(&["start"]);
     let _stop = Stop(&inst);
-    let mut lines = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = sock.recv(&mut buf) {
-        let line = String::from_utf8_lossy(&buf[..n]).to_string();
-        let done = line.contains("all daemons ready");
-        lines.push(line);
-        if done {
-            break;
-        }
-    }
+    let lines = reader.join().unwrap();
     assert!(!lines.is_empty(), "nothing arrived on the syslog socket");
     for l in &lines {
         // <PRI>: facility mail (2) times 8 plus a severity of 0..7.
