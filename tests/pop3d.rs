@@ -19,10 +19,7 @@ const PASS: &str = "pw with space";
 fn start(extra_config: &str) -> (Instance, PathBuf) {
     let mut inst = Instance::new();
     if !extra_config.is_empty() {
-        // The instance has a [pop3d] section already (its listeners).
-        let text = std::fs::read_to_string(inst.config()).unwrap();
-        let text = text.replacen("[pop3d]\n", &format!("[pop3d]\n{extra_config}\n"), 1);
-        std::fs::write(inst.config(), text).unwrap();
+        set_config(&inst, "pop3d", extra_config);
     }
     inst.ctl_ok(&["domain", "add", "example.test"]);
     let out = inst.ctl_stdin(
@@ -523,4 +520,163 @@ fn fetchmail_with_and_without_keep() {
         files(&md).is_empty(),
         "mail left after fetchmail without keep"
     );
+}
+
+/// Sets `line` in `section` of the instance's configuration.
+fn set_config(inst: &Instance, section: &str, line: &str) {
+    let text = std::fs::read_to_string(inst.config()).unwrap();
+    let head = format!("[{section}]\n");
+    let text = if text.contains(&head) {
+        text.replacen(&head, &format!("{head}{line}\n"), 1)
+    } else {
+        format!("{text}\n{head}{line}\n")
+    };
+    std::fs::write(inst.config(), text).unwrap();
+}
+
+#[test]
+fn failed_logins_lead_to_a_ban_for_the_address() {
+    let mut inst = Instance::new();
+    set_config(&inst, "authd", "max_failures = 3");
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let out = inst.ctl_stdin(&["user", "add", USER, "--password-stdin"], Some(b"right\n"));
+    assert!(out.status.success());
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    inst.spawn("kmp-pop3d", &[]);
+    inst.wait_port(110);
+    let mut c = Raw::connect(&inst.addr(110));
+    for _ in 0..3 {
+        c.cmd(&format!("USER {USER}"));
+        let r = c.cmd("PASS wrong");
+        assert!(r.starts_with("-ERR [AUTH]"), "{r}");
+    }
+    // Banned now: even the right password is refused, and new connections
+    // are told so and closed.
+    c.cmd(&format!("USER {USER}"));
+    let r = c.cmd("PASS right");
+    assert!(r.starts_with("-ERR [AUTH]"), "{r}");
+    let s = TcpStream::connect(inst.addr(110)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = String::new();
+    BufReader::new(s).read_to_string(&mut all).unwrap();
+    assert!(all.starts_with("-ERR [AUTH]"), "{all}");
+    // The administrator lifts it.
+    inst.ctl_ok(&["ban", "del", "127.0.0.1"]);
+    let mut c = Raw::connect(&inst.addr(110));
+    c.cmd(&format!("USER {USER}"));
+    assert!(c.cmd("PASS right").starts_with("+OK"));
+}
+
+#[test]
+fn idle_timeout_closes_without_deleting() {
+    let (inst, md) = start("timeout = \"1s\"");
+    put(&md, &[M1, M2]);
+    let mut c = Raw::connect(&inst.addr(110));
+    assert!(c.login().starts_with("+OK"));
+    assert!(c.cmd("DELE 1").starts_with("+OK"));
+    let rest = c.rest();
+    assert_eq!(rest, "-ERR Disconnected for inactivity\r\n");
+    assert_eq!(files(&md).len(), 2);
+}
+
+#[test]
+fn per_account_subfolders_and_login_delay() {
+    let (mut inst, md) = start("");
+    // Per-account options are set through the database's text form.
+    let dump = inst.ctl_ok(&["db", "dump"]);
+    let dump = dump.replace(
+        "\"pop3_subfolders\":false,\"login_delay\":0",
+        "\"pop3_subfolders\":true,\"login_delay\":3600",
+    );
+    assert!(dump.contains("\"login_delay\":3600"), "{dump}");
+    let out = inst.ctl_stdin(&["db", "load", "--replace"], Some(dump.as_bytes()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    inst.kill("kmp-authd");
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    put(&md, &[M1]);
+    let maildir = kmpromail::maildir::Maildir::new(&md);
+    for (folder, body) in [("Junk", "in junk"), ("Trash", "in trash")] {
+        let text = format!("Subject: {body}\n\n{body}\n");
+        maildir
+            .folder(folder)
+            .unwrap()
+            .deliver(&mut text.as_bytes(), None)
+            .unwrap();
+    }
+    let mut c = Raw::connect(&inst.addr(110));
+    assert!(c.login().starts_with("+OK Maildrop has 2 messages"));
+    assert!(c.cmd("CAPA").starts_with("+OK"));
+    let capa = c.body();
+    assert!(
+        capa.contains(&"LOGIN-DELAY 3600\r\n".to_string()),
+        "{capa:?}"
+    );
+    c.cmd("UIDL");
+    let uidl = c.body();
+    assert_ne!(
+        uidl[0].split_whitespace().nth(1),
+        uidl[1].split_whitespace().nth(1)
+    );
+    assert!(c.cmd("TOP 2 0").starts_with("+OK"));
+    assert!(c.body().contains(&"Subject: in junk\r\n".to_string()));
+    assert!(c.cmd("DELE 2").starts_with("+OK"));
+    assert!(c.cmd("QUIT").starts_with("+OK Bye (1 messages deleted"));
+    assert!(files(&md.join(".Junk")).is_empty());
+    assert_eq!(files(&md.join(".Trash")).len(), 1);
+    // Too soon for another login.
+    let mut c = Raw::connect(&inst.addr(110));
+    assert!(c.login().starts_with("-ERR [LOGIN-DELAY]"));
+}
+
+#[test]
+fn end_to_end_through_smtp_and_the_queue() {
+    let (mut inst, md) = start("");
+    inst.spawn("kmp-local", &[]);
+    inst.wait_socket("local.sock");
+    for p in ["kmp-send", "kmp-smtpd"] {
+        inst.spawn(p, &[]);
+        let pid = inst.path().join(format!("run/{p}.pid"));
+        common::wait_until(Duration::from_secs(20), || pid.exists())
+            .unwrap_or_else(|_| panic!("{p} never got ready:\n{}", inst.log(p)));
+    }
+    let script = r#"
+import smtplib, sys
+s = smtplib.SMTP(sys.argv[1], int(sys.argv[2]), timeout=20)
+s.sendmail("sender@remote.test", [sys.argv[3]],
+           b"From: sender@remote.test\r\nSubject: via smtp\r\n\r\nfirst line\r\n.leading dot\r\nlast line\r\n")
+s.quit()
+"#;
+    py_ok(script, &["127.0.0.1", &(inst.base + 25).to_string(), USER]);
+    common::wait_until(Duration::from_secs(20), || files(&md).len() == 1).unwrap_or_else(|_| {
+        panic!(
+            "not delivered:\n{}\n{}",
+            inst.log("kmp-send"),
+            inst.log("kmp-local")
+        )
+    });
+    let script = r#"
+import poplib, sys
+p = poplib.POP3(sys.argv[1], int(sys.argv[2]), timeout=10)
+p.user(sys.argv[3]); p.pass_(sys.argv[4])
+resp, lines, octets = p.retr(1)
+assert b"Subject: via smtp" in lines, lines
+i = lines.index(b"")
+assert lines[i + 1:] == [b"first line", b".leading dot", b"last line"], lines
+# The size LIST announced is what came.
+assert int(p.list(1).split()[2]) == sum(len(l) + 2 for l in lines), (p.list(1), lines)
+p.dele(1)
+print(p.quit().decode())
+"#;
+    let out = py_ok(
+        script,
+        &["127.0.0.1", &(inst.base + 110).to_string(), USER, PASS],
+    );
+    assert!(out.contains("1 messages deleted"), "{out}");
+    assert!(files(&md).is_empty());
 }
