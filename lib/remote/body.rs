@@ -35,6 +35,12 @@ pub fn has_8bit(msg: &[u8]) -> bool {
     msg.iter().any(|&b| b >= 0x80)
 }
 
+/// Whether the top-level header section holds 8-bit bytes (RFC 6532 UTF-8
+/// headers, which only an SMTPUTF8 server may take).
+pub fn header_8bit(msg: &[u8]) -> bool {
+    has_8bit(split_entity(msg).0)
+}
+
 /// The bytes to send after DATA's 354: CRLF line ends, leading dots doubled,
 /// a final CRLF if the message lacks one, and the terminating `.CRLF`.
 pub fn to_wire(msg: &[u8]) -> Vec<u8> {

@@ -74,6 +74,8 @@ struct Clock {
 }
 
 /// A result before it becomes a RecipientResult: everything but the index.
+/// `remote_mta` is the server's host name (the DSN writer adds `dns; `);
+/// `diagnostic` is typed (`smtp; 550 5.1.1 ...`).
 #[derive(Debug, Clone)]
 struct Verdict {
     outcome: Outcome,
@@ -120,7 +122,7 @@ impl Verdict {
             dsn: r.dsn().to_string(),
             text,
             relay: conn.relay(),
-            remote_mta: Some(format!("dns; {}", conn.name)),
+            remote_mta: Some(conn.name.clone()),
             diagnostic: Some(format!("smtp; {}", r.one_line())),
         }
     }
@@ -155,7 +157,7 @@ impl Verdict {
             dsn: dsn.to_string(),
             text,
             relay: conn.relay(),
-            remote_mta: Some(format!("dns; {}", conn.name)),
+            remote_mta: Some(conn.name.clone()),
             diagnostic: None,
         }
     }
@@ -368,7 +370,7 @@ async fn open(
     let t = s.timeouts;
     let relay_none = |text: String, dsn: &str| {
         let mut v = Verdict::local(Outcome::Deferred, dsn, text, "none");
-        v.remote_mta = Some(format!("dns; {}", cand.name));
+        v.remote_mta = Some(cand.name.clone());
         v
     };
     let mut conn = Conn::connect(&cand.name, cand.addr, t.connect)
@@ -424,7 +426,7 @@ async fn open(
                 ),
                 &conn.relay(),
             );
-            v.remote_mta = Some(format!("dns; {}", conn.name));
+            v.remote_mta = Some(conn.name.clone());
             tokio::spawn(conn.quit());
             return Err(v);
         }
@@ -536,26 +538,32 @@ async fn session(
     let reused = conn.transactions > 0;
     // Checks that depend on what this server offers: these end the attempt
     // for every pending recipient, as no other host would be different in kind.
-    let needs_utf8 = !job.sender.is_ascii()
+    // RFC 6531 3.2, SMTPUTF8_README of Postfix: UTF-8 addresses, or UTF-8
+    // headers in a message submitted with SMTPUTF8, need a server offering it.
+    let utf8_address = !job.sender.is_ascii()
         || pending
             .iter()
             .any(|&k| !job.recipients[idx[k]].address.is_ascii());
+    let utf8_headers = job.smtputf8 && body::header_8bit(&msg.raw);
+    let needs_utf8 = utf8_address || utf8_headers;
     let decide = |v: Verdict, verdicts: &mut [Option<Verdict>]| {
         for &k in pending {
             verdicts[k] = Some(v.clone());
         }
     };
     if needs_utf8 && !conn.ext.smtputf8 {
+        // RFC 6531 3.7.5: X.6.7 for addresses, X.6.9 for headers.
+        let dsn = if utf8_address { "5.6.7" } else { "5.6.9" };
         let mut v = Verdict::local(
             Outcome::Bounced,
-            "5.6.7",
+            dsn,
             format!(
                 "SMTPUTF8 is required, but was not offered by host {}",
                 conn.relay_name()
             ),
             &conn.relay(),
         );
-        v.remote_mta = Some(format!("dns; {}", conn.name));
+        v.remote_mta = Some(conn.name.clone());
         decide(v, verdicts);
         return SessionEnd::Reusable;
     }
@@ -569,7 +577,7 @@ async fn session(
                     format!("host {} does not offer 8BITMIME and the message cannot be converted to 7 bits: {e}", conn.relay_name()),
                     &conn.relay(),
                 );
-                v.remote_mta = Some(format!("dns; {}", conn.name));
+                v.remote_mta = Some(conn.name.clone());
                 decide(v, verdicts);
                 return SessionEnd::Reusable;
             }
@@ -592,7 +600,7 @@ async fn session(
                 ),
                 &conn.relay(),
             );
-            v.remote_mta = Some(format!("dns; {}", conn.name));
+            v.remote_mta = Some(conn.name.clone());
             decide(v, verdicts);
             return SessionEnd::Reusable;
         }
