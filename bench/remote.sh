@@ -85,7 +85,7 @@ connection_cache_time = "5s"
 [remote.routes]
 "*" = ["127.0.0.1:$SINK_PORT"]
 CONF
-sed -i 's/^\[smtpd\]$/[smtpd]\nrelay_nets = ["127.0.0.0\/8"]/' "$K/kmpromail.toml" 2>/dev/null
+sed -i 's/^\[smtpd\]$/[smtpd]\nrelay_networks = ["127.0.0.0\/8"]/' "$K/kmpromail.toml"
 start_daemon() { "$BIN/$1" --config "$K/kmpromail.toml" --foreground > "$K/log/$1.log" 2>&1 & PIDS+=($!); }
 start_daemon kmp-remote
 for _ in $(seq 1 100); do [ -f "$K/run/kmp-remote.pid" ] && break; sleep 0.1; done

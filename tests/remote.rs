@@ -1219,3 +1219,126 @@ fn sigterm_ends_cleanly_and_a_second_instance_refuses_to_start() {
     assert!(!inst.path().join("run/remote.sock").exists());
     assert!(inst.log("kmp-remote").contains("stopping"));
 }
+
+// ---------------------------------------------------------------------------
+// End to end: kmp-inject -> kmp-send -> kmp-remote -> smtp-sink.
+
+/// Runs kmp-inject as `sendmail` with `args`, the message on standard input.
+fn sendmail(inst: &Instance, args: &[&str], input: &[u8]) {
+    let link = inst.path().join("sendmail");
+    if !link.exists() {
+        std::os::unix::fs::symlink(common::bin("kmp-inject"), &link).unwrap();
+    }
+    let mut child = Command::new(&link)
+        .arg("-C")
+        .arg(inst.config())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "sendmail {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn end_to_end_through_the_queue_delivered_once_bounced_with_a_dsn_and_deferred() {
+    let mut inst = Instance::new();
+    let (ok, hard, soft) = (port(&inst, 26), port(&inst, 27), port(&inst, 28));
+    let sink = Sink::start(&inst, ok, &[]);
+    let _hard = Sink::start(&inst, hard, &["-f", "RCPT"]);
+    let _soft = Sink::start(&inst, soft, &["-r", "RCPT"]);
+    // kmpctl init sets nothing in [send]: the section is ours to add.
+    inst.append_config(
+        "[send]\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\nscan_interval = \"1s\"\n",
+    );
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    inst.ctl_ok(&["user", "add", "alice@example.test"]);
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    inst.spawn("kmp-local", &[]);
+    inst.wait_socket("local.sock");
+    launch(
+        &mut inst,
+        &format!(
+            "[remote.routes]\n\"ok.test\" = [\"127.0.0.1:{ok}\"]\n\"hard.test\" = [\"127.0.0.1:{hard}\"]\n\"soft.test\" = [\"127.0.0.1:{soft}\"]\n"
+        ),
+    );
+    let pid = inst.path().join("run/kmp-send.pid");
+    inst.spawn("kmp-send", &[]);
+    wait_until(Duration::from_secs(20), || pid.exists())
+        .unwrap_or_else(|_| panic!("kmp-send never got ready:\n{}", inst.log("kmp-send")));
+
+    sendmail(
+        &inst,
+        &["-f", "alice@example.test", "bob@ok.test"],
+        b"Subject: out\n\nto the world\n.dot line\n",
+    );
+    sendmail(
+        &inst,
+        &["-f", "alice@example.test", "nobody@hard.test"],
+        b"Subject: hard\n\nbounce me\n",
+    );
+    sendmail(
+        &inst,
+        &["-f", "alice@example.test", "later@soft.test"],
+        b"Subject: soft\n\nlater\n",
+    );
+
+    wait_until(Duration::from_secs(30), || sink.messages().len() == 1)
+        .unwrap_or_else(|_| panic!("{}\n{}", inst.log("kmp-send"), inst.log("kmp-remote")));
+    let m = &sink.messages()[0];
+    assert!(
+        m.contains("X-Rcpt-Args: <bob@ok.test>") && m.contains("\nto the world\n.dot line\n"),
+        "{m}"
+    );
+    // The bounce: a DSN to alice with the remote server's words.
+    let new = inst.path().join("mail/example.test/alice/new");
+    wait_until(Duration::from_secs(30), || {
+        std::fs::read_dir(&new)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+    })
+    .unwrap_or_else(|_| {
+        panic!(
+            "no bounce:\n{}\n{}",
+            inst.log("kmp-send"),
+            inst.log("kmp-remote")
+        )
+    });
+    let f = std::fs::read_dir(&new)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let dsn = std::fs::read_to_string(f).unwrap();
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; nobody@hard.test"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("Status: 5.3.0"), "{dsn}");
+    assert!(dsn.contains("Remote-MTA: dns; 127.0.0.1\n"), "{dsn}");
+    assert!(
+        dsn.contains("Diagnostic-Code: smtp; 500 5.3.0 Error: command failed"),
+        "{dsn}"
+    );
+    // The 4xx one stays queued and is tried again.
+    wait_until(Duration::from_secs(30), || {
+        inst.log("kmp-remote")
+            .matches("to=<later@soft.test>")
+            .count()
+            >= 2
+    })
+    .unwrap_or_else(|_| panic!("{}", inst.log("kmp-remote")));
+    assert!(inst.ctl_ok(&["queue", "list"]).contains("later@soft.test"));
+    // Still delivered exactly once.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sink.messages().len(), 1);
+}
