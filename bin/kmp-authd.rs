@@ -51,6 +51,12 @@ fn run(args: Args) -> i32 {
             return e.exit_code();
         }
     };
+    if let Err(e) =
+        daemon::hand_socket_over(&socket, cfg.str("privileges.authd"), daemon::DAEMON_GROUP)
+    {
+        error!("cannot hand {} over: {e}", socket.display());
+        return exit::OSERR;
+    }
     if let Err(code) = daemon::drop_privileges(&cfg, "privileges.authd", None) {
         return code;
     }

@@ -68,6 +68,31 @@ pub fn drop_privileges(cfg: &Config, key: &str, extra_group: Option<&str>) -> Re
     }
 }
 
+/// As root, gives a Unix socket that a daemon bound to `owner` (the user it
+/// is about to become) and to `group` (a group name, or a user name whose
+/// primary group is meant), so that only members of that group can connect
+/// (sockets are made mode 0660). Does nothing when not root or `owner` is empty.
+pub fn hand_socket_over(socket: &Path, owner: &str, group: &str) -> nix::Result<()> {
+    use nix::unistd::{chown, Group, User};
+    if !crate::sys::privs::is_root() || owner.is_empty() {
+        return Ok(());
+    }
+    let uid = User::from_name(owner)?.map(|u| u.uid);
+    let gid = match group {
+        "" => None,
+        g => match Group::from_name(g)? {
+            Some(gr) => Some(gr.gid),
+            None => User::from_name(g)?.map(|u| u.gid),
+        },
+    };
+    chown(socket, uid, gid)
+}
+
+/// The group every daemon user belongs to (`kmpctl setup` makes it): it may
+/// reach kmp-authd's socket, create files in the run directory and read the
+/// TLS key.
+pub const DAEMON_GROUP: &str = "kmpromail";
+
 /// A pid file under the run directory: written when the daemon is ready,
 /// removed when it ends cleanly. `kmpctl start` waits for it.
 pub struct PidFile {

@@ -26,8 +26,7 @@ use super::{CtlError, CtlResult, Ctx};
 use crate::config::Config;
 use crate::exit;
 
-/// The group every daemon user belongs to.
-pub const DAEMON_GROUP: &str = "kmpromail";
+pub use crate::daemon::DAEMON_GROUP;
 
 /// (user, extra groups) for each system user.
 pub const USERS: &[(&str, &[&str])] = &[
@@ -66,6 +65,7 @@ pub fn layout(cfg: &Config) -> Vec<PathSpec> {
         spec(q.join("incoming"), "kmpq", "kmpdrop", 0o2770),
         spec(q.join("incoming/tmp"), "kmpq", "kmpdrop", 0o2770),
         spec(q.join("incoming/new"), "kmpq", "kmpdrop", 0o2770),
+        spec(q.join("incoming/env"), "kmpq", "kmpdrop", 0o2770),
         spec(q.join("incoming/env"), "kmpq", "kmpdrop", 0o2770),
         spec(cfg.path_of("paths.mail"), "vmail", "vmail", 0o700),
         spec(cfg.path_of("paths.db"), "kmpauth", "kmpauth", 0o700),

@@ -16,5 +16,28 @@ pub fn open_env(dir: &Path, map_size: usize, max_dbs: u32) -> heed::Result<Env<W
     // of the suite opens the environment through this function (same flags,
     // locking on), nothing truncates or rewrites the files behind LMDB's back,
     // and heed refuses a second open of the same path in one process.
-    unsafe { opts.open(dir) }
+    let env = unsafe { opts.open(dir) }?;
+    give_to_directory_owner(dir)?;
+    Ok(env)
+}
+
+/// Run as root (kmpctl writing the user database), LMDB creates its files as
+/// root; the daemon that owns the directory must still open them. So the
+/// files take the directory's owner and group.
+fn give_to_directory_owner(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !super::privs::is_root() {
+        return Ok(());
+    }
+    let d = std::fs::metadata(dir)?;
+    for name in ["data.mdb", "lock.mdb"] {
+        let p = dir.join(name);
+        match std::fs::metadata(&p) {
+            Ok(m) if m.uid() != d.uid() || m.gid() != d.gid() => {
+                std::os::unix::fs::chown(&p, Some(d.uid()), Some(d.gid()))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
