@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::ipc::authd::UserInfo;
 use crate::ipc::job::{Job, JobRecipient, JobReply, Outcome, RecipientResult, VERSION};
 
+use super::fanout;
 use super::header::{self, Scan};
 use super::resolve::{self, Directory, Refusal, ResolveError};
 use crate::maildir::quota::{Limits, Usage};
@@ -192,9 +193,12 @@ pub fn run_job(
 
     // Preparation: Maildirs exist, quotas allow.
     let prefix_len = header::prefix(&job.sender, None).len() as u64 + 64;
-    for w in work.iter_mut().filter(|w| w.status.is_none()) {
-        prepare(w, size + prefix_len);
-    }
+    // Creating Maildirs and reading quotas wait on the disk: many at once.
+    fanout::for_each_mut(&mut work, |w| {
+        if w.status.is_none() {
+            prepare(w, size + prefix_len);
+        }
+    });
     times.prepared_ms = clock.now_ms();
 
     // Delivery: one file per device, linked into each Maildir.
@@ -412,7 +416,7 @@ fn prepare(w: &mut Work, size: u64) {
 }
 
 /// Delivers to the Maildirs of one device: one file, linked into each
-/// (`maildir::deliver_many`, which skips a Maildir that has the delivery id).
+/// (skipping a Maildir that has the delivery id already; see [`fanout`]).
 fn deliver_group(job: &Job, file: &File, work: &mut [Work], members: &[usize]) {
     let prefix = header::prefix(
         &job.sender,
@@ -431,7 +435,7 @@ fn deliver_group(job: &Job, file: &File, work: &mut [Work], members: &[usize]) {
         })
         .collect();
     let mut data = (&prefix[..]).chain(ReadAt { file, off: 0 });
-    let results = maildir::deliver_many(&targets, &mut data);
+    let results = fanout::deliver(&targets, &mut data);
     for (&i, r) in members.iter().zip(results) {
         let w = &mut work[i];
         w.status = Some(match r {

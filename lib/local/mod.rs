@@ -13,6 +13,7 @@
 //! user database (kmp-authd answers), or speak to the network.
 
 pub mod deliver;
+pub mod fanout;
 pub mod header;
 pub mod resolve;
 pub mod server;

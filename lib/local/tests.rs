@@ -386,3 +386,52 @@ fn malformed_and_big_messages_are_delivered_byte_for_byte() {
     want.sort();
     assert_eq!(got, want);
 }
+
+#[test]
+fn twenty_mailboxes_share_one_file_in_parallel_and_a_retry_finds_them_all() {
+    let fx = Fixture::new();
+    let users: Vec<String> = (0..20).map(|i| format!("m{i}@example.test")).collect();
+    let mut d = Mem::new();
+    for u in &users {
+        d = d.user(u, &[], false, true);
+    }
+    d = d.alias(
+        "list@example.test",
+        &users.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+    );
+    let r = fx.run(&mut d, "QF", &["list@example.test"], MSG);
+    assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+    let files: Vec<PathBuf> = users
+        .iter()
+        .map(|u| {
+            let m = messages(&fx.maildir(u));
+            assert_eq!(m.len(), 1, "{u}");
+            m[0].clone()
+        })
+        .collect();
+    let ino = fs::metadata(&files[0]).unwrap().ino();
+    assert!(files.iter().all(|f| fs::metadata(f).unwrap().ino() == ino));
+    assert_eq!(fs::metadata(&files[0]).unwrap().nlink(), 20);
+    assert!(fs::read_to_string(&files[7])
+        .unwrap()
+        .contains("Delivered-To: list@example.test\n"));
+    // Half of them moved on by a reader; the retry writes nothing anywhere.
+    for f in files.iter().step_by(2) {
+        let cur = f.parent().unwrap().parent().unwrap().join("cur");
+        fs::rename(
+            f,
+            cur.join(format!("{}:2,S", f.file_name().unwrap().to_string_lossy())),
+        )
+        .unwrap();
+    }
+    let r = fx.run(&mut d, "QF", &["list@example.test"], MSG);
+    assert_eq!(r.results[0].outcome, Outcome::Sent);
+    for u in &users {
+        assert_eq!(messages(&fx.maildir(u)).len(), 1, "{u}");
+    }
+    let tmp_left: usize = users
+        .iter()
+        .map(|u| fs::read_dir(fx.maildir(u).join("tmp")).unwrap().count())
+        .sum();
+    assert_eq!(tmp_left, 0);
+}
