@@ -80,7 +80,8 @@ fn run(args: &Args) -> i32 {
         .into_iter()
         .zip(wanted.iter().map(|(_, k)| *k))
         .collect();
-    let policy = Policy::from_config(&cfg, tls.is_some());
+    let tls_on = tls.is_some();
+    let policy = Policy::from_config(&cfg, tls_on);
     let server = Server::new(policy, paths.clone(), tls);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -106,7 +107,7 @@ fn run(args: &Args) -> i32 {
                 return exit::OSERR;
             }
         };
-        let serving = tokio::spawn(server.run(listeners));
+        let serving = tokio::spawn(server.clone().run(listeners));
         let _pid = match PidFile::write(&paths, "kmp-smtpd") {
             Ok(p) => p,
             Err(e) => {
@@ -126,11 +127,24 @@ fn run(args: &Args) -> i32 {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
-                _ = hup.recv() => info!("SIGHUP: restart kmp-smtpd to apply configuration changes"),
+                _ = hup.recv() => reload(&server, &cfg, tls_on),
             }
         }
         serving.abort();
         info!("stopping");
         exit::OK
     })
+}
+
+/// SIGHUP: limits, deny lists and relay networks are read again for new
+/// sessions. Listeners, TLS and paths need a restart.
+fn reload(server: &Server, cfg: &kmpromail::config::Config, tls: bool) {
+    let Some(path) = cfg.path() else { return };
+    match kmpromail::config::Config::load(path) {
+        Ok(new) => {
+            server.reload(Policy::from_config(&new, tls));
+            info!("configuration reloaded from {}", path.display());
+        }
+        Err(e) => error!("configuration not reloaded: {e}"),
+    }
 }

@@ -38,7 +38,8 @@ const RATE_TABLE_MAX: usize = 100_000;
 
 /// The shared state of all sessions.
 pub struct Server {
-    policy: Arc<Policy>,
+    /// Replaced whole on SIGHUP; each session keeps the one it started with.
+    policy: std::sync::RwLock<Arc<Policy>>,
     paths: Paths,
     tls: Option<TlsAcceptor>,
     counts: Mutex<Counts>,
@@ -78,7 +79,7 @@ impl Server {
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Arc<Server> {
         Arc::new(Server {
-            policy: Arc::new(policy),
+            policy: std::sync::RwLock::new(Arc::new(policy)),
             paths,
             tls: tls.map(TlsAcceptor::from),
             counts: Mutex::new(Counts::default()),
@@ -118,14 +119,27 @@ impl Server {
         }
     }
 
+    /// The policy new sessions get.
+    pub fn policy(&self) -> Arc<Policy> {
+        // A poisoned lock still holds a whole policy.
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Puts a new policy in force for new sessions (SIGHUP).
+    pub fn reload(&self, policy: Policy) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
         // A panic while holding the lock leaves only counters behind: go on.
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes a connection slot for `ip`, or says why not.
-    fn admit(self: &Arc<Server>, ip: IpAddr) -> Result<Slot, (Reply, bool)> {
-        let p = &self.policy;
+    fn admit(self: &Arc<Server>, p: &Policy, ip: IpAddr) -> Result<Slot, (Reply, bool)> {
         let mut c = self.lock();
         if p.max_connection_rate > 0 {
             let now = Instant::now();
@@ -175,7 +189,8 @@ impl Server {
             .await;
             let _ = sock.shutdown().await;
         };
-        let _slot = match self.admit(ip) {
+        let policy = self.policy();
+        let _slot = match self.admit(&policy, ip) {
             Ok(s) => s,
             Err((r, report)) => {
                 info!("{id}: reject: CONNECT from unknown[{ip}]: {}", r.summary());
@@ -185,9 +200,9 @@ impl Server {
                 return refuse(sock, r).await;
             }
         };
-        if self.policy.max_load > 0 {
+        if policy.max_load > 0 {
             if let Some(load) = crate::sys::load_average() {
-                if load > self.policy.max_load as f64 {
+                if load > policy.max_load as f64 {
                     let r = reply::OVERLOADED;
                     info!(
                         "{id}: reject: CONNECT from unknown[{ip}]: {} (load {load:.2})",
@@ -201,7 +216,7 @@ impl Server {
             "{id} smtp connected address={ip} port={} service={kind:?}",
             peer.port()
         );
-        let timeout = self.policy.command_timeout;
+        let timeout = policy.command_timeout;
         let (stream, tls) = match (kind, &self.tls) {
             (Listener::Smtps, Some(acc)) => {
                 match tokio::time::timeout(timeout, acc.accept(sock)).await {
@@ -227,6 +242,7 @@ impl Server {
         };
         let mut conn = Conn {
             srv: self.clone(),
+            policy: policy.clone(),
             stream,
             ip,
             kind,
@@ -239,7 +255,7 @@ impl Server {
             deadline: None,
         };
         let banned = conn.ban_check().await;
-        let mut session = Session::new(self.policy.clone(), id.clone(), ip, kind, tls);
+        let mut session = Session::new(policy.clone(), id.clone(), ip, kind, tls);
         let greeting = session.greet(banned);
         let end = match conn.perform(&mut session, greeting).await {
             Ok(()) => conn.serve(&mut session).await,
@@ -296,6 +312,7 @@ impl Message {
 /// One connection.
 struct Conn {
     srv: Arc<Server>,
+    policy: Arc<Policy>,
     stream: Stream,
     ip: IpAddr,
     kind: Listener,
@@ -358,7 +375,7 @@ impl Conn {
     /// Reads more of a command line before its deadline. False when the
     /// session ended (timeout).
     async fn wait_for_line(&mut self, session: &mut Session) -> io::Result<bool> {
-        let limit = self.srv.policy.command_timeout;
+        let limit = self.policy.command_timeout;
         let deadline = *self
             .deadline
             .get_or_insert_with(|| tokio::time::Instant::now() + limit);
@@ -408,8 +425,10 @@ impl Conn {
                     match self.start_tls().await {
                         Ok(info) => session.tls_started(info),
                         Err(e) => {
-                            info!("{}: STARTTLS handshake failed: {e}", session.id());
-                            return Ok(());
+                            return Err(io::Error::new(
+                                e.kind(),
+                                format!("STARTTLS handshake failed: {e}"),
+                            ))
                         }
                     }
                     Vec::new()
@@ -515,7 +534,7 @@ impl Conn {
 
     /// Reads DATA up to CRLF.CRLF into the open message.
     async fn receive_data(&mut self) -> io::Result<crate::proto::smtp::Summary> {
-        let timeout = self.srv.policy.data_timeout;
+        let timeout = self.policy.data_timeout;
         loop {
             let Some(m) = &mut self.message else {
                 return Err(io::Error::other("no message open"));
@@ -533,7 +552,7 @@ impl Conn {
 
     /// Reads exactly `size` octets of a BDAT chunk, keeping or discarding them.
     async fn receive_chunk(&mut self, mut size: u64, keep: bool) -> io::Result<()> {
-        let timeout = self.srv.policy.data_timeout;
+        let timeout = self.policy.data_timeout;
         loop {
             let avail = (self.buf.len() - self.pos) as u64;
             let n = avail.min(size) as usize;
@@ -633,7 +652,7 @@ impl Conn {
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(io::Error::other("TLS already active"));
         };
-        let limit = self.srv.policy.command_timeout;
+        let limit = self.policy.command_timeout;
         let t = tokio::time::timeout(limit, acc.accept(tcp))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
@@ -670,7 +689,7 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let limit = self.srv.policy.command_timeout;
+        let limit = self.policy.command_timeout;
         let out = std::mem::take(&mut self.out);
         tokio::time::timeout(limit, async {
             self.stream.write_all(&out).await?;

@@ -962,7 +962,15 @@ impl Session {
     fn refuse(&mut self, out: &mut Vec<Action>, verb: &str, r: Reply, detail: &str) {
         out.push(self.log_refusal(verb, &r, detail));
         let counts = r.code >= 500;
+        // RFC 5321 4.2.2: 421 means the server closes the channel.
+        let closes = r.code == 421;
         out.push(Action::Reply(r));
+        if closes {
+            out.push(Action::Abort);
+            out.push(Action::Close);
+            self.state = State::Closed;
+            return;
+        }
         if counts {
             self.errors += 1;
         }

@@ -586,6 +586,7 @@ fn limits_on_size_recipients_hops_and_messages() {
             "421 4.7.0"
         ]
     );
+    assert!(r.closed);
 }
 
 #[test]
