@@ -554,3 +554,72 @@ fn denied_clients_and_connection_rate() {
         .collect();
     assert_eq!(codes, ["220", "220", "220", "421 4.7.0", "421 4.7.0"]);
 }
+
+/// Messages in a Maildir's new/ and cur/.
+fn maildir_files(md: &std::path::Path) -> Vec<std::path::PathBuf> {
+    ["new", "cur"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(md.join(d)).into_iter().flatten())
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
+#[test]
+fn end_to_end_into_maildirs_through_the_queue() {
+    let mut inst = start(&[]);
+    inst.spawn("kmp-local", &[]);
+    inst.wait_socket("local.sock");
+    inst.spawn("kmp-send", &[]);
+    let pid = inst.path().join("run/kmp-send.pid");
+    common::wait_until(Duration::from_secs(20), || pid.exists())
+        .unwrap_or_else(|_| panic!("kmp-send did not start: {}", inst.log("kmp-send")));
+    let out = py(
+        &inst,
+        &format!(
+            "{PY_HEAD}{}",
+            r#"
+s = smtplib.SMTP(host, p25)
+s.ehlo("client.test")
+# One message to a user and an alias of another, pipelined; one with UTF-8.
+s.sendmail("x@remote.test", ["bob@example.test", "sales@example.test"],
+           b"Subject: to two\r\n\r\nline\r\n..dot\r\n")
+s.sendmail("j\xc3\xb6rg@remote.test".encode().decode("utf-8"), ["alice@example.test"],
+           "Subject: gr\u00fc\u00dfe\r\n\r\n\u4f60\u597d\r\n".encode(), mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+s.quit()
+print("ok")
+"#
+        ),
+    );
+    assert_eq!(out.trim(), "ok");
+    let alice = inst.path().join("mail/example.test/alice");
+    let bob = inst.path().join("mail/example.test/bob");
+    common::wait_until(Duration::from_secs(30), || {
+        maildir_files(&alice).len() == 2 && maildir_files(&bob).len() == 1
+    })
+    .unwrap_or_else(|_| {
+        panic!(
+            "not delivered:\n{}\n{}\n{}",
+            inst.log("kmp-smtpd"),
+            inst.log("kmp-send"),
+            inst.log("kmp-local")
+        )
+    });
+    let text: Vec<String> = maildir_files(&alice)
+        .iter()
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
+        .collect();
+    let two = text.iter().find(|t| t.contains("Subject: to two")).unwrap();
+    assert!(
+        two.contains("Received: from client.test (unknown [127.0.0.1])"),
+        "{two}"
+    );
+    // smtplib stuffed the dots; what arrives is what was given.
+    assert!(two.ends_with("\n\nline\n..dot\n"), "{two:?}");
+    let utf8 = text.iter().find(|t| t.contains("gr\u{fc}\u{df}e")).unwrap();
+    assert!(
+        utf8.contains("with UTF8SMTP id") && utf8.contains("\u{4f60}\u{597d}"),
+        "{utf8}"
+    );
+    // The drop directory is empty again: kmp-send took everything in.
+    common::wait_until(Duration::from_secs(10), || queued(&inst).is_empty()).expect("taken in");
+}
