@@ -65,6 +65,7 @@ struct Run {
     users: u64,
     load_rate: f64,
     load_secs: f64,
+    load_cpu: f64,
     bytes_per_user: f64,
     lookups: Vec<(usize, f64, Duration, Duration)>,
 }
@@ -120,6 +121,18 @@ fn lookups(sock: &Path, clients: usize, users: u64) -> (f64, Duration, Duration)
     )
 }
 
+/// CPU seconds (user + system) of the children waited for so far.
+fn children_cpu() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    match getrusage(UsageWho::RUSAGE_CHILDREN) {
+        Ok(u) => {
+            let tv = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+            tv(u.user_time()) + tv(u.system_time())
+        }
+        Err(_) => 0.0,
+    }
+}
+
 fn run(n: u64) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let inst = dir.path().join("i");
@@ -135,6 +148,7 @@ fn run(n: u64) -> Run {
     let dump = dir.path().join("users.jsonl");
     write_dump(&dump, n);
 
+    let cpu0 = children_cpu();
     let t = Instant::now();
     let out = Command::new(bin("kmpctl"))
         .arg("--config")
@@ -144,6 +158,7 @@ fn run(n: u64) -> Run {
         .output()
         .unwrap();
     let load_secs = t.elapsed().as_secs_f64();
+    let load_cpu = children_cpu() - cpu0;
     assert!(
         out.status.success(),
         "{}",
@@ -175,6 +190,7 @@ fn run(n: u64) -> Run {
         users: n,
         load_rate: n as f64 / load_secs,
         load_secs,
+        load_cpu,
         bytes_per_user: size as f64 / n as f64,
         lookups: res,
     }
@@ -190,16 +206,25 @@ fn main() {
     } else {
         sizes
     };
-    println!("users      load users/s  load s  bytes/user  clients  lookups/s  p50 us  p99 us");
+    println!(
+        "machine: {} CPUs, load average {:.1} at the start",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        kmpromail::sys::load_average().unwrap_or(0.0)
+    );
+    println!("users      load users/s  load s  load cpu s  users/cpu-s  bytes/user  clients  lookups/s  p50 us  p99 us");
     let mut runs = Vec::new();
     for n in sizes {
         let r = run(n);
         for (c, rate, p50, p99) in &r.lookups {
             println!(
-                "{:<10} {:>12.0}  {:>6.2}  {:>10.0}  {:>7}  {:>9.0}  {:>6}  {:>6}",
+                "{:<10} {:>12.0}  {:>6.2}  {:>10.2}  {:>11.0}  {:>10.0}  {:>7}  {:>9.0}  {:>6}  {:>6}",
                 r.users,
                 r.load_rate,
                 r.load_secs,
+                r.load_cpu,
+                r.users as f64 / r.load_cpu.max(1e-6),
                 r.bytes_per_user,
                 c,
                 rate,

@@ -67,14 +67,15 @@ enum End {
 }
 
 async fn connection(authd: Arc<Authd>, mut stream: UnixStream) {
+    let mut input = Input::default();
     loop {
-        let mut body = match read_frame(&mut stream).await {
+        let mut body = match input.frame(&mut stream).await {
             Ok(b) => b,
-            Err(End::Closed) => return,
+            Err(End::Closed) => break,
             Err(End::Bad(why)) => {
                 crate::warn!("closing a connection: {why}");
                 let _ = reply(&mut stream, &refuse(why)).await;
-                return;
+                break;
             }
         };
         let parsed: Result<Envelope<Request>, _> = frame::decode(&body);
@@ -88,50 +89,85 @@ async fn connection(authd: Arc<Authd>, mut stream: UnixStream) {
             Err(e) => {
                 crate::warn!("closing a connection: {e}");
                 let _ = reply(&mut stream, &refuse(e.to_string())).await;
-                return;
+                break;
             }
         };
         if reply(&mut stream, &answer).await.is_err() {
-            return;
+            break;
         }
     }
+    input.buf.zeroize();
 }
 
 async fn reply(stream: &mut UnixStream, r: &Reply) -> std::io::Result<()> {
-    stream.write_all(&frame::encode(r)).await?;
-    stream.flush().await
+    stream.write_all(&frame::encode(r)).await
 }
 
-/// Reads one frame's body. Waiting for a frame to begin has no limit (a
-/// daemon keeps its connection); once begun it must finish in time.
-async fn read_frame(stream: &mut UnixStream) -> Result<Vec<u8>, End> {
-    let mut len = [0u8; 4];
-    match stream.read(&mut len[..1]).await {
-        Ok(0) => return Err(End::Closed),
-        Ok(_) => {}
-        Err(e) => return Err(End::Bad(e.to_string())),
+/// Bytes read but not yet taken as frames. One read usually brings a whole
+/// request, so a request costs one read and one write. The buffer is zeroed
+/// when the connection ends (it may have held passwords).
+#[derive(Default)]
+struct Input {
+    buf: Vec<u8>,
+}
+
+impl Input {
+    /// Reads more; false at the end of the stream.
+    async fn fill(&mut self, stream: &mut UnixStream) -> std::io::Result<bool> {
+        let mut chunk = [0u8; 8192];
+        let n = stream.read(&mut chunk).await?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        chunk.zeroize();
+        Ok(n > 0)
     }
-    let rest = async {
-        stream.read_exact(&mut len[1..]).await?;
-        let n = u32::from_be_bytes(len) as usize;
-        if n > MAX_FRAME {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("frame of {n} bytes is over the limit"),
-            ));
+
+    /// The next frame's body. Waiting for a frame to begin has no limit (a
+    /// daemon keeps its connection); once begun it must finish in time.
+    async fn frame(&mut self, stream: &mut UnixStream) -> Result<Vec<u8>, End> {
+        if self.buf.is_empty() {
+            match self.fill(stream).await {
+                Ok(true) => {}
+                Ok(false) => return Err(End::Closed),
+                Err(e) => return Err(End::Bad(e.to_string())),
+            }
         }
-        let mut body = vec![0u8; n];
-        stream.read_exact(&mut body).await?;
-        Ok(body)
-    };
-    match tokio::time::timeout(FRAME_TIMEOUT, rest).await {
-        Ok(Ok(b)) => Ok(b),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Err(End::Bad("the peer left in the middle of a frame".into()))
+        let rest = async {
+            while self.buf.len() < 4 {
+                if !self.fill(stream).await? {
+                    return Err(eof());
+                }
+            }
+            let n =
+                u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+            if n > MAX_FRAME {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("frame of {n} bytes is over the limit"),
+                ));
+            }
+            while self.buf.len() < 4 + n {
+                if !self.fill(stream).await? {
+                    return Err(eof());
+                }
+            }
+            let body = self.buf[4..4 + n].to_vec();
+            self.buf[..4 + n].zeroize();
+            self.buf.drain(..4 + n);
+            Ok(body)
+        };
+        match tokio::time::timeout(FRAME_TIMEOUT, rest).await {
+            Ok(Ok(b)) => Ok(b),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(End::Bad("the peer left in the middle of a frame".into()))
+            }
+            Ok(Err(e)) => Err(End::Bad(e.to_string())),
+            Err(_) => Err(End::Bad("a frame took too long to arrive".into())),
         }
-        Ok(Err(e)) => Err(End::Bad(e.to_string())),
-        Err(_) => Err(End::Bad("a frame took too long to arrive".into())),
     }
+}
+
+fn eof() -> std::io::Error {
+    std::io::Error::from(std::io::ErrorKind::UnexpectedEof)
 }
 
 fn refuse(message: String) -> Reply {

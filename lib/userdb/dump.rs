@@ -26,7 +26,7 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 
 use super::address::{normalize_domain, Address};
-use super::lmdb::{record_key, Lmdb};
+use super::lmdb::{record_key, Lmdb, Stored};
 use super::{password, Alias, DbError, Domain, User};
 
 /// The header line's version.
@@ -126,6 +126,13 @@ pub fn load(
             d.clear(&mut t).map_err(|e| at(0)(db.err(e)))?;
         }
     }
+    let mut last: [Option<Vec<u8>>; 3] = [None, None, None];
+    for (i, d) in [db.domains, db.users, db.aliases].into_iter().enumerate() {
+        last[i] = d
+            .last(&t)
+            .map_err(|e| at(0)(db.err(e)))?
+            .map(|(k, _)| k.to_vec());
+    }
     let mut n = Counts::default();
     let mut buf = String::with_capacity(512);
     let mut value = Vec::with_capacity(512);
@@ -185,7 +192,7 @@ pub fn load(
                     *f = Address::parse(f).map_err(|e| err(e.into()))?.to_string();
                 }
                 value.clear();
-                serde_json::to_writer(&mut value, &u).expect("record serialises");
+                serde_json::to_writer(&mut value, &Stored(&u)).expect("record serialises");
                 n.users += 1;
                 (db.users, record_key(a.domain(), a.local()), "user")
             }
@@ -212,7 +219,24 @@ pub fn load(
                 (db.aliases, record_key(a.domain(), a.local()), "alias")
             }
         };
-        match dbh.put_with_flags(&mut t, heed::PutFlags::NO_OVERWRITE, &key, &value) {
+        // Keys past the last one in their database are appended: LMDB then
+        // fills pages instead of splitting them in half (a dump is in key
+        // order, so loading one is all appends).
+        let slot = match kind {
+            "domain" => 0,
+            "user" => 1,
+            _ => 2,
+        };
+        let flags = if last[slot].as_ref().is_none_or(|l| key > *l) {
+            heed::PutFlags::APPEND
+        } else {
+            heed::PutFlags::NO_OVERWRITE
+        };
+        let r = dbh.put_with_flags(&mut t, flags, &key, &value);
+        if r.is_ok() && flags == heed::PutFlags::APPEND {
+            last[slot] = Some(key.clone());
+        }
+        match r {
             Ok(()) => {}
             Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => {
                 return Err(err(DbError::Exists(format!(
