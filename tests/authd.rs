@@ -604,6 +604,23 @@ fn dump_and_load_round_trip_and_failed_loads_change_nothing() {
         "bob@example.test",
         "ann@bücher.example",
     ]);
+    a.ctl_ok(&[
+        "user",
+        "pop3",
+        "bob@example.test",
+        "--subfolders",
+        "yes",
+        "--login-delay",
+        "300",
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&a.ctl_ok(&["--json", "user", "show", "bob@example.test"])).unwrap();
+    assert_eq!(
+        (v["pop3_subfolders"].as_bool(), v["login_delay"].as_u64()),
+        (Some(true), Some(300))
+    );
+    assert_eq!(v["forwards"][0], "ann@xn--bcher-kva.example");
+    assert_eq!(v["keep_copy"], true);
     let file = a.path().join("users.jsonl");
     a.ctl_ok(&["db", "dump", file.to_str().unwrap()]);
     let text = std::fs::read_to_string(&file).unwrap();
@@ -701,4 +718,15 @@ fn sighup_reopens_the_database() {
         } => assert_eq!(user.address, "new@example.test"),
         r => panic!("{r:?}"),
     }
+    // SIGTERM: a clean end, the socket and the pid file gone.
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let run = inst.path().join("run");
+    common::wait_until(std::time::Duration::from_secs(10), || {
+        !run.join("kmp-authd.pid").exists() && !run.join("authd.sock").exists()
+    })
+    .expect("kmp-authd removed its pid file and socket");
 }

@@ -75,6 +75,16 @@ pub enum Verb {
         #[arg(long, value_name = "N")]
         messages: Option<u64>,
     },
+    /// POP3 options: whether POP3 shows subfolders too, and LOGIN-DELAY.
+    Pop3 {
+        address: String,
+        /// Show the mail of subfolders in POP3 too (yes or no).
+        #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+        subfolders: Option<bool>,
+        /// Seconds a client must wait between logins (RFC 2449 LOGIN-DELAY; 0 for none).
+        #[arg(long, value_name = "SECS")]
+        login_delay: Option<u64>,
+    },
     /// Forward mail to TARGETs (none: stop forwarding).
     Forward {
         address: String,
@@ -219,6 +229,19 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                 Ok(())
             })
         }
+        Verb::Pop3 {
+            address,
+            subfolders,
+            login_delay,
+        } => update(ctx, &parse(&address)?, "POP3 options set for", move |u| {
+            if let Some(b) = subfolders {
+                u.pop3_subfolders = b;
+            }
+            if let Some(d) = login_delay {
+                u.login_delay = d;
+            }
+            Ok(())
+        }),
         Verb::Forward {
             address,
             targets,
