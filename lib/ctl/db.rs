@@ -136,30 +136,7 @@ pub fn open(ctx: &Ctx, create: bool) -> Result<(Paths, Lmdb), CtlError> {
         Lmdb::open(&paths.db)
     }
     .map_err(db_err)?;
-    give_to_dir_owner(&paths.db);
     Ok((paths, db))
-}
-
-/// Run as root, kmpctl would leave `data.mdb` and `lock.mdb` to root, and
-/// kmp-authd (which reads them as the owner of the directory, `kmpctl
-/// setup` makes it kmpauth) could not open them: hand them to the
-/// directory's owner. As anyone else this does nothing.
-fn give_to_dir_owner(dir: &std::path::Path) {
-    use std::os::unix::fs::MetadataExt;
-    if !crate::sys::privs::is_root() {
-        return;
-    }
-    let Ok(d) = std::fs::metadata(dir) else {
-        return;
-    };
-    for f in ["data.mdb", "lock.mdb"] {
-        let p = dir.join(f);
-        if let Ok(m) = std::fs::metadata(&p) {
-            if m.uid() != d.uid() || m.gid() != d.gid() {
-                let _ = std::os::unix::fs::chown(&p, Some(d.uid()), Some(d.gid()));
-            }
-        }
-    }
 }
 
 /// A database error as kmpctl reports it.
