@@ -19,8 +19,6 @@
 //! Standards: RFC 5321 (Return-Path, hop count), RFC 3463 (status codes),
 //! Maildir and Maildir++ (quota). See kmp-local(8).
 
-use std::path::Path;
-
 use clap::Parser;
 use kmpromail::daemon::{self, DaemonArgs, PidFile};
 use kmpromail::exit;
@@ -52,7 +50,9 @@ fn run(cli: Cli) -> i32 {
             return exit::CANTCREAT;
         }
     };
-    if let Err(e) = hand_socket_over(
+    // As root: the socket belongs to the delivery user, in the group of
+    // kmp-send's user, so that only kmp-send can connect (mode 0660).
+    if let Err(e) = daemon::hand_socket_over(
         &socket,
         cfg.str("privileges.local"),
         cfg.str("privileges.send"),
@@ -73,20 +73,4 @@ fn run(cli: Cli) -> i32 {
         }
     };
     kmpromail::local::run(cfg, cli.daemon.config, listener)
-}
-
-/// As root: the socket belongs to the delivery user, in the group of
-/// kmp-send's user, so that only kmp-send can connect (mode 0660).
-fn hand_socket_over(socket: &Path, owner: &str, client: &str) -> nix::Result<()> {
-    use nix::unistd::{chown, User};
-    if !kmpromail::sys::privs::is_root() || owner.is_empty() {
-        return Ok(());
-    }
-    let uid = User::from_name(owner)?.map(|u| u.uid);
-    let gid = if client.is_empty() {
-        None
-    } else {
-        User::from_name(client)?.map(|u| u.gid)
-    };
-    chown(socket, uid, gid)
 }
