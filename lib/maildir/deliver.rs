@@ -31,10 +31,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::error::{io_err, Error, Result};
 use super::{name, quota, Folder};
+
+/// Clock difference allowed between the queue's arrival time and file times.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// A message placed in a Maildir.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +62,10 @@ pub struct Target<'a> {
     /// The id that makes retries idempotent for this recipient (kmp-send's
     /// `JobRecipient::delivery_id`), or None.
     pub delivery_id: Option<&'a str>,
+    /// When the message was first accepted (`Job::arrived`), if known: the
+    /// duplicate check then skips a directory unchanged since then, which
+    /// makes it free for the common first attempt into a large `cur/`.
+    pub arrived: Option<SystemTime>,
 }
 
 /// A message written and synced in `tmp/`, not yet visible to readers.
@@ -81,6 +88,7 @@ pub fn deliver(
     let target = Target {
         folder,
         delivery_id,
+        arrived: None,
     };
     match deliver_many(&[target], data).pop() {
         Some(r) => r,
@@ -96,11 +104,16 @@ pub fn deliver(
 pub fn deliver_many(targets: &[Target<'_>], data: &mut dyn Read) -> Vec<Result<Delivered>> {
     let mut results: Vec<Option<Result<Delivered>>> = Vec::with_capacity(targets.len());
     for t in targets {
-        results.push(match t.delivery_id.map(|id| find_delivery(t.folder, id)) {
-            Some(Ok(Some(d))) => Some(Ok(d)),
-            Some(Err(e)) => Some(Err(e)),
-            _ => None,
-        });
+        results.push(
+            match t
+                .delivery_id
+                .map(|id| find_delivery(t.folder, id, t.arrived))
+            {
+                Some(Ok(Some(d))) => Some(Ok(d)),
+                Some(Err(e)) => Some(Err(e)),
+                _ => None,
+            },
+        );
     }
     let Some(first) = results.iter().position(Option::is_none) else {
         return results.into_iter().flatten().collect();
@@ -132,11 +145,24 @@ pub fn deliver_many(targets: &[Target<'_>], data: &mut dyn Read) -> Vec<Result<D
 }
 
 /// Looks for a message delivered with `delivery_id` in `new/` and `cur/`:
-/// one directory read of each, names only (no stat).
-pub fn find_delivery(folder: &Folder, delivery_id: &str) -> Result<Option<Delivered>> {
+/// one directory read of each, names only (no stat). With `arrived` (when
+/// the message entered the queue), a directory whose mtime is older than
+/// that (less 5 minutes for clock skew) cannot hold it and is not read.
+pub fn find_delivery(
+    folder: &Folder,
+    delivery_id: &str,
+    arrived: Option<SystemTime>,
+) -> Result<Option<Delivered>> {
     let marker = name::id_marker(delivery_id);
     for sub in ["new", "cur"] {
         let dir = folder.dir.join(sub);
+        if let Some(arrived) = arrived {
+            let md = fs::metadata(&dir).map_err(io_err("stat", &dir))?;
+            let changed = md.modified().map_err(io_err("stat", &dir))?;
+            if changed + CLOCK_SKEW < arrived {
+                continue;
+            }
+        }
         let entries = fs::read_dir(&dir).map_err(io_err("readdir", &dir))?;
         for entry in entries {
             let entry = entry.map_err(io_err("readdir", &dir))?;
@@ -172,7 +198,7 @@ fn place(tmp: &TmpFile, t: &Target<'_>) -> Result<Delivered> {
     // told: it retries, and the delivery id finds this copy if it survived.
     // Step 5: make the new directory entry durable.
     crate::sys::fsync_dir(&folder.dir.join("new")).map_err(io_err("fsync", &folder.dir))?;
-    quota::record(&folder.root, tmp.size as i64, 1);
+    quota::record(folder, tmp.size as i64, 1);
     Ok(Delivered {
         base,
         path: dest,

@@ -204,7 +204,7 @@ impl Maildir {
             }
         }
         fs::remove_dir_all(&grave).map_err(io_err("remove", &grave))?;
-        quota::record(self.root(), -bytes, -count);
+        quota::record(&f, -bytes, -count);
         Ok(())
     }
 

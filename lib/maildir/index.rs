@@ -91,6 +91,13 @@ impl Message {
         }
     }
 
+    /// A POP3 UIDL string in Dovecot's default format (`%08Xu%08Xv`: UID then
+    /// UIDVALIDITY, 8 hex digits each): stable as long as the UID is, and
+    /// different if the index ever had to start over.
+    pub fn uidl(&self, uid_validity: u32) -> String {
+        format!("{:08X}{:08X}", self.uid.0, uid_validity)
+    }
+
     /// The path below the folder: `new/NAME` or `cur/NAME`.
     pub fn rel_path(&self) -> String {
         let sub = if self.loc == Loc::New { "new" } else { "cur" };
@@ -297,11 +304,15 @@ impl Index {
             "=" => {
                 let (loc, info) = parse_where(f.next()?)?;
                 let m = self.msgs.get_mut(&uid)?;
+                let flags = MailFlags::parse(info.as_deref().unwrap_or(""));
+                let changed = flags != m.flags || modseq > m.modseq.0;
                 m.modseq = ModSeq(modseq.max(m.modseq.0));
-                m.flags = MailFlags::parse(info.as_deref().unwrap_or(""));
+                m.flags = flags;
                 m.loc = loc;
                 m.info = info;
-                self.events.push(Event::Changed(uid));
+                if changed {
+                    self.events.push(Event::Changed(uid));
+                }
             }
             "-" => {
                 let m = self.msgs.remove(&uid)?;

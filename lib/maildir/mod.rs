@@ -190,8 +190,14 @@ impl Folder {
     }
 
     /// The message delivered with this id, if it is in `new/` or `cur/`.
-    pub fn find_delivery(&self, delivery_id: &str) -> Result<Option<Delivered>> {
-        deliver::find_delivery(self, delivery_id)
+    /// `arrived` (the queue's arrival time), when given, lets the search skip
+    /// a directory unchanged since then.
+    pub fn find_delivery(
+        &self,
+        delivery_id: &str,
+        arrived: Option<SystemTime>,
+    ) -> Result<Option<Delivered>> {
+        deliver::find_delivery(self, delivery_id, arrived)
     }
 
     /// Opens the folder for a session: reads the UID index and scans the

@@ -149,7 +149,7 @@ impl Mailbox {
             }
         }
         self.index.commit(&dir)?;
-        quota::record(&self.folder.root, -bytes, -(gone.len() as i64));
+        quota::record(&self.folder, -bytes, -(gone.len() as i64));
         Ok(gone)
     }
 
@@ -235,9 +235,7 @@ impl Mailbox {
                 register(&mut idx, dest, &mut placed)?;
                 return Err(e);
             }
-            if !rename {
-                bytes += m.size as i64;
-            }
+            bytes += m.size as i64;
             placed.push((
                 *uid,
                 Message {
@@ -255,8 +253,13 @@ impl Mailbox {
                 .map_err(io_err("fsync", &self.folder.dir))?;
         }
         let pairs = register(&mut idx, dest, &mut placed)?;
+        let n = pairs.len() as i64;
         if !rename {
-            quota::record(&dest.root, bytes, pairs.len() as i64);
+            quota::record(dest, bytes, n);
+        } else if quota::counts(&self.folder) != quota::counts(dest) {
+            // Into or out of Trash: the messages stop or start counting.
+            quota::record(&self.folder, -bytes, -n);
+            quota::record(dest, bytes, n);
         }
         Ok(CopyResult {
             uid_validity: idx.validity,
@@ -340,7 +343,7 @@ pub fn append(
         // sync finds it and gives it a UID (a higher one than promised, but
         // never one given to another message).
         idx.commit(&folder.dir)?;
-        quota::record(&folder.root, tmp.size as i64, 1);
+        quota::record(folder, tmp.size as i64, 1);
         Ok(Appended {
             uid,
             uid_validity: idx.validity,

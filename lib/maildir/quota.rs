@@ -20,10 +20,14 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::error::{io_err, Error, Result};
-use super::name;
+use super::{name, Folder};
 
 /// The quota file at a Maildir's root.
 pub const MAILDIRSIZE: &str = "maildirsize";
+/// The folder that does not count (Courier's rule, which kmp-local follows
+/// too): moving mail to Trash never pushes a user over quota, and emptying
+/// it gives nothing back that was counted.
+pub const UNCOUNTED: &str = ".Trash";
 /// Past this size the file is recalculated (Courier's rule).
 const RECALC_SIZE: u64 = 5120;
 /// An over-quota file older than this is recalculated (Courier's rule).
@@ -110,14 +114,19 @@ pub fn recalculate(root: &Path, limits: Limits) -> Result<Usage> {
     Ok(u)
 }
 
-/// Appends a change to `maildirsize` if the file exists. Quota bookkeeping
-/// never fails a delivery or an expunge: a lost line is corrected by the
-/// next recalculation.
-pub fn record(root: &Path, bytes: i64, messages: i64) {
-    if bytes == 0 && messages == 0 {
+/// Whether a folder's messages count against the quota: all but Trash's.
+pub fn counts(folder: &Folder) -> bool {
+    folder.dir != folder.root.join(UNCOUNTED)
+}
+
+/// Appends a change in `folder` to `maildirsize`, if the folder counts and
+/// the file exists. Quota bookkeeping never fails a delivery or an expunge:
+/// a lost line is corrected by the next recalculation.
+pub fn record(folder: &Folder, bytes: i64, messages: i64) {
+    if (bytes == 0 && messages == 0) || !counts(folder) {
         return;
     }
-    let path = root.join(MAILDIRSIZE);
+    let path = folder.root.join(MAILDIRSIZE);
     if let Ok(mut f) = OpenOptions::new().append(true).open(&path) {
         let _ = f.write_all(format!("{bytes} {messages}\n").as_bytes());
     }
@@ -164,7 +173,7 @@ fn parse(text: &str) -> Option<Usage> {
     })
 }
 
-/// Sums `S=` sizes (or file sizes) over INBOX and every `.folder`.
+/// Sums `S=` sizes (or file sizes) over INBOX and every `.folder` but Trash.
 fn compute(root: &Path, limits: Limits) -> Result<Usage> {
     let mut u = Usage {
         limits,
@@ -175,7 +184,7 @@ fn compute(root: &Path, limits: Limits) -> Result<Usage> {
     for e in entries.flatten() {
         let n = e.file_name();
         let n = n.to_string_lossy();
-        if n.starts_with('.') && n != "." && n != ".." && e.path().join("cur").is_dir() {
+        if n.starts_with('.') && n != UNCOUNTED && e.path().join("cur").is_dir() {
             dirs.push(e.path());
         }
     }
@@ -209,12 +218,21 @@ mod tests {
 
     fn maildir() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
-        for s in ["new", "cur", "tmp", ".Sent/cur", ".Sent/new"] {
+        for s in [
+            "new",
+            "cur",
+            "tmp",
+            ".Sent/cur",
+            ".Sent/new",
+            ".Trash/cur",
+            ".Trash/new",
+        ] {
             fs::create_dir_all(d.path().join(s)).unwrap();
         }
         fs::write(d.path().join("cur/1.a.h,S=100,W=104:2,S"), "x").unwrap();
         fs::write(d.path().join("new/2.b.h,S=50,W=52"), "y").unwrap();
         fs::write(d.path().join(".Sent/cur/3.c.h:2,S"), "12345").unwrap();
+        fs::write(d.path().join(".Trash/cur/4.d.h,S=999:2,S"), "x").unwrap();
         d
     }
 
@@ -231,8 +249,9 @@ mod tests {
             fs::read_to_string(d.path().join(MAILDIRSIZE)).unwrap(),
             "1000S,10C\n155 3\n"
         );
-        record(d.path(), 45, 1);
-        record(d.path(), -100, -1);
+        let inbox = crate::maildir::Maildir::new(d.path()).inbox();
+        record(&inbox, 45, 1);
+        record(&inbox, -100, -1);
         let u = usage(d.path(), Some(lim)).unwrap();
         assert_eq!((u.bytes, u.messages), (100, 3));
         assert_eq!(u.percent(), 30);
@@ -281,7 +300,7 @@ mod tests {
         assert_eq!(u.messages, 3);
         assert_eq!(u.percent(), 0);
         assert!(!d.path().join(MAILDIRSIZE).exists());
-        record(d.path(), 1, 1);
+        record(&crate::maildir::Maildir::new(d.path()).inbox(), 1, 1);
         assert!(!d.path().join(MAILDIRSIZE).exists());
     }
 }

@@ -63,7 +63,7 @@ fn delivery_id_makes_retries_idempotent_even_after_a_crash() {
         .deliver(&mut Cursor::new(b"a\n"), Some("Q1.1"))
         .unwrap();
     assert!(!other.duplicate);
-    assert!(inbox.find_delivery("Q1.2").unwrap().is_none());
+    assert!(inbox.find_delivery("Q1.2", None).unwrap().is_none());
     // A leftover tmp/ file from a crash before the link is not a delivery.
     fs::write(
         md.root()
@@ -72,7 +72,30 @@ fn delivery_id_makes_retries_idempotent_even_after_a_crash() {
         b"part",
     )
     .unwrap();
-    assert!(inbox.find_delivery("Q9").unwrap().is_none());
+    assert!(inbox.find_delivery("Q9", None).unwrap().is_none());
+}
+
+#[test]
+fn the_arrival_time_skips_directories_unchanged_since() {
+    let (_d, md) = user();
+    let inbox = md.inbox();
+    inbox
+        .deliver(&mut Cursor::new(b"a\n"), Some("Q7.0"))
+        .unwrap();
+    let now = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    assert!(inbox
+        .find_delivery("Q7.0", Some(now - hour))
+        .unwrap()
+        .is_some());
+    assert!(inbox
+        .find_delivery("Q7.0", Some(now + hour))
+        .unwrap()
+        .is_none());
+    assert!(
+        inbox.find_delivery("Q7.0", Some(now)).unwrap().is_some(),
+        "within the clock skew"
+    );
 }
 
 #[test]
@@ -89,6 +112,7 @@ fn single_instance_links_one_file_into_many_maildirs() {
         .map(|(f, id)| Target {
             folder: f,
             delivery_id: Some(id),
+            arrived: None,
         })
         .collect();
     let res = deliver_many(&targets, &mut Cursor::new(b"Subject: all\n\nhi\n"));
@@ -120,10 +144,12 @@ fn a_failing_target_does_not_stop_the_others_nor_leave_files() {
         Target {
             folder: &missing,
             delivery_id: None,
+            arrived: None,
         },
         Target {
             folder: &good,
             delivery_id: None,
+            arrived: None,
         },
     ];
     let res = deliver_many(&targets, &mut Cursor::new(b"x\n"));
@@ -136,10 +162,12 @@ fn a_failing_target_does_not_stop_the_others_nor_leave_files() {
         Target {
             folder: &good,
             delivery_id: None,
+            arrived: None,
         },
         Target {
             folder: &missing,
             delivery_id: None,
+            arrived: None,
         },
     ];
     let res = deliver_many(&targets, &mut Cursor::new(b"x\n"));

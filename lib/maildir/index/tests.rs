@@ -134,6 +134,15 @@ fn the_log_is_compacted_when_mostly_dead() {
 }
 
 #[test]
+fn uidl_is_dovecots_format() {
+    let (_d, md, v) = setup(1);
+    let mb = md.inbox().open().unwrap();
+    let m = mb.messages().next().unwrap();
+    assert_eq!(m.uidl(v), format!("00000001{v:08X}"));
+    assert_eq!(m.uidl(0x1a2b), "0000000100001A2B");
+}
+
+#[test]
 fn parse_helpers() {
     assert_eq!(
         parse_where("C:FS"),
