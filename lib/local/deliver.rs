@@ -432,6 +432,7 @@ fn deliver_group(job: &Job, file: &File, work: &mut [Work], members: &[usize]) {
         .map(|(&i, folder)| Target {
             folder,
             delivery_id: Some(work[i].id.as_str()),
+            arrived: Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(job.arrived)),
         })
         .collect();
     let mut data = (&prefix[..]).chain(ReadAt { file, off: 0 });
