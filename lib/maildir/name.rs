@@ -42,10 +42,20 @@ pub fn field(base: &str, key: char) -> Option<u64> {
         .find_map(|p| p.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
 }
 
-/// The delivery time a base starts with (seconds), for ordering new messages.
-pub fn time_of(base: &str) -> u64 {
-    let digits = base.bytes().take_while(u8::is_ascii_digit).count();
-    base[..digits].parse().unwrap_or(0)
+/// The delivery time a base starts with, (seconds, microseconds), for
+/// ordering new messages: `SECS.M<usec>...` (the microseconds are not
+/// zero-padded, so names alone do not sort in time order).
+pub fn time_of(base: &str) -> (u64, u64) {
+    let digits = |s: &str| -> (u64, usize) {
+        let n = s.bytes().take_while(u8::is_ascii_digit).count();
+        (s[..n].parse().unwrap_or(0), n)
+    };
+    let (secs, n) = digits(base);
+    let usec = base[n..]
+        .strip_prefix(".M")
+        .map(|rest| digits(rest).0)
+        .unwrap_or(0);
+    (secs, usec)
 }
 
 /// A new unique part: `SECS.M<usec>P<pid>Q<n>[_<id>].HOST` (no sizes yet).
@@ -143,8 +153,10 @@ mod tests {
         assert_eq!(field("123.abc.host", 'S'), None);
         assert_eq!(field("123.abc.host,S=x", 'S'), None);
         assert_eq!(split("plain"), ("plain", None));
-        assert_eq!(time_of(base), 1764291234);
-        assert_eq!(time_of("abc"), 0);
+        assert_eq!(time_of(base), (1764291234, 1));
+        assert_eq!(time_of("abc"), (0, 0));
+        assert!(time_of("5.M999.h") < time_of("5.M1000.h"));
+        assert_eq!(time_of("1764291234.abc.host"), (1764291234, 0));
     }
 
     #[test]
