@@ -30,7 +30,7 @@
 //! (nothing changes for clients); a missing file with nobody holding it is
 //! rebuilt from the message files with a new UIDVALIDITY.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
@@ -128,13 +128,15 @@ pub(crate) struct Index {
     pub uid_next: u32,
     pub highest_modseq: u64,
     pub msgs: BTreeMap<u32, Message>,
-    pub by_base: HashMap<String, u32>,
     pub events: Vec<Event>,
     /// Set when UIDVALIDITY changed under an open view.
     pub validity_changed: bool,
     file: Option<FileState>,
     pending: String,
     damaged: bool,
+    /// Loaded by [`Index::load_tail`]: knows UIDNEXT and HIGHESTMODSEQ but
+    /// not the records, so it may only append.
+    partial: bool,
 }
 
 impl Index {
@@ -154,6 +156,76 @@ impl Index {
         idx.refresh(dir)?;
         idx.events.clear();
         Ok(idx)
+    }
+
+    /// Reads only what adding messages needs (caller holds the lock): the
+    /// header and the file's last 64 KB. Records are appended in UID order
+    /// and every UID or MODSEQ a record introduces is the highest so far, so
+    /// the last `+` record gives UIDNEXT and the largest MODSEQ from it on
+    /// gives HIGHESTMODSEQ. Falls back to a full load when the tail holds no
+    /// `+` record, the last line is torn, or the file is missing or damaged.
+    pub fn load_tail(dir: &Path) -> Result<Index> {
+        const TAIL: u64 = 64 * 1024;
+        let path = dir.join(INDEX_FILE);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Index::load(dir),
+            Err(e) => return Err(Error::io("open", &path, e)),
+        };
+        let md = f.metadata().map_err(io_err("stat", &path))?;
+        let mut head = vec![0u8; 256.min(md.len() as usize)];
+        f.read_exact(&mut head).map_err(io_err("read", &path))?;
+        let header = head
+            .split(|b| *b == b'\n')
+            .next()
+            .and_then(|l| std::str::from_utf8(l).ok())
+            .and_then(parse_header);
+        let start = md.len().saturating_sub(TAIL);
+        f.seek(SeekFrom::Start(start))
+            .map_err(io_err("seek", &path))?;
+        let mut tail = Vec::with_capacity((md.len() - start) as usize);
+        f.read_to_end(&mut tail).map_err(io_err("read", &path))?;
+        let (Some((validity, n, m)), Some(b'\n')) = (header, tail.last()) else {
+            return Index::load(dir);
+        };
+        let text = String::from_utf8_lossy(&tail);
+        let mut lines = text.split('\n').filter(|l| !l.is_empty());
+        if start > 0 {
+            lines.next(); // most likely cut in the middle
+        }
+        let (mut last_add, mut modseq) = (None, m);
+        for line in lines {
+            let mut f = line.split(' ');
+            let (op, uid, ms) = (f.next(), f.next(), f.next());
+            let (Some(uid), Some(ms)) = (
+                uid.and_then(|u| u.parse::<u32>().ok()),
+                ms.and_then(|m| m.parse::<u64>().ok()),
+            ) else {
+                continue;
+            };
+            if op == Some("+") {
+                last_add = Some(uid);
+                modseq = modseq.max(ms);
+            } else if last_add.is_some() {
+                modseq = modseq.max(ms);
+            }
+        }
+        let Some(last) = last_add.or((start == 0).then_some(0)) else {
+            return Index::load(dir);
+        };
+        Ok(Index {
+            validity,
+            uid_next: n.max(last.saturating_add(1)),
+            highest_modseq: modseq,
+            file: Some(FileState {
+                dev: md.dev(),
+                ino: md.ino(),
+                offset: md.len(),
+                lines: 0,
+            }),
+            partial: true,
+            ..Index::default()
+        })
     }
 
     /// Brings the in-memory index up to date with the file: reads only what
@@ -201,7 +273,6 @@ impl Index {
         let old = std::mem::take(&mut self.msgs);
         let had_view = self.file.is_some() || !old.is_empty();
         let old_validity = self.validity;
-        self.by_base.clear();
         self.uid_next = 1;
         self.highest_modseq = 1;
         let mut lines = 0;
@@ -283,10 +354,7 @@ impl Index {
                 let vsize: u64 = f.next()?.parse().ok()?;
                 let (loc, info) = parse_where(f.next()?)?;
                 let base = f.next()?;
-                if base.is_empty()
-                    || self.msgs.contains_key(&uid)
-                    || self.by_base.contains_key(base)
-                {
+                if base.is_empty() || self.msgs.contains_key(&uid) {
                     return None;
                 }
                 self.insert(Message {
@@ -315,8 +383,7 @@ impl Index {
                 }
             }
             "-" => {
-                let m = self.msgs.remove(&uid)?;
-                self.by_base.remove(&m.base);
+                self.msgs.remove(&uid)?;
                 self.events.push(Event::Expunged(uid));
             }
             _ => return None,
@@ -327,16 +394,14 @@ impl Index {
     }
 
     fn insert(&mut self, m: Message) {
-        self.by_base.insert(m.base.clone(), m.uid.0);
         self.events.push(Event::Added(m.uid.0));
         self.msgs.insert(m.uid.0, m);
     }
 
-    /// Gives a newly seen message the next UID and MODSEQ.
+    /// Gives a newly seen message the next UID and MODSEQ. The caller knows
+    /// the base is not in the index (a file the scan did not find in it, or
+    /// a name just made).
     pub fn add(&mut self, mut m: Message) -> Uid {
-        if let Some(uid) = self.by_base.get(&m.base) {
-            return Uid(*uid);
-        }
         let uid = self.uid_next;
         self.uid_next += 1;
         self.highest_modseq += 1;
@@ -385,7 +450,6 @@ impl Index {
     /// Forgets an expunged message (its UID is never given again).
     pub fn expunge(&mut self, uid: u32) -> Option<Message> {
         let m = self.msgs.remove(&uid)?;
-        self.by_base.remove(&m.base);
         self.highest_modseq += 1;
         self.pending
             .push_str(&format!("- {uid} {}\n", self.highest_modseq));
@@ -398,6 +462,7 @@ impl Index {
     pub fn commit(&mut self, dir: &Path) -> Result<()> {
         let rewrite = match self.file {
             None => true,
+            Some(_) if self.partial => false,
             Some(s) => self.damaged || s.lines > 2 * self.msgs.len() + 1000,
         };
         if rewrite {

@@ -186,7 +186,7 @@ impl Mailbox {
             return Err(Error::NoFolder(dest.name().to_string()));
         }
         let _lock = lock::exclusive(&dest.dir.join(LOCK_FILE))?;
-        let mut idx = Index::load(&dest.dir)?;
+        let mut idx = Index::load_tail(&dest.dir)?;
         let mut kw = Keywords::load(&dest.dir)?;
         let mut placed = Vec::new();
         let mut bytes = 0i64;
@@ -310,7 +310,7 @@ pub fn append(
     let tmp = write_tmp(&folder.dir, data, internal_date, None)?;
     let result = (|| {
         let _lock = lock::exclusive(&folder.dir.join(LOCK_FILE))?;
-        let mut idx = Index::load(&folder.dir)?;
+        let mut idx = Index::load_tail(&folder.dir)?;
         let mut kw = Keywords::load(&folder.dir)?;
         let bits = kw.ensure(&folder.dir, keywords)?;
         let mf = MailFlags {

@@ -159,3 +159,56 @@ fn parse_helpers() {
     assert_eq!(parse_header("kmpromail-uidlist 1 V0 N7 M9"), None);
     assert_eq!(parse_header("dovecot 3 V5"), None);
 }
+
+fn tail_matches_full(md: &Maildir) {
+    let full = Index::load(md.root()).unwrap();
+    let tail = Index::load_tail(md.root()).unwrap();
+    assert_eq!(
+        (tail.validity, tail.uid_next, tail.highest_modseq),
+        (full.validity, full.uid_next, full.highest_modseq)
+    );
+}
+
+#[test]
+fn the_tail_gives_what_a_full_load_gives() {
+    use crate::maildir::{FlagOp, Flags};
+    let (_d, md, _) = setup(4);
+    tail_matches_full(&md);
+    let mut mb = md.inbox().open().unwrap();
+    mb.set_move_new(true);
+    mb.sync().unwrap(); // moves without new MODSEQs: "=" lines with old ones
+    tail_matches_full(&md);
+    mb.store(&[Uid(2)], FlagOp::Add, Flags::SEEN, &[], None)
+        .unwrap();
+    tail_matches_full(&md);
+    mb.expunge(&[Uid(4)]).unwrap();
+    tail_matches_full(&md);
+    let a = md
+        .inbox()
+        .append(&mut Cursor::new(b"x\n"), Flags::empty(), &[], None)
+        .unwrap();
+    assert_eq!(a.uid, Uid(5), "the expunged UID 4 is not given again");
+    tail_matches_full(&md);
+    // Push every "+" record out of the last 64 KB: the full load is used.
+    for i in 0..1500 {
+        let op = if i % 2 == 0 {
+            FlagOp::Add
+        } else {
+            FlagOp::Remove
+        };
+        mb.store(&[Uid(1), Uid(2), Uid(3)], op, Flags::FLAGGED, &[], None)
+            .unwrap();
+    }
+    tail_matches_full(&md);
+    let b = md
+        .inbox()
+        .append(&mut Cursor::new(b"y\n"), Flags::empty(), &[], None)
+        .unwrap();
+    assert_eq!(b.uid, Uid(6));
+    mb.sync().unwrap();
+    assert_eq!(mb.uid_next(), Uid(7));
+    assert_eq!(
+        mb.highest_modseq().0,
+        Index::load(md.root()).unwrap().highest_modseq
+    );
+}
