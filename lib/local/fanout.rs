@@ -32,7 +32,10 @@ pub fn deliver(targets: &[Target<'_>], data: &mut dyn Read) -> Vec<maildir::Resu
     // Earlier deliveries of the same ids (a retry): not written again.
     let mut results: Vec<Option<maildir::Result<Delivered>>> = vec_none(targets.len());
     parallel(&mut results, targets, |slot, t| {
-        *slot = match t.delivery_id.map(|id| t.folder.find_delivery(id)) {
+        *slot = match t
+            .delivery_id
+            .map(|id| t.folder.find_delivery(id, t.arrived))
+        {
             Some(Ok(Some(d))) => Some(Ok(d)),
             Some(Err(e)) => Some(Err(e)),
             _ => None,
@@ -84,7 +87,7 @@ fn place(tmp: &TmpFile, t: &Target<'_>) -> maildir::Result<Delivered> {
     link_or_copy(tmp, dir, &dest, None)?;
     let new = dir.join("new");
     crate::sys::fsync_dir(&new).map_err(|e| Error::io("fsync", &new, e))?;
-    quota::record(dir, tmp.size as i64, 1);
+    quota::record(t.folder, tmp.size as i64, 1);
     Ok(Delivered {
         base,
         path: dest,
