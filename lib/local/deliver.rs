@@ -25,12 +25,10 @@ use crate::ipc::job::{Job, JobRecipient, JobReply, Outcome, RecipientResult, VER
 
 use super::fanout;
 use super::header::{self, Scan};
+use super::quota;
 use super::resolve::{self, Directory, Refusal, ResolveError};
 use crate::maildir::quota::{Limits, Usage};
 use crate::maildir::{self, Folder, Maildir, Target};
-
-/// The name of the file that records that a quota warning was sent.
-pub const WARNED_MARKER: &str = "kmp-quota-warned";
 
 /// What kmp-local needs from the configuration.
 #[derive(Debug, Clone)]
@@ -158,7 +156,7 @@ pub fn run_job(
             .recipients
             .iter()
             .map(|r| {
-                log_line(job, &r.address, None, &s, &times_now(&times, clock), clock);
+                log_line(job, &r.address, None, &s, &times_now(&times, clock));
                 result(r, &s, Vec::new())
             })
             .collect();
@@ -213,7 +211,13 @@ pub fn run_job(
     }
     for w in work.iter_mut() {
         if matches!(&w.status, Some(s) if s.outcome == Outcome::Sent) {
-            if let Err(e) = warn_quota(settings, w, clock) {
+            let Some(usage) = w.usage else { continue };
+            let mailbox = quota::Mailbox {
+                maildir: &w.maildir,
+                address: &w.user.address,
+                usage,
+            };
+            if let Err(e) = quota::warn(settings, &mailbox, clock) {
                 crate::warn!(
                     "{}: quota warning for {} not written: {e}",
                     job.qid,
@@ -229,16 +233,7 @@ pub fn run_job(
         .recipients
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            finish(
-                job,
-                r,
-                &plans[i],
-                work.iter().filter(|w| w.rcpt == i),
-                &t,
-                clock,
-            )
-        })
+        .map(|(i, r)| finish(job, r, &plans[i], work.iter().filter(|w| w.rcpt == i), &t))
         .collect();
     JobReply {
         v: VERSION,
@@ -255,7 +250,7 @@ pub fn defer_all(job: &Job, text: &str) -> JobReply {
         .recipients
         .iter()
         .map(|r| {
-            log_line(job, &r.address, None, &s, &t, &Clock::System);
+            log_line(job, &r.address, None, &s, &t);
             result(r, &s, Vec::new())
         })
         .collect();
@@ -473,73 +468,6 @@ fn group_delivered_to(job: &Job, work: &[Work], members: &[usize]) -> Option<Str
     }
 }
 
-/// After a delivery: one warning mail when usage crosses the warning
-/// percentage, remembered by a marker file that goes when usage falls below.
-fn warn_quota(settings: &Settings, w: &Work, clock: &Clock) -> Result<(), String> {
-    let (Some(u), pct) = (w.usage, settings.quota_warning_percent) else {
-        return Ok(());
-    };
-    if pct == 0 {
-        return Ok(());
-    }
-    let marker = w.maildir.join(WARNED_MARKER);
-    if u64::from(u.percent()) < pct {
-        if marker.exists() {
-            std::fs::remove_file(&marker).map_err(|e| e.to_string())?;
-        }
-        return Ok(());
-    }
-    // create_new: of two deliveries racing past the line, one warns.
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&marker)
-    {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
-        Err(e) => return Err(e.to_string()),
-    }
-    let text = warning_mail(settings, w, u, pct, clock.now());
-    Maildir::new(&w.maildir)
-        .inbox()
-        .deliver(&mut &text[..], None)
-        .map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-fn warning_mail(settings: &Settings, w: &Work, u: Usage, pct: u64, now: u64) -> Vec<u8> {
-    let used = u.percent();
-    let date = mail_builder::headers::date::Date::new(now as i64).to_rfc822();
-    let host = &settings.hostname;
-    let to = &w.user.address;
-    format!(
-        "Return-Path: <>\n\
-         Delivered-To: {to}\n\
-         From: Mail Delivery System <MAILER-DAEMON@{host}>\n\
-         To: <{to}>\n\
-         Subject: Your mailbox is {used}% full\n\
-         Date: {date}\n\
-         Message-ID: <{now}.{id:016x}.quota@{host}>\n\
-         Auto-Submitted: auto-generated\n\
-         MIME-Version: 1.0\n\
-         Content-Type: text/plain; charset=us-ascii\n\
-         \n\
-         Your mailbox {to} has reached {used}% of its quota\n\
-         (the warning is sent at {pct}%).\n\
-         \n\
-         In use: {} of {} bytes, {} of {} messages (0 means no limit).\n\
-         \n\
-         When it is full, new mail waits on the server and is returned to its\n\
-         senders after a few days. Please delete or archive some messages.\n",
-        u.bytes,
-        w.quota.bytes,
-        u.messages,
-        w.quota.messages,
-        id = fnv64(to),
-    )
-    .into_bytes()
-}
-
 /// The recipient's result from its plan and its targets; logs one line per delivery.
 fn finish<'a>(
     job: &Job,
@@ -547,17 +475,16 @@ fn finish<'a>(
     plan: &Plan,
     targets: impl Iterator<Item = &'a Work>,
     t: &[f64; 5],
-    clock: &Clock,
 ) -> RecipientResult {
     if let Some(s) = &plan.settled {
-        log_line(job, &r.address, None, s, t, clock);
+        log_line(job, &r.address, None, s, t);
         return result(r, s, Vec::new());
     }
     let targets: Vec<&Work> = targets.collect();
     let orig = |a: &str| (!a.eq_ignore_ascii_case(&r.address)).then_some(r.address.as_str());
     for w in &targets {
         if let Some(s) = &w.status {
-            log_line(job, &w.user.address, orig(&w.user.address), s, t, clock);
+            log_line(job, &w.user.address, orig(&w.user.address), s, t);
         }
     }
     let statuses: Vec<&Status> = targets.iter().filter_map(|w| w.status.as_ref()).collect();
@@ -575,10 +502,10 @@ fn finish<'a>(
     }
     let forwarded = Status::sent("forwarded");
     for a in &plan.remote {
-        log_line(job, a, orig(a), &forwarded, t, clock);
+        log_line(job, a, orig(a), &forwarded, t);
     }
     for (a, why) in &plan.refused {
-        log_line(job, a, orig(a), &refusal(a, *why), t, clock);
+        log_line(job, a, orig(a), &refusal(a, *why), t);
     }
     let mut expanded = plan.remote.clone();
     expanded.extend(plan.refused.iter().map(|(a, _)| a.clone()));
@@ -633,7 +560,7 @@ fn times_now(t: &Times, clock: &Clock) -> [f64; 5] {
     ]
 }
 
-fn log_line(job: &Job, to: &str, orig_to: Option<&str>, s: &Status, t: &[f64; 5], _clock: &Clock) {
+fn log_line(job: &Job, to: &str, orig_to: Option<&str>, s: &Status, t: &[f64; 5]) {
     let status = match s.outcome {
         Outcome::Sent | Outcome::Relayed => "sent",
         Outcome::Deferred => "deferred",
@@ -670,7 +597,7 @@ fn secs(x: f64) -> String {
 
 /// FNV-1a, 64 bits: a stable short name for an address in a delivery id
 /// (std's hasher is not promised to stay the same between releases).
-fn fnv64(s: &str) -> u64 {
+pub(super) fn fnv64(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in s.bytes() {
         h ^= b as u64;

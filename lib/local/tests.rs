@@ -7,7 +7,8 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::deliver::{run_job, Settings, WARNED_MARKER};
+use super::deliver::{run_job, Settings};
+use super::quota::WARNED_MARKER;
 use super::testdir::Mem;
 use crate::clock::Clock;
 use crate::ipc::job::{Job, JobRecipient, JobReply, Outcome, VERSION};
