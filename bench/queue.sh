@@ -43,10 +43,13 @@ wait_count() { # dir n timeout
 
 rm -rf "$WORK"; mkdir -p "$WORK"
 MSG=$WORK/msg.txt
-{
-  printf 'From: bench@example.test\nTo: someone@example.test\nSubject: bench\n\n'
-  head -c $((SIZE * 3 / 4)) /dev/urandom | base64 -w 76
-} | head -c "$SIZE" > "$MSG"; echo >> "$MSG"
+python3 - "$SIZE" > "$MSG" <<'PY'
+import base64, os, sys
+size = int(sys.argv[1])
+head = "From: bench@example.test\nTo: someone@example.test\nSubject: bench\n\n"
+body = base64.encodebytes(os.urandom(size)).decode()
+sys.stdout.write((head + body)[: size - 1] + "\n")
+PY
 
 PIDS=()
 cleanup() {
