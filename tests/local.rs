@@ -779,3 +779,65 @@ fn end_to_end_aliases_forwards_bounces_and_quota_through_the_queue() {
     let q = wait_messages(&inst, "q@example.test", 1);
     assert!(fs::read_to_string(&q[0]).unwrap().contains("Subject: big"));
 }
+
+#[test]
+fn started_as_root_it_drops_to_its_user_who_owns_the_maildirs() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(Some(nobody)) = nix::unistd::User::from_name("nobody") else {
+        eprintln!("skipped: no user nobody");
+        return;
+    };
+    if !kmpromail::sys::privs::is_root() {
+        eprintln!("skipped: not root");
+        return;
+    }
+    let mut inst = Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    inst.ctl_ok(&["user", "add", "own@example.test"]);
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    // What `kmpctl setup` arranges with groups, done bluntly for the test:
+    // the unprivileged user may reach kmp-authd, the run and mail directories.
+    let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    mode(inst.path(), 0o755);
+    mode(&inst.path().join("run"), 0o777);
+    mode(&inst.path().join("run/authd.sock"), 0o666);
+    let mail = inst.path().join("mail");
+    nix::unistd::chown(&mail, Some(nobody.uid), Some(nobody.gid)).unwrap();
+    let conf = fs::read_to_string(inst.config()).unwrap();
+    let at = conf.find("[privileges]").unwrap();
+    let (head, tail) = conf.split_at(at);
+    let tail = tail.replacen("\nlocal = \"\"\n", "\nlocal = \"nobody\"\n", 1);
+    assert!(tail.contains("local = \"nobody\""), "{conf}");
+    fs::write(inst.config(), format!("{head}{tail}")).unwrap();
+    inst.spawn("kmp-local", &[]);
+    common::wait_until(Duration::from_secs(10), || {
+        inst.path().join("run/kmp-local.pid").exists()
+    })
+    .unwrap_or_else(|_| panic!("{}", inst.log("kmp-local")));
+    let pid = inst.pid("kmp-local").unwrap();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|u| u == nobody.uid.to_string()),
+        "{uid_line}"
+    );
+    let sock = fs::metadata(inst.path().join("run/local.sock")).unwrap();
+    assert_eq!(
+        (sock.uid(), sock.mode() & 0o777),
+        (nobody.uid.as_raw(), 0o660)
+    );
+    let mut s = Sender::connect(&inst);
+    let r = s.job("QOWN", "a@other.test", &["own@example.test"], MSG);
+    assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"), "{r:?}");
+    let md = maildir(&inst, "own@example.test");
+    let file = messages(&md).remove(0);
+    for p in [md.clone(), md.join(".Sent"), file] {
+        let m = fs::metadata(&p).unwrap();
+        assert_eq!(m.uid(), nobody.uid.as_raw(), "{}", p.display());
+        assert_eq!(m.mode() & 0o077, 0, "{} is private", p.display());
+    }
+}
