@@ -61,7 +61,15 @@ throughput)
   start kmp-send
   start kmp-smtpd
   n=${n:-10000}
-  flock /tmp/kit.lock bash -c "
+  # One message first: it creates the Maildir the kit's script watches.
+  python3 -c '
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+s.sendmail("bench@example.test", ["user5@example.test"], b"Subject: warm-up\r\n\r\nx\r\n")
+s.quit()' $((base + 25))
+  for _ in $(seq 1 200); do [ -d "$dir/mail/example.test/user5/new" ] && break; sleep 0.05; done
+  # -o: the reference daemons started inside must not inherit the lock.
+  flock -o /tmp/kit.lock bash -c "
     \"$kit/ref-servers.sh\" start >/tmp/kmp-bench-ref.log 2>&1 || true
     \"$kit/bench.sh\" --only smtp --label postfix -n $n -c 20 -l 4096 --purge
     \"$kit/bench.sh\" --only smtp --label kmpromail -n $n -c 20 -l 4096 \
