@@ -376,7 +376,7 @@ fn prepare(w: &mut Work, size: u64) {
     let md = Maildir::new(&w.maildir);
     // The common case is one stat; a missing Maildir is created with its folders.
     if !md.inbox().exists() || !w.maildir.join("new").is_dir() || !w.maildir.join("tmp").is_dir() {
-        if let Err(e) = Maildir::create(&w.maildir) {
+        if let Err(e) = create_maildir(&w.maildir) {
             w.status = Some(Status::maildir("cannot create the maildir", &e));
             return;
         }
@@ -408,6 +408,24 @@ fn prepare(w: &mut Work, size: u64) {
         ));
     }
     w.usage = Some(usage);
+}
+
+/// Creates a Maildir. Two deliveries (two kmp-send connections) may create
+/// the same new Maildir at once, and the library's small-file writes use one
+/// temporary name per file, so the loser of that race fails; a second try
+/// finds the files in place and succeeds. A real failure fails three times.
+fn create_maildir(dir: &std::path::Path) -> maildir::Result<()> {
+    let mut tries = 0;
+    loop {
+        match Maildir::create(dir) {
+            Ok(_) => return Ok(()),
+            Err(e) if tries >= 2 => return Err(e),
+            Err(_) => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5 * tries));
+            }
+        }
+    }
 }
 
 /// Delivers to the Maildirs of one device: one file, linked into each
