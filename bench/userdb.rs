@@ -67,7 +67,8 @@ struct Run {
     load_secs: f64,
     load_cpu: f64,
     bytes_per_user: f64,
-    lookups: Vec<(usize, f64, Duration, Duration)>,
+    /// (clients, lookups/s, p50, p99, lookups per kmp-authd CPU second)
+    lookups: Vec<(usize, f64, Duration, Duration, f64)>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -78,7 +79,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn lookups(sock: &Path, clients: usize, users: u64) -> (f64, Duration, Duration) {
+/// CPU seconds (user + system) process `pid` has used, from /proc.
+fn process_cpu(pid: u32) -> f64 {
+    let tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime is the
+    // 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (get(11) + get(12)) / tck
+}
+
+fn lookups(sock: &Path, clients: usize, users: u64) -> (f64, Duration, Duration, u64) {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(SECONDS);
     let handles: Vec<_> = (0..clients)
@@ -118,6 +134,7 @@ fn lookups(sock: &Path, clients: usize, users: u64) -> (f64, Duration, Duration)
         all.len() as f64 / secs,
         percentile(&all, 0.5),
         percentile(&all, 0.99),
+        all.len() as u64,
     )
 }
 
@@ -181,8 +198,10 @@ fn run(n: u64) -> Run {
     let sock = inst.join("run/authd.sock");
     let mut res = Vec::new();
     for clients in [1usize, 8] {
-        let (rate, p50, p99) = lookups(&sock, clients, n);
-        res.push((clients, rate, p50, p99));
+        let cpu0 = process_cpu(authd.id());
+        let (rate, p50, p99, count) = lookups(&sock, clients, n);
+        let cpu = process_cpu(authd.id()) - cpu0;
+        res.push((clients, rate, p50, p99, count as f64 / cpu.max(1e-6)));
     }
     let _ = authd.kill();
     let _ = authd.wait();
@@ -213,13 +232,13 @@ fn main() {
             .unwrap_or(0),
         kmpromail::sys::load_average().unwrap_or(0.0)
     );
-    println!("users      load users/s  load s  load cpu s  users/cpu-s  bytes/user  clients  lookups/s  p50 us  p99 us");
+    println!("users      load users/s  load s  load cpu s  users/cpu-s  bytes/user  clients  lookups/s  p50 us  p99 us  lookups/authd-cpu-s");
     let mut runs = Vec::new();
     for n in sizes {
         let r = run(n);
-        for (c, rate, p50, p99) in &r.lookups {
+        for (c, rate, p50, p99, per_cpu) in &r.lookups {
             println!(
-                "{:<10} {:>12.0}  {:>6.2}  {:>10.2}  {:>11.0}  {:>10.0}  {:>7}  {:>9.0}  {:>6}  {:>6}",
+                "{:<10} {:>12.0}  {:>6.2}  {:>10.2}  {:>11.0}  {:>10.0}  {:>7}  {:>9.0}  {:>6}  {:>6}  {:>19.0}",
                 r.users,
                 r.load_rate,
                 r.load_secs,
@@ -229,7 +248,8 @@ fn main() {
                 c,
                 rate,
                 p50.as_micros(),
-                p99.as_micros()
+                p99.as_micros(),
+                per_cpu
             );
         }
         runs.push(r);

@@ -155,3 +155,47 @@ fn human(d: Duration) -> String {
         s => format!("{s}s"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+    use std::path::PathBuf;
+
+    #[test]
+    fn not_running_and_permission_denied_are_told_apart() {
+        let p = PathBuf::from("/run/kmpromail/authd.sock");
+        let down = client_err(ClientError::Unavailable(
+            p.clone(),
+            Error::from(ErrorKind::NotFound),
+        ));
+        assert_eq!(down.code, exit::UNAVAILABLE);
+        assert!(
+            down.message.contains("kmp-authd is not running"),
+            "{}",
+            down.message
+        );
+        let refused = client_err(ClientError::Unavailable(
+            p.clone(),
+            Error::from(ErrorKind::ConnectionRefused),
+        ));
+        assert_eq!(refused.code, exit::UNAVAILABLE);
+        let denied = client_err(ClientError::Unavailable(
+            p,
+            Error::from(ErrorKind::PermissionDenied),
+        ));
+        assert_eq!(denied.code, exit::NOPERM);
+        assert!(
+            denied.message.contains("permission denied"),
+            "{}",
+            denied.message
+        );
+        let temp = client_err(ClientError::Refused {
+            temporary: true,
+            message: "busy".into(),
+        });
+        assert_eq!(temp.code, exit::TEMPFAIL);
+        assert_eq!(human(Duration::from_secs(86400 * 2)), "2d");
+        assert_eq!(human(Duration::from_secs(90)), "90s");
+    }
+}
