@@ -433,6 +433,17 @@ fn serve(tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) -> std::io::Result
                 s = PeerStream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)));
                 seen.lock().unwrap().tls = true;
             }
+            "AUTH" if cmd.eq_ignore_ascii_case("AUTH LOGIN") => {
+                reply(&mut s, script, b"334 VXNlcm5hbWU6\r\n")?;
+                let user = read_line(&mut s)?;
+                reply(&mut s, script, b"334 UGFzc3dvcmQ6\r\n")?;
+                let pass = read_line(&mut s)?;
+                let mut seen = seen.lock().unwrap();
+                seen.commands
+                    .push(format!("LOGIN {} {}", user.trim_end(), pass.trim_end()));
+                drop(seen);
+                reply(&mut s, script, b"235 2.7.0 Authentication successful\r\n")?;
+            }
             "AUTH" => reply(&mut s, script, b"235 2.7.0 Authentication successful\r\n")?,
             "MAIL" => {
                 accepted = 0;
@@ -1341,4 +1352,37 @@ fn end_to_end_through_the_queue_delivered_once_bounced_with_a_dsn_and_deferred()
     // Still delivered exactly once.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(sink.messages().len(), 1);
+}
+
+#[test]
+fn auth_login_when_plain_is_not_offered_and_bad_addresses_bounce() {
+    let mut inst = Instance::new();
+    let peer = Peer::start(
+        port(&inst, 28),
+        Script {
+            ext: vec!["PIPELINING", "AUTH LOGIN"],
+            ..Script::default()
+        },
+    );
+    launch(
+        &mut inst,
+        &format!(
+            "[remote.routes]\n{}[remote.auth]\n\"peer.test\" = [\"u1\", \"pw\"]\n",
+            peer.route("peer.test")
+        ),
+    );
+    let r = send_job(
+        &inst,
+        job("A2", "a@example.org", &["x@peer.test", "nodomain"]),
+        MESSAGE,
+    );
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    assert_outcome(&r[1], Outcome::Bounced, "5.1.3", "no domain");
+    let seen = peer.seen();
+    // base64 of "u1" and "pw"
+    assert!(
+        seen.commands.contains(&"LOGIN dTE= cHc=".to_string()),
+        "{:?}",
+        seen.commands
+    );
 }

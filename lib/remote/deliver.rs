@@ -261,6 +261,15 @@ async fn deliver_group(
 
     // RFC 6531 3.4: UTF-8 addresses need a server that offers SMTPUTF8; we
     // check once we know the server. Here: the null MX and DNS.
+    if route.hosts == route::Hosts::Mx(String::new()) {
+        let v = Verdict::local(
+            Outcome::Bounced,
+            "5.1.3",
+            "bad address syntax: no domain".into(),
+            "none",
+        );
+        return all(v, clock);
+    }
     let _slots = shared.pool.slots(&route.dest).await;
     clock.slots = Instant::now();
     clock.connected = clock.slots;
