@@ -680,3 +680,42 @@ print(p.quit().decode())
     assert!(out.contains("1 messages deleted"), "{out}");
     assert!(files(&md).is_empty());
 }
+
+#[test]
+fn sighup_rereads_the_configuration_and_sigterm_stops_cleanly() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let (inst, md) = start("");
+    put(&md, &[M1]);
+    let pid = Pid::from_raw(inst.pid("kmp-pop3d").unwrap() as i32);
+    let capa = |inst: &Instance| {
+        let mut c = Raw::connect(&inst.addr(110));
+        assert!(c.cmd("CAPA").starts_with("+OK"));
+        c.body()
+    };
+    assert!(!capa(&inst).iter().any(|l| l.starts_with("EXPIRE")));
+    set_config(&inst, "pop3d", "expire = \"30\"");
+    kill(pid, Signal::SIGHUP).unwrap();
+    common::wait_until(Duration::from_secs(10), || {
+        capa(&inst).contains(&"EXPIRE 30\r\n".to_string())
+    })
+    .unwrap_or_else(|_| panic!("no EXPIRE after SIGHUP:\n{}", inst.log("kmp-pop3d")));
+    // One line per event, with the user named.
+    let mut c = Raw::connect(&inst.addr(110));
+    c.login();
+    assert!(c.cmd("QUIT").starts_with("+OK"));
+    common::wait_until(Duration::from_secs(5), || {
+        inst.log("kmp-pop3d").contains(&format!(
+            "pop3 logout user={USER} retrieved=0 deleted=0 left=1"
+        ))
+    })
+    .unwrap_or_else(|_| panic!("{}", inst.log("kmp-pop3d")));
+    assert!(
+        !inst.log("kmp-pop3d").contains(PASS),
+        "a password was logged"
+    );
+    kill(pid, Signal::SIGTERM).unwrap();
+    let pid_file = inst.path().join("run/kmp-pop3d.pid");
+    common::wait_until(Duration::from_secs(10), || !pid_file.exists())
+        .unwrap_or_else(|_| panic!("pid file left after SIGTERM"));
+}

@@ -264,6 +264,7 @@ impl Server {
             out: Vec::with_capacity(READ_CHUNK),
             drop: None,
             listed: 0,
+            user: String::new(),
             retrieved: 0,
             closing: false,
         };
@@ -271,7 +272,7 @@ impl Server {
         if c.drop.is_some() && !c.session.is_closed() {
             crate::info!(
                 "{id} pop3 logout user={} retrieved={} deleted=0 (no QUIT: nothing deleted)",
-                c.session.user().map_or("", |u| u.address.as_str()),
+                c.user,
                 c.retrieved
             );
         }
@@ -321,6 +322,8 @@ struct Conn<'a> {
     out: Vec<u8>,
     drop: Option<Box<dyn Maildrop>>,
     listed: usize,
+    /// The logged-in user's address, for log lines.
+    user: String,
     retrieved: usize,
     closing: bool,
 }
@@ -492,6 +495,7 @@ impl Conn<'_> {
                 self.server.note_login(&user.address, delay);
                 self.drop = Some(d);
                 self.listed = messages.len();
+                self.user = user.address.clone();
                 Ok(messages)
             }
             Err(f) => {
@@ -570,7 +574,7 @@ impl Conn<'_> {
         crate::info!(
             "{} pop3 logout user={} retrieved={} deleted={} left={left}{}",
             self.id,
-            self.session.user().map_or("", |u| u.address.as_str()),
+            self.user,
             self.retrieved,
             r.removed,
             if r.failed > 0 {
