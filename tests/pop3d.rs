@@ -308,6 +308,25 @@ print(s.quit().decode())
     );
     assert!(out.contains("1 messages deleted"), "{out}");
     assert!(files(&md).is_empty());
+    // Commands pipelined after STLS in the clear are thrown away
+    // (CVE-2011-0411): the first answer inside TLS is to the first command
+    // sent inside TLS.
+    let script = r#"
+import socket, ssl, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+f = s.makefile("rb")
+assert f.readline().startswith(b"+OK")
+s.sendall(b"STLS\r\nCAPA\r\n")
+assert f.readline() == b"+OK Begin TLS negotiation\r\n"
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+t = ctx.wrap_socket(s)
+t.sendall(b"NOOP\r\n")
+print(t.makefile("rb").readline().decode().strip())
+"#;
+    let out = py_ok(script, &["127.0.0.1", &(inst.base + 110).to_string()]);
+    assert_eq!(out.trim(), "-ERR Not logged in: use USER and PASS, or AUTH");
 }
 
 #[test]

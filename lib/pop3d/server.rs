@@ -200,7 +200,8 @@ impl Server {
             self.next_id.fetch_add(1, Ordering::Relaxed) & 0xFFFFF
         );
         let settings = self.settings();
-        let ip = peer.ip();
+        // An IPv4 client on an IPv6 socket is ::ffff:a.b.c.d: name it as IPv4.
+        let ip = peer.ip().to_canonical();
         let _ = sock.set_nodelay(true);
         if !self.admit(ip, &settings) {
             crate::warn!("{id} pop3 refused address={ip} reason=too-many-connections");
@@ -224,7 +225,8 @@ impl Server {
         implicit_tls: bool,
         settings: &Settings,
     ) -> io::Result<()> {
-        let ip = peer.ip();
+        // An IPv4 client on an IPv6 socket is ::ffff:a.b.c.d: name it as IPv4.
+        let ip = peer.ip().to_canonical();
         let acceptor = self.acceptor();
         let mut stream = if implicit_tls {
             let Some(a) = acceptor.clone() else {
