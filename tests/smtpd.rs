@@ -24,11 +24,14 @@ fn set_config(inst: &Instance, section: &str, line: &str) {
 
 /// An instance with example.test, users alice and bob (password "secret"),
 /// the alias sales -> alice, kmp-authd and kmp-smtpd running. `smtpd` lines
-/// go into `[smtpd]`.
+/// go into `[smtpd]`, or `[authd]` when they start with `authd.`.
 fn start(smtpd: &[&str]) -> Instance {
     let mut inst = Instance::new();
     for line in smtpd {
-        set_config(&inst, "smtpd", line);
+        match line.strip_prefix("authd.") {
+            Some(l) => set_config(&inst, "authd", l),
+            None => set_config(&inst, "smtpd", line),
+        }
     }
     inst.ctl_ok(&["domain", "add", "example.test"]);
     for u in ["alice@example.test", "bob@example.test"] {
@@ -622,4 +625,49 @@ print("ok")
     );
     // The drop directory is empty again: kmp-send took everything in.
     common::wait_until(Duration::from_secs(10), || queued(&inst).is_empty()).expect("taken in");
+}
+
+#[test]
+fn failed_logins_and_connection_floods_ban_the_address() {
+    // Failed AUTH is counted by kmp-authd, in the ban list every service shares.
+    let inst = start(&["authd.max_failures = 3"]);
+    let out = py(
+        &inst,
+        &format!(
+            "{PY_HEAD}{}",
+            r#"
+for i in range(3):
+    s = smtplib.SMTP(host, p587)
+    s.starttls(context=ctx)
+    s.ehlo("client.test")
+    s.user, s.password = "alice@example.test", "wrong%d" % i
+    expect(lambda: s.auth("PLAIN", s.auth_plain), 535)
+    s.quit()
+try:
+    smtplib.SMTP(host, p587)
+    print("served")
+except smtplib.SMTPConnectError as e:
+    print(e.smtp_code)
+"#
+        ),
+    );
+    assert_eq!(out.trim(), "421");
+    let mut r = Raw::connect(&inst, 25);
+    let greeting = r.reply();
+    assert!(
+        greeting.starts_with("421 4.7.0 Too many errors"),
+        "{greeting}"
+    );
+    let bans = inst.ctl_ok(&["ban", "list"]);
+    assert!(bans.contains("127.0.0.1"), "{bans}");
+    // A connection flood: each refused connection is reported, then the ban.
+    let inst = start(&["max_connection_rate = 2", "authd.max_failures = 3"]);
+    for _ in 0..5 {
+        let mut r = Raw::connect(&inst, 25);
+        r.reply();
+    }
+    common::wait_until(Duration::from_secs(5), || {
+        inst.ctl_ok(&["ban", "list"]).contains("127.0.0.1")
+    })
+    .unwrap_or_else(|_| panic!("no ban: {}", inst.log("kmp-authd")));
 }
