@@ -176,3 +176,81 @@ fn refuse(message: String) -> Reply {
         message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(reqs: &[Request]) -> Vec<u8> {
+        let mut w = Vec::new();
+        for r in reqs {
+            w.extend(frame::encode(&Envelope {
+                v: VERSION,
+                body: r.clone(),
+            }));
+        }
+        w
+    }
+
+    async fn replay(bytes: Vec<u8>, chunk: usize) -> (Vec<Vec<u8>>, End) {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let writer = tokio::spawn(async move {
+            for c in bytes.chunks(chunk) {
+                a.write_all(c).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        });
+        let mut input = Input::default();
+        let mut frames = Vec::new();
+        loop {
+            match input.frame(&mut b).await {
+                Ok(f) => frames.push(f),
+                Err(e) => {
+                    writer.await.unwrap();
+                    return (frames, e);
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_arrive_whole_in_any_chunks() {
+        let reqs = [
+            Request::Ping,
+            Request::Lookup {
+                address: "a@b.test".into(),
+            },
+            Request::BanList,
+        ];
+        for chunk in [1, 2, 3, 7, 64, 512] {
+            let (frames, end) = replay(wire(&reqs), chunk).await;
+            assert!(matches!(end, End::Closed), "chunk {chunk}");
+            let got: Vec<String> = frames
+                .iter()
+                .map(|f| format!("{:?}", frame::decode::<Envelope<Request>>(f).unwrap().body))
+                .collect();
+            let want: Vec<String> = reqs.iter().map(|r| format!("{r:?}")).collect();
+            assert_eq!(got, want, "chunk {chunk}");
+        }
+    }
+
+    #[tokio::test]
+    async fn broken_frames_end_the_connection() {
+        let good = wire(&[Request::Ping]);
+        let cases: Vec<(Vec<u8>, usize)> = vec![
+            // Over the limit.
+            ((MAX_FRAME as u32 + 1).to_be_bytes().to_vec(), 0),
+            // The peer leaves inside the length.
+            (vec![0, 0], 0),
+            // The peer leaves inside the body, after a good frame.
+            ([good.clone(), vec![0, 0, 0, 9, b'{']].concat(), 1),
+        ];
+        for (bytes, n_good) in cases {
+            for chunk in [1, 3, 512] {
+                let (frames, end) = replay(bytes.clone(), chunk).await;
+                assert_eq!(frames.len(), n_good, "{bytes:?}");
+                assert!(matches!(end, End::Bad(_)), "{bytes:?} in chunks of {chunk}");
+            }
+        }
+    }
+}

@@ -192,6 +192,7 @@ pub fn load(
                     *f = Address::parse(f).map_err(|e| err(e.into()))?.to_string();
                 }
                 value.clear();
+                // Invariant: our record types serialise infallibly.
                 serde_json::to_writer(&mut value, &Stored(&u)).expect("record serialises");
                 n.users += 1;
                 (db.users, record_key(a.domain(), a.local()), "user")
@@ -214,6 +215,7 @@ pub fn load(
                     *x = Address::parse(x).map_err(|e| err(e.into()))?.to_string();
                 }
                 value.clear();
+                // Invariant: our record types serialise infallibly.
                 serde_json::to_writer(&mut value, &al).expect("record serialises");
                 n.aliases += 1;
                 (db.aliases, record_key(a.domain(), a.local()), "alias")
