@@ -671,3 +671,84 @@ except smtplib.SMTPConnectError as e:
     })
     .unwrap_or_else(|_| panic!("no ban: {}", inst.log("kmp-authd")));
 }
+
+#[test]
+fn started_as_root_it_reads_the_key_then_drops_to_its_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(Some(nobody)) = nix::unistd::User::from_name("nobody") else {
+        eprintln!("skipped: no user nobody");
+        return;
+    };
+    if !kmpromail::sys::privs::is_root() {
+        eprintln!("skipped: not root");
+        return;
+    }
+    let mut inst = Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    inst.ctl_ok(&["user", "add", "own@example.test"]);
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    // What `kmpctl setup` arranges with groups, done bluntly for the test:
+    // the unprivileged user may reach kmp-authd, the run directory and the
+    // queue's drop directory, but not the TLS key (0600, root's).
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(inst.path(), 0o755);
+    mode(&inst.path().join("run"), 0o777);
+    mode(&inst.path().join("run/authd.sock"), 0o666);
+    let queue = inst.path().join("queue");
+    let incoming = queue.join("incoming");
+    for d in [
+        &queue,
+        &incoming,
+        &incoming.join("tmp"),
+        &incoming.join("env"),
+        &incoming.join("new"),
+    ] {
+        std::fs::create_dir_all(d).unwrap();
+        nix::unistd::chown(d.as_path(), Some(nobody.uid), Some(nobody.gid)).unwrap();
+    }
+    let key = std::fs::metadata(inst.path().join("tls/key.pem")).unwrap();
+    assert_eq!((key.uid(), key.mode() & 0o777), (0, 0o600));
+    let conf = std::fs::read_to_string(inst.config()).unwrap();
+    let at = conf.find("[privileges]").unwrap();
+    let (head, tail) = conf.split_at(at);
+    let tail = tail.replacen("\nsmtpd = \"\"\n", "\nsmtpd = \"nobody\"\n", 1);
+    assert!(tail.contains("smtpd = \"nobody\""), "{conf}");
+    std::fs::write(inst.config(), format!("{head}{tail}")).unwrap();
+    inst.spawn("kmp-smtpd", &[]);
+    let pid_file = inst.path().join("run/kmp-smtpd.pid");
+    common::wait_until(Duration::from_secs(20), || pid_file.exists())
+        .unwrap_or_else(|_| panic!("{}", inst.log("kmp-smtpd")));
+    let pid = inst.pid("kmp-smtpd").unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|u| u == nobody.uid.to_string()),
+        "{uid_line}"
+    );
+    // STARTTLS works with the key read before the drop, and the message lands.
+    let out = py(
+        &inst,
+        &format!(
+            "{PY_HEAD}{}",
+            r#"
+s = smtplib.SMTP(host, p25)
+s.starttls(context=ctx)
+s.sendmail("x@remote.test", ["own@example.test"], b"Subject: dropped\r\n\r\nx\r\n")
+s.quit()
+print("ok")
+"#
+        ),
+    );
+    assert_eq!(out.trim(), "ok");
+    let q = queued(&inst);
+    assert_eq!(q.len(), 1);
+    let id = relay_id(&inst, 0);
+    let m = std::fs::metadata(incoming.join("new").join(id)).unwrap();
+    assert_eq!(m.uid(), nobody.uid.as_raw());
+}
