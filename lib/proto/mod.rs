@@ -1,4 +1,6 @@
-//! proto
+//! Pure protocol codecs: no I/O, no logging.
+
+pub mod imap;
 pub mod pop3;
 pub mod smtp;
 pub mod utf7;

@@ -1,0 +1,191 @@
+//! SEARCH and UID SEARCH (RFC 3501 6.4.4, RFC 9051 6.4.4), with ESEARCH
+//! return options (RFC 4731) and MODSEQ (RFC 7162).
+
+use super::lexer::{Cursor, Fail, Res};
+use super::types::{CommandBody, SearchKey, SearchReturn};
+use super::{MAX_DEPTH, MAX_LIST_ITEMS};
+
+/// SEARCH [RETURN (...)] [CHARSET x] key *(SP key).
+pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
+    c.sp()?;
+    let mut ret = None;
+    if c.eat(b"RETURN (") {
+        let mut v = Vec::new();
+        while !c.eat(b")") {
+            if !v.is_empty() {
+                c.sp()?;
+            }
+            let o = c.atom()?.to_ascii_uppercase();
+            v.push(match o.as_str() {
+                "MIN" => SearchReturn::Min,
+                "MAX" => SearchReturn::Max,
+                "ALL" => SearchReturn::All,
+                "COUNT" => SearchReturn::Count,
+                _ => return Err(Fail(format!("Unknown RETURN option {o}"))),
+            });
+            if v.len() > 8 {
+                return Err(Fail("Too many RETURN options".into()));
+            }
+        }
+        if v.is_empty() {
+            v.push(SearchReturn::All);
+        }
+        ret = Some(v);
+        c.sp()?;
+    }
+    let mut charset = None;
+    if c.eat(b"CHARSET ") {
+        charset = Some(c.astring_utf8()?.to_ascii_uppercase());
+        c.sp()?;
+    }
+    let mut keys = vec![key(c, 0)?];
+    while c.eat(b" ") {
+        if keys.len() >= MAX_LIST_ITEMS {
+            return Err(Fail("Too many search keys".into()));
+        }
+        keys.push(key(c, 0)?);
+    }
+    let key = if keys.len() == 1 {
+        keys.remove(0)
+    } else {
+        SearchKey::And(keys)
+    };
+    Ok(CommandBody::Search {
+        uid,
+        ret,
+        charset,
+        key,
+    })
+}
+
+fn text(c: &mut Cursor) -> Res<String> {
+    c.sp()?;
+    // Decoding with the CHARSET is the session's job; bytes that are not
+    // UTF-8 are kept as Latin-1 here so nothing is lost.
+    let b = c.astring()?;
+    Ok(match String::from_utf8(b) {
+        Ok(s) => s,
+        Err(e) => e.into_bytes().iter().map(|b| *b as char).collect(),
+    })
+}
+
+fn key(c: &mut Cursor, depth: usize) -> Res<SearchKey> {
+    if depth >= MAX_DEPTH {
+        return Err(Fail("Search keys nested too deeply".into()));
+    }
+    if c.eat(b"(") {
+        let mut v = vec![key(c, depth + 1)?];
+        while !c.eat(b")") {
+            c.sp()?;
+            if v.len() >= MAX_LIST_ITEMS {
+                return Err(Fail("Too many search keys".into()));
+            }
+            v.push(key(c, depth + 1)?);
+        }
+        return Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            SearchKey::And(v)
+        });
+    }
+    if c.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+        return Ok(SearchKey::SeqSet(c.seq_set()?));
+    }
+    let word = c.atom()?.to_ascii_uppercase();
+    use SearchKey as K;
+    Ok(match word.as_str() {
+        "ALL" => K::All,
+        "ANSWERED" => K::Answered,
+        "BCC" => K::Bcc(text(c)?),
+        "BEFORE" => {
+            c.sp()?;
+            K::Before(c.date()?)
+        }
+        "BODY" => K::Body(text(c)?),
+        "CC" => K::Cc(text(c)?),
+        "DELETED" => K::Deleted,
+        "DRAFT" => K::Draft,
+        "FLAGGED" => K::Flagged,
+        "FROM" => K::From(text(c)?),
+        "HEADER" => {
+            let h = text(c)?;
+            let v = text(c)?;
+            K::Header(h, v)
+        }
+        "KEYWORD" => {
+            c.sp()?;
+            K::Keyword(c.atom()?)
+        }
+        "LARGER" => {
+            c.sp()?;
+            K::Larger(c.number64()?)
+        }
+        "NEW" => K::New,
+        "NOT" => {
+            c.sp()?;
+            K::Not(Box::new(key(c, depth + 1)?))
+        }
+        "OLD" => K::Old,
+        "ON" => {
+            c.sp()?;
+            K::On(c.date()?)
+        }
+        "OR" => {
+            c.sp()?;
+            let a = key(c, depth + 1)?;
+            c.sp()?;
+            let b = key(c, depth + 1)?;
+            K::Or(Box::new(a), Box::new(b))
+        }
+        "RECENT" => K::Recent,
+        "SEEN" => K::Seen,
+        "SENTBEFORE" => {
+            c.sp()?;
+            K::SentBefore(c.date()?)
+        }
+        "SENTON" => {
+            c.sp()?;
+            K::SentOn(c.date()?)
+        }
+        "SENTSINCE" => {
+            c.sp()?;
+            K::SentSince(c.date()?)
+        }
+        "SINCE" => {
+            c.sp()?;
+            K::Since(c.date()?)
+        }
+        "SMALLER" => {
+            c.sp()?;
+            K::Smaller(c.number64()?)
+        }
+        "SUBJECT" => K::Subject(text(c)?),
+        "TEXT" => K::Text(text(c)?),
+        "TO" => K::To(text(c)?),
+        "UID" => {
+            c.sp()?;
+            K::Uid(c.seq_set()?)
+        }
+        "UNANSWERED" => K::Unanswered,
+        "UNDELETED" => K::Undeleted,
+        "UNDRAFT" => K::Undraft,
+        "UNFLAGGED" => K::Unflagged,
+        "UNKEYWORD" => {
+            c.sp()?;
+            K::Unkeyword(c.atom()?)
+        }
+        "UNSEEN" => K::Unseen,
+        "MODSEQ" => {
+            c.sp()?;
+            // Optional entry name and type (RFC 7162 3.1.5) are skipped.
+            if c.peek() == Some(b'"') {
+                c.astring()?;
+                c.sp()?;
+                c.atom()?;
+                c.sp()?;
+            }
+            K::ModSeq(c.number64()?)
+        }
+        _ => return Err(Fail(format!("Unknown search key {word}"))),
+    })
+}

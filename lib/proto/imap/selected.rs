@@ -1,0 +1,68 @@
+//! Commands of the selected state but FETCH and SEARCH (RFC 3501 6.4):
+//! CHECK, CLOSE, UNSELECT (RFC 3691), EXPUNGE, STORE, COPY, MOVE (RFC 6851),
+//! and their UID forms (UID EXPUNGE from RFC 4315).
+
+use super::lexer::{Cursor, Fail, Res};
+use super::types::{CommandBody, StoreMode};
+
+/// The command `verb`, if it belongs to this family; `uid` after `UID`.
+pub fn parse(verb: &str, c: &mut Cursor, uid: bool) -> Res<Option<CommandBody>> {
+    Ok(Some(match verb {
+        "CHECK" if !uid => CommandBody::Check,
+        "CLOSE" if !uid => CommandBody::Close,
+        "UNSELECT" if !uid => CommandBody::Unselect,
+        "EXPUNGE" => {
+            if uid {
+                c.sp()?;
+                CommandBody::Expunge {
+                    uids: Some(c.seq_set()?),
+                }
+            } else {
+                CommandBody::Expunge { uids: None }
+            }
+        }
+        "STORE" => {
+            c.sp()?;
+            let set = c.seq_set()?;
+            c.sp()?;
+            let mut unchanged_since = None;
+            if c.eat(b"(UNCHANGEDSINCE ") {
+                unchanged_since = Some(c.number64()?);
+                c.expect(b") ")?;
+            }
+            let mode = if c.eat(b"+") {
+                StoreMode::Add
+            } else if c.eat(b"-") {
+                StoreMode::Remove
+            } else {
+                StoreMode::Replace
+            };
+            if !c.eat(b"FLAGS") {
+                return Err(Fail("Expected FLAGS, +FLAGS or -FLAGS".into()));
+            }
+            let silent = c.eat(b".SILENT");
+            c.sp()?;
+            let flags = c.store_flags()?;
+            CommandBody::Store {
+                uid,
+                set,
+                mode,
+                silent,
+                flags,
+                unchanged_since,
+            }
+        }
+        "COPY" | "MOVE" => {
+            c.sp()?;
+            let set = c.seq_set()?;
+            c.sp()?;
+            let mailbox = c.mailbox()?;
+            if verb == "COPY" {
+                CommandBody::Copy { uid, set, mailbox }
+            } else {
+                CommandBody::Move { uid, set, mailbox }
+            }
+        }
+        _ => return Ok(None),
+    }))
+}

@@ -1,0 +1,414 @@
+//! The typed commands the parser produces.
+
+/// One client command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub tag: String,
+    pub body: CommandBody,
+}
+
+/// A mailbox name as sent: modified UTF-7 (rev1) or UTF-8 (rev2); the
+/// session decodes it. `INBOX` is case-insensitive, also left to the session.
+pub type MailboxArg = Vec<u8>;
+
+/// What a command asks, with its typed arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandBody {
+    // Any state (RFC 3501 6.1).
+    Capability,
+    Noop,
+    Logout,
+    // Not authenticated (6.2).
+    StartTls,
+    Authenticate {
+        mechanism: String,
+        /// SASL-IR initial response, base64 text (`=` for an empty one).
+        initial: Option<Vec<u8>>,
+    },
+    Login {
+        user: Vec<u8>,
+        password: Vec<u8>,
+    },
+    // Authenticated (6.3) and extensions usable there.
+    Enable(Vec<String>),
+    Id(Option<Vec<(String, Option<String>)>>),
+    Select {
+        mailbox: MailboxArg,
+        examine: bool,
+        condstore: bool,
+    },
+    Create(MailboxArg),
+    Delete(MailboxArg),
+    Rename {
+        from: MailboxArg,
+        to: MailboxArg,
+    },
+    Subscribe(MailboxArg),
+    Unsubscribe(MailboxArg),
+    List(ListArgs),
+    Namespace,
+    Status {
+        mailbox: MailboxArg,
+        items: Vec<StatusItem>,
+    },
+    Append {
+        mailbox: MailboxArg,
+        flags: Vec<Flag>,
+        date: Option<DateTime>,
+        message: Vec<u8>,
+    },
+    Idle,
+    GetQuota(Vec<u8>),
+    GetQuotaRoot(MailboxArg),
+    SetQuota(Vec<u8>),
+    // Selected (6.4).
+    Check,
+    Close,
+    Unselect,
+    Expunge {
+        /// UID EXPUNGE (RFC 4315).
+        uids: Option<SeqSet>,
+    },
+    Search {
+        uid: bool,
+        /// ESEARCH RETURN options (RFC 4731); None for plain SEARCH.
+        ret: Option<Vec<SearchReturn>>,
+        charset: Option<String>,
+        key: SearchKey,
+    },
+    Fetch {
+        uid: bool,
+        set: SeqSet,
+        atts: Vec<FetchAtt>,
+        changed_since: Option<u64>,
+    },
+    Store {
+        uid: bool,
+        set: SeqSet,
+        mode: StoreMode,
+        silent: bool,
+        flags: Vec<Flag>,
+        unchanged_since: Option<u64>,
+    },
+    Copy {
+        uid: bool,
+        set: SeqSet,
+        mailbox: MailboxArg,
+    },
+    Move {
+        uid: bool,
+        set: SeqSet,
+        mailbox: MailboxArg,
+    },
+    /// A verb we do not know; the reply is BAD.
+    Unknown(String),
+}
+
+impl CommandBody {
+    /// The command's name, for logs and for state checks.
+    pub fn name(&self) -> &str {
+        use CommandBody::*;
+        match self {
+            Capability => "CAPABILITY",
+            Noop => "NOOP",
+            Logout => "LOGOUT",
+            StartTls => "STARTTLS",
+            Authenticate { .. } => "AUTHENTICATE",
+            Login { .. } => "LOGIN",
+            Enable(_) => "ENABLE",
+            Id(_) => "ID",
+            Select { examine: false, .. } => "SELECT",
+            Select { examine: true, .. } => "EXAMINE",
+            Create(_) => "CREATE",
+            Delete(_) => "DELETE",
+            Rename { .. } => "RENAME",
+            Subscribe(_) => "SUBSCRIBE",
+            Unsubscribe(_) => "UNSUBSCRIBE",
+            List(a) if a.lsub => "LSUB",
+            List(_) => "LIST",
+            Namespace => "NAMESPACE",
+            Status { .. } => "STATUS",
+            Append { .. } => "APPEND",
+            Idle => "IDLE",
+            GetQuota(_) => "GETQUOTA",
+            GetQuotaRoot(_) => "GETQUOTAROOT",
+            SetQuota(_) => "SETQUOTA",
+            Check => "CHECK",
+            Close => "CLOSE",
+            Unselect => "UNSELECT",
+            Expunge { .. } => "EXPUNGE",
+            Search { .. } => "SEARCH",
+            Fetch { .. } => "FETCH",
+            Store { .. } => "STORE",
+            Copy { .. } => "COPY",
+            Move { .. } => "MOVE",
+            Unknown(v) => v,
+        }
+    }
+}
+
+/// LIST / LSUB arguments, with LIST-EXTENDED (RFC 5258) options.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListArgs {
+    pub lsub: bool,
+    pub reference: Vec<u8>,
+    pub patterns: Vec<Vec<u8>>,
+    /// Selection options.
+    pub subscribed: bool,
+    pub recursive_match: bool,
+    pub special_use_only: bool,
+    /// Return options.
+    pub ret_subscribed: bool,
+    pub ret_children: bool,
+    pub ret_special_use: bool,
+    /// LIST-STATUS (RFC 5819).
+    pub ret_status: Option<Vec<StatusItem>>,
+    /// Whether any extended syntax was used (replies then follow RFC 5258).
+    pub extended: bool,
+}
+
+/// STATUS data items (RFC 3501 6.3.10, RFC 9051, RFC 7162, RFC 9208).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Deleted,
+    Size,
+    HighestModSeq,
+}
+
+/// A message flag or keyword.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Flag {
+    Answered,
+    Flagged,
+    Deleted,
+    Seen,
+    Draft,
+    Recent,
+    /// A keyword (an atom without backslash).
+    Keyword(String),
+    /// `\Something` we do not know.
+    Extension(String),
+}
+
+impl Flag {
+    /// The flag as written on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Flag::Answered => "\\Answered",
+            Flag::Flagged => "\\Flagged",
+            Flag::Deleted => "\\Deleted",
+            Flag::Seen => "\\Seen",
+            Flag::Draft => "\\Draft",
+            Flag::Recent => "\\Recent",
+            Flag::Keyword(k) => k,
+            Flag::Extension(e) => e,
+        }
+    }
+}
+
+/// One end of a sequence range: a number or `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqNo {
+    Value(u32),
+    Star,
+}
+
+impl SeqNo {
+    /// The number, with `*` meaning `largest`.
+    pub fn resolve(self, largest: u32) -> u32 {
+        match self {
+            SeqNo::Value(v) => v,
+            SeqNo::Star => largest,
+        }
+    }
+}
+
+/// A sequence set: message numbers or UIDs, ranges in either order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeqSet(pub Vec<(SeqNo, SeqNo)>);
+
+impl SeqSet {
+    /// The ranges as ordered `(low, high)` pairs, `*` being `largest`.
+    pub fn ranges(&self, largest: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.0.iter().map(move |(a, b)| {
+            let (a, b) = (a.resolve(largest), b.resolve(largest));
+            (a.min(b), a.max(b))
+        })
+    }
+
+    /// Whether `n` is in the set.
+    pub fn contains(&self, n: u32, largest: u32) -> bool {
+        self.ranges(largest).any(|(lo, hi)| lo <= n && n <= hi)
+    }
+}
+
+/// STORE mode: FLAGS, +FLAGS, -FLAGS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// A calendar date (SEARCH BEFORE/ON/SINCE...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+}
+
+impl Date {
+    /// Days since 1970-01-01 (proleptic Gregorian).
+    pub fn days(&self) -> i64 {
+        days_from_civil(self.year as i64, self.month, self.day)
+    }
+}
+
+/// A date and time with its zone (APPEND, INTERNALDATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateTime {
+    pub date: Date,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    /// Offset east of UTC, in minutes.
+    pub zone_minutes: i32,
+}
+
+impl DateTime {
+    /// Seconds since the epoch, UTC.
+    pub fn timestamp(&self) -> i64 {
+        self.date.days() * 86_400
+            + (self.hour * 3600 + self.minute * 60 + self.second) as i64
+            - self.zone_minutes as i64 * 60
+    }
+}
+
+/// Days from 1970-01-01 to y-m-d (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The calendar date of a day number (inverse of [`days_from_civil`]).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// FETCH data items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchAtt {
+    Flags,
+    Uid,
+    InternalDate,
+    Rfc822Size,
+    Envelope,
+    BodyStructure,
+    /// `BODY` without a section: the non-extensible body structure.
+    Body,
+    Rfc822,
+    Rfc822Header,
+    Rfc822Text,
+    Section {
+        peek: bool,
+        section: Section,
+        partial: Option<(u32, u32)>,
+    },
+    /// BINARY[part] (RFC 3516).
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Option<(u32, u32)>,
+    },
+    BinarySize(Vec<u32>),
+    ModSeq,
+}
+
+/// A body section: a part path and what of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Section {
+    pub part: Vec<u32>,
+    pub text: Option<SectionText>,
+}
+
+/// The text part of a section specifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionText {
+    Header,
+    HeaderFields(Vec<String>),
+    HeaderFieldsNot(Vec<String>),
+    Text,
+    Mime,
+}
+
+/// ESEARCH return options (RFC 4731).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchReturn {
+    Min,
+    Max,
+    All,
+    Count,
+}
+
+/// SEARCH keys (RFC 3501 6.4.4, RFC 9051 6.4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    All,
+    Answered,
+    Bcc(String),
+    Before(Date),
+    Body(String),
+    Cc(String),
+    Deleted,
+    Draft,
+    Flagged,
+    From(String),
+    Header(String, String),
+    Keyword(String),
+    Larger(u64),
+    New,
+    Not(Box<SearchKey>),
+    Old,
+    On(Date),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    Recent,
+    Seen,
+    SentBefore(Date),
+    SentOn(Date),
+    SentSince(Date),
+    Since(Date),
+    Smaller(u64),
+    Subject(String),
+    Text(String),
+    To(String),
+    Uid(SeqSet),
+    Unanswered,
+    Undeleted,
+    Undraft,
+    Unflagged,
+    Unkeyword(String),
+    Unseen,
+    SeqSet(SeqSet),
+    And(Vec<SearchKey>),
+    ModSeq(u64),
+}
