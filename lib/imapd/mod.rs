@@ -1,1 +1,77 @@
-//! imapd
+//! kmp-imapd: IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051) over the users'
+//! Maildir++ folders.
+//!
+//! Three layers, as every protocol here:
+//! - `proto::imap`: the pure parser (framing, literals, typed commands);
+//! - [`session`]: the state machine (`State` enum), one handler per command
+//!   in `cmd/`, and [`view`], a session's numbering of its selected folder
+//!   and the untagged updates it owes the client;
+//! - [`server`]: sockets, TLS, kmp-authd, IDLE polling, time.
+//!
+//! The session reaches mail only through [`store::MailStore`], implemented
+//! over `crate::maildir` in [`maildir_store`].
+
+pub mod cmd;
+pub mod maildir_store;
+pub mod message;
+pub mod names;
+pub mod server;
+pub mod session;
+pub mod store;
+pub mod view;
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::proto::imap::Limits;
+
+/// What the session and server need from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The name in the greeting.
+    pub hostname: String,
+    /// A TLS certificate is configured (STARTTLS offered, LOGINDISABLED on
+    /// plaintext non-local connections).
+    pub tls_available: bool,
+    pub limits: Limits,
+    /// Idle time before the server logs a client out (RFC 9051 5.4: at
+    /// least 30 minutes).
+    pub timeout: Duration,
+    /// How often an idling session looks at its folder.
+    pub idle_poll: Duration,
+    /// Most connections at once, and from one address.
+    pub max_connections: usize,
+    pub max_per_ip: usize,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &Config, tls_available: bool) -> Settings {
+        Settings {
+            hostname: cfg.str("system.hostname").to_string(),
+            tls_available,
+            limits: Limits {
+                max_line: cfg.usize("imapd.max_line_length"),
+                max_literal: 65_536,
+                max_append: cfg.u64("imapd.max_message_size"),
+                max_literals: 64,
+            },
+            timeout: cfg.duration("imapd.timeout"),
+            idle_poll: Duration::from_millis(250),
+            max_connections: cfg.usize("imapd.max_connections"),
+            max_per_ip: cfg.usize("imapd.max_connections_per_ip"),
+        }
+    }
+
+    /// Settings for tests.
+    pub fn for_tests() -> Settings {
+        Settings {
+            hostname: "imap.example.test".into(),
+            tls_available: false,
+            limits: Limits::default(),
+            timeout: Duration::from_secs(1800),
+            idle_poll: Duration::from_millis(250),
+            max_connections: 100,
+            max_per_ip: 100,
+        }
+    }
+}

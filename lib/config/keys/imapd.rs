@@ -14,4 +14,34 @@ pub const KEYS: &[Key] = &[
         default: "0.0.0.0:993",
         doc: "Where IMAP over implicit TLS listens.",
     },
+    Key {
+        name: "imapd.max_connections",
+        kind: Kind::Int { min: 1, max: 1_000_000 },
+        default: "10000",
+        doc: "Most IMAP connections at once; more wait to be accepted.",
+    },
+    Key {
+        name: "imapd.max_connections_per_ip",
+        kind: Kind::Int { min: 1, max: 1_000_000 },
+        default: "10000",
+        doc: "Most IMAP connections from one client address; more get BYE.",
+    },
+    Key {
+        name: "imapd.max_message_size",
+        kind: Kind::Size { min: 1024, max: 1 << 32 },
+        default: "64M",
+        doc: "Largest message APPEND accepts (a larger literal gets BAD).",
+    },
+    Key {
+        name: "imapd.max_line_length",
+        kind: Kind::Size { min: 8192, max: 16 << 20 },
+        default: "64K",
+        doc: "Longest command line between literals (a longer one gets BAD).",
+    },
+    Key {
+        name: "imapd.timeout",
+        kind: Kind::Duration { min: 60, max: 86400 },
+        default: "30m",
+        doc: "Inactivity before a client is logged out (RFC 9051 asks for at\nleast 30 minutes; IDLE restarts it).",
+    },
 ];

@@ -1,0 +1,85 @@
+//! COPY and UID COPY (RFC 3501 6.4.7), MOVE and UID MOVE (RFC 6851), with
+//! COPYUID (RFC 4315).
+
+use super::{mailbox_name, resolve, seq_in_range, store_error, uid_set};
+use crate::imapd::session::{Action, Out, Session, State};
+use crate::imapd::store::StoreError;
+use crate::proto::imap::SeqSet;
+
+pub fn copy(
+    s: &mut Session,
+    tag: &str,
+    uid: bool,
+    set: &SeqSet,
+    arg: &[u8],
+    is_move: bool,
+    out: &mut Out,
+) -> Action {
+    let Some(dest) = mailbox_name(s, tag, arg, out) else {
+        return Action::None;
+    };
+    let enabled = s.enabled;
+    let State::Selected(_, view) = &mut s.state else {
+        return Action::None;
+    };
+    let verb = if is_move { "MOVE" } else { "COPY" };
+    if !uid && !seq_in_range(view, set) {
+        out.line(&format!("{tag} BAD Invalid message number"));
+        return Action::None;
+    }
+    if is_move && view.read_only {
+        out.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only"));
+        return Action::None;
+    }
+    let idx = resolve(view, set, uid);
+    if idx.iter().any(|i| view.msgs[*i].ghost) && !uid {
+        out.line(&format!("{tag} NO [EXPUNGEISSUED] Some messages were expunged"));
+        return Action::None;
+    }
+    let uids: Vec<u32> = idx
+        .iter()
+        .filter(|i| !view.msgs[**i].ghost)
+        .map(|i| view.msgs[*i].meta.uid)
+        .collect();
+    if uids.is_empty() {
+        out.line(&format!("{tag} OK {verb} completed (nothing to do)"));
+        return Action::None;
+    }
+    let r = if is_move {
+        view.folder.move_to(&uids, &dest)
+    } else {
+        view.folder.copy(&uids, &dest)
+    };
+    match r {
+        Ok((validity, pairs)) => {
+            let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+            let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+            // Pairs are in source order; the sets must correspond in order,
+            // so write them explicitly rather than compressed when unordered.
+            let (srcs, dsts) = ordered_sets(&src, &dst);
+            if is_move {
+                // RFC 6851 4.3: COPYUID in an untagged OK before the expunges.
+                out.line(&format!("* OK [COPYUID {validity} {srcs} {dsts}] Moved"));
+                view.sync(out, true, enabled);
+                out.line(&format!("{tag} OK MOVE completed"));
+            } else {
+                view.sync(out, uid, enabled);
+                out.line(&format!("{tag} OK [COPYUID {validity} {srcs} {dsts}] COPY completed"));
+            }
+        }
+        Err(StoreError::NoSuchFolder) => out.line(&format!("{tag} NO [TRYCREATE] No such mailbox")),
+        Err(e) => store_error(out, tag, &e),
+    }
+    Action::None
+}
+
+/// Source and destination UID sets in matching order.
+fn ordered_sets(src: &[u32], dst: &[u32]) -> (String, String) {
+    let sorted = src.windows(2).all(|w| w[0] < w[1]) && dst.windows(2).all(|w| w[0] < w[1]);
+    if sorted {
+        (uid_set(src), uid_set(dst))
+    } else {
+        let j = |v: &[u32]| v.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
+        (j(src), j(dst))
+    }
+}

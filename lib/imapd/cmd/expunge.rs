@@ -1,0 +1,36 @@
+//! EXPUNGE (RFC 3501 6.4.3) and UID EXPUNGE (RFC 4315 2.1).
+
+use super::{resolve, store_error};
+use crate::imapd::session::{Action, Out, Session, State};
+use crate::imapd::store::SysFlags;
+use crate::proto::imap::SeqSet;
+
+pub fn expunge(s: &mut Session, tag: &str, uids: Option<&SeqSet>, out: &mut Out) -> Action {
+    let enabled = s.enabled;
+    let State::Selected(_, view) = &mut s.state else {
+        return Action::None;
+    };
+    if view.read_only {
+        out.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only"));
+        return Action::None;
+    }
+    let candidates: Vec<usize> = match uids {
+        Some(set) => resolve(view, set, true),
+        None => (0..view.msgs.len()).collect(),
+    };
+    let doomed: Vec<u32> = candidates
+        .into_iter()
+        .map(|i| &view.msgs[i])
+        .filter(|m| !m.ghost && m.meta.flags.sys.has(SysFlags::DELETED))
+        .map(|m| m.meta.uid)
+        .collect();
+    if !doomed.is_empty() {
+        if let Err(e) = view.folder.expunge(&doomed) {
+            store_error(out, tag, &e);
+            return Action::None;
+        }
+    }
+    view.sync(out, true, enabled);
+    out.line(&format!("{tag} OK EXPUNGE completed"));
+    Action::None
+}

@@ -1,0 +1,266 @@
+//! FETCH and UID FETCH (RFC 3501 6.4.5 and 6.4.8, RFC 9051 6.4.5), with
+//! BINARY (RFC 3516) and CHANGEDSINCE (RFC 7162 3.1.4).
+
+use std::io;
+
+use super::{resolve, seq_in_range};
+use crate::imapd::message;
+use crate::imapd::session::{Action, Out, Session, State};
+use crate::imapd::store::SysFlags;
+use crate::imapd::view::flag_list;
+use crate::proto::imap::{encode, FetchAtt, Section, SectionText, SeqSet};
+
+fn needs_content(a: &FetchAtt) -> bool {
+    !matches!(
+        a,
+        FetchAtt::Flags
+            | FetchAtt::Uid
+            | FetchAtt::InternalDate
+            | FetchAtt::Rfc822Size
+            | FetchAtt::ModSeq
+    )
+}
+
+fn sets_seen(a: &FetchAtt) -> bool {
+    matches!(
+        a,
+        FetchAtt::Rfc822
+            | FetchAtt::Rfc822Text
+            | FetchAtt::Section { peek: false, .. }
+            | FetchAtt::Binary { peek: false, .. }
+    )
+}
+
+pub fn fetch(
+    s: &mut Session,
+    tag: &str,
+    uid: bool,
+    set: &SeqSet,
+    atts: &[FetchAtt],
+    changed_since: Option<u64>,
+    out: &mut Out,
+) -> io::Result<Action> {
+    if changed_since.is_some() {
+        s.enabled.condstore = true;
+    }
+    let enabled = s.enabled;
+    let State::Selected(_, view) = &mut s.state else {
+        return Ok(Action::None);
+    };
+    if !uid && !seq_in_range(view, set) {
+        out.line(&format!("{tag} BAD Invalid message number"));
+        return Ok(Action::None);
+    }
+    let content = atts.iter().any(needs_content);
+    let mark_seen = !view.read_only && atts.iter().any(sets_seen);
+    let mut atts = atts.to_vec();
+    if enabled.condstore && !atts.contains(&FetchAtt::ModSeq) {
+        atts.push(FetchAtt::ModSeq);
+    }
+    let mut gone = false;
+    for i in resolve(view, set, uid) {
+        if let Some(c) = changed_since {
+            if view.msgs[i].meta.modseq <= c {
+                continue;
+            }
+        }
+        if view.msgs[i].ghost && content {
+            gone = true;
+            continue;
+        }
+        let meta_uid = view.msgs[i].meta.uid;
+        let raw = if content {
+            match view.folder.read(meta_uid) {
+                Ok(r) => message::to_crlf(&r),
+                Err(_) => {
+                    gone = true;
+                    continue;
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let mut flags_changed = false;
+        if mark_seen && !view.msgs[i].meta.flags.sys.has(SysFlags::SEEN) {
+            let mut nf = view.msgs[i].meta.flags.clone();
+            nf.sys.0 |= SysFlags::SEEN;
+            if let Ok(ms) = view.folder.set_flags(meta_uid, &nf) {
+                view.set_local_flags(i, nf, ms);
+                flags_changed = true;
+            }
+        }
+        let parsed = if content { message::parse(&raw) } else { None };
+        let meta = &view.msgs[i].meta;
+        let mut line = format!("* {} FETCH (", i + 1).into_bytes();
+        let mut first = true;
+        let mut sep = |line: &mut Vec<u8>| {
+            if !first {
+                line.push(b' ');
+            }
+            first = false;
+        };
+        let mut wrote_flags = false;
+        for a in &atts {
+            sep(&mut line);
+            match a {
+                FetchAtt::Flags => {
+                    wrote_flags = true;
+                    line.extend_from_slice(
+                        format!("FLAGS ({})", flag_list(&meta.flags, meta.recent && !enabled.rev2))
+                            .as_bytes(),
+                    );
+                }
+                FetchAtt::Uid => line.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
+                FetchAtt::InternalDate => line.extend_from_slice(
+                    format!("INTERNALDATE {}", encode::date_time(meta.internal_date, 0)).as_bytes(),
+                ),
+                FetchAtt::Rfc822Size => {
+                    line.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes())
+                }
+                FetchAtt::ModSeq => {
+                    line.extend_from_slice(format!("MODSEQ ({})", meta.modseq.max(1)).as_bytes())
+                }
+                FetchAtt::Envelope => {
+                    line.extend_from_slice(b"ENVELOPE ");
+                    message::envelope(&mut line, parsed.as_ref());
+                }
+                FetchAtt::BodyStructure => {
+                    line.extend_from_slice(b"BODYSTRUCTURE ");
+                    message::body_structure(&mut line, parsed.as_ref(), &raw, true);
+                }
+                FetchAtt::Body => {
+                    line.extend_from_slice(b"BODY ");
+                    message::body_structure(&mut line, parsed.as_ref(), &raw, false);
+                }
+                FetchAtt::Rfc822 => {
+                    line.extend_from_slice(b"RFC822 ");
+                    encode::literal(&mut line, &raw);
+                }
+                FetchAtt::Rfc822Header => {
+                    line.extend_from_slice(b"RFC822.HEADER ");
+                    encode::literal(&mut line, &raw[..message::header_end(&raw)]);
+                }
+                FetchAtt::Rfc822Text => {
+                    line.extend_from_slice(b"RFC822.TEXT ");
+                    encode::literal(&mut line, &raw[message::header_end(&raw)..]);
+                }
+                FetchAtt::Section {
+                    section, partial, ..
+                } => {
+                    line.extend_from_slice(format!("BODY[{}]", section_name(section)).as_bytes());
+                    let data = message::section(&raw, parsed.as_ref(), section).unwrap_or_default();
+                    write_partial(&mut line, &data, *partial, false);
+                }
+                FetchAtt::Binary { part, partial, .. } => {
+                    line.extend_from_slice(format!("BINARY[{}]", join(part)).as_bytes());
+                    let data = binary(&raw, parsed.as_ref(), part);
+                    write_partial(&mut line, &data, *partial, true);
+                }
+                FetchAtt::BinarySize(part) => {
+                    let data = binary(&raw, parsed.as_ref(), part);
+                    line.extend_from_slice(
+                        format!("BINARY.SIZE[{}] {}", join(part), data.len()).as_bytes(),
+                    );
+                }
+            }
+        }
+        if flags_changed && !wrote_flags {
+            sep(&mut line);
+            line.extend_from_slice(format!("FLAGS ({})", flag_list(&meta.flags, meta.recent && !enabled.rev2)).as_bytes());
+        }
+        line.extend_from_slice(b")\r\n");
+        out.buf.extend_from_slice(&line);
+        out.maybe_flush()?;
+    }
+    // No EXPUNGE while answering FETCH; UID FETCH may (RFC 3501 7.4.1).
+    view.sync(out, uid, enabled);
+    if gone {
+        out.line(&format!("{tag} NO [EXPUNGEISSUED] Some messages were expunged"));
+    } else {
+        out.line(&format!("{tag} OK FETCH completed"));
+    }
+    Ok(Action::None)
+}
+
+fn join(part: &[u32]) -> String {
+    part.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(".")
+}
+
+/// The section as echoed in the response (`1.HEADER.FIELDS (A B)`).
+fn section_name(s: &Section) -> String {
+    let mut n = join(&s.part);
+    let text = match &s.text {
+        None => return n,
+        Some(SectionText::Header) => "HEADER".to_string(),
+        Some(SectionText::Text) => "TEXT".to_string(),
+        Some(SectionText::Mime) => "MIME".to_string(),
+        Some(SectionText::HeaderFields(h)) => format!("HEADER.FIELDS ({})", quote_all(h)),
+        Some(SectionText::HeaderFieldsNot(h)) => format!("HEADER.FIELDS.NOT ({})", quote_all(h)),
+    };
+    if !n.is_empty() {
+        n.push('.');
+    }
+    n.push_str(&text);
+    n
+}
+
+fn quote_all(h: &[String]) -> String {
+    h.iter()
+        .map(|x| {
+            let mut v = Vec::new();
+            encode::astring(&mut v, x.as_bytes());
+            String::from_utf8_lossy(&v).into_owned()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn write_partial(line: &mut Vec<u8>, data: &[u8], partial: Option<(u32, u32)>, binary: bool) {
+    let data = match partial {
+        Some((start, len)) => {
+            line.extend_from_slice(format!("<{start}>").as_bytes());
+            let a = (start as usize).min(data.len());
+            let b = a.saturating_add(len as usize).min(data.len());
+            &data[a..b]
+        }
+        None => data,
+    };
+    line.push(b' ');
+    if binary && data.contains(&0) {
+        line.push(b'~');
+    }
+    encode::literal(line, data);
+}
+
+/// The decoded content of a part (BINARY), or the whole message for `[]`.
+fn binary(raw: &[u8], msg: Option<&mail_parser::Message>, part: &[u32]) -> Vec<u8> {
+    if part.is_empty() {
+        return raw.to_vec();
+    }
+    let Some(m) = msg else { return Vec::new() };
+    // Walk like a section, then take the decoded contents.
+    let sec = Section {
+        part: part.to_vec(),
+        text: None,
+    };
+    match find_decoded(m, part) {
+        Some(d) => d,
+        None => message::section(raw, Some(m), &sec).unwrap_or_default(),
+    }
+}
+
+fn find_decoded(m: &mail_parser::Message, part: &[u32]) -> Option<Vec<u8>> {
+    use mail_parser::PartType;
+    let root = m.parts.first()?;
+    let id = match &root.body {
+        PartType::Multipart(ch) if part.len() == 1 => *ch.get(part[0] as usize - 1)? as usize,
+        _ if part == [1] => 0,
+        _ => return None,
+    };
+    let p = m.parts.get(id)?;
+    match &p.body {
+        PartType::Binary(b) | PartType::InlineBinary(b) => Some(b.to_vec()),
+        PartType::Text(_) | PartType::Html(_) => Some(p.contents().to_vec()),
+        _ => None,
+    }
+}

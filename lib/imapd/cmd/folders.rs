@@ -1,0 +1,82 @@
+//! CREATE, DELETE, RENAME (RFC 3501 6.3.3-5), SUBSCRIBE and UNSUBSCRIBE
+//! (6.3.6-7).
+
+use super::{mailbox_name, store_error};
+use crate::imapd::session::{Action, Auth, Out, Session, State};
+
+fn auth(s: &mut Session) -> Option<&mut Auth> {
+    match &mut s.state {
+        State::Authenticated(a) | State::Selected(a, _) => Some(a),
+        _ => None,
+    }
+}
+
+pub fn create(s: &mut Session, tag: &str, arg: &[u8], out: &mut Out) -> Action {
+    let Some(name) = mailbox_name(s, tag, arg, out) else {
+        return Action::None;
+    };
+    if name == "INBOX" {
+        out.line(&format!("{tag} NO [ALREADYEXISTS] INBOX always exists"));
+        return Action::None;
+    }
+    let Some(a) = auth(s) else { return Action::None };
+    match a.store.create(&name) {
+        Ok(()) => out.line(&format!("{tag} OK CREATE completed")),
+        Err(e) => store_error(out, tag, &e),
+    }
+    Action::None
+}
+
+pub fn delete(s: &mut Session, tag: &str, arg: &[u8], out: &mut Out) -> Action {
+    let Some(name) = mailbox_name(s, tag, arg, out) else {
+        return Action::None;
+    };
+    if name == "INBOX" {
+        out.line(&format!("{tag} NO [CANNOT] INBOX cannot be deleted"));
+        return Action::None;
+    }
+    if let State::Selected(_, v) = &s.state {
+        if v.name == name {
+            out.line(&format!("{tag} NO [INUSE] Mailbox is selected"));
+            return Action::None;
+        }
+    }
+    let Some(a) = auth(s) else { return Action::None };
+    match a.store.delete(&name) {
+        Ok(()) => out.line(&format!("{tag} OK DELETE completed")),
+        Err(e) => store_error(out, tag, &e),
+    }
+    Action::None
+}
+
+pub fn rename(s: &mut Session, tag: &str, from: &[u8], to: &[u8], out: &mut Out) -> Action {
+    let Some(from) = mailbox_name(s, tag, from, out) else {
+        return Action::None;
+    };
+    let Some(to) = mailbox_name(s, tag, to, out) else {
+        return Action::None;
+    };
+    if to == "INBOX" {
+        out.line(&format!("{tag} NO [ALREADYEXISTS] INBOX always exists"));
+        return Action::None;
+    }
+    let Some(a) = auth(s) else { return Action::None };
+    match a.store.rename(&from, &to) {
+        Ok(()) => out.line(&format!("{tag} OK RENAME completed")),
+        Err(e) => store_error(out, tag, &e),
+    }
+    Action::None
+}
+
+pub fn subscribe(s: &mut Session, tag: &str, arg: &[u8], on: bool, out: &mut Out) -> Action {
+    let Some(name) = mailbox_name(s, tag, arg, out) else {
+        return Action::None;
+    };
+    let verb = if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
+    let Some(a) = auth(s) else { return Action::None };
+    match a.store.set_subscribed(&name, on) {
+        Ok(()) => out.line(&format!("{tag} OK {verb} completed")),
+        Err(e) => store_error(out, tag, &e),
+    }
+    Action::None
+}

@@ -1,0 +1,137 @@
+//! LIST and LSUB (RFC 3501 6.3.8-9), with LIST-EXTENDED (RFC 5258),
+//! CHILDREN (RFC 3348), SPECIAL-USE (RFC 6154) and LIST-STATUS (RFC 5819).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::store_error;
+use crate::imapd::names::{self, DELIMITER};
+use crate::imapd::session::{Action, Out, Session, State};
+use crate::proto::imap::{encode, ListArgs};
+
+/// What is known of one name in the listing.
+#[derive(Default)]
+struct Entry {
+    exists: bool,
+    special: Option<&'static str>,
+    subscribed: bool,
+    children: bool,
+}
+
+pub fn list(s: &mut Session, tag: &str, args: &ListArgs, out: &mut Out) -> Action {
+    let utf8 = s.enabled.utf8;
+    let verb = if args.lsub { "LSUB" } else { "LIST" };
+    let auth = match &mut s.state {
+        State::Authenticated(a) | State::Selected(a, _) => a,
+        _ => return Action::None,
+    };
+    // LIST "" "" asks for the delimiter (RFC 3501 6.3.8).
+    if !args.lsub && args.patterns.len() == 1 && args.patterns[0].is_empty() {
+        out.line(&format!("* LIST (\\Noselect) \"{DELIMITER}\" \"\""));
+        out.line(&format!("{tag} OK LIST completed"));
+        return Action::None;
+    }
+    let folders = match auth.store.folders() {
+        Ok(f) => f,
+        Err(e) => {
+            store_error(out, tag, &e);
+            return Action::None;
+        }
+    };
+    let subs: BTreeSet<String> = match auth.store.subscriptions() {
+        Ok(v) => v.into_iter().collect(),
+        Err(e) => {
+            store_error(out, tag, &e);
+            return Action::None;
+        }
+    };
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    for f in &folders {
+        let e = entries.entry(f.name.clone()).or_default();
+        e.exists = true;
+        e.special = f.special_use;
+    }
+    for n in &subs {
+        entries.entry(n.clone()).or_default().subscribed = true;
+    }
+    // Parents of every name, existing or not, and who has children.
+    let names: Vec<String> = entries.keys().cloned().collect();
+    for n in &names {
+        let mut p = n.as_str();
+        while let Some((parent, _)) = p.rsplit_once(DELIMITER) {
+            let e = entries.entry(parent.to_string()).or_default();
+            if entries_has_real(&folders, n) {
+                e.children = true;
+            }
+            p = parent;
+        }
+    }
+    let reference = names::decode_pattern(&args.reference, utf8).unwrap_or_default();
+    let mut patterns = Vec::new();
+    for p in &args.patterns {
+        let Some(p) = names::decode_pattern(p, utf8) else {
+            continue;
+        };
+        patterns.push(if reference.is_empty() || p.starts_with(DELIMITER) {
+            p
+        } else if reference.ends_with(DELIMITER) {
+            format!("{reference}{p}")
+        } else {
+            format!("{reference}{DELIMITER}{p}")
+        });
+    }
+    let select_subscribed = args.lsub || args.subscribed;
+    for (name, e) in &entries {
+        if !patterns.iter().any(|p| names::matches(p, name)) {
+            continue;
+        }
+        let mut attrs: Vec<&str> = Vec::new();
+        if select_subscribed {
+            if !e.subscribed {
+                continue;
+            }
+        } else if !e.exists && !e.children {
+            continue;
+        }
+        if args.special_use_only && e.special.is_none() {
+            continue;
+        }
+        if !e.exists {
+            if select_subscribed && args.extended {
+                attrs.push("\\NonExistent");
+            } else {
+                attrs.push("\\Noselect");
+            }
+        }
+        if !args.lsub {
+            attrs.push(if e.children {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            });
+        }
+        if (args.ret_subscribed || (args.subscribed && args.extended)) && e.subscribed {
+            attrs.push("\\Subscribed");
+        }
+        if let Some(su) = e.special {
+            if !args.lsub {
+                attrs.push(su);
+            }
+        }
+        let mut line = format!("* {verb} ({}) \"{DELIMITER}\" ", attrs.join(" ")).into_bytes();
+        encode::astring(&mut line, &names::encode(name, utf8));
+        line.extend_from_slice(b"\r\n");
+        out.buf.extend_from_slice(&line);
+        if e.exists && args.ret_status.is_some() {
+            if let Some(items) = &args.ret_status {
+                super::status::write_status(auth, name, items, utf8, out);
+            }
+        }
+    }
+    out.line(&format!("{tag} OK {verb} completed"));
+    Action::None
+}
+
+/// Whether `n` is a real folder (children attributes count only real ones).
+fn entries_has_real(folders: &[crate::imapd::store::FolderInfo], n: &str) -> bool {
+    folders.iter().any(|f| f.name == n)
+}

@@ -1,0 +1,204 @@
+//! One handler per command (or per small family), and what they share.
+
+pub mod any;
+pub mod append;
+pub mod copy;
+pub mod expunge;
+pub mod fetch;
+pub mod folders;
+pub mod list;
+pub mod login;
+pub mod quota;
+pub mod search;
+pub mod select;
+pub mod status;
+pub mod store;
+
+use std::io;
+
+use super::session::{Action, Out, Session, State};
+use super::store::StoreError;
+use super::view::View;
+use crate::proto::imap::{CommandBody, SeqSet};
+
+/// Runs a command already allowed in the session's state.
+pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io::Result<Action> {
+    use CommandBody::*;
+    let action = match body {
+        Capability => any::capability(s, &tag, out),
+        Noop | Check => {
+            s.poll(out, true);
+            out.line(&format!("{tag} OK {} completed", if matches!(body, Noop) { "NOOP" } else { "CHECK" }));
+            Action::None
+        }
+        Logout => {
+            out.line("* BYE Logging out");
+            out.line(&format!("{tag} OK LOGOUT completed"));
+            s.state = State::Logout;
+            Action::Close
+        }
+        Id(_) => any::id(s, &tag, out),
+        Enable(caps) => any::enable(s, &tag, &caps, out),
+        Namespace => any::namespace(s, &tag, out),
+        StartTls => login::starttls(s, &tag, out),
+        Login { user, password } => login::login(s, tag, user, password, out),
+        Authenticate { mechanism, initial } => login::authenticate(s, tag, &mechanism, initial, out),
+        Select {
+            mailbox,
+            examine,
+            condstore,
+        } => select::select(s, &tag, &mailbox, examine, condstore, out),
+        Close => select::close(s, &tag, out, true),
+        Unselect => select::close(s, &tag, out, false),
+        Create(m) => folders::create(s, &tag, &m, out),
+        Delete(m) => folders::delete(s, &tag, &m, out),
+        Rename { from, to } => folders::rename(s, &tag, &from, &to, out),
+        Subscribe(m) => folders::subscribe(s, &tag, &m, true, out),
+        Unsubscribe(m) => folders::subscribe(s, &tag, &m, false, out),
+        List(args) => list::list(s, &tag, &args, out),
+        Status { mailbox, items } => status::status(s, &tag, &mailbox, &items, out),
+        Append {
+            mailbox,
+            flags,
+            date,
+            message,
+        } => append::append(s, &tag, &mailbox, &flags, date, &message, out),
+        Idle => {
+            s.poll(out, true);
+            out.line("+ idling");
+            Action::Idle { tag }
+        }
+        GetQuota(root) => quota::get_quota(s, &tag, &root, out),
+        GetQuotaRoot(m) => quota::get_quota_root(s, &tag, &m, out),
+        SetQuota(_) => {
+            out.line(&format!("{tag} NO [NOPERM] Quotas are set by the administrator"));
+            Action::None
+        }
+        Expunge { uids } => expunge::expunge(s, &tag, uids.as_ref(), out),
+        Search {
+            uid,
+            ret,
+            charset,
+            key,
+        } => search::search(s, &tag, uid, ret, charset.as_deref(), &key, out)?,
+        Fetch {
+            uid,
+            set,
+            atts,
+            changed_since,
+        } => fetch::fetch(s, &tag, uid, &set, &atts, changed_since, out)?,
+        Store {
+            uid,
+            set,
+            mode,
+            silent,
+            flags,
+            unchanged_since,
+        } => store::store(s, &tag, uid, &set, mode, silent, &flags, unchanged_since, out),
+        Copy { uid, set, mailbox } => copy::copy(s, &tag, uid, &set, &mailbox, false, out),
+        Move { uid, set, mailbox } => copy::copy(s, &tag, uid, &set, &mailbox, true, out),
+        Unknown(verb) => {
+            out.line(&format!("{tag} BAD Unknown command {verb}"));
+            Action::None
+        }
+    };
+    Ok(action)
+}
+
+/// `TAG NO [code] text` for a store error.
+pub fn store_error(out: &mut Out, tag: &str, e: &StoreError) {
+    let code = match e {
+        StoreError::NoSuchFolder => "NONEXISTENT",
+        StoreError::Exists => "ALREADYEXISTS",
+        StoreError::BadName(_) | StoreError::Refused(_) => "CANNOT",
+        StoreError::OverQuota => "OVERQUOTA",
+        StoreError::Gone => "EXPUNGEISSUED",
+        StoreError::Temporary(_) => "UNAVAILABLE",
+    };
+    out.line(&format!("{tag} NO [{code}] {e}"));
+}
+
+/// Decodes a mailbox argument or answers NO.
+pub fn mailbox_name(s: &Session, tag: &str, arg: &[u8], out: &mut Out) -> Option<String> {
+    match super::names::decode(arg, s.enabled.utf8) {
+        Ok(n) => Some(n),
+        Err(why) => {
+            out.line(&format!("{tag} NO [CANNOT] {why}"));
+            None
+        }
+    }
+}
+
+/// The view's indices a set names (sequence numbers or UIDs).
+pub fn resolve(view: &View, set: &SeqSet, uid: bool) -> Vec<usize> {
+    let mut idx = Vec::new();
+    if uid {
+        let max = view.max_uid();
+        let mut ranges: Vec<(u32, u32)> = set.ranges(max).collect();
+        ranges.sort_unstable();
+        // Walk messages and ranges together: O(messages + ranges).
+        let mut r = 0;
+        for (i, m) in view.msgs.iter().enumerate() {
+            let u = m.meta.uid;
+            while r < ranges.len() && ranges[r].1 < u {
+                r += 1;
+            }
+            if r == ranges.len() {
+                break;
+            }
+            if ranges[r..].iter().take_while(|(lo, _)| *lo <= u).any(|(_, hi)| u <= *hi) {
+                idx.push(i);
+            }
+        }
+    } else {
+        let n = view.exists();
+        let mut seen = vec![false; n as usize];
+        for (lo, hi) in set.ranges(n) {
+            let lo = lo.max(1);
+            let hi = hi.min(n);
+            for k in lo..=hi {
+                seen[(k - 1) as usize] = true;
+            }
+        }
+        idx.extend(seen.iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i));
+    }
+    idx
+}
+
+/// Whether every number of a sequence set is a valid message number
+/// (RFC 9051 6.4.5: "BAD" otherwise, RFC 3501 is lax).
+pub fn seq_in_range(view: &View, set: &SeqSet) -> bool {
+    let n = view.exists();
+    set.0.iter().all(|(a, b)| {
+        [a, b].iter().all(|x| match x {
+            crate::proto::imap::SeqNo::Value(v) => *v <= n,
+            crate::proto::imap::SeqNo::Star => n > 0,
+        })
+    })
+}
+
+/// UIDs as a compact set: `1:3,7`.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut v: Vec<u32> = uids.to_vec();
+    v.sort_unstable();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < v.len() {
+        let start = v[i];
+        let mut end = start;
+        while i + 1 < v.len() && v[i + 1] == end + 1 {
+            i += 1;
+            end = v[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}

@@ -1,0 +1,112 @@
+//! STORE and UID STORE (RFC 3501 6.4.6), with UNCHANGEDSINCE (RFC 7162).
+
+use super::{resolve, seq_in_range, store_error};
+use crate::imapd::session::{Action, Out, Session, State};
+use crate::imapd::store::StoreError;
+use crate::imapd::view::flag_list;
+use crate::proto::imap::{Flag, SeqSet, StoreMode};
+
+#[allow(clippy::too_many_arguments)]
+pub fn store(
+    s: &mut Session,
+    tag: &str,
+    uid: bool,
+    set: &SeqSet,
+    mode: StoreMode,
+    silent: bool,
+    flags: &[Flag],
+    unchanged_since: Option<u64>,
+    out: &mut Out,
+) -> Action {
+    let enabled = s.enabled;
+    let State::Selected(_, view) = &mut s.state else {
+        return Action::None;
+    };
+    if view.read_only {
+        out.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only"));
+        return Action::None;
+    }
+    if !uid && !seq_in_range(view, set) {
+        out.line(&format!("{tag} BAD Invalid message number"));
+        return Action::None;
+    }
+    if unchanged_since.is_some() {
+        s.enabled.condstore = true;
+    }
+    let change = super::append::to_msg_flags(flags);
+    let mut failed = Vec::new();
+    let mut modified = Vec::new();
+    for i in resolve(view, set, uid) {
+        let m = &view.msgs[i];
+        if m.ghost {
+            continue;
+        }
+        if let Some(since) = unchanged_since {
+            if m.meta.modseq > since {
+                modified.push(if uid { m.meta.uid } else { i as u32 + 1 });
+                continue;
+            }
+        }
+        let mut nf = m.meta.flags.clone();
+        match mode {
+            StoreMode::Replace => nf = change.clone(),
+            StoreMode::Add => {
+                nf.sys.0 |= change.sys.0;
+                nf.keywords.extend(change.keywords.iter().cloned());
+            }
+            StoreMode::Remove => {
+                nf.sys.0 &= !change.sys.0;
+                nf.keywords.retain(|k| !change.keywords.contains(k));
+            }
+        }
+        let uid_i = m.meta.uid;
+        let unchanged = nf == m.meta.flags;
+        let modseq = if unchanged {
+            m.meta.modseq
+        } else {
+            match view.folder.set_flags(uid_i, &nf) {
+                Ok(ms) => ms,
+                Err(StoreError::Gone) => {
+                    failed.push(uid_i);
+                    continue;
+                }
+                Err(e) => {
+                    store_error(out, tag, &e);
+                    return Action::None;
+                }
+            }
+        };
+        view.set_local_flags(i, nf.clone(), modseq);
+        let new_kw = nf.keywords.iter().any(|k| !view.keywords.contains(k));
+        if new_kw {
+            view.keywords.extend(nf.keywords.iter().cloned());
+            out.line(&view.flags_line());
+        }
+        if !silent || (enabled.condstore && !unchanged) && unchanged_since.is_some() {
+            let ms = if s.enabled.condstore {
+                format!(" MODSEQ ({modseq})")
+            } else {
+                String::new()
+            };
+            let u = if uid { format!("UID {uid_i} ") } else { String::new() };
+            out.line(&format!(
+                "* {} FETCH ({u}FLAGS ({}){ms})",
+                i + 1,
+                flag_list(&nf, view.msgs[i].meta.recent && !enabled.rev2)
+            ));
+        }
+    }
+    // STORE must not announce expunges (RFC 3501 7.4.1); UID STORE may.
+    view.sync(out, uid, s.enabled);
+    if !modified.is_empty() {
+        out.line(&format!(
+            "{tag} OK [MODIFIED {}] Conditional STORE failed for some",
+            super::uid_set(&modified)
+        ));
+    } else if !failed.is_empty() {
+        out.line(&format!("{tag} NO [EXPUNGEISSUED] Some messages were expunged"));
+    } else {
+        out.line(&format!("{tag} OK STORE completed"));
+    }
+    Action::None
+}

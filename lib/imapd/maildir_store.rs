@@ -1,0 +1,356 @@
+//! [`MailStore`] and [`Folder`] over the project's Maildir library
+//! (`crate::maildir`): the only place kmp-imapd meets the Maildir.
+//!
+//! Flags: `S` \Seen, `R` \Answered, `F` \Flagged, `T` \Deleted, `D` \Draft;
+//! `P` (passed) is shown as the keyword `$Forwarded`, as Dovecot does.
+//! \Recent is what was in `new/` when this session looked: a read-write
+//! session moves it to `cur/`, so only one session sees it as recent.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::store::*;
+use crate::maildir::{self, FlagOp, Flags, Loc, Mailbox, Maildir, Uid};
+
+/// The keyword that stands for Maildir's `P` flag.
+const FORWARDED: &str = "$Forwarded";
+
+/// One user's Maildir.
+pub struct MaildirStore {
+    md: Maildir,
+    quota: maildir::quota::Limits,
+}
+
+impl MaildirStore {
+    /// Opens (and completes, if need be) a user's Maildir.
+    pub fn open(root: &Path, quota_bytes: u64, quota_messages: u64) -> StoreResult<MaildirStore> {
+        let md = if root.join("cur").is_dir() {
+            Maildir::new(root)
+        } else {
+            Maildir::create(root).map_err(err)?
+        };
+        Ok(MaildirStore {
+            md,
+            quota: maildir::quota::Limits {
+                bytes: quota_bytes,
+                messages: quota_messages,
+            },
+        })
+    }
+}
+
+/// Library errors as the session sees them.
+fn err(e: maildir::Error) -> StoreError {
+    use maildir::Error as E;
+    match e {
+        E::NoFolder(_) => StoreError::NoSuchFolder,
+        E::Exists(_) => StoreError::Exists,
+        E::BadName(n) => StoreError::BadName(format!("Invalid mailbox name {n:?}")),
+        E::NotAllowed(m) => StoreError::Refused(m),
+        E::NoMessage(_) => StoreError::Gone,
+        E::Keyword(k) => StoreError::Refused(format!("Keyword {k:?} cannot be stored")),
+        E::NoSpace { .. } => StoreError::OverQuota,
+        e if e.is_temporary() => StoreError::Temporary(e.to_string()),
+        e => StoreError::Refused(e.to_string()),
+    }
+}
+
+fn to_lib(f: &MsgFlags) -> (Flags, Vec<&str>) {
+    let mut fl = Flags::empty();
+    for (bit, lf) in [
+        (SysFlags::SEEN, Flags::SEEN),
+        (SysFlags::ANSWERED, Flags::REPLIED),
+        (SysFlags::FLAGGED, Flags::FLAGGED),
+        (SysFlags::DELETED, Flags::TRASHED),
+        (SysFlags::DRAFT, Flags::DRAFT),
+    ] {
+        if f.sys.has(bit) {
+            fl = fl | lf;
+        }
+    }
+    let mut kws = Vec::new();
+    for k in &f.keywords {
+        if k.eq_ignore_ascii_case(FORWARDED) {
+            fl = fl | Flags::PASSED;
+        } else {
+            kws.push(k.as_str());
+        }
+    }
+    (fl, kws)
+}
+
+fn from_lib(mb: &Mailbox, m: &maildir::Message) -> MsgFlags {
+    let mut f = MsgFlags::default();
+    for (bit, lf) in [
+        (SysFlags::SEEN, Flags::SEEN),
+        (SysFlags::ANSWERED, Flags::REPLIED),
+        (SysFlags::FLAGGED, Flags::FLAGGED),
+        (SysFlags::DELETED, Flags::TRASHED),
+        (SysFlags::DRAFT, Flags::DRAFT),
+    ] {
+        if m.flags.flags.contains(lf) {
+            f.sys.0 |= bit;
+        }
+    }
+    if m.flags.flags.contains(Flags::PASSED) {
+        f.keywords.insert(FORWARDED.to_string());
+    }
+    for k in mb.keyword_names(m) {
+        f.keywords.insert(k.to_string());
+    }
+    f
+}
+
+impl MailStore for MaildirStore {
+    fn folders(&mut self) -> StoreResult<Vec<FolderInfo>> {
+        Ok(self
+            .md
+            .list_folders()
+            .map_err(err)?
+            .into_iter()
+            .filter(|f| f.selectable)
+            .map(|f| FolderInfo {
+                name: f.name,
+                special_use: f.special_use.map(|s| s.attribute()),
+            })
+            .collect())
+    }
+
+    fn create(&mut self, name: &str) -> StoreResult<()> {
+        self.md.create_folder(name).map(|_| ()).map_err(err)
+    }
+
+    fn delete(&mut self, name: &str) -> StoreResult<()> {
+        self.md.delete_folder(name).map_err(err)
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> StoreResult<()> {
+        self.md.rename_folder(from, to).map_err(err)
+    }
+
+    fn subscriptions(&mut self) -> StoreResult<Vec<String>> {
+        self.md.subscriptions().map_err(err)
+    }
+
+    fn set_subscribed(&mut self, name: &str, on: bool) -> StoreResult<()> {
+        if on {
+            self.md.subscribe(name).map_err(err)
+        } else {
+            self.md.unsubscribe(name).map_err(err)
+        }
+    }
+
+    fn open(&mut self, name: &str) -> StoreResult<Box<dyn Folder>> {
+        let folder = self.md.folder(name).map_err(err)?;
+        let mb = folder.open().map_err(err)?;
+        let recent = mb
+            .messages()
+            .filter(|m| m.loc == Loc::New)
+            .map(|m| m.uid.0)
+            .collect();
+        Ok(Box::new(MaildirFolder {
+            md: self.md.clone(),
+            dir: folder.path().to_path_buf(),
+            mb,
+            recent,
+            stamp: None,
+            dirty: true,
+        }))
+    }
+
+    fn status(&mut self, name: &str) -> StoreResult<FolderStatus> {
+        let mb = self.md.folder(name).map_err(err)?.open().map_err(err)?;
+        let mut st = FolderStatus {
+            uidnext: mb.uid_next().0,
+            uidvalidity: mb.uid_validity(),
+            highest_modseq: mb.highest_modseq().0,
+            ..FolderStatus::default()
+        };
+        for m in mb.messages() {
+            st.messages += 1;
+            st.size += m.vsize;
+            if m.loc == Loc::New {
+                st.recent += 1;
+            }
+            if !m.flags.flags.contains(Flags::SEEN) {
+                st.unseen += 1;
+            }
+            if m.flags.flags.contains(Flags::TRASHED) {
+                st.deleted += 1;
+            }
+        }
+        Ok(st)
+    }
+
+    fn append(
+        &mut self,
+        folder: &str,
+        message: &[u8],
+        flags: &MsgFlags,
+        internal_date: Option<i64>,
+    ) -> StoreResult<(u32, u32)> {
+        let usage = self.md.quota(Some(self.quota)).map_err(err)?;
+        if usage.would_exceed(message.len() as u64) {
+            return Err(StoreError::OverQuota);
+        }
+        let f = self.md.folder(folder).map_err(err)?;
+        // Stored with LF line ends, as everything in our Maildirs.
+        let lf = crlf_to_lf(message);
+        let (fl, kws) = to_lib(flags);
+        let date = internal_date.map(|t| {
+            if t >= 0 {
+                UNIX_EPOCH + Duration::from_secs(t as u64)
+            } else {
+                UNIX_EPOCH
+            }
+        });
+        let a = f.append(&mut &lf[..], fl, &kws, date).map_err(err)?;
+        Ok((a.uid_validity, a.uid.0))
+    }
+
+    fn quota(&mut self) -> StoreResult<Quota> {
+        let u = self.md.quota(Some(self.quota)).map_err(err)?;
+        Ok(Quota {
+            used_bytes: u.bytes,
+            limit_bytes: u.limits.bytes,
+            used_messages: u.messages,
+            limit_messages: u.limits.messages,
+        })
+    }
+}
+
+/// Converts CRLF to LF (a lone CR is kept).
+pub fn crlf_to_lf(m: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(m.len());
+    let mut i = 0;
+    while i < m.len() {
+        if m[i] == b'\r' && m.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(m[i]);
+        i += 1;
+    }
+    out
+}
+
+/// An open folder.
+pub struct MaildirFolder {
+    md: Maildir,
+    dir: PathBuf,
+    mb: Mailbox,
+    recent: HashSet<u32>,
+    /// Modification times of new/, cur/ and the index at the last sync.
+    stamp: Option<[Option<SystemTime>; 3]>,
+    /// Changed by this session since the last snapshot.
+    dirty: bool,
+}
+
+impl MaildirFolder {
+    fn stamp_now(&self) -> [Option<SystemTime>; 3] {
+        let t = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        [
+            t(self.dir.join("new")),
+            t(self.dir.join("cur")),
+            t(self.dir.join(maildir::index::INDEX_FILE)),
+        ]
+    }
+
+    fn dest(&self, name: &str) -> StoreResult<maildir::Folder> {
+        let f = self.md.folder(name).map_err(err)?;
+        if !f.exists() {
+            return Err(StoreError::NoSuchFolder);
+        }
+        Ok(f)
+    }
+}
+
+impl Folder for MaildirFolder {
+    fn changed(&mut self) -> bool {
+        self.dirty || self.stamp != Some(self.stamp_now())
+    }
+
+    fn snapshot(&mut self, claim_recent: bool) -> StoreResult<Snapshot> {
+        self.mb.set_move_new(claim_recent);
+        let stamp = self.stamp_now();
+        let changes = self.mb.sync().map_err(err)?;
+        if claim_recent {
+            self.recent.extend(changes.recent.iter().map(|u| u.0));
+        } else {
+            self.recent.extend(
+                self.mb
+                    .messages()
+                    .filter(|m| m.loc == Loc::New)
+                    .map(|m| m.uid.0),
+            );
+        }
+        self.stamp = Some(stamp);
+        self.dirty = false;
+        let mb = &self.mb;
+        Ok(Snapshot {
+            uidvalidity: mb.uid_validity(),
+            uidnext: mb.uid_next().0,
+            highest_modseq: mb.highest_modseq().0,
+            messages: mb
+                .messages()
+                .map(|m| MsgMeta {
+                    uid: m.uid.0,
+                    flags: from_lib(mb, m),
+                    modseq: m.modseq.0,
+                    internal_date: m.internal_date,
+                    size: m.vsize,
+                    recent: self.recent.contains(&m.uid.0),
+                })
+                .collect(),
+        })
+    }
+
+    fn set_flags(&mut self, uid: u32, flags: &MsgFlags) -> StoreResult<u64> {
+        let (fl, kws) = to_lib(flags);
+        let r = self
+            .mb
+            .store(&[Uid(uid)], FlagOp::Set, fl, &kws, None)
+            .map_err(err)?;
+        let _ = r;
+        self.dirty = true;
+        match self.mb.get(Uid(uid)) {
+            Some(m) => Ok(m.modseq.0),
+            None => Err(StoreError::Gone),
+        }
+    }
+
+    fn read(&mut self, uid: u32) -> StoreResult<Vec<u8>> {
+        let path = self.mb.message_path(Uid(uid)).map_err(err)?;
+        std::fs::read(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::Gone
+            } else {
+                StoreError::Temporary(e.to_string())
+            }
+        })
+    }
+
+    fn copy(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {
+        let d = self.dest(dest)?;
+        let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
+        let r = self.mb.copy(&u, &d).map_err(err)?;
+        self.dirty = true;
+        Ok((r.uid_validity, r.pairs.iter().map(|(a, b)| (a.0, b.0)).collect()))
+    }
+
+    fn move_to(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {
+        let d = self.dest(dest)?;
+        let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
+        let r = self.mb.move_to(&u, &d).map_err(err)?;
+        self.dirty = true;
+        Ok((r.uid_validity, r.pairs.iter().map(|(a, b)| (a.0, b.0)).collect()))
+    }
+
+    fn expunge(&mut self, uids: &[u32]) -> StoreResult<()> {
+        let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
+        self.mb.expunge(&u).map_err(err)?;
+        self.dirty = true;
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! The IMAP session: state machine over typed commands.
+//!
+//! States are enum variants carrying only what is valid in them (RFC 3501
+//! 3): not authenticated, authenticated (with the user's store), selected
+//! (with the open folder's view), logout. Each command is checked against
+//! the state (a `match` over every command, [`allowed`]) and then run by its
+//! handler in `cmd/`, which writes responses to an [`Out`] and may return an
+//! [`Action`] the server performs (TLS, a login through kmp-authd, IDLE).
+
+use std::io;
+
+use super::store::MailStore;
+use super::view::View;
+use super::Settings;
+use crate::proto::imap::{Command, CommandBody};
+
+/// Where responses go. The handler appends; when the buffer grows past a
+/// threshold the server's sink takes it (so a large FETCH is streamed with
+/// bounded memory).
+pub struct Out<'a> {
+    pub buf: Vec<u8>,
+    sink: &'a mut dyn FnMut(&[u8]) -> io::Result<()>,
+}
+
+impl<'a> Out<'a> {
+    pub fn new(sink: &'a mut dyn FnMut(&[u8]) -> io::Result<()>) -> Out<'a> {
+        Out {
+            buf: Vec::with_capacity(4096),
+            sink,
+        }
+    }
+
+    /// Appends a line; CRLF is added.
+    pub fn line(&mut self, s: &str) {
+        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// Hands the buffer to the sink when it is large.
+    pub fn maybe_flush(&mut self) -> io::Result<()> {
+        if self.buf.len() >= 256 * 1024 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            (self.sink)(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+/// What the server must do after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing: read the next command.
+    None,
+    /// Start TLS now (the OK was written).
+    StartTls,
+    /// Verify these credentials with kmp-authd, then call
+    /// [`Session::finish_login`].
+    Login {
+        tag: String,
+        user: String,
+        password: String,
+    },
+    /// Send `+ ` and pass the client's next line to [`Session::sasl_line`].
+    SaslContinue,
+    /// Enter IDLE (the `+ idling` was written): poll the folder until DONE.
+    Idle { tag: String },
+    /// Close the connection (BYE and the tagged OK were written).
+    Close,
+}
+
+/// The user once logged in.
+pub struct Auth {
+    pub user: String,
+    pub store: Box<dyn MailStore>,
+}
+
+/// RFC 3501 section 3.
+pub enum State {
+    NotAuthenticated,
+    Authenticated(Auth),
+    Selected(Auth, Box<View>),
+    Logout,
+}
+
+/// Extensions the client turned on with ENABLE (RFC 5161).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Enabled {
+    pub rev2: bool,
+    pub utf8: bool,
+    pub condstore: bool,
+}
+
+/// One connection's session.
+pub struct Session {
+    pub state: State,
+    pub settings: std::sync::Arc<Settings>,
+    /// The connection is under TLS.
+    pub tls: bool,
+    /// The client is on a loopback address (plaintext login allowed).
+    pub local: bool,
+    pub enabled: Enabled,
+    /// AUTHENTICATE waiting for its continuation line: the tag.
+    pub sasl_tag: Option<String>,
+}
+
+impl Session {
+    pub fn new(settings: std::sync::Arc<Settings>, tls: bool, local: bool) -> Session {
+        Session {
+            state: State::NotAuthenticated,
+            settings,
+            tls,
+            local,
+            enabled: Enabled::default(),
+            sasl_tag: None,
+        }
+    }
+
+    /// The greeting (RFC 3501 7.1.1).
+    pub fn greeting(&self, out: &mut Out) {
+        out.line(&format!(
+            "* OK [CAPABILITY {}] {} IMAP ready",
+            super::cmd::any::capabilities(self),
+            self.settings.hostname
+        ));
+    }
+
+    /// Whether plaintext passwords may be sent now (RFC 9051 6.2.3:
+    /// LOGINDISABLED until TLS, except on loopback).
+    pub fn login_allowed(&self) -> bool {
+        self.tls || self.local || !self.settings.tls_available
+    }
+
+    /// Runs one parsed command.
+    pub fn handle(&mut self, cmd: Command, out: &mut Out) -> io::Result<Action> {
+        let Command { tag, body } = cmd;
+        if !allowed(&self.state, &body) {
+            let why = match self.state {
+                State::NotAuthenticated => "Log in first",
+                State::Authenticated(_) => "No mailbox selected",
+                State::Selected(..) => "Not allowed while a mailbox is selected",
+                State::Logout => "Logging out",
+            };
+            out.line(&format!("{tag} BAD {why}"));
+            return Ok(Action::None);
+        }
+        super::cmd::run(self, tag, body, out)
+    }
+
+    /// The line that answers an AUTHENTICATE continuation.
+    pub fn sasl_line(&mut self, line: &[u8], out: &mut Out) -> Action {
+        let Some(tag) = self.sasl_tag.take() else {
+            return Action::None;
+        };
+        super::cmd::login::sasl_plain(self, tag, line, out)
+    }
+
+    /// kmp-authd's answer to [`Action::Login`]: the store on success, or the
+    /// text of the NO.
+    pub fn finish_login(
+        &mut self,
+        tag: &str,
+        result: Result<(String, Box<dyn MailStore>), &str>,
+        out: &mut Out,
+    ) {
+        match result {
+            Ok((user, store)) => {
+                self.state = State::Authenticated(Auth { user, store });
+                out.line(&format!(
+                    "{tag} OK [CAPABILITY {}] Logged in",
+                    super::cmd::any::capabilities(self)
+                ));
+            }
+            Err(text) => out.line(&format!("{tag} NO {text}")),
+        }
+    }
+
+    /// The user name, once logged in.
+    pub fn user(&self) -> Option<&str> {
+        match &self.state {
+            State::Authenticated(a) | State::Selected(a, _) => Some(&a.user),
+            _ => None,
+        }
+    }
+
+    /// Untagged updates for the selected folder (NOOP, IDLE polling).
+    /// `expunge`: whether EXPUNGE responses may be sent now.
+    pub fn poll(&mut self, out: &mut Out, expunge: bool) {
+        if let State::Selected(_, view) = &mut self.state {
+            view.sync(out, expunge, self.enabled);
+        }
+    }
+}
+
+/// Whether a command may run in a state (RFC 3501 6, RFC 9051 6).
+pub fn allowed(state: &State, body: &CommandBody) -> bool {
+    use CommandBody::*;
+    let (auth, selected) = match state {
+        State::NotAuthenticated => (false, false),
+        State::Authenticated(_) => (true, false),
+        State::Selected(..) => (true, true),
+        State::Logout => return false,
+    };
+    match body {
+        Capability | Noop | Logout | Id(_) | Unknown(_) => true,
+        StartTls | Authenticate { .. } | Login { .. } => !auth,
+        Enable(_) | Select { .. } | Create(_) | Delete(_) | Rename { .. } | Subscribe(_)
+        | Unsubscribe(_) | List(_) | Namespace | Status { .. } | Append { .. } | Idle
+        | GetQuota(_) | GetQuotaRoot(_) | SetQuota(_) => auth,
+        Check | Close | Unselect | Expunge { .. } | Search { .. } | Fetch { .. }
+        | Store { .. } | Copy { .. } | Move { .. } => selected,
+    }
+}

@@ -1,0 +1,160 @@
+//! The narrow view of a user's mail the IMAP session needs.
+//!
+//! The session never touches files itself: it asks a [`MailStore`] (one per
+//! logged-in user) and the [`Folder`] it opens. The implementation over the
+//! project's Maildir library is in `maildir_store.rs`; keeping the seam this
+//! small lets the session be tested on its own and keeps the Maildir rules in
+//! one place.
+
+use std::collections::BTreeSet;
+
+/// Errors from the store, for the NO / BYE replies.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such folder (NO [NONEXISTENT]).
+    #[error("no such mailbox")]
+    NoSuchFolder,
+    /// The folder exists already (NO [ALREADYEXISTS]).
+    #[error("mailbox already exists")]
+    Exists,
+    /// A name that cannot be stored (NO [CANNOT]).
+    #[error("{0}")]
+    BadName(String),
+    /// Refused for a reason the user can act on (NO [CANNOT]).
+    #[error("{0}")]
+    Refused(String),
+    /// Over quota (NO [OVERQUOTA]).
+    #[error("quota exceeded")]
+    OverQuota,
+    /// The message is gone (expunged by someone else).
+    #[error("message expunged")]
+    Gone,
+    /// A temporary failure (NO [UNAVAILABLE]).
+    #[error("{0}")]
+    Temporary(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// System flags of a message, as bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct SysFlags(pub u8);
+
+impl SysFlags {
+    pub const SEEN: u8 = 1;
+    pub const ANSWERED: u8 = 2;
+    pub const FLAGGED: u8 = 4;
+    pub const DELETED: u8 = 8;
+    pub const DRAFT: u8 = 16;
+
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// Flags and keywords of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+pub struct MsgFlags {
+    pub sys: SysFlags,
+    pub keywords: BTreeSet<String>,
+}
+
+/// One message as a snapshot lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MsgMeta {
+    pub uid: u32,
+    pub flags: MsgFlags,
+    pub modseq: u64,
+    /// INTERNALDATE, seconds since the epoch.
+    pub internal_date: i64,
+    /// RFC822.SIZE: the size with CRLF line ends.
+    pub size: u64,
+    /// Delivered since the folder was last opened by anyone (Maildir new/).
+    pub recent: bool,
+}
+
+/// A folder's state at one moment, messages in ascending UID order.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highest_modseq: u64,
+    pub messages: Vec<MsgMeta>,
+}
+
+/// A folder as LIST shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderInfo {
+    /// The name, UTF-8, `/` between levels, `INBOX` for the inbox.
+    pub name: String,
+    /// RFC 6154 attribute (`\Sent`, ...), if any.
+    pub special_use: Option<&'static str>,
+}
+
+/// Quota usage and limits (RFC 9208); limits of 0 mean none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quota {
+    pub used_bytes: u64,
+    pub limit_bytes: u64,
+    pub used_messages: u64,
+    pub limit_messages: u64,
+}
+
+/// Counts for STATUS, without opening the folder for a session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FolderStatus {
+    pub messages: u32,
+    pub recent: u32,
+    pub unseen: u32,
+    pub deleted: u32,
+    pub size: u64,
+    pub uidnext: u32,
+    pub uidvalidity: u32,
+    pub highest_modseq: u64,
+}
+
+/// One user's mail.
+pub trait MailStore: Send {
+    /// Every folder, INBOX first.
+    fn folders(&mut self) -> StoreResult<Vec<FolderInfo>>;
+    fn create(&mut self, name: &str) -> StoreResult<()>;
+    fn delete(&mut self, name: &str) -> StoreResult<()>;
+    fn rename(&mut self, from: &str, to: &str) -> StoreResult<()>;
+    /// Subscribed names.
+    fn subscriptions(&mut self) -> StoreResult<Vec<String>>;
+    fn set_subscribed(&mut self, name: &str, on: bool) -> StoreResult<()>;
+    /// Opens a folder for a session.
+    fn open(&mut self, name: &str) -> StoreResult<Box<dyn Folder>>;
+    fn status(&mut self, name: &str) -> StoreResult<FolderStatus>;
+    /// Appends a message (LF or CRLF line ends); returns (UIDVALIDITY, UID).
+    fn append(
+        &mut self,
+        folder: &str,
+        message: &[u8],
+        flags: &MsgFlags,
+        internal_date: Option<i64>,
+    ) -> StoreResult<(u32, u32)>;
+    fn quota(&mut self) -> StoreResult<Quota>;
+}
+
+/// A folder open in a session.
+pub trait Folder: Send {
+    /// Whether anything may have changed since the last snapshot (cheap:
+    /// directory and index times).
+    fn changed(&mut self) -> bool;
+    /// The folder now. `claim_recent`: move new mail to cur/ (a read-write
+    /// SELECT claims \Recent).
+    fn snapshot(&mut self, claim_recent: bool) -> StoreResult<Snapshot>;
+    /// Sets the flags of one message; returns its new MODSEQ.
+    fn set_flags(&mut self, uid: u32, flags: &MsgFlags) -> StoreResult<u64>;
+    /// The message, with its stored (LF) line ends.
+    fn read(&mut self, uid: u32) -> StoreResult<Vec<u8>>;
+    /// Copies messages to another folder; returns its UIDVALIDITY and the
+    /// (source UID, new UID) pairs.
+    fn copy(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)>;
+    /// Moves messages (copy then expunge, atomic per message where the
+    /// store can); same answer as copy.
+    fn move_to(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)>;
+    /// Removes messages for good.
+    fn expunge(&mut self, uids: &[u32]) -> StoreResult<()>;
+}
