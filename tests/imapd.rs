@@ -19,7 +19,11 @@ fn start() -> Instance {
         &["user", "add", "u@example.test", "--password-stdin"],
         Some(b"secret\n"),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     inst.spawn("kmp-authd", &[]);
     inst.wait_socket("authd.sock");
     inst.spawn("kmp-imapd", &[]);
@@ -139,7 +143,6 @@ typ, data = M.status('Work.2024', '(MESSAGES UIDNEXT UNSEEN UIDVALIDITY)')
 assert b'MESSAGES 2' in data[0] and b'UIDNEXT 3' in data[0], data
 typ, data = M.copy('1', 'Nope')
 assert typ == 'NO' and b'TRYCREATE' in data[0], data
-typ, data = M.rename('Work', 'Job')
 typ, data = M.rename('Work.2024', 'Job.2025')
 assert typ == 'OK', data
 typ, data = M.list('""', 'Job*')
@@ -165,7 +168,7 @@ typ, data = M.check()
 assert typ == 'OK'
 typ, data = M.close()
 assert typ == 'OK'
-typ, data = M.examine('INBOX')
+typ, data = M.select('INBOX', readonly=True)
 assert typ == 'OK' and data == [b'1']
 typ, data = M.store('1', '+FLAGS', '(\\Deleted)')
 assert typ == 'NO', data
@@ -261,7 +264,8 @@ fn idle_sees_a_delivery_within_a_second() {
         }
     };
     expect(&mut r, "* OK");
-    s.write_all(b"a LOGIN u@example.test secret\r\nb SELECT INBOX\r\n").unwrap();
+    s.write_all(b"a LOGIN u@example.test secret\r\nb SELECT INBOX\r\n")
+        .unwrap();
     expect(&mut r, "b OK");
     s.write_all(b"c IDLE\r\n").unwrap();
     expect(&mut r, "+ ");
@@ -338,7 +342,11 @@ assert l.startswith(b'b NO'), l
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('.'))
         .collect();
-    assert!(dirs.iter().all(|d| !d.contains("..") && !d.contains("hidden")), "{dirs:?}");
+    assert!(
+        dirs.iter()
+            .all(|d| !d.contains("..") && !d.contains("hidden")),
+        "{dirs:?}"
+    );
 }
 
 #[test]
@@ -419,7 +427,11 @@ fn bad_input_gets_bad_and_the_session_goes_on() {
     let t = raw_until(&mut s, &mut r, b"a6 SELECT INBOX\r\n", "a6");
     assert!(t.contains("a6 OK"), "{t}");
     // A nesting bomb in SEARCH and 100,000 sequence ranges.
-    let bomb = format!("a7 SEARCH {}ALL{}\r\n", "(".repeat(10_000), ")".repeat(10_000));
+    let bomb = format!(
+        "a7 SEARCH {}ALL{}\r\n",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
     let t = raw_until(&mut s, &mut r, bomb.as_bytes(), "a7");
     assert!(t.starts_with("a7 BAD"), "{t}");
     let set: Vec<String> = (1..=100_000).map(|i| (i * 2).to_string()).collect();

@@ -336,7 +336,10 @@ impl Folder for MaildirFolder {
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
         let r = self.mb.copy(&u, &d).map_err(err)?;
         self.dirty = true;
-        Ok((r.uid_validity, r.pairs.iter().map(|(a, b)| (a.0, b.0)).collect()))
+        Ok((
+            r.uid_validity,
+            r.pairs.iter().map(|(a, b)| (a.0, b.0)).collect(),
+        ))
     }
 
     fn move_to(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {
@@ -344,7 +347,10 @@ impl Folder for MaildirFolder {
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
         let r = self.mb.move_to(&u, &d).map_err(err)?;
         self.dirty = true;
-        Ok((r.uid_validity, r.pairs.iter().map(|(a, b)| (a.0, b.0)).collect()))
+        Ok((
+            r.uid_validity,
+            r.pairs.iter().map(|(a, b)| (a.0, b.0)).collect(),
+        ))
     }
 
     fn expunge(&mut self, uids: &[u32]) -> StoreResult<()> {

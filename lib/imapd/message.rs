@@ -75,7 +75,13 @@ pub fn section(crlf: &[u8], msg: Option<&Message>, sec: &Section) -> Option<Vec<
         let root = msg.parts.first()?;
         return Some(match &sec.text {
             None => crlf.to_vec(),
-            Some(t) => message_text(crlf, root.offset_header, root.offset_body, root.offset_end, t),
+            Some(t) => message_text(
+                crlf,
+                root.offset_header,
+                root.offset_body,
+                root.offset_end,
+                t,
+            ),
         });
     }
     let (m, id) = find(msg, &sec.part)?;
@@ -409,22 +415,40 @@ mod tests {
         assert!(sec(vec![], Some(SectionText::Header)).starts_with("From: Joe"));
         assert!(sec(vec![], Some(SectionText::Text)).starts_with("preamble\r\n--XX"));
         assert_eq!(sec(vec![1], None), "hello");
-        assert_eq!(sec(vec![1], Some(SectionText::Mime)), "Content-Type: text/plain; charset=utf-8\r\n\r\n");
-        assert_eq!(sec(vec![2, 1], None), "inner body");
-        assert_eq!(sec(vec![2], Some(SectionText::Header)), "Subject: inner\r\nFrom: i@x.test\r\n\r\n");
         assert_eq!(
-            sec(vec![], Some(SectionText::HeaderFields(vec!["subject".into(), "to".into()]))),
+            sec(vec![1], Some(SectionText::Mime)),
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        );
+        assert_eq!(sec(vec![2, 1], None), "inner body");
+        assert_eq!(
+            sec(vec![2], Some(SectionText::Header)),
+            "Subject: inner\r\nFrom: i@x.test\r\n\r\n"
+        );
+        assert_eq!(
+            sec(
+                vec![],
+                Some(SectionText::HeaderFields(vec![
+                    "subject".into(),
+                    "to".into()
+                ]))
+            ),
             "To: a@b.test, \"Ann\" <ann@b.test>\r\nSubject: =?utf-8?b?6YKu5Lu2?=\r\n\r\n"
         );
         let mut e = Vec::new();
         envelope(&mut e, m.as_ref());
         let e = String::from_utf8(e).unwrap();
-        assert!(e.contains("((\"Joe\" NIL \"joe\" \"example.test\"))"), "{e}");
+        assert!(
+            e.contains("((\"Joe\" NIL \"joe\" \"example.test\"))"),
+            "{e}"
+        );
         assert!(e.contains("\"=?utf-8?b?6YKu5Lu2?=\""), "{e}");
         let mut b = Vec::new();
         body_structure(&mut b, m.as_ref(), &crlf, true);
         let b = String::from_utf8(b).unwrap();
-        assert!(b.starts_with("((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 5 0"), "{b}");
+        assert!(
+            b.starts_with("((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 5 0"),
+            "{b}"
+        );
         assert!(b.contains("\"message\" \"rfc822\""), "{b}");
         assert!(b.contains(" \"mixed\" (\"boundary\" \"XX\")"), "{b}");
     }

@@ -72,7 +72,10 @@ pub fn check(name: &str) -> Result<(), &'static str> {
     if name.len() > MAX_NAME {
         return Err("Mailbox name too long");
     }
-    if name.chars().any(|c| c.is_control() || c == '*' || c == '%' || c == '/') {
+    if name
+        .chars()
+        .any(|c| c.is_control() || c == '*' || c == '%' || c == '/')
+    {
         return Err("Mailbox name has forbidden characters");
     }
     let name = name.strip_suffix(DELIMITER).unwrap_or(name);
@@ -89,7 +92,13 @@ pub fn check(name: &str) -> Result<(), &'static str> {
 pub fn matches(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    let inbox_like = |s: &[char]| s.len() >= 5 && s[..5].iter().collect::<String>().eq_ignore_ascii_case("INBOX");
+    let inbox_like = |s: &[char]| {
+        s.len() >= 5
+            && s[..5]
+                .iter()
+                .collect::<String>()
+                .eq_ignore_ascii_case("INBOX")
+    };
     let (p, n) = if inbox_like(&p) && inbox_like(&n) {
         (p[5..].to_vec(), n[5..].to_vec())
     } else {
@@ -218,7 +227,14 @@ mod tests {
 
     #[test]
     fn utf7_round_trips() {
-        for s in ["INBOX", "邮件", "A&B", "Entw&APw-rfe", "台北.日本語", "~peter/mail/台北"] {
+        for s in [
+            "INBOX",
+            "邮件",
+            "A&B",
+            "Entw&APw-rfe",
+            "台北.日本語",
+            "~peter/mail/台北",
+        ] {
             let e = utf7_encode(s);
             assert_eq!(utf7_decode(e.as_bytes()).as_deref(), Some(s), "{e}");
         }
@@ -238,7 +254,9 @@ mod tests {
         ] {
             assert!(decode(bad, false).is_err(), "{bad:?}");
         }
-        for bad in ["..", "a/../b", "a..b", ".a", ".", "../x", "x*", "a\u{0}", "a/b"] {
+        for bad in [
+            "..", "a/../b", "a..b", ".a", ".", "../x", "x*", "a\u{0}", "a/b",
+        ] {
             assert!(decode(bad.as_bytes(), true).is_err(), "{bad}");
         }
         assert_eq!(decode(b"inbox", false).unwrap(), "INBOX");

@@ -36,7 +36,11 @@ fn gone() -> io::Error {
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -46,7 +50,11 @@ impl AsyncRead for Conn {
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
@@ -120,7 +128,9 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, implicit_tls: boo
             };
             let r = connection(&shared, stream, peer, implicit_tls, over).await;
             if let Err(e) = r {
-                if e.kind() != io::ErrorKind::UnexpectedEof && e.kind() != io::ErrorKind::ConnectionReset {
+                if e.kind() != io::ErrorKind::UnexpectedEof
+                    && e.kind() != io::ErrorKind::ConnectionReset
+                {
                     crate::info!("imap {peer}: {e}");
                 }
             }
@@ -152,11 +162,13 @@ async fn connection(
         Conn::Plain(stream)
     };
     if over_limit {
-        conn.write_all(b"* BYE Too many connections from your address\r\n").await?;
+        conn.write_all(b"* BYE Too many connections from your address\r\n")
+            .await?;
         return Ok(());
     }
     if banned(shared, peer.ip()).await {
-        conn.write_all(b"* BYE Your address is blocked for a while\r\n").await?;
+        conn.write_all(b"* BYE Your address is blocked for a while\r\n")
+            .await?;
         return Ok(());
     }
     let local = peer.ip().is_loopback();
@@ -181,7 +193,8 @@ async fn connection(
                     Ok(c) => c,
                     Err(e) => {
                         let tag = e.tag.unwrap_or_else(|| "*".into());
-                        conn.write_all(format!("{tag} BAD {}\r\n", e.message).as_bytes()).await?;
+                        conn.write_all(format!("{tag} BAD {}\r\n", e.message).as_bytes())
+                            .await?;
                         continue;
                     }
                 };
@@ -204,7 +217,8 @@ async fn connection(
             } => {
                 let tag = tag.unwrap_or_else(|| "*".into());
                 buf.drain(..consumed);
-                conn.write_all(format!("{tag} BAD {reason}\r\n").as_bytes()).await?;
+                conn.write_all(format!("{tag} BAD {reason}\r\n").as_bytes())
+                    .await?;
                 if close {
                     conn.write_all(b"* BYE Closing the connection\r\n").await?;
                     return Ok(());
@@ -223,7 +237,8 @@ async fn connection(
         let n = match tokio::time::timeout(timeout, conn.read(&mut chunk)).await {
             Ok(r) => r?,
             Err(_) => {
-                conn.write_all(b"* BYE Autologout; idle for too long\r\n").await?;
+                conn.write_all(b"* BYE Autologout; idle for too long\r\n")
+                    .await?;
                 return Ok(());
             }
         };
@@ -236,7 +251,11 @@ async fn connection(
 
 /// Runs one command on this thread (file I/O allowed), streaming large
 /// responses to the connection.
-fn run_command(conn: &mut Conn, session: &mut Session, cmd: crate::proto::imap::Command) -> io::Result<Action> {
+fn run_command(
+    conn: &mut Conn,
+    session: &mut Session,
+    cmd: crate::proto::imap::Command,
+) -> io::Result<Action> {
     tokio::task::block_in_place(|| {
         let handle = tokio::runtime::Handle::current();
         let mut sink = |b: &[u8]| handle.block_on(conn.write_all(b));
@@ -248,7 +267,11 @@ fn run_command(conn: &mut Conn, session: &mut Session, cmd: crate::proto::imap::
 }
 
 /// Writes what a session produced outside a command (IDLE updates).
-fn run_sync<F: FnOnce(&mut Session, &mut Out) -> R, R>(conn: &mut Conn, session: &mut Session, f: F) -> io::Result<R> {
+fn run_sync<F: FnOnce(&mut Session, &mut Out) -> R, R>(
+    conn: &mut Conn,
+    session: &mut Session,
+    f: F,
+) -> io::Result<R> {
     tokio::task::block_in_place(|| {
         let handle = tokio::runtime::Handle::current();
         let mut sink = |b: &[u8]| handle.block_on(conn.write_all(b));
@@ -293,20 +316,34 @@ async fn perform(
                 let Some(line) = line else { return Ok(false) };
                 action = run_sync(conn, session, |s, out| s.sasl_line(&line, out))?;
             }
-            Action::Login { tag, user, password } => {
+            Action::Login {
+                tag,
+                user,
+                password,
+            } => {
                 let result = login(shared, &user, password, peer.ip()).await;
                 run_sync(conn, session, |s, out| match result {
                     Ok(info) => {
-                        let store = MaildirStore::open(&info.mail_path, info.quota_bytes, info.quota_messages);
+                        let store = MaildirStore::open(
+                            &info.mail_path,
+                            info.quota_bytes,
+                            info.quota_messages,
+                        );
                         match store {
-                            Ok(st) => s.finish_login(&tag, Ok((info.address.clone(), Box::new(st))), out),
+                            Ok(st) => {
+                                s.finish_login(&tag, Ok((info.address.clone(), Box::new(st))), out)
+                            }
                             Err(e) => s.finish_login(&tag, Err(&format!("[UNAVAILABLE] {e}")), out),
                         }
                     }
                     Err(text) => s.finish_login(&tag, Err(text), out),
                 })?;
                 if session.user().is_some() {
-                    crate::info!("imap login user={} ip={}", session.user().unwrap_or(""), peer.ip());
+                    crate::info!(
+                        "imap login user={} ip={}",
+                        session.user().unwrap_or(""),
+                        peer.ip()
+                    );
                 }
                 return Ok(true);
             }
@@ -339,7 +376,12 @@ async fn banned(shared: &Shared, ip: IpAddr) -> bool {
     )
 }
 
-async fn login(shared: &Shared, user: &str, password: String, ip: IpAddr) -> Result<authd::UserInfo, &'static str> {
+async fn login(
+    shared: &Shared,
+    user: &str,
+    password: String,
+    ip: IpAddr,
+) -> Result<authd::UserInfo, &'static str> {
     let req = Request::Login {
         user: user.to_string(),
         password,
@@ -353,13 +395,21 @@ async fn login(shared: &Shared, user: &str, password: String, ip: IpAddr) -> Res
         }) => Err("[UNAVAILABLE] Your address is blocked for a while"),
         Ok(Reply::LoginFailed { .. }) => Err("[AUTHENTICATIONFAILED] Invalid credentials"),
         Ok(_) => Err("[UNAVAILABLE] Unexpected answer from the authentication service"),
-        Err(e) if e.is_temporary() => Err("[UNAVAILABLE] Authentication service unavailable, try later"),
+        Err(e) if e.is_temporary() => {
+            Err("[UNAVAILABLE] Authentication service unavailable, try later")
+        }
         Err(_) => Err("[AUTHENTICATIONFAILED] Invalid credentials"),
     }
 }
 
 /// IDLE (RFC 2177): poll the folder every `idle_poll` until DONE.
-async fn idle(shared: &Arc<Shared>, conn: &mut Conn, session: &mut Session, buf: &mut Vec<u8>, tag: String) -> io::Result<bool> {
+async fn idle(
+    shared: &Arc<Shared>,
+    conn: &mut Conn,
+    session: &mut Session,
+    buf: &mut Vec<u8>,
+    tag: String,
+) -> io::Result<bool> {
     let poll = shared.settings.idle_poll;
     let deadline = tokio::time::Instant::now() + shared.settings.timeout;
     loop {
@@ -373,11 +423,13 @@ async fn idle(shared: &Arc<Shared>, conn: &mut Conn, session: &mut Session, buf:
                 })?;
                 return Ok(true);
             }
-            conn.write_all(format!("{tag} BAD Expected DONE\r\n").as_bytes()).await?;
+            conn.write_all(format!("{tag} BAD Expected DONE\r\n").as_bytes())
+                .await?;
             return Ok(true);
         }
         if buf.len() > 1024 {
-            conn.write_all(format!("{tag} BAD Expected DONE\r\n").as_bytes()).await?;
+            conn.write_all(format!("{tag} BAD Expected DONE\r\n").as_bytes())
+                .await?;
             buf.clear();
             return Ok(true);
         }

@@ -210,10 +210,29 @@ pub fn allowed(state: &State, body: &CommandBody) -> bool {
     match body {
         Capability | Noop | Logout | Id(_) | Unknown(_) => true,
         StartTls | Authenticate { .. } | Login { .. } => !auth,
-        Enable(_) | Select { .. } | Create(_) | Delete(_) | Rename { .. } | Subscribe(_)
-        | Unsubscribe(_) | List(_) | Namespace | Status { .. } | Append { .. } | Idle
-        | GetQuota(_) | GetQuotaRoot(_) | SetQuota(_) => auth,
-        Check | Close | Unselect | Expunge { .. } | Search { .. } | Fetch { .. }
-        | Store { .. } | Copy { .. } | Move { .. } => selected,
+        Enable(_)
+        | Select { .. }
+        | Create(_)
+        | Delete(_)
+        | Rename { .. }
+        | Subscribe(_)
+        | Unsubscribe(_)
+        | List(_)
+        | Namespace
+        | Status { .. }
+        | Append { .. }
+        | Idle
+        | GetQuota(_)
+        | GetQuotaRoot(_)
+        | SetQuota(_) => auth,
+        Check
+        | Close
+        | Unselect
+        | Expunge { .. }
+        | Search { .. }
+        | Fetch { .. }
+        | Store { .. }
+        | Copy { .. }
+        | Move { .. } => selected,
     }
 }

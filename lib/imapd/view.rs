@@ -89,7 +89,8 @@ impl View {
     /// Brings the view up to date and writes the untagged responses:
     /// EXPUNGE (when `expunge`), EXISTS, RECENT, FETCH FLAGS.
     pub fn sync(&mut self, out: &mut Out, expunge: bool, enabled: Enabled) {
-        if !self.folder.changed() && !(expunge && self.msgs.iter().any(|m| m.ghost)) {
+        let ghosts = expunge && self.msgs.iter().any(|m| m.ghost);
+        if !ghosts && !self.folder.changed() {
             return;
         }
         let snap = match self.folder.snapshot(!self.read_only) {

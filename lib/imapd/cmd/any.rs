@@ -4,7 +4,15 @@ use crate::imapd::session::{Action, Out, Session, State};
 
 /// The capability list for the session's state (RFC 3501 6.1.1).
 pub fn capabilities(s: &Session) -> String {
-    let mut c = vec!["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"];
+    let mut c = vec![
+        "IMAP4rev1",
+        "IMAP4rev2",
+        "LITERAL+",
+        "SASL-IR",
+        "ID",
+        "ENABLE",
+        "IDLE",
+    ];
     match s.state {
         State::NotAuthenticated => {
             if s.settings.tls_available && !s.tls {
@@ -71,7 +79,7 @@ pub fn enable(s: &mut Session, tag: &str, caps: &[String], out: &mut Out) -> Act
             _ => {}
         }
     }
-    out.line(&format!("* ENABLED {}", on.join(" ")).trim_end().to_string());
+    out.line(format!("* ENABLED {}", on.join(" ")).trim_end());
     out.line(&format!("{tag} OK ENABLE completed"));
     Action::None
 }

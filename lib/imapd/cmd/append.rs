@@ -37,7 +37,9 @@ pub fn append(
                     v.sync(out, true, s.enabled);
                 }
             }
-            out.line(&format!("{tag} OK [APPENDUID {validity} {uid}] APPEND completed"));
+            out.line(&format!(
+                "{tag} OK [APPENDUID {validity} {uid}] APPEND completed"
+            ));
         }
         Err(StoreError::NoSuchFolder) => {
             out.line(&format!("{tag} NO [TRYCREATE] No such mailbox"));

@@ -33,7 +33,9 @@ pub fn copy(
     }
     let idx = resolve(view, set, uid);
     if idx.iter().any(|i| view.msgs[*i].ghost) && !uid {
-        out.line(&format!("{tag} NO [EXPUNGEISSUED] Some messages were expunged"));
+        out.line(&format!(
+            "{tag} NO [EXPUNGEISSUED] Some messages were expunged"
+        ));
         return Action::None;
     }
     let uids: Vec<u32> = idx
@@ -64,7 +66,9 @@ pub fn copy(
                 out.line(&format!("{tag} OK MOVE completed"));
             } else {
                 view.sync(out, uid, enabled);
-                out.line(&format!("{tag} OK [COPYUID {validity} {srcs} {dsts}] COPY completed"));
+                out.line(&format!(
+                    "{tag} OK [COPYUID {validity} {srcs} {dsts}] COPY completed"
+                ));
             }
         }
         Err(StoreError::NoSuchFolder) => out.line(&format!("{tag} NO [TRYCREATE] No such mailbox")),
@@ -79,7 +83,12 @@ fn ordered_sets(src: &[u32], dst: &[u32]) -> (String, String) {
     if sorted {
         (uid_set(src), uid_set(dst))
     } else {
-        let j = |v: &[u32]| v.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
+        let j = |v: &[u32]| {
+            v.iter()
+                .map(|u| u.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         (j(src), j(dst))
     }
 }

@@ -106,8 +106,11 @@ pub fn fetch(
                 FetchAtt::Flags => {
                     wrote_flags = true;
                     line.extend_from_slice(
-                        format!("FLAGS ({})", flag_list(&meta.flags, meta.recent && !enabled.rev2))
-                            .as_bytes(),
+                        format!(
+                            "FLAGS ({})",
+                            flag_list(&meta.flags, meta.recent && !enabled.rev2)
+                        )
+                        .as_bytes(),
                     );
                 }
                 FetchAtt::Uid => line.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
@@ -166,7 +169,13 @@ pub fn fetch(
         }
         if flags_changed && !wrote_flags {
             sep(&mut line);
-            line.extend_from_slice(format!("FLAGS ({})", flag_list(&meta.flags, meta.recent && !enabled.rev2)).as_bytes());
+            line.extend_from_slice(
+                format!(
+                    "FLAGS ({})",
+                    flag_list(&meta.flags, meta.recent && !enabled.rev2)
+                )
+                .as_bytes(),
+            );
         }
         line.extend_from_slice(b")\r\n");
         out.buf.extend_from_slice(&line);
@@ -175,7 +184,9 @@ pub fn fetch(
     // No EXPUNGE while answering FETCH; UID FETCH may (RFC 3501 7.4.1).
     view.sync(out, uid, enabled);
     if gone {
-        out.line(&format!("{tag} NO [EXPUNGEISSUED] Some messages were expunged"));
+        out.line(&format!(
+            "{tag} NO [EXPUNGEISSUED] Some messages were expunged"
+        ));
     } else {
         out.line(&format!("{tag} OK FETCH completed"));
     }
@@ -183,7 +194,10 @@ pub fn fetch(
 }
 
 fn join(part: &[u32]) -> String {
-    part.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(".")
+    part.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// The section as echoed in the response (`1.HEADER.FIELDS (A B)`).

@@ -19,7 +19,9 @@ pub fn create(s: &mut Session, tag: &str, arg: &[u8], out: &mut Out) -> Action {
         out.line(&format!("{tag} NO [ALREADYEXISTS] INBOX always exists"));
         return Action::None;
     }
-    let Some(a) = auth(s) else { return Action::None };
+    let Some(a) = auth(s) else {
+        return Action::None;
+    };
     match a.store.create(&name) {
         Ok(()) => out.line(&format!("{tag} OK CREATE completed")),
         Err(e) => store_error(out, tag, &e),
@@ -41,7 +43,9 @@ pub fn delete(s: &mut Session, tag: &str, arg: &[u8], out: &mut Out) -> Action {
             return Action::None;
         }
     }
-    let Some(a) = auth(s) else { return Action::None };
+    let Some(a) = auth(s) else {
+        return Action::None;
+    };
     match a.store.delete(&name) {
         Ok(()) => out.line(&format!("{tag} OK DELETE completed")),
         Err(e) => store_error(out, tag, &e),
@@ -60,7 +64,9 @@ pub fn rename(s: &mut Session, tag: &str, from: &[u8], to: &[u8], out: &mut Out)
         out.line(&format!("{tag} NO [ALREADYEXISTS] INBOX always exists"));
         return Action::None;
     }
-    let Some(a) = auth(s) else { return Action::None };
+    let Some(a) = auth(s) else {
+        return Action::None;
+    };
     match a.store.rename(&from, &to) {
         Ok(()) => out.line(&format!("{tag} OK RENAME completed")),
         Err(e) => store_error(out, tag, &e),
@@ -73,7 +79,9 @@ pub fn subscribe(s: &mut Session, tag: &str, arg: &[u8], on: bool, out: &mut Out
         return Action::None;
     };
     let verb = if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
-    let Some(a) = auth(s) else { return Action::None };
+    let Some(a) = auth(s) else {
+        return Action::None;
+    };
     match a.store.set_subscribed(&name, on) {
         Ok(()) => out.line(&format!("{tag} OK {verb} completed")),
         Err(e) => store_error(out, tag, &e),

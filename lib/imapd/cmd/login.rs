@@ -15,7 +15,13 @@ pub fn starttls(s: &mut Session, tag: &str, out: &mut Out) -> Action {
     Action::StartTls
 }
 
-pub fn login(s: &mut Session, tag: String, user: Vec<u8>, password: Vec<u8>, out: &mut Out) -> Action {
+pub fn login(
+    s: &mut Session,
+    tag: String,
+    user: Vec<u8>,
+    password: Vec<u8>,
+    out: &mut Out,
+) -> Action {
     if !s.login_allowed() {
         out.line(&format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS first"));
         return Action::None;
@@ -27,7 +33,9 @@ pub fn login(s: &mut Session, tag: String, user: Vec<u8>, password: Vec<u8>, out
             password,
         },
         _ => {
-            out.line(&format!("{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"));
+            out.line(&format!(
+                "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"
+            ));
             Action::None
         }
     }
@@ -78,12 +86,16 @@ pub fn sasl_plain(_s: &mut Session, tag: String, line: &[u8], out: &mut Out) -> 
     };
     let parts: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
     if parts.len() != 3 {
-        out.line(&format!("{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"));
+        out.line(&format!(
+            "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"
+        ));
         return Action::None;
     }
     let (authz, user, pass) = (parts[0], parts[1], parts[2]);
     if !authz.is_empty() && authz != user {
-        out.line(&format!("{tag} NO [AUTHORIZATIONFAILED] Cannot act as another user"));
+        out.line(&format!(
+            "{tag} NO [AUTHORIZATIONFAILED] Cannot act as another user"
+        ));
         return Action::None;
     }
     match (std::str::from_utf8(user), std::str::from_utf8(pass)) {
@@ -93,7 +105,9 @@ pub fn sasl_plain(_s: &mut Session, tag: String, line: &[u8], out: &mut Out) -> 
             password: p.to_string(),
         },
         _ => {
-            out.line(&format!("{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"));
+            out.line(&format!(
+                "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"
+            ));
             Action::None
         }
     }

@@ -28,7 +28,14 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
         Capability => any::capability(s, &tag, out),
         Noop | Check => {
             s.poll(out, true);
-            out.line(&format!("{tag} OK {} completed", if matches!(body, Noop) { "NOOP" } else { "CHECK" }));
+            out.line(&format!(
+                "{tag} OK {} completed",
+                if matches!(body, Noop) {
+                    "NOOP"
+                } else {
+                    "CHECK"
+                }
+            ));
             Action::None
         }
         Logout => {
@@ -42,7 +49,9 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
         Namespace => any::namespace(s, &tag, out),
         StartTls => login::starttls(s, &tag, out),
         Login { user, password } => login::login(s, tag, user, password, out),
-        Authenticate { mechanism, initial } => login::authenticate(s, tag, &mechanism, initial, out),
+        Authenticate { mechanism, initial } => {
+            login::authenticate(s, tag, &mechanism, initial, out)
+        }
         Select {
             mailbox,
             examine,
@@ -71,7 +80,9 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
         GetQuota(root) => quota::get_quota(s, &tag, &root, out),
         GetQuotaRoot(m) => quota::get_quota_root(s, &tag, &m, out),
         SetQuota(_) => {
-            out.line(&format!("{tag} NO [NOPERM] Quotas are set by the administrator"));
+            out.line(&format!(
+                "{tag} NO [NOPERM] Quotas are set by the administrator"
+            ));
             Action::None
         }
         Expunge { uids } => expunge::expunge(s, &tag, uids.as_ref(), out),
@@ -94,7 +105,17 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
             silent,
             flags,
             unchanged_since,
-        } => store::store(s, &tag, uid, &set, mode, silent, &flags, unchanged_since, out),
+        } => store::store(
+            s,
+            &tag,
+            uid,
+            &set,
+            mode,
+            silent,
+            &flags,
+            unchanged_since,
+            out,
+        ),
         Copy { uid, set, mailbox } => copy::copy(s, &tag, uid, &set, &mailbox, false, out),
         Move { uid, set, mailbox } => copy::copy(s, &tag, uid, &set, &mailbox, true, out),
         Unknown(verb) => {
@@ -146,7 +167,11 @@ pub fn resolve(view: &View, set: &SeqSet, uid: bool) -> Vec<usize> {
             if r == ranges.len() {
                 break;
             }
-            if ranges[r..].iter().take_while(|(lo, _)| *lo <= u).any(|(_, hi)| u <= *hi) {
+            if ranges[r..]
+                .iter()
+                .take_while(|(lo, _)| *lo <= u)
+                .any(|(_, hi)| u <= *hi)
+            {
                 idx.push(i);
             }
         }

@@ -44,7 +44,10 @@ pub fn get_quota_root(s: &mut Session, tag: &str, arg: &[u8], out: &mut Out) -> 
         return Action::None;
     };
     let mut line = b"* QUOTAROOT ".to_vec();
-    encode::astring(&mut line, &crate::imapd::names::encode(&name, s.enabled.utf8));
+    encode::astring(
+        &mut line,
+        &crate::imapd::names::encode(&name, s.enabled.utf8),
+    );
     line.extend_from_slice(b" \"\"\r\n");
     out.buf.extend_from_slice(&line);
     match quota_line(s, out) {

@@ -30,7 +30,9 @@ pub fn search(
         Some(cs) => match encoding_rs::Encoding::for_label(cs.as_bytes()) {
             Some(enc) => recode(key, enc),
             None => {
-                out.line(&format!("{tag} NO [BADCHARSET (UTF-8 US-ASCII)] Unknown charset"));
+                out.line(&format!(
+                    "{tag} NO [BADCHARSET (UTF-8 US-ASCII)] Unknown charset"
+                ));
                 return Ok(Action::None);
             }
         },
@@ -44,11 +46,7 @@ pub fn search(
         if view.msgs[i].ghost {
             continue;
         }
-        let mut ctx = Ctx {
-            view,
-            i,
-            raw: None,
-        };
+        let mut ctx = Ctx { view, i, raw: None };
         if matches(&mut ctx, &key) {
             let m = &view.msgs[i].meta;
             hits.push((i as u32 + 1, m.uid, m.modseq));
@@ -227,7 +225,11 @@ fn body_text(msg: &Message) -> String {
 
 fn sent_date(msg: &Message) -> Option<i64> {
     let d = msg.date()?;
-    Some(crate::proto::imap::days_from_civil(d.year as i64, d.month as u32, d.day as u32))
+    Some(crate::proto::imap::days_from_civil(
+        d.year as i64,
+        d.month as u32,
+        d.day as u32,
+    ))
 }
 
 fn internal_day(m: &MsgMeta) -> i64 {
@@ -252,8 +254,18 @@ fn matches(c: &mut Ctx, k: &SearchKey) -> bool {
         K::Recent => c.meta().recent,
         K::New => c.meta().recent && !sys(c, SysFlags::SEEN),
         K::Old => !c.meta().recent,
-        K::Keyword(kw) => c.meta().flags.keywords.iter().any(|x| x.eq_ignore_ascii_case(kw)),
-        K::Unkeyword(kw) => !c.meta().flags.keywords.iter().any(|x| x.eq_ignore_ascii_case(kw)),
+        K::Keyword(kw) => c
+            .meta()
+            .flags
+            .keywords
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(kw)),
+        K::Unkeyword(kw) => !c
+            .meta()
+            .flags
+            .keywords
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(kw)),
         K::Larger(n) => c.meta().size > *n,
         K::Smaller(n) => c.meta().size < *n,
         K::Before(d) => internal_day(c.meta()) < d.days(),

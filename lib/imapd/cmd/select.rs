@@ -45,7 +45,9 @@ pub fn select(
         }
     };
     out.line(&view.flags_line());
-    out.line("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags allowed");
+    out.line(
+        "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags allowed",
+    );
     out.line(&format!("* {} EXISTS", view.exists()));
     if !s.enabled.rev2 {
         let recent = view.msgs.iter().filter(|m| m.meta.recent).count();
@@ -58,8 +60,14 @@ pub fn select(
             out.line(&format!("* OK [UNSEEN {}] First unseen", i + 1));
         }
     }
-    out.line(&format!("* OK [UIDVALIDITY {}] UIDs valid", view.uidvalidity));
-    out.line(&format!("* OK [UIDNEXT {}] Predicted next UID", view.uidnext));
+    out.line(&format!(
+        "* OK [UIDVALIDITY {}] UIDs valid",
+        view.uidvalidity
+    ));
+    out.line(&format!(
+        "* OK [UIDNEXT {}] Predicted next UID",
+        view.uidnext
+    ));
     if s.enabled.condstore {
         out.line(&format!(
             "* OK [HIGHESTMODSEQ {}] Highest",

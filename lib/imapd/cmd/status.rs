@@ -6,7 +6,13 @@ use crate::imapd::names;
 use crate::imapd::session::{Action, Auth, Out, Session, State};
 use crate::proto::imap::{encode, StatusItem};
 
-pub fn status(s: &mut Session, tag: &str, arg: &[u8], items: &[StatusItem], out: &mut Out) -> Action {
+pub fn status(
+    s: &mut Session,
+    tag: &str,
+    arg: &[u8],
+    items: &[StatusItem],
+    out: &mut Out,
+) -> Action {
     let Some(name) = mailbox_name(s, tag, arg, out) else {
         return Action::None;
     };

@@ -88,7 +88,11 @@ pub fn store(
             } else {
                 String::new()
             };
-            let u = if uid { format!("UID {uid_i} ") } else { String::new() };
+            let u = if uid {
+                format!("UID {uid_i} ")
+            } else {
+                String::new()
+            };
             out.line(&format!(
                 "* {} FETCH ({u}FLAGS ({}){ms})",
                 i + 1,
@@ -104,7 +108,9 @@ pub fn store(
             super::uid_set(&modified)
         ));
     } else if !failed.is_empty() {
-        out.line(&format!("{tag} NO [EXPUNGEISSUED] Some messages were expunged"));
+        out.line(&format!(
+            "{tag} NO [EXPUNGEISSUED] Some messages were expunged"
+        ));
     } else {
         out.line(&format!("{tag} OK STORE completed"));
     }

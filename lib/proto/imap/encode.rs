@@ -5,10 +5,7 @@ use super::types::civil_from_days;
 
 /// Appends `s` as a quoted string when that is safe, else as a literal.
 pub fn string(out: &mut Vec<u8>, s: &[u8]) {
-    let quotable = s.len() < 1024
-        && s
-            .iter()
-            .all(|b| *b >= 0x20 && *b != 0x7f && *b < 0x80);
+    let quotable = s.len() < 1024 && s.iter().all(|b| *b >= 0x20 && *b != 0x7f && *b < 0x80);
     if quotable {
         out.push(b'"');
         for b in s {

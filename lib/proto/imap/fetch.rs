@@ -30,7 +30,11 @@ pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
             FetchAtt::Envelope,
         ];
     } else if c.eat(b"FAST") {
-        atts = vec![FetchAtt::Flags, FetchAtt::InternalDate, FetchAtt::Rfc822Size];
+        atts = vec![
+            FetchAtt::Flags,
+            FetchAtt::InternalDate,
+            FetchAtt::Rfc822Size,
+        ];
     } else if c.eat(b"FULL") {
         atts = vec![
             FetchAtt::Flags,

@@ -162,7 +162,6 @@ impl Framer {
             self.searched = end;
         }
     }
-
 }
 
 /// Whether the command's verb is APPEND.
@@ -205,9 +204,9 @@ fn literal_marker(line: &[u8]) -> Option<(u64, bool)> {
         return None;
     }
     // Over-long numbers saturate: they are refused as too large anyway.
-    let n = digits
-        .iter()
-        .fold(0u64, |n, d| n.saturating_mul(10).saturating_add((d - b'0') as u64));
+    let n = digits.iter().fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add((d - b'0') as u64)
+    });
     Some((n, sync))
 }
 

@@ -368,8 +368,8 @@ impl<'a> Cursor<'a> {
 
     fn month(&mut self) -> Res<u32> {
         const M: [&[u8]; 12] = [
-            b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct",
-            b"Nov", b"Dec",
+            b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+            b"Dec",
         ];
         for (i, m) in M.iter().enumerate() {
             if self.eat(m) {

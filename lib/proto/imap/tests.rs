@@ -411,9 +411,18 @@ fn malformed_input_table() {
     let tag = format!("{} NOOP\r\n", "t".repeat(100));
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"a LOGIN {4294967295}\r\n".to_vec(), "Literal too large"),
-        (b"a LOGIN {99999999999999999999999}\r\n".to_vec(), "Literal too large"),
-        (b"a APPEND INBOX {4294967295+}\r\n".to_vec(), "Literal too large"),
-        (format!("a FETCH {big_set} FLAGS\r\n").into_bytes(), "Command line too long"),
+        (
+            b"a LOGIN {99999999999999999999999}\r\n".to_vec(),
+            "Literal too large",
+        ),
+        (
+            b"a APPEND INBOX {4294967295+}\r\n".to_vec(),
+            "Literal too large",
+        ),
+        (
+            format!("a FETCH {big_set} FLAGS\r\n").into_bytes(),
+            "Command line too long",
+        ),
         (nest.into_bytes(), "nested too deeply"),
         (nots.into_bytes(), "nested too deeply"),
         (tag.into_bytes(), "tag"),
@@ -426,7 +435,10 @@ fn malformed_input_table() {
         (b"a SEARCH SINCE 31-Feb-2020\r\n".to_vec(), "day"),
         (b"a LOGIN \"unterminated\r\n".to_vec(), "Unterminated"),
         (b"a LOGIN \"a\\x\" b\r\n".to_vec(), "escape"),
-        (b"a APPEND INBOX \"1-Jan-2020 25:00:00 +0000\" {1}\r\nx\r\n".to_vec(), "time"),
+        (
+            b"a APPEND INBOX \"1-Jan-2020 25:00:00 +0000\" {1}\r\nx\r\n".to_vec(),
+            "time",
+        ),
         (b"\r\n".to_vec(), "tag"),
         (b"* NOOP\r\n".to_vec(), "tag"),
         (b"a NOOP extra\r\n".to_vec(), "extra"),
@@ -457,7 +469,10 @@ fn session_goes_on_after_bad_input() {
     input.extend_from_slice(b"\r\nb NOOP\r\n");
     let got = all_chunks(&input);
     assert!(matches!(&got[0], Got::Reject(Some(t), "Literal too large", false) if t == "a"));
-    assert!(matches!(&got[1], Got::Reject(_, "Command line too long", false)));
+    assert!(matches!(
+        &got[1],
+        Got::Reject(_, "Command line too long", false)
+    ));
     assert_eq!(got.last(), Some(&Got::Cmd(parse_command(b"b NOOP\r\n"))));
     assert!(matches!(got.last(), Some(Got::Cmd(Ok(_)))));
 }

@@ -284,8 +284,7 @@ pub struct DateTime {
 impl DateTime {
     /// Seconds since the epoch, UTC.
     pub fn timestamp(&self) -> i64 {
-        self.date.days() * 86_400
-            + (self.hour * 3600 + self.minute * 60 + self.second) as i64
+        self.date.days() * 86_400 + (self.hour * 3600 + self.minute * 60 + self.second) as i64
             - self.zone_minutes as i64 * 60
     }
 }
