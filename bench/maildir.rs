@@ -15,7 +15,7 @@ use std::io::Cursor;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kmpromail::maildir::{FlagOp, Flags, Maildir, Uid};
+use kmpromail::maildir::{deliver_many, FlagOp, Flags, Maildir, Target, Uid};
 
 fn rss_kb() -> u64 {
     fs::read_to_string("/proc/self/status")
@@ -151,7 +151,7 @@ fn main() {
     });
     assert_eq!(c.expunged.len(), 1);
 
-    let k = 500;
+    let k = 300;
     let t = Instant::now();
     for i in 0..k {
         md.inbox()
@@ -161,7 +161,24 @@ fn main() {
     let d = t.elapsed().as_secs_f64();
     println!(
         "{:<44} {:>10.0} /s",
-        "durable deliveries with id check (50k folder)",
+        "durable deliveries, id checked in new/+cur/",
+        k as f64 / d
+    );
+    let inbox = md.inbox();
+    let t = Instant::now();
+    for i in 0..k {
+        let target = Target {
+            folder: &inbox,
+            delivery_id: Some(&format!("e{i}")),
+            arrived: Some(std::time::SystemTime::now()),
+        };
+        let r = deliver_many(&[target], &mut Cursor::new(body.as_bytes()));
+        r.into_iter().next().expect("one result").expect("deliver");
+    }
+    let d = t.elapsed().as_secs_f64();
+    println!(
+        "{:<44} {:>10.0} /s",
+        "durable deliveries, id checked with arrival",
         k as f64 / d
     );
     let t = Instant::now();
@@ -176,7 +193,7 @@ fn main() {
         "APPENDs returning a UID (50k folder)",
         k as f64 / d
     );
-    let c = time("sync after 1000 new messages", || {
+    let c = time("sync after 900 new messages", || {
         first.sync().expect("sync")
     });
     println!("({} added)", c.added.len());

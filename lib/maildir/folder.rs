@@ -137,7 +137,7 @@ pub(crate) fn make_dirs(dir: &Path, is_folder: bool) -> Result<()> {
     if is_folder {
         let marker = dir.join(MAILDIRFOLDER);
         if !marker.exists() {
-            fs::write(&marker, b"").map_err(io_err("create", &marker))?;
+            super::private_file(&marker)?;
         }
     }
     Ok(())
@@ -166,7 +166,8 @@ impl Maildir {
     /// does not need them, and they list as `\Noselect` until created.
     pub fn create_folder(&self, name: &str) -> Result<Folder> {
         let f = self.folder(name)?;
-        if f.dir == self.root().to_path_buf() || f.dir.exists() {
+        // A directory without cur/ is a creation cut short: completed here.
+        if f.dir == self.root() || f.exists() {
             return Err(Error::Exists(name.to_string()));
         }
         make_dirs(&f.dir, true)?;

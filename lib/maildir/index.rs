@@ -506,7 +506,7 @@ impl Index {
         }
         let tmp = dir.join(format!("{INDEX_FILE}.tmp"));
         let path = dir.join(INDEX_FILE);
-        let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        let mut f = super::private_file(&tmp)?;
         f.write_all(text.as_bytes())
             .map_err(io_err("write", &tmp))?;
         f.sync_all().map_err(io_err("fsync", &tmp))?;

@@ -243,13 +243,26 @@ impl Folder {
     }
 }
 
+/// Creates (or truncates) a file readable by its owner only: mail metadata
+/// (folder names, keywords, quota) is nobody else's business.
+pub(crate) fn private_file(path: &Path) -> Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err("create", path))
+}
+
 /// Replaces a small file atomically: write `PATH.tmp`, fsync, rename.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let mut tmp_name = path.as_os_str().to_os_string();
     tmp_name.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp_name);
     let r = (|| {
-        let mut f = fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
+        let mut f = private_file(&tmp)?;
         f.write_all(data).map_err(io_err("write", &tmp))?;
         f.sync_all().map_err(io_err("fsync", &tmp))?;
         fs::rename(&tmp, path).map_err(io_err("rename", path))

@@ -37,6 +37,24 @@ fn new_users_get_the_special_folders_subscribed() {
     // Creating again changes nothing.
     Maildir::create(md.root()).unwrap();
     assert_eq!(md.list_folders().unwrap(), list);
+    // Metadata is private.
+    md.inbox().open().unwrap();
+    let mode = |p: &str| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &fs::metadata(md.root().join(p)).unwrap().permissions(),
+        ) & 0o777
+    };
+    for p in [
+        SUBSCRIPTIONS,
+        "kmpromail-uidlist",
+        "kmpromail-uidlist.lock",
+        ".Sent/maildirfolder",
+    ] {
+        assert_eq!(mode(p), 0o600, "{p}");
+    }
+    // A creation cut short (no cur/) is completed by the next CREATE.
+    fs::create_dir(md.root().join(".Half")).unwrap();
+    assert!(md.create_folder("Half").unwrap().exists());
 }
 
 #[test]
@@ -174,4 +192,59 @@ fn chinese_subscriptions_are_stored_in_modified_utf7() {
     let text = fs::read_to_string(md.root().join(SUBSCRIPTIONS)).unwrap();
     assert!(text.lines().any(|l| l == "&kK5O9g-"), "{text}");
     assert!(md.subscriptions().unwrap().contains(&"邮件".to_string()));
+}
+
+#[test]
+fn every_accepted_name_stays_inside_and_round_trips() {
+    // The fuzz target's property (fuzz/fuzz_targets/utf7.rs) over a table
+    // of tricky names and all short strings over a hostile alphabet.
+    let mut inputs: Vec<String> = [
+        "INBOX",
+        "inbox.Sub",
+        "Inbox.x.y",
+        "a.b.c",
+        "&",
+        "&-",
+        "邮件",
+        "a/b",
+        "~root",
+        "-",
+        ".",
+        "..",
+        "a..",
+        "😀.😀",
+        "x\u{0}y",
+        "\u{202e}evil",
+        "con",
+        "a b",
+        " lead",
+        "trail ",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let alphabet = ['.', '/', '&', '-', 'a', 'I', '\u{e9}', '\0', ' '];
+    for len in 1..=4u32 {
+        for mut n in 0..alphabet.len().pow(len) {
+            let mut s = String::new();
+            for _ in 0..len {
+                s.push(alphabet[n % alphabet.len()]);
+                n /= alphabet.len();
+            }
+            inputs.push(s);
+        }
+    }
+    for s in &inputs {
+        let Ok(dir) = dir_name(s) else { continue };
+        assert!(
+            dir.starts_with('.') && !dir.contains('/') && !dir.contains(".."),
+            "{s:?} → {dir}"
+        );
+        assert!(!dir.bytes().any(|b| b < 0x20) && dir.len() <= MAX_DIR_NAME);
+        let expected = match s.split_once('.') {
+            Some((first, rest)) if first.eq_ignore_ascii_case("INBOX") => format!("INBOX.{rest}"),
+            _ => s.to_string(),
+        };
+        assert_eq!(folder_name(&dir), Some(expected), "{s:?}");
+    }
 }
