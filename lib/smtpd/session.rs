@@ -289,7 +289,12 @@ impl Session {
                     });
                 };
                 if self.listener != Listener::Mx && self.user.is_none() {
-                    return Err(reply::AUTH_REQUIRED);
+                    // RFC 3207 4 / RFC 4954 4: say what to do first.
+                    return Err(if !self.auth_offered() && p.tls {
+                        reply::MUST_STARTTLS
+                    } else {
+                        reply::AUTH_REQUIRED
+                    });
                 }
                 if self.messages >= p.max_messages {
                     return Err(reply::TOO_MANY_MESSAGES);

@@ -106,7 +106,6 @@ pub const START_DATA: Reply = Reply {
 };
 
 // 4xx: temporary.
-pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2", "Service shutting down, try again later");
 pub const OVERLOADED: Reply = Reply::new(421, "4.3.2", "System overloaded, try again later");
 pub const TOO_MANY_CONNECTIONS: Reply =
     Reply::new(421, "4.3.2", "Too many connections, try again later");
@@ -141,8 +140,6 @@ pub const LOOKUP_FAILED: Reply = Reply::new(
 /// RFC 5321 4.5.3.1.10: too many recipients is 452, and the client sends the rest later.
 pub const TOO_MANY_RECIPIENTS: Reply = Reply::new(452, "4.5.3", "Too many recipients");
 pub const AUTH_TEMPFAIL: Reply = Reply::new(454, "4.7.0", "Temporary authentication failure");
-pub const TLS_UNAVAILABLE: Reply =
-    Reply::new(454, "4.7.0", "TLS not available due to temporary reason");
 
 // 5xx: permanent.
 pub const LINE_TOO_LONG: Reply = Reply::new(500, "5.5.2", "Line too long");
@@ -161,7 +158,6 @@ pub const NOT_IMPLEMENTED: Reply = Reply::new(502, "5.5.1", "Command not impleme
 pub const BAD_SEQUENCE: Reply = Reply::new(503, "5.5.1", "Bad sequence of commands");
 pub const NEED_HELO: Reply = Reply::new(503, "5.5.1", "Send HELO/EHLO first");
 pub const NEED_MAIL: Reply = Reply::new(503, "5.5.1", "Need MAIL command first");
-pub const NEED_RCPT: Reply = Reply::new(503, "5.5.1", "Need RCPT command first");
 pub const NESTED_MAIL: Reply = Reply::new(503, "5.5.1", "Sender already specified");
 pub const ALREADY_AUTHENTICATED: Reply = Reply::new(503, "5.5.1", "Already authenticated");
 pub const AUTH_IN_TRANSACTION: Reply =
@@ -210,7 +206,6 @@ pub const NEED_SMTPUTF8: Reply = Reply::new(
 );
 pub const RELAY_DENIED: Reply = Reply::new(554, "5.7.1", "Relay access denied");
 pub const NO_VALID_RECIPIENTS: Reply = Reply::new(554, "5.5.1", "No valid recipients");
-pub const ACCESS_DENIED: Reply = Reply::new(554, "5.7.1", "Access denied");
 /// RFC 2920 3.1: DATA ends a pipelined group; content sent before 354 is an error.
 pub const IMPROPER_PIPELINING: Reply =
     Reply::new(554, "5.5.0", "Improper use of SMTP command pipelining");
@@ -225,11 +220,6 @@ pub const LONG_LINE_IN_MESSAGE: Reply = Reply::new(
     550,
     "5.6.0",
     "Message has a line over 1000 octets (RFC 5321 4.5.3.1.6)",
-);
-pub const EIGHT_BIT_IN_HEADERS: Reply = Reply::new(
-    550,
-    "5.6.7",
-    "Message has 8-bit headers: send it with SMTPUTF8",
 );
 pub const UNKNOWN_PARAMETER: Reply = Reply::new(555, "5.5.4", "Unsupported MAIL/RCPT parameter");
 

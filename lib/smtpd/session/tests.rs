@@ -420,6 +420,9 @@ fn submission_requires_auth_and_auth_requires_tls() {
         ["220", "250", "530 5.7.0", "538 5.7.11", "538 5.7.11"]
     );
     assert!(!r.wire.contains("AUTH PLAIN LOGIN"));
+    assert!(r
+        .wire
+        .contains("530 5.7.0 Must issue a STARTTLS command first\r\n"));
     let plain_ok = policy(&[("smtpd.auth_plaintext", "true")]);
     let r = run_with(
         plain_ok,
