@@ -773,3 +773,61 @@ fn kmp_authd_down_defers_and_never_bounces() {
     wait_queue_empty(&inst);
     assert!(inbox(&inst, "alice").is_empty(), "no bounce");
 }
+
+#[test]
+fn queued_remote_mail_leaves_once_kmp_remote_runs() {
+    let port = inst_port_free();
+    let mut inst = start(&format!(
+        "[send]\nmin_backoff = \"1h\"\n[remote]\ntls_level = \"none\"\n[remote.routes]\n\"elsewhere.test\" = [\"127.0.0.1:{port}\"]\n"
+    ));
+    sendmail(
+        &inst,
+        &["-f", "alice@example.test", "far@elsewhere.test", "bob@example.test"],
+        b"Subject: out\n\n.leading dot\nbody\n",
+    );
+    wait_inbox(&inst, "bob", 1);
+    wait_until(Duration::from_secs(10), || mailq(&inst).contains("far@elsewhere.test")).unwrap();
+    // Postfix's smtp-sink as the next hop, then kmp-remote, then a flush.
+    let dir = inst.path().join("sink");
+    fs::create_dir_all(&dir).unwrap();
+    let mut args: Vec<String> = Vec::new();
+    if nix::unistd::geteuid().is_root() {
+        args.extend(["-u".into(), "root".into()]);
+    }
+    args.extend(["-d".into(), format!("{}/%H%M%S.", dir.display())]);
+    args.extend([format!("127.0.0.1:{port}"), "10".into()]);
+    let mut sink = Command::new("/usr/sbin/smtp-sink")
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("smtp-sink runs (apt-get install postfix)");
+    wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .unwrap();
+    inst.spawn("kmp-remote", &[]);
+    inst.wait_socket("remote.sock");
+    inst.ctl_ok(&["queue", "flush"]);
+    let got = wait_until(Duration::from_secs(20), || fs::read_dir(&dir).unwrap().count() == 1);
+    let _ = sink.kill();
+    let _ = sink.wait();
+    got.unwrap_or_else(|_| panic!("{}\n{}", inst.log("kmp-send"), inst.log("kmp-remote")));
+    wait_queue_empty(&inst);
+    let f = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let t = text(&fs::read(f).unwrap());
+    assert!(t.contains("Subject: out") && t.contains("\n.leading dot\n"), "{t}");
+    let log = inst.log("kmp-send");
+    let line = log.lines().find(|l| l.contains("to=<far@elsewhere.test>") && l.contains("status=sent")).unwrap();
+    assert!(line.contains("relay=") && line.contains("dsn=2."), "{line}");
+    assert!(inbox(&inst, "alice").is_empty(), "no report was asked for");
+}
+
+/// A free port on 127.0.0.1 for a peer.
+fn inst_port_free() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
