@@ -782,11 +782,19 @@ fn queued_remote_mail_leaves_once_kmp_remote_runs() {
     ));
     sendmail(
         &inst,
-        &["-f", "alice@example.test", "far@elsewhere.test", "bob@example.test"],
+        &[
+            "-f",
+            "alice@example.test",
+            "far@elsewhere.test",
+            "bob@example.test",
+        ],
         b"Subject: out\n\n.leading dot\nbody\n",
     );
     wait_inbox(&inst, "bob", 1);
-    wait_until(Duration::from_secs(10), || mailq(&inst).contains("far@elsewhere.test")).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        mailq(&inst).contains("far@elsewhere.test")
+    })
+    .unwrap();
     // Postfix's smtp-sink as the next hop, then kmp-remote, then a flush.
     let dir = inst.path().join("sink");
     fs::create_dir_all(&dir).unwrap();
@@ -809,16 +817,24 @@ fn queued_remote_mail_leaves_once_kmp_remote_runs() {
     inst.spawn("kmp-remote", &[]);
     inst.wait_socket("remote.sock");
     inst.ctl_ok(&["queue", "flush"]);
-    let got = wait_until(Duration::from_secs(20), || fs::read_dir(&dir).unwrap().count() == 1);
+    let got = wait_until(Duration::from_secs(20), || {
+        fs::read_dir(&dir).unwrap().count() == 1
+    });
     let _ = sink.kill();
     let _ = sink.wait();
     got.unwrap_or_else(|_| panic!("{}\n{}", inst.log("kmp-send"), inst.log("kmp-remote")));
     wait_queue_empty(&inst);
     let f = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
     let t = text(&fs::read(f).unwrap());
-    assert!(t.contains("Subject: out") && t.contains("\n.leading dot\n"), "{t}");
+    assert!(
+        t.contains("Subject: out") && t.contains("\n.leading dot\n"),
+        "{t}"
+    );
     let log = inst.log("kmp-send");
-    let line = log.lines().find(|l| l.contains("to=<far@elsewhere.test>") && l.contains("status=sent")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("to=<far@elsewhere.test>") && l.contains("status=sent"))
+        .unwrap();
     assert!(line.contains("relay=") && line.contains("dsn=2."), "{line}");
     assert!(inbox(&inst, "alice").is_empty(), "no report was asked for");
 }
