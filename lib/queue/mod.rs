@@ -17,15 +17,16 @@
 //! | 3 | indexed                  | `incoming/new/Q`, `incoming/env/Q`      | all recipients pending| rename `new/Q` to `mess/Q`, remove `env/Q`   |
 //! | 4 | queued                   | `mess/Q`, maybe a stale `incoming/env/Q` or `tmp/Q` | some recipient pending | stale files removed; scheduled at its next attempt time (now after a restart) |
 //! | 5 | delivering               | as 4; a job is at kmp-local/kmp-remote  | as 4                  | as 4: the job is sent again with the same delivery ids, so kmp-local does not deliver twice |
-//! | 6 | bounce owed              | as 4, plus the bounce in row 2          | recipient final, not yet `notified` | the bounce is made again (a duplicate bounce rather than none) |
+//! | 6 | report queued            | as 5, plus the report in row 2 of its own | recipient still pending (the failure is committed after the report) | the recipient is tried again and fails again: a second report rather than none |
 //! | 7 | done                     | `mess/Q`                                | every recipient final | `mess/Q` unlinked, then the record deleted; logs `Q: removed` |
 //! | 8 | removed                  | none                                    | record, all final     | record deleted                               |
 //!
 //! The order of writes makes every row reachable only from the row above:
 //! the envelope is synced before the message is linked into `new/` (so row 2
 //! always has one); the record is committed before the message leaves `new/`
-//! (so a message is never in `mess/` without a record); a bounce is committed
-//! into `incoming/` before the failed recipient is recorded as notified; the
+//! (so a message is never in `mess/` without a record); a report (bounce,
+//! delay warning) is committed into `incoming/` before the recipient's final
+//! state and its `notified` mark are committed to the index; the
 //! message file is unlinked before its record is deleted. A record whose
 //! message file is nowhere (neither `mess/` nor `incoming/new/`) is a broken
 //! invariant that kmp-send logs loudly and drops; a file in `mess/` without a
