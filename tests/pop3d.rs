@@ -246,9 +246,15 @@ print("uids", " ".join(uids))
         .ends_with(b"after a lone dot\r\n"));
     // The id is the message's IMAP UID and UIDVALIDITY in the shared index,
     // so IMAP (kmp-imapd, or anything on the Maildir library) sees the same.
-    let inbox = kmpromail::maildir::Maildir::new(&md).inbox().open().unwrap();
+    let inbox = kmpromail::maildir::Maildir::new(&md)
+        .inbox()
+        .open()
+        .unwrap();
     let m = inbox.messages().next().unwrap();
-    assert_eq!(uids[1], format!("{:08X}{:08X}", m.uid.0, inbox.uid_validity()));
+    assert_eq!(
+        uids[1],
+        format!("{:08X}{:08X}", m.uid.0, inbox.uid_validity())
+    );
     drop(inbox);
     // A new session: the survivor keeps its unique id, and is now number 1.
     let mut c = Raw::connect(&inst.addr(110));
