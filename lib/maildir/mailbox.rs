@@ -250,19 +250,22 @@ impl Mailbox {
         if !read_new && !read_cur {
             return Ok(());
         }
-        let mut listing = HashMap::new();
+        // Names are read once into one vector; the map borrows from it, so a
+        // 50,000-message directory costs one allocation per file.
+        let mut names = Vec::new();
         if read_new {
-            list_into(&dir, Loc::New, &mut listing)?;
+            read_names(&dir, Loc::New, &mut names)?;
         }
         if read_cur {
-            list_into(&dir, Loc::Cur, &mut listing)?;
+            read_names(&dir, Loc::Cur, &mut names)?;
         }
+        let mut listing = by_base(&names);
         let mut moves = Vec::new();
         let mut missing = Vec::new();
         for m in self.index.msgs.values() {
-            match listing.remove(&m.base) {
-                Some((loc, info)) if loc != m.loc || info != m.info => {
-                    moves.push((m.uid.0, loc, info));
+            match listing.remove(m.base.as_str()) {
+                Some((loc, info)) if loc != m.loc || info != m.info.as_deref() => {
+                    moves.push((m.uid.0, loc, info.map(str::to_string)));
                 }
                 Some(_) => {}
                 None if (m.loc == Loc::New && read_new) || (m.loc == Loc::Cur && read_cur) => {
@@ -273,15 +276,16 @@ impl Mailbox {
         }
         if !missing.is_empty() {
             // Confirm with a second, full read before calling anything gone.
-            let mut again = HashMap::new();
-            list_into(&dir, Loc::New, &mut again)?;
-            list_into(&dir, Loc::Cur, &mut again)?;
+            let mut again_names = Vec::new();
+            read_names(&dir, Loc::New, &mut again_names)?;
+            read_names(&dir, Loc::Cur, &mut again_names)?;
+            let mut again = by_base(&again_names);
             for uid in missing {
                 let Some(m) = self.index.msgs.get(&uid) else {
                     continue;
                 };
-                match again.remove(&m.base) {
-                    Some((loc, info)) => moves.push((uid, loc, info)),
+                match again.remove(m.base.as_str()) {
+                    Some((loc, info)) => moves.push((uid, loc, info.map(str::to_string))),
                     None => {
                         self.index.expunge(uid);
                     }
@@ -291,7 +295,10 @@ impl Mailbox {
         for (uid, loc, info) in moves {
             self.index.relocate(uid, loc, info);
         }
-        let mut fresh: Vec<(String, (Loc, Option<String>))> = listing.into_iter().collect();
+        let mut fresh: Vec<(String, (Loc, Option<String>))> = listing
+            .into_iter()
+            .map(|(b, (l, i))| (b.to_string(), (l, i.map(str::to_string))))
+            .collect();
         fresh.sort_by(|a, b| (name::time_of(&a.0), &a.0).cmp(&(name::time_of(&b.0), &b.0)));
         let mut renamed = false;
         for (base, (mut loc, mut info)) in fresh {
@@ -377,29 +384,38 @@ fn dir_mtime(dir: &Path) -> Result<SystemTime> {
     md.modified().map_err(io_err("stat", dir))
 }
 
-/// Adds the messages of `dir/new` or `dir/cur` to `out` (base → where).
+/// Appends the message file names of `dir/new` or `dir/cur` to `out`.
 /// Names that cannot be an index record (dot files, non-UTF-8, spaces or
-/// control characters) are left alone.
-pub(crate) fn list_into(
-    dir: &Path,
-    loc: Loc,
-    out: &mut HashMap<String, (Loc, Option<String>)>,
-) -> Result<()> {
+/// control characters, an empty base) are left alone.
+fn read_names(dir: &Path, loc: Loc, out: &mut Vec<(Loc, String)>) -> Result<()> {
     let d = dir.join(sub(loc));
     for e in fs::read_dir(&d).map_err(io_err("readdir", &d))? {
         let e = e.map_err(io_err("readdir", &d))?;
-        let n = e.file_name();
-        let Some(n) = n.to_str() else { continue };
-        if n.starts_with('.') || n.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        let Ok(n) = e.file_name().into_string() else {
+            continue;
+        };
+        if n.starts_with('.') || n.starts_with(':') || n.bytes().any(|b| b <= b' ' || b == 0x7f) {
             continue;
         }
-        let (base, info) = name::split(n);
-        if base.is_empty() {
-            continue;
-        }
-        out.insert(base.to_string(), (loc, info.map(str::to_string)));
+        out.push((loc, n));
     }
     Ok(())
+}
+
+/// Base → (directory, flag letters), borrowing the names; a base in both
+/// `new/` and `cur/` (a crash mid-move) counts as in `cur/`.
+fn by_base(names: &[(Loc, String)]) -> HashMap<&str, (Loc, Option<&str>)> {
+    let mut map = HashMap::with_capacity(names.len());
+    for (loc, n) in names {
+        let (base, info) = name::split(n);
+        match map.get(base) {
+            Some((Loc::Cur, _)) if *loc == Loc::New => {}
+            _ => {
+                map.insert(base, (*loc, info));
+            }
+        }
+    }
+    map
 }
 
 /// Where a message with this base is now, by reading both directories.
