@@ -456,3 +456,183 @@ fn bad_input_gets_bad_and_the_session_goes_on() {
     // The server is still there for others.
     py(&inst, "M = conn()\nM.select('INBOX')\nM.logout()");
 }
+
+/// Every file under `dir` (relative names), sorted, without mbsync's state.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                if !rel.contains(".mbsyncstate") && !rel.ends_with(".uidvalidity") {
+                    out.push(rel);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn mbsync_both_ways_then_nothing_to_do() {
+    let inst = start();
+    py(
+        &inst,
+        r#"
+M = conn()
+M.create('Work'); M.create('Work.2024')
+for f in ['INBOX', 'Work.2024']:
+    for i in range(3):
+        M.append(f, '(\\Seen)' if i == 0 else None, None, b'From: a@b.test\r\nSubject: %s %d\r\n\r\nbody\r\n' % (f.encode(), i))
+M.logout()
+"#,
+    );
+    let local = inst.path().join("near");
+    std::fs::create_dir_all(&local).unwrap();
+    let rc = inst.path().join("mbsyncrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "IMAPAccount kmp\nHost 127.0.0.1\nPort {}\nUser u@example.test\nPass secret\nSSLType None\nAuthMechs LOGIN\n\n\
+             IMAPStore far\nAccount kmp\n\nMaildirStore near\nPath {l}/\nInbox {l}/INBOX\nSubFolders Verbatim\n\n\
+             Channel sync\nFar :far:\nNear :near:\nPatterns *\nCreate Both\nExpunge Both\nSyncState *\n",
+            port(&inst),
+            l = local.display()
+        ),
+    )
+    .unwrap();
+    let mbsync = || {
+        let out = std::process::Command::new("mbsync")
+            .arg("-c")
+            .arg(&rc)
+            .arg("sync")
+            .output()
+            .expect("mbsync runs");
+        assert!(
+            out.status.success(),
+            "mbsync: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            inst.log("kmp-imapd")
+        );
+    };
+    mbsync();
+    let near = tree(&local);
+    assert_eq!(
+        near.iter().filter(|n| n.starts_with("INBOX/")).count(),
+        3,
+        "{near:?}"
+    );
+    assert_eq!(
+        near.iter().filter(|n| n.starts_with("Work/2024/")).count(),
+        3,
+        "{near:?}"
+    );
+    // Changes on the near side: a new message, a new folder, a flag.
+    std::fs::write(
+        local.join("Work/2024/new/999.near.vm"),
+        "Subject: near one\n\nx\n",
+    )
+    .unwrap();
+    for d in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(local.join("Near").join(d)).unwrap();
+    }
+    std::fs::write(
+        local.join("Near/cur/998.near.vm:2,F"),
+        "Subject: near two\n\ny\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    mbsync();
+    py(
+        &inst,
+        r#"
+M = conn()
+typ, data = M.select('Work.2024')
+assert data == [b'4'], data
+typ, data = M.fetch('4', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+assert b'near one' in data[0][1], data
+typ, data = M.select('Near')
+assert data == [b'1'], data
+typ, data = M.fetch('1', '(FLAGS)')
+assert b'\\Flagged' in data[0], data
+M.store('1', '+FLAGS', '(\\Seen)')
+"#,
+    );
+    mbsync();
+    let before = tree(&local);
+    assert!(
+        before
+            .iter()
+            .any(|n| n.starts_with("Near/cur/") && n.ends_with("FS")),
+        "{before:?}"
+    );
+    let server = maildir(&inst);
+    let server_before = tree(&server);
+    std::thread::sleep(Duration::from_millis(1100));
+    mbsync();
+    assert_eq!(tree(&local), before, "the second run changed the near side");
+    let server_after: Vec<String> = tree(&server)
+        .into_iter()
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    let server_before: Vec<String> = server_before
+        .into_iter()
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    assert_eq!(
+        server_after, server_before,
+        "the second run changed the server"
+    );
+}
+
+#[test]
+fn folder_of_50000_messages() {
+    let inst = start();
+    let md = maildir(&inst);
+    Maildir::create(&md).unwrap();
+    // Written straight into cur/ as any Maildir program would (the library
+    // reads sizes from the files when the names do not carry them).
+    let script = r#"
+import mailbox, sys
+md = mailbox.Maildir(sys.argv[1], create=False)
+for i in range(50000):
+    m = mailbox.MaildirMessage("From: s%d@example.test\nSubject: number %d\n\nbody %d\n" % (i, i, i))
+    m.set_subdir("cur")
+    if i % 2 == 0:
+        m.set_flags("S")
+    md.add(m)
+print('OK')
+"#;
+    let out = python(script, &[md.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    py(
+        &inst,
+        r#"
+M = conn()
+typ, data = M.select('INBOX')
+assert data == [b'50000'], data
+typ, data = M.search(None, 'UNSEEN')
+assert len(data[0].split()) == 25000, len(data[0].split())
+typ, data = M.search(None, 'SUBJECT', '"number 49999"')
+assert data == [b'50000'], data
+typ, data = M.fetch('1:1000', '(FLAGS UID RFC822.SIZE)')
+assert len(data) == 1000, len(data)
+typ, data = M.uid('FETCH', '49990:*', '(BODY.PEEK[HEADER])')
+assert len([d for d in data if isinstance(d, tuple)]) == 11, data[-2:]
+typ, data = M.store('25000:25999', '+FLAGS.SILENT', '(\\Flagged)')
+typ, data = M.search(None, 'FLAGGED')
+assert len(data[0].split()) == 1000, len(data[0].split())
+M.logout()
+"#,
+    );
+}
