@@ -730,3 +730,39 @@ fn sighup_reopens_the_database() {
     })
     .expect("kmp-authd removed its pid file and socket");
 }
+
+#[test]
+fn db_load_shows_progress_on_a_terminal() {
+    let inst = Instance::new();
+    let file = inst.path().join("many.jsonl");
+    let mut text = String::from("{\"type\":\"domain\",\"name\":\"example.test\"}\n");
+    for i in 0..50_000 {
+        text.push_str(&format!(
+            "{{\"type\":\"user\",\"address\":\"u{i}@example.test\",\"password\":\"{}\"}}\n",
+            IMPORTED[0].1
+        ));
+    }
+    std::fs::write(&file, text).unwrap();
+    // util-linux script(1) gives kmpctl a terminal.
+    let cmd = format!(
+        "{} --config {} db load {}",
+        common::bin("kmpctl").display(),
+        inst.config().display(),
+        file.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{seen}");
+    assert!(
+        seen.contains("50000 users ("),
+        "no progress shown: {seen:?}"
+    );
+    assert!(seen.contains("loaded 1 domains, 50000 users"), "{seen:?}");
+    // Without a terminal, no progress line.
+    let plain = inst.ctl(&["db", "load", "--replace", file.to_str().unwrap()]);
+    assert_eq!(code(&plain), 0);
+    assert!(!stderr(&plain).contains('\r'), "{}", stderr(&plain));
+}

@@ -81,7 +81,7 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             let start = Instant::now();
             let tty = std::io::stderr().is_terminal();
             let mut progress = |n: &Counts| {
-                if tty && n.users > 0 && n.users.is_multiple_of(100_000) {
+                if tty && n.users >= 10_000 {
                     let rate = n.users as f64 / start.elapsed().as_secs_f64().max(1e-6);
                     eprint!("\r{} users ({:.0}/s)", n.users, rate);
                     let _ = std::io::stderr().flush();
