@@ -130,8 +130,9 @@ fn run(args: &Args) -> i32 {
                 _ = hup.recv() => reload(&server, &cfg, tls_on),
             }
         }
-        serving.abort();
         info!("stopping");
+        server.stop(std::time::Duration::from_secs(5)).await;
+        serving.abort();
         exit::OK
     })
 }

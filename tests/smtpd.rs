@@ -472,6 +472,19 @@ fn disconnect_mid_data_queues_nothing_and_slow_clients_time_out() {
         log.contains("lost connection") && log.contains("timeout from unknown[127.0.0.1]"),
         "{log}"
     );
+    // SIGTERM: a waiting session is told 421, then the pid file goes.
+    let mut idle = Raw::connect(&inst, 25);
+    ehlo(&mut idle);
+    let pid = inst.pid("kmp-smtpd").unwrap().to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert_eq!(idle.codes(1), ["421 4.3.2"]);
+    assert!(idle.closed());
+    let pid_file = inst.path().join("run/kmp-smtpd.pid");
+    common::wait_until(Duration::from_secs(10), || !pid_file.exists()).expect("pid file removed");
 }
 
 #[test]

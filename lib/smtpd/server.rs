@@ -44,6 +44,8 @@ pub struct Server {
     tls: Option<TlsAcceptor>,
     counts: Mutex<Counts>,
     next_id: AtomicU64,
+    /// Set on SIGTERM: sessions waiting for input say 421 and close.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -84,6 +86,7 @@ impl Server {
             tls: tls.map(TlsAcceptor::from),
             counts: Mutex::new(Counts::default()),
             next_id: AtomicU64::new(0),
+            stop: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -116,6 +119,17 @@ impl Server {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
+        }
+    }
+
+    /// Tells every session to end (421) at its next wait for input, and
+    /// waits up to `grace` for them to go. A message being committed is
+    /// finished; one still arriving is dropped, unacknowledged.
+    pub async fn stop(&self, grace: Duration) {
+        self.stop.send_replace(true);
+        let end = Instant::now() + grace;
+        while self.lock().total > 0 && Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -386,6 +400,11 @@ impl Conn {
                 self.perform(session, actions).await?;
                 Ok(false)
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                let actions = session.shutdown();
+                self.perform(session, actions).await?;
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -465,6 +484,7 @@ impl Conn {
                     match self.receive_data().await {
                         Ok(summary) => session.message_end(summary),
                         Err(e) if e.kind() == io::ErrorKind::TimedOut => session.timeout(),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => session.shutdown(),
                         Err(e) => return Err(e),
                     }
                 }
@@ -487,6 +507,7 @@ impl Conn {
                         }
                         Ok(()) => Vec::new(),
                         Err(e) if e.kind() == io::ErrorKind::TimedOut => session.timeout(),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => session.shutdown(),
                         Err(e) => return Err(e),
                     }
                 }
@@ -672,12 +693,21 @@ impl Conn {
             self.pos = 0;
         }
         self.buf.reserve(READ_CHUNK);
+        let mut stop = self.srv.stop.subscribe();
         let read = self.stream.read_buf(&mut self.buf);
-        let n = match deadline {
-            Some(d) => tokio::time::timeout_at(d, read)
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timeout"))??,
-            None => read.await?,
+        let limited = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, read)
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timeout"))?,
+                None => read.await,
+            }
+        };
+        let n = tokio::select! {
+            r = limited => r?,
+            _ = stop.wait_for(|s| *s) => {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "shutting down"))
+            }
         };
         if n == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());

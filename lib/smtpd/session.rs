@@ -760,6 +760,16 @@ impl Session {
         ]
     }
 
+    /// The server is stopping (RFC 5321 3.8: 421, then close).
+    pub fn shutdown(&mut self) -> Vec<Action> {
+        self.state = State::Closed;
+        vec![
+            Action::Abort,
+            Action::Reply(reply::SHUTTING_DOWN),
+            Action::Close,
+        ]
+    }
+
     /// The Received header (RFC 5321 4.4) for the message now arriving,
     /// ending in LF as the queue stores lines. `date` is RFC 5322 text.
     pub fn received_header(&self, id: &str, date: &str) -> String {

@@ -106,6 +106,7 @@ pub const START_DATA: Reply = Reply {
 };
 
 // 4xx: temporary.
+pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2", "Service shutting down, try again later");
 pub const OVERLOADED: Reply = Reply::new(421, "4.3.2", "System overloaded, try again later");
 pub const TOO_MANY_CONNECTIONS: Reply =
     Reply::new(421, "4.3.2", "Too many connections, try again later");
