@@ -182,6 +182,10 @@ pub struct Result1 {
     pub route: Option<Route>,
     pub result: RecipientResult,
     pub timing: Timing,
+    /// The delivery agent made this result and logged its delivery line
+    /// itself (as Postfix's local and smtp do); kmp-send logs only the
+    /// results it made (agent unreachable, no answer).
+    pub logged_by_agent: bool,
 }
 
 /// What an attempt brings back to the main loop.
@@ -312,6 +316,7 @@ fn collect(route: Route, chunk: &[usize], out: Result<(JobReply, Timing), String
                         route: Some(route),
                         result,
                         timing,
+                        logged_by_agent: true,
                     },
                     None => deferred(
                         i,
@@ -341,6 +346,7 @@ fn deferred(index: usize, route: Option<Route>, dsn: &str, text: &str, relay: &s
             expanded: Vec::new(),
         },
         timing: Timing::default(),
+        logged_by_agent: false,
     }
 }
 

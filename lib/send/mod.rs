@@ -382,33 +382,35 @@ impl Queue {
             {
                 succeeded.push(r.index);
             }
-            let orig = match rc.parent {
-                Some(p) => format!(
-                    ", orig_to=<{}>",
-                    rec.rcpts
-                        .get(p as usize)
-                        .map(|p| p.address.as_str())
-                        .unwrap_or("")
-                ),
-                None => String::new(),
-            };
-            let rc = &rec.rcpts[r.index];
-            let a = rec.queued_ms.saturating_sub(rec.arrived_ms);
-            let b = out.started_ms.saturating_sub(rec.queued_ms);
-            let c = r.timing.connect.as_millis() as u64;
-            let d = (r.timing.total.as_millis() as u64).saturating_sub(c);
-            info!(
-                "{id}: to=<{}>{orig}, relay={}, delay={}, delays={}/{}/{}/{}, dsn={}, status={status} ({})",
-                rc.address,
-                rc.relay,
-                secs(now_ms.saturating_sub(rec.arrived_ms)),
-                secs(a),
-                secs(b),
-                secs(c),
-                secs(d),
-                rc.dsn,
-                rc.text
-            );
+            if !r.logged_by_agent {
+                let orig = match rc.parent {
+                    Some(p) => format!(
+                        ", orig_to=<{}>",
+                        rec.rcpts
+                            .get(p as usize)
+                            .map(|p| p.address.as_str())
+                            .unwrap_or("")
+                    ),
+                    None => String::new(),
+                };
+                let rc = &rec.rcpts[r.index];
+                let a = rec.queued_ms.saturating_sub(rec.arrived_ms);
+                let b = out.started_ms.saturating_sub(rec.queued_ms);
+                let c = r.timing.connect.as_millis() as u64;
+                let d = (r.timing.total.as_millis() as u64).saturating_sub(c);
+                info!(
+                    "{id}: to=<{}>{orig}, relay={}, delay={}, delays={}/{}/{}/{}, dsn={}, status={status} ({})",
+                    rc.address,
+                    rc.relay,
+                    secs(now_ms.saturating_sub(rec.arrived_ms)),
+                    secs(a),
+                    secs(b),
+                    secs(c),
+                    secs(d),
+                    rc.dsn,
+                    rc.text
+                );
+            }
             for new in &res.expanded {
                 self.expand(&id, &mut rec, r.index, new);
             }
