@@ -1386,3 +1386,25 @@ fn auth_login_when_plain_is_not_offered_and_bad_addresses_bounce() {
         seen.commands
     );
 }
+
+#[test]
+fn a_peer_without_esmtp_gets_helo_and_one_command_at_a_time() {
+    let mut inst = Instance::new();
+    let p = port(&inst, 27);
+    let sink = Sink::start(&inst, p, &["-e"]);
+    launch(
+        &mut inst,
+        &format!("[remote.routes]\n\"old.test\" = [\"127.0.0.1:{p}\"]\n"),
+    );
+    let r = send_job(
+        &inst,
+        job("O1", "a@example.org", &["u@old.test", "v@old.test"]),
+        MESSAGE,
+    );
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    assert_eq!(r[1].outcome, Outcome::Sent, "{:?}", r[1]);
+    wait_until(Duration::from_secs(5), || sink.messages().len() == 1).unwrap();
+    let m = &sink.messages()[0];
+    assert!(m.contains("X-Client-Proto: SMTP\n"), "{m}");
+    assert!(m.contains("X-Mail-Args: <a@example.org>\n"), "{m}");
+}
