@@ -286,6 +286,15 @@ struct Seen {
 struct Peer {
     port: u16,
     seen: Arc<Mutex<Seen>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Peer {
+    /// Stops accepting and frees the port for the tests that follow.
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
 }
 
 impl Peer {
@@ -294,8 +303,13 @@ impl Peer {
         let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let s2 = seen.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
         std::thread::spawn(move || {
             for c in l.incoming().take(50) {
+                if stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
                 let Ok(c) = c else { continue };
                 {
                     let mut s = s2.lock().unwrap();
@@ -310,7 +324,7 @@ impl Peer {
                 });
             }
         });
-        Peer { port, seen }
+        Peer { port, seen, stop }
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
