@@ -152,7 +152,8 @@ impl MailStore for MaildirStore {
         Ok(Box::new(MaildirFolder {
             md: self.md.clone(),
             dir: folder.path().to_path_buf(),
-            mb,
+            folder,
+            mb: Some(mb),
             recent,
             stamp: None,
             dirty: true,
@@ -239,7 +240,10 @@ pub fn crlf_to_lf(m: &[u8]) -> Vec<u8> {
 pub struct MaildirFolder {
     md: Maildir,
     dir: PathBuf,
-    mb: Mailbox,
+    folder: maildir::Folder,
+    /// The library's view; dropped while the session idles (memory), opened
+    /// again when needed.
+    mb: Option<Mailbox>,
     recent: HashSet<u32>,
     /// Modification times of new/, cur/ and the index at the last sync.
     stamp: Option<[Option<SystemTime>; 3]>,
@@ -257,6 +261,19 @@ impl MaildirFolder {
         ]
     }
 
+    /// The open mailbox, opened again after [`Folder::release`]. Messages
+    /// that arrived in `new/` meanwhile are \\Recent for this session.
+    fn mb(&mut self) -> StoreResult<&mut Mailbox> {
+        if self.mb.is_none() {
+            let mb = self.folder.open().map_err(err)?;
+            self.recent
+                .extend(mb.messages().filter(|m| m.loc == Loc::New).map(|m| m.uid.0));
+            self.mb = Some(mb);
+        }
+        // Invariant: set just above when it was None.
+        Ok(self.mb.as_mut().expect("mailbox open"))
+    }
+
     fn dest(&self, name: &str) -> StoreResult<maildir::Folder> {
         let f = self.md.folder(name).map_err(err)?;
         if !f.exists() {
@@ -272,22 +289,27 @@ impl Folder for MaildirFolder {
     }
 
     fn snapshot(&mut self, claim_recent: bool) -> StoreResult<Snapshot> {
-        self.mb.set_move_new(claim_recent);
         let stamp = self.stamp_now();
-        let changes = self.mb.sync().map_err(err)?;
+        let mb = self.mb()?;
+        mb.set_move_new(claim_recent);
+        let changes = mb.sync().map_err(err)?;
         if claim_recent {
             self.recent.extend(changes.recent.iter().map(|u| u.0));
         } else {
-            self.recent.extend(
-                self.mb
-                    .messages()
-                    .filter(|m| m.loc == Loc::New)
-                    .map(|m| m.uid.0),
-            );
+            let mb = self.mb()?;
+            let fresh: Vec<u32> = mb
+                .messages()
+                .filter(|m| m.loc == Loc::New)
+                .map(|m| m.uid.0)
+                .collect();
+            self.recent.extend(fresh);
         }
         self.stamp = Some(stamp);
         self.dirty = false;
-        let mb = &self.mb;
+        self.mb()?;
+        let recent = &self.recent;
+        // Invariant: opened by the call above.
+        let mb = self.mb.as_ref().expect("mailbox open");
         Ok(Snapshot {
             uidvalidity: mb.uid_validity(),
             uidnext: mb.uid_next().0,
@@ -300,7 +322,7 @@ impl Folder for MaildirFolder {
                     modseq: m.modseq.0,
                     internal_date: m.internal_date,
                     size: m.vsize,
-                    recent: self.recent.contains(&m.uid.0),
+                    recent: recent.contains(&m.uid.0),
                 })
                 .collect(),
         })
@@ -309,19 +331,19 @@ impl Folder for MaildirFolder {
     fn set_flags(&mut self, uid: u32, flags: &MsgFlags) -> StoreResult<u64> {
         let (fl, kws) = to_lib(flags);
         let r = self
-            .mb
+            .mb()?
             .store(&[Uid(uid)], FlagOp::Set, fl, &kws, None)
             .map_err(err)?;
         let _ = r;
         self.dirty = true;
-        match self.mb.get(Uid(uid)) {
+        match self.mb()?.get(Uid(uid)) {
             Some(m) => Ok(m.modseq.0),
             None => Err(StoreError::Gone),
         }
     }
 
     fn read(&mut self, uid: u32) -> StoreResult<Vec<u8>> {
-        let path = self.mb.message_path(Uid(uid)).map_err(err)?;
+        let path = self.mb()?.message_path(Uid(uid)).map_err(err)?;
         std::fs::read(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 StoreError::Gone
@@ -334,7 +356,7 @@ impl Folder for MaildirFolder {
     fn copy(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {
         let d = self.dest(dest)?;
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
-        let r = self.mb.copy(&u, &d).map_err(err)?;
+        let r = self.mb()?.copy(&u, &d).map_err(err)?;
         self.dirty = true;
         Ok((
             r.uid_validity,
@@ -345,7 +367,7 @@ impl Folder for MaildirFolder {
     fn move_to(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {
         let d = self.dest(dest)?;
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
-        let r = self.mb.move_to(&u, &d).map_err(err)?;
+        let r = self.mb()?.move_to(&u, &d).map_err(err)?;
         self.dirty = true;
         Ok((
             r.uid_validity,
@@ -353,9 +375,13 @@ impl Folder for MaildirFolder {
         ))
     }
 
+    fn release(&mut self) {
+        self.mb = None;
+    }
+
     fn expunge(&mut self, uids: &[u32]) -> StoreResult<()> {
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
-        self.mb.expunge(&u).map_err(err)?;
+        self.mb()?.expunge(&u).map_err(err)?;
         self.dirty = true;
         Ok(())
     }

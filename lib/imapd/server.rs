@@ -411,6 +411,7 @@ async fn idle(
     tag: String,
 ) -> io::Result<bool> {
     let poll = shared.settings.idle_poll;
+    session.release();
     let deadline = tokio::time::Instant::now() + shared.settings.timeout;
     loop {
         if let Some(i) = buf.iter().position(|b| *b == b'\n') {
@@ -443,7 +444,10 @@ async fn idle(
                 buf.extend_from_slice(&chunk[..n]);
             }
             _ = tokio::time::sleep(poll) => {
-                run_sync(conn, session, |s, out| s.poll(out, true))?;
+                run_sync(conn, session, |s, out| {
+                    s.poll(out, true);
+                    s.release();
+                })?;
                 if tokio::time::Instant::now() > deadline {
                     conn.write_all(b"* BYE Autologout; idle for too long\r\n").await?;
                     return Ok(false);

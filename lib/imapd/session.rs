@@ -181,6 +181,13 @@ impl Session {
         }
     }
 
+    /// Frees the selected folder's cached state (IDLE: many sessions wait).
+    pub fn release(&mut self) {
+        if let State::Selected(_, view) = &mut self.state {
+            view.folder.release();
+        }
+    }
+
     /// The user name, once logged in.
     pub fn user(&self) -> Option<&str> {
         match &self.state {

@@ -155,6 +155,8 @@ pub trait Folder: Send {
     /// Moves messages (copy then expunge, atomic per message where the
     /// store can); same answer as copy.
     fn move_to(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)>;
+    /// Frees what can be read again later (while the session idles).
+    fn release(&mut self);
     /// Removes messages for good.
     fn expunge(&mut self, uids: &[u32]) -> StoreResult<()>;
 }
