@@ -85,9 +85,12 @@ fn run(args: Args) -> i32 {
             return exit::OSERR;
         }
     };
-    let settings = Settings::from_config(&cfg, tls.is_some());
+    let tls_available = tls.is_some();
+    let config_path = args.daemon.config.clone();
+    let settings = Settings::from_config(&cfg, tls_available);
     let code = rt.block_on(async move {
         let shared = Shared::new(settings, tls, paths.authd_socket());
+        let shared_for_reload = shared.clone();
         for (list, implicit_tls) in [(plain, false), (implicit, true)] {
             for l in list {
                 match tokio::net::TcpListener::from_std(l) {
@@ -102,11 +105,12 @@ fn run(args: Args) -> i32 {
             }
         }
         use tokio::signal::unix::{signal, SignalKind};
-        let (mut term, mut int) = match (
+        let (mut term, mut int, mut hup) = match (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
         ) {
-            (Ok(t), Ok(i)) => (t, i),
+            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
             _ => {
                 error!("cannot install signal handlers");
                 return exit::OSERR;
@@ -123,9 +127,12 @@ fn run(args: Args) -> i32 {
             "ready on {:?} and {:?} (implicit TLS)",
             plain_addrs, tls_addrs
         );
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => reload(&shared_for_reload, config_path.as_deref(), tls_available),
+            }
         }
         info!("stopping");
         drop(pid);
@@ -133,4 +140,17 @@ fn run(args: Args) -> i32 {
     });
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
     code
+}
+
+/// SIGHUP: re-reads the configuration; new sessions get the new limits and
+/// timeouts, established ones keep theirs. Listeners and the certificate
+/// change only with a restart. A broken file is logged and the old settings stay.
+fn reload(shared: &Shared, config: Option<&std::path::Path>, tls_available: bool) {
+    match kmpromail::config::Config::load_located(config) {
+        Ok(cfg) => {
+            shared.reload(Settings::from_config(&cfg, tls_available));
+            info!("configuration reloaded");
+        }
+        Err(e) => error!("reload refused, keeping the old configuration: {e}"),
+    }
 }

@@ -79,7 +79,8 @@ impl AsyncWrite for Conn {
 
 /// Everything connections share.
 pub struct Shared {
-    pub settings: Arc<Settings>,
+    /// Replaced on SIGHUP; a session keeps the settings it started with.
+    settings: std::sync::RwLock<Arc<Settings>>,
     pub tls: Option<TlsAcceptor>,
     pub authd_socket: PathBuf,
     slots: Arc<Semaphore>,
@@ -94,11 +95,27 @@ impl Shared {
     ) -> Arc<Shared> {
         Arc::new(Shared {
             slots: Arc::new(Semaphore::new(settings.max_connections)),
-            settings: Arc::new(settings),
+            settings: std::sync::RwLock::new(Arc::new(settings)),
             tls: tls.map(TlsAcceptor::from),
             authd_socket,
             per_ip: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The settings new sessions start with.
+    pub fn settings(&self) -> Arc<Settings> {
+        match self.settings.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Takes new settings (SIGHUP): new sessions use them, running ones keep theirs.
+    pub fn reload(&self, settings: Settings) {
+        match self.settings.write() {
+            Ok(mut s) => *s = Arc::new(settings),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(settings),
+        }
     }
 }
 
@@ -124,7 +141,7 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, implicit_tls: boo
                 let mut m = shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
                 let n = m.entry(ip).or_insert(0);
                 *n += 1;
-                *n > shared.settings.max_per_ip
+                *n > shared.settings().max_per_ip
             };
             let r = connection(&shared, stream, peer, implicit_tls, over).await;
             if let Err(e) = r {
@@ -172,7 +189,7 @@ async fn connection(
         return Ok(());
     }
     let local = peer.ip().is_loopback();
-    let mut session = Session::new(shared.settings.clone(), implicit_tls, local);
+    let mut session = Session::new(shared.settings(), implicit_tls, local);
     let mut out_buf = Vec::new();
     {
         let mut sink = |_: &[u8]| Ok(());
@@ -182,8 +199,8 @@ async fn connection(
     }
     conn.write_all(&out_buf).await?;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut framer = Framer::new(shared.settings.limits);
-    let timeout = shared.settings.timeout;
+    let mut framer = Framer::new(shared.settings().limits);
+    let timeout = shared.settings().timeout;
     loop {
         match framer.frame(&buf) {
             Frame::Command(n) => {
@@ -312,7 +329,7 @@ async fn perform(
             }
             Action::SaslContinue => {
                 conn.write_all(b"+ \r\n").await?;
-                let line = read_line(conn, buf, shared.settings.limits.max_line).await?;
+                let line = read_line(conn, buf, shared.settings().limits.max_line).await?;
                 let Some(line) = line else { return Ok(false) };
                 action = run_sync(conn, session, |s, out| s.sasl_line(&line, out))?;
             }
@@ -410,9 +427,9 @@ async fn idle(
     buf: &mut Vec<u8>,
     tag: String,
 ) -> io::Result<bool> {
-    let poll = shared.settings.idle_poll;
+    let poll = shared.settings().idle_poll;
     session.release();
-    let deadline = tokio::time::Instant::now() + shared.settings.timeout;
+    let deadline = tokio::time::Instant::now() + shared.settings().timeout;
     loop {
         if let Some(i) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=i).collect();
