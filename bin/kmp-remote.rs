@@ -64,7 +64,7 @@ fn run(cli: Cli) -> i32 {
             return exit::CANTCREAT;
         }
     };
-    if let Err(e) = hand_socket_over(
+    if let Err(e) = daemon::hand_socket_over(
         &sock,
         cfg.str("privileges.remote"),
         cfg.str("privileges.send"),
@@ -105,21 +105,6 @@ fn bind(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     l.set_nonblocking(true)?;
     Ok(l)
-}
-
-/// As root: the socket belongs to kmp-remote's user, in the group of
-/// kmp-send's user, so that only kmp-send can connect.
-fn hand_socket_over(socket: &Path, owner: &str, client: &str) -> nix::Result<()> {
-    use nix::unistd::{chown, User};
-    if !kmpromail::sys::privs::is_root() || owner.is_empty() {
-        return Ok(());
-    }
-    let uid = User::from_name(owner)?.map(|u| u.uid);
-    let gid = match client {
-        "" => None,
-        c => User::from_name(c)?.map(|u| u.gid),
-    };
-    chown(socket, uid, gid)
 }
 
 async fn serve(
