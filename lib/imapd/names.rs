@@ -124,101 +124,15 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     go(&p, &n, &mut budget)
 }
 
-/// Modified UTF-7 to UTF-8; None for anything RFC 3501 5.1.3 does not allow.
+/// Modified UTF-7 to UTF-8; None for anything RFC 3501 5.1.3 does not allow
+/// (the codec is the one the Maildir library names folders with).
 pub fn utf7_decode(s: &[u8]) -> Option<String> {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < s.len() {
-        let b = s[i];
-        if !(0x20..0x7f).contains(&b) {
-            return None;
-        }
-        if b != b'&' {
-            out.push(b as char);
-            i += 1;
-            continue;
-        }
-        let end = i + 1 + s[i + 1..].iter().position(|c| *c == b'-')?;
-        let enc = &s[i + 1..end];
-        if enc.is_empty() {
-            out.push('&');
-        } else {
-            let mut bits: u32 = 0;
-            let mut nbits = 0;
-            let mut units: Vec<u16> = Vec::new();
-            for c in enc {
-                let v = match c {
-                    b'A'..=b'Z' => c - b'A',
-                    b'a'..=b'z' => c - b'a' + 26,
-                    b'0'..=b'9' => c - b'0' + 52,
-                    b'+' => 62,
-                    b',' => 63,
-                    _ => return None,
-                } as u32;
-                bits = (bits << 6) | v;
-                nbits += 6;
-                if nbits >= 16 {
-                    nbits -= 16;
-                    units.push((bits >> nbits) as u16);
-                    bits &= (1 << nbits) - 1;
-                }
-            }
-            // Leftover bits must be zero padding, fewer than 6.
-            if nbits >= 6 || bits != 0 || units.is_empty() {
-                return None;
-            }
-            let text = String::from_utf16(&units).ok()?;
-            // Printable ASCII must not be encoded.
-            if text.chars().any(|c| (' '..='~').contains(&c)) {
-                return None;
-            }
-            out.push_str(&text);
-        }
-        i = end + 1;
-    }
-    Some(out)
+    crate::proto::utf7::decode(std::str::from_utf8(s).ok()?).ok()
 }
 
 /// UTF-8 to modified UTF-7.
 pub fn utf7_encode(s: &str) -> String {
-    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-    let mut out = String::new();
-    let mut pending: Vec<u16> = Vec::new();
-    let flush = |pending: &mut Vec<u16>, out: &mut String| {
-        if pending.is_empty() {
-            return;
-        }
-        out.push('&');
-        let (mut bits, mut nbits) = (0u32, 0);
-        for u in pending.drain(..) {
-            bits = (bits << 16) | u as u32;
-            nbits += 16;
-            while nbits >= 6 {
-                nbits -= 6;
-                out.push(B64[((bits >> nbits) & 63) as usize] as char);
-            }
-            bits &= (1 << nbits) - 1;
-        }
-        if nbits > 0 {
-            out.push(B64[((bits << (6 - nbits)) & 63) as usize] as char);
-        }
-        out.push('-');
-    };
-    for c in s.chars() {
-        if (' '..='~').contains(&c) {
-            flush(&mut pending, &mut out);
-            if c == '&' {
-                out.push_str("&-");
-            } else {
-                out.push(c);
-            }
-        } else {
-            let mut buf = [0u16; 2];
-            pending.extend_from_slice(c.encode_utf16(&mut buf));
-        }
-    }
-    flush(&mut pending, &mut out);
-    out
+    crate::proto::utf7::encode(s)
 }
 
 #[cfg(test)]
