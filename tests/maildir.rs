@@ -178,7 +178,7 @@ fn we_read_what_python_mailbox_writes() {
 /// Runs as a child process when KMP_MAILDIR_CHILD is set: appends and
 /// delivers into the given Maildir.
 #[test]
-#[ignore]
+#[ignore = "not a test: the child process another test starts (KMP_MAILDIR_CHILD)"]
 fn child_writer() {
     let Ok(root) = std::env::var("KMP_MAILDIR_CHILD") else {
         return;
@@ -289,7 +289,7 @@ fn concurrent_writers_and_a_scanner_keep_uids_unique_and_increasing() {
 /// Runs as a child process: delivers one big message with a delivery id,
 /// to be killed at a random moment.
 #[test]
-#[ignore]
+#[ignore = "not a test: the child process the crash test starts and kills"]
 fn child_delivery() {
     let (Ok(root), Ok(id)) = (
         std::env::var("KMP_MAILDIR_CHILD"),
