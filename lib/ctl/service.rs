@@ -79,7 +79,10 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CtlResult {
             ));
         }
         if Instant::now() >= deadline {
-            let _ = child.kill();
+            // SIGTERM, not SIGKILL: the supervisor then ends the daemons it
+            // already started instead of leaving them behind.
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let _ = child.wait();
             return Err(CtlError::new(
                 exit::UNAVAILABLE,
                 "the mail system did not become ready in time",

@@ -179,6 +179,12 @@ fn wait_ready(paths: &Paths, m: &mut Managed, pid: u32) -> Result<(), CtlError> 
         if read_pid(&file) == Some(pid) {
             return Ok(());
         }
+        if crate::sys::signals::term_requested() {
+            return Err(CtlError::new(
+                exit::UNAVAILABLE,
+                format!("told to stop while {} was starting", m.name),
+            ));
+        }
         if let Some(c) = m.child.as_mut() {
             if let Ok(Some(status)) = c.try_wait() {
                 m.child = None;
