@@ -86,15 +86,10 @@ fn run(args: Args) -> i32 {
                 return exit::OSERR;
             }
         };
-        use tokio::signal::unix::{signal, SignalKind};
-        let (mut term, mut int, mut hup) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
-            _ => {
-                error!("cannot install signal handlers");
+        let mut signals = match daemon::Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                error!("cannot install signal handlers: {e}");
                 return exit::OSERR;
             }
         };
@@ -108,8 +103,8 @@ fn run(args: Args) -> i32 {
         info!("ready on {}", socket.display());
         let reloader = state.clone();
         let config_path = args.daemon.config.clone();
-        let hup_task = tokio::spawn(async move {
-            while hup.recv().await.is_some() {
+        let shutdown = async move {
+            while signals.next().await == daemon::Signal::Reload {
                 match Config::load_located(config_path.as_deref()) {
                     Ok(cfg) => {
                         let s = Settings::from_config(&cfg);
@@ -121,15 +116,8 @@ fn run(args: Args) -> i32 {
                     }
                 }
             }
-        });
-        let shutdown = async {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
         };
         authd::server::serve(state, listener, shutdown).await;
-        hup_task.abort();
         info!("stopping");
         let _ = std::fs::remove_file(&socket);
         drop(pid);

@@ -104,15 +104,10 @@ fn run(args: Args) -> i32 {
                 }
             }
         }
-        use tokio::signal::unix::{signal, SignalKind};
-        let (mut term, mut int, mut hup) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
-            _ => {
-                error!("cannot install signal handlers");
+        let mut signals = match daemon::Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                error!("cannot install signal handlers: {e}");
                 return exit::OSERR;
             }
         };
@@ -127,12 +122,8 @@ fn run(args: Args) -> i32 {
             "ready on {:?} and {:?} (implicit TLS)",
             plain_addrs, tls_addrs
         );
-        loop {
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-                _ = hup.recv() => reload(&shared_for_reload, config_path.as_deref(), tls_available),
-            }
+        while signals.next().await == daemon::Signal::Reload {
+            reload(&shared_for_reload, config_path.as_deref(), tls_available);
         }
         info!("stopping");
         drop(pid);

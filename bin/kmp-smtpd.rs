@@ -95,15 +95,10 @@ fn run(args: &Args) -> i32 {
         }
     };
     rt.block_on(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (mut term, mut int, mut hup) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
-            _ => {
-                error!("cannot install signal handlers");
+        let mut signals = match daemon::Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                error!("cannot install signal handlers: {e}");
                 return exit::OSERR;
             }
         };
@@ -123,12 +118,8 @@ fn run(args: &Args) -> i32 {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        loop {
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-                _ = hup.recv() => reload(&server, &cfg, tls_on),
-            }
+        while signals.next().await == daemon::Signal::Reload {
+            reload(&server, &cfg, tls_on);
         }
         info!("stopping");
         server.stop(std::time::Duration::from_secs(5)).await;
