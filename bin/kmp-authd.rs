@@ -34,7 +34,7 @@ struct Args {
 }
 
 fn main() {
-    std::process::exit(run(Args::parse()));
+    std::process::exit(run(kmpromail::exit::parse_args::<Args>()));
 }
 
 fn run(args: Args) -> i32 {

@@ -34,7 +34,7 @@ struct Cli {
 }
 
 fn main() {
-    std::process::exit(run(Cli::parse()));
+    std::process::exit(run(kmpromail::exit::parse_args::<Cli>()));
 }
 
 fn run(cli: Cli) -> i32 {

@@ -46,7 +46,7 @@ struct Cli {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = kmpromail::exit::parse_args::<Cli>();
     std::process::exit(run(cli));
 }
 

@@ -34,7 +34,7 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args = kmpromail::exit::parse_args::<Args>();
     let cfg = match daemon::setup("kmp-send", &args.daemon) {
         Ok(c) => c,
         Err(code) => std::process::exit(code),

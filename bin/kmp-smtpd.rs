@@ -35,7 +35,7 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args = kmpromail::exit::parse_args::<Args>();
     std::process::exit(run(&args));
 }
 

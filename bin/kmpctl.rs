@@ -8,9 +8,7 @@
 //! 75 try again, 77 permission denied, 78 configuration error).
 //! See kmpctl(8).
 
-use clap::Parser;
-
 fn main() {
-    let cli = kmpromail::ctl::Cli::parse();
+    let cli = kmpromail::exit::parse_args::<kmpromail::ctl::Cli>();
     std::process::exit(kmpromail::ctl::run(cli));
 }

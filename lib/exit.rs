@@ -45,3 +45,17 @@ pub fn from_io(e: &std::io::Error) -> i32 {
         _ => IOERR,
     }
 }
+
+/// Parses a program's command line with clap. A usage error exits 64
+/// (EX_USAGE, as every man page promises) instead of clap's own 2; `--help`
+/// and `--version` print to standard output and exit 0.
+pub fn parse_args<C: clap::Parser>() -> C {
+    match C::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { USAGE } else { OK };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    }
+}

@@ -26,7 +26,7 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 
 use super::address::{normalize_domain, Address};
-use super::lmdb::{record_key, Lmdb, Stored};
+use super::lmdb::{key_address, record_key, Lmdb, Stored};
 use super::{password, Alias, DbError, Domain, User};
 
 /// The header line's version.
@@ -243,7 +243,7 @@ pub fn load(
             Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => {
                 return Err(err(DbError::Exists(format!(
                     "{kind} {}",
-                    String::from_utf8_lossy(&key).replace('\0', "@")
+                    key_address(&key)
                 ))))
             }
             Err(e) => return Err(err(db.err(e))),
@@ -342,5 +342,20 @@ mod tests {
         let n = load(&db, &mut SAMPLE.as_bytes(), true, &mut |_| {}).unwrap();
         assert_eq!(n.users, 2);
         assert_eq!(db.users(None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn duplicate_in_load_names_the_address_not_the_reversed_key() {
+        let (_d, db) = fresh();
+        load(&db, &mut SAMPLE.as_bytes(), false, &mut |_| {}).unwrap();
+        for (text, what) in [
+            ("{\"type\":\"user\",\"address\":\"BOB@example.test\"}\n", "user bob@example.test exists"),
+            ("{\"type\":\"alias\",\"address\":\"info@example.test\",\"targets\":[\"a@b.test\"]}\n", "alias info@example.test exists"),
+            ("{\"type\":\"alias\",\"address\":\"@example.test\",\"targets\":[\"a@b.test\"]}\n", "alias @example.test exists"),
+            ("{\"type\":\"domain\",\"name\":\"example.test\"}\n", "domain example.test exists"),
+        ] {
+            let e = load(&db, &mut text.as_bytes(), false, &mut |_| {}).unwrap_err();
+            assert!(e.to_string().contains(what), "{text}: {e}");
+        }
     }
 }

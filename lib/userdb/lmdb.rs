@@ -299,9 +299,7 @@ impl Lmdb {
         };
         match db.put_with_flags(t, flags, key, &v) {
             Ok(()) => Ok(()),
-            Err(heed::Error::Mdb(MdbError::KeyExist)) => Err(DbError::Exists(
-                String::from_utf8_lossy(key).replace('\0', "@"),
-            )),
+            Err(heed::Error::Mdb(MdbError::KeyExist)) => Err(DbError::Exists(key_address(key))),
             Err(e) => Err(self.err(e)),
         }
     }
@@ -556,6 +554,16 @@ impl serde::Serialize for Stored<'_> {
         }
         m.serialize_entry("created", &u.created)?;
         m.end()
+    }
+}
+
+/// The address a record key stands for: `local@domain` for `domain NUL
+/// local`, `@domain` for a catch-all, the domain for a domain key.
+pub(crate) fn key_address(key: &[u8]) -> String {
+    let key = String::from_utf8_lossy(key);
+    match key.split_once('\0') {
+        Some((domain, local)) => format!("{local}@{domain}"),
+        None => key.into_owned(),
     }
 }
 
