@@ -140,6 +140,19 @@ impl Config {
 
     /// Validates `text`, naming `file` in errors. Returns every problem found.
     pub fn parse(text: &str, file: &str) -> Result<Config, Vec<ConfigError>> {
+        let (cfg, errors) = Config::parse_partial(text, file);
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Like [`Config::parse`], but also returns what could be read: every
+    /// valid key set, the others at their defaults (all defaults when the
+    /// text is not TOML). Only for reaching a running system whose file has
+    /// since been broken (`kmpctl stop` and `status`); never for a daemon.
+    pub fn parse_partial(text: &str, file: &str) -> (Config, Vec<ConfigError>) {
         let mut cfg = Config::defaults();
         let mut errors = Vec::new();
         let err = |line: usize, key: Option<&str>, message: String| ConfigError {
@@ -153,7 +166,7 @@ impl Config {
             Err(e) => {
                 let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
                 let msg = e.message().trim().to_string();
-                return Err(vec![err(line, None, format!("not valid TOML: {msg}"))]);
+                return (cfg, vec![err(line, None, format!("not valid TOML: {msg}"))]);
             }
         };
         for (section, item) in doc.as_table().iter() {
@@ -195,11 +208,13 @@ impl Config {
                 }
             }
         }
-        if errors.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(errors)
-        }
+        (cfg, errors)
+    }
+
+    /// Sets the file a configuration was read from.
+    pub fn with_path(mut self, path: &Path) -> Config {
+        self.path = Some(path.to_path_buf());
+        self
     }
 
     /// The file this configuration was read from, if any.

@@ -29,6 +29,7 @@ pub enum Verb {
         targets: Vec<String>,
     },
     /// Delete an alias, or only some of its targets.
+    #[command(visible_alias = "delete")]
     Del { alias: String, targets: Vec<String> },
     /// List aliases, all or one domain's.
     List { domain: Option<String> },

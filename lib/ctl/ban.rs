@@ -38,6 +38,7 @@ pub enum Verb {
         reason: String,
     },
     /// Lift a ban.
+    #[command(visible_alias = "delete")]
     Del { net: String },
 }
 

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use clap::{Args as ClapArgs, Subcommand};
 
+use super::output::count;
 use super::{CtlError, CtlResult, Ctx};
 use crate::exit;
 use crate::paths::Paths;
@@ -105,18 +106,18 @@ fn report(ctx: &Ctx, what: &str, n: &Counts, secs: Option<f64>) {
         "seconds": secs,
         "users_per_second": rate,
     });
+    let counts = format!(
+        "{}, {}, {}",
+        count(n.domains, "domain", "domains"),
+        count(n.users, "user", "users"),
+        count(n.aliases, "alias", "aliases")
+    );
     let text = match rate {
         Some(r) => format!(
-            "{what} {} domains, {} users, {} aliases in {:.2}s ({r:.0} users/s)\n",
-            n.domains,
-            n.users,
-            n.aliases,
+            "{what} {counts} in {:.2}s ({r:.0} users/s)\n",
             secs.unwrap_or(0.0)
         ),
-        None => format!(
-            "{what} {} domains, {} users, {} aliases\n",
-            n.domains, n.users, n.aliases
-        ),
+        None => format!("{what} {counts}\n"),
     };
     if ctx.json {
         println!("{v}");

@@ -107,6 +107,52 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// The configuration for verbs that must reach a running system even when
+    /// its file has been broken since it started (`stop`, `status`, `queue`):
+    /// a valid file as [`Ctx::config`] loads it; a broken one is reported on
+    /// standard error as a warning and what could be read of it is used (a
+    /// line that is not TOML is left out and the rest read again), so a typo
+    /// never locks the administrator out of stopping the system.
+    pub fn config_lenient(&self) -> Result<Config, CtlError> {
+        let path = Config::locate(self.config_path.as_deref());
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            let e = crate::config::LoadError::Io(path.clone(), e);
+            CtlError::new(e.exit_code(), e.to_string())
+        })?;
+        let file = path.display().to_string();
+        let (mut cfg, errors) = Config::parse_partial(&text, &file);
+        if errors.is_empty() {
+            return Ok(cfg.with_path(&path));
+        }
+        // A TOML syntax error hides the whole file: blank the line it names
+        // and read again, a bounded number of times.
+        let mut lines: Vec<&str> = text.lines().collect();
+        let mut errs = errors.clone();
+        for _ in 0..20 {
+            match errs.as_slice() {
+                [e] if e.key.is_none() && e.line > 0 && e.line <= lines.len() => {
+                    lines[e.line - 1] = "";
+                    let (c, more) = Config::parse_partial(&lines.join("\n"), &file);
+                    cfg = c;
+                    errs = more;
+                }
+                _ => break,
+            }
+        }
+        eprintln!(
+            "kmpctl: warning: {} has {} (kmpctl check lists {}); using what can be read of it",
+            path.display(),
+            output::count(errors.len() as u64, "error", "errors"),
+            if errors.len() == 1 { "it" } else { "them" },
+        );
+        for e in &errors {
+            eprintln!("kmpctl: warning: {e}");
+        }
+        Ok(cfg.with_path(&path))
+    }
+}
+
 /// Runs the parsed command; returns the exit code.
 pub fn run(cli: Cli) -> i32 {
     let ctx = Ctx {

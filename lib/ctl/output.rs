@@ -90,3 +90,8 @@ pub fn print_value(json: bool, value: &Value, text: &str) {
         print!("{text}");
     }
 }
+
+/// A count with its noun in the right number: `1 user`, `2 users`, `0 users`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

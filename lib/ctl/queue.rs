@@ -38,6 +38,7 @@ pub enum Verb {
     /// Release a held message and try it now.
     Release { qid: String },
     /// Remove a message from the queue without notice to anyone.
+    #[command(visible_alias = "del")]
     Delete { qid: String },
     /// Route a message's recipients afresh, release it and try it now.
     Requeue { qid: String },
@@ -45,7 +46,8 @@ pub enum Verb {
 
 /// Runs a queue verb.
 pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
-    let cfg = ctx.config()?;
+    // Lenient: a typo in the file must not hide the queue of a running system.
+    let cfg = ctx.config_lenient()?;
     let paths = Paths::new(&cfg);
     let socket = paths.send_socket();
     let ask = |req: Request| -> Result<Reply, CtlError> {
@@ -166,10 +168,12 @@ fn done(ctx: &Ctx, r: Reply, what: &str) -> CtlResult {
             "unexpected answer from kmp-send",
         ));
     };
-    let text = if what.starts_with("messages") {
-        format!("{count} {what}\n")
-    } else {
-        format!("{what}\n")
+    let text = match what.strip_prefix("messages") {
+        Some(rest) => format!(
+            "{}{rest}\n",
+            super::output::count(count, "message", "messages")
+        ),
+        None => format!("{what}\n"),
     };
     print_value(ctx.json, &json!({ "count": count }), &text);
     Ok(())
@@ -202,7 +206,7 @@ fn show_text(qid: &str, active: bool, r: &Record, text: Option<&[u8]>) -> String
         let _ = writeln!(o, "envid: {e}");
     }
     if let Some(ret) = r.ret {
-        let _ = writeln!(o, "ret: {ret:?}");
+        let _ = writeln!(o, "ret: {}", serde_name(&ret));
     }
     let _ = writeln!(o, "origin: {}", r.origin);
     let _ = writeln!(o, "attempts: {}", r.attempts);
@@ -210,7 +214,12 @@ fn show_text(qid: &str, active: bool, r: &Record, text: Option<&[u8]>) -> String
     let _ = writeln!(o, "held: {}", r.held);
     let _ = writeln!(o, "active: {active}");
     for rc in &r.rcpts {
-        let _ = write!(o, "recipient: {} status={:?}", rc.address, rc.status);
+        let _ = write!(
+            o,
+            "recipient: {} status={}",
+            rc.address,
+            serde_name(&rc.status)
+        );
         if !rc.dsn.is_empty() {
             let _ = write!(o, " dsn={} ({})", rc.dsn, rc.text);
         }
@@ -223,6 +232,15 @@ fn show_text(qid: &str, active: bool, r: &Record, text: Option<&[u8]>) -> String
     }
     let _ = writeln!(o, "*** END OF MESSAGE ***");
     o
+}
+
+/// An enum's name as the record stores it (`pending`), not Rust's `Debug`.
+fn serde_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
 }
 
 /// The queue as Postfix's `mailq` prints it.

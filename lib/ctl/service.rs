@@ -97,7 +97,7 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CtlResult {
 }
 
 pub fn stop(ctx: &Ctx) -> CtlResult {
-    let cfg = ctx.config()?;
+    let cfg = ctx.config_lenient()?;
     let paths = Paths::new(&cfg);
     let Some(pid) = supervise::running_supervisor(&paths) else {
         return Err(CtlError::new(
@@ -144,10 +144,10 @@ pub fn reload(ctx: &Ctx) -> CtlResult {
 }
 
 pub fn status(ctx: &Ctx) -> CtlResult {
-    let cfg = ctx.config()?;
+    let cfg = ctx.config_lenient()?;
     let paths = Paths::new(&cfg);
     let mut t = Table::new(&["daemon", "state", "pid", "uptime", "listeners"]);
-    let mut down = 0;
+    let mut down = 0u64;
     let installed = supervise::installed(&paths);
     let sup = supervise::running_supervisor(&paths);
     t.push(vec![
@@ -170,14 +170,22 @@ pub fn status(ctx: &Ctx) -> CtlResult {
             if pid.is_some() { "running" } else { "down" }.into(),
             pid.map(|p| p.to_string()).unwrap_or_default(),
             pid.and_then(uptime).map(fmt_uptime).unwrap_or_default(),
-            listeners(&cfg, name),
+            match (pid, listeners(&cfg, name)) {
+                (_, l) if l.is_empty() => l,
+                (Some(_), l) => l,
+                // Configured, but nobody answers there while the daemon is down.
+                (None, l) => format!("not served ({l})"),
+            },
         ]);
     }
     t.print(ctx.json);
     if down > 0 {
         return Err(CtlError::new(
             exit::UNAVAILABLE,
-            format!("{down} not running"),
+            format!(
+                "{} not running",
+                super::output::count(down, "program is", "programs are")
+            ),
         ));
     }
     Ok(())

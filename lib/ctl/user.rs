@@ -3,7 +3,8 @@
 //! already hashed (`--password-hash`), never on the command line where `ps`
 //! would show them; only their hash is stored.
 
-use std::io::Read;
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::Path;
 
 use clap::{Args as ClapArgs, Subcommand};
 use serde_json::json;
@@ -26,7 +27,8 @@ pub struct Args {
 /// Where a new password comes from.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct PasswordArgs {
-    /// Read the password from standard input (one line; at most 1024 bytes).
+    /// Read the password from standard input (one line; at most 1024 bytes);
+    /// on a terminal, prompt for it twice with echo off.
     #[arg(long, conflicts_with = "password_hash")]
     pub password_stdin: bool,
     /// Store this crypt hash as it is ($6$, $5$, $1$, $2b$/$2y$, $argon2id$).
@@ -45,14 +47,26 @@ pub enum Verb {
         #[arg(long, value_name = "SIZE")]
         quota: Option<String>,
         /// Quota in messages; default: the domain's.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", alias = "messages")]
         quota_messages: Option<u64>,
         /// The Maildir, instead of paths.mail/DOMAIN/LOCAL.
         #[arg(long, value_name = "PATH")]
         mail_path: Option<String>,
+        /// Give the new user the mail a deleted user left in its Maildir
+        /// (without it, an existing Maildir is refused).
+        #[arg(long)]
+        reuse_mail: bool,
     },
-    /// Delete a user (the Maildir stays on disk).
-    Del { address: String },
+    /// Delete a user and its Maildir (or keep the Maildir with --keep-mail);
+    /// its address is taken out of aliases and forwards.
+    #[command(visible_alias = "delete")]
+    Del {
+        address: String,
+        /// Leave the Maildir on disk (a later `user add` of the address then
+        /// needs --reuse-mail to adopt it).
+        #[arg(long)]
+        keep_mail: bool,
+    },
     /// List users, all or one domain's.
     List { domain: Option<String> },
     /// Show one user (never the password hash, only its scheme).
@@ -72,7 +86,7 @@ pub enum Verb {
         address: String,
         size: String,
         /// The message-count quota (0 for none).
-        #[arg(long, value_name = "N")]
+        #[arg(long = "quota-messages", value_name = "N", alias = "messages")]
         messages: Option<u64>,
     },
     /// POP3 options: whether POP3 shows subfolders too, and LOGIN-DELAY.
@@ -85,13 +99,16 @@ pub enum Verb {
         #[arg(long, value_name = "SECS")]
         login_delay: Option<u64>,
     },
-    /// Forward mail to TARGETs (none: stop forwarding).
+    /// Forward mail to TARGETs; --clear stops forwarding.
     Forward {
         address: String,
         targets: Vec<String>,
         /// Keep a copy in the mailbox too.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "clear")]
         keep_copy: bool,
+        /// Stop forwarding: mail stays in the mailbox.
+        #[arg(long, conflicts_with = "targets")]
+        clear: bool,
     },
 }
 
@@ -103,6 +120,7 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             quota,
             quota_messages,
             mail_path,
+            reuse_mail,
         } => {
             let addr = parse(&address)?;
             let hash = new_hash(&password)?;
@@ -133,21 +151,56 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             u.quota_bytes = quota.unwrap_or(dom.quota_bytes);
             u.quota_messages = quota_messages.unwrap_or(dom.quota_messages);
             u.mail_path = mail_path.unwrap_or_default();
-            db.add_user(&u).map_err(db_err)?;
             let mail = u.maildir(&paths.mail);
+            // A Maildir already there holds someone's mail (a deleted user's,
+            // kept with --keep-mail): never hand it over without being told.
+            let left = mail.exists();
+            if left && !reuse_mail {
+                return Err(CtlError::new(
+                    exit::CANTCREAT,
+                    format!(
+                        "{} exists already and may hold a former user's mail: \
+                         add with --reuse-mail to give it to {}, or remove it first",
+                        mail.display(),
+                        u.address
+                    ),
+                ));
+            }
+            db.add_user(&u).map_err(db_err)?;
+            let how = if left {
+                "reusing the mail in"
+            } else {
+                "mail in"
+            };
             print_value(
                 ctx.json,
-                &json!({"added": {"user": u.address, "mail_path": mail}}),
-                &format!("added user {} (mail in {})\n", u.address, mail.display()),
+                &json!({"added": {"user": u.address, "mail_path": mail, "reused_mail": left}}),
+                &format!("added user {} ({how} {})\n", u.address, mail.display()),
             );
             Ok(())
         }
-        Verb::Del { address } => {
+        Verb::Del { address, keep_mail } => {
             let addr = parse(&address)?;
-            let (_, db) = open(ctx, false)?;
-            let u = db.del_user(&addr).map_err(db_err)?;
-            done(ctx, "deleted", &u.address);
-            Ok(())
+            let (paths, db) = open(ctx, false)?;
+            let (u, unlinked) = db.del_user(&addr).map_err(db_err)?;
+            let mail = u.maildir(&paths.mail);
+            let mail_done = if keep_mail {
+                MailFate::Kept
+            } else {
+                remove_maildir(&mail)
+            };
+            print_deleted(ctx, &u.address, &mail, &mail_done, &unlinked);
+            match mail_done {
+                MailFate::Failed(e) => Err(CtlError::new(
+                    exit::from_io(&e),
+                    format!(
+                        "user {} is deleted, but its mail could not be removed: {}: {e}",
+                        u.address,
+                        mail.display()
+                    ),
+                )),
+                _ => Ok(()),
+            }
         }
         Verb::List { domain } => {
             let (paths, db) = open(ctx, false)?;
@@ -246,8 +299,16 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             address,
             targets,
             keep_copy,
+            clear,
         } => {
             let addr = parse(&address)?;
+            if targets.is_empty() && !clear {
+                // An empty list used to clear forwards silently: say it.
+                return Err(CtlError::new(
+                    exit::USAGE,
+                    "no target: name where to forward, or --clear to stop forwarding",
+                ));
+            }
             let targets: Vec<String> = targets
                 .iter()
                 .map(|t| parse(t).map(|a| a.to_string()))
@@ -263,7 +324,12 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                     "forwarding a user to itself: use --keep-copy instead",
                 ));
             }
-            update(ctx, &addr, "forwarding set for", move |u| {
+            let what = if clear {
+                "forwarding stopped for"
+            } else {
+                "forwarding set for"
+            };
+            update(ctx, &addr, what, move |u| {
                 u.forwards = targets;
                 u.keep_copy = keep_copy && !u.forwards.is_empty();
                 Ok(())
@@ -308,6 +374,9 @@ fn new_hash(p: &PasswordArgs) -> Result<Option<String>, CtlError> {
     if !p.password_stdin {
         return Ok(None);
     }
+    if std::io::stdin().is_terminal() {
+        return prompt_password().map(Some);
+    }
     let mut buf = Vec::with_capacity(MAX_PASSWORD + 3);
     let r = std::io::stdin()
         .lock()
@@ -337,6 +406,131 @@ fn new_hash(p: &PasswordArgs) -> Result<Option<String>, CtlError> {
     buf.zeroize();
     r.map(Some)
         .map_err(|e| CtlError::new(exit::DATAERR, e.to_string()))
+}
+
+/// Asks for a password on the terminal twice, with echo off, and hashes it.
+fn prompt_password() -> Result<String, CtlError> {
+    let first = read_hidden("New password: ")?;
+    let second = read_hidden("Retype new password: ");
+    let r = match second {
+        Ok(second) if second.as_slice() == first.as_slice() => {
+            if first.is_empty() {
+                Err(CtlError::new(exit::DATAERR, "the password is empty"))
+            } else {
+                password::hash(&first).map_err(|e| CtlError::new(exit::DATAERR, e.to_string()))
+            }
+        }
+        Ok(_) => Err(CtlError::new(exit::DATAERR, "the passwords do not match")),
+        Err(e) => Err(e),
+    };
+    drop(first);
+    r
+}
+
+/// One line from the terminal on standard input, typed with echo off; the
+/// buffer is wiped when dropped.
+fn read_hidden(prompt: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, CtlError> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let stdin = std::io::stdin();
+    let term_err =
+        |e: nix::Error| CtlError::new(exit::IOERR, format!("cannot set up the terminal: {e}"));
+    let saved = tcgetattr(&stdin).map_err(term_err)?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    // The newline the user types is still echoed, so the cursor moves on.
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    // Echo goes off before the prompt shows: nothing typed after it is seen.
+    tcsetattr(&stdin, SetArg::TCSAFLUSH, &quiet).map_err(term_err)?;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(MAX_PASSWORD + 2));
+    let r = stdin
+        .lock()
+        .take(MAX_PASSWORD as u64 + 2)
+        .read_until(b'\n', &mut buf);
+    let restored = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    r.map_err(|e| CtlError::new(exit::IOERR, format!("cannot read the password: {e}")))?;
+    restored.map_err(term_err)?;
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if buf.len() > MAX_PASSWORD {
+        return Err(CtlError::new(
+            exit::DATAERR,
+            format!("the password is longer than {MAX_PASSWORD} bytes"),
+        ));
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok(buf)
+}
+
+/// What happened to a deleted user's Maildir.
+pub(super) enum MailFate {
+    Removed,
+    Kept,
+    Absent,
+    /// There, but not a Maildir (no `cur/`): left alone rather than guessed at.
+    NotMaildir,
+    Failed(std::io::Error),
+}
+
+/// Removes a deleted user's Maildir, folders and all. A directory that does
+/// not look like a Maildir (a --mail-path typed wrong) is left alone.
+pub(super) fn remove_maildir(mail: &Path) -> MailFate {
+    if !mail.exists() {
+        return MailFate::Absent;
+    }
+    if !mail.join("cur").is_dir() {
+        return MailFate::NotMaildir;
+    }
+    match std::fs::remove_dir_all(mail) {
+        Ok(()) => MailFate::Removed,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => MailFate::Absent,
+        Err(e) => MailFate::Failed(e),
+    }
+}
+
+/// Says what `user del` did: the user, its mail, and the references taken out.
+fn print_deleted(
+    ctx: &Ctx,
+    address: &str,
+    mail: &Path,
+    fate: &MailFate,
+    unlinked: &[crate::userdb::lmdb::Unlinked],
+) {
+    let (key, text) = match fate {
+        MailFate::Removed => (
+            "removed",
+            format!("its mail in {} is removed", mail.display()),
+        ),
+        MailFate::Kept => (
+            "kept",
+            format!(
+                "its mail stays in {} (user add --reuse-mail adopts it)",
+                mail.display()
+            ),
+        ),
+        MailFate::Absent => ("absent", "it had no mail on disk".to_string()),
+        MailFate::NotMaildir => (
+            "not a maildir",
+            format!("{} is not a Maildir and is left as it is", mail.display()),
+        ),
+        MailFate::Failed(_) => (
+            "failed",
+            format!("its mail in {} is still there", mail.display()),
+        ),
+    };
+    let changes: Vec<String> = unlinked.iter().map(|u| u.to_string()).collect();
+    let mut t = format!("deleted user {address}; {text}\n");
+    for c in &changes {
+        t.push_str(&format!("{c}\n"));
+    }
+    print_value(
+        ctx.json,
+        &json!({"deleted": {"user": address, "mail_path": mail, "mail": key, "unlinked": changes}}),
+        &t,
+    );
 }
 
 fn user_json(u: &User, mail_root: &std::path::Path) -> serde_json::Value {

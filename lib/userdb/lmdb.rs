@@ -51,6 +51,44 @@ pub struct Removed {
     pub aliases: usize,
 }
 
+/// What a domain deletion removed: its users (for their Maildirs), how many
+/// aliases, and the references elsewhere that pointed into it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DomainDeleted {
+    pub users: Vec<User>,
+    pub aliases: usize,
+    pub unlinked: Vec<Unlinked>,
+}
+
+/// A reference to a deleted address, taken out in the same transaction so
+/// that nothing keeps pointing at an address that no longer exists (mail to
+/// it would bounce, or, once its domain is gone, be relayed to the Internet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlinked {
+    /// `target` was taken out of the targets of `alias`.
+    AliasTarget { alias: String, target: String },
+    /// `alias` had only deleted targets (the last was `target`) and went too.
+    Alias { alias: String, target: String },
+    /// `target` was taken out of the forwards of `user`.
+    Forward { user: String, target: String },
+}
+
+impl std::fmt::Display for Unlinked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unlinked::AliasTarget { alias, target } => {
+                write!(f, "removed {target} from the targets of alias {alias}")
+            }
+            Unlinked::Alias { alias, target } => {
+                write!(f, "deleted alias {alias} (its only target was {target})")
+            }
+            Unlinked::Forward { user, target } => {
+                write!(f, "removed {target} from the forwards of user {user}")
+            }
+        }
+    }
+}
+
 impl Lmdb {
     /// Opens an existing database; a missing or damaged one is an error.
     pub fn open(dir: &Path) -> Result<Lmdb, DbError> {
@@ -317,8 +355,9 @@ impl Lmdb {
     }
 
     /// Deletes a domain; with users or aliases only when `force`, and then
-    /// them too.
-    pub fn del_domain(&self, name: &str, force: bool) -> Result<Removed, DbError> {
+    /// them too, with every alias target and forward elsewhere that pointed
+    /// into the domain.
+    pub fn del_domain(&self, name: &str, force: bool) -> Result<DomainDeleted, DbError> {
         let name = normalize_domain(name)?;
         let mut t = self.write()?;
         if self
@@ -335,6 +374,7 @@ impl Lmdb {
         if (removed.users > 0 || removed.aliases > 0) && !force {
             return Err(DbError::NotEmpty(name, removed.users, removed.aliases));
         }
+        let users: Vec<User> = self.all_json(&t, self.users, &p)?;
         for db in [self.users, self.aliases] {
             let keys: Vec<Vec<u8>> = db
                 .prefix_iter(&t, &p)
@@ -349,8 +389,13 @@ impl Lmdb {
         self.domains
             .delete(&mut t, name.as_bytes())
             .map_err(|e| self.err(e))?;
+        let unlinked = self.unlink(&mut t, name.as_bytes(), &|a| a.domain() == name)?;
         self.commit(t)?;
-        Ok(removed)
+        Ok(DomainDeleted {
+            users,
+            aliases: removed.aliases,
+            unlinked,
+        })
     }
 
     /// Adds a user; its domain must exist and no user or alias may have its name.
@@ -402,8 +447,9 @@ impl Lmdb {
         Ok(u)
     }
 
-    /// Deletes a user; returns what it was.
-    pub fn del_user(&self, addr: &Address) -> Result<User, DbError> {
+    /// Deletes a user, and every alias target and forward that named it
+    /// (`user` or `user+detail`); returns what it was and what was unlinked.
+    pub fn del_user(&self, addr: &Address) -> Result<(User, Vec<Unlinked>), DbError> {
         let mut t = self.write()?;
         let u: User = self
             .get_json(&t, self.users, &addr.key())?
@@ -411,8 +457,96 @@ impl Lmdb {
         self.users
             .delete(&mut t, &addr.key())
             .map_err(|e| self.err(e))?;
+        let key = addr.key();
+        let names_it = |a: &Address| {
+            a.key() == key
+                || a.without_detail(super::DETAIL_SEPARATOR)
+                    .is_some_and(|b| b.key() == key)
+        };
+        let unlinked = self.unlink(&mut t, addr.domain().as_bytes(), &names_it)?;
         self.commit(t)?;
-        Ok(u)
+        Ok((u, unlinked))
+    }
+
+    /// Takes every address `gone` says is deleted out of alias targets and
+    /// user forwards; an alias left with no target is deleted. Only records
+    /// whose text contains `hint` (the domain) are decoded, so this is one
+    /// quick pass even over millions of users.
+    fn unlink(
+        &self,
+        t: &mut RwTxn,
+        hint: &[u8],
+        gone: &dyn Fn(&Address) -> bool,
+    ) -> Result<Vec<Unlinked>, DbError> {
+        let mut out = Vec::new();
+        let is_gone = |s: &str| Address::parse(s).is_ok_and(|a| gone(&a));
+        for (key, mut a) in self.candidates::<Alias>(t, self.aliases, hint)? {
+            let (dead, live): (Vec<String>, Vec<String>) =
+                a.targets.drain(..).partition(|x| is_gone(x));
+            if dead.is_empty() {
+                continue;
+            }
+            a.targets = live;
+            if a.targets.is_empty() {
+                self.aliases.delete(t, &key).map_err(|e| self.err(e))?;
+                let mut dead = dead.into_iter();
+                // Invariant: `dead` is not empty (checked above).
+                let last = dead.next_back().expect("a dead target");
+                out.extend(dead.map(|target| Unlinked::AliasTarget {
+                    alias: a.address.clone(),
+                    target,
+                }));
+                out.push(Unlinked::Alias {
+                    alias: a.address.clone(),
+                    target: last,
+                });
+            } else {
+                self.put_json(t, self.aliases, &key, &a, true)?;
+                out.extend(dead.into_iter().map(|target| Unlinked::AliasTarget {
+                    alias: a.address.clone(),
+                    target,
+                }));
+            }
+        }
+        for (key, mut u) in self.candidates::<User>(t, self.users, hint)? {
+            let (dead, live): (Vec<String>, Vec<String>) =
+                u.forwards.drain(..).partition(|x| is_gone(x));
+            if dead.is_empty() {
+                continue;
+            }
+            u.forwards = live;
+            if u.forwards.is_empty() {
+                // Nothing left to forward to: the mail stays in the mailbox.
+                u.keep_copy = false;
+            }
+            self.put_json(t, self.users, &key, &Stored(&u), true)?;
+            out.extend(dead.into_iter().map(|target| Unlinked::Forward {
+                user: u.address.clone(),
+                target,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The records of `db` whose stored text contains `hint`, decoded.
+    fn candidates<T: serde::de::DeserializeOwned>(
+        &self,
+        t: &RoTxn,
+        db: Db,
+        hint: &[u8],
+    ) -> Result<Vec<(Vec<u8>, T)>, DbError> {
+        let mut out = Vec::new();
+        for kv in db.iter(t).map_err(|e| self.err(e))? {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            if hint.is_empty() || !v.windows(hint.len()).any(|w| w == hint) {
+                continue;
+            }
+            let rec = serde_json::from_slice(v).map_err(|e| {
+                DbError::Corrupt(self.dir.clone(), format!("record {}: {e}", key_address(k)))
+            })?;
+            out.push((k.to_vec(), rec));
+        }
+        Ok(out)
     }
 
     /// Adds targets to an alias, creating it if needed. Returns the alias.
@@ -691,15 +825,54 @@ mod tests {
 
         let e = db.del_domain("example.test", false).unwrap_err();
         assert!(matches!(e, DbError::NotEmpty(_, 1, 2)), "{e}");
-        assert_eq!(
-            db.del_domain("EXAMPLE.test", true).unwrap(),
-            Removed {
-                users: 1,
-                aliases: 2
-            }
-        );
+        let gone = db.del_domain("EXAMPLE.test", true).unwrap();
+        assert_eq!(gone.users.len(), 1);
+        assert_eq!(gone.aliases, 2);
         assert!(db.users(None).unwrap().is_empty());
         assert!(db.aliases(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn dangling_references_are_unlinked_with_the_user_or_domain() {
+        let (_d, db) = db();
+        db.add_domain(&dom("a.test")).unwrap();
+        db.add_domain(&dom("b.test")).unwrap();
+        let p = |s: &str| Address::parse(s).unwrap();
+        for u in ["ann@a.test", "bob@a.test", "cy@b.test"] {
+            db.add_user(&User::new(&p(u), 1)).unwrap();
+        }
+        db.add_alias(&p("team@a.test"), &[p("ann@a.test"), p("Bob+x@a.test")])
+            .unwrap();
+        db.add_alias(&p("solo@a.test"), &[p("bob@a.test")]).unwrap();
+        db.add_alias(&p("ext@a.test"), &[p("cy@b.test")]).unwrap();
+        db.update_user(&p("ann@a.test"), |u| {
+            u.forwards = vec!["bob@a.test".into()];
+            u.keep_copy = true;
+            Ok(())
+        })
+        .unwrap();
+        let (_, un) = db.del_user(&p("BOB@a.test")).unwrap();
+        assert_eq!(un.len(), 3, "{un:?}");
+        assert!(un.contains(&Unlinked::Alias {
+            alias: "solo@a.test".into(),
+            target: "bob@a.test".into()
+        }));
+        assert_eq!(
+            db.alias(&p("team@a.test")).unwrap().unwrap().targets,
+            ["ann@a.test"]
+        );
+        assert!(db.alias(&p("solo@a.test")).unwrap().is_none());
+        let ann = db.user(&p("ann@a.test")).unwrap().unwrap();
+        assert!(ann.forwards.is_empty() && !ann.keep_copy);
+        // A domain takes the references into it from other domains along.
+        let gone = db.del_domain("b.test", true).unwrap();
+        assert_eq!(
+            gone.unlinked,
+            [Unlinked::Alias {
+                alias: "ext@a.test".into(),
+                target: "cy@b.test".into()
+            }]
+        );
     }
 
     #[test]

@@ -171,7 +171,8 @@ pub enum DbError {
     Exists(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("domain {0} still has {1} user(s) and {2} alias(es); use --force to delete them too")]
+    #[error("domain {0} still has {n} and {m}; use --force to delete them too",
+        n = plural(*.1, "user", "users"), m = plural(*.2, "alias", "aliases"))]
     NotEmpty(String, usize, usize),
     #[error("{0}")]
     Address(#[from] AddressError),
@@ -234,6 +235,11 @@ pub trait Directory: Send + Sync {
             |d| self.domain(d),
         )
     }
+}
+
+/// `1 user`, `2 users`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The separator of plus-addressing.
