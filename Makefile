@@ -33,13 +33,15 @@ lint:
 
 demo: build
 	@if [ ! -f $(DEMO)/kmpromail.toml ]; then \
-	  target/release/kmpctl init $(DEMO) --port-base $(DEMO_PORT_BASE) --hostname mail.example.test && \
-	  target/release/kmpctl -c $(DEMO)/kmpromail.toml domain add example.test && \
+	  target/release/kmpctl init $(DEMO) --port-base $(DEMO_PORT_BASE) --hostname mail.example.test \
+	    --postmaster postmaster@example.test && \
+	  target/release/kmpctl -c $(DEMO)/kmpromail.toml domain add example.test --postmaster demo@example.test && \
 	  echo demo-password | target/release/kmpctl -c $(DEMO)/kmpromail.toml user add demo@example.test --password-stdin; \
 	fi
 	target/release/kmpctl -c $(DEMO)/kmpromail.toml start
 	@echo "demo running: SMTP 127.0.0.1:$$(( $(DEMO_PORT_BASE) + 25 )), POP3 :$$(( $(DEMO_PORT_BASE) + 110 )), IMAP :$$(( $(DEMO_PORT_BASE) + 143 ))"
-	@echo "user demo@example.test, password demo-password; stop it with: make demo-stop"
+	@echo "user demo@example.test, password demo-password; postmaster@ and abuse@ reach it too"
+	@echo "stop it with: make demo-stop"
 
 demo-stop:
 	target/release/kmpctl -c $(DEMO)/kmpromail.toml stop

@@ -3,6 +3,9 @@
 
 use super::{CtlError, CtlResult, Ctx};
 use crate::config::{Config, LoadError};
+use crate::paths::Paths;
+use crate::userdb::lmdb::Lmdb;
+use crate::userdb::{Address, Directory, Resolved};
 
 pub fn run(ctx: &Ctx) -> CtlResult {
     let path = Config::locate(ctx.config_path.as_deref());
@@ -24,11 +27,18 @@ pub fn run(ctx: &Ctx) -> CtlResult {
                 ),
             ))
         }
-        Ok(_) => {
+        Ok(cfg) => {
+            let warnings = database_warnings(&cfg);
             if !ctx.json {
                 println!("{}: configuration is valid", path.display());
+                for w in &warnings {
+                    println!("warning: {w}");
+                }
             } else {
-                println!("{}", serde_json::json!({"file": path, "errors": []}));
+                println!(
+                    "{}",
+                    serde_json::json!({"file": path, "errors": [], "warnings": warnings})
+                );
             }
             Ok(())
         }
@@ -51,6 +61,63 @@ pub fn run(ctx: &Ctx) -> CtlResult {
         }
         Err(e) => Err(CtlError::new(e.exit_code(), e.to_string())),
     }
+}
+
+/// What is wrong in the user database though each record is valid: a domain
+/// without postmaster@ (RFC 5321 4.5.1), and alias targets or forwards that
+/// name an address of a local domain that does not exist (its mail would
+/// bounce). No database yet is no warning.
+fn database_warnings(cfg: &Config) -> Vec<String> {
+    let paths = Paths::new(cfg);
+    let db = match Lmdb::open(&paths.db) {
+        Ok(db) => db,
+        Err(crate::userdb::DbError::Missing(_)) => return Vec::new(),
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut out = Vec::new();
+    let r = (|| -> Result<(), crate::userdb::DbError> {
+        for d in db.domains()? {
+            let pm = Address::parse(&format!("postmaster@{}", d.name))?;
+            if matches!(db.resolve(&pm)?.0, Resolved::NotFound) {
+                out.push(format!(
+                    "domain {} has no postmaster@{} (RFC 5321 requires one): kmpctl alias add postmaster@{} ADDRESS",
+                    d.name, d.name, d.name
+                ));
+            }
+        }
+        let dangling = |target: &str| -> Result<bool, crate::userdb::DbError> {
+            let Ok(a) = Address::parse(target) else {
+                return Ok(false);
+            };
+            let (r, local) = db.resolve(&a)?;
+            Ok(local && matches!(r, Resolved::NotFound))
+        };
+        for a in db.aliases(None)? {
+            for t in &a.targets {
+                if dangling(t)? {
+                    out.push(format!(
+                        "alias {} points at {t}, which does not exist",
+                        a.address
+                    ));
+                }
+            }
+        }
+        for u in db.users(None)? {
+            for t in &u.forwards {
+                if dangling(t)? {
+                    out.push(format!(
+                        "user {} forwards to {t}, which does not exist",
+                        u.address
+                    ));
+                }
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = r {
+        out.push(e.to_string());
+    }
+    out
 }
 
 /// Whether the configuration is a system installation with privilege separation

@@ -27,6 +27,10 @@ pub struct Args {
     /// Overwrite an existing configuration file.
     #[arg(long)]
     pub force: bool,
+    /// The administrator's address (system.postmaster): bounces that cannot
+    /// be returned, and the postmaster@ and abuse@ of domains added later.
+    #[arg(long, value_name = "ADDRESS")]
+    pub postmaster: Option<String>,
 }
 
 /// The listeners of an instance at `base`: (key, port offset).
@@ -61,7 +65,12 @@ pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {
             ),
         ));
     }
-    let cfg = instance_config(&dir, a.port_base, &a.hostname)?;
+    let mut cfg = instance_config(&dir, a.port_base, &a.hostname)?;
+    if let Some(pm) = &a.postmaster {
+        let pm = super::user::parse(pm)?;
+        cfg.set("system.postmaster", &pm.to_string())
+            .map_err(|e| CtlError::new(exit::DATAERR, format!("--postmaster: {e}")))?;
+    }
     for sub in ["queue", "mail", "db", "run", "tls", "log"] {
         mkdir(&dir.join(sub), 0o750)?;
     }

@@ -18,7 +18,7 @@ pub const KEYS: &[Key] = &[
         name: "system.postmaster",
         kind: Kind::Str,
         default: "postmaster",
-        doc: "Where double bounces and warnings for the administrator go: an address,\nor a local part in the first local domain.",
+        doc: "Where double bounces and warnings for the administrator go: an address,\nor a local part in system.default_domain (else in system.hostname).\n`kmpctl domain add` points the new domain's postmaster@ and abuse@ here\n(an address, or the local part in system.default_domain) unless --postmaster\nnames someone else.",
     },
     Key {
         name: "system.max_load",
