@@ -447,7 +447,7 @@ fn kmpctl_queue_hold_release_requeue_delete() {
     inst.ctl_ok(&["queue", "requeue", &qid]);
     assert!(inst
         .ctl_ok(&["queue", "flush"])
-        .contains("messages to be tried now"));
+        .contains(" to be tried now"));
     inst.ctl_ok(&["queue", "delete", &qid]);
     wait_queue_empty(&inst);
     // Deleted without a bounce to anyone.
