@@ -22,8 +22,9 @@ pub fn run(ctx: &Ctx) -> CtlResult {
             Err(CtlError::new(
                 crate::exit::CONFIG,
                 format!(
-                    "{} path(s) with the wrong owner or mode (kmpctl setup fixes them)",
-                    problems.len()
+                    "{} with the wrong owner or mode (kmpctl setup fixes {})",
+                    super::output::count(problems.len() as u64, "path", "paths"),
+                    if problems.len() == 1 { "it" } else { "them" }
                 ),
             ))
         }
@@ -56,7 +57,11 @@ pub fn run(ctx: &Ctx) -> CtlResult {
             }
             Err(CtlError::new(
                 crate::exit::CONFIG,
-                format!("{}: {} error(s)", path.display(), errs.len()),
+                format!(
+                    "{}: {}",
+                    path.display(),
+                    super::output::count(errs.len() as u64, "error", "errors")
+                ),
             ))
         }
         Err(e) => Err(CtlError::new(e.exit_code(), e.to_string())),

@@ -154,7 +154,10 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             let mail = u.maildir(&paths.mail);
             // A Maildir already there holds someone's mail (a deleted user's,
             // kept with --keep-mail): never hand it over without being told.
-            let left = mail.exists();
+            // (A name that is taken is refused as such by add_user below.)
+            let taken = db.user(&addr).map_err(db_err)?.is_some()
+                || db.alias(&addr).map_err(db_err)?.is_some();
+            let left = !taken && mail.exists();
             if left && !reuse_mail {
                 return Err(CtlError::new(
                     exit::CANTCREAT,

@@ -81,7 +81,7 @@ pub fn dump(db: &Lmdb, out: &mut dyn Write) -> Result<Counts, DbError> {
             let corrupt = |e: serde_json::Error| {
                 DbError::Corrupt(
                     db.dir().to_path_buf(),
-                    format!("record {:?}: {e}", String::from_utf8_lossy(k)),
+                    format!("record {}: {e}", key_address(k)),
                 )
             };
             let rec = match kind {

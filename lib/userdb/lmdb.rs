@@ -225,7 +225,7 @@ impl Lmdb {
             Some(v) => serde_json::from_slice(v).map(Some).map_err(|e| {
                 DbError::Corrupt(
                     self.dir.clone(),
-                    format!("record {:?}: {e}", String::from_utf8_lossy(key)),
+                    format!("record {}: {e}", key_address(key)),
                 )
             }),
         }
@@ -247,10 +247,7 @@ impl Lmdb {
         for kv in iter {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             out.push(serde_json::from_slice(v).map_err(|e| {
-                DbError::Corrupt(
-                    self.dir.clone(),
-                    format!("record {:?}: {e}", String::from_utf8_lossy(k)),
-                )
+                DbError::Corrupt(self.dir.clone(), format!("record {}: {e}", key_address(k)))
             })?);
         }
         Ok(out)
