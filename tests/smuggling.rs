@@ -250,3 +250,32 @@ fn smtp_smuggling_real_end_and_bdat_count_are_the_only_ends() {
         "smuggled MAIL was run:\n{log}"
     );
 }
+
+#[test]
+fn smtp_smuggling_by_pipelining_a_body_behind_a_refused_data_runs_nothing() {
+    let inst = start();
+    // The message sent before 354 (RFC 2920 3.1), with a forged transaction
+    // in it: DATA is refused, for its pipelining or for want of a valid
+    // recipient, and the session ends instead of reading the body as commands.
+    for rcpt in ["bob@example.test", "nobody@example.test"] {
+        let mut r = Raw::connect(&inst);
+        let first = format!("MAIL FROM:<news@relay.test>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n");
+        r.send(&[first.as_bytes(), SMUGGLED, b"\r\n.\r\nQUIT\r\n"].concat());
+        let codes = [r.code(), r.code(), r.code(), r.code()];
+        let want = if rcpt.starts_with("bob") {
+            ["250 2.1.0", "250 2.1.5", "554 5.5.0", ""]
+        } else {
+            ["250 2.1.0", "550 5.1.1", "554 5.5.1", ""]
+        };
+        assert_eq!(codes, want, "{rcpt}");
+    }
+    let (bodies, tmp) = queued(&inst);
+    assert!(bodies.is_empty(), "queued: {bodies:?}");
+    assert_eq!(tmp, 0);
+    let log = inst.log("kmp-smtpd");
+    assert!(
+        !log.contains("forged.test"),
+        "smuggled MAIL was run:\n{log}"
+    );
+    assert!(log.contains("improper pipelining after DATA"), "{log}");
+}
