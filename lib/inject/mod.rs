@@ -75,7 +75,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
             return exit::USAGE;
         }
     };
-    let cfg = match load_config(&opts, privileged()) {
+    let cfg = match load_config(&opts, privileged(), &program(&argv)) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -123,8 +123,7 @@ pub fn privileged() -> bool {
 /// system's; only the system's when `privileged`, since the caller could
 /// otherwise make a set-group-id program read (and quote, in its errors) a
 /// file only that group can read. On error, prints why and gives the exit code.
-fn load_config(opts: &Options, privileged: bool) -> Result<Config, i32> {
-    let name = "kmp-inject";
+fn load_config(opts: &Options, privileged: bool, name: &str) -> Result<Config, i32> {
     if !privileged {
         return Config::load_located(opts.config.as_deref()).map_err(|e| {
             eprintln!("{name}: {e}");
@@ -302,4 +301,21 @@ pub fn plausible_address(a: &str) -> bool {
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'))
         && !domain.contains('@')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdin_is_read_up_to_the_limit_and_no_further() {
+        assert_eq!(
+            read_bounded(&b"12345"[..], 5).unwrap(),
+            Some(b"12345".to_vec())
+        );
+        assert_eq!(read_bounded(&b"123456"[..], 5).unwrap(), None);
+        assert_eq!(read_bounded(&b""[..], 0).unwrap(), Some(Vec::new()));
+        // An endless input ends the read once past the limit.
+        assert_eq!(read_bounded(std::io::repeat(b'x'), 1 << 20).unwrap(), None);
+    }
 }
