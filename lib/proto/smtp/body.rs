@@ -341,6 +341,32 @@ mod tests {
     }
 
     #[test]
+    fn data_ends_at_the_first_crlf_dot_crlf_and_nowhere_else() {
+        // Exhaustive over CR, LF, dot and a letter up to 8 octets: DATA ends
+        // exactly where the first CRLF.CRLF ends (the DATA line's CRLF
+        // counting as the first CRLF), whatever else is around it.
+        let alphabet = [b'\r', b'\n', b'.', b'a'];
+        let mut input = Vec::new();
+        for len in 0..=8u32 {
+            for mut k in 0..4usize.pow(len) {
+                input.clear();
+                for _ in 0..len {
+                    input.push(alphabet[k % 4]);
+                    k /= 4;
+                }
+                let wire = [&b"\r\n"[..], &input].concat();
+                let want = wire
+                    .windows(5)
+                    .position(|w| w == b"\r\n.\r\n")
+                    .map(|p| p + 3);
+                let mut d = BodyDecoder::new(Mode::Data, 1 << 20);
+                let (used, done) = d.decode(&input, &mut Vec::new());
+                assert_eq!(done.then_some(used), want, "{input:?}");
+            }
+        }
+    }
+
+    #[test]
     fn size_limit_stops_output_but_not_counting() {
         let wire = b"0123456789\r\n0123456789\r\n.\r\n";
         for &n in CHUNKS {
