@@ -14,6 +14,8 @@ LIBEXEC  = $(PREFIX)/libexec/kmpromail
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DAEMONS  = kmp-authd kmp-send kmp-local kmp-remote kmp-smtpd kmp-pop3d kmp-imapd
 REL      = target/release
+# Installed programs are stripped of symbols and debug info (target/ keeps them).
+INSTALL_STRIP ?= -s
 DEMO_PORT_BASE ?= 20000
 
 .PHONY: all build test lint demo demo-stop clean install uninstall
@@ -51,16 +53,23 @@ clean:
 
 # Installs the programs, man pages, the sample configuration (never the live one),
 # the sendmail/mailq names, rc.d and systemd files. `kmpctl setup` (as root) then
-# creates the users, directories and a first configuration.
+# creates the users, directories and a first configuration, and makes kmp-inject
+# set-group-id kmpdrop if the group did not exist yet.
 install:
 	@test -x $(REL)/kmpctl || { echo "run make first"; exit 1; }
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBEXEC)
-	install -m 0755 $(REL)/kmpctl $(DESTDIR)$(PREFIX)/sbin/kmpctl
+	install $(INSTALL_STRIP) -m 0755 $(REL)/kmpctl $(DESTDIR)$(PREFIX)/sbin/kmpctl
 	for d in $(DAEMONS); do \
-	  if [ -x $(REL)/$$d ]; then install -m 0755 $(REL)/$$d $(DESTDIR)$(LIBEXEC)/$$d; fi; \
+	  if [ -x $(REL)/$$d ]; then install $(INSTALL_STRIP) -m 0755 $(REL)/$$d $(DESTDIR)$(LIBEXEC)/$$d; fi; \
 	done
 	if [ -x $(REL)/kmp-inject ]; then \
-	  install -m 0755 $(REL)/kmp-inject $(DESTDIR)$(PREFIX)/sbin/kmp-inject; \
+	  install $(INSTALL_STRIP) -m 0755 $(REL)/kmp-inject $(DESTDIR)$(PREFIX)/sbin/kmp-inject; \
+	  if getent group kmpdrop >/dev/null 2>&1 && \
+	     chgrp kmpdrop $(DESTDIR)$(PREFIX)/sbin/kmp-inject 2>/dev/null; then \
+	    chmod 2755 $(DESTDIR)$(PREFIX)/sbin/kmp-inject; \
+	  else \
+	    echo "note: kmp-inject is not set-group-id kmpdrop yet: run kmpctl setup as root"; \
+	  fi; \
 	  ln -sf kmp-inject $(DESTDIR)$(PREFIX)/sbin/sendmail; \
 	  ln -sf ../sbin/kmp-inject $(DESTDIR)$(PREFIX)/bin/mailq; \
 	fi

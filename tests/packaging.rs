@@ -126,6 +126,44 @@ fn make_install_and_uninstall_under_destdir() {
             Path::new("kmp-inject")
         );
         assert!(d.join("usr/local/bin/mailq").exists());
+        // sendmail for ordinary users: set-group-id kmpdrop when the group
+        // exists (and the installer may give it), never set-group-id another.
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(d.join("usr/local/sbin/kmp-inject")).unwrap();
+        match nix::unistd::Group::from_name("kmpdrop").ok().flatten() {
+            Some(g) if nix::unistd::Uid::effective().is_root() => {
+                assert_eq!(md.mode() & 0o7777, 0o2755);
+                assert_eq!(md.gid(), g.gid.as_raw());
+            }
+            _ => assert_eq!(md.mode() & 0o7777, 0o755, "{text}"),
+        }
+    }
+    // Installed programs are stripped: no debug info, far smaller than the
+    // build's (debug builds carry tens of MB of it).
+    let installed = [
+        ("usr/local/sbin/kmpctl", "kmpctl"),
+        ("usr/local/libexec/kmpromail/kmp-smtpd", "kmp-smtpd"),
+        ("usr/local/sbin/kmp-inject", "kmp-inject"),
+    ];
+    for (path, name) in installed {
+        if !rel.join(name).exists() {
+            continue;
+        }
+        let built = std::fs::metadata(rel.join(name)).unwrap().len();
+        let inst = std::fs::metadata(d.join(path)).unwrap().len();
+        assert!(
+            inst < built,
+            "{path}: {inst} octets, built {built}: not stripped"
+        );
+        if Command::new("readelf").arg("--version").output().is_err() {
+            eprintln!("readelf is not installed (binutils): sizes checked only");
+            continue;
+        }
+        let (ok, sections) = run(Command::new("readelf").arg("-S").arg(d.join(path)));
+        assert!(ok, "readelf -S {path}: {sections}");
+        for s in [".debug_info", ".debug_line", ".symtab"] {
+            assert!(!sections.contains(s), "{path} still has {s}");
+        }
     }
     // A live configuration is never touched by a second install.
     std::fs::write(d.join("etc/kmpromail/kmpromail.toml"), "# mine\n").unwrap();

@@ -419,16 +419,12 @@ fn pipelining_bdat_and_malformed_input_over_raw_sockets() {
             "250 2.0.0"
         ]
     );
-    // Junk pipelined after DATA is not taken as a message.
+    // Junk pipelined after DATA is not taken as a message, nor as commands.
     r.send(
         b"MAIL FROM:<a@remote.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nSubject: early\r\n",
     );
-    assert_eq!(
-        r.codes(4),
-        ["250 2.1.0", "250 2.1.5", "554 5.5.0", "500 5.5.1"]
-    );
-    r.send(b"QUIT\r\n");
-    assert_eq!(r.codes(1), ["221 2.0.0"]);
+    assert_eq!(r.codes(3), ["250 2.1.0", "250 2.1.5", "554 5.5.0"]);
+    assert!(r.closed());
     let q = queued(&inst);
     assert_eq!(q.len(), 2);
     assert_eq!(q[0].0.envelope.recipients.len(), 2);

@@ -1,6 +1,6 @@
 //! Any bytes through the DATA and BDAT body decoders: no panic, output
-//! bounded by the size limit, and the result independent of how the input
-//! was cut.
+//! bounded by the size limit, the result independent of how the input was
+//! cut, and DATA ended by the first CRLF.CRLF and nothing else.
 #![no_main]
 use kmpromail::proto::smtp::{BodyDecoder, Mode};
 use libfuzzer_sys::fuzz_target;
@@ -26,5 +26,15 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(a, b);
         assert!(a.len() <= 4096);
         assert_eq!(whole.summary(), cut.summary());
+        if mode == Mode::Data {
+            // No smuggling: DATA ends exactly at the first CRLF.CRLF (the
+            // CRLF of the DATA line counts as the first CRLF), never earlier.
+            let wire = [&b"\r\n"[..], data].concat();
+            let end = wire
+                .windows(5)
+                .position(|w| w == b"\r\n.\r\n")
+                .map(|p| p + 5 - 2);
+            assert_eq!(done_a.then_some(used_a), end);
+        }
     }
 });

@@ -71,6 +71,18 @@ pub fn layout(cfg: &Config) -> Vec<PathSpec> {
         spec(cfg.path_of("paths.db"), "kmpauth", "kmpauth", 0o700),
         spec(cfg.path_of("paths.run"), "root", DAEMON_GROUP, 0o771),
     ];
+    // kmp-inject (sendmail) beside kmpctl: set-group-id kmpdrop, so that
+    // cron jobs and local users can write into incoming/ (and nothing else).
+    // Mode after owner: chown(2) clears the set-group-id bit.
+    if let Some(inject) = installed_inject() {
+        v.push(PathSpec {
+            path: inject,
+            owner: "root",
+            group: "kmpdrop",
+            mode: 0o2755,
+            dir: false,
+        });
+    }
     let key = cfg.str("tls.key");
     if !key.is_empty() {
         v.push(PathSpec {
@@ -82,6 +94,14 @@ pub fn layout(cfg: &Config) -> Vec<PathSpec> {
         });
     }
     v
+}
+
+/// The kmp-inject installed in kmpctl's own directory (`make install` puts
+/// both in PREFIX/sbin), if there is one.
+pub fn installed_inject() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.join("kmp-inject");
+    p.is_file().then_some(p)
 }
 
 /// What is wrong with the installed paths (empty when all is right).

@@ -7,6 +7,14 @@
 //! it durably into the drop directory with [`crate::queue::Incoming`], wakes
 //! kmp-send, and exits 0 only once the message is safe on disk (75 if it could
 //! not be). It never opens the queue index or a mailbox.
+//!
+//! Installed set-group-id `kmpdrop`, it holds a privilege its caller lacks
+//! (writing into `incoming/`), so then it trusts the caller with nothing
+//! that chooses or reveals files: `-C` and `KMPROMAIL_CONFIG` are ignored
+//! (the system configuration is read), and a configuration error is
+//! reported without the file's lines. The message size limit holds in every
+//! mode, while reading: more than `smtpd.max_message_size` is never read
+//! into memory.
 
 mod args;
 mod message;
@@ -43,6 +51,11 @@ impl Context {
         }
     }
 
+    /// The largest message taken (the system's limit, as kmp-smtpd's).
+    pub fn max_message_size(&self) -> u64 {
+        self.cfg.u64("smtpd.max_message_size")
+    }
+
     /// `name` with `@domain` added when it has none.
     pub fn qualify(&self, name: &str) -> String {
         if name.is_empty() || name.contains('@') {
@@ -62,12 +75,9 @@ pub fn main(argv: Vec<OsString>) -> i32 {
             return exit::USAGE;
         }
     };
-    let cfg = match Config::load_located(opts.config.as_deref()) {
+    let cfg = match load_config(&opts, privileged(), &program(&argv)) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{}: {e}", program(&argv));
-            return e.exit_code();
-        }
+        Err(code) => return code,
     };
     let paths = Paths::new(&cfg);
     let uid = nix::unistd::getuid();
@@ -98,6 +108,48 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Mode::Smtp => smtp::session(&ctx, std::io::stdin().lock(), std::io::stdout().lock()),
         Mode::Deliver => deliver(&ctx, &opts, &name),
     }
+}
+
+/// Whether the program runs with a group (or user) its caller does not
+/// have: set-group-id `kmpdrop` as installed, run by anyone but root (who
+/// can read every file anyway, and may point it at another configuration).
+pub fn privileged() -> bool {
+    use nix::unistd::{getegid, geteuid, getgid, getuid};
+    let raised = getegid() != getgid() || geteuid() != getuid();
+    raised && !getuid().is_root()
+}
+
+/// The configuration: the one named by `-C` or `KMPROMAIL_CONFIG`, else the
+/// system's; only the system's when `privileged`, since the caller could
+/// otherwise make a set-group-id program read (and quote, in its errors) a
+/// file only that group can read. On error, prints why and gives the exit code.
+fn load_config(opts: &Options, privileged: bool, name: &str) -> Result<Config, i32> {
+    if !privileged {
+        return Config::load_located(opts.config.as_deref()).map_err(|e| {
+            eprintln!("{name}: {e}");
+            e.exit_code()
+        });
+    }
+    let path = std::path::Path::new(crate::config::DEFAULT_PATH);
+    if opts.config.is_some() || std::env::var_os(crate::config::ENV_VAR).is_some() {
+        eprintln!(
+            "{name}: warning: set-group-id: ignoring -C and {}, reading {}",
+            crate::config::ENV_VAR,
+            path.display()
+        );
+    }
+    Config::load(path).map_err(|e| {
+        match &e {
+            // The path is the system's and the error the system's: no content.
+            crate::config::LoadError::Io(..) => eprintln!("{name}: {e}"),
+            crate::config::LoadError::Invalid(errs) => eprintln!(
+                "{name}: {} has {} error(s); `kmpctl check` shows them",
+                path.display(),
+                errs.len()
+            ),
+        }
+        e.exit_code()
+    })
 }
 
 fn program(argv: &[OsString]) -> String {
@@ -136,11 +188,20 @@ fn list(ctx: &Context, name: &str) -> i32 {
 
 /// Reads the message from standard input and queues it.
 fn deliver(ctx: &Context, opts: &Options, name: &str) -> i32 {
-    let mut input = Vec::new();
-    if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
-        eprintln!("{name}: cannot read the message: {e}");
-        return exit::TEMPFAIL;
-    }
+    let max = ctx.max_message_size();
+    let input = match read_bounded(std::io::stdin().lock(), max) {
+        Ok(Some(i)) => i,
+        Ok(None) => {
+            eprintln!(
+                "{name}: fatal: message too big: more than {max} octets (smtpd.max_message_size); nothing queued"
+            );
+            return exit::DATAERR;
+        }
+        Err(e) => {
+            eprintln!("{name}: cannot read the message: {e}");
+            return exit::TEMPFAIL;
+        }
+    };
     let sender = match &opts.sender {
         Some(s) => ctx.qualify(s.trim_matches(['<', '>'])),
         None => ctx.qualify(&ctx.login),
@@ -164,6 +225,17 @@ fn deliver(ctx: &Context, opts: &Options, name: &str) -> i32 {
             }
         }
     }
+}
+
+/// Reads `r` to its end, or None as soon as it holds more than `max`
+/// octets (what was read is dropped, the rest is never read).
+pub fn read_bounded(r: impl Read, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut input = Vec::new();
+    r.take(max.saturating_add(1)).read_to_end(&mut input)?;
+    if input.len() as u64 > max {
+        return Ok(None);
+    }
+    Ok(Some(input))
 }
 
 /// Why a message was not queued.
@@ -229,4 +301,21 @@ pub fn plausible_address(a: &str) -> bool {
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'))
         && !domain.contains('@')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdin_is_read_up_to_the_limit_and_no_further() {
+        assert_eq!(
+            read_bounded(&b"12345"[..], 5).unwrap(),
+            Some(b"12345".to_vec())
+        );
+        assert_eq!(read_bounded(&b"123456"[..], 5).unwrap(), None);
+        assert_eq!(read_bounded(&b""[..], 0).unwrap(), Some(Vec::new()));
+        // An endless input ends the read once past the limit.
+        assert_eq!(read_bounded(std::io::repeat(b'x'), 1 << 20).unwrap(), None);
+    }
 }

@@ -1,116 +1,264 @@
-//! `sendmail -bs`: a small SMTP session (RFC 5321) on standard input and
-//! output, for programs that speak SMTP to a local pipe. Each message goes
-//! through the same path as plain `sendmail` (headers added, durable commit).
-//! No AUTH, no TLS: the caller is a local user, as with plain `sendmail`.
+//! `sendmail -bs`: an SMTP session (RFC 5321) on standard input and output,
+//! for programs that speak SMTP to a local pipe. Each message goes through
+//! the same path as plain `sendmail` (headers added, durable commit).
+//!
+//! The syntax is kmp-smtpd's: commands come from [`CommandReader`] and the
+//! message from [`BodyDecoder`], so only `CRLF . CRLF` ends DATA and a bare
+//! CR or LF gets the message refused, here as on port 25 (no smuggling
+//! through a local pipe either). The replies are kmp-smtpd's too. No AUTH,
+//! no TLS, no BDAT: the caller is a local user, as with plain `sendmail`.
 
-use std::io::{BufRead, Write};
+use std::io::{Read, Write};
 
 use super::{queue_message, Context, InjectError, Options};
 use crate::exit;
+use crate::proto::smtp::reply::{self, Reply};
+use crate::proto::smtp::{
+    command::parse_command, BodyDecoder, Command, CommandReader, ForwardPath, MailParams, Mode,
+    ParseError, Problem,
+};
 
-/// The longest command line accepted (RFC 5321 section 4.5.3.1.4: 512).
-const MAX_COMMAND: usize = 512;
+/// How much is read from the input at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A transaction from MAIL on.
+struct Transaction {
+    /// Empty for the null sender.
+    sender: String,
+    params: MailParams,
+    recipients: Vec<String>,
+}
+
+/// The input not yet used, and whether it has ended.
+struct Input<R> {
+    r: R,
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+}
+
+impl<R: Read> Input<R> {
+    fn rest(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Reads more; false at end of input or on an error.
+    fn fill(&mut self) -> bool {
+        if self.eof {
+            return false;
+        }
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > READ_CHUNK {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let len = self.buf.len();
+        self.buf.resize(len + READ_CHUNK, 0);
+        let n = loop {
+            match self.r.read(&mut self.buf[len..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Ok(n) => break n,
+                Err(_) => break 0,
+            }
+        };
+        self.buf.truncate(len + n);
+        if n == 0 {
+            self.eof = true;
+        }
+        n > 0
+    }
+}
 
 /// Runs the session until QUIT or end of input; returns the exit code.
-pub fn session(ctx: &Context, mut input: impl BufRead, mut out: impl Write) -> i32 {
+pub fn session(ctx: &Context, input: impl Read, mut out: impl Write) -> i32 {
     let host = ctx.cfg.str("system.hostname").to_string();
-    let reply = |out: &mut dyn Write, text: &str| -> bool {
-        out.write_all(text.as_bytes())
-            .and_then(|_| out.write_all(b"\r\n"))
-            .and_then(|_| out.flush())
-            .is_ok()
+    let max_size = ctx.max_message_size();
+    let max_rcpts = ctx.cfg.usize("smtpd.max_recipients");
+    let mut send = |r: &Reply| -> bool {
+        let mut v = Vec::new();
+        r.write_to(&mut v);
+        out.write_all(&v).and_then(|_| out.flush()).is_ok()
     };
-    if !reply(
-        &mut out,
-        &format!("220 {host} ESMTP Kmpromail (sendmail -bs)"),
-    ) {
+    let greeting = Reply {
+        text: format!("{host} ESMTP Kmpromail (sendmail -bs)").into(),
+        ..reply::greeting(&host)
+    };
+    if !send(&greeting) {
         return exit::IOERR;
     }
-    let mut sender: Option<String> = None;
-    let mut rcpts: Vec<String> = Vec::new();
-    let mut line = Vec::new();
+    let mut input = Input {
+        r: input,
+        buf: Vec::new(),
+        pos: 0,
+        eof: false,
+    };
+    let mut reader = CommandReader::new();
+    let mut tx: Option<Transaction> = None;
     loop {
-        line.clear();
-        match input.read_until(b'\n', &mut line) {
-            Ok(0) => return exit::OK,
-            Ok(_) => {}
-            Err(_) => return exit::IOERR,
-        }
-        if line.len() > MAX_COMMAND {
-            if !reply(&mut out, "500 5.5.2 Error: line too long") {
-                return exit::IOERR;
+        let (used, r) = reader.command(input.rest());
+        let raw = &input.rest()[..used];
+        let r = match r {
+            // A bare name (`RCPT TO:<bob>`) is qualified as plain sendmail does.
+            Err(ParseError::BadSender(_) | ParseError::BadRecipient(_)) => {
+                match qualify_path(raw, ctx.domain()) {
+                    Some(line) => parse_command(&line),
+                    None => r,
+                }
             }
-            continue;
-        }
-        let cmd = String::from_utf8_lossy(&line);
-        let cmd = cmd.trim_end_matches(['\r', '\n']);
-        let (verb, arg) = match cmd.split_once(' ') {
-            Some((v, a)) => (v.to_ascii_uppercase(), a.trim()),
-            None => (cmd.to_ascii_uppercase(), ""),
+            r => r,
         };
-        let text = match verb.as_str() {
-            "HELO" | "EHLO" if arg.is_empty() => "501 5.5.4 Syntax: HELO/EHLO hostname".to_string(),
-            "HELO" => format!("250 {host}"),
-            "EHLO" => {
-                format!("250-{host}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES")
+        input.pos += used;
+        let cmd = match r {
+            Err(ParseError::NeedsMoreData) => {
+                if !input.fill() {
+                    return exit::OK;
+                }
+                continue;
             }
-            "MAIL" => match path_arg(arg, "FROM:") {
-                _ if sender.is_some() => "503 5.5.1 Error: nested MAIL command".into(),
-                Some(a) if a.is_empty() || super::plausible_address(&ctx.qualify(&a)) => {
-                    sender = Some(if a.is_empty() { a } else { ctx.qualify(&a) });
-                    "250 2.1.0 Ok".into()
-                }
-                Some(_) => "501 5.1.7 Bad sender address syntax".into(),
-                None => "501 5.5.4 Syntax: MAIL FROM:<address>".into(),
-            },
-            "RCPT" => match path_arg(arg, "TO:") {
-                _ if sender.is_none() => "503 5.5.1 Error: need MAIL command".into(),
-                Some(a) if super::plausible_address(&ctx.qualify(&a)) => {
-                    rcpts.push(ctx.qualify(&a));
-                    "250 2.1.5 Ok".into()
-                }
-                Some(_) => "501 5.1.3 Bad recipient address syntax".into(),
-                None => "501 5.5.4 Syntax: RCPT TO:<address>".into(),
-            },
-            "DATA" if rcpts.is_empty() => "503 5.5.1 Error: need RCPT command".into(),
-            "DATA" => {
-                if !reply(&mut out, "354 End data with <CR><LF>.<CR><LF>") {
+            Err(e) => {
+                if !send(&e.reply()) {
                     return exit::IOERR;
                 }
-                let Some(body) = read_data(&mut input) else {
-                    return exit::IOERR;
-                };
-                let opts = Options {
-                    recipients: std::mem::take(&mut rcpts),
-                    ..plain_options()
-                };
-                let from = sender.take().unwrap_or_default();
-                match queue_message(ctx, &opts, &from, &body) {
-                    Ok(id) => format!("250 2.0.0 Ok: queued as {id}"),
-                    Err(InjectError::Queue(e)) if e.is_temporary() => {
-                        format!("451 4.3.0 Error: queue file write error ({e})")
+                continue;
+            }
+            Ok(c) => c,
+        };
+        let answer = match cmd {
+            Command::Helo(_) => {
+                tx = None;
+                reply::helo(&host)
+            }
+            Command::Ehlo(_) => {
+                tx = None;
+                let ext = [
+                    "PIPELINING".to_string(),
+                    format!("SIZE {max_size}"),
+                    "8BITMIME".to_string(),
+                    "ENHANCEDSTATUSCODES".to_string(),
+                ];
+                reply::ehlo(&host, &ext)
+            }
+            Command::Mail { .. } if tx.is_some() => reply::NESTED_MAIL,
+            Command::Mail { params, .. } if params.size.is_some_and(|s| s > max_size) => {
+                reply::MESSAGE_TOO_BIG
+            }
+            Command::Mail { from, params } => {
+                tx = Some(Transaction {
+                    sender: from.map(|m| m.to_string()).unwrap_or_default(),
+                    params,
+                    recipients: Vec::new(),
+                });
+                reply::SENDER_OK
+            }
+            Command::Rcpt { to, .. } => match &mut tx {
+                None => reply::NEED_MAIL,
+                Some(t) if t.recipients.len() >= max_rcpts => reply::TOO_MANY_RECIPIENTS,
+                Some(t) => {
+                    t.recipients.push(match to {
+                        ForwardPath::Postmaster => ctx.qualify("postmaster"),
+                        ForwardPath::Mailbox(m) => m.to_string(),
+                    });
+                    reply::RECIPIENT_OK
+                }
+            },
+            Command::Data => match tx.take() {
+                None => reply::NEED_MAIL,
+                Some(t) if t.recipients.is_empty() => {
+                    tx = Some(t);
+                    reply::NO_VALID_RECIPIENTS
+                }
+                Some(t) => {
+                    if !send(&reply::START_DATA) {
+                        return exit::IOERR;
                     }
-                    Err(e) => format!("554 5.6.0 Error: {e}"),
+                    match message(ctx, &mut input, t, max_size) {
+                        Some(r) => r,
+                        // The input ended inside the message: nothing queued.
+                        None => return exit::IOERR,
+                    }
                 }
+            },
+            Command::Rset => {
+                tx = None;
+                reply::RESET_OK
             }
-            "RSET" => {
-                sender = None;
-                rcpts.clear();
-                "250 2.0.0 Ok".into()
-            }
-            "NOOP" => "250 2.0.0 Ok".into(),
-            "VRFY" => "252 2.0.0 Send mail and it will be tried".into(),
-            "HELP" => "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP VRFY QUIT".into(),
-            "QUIT" => {
-                reply(&mut out, "221 2.0.0 Bye");
+            Command::Noop => reply::NOOP_OK,
+            Command::Help => reply::HELP,
+            Command::Vrfy => reply::VRFY_CANNOT,
+            Command::Quit => {
+                send(&reply::BYE);
                 return exit::OK;
             }
-            _ => "502 5.5.2 Error: command not recognized".into(),
+            // Not offered: the octets of a BDAT chunk are skipped (RFC
+            // 3030 2), never read as commands.
+            Command::Bdat { size, .. } => {
+                let mut left = size;
+                while left > 0 {
+                    if input.rest().is_empty() && !input.fill() {
+                        return exit::IOERR;
+                    }
+                    let n = (input.rest().len() as u64).min(left) as usize;
+                    input.pos += n;
+                    left -= n as u64;
+                }
+                reply::NOT_IMPLEMENTED
+            }
+            Command::Expn | Command::StartTls | Command::Auth { .. } => reply::NOT_IMPLEMENTED,
+            Command::Unknown(_) => reply::UNKNOWN_COMMAND,
         };
-        if !reply(&mut out, &text) {
+        if !send(&answer) {
             return exit::IOERR;
         }
     }
+}
+
+/// Reads one message after 354 and queues it; the reply to its end. None
+/// when the input ends before `CRLF . CRLF`.
+fn message(
+    ctx: &Context,
+    input: &mut Input<impl Read>,
+    t: Transaction,
+    max_size: u64,
+) -> Option<Reply> {
+    // Past the limit the decoder stops keeping bytes: memory stays bounded.
+    let mut d = BodyDecoder::new(Mode::Data, max_size);
+    let mut body = Vec::new();
+    loop {
+        let (used, done) = d.decode(input.rest(), &mut body);
+        input.pos += used;
+        if done {
+            break;
+        }
+        if !input.fill() {
+            return None;
+        }
+    }
+    let s = d.summary();
+    if s.too_big {
+        return Some(reply::MESSAGE_TOO_BIG);
+    }
+    if let Some(p) = s.problem {
+        return Some(match p {
+            Problem::BareLineEnd => reply::BARE_LINE_END,
+            Problem::Nul => reply::NUL_IN_MESSAGE,
+            Problem::LongLine => reply::LONG_LINE_IN_MESSAGE,
+        });
+    }
+    let opts = Options {
+        recipients: t.recipients,
+        ret: t.params.ret,
+        envid: t.params.envid,
+        ..plain_options()
+    };
+    Some(match queue_message(ctx, &opts, &t.sender, &body) {
+        Ok(id) => reply::queued(&id.to_string()),
+        Err(InjectError::Queue(e)) if e.is_temporary() => {
+            Reply::owned(451, "4.3.0", format!("Queue file write error ({e})"))
+        }
+        Err(e) => Reply::owned(554, "5.6.0", format!("Message not queued: {e}")),
+    })
 }
 
 /// The options a message from `-bs` is queued with (besides its recipients).
@@ -129,38 +277,25 @@ fn plain_options() -> Options {
     }
 }
 
-/// `FROM:<a@b> PARAMS` → `a@b`; None when the syntax is wrong.
-fn path_arg(arg: &str, prefix: &str) -> Option<String> {
-    if arg.len() < prefix.len() || !arg[..prefix.len()].eq_ignore_ascii_case(prefix) {
+/// A MAIL or RCPT line whose path is a bare name (`<bob>`), with
+/// `@domain` added; None for any other line.
+fn qualify_path(line: &[u8], domain: &str) -> Option<Vec<u8>> {
+    let open = line.iter().position(|&b| b == b'<')?;
+    let close = open + line[open..].iter().position(|&b| b == b'>')?;
+    let name = &line[open + 1..close];
+    let verb = line.get(..4)?;
+    let is_path = verb.eq_ignore_ascii_case(b"MAIL") || verb.eq_ignore_ascii_case(b"RCPT");
+    if !is_path || name.is_empty() || name.contains(&b'@') || domain.is_empty() {
         return None;
     }
-    let rest = arg[prefix.len()..].trim_start();
-    let rest = rest.strip_prefix('<')?;
-    let end = rest.find('>')?;
-    Some(rest[..end].trim().to_string())
-}
-
-/// The message after DATA, up to the line with a single dot, dot-stuffing
-/// undone (RFC 5321 section 4.5.2). None at end of input.
-fn read_data(input: &mut impl BufRead) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line).ok()? == 0 {
-            return None;
-        }
-        let content = line
-            .strip_suffix(b"\r\n")
-            .or_else(|| line.strip_suffix(b"\n"))
-            .unwrap_or(&line);
-        if content == b"." {
-            return Some(body);
-        }
-        let content = content.strip_prefix(b".").unwrap_or(content);
-        body.extend_from_slice(content);
-        body.push(b'\n');
+    let mut out = line[..close].to_vec();
+    out.push(b'@');
+    out.extend_from_slice(domain.as_bytes());
+    out.extend_from_slice(&line[close..]);
+    while matches!(out.last(), Some(b'\n' | b'\r')) {
+        out.pop();
     }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -168,22 +303,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_parse() {
-        assert_eq!(path_arg("FROM:<a@b>", "FROM:").as_deref(), Some("a@b"));
+    fn bare_names_are_qualified() {
+        let q = |l: &[u8]| qualify_path(l, "example.test").map(|v| String::from_utf8(v).unwrap());
         assert_eq!(
-            path_arg("from: <a@b> SIZE=10", "FROM:").as_deref(),
-            Some("a@b")
+            q(b"RCPT TO:<bob>\r\n").as_deref(),
+            Some("RCPT TO:<bob@example.test>")
         );
-        assert_eq!(path_arg("FROM:<>", "FROM:").as_deref(), Some(""));
-        assert_eq!(path_arg("FROM:a@b", "FROM:"), None);
-        assert_eq!(path_arg("TO", "TO:"), None);
-    }
-
-    #[test]
-    fn data_is_unstuffed() {
-        let mut i = &b"a\r\n..b\r\n.c\r\n.\r\nnext"[..];
-        assert_eq!(read_data(&mut i).unwrap(), b"a\n.b\nc\n");
-        let mut i = &b"a\r\n"[..];
-        assert!(read_data(&mut i).is_none());
+        assert_eq!(
+            q(b"mail from:<root> SIZE=10\n").as_deref(),
+            Some("mail from:<root@example.test> SIZE=10")
+        );
+        assert_eq!(q(b"RCPT TO:<a@b>\r\n"), None);
+        assert_eq!(q(b"MAIL FROM:<>\r\n"), None);
+        assert_eq!(q(b"NOOP <x>\r\n"), None);
+        assert_eq!(q(b"RCPT TO:bob\r\n"), None);
     }
 }

@@ -268,6 +268,24 @@ impl Session {
                 _ => String::new(),
             };
             self.refuse(&mut out, &verb, r, &detail);
+            // RFC 2920 3.1: the message follows DATA only after 354. What is
+            // already behind a refused DATA in a transaction is that message,
+            // and read as commands it could run a whole forged transaction
+            // (smuggling by pipelining): end the session, as Exim and
+            // Postfix do on such a synchronization error.
+            if matches!(cmd, Command::Data)
+                && pipelined_after
+                && matches!(self.state, State::Mail(..))
+            {
+                out.push(Action::Abort);
+                out.push(Action::Log(format!(
+                    "{}: improper pipelining after DATA from {}",
+                    self.id,
+                    self.client()
+                )));
+                out.push(Action::Close);
+                self.state = State::Closed;
+            }
             return out;
         }
         self.proceed(cmd, &mut out);

@@ -3,9 +3,11 @@
 //! stuffing). Both are decoded to the queue's form: LF line ends, no stuffing.
 //!
 //! Only `CRLF . CRLF` ends DATA. A bare LF or CR never does (that is how
-//! SMTP smuggling works); the decoder notes it, and the session refuses the
-//! message (RFC 5321 2.3.8). NUL bytes and lines over 1000 octets are noted
-//! the same way. Past the size limit the decoder keeps counting but stops
+//! SMTP smuggling works): it is not a line end at all, so a dot after it
+//! does not start a line and cannot end the data, whatever follows. The
+//! decoder notes it, and the session refuses the message (RFC 5321 2.3.8:
+//! "CR and LF MUST only occur together as CRLF"). NUL bytes and lines over
+//! 1000 octets are noted the same way. Past the size limit the decoder keeps counting but stops
 //! producing output, so memory stays bounded whatever the client sends.
 
 /// RFC 5321 4.5.3.1.6: a text line is at most 1000 octets with its CRLF.
@@ -143,9 +145,13 @@ impl BodyDecoder {
     fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
         match b {
             b'\r' => self.state = State::Cr,
+            // A bare LF ends no line (so the next byte is never at a line
+            // start, where a dot could end DATA): it is content, noted.
             b'\n' => {
                 self.note(Problem::BareLineEnd);
-                self.end_line(out);
+                self.line_len += 1;
+                self.emit(b'\n', out);
+                self.state = State::Mid;
             }
             _ => {
                 if b == 0 {
@@ -269,7 +275,8 @@ mod tests {
             // Smuggling attempts: none of these end the data.
             (b"a\n.\n", Some(Problem::BareLineEnd), None),
             (b"a\r\n.\n", Some(Problem::BareLineEnd), None),
-            (b"a\n.\r\n", Some(Problem::BareLineEnd), Some(5)),
+            (b"a\n.\r\n", Some(Problem::BareLineEnd), None),
+            (b"a\n.\r\nb\r\n.\r\n", Some(Problem::BareLineEnd), Some(11)),
             (b"a\r.\r", Some(Problem::BareLineEnd), None),
             (b"a\r\n.\rX\r\n", Some(Problem::BareLineEnd), None),
             (b"a\x00b\r\n.\r\n", Some(Problem::Nul), Some(8)),
@@ -281,6 +288,80 @@ mod tests {
                 let (_, e, s) = run(Mode::Data, wire, n, 1 << 20);
                 assert_eq!(s.problem, *problem, "{wire:?} by {n}");
                 assert_eq!(e, *end, "{wire:?} by {n}");
+            }
+        }
+    }
+
+    /// Every way to write a line end and a dot with CR and LF but
+    /// `CRLF . CRLF`, at the start of the data and after text.
+    fn fake_terminators() -> Vec<Vec<u8>> {
+        let before: &[&[u8]] = &[b"", b"\n", b"\r", b"\r\n", b"\n\r", b"\r\r", b"\n\n"];
+        let after: &[&[u8]] = &[b"\n", b"\r", b"\r\n", b"\n\r", b"\r\r", b"\n\n", b"\r\r\n"];
+        let mut out = Vec::new();
+        for b in before {
+            for a in after {
+                let t = [*b, b".", *a].concat();
+                let real_end = t.windows(5).any(|w| w == b"\r\n.\r\n");
+                // `.CRLF` right at the start of the data is the real end too.
+                let empty_message = b.is_empty() && *a == b"\r\n";
+                if !real_end && !empty_message {
+                    out.push(t);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn smuggled_commands_after_a_fake_end_stay_in_the_body() {
+        // SMTP smuggling: a fake end of data followed by a second
+        // transaction. Only the real CRLF.CRLF at the end may end it.
+        let smuggled =
+            b"MAIL FROM:<evil@forged.test>\r\nRCPT TO:<v@x.test>\r\nDATA\r\nFrom: evil\r\n\r\nhi";
+        let fakes = fake_terminators();
+        assert!(fakes.len() > 40, "{}", fakes.len());
+        for fake in &fakes {
+            for start in [&b""[..], b"Subject: a\r\n\r\nbody"] {
+                let wire = [start, fake, smuggled, b"\r\n.\r\n"].concat();
+                for &n in CHUNKS {
+                    let (out, end, s) = run(Mode::Data, &wire, n, 1 << 20);
+                    assert_eq!(end, Some(wire.len()), "{wire:?} by {n}");
+                    assert_eq!(s.problem, Some(Problem::BareLineEnd), "{wire:?} by {n}");
+                    let out = String::from_utf8_lossy(&out);
+                    assert!(out.contains("MAIL FROM:<evil@forged.test>"), "{wire:?}");
+                }
+                // Cut right after the fake end: the data goes on.
+                let cut = [start, fake].concat();
+                for &n in CHUNKS {
+                    let (_, end, _) = run(Mode::Data, &cut, n, 1 << 20);
+                    assert_eq!(end, None, "{cut:?} by {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn data_ends_at_the_first_crlf_dot_crlf_and_nowhere_else() {
+        // Exhaustive over CR, LF, dot and a letter up to 8 octets: DATA ends
+        // exactly where the first CRLF.CRLF ends (the DATA line's CRLF
+        // counting as the first CRLF), whatever else is around it.
+        let alphabet = [b'\r', b'\n', b'.', b'a'];
+        let mut input = Vec::new();
+        for len in 0..=8u32 {
+            for mut k in 0..4usize.pow(len) {
+                input.clear();
+                for _ in 0..len {
+                    input.push(alphabet[k % 4]);
+                    k /= 4;
+                }
+                let wire = [&b"\r\n"[..], &input].concat();
+                let want = wire
+                    .windows(5)
+                    .position(|w| w == b"\r\n.\r\n")
+                    .map(|p| p + 3);
+                let mut d = BodyDecoder::new(Mode::Data, 1 << 20);
+                let (used, done) = d.decode(&input, &mut Vec::new());
+                assert_eq!(done.then_some(used), want, "{input:?}");
             }
         }
     }

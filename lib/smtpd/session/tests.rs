@@ -612,11 +612,38 @@ fn bad_content_is_refused_and_nothing_queued() {
 fn junk_pipelined_behind_data_is_refused() {
     let input = b"EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: early\r\n\r\nbody\r\n.\r\n";
     let r = play(policy(&[]), Listener::Mx, false, &DIR, input, true);
+    // The body is never read as commands (no 500s for its lines): closed.
     assert_eq!(
-        r.codes()[..5],
+        r.codes(),
         ["220", "250", "250 2.1.0", "250 2.1.5", "554 5.5.0"]
     );
+    assert!(r.closed);
     assert!(r.queued.is_empty());
+}
+
+#[test]
+fn smuggling_by_pipelining_behind_a_refused_data_runs_nothing() {
+    // No valid recipient, and a forged transaction pipelined as the body.
+    let input = b"EHLO c
+MAIL FROM:<>
+RCPT TO:<nobody@example.test>
+DATA
+MAIL FROM:<evil@forged.test>
+RCPT TO:<alice@example.test>
+DATA
+Subject: forged
+
+x
+.
+";
+    let r = play(policy(&[]), Listener::Mx, false, &DIR, input, true);
+    assert_eq!(
+        r.codes(),
+        ["220", "250", "250 2.1.0", "550 5.1.1", "554 5.5.1"]
+    );
+    assert!(r.closed);
+    assert!(r.queued.is_empty());
+    assert!(!r.logs.iter().any(|l| l.contains("forged.test")));
 }
 
 #[test]
