@@ -165,7 +165,7 @@ impl Authd {
                 password,
                 service,
                 ip,
-            } => self.login(&user, Secret::from(password), service, ip).await,
+            } => self.login(&user, password, service, ip).await,
             Request::Lookup { address } => self.lookup(&address),
             Request::Failure {
                 ip,
@@ -238,7 +238,7 @@ impl Authd {
         }
         let s = self.settings();
         let addr = login_address(typed, &s.default_domain);
-        let usable = pw.bytes().len() <= MAX_PASSWORD && !pw.bytes().is_empty();
+        let usable = pw.as_bytes().len() <= MAX_PASSWORD && !pw.as_bytes().is_empty();
         let user: Option<User> = match &addr {
             Some(a) if usable => match self.with_db(|db| db.user(a)) {
                 Ok(u) => u,
@@ -254,7 +254,7 @@ impl Authd {
             .map(|u| u.password.clone())
             .filter(|h| !h.is_empty());
         let key = addr.as_ref().map(|a| a.key()).unwrap_or_default();
-        let tag = self.cache().tag(&key, pw.bytes());
+        let tag = self.cache().tag(&key, pw.as_bytes());
         let now_ms = self.clock.now_ms();
         let cached = match &stored {
             Some(h) => self.cache().hit(&key, &tag, h, now_ms),
@@ -268,7 +268,7 @@ impl Authd {
             let hash = stored.clone().unwrap_or_else(|| DUMMY_HASH.to_string());
             let _permit = self.hashing.acquire().await;
             let checked = tokio::task::spawn_blocking(move || {
-                let ok = password::verify(pw.bytes(), &hash);
+                let ok = password::verify(pw.as_bytes(), &hash);
                 drop(pw); // zeroed here
                 ok
             })

@@ -4,10 +4,9 @@
 //! vpopmail keep their hashes. Traditional DES crypt is not accepted.
 
 use argon2::PasswordVerifier;
-use zeroize::Zeroize;
 
-/// The longest password accepted, in bytes.
-pub const MAX_PASSWORD: usize = 1024;
+/// The longest password accepted, in bytes (the SASL decoders' limit too).
+pub const MAX_PASSWORD: usize = crate::proto::sasl::MAX_PASSWORD;
 
 /// The longest hash string accepted.
 pub const MAX_HASH: usize = 512;
@@ -170,36 +169,9 @@ pub fn verify(pw: &[u8], h: &str) -> bool {
 /// user as on a known one.
 pub const DUMMY_HASH: &str = "$6$kmpromaildummy$aQIUpypjqp.yXl/fYiO9SqGvuGIWkZxUJUL0zdWlQrrBKjtqP6OFes7xroNS/4QYXE9J7cWfC30WDZ5423kYc/";
 
-/// A password held in memory only as long as needed, zeroed when dropped.
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn new(v: Vec<u8>) -> Secret {
-        Secret(v)
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Secret {
-        Secret(s.into_bytes())
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
+/// A password held in memory only as long as needed: the one type every
+/// program uses (wiped on drop, never printed).
+pub use crate::proto::sasl::Secret;
 
 #[cfg(test)]
 mod tests {
