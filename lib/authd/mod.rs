@@ -28,7 +28,7 @@ use crate::net::Cidr;
 use crate::paths::Paths;
 use crate::userdb::address::normalize_domain;
 use crate::userdb::lmdb::Lmdb;
-use crate::userdb::password::{self, Secret, DUMMY_HASH, MAX_PASSWORD};
+use crate::userdb::password::{self, Secret, MAX_PASSWORD};
 use crate::userdb::{Address, DbError, Directory, Resolved, State, User};
 use bans::{Bans, Limits};
 use cache::LoginCache;
@@ -102,6 +102,8 @@ impl Authd {
         for p in problems {
             crate::warn!("ban table: {p}");
         }
+        // Made now, so the first unknown user costs one hash like any other.
+        password::dummy_hash();
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -265,7 +267,9 @@ impl Authd {
         } else if usable {
             // The same work whether the user exists or not: no timing tells
             // an unknown user from a wrong password.
-            let hash = stored.clone().unwrap_or_else(|| DUMMY_HASH.to_string());
+            let hash = stored
+                .clone()
+                .unwrap_or_else(|| password::dummy_hash().to_string());
             let _permit = self.hashing.acquire().await;
             let checked = tokio::task::spawn_blocking(move || {
                 let ok = password::verify(pw.as_bytes(), &hash);
