@@ -31,6 +31,16 @@ impl TlsLevel {
         }
     }
 
+    /// The level's name, as in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsLevel::None => "none",
+            TlsLevel::May => "may",
+            TlsLevel::Encrypt => "encrypt",
+            TlsLevel::Verify => "verify",
+        }
+    }
+
     /// Whether a session without TLS must not carry mail.
     pub fn required(self) -> bool {
         matches!(self, TlsLevel::Encrypt | TlsLevel::Verify)
@@ -64,6 +74,9 @@ pub struct Settings {
     pub tls_ca_file: String,
     /// Destination → (user, password).
     pub auth: BTreeMap<String, (String, String)>,
+    /// Destinations whose credentials may go to a server whose certificate
+    /// was not verified (remote.auth_unverified).
+    pub auth_unverified: std::collections::BTreeSet<String>,
     /// The port of hosts found in DNS.
     pub smtp_port: u16,
     /// Name servers; empty for the system's.
@@ -126,6 +139,16 @@ impl Settings {
                 )),
             }
         }
+        let mut auth_unverified = std::collections::BTreeSet::new();
+        for d in cfg.list("remote.auth_unverified") {
+            let dest = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            if !auth.contains_key(&dest) {
+                errors.push(format!(
+                    "remote.auth_unverified: {d:?} has no credentials in remote.auth"
+                ));
+            }
+            auth_unverified.insert(dest);
+        }
         let mut dns_servers = Vec::new();
         for d in cfg.list("remote.dns_servers") {
             let parsed = d
@@ -161,6 +184,7 @@ impl Settings {
             tls_policy,
             tls_ca_file: cfg.str("remote.tls_ca_file").to_string(),
             auth,
+            auth_unverified,
             smtp_port: u16::try_from(cfg.u64("remote.smtp_port")).unwrap_or(25),
             dns_servers,
         })
@@ -169,5 +193,32 @@ impl Settings {
     /// The TLS level for a destination.
     pub fn tls_for(&self, dest: &str) -> TlsLevel {
         self.tls_policy.get(dest).copied().unwrap_or(self.tls_level)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(text: &str) -> Result<Settings, Vec<String>> {
+        Settings::from_config(&Config::parse(text, "t.toml").unwrap())
+    }
+
+    #[test]
+    fn auth_unverified_names_destinations_with_credentials() {
+        let s = settings(
+            "[remote]\nauth_unverified = [\"Relay.Example.\"]\n\
+             [remote.auth]\n\"relay.example\" = [\"u\", \"p\"]\n",
+        )
+        .unwrap();
+        assert!(s.auth_unverified.contains("relay.example"));
+        assert!(settings("").unwrap().auth_unverified.is_empty());
+        let e = settings("[remote]\nauth_unverified = [\"typo.example\"]\n").unwrap_err();
+        assert!(
+            e.iter().any(|e| e.contains("remote.auth_unverified")
+                && e.contains("typo.example")
+                && e.contains("no credentials")),
+            "{e:?}"
+        );
     }
 }
