@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::proto::sasl::Secret;
 
 /// The STARTTLS level for a destination (as Postfix's smtp_tls_security_level).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,8 +73,9 @@ pub struct Settings {
     pub tls_level: TlsLevel,
     pub tls_policy: BTreeMap<String, TlsLevel>,
     pub tls_ca_file: String,
-    /// Destination → (user, password).
-    pub auth: BTreeMap<String, (String, String)>,
+    /// Destination → (user, password). The password is a [`Secret`]: these
+    /// settings may be printed with `{:?}`.
+    pub auth: BTreeMap<String, (String, Secret)>,
     /// Destinations whose credentials may go to a server whose certificate
     /// was not verified (remote.auth_unverified).
     pub auth_unverified: std::collections::BTreeSet<String>,
@@ -132,7 +134,7 @@ impl Settings {
         for (dest, v) in lower(cfg.map("remote.auth")) {
             match v.as_slice() {
                 [u, p] => {
-                    auth.insert(dest, (u.clone(), p.clone()));
+                    auth.insert(dest, (u.clone(), Secret::from(p.as_str())));
                 }
                 _ => errors.push(format!(
                     "remote.auth: {dest:?}: give [\"user\", \"password\"]"
@@ -212,6 +214,8 @@ mod tests {
         )
         .unwrap();
         assert!(s.auth_unverified.contains("relay.example"));
+        assert!(!format!("{s:?}").contains("\"p\""), "{s:?}");
+        assert_eq!(s.auth["relay.example"].1.as_bytes(), b"p");
         assert!(settings("").unwrap().auth_unverified.is_empty());
         let e = settings("[remote]\nauth_unverified = [\"typo.example\"]\n").unwrap_err();
         assert!(
