@@ -149,7 +149,7 @@ pub fn decode_response(line: &[u8]) -> Result<Secret, SaslError> {
         b"*" => Err(SaslError::Cancelled),
         b"=" => Ok(Secret::default()),
         // Longer than any message we accept, before anything is allocated.
-        _ if line.len() > (MAX_PLAIN + 2) / 3 * 4 => Err(SaslError::Malformed),
+        _ if line.len() > MAX_PLAIN.div_ceil(3) * 4 => Err(SaslError::Malformed),
         _ => base64::engine::general_purpose::STANDARD
             .decode(line)
             .map(Secret::new)
@@ -272,7 +272,8 @@ mod tests {
 
     #[test]
     fn response_lines() {
-        let table: &[(&[u8], Result<&[u8], SaslError>)] = &[
+        type Row<'a> = (&'a [u8], Result<&'a [u8], SaslError>);
+        let table: &[Row] = &[
             (b"*", Err(SaslError::Cancelled)),
             (b"=", Ok(b"")),
             (b"AHUAcHc=", Ok(b"\0u\0pw")),
