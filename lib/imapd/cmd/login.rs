@@ -18,15 +18,13 @@ pub fn login(
     s: &mut Session,
     tag: String,
     user: Vec<u8>,
-    password: Vec<u8>,
+    password: Secret,
     out: &mut Out,
 ) -> Action {
     if !s.login_allowed() {
         out.line(&format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS first"));
         return Action::None;
     }
-    // Held as a Secret from here on: wiped when dropped, never printed.
-    let password = Secret::new(password);
     match (String::from_utf8(user), password.as_str().is_some()) {
         (Ok(user), true) => Action::Login {
             tag,
@@ -46,7 +44,7 @@ pub fn authenticate(
     s: &mut Session,
     tag: String,
     mechanism: &str,
-    initial: Option<Vec<u8>>,
+    initial: Option<Secret>,
     out: &mut Out,
 ) -> Action {
     if mechanism != "PLAIN" {
@@ -58,7 +56,7 @@ pub fn authenticate(
         return Action::None;
     }
     match initial {
-        Some(ir) => sasl_plain(s, tag, &ir, out),
+        Some(ir) => sasl_plain(s, tag, ir.as_bytes(), out),
         None => {
             s.sasl_tag = Some(tag);
             Action::SaslContinue
