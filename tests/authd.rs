@@ -766,3 +766,62 @@ fn db_load_shows_progress_on_a_terminal() {
     assert_eq!(code(&plain), 0);
     assert!(!stderr(&plain).contains('\r'), "{}", stderr(&plain));
 }
+
+/// The median of `v`, in seconds.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+#[test]
+fn login_time_does_not_tell_an_unknown_user_from_a_wrong_password() {
+    let mut inst = Instance::new();
+    set_config(&inst, "system", "default_domain = \"example.test\"");
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let out = inst.ctl_stdin(
+        &["user", "add", "bob@example.test", "--password-stdin"],
+        Some(b"s3cret\n"),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    start_authd(&mut inst);
+    let mut c = Client::connect(&socket(&inst)).unwrap();
+    // No address, so no ban can cut the series short.
+    let mut attempt = |user: &str| {
+        let t = std::time::Instant::now();
+        let r = c
+            .call(Request::Login {
+                user: user.into(),
+                password: "wrong password".into(),
+                service: Service::Imap,
+                ip: None,
+            })
+            .unwrap();
+        let spent = t.elapsed().as_secs_f64();
+        assert!(
+            matches!(
+                r,
+                Reply::LoginFailed {
+                    reason: LoginFailure::BadCredentials
+                }
+            ),
+            "{r:?}"
+        );
+        spent
+    };
+    attempt("bob@example.test");
+    attempt("nobody@example.test");
+    // Interleaved, so that a burst of load on a shared machine hits both kinds.
+    let (mut known, mut unknown, mut no_domain) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..11 {
+        known.push(attempt("bob@example.test"));
+        unknown.push(attempt("nobody@example.test"));
+        no_domain.push(attempt("nobody@elsewhere.test"));
+    }
+    let (k, u, n) = (median(known), median(unknown), median(no_domain));
+    // A `$6$` hash costs milliseconds, a failed lookup microseconds: without
+    // the dummy hash an unknown user would answer ten times faster or more.
+    assert!(
+        u >= k / 2.0 && n >= k / 2.0,
+        "an unknown user answers faster: known {k:.6}s, unknown {u:.6}s, unknown domain {n:.6}s"
+    );
+}

@@ -920,7 +920,7 @@ fn a_smarthost_gets_auth_plain_with_the_configured_credentials() {
     launch(
         &mut inst,
         &format!(
-            "[remote.routes]\n\"*\" = [\"127.0.0.1:{}\"]\n[remote.auth]\n\"*\" = [\"relayuser\", \"s3cret\"]\n",
+            "auth_unverified = [\"*\"]\n[remote.routes]\n\"*\" = [\"127.0.0.1:{}\"]\n[remote.auth]\n\"*\" = [\"relayuser\", \"s3cret\"]\n",
             peer.port
         ),
     );
@@ -1381,7 +1381,7 @@ fn auth_login_when_plain_is_not_offered_and_bad_addresses_bounce() {
     launch(
         &mut inst,
         &format!(
-            "[remote.routes]\n{}[remote.auth]\n\"peer.test\" = [\"u1\", \"pw\"]\n",
+            "auth_unverified = [\"peer.test\"]\n[remote.routes]\n{}[remote.auth]\n\"peer.test\" = [\"u1\", \"pw\"]\n",
             peer.route("peer.test")
         ),
     );
@@ -1421,4 +1421,193 @@ fn a_peer_without_esmtp_gets_helo_and_one_command_at_a_time() {
     let m = &sink.messages()[0];
     assert!(m.contains("X-Client-Proto: SMTP\n"), "{m}");
     assert!(m.contains("X-Mail-Args: <a@example.org>\n"), "{m}");
+}
+
+// ---------------------------------------------------------------------------
+// Smarthost credentials go only to a server whose certificate was verified.
+
+/// A peer offering STARTTLS with the instance's self-signed certificate and
+/// AUTH PLAIN LOGIN, routed as the smarthost `*`.
+fn tls_smarthost(inst: &Instance) -> Peer {
+    Peer::start(
+        port(inst, 28),
+        Script {
+            ext: vec!["PIPELINING", "8BITMIME", "AUTH PLAIN LOGIN"],
+            tls: Some(server_tls(inst)),
+            ..Script::default()
+        },
+    )
+}
+
+fn smarthost_keys(peer: &Peer, extra: &str) -> String {
+    format!(
+        "{extra}[remote.routes]\n\"*\" = [\"127.0.0.1:{}\"]\n[remote.auth]\n\"*\" = [\"relayuser\", \"s3cret\"]\n",
+        peer.port
+    )
+}
+
+#[test]
+fn smarthost_auth_is_refused_over_unverified_tls_and_the_message_stays_queued() {
+    let mut inst = Instance::new();
+    let peer = tls_smarthost(&inst);
+    inst.append_config(
+        "[send]\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\nscan_interval = \"1s\"\n",
+    );
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    inst.ctl_ok(&["user", "add", "alice@example.test"]);
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    inst.spawn("kmp-local", &[]);
+    inst.wait_socket("local.sock");
+    launch(
+        &mut inst,
+        &smarthost_keys(&peer, "tls_level = \"encrypt\"\n"),
+    );
+    let pid = inst.path().join("run/kmp-send.pid");
+    inst.spawn("kmp-send", &[]);
+    wait_until(Duration::from_secs(20), || pid.exists())
+        .unwrap_or_else(|_| panic!("kmp-send never got ready:\n{}", inst.log("kmp-send")));
+    sendmail(
+        &inst,
+        &["-f", "alice@example.test", "friend@far.example"],
+        b"Subject: via the relay\n\nhello\n",
+    );
+    // Tried, deferred, tried again: never bounced, never sent in the clear.
+    wait_until(Duration::from_secs(30), || {
+        inst.log("kmp-remote")
+            .matches("to=<friend@far.example>")
+            .count()
+            >= 2
+    })
+    .unwrap_or_else(|_| panic!("{}\n{}", inst.log("kmp-send"), inst.log("kmp-remote")));
+    let log = inst.log("kmp-remote");
+    assert!(log.contains("status=deferred"), "{log}");
+    assert!(
+        log.contains("not sending credentials to 127.0.0.1[127.0.0.1]: its certificate was not verified (TLS level encrypt)"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("status=sent") && !log.contains("status=bounced"),
+        "{log}"
+    );
+    assert!(!log.contains("s3cret"), "{log}");
+    assert!(inst
+        .ctl_ok(&["queue", "list"])
+        .contains("friend@far.example"));
+    let seen = peer.seen();
+    assert!(seen.tls, "{seen:?}");
+    assert!(
+        !seen
+            .commands
+            .iter()
+            .any(|c| c.starts_with("AUTH") || c.starts_with("LOGIN") || c.starts_with("MAIL")),
+        "{seen:?}"
+    );
+    assert!(seen.messages.is_empty());
+    // No bounce came back to the sender either.
+    let new = inst.path().join("mail/example.test/alice/new");
+    assert_eq!(std::fs::read_dir(&new).map(|d| d.count()).unwrap_or(0), 0);
+}
+
+#[test]
+fn smarthost_auth_over_may_or_plain_text_is_refused_too() {
+    // may with STARTTLS: encrypted but unverified.
+    let mut inst = Instance::new();
+    let peer = tls_smarthost(&inst);
+    launch(&mut inst, &smarthost_keys(&peer, "tls_level = \"may\"\n"));
+    let r = send_job(
+        &inst,
+        job("M1", "a@example.org", &["x@far.example"]),
+        MESSAGE,
+    );
+    assert_outcome(
+        &r[0],
+        Outcome::Deferred,
+        "4.7.0",
+        "its certificate was not verified (TLS level may)",
+    );
+    assert!(r[0].text.contains("remote.auth_unverified"), "{:?}", r[0]);
+    drop(peer);
+    // No TLS at all, to a loopback address: refused as well without the override.
+    let mut inst = Instance::new();
+    let peer = Peer::start(
+        port(&inst, 28),
+        Script {
+            ext: vec!["PIPELINING", "AUTH PLAIN"],
+            ..Script::default()
+        },
+    );
+    launch(&mut inst, &smarthost_keys(&peer, ""));
+    let r = send_job(
+        &inst,
+        job("M2", "a@example.org", &["x@far.example"]),
+        MESSAGE,
+    );
+    assert_outcome(&r[0], Outcome::Deferred, "4.7.0", "without TLS");
+    let seen = peer.seen();
+    assert!(
+        !seen
+            .commands
+            .iter()
+            .any(|c| c.starts_with("AUTH") || c.starts_with("MAIL")),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn smarthost_auth_over_unverified_tls_when_the_admin_says_so() {
+    let mut inst = Instance::new();
+    let peer = tls_smarthost(&inst);
+    launch(
+        &mut inst,
+        &smarthost_keys(
+            &peer,
+            "tls_level = \"encrypt\"\nauth_unverified = [\"*\"]\n",
+        ),
+    );
+    let r = send_job(
+        &inst,
+        job("O1", "a@example.org", &["x@far.example"]),
+        MESSAGE,
+    );
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    let seen = peer.seen();
+    assert!(seen.tls);
+    assert!(
+        seen.commands
+            .contains(&"AUTH PLAIN AHJlbGF5dXNlcgBzM2NyZXQ=".to_string()),
+        "{seen:?}"
+    );
+    assert_eq!(seen.messages.len(), 1);
+}
+
+#[test]
+fn smarthost_auth_under_verify_with_a_trusted_authority() {
+    let mut inst = Instance::new();
+    let peer = tls_smarthost(&inst);
+    let ca = inst.path().join("tls/cert.pem");
+    launch(
+        &mut inst,
+        &smarthost_keys(
+            &peer,
+            &format!(
+                "tls_ca_file = \"{}\"\n[remote.tls_policy]\n\"*\" = [\"verify\"]\n",
+                ca.display()
+            ),
+        ),
+    );
+    let r = send_job(
+        &inst,
+        job("V2", "a@example.org", &["x@far.example"]),
+        MESSAGE,
+    );
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    let seen = peer.seen();
+    assert!(seen.tls);
+    assert!(
+        seen.commands
+            .contains(&"AUTH PLAIN AHJlbGF5dXNlcgBzM2NyZXQ=".to_string()),
+        "{seen:?}"
+    );
+    assert_eq!(seen.messages.len(), 1);
 }

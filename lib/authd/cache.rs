@@ -13,14 +13,24 @@ use std::collections::HashMap;
 
 use ring::hmac;
 
+use crate::proto::sasl::ct_eq;
+
 /// How long a good login is remembered.
 pub const TTL_MS: u64 = 3600 * 1000;
 /// How many users are remembered at most.
 pub const MAX_ENTRIES: usize = 200_000;
 
 /// The HMAC of a (user, password) pair.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Tag([u8; 32]);
+
+impl PartialEq for Tag {
+    fn eq(&self, other: &Tag) -> bool {
+        ct_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Tag {}
 
 impl std::fmt::Debug for Tag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,14 +77,11 @@ impl LoginCache {
     pub fn hit(&self, user: &[u8], tag: &Tag, stored_hash: &str, now_ms: u64) -> bool {
         match self.entries.get(user) {
             Some(e) => {
-                let same_tag = e
-                    .tag
-                    .0
-                    .iter()
-                    .zip(tag.0.iter())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0;
-                same_tag && e.hash == stored_hash && now_ms.saturating_sub(e.at_ms) < TTL_MS
+                // Both in constant time: the tag is password-derived, and
+                // neither comparison may stop early on a partial match.
+                let same_tag = ct_eq(&e.tag.0, &tag.0);
+                let same_hash = ct_eq(e.hash.as_bytes(), stored_hash.as_bytes());
+                same_tag & same_hash && now_ms.saturating_sub(e.at_ms) < TTL_MS
             }
             None => false,
         }

@@ -28,7 +28,7 @@ use crate::net::Cidr;
 use crate::paths::Paths;
 use crate::userdb::address::normalize_domain;
 use crate::userdb::lmdb::Lmdb;
-use crate::userdb::password::{self, Secret, DUMMY_HASH, MAX_PASSWORD};
+use crate::userdb::password::{self, Secret, MAX_PASSWORD};
 use crate::userdb::{Address, DbError, Directory, Resolved, State, User};
 use bans::{Bans, Limits};
 use cache::LoginCache;
@@ -102,6 +102,8 @@ impl Authd {
         for p in problems {
             crate::warn!("ban table: {p}");
         }
+        // Made now, so the first unknown user costs one hash like any other.
+        password::dummy_hash();
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -165,7 +167,7 @@ impl Authd {
                 password,
                 service,
                 ip,
-            } => self.login(&user, Secret::from(password), service, ip).await,
+            } => self.login(&user, password, service, ip).await,
             Request::Lookup { address } => self.lookup(&address),
             Request::Failure {
                 ip,
@@ -238,7 +240,7 @@ impl Authd {
         }
         let s = self.settings();
         let addr = login_address(typed, &s.default_domain);
-        let usable = pw.bytes().len() <= MAX_PASSWORD && !pw.bytes().is_empty();
+        let usable = pw.as_bytes().len() <= MAX_PASSWORD && !pw.as_bytes().is_empty();
         let user: Option<User> = match &addr {
             Some(a) if usable => match self.with_db(|db| db.user(a)) {
                 Ok(u) => u,
@@ -254,7 +256,7 @@ impl Authd {
             .map(|u| u.password.clone())
             .filter(|h| !h.is_empty());
         let key = addr.as_ref().map(|a| a.key()).unwrap_or_default();
-        let tag = self.cache().tag(&key, pw.bytes());
+        let tag = self.cache().tag(&key, pw.as_bytes());
         let now_ms = self.clock.now_ms();
         let cached = match &stored {
             Some(h) => self.cache().hit(&key, &tag, h, now_ms),
@@ -265,10 +267,12 @@ impl Authd {
         } else if usable {
             // The same work whether the user exists or not: no timing tells
             // an unknown user from a wrong password.
-            let hash = stored.clone().unwrap_or_else(|| DUMMY_HASH.to_string());
+            let hash = stored
+                .clone()
+                .unwrap_or_else(|| password::dummy_hash().to_string());
             let _permit = self.hashing.acquire().await;
             let checked = tokio::task::spawn_blocking(move || {
-                let ok = password::verify(pw.bytes(), &hash);
+                let ok = password::verify(pw.as_bytes(), &hash);
                 drop(pw); // zeroed here
                 ok
             })

@@ -330,7 +330,10 @@ async fn perform(
             Action::SaslContinue => {
                 conn.write_all(b"+ \r\n").await?;
                 let line = read_line(conn, buf, shared.settings().limits.max_line).await?;
-                let Some(line) = line else { return Ok(false) };
+                // The line holds a password: wiped when dropped.
+                let Some(line) = line.map(zeroize::Zeroizing::new) else {
+                    return Ok(false);
+                };
                 action = run_sync(conn, session, |s, out| s.sasl_line(&line, out))?;
             }
             Action::Login {
@@ -396,7 +399,7 @@ async fn banned(shared: &Shared, ip: IpAddr) -> bool {
 async fn login(
     shared: &Shared,
     user: &str,
-    password: String,
+    password: crate::proto::sasl::Secret,
     ip: IpAddr,
 ) -> Result<authd::UserInfo, &'static str> {
     let req = Request::Login {

@@ -65,7 +65,7 @@ pub enum Action {
     Login {
         tag: String,
         user: String,
-        password: String,
+        password: crate::proto::sasl::Secret,
     },
     /// Send `+ ` and pass the client's next line to [`Session::sasl_line`].
     SaslContinue,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::frame::{self, FrameError};
+use crate::proto::sasl::Secret;
 
 /// The protocol version this library speaks.
 pub const VERSION: u32 = 1;
@@ -40,10 +41,11 @@ pub struct Envelope<T> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Verify a login. `user` is as typed (with or without @domain).
+    /// Verify a login. `user` is as typed (with or without @domain); the
+    /// password is a [`Secret`], so printing the request shows none of it.
     Login {
         user: String,
-        password: String,
+        password: Secret,
         service: Service,
         ip: Option<IpAddr>,
     },
@@ -245,4 +247,29 @@ impl AsyncClient {
 /// One request on a fresh connection: what a daemon does per login or lookup.
 pub async fn call(path: &Path, req: Request) -> Result<Reply, ClientError> {
     AsyncClient::connect(path).await?.call(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_request_never_prints_its_password() {
+        let req = wrap(Request::Login {
+            user: "bob@example.test".into(),
+            password: Secret::from("hunter2-secret".to_string()),
+            service: Service::Imap,
+            ip: None,
+        });
+        let shown = format!("{req:?} {req:#?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("bob@example.test"), "{shown}");
+        // On the wire it is still the password kmp-authd must check.
+        let body = frame::encode(&req);
+        let back: Envelope<Request> = frame::decode(&body[4..]).unwrap();
+        match back.body {
+            Request::Login { password, .. } => assert_eq!(password.as_bytes(), b"hunter2-secret"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

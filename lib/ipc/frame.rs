@@ -54,7 +54,9 @@ fn check_len(len: [u8; 4]) -> Result<usize, FrameError> {
 
 /// Writes one frame.
 pub fn write<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
-    w.write_all(&encode(msg))?;
+    // Frames may carry a password (kmp-authd's Login): wiped once sent.
+    let buf = zeroize::Zeroizing::new(encode(msg));
+    w.write_all(&buf)?;
     w.flush()?;
     Ok(())
 }
@@ -67,7 +69,7 @@ pub fn read<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<T, FrameError> {
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
         Err(e) => return Err(e.into()),
     }
-    let mut body = vec![0u8; check_len(len)?];
+    let mut body = zeroize::Zeroizing::new(vec![0u8; check_len(len)?]);
     r.read_exact(&mut body)?;
     decode(&body)
 }
@@ -78,7 +80,8 @@ where
     W: tokio::io::AsyncWrite + Unpin,
     T: Serialize,
 {
-    w.write_all(&encode(msg)).await?;
+    let buf = zeroize::Zeroizing::new(encode(msg));
+    w.write_all(&buf).await?;
     w.flush().await?;
     Ok(())
 }
@@ -95,7 +98,7 @@ where
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
         Err(e) => return Err(e.into()),
     }
-    let mut body = vec![0u8; check_len(len)?];
+    let mut body = zeroize::Zeroizing::new(vec![0u8; check_len(len)?]);
     r.read_exact(&mut body).await?;
     decode(&body)
 }

@@ -427,12 +427,12 @@ impl Conn<'_> {
     }
 
     async fn login(&mut self, user: &str, password: crate::proto::pop3::Secret) -> LoginOutcome {
-        let Ok(pw) = std::str::from_utf8(password.as_bytes()) else {
+        if password.as_str().is_none() {
             return LoginOutcome::Failed(LoginFailure::BadCredentials);
-        };
+        }
         let req = Request::Login {
             user: user.to_string(),
-            password: pw.to_string(),
+            password,
             service: Service::Pop3,
             ip: Some(self.ip),
         };

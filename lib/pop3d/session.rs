@@ -9,8 +9,8 @@ use std::borrow::Cow;
 
 use crate::ipc::authd::{LoginFailure, UserInfo};
 use crate::proto::pop3::reply;
-use crate::proto::pop3::sasl::{self, PlainError};
 use crate::proto::pop3::{Command, MsgNum, ParseError, SaslData, Secret};
+use crate::proto::sasl::{self, SaslError};
 
 /// What the server has decided about this connection before it starts.
 #[derive(Debug, Clone)]
@@ -432,8 +432,8 @@ impl Session {
                 user: p.user,
                 password: p.password,
             }],
-            Err(PlainError::Malformed) => self.error(reply::AUTH_BAD_PLAIN.into()),
-            Err(PlainError::OtherIdentity) => self.error(reply::AUTH_OTHER_IDENTITY.into()),
+            Err(SaslError::OtherIdentity) => self.error(reply::AUTH_OTHER_IDENTITY.into()),
+            Err(_) => self.error(reply::AUTH_BAD_PLAIN.into()),
         }
     }
 

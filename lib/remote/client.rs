@@ -275,7 +275,7 @@ impl Conn {
     pub async fn auth(
         &mut self,
         user: &str,
-        pass: &str,
+        pass: &crate::proto::sasl::Secret,
         limit: Duration,
     ) -> Result<Reply, ConnError> {
         let b64 = base64::engine::general_purpose::STANDARD;
@@ -286,7 +286,7 @@ impl Conn {
             token.push(0);
             token.extend_from_slice(pass.as_bytes());
             let mut line = format!("AUTH PLAIN {}", b64.encode(&token));
-            token.fill(0);
+            zeroize::Zeroize::zeroize(&mut token);
             let r = self.command(&line, limit).await;
             wipe(&mut line);
             return r;
@@ -299,7 +299,7 @@ impl Conn {
         if r.code != 334 {
             return Ok(r);
         }
-        let mut line = b64.encode(pass);
+        let mut line = b64.encode(pass.as_bytes());
         let r = self.command(&line, limit).await;
         wipe(&mut line);
         r
@@ -329,12 +329,9 @@ fn io_text(e: &std::io::Error) -> String {
     }
 }
 
-/// Overwrites a string that held a secret.
+/// Overwrites a line that held a password before it is freed.
 fn wipe(s: &mut String) {
-    // SAFETY-free: writing zero bytes keeps the string valid UTF-8.
-    let zeros = "\0".repeat(s.len());
-    s.replace_range(.., &zeros);
-    s.clear();
+    zeroize::Zeroize::zeroize(s);
 }
 
 #[cfg(test)]

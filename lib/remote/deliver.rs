@@ -419,6 +419,7 @@ async fn open(
         tokio::spawn(conn.quit());
         return Err(v);
     }
+    let mut verified = false;
     let want_tls = match level {
         TlsLevel::None => false,
         TlsLevel::May => conn.ext.starttls,
@@ -480,6 +481,8 @@ async fn open(
                 return Err(v);
             }
         }
+        // Only the verify level checks the chain and the name.
+        verified = conn.tls && level == TlsLevel::Verify;
         if conn.tls {
             let r = conn.hello(&s.helo_name, t.command).await.map_err(|e| {
                 Verdict::broken(&conn, &e, "performing the EHLO handshake after STARTTLS")
@@ -498,16 +501,11 @@ async fn open(
                 "{}: no AUTH PLAIN or LOGIN offered; sending without authentication",
                 conn.relay()
             );
-        } else if !conn.tls && !conn.addr.ip().is_loopback() {
-            let v = Verdict::local(
-                Outcome::Deferred,
-                "4.7.0",
-                format!(
-                    "not sending credentials to {} without TLS",
-                    conn.relay_name()
-                ),
-                &conn.relay(),
-            );
+        } else if let Some(why) = auth_refusal(&conn, route, level, verified, s) {
+            // Deferred, not sent unauthenticated: the relay would refuse
+            // the mail or, worse, take it as from anyone.
+            crate::warn!("{}: {why}", conn.relay());
+            let v = Verdict::local(Outcome::Deferred, "4.7.0", why, &conn.relay());
             tokio::spawn(conn.quit());
             return Err(v);
         } else {
@@ -530,6 +528,47 @@ async fn open(
         }
     }
     Ok(conn)
+}
+
+/// Why the credentials for `route` must not be sent on `conn`, if so. They
+/// go only to a server whose certificate was verified (level verify), unless
+/// the destination is in remote.auth_unverified: then over any TLS, or
+/// without TLS to a loopback address.
+fn auth_refusal(
+    conn: &Conn,
+    route: &Route,
+    level: TlsLevel,
+    verified: bool,
+    s: &Settings,
+) -> Option<String> {
+    if verified {
+        return None;
+    }
+    let allowed = s.auth_unverified.contains(&route.dest);
+    if allowed && (conn.tls || conn.addr.ip().is_loopback()) {
+        return None;
+    }
+    let dest = &route.dest;
+    let hint = if allowed {
+        String::new()
+    } else {
+        format!(
+            "; set remote.tls_policy \"{dest}\" = [\"verify\"], or list \"{dest}\" in remote.auth_unverified"
+        )
+    };
+    Some(if conn.tls {
+        format!(
+            "not sending credentials to {}: its certificate was not verified (TLS level {}){hint}",
+            conn.relay_name(),
+            level.name()
+        )
+    } else {
+        format!(
+            "not sending credentials to {} without TLS (TLS level {}){hint}",
+            conn.relay_name(),
+            level.name()
+        )
+    })
 }
 
 /// Sends the message to the recipients `pending` (indexes into `idx`) over

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::proto::sasl::Secret;
 
 /// The STARTTLS level for a destination (as Postfix's smtp_tls_security_level).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,6 +29,16 @@ impl TlsLevel {
             "encrypt" => Some(TlsLevel::Encrypt),
             "verify" => Some(TlsLevel::Verify),
             _ => None,
+        }
+    }
+
+    /// The level's name, as in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsLevel::None => "none",
+            TlsLevel::May => "may",
+            TlsLevel::Encrypt => "encrypt",
+            TlsLevel::Verify => "verify",
         }
     }
 
@@ -62,8 +73,12 @@ pub struct Settings {
     pub tls_level: TlsLevel,
     pub tls_policy: BTreeMap<String, TlsLevel>,
     pub tls_ca_file: String,
-    /// Destination → (user, password).
-    pub auth: BTreeMap<String, (String, String)>,
+    /// Destination → (user, password). The password is a [`Secret`]: these
+    /// settings may be printed with `{:?}`.
+    pub auth: BTreeMap<String, (String, Secret)>,
+    /// Destinations whose credentials may go to a server whose certificate
+    /// was not verified (remote.auth_unverified).
+    pub auth_unverified: std::collections::BTreeSet<String>,
     /// The port of hosts found in DNS.
     pub smtp_port: u16,
     /// Name servers; empty for the system's.
@@ -119,12 +134,22 @@ impl Settings {
         for (dest, v) in lower(cfg.map("remote.auth")) {
             match v.as_slice() {
                 [u, p] => {
-                    auth.insert(dest, (u.clone(), p.clone()));
+                    auth.insert(dest, (u.clone(), Secret::from(p.as_str())));
                 }
                 _ => errors.push(format!(
                     "remote.auth: {dest:?}: give [\"user\", \"password\"]"
                 )),
             }
+        }
+        let mut auth_unverified = std::collections::BTreeSet::new();
+        for d in cfg.list("remote.auth_unverified") {
+            let dest = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            if !auth.contains_key(&dest) {
+                errors.push(format!(
+                    "remote.auth_unverified: {d:?} has no credentials in remote.auth"
+                ));
+            }
+            auth_unverified.insert(dest);
         }
         let mut dns_servers = Vec::new();
         for d in cfg.list("remote.dns_servers") {
@@ -161,6 +186,7 @@ impl Settings {
             tls_policy,
             tls_ca_file: cfg.str("remote.tls_ca_file").to_string(),
             auth,
+            auth_unverified,
             smtp_port: u16::try_from(cfg.u64("remote.smtp_port")).unwrap_or(25),
             dns_servers,
         })
@@ -169,5 +195,34 @@ impl Settings {
     /// The TLS level for a destination.
     pub fn tls_for(&self, dest: &str) -> TlsLevel {
         self.tls_policy.get(dest).copied().unwrap_or(self.tls_level)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(text: &str) -> Result<Settings, Vec<String>> {
+        Settings::from_config(&Config::parse(text, "t.toml").unwrap())
+    }
+
+    #[test]
+    fn auth_unverified_names_destinations_with_credentials() {
+        let s = settings(
+            "[remote]\nauth_unverified = [\"Relay.Example.\"]\n\
+             [remote.auth]\n\"relay.example\" = [\"u\", \"p\"]\n",
+        )
+        .unwrap();
+        assert!(s.auth_unverified.contains("relay.example"));
+        assert!(!format!("{s:?}").contains("\"p\""), "{s:?}");
+        assert_eq!(s.auth["relay.example"].1.as_bytes(), b"p");
+        assert!(settings("").unwrap().auth_unverified.is_empty());
+        let e = settings("[remote]\nauth_unverified = [\"typo.example\"]\n").unwrap_err();
+        assert!(
+            e.iter().any(|e| e.contains("remote.auth_unverified")
+                && e.contains("typo.example")
+                && e.contains("no credentials")),
+            "{e:?}"
+        );
     }
 }

@@ -7,6 +7,5 @@
 //! database: kmp-authd answers every question about users.
 
 pub mod policy;
-pub mod sasl;
 pub mod server;
 pub mod session;

@@ -455,7 +455,7 @@ impl Conn {
                 Action::Login(c) => {
                     let req = Request::Login {
                         user: c.user.clone(),
-                        password: c.password.expose().to_string(),
+                        password: c.password,
                         service: self.kind.service(),
                         ip: Some(self.ip),
                     };

@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::policy::Policy;
-use super::sasl::{self, Credentials, SaslError};
 use crate::ipc::authd::{ClientError, Entry, LoginFailure, Reply as AuthReply};
+use crate::proto::sasl::{self, Plain as Credentials, SaslError};
 use crate::proto::smtp::reply::{self, Reply};
 use crate::proto::smtp::{
     Body, Command, ForwardPath, MailParams, Mailbox, Mechanism, ParseError, Problem, RcptParams,
@@ -520,32 +520,32 @@ impl Session {
             s.state = State::Ready(h);
             let r = match e {
                 SaslError::Cancelled => reply::AUTH_CANCELLED,
-                SaslError::Malformed => reply::BAD_BASE64,
+                SaslError::BadBase64 | SaslError::Malformed => reply::BAD_BASE64,
+                // RFC 4616 2: an authzid the server does not allow fails the exchange.
+                SaslError::OtherIdentity => reply::AUTH_FAILED,
             };
             s.refuse(out, "AUTH", r, "");
         };
         match step {
-            AuthStep::Plain => match sasl::plain(line) {
+            AuthStep::Plain => match sasl::plain_response(line.as_bytes()) {
                 Ok(c) => {
                     out.push(Action::Login(c));
                     self.state = State::Auth(h, AuthStep::Checking);
                 }
                 Err(e) => fail(self, h, e, &mut out),
             },
-            AuthStep::LoginUser => match sasl::login_text(line) {
+            AuthStep::LoginUser => match sasl::login_response(line.as_bytes()) {
                 Ok(u) if !u.is_empty() => {
                     out.push(Action::Reply(reply::challenge(PASSWORD_PROMPT)));
+                    let u = u.as_str().unwrap_or_default().to_string();
                     self.state = State::Auth(h, AuthStep::LoginPassword(u));
                 }
                 Ok(_) => fail(self, h, SaslError::Malformed, &mut out),
                 Err(e) => fail(self, h, e, &mut out),
             },
-            AuthStep::LoginPassword(user) => match sasl::login_text(line) {
-                Ok(p) => {
-                    out.push(Action::Login(Credentials {
-                        user,
-                        password: sasl::Secret::new(p),
-                    }));
+            AuthStep::LoginPassword(user) => match sasl::login_response(line.as_bytes()) {
+                Ok(password) => {
+                    out.push(Action::Login(Credentials { user, password }));
                     self.state = State::Auth(h, AuthStep::Checking);
                 }
                 Err(e) => fail(self, h, e, &mut out),

@@ -4,10 +4,9 @@
 //! vpopmail keep their hashes. Traditional DES crypt is not accepted.
 
 use argon2::PasswordVerifier;
-use zeroize::Zeroize;
 
-/// The longest password accepted, in bytes.
-pub const MAX_PASSWORD: usize = 1024;
+/// The longest password accepted, in bytes (the SASL decoders' limit too).
+pub const MAX_PASSWORD: usize = crate::proto::sasl::MAX_PASSWORD;
 
 /// The longest hash string accepted.
 pub const MAX_HASH: usize = 512;
@@ -166,40 +165,34 @@ pub fn verify(pw: &[u8], h: &str) -> bool {
     }
 }
 
-/// A hash that verifies nothing, used to spend the same time on an unknown
-/// user as on a known one.
-pub const DUMMY_HASH: &str = "$6$kmpromaildummy$aQIUpypjqp.yXl/fYiO9SqGvuGIWkZxUJUL0zdWlQrrBKjtqP6OFes7xroNS/4QYXE9J7cWfC30WDZ5423kYc/";
+/// A well-formed `$6$` hash, used only if the system's random source fails
+/// when [`dummy_hash`] is first made.
+const FALLBACK_DUMMY: &str = "$6$kmpromaildummy$aQIUpypjqp.yXl/fYiO9SqGvuGIWkZxUJUL0zdWlQrrBKjtqP6OFes7xroNS/4QYXE9J7cWfC30WDZ5423kYc/";
 
-/// A password held in memory only as long as needed, zeroed when dropped.
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn new(v: Vec<u8>) -> Secret {
-        Secret(v)
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
-    }
+/// A hash that verifies nothing anyone can type, made once per process by
+/// [`hash`] itself: the default scheme at the default cost. kmp-authd checks
+/// an unknown user's password against it, so a login costs the same hash
+/// work whether the user exists or not, and a change of the default scheme
+/// or cost changes the dummy with it.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        use ring::rand::SecureRandom;
+        let mut raw = [0u8; 32];
+        if ring::rand::SystemRandom::new().fill(&mut raw).is_err() {
+            return FALLBACK_DUMMY.to_string();
+        }
+        // Printable, no NUL: a password `hash` accepts, never stored anywhere.
+        let pw: Vec<u8> = raw.iter().map(|b| b'!' + b % 90).collect();
+        let h = hash(&pw).unwrap_or_else(|_| FALLBACK_DUMMY.to_string());
+        raw.fill(0);
+        h
+    })
 }
 
-impl From<String> for Secret {
-    fn from(s: String) -> Secret {
-        Secret(s.into_bytes())
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
+/// A password held in memory only as long as needed: the one type every
+/// program uses (wiped on drop, never printed).
+pub use crate::proto::sasl::Secret;
 
 #[cfg(test)]
 mod tests {
@@ -245,8 +238,13 @@ mod tests {
     fn bad_hashes_and_passwords_are_refused() {
         assert!(!verify(b"x", ""));
         assert!(!verify(b"x", "aZGJuE6EXrjEE"));
-        assert!(!verify(b"x", DUMMY_HASH));
-        assert!(verify(b"dummy-password-never-used", DUMMY_HASH));
+        assert!(!verify(b"x", dummy_hash()));
+        assert!(verify(b"dummy-password-never-used", FALLBACK_DUMMY));
+        // The dummy is of the default scheme and cost: what `hash` makes.
+        let real = hash(b"pw").unwrap();
+        assert_eq!(check_hash(dummy_hash()), Ok(Scheme::Sha512Crypt));
+        assert_eq!(dummy_hash().matches('$').count(), real.matches('$').count());
+        assert_eq!(dummy_hash(), dummy_hash());
         for h in [
             "",
             "plain",

@@ -109,6 +109,12 @@ pub const KEYS: &[Key] = &[
         name: "remote.auth",
         kind: Kind::Map,
         default: "",
-        doc: "Credentials for AUTH PLAIN or LOGIN, per destination as in remote.routes:\n\"*\" = [\"user\", \"password\"].\nSent only over TLS, unless the server is on a loopback address.",
+        doc: "Credentials for AUTH PLAIN or LOGIN, per destination as in remote.routes:\n\"*\" = [\"user\", \"password\"].\nSent only to a server whose certificate was verified (TLS level verify for\nthat destination in remote.tls_policy or remote.tls_level); otherwise the\nmessage is deferred, unless the destination is in remote.auth_unverified.",
+    },
+    Key {
+        name: "remote.auth_unverified",
+        kind: Kind::List,
+        default: "",
+        doc: "Destinations of remote.auth (\"*\" for the smarthost) whose credentials may be\nsent to a server whose certificate was not verified: over TLS under the\nlevels may and encrypt, or without TLS to a loopback address. Anyone able to\nintercept the connection can then read the password.",
     },
 ];

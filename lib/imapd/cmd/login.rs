@@ -2,9 +2,8 @@
 //! RFC 4616) with SASL-IR (RFC 4959). Credentials are checked by kmp-authd:
 //! the handler returns [`Action::Login`] and the server finishes.
 
-use base64::Engine;
-
 use crate::imapd::session::{Action, Out, Session};
+use crate::proto::sasl::{self, SaslError, Secret};
 
 pub fn starttls(s: &mut Session, tag: &str, out: &mut Out) -> Action {
     if s.tls || !s.settings.tls_available {
@@ -19,15 +18,15 @@ pub fn login(
     s: &mut Session,
     tag: String,
     user: Vec<u8>,
-    password: Vec<u8>,
+    password: Secret,
     out: &mut Out,
 ) -> Action {
     if !s.login_allowed() {
         out.line(&format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS first"));
         return Action::None;
     }
-    match (String::from_utf8(user), String::from_utf8(password)) {
-        (Ok(user), Ok(password)) => Action::Login {
+    match (String::from_utf8(user), password.as_str().is_some()) {
+        (Ok(user), true) => Action::Login {
             tag,
             user,
             password,
@@ -45,7 +44,7 @@ pub fn authenticate(
     s: &mut Session,
     tag: String,
     mechanism: &str,
-    initial: Option<Vec<u8>>,
+    initial: Option<Secret>,
     out: &mut Out,
 ) -> Action {
     if mechanism != "PLAIN" {
@@ -57,7 +56,7 @@ pub fn authenticate(
         return Action::None;
     }
     match initial {
-        Some(ir) => sasl_plain(s, tag, &ir, out),
+        Some(ir) => sasl_plain(s, tag, ir.as_bytes(), out),
         None => {
             s.sasl_tag = Some(tag);
             Action::SaslContinue
@@ -65,46 +64,34 @@ pub fn authenticate(
     }
 }
 
-/// Decodes a PLAIN response: `authzid NUL authcid NUL password`.
+/// Decodes a PLAIN response (the shared decoder of `proto::sasl`):
+/// `authzid NUL authcid NUL password`.
 pub fn sasl_plain(_s: &mut Session, tag: String, line: &[u8], out: &mut Out) -> Action {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line == b"*" {
-        out.line(&format!("{tag} BAD Authentication cancelled"));
-        return Action::None;
-    }
-    let raw = if line == b"=" {
-        Vec::new()
-    } else {
-        match base64::engine::general_purpose::STANDARD.decode(line) {
-            Ok(r) => r,
-            Err(_) => {
-                out.line(&format!("{tag} BAD Invalid base64"));
-                return Action::None;
-            }
-        }
-    };
-    let parts: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
-    if parts.len() != 3 {
-        out.line(&format!(
-            "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"
-        ));
-        return Action::None;
-    }
-    let (authz, user, pass) = (parts[0], parts[1], parts[2]);
-    if !authz.is_empty() && authz != user {
-        out.line(&format!(
-            "{tag} NO [AUTHORIZATIONFAILED] Cannot act as another user"
-        ));
-        return Action::None;
-    }
-    match (std::str::from_utf8(user), std::str::from_utf8(pass)) {
-        (Ok(u), Ok(p)) => Action::Login {
+    match sasl::plain_response(line) {
+        Ok(p) => Action::Login {
             tag,
-            user: u.to_string(),
-            password: p.to_string(),
+            user: p.user,
+            password: p.password,
         },
-        _ => {
+        // RFC 9051 6.2.2: a cancelled exchange and a response that cannot be
+        // decoded are rejected with BAD.
+        Err(SaslError::Cancelled) => {
+            out.line(&format!("{tag} BAD Authentication cancelled"));
+            Action::None
+        }
+        Err(SaslError::BadBase64) => {
+            out.line(&format!("{tag} BAD Invalid base64"));
+            Action::None
+        }
+        Err(SaslError::OtherIdentity) => {
+            out.line(&format!(
+                "{tag} NO [AUTHORIZATIONFAILED] Cannot act as another user"
+            ));
+            Action::None
+        }
+        Err(SaslError::Malformed) => {
             out.line(&format!(
                 "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"
             ));

@@ -16,7 +16,7 @@ pub fn parse(verb: &str, c: &mut Cursor) -> Res<Option<CommandBody>> {
             c.sp()?;
             let user = c.astring()?;
             c.sp()?;
-            let password = c.astring()?;
+            let password = crate::proto::sasl::Secret::new(c.astring()?);
             CommandBody::Login { user, password }
         }
         "AUTHENTICATE" => {
@@ -25,7 +25,7 @@ pub fn parse(verb: &str, c: &mut Cursor) -> Res<Option<CommandBody>> {
             let initial = if c.eat(b" ") {
                 // SASL-IR (RFC 4959): base64 or "=".
                 let a = c.atom()?;
-                Some(a.into_bytes())
+                Some(crate::proto::sasl::Secret::from(a))
             } else {
                 None
             };

@@ -1,6 +1,7 @@
 //! Parser tables, replayed in chunks, and the malformed-input table.
 
 use super::*;
+use crate::proto::sasl::Secret;
 
 const CHUNKS: [usize; 6] = [1, 2, 3, 7, 64, 512];
 
@@ -114,21 +115,21 @@ fn valid_commands() {
             "a LOGIN joe \"p a\\\"ss\"\r\n",
             B::Login {
                 user: b"joe".to_vec(),
-                password: b"p a\"ss".to_vec(),
+                password: Secret::new(b"p a\"ss".to_vec()),
             },
         ),
         (
             "a LOGIN {3}\r\njoe {4+}\r\npass\r\n",
             B::Login {
                 user: b"joe".to_vec(),
-                password: b"pass".to_vec(),
+                password: Secret::new(b"pass".to_vec()),
             },
         ),
         (
             "a AUTHENTICATE PLAIN AGpvZQBwYXNz\r\n",
             B::Authenticate {
                 mechanism: "PLAIN".into(),
-                initial: Some(b"AGpvZQBwYXNz".to_vec()),
+                initial: Some(Secret::new(b"AGpvZQBwYXNz".to_vec())),
             },
         ),
         (
@@ -516,4 +517,18 @@ fn strings_are_encoded_safely() {
     v.clear();
     encode::astring(&mut v, b"NIL");
     assert_eq!(v, b"\"NIL\"");
+}
+
+#[test]
+fn login_passwords_are_never_printed() {
+    for input in [
+        "a LOGIN joe hunter2secret\r\n",
+        "a AUTHENTICATE PLAIN AGpvZQBodW50ZXIyc2VjcmV0\r\n",
+    ] {
+        let shown = format!("{:?}", one(input));
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("AGpvZQBodW50ZXIy"),
+            "{shown}"
+        );
+    }
 }

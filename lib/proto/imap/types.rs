@@ -22,12 +22,14 @@ pub enum CommandBody {
     StartTls,
     Authenticate {
         mechanism: String,
-        /// SASL-IR initial response, base64 text (`=` for an empty one).
-        initial: Option<Vec<u8>>,
+        /// SASL-IR initial response, base64 text (`=` for an empty one):
+        /// it holds a password, so it is a [`Secret`](crate::proto::sasl::Secret).
+        initial: Option<crate::proto::sasl::Secret>,
     },
     Login {
         user: Vec<u8>,
-        password: Vec<u8>,
+        /// Never printed, wiped when dropped.
+        password: crate::proto::sasl::Secret,
     },
     // Authenticated (6.3) and extensions usable there.
     Enable(Vec<String>),

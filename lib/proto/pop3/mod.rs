@@ -13,9 +13,12 @@
 
 pub mod encode;
 pub mod reply;
-pub mod sasl;
 
 use std::fmt;
+
+use super::sasl::SaslError;
+/// A password or SASL payload: the one type every server uses.
+pub use super::sasl::Secret;
 
 /// RFC 2449 section 4: "the maximum length of a command is increased from 47
 /// characters (4 character command, single space, 40 character argument,
@@ -54,32 +57,6 @@ impl MsgNum {
 impl fmt::Display for MsgNum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
-    }
-}
-
-/// A password or SASL payload: never printed, zeroed when dropped.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn new(bytes: Vec<u8>) -> Secret {
-        Secret(bytes)
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        wipe(&mut self.0);
     }
 }
 
@@ -365,10 +342,11 @@ pub fn parse_sasl(line: &[u8]) -> Result<SaslData, ParseError> {
     match line {
         b"*" => Ok(SaslData::Cancel),
         // RFC 5034 section 4: an initial response of zero length is sent as "=".
-        b"=" => Ok(SaslData::Data(Secret::new(Vec::new()))),
-        _ => sasl::base64_decode(line)
-            .map(|d| SaslData::Data(Secret::new(d)))
-            .ok_or(ParseError::BadBase64),
+        _ => match super::sasl::decode_response(line) {
+            Ok(d) => Ok(SaslData::Data(d)),
+            Err(SaslError::Cancelled) => Ok(SaslData::Cancel),
+            Err(_) => Err(ParseError::BadBase64),
+        },
     }
 }
 

@@ -70,7 +70,9 @@ impl Directory {
         if self.down {
             return Err(down());
         }
-        if self.users.contains(&c.user.as_str()) && c.password.expose() == self.password {
+        if self.users.contains(&c.user.as_str())
+            && c.password.as_bytes() == self.password.as_bytes()
+        {
             match self.lookup(&c.user)? {
                 AuthReply::Found {
                     entry: Entry::User { user },
