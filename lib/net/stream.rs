@@ -21,12 +21,15 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+/// The write deadline applies to each piece of this size.
+pub const WRITE_PIECE: usize = 64 * 1024;
+
 /// How long each kind of wait may last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadlines {
     /// For the next bytes from the client (the protocol's idle timeout).
     pub read: Duration,
-    /// For the client to take everything written in one call.
+    /// For the client to take each [`WRITE_PIECE`] of a response.
     pub write: Duration,
     /// For a TLS handshake to complete.
     pub handshake: Duration,
@@ -125,15 +128,18 @@ impl Stream {
         }
     }
 
-    /// Writes all of `data` and flushes it, within the write deadline.
+    /// Writes all of `data` and flushes it. Each [`WRITE_PIECE`] must be
+    /// taken within the write deadline: a slow client that keeps reading a
+    /// large response is not cut off, one that stopped reading is.
     pub async fn send(&mut self, data: &[u8]) -> io::Result<()> {
         let limit = self.deadlines.write;
-        match tokio::time::timeout(limit, async {
-            self.write_all(data).await?;
-            self.flush().await
-        })
-        .await
-        {
+        for piece in data.chunks(WRITE_PIECE) {
+            match tokio::time::timeout(limit, self.write_all(piece)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(timed_out("write")),
+            }
+        }
+        match tokio::time::timeout(limit, self.flush()).await {
             Ok(r) => r,
             Err(_) => Err(timed_out("write")),
         }

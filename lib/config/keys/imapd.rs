@@ -47,8 +47,8 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "imapd.write_timeout",
         kind: Kind::Duration { min: 1, max: 3600 },
-        default: "60s",
-        doc: "Longest wait for a client to take a response (a large FETCH, say);\na client that stops reading is disconnected after it.",
+        default: "1m",
+        doc: "Longest wait for a client to take the next 64 KiB of a response (a\nlarge FETCH, say); a client that stops reading is disconnected after it.",
     },
     Key {
         name: "imapd.handshake_timeout",
