@@ -208,9 +208,10 @@ assert typ == 'OK' and b'APPENDUID' in data[0], data
 print('APPENDED', len(msg), hashlib.sha256(msg.replace(b'\r\n', b'\n')).hexdigest(), flush=True)
 sys.stdin.readline()
 M.select('INBOX')
-typ, data = M.fetch('1', '(BODY.PEEK[] FLAGS)')
+typ, data = M.fetch('1', '(BODY.PEEK[])')
 assert data[0][1] == msg, 'message changed'
-assert b'\\Seen' in data[0][0], data[0][0]
+typ, data = M.fetch('1', '(FLAGS)')
+assert b'\\Seen' in data[0], data
 M.logout()
 print('OK')
 "#;
