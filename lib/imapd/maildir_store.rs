@@ -210,6 +210,35 @@ impl MailStore for MaildirStore {
         Ok((a.uid_validity, a.uid.0))
     }
 
+    fn stage(&mut self) -> StoreResult<std::fs::File> {
+        self.md.stage().map_err(err)
+    }
+
+    fn append_file(
+        &mut self,
+        folder: &str,
+        file: &mut std::fs::File,
+        size: u64,
+        flags: &MsgFlags,
+        internal_date: Option<i64>,
+    ) -> StoreResult<(u32, u32)> {
+        use std::io::{Read, Seek};
+        let usage = self.md.quota(Some(self.quota)).map_err(err)?;
+        if usage.would_exceed(size) {
+            return Err(StoreError::OverQuota);
+        }
+        let f = self.md.folder(folder).map_err(err)?;
+        file.rewind()
+            .map_err(|e| StoreError::Temporary(format!("staged message: {e}")))?;
+        // Stored with LF line ends, converted as it is copied.
+        let mut lf = LfReader::new(std::io::BufReader::new(file.take(size)));
+        let (fl, kws) = to_lib(flags);
+        let a = f
+            .append(&mut lf, fl, &kws, internal_date.map(date_of))
+            .map_err(err)?;
+        Ok((a.uid_validity, a.uid.0))
+    }
+
     fn quota(&mut self) -> StoreResult<Quota> {
         let u = self.md.quota(Some(self.quota)).map_err(err)?;
         Ok(Quota {
@@ -218,6 +247,68 @@ impl MailStore for MaildirStore {
             used_messages: u.messages,
             limit_messages: u.limits.messages,
         })
+    }
+}
+
+/// An INTERNALDATE as a file time (dates before 1970 become 1970).
+fn date_of(t: i64) -> SystemTime {
+    if t >= 0 {
+        UNIX_EPOCH + Duration::from_secs(t as u64)
+    } else {
+        UNIX_EPOCH
+    }
+}
+
+/// [`crlf_to_lf`] as a stream: reads CRLF (or LF) text, gives LF text.
+struct LfReader<R> {
+    inner: R,
+    /// Converted bytes not yet handed out: `out[pos..]`.
+    out: Vec<u8>,
+    pos: usize,
+    /// The last byte read was a CR whose fate depends on the next one.
+    cr: bool,
+}
+
+impl<R: std::io::Read> LfReader<R> {
+    fn new(inner: R) -> LfReader<R> {
+        LfReader {
+            inner,
+            out: Vec::new(),
+            pos: 0,
+            cr: false,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LfReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.out.len() {
+            self.out.clear();
+            self.pos = 0;
+            let mut chunk = [0u8; 64 * 1024];
+            let n = self.inner.read(&mut chunk)?;
+            if n == 0 {
+                if std::mem::take(&mut self.cr) {
+                    self.out.push(b'\r');
+                    break;
+                }
+                return Ok(0);
+            }
+            for &b in &chunk[..n] {
+                if std::mem::take(&mut self.cr) && b != b'\n' {
+                    self.out.push(b'\r');
+                }
+                if b == b'\r' {
+                    self.cr = true;
+                } else {
+                    self.out.push(b);
+                }
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -384,5 +475,35 @@ impl Folder for MaildirFolder {
         self.mb()?.expunge(&u).map_err(err)?;
         self.dirty = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// Reads through `LfReader` in pieces of `n` bytes at most.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streamed_conversion_matches_the_whole_one() {
+        let text = b"a\r\nb\rc\r\r\nd\n\r";
+        for n in 1..=text.len() {
+            let mut got = Vec::new();
+            LfReader::new(Trickle(text, n))
+                .read_to_end(&mut got)
+                .unwrap();
+            assert_eq!(got, crlf_to_lf(text), "pieces of {n}");
+        }
     }
 }

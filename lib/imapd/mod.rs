@@ -37,6 +37,12 @@ pub struct Settings {
     /// Idle time before the server logs a client out (RFC 9051 5.4: at
     /// least 30 minutes).
     pub timeout: Duration,
+    /// How long a client may take to accept a response.
+    pub write_timeout: Duration,
+    /// How long a TLS handshake may take.
+    pub handshake_timeout: Duration,
+    /// Bad commands in a session before it is closed and reported.
+    pub max_errors: u32,
     /// How often an idling session looks at its folder.
     pub idle_poll: Duration,
     /// Most connections at once, and from one address.
@@ -56,6 +62,9 @@ impl Settings {
                 max_literals: 64,
             },
             timeout: cfg.duration("imapd.timeout"),
+            write_timeout: cfg.duration("imapd.write_timeout"),
+            handshake_timeout: cfg.duration("imapd.handshake_timeout"),
+            max_errors: u32::try_from(cfg.u64("imapd.max_errors")).unwrap_or(u32::MAX),
             idle_poll: Duration::from_millis(250),
             max_connections: cfg.usize("imapd.max_connections"),
             max_per_ip: cfg.usize("imapd.max_connections_per_ip"),
@@ -69,9 +78,21 @@ impl Settings {
             tls_available: false,
             limits: Limits::default(),
             timeout: Duration::from_secs(1800),
+            write_timeout: Duration::from_secs(60),
+            handshake_timeout: Duration::from_secs(30),
+            max_errors: 20,
             idle_poll: Duration::from_millis(250),
             max_connections: 100,
             max_per_ip: 100,
+        }
+    }
+
+    /// The deadlines of a connection's stream.
+    pub fn deadlines(&self) -> crate::net::Deadlines {
+        crate::net::Deadlines {
+            read: self.timeout,
+            write: self.write_timeout,
+            handshake: self.handshake_timeout,
         }
     }
 }

@@ -1,81 +1,46 @@
 //! The server layer: listeners, TLS (implicit and STARTTLS), kmp-authd,
-//! IDLE polling and timeouts. The only part of kmp-imapd that touches
-//! sockets and time; commands run in the session, on a blocking-allowed
-//! thread (`block_in_place`) because the store reads files.
+//! IDLE polling and deadlines. The only part of kmp-imapd that touches
+//! sockets and time.
+//!
+//! Every read, write and TLS handshake has a deadline (`crate::net::Stream`).
+//! Commands run in the session on a blocking-allowed thread
+//! (`block_in_place`) because the store reads files; what they write goes
+//! through a short channel to a writer task, which owns the connection while
+//! the command runs and sends with the write deadline. A client that stops
+//! reading in the middle of a large FETCH therefore holds a thread for at
+//! most `imapd.write_timeout`: then the writer gives up, the command's next
+//! write fails, and the session ends.
+//!
+//! Before login the framer's caps are small (`Limits::BEFORE_LOGIN`); after
+//! it, an APPEND message over 64 KiB is written to a staging file in the
+//! user's Maildir as it arrives, never held in memory. Bad commands are
+//! counted by the session; too many are reported to kmp-authd, where they
+//! count toward a ban as failed logins do.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::maildir_store::MaildirStore;
-use super::session::{Action, Out, Session};
+use super::session::{Action, Out, Session, State};
 use super::Settings;
 use crate::ipc::authd::{self, LoginFailure, Reply, Request, Service};
-use crate::proto::imap::{parse_command, Frame, Framer};
+use crate::net::{Counter, Stream};
+use crate::proto::imap::{empty_literal, parse_command, Frame, Framer};
 
-/// A client connection, before or after TLS (`Gone` only while STARTTLS
-/// wraps the stream).
-enum Conn {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    Gone,
-}
-
-fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "connection gone")
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s).poll_flush(cx),
-            Conn::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-}
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
+/// Pieces of a response (up to 256 KiB each) waiting for the writer task.
+const WRITE_QUEUE: usize = 2;
+/// How long a report to kmp-authd may take.
+const AUTHD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything connections share.
 pub struct Shared {
@@ -84,7 +49,7 @@ pub struct Shared {
     pub tls: Option<TlsAcceptor>,
     pub authd_socket: PathBuf,
     slots: Arc<Semaphore>,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    connections: Arc<Counter>,
 }
 
 impl Shared {
@@ -98,7 +63,7 @@ impl Shared {
             settings: std::sync::RwLock::new(Arc::new(settings)),
             tls: tls.map(TlsAcceptor::from),
             authd_socket,
-            per_ip: Mutex::new(HashMap::new()),
+            connections: Counter::new(),
         })
     }
 
@@ -125,37 +90,39 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, implicit_tls: boo
         let Ok(permit) = shared.slots.clone().acquire_owned().await else {
             return;
         };
-        let (stream, peer) = match listener.accept().await {
+        let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
                 crate::warn!("accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         let shared = shared.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let ip = peer.ip();
-            let over = {
-                let mut m = shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-                let n = m.entry(ip).or_insert(0);
-                *n += 1;
-                *n > shared.settings().max_per_ip
+            let settings = shared.settings();
+            let ip = peer.ip().to_canonical();
+            let Ok(_slot) = shared
+                .connections
+                .admit(ip, usize::MAX, settings.max_per_ip)
+            else {
+                crate::warn!("imap refused address={ip} reason=too-many-connections");
+                // On port 993 the connection is closed before any TLS work.
+                if !implicit_tls {
+                    let mut s = Stream::plain(tcp, settings.deadlines());
+                    let _ = s
+                        .send(b"* BYE Too many connections from your address\r\n")
+                        .await;
+                    s.close().await;
+                }
+                return;
             };
-            let r = connection(&shared, stream, peer, implicit_tls, over).await;
-            if let Err(e) = r {
+            if let Err(e) = connection(&shared, settings, tcp, peer, implicit_tls).await {
                 if e.kind() != io::ErrorKind::UnexpectedEof
                     && e.kind() != io::ErrorKind::ConnectionReset
                 {
                     crate::info!("imap {peer}: {e}");
-                }
-            }
-            let mut m = shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(n) = m.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&ip);
                 }
             }
         });
@@ -164,228 +131,396 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, implicit_tls: boo
 
 async fn connection(
     shared: &Arc<Shared>,
-    stream: TcpStream,
+    settings: Arc<Settings>,
+    tcp: TcpStream,
     peer: SocketAddr,
     implicit_tls: bool,
-    over_limit: bool,
 ) -> io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let mut conn = if implicit_tls {
+    let stream = if implicit_tls {
         let Some(acc) = &shared.tls else {
             return Ok(());
         };
-        Conn::Tls(Box::new(acc.accept(stream).await?))
+        Stream::accept_tls(tcp, acc, settings.deadlines()).await?
     } else {
-        Conn::Plain(stream)
+        Stream::plain(tcp, settings.deadlines())
     };
-    if over_limit {
-        conn.write_all(b"* BYE Too many connections from your address\r\n")
+    let session = Session::new(settings, implicit_tls, peer.ip().is_loopback());
+    let mut c = Conn {
+        shared,
+        ip: peer.ip().to_canonical(),
+        framer: Framer::new(session.limits()),
+        session,
+        stream,
+        buf: Vec::with_capacity(4096),
+    };
+    if banned(shared, c.ip).await {
+        c.stream
+            .send(b"* BYE Your address is blocked for a while\r\n")
             .await?;
+        c.stream.close().await;
         return Ok(());
     }
-    if banned(shared, peer.ip()).await {
-        conn.write_all(b"* BYE Your address is blocked for a while\r\n")
-            .await?;
-        return Ok(());
-    }
-    let local = peer.ip().is_loopback();
-    let mut session = Session::new(shared.settings(), implicit_tls, local);
-    let mut out_buf = Vec::new();
-    {
-        let mut sink = |_: &[u8]| Ok(());
-        let mut out = Out::new(&mut sink);
-        session.greeting(&mut out);
-        out_buf.extend_from_slice(&out.buf);
-    }
-    conn.write_all(&out_buf).await?;
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut framer = Framer::new(shared.settings().limits);
-    let timeout = shared.settings().timeout;
-    loop {
-        match framer.frame(&buf) {
-            Frame::Command(n) => {
-                let parsed = parse_command(&buf[..n]);
-                buf.drain(..n);
-                let cmd = match parsed {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let tag = e.tag.unwrap_or_else(|| "*".into());
-                        conn.write_all(format!("{tag} BAD {}\r\n", e.message).as_bytes())
-                            .await?;
-                        continue;
-                    }
-                };
-                let action = run_command(&mut conn, &mut session, cmd)?;
-                if !perform(shared, &mut conn, &mut session, &mut buf, peer, action).await? {
-                    conn.flush().await?;
-                    let _ = conn.shutdown().await;
-                    return Ok(());
-                }
-                continue;
-            }
-            Frame::Continue => {
-                conn.write_all(b"+ Ready for literal data\r\n").await?;
-            }
-            Frame::Reject {
-                tag,
-                reason,
-                consumed,
-                close,
-            } => {
-                let tag = tag.unwrap_or_else(|| "*".into());
-                buf.drain(..consumed);
-                conn.write_all(format!("{tag} BAD {reason}\r\n").as_bytes())
-                    .await?;
-                if close {
-                    conn.write_all(b"* BYE Closing the connection\r\n").await?;
-                    return Ok(());
-                }
-                continue;
-            }
-            Frame::Discard(n) => {
-                buf.drain(..n);
-                if n > 0 {
-                    continue;
-                }
-            }
-            Frame::Incomplete => {}
-        }
-        let mut chunk = [0u8; 16384];
-        let n = match tokio::time::timeout(timeout, conn.read(&mut chunk)).await {
-            Ok(r) => r?,
-            Err(_) => {
-                conn.write_all(b"* BYE Autologout; idle for too long\r\n")
-                    .await?;
-                return Ok(());
-            }
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    c.run().await
 }
 
-/// Runs one command on this thread (file I/O allowed), streaming large
-/// responses to the connection.
-fn run_command(
-    conn: &mut Conn,
-    session: &mut Session,
-    cmd: crate::proto::imap::Command,
-) -> io::Result<Action> {
-    tokio::task::block_in_place(|| {
-        let handle = tokio::runtime::Handle::current();
-        let mut sink = |b: &[u8]| handle.block_on(conn.write_all(b));
-        let mut out = Out::new(&mut sink);
-        let action = session.handle(cmd, &mut out)?;
-        out.flush()?;
-        Ok(action)
-    })
+/// One connection being served.
+struct Conn<'a> {
+    shared: &'a Arc<Shared>,
+    ip: IpAddr,
+    session: Session,
+    stream: Stream,
+    /// Input not used yet; starts at the first byte of the current command.
+    buf: Vec<u8>,
+    framer: Framer,
 }
 
-/// Writes what a session produced outside a command (IDLE updates).
-fn run_sync<F: FnOnce(&mut Session, &mut Out) -> R, R>(
-    conn: &mut Conn,
-    session: &mut Session,
-    f: F,
-) -> io::Result<R> {
-    tokio::task::block_in_place(|| {
-        let handle = tokio::runtime::Handle::current();
-        let mut sink = |b: &[u8]| handle.block_on(conn.write_all(b));
-        let mut out = Out::new(&mut sink);
-        let r = f(session, &mut out);
-        out.flush()?;
-        Ok(r)
-    })
-}
-
-/// Performs an action; false when the connection must close.
-async fn perform(
-    shared: &Arc<Shared>,
-    conn: &mut Conn,
-    session: &mut Session,
-    buf: &mut Vec<u8>,
-    peer: SocketAddr,
-    mut action: Action,
-) -> io::Result<bool> {
-    loop {
-        match action {
-            Action::None => return Ok(true),
-            Action::Close => return Ok(false),
-            Action::StartTls => {
-                let Some(acc) = &shared.tls else {
-                    return Ok(true);
-                };
-                conn.flush().await?;
-                // Anything pipelined after STARTTLS is discarded (RFC 9051 6.2.1).
-                buf.clear();
-                let plain = std::mem::replace(conn, Conn::Gone);
-                let Conn::Plain(tcp) = plain else {
-                    return Ok(false);
-                };
-                *conn = Conn::Tls(Box::new(acc.accept(tcp).await?));
-                session.tls = true;
-                return Ok(true);
-            }
-            Action::SaslContinue => {
-                conn.write_all(b"+ \r\n").await?;
-                let line = read_line(conn, buf, shared.settings().limits.max_line).await?;
-                // The line holds a password: wiped when dropped.
-                let Some(line) = line.map(zeroize::Zeroizing::new) else {
-                    return Ok(false);
-                };
-                action = run_sync(conn, session, |s, out| s.sasl_line(&line, out))?;
-            }
-            Action::Login {
-                tag,
-                user,
-                password,
-            } => {
-                let result = login(shared, &user, password, peer.ip()).await;
-                run_sync(conn, session, |s, out| match result {
-                    Ok(info) => {
-                        let store = MaildirStore::open(
-                            &info.mail_path,
-                            info.quota_bytes,
-                            info.quota_messages,
-                        );
-                        match store {
-                            Ok(st) => {
-                                s.finish_login(&tag, Ok((info.address.clone(), Box::new(st))), out)
-                            }
-                            Err(e) => s.finish_login(&tag, Err(&format!("[UNAVAILABLE] {e}")), out),
+impl Conn<'_> {
+    async fn run(&mut self) -> io::Result<()> {
+        let greeting = self.local(|s, out| s.greeting(out));
+        self.stream.send(&greeting.1).await?;
+        loop {
+            // Small caps until login, the configured ones after.
+            self.framer.set_limits(self.session.limits());
+            let action = match self.framer.frame(&self.buf) {
+                Frame::Command(n) => {
+                    let parsed = parse_command(&self.buf[..n]);
+                    self.buf.drain(..n);
+                    match parsed {
+                        Ok(cmd) => self.run_blocking(|s, out| s.handle(cmd, out)).await??,
+                        Err(e) => {
+                            self.session.staged = None;
+                            let tag = e.tag.unwrap_or_else(|| "*".into());
+                            self.reply(|s, out| s.bad(&tag, &e.message, out)).await?
                         }
                     }
-                    Err(text) => s.finish_login(&tag, Err(text), out),
-                })?;
-                if session.user().is_some() {
-                    crate::info!(
-                        "imap login user={} ip={}",
-                        session.user().unwrap_or(""),
-                        peer.ip()
-                    );
                 }
-                return Ok(true);
+                Frame::Continue => {
+                    self.stream.send(b"+ Ready for literal data\r\n").await?;
+                    continue;
+                }
+                Frame::Reject {
+                    tag,
+                    reason,
+                    consumed,
+                    close,
+                } => {
+                    self.buf.drain(..consumed);
+                    let tag = tag.unwrap_or_else(|| "*".into());
+                    self.reply(|s, out| match s.bad(&tag, reason, out) {
+                        Action::None if close => {
+                            out.line("* BYE Closing the connection");
+                            Action::Close
+                        }
+                        a => a,
+                    })
+                    .await?
+                }
+                Frame::Discard(n) => {
+                    self.buf.drain(..n);
+                    if n > 0 {
+                        continue;
+                    }
+                    if !self.read_more().await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Frame::Stream { head, size, sync } => {
+                    if !self.stream_literal(head, size, sync).await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Frame::Incomplete => {
+                    if !self.read_more().await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            if !self.perform(action).await? {
+                self.stream.close().await;
+                return Ok(());
             }
-            Action::Idle { tag } => return idle(shared, conn, session, buf, tag).await,
         }
     }
-}
 
-async fn read_line(conn: &mut Conn, buf: &mut Vec<u8>, max: usize) -> io::Result<Option<Vec<u8>>> {
-    loop {
-        if let Some(i) = buf.iter().position(|b| *b == b'\n') {
-            return Ok(Some(buf.drain(..=i).collect()));
+    /// Reads what arrives next into the buffer. False when the client
+    /// went away or was logged out for idling.
+    async fn read_more(&mut self) -> io::Result<bool> {
+        let mut chunk = [0u8; READ_CHUNK];
+        match self.stream.read_some(&mut chunk).await {
+            Ok(0) => Ok(false),
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                let _ = self
+                    .stream
+                    .send(b"* BYE Autologout; idle for too long\r\n")
+                    .await;
+                Ok(false)
+            }
+            Err(e) => Err(e),
         }
-        if buf.len() > max {
-            return Ok(None);
+    }
+
+    /// Writes an APPEND message of `size` bytes, which follows
+    /// `buf[..head]`, to a staging file of the user's store as it arrives,
+    /// and leaves the command with an empty literal in its place. The
+    /// session's APPEND then takes the file. False when the client went away.
+    async fn stream_literal(&mut self, head: usize, size: u64, sync: bool) -> io::Result<bool> {
+        let head: Vec<u8> = self.buf.drain(..head).collect();
+        let staged = tokio::task::block_in_place(|| match &mut self.session.state {
+            State::Authenticated(a) | State::Selected(a, _) => a
+                .store
+                .stage()
+                .map_err(|e| format!("Cannot store the message: {e}")),
+            _ => Err("Log in first".to_string()),
+        });
+        let (mut file, mut failed) = match staged {
+            Ok(f) => (Some(tokio::fs::File::from_std(f)), None),
+            Err(why) => (None, Some(why)),
+        };
+        if sync && self.buf.is_empty() {
+            self.stream.send(b"+ Ready for literal data\r\n").await?;
         }
-        let mut chunk = [0u8; 4096];
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
+        // The literal is read whatever happens to the file: the client
+        // sends it in any case, and the command's end follows it.
+        let mut left = size;
+        loop {
+            let n = left.min(self.buf.len() as u64) as usize;
+            if n > 0 {
+                if let Some(f) = &mut file {
+                    if let Err(e) = f.write_all(&self.buf[..n]).await {
+                        failed = Some(format!("Cannot store the message: {e}"));
+                        file = None;
+                    }
+                }
+                self.buf.drain(..n);
+                left -= n as u64;
+            }
+            if left == 0 {
+                break;
+            }
+            if !self.read_more().await? {
+                return Ok(false);
+            }
         }
-        buf.extend_from_slice(&chunk[..n]);
+        let staged = match (file, failed) {
+            (Some(mut f), None) => match f.flush().await {
+                Ok(()) => Ok((f.into_std().await, size)),
+                Err(e) => Err(format!("Cannot store the message: {e}")),
+            },
+            (_, Some(why)) => Err(why),
+            (None, None) => Err("Cannot store the message".to_string()),
+        };
+        self.session.staged = Some(staged);
+        let mut rest = empty_literal(&head);
+        rest.extend_from_slice(&self.buf);
+        self.buf = rest;
+        self.framer.restart();
+        Ok(true)
+    }
+
+    /// Runs `f` on the session with nothing but short replies (no file
+    /// I/O), and returns its result and what it wrote.
+    fn local<R>(&mut self, f: impl FnOnce(&mut Session, &mut Out) -> R) -> (R, Vec<u8>) {
+        let mut sink = |_: &[u8]| Err(io::Error::other("a short reply grew too large"));
+        let mut out = Out::new(&mut sink);
+        let r = f(&mut self.session, &mut out);
+        (r, std::mem::take(&mut out.buf))
+    }
+
+    /// A short reply from the session, sent at once.
+    async fn reply(
+        &mut self,
+        f: impl FnOnce(&mut Session, &mut Out) -> Action,
+    ) -> io::Result<Action> {
+        let (action, bytes) = self.local(f);
+        self.stream.send(&bytes).await?;
+        Ok(action)
+    }
+
+    /// Runs `f` on this thread with file I/O allowed (a command, an IDLE
+    /// poll). What it writes reaches the client through a writer task that
+    /// owns the connection meanwhile and sends with the write deadline; a
+    /// failed or timed-out write makes the command's next write fail.
+    async fn run_blocking<R>(
+        &mut self,
+        f: impl FnOnce(&mut Session, &mut Out) -> R,
+    ) -> io::Result<R> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+        let mut stream = self.stream.detach();
+        let writer = tokio::spawn(async move {
+            while let Some(chunk) = rx.recv().await {
+                if let Err(e) = stream.send(&chunk).await {
+                    // Dropping the receiver fails the command's next write.
+                    return (stream, Err(e));
+                }
+            }
+            (stream, Ok(()))
+        });
+        let session = &mut self.session;
+        let (r, flushed) = tokio::task::block_in_place(|| {
+            let mut sink = |b: &[u8]| {
+                tx.blocking_send(b.to_vec()).map_err(|_| {
+                    io::Error::new(io::ErrorKind::BrokenPipe, "the client stopped reading")
+                })
+            };
+            let mut out = Out::new(&mut sink);
+            let r = f(session, &mut out);
+            let flushed = out.flush();
+            (r, flushed)
+        });
+        drop(tx);
+        let (stream, written) = writer
+            .await
+            .map_err(|e| io::Error::other(format!("response writer: {e}")))?;
+        self.stream = stream;
+        written?;
+        flushed?;
+        Ok(r)
+    }
+
+    /// Performs an action; false when the connection must close.
+    async fn perform(&mut self, mut action: Action) -> io::Result<bool> {
+        loop {
+            match action {
+                Action::None => return Ok(true),
+                Action::Close => return Ok(false),
+                Action::Abuse => {
+                    let req = Request::Failure {
+                        ip: self.ip,
+                        service: Service::Imap,
+                        reason: "too many bad commands".into(),
+                    };
+                    let socket = &self.shared.authd_socket;
+                    let _ = tokio::time::timeout(AUTHD_TIMEOUT, authd::call(socket, req)).await;
+                    crate::warn!("imap too many errors address={}", self.ip);
+                    return Ok(false);
+                }
+                Action::StartTls => {
+                    let Some(acc) = self.shared.tls.clone() else {
+                        return Ok(true);
+                    };
+                    // Anything pipelined after STARTTLS is discarded (RFC 9051 6.2.1).
+                    self.buf.clear();
+                    self.framer.restart();
+                    self.stream.start_tls(&acc).await?;
+                    self.session.tls = true;
+                    return Ok(true);
+                }
+                Action::SaslContinue => {
+                    self.stream.send(b"+ \r\n").await?;
+                    // The line holds a password: wiped when dropped.
+                    let Some(line) = self.read_line().await?.map(zeroize::Zeroizing::new) else {
+                        return Ok(false);
+                    };
+                    action = self.run_blocking(|s, out| s.sasl_line(&line, out)).await?;
+                }
+                Action::Login {
+                    tag,
+                    user,
+                    password,
+                } => {
+                    let result = login(self.shared, &user, password, self.ip).await;
+                    self.run_blocking(|s, out| match result {
+                        Ok(info) => {
+                            let store = MaildirStore::open(
+                                &info.mail_path,
+                                info.quota_bytes,
+                                info.quota_messages,
+                            );
+                            match store {
+                                Ok(st) => s.finish_login(
+                                    &tag,
+                                    Ok((info.address.clone(), Box::new(st))),
+                                    out,
+                                ),
+                                Err(e) => {
+                                    s.finish_login(&tag, Err(&format!("[UNAVAILABLE] {e}")), out)
+                                }
+                            }
+                        }
+                        Err(text) => s.finish_login(&tag, Err(text), out),
+                    })
+                    .await?;
+                    if let Some(user) = self.session.user() {
+                        crate::info!("imap login user={user} ip={}", self.ip);
+                    }
+                    return Ok(true);
+                }
+                Action::Idle { tag } => return self.idle(tag).await,
+            }
+        }
+    }
+
+    /// The next line (an AUTHENTICATE continuation); None when the client
+    /// went away or sent more than a line may hold.
+    async fn read_line(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let max = self.session.limits().max_line;
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                return Ok(Some(self.buf.drain(..=i).collect()));
+            }
+            if self.buf.len() > max || !self.read_more().await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// IDLE (RFC 2177): poll the folder every `idle_poll` until DONE.
+    async fn idle(&mut self, tag: String) -> io::Result<bool> {
+        let poll = self.session.settings.idle_poll;
+        self.session.release();
+        let deadline = tokio::time::Instant::now() + self.session.settings.timeout;
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                if line.trim_ascii().eq_ignore_ascii_case(b"DONE") {
+                    self.run_blocking(|s, out| {
+                        s.poll(out, true);
+                        out.line(&format!("{tag} OK IDLE terminated"));
+                    })
+                    .await?;
+                    return Ok(true);
+                }
+                self.stream
+                    .send(format!("{tag} BAD Expected DONE\r\n").as_bytes())
+                    .await?;
+                return Ok(true);
+            }
+            if self.buf.len() > 1024 {
+                self.stream
+                    .send(format!("{tag} BAD Expected DONE\r\n").as_bytes())
+                    .await?;
+                self.buf.clear();
+                return Ok(true);
+            }
+            let mut chunk = [0u8; 1024];
+            tokio::select! {
+                r = self.stream.read(&mut chunk) => {
+                    let n = r?;
+                    if n == 0 {
+                        return Ok(false);
+                    }
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+                _ = tokio::time::sleep(poll) => {
+                    self.run_blocking(|s, out| {
+                        s.poll(out, true);
+                        s.release();
+                    })
+                    .await?;
+                    if tokio::time::Instant::now() > deadline {
+                        self.stream.send(b"* BYE Autologout; idle for too long\r\n").await?;
+                        return Ok(false);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -419,60 +554,5 @@ async fn login(
             Err("[UNAVAILABLE] Authentication service unavailable, try later")
         }
         Err(_) => Err("[AUTHENTICATIONFAILED] Invalid credentials"),
-    }
-}
-
-/// IDLE (RFC 2177): poll the folder every `idle_poll` until DONE.
-async fn idle(
-    shared: &Arc<Shared>,
-    conn: &mut Conn,
-    session: &mut Session,
-    buf: &mut Vec<u8>,
-    tag: String,
-) -> io::Result<bool> {
-    let poll = shared.settings().idle_poll;
-    session.release();
-    let deadline = tokio::time::Instant::now() + shared.settings().timeout;
-    loop {
-        if let Some(i) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=i).collect();
-            let word = line.trim_ascii();
-            if word.eq_ignore_ascii_case(b"DONE") {
-                run_sync(conn, session, |s, out| {
-                    s.poll(out, true);
-                    out.line(&format!("{tag} OK IDLE terminated"));
-                })?;
-                return Ok(true);
-            }
-            conn.write_all(format!("{tag} BAD Expected DONE\r\n").as_bytes())
-                .await?;
-            return Ok(true);
-        }
-        if buf.len() > 1024 {
-            conn.write_all(format!("{tag} BAD Expected DONE\r\n").as_bytes())
-                .await?;
-            buf.clear();
-            return Ok(true);
-        }
-        let mut chunk = [0u8; 1024];
-        tokio::select! {
-            r = conn.read(&mut chunk) => {
-                let n = r?;
-                if n == 0 {
-                    return Ok(false);
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            _ = tokio::time::sleep(poll) => {
-                run_sync(conn, session, |s, out| {
-                    s.poll(out, true);
-                    s.release();
-                })?;
-                if tokio::time::Instant::now() > deadline {
-                    conn.write_all(b"* BYE Autologout; idle for too long\r\n").await?;
-                    return Ok(false);
-                }
-            }
-        }
     }
 }

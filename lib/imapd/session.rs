@@ -12,7 +12,7 @@ use std::io;
 use super::store::MailStore;
 use super::view::View;
 use super::Settings;
-use crate::proto::imap::{Command, CommandBody};
+use crate::proto::imap::{Command, CommandBody, Limits};
 
 /// Where responses go. The handler appends; when the buffer grows past a
 /// threshold the server's sink takes it (so a large FETCH is streamed with
@@ -71,6 +71,9 @@ pub enum Action {
     SaslContinue,
     /// Enter IDLE (the `+ idling` was written): poll the folder until DONE.
     Idle { tag: String },
+    /// Too many bad commands (the BYE was written): report the address to
+    /// kmp-authd, where it counts toward a ban, and close.
+    Abuse,
     /// Close the connection (BYE and the tagged OK were written).
     Close,
 }
@@ -108,6 +111,12 @@ pub struct Session {
     pub enabled: Enabled,
     /// AUTHENTICATE waiting for its continuation line: the tag.
     pub sasl_tag: Option<String>,
+    /// The message of the APPEND being run, when the server wrote it to a
+    /// file as it arrived ([`MailStore::stage`]): the file and its size, or
+    /// why it could not be kept.
+    pub staged: Option<Result<(std::fs::File, u64), String>>,
+    /// Bad commands so far.
+    errors: u32,
 }
 
 impl Session {
@@ -119,7 +128,30 @@ impl Session {
             local,
             enabled: Enabled::default(),
             sasl_tag: None,
+            staged: None,
+            errors: 0,
         }
+    }
+
+    /// The caps on the next command: small until the client logged in.
+    pub fn limits(&self) -> Limits {
+        match self.state {
+            State::NotAuthenticated | State::Logout => Limits::BEFORE_LOGIN,
+            State::Authenticated(_) | State::Selected(..) => self.settings.limits,
+        }
+    }
+
+    /// Answers `TAG BAD text` (`* BAD` without a tag) to a command the
+    /// client got wrong. Too many of them end the session: [`Action::Abuse`].
+    pub fn bad(&mut self, tag: &str, text: &str, out: &mut Out) -> Action {
+        out.line(&format!("{tag} BAD {text}"));
+        self.errors = self.errors.saturating_add(1);
+        if self.errors >= self.settings.max_errors {
+            out.line("* BYE Too many bad commands");
+            self.state = State::Logout;
+            return Action::Abuse;
+        }
+        Action::None
     }
 
     /// The greeting (RFC 3501 7.1.1).
@@ -147,10 +179,16 @@ impl Session {
                 State::Selected(..) => "Not allowed while a mailbox is selected",
                 State::Logout => "Logging out",
             };
-            out.line(&format!("{tag} BAD {why}"));
-            return Ok(Action::None);
+            self.staged = None;
+            return Ok(self.bad(&tag, why, out));
         }
-        super::cmd::run(self, tag, body, out)
+        if let CommandBody::Unknown(verb) = &body {
+            return Ok(self.bad(&tag, &format!("Unknown command {verb}"), out));
+        }
+        let r = super::cmd::run(self, tag, body, out);
+        // A staged message no APPEND took is dropped (its file was unlinked).
+        self.staged = None;
+        r
     }
 
     /// The line that answers an AUTHENTICATE continuation.
@@ -241,5 +279,31 @@ pub fn allowed(state: &State, body: &CommandBody) -> bool {
         | Store { .. }
         | Copy { .. }
         | Move { .. } => selected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::imap::parse_command;
+
+    #[test]
+    fn bad_commands_are_counted_and_end_the_session() {
+        let mut settings = Settings::for_tests();
+        settings.max_errors = 3;
+        let mut s = Session::new(std::sync::Arc::new(settings), false, true);
+        assert_eq!(s.limits().max_literal, Limits::BEFORE_LOGIN.max_literal);
+        let mut sink = |_: &[u8]| Ok(());
+        let mut out = Out::new(&mut sink);
+        for c in [&b"a FROB\r\n"[..], b"b SELECT INBOX\r\n"] {
+            let a = s.handle(parse_command(c).unwrap(), &mut out).unwrap();
+            assert_eq!(a, Action::None);
+        }
+        let a = s.bad("*", "Command line too long", &mut out);
+        assert_eq!(a, Action::Abuse);
+        let text = String::from_utf8_lossy(&out.buf).into_owned();
+        assert!(text.starts_with("a BAD Unknown command FROB\r\nb BAD Log in first\r\n"));
+        assert!(text.ends_with("* BAD Command line too long\r\n* BYE Too many bad commands\r\n"));
+        assert!(matches!(s.state, State::Logout));
     }
 }

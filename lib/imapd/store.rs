@@ -134,6 +134,19 @@ pub trait MailStore: Send {
         flags: &MsgFlags,
         internal_date: Option<i64>,
     ) -> StoreResult<(u32, u32)>;
+    /// A file a large APPEND message is written to as it arrives, in the
+    /// user's own storage (never in memory), for [`MailStore::append_file`].
+    fn stage(&mut self) -> StoreResult<std::fs::File>;
+    /// Appends the first `size` bytes of a staged file (LF or CRLF line
+    /// ends); returns (UIDVALIDITY, UID).
+    fn append_file(
+        &mut self,
+        folder: &str,
+        file: &mut std::fs::File,
+        size: u64,
+        flags: &MsgFlags,
+        internal_date: Option<i64>,
+    ) -> StoreResult<(u32, u32)>;
     fn quota(&mut self) -> StoreResult<Quota>;
 }
 

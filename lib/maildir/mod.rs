@@ -84,6 +84,7 @@ pub mod mailbox;
 pub mod name;
 pub mod ops;
 pub mod quota;
+pub mod stage;
 
 use std::fs;
 use std::io::{Read, Write};

@@ -11,19 +11,18 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::ipc::authd::{self, LoginFailure, Reply, Request, Service};
+use crate::net::{Counter, Deadlines, Slot, Stream};
 use crate::proto::pop3::encode::Encoder;
 use crate::proto::pop3::{reply, Decoder};
 
@@ -38,6 +37,17 @@ const FLUSH_AT: usize = 64 * 1024;
 const FILE_CHUNK: usize = 64 * 1024;
 /// How long a TLS handshake or a write may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Settings {
+    /// The deadlines of a connection's stream.
+    fn deadlines(&self) -> Deadlines {
+        Deadlines {
+            read: self.timeout,
+            write: IO_TIMEOUT,
+            handshake: IO_TIMEOUT,
+        }
+    }
+}
 
 /// The settings the server reads from the configuration (re-read on SIGHUP).
 #[derive(Debug, Clone)]
@@ -86,7 +96,7 @@ pub struct Server {
     tls: RwLock<Option<TlsAcceptor>>,
     store: Box<dyn Store>,
     clock: Clock,
-    connections: Mutex<HashMap<IpAddr, usize>>,
+    connections: Arc<Counter>,
     last_login: Mutex<HashMap<String, u64>>,
     next_id: AtomicU64,
 }
@@ -103,7 +113,7 @@ impl Server {
             tls: RwLock::new(tls.map(TlsAcceptor::from)),
             store,
             clock,
-            connections: Mutex::new(HashMap::new()),
+            connections: Counter::new(),
             last_login: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         }
@@ -134,25 +144,10 @@ impl Server {
     }
 
     /// Counts a connection from `ip` in, if the limits allow it.
-    fn admit(&self, ip: IpAddr, s: &Settings) -> bool {
-        let mut c = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        let total: usize = c.values().sum();
-        let mine = c.get(&ip).copied().unwrap_or(0);
-        if total >= s.max_connections || mine >= s.max_connections_per_ip {
-            return false;
-        }
-        *c.entry(ip).or_insert(0) += 1;
-        true
-    }
-
-    fn release(&self, ip: IpAddr) {
-        let mut c = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = c.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                c.remove(&ip);
-            }
-        }
+    fn admit(&self, ip: IpAddr, s: &Settings) -> Option<Slot> {
+        self.connections
+            .admit(ip, s.max_connections, s.max_connections_per_ip)
+            .ok()
     }
 
     /// Serves every listener until `shutdown` completes. `implicit_tls`
@@ -202,15 +197,14 @@ impl Server {
         let settings = self.settings();
         // An IPv4 client on an IPv6 socket is ::ffff:a.b.c.d: name it as IPv4.
         let ip = peer.ip().to_canonical();
-        let _ = sock.set_nodelay(true);
-        if !self.admit(ip, &settings) {
+        let Some(slot) = self.admit(ip, &settings) else {
             crate::warn!("{id} pop3 refused address={ip} reason=too-many-connections");
-            let mut sock = sock;
-            let _ = tokio::time::timeout(IO_TIMEOUT, sock.write_all(reply::BUSY.as_bytes())).await;
+            let mut s = Stream::plain(sock, settings.deadlines());
+            let _ = s.send(reply::BUSY.as_bytes()).await;
             return;
-        }
+        };
         let r = self.session(&id, sock, peer, implicit_tls, &settings).await;
-        self.release(ip);
+        drop(slot);
         match r {
             Ok(()) => crate::info!("{id} pop3 disconnected address={ip}"),
             Err(e) => crate::info!("{id} pop3 disconnected address={ip} error=\"{e}\""),
@@ -232,9 +226,9 @@ impl Server {
             let Some(a) = acceptor.clone() else {
                 return Err(io::Error::other("no TLS certificate configured"));
             };
-            Stream::Tls(Box::new(tls_handshake(&a, sock).await?))
+            Stream::accept_tls(sock, &a, settings.deadlines()).await?
         } else {
-            Stream::Plain(sock)
+            Stream::plain(sock, settings.deadlines())
         };
         crate::info!(
             "{id} pop3 connected address={ip} tls={}",
@@ -242,7 +236,7 @@ impl Server {
         );
         if self.banned(ip, &settings.authd_socket).await {
             crate::warn!("{id} pop3 refused address={ip} reason=banned");
-            let _ = write_timed(&mut stream, reply::BANNED.as_bytes()).await;
+            let _ = stream.send(reply::BANNED.as_bytes()).await;
             return Ok(());
         }
         let policy = Policy {
@@ -357,17 +351,15 @@ impl Conn<'_> {
                 return Ok(());
             }
             let mut chunk = [0u8; READ_CHUNK];
-            let n = match tokio::time::timeout(self.settings.timeout, self.stream.read(&mut chunk))
-                .await
-            {
-                Ok(r) => r?,
-                Err(_) => {
+            let n = match self.stream.read_some(&mut chunk).await {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     // RFC 1939 section 3: on the autologout timer "the server
                     // should close the TCP connection without removing any
                     // messages or sending any response". We say why first.
-                    let _ = write_timed(&mut self.stream, reply::TIMEOUT.as_bytes()).await;
+                    let _ = self.stream.send(reply::TIMEOUT.as_bytes()).await;
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"));
                 }
+                r => r?,
             };
             if n == 0 {
                 return Ok(());
@@ -593,15 +585,15 @@ impl Conn<'_> {
         let Some(a) = self.acceptor.clone() else {
             return Err(io::Error::other("STLS without a certificate"));
         };
-        let Stream::Plain(sock) = std::mem::replace(&mut self.stream, Stream::None) else {
+        if self.stream.is_tls() {
             return Err(io::Error::other("STLS on a TLS connection"));
-        };
+        }
         // RFC 2595 and CVE-2011-0411: anything the client pipelined after
         // STLS arrived in the clear and must not be taken as a command.
         crate::proto::pop3::wipe(&mut self.input);
         self.input.clear();
         self.decoder = Decoder::new();
-        self.stream = Stream::Tls(Box::new(tls_handshake(&a, sock).await?));
+        self.stream.start_tls(&a).await?;
         self.session.tls_started();
         crate::info!("{} pop3 starttls address={}", self.id, self.ip);
         Ok(())
@@ -611,7 +603,7 @@ impl Conn<'_> {
         if self.out.is_empty() {
             return Ok(());
         }
-        let r = write_timed(&mut self.stream, &self.out).await;
+        let r = self.stream.send(&self.out).await;
         self.out.clear();
         if self.out.capacity() > 4 * FLUSH_AT {
             self.out.shrink_to(FLUSH_AT);
@@ -626,88 +618,4 @@ fn printable(s: &str) -> String {
         .take(64)
         .map(|c| if c.is_ascii_graphic() { c } else { '?' })
         .collect()
-}
-
-async fn tls_handshake(
-    a: &TlsAcceptor,
-    sock: TcpStream,
-) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
-    match tokio::time::timeout(IO_TIMEOUT, a.accept(sock)).await {
-        Ok(r) => r,
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "TLS handshake timed out",
-        )),
-    }
-}
-
-async fn write_timed(s: &mut Stream, data: &[u8]) -> io::Result<()> {
-    match tokio::time::timeout(IO_TIMEOUT, async {
-        s.write_all(data).await?;
-        s.flush().await
-    })
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
-    }
-}
-
-/// A connection before or after TLS.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-    /// Only while STLS swaps one for the other.
-    None,
-}
-
-fn gone() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotConnected,
-        "connection is being switched to TLS",
-    )
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Stream::None => Poll::Ready(Err(gone())),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Stream::None => Poll::Ready(Err(gone())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Stream::None => Poll::Ready(Err(gone())),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Stream::None => Poll::Ready(Err(gone())),
-        }
-    }
 }

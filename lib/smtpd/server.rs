@@ -6,19 +6,18 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::policy::Policy;
 use super::session::{Action, Input, Listener, Session, TlsInfo};
 use crate::ipc::authd::{self, AsyncClient, ClientError, Request};
+use crate::net::{Counter, Deadlines, Refused, Slot, Stream};
 use crate::paths::Paths;
 use crate::proto::smtp::reply::{self, Reply};
 use crate::proto::smtp::{BodyDecoder, CommandReader, Mode, ParseError};
@@ -42,36 +41,12 @@ pub struct Server {
     policy: std::sync::RwLock<Arc<Policy>>,
     paths: Paths,
     tls: Option<TlsAcceptor>,
-    counts: Mutex<Counts>,
+    connections: Arc<Counter>,
+    /// Connections per address in the current `RATE_WINDOW`.
+    rate: Mutex<HashMap<IpAddr, (Instant, usize)>>,
     next_id: AtomicU64,
     /// Set on SIGTERM: sessions waiting for input say 421 and close.
     stop: tokio::sync::watch::Sender<bool>,
-}
-
-#[derive(Default)]
-struct Counts {
-    total: usize,
-    per_ip: HashMap<IpAddr, usize>,
-    rate: HashMap<IpAddr, (Instant, usize)>,
-}
-
-/// A connection slot, given back when dropped.
-struct Slot {
-    server: Arc<Server>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut c = self.server.lock();
-        c.total = c.total.saturating_sub(1);
-        if let Some(n) = c.per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                c.per_ip.remove(&self.ip);
-            }
-        }
-    }
 }
 
 impl Server {
@@ -84,7 +59,8 @@ impl Server {
             policy: std::sync::RwLock::new(Arc::new(policy)),
             paths,
             tls: tls.map(TlsAcceptor::from),
-            counts: Mutex::new(Counts::default()),
+            connections: Counter::new(),
+            rate: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             stop: tokio::sync::watch::Sender::new(false),
         })
@@ -128,7 +104,7 @@ impl Server {
     pub async fn stop(&self, grace: Duration) {
         self.stop.send_replace(true);
         let end = Instant::now() + grace;
-        while self.lock().total > 0 && Instant::now() < end {
+        while self.connections.total() > 0 && Instant::now() < end {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -147,21 +123,16 @@ impl Server {
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
-        // A panic while holding the lock leaves only counters behind: go on.
-        self.counts.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Takes a connection slot for `ip`, or says why not.
     fn admit(self: &Arc<Server>, p: &Policy, ip: IpAddr) -> Result<Slot, (Reply, bool)> {
-        let mut c = self.lock();
         if p.max_connection_rate > 0 {
+            // A panic while holding the lock leaves only counters behind: go on.
+            let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
-            if c.rate.len() >= RATE_TABLE_MAX {
-                c.rate
-                    .retain(|_, (t, _)| now.duration_since(*t) < RATE_WINDOW);
+            if rate.len() >= RATE_TABLE_MAX {
+                rate.retain(|_, (t, _)| now.duration_since(*t) < RATE_WINDOW);
             }
-            let e = c.rate.entry(ip).or_insert((now, 0));
+            let e = rate.entry(ip).or_insert((now, 0));
             if now.duration_since(e.0) >= RATE_WINDOW {
                 *e = (now, 0);
             }
@@ -170,19 +141,12 @@ impl Server {
                 return Err((reply::RATE_EXCEEDED, true));
             }
         }
-        if c.total >= p.max_connections {
-            return Err((reply::TOO_MANY_CONNECTIONS, false));
-        }
-        let n = c.per_ip.entry(ip).or_insert(0);
-        if *n >= p.max_connections_per_ip {
-            return Err((reply::TOO_MANY_FROM_YOU, false));
-        }
-        *n += 1;
-        c.total += 1;
-        Ok(Slot {
-            server: self.clone(),
-            ip,
-        })
+        self.connections
+            .admit(ip, p.max_connections, p.max_connections_per_ip)
+            .map_err(|r| match r {
+                Refused::Total => (reply::TOO_MANY_CONNECTIONS, false),
+                Refused::PerIp => (reply::TOO_MANY_FROM_YOU, false),
+            })
     }
 
     fn session_id(&self) -> String {
@@ -230,29 +194,27 @@ impl Server {
             "{id} smtp connected address={ip} port={} service={kind:?}",
             peer.port()
         );
-        let timeout = policy.command_timeout;
+        let deadlines = deadlines(&policy);
         let (stream, tls) = match (kind, &self.tls) {
-            (Listener::Smtps, Some(acc)) => {
-                match tokio::time::timeout(timeout, acc.accept(sock)).await {
-                    Ok(Ok(t)) => {
-                        let info = tls_info(t.get_ref().1);
-                        (Stream::Tls(Box::new(t)), Some(info))
-                    }
-                    Ok(Err(e)) => {
-                        info!("{id}: TLS handshake failed from unknown[{ip}]: {e}");
-                        return;
-                    }
-                    Err(_) => {
-                        info!("{id}: TLS handshake timed out from unknown[{ip}]");
-                        return;
-                    }
+            (Listener::Smtps, Some(acc)) => match Stream::accept_tls(sock, acc, deadlines).await {
+                Ok(t) => {
+                    let info = t.tls().map(tls_info);
+                    (t, info)
                 }
-            }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    info!("{id}: TLS handshake timed out from unknown[{ip}]");
+                    return;
+                }
+                Err(e) => {
+                    info!("{id}: TLS handshake failed from unknown[{ip}]: {e}");
+                    return;
+                }
+            },
             (Listener::Smtps, None) => {
                 warn!("{id}: port 465 without a certificate: closing");
                 return;
             }
-            _ => (Stream::Plain(sock), None),
+            _ => (Stream::plain(sock, deadlines), None),
         };
         let mut conn = Conn {
             srv: self.clone(),
@@ -428,7 +390,7 @@ impl Conn {
                 }
                 Action::Close => {
                     self.flush().await?;
-                    let _ = self.stream.shutdown().await;
+                    self.stream.close().await;
                     return Ok(());
                 }
                 Action::Abort => {
@@ -670,16 +632,11 @@ impl Conn {
         let Some(acc) = self.srv.tls.clone() else {
             return Err(io::Error::other("no TLS configured"));
         };
-        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
-            return Err(io::Error::other("TLS already active"));
-        };
-        let limit = self.policy.command_timeout;
-        let t = tokio::time::timeout(limit, acc.accept(tcp))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-        let info = tls_info(t.get_ref().1);
-        self.stream = Stream::Tls(Box::new(t));
-        Ok(info)
+        self.stream.start_tls(&acc).await?;
+        self.stream
+            .tls()
+            .map(tls_info)
+            .ok_or_else(|| io::Error::other("TLS did not start"))
     }
 
     /// Reads whatever arrives next (flushing replies first). EOF is an error.
@@ -719,14 +676,8 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let limit = self.policy.command_timeout;
         let out = std::mem::take(&mut self.out);
-        tokio::time::timeout(limit, async {
-            self.stream.write_all(&out).await?;
-            self.stream.flush().await
-        })
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timeout"))?
+        self.stream.send(&out).await
     }
 }
 
@@ -735,6 +686,16 @@ fn timed_out(path: &std::path::Path) -> ClientError {
         path.into(),
         io::Error::new(io::ErrorKind::TimedOut, "no answer"),
     )
+}
+
+/// The deadlines of a connection: RFC 5321 4.5.3.2 gives none for a write
+/// or a handshake, so they get the command timeout too.
+fn deadlines(p: &Policy) -> Deadlines {
+    Deadlines {
+        read: p.command_timeout,
+        write: p.command_timeout,
+        handshake: p.command_timeout,
+    }
 }
 
 /// IPv4-mapped IPv6 addresses are IPv4 clients.
@@ -757,56 +718,4 @@ fn tls_info(c: &rustls::ServerConnection) -> TlsInfo {
         .map(|s| format!("{:?}", s.suite()))
         .unwrap_or_default();
     TlsInfo { version, cipher }
-}
-
-/// A plain or TLS socket.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-    /// Only while STARTTLS swaps one for the other.
-    Gone,
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Stream::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Stream::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Stream::Gone => Poll::Ready(Ok(())),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Stream::Gone => Poll::Ready(Ok(())),
-        }
-    }
 }

@@ -23,7 +23,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "imapd.max_connections_per_ip",
         kind: Kind::Int { min: 1, max: 1_000_000 },
-        default: "10000",
+        default: "20",
         doc: "Most IMAP connections from one client address; more get BYE.",
     },
     Key {
@@ -43,5 +43,23 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Duration { min: 60, max: 86400 },
         default: "30m",
         doc: "Inactivity before a client is logged out (RFC 9051 asks for at\nleast 30 minutes; IDLE restarts it).",
+    },
+    Key {
+        name: "imapd.write_timeout",
+        kind: Kind::Duration { min: 1, max: 3600 },
+        default: "1m",
+        doc: "Longest wait for a client to take the next 64 KiB of a response (a\nlarge FETCH, say); a client that stops reading is disconnected after it.",
+    },
+    Key {
+        name: "imapd.handshake_timeout",
+        kind: Kind::Duration { min: 1, max: 3600 },
+        default: "30s",
+        doc: "Longest a TLS handshake (port 993 or STARTTLS) may take.",
+    },
+    Key {
+        name: "imapd.max_errors",
+        kind: Kind::Int { min: 1, max: 10000 },
+        default: "20",
+        doc: "Bad commands (unparsable, unknown, in the wrong state, too long) in\none session before it is closed and reported to kmp-authd (where it\ncounts toward a ban).",
     },
 ];

@@ -1,4 +1,7 @@
 //! APPEND (RFC 3501 6.3.11) with UIDPLUS's APPENDUID (RFC 4315).
+//!
+//! A message over 64 KiB never reaches the parser: the server streams it
+//! into a staging file as it arrives and leaves it in `Session::staged`.
 
 use super::{mailbox_name, store_error};
 use crate::imapd::session::{Action, Out, Session, State};
@@ -17,7 +20,18 @@ pub fn append(
     let Some(name) = mailbox_name(s, tag, arg, out) else {
         return Action::None;
     };
-    if message.is_empty() {
+    // A large message was written to a staging file as it arrived (the
+    // server did that); the literal left in the command is then empty.
+    let mut staged = match s.staged.take() {
+        Some(Ok((file, size))) => Some((file, size)),
+        Some(Err(why)) => {
+            out.line(&format!("{tag} NO [UNAVAILABLE] {why}"));
+            return Action::None;
+        }
+        None => None,
+    };
+    let size = staged.as_ref().map_or(message.len() as u64, |(_, n)| *n);
+    if size == 0 {
         out.line(&format!("{tag} NO [CANNOT] Empty message"));
         return Action::None;
     }
@@ -27,10 +41,12 @@ pub fn append(
         State::Selected(a, v) => (a, Some(v)),
         _ => return Action::None,
     };
-    match auth
-        .store
-        .append(&name, message, &f, date.map(|d| d.timestamp()))
-    {
+    let date = date.map(|d| d.timestamp());
+    let appended = match &mut staged {
+        Some((file, size)) => auth.store.append_file(&name, file, *size, &f, date),
+        None => auth.store.append(&name, message, &f, date),
+    };
+    match appended {
         Ok((validity, uid)) => {
             if let Some(v) = view {
                 if v.name == name {

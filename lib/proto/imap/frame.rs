@@ -19,6 +19,19 @@ pub struct Limits {
     pub max_literals: usize,
 }
 
+impl Limits {
+    /// The caps before login. A client that is not logged in may only say
+    /// who it is: LOGIN takes two literals of a few bytes, AUTHENTICATE one
+    /// line. Anything more (an APPEND, a literal announced as a whole
+    /// message) is refused before a byte of it is buffered.
+    pub const BEFORE_LOGIN: Limits = Limits {
+        max_line: 8192,
+        max_literal: 4096,
+        max_append: 4096,
+        max_literals: 2,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
@@ -51,6 +64,14 @@ pub enum Frame {
     },
     /// Input being thrown away after an over-long line: drain `n` bytes.
     Discard(usize),
+    /// An APPEND message too large to keep in memory (over
+    /// [`Limits::max_literal`], within [`Limits::max_append`]) follows
+    /// `buf[..head]` (the command up to and including the line announcing it).
+    /// Send the continuation when `sync` and nothing of it arrived yet,
+    /// write the next `size` bytes somewhere else, put the head back in front
+    /// of what follows with [`empty_literal`], then [`Framer::restart`] and
+    /// ask again.
+    Stream { head: usize, size: u64, sync: bool },
 }
 
 /// The framing state of the command at the start of the buffer.
@@ -79,6 +100,19 @@ impl Framer {
     /// Forgets the current command (after it was drained).
     fn reset(&mut self) {
         *self = Framer::new(self.limits);
+    }
+
+    /// Scans the buffer again from its start (after it was rewritten).
+    pub fn restart(&mut self) {
+        self.reset();
+    }
+
+    /// Changes the caps (after login) for the next command. Call it only
+    /// between commands: the current one keeps being framed as it started.
+    pub fn set_limits(&mut self, limits: Limits) {
+        if self.seg == 0 && self.searched == 0 && !self.skipping {
+            self.limits = limits;
+        }
     }
 
     /// Looks at `buf`, which starts at the current command's first byte.
@@ -122,7 +156,8 @@ impl Framer {
                 return Frame::Command(nl + 1);
             };
             // Literals after the first line of an APPEND are messages too.
-            let cap = if is_append(buf) {
+            let append = is_append(buf);
+            let cap = if append {
                 self.limits.max_append
             } else {
                 self.limits.max_literal
@@ -146,6 +181,15 @@ impl Framer {
                 };
             }
             let start = nl + 1;
+            if append && size > self.limits.max_literal {
+                // An APPEND message: it goes to the store as it arrives.
+                self.reset();
+                return Frame::Stream {
+                    head: start,
+                    size,
+                    sync,
+                };
+            }
             if sync && self.continued != Some(start) && buf.len() == start {
                 self.continued = Some(start);
                 self.literals -= 1;
@@ -162,6 +206,21 @@ impl Framer {
             self.searched = end;
         }
     }
+}
+
+/// The head of a command whose last literal was taken away
+/// ([`Frame::Stream`]), with that literal announced as empty (`{0+}`, which
+/// needs no continuation), so the rest of the command frames and parses as
+/// usual. `head` ends with the line announcing the literal.
+pub fn empty_literal(head: &[u8]) -> Vec<u8> {
+    let line_end = head.len().saturating_sub(1);
+    let open = head[..line_end]
+        .iter()
+        .rposition(|b| *b == b'{')
+        .unwrap_or(line_end);
+    let mut v = head[..open].to_vec();
+    v.extend_from_slice(b"{0+}\r\n");
+    v
 }
 
 /// Whether the command's verb is APPEND.

@@ -25,7 +25,7 @@ mod search;
 mod selected;
 mod types;
 
-pub use frame::{Frame, Framer, Limits};
+pub use frame::{empty_literal, Frame, Framer, Limits};
 pub use types::*;
 
 use lexer::Cursor;

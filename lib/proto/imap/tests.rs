@@ -11,15 +11,25 @@ enum Got {
     Cmd(Result<Command, ParseError>),
     Continue,
     Reject(Option<String>, &'static str, bool),
+    /// An APPEND message of this size went around the buffer.
+    Streamed(u64),
 }
 
 fn replay(input: &[u8], chunk: usize) -> Vec<Got> {
-    let mut f = Framer::new(Limits {
-        max_line: 1024,
-        max_literal: 4096,
-        max_append: 100_000,
-        max_literals: 8,
-    });
+    replay_with(
+        input,
+        chunk,
+        Limits {
+            max_line: 1024,
+            max_literal: 4096,
+            max_append: 100_000,
+            max_literals: 8,
+        },
+    )
+}
+
+fn replay_with(input: &[u8], chunk: usize, limits: Limits) -> Vec<Got> {
+    let mut f = Framer::new(limits);
     let mut buf: Vec<u8> = Vec::new();
     let mut out = Vec::new();
     let mut fed = 0;
@@ -52,6 +62,32 @@ fn replay(input: &[u8], chunk: usize) -> Vec<Got> {
                 if n > 0 {
                     continue;
                 }
+            }
+            Frame::Stream { head, size, .. } => {
+                // What the server does: the message goes elsewhere as it
+                // arrives, the head comes back with an empty literal.
+                out.push(Got::Streamed(size));
+                let head: Vec<u8> = buf.drain(..head).collect();
+                let mut left = size as usize;
+                loop {
+                    let n = left.min(buf.len());
+                    buf.drain(..n);
+                    left -= n;
+                    if left == 0 || fed == input.len() {
+                        break;
+                    }
+                    let end = (fed + chunk).min(input.len());
+                    buf.extend_from_slice(&input[fed..end]);
+                    fed = end;
+                }
+                if left > 0 {
+                    return out;
+                }
+                let mut v = empty_literal(&head);
+                v.append(&mut buf);
+                buf = v;
+                f.restart();
+                continue;
             }
             Frame::Incomplete => {}
         }
@@ -488,14 +524,67 @@ fn non_synchronizing_literal_too_large_closes() {
 }
 
 #[test]
-fn append_allows_a_large_literal() {
-    let mut input = b"a APPEND INBOX {50000}\r\n".to_vec();
+fn append_streams_a_large_literal() {
+    let mut input = b"a APPEND INBOX (\\Seen) {50000}\r\n".to_vec();
     input.extend(std::iter::repeat_n(b'y', 50000));
-    input.extend_from_slice(b"\r\n");
-    for c in [64, 512] {
+    input.extend_from_slice(b"\r\nb NOOP\r\n");
+    for c in CHUNKS {
         let got = replay(&input, c);
-        assert!(matches!(got.last(), Some(Got::Cmd(Ok(_)))), "{c}");
+        assert_eq!(got.len(), 3, "{c}: {got:?}");
+        assert_eq!(got[0], Got::Streamed(50000));
+        let Got::Cmd(Ok(Command {
+            body: CommandBody::Append { message, flags, .. },
+            ..
+        })) = &got[1]
+        else {
+            panic!("{c}: {got:?}");
+        };
+        assert!(message.is_empty() && flags == &[Flag::Seen], "{c}");
+        assert!(matches!(got[2], Got::Cmd(Ok(_))), "{c}");
     }
+    // A small one stays in the command.
+    let got = all_chunks(b"a APPEND INBOX {5+}\r\nhello\r\n");
+    assert!(matches!(&got[..], [Got::Cmd(Ok(_))]), "{got:?}");
+}
+
+#[test]
+fn before_login_literals_are_small() {
+    // Regression (issue 11): a literal of a whole message was accepted (and
+    // buffered) before login.
+    for input in [
+        &b"a LOGIN {100000000}\r\n"[..],
+        b"a APPEND INBOX {100000}\r\n",
+        b"a LOGIN {5000}\r\n",
+    ] {
+        let got = replay_with(input, 512, Limits::BEFORE_LOGIN);
+        assert_eq!(
+            got,
+            vec![Got::Reject(Some("a".into()), "Literal too large", false)],
+            "{input:?}"
+        );
+    }
+    let got = replay_with(b"a LOGIN {9+}\r\n", 512, Limits::BEFORE_LOGIN);
+    assert_eq!(got, vec![]);
+    let got = replay_with(
+        b"a LOGIN {1+}\r\nx {1+}\r\ny {1+}\r\nz\r\n",
+        512,
+        Limits::BEFORE_LOGIN,
+    );
+    assert_eq!(
+        got,
+        vec![Got::Reject(Some("a".into()), "Too many literals", true)]
+    );
+    let mut long = b"a LOGIN ".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 9000));
+    let got = replay_with(&long, 512, Limits::BEFORE_LOGIN);
+    assert_eq!(
+        got,
+        vec![Got::Reject(
+            Some("a".into()),
+            "Command line too long",
+            false
+        )]
+    );
 }
 
 #[test]

@@ -1,4 +1,13 @@
-//! Network helpers shared by the daemons: networks in CIDR form.
+//! Network helpers shared by the daemons: networks in CIDR form, the one
+//! client stream type of every server ([`Stream`]: plain or TLS, with read,
+//! write and handshake deadlines) and the one per-address connection counter
+//! ([`Counter`]).
+
+mod limit;
+mod stream;
+
+pub use limit::{Counter, Refused, Slot};
+pub use stream::{Deadlines, Stream};
 
 use std::net::IpAddr;
 use std::str::FromStr;
