@@ -636,3 +636,56 @@ M.logout()
 "#,
     );
 }
+
+/// Issue 11: session A sets `+FLAGS (\Answered)`, session B (whose view is
+/// older) then `-FLAGS (\Seen)`: each STORE must change only the flags it
+/// names, against the flags on disk, in either order and for keywords too;
+/// a third session sees the union.
+#[test]
+fn store_in_two_sessions_keeps_both_changes() {
+    let inst = start();
+    py(
+        &inst,
+        r#"
+def flags_of(M, n):
+    typ, data = M.fetch(n, '(FLAGS)')
+    assert typ == 'OK', data
+    # Unsolicited FETCH updates of other messages may come first.
+    return [d.decode() for d in data if d.decode().startswith(n + ' (')][-1]
+
+A = conn(); B = conn()
+for i in range(4):
+    A.append('INBOX', '(\\Seen)', None, b'Subject: m%d\r\n\r\nx\r\n' % i)
+A.select('INBOX'); B.select('INBOX')
+# Message 1: A adds, then B removes.
+A.store('1', '+FLAGS', '(\\Answered)')
+typ, data = B.store('1', '-FLAGS', '(\\Seen)')
+assert '\\Answered' in data[0].decode() and '\\Seen' not in data[0].decode(), data
+# Message 2: B removes, then A adds.
+B.store('2', '-FLAGS', '(\\Seen)')
+typ, data = A.store('2', '+FLAGS', '(\\Answered)')
+assert '\\Answered' in data[0].decode() and '\\Seen' not in data[0].decode(), data
+# Message 3: keywords from both sides, and a removal of one set before.
+A.store('3', '+FLAGS', '(Work $Label1)')
+B.store('3', '+FLAGS', '(Home)')
+A.store('3', '-FLAGS', '($Label1)')
+B.store('3', '+FLAGS', '(\\Flagged)')
+# Message 4: B believes \Seen is set and adds it again after A removed it.
+A.store('4', '-FLAGS', '(\\Seen)')
+B.store('4', '+FLAGS', '(\\Seen)')
+C = conn(); C.select('INBOX', readonly=True)
+f1, f2, f3, f4 = (flags_of(C, str(n)) for n in range(1, 5))
+assert '\\Answered' in f1 and '\\Seen' not in f1, f1
+assert '\\Answered' in f2 and '\\Seen' not in f2, f2
+for k in ('Work', 'Home', '\\Seen', '\\Flagged'):
+    assert k in f3, f3
+assert '$Label1' not in f3, f3
+assert '\\Seen' in f4, f4
+# The sessions that stored see the same as the third one.
+for M in (A, B):
+    M.noop()
+    assert (flags_of(M, '1'), flags_of(M, '3')) == (f1, f3), (flags_of(M, '1'), flags_of(M, '3'), f1, f3)
+A.logout(); B.logout(); C.logout()
+"#,
+    );
+}

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::store::*;
 use crate::maildir::{self, FlagOp, Flags, Loc, Mailbox, Maildir, Uid};
+use crate::proto::imap::StoreMode;
 
 /// The keyword that stands for Maildir's `P` flag.
 const FORWARDED: &str = "$Forwarded";
@@ -328,16 +329,34 @@ impl Folder for MaildirFolder {
         })
     }
 
-    fn set_flags(&mut self, uid: u32, flags: &MsgFlags) -> StoreResult<u64> {
-        let (fl, kws) = to_lib(flags);
-        let r = self
-            .mb()?
-            .store(&[Uid(uid)], FlagOp::Set, fl, &kws, None)
-            .map_err(err)?;
-        let _ = r;
-        self.dirty = true;
-        match self.mb()?.get(Uid(uid)) {
-            Some(m) => Ok(m.modseq.0),
+    fn store_flags(
+        &mut self,
+        uid: u32,
+        mode: StoreMode,
+        change: &MsgFlags,
+        unchanged_since: Option<u64>,
+    ) -> StoreResult<Stored> {
+        let (fl, kws) = to_lib(change);
+        let op = match mode {
+            StoreMode::Replace => FlagOp::Set,
+            StoreMode::Add => FlagOp::Add,
+            StoreMode::Remove => FlagOp::Remove,
+        };
+        let since = unchanged_since.map(maildir::ModSeq);
+        let mb = self.mb()?;
+        let r = mb.store(&[Uid(uid)], op, fl, &kws, since).map_err(err)?;
+        if !r.modified.is_empty() {
+            return Ok(Stored::Modified);
+        }
+        let changed = !r.changed.is_empty();
+        self.dirty |= changed;
+        let mb = self.mb()?;
+        match mb.get(Uid(uid)) {
+            Some(m) => Ok(Stored::Done {
+                flags: from_lib(mb, m),
+                modseq: m.modseq.0,
+                changed,
+            }),
             None => Err(StoreError::Gone),
         }
     }

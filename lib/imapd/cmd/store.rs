@@ -2,7 +2,7 @@
 
 use super::{resolve, seq_in_range, store_error};
 use crate::imapd::session::{Action, Out, Session, State};
-use crate::imapd::store::StoreError;
+use crate::imapd::store::{StoreError, Stored};
 use crate::imapd::view::flag_list;
 use crate::proto::imap::{Flag, SeqSet, StoreMode};
 
@@ -41,31 +41,23 @@ pub fn store(
         if m.ghost {
             continue;
         }
-        if let Some(since) = unchanged_since {
-            if m.meta.modseq > since {
-                modified.push(if uid { m.meta.uid } else { i as u32 + 1 });
-                continue;
-            }
-        }
-        let mut nf = m.meta.flags.clone();
-        match mode {
-            StoreMode::Replace => nf = change.clone(),
-            StoreMode::Add => {
-                nf.sys.0 |= change.sys.0;
-                nf.keywords.extend(change.keywords.iter().cloned());
-            }
-            StoreMode::Remove => {
-                nf.sys.0 &= !change.sys.0;
-                nf.keywords.retain(|k| !change.keywords.contains(k));
-            }
-        }
         let uid_i = m.meta.uid;
-        let unchanged = nf == m.meta.flags;
-        let modseq = if unchanged {
-            m.meta.modseq
-        } else {
-            match view.folder.set_flags(uid_i, &nf) {
-                Ok(ms) => ms,
+        // The store applies the change to the flags on disk now: another
+        // session may have changed them since this view last synced.
+        let (nf, modseq, changed) =
+            match view
+                .folder
+                .store_flags(uid_i, mode, &change, unchanged_since)
+            {
+                Ok(Stored::Done {
+                    flags,
+                    modseq,
+                    changed,
+                }) => (flags, modseq, changed),
+                Ok(Stored::Modified) => {
+                    modified.push(if uid { uid_i } else { i as u32 + 1 });
+                    continue;
+                }
                 Err(StoreError::Gone) => {
                     failed.push(uid_i);
                     continue;
@@ -74,15 +66,14 @@ pub fn store(
                     store_error(out, tag, &e);
                     return Action::None;
                 }
-            }
-        };
+            };
         view.set_local_flags(i, nf.clone(), modseq);
         let new_kw = nf.keywords.iter().any(|k| !view.keywords.contains(k));
         if new_kw {
             view.keywords.extend(nf.keywords.iter().cloned());
             out.line(&view.flags_line());
         }
-        if !silent || (enabled.condstore && !unchanged) && unchanged_since.is_some() {
+        if !silent || (enabled.condstore && changed) && unchanged_since.is_some() {
             let ms = if s.enabled.condstore {
                 format!(" MODSEQ ({modseq})")
             } else {
