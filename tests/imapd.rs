@@ -689,3 +689,65 @@ A.logout(); B.logout(); C.logout()
 "#,
     );
 }
+
+/// Issue 11: a folder deleted and created again at once gets a new
+/// UIDVALIDITY, so its UID 1 is never the UID 1 of the old folder.
+#[test]
+fn a_folder_recreated_at_once_has_a_new_uidvalidity() {
+    let inst = start();
+    py(
+        &inst,
+        r#"
+import re
+M = conn()
+seen = []
+for i in range(3):
+    assert M.create('Quick')[0] == 'OK'
+    typ, data = M.append('Quick', None, None, b'Subject: q%d\r\n\r\nx\r\n' % i)
+    m = re.search(rb'APPENDUID (\d+) (\d+)', data[0])
+    assert m, data
+    v, uid = int(m.group(1)), int(m.group(2))
+    assert uid == 1, data
+    assert v not in seen, (v, seen)
+    typ, data = M.status('Quick', '(UIDVALIDITY)')
+    assert b'UIDVALIDITY %d' % v in data[0], data
+    seen.append(v)
+    assert M.delete('Quick')[0] == 'OK'
+M.logout()
+"#,
+    );
+}
+
+/// Issue 11: after APPENDUID the UID is on disk; a server killed with
+/// SIGKILL right after, and started again, gives the next message a higher
+/// UID under the same UIDVALIDITY.
+#[test]
+fn a_uid_given_before_a_kill_is_not_given_again() {
+    let mut inst = start();
+    let append = r#"
+import re
+M = conn()
+typ, data = M.append('INBOX', None, None, b'Subject: k\r\n\r\nx\r\n')
+m = re.search(rb'APPENDUID (\d+) (\d+)', data[0])
+assert m, data
+print('UID', m.group(1).decode(), m.group(2).decode())
+sys.stdout.flush()
+"#;
+    let parse = |text: &str| -> (u32, u32) {
+        let line = text.lines().find(|l| l.starts_with("UID ")).unwrap();
+        let mut f = line.split(' ').skip(1).map(|x| x.parse::<u32>().unwrap());
+        (f.next().unwrap(), f.next().unwrap())
+    };
+    let first = parse(&py(&inst, append));
+    inst.kill("kmp-imapd");
+    let _ = std::fs::remove_file(inst.path().join("run/kmp-imapd.pid"));
+    inst.spawn("kmp-imapd", &[]);
+    wait_until(Duration::from_secs(10), || {
+        inst.path().join("run/kmp-imapd.pid").exists()
+    })
+    .unwrap_or_else(|_| panic!("kmp-imapd did not restart: {}", inst.log("kmp-imapd")));
+    inst.wait_port(143);
+    let second = parse(&py(&inst, append));
+    assert_eq!(second.0, first.0, "UIDVALIDITY kept");
+    assert!(second.1 > first.1, "{first:?} then {second:?}");
+}
