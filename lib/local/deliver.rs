@@ -12,7 +12,7 @@
 //! bounce on its own with its own DSN; with no target served at all, the
 //! recipient bounces with the first reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -108,9 +108,11 @@ impl Status {
     }
 }
 
-/// One mailbox to deliver into for one recipient.
+/// One mailbox to deliver into, for every recipient of the job that
+/// reaches it (the user, an alias, a catch-all, a forward: one copy).
 struct Work {
-    rcpt: usize,
+    /// The job's recipients (positions) that resolved to this mailbox.
+    rcpts: Vec<usize>,
     user: UserInfo,
     maildir: PathBuf,
     id: String,
@@ -183,8 +185,9 @@ pub fn run_job(
     // Resolution: every recipient, before anything is written.
     let mut plans = Vec::with_capacity(job.recipients.len());
     let mut work: Vec<Work> = Vec::new();
+    let mut by_mailbox: HashMap<String, usize> = HashMap::new();
     for (i, r) in job.recipients.iter().enumerate() {
-        let plan = plan_recipient(settings, dir, &scan, i, r, &mut work);
+        let plan = plan_recipient(settings, dir, &scan, job, i, r, &mut work, &mut by_mailbox);
         plans.push(plan);
     }
     times.resolved_ms = clock.now_ms();
@@ -233,7 +236,15 @@ pub fn run_job(
         .recipients
         .iter()
         .enumerate()
-        .map(|(i, r)| finish(job, r, &plans[i], work.iter().filter(|w| w.rcpt == i), &t))
+        .map(|(i, r)| {
+            finish(
+                job,
+                r,
+                &plans[i],
+                work.iter().filter(|w| w.rcpts.contains(&i)),
+                &t,
+            )
+        })
         .collect();
     JobReply {
         v: VERSION,
@@ -260,13 +271,18 @@ pub fn defer_all(job: &Job, text: &str) -> JobReply {
     }
 }
 
+/// Resolves recipient `i` and adds its mailboxes to `work`; a mailbox
+/// already there (reached by an earlier recipient) only gains `i`.
+#[allow(clippy::too_many_arguments)]
 fn plan_recipient(
     settings: &Settings,
     dir: &mut dyn Directory,
     scan: &Scan,
+    job: &Job,
     i: usize,
     r: &JobRecipient,
     work: &mut Vec<Work>,
+    by_mailbox: &mut HashMap<String, usize>,
 ) -> Plan {
     let mut plan = Plan {
         settled: None,
@@ -322,6 +338,14 @@ fn plan_recipient(
         return plan;
     }
     for user in res.mailboxes {
+        let key = resolve::key(&user.address);
+        if let Some(&w) = by_mailbox.get(&key) {
+            if !work[w].rcpts.contains(&i) {
+                work[w].rcpts.push(i);
+            }
+            continue;
+        }
+        by_mailbox.insert(key.clone(), work.len());
         let status =
             (scan.delivered_to_count(&user.address) >= settings.delivered_to_limit).then(|| {
                 Status::bounced(
@@ -331,12 +355,8 @@ fn plan_recipient(
             });
         let maildir = mail_path(settings, &user);
         work.push(Work {
-            rcpt: i,
-            id: format!(
-                "{}.{:016x}",
-                r.delivery_id,
-                fnv64(&resolve::key(&user.address))
-            ),
+            rcpts: vec![i],
+            id: mailbox_delivery_id(job, &key),
             quota: Limits {
                 bytes: user.quota_bytes,
                 messages: user.quota_messages,
@@ -351,6 +371,16 @@ fn plan_recipient(
     plan.remote = res.remote;
     plan.refused = res.refused;
     plan
+}
+
+/// The delivery id of the message in one mailbox: `QID.<hash of the
+/// mailbox's address>`. It names the message and the final mailbox, not the
+/// envelope recipient, so the mailbox gets one copy however many recipients
+/// lead to it: in this job, and in any later job of the same message (a
+/// retry after a crash, another recipient deferred the first time), which
+/// finds the id in the Maildir and reports "already delivered".
+fn mailbox_delivery_id(job: &Job, mailbox_key: &str) -> String {
+    format!("{}.{:016x}", job.qid, fnv64(mailbox_key))
 }
 
 fn refusal(address: &str, why: Refusal) -> Status {
@@ -477,11 +507,9 @@ fn group_delivered_to(job: &Job, work: &[Work], members: &[usize]) -> Option<Str
     match members {
         [one] => Some(work[*one].user.address.clone()),
         _ => {
-            let first = work[members[0]].rcpt;
-            members
-                .iter()
-                .all(|&i| work[i].rcpt == first)
-                .then(|| job.recipients[first].address.clone())
+            let first = &work[members[0]].rcpts;
+            (first.len() == 1 && members.iter().all(|&i| work[i].rcpts == *first))
+                .then(|| job.recipients[first[0]].address.clone())
         }
     }
 }
