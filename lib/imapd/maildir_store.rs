@@ -331,11 +331,11 @@ impl Folder for MaildirFolder {
 
     fn store_flags(
         &mut self,
-        uid: u32,
+        uids: &[u32],
         mode: StoreMode,
         change: &MsgFlags,
         unchanged_since: Option<u64>,
-    ) -> StoreResult<Stored> {
+    ) -> StoreResult<Vec<Stored>> {
         let (fl, kws) = to_lib(change);
         let op = match mode {
             StoreMode::Replace => FlagOp::Set,
@@ -343,22 +343,25 @@ impl Folder for MaildirFolder {
             StoreMode::Remove => FlagOp::Remove,
         };
         let since = unchanged_since.map(maildir::ModSeq);
+        let lib_uids: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
         let mb = self.mb()?;
-        let r = mb.store(&[Uid(uid)], op, fl, &kws, since).map_err(err)?;
-        if !r.modified.is_empty() {
-            return Ok(Stored::Modified);
-        }
-        let changed = !r.changed.is_empty();
-        self.dirty |= changed;
+        let r = mb.store(&lib_uids, op, fl, &kws, since).map_err(err)?;
+        self.dirty |= !r.changed.is_empty();
+        let changed: HashSet<u32> = r.changed.iter().map(|u| u.0).collect();
+        let modified: HashSet<u32> = r.modified.iter().map(|u| u.0).collect();
         let mb = self.mb()?;
-        match mb.get(Uid(uid)) {
-            Some(m) => Ok(Stored::Done {
-                flags: from_lib(mb, m),
-                modseq: m.modseq.0,
-                changed,
-            }),
-            None => Err(StoreError::Gone),
-        }
+        Ok(uids
+            .iter()
+            .map(|uid| match mb.get(Uid(*uid)) {
+                _ if modified.contains(uid) => Stored::Modified,
+                Some(m) => Stored::Done {
+                    flags: from_lib(mb, m),
+                    modseq: m.modseq.0,
+                    changed: changed.contains(uid),
+                },
+                None => Stored::Gone,
+            })
+            .collect())
     }
 
     fn read(&mut self, uid: u32) -> StoreResult<Vec<u8>> {

@@ -84,10 +84,12 @@ pub fn fetch(
         if mark_seen && !view.msgs[i].meta.flags.sys.has(SysFlags::SEEN) {
             let mut seen = MsgFlags::default();
             seen.sys.0 |= SysFlags::SEEN;
-            if let Ok(Stored::Done { flags, modseq, .. }) =
-                view.folder
-                    .store_flags(meta_uid, StoreMode::Add, &seen, None)
+            if let Ok([Stored::Done { flags, modseq, .. }]) = view
+                .folder
+                .store_flags(&[meta_uid], StoreMode::Add, &seen, None)
+                .as_deref()
             {
+                let (flags, modseq) = (flags.clone(), *modseq);
                 view.set_local_flags(i, flags, modseq);
                 flags_changed = true;
             }

@@ -2,7 +2,7 @@
 
 use super::{resolve, seq_in_range, store_error};
 use crate::imapd::session::{Action, Out, Session, State};
-use crate::imapd::store::{StoreError, Stored};
+use crate::imapd::store::Stored;
 use crate::imapd::view::flag_list;
 use crate::proto::imap::{Flag, SeqSet, StoreMode};
 
@@ -36,37 +36,39 @@ pub fn store(
     let change = super::append::to_msg_flags(flags);
     let mut failed = Vec::new();
     let mut modified = Vec::new();
-    for i in resolve(view, set, uid) {
-        let m = &view.msgs[i];
-        if m.ghost {
-            continue;
+    let targets: Vec<usize> = resolve(view, set, uid)
+        .into_iter()
+        .filter(|&i| !view.msgs[i].ghost)
+        .collect();
+    let uids: Vec<u32> = targets.iter().map(|&i| view.msgs[i].meta.uid).collect();
+    // The store applies the change to the flags on disk now: another
+    // session may have changed them since this view last synced.
+    let results = match view
+        .folder
+        .store_flags(&uids, mode, &change, unchanged_since)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            store_error(out, tag, &e);
+            return Action::None;
         }
-        let uid_i = m.meta.uid;
-        // The store applies the change to the flags on disk now: another
-        // session may have changed them since this view last synced.
-        let (nf, modseq, changed) =
-            match view
-                .folder
-                .store_flags(uid_i, mode, &change, unchanged_since)
-            {
-                Ok(Stored::Done {
-                    flags,
-                    modseq,
-                    changed,
-                }) => (flags, modseq, changed),
-                Ok(Stored::Modified) => {
-                    modified.push(if uid { uid_i } else { i as u32 + 1 });
-                    continue;
-                }
-                Err(StoreError::Gone) => {
-                    failed.push(uid_i);
-                    continue;
-                }
-                Err(e) => {
-                    store_error(out, tag, &e);
-                    return Action::None;
-                }
-            };
+    };
+    for ((&i, &uid_i), stored) in targets.iter().zip(&uids).zip(results) {
+        let (nf, modseq, changed) = match stored {
+            Stored::Done {
+                flags,
+                modseq,
+                changed,
+            } => (flags, modseq, changed),
+            Stored::Modified => {
+                modified.push(if uid { uid_i } else { i as u32 + 1 });
+                continue;
+            }
+            Stored::Gone => {
+                failed.push(uid_i);
+                continue;
+            }
+        };
         view.set_local_flags(i, nf.clone(), modseq);
         let new_kw = nf.keywords.iter().any(|k| !view.keywords.contains(k));
         if new_kw {
