@@ -713,6 +713,17 @@ for i in range(3):
     assert b'UIDVALIDITY %d' % v in data[0], data
     seen.append(v)
     assert M.delete('Quick')[0] == 'OK'
+# Renamed away and created again under the old name at once.
+assert M.create('Quick')[0] == 'OK'
+typ, data = M.status('Quick', '(UIDVALIDITY)')
+old = int(re.search(rb'UIDVALIDITY (\d+)', data[0]).group(1))
+assert M.rename('Quick', 'Moved')[0] == 'OK'
+assert M.create('Quick')[0] == 'OK'
+typ, data = M.status('Quick', '(UIDVALIDITY)')
+new = int(re.search(rb'UIDVALIDITY (\d+)', data[0]).group(1))
+typ, data = M.status('Moved', '(UIDVALIDITY)')
+assert b'UIDVALIDITY %d' % old in data[0], data
+assert new != old and new not in seen, (new, old, seen)
 M.logout()
 "#,
     );

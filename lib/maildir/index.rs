@@ -583,10 +583,20 @@ const VALIDITY_LOCK: &str = "kmpromail-uidvalidity.lock";
 /// twice in one second, never shows an old UIDVALIDITY with new UIDs
 /// (RFC 3501 2.3.1.1). The caller holds the folder's index lock.
 pub(crate) fn next_validity(dir: &Path) -> Result<u32> {
-    let root = if dir.join(super::folder::MAILDIRFOLDER).exists() {
-        dir.parent().unwrap_or(dir)
-    } else {
-        dir
+    // A folder is `ROOT/.NAME` (marked by `maildirfolder`, which a folder
+    // made by an older program may lack); INBOX is the root itself.
+    let dotted = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'));
+    let root = match dir.parent() {
+        Some(p)
+            if dir.join(super::folder::MAILDIRFOLDER).exists()
+                || (dotted && p.join("cur").is_dir()) =>
+        {
+            p
+        }
+        _ => dir,
     };
     let _lock = super::lock::exclusive(&root.join(VALIDITY_LOCK))?;
     let path = root.join(VALIDITY_FILE);

@@ -266,6 +266,21 @@ fn uidvalidity_is_never_given_twice_in_a_maildir() {
         assert!(!seen.contains(&v), "{seen:?} {v}");
         seen.push(v);
     }
+    // A folder without the `maildirfolder` marker (an older program made
+    // it) still counts the Maildir's root's value.
+    md.create_folder("Old").unwrap();
+    let old = md.root().join(".Old");
+    fs::remove_file(old.join(crate::maildir::folder::MAILDIRFOLDER)).unwrap();
+    let v = md.folder("Old").unwrap().open().unwrap().uid_validity();
+    assert!(!seen.contains(&v), "{seen:?} {v}");
+    seen.push(v);
+    assert!(!old.join(VALIDITY_FILE).exists());
+    let last: u32 = fs::read_to_string(md.root().join(VALIDITY_FILE))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(last, v);
     let mut sorted = seen.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, seen, "UIDVALIDITY only grows");
