@@ -12,11 +12,12 @@
 //! bounce on its own with its own DSN; with no target served at all, the
 //! recipient bounces with the first reason.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
+use std::sync::{Condvar, Mutex};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -461,6 +462,11 @@ fn create_maildir(dir: &std::path::Path) -> maildir::Result<()> {
 /// Delivers to the Maildirs of one device: one file, linked into each
 /// (skipping a Maildir that has the delivery id already; see [`fanout`]).
 fn deliver_group(job: &Job, file: &File, work: &mut [Work], members: &[usize]) {
+    // Two jobs of one message reaching one mailbox at once (a message with
+    // more local recipients than one job holds, or kmp-send repeating a job
+    // after a restart while the first still runs) must not both find no
+    // copy and both write one: the second waits here, then finds the first's.
+    let _claim = Claim::new(members.iter().map(|&i| work[i].id.clone()).collect());
     let prefix = header::prefix(
         &job.sender,
         group_delivered_to(job, work, members).as_deref(),
@@ -496,6 +502,38 @@ fn deliver_group(job: &Job, file: &File, work: &mut [Work], members: &[usize]) {
             }
             Err(e) => Status::maildir("cannot write the maildir", &e),
         });
+    }
+}
+
+/// Delivery ids being written by a job of this process.
+static IN_FLIGHT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+static RELEASED: Condvar = Condvar::new();
+
+/// The right to write some delivery ids: taken all at once (waiting while
+/// another job holds any of them, so two claims never wait on each other),
+/// given back on drop.
+struct Claim {
+    ids: Vec<String>,
+}
+
+impl Claim {
+    fn new(ids: Vec<String>) -> Claim {
+        let mut held = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        while ids.iter().any(|i| held.contains(i)) {
+            held = RELEASED.wait(held).unwrap_or_else(|e| e.into_inner());
+        }
+        held.extend(ids.iter().cloned());
+        Claim { ids }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut held = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        for i in &self.ids {
+            held.remove(i);
+        }
+        RELEASED.notify_all();
     }
 }
 
@@ -676,6 +714,29 @@ mod tests {
         assert_eq!(secs(0.123), "0.12");
         assert_eq!(secs(12.34), "12.3");
         assert_eq!(secs(1234.5), "1234");
+    }
+
+    #[test]
+    fn a_claimed_delivery_id_waits_for_its_holder() {
+        let first = Claim::new(vec!["CLAIMTEST1.a".into(), "CLAIMTEST1.b".into()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let _second = Claim::new(vec!["CLAIMTEST1.b".into(), "CLAIMTEST2.c".into()]);
+            tx.send(()).unwrap();
+        });
+        // Other ids are free meanwhile.
+        drop(Claim::new(vec!["CLAIMTEST2.d".into()]));
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .is_err());
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        t.join().unwrap();
+        assert!(IN_FLIGHT
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|h| !h.starts_with("CLAIMTEST")));
     }
 
     #[test]
