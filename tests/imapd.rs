@@ -636,3 +636,129 @@ M.logout()
 "#,
     );
 }
+
+/// Issue 11: session A sets `+FLAGS (\Answered)`, session B (whose view is
+/// older) then `-FLAGS (\Seen)`: each STORE must change only the flags it
+/// names, against the flags on disk, in either order and for keywords too;
+/// a third session sees the union.
+#[test]
+fn store_in_two_sessions_keeps_both_changes() {
+    let inst = start();
+    py(
+        &inst,
+        r#"
+def flags_of(M, n):
+    typ, data = M.fetch(n, '(FLAGS)')
+    assert typ == 'OK', data
+    # Unsolicited FETCH updates of other messages may come first.
+    return [d.decode() for d in data if d.decode().startswith(n + ' (')][-1]
+
+A = conn(); B = conn()
+for i in range(4):
+    A.append('INBOX', '(\\Seen)', None, b'Subject: m%d\r\n\r\nx\r\n' % i)
+A.select('INBOX'); B.select('INBOX')
+# Message 1: A adds, then B removes.
+A.store('1', '+FLAGS', '(\\Answered)')
+typ, data = B.store('1', '-FLAGS', '(\\Seen)')
+assert '\\Answered' in data[0].decode() and '\\Seen' not in data[0].decode(), data
+# Message 2: B removes, then A adds.
+B.store('2', '-FLAGS', '(\\Seen)')
+typ, data = A.store('2', '+FLAGS', '(\\Answered)')
+assert '\\Answered' in data[0].decode() and '\\Seen' not in data[0].decode(), data
+# Message 3: keywords from both sides, and a removal of one set before.
+A.store('3', '+FLAGS', '(Work $Label1)')
+B.store('3', '+FLAGS', '(Home)')
+A.store('3', '-FLAGS', '($Label1)')
+B.store('3', '+FLAGS', '(\\Flagged)')
+# Message 4: B believes \Seen is set and adds it again after A removed it.
+A.store('4', '-FLAGS', '(\\Seen)')
+B.store('4', '+FLAGS', '(\\Seen)')
+C = conn(); C.select('INBOX', readonly=True)
+f1, f2, f3, f4 = (flags_of(C, str(n)) for n in range(1, 5))
+assert '\\Answered' in f1 and '\\Seen' not in f1, f1
+assert '\\Answered' in f2 and '\\Seen' not in f2, f2
+for k in ('Work', 'Home', '\\Seen', '\\Flagged'):
+    assert k in f3, f3
+assert '$Label1' not in f3, f3
+assert '\\Seen' in f4, f4
+# The sessions that stored see the same as the third one.
+for M in (A, B):
+    M.noop()
+    assert (flags_of(M, '1'), flags_of(M, '3')) == (f1, f3), (flags_of(M, '1'), flags_of(M, '3'), f1, f3)
+A.logout(); B.logout(); C.logout()
+"#,
+    );
+}
+
+/// Issue 11: a folder deleted and created again at once gets a new
+/// UIDVALIDITY, so its UID 1 is never the UID 1 of the old folder.
+#[test]
+fn a_folder_recreated_at_once_has_a_new_uidvalidity() {
+    let inst = start();
+    py(
+        &inst,
+        r#"
+import re
+M = conn()
+seen = []
+for i in range(3):
+    assert M.create('Quick')[0] == 'OK'
+    typ, data = M.append('Quick', None, None, b'Subject: q%d\r\n\r\nx\r\n' % i)
+    m = re.search(rb'APPENDUID (\d+) (\d+)', data[0])
+    assert m, data
+    v, uid = int(m.group(1)), int(m.group(2))
+    assert uid == 1, data
+    assert v not in seen, (v, seen)
+    typ, data = M.status('Quick', '(UIDVALIDITY)')
+    assert b'UIDVALIDITY %d' % v in data[0], data
+    seen.append(v)
+    assert M.delete('Quick')[0] == 'OK'
+# Renamed away and created again under the old name at once.
+assert M.create('Quick')[0] == 'OK'
+typ, data = M.status('Quick', '(UIDVALIDITY)')
+old = int(re.search(rb'UIDVALIDITY (\d+)', data[0]).group(1))
+assert M.rename('Quick', 'Moved')[0] == 'OK'
+assert M.create('Quick')[0] == 'OK'
+typ, data = M.status('Quick', '(UIDVALIDITY)')
+new = int(re.search(rb'UIDVALIDITY (\d+)', data[0]).group(1))
+typ, data = M.status('Moved', '(UIDVALIDITY)')
+assert b'UIDVALIDITY %d' % old in data[0], data
+assert new != old and new not in seen, (new, old, seen)
+M.logout()
+"#,
+    );
+}
+
+/// Issue 11: after APPENDUID the UID is on disk; a server killed with
+/// SIGKILL right after, and started again, gives the next message a higher
+/// UID under the same UIDVALIDITY.
+#[test]
+fn a_uid_given_before_a_kill_is_not_given_again() {
+    let mut inst = start();
+    let append = r#"
+import re
+M = conn()
+typ, data = M.append('INBOX', None, None, b'Subject: k\r\n\r\nx\r\n')
+m = re.search(rb'APPENDUID (\d+) (\d+)', data[0])
+assert m, data
+print('UID', m.group(1).decode(), m.group(2).decode())
+sys.stdout.flush()
+"#;
+    let parse = |text: &str| -> (u32, u32) {
+        let line = text.lines().find(|l| l.starts_with("UID ")).unwrap();
+        let mut f = line.split(' ').skip(1).map(|x| x.parse::<u32>().unwrap());
+        (f.next().unwrap(), f.next().unwrap())
+    };
+    let first = parse(&py(&inst, append));
+    inst.kill("kmp-imapd");
+    let _ = std::fs::remove_file(inst.path().join("run/kmp-imapd.pid"));
+    inst.spawn("kmp-imapd", &[]);
+    wait_until(Duration::from_secs(10), || {
+        inst.path().join("run/kmp-imapd.pid").exists()
+    })
+    .unwrap_or_else(|_| panic!("kmp-imapd did not restart: {}", inst.log("kmp-imapd")));
+    inst.wait_port(143);
+    let second = parse(&py(&inst, append));
+    assert_eq!(second.0, first.0, "UIDVALIDITY kept");
+    assert!(second.1 > first.1, "{first:?} then {second:?}");
+}

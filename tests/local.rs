@@ -841,3 +841,57 @@ fn started_as_root_it_drops_to_its_user_who_owns_the_maildirs() {
         assert_eq!(m.mode() & 0o077, 0, "{} is private", p.display());
     }
 }
+
+/// Issue 11: recipients of one message that reach the same mailbox (the
+/// user, an alias, a catch-all) give it one copy, each recipient its own
+/// "sent" result; a later job of the same message for another of them (a
+/// retry after a crash, a deferred recipient) finds that copy.
+#[test]
+fn one_copy_per_mailbox_however_many_recipients_reach_it() {
+    let inst = with_users("");
+    for u in ["bob", "k"] {
+        inst.ctl_ok(&["user", "add", &format!("{u}@example.test")]);
+    }
+    inst.ctl_ok(&["alias", "add", "bobby@example.test", "bob@example.test"]);
+    inst.ctl_ok(&["domain", "add", "catchall.test"]);
+    inst.ctl_ok(&["alias", "add", "@catchall.test", "bob@example.test"]);
+    inst.ctl_ok(&[
+        "user",
+        "forward",
+        "k@example.test",
+        "bob@example.test",
+        "--keep-copy",
+    ]);
+    let mut s = Sender::connect(&inst);
+    let rcpts = [
+        "bob@example.test",
+        "bobby@example.test",
+        "x@catchall.test",
+        "k@example.test",
+    ];
+    let r = s.job("QDUP", "a@other.test", &rcpts, MSG);
+    assert!(
+        r.results.iter().all(|x| x.outcome == Outcome::Sent),
+        "{r:?}"
+    );
+    assert_eq!(messages(&maildir(&inst, "bob@example.test")).len(), 1);
+    assert_eq!(messages(&maildir(&inst, "k@example.test")).len(), 1);
+    // The shared file names only its mailbox (no other recipient shows).
+    let text = fs::read_to_string(&messages(&maildir(&inst, "bob@example.test"))[0]).unwrap();
+    assert!(
+        !text.contains("bobby") && !text.contains("catchall"),
+        "{text}"
+    );
+    // Another job of the same message for one of them: nothing new.
+    let r = s.job("QDUP", "a@other.test", &["bobby@example.test"], MSG);
+    assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"), "{r:?}");
+    assert_eq!(messages(&maildir(&inst, "bob@example.test")).len(), 1);
+    let log = inst.log("kmp-local");
+    for rcpt in rcpts {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("QDUP: to=<") && l.contains(rcpt) && l.contains("status=sent")),
+            "{rcpt}:\n{log}"
+        );
+    }
+}

@@ -859,3 +859,89 @@ fn inst_port_free() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Issue 11: one message whose recipients reach the same mailbox several
+/// ways (the user, an alias of the user, a catch-all; a forward that keeps
+/// a copy) is put into that Maildir once, and every envelope recipient
+/// still gets its own "sent" result in the log and the queue.
+#[test]
+fn a_mailbox_reached_several_ways_gets_one_copy() {
+    let mut inst = start("[send]\nmin_backoff = \"1h\"\n");
+    inst.ctl_ok(&["alias", "add", "bobby@example.test", "bob@example.test"]);
+    inst.ctl_ok(&["domain", "add", "catchall.test"]);
+    inst.ctl_ok(&["alias", "add", "@catchall.test", "bob@example.test"]);
+    inst.ctl_ok(&[
+        "user",
+        "forward",
+        "carol@example.test",
+        "bob@example.test",
+        "far@remote.test",
+        "--keep-copy",
+    ]);
+    let pid = inst.path().join("run/kmp-smtpd.pid");
+    inst.spawn("kmp-smtpd", &[]);
+    wait_until(Duration::from_secs(20), || pid.exists())
+        .unwrap_or_else(|_| panic!("kmp-smtpd never got ready:\n{}", inst.log("kmp-smtpd")));
+    let script = r#"
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)
+refused = s.sendmail('sender@remote.test', sys.argv[3].split(','),
+    b'From: sender@remote.test\r\nTo: bob@example.test\r\nSubject: ' + sys.argv[2].encode() + b'\r\n\r\nbody\r\n')
+assert not refused, refused
+s.quit()
+print('OK')
+"#;
+    let port = (inst.base + 25).to_string();
+    let send = |subject: &str, rcpts: &[&str]| {
+        let out = common::python(script, &[&port, subject, &rcpts.join(",")]);
+        assert!(
+            out.status.success(),
+            "{}{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr),
+            inst.log("kmp-smtpd")
+        );
+    };
+    let sent = |rcpt: &str| {
+        let log = inst.log("kmp-local");
+        log.lines().filter(|l| l.contains("status=sent")).any(|l| {
+            l.contains(&format!("orig_to=<{rcpt}>")) || l.contains(&format!("to=<{rcpt}>"))
+        })
+    };
+    let rcpts = [
+        "bob@example.test",
+        "bobby@example.test",
+        "whoever@catchall.test",
+    ];
+    send("three ways", &rcpts);
+    wait_until(Duration::from_secs(30), || rcpts.iter().all(|r| sent(r)))
+        .unwrap_or_else(|_| panic!("{}\n{}", inst.log("kmp-local"), inst.log("kmp-send")));
+    wait_queue_empty(&inst);
+    let bob = inbox(&inst, "bob");
+    assert_eq!(bob.len(), 1, "{}", inst.log("kmp-local"));
+    assert!(text(&bob[0].1).contains("Subject: three ways"));
+
+    // A forward that keeps a copy and leads to bob too: one copy each.
+    send("forward", &["carol@example.test", "bob@example.test"]);
+    let carol = wait_inbox(&inst, "carol", 1);
+    wait_until(Duration::from_secs(30), || {
+        mailq(&inst).contains("far@remote.test")
+    })
+    .unwrap_or_else(|_| panic!("{}\n{}", mailq(&inst), inst.log("kmp-local")));
+    let bob = inbox(&inst, "bob");
+    let forwarded: Vec<_> = bob
+        .iter()
+        .filter(|(_, m)| text(m).contains("Subject: forward"))
+        .collect();
+    assert_eq!(forwarded.len(), 1, "{}", inst.log("kmp-local"));
+    assert_eq!(carol.len(), 1);
+    let local = inst.log("kmp-local");
+    assert_eq!(
+        local
+            .lines()
+            .filter(|l| l.contains("to=<bob@example.test>") && l.contains("status=sent"))
+            .count(),
+        5,
+        "one line per envelope recipient that reached bob:\n{local}"
+    );
+}

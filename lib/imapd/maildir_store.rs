@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::store::*;
 use crate::maildir::{self, FlagOp, Flags, Loc, Mailbox, Maildir, Uid};
+use crate::proto::imap::StoreMode;
 
 /// The keyword that stands for Maildir's `P` flag.
 const FORWARDED: &str = "$Forwarded";
@@ -419,18 +420,39 @@ impl Folder for MaildirFolder {
         })
     }
 
-    fn set_flags(&mut self, uid: u32, flags: &MsgFlags) -> StoreResult<u64> {
-        let (fl, kws) = to_lib(flags);
-        let r = self
-            .mb()?
-            .store(&[Uid(uid)], FlagOp::Set, fl, &kws, None)
-            .map_err(err)?;
-        let _ = r;
-        self.dirty = true;
-        match self.mb()?.get(Uid(uid)) {
-            Some(m) => Ok(m.modseq.0),
-            None => Err(StoreError::Gone),
-        }
+    fn store_flags(
+        &mut self,
+        uids: &[u32],
+        mode: StoreMode,
+        change: &MsgFlags,
+        unchanged_since: Option<u64>,
+    ) -> StoreResult<Vec<Stored>> {
+        let (fl, kws) = to_lib(change);
+        let op = match mode {
+            StoreMode::Replace => FlagOp::Set,
+            StoreMode::Add => FlagOp::Add,
+            StoreMode::Remove => FlagOp::Remove,
+        };
+        let since = unchanged_since.map(maildir::ModSeq);
+        let lib_uids: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
+        let mb = self.mb()?;
+        let r = mb.store(&lib_uids, op, fl, &kws, since).map_err(err)?;
+        self.dirty |= !r.changed.is_empty();
+        let changed: HashSet<u32> = r.changed.iter().map(|u| u.0).collect();
+        let modified: HashSet<u32> = r.modified.iter().map(|u| u.0).collect();
+        let mb = self.mb()?;
+        Ok(uids
+            .iter()
+            .map(|uid| match mb.get(Uid(*uid)) {
+                _ if modified.contains(uid) => Stored::Modified,
+                Some(m) => Stored::Done {
+                    flags: from_lib(mb, m),
+                    modseq: m.modseq.0,
+                    changed: changed.contains(uid),
+                },
+                None => Stored::Gone,
+            })
+            .collect())
     }
 
     fn read(&mut self, uid: u32) -> StoreResult<Vec<u8>> {

@@ -82,6 +82,21 @@ pub struct Snapshot {
     pub messages: Vec<MsgMeta>,
 }
 
+/// What [`Folder::store_flags`] did to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// The message's flags and MODSEQ now; `changed` if this call changed them.
+    Done {
+        flags: MsgFlags,
+        modseq: u64,
+        changed: bool,
+    },
+    /// Left alone: its MODSEQ is above UNCHANGEDSINCE (RFC 7162 3.1.3).
+    Modified,
+    /// Expunged meanwhile.
+    Gone,
+}
+
 /// A folder as LIST shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderInfo {
@@ -158,8 +173,18 @@ pub trait Folder: Send {
     /// The folder now. `claim_recent`: move new mail to cur/ (a read-write
     /// SELECT claims \Recent).
     fn snapshot(&mut self, claim_recent: bool) -> StoreResult<Snapshot>;
-    /// Sets the flags of one message; returns its new MODSEQ.
-    fn set_flags(&mut self, uid: u32, flags: &MsgFlags) -> StoreResult<u64>;
+    /// Changes the flags of messages (replace, add or remove `change`)
+    /// against the flags they have in the store now, not the session's
+    /// copy, so concurrent sessions each change only the flags they name.
+    /// With `unchanged_since`, a message with a higher MODSEQ is left alone.
+    /// One answer per UID, in order.
+    fn store_flags(
+        &mut self,
+        uids: &[u32],
+        mode: crate::proto::imap::StoreMode,
+        change: &MsgFlags,
+        unchanged_since: Option<u64>,
+    ) -> StoreResult<Vec<Stored>>;
     /// The message, with its stored (LF) line ends.
     fn read(&mut self, uid: u32) -> StoreResult<Vec<u8>>;
     /// Copies messages to another folder; returns its UIDVALIDITY and the

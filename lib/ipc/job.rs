@@ -52,8 +52,9 @@ pub struct JobRecipient {
     pub notify: Notify,
     #[serde(default)]
     pub orcpt: Option<String>,
-    /// Unique for this message and recipient across every attempt: a local
-    /// delivery records it so that a retry after a crash does not deliver twice.
+    /// Unique for this message and recipient across every attempt. (kmp-local
+    /// records a per-mailbox id, `QID.<hash>`, in the Maildir instead, so a
+    /// mailbox reached by several recipients gets one copy.)
     pub delivery_id: String,
 }
 

@@ -12,11 +12,12 @@
 //! bounce on its own with its own DSN; with no target served at all, the
 //! recipient bounces with the first reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
+use std::sync::{Condvar, Mutex};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -108,9 +109,11 @@ impl Status {
     }
 }
 
-/// One mailbox to deliver into for one recipient.
+/// One mailbox to deliver into, for every recipient of the job that
+/// reaches it (the user, an alias, a catch-all, a forward: one copy).
 struct Work {
-    rcpt: usize,
+    /// The job's recipients (positions) that resolved to this mailbox.
+    rcpts: Vec<usize>,
     user: UserInfo,
     maildir: PathBuf,
     id: String,
@@ -183,8 +186,9 @@ pub fn run_job(
     // Resolution: every recipient, before anything is written.
     let mut plans = Vec::with_capacity(job.recipients.len());
     let mut work: Vec<Work> = Vec::new();
+    let mut by_mailbox: HashMap<String, usize> = HashMap::new();
     for (i, r) in job.recipients.iter().enumerate() {
-        let plan = plan_recipient(settings, dir, &scan, i, r, &mut work);
+        let plan = plan_recipient(settings, dir, &scan, job, i, r, &mut work, &mut by_mailbox);
         plans.push(plan);
     }
     times.resolved_ms = clock.now_ms();
@@ -233,7 +237,15 @@ pub fn run_job(
         .recipients
         .iter()
         .enumerate()
-        .map(|(i, r)| finish(job, r, &plans[i], work.iter().filter(|w| w.rcpt == i), &t))
+        .map(|(i, r)| {
+            finish(
+                job,
+                r,
+                &plans[i],
+                work.iter().filter(|w| w.rcpts.contains(&i)),
+                &t,
+            )
+        })
         .collect();
     JobReply {
         v: VERSION,
@@ -260,13 +272,18 @@ pub fn defer_all(job: &Job, text: &str) -> JobReply {
     }
 }
 
+/// Resolves recipient `i` and adds its mailboxes to `work`; a mailbox
+/// already there (reached by an earlier recipient) only gains `i`.
+#[allow(clippy::too_many_arguments)]
 fn plan_recipient(
     settings: &Settings,
     dir: &mut dyn Directory,
     scan: &Scan,
+    job: &Job,
     i: usize,
     r: &JobRecipient,
     work: &mut Vec<Work>,
+    by_mailbox: &mut HashMap<String, usize>,
 ) -> Plan {
     let mut plan = Plan {
         settled: None,
@@ -322,6 +339,14 @@ fn plan_recipient(
         return plan;
     }
     for user in res.mailboxes {
+        let key = resolve::key(&user.address);
+        if let Some(&w) = by_mailbox.get(&key) {
+            if !work[w].rcpts.contains(&i) {
+                work[w].rcpts.push(i);
+            }
+            continue;
+        }
+        by_mailbox.insert(key.clone(), work.len());
         let status =
             (scan.delivered_to_count(&user.address) >= settings.delivered_to_limit).then(|| {
                 Status::bounced(
@@ -331,12 +356,8 @@ fn plan_recipient(
             });
         let maildir = mail_path(settings, &user);
         work.push(Work {
-            rcpt: i,
-            id: format!(
-                "{}.{:016x}",
-                r.delivery_id,
-                fnv64(&resolve::key(&user.address))
-            ),
+            rcpts: vec![i],
+            id: mailbox_delivery_id(job, &key),
             quota: Limits {
                 bytes: user.quota_bytes,
                 messages: user.quota_messages,
@@ -351,6 +372,16 @@ fn plan_recipient(
     plan.remote = res.remote;
     plan.refused = res.refused;
     plan
+}
+
+/// The delivery id of the message in one mailbox: `QID.<hash of the
+/// mailbox's address>`. It names the message and the final mailbox, not the
+/// envelope recipient, so the mailbox gets one copy however many recipients
+/// lead to it: in this job, and in any later job of the same message (a
+/// retry after a crash, another recipient deferred the first time), which
+/// finds the id in the Maildir and reports "already delivered".
+fn mailbox_delivery_id(job: &Job, mailbox_key: &str) -> String {
+    format!("{}.{:016x}", job.qid, fnv64(mailbox_key))
 }
 
 fn refusal(address: &str, why: Refusal) -> Status {
@@ -431,6 +462,11 @@ fn create_maildir(dir: &std::path::Path) -> maildir::Result<()> {
 /// Delivers to the Maildirs of one device: one file, linked into each
 /// (skipping a Maildir that has the delivery id already; see [`fanout`]).
 fn deliver_group(job: &Job, file: &File, work: &mut [Work], members: &[usize]) {
+    // Two jobs of one message reaching one mailbox at once (a message with
+    // more local recipients than one job holds, or kmp-send repeating a job
+    // after a restart while the first still runs) must not both find no
+    // copy and both write one: the second waits here, then finds the first's.
+    let _claim = Claim::new(members.iter().map(|&i| work[i].id.clone()).collect());
     let prefix = header::prefix(
         &job.sender,
         group_delivered_to(job, work, members).as_deref(),
@@ -469,6 +505,38 @@ fn deliver_group(job: &Job, file: &File, work: &mut [Work], members: &[usize]) {
     }
 }
 
+/// Delivery ids being written by a job of this process.
+static IN_FLIGHT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+static RELEASED: Condvar = Condvar::new();
+
+/// The right to write some delivery ids: taken all at once (waiting while
+/// another job holds any of them, so two claims never wait on each other),
+/// given back on drop.
+struct Claim {
+    ids: Vec<String>,
+}
+
+impl Claim {
+    fn new(ids: Vec<String>) -> Claim {
+        let mut held = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        while ids.iter().any(|i| held.contains(i)) {
+            held = RELEASED.wait(held).unwrap_or_else(|e| e.into_inner());
+        }
+        held.extend(ids.iter().cloned());
+        Claim { ids }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut held = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        for i in &self.ids {
+            held.remove(i);
+        }
+        RELEASED.notify_all();
+    }
+}
+
 /// The `Delivered-To:` of a linked group. One mailbox: its address. Several
 /// mailboxes reached through one envelope recipient (an alias): that
 /// recipient. Several recipients: none, as Dovecot's LMTP does, because one
@@ -477,11 +545,9 @@ fn group_delivered_to(job: &Job, work: &[Work], members: &[usize]) -> Option<Str
     match members {
         [one] => Some(work[*one].user.address.clone()),
         _ => {
-            let first = work[members[0]].rcpt;
-            members
-                .iter()
-                .all(|&i| work[i].rcpt == first)
-                .then(|| job.recipients[first].address.clone())
+            let first = &work[members[0]].rcpts;
+            (first.len() == 1 && members.iter().all(|&i| work[i].rcpts == *first))
+                .then(|| job.recipients[first[0]].address.clone())
         }
     }
 }
@@ -648,6 +714,29 @@ mod tests {
         assert_eq!(secs(0.123), "0.12");
         assert_eq!(secs(12.34), "12.3");
         assert_eq!(secs(1234.5), "1234");
+    }
+
+    #[test]
+    fn a_claimed_delivery_id_waits_for_its_holder() {
+        let first = Claim::new(vec!["CLAIMTEST1.a".into(), "CLAIMTEST1.b".into()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let _second = Claim::new(vec!["CLAIMTEST1.b".into(), "CLAIMTEST2.c".into()]);
+            tx.send(()).unwrap();
+        });
+        // Other ids are free meanwhile.
+        drop(Claim::new(vec!["CLAIMTEST2.d".into()]));
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .is_err());
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        t.join().unwrap();
+        assert!(IN_FLIGHT
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|h| !h.starts_with("CLAIMTEST")));
     }
 
     #[test]

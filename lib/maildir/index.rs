@@ -22,6 +22,13 @@
 //! UIDNEXT is the larger of the header's and the highest UID + 1, so UIDs of
 //! expunged messages are never reused; HIGHESTMODSEQ likewise.
 //!
+//! Every append is fsynced before the UIDs it gives are reported (APPENDUID,
+//! a sync's new messages), and a rewrite fsyncs the file and the directory:
+//! a UID a client saw is never lost in a crash and given again. UIDVALIDITY
+//! comes from [`next_validity`]: the time, but never a value this Maildir
+//! gave before, so a folder deleted and created again within a second
+//! starts with a new one.
+//!
 //! Damage: a torn last line (a crash mid-append) is cut off. Lines that do not
 //! parse are skipped, the UIDs of every record that does are kept, and the file
 //! is rewritten clean. A lost header means the previous UIDNEXT is unknown, so
@@ -140,10 +147,11 @@ pub(crate) struct Index {
 }
 
 impl Index {
-    /// An empty index for a folder seen for the first time.
+    /// An empty index for a folder seen for the first time. Its UIDVALIDITY
+    /// (0 here) is given when the index is first written ([`next_validity`]).
     pub fn fresh() -> Index {
         Index {
-            validity: new_validity(),
+            validity: 0,
             uid_next: 1,
             highest_modseq: 1,
             ..Index::default()
@@ -323,8 +331,9 @@ impl Index {
                 }
                 None => {
                     // The old UIDNEXT is unknown: UIDs seen by clients could
-                    // be reused, so this is a new UIDVALIDITY.
-                    self.validity = new_validity();
+                    // be reused, so this is a new UIDVALIDITY (given by the
+                    // rewrite this damage forces).
+                    self.validity = 0;
                     self.damaged = true;
                 }
             }
@@ -478,6 +487,9 @@ impl Index {
             .map_err(io_err("open", &path))?;
         f.write_all(self.pending.as_bytes())
             .map_err(io_err("write", &path))?;
+        // Durable before anyone is told: a UID given out (APPENDUID, a FETCH
+        // UID) and then lost in a crash would be given again to another message.
+        durable_sync(&f).map_err(io_err("fsync", &path))?;
         if let Some(s) = self.file.as_mut() {
             s.offset += self.pending.len() as u64;
             s.lines += self.pending.matches('\n').count();
@@ -488,6 +500,9 @@ impl Index {
 
     /// Writes the whole index to a temporary file, fsyncs it, renames it over.
     fn rewrite(&mut self, dir: &Path) -> Result<()> {
+        if self.validity == 0 {
+            self.validity = next_validity(dir)?;
+        }
         let mut text = format!(
             "{MAGIC} V{} N{} M{}\n",
             self.validity, self.uid_next, self.highest_modseq
@@ -509,9 +524,12 @@ impl Index {
         let mut f = super::private_file(&tmp)?;
         f.write_all(text.as_bytes())
             .map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("fsync", &tmp))?;
+        durable_sync(&f).map_err(io_err("fsync", &tmp))?;
         let md = f.metadata().map_err(io_err("stat", &tmp))?;
         fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
+        // The rename too: lost, it would bring back the old file without the
+        // UIDs this rewrite holds.
+        crate::sys::fsync_dir(dir).map_err(io_err("fsync", dir))?;
         self.file = Some(FileState {
             dev: md.dev(),
             ino: md.ino(),
@@ -553,14 +571,64 @@ fn where_token(loc: Loc, info: Option<&str>) -> String {
     }
 }
 
-/// A UIDVALIDITY for a new or rebuilt index: the time, as Dovecot does, so a
-/// rebuilt index gets a larger value than the one before it.
-fn new_validity() -> u32 {
-    let secs = SystemTime::now()
+/// The file at a Maildir's root that remembers the last UIDVALIDITY given to
+/// any of its folders, and its lock.
+pub const VALIDITY_FILE: &str = "kmpromail-uidvalidity";
+const VALIDITY_LOCK: &str = "kmpromail-uidvalidity.lock";
+
+/// A UIDVALIDITY for a new or rebuilt index of the folder in `dir`: the time,
+/// as Dovecot does, but always above every value given before in this
+/// Maildir (`ROOT/kmpromail-uidvalidity`, which outlives any folder). So a
+/// folder deleted and created again in the same second, or an index rebuilt
+/// twice in one second, never shows an old UIDVALIDITY with new UIDs
+/// (RFC 3501 2.3.1.1). The caller holds the folder's index lock.
+pub(crate) fn next_validity(dir: &Path) -> Result<u32> {
+    // A folder is `ROOT/.NAME` (marked by `maildirfolder`, which a folder
+    // made by an older program may lack); INBOX is the root itself.
+    let dotted = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'));
+    let root = match dir.parent() {
+        Some(p)
+            if dir.join(super::folder::MAILDIRFOLDER).exists()
+                || (dotted && p.join("cur").is_dir()) =>
+        {
+            p
+        }
+        _ => dir,
+    };
+    let _lock = super::lock::exclusive(&root.join(VALIDITY_LOCK))?;
+    let path = root.join(VALIDITY_FILE);
+    let last = match fs::read_to_string(&path) {
+        Ok(t) => t.trim().parse::<u32>().unwrap_or(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(1);
-    (secs as u32).max(1)
+    let v = (now.min(u32::MAX as u64) as u32)
+        .max(last.saturating_add(1))
+        .max(1);
+    super::write_atomic(&path, format!("{v}\n").as_bytes())?;
+    crate::sys::fsync_dir(root).map_err(io_err("fsync", root))?;
+    Ok(v)
+}
+
+/// fsync of an index file. Tests count the calls of this thread, to check
+/// that every path that gives out UIDs makes them durable first.
+fn durable_sync(f: &File) -> std::io::Result<()> {
+    #[cfg(test)]
+    SYNCS.with(|c| c.set(c.get() + 1));
+    f.sync_data()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Index fsyncs done by this thread (see [`durable_sync`]).
+    pub(crate) static SYNCS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 fn truncate(path: &Path, len: u64) -> Result<()> {

@@ -17,6 +17,7 @@
 //! FOLDER/kmpromail-uidlist   UIDs, MODSEQs (index.rs), + .lock
 //! FOLDER/dovecot-keywords    keyword letters a–z (flags.rs)
 //! ROOT/kmpromail-pop3.lock   POP3 maildrop lock (lock.rs)
+//! ROOT/kmpromail-uidvalidity the last UIDVALIDITY given here (index.rs), + .lock
 //! ```
 //!
 //! Messages are stored with LF line endings, named

@@ -16,7 +16,7 @@ use super::deliver::{link_or_copy, write_tmp, TmpFile};
 use super::error::{io_err, Error, Result};
 use super::flags::{rewrite_info, FlagOp, Flags, Keywords, MailFlags};
 use super::index::{Index, Loc, Message, ModSeq, Uid, LOCK_FILE};
-use super::mailbox::{file_name, find_by_base, Mailbox};
+use super::mailbox::{file_name, find_by_base, sub, Mailbox};
 use super::{lock, name, quota, Folder};
 
 /// The result of [`Mailbox::store`].
@@ -82,31 +82,8 @@ impl Mailbox {
                 res.modified.push(*uid);
                 continue;
             }
-            let flags = m.flags.apply(op, update);
-            if flags == m.flags {
-                continue;
-            }
-            let info = rewrite_info(m.info.as_deref().unwrap_or(""), flags);
-            let (base, from) = (m.base.clone(), dir.join(m.rel_path()));
-            let to = dir.join("cur").join(file_name(&base, Some(&info)));
-            let moved = match fs::rename(&from, &to) {
-                Ok(()) => true,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    // Renamed by a program that takes no lock: find it.
-                    match find_by_base(&dir, &base)? {
-                        Some((loc, old)) => {
-                            let from = dir
-                                .join(super::mailbox::sub(loc))
-                                .join(file_name(&base, old.as_deref()));
-                            fs::rename(&from, &to).is_ok()
-                        }
-                        None => false,
-                    }
-                }
-                Err(e) => return Err(Error::io("rename", &from, e)),
-            };
-            if moved {
-                self.index.relocate(uid.0, Loc::Cur, Some(info));
+            let (base, loc, info) = (m.base.clone(), m.loc, m.info.clone());
+            if store_one(&mut self.index, &dir, uid.0, &base, (loc, info), op, update)? {
                 res.changed.push(*uid);
             }
         }
@@ -188,6 +165,7 @@ impl Mailbox {
         let _lock = lock::exclusive(&dest.dir.join(LOCK_FILE))?;
         let mut idx = Index::load_tail(&dest.dir)?;
         let mut kw = Keywords::load(&dest.dir)?;
+        let src_kw = Keywords::load(&self.folder.dir)?;
         let mut placed = Vec::new();
         let mut bytes = 0i64;
         for uid in uids {
@@ -197,13 +175,20 @@ impl Mailbox {
             let Ok(src) = self.message_path(*uid) else {
                 continue;
             };
-            let names = self.keywords.names_of(m.flags.keywords);
+            // The flags the file name has now, not this view's copy: another
+            // session may have changed them since this one last synced.
+            let now_info = src
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map_or(m.info.clone(), |n| name::split(n).1.map(str::to_string));
+            let now = MailFlags::parse(now_info.as_deref().unwrap_or(""));
+            let names = src_kw.names_of(now.keywords);
             let bits = kw.ensure(&dest.dir, &names)?;
             let flags = MailFlags {
-                flags: m.flags.flags,
+                flags: now.flags,
                 keywords: bits,
             };
-            let info = rewrite_info(m.info.as_deref().unwrap_or(""), flags);
+            let info = rewrite_info(now_info.as_deref().unwrap_or(""), flags);
             let base = if rename {
                 m.base.clone()
             } else {
@@ -266,6 +251,56 @@ impl Mailbox {
             pairs,
         })
     }
+}
+
+/// How often a STORE looks for a message's file again when another program
+/// renamed it between our look and our rename.
+const RENAME_TRIES: usize = 8;
+
+/// Applies a flag update to one message against the flags its file name has
+/// now: the index's name is tried first (right unless a program that takes
+/// no lock renamed the file), and a rename that finds no file looks the
+/// message up again by its base name and starts over from what that name
+/// says, a bounded number of times. Returns whether the file was renamed.
+/// The caller holds the folder's index lock.
+fn store_one(
+    index: &mut Index,
+    dir: &std::path::Path,
+    uid: u32,
+    base: &str,
+    (mut loc, mut info): (Loc, Option<String>),
+    op: FlagOp,
+    update: MailFlags,
+) -> Result<bool> {
+    for _ in 0..RENAME_TRIES {
+        let old = MailFlags::parse(info.as_deref().unwrap_or(""));
+        let flags = old.apply(op, update);
+        let from = dir.join(sub(loc)).join(file_name(base, info.as_deref()));
+        if flags == old {
+            if fs::symlink_metadata(&from).is_ok() {
+                // Nothing to change; the index learns the name if it lagged.
+                index.relocate(uid, loc, info);
+                return Ok(false);
+            }
+        } else {
+            let new_info = rewrite_info(info.as_deref().unwrap_or(""), flags);
+            let to = dir.join("cur").join(file_name(base, Some(&new_info)));
+            match fs::rename(&from, &to) {
+                Ok(()) => {
+                    index.relocate(uid, Loc::Cur, Some(new_info));
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("rename", &from, e)),
+            }
+        }
+        // Renamed meanwhile by a program that takes no lock: find it again.
+        match find_by_base(dir, base)? {
+            Some((l, i)) => (loc, info) = (l, i),
+            None => return Ok(false),
+        }
+    }
+    Ok(false)
 }
 
 /// Gives placed messages their UIDs in the destination and writes its index.

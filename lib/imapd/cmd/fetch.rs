@@ -6,9 +6,9 @@ use std::io;
 use super::{resolve, seq_in_range};
 use crate::imapd::message;
 use crate::imapd::session::{Action, Out, Session, State};
-use crate::imapd::store::SysFlags;
+use crate::imapd::store::{MsgFlags, Stored, SysFlags};
 use crate::imapd::view::flag_list;
-use crate::proto::imap::{encode, FetchAtt, Section, SectionText, SeqSet};
+use crate::proto::imap::{encode, FetchAtt, Section, SectionText, SeqSet, StoreMode};
 
 fn needs_content(a: &FetchAtt) -> bool {
     !matches!(
@@ -82,10 +82,15 @@ pub fn fetch(
         };
         let mut flags_changed = false;
         if mark_seen && !view.msgs[i].meta.flags.sys.has(SysFlags::SEEN) {
-            let mut nf = view.msgs[i].meta.flags.clone();
-            nf.sys.0 |= SysFlags::SEEN;
-            if let Ok(ms) = view.folder.set_flags(meta_uid, &nf) {
-                view.set_local_flags(i, nf, ms);
+            let mut seen = MsgFlags::default();
+            seen.sys.0 |= SysFlags::SEEN;
+            if let Ok([Stored::Done { flags, modseq, .. }]) = view
+                .folder
+                .store_flags(&[meta_uid], StoreMode::Add, &seen, None)
+                .as_deref()
+            {
+                let (flags, modseq) = (flags.clone(), *modseq);
+                view.set_local_flags(i, flags, modseq);
                 flags_changed = true;
             }
         }

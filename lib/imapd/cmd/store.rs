@@ -2,7 +2,7 @@
 
 use super::{resolve, seq_in_range, store_error};
 use crate::imapd::session::{Action, Out, Session, State};
-use crate::imapd::store::StoreError;
+use crate::imapd::store::Stored;
 use crate::imapd::view::flag_list;
 use crate::proto::imap::{Flag, SeqSet, StoreMode};
 
@@ -36,44 +36,37 @@ pub fn store(
     let change = super::append::to_msg_flags(flags);
     let mut failed = Vec::new();
     let mut modified = Vec::new();
-    for i in resolve(view, set, uid) {
-        let m = &view.msgs[i];
-        if m.ghost {
-            continue;
+    let targets: Vec<usize> = resolve(view, set, uid)
+        .into_iter()
+        .filter(|&i| !view.msgs[i].ghost)
+        .collect();
+    let uids: Vec<u32> = targets.iter().map(|&i| view.msgs[i].meta.uid).collect();
+    // The store applies the change to the flags on disk now: another
+    // session may have changed them since this view last synced.
+    let results = match view
+        .folder
+        .store_flags(&uids, mode, &change, unchanged_since)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            store_error(out, tag, &e);
+            return Action::None;
         }
-        if let Some(since) = unchanged_since {
-            if m.meta.modseq > since {
-                modified.push(if uid { m.meta.uid } else { i as u32 + 1 });
+    };
+    for ((&i, &uid_i), stored) in targets.iter().zip(&uids).zip(results) {
+        let (nf, modseq, changed) = match stored {
+            Stored::Done {
+                flags,
+                modseq,
+                changed,
+            } => (flags, modseq, changed),
+            Stored::Modified => {
+                modified.push(if uid { uid_i } else { i as u32 + 1 });
                 continue;
             }
-        }
-        let mut nf = m.meta.flags.clone();
-        match mode {
-            StoreMode::Replace => nf = change.clone(),
-            StoreMode::Add => {
-                nf.sys.0 |= change.sys.0;
-                nf.keywords.extend(change.keywords.iter().cloned());
-            }
-            StoreMode::Remove => {
-                nf.sys.0 &= !change.sys.0;
-                nf.keywords.retain(|k| !change.keywords.contains(k));
-            }
-        }
-        let uid_i = m.meta.uid;
-        let unchanged = nf == m.meta.flags;
-        let modseq = if unchanged {
-            m.meta.modseq
-        } else {
-            match view.folder.set_flags(uid_i, &nf) {
-                Ok(ms) => ms,
-                Err(StoreError::Gone) => {
-                    failed.push(uid_i);
-                    continue;
-                }
-                Err(e) => {
-                    store_error(out, tag, &e);
-                    return Action::None;
-                }
+            Stored::Gone => {
+                failed.push(uid_i);
+                continue;
             }
         };
         view.set_local_flags(i, nf.clone(), modseq);
@@ -82,7 +75,7 @@ pub fn store(
             view.keywords.extend(nf.keywords.iter().cloned());
             out.line(&view.flags_line());
         }
-        if !silent || (enabled.condstore && !unchanged) && unchanged_since.is_some() {
+        if !silent || (enabled.condstore && changed) && unchanged_since.is_some() {
             let ms = if s.enabled.condstore {
                 format!(" MODSEQ ({modseq})")
             } else {

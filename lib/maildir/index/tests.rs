@@ -1,5 +1,5 @@
 use super::*;
-use crate::maildir::{Maildir, Uid};
+use crate::maildir::{Flags, Maildir, Uid};
 use std::io::Cursor;
 
 fn setup(n: usize) -> (tempfile::TempDir, Maildir, u32) {
@@ -211,4 +211,77 @@ fn the_tail_gives_what_a_full_load_gives() {
         mb.highest_modseq().0,
         Index::load(md.root()).unwrap().highest_modseq
     );
+}
+
+/// Issue 11: a UID given out (APPENDUID, a sync that numbers new mail) must
+/// be on disk first, or a crash would give it again to another message.
+#[test]
+fn every_path_that_gives_uids_fsyncs_the_index_first() {
+    let (_d, md, _) = setup(0);
+    let syncs = || SYNCS.with(|c| c.get());
+    let before = syncs();
+    let a = md
+        .inbox()
+        .append(&mut &b"Subject: a\n\nx\n"[..], Flags::SEEN, &[], None)
+        .unwrap();
+    assert!(syncs() > before, "APPEND gave UID {:?} unsynced", a.uid);
+    let text = fs::read_to_string(md.root().join(INDEX_FILE)).unwrap();
+    assert!(text.contains(&format!("+ {} ", a.uid.0)), "{text}");
+    // A delivery numbered by the next sync.
+    let mut mb = md.inbox().open().unwrap();
+    md.inbox()
+        .deliver(&mut Cursor::new(b"m\n".to_vec()), None)
+        .unwrap();
+    let before = syncs();
+    let c = mb.rescan().unwrap();
+    assert_eq!(c.added.len(), 1);
+    assert!(syncs() > before, "sync gave a UID unsynced");
+    // COPY into another folder.
+    let before = syncs();
+    mb.copy(&[a.uid], &md.folder("Sent").unwrap()).unwrap();
+    assert!(syncs() > before, "COPY gave a UID unsynced");
+}
+
+/// Issue 11: a folder deleted and created again in the same second, and an
+/// index rebuilt twice in one second, get a new UIDVALIDITY each time.
+#[test]
+fn uidvalidity_is_never_given_twice_in_a_maildir() {
+    let (_d, md, inbox_v) = setup(1);
+    let mut seen = vec![inbox_v];
+    for _ in 0..3 {
+        md.create_folder("Work").unwrap();
+        let f = md.folder("Work").unwrap();
+        let a = f
+            .append(&mut &b"Subject: w\n\nx\n"[..], Flags::empty(), &[], None)
+            .unwrap();
+        assert_eq!(a.uid, Uid(1));
+        assert!(!seen.contains(&a.uid_validity), "{seen:?} {a:?}");
+        seen.push(a.uid_validity);
+        md.delete_folder("Work").unwrap();
+    }
+    // The INBOX index lost and rebuilt at once, twice.
+    for _ in 0..2 {
+        fs::remove_file(md.root().join(INDEX_FILE)).unwrap();
+        let v = md.inbox().open().unwrap().uid_validity();
+        assert!(!seen.contains(&v), "{seen:?} {v}");
+        seen.push(v);
+    }
+    // A folder without the `maildirfolder` marker (an older program made
+    // it) still counts the Maildir's root's value.
+    md.create_folder("Old").unwrap();
+    let old = md.root().join(".Old");
+    fs::remove_file(old.join(crate::maildir::folder::MAILDIRFOLDER)).unwrap();
+    let v = md.folder("Old").unwrap().open().unwrap().uid_validity();
+    assert!(!seen.contains(&v), "{seen:?} {v}");
+    seen.push(v);
+    assert!(!old.join(VALIDITY_FILE).exists());
+    let last: u32 = fs::read_to_string(md.root().join(VALIDITY_FILE))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(last, v);
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, seen, "UIDVALIDITY only grows");
 }

@@ -252,3 +252,37 @@ fn quota_follows_deliveries_and_expunges() {
     let recalc = crate::maildir::quota::recalculate(md.root(), lim).unwrap();
     assert_eq!((kept.bytes, kept.messages), (recalc.bytes, recalc.messages));
 }
+
+/// Issue 11: a STORE must start from the flags the file name has now. Here a
+/// program that takes no lock (mutt, a script) renamed the file after this
+/// view last looked; the removal of \Seen must keep the \Answered it added.
+#[test]
+fn store_starts_from_the_flags_on_disk_not_the_view() {
+    let (_d, md) = user();
+    let uid = md
+        .inbox()
+        .append(&mut &b"Subject: s\n\nx\n"[..], Flags::SEEN, &[], None)
+        .unwrap()
+        .uid;
+    let mut a = md.inbox().open().unwrap();
+    let cur = md.root().join("cur");
+    let old = a.message_path(uid).unwrap();
+    let base = a.get(uid).unwrap().base.clone();
+    fs::rename(&old, cur.join(format!("{base}:2,RS"))).unwrap();
+    let r = a
+        .store(&[uid], FlagOp::Remove, Flags::SEEN, &[], None)
+        .unwrap();
+    assert_eq!(r.changed, vec![uid]);
+    assert!(cur.join(format!("{base}:2,R")).exists());
+    assert!(a.get(uid).unwrap().flags.flags.contains(Flags::REPLIED));
+    // Copies and moves carry the flags on disk too.
+    fs::rename(
+        cur.join(format!("{base}:2,R")),
+        cur.join(format!("{base}:2,FR")),
+    )
+    .unwrap();
+    let c = a.copy(&[uid], &md.folder("Sent").unwrap()).unwrap();
+    let sent = md.folder("Sent").unwrap().open().unwrap();
+    let copied = sent.get(c.pairs[0].1).unwrap();
+    assert!(copied.flags.flags.contains(Flags::FLAGGED | Flags::REPLIED));
+}
