@@ -258,7 +258,7 @@ print("uids", " ".join(uids))
     drop(inbox);
     // A new session: the survivor keeps its unique id, and is now number 1.
     let mut c = Raw::connect(&inst.addr(110));
-    assert!(c.login().starts_with("+OK Maildrop has 1 messages"));
+    assert!(c.login().starts_with("+OK Maildrop has 1 message "));
     assert_eq!(c.cmd("UIDL 1"), format!("+OK 1 {}\r\n", uids[1]));
     // New mail gets a new id, never one of the deleted ones.
     assert!(c.cmd("QUIT").starts_with("+OK"));
@@ -318,7 +318,7 @@ print(s.quit().decode())
             PASS,
         ],
     );
-    assert!(out.contains("1 messages deleted"), "{out}");
+    assert!(out.contains("1 message deleted"), "{out}");
     assert!(files(&md).is_empty());
     // Commands pipelined after STLS in the clear are thrown away
     // (CVE-2011-0411): the first answer inside TLS is to the first command
@@ -364,7 +364,7 @@ fn sasl_plain_raw() {
     assert!(c.cmd("AUTH CRAM-MD5").starts_with("-ERR"));
     assert_eq!(c.cmd("AUTH PLAIN"), "+ \r\n");
     let good = b64(&format!("\0{USER}\0{PASS}"));
-    assert!(c.cmd(&good).starts_with("+OK Maildrop has 1 messages"));
+    assert!(c.cmd(&good).starts_with("+OK Maildrop has 1 message "));
     assert_eq!(c.cmd("STAT"), format!("+OK 1 {}\r\n", M1.len() + 6));
     assert!(c.cmd("QUIT").starts_with("+OK"));
     // With the initial response on the AUTH line.
@@ -396,7 +396,7 @@ fn pipelining_and_in_use() {
     let mut b = Raw::connect(&inst.addr(110));
     assert!(b.login().starts_with("-ERR [IN-USE]"));
     // It may try again in the same session once the first has gone.
-    assert!(a.cmd("QUIT").starts_with("+OK Bye (1 messages deleted"));
+    assert!(a.cmd("QUIT").starts_with("+OK Bye (1 message deleted"));
     assert!(b.login().starts_with("+OK Maildrop has 2"));
     // A client that drops without QUIT releases the lock and deletes nothing.
     assert_eq!(b.cmd("DELE 1"), "+OK Message deleted\r\n");
@@ -657,7 +657,7 @@ fn per_account_subfolders_and_login_delay() {
     assert!(c.cmd("TOP 2 0").starts_with("+OK"));
     assert!(c.body().contains(&"Subject: in junk\r\n".to_string()));
     assert!(c.cmd("DELE 2").starts_with("+OK"));
-    assert!(c.cmd("QUIT").starts_with("+OK Bye (1 messages deleted"));
+    assert!(c.cmd("QUIT").starts_with("+OK Bye (1 message deleted"));
     assert!(files(&md.join(".Junk")).is_empty());
     assert_eq!(files(&md.join(".Trash")).len(), 1);
     // Too soon for another login.
@@ -708,7 +708,7 @@ print(p.quit().decode())
         script,
         &["127.0.0.1", &(inst.base + 110).to_string(), USER, PASS],
     );
-    assert!(out.contains("1 messages deleted"), "{out}");
+    assert!(out.contains("1 message deleted"), "{out}");
     assert!(files(&md).is_empty());
 }
 

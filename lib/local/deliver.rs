@@ -432,10 +432,7 @@ fn prepare(w: &mut Work, size: u64) {
     if usage.would_exceed(size) {
         w.status = Some(Status::deferred(
             "4.2.2",
-            format!(
-                "mailbox full: {} of {} bytes, {} of {} messages",
-                usage.bytes, w.quota.bytes, usage.messages, w.quota.messages
-            ),
+            format!("mailbox full: {}", usage.describe()),
         ));
     }
     w.usage = Some(usage);

@@ -74,14 +74,11 @@ fn warning_mail(host: &str, m: &Mailbox<'_>, pct: u64, now: u64) -> Vec<u8> {
          Your mailbox {to} has reached {used}% of its quota\n\
          (the warning is sent at {pct}%).\n\
          \n\
-         In use: {} of {} bytes, {} of {} messages (0 means no limit).\n\
+         In use: {}.\n\
          \n\
          When it is full, new mail waits on the server and is returned to its\n\
          senders after a few days. Please delete or archive some messages.\n",
-        u.bytes,
-        u.limits.bytes,
-        u.messages,
-        u.limits.messages,
+        u.describe(),
         id = fnv64(to),
     )
     .into_bytes()

@@ -71,6 +71,23 @@ impl Usage {
         (self.limits.bytes > 0 && self.bytes > self.limits.bytes)
             || (self.limits.messages > 0 && self.messages > self.limits.messages)
     }
+
+    /// What is in use against each limit, as a person reads it:
+    /// `2048 of 10000 bytes, 1 message (no limit)`.
+    pub fn describe(&self) -> String {
+        let part = |used: u64, limit: u64, one: &str, many: &str| {
+            let unit = if used == 1 { one } else { many };
+            match limit {
+                0 => format!("{used} {unit} (no limit)"),
+                _ => format!("{used} of {limit} {many}"),
+            }
+        };
+        format!(
+            "{}, {}",
+            part(self.bytes, self.limits.bytes, "byte", "bytes"),
+            part(self.messages, self.limits.messages, "message", "messages")
+        )
+    }
 }
 
 /// The user's usage. With `limits` (from the user database) the file is
@@ -256,6 +273,16 @@ mod tests {
         assert_eq!((u.bytes, u.messages), (100, 3));
         assert_eq!(u.percent(), 30);
         assert!(!u.would_exceed(900) && u.would_exceed(901));
+        assert_eq!(u.describe(), "100 of 1000 bytes, 3 of 10 messages");
+        let one = Usage {
+            bytes: 5,
+            messages: 1,
+            limits: Limits {
+                bytes: 10,
+                messages: 0,
+            },
+        };
+        assert_eq!(one.describe(), "5 of 10 bytes, 1 message (no limit)");
     }
 
     #[test]

@@ -276,7 +276,7 @@ fn every_rfc1939_command_in_a_session() {
          C: DELE 2
          S: +OK Message deleted
          C: QUIT
-         S: +OK Bye (1 messages deleted, 2 left)",
+         S: +OK Bye (1 message deleted, 2 left)",
     );
     assert_eq!(d.expunged, Some(vec![1]));
     assert!(d.closed);
@@ -333,7 +333,7 @@ fn pipelined_commands_answer_in_order() {
     assert_eq!(
         got,
         "+OK Send the password\r\n+OK Maildrop has 3 messages (94 octets)\r\n+OK 3 94\r\n\
-         +OK Message deleted\r\n+OK 2 69\r\n+OK Bye (1 messages deleted, 2 left)\r\n"
+         +OK Message deleted\r\n+OK 2 69\r\n+OK Bye (1 message deleted, 2 left)\r\n"
     );
     assert_eq!(d.expunged, Some(vec![2]));
 }

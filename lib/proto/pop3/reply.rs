@@ -90,10 +90,12 @@ pub fn retr(octets: u64) -> String {
 
 /// RSET, and the PASS reply that opens a maildrop.
 pub fn maildrop(count: usize, octets: u64) -> String {
-    format!("+OK Maildrop has {count} messages ({octets} octets)\r\n")
+    let noun = if count == 1 { "message" } else { "messages" };
+    format!("+OK Maildrop has {count} {noun} ({octets} octets)\r\n")
 }
 
 /// QUIT in the UPDATE state.
 pub fn bye_update(deleted: usize, left: usize) -> String {
-    format!("+OK Bye ({deleted} messages deleted, {left} left)\r\n")
+    let noun = if deleted == 1 { "message" } else { "messages" };
+    format!("+OK Bye ({deleted} {noun} deleted, {left} left)\r\n")
 }
