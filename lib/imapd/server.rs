@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::events::SessionLog;
 use super::maildir_store::MaildirStore;
 use super::session::{Action, Out, Session};
 use super::Settings;
@@ -143,14 +144,12 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, implicit_tls: boo
                 *n += 1;
                 *n > shared.settings().max_per_ip
             };
-            let r = connection(&shared, stream, peer, implicit_tls, over).await;
-            if let Err(e) = r {
-                if e.kind() != io::ErrorKind::UnexpectedEof
+            let mut log = SessionLog::connected(ip, peer.port(), implicit_tls);
+            let r = connection(&shared, stream, peer, implicit_tls, over, &mut log).await;
+            log.disconnected(r.as_ref().err().filter(|e| {
+                e.kind() != io::ErrorKind::UnexpectedEof
                     && e.kind() != io::ErrorKind::ConnectionReset
-                {
-                    crate::info!("imap {peer}: {e}");
-                }
-            }
+            }));
             let mut m = shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(n) = m.get_mut(&ip) {
                 *n -= 1;
@@ -168,6 +167,7 @@ async fn connection(
     peer: SocketAddr,
     implicit_tls: bool,
     over_limit: bool,
+    log: &mut SessionLog,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut conn = if implicit_tls {
@@ -179,11 +179,13 @@ async fn connection(
         Conn::Plain(stream)
     };
     if over_limit {
+        log.refused("too-many-connections");
         conn.write_all(b"* BYE Too many connections from your address\r\n")
             .await?;
         return Ok(());
     }
     if banned(shared, peer.ip()).await {
+        log.refused("banned");
         conn.write_all(b"* BYE Your address is blocked for a while\r\n")
             .await?;
         return Ok(());
@@ -204,6 +206,7 @@ async fn connection(
     loop {
         match framer.frame(&buf) {
             Frame::Command(n) => {
+                log.commands += 1;
                 let parsed = parse_command(&buf[..n]);
                 buf.drain(..n);
                 let cmd = match parsed {
@@ -216,7 +219,7 @@ async fn connection(
                     }
                 };
                 let action = run_command(&mut conn, &mut session, cmd)?;
-                if !perform(shared, &mut conn, &mut session, &mut buf, peer, action).await? {
+                if !perform(shared, &mut conn, &mut session, &mut buf, peer, action, log).await? {
                     conn.flush().await?;
                     let _ = conn.shutdown().await;
                     return Ok(());
@@ -307,6 +310,7 @@ async fn perform(
     buf: &mut Vec<u8>,
     peer: SocketAddr,
     mut action: Action,
+    log: &mut SessionLog,
 ) -> io::Result<bool> {
     loop {
         match action {
@@ -325,6 +329,7 @@ async fn perform(
                 };
                 *conn = Conn::Tls(Box::new(acc.accept(tcp).await?));
                 session.tls = true;
+                log.starttls();
                 return Ok(true);
             }
             Action::SaslContinue => {
@@ -339,6 +344,7 @@ async fn perform(
                 password,
             } => {
                 let result = login(shared, &user, password, peer.ip()).await;
+                let refused = result.as_ref().err().copied();
                 run_sync(conn, session, |s, out| match result {
                     Ok(info) => {
                         let store = MaildirStore::open(
@@ -355,12 +361,9 @@ async fn perform(
                     }
                     Err(text) => s.finish_login(&tag, Err(text), out),
                 })?;
-                if session.user().is_some() {
-                    crate::info!(
-                        "imap login user={} ip={}",
-                        session.user().unwrap_or(""),
-                        peer.ip()
-                    );
+                match session.user() {
+                    Some(u) => log.login(u),
+                    None => log.login_failed(&user, refused.unwrap_or("[UNAVAILABLE] mailbox")),
                 }
                 return Ok(true);
             }

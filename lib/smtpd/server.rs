@@ -227,8 +227,10 @@ impl Server {
             }
         }
         info!(
-            "{id} smtp connected address={ip} port={} service={kind:?}",
-            peer.port()
+            "{id} smtp connected address={ip} port={} service={} tls={}",
+            peer.port(),
+            kind.name(),
+            if kind == Listener::Smtps { "yes" } else { "no" }
         );
         let timeout = policy.command_timeout;
         let (stream, tls) = match (kind, &self.tls) {
@@ -236,6 +238,10 @@ impl Server {
                 match tokio::time::timeout(timeout, acc.accept(sock)).await {
                     Ok(Ok(t)) => {
                         let info = tls_info(t.get_ref().1);
+                        info!(
+                            "{id} smtp tls address={ip} version={} cipher={}",
+                            info.version, info.cipher
+                        );
                         (Stream::Tls(Box::new(t)), Some(info))
                     }
                     Ok(Err(e)) => {
@@ -282,7 +288,10 @@ impl Server {
             }
             Err(e) => info!("{id}: connection from unknown[{ip}] ended: {e}"),
         }
-        info!("{id} smtp disconnected address={ip}");
+        info!(
+            "{id} smtp disconnected address={ip} messages={}",
+            session.messages()
+        );
     }
 
     /// Reports misbehaviour to kmp-authd, without waiting.
@@ -442,7 +451,16 @@ impl Conn {
                     self.buf.clear();
                     self.pos = 0;
                     match self.start_tls().await {
-                        Ok(info) => session.tls_started(info),
+                        Ok(info) => {
+                            info!(
+                                "{} smtp starttls address={} version={} cipher={}",
+                                session.id(),
+                                self.ip,
+                                info.version,
+                                info.cipher
+                            );
+                            session.tls_started(info)
+                        }
                         Err(e) => {
                             return Err(io::Error::new(
                                 e.kind(),
