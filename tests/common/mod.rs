@@ -227,3 +227,50 @@ pub fn python(script: &str, args: &[&str]) -> Output {
         .output()
         .expect("python3 runs")
 }
+
+/// Whether `line` has syslog's form, `Mmm dd hh:mm:ss host program[pid]: message`
+/// (day padded with a space or a zero), with a non-empty message.
+pub fn is_syslog_line(line: &str) -> bool {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let b = line.as_bytes();
+    if b.len() < 16 || !line.is_char_boundary(16) || !MONTHS.contains(&&line[..3]) {
+        return false;
+    }
+    let digit = |i: usize| b[i].is_ascii_digit();
+    let stamp_ok = b[3] == b' '
+        && (b[4] == b' ' || digit(4))
+        && digit(5)
+        && b[6] == b' '
+        && digit(7)
+        && digit(8)
+        && b[9] == b':'
+        && digit(10)
+        && digit(11)
+        && b[12] == b':'
+        && digit(13)
+        && digit(14)
+        && b[15] == b' ';
+    if !stamp_ok {
+        return false;
+    }
+    let rest = &line[16..];
+    let Some((host, rest)) = rest.split_once(' ') else {
+        return false;
+    };
+    let Some((tag, message)) = rest.split_once(": ") else {
+        return false;
+    };
+    let Some((program, pid)) = tag.strip_suffix(']').and_then(|t| t.split_once('[')) else {
+        return false;
+    };
+    !host.is_empty()
+        && !program.is_empty()
+        && program
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !pid.is_empty()
+        && pid.chars().all(|c| c.is_ascii_digit())
+        && !message.trim().is_empty()
+}
