@@ -141,6 +141,9 @@ fn watch(paths: &Paths, config: &Path, m: &mut Managed) {
         match c.try_wait() {
             Ok(Some(status)) => {
                 let ran = m.started.elapsed();
+                // It may have become ready since the last look: its pid
+                // file, left behind by a kill, says so.
+                m.ready = m.ready || read_pid(&paths.pid_file(m.name)) == Some(c.id());
                 let wait = restart_delay(m.ready, &mut m.backoff);
                 crate::warn!(
                     "{} (pid {}) exited with {status} after {}s{}; restarting {}",
