@@ -25,6 +25,8 @@ pub fn load_average() -> Option<f64> {
 /// The local wall-clock time of `secs` since the epoch, as (month 1-12, day
 /// of month, hour, minute, second), from the C library's time zone rules.
 pub fn local_time(secs: i64) -> Option<(u32, u32, u32, u32, u32)> {
+    // time_t is i64 here but 32 bits on some systems.
+    #[allow(clippy::useless_conversion)]
     let t: libc::time_t = secs.try_into().ok()?;
     // SAFETY: `tm` is plain data that localtime_r fills in; both pointers are
     // valid for the call, and localtime_r (unlike localtime) keeps no shared
