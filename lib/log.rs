@@ -174,3 +174,29 @@ macro_rules! warn {
 macro_rules! error {
     ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Error, &format!($($arg)*)) };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamped_line_has_syslog_form_and_stays_one_line() {
+        let l = stamped_line(
+            1_764_876_351,
+            "mx",
+            "kmp-smtpd",
+            4242,
+            "A1: to=<a@b>\nforged",
+        );
+        let (stamp, rest) = l.split_at(15);
+        // `Mmm dd hh:mm:ss`, whatever the local time zone.
+        let b = stamp.as_bytes();
+        assert!(b[..3].iter().all(u8::is_ascii_alphabetic), "{l}");
+        assert!(
+            b[3] == b' ' && b[6] == b' ' && b[9] == b':' && b[12] == b':',
+            "{l}"
+        );
+        assert_eq!(rest, " mx kmp-smtpd[4242]: A1: to=<a@b> forged\n");
+        assert_eq!(l.matches('\n').count(), 1);
+    }
+}

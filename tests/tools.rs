@@ -127,3 +127,18 @@ fn bench_scripts_find_the_kit_beside_the_checkout() {
     }
     assert!(bad.is_empty(), "{bad:#?}");
 }
+
+/// tests/tools.sh runs under any POSIX sh.
+#[test]
+fn tools_sh_is_shellcheck_clean() {
+    let out = common::tool("shellcheck")
+        .args(["-s", "sh"])
+        .arg(Path::new(ROOT).join("tests/tools.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
