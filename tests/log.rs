@@ -155,7 +155,8 @@ print("ok")
         log.contains("kmpromail["),
         "the supervisor's own lines: {log}"
     );
-    // No Rust Debug names (`service=Mx`, `reason=BadCredentials`).
+    // No Rust Debug output (`service=Mx`, `reason=BadCredentials`, a list of
+    // addresses as `[127.0.0.1:143]`).
     for word in [
         "=Mx",
         "=Submission",
@@ -163,6 +164,7 @@ print("ok")
         "=InUse",
         "Some(",
         "None",
+        "[127.0.0.1:",
     ] {
         assert!(!log.contains(word), "{word} in the log:\n{log}");
     }
