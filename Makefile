@@ -1,6 +1,7 @@
 # Kmpromail: build, test, install.
 #   make            release build
-#   make test       every test (unit, black-box with real clients)
+#   make test       every test (unit, black-box with real clients); first checks
+#                   that the programs the tests run are installed (tests/tools.txt)
 #   make demo       a demo instance in ./demo on 127.0.0.1:20025 (SMTP), :20110 (POP3), :20143 (IMAP)
 #   make install    PREFIX=/usr/local DESTDIR=
 CARGO   ?= cargo
@@ -26,6 +27,7 @@ build:
 	$(CARGO) build --release --locked
 
 test:
+	@sh tests/tools.sh
 	$(CARGO) build --locked --all-targets
 	$(CARGO) test --locked -- --test-threads=2
 

@@ -4,7 +4,7 @@
 #
 #   bench/imapd.sh [MESSAGES] [BIG] [IDLE_CLIENTS] [SECONDS]
 #
-# Needs root for the reference Dovecot (the kit in /work/shared/kit; every use
+# Needs root for the reference Dovecot (the kit in ../shared/kit beside the checkout, or $KIT; every use
 # is wrapped in `flock /tmp/kit.lock`). Builds nothing: run
 # `cargo build --release --bin kmp-imapd --bin kmp-authd --bin kmpctl` first
 # (or set BIN=target/debug).
@@ -15,7 +15,7 @@ IDLE=${3:-5000}
 SECONDS_=${4:-10}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$HERE/target/release}
-KIT=${KIT:-/work/shared/kit}
+KIT=${KIT:-$HERE/../shared/kit}
 LOAD=(python3 "$HERE/bench/imapd_load.py")
 DIR=$(mktemp -d /tmp/imapd-bench.XXXXXX)
 PORTBASE=${PORTBASE:-47000}

@@ -6,7 +6,7 @@
 #
 # Env: N (messages, 5000), SIZE (bytes each, 20480), CLIENTS (50), SECS (10),
 # HOLD (connections held for the RSS reading, 1000), BASE (port base, 27000),
-# KIT (/work/shared/kit), REF_USER (the Dovecot user whose Maildir is used, user20).
+# KIT (../shared/kit beside the checkout), REF_USER (the Dovecot user whose Maildir is used, user20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +16,7 @@ CLIENTS=${CLIENTS:-50}
 SECS=${SECS:-10}
 HOLD=${HOLD:-1000}
 BASE=${BASE:-27000}
-KIT=${KIT:-/work/shared/kit}
+KIT=${KIT:-$PWD/../shared/kit}
 REF_USER=${REF_USER:-user20}
 REF_MAILDIR=/tmp/mailref/mail/$REF_USER/Maildir
 

@@ -20,7 +20,7 @@ SIZE=${SIZE:-4096}
 PAR=${PAR:-8}
 FANOUT=${FANOUT:-1000}
 WORK=${WORK:-/tmp/kmp-bench-queue}
-KIT=${KIT:-/work/shared/kit}
+KIT=${KIT:-$ROOT/../shared/kit}
 LOCK=${LOCK:-/tmp/kit.lock}
 
 if [ "${BENCH_LOCKED:-}" != 1 ]; then

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-idle}
 n=${2:-}
 bin=target/release
-kit=${KIT:-/work/shared/kit}
+kit=${KIT:-$PWD/../shared/kit}
 bins=(--bin kmpctl --bin kmp-authd --bin kmp-smtpd)
 [ "$mode" = throughput ] && bins+=(--bin kmp-send --bin kmp-local)
 cargo build --release -q "${bins[@]}"

@@ -118,9 +118,16 @@ fn run(args: Args) -> i32 {
                 return exit::CANTCREAT;
             }
         };
+        let list = |v: &[std::net::SocketAddr]| {
+            v.iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         info!(
-            "ready on {:?} and {:?} (implicit TLS)",
-            plain_addrs, tls_addrs
+            "ready: {} implicit TLS: {}",
+            list(&plain_addrs),
+            list(&tls_addrs)
         );
         while signals.next().await == daemon::Signal::Reload {
             reload(&shared_for_reload, config_path.as_deref(), tls_available);

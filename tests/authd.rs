@@ -750,7 +750,7 @@ fn db_load_shows_progress_on_a_terminal() {
         inst.config().display(),
         file.display()
     );
-    let out = std::process::Command::new("script")
+    let out = common::tool("script")
         .args(["-qec", &cmd, "/dev/null"])
         .output()
         .unwrap();

@@ -507,7 +507,7 @@ M.logout()
     )
     .unwrap();
     let mbsync = || {
-        let out = std::process::Command::new("mbsync")
+        let out = common::tool("mbsync")
             .arg("-c")
             .arg(&rc)
             .arg("sync")

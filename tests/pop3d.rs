@@ -517,7 +517,7 @@ fn fetchmail_with_and_without_keep() {
         )
         .unwrap();
         std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        let o = std::process::Command::new("fetchmail")
+        let o = common::tool("fetchmail")
             .args(["-f", rc.to_str().unwrap(), "--nodetach", "-v"])
             .env("HOME", &dir)
             .env("FETCHMAILHOME", &dir)

@@ -816,7 +816,7 @@ fn queued_remote_mail_leaves_once_kmp_remote_runs() {
     }
     args.extend(["-d".into(), format!("{}/%H%M%S.", dir.display())]);
     args.extend([format!("127.0.0.1:{port}"), "10".into()]);
-    let mut sink = Command::new("/usr/sbin/smtp-sink")
+    let mut sink = common::tool("/usr/sbin/smtp-sink")
         .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

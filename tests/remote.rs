@@ -102,7 +102,7 @@ impl Sink {
         args.push(format!("{}/%H%M%S.", dir.display()));
         args.push(format!("127.0.0.1:{port}"));
         args.push("50".into());
-        let child = Command::new("/usr/sbin/smtp-sink")
+        let child = common::tool("/usr/sbin/smtp-sink")
             .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

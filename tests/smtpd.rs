@@ -298,7 +298,7 @@ fn relay_id(inst: &Instance, i: usize) -> String {
 fn swaks_pipelining_8bit_utf8_and_dsn() {
     let inst = start(&[]);
     let run = |args: &[&str]| {
-        let out = std::process::Command::new("swaks")
+        let out = common::tool("swaks")
             .args(["--server", &inst.addr(25), "--helo", "swaks.test"])
             .args(args)
             .output()

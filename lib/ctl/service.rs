@@ -46,6 +46,9 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CtlResult {
             format!("already running (supervisor pid {pid})"),
         ));
     }
+    if let Some(w) = supervise::root_warning(&cfg, &supervise::installed(&paths)) {
+        eprintln!("kmpctl: warning: {w}");
+    }
     let exe = std::env::current_exe()
         .map_err(|e| CtlError::new(exit::OSERR, format!("cannot find kmpctl itself: {e}")))?;
     let (out, err) = match supervise::log_file(&cfg) {

@@ -1,7 +1,12 @@
 //! The supervisor behind `kmpctl start`: starts every daemon that is
 //! installed, waits until each is ready (its pid file names it), restarts one
-//! that dies with a growing back-off, forwards SIGHUP (reload) and ends them
-//! all on SIGTERM, in reverse order.
+//! that dies, forwards SIGHUP (reload) and ends them all on SIGTERM, in
+//! reverse order.
+//!
+//! A daemon that had become ready and then died (killed, or a panic on one
+//! bad session) is restarted at once: every second it stays down, mail is
+//! refused. Only one that dies before it is ready (a bad certificate, a port
+//! taken) is restarted after a growing back-off, so it does not spin.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -33,16 +38,18 @@ pub const SUPERVISOR: &str = "kmpromail";
 /// How long a daemon has to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The longest wait before restarting a daemon that keeps dying.
+/// The longest wait before restarting a daemon that keeps dying at start-up.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// A daemon that ran this long is considered healthy: its back-off resets.
-const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+/// The first wait before restarting a daemon that died at start-up.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
 struct Managed {
     name: &'static str,
     child: Option<Child>,
     started: Instant,
+    /// The running child has written its pid file: it serves.
+    ready: bool,
     backoff: Duration,
     restart_at: Option<Instant>,
 }
@@ -86,7 +93,8 @@ pub fn run(config: &Path, cfg: &Config) -> Result<(), CtlError> {
             name,
             child: Some(child),
             started: Instant::now(),
-            backoff: Duration::from_secs(1),
+            ready: false,
+            backoff: FIRST_BACKOFF,
             restart_at: None,
         };
         if let Err(e) = wait_ready(&paths, &mut m, pid) {
@@ -94,10 +102,14 @@ pub fn run(config: &Path, cfg: &Config) -> Result<(), CtlError> {
             stop_all(&paths, std::slice::from_mut(&mut m));
             return Err(e);
         }
+        m.ready = true;
         crate::info!("{name} started (pid {pid})");
         managed.push(m);
     }
     write_pid(&paths.pid_file(SUPERVISOR))?;
+    if let Some(w) = root_warning(cfg, &managed.iter().map(|m| m.name).collect::<Vec<_>>()) {
+        crate::warn!("{w}");
+    }
     crate::info!("all daemons ready");
     loop {
         if crate::sys::signals::term_requested() {
@@ -122,32 +134,45 @@ pub fn run(config: &Path, cfg: &Config) -> Result<(), CtlError> {
     Ok(())
 }
 
-/// Reaps a daemon that died and restarts it when its back-off has passed.
+/// Reaps a daemon that died and restarts it: at once when it had become
+/// ready, after its back-off when it died while starting.
 fn watch(paths: &Paths, config: &Path, m: &mut Managed) {
     if let Some(c) = m.child.as_mut() {
         match c.try_wait() {
             Ok(Some(status)) => {
                 let ran = m.started.elapsed();
-                if ran >= HEALTHY_AFTER {
-                    m.backoff = Duration::from_secs(1);
-                }
+                // It may have become ready since the last look: its pid
+                // file, left behind by a kill, says so.
+                m.ready = m.ready || read_pid(&paths.pid_file(m.name)) == Some(c.id());
+                let wait = restart_delay(m.ready, &mut m.backoff);
                 crate::warn!(
-                    "{} (pid {}) exited with {status} after {}s; restarting in {}s",
+                    "{} (pid {}) exited with {status} after {}s{}; restarting {}",
                     m.name,
                     c.id(),
                     ran.as_secs(),
-                    m.backoff.as_secs()
+                    if m.ready { "" } else { " while starting" },
+                    if wait.is_zero() {
+                        "now".to_string()
+                    } else {
+                        format!("in {}s", wait.as_secs())
+                    }
                 );
                 m.child = None;
-                m.restart_at = Some(Instant::now() + m.backoff);
-                m.backoff = (m.backoff * 2).min(MAX_BACKOFF);
+                m.ready = false;
+                m.restart_at = Some(Instant::now() + wait);
             }
-            Ok(None) => {}
+            Ok(None) => {
+                if !m.ready && read_pid(&paths.pid_file(m.name)) == Some(c.id()) {
+                    m.ready = true;
+                }
+            }
             Err(e) => crate::error!("{}: cannot wait: {e}", m.name),
         }
     }
     if m.child.is_none() && m.restart_at.is_some_and(|t| Instant::now() >= t) {
         m.restart_at = None;
+        // The dead daemon's pid file must not pass for the new one's.
+        let _ = std::fs::remove_file(paths.pid_file(m.name));
         match spawn(paths, config, m.name) {
             Ok(c) => {
                 crate::info!("{} restarted (pid {})", m.name, c.id());
@@ -160,6 +185,45 @@ fn watch(paths: &Paths, config: &Path, m: &mut Managed) {
             }
         }
     }
+}
+
+/// When the supervisor runs as root, names the daemons among `names` whose
+/// `[privileges]` user is empty, so that they keep running as root (as in a
+/// demo or test instance made by `kmpctl init`, meant for an ordinary user).
+pub fn root_warning(cfg: &Config, names: &[&str]) -> Option<String> {
+    if !crate::sys::privs::is_root() {
+        return None;
+    }
+    let as_root: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|d| {
+            let key = format!("privileges.{}", d.trim_start_matches("kmp-"));
+            crate::config::KEYS.iter().any(|k| k.name == key) && cfg.str(&key).is_empty()
+        })
+        .collect();
+    if as_root.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "running as root with no [privileges] user for {}: these daemons keep every privilege of root \
+         while they serve the network; set [privileges] (kmpctl setup makes the users) or start \
+         this instance as an ordinary user",
+        as_root.join(", ")
+    ))
+}
+
+/// How long to wait before restarting a daemon that died, given whether it
+/// had become ready; grows `backoff` for the next start-up failure, or resets
+/// it after a daemon that served.
+fn restart_delay(was_ready: bool, backoff: &mut Duration) -> Duration {
+    if was_ready {
+        *backoff = FIRST_BACKOFF;
+        return Duration::ZERO;
+    }
+    let wait = *backoff;
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    wait
 }
 
 fn spawn(paths: &Paths, config: &Path, name: &str) -> Result<Child, CtlError> {
@@ -273,4 +337,30 @@ pub fn log_file(cfg: &Config) -> Option<File> {
         .append(true)
         .open(p)
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_daemon_that_served_restarts_at_once_every_time() {
+        let mut b = FIRST_BACKOFF;
+        for _ in 0..5 {
+            assert_eq!(restart_delay(true, &mut b), Duration::ZERO);
+        }
+        assert_eq!(b, FIRST_BACKOFF);
+    }
+
+    #[test]
+    fn a_daemon_dying_at_start_up_backs_off_up_to_a_minute() {
+        let mut b = FIRST_BACKOFF;
+        let waits: Vec<u64> = (0..8)
+            .map(|_| restart_delay(false, &mut b).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        // Once it comes up and serves, the next death restarts it at once.
+        assert_eq!(restart_delay(true, &mut b), Duration::ZERO);
+        assert_eq!(restart_delay(false, &mut b), FIRST_BACKOFF);
+    }
 }

@@ -12,6 +12,7 @@
 //! over `crate::maildir` in [`maildir_store`].
 
 pub mod cmd;
+pub mod events;
 pub mod maildir_store;
 pub mod message;
 pub mod names;

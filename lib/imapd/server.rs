@@ -28,6 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use super::events::SessionLog;
 use super::maildir_store::MaildirStore;
 use super::session::{Action, Out, Session, State};
 use super::Settings;
@@ -107,7 +108,8 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, implicit_tls: boo
                 .connections
                 .admit(ip, usize::MAX, settings.max_per_ip)
             else {
-                crate::warn!("imap refused address={ip} reason=too-many-connections");
+                SessionLog::connected(ip, peer.port(), implicit_tls)
+                    .refused("too-many-connections");
                 // On port 993 the connection is closed before any TLS work.
                 if !implicit_tls {
                     let mut s = Stream::plain(tcp, settings.deadlines());
@@ -118,13 +120,12 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, implicit_tls: boo
                 }
                 return;
             };
-            if let Err(e) = connection(&shared, settings, tcp, peer, implicit_tls).await {
-                if e.kind() != io::ErrorKind::UnexpectedEof
+            let mut log = SessionLog::connected(ip, peer.port(), implicit_tls);
+            let r = connection(&shared, settings, tcp, peer, implicit_tls, &mut log).await;
+            log.disconnected(r.as_ref().err().filter(|e| {
+                e.kind() != io::ErrorKind::UnexpectedEof
                     && e.kind() != io::ErrorKind::ConnectionReset
-                {
-                    crate::info!("imap {peer}: {e}");
-                }
-            }
+            }));
         });
     }
 }
@@ -135,6 +136,7 @@ async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     implicit_tls: bool,
+    log: &mut SessionLog,
 ) -> io::Result<()> {
     let stream = if implicit_tls {
         let Some(acc) = &shared.tls else {
@@ -152,8 +154,10 @@ async fn connection(
         session,
         stream,
         buf: Vec::with_capacity(4096),
+        log,
     };
     if banned(shared, c.ip).await {
+        c.log.refused("banned");
         c.stream
             .send(b"* BYE Your address is blocked for a while\r\n")
             .await?;
@@ -172,6 +176,7 @@ struct Conn<'a> {
     /// Input not used yet; starts at the first byte of the current command.
     buf: Vec<u8>,
     framer: Framer,
+    log: &'a mut SessionLog,
 }
 
 impl Conn<'_> {
@@ -183,6 +188,7 @@ impl Conn<'_> {
             self.framer.set_limits(self.session.limits());
             let action = match self.framer.frame(&self.buf) {
                 Frame::Command(n) => {
+                    self.log.commands += 1;
                     let parsed = parse_command(&self.buf[..n]);
                     self.buf.drain(..n);
                     match parsed {
@@ -410,6 +416,7 @@ impl Conn<'_> {
                     self.framer.restart();
                     self.stream.start_tls(&acc).await?;
                     self.session.tls = true;
+                    self.log.starttls();
                     return Ok(true);
                 }
                 Action::SaslContinue => {
@@ -426,6 +433,7 @@ impl Conn<'_> {
                     password,
                 } => {
                     let result = login(self.shared, &user, password, self.ip).await;
+                    let refused = result.as_ref().err().copied();
                     self.run_blocking(|s, out| match result {
                         Ok(info) => {
                             let store = MaildirStore::open(
@@ -447,8 +455,11 @@ impl Conn<'_> {
                         Err(text) => s.finish_login(&tag, Err(text), out),
                     })
                     .await?;
-                    if let Some(user) = self.session.user() {
-                        crate::info!("imap login user={user} ip={}", self.ip);
+                    match self.session.user() {
+                        Some(u) => self.log.login(u),
+                        None => self
+                            .log
+                            .login_failed(&user, refused.unwrap_or("[UNAVAILABLE] mailbox")),
                     }
                     return Ok(true);
                 }

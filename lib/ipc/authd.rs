@@ -128,6 +128,17 @@ pub enum LoginFailure {
     Banned,
 }
 
+impl LoginFailure {
+    /// Its name in log lines (`reason=bad_credentials`), as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginFailure::BadCredentials => "bad_credentials",
+            LoginFailure::Disabled => "disabled",
+            LoginFailure::Banned => "banned",
+        }
+    }
+}
+
 /// A ban in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ban {

@@ -441,9 +441,10 @@ impl Conn<'_> {
             }
             Ok(Reply::LoginFailed { reason }) => {
                 crate::info!(
-                    "{} pop3 login failed user={user_log} address={} reason={reason:?}",
+                    "{} pop3 login failed user={user_log} address={} reason={}",
                     self.id,
-                    self.ip
+                    self.ip,
+                    reason.as_str()
                 );
                 LoginOutcome::Failed(reason)
             }
@@ -494,10 +495,14 @@ impl Conn<'_> {
             }
             Err(f) => {
                 crate::info!(
-                    "{} pop3 login user={} address={} refused={f:?}",
+                    "{} pop3 login user={} address={} refused={}",
                     self.id,
                     user.address,
-                    self.ip
+                    self.ip,
+                    match f {
+                        OpenFailure::InUse => "in_use",
+                        OpenFailure::Temporary => "temporary",
+                    }
                 );
                 Err(f)
             }

@@ -191,14 +191,22 @@ impl Server {
             }
         }
         info!(
-            "{id} smtp connected address={ip} port={} service={kind:?}",
-            peer.port()
+            "{id} smtp connected address={ip} port={} service={} tls={}",
+            peer.port(),
+            kind.name(),
+            if kind == Listener::Smtps { "yes" } else { "no" }
         );
         let deadlines = deadlines(&policy);
         let (stream, tls) = match (kind, &self.tls) {
             (Listener::Smtps, Some(acc)) => match Stream::accept_tls(sock, acc, deadlines).await {
                 Ok(t) => {
                     let info = t.tls().map(tls_info);
+                    if let Some(info) = &info {
+                        info!(
+                            "{id} smtp tls address={ip} version={} cipher={}",
+                            info.version, info.cipher
+                        );
+                    }
                     (t, info)
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
@@ -244,7 +252,10 @@ impl Server {
             }
             Err(e) => info!("{id}: connection from unknown[{ip}] ended: {e}"),
         }
-        info!("{id} smtp disconnected address={ip}");
+        info!(
+            "{id} smtp disconnected address={ip} messages={}",
+            session.messages()
+        );
     }
 
     /// Reports misbehaviour to kmp-authd, without waiting.
@@ -404,7 +415,16 @@ impl Conn {
                     self.buf.clear();
                     self.pos = 0;
                     match self.start_tls().await {
-                        Ok(info) => session.tls_started(info),
+                        Ok(info) => {
+                            info!(
+                                "{} smtp starttls address={} version={} cipher={}",
+                                session.id(),
+                                self.ip,
+                                info.version,
+                                info.cipher
+                            );
+                            session.tls_started(info)
+                        }
                         Err(e) => {
                             return Err(io::Error::new(
                                 e.kind(),

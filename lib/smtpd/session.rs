@@ -32,6 +32,15 @@ pub enum Listener {
 }
 
 impl Listener {
+    /// Its name in logs: `mx`, `submission`, `smtps`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Listener::Mx => "mx",
+            Listener::Submission => "submission",
+            Listener::Smtps => "smtps",
+        }
+    }
+
     /// The authd service name for logins and reports.
     pub fn service(self) -> crate::ipc::authd::Service {
         match self {
@@ -164,6 +173,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// How many messages this session has queued, for its last log line.
+    pub fn messages(&self) -> usize {
+        self.messages
+    }
+
     /// A session for a client at `ip` on `listener`. `tls` is set for port 465.
     pub fn new(
         policy: Arc<Policy>,

@@ -220,10 +220,101 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Result<(), ()
 
 /// Runs a Python script (real client libraries) and returns its output.
 pub fn python(script: &str, args: &[&str]) -> Output {
-    Command::new("python3")
+    tool("python3")
         .arg("-c")
         .arg(script)
         .args(args)
         .output()
         .expect("python3 runs")
+}
+
+/// Whether `line` has syslog's form, `Mmm dd hh:mm:ss host program[pid]: message`
+/// (day padded with a space or a zero), with a non-empty message.
+pub fn is_syslog_line(line: &str) -> bool {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let b = line.as_bytes();
+    if b.len() < 16 || !line.is_char_boundary(16) || !MONTHS.contains(&&line[..3]) {
+        return false;
+    }
+    let digit = |i: usize| b[i].is_ascii_digit();
+    let stamp_ok = b[3] == b' '
+        && (b[4] == b' ' || digit(4))
+        && digit(5)
+        && b[6] == b' '
+        && digit(7)
+        && digit(8)
+        && b[9] == b':'
+        && digit(10)
+        && digit(11)
+        && b[12] == b':'
+        && digit(13)
+        && digit(14)
+        && b[15] == b' ';
+    if !stamp_ok {
+        return false;
+    }
+    let rest = &line[16..];
+    let Some((host, rest)) = rest.split_once(' ') else {
+        return false;
+    };
+    let Some((tag, message)) = rest.split_once(": ") else {
+        return false;
+    };
+    let Some((program, pid)) = tag.strip_suffix(']').and_then(|t| t.split_once('[')) else {
+        return false;
+    };
+    !host.is_empty()
+        && !program.is_empty()
+        && program
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !pid.is_empty()
+        && pid.chars().all(|c| c.is_ascii_digit())
+        && !message.trim().is_empty()
+}
+
+/// The programs the tests run and the Debian package of each: the one list
+/// that tests/tools.sh checks and .ci/run installs.
+pub const TOOLS: &str = include_str!("../tools.txt");
+
+/// What to say when `program` is not installed: its name and its package
+/// from `table` (the format of tests/tools.txt). None when it is there.
+pub fn missing_tool(program: &str, table: &str) -> Option<String> {
+    let installed = if program.contains('/') {
+        Path::new(program).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+    };
+    if installed {
+        return None;
+    }
+    let package = table
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(program)).then(|| w.next()).flatten()
+        });
+    Some(match package {
+        Some(p) => format!(
+            "the tests need {program}, which is not installed: apt-get install {p} \
+             (`make test` checks every such program first)"
+        ),
+        None => format!(
+            "the tests need {program}, which is not installed (and not listed in tests/tools.txt)"
+        ),
+    })
+}
+
+/// A command for an external program the tests drive (swaks, mbsync,
+/// smtp-sink ...). Panics with the program's name and package when it is
+/// not installed, instead of a bare `NotFound` later.
+pub fn tool(program: &str) -> Command {
+    if let Some(why) = missing_tool(program, TOOLS) {
+        panic!("{why}");
+    }
+    Command::new(program)
 }
