@@ -2,8 +2,7 @@
 # Checks that every program the tests run is installed (the list is
 # tests/tools.txt, or $TOOLS_FILE; `perl:Module` names a Perl module), and
 # when some are not, names them and prints the one command that installs them
-# all. Exit 0: all there; 1: some
-# missing. `make test` runs this first.
+# all. Exit 0: all there; 1: some missing. `make test` runs this first.
 set -eu
 list=${TOOLS_FILE:-$(dirname "$0")/tools.txt}
 missing_tools=
