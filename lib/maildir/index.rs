@@ -519,14 +519,25 @@ impl Index {
                 m.base
             ));
         }
-        let tmp = dir.join(format!("{INDEX_FILE}.tmp"));
         let path = dir.join(INDEX_FILE);
-        let mut f = super::private_file(&tmp)?;
-        f.write_all(text.as_bytes())
-            .map_err(io_err("write", &tmp))?;
-        durable_sync(&f).map_err(io_err("fsync", &tmp))?;
-        let md = f.metadata().map_err(io_err("stat", &tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
+        // A name of its own, as every small file's (replace.rs): a process
+        // rebuilding the index without the lock must not share it.
+        let (mut f, tmp) = super::temp_file(&path)?;
+        let written = (|| {
+            f.write_all(text.as_bytes())
+                .map_err(io_err("write", &tmp))?;
+            durable_sync(&f).map_err(io_err("fsync", &tmp))?;
+            let md = f.metadata().map_err(io_err("stat", &tmp))?;
+            fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
+            Ok(md)
+        })();
+        let md = match written {
+            Ok(md) => md,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
         // The rename too: lost, it would bring back the old file without the
         // UIDs this rewrite holds.
         crate::sys::fsync_dir(dir).map_err(io_err("fsync", dir))?;

@@ -85,10 +85,11 @@ pub mod mailbox;
 pub mod name;
 pub mod ops;
 pub mod quota;
+mod replace;
 pub mod stage;
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -101,6 +102,7 @@ pub use lock::MaildropLock;
 pub use mailbox::{Appended, Changes, CopyResult, Mailbox, StoreResult};
 
 use error::io_err;
+pub(crate) use replace::{temp_file, write_atomic};
 
 /// A user's Maildir++ directory. Cheap to make: no I/O until used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,21 +258,4 @@ pub(crate) fn private_file(path: &Path) -> Result<fs::File> {
         .mode(0o600)
         .open(path)
         .map_err(io_err("create", path))
-}
-
-/// Replaces a small file atomically: write `PATH.tmp`, fsync, rename.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let mut tmp_name = path.as_os_str().to_os_string();
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp_name);
-    let r = (|| {
-        let mut f = private_file(&tmp)?;
-        f.write_all(data).map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("fsync", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_err("rename", path))
-    })();
-    if r.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    r
 }
