@@ -456,14 +456,12 @@ impl Folder for MaildirFolder {
     }
 
     fn read(&mut self, uid: u32) -> StoreResult<Vec<u8>> {
-        let path = self.mb()?.message_path(Uid(uid)).map_err(err)?;
-        std::fs::read(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                StoreError::Gone
-            } else {
-                StoreError::Temporary(e.to_string())
-            }
-        })
+        // open_message follows a rename by another session (flags).
+        let mut f = self.mb()?.open_message(Uid(uid)).map_err(err)?;
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut data)
+            .map_err(|e| StoreError::Temporary(e.to_string()))?;
+        Ok(data)
     }
 
     fn copy(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {

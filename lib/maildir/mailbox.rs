@@ -179,9 +179,21 @@ impl Mailbox {
 
     /// Opens a message's file for reading. If another program renamed it
     /// meanwhile (new flags), it is found again by its base name.
+    ///
+    /// Another session may rename the file (a flag change) between finding
+    /// its name and opening it; the name is then looked up again, at most
+    /// eight times. Once open, the file reads whole whatever its name
+    /// becomes. A file gone for good is [`Error::NoMessage`].
     pub fn open_message(&self, uid: Uid) -> Result<File> {
-        let path = self.message_path(uid)?;
-        File::open(&path).map_err(io_err("open", &path))
+        for _ in 0..8 {
+            let path = self.message_path(uid)?;
+            match File::open(&path) {
+                Ok(f) => return Ok(f),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("open", &path, e)),
+            }
+        }
+        Err(Error::NoMessage(uid.0))
     }
 
     /// The current path of a message's file (found again by its base name

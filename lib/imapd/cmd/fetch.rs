@@ -6,7 +6,7 @@ use std::io;
 use super::{resolve, seq_in_range};
 use crate::imapd::message;
 use crate::imapd::session::{Action, Out, Session, State};
-use crate::imapd::store::{MsgFlags, Stored, SysFlags};
+use crate::imapd::store::{MsgFlags, StoreError, Stored, SysFlags};
 use crate::imapd::view::flag_list;
 use crate::proto::imap::{encode, FetchAtt, Section, SectionText, SeqSet, StoreMode};
 
@@ -57,7 +57,13 @@ pub fn fetch(
     if enabled.condstore && !atts.contains(&FetchAtt::ModSeq) {
         atts.push(FetchAtt::ModSeq);
     }
+    // RFC 2180 4.1 and RFC 9051 7.1 (EXPUNGEISSUED): a message another
+    // session expunged is answered from the view where the view has the
+    // data (FLAGS, UID, sizes) and left out where it needs the file; the
+    // command still succeeds for every message that remains, as Dovecot
+    // answers. Only a failure to read a message that exists is a NO.
     let mut gone = false;
+    let mut unreadable = None;
     for i in resolve(view, set, uid) {
         if let Some(c) = changed_since {
             if view.msgs[i].meta.modseq <= c {
@@ -72,8 +78,12 @@ pub fn fetch(
         let raw = if content {
             match view.folder.read(meta_uid) {
                 Ok(r) => message::to_crlf(&r),
-                Err(_) => {
+                Err(StoreError::Gone) => {
                     gone = true;
+                    continue;
+                }
+                Err(e) => {
+                    unreadable = Some(e);
                     continue;
                 }
             }
@@ -188,9 +198,11 @@ pub fn fetch(
     }
     // No EXPUNGE while answering FETCH; UID FETCH may (RFC 3501 7.4.1).
     view.sync(out, uid, enabled);
-    if gone {
+    if let Some(e) = unreadable {
+        super::store_error(out, tag, &e);
+    } else if gone {
         out.line(&format!(
-            "{tag} NO [EXPUNGEISSUED] Some messages were expunged"
+            "{tag} OK [EXPUNGEISSUED] Some messages were expunged"
         ));
     } else {
         out.line(&format!("{tag} OK FETCH completed"));

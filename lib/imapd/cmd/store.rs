@@ -34,12 +34,17 @@ pub fn store(
         s.enabled.condstore = true;
     }
     let change = super::append::to_msg_flags(flags);
-    let mut failed = Vec::new();
     let mut modified = Vec::new();
-    let targets: Vec<usize> = resolve(view, set, uid)
-        .into_iter()
+    // RFC 2180 4.2: messages another session expunged are skipped and the
+    // rest are stored (RFC 9051 7.1, EXPUNGEISSUED says so), as Dovecot
+    // answers: a NO would tell the client nothing was stored.
+    let named = resolve(view, set, uid);
+    let targets: Vec<usize> = named
+        .iter()
+        .copied()
         .filter(|&i| !view.msgs[i].ghost)
         .collect();
+    let mut gone = targets.len() != named.len();
     let uids: Vec<u32> = targets.iter().map(|&i| view.msgs[i].meta.uid).collect();
     // The store applies the change to the flags on disk now: another
     // session may have changed them since this view last synced.
@@ -65,7 +70,7 @@ pub fn store(
                 continue;
             }
             Stored::Gone => {
-                failed.push(uid_i);
+                gone = true;
                 continue;
             }
         };
@@ -100,9 +105,9 @@ pub fn store(
             "{tag} OK [MODIFIED {}] Conditional STORE failed for some",
             super::uid_set(&modified)
         ));
-    } else if !failed.is_empty() {
+    } else if gone {
         out.line(&format!(
-            "{tag} NO [EXPUNGEISSUED] Some messages were expunged"
+            "{tag} OK [EXPUNGEISSUED] Some messages were expunged"
         ));
     } else {
         out.line(&format!("{tag} OK STORE completed"));
