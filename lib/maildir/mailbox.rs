@@ -185,8 +185,18 @@ impl Mailbox {
     /// eight times. Once open, the file reads whole whatever its name
     /// becomes. A file gone for good is [`Error::NoMessage`].
     pub fn open_message(&self, uid: Uid) -> Result<File> {
+        let mut missed = false;
         for _ in 0..8 {
-            let path = self.message_path(uid)?;
+            let path = match self.message_path(uid) {
+                Ok(p) => p,
+                // One readdir can miss a file renamed while it ran: a
+                // second one confirms that the message is gone.
+                Err(Error::NoMessage(_)) if !missed => {
+                    missed = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             match File::open(&path) {
                 Ok(f) => return Ok(f),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,

@@ -1,6 +1,6 @@
 use super::*;
 use crate::maildir::{FlagOp, Flags, Maildir};
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 
 fn user() -> (tempfile::TempDir, Maildir) {
     let d = tempfile::tempdir().unwrap();
@@ -285,4 +285,48 @@ fn store_starts_from_the_flags_on_disk_not_the_view() {
     let sent = md.folder("Sent").unwrap().open().unwrap();
     let copied = sent.get(c.pairs[0].1).unwrap();
     assert!(copied.flags.flags.contains(Flags::FLAGGED | Flags::REPLIED));
+}
+
+/// Issue 12: a FETCH read the file under the name it had just found; a
+/// flag change by another session renamed it in between, and the message
+/// was taken for expunged. open_message looks the name up again.
+#[test]
+fn open_message_follows_a_file_renamed_again_and_again() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (_d, md) = user();
+    let uid = md
+        .inbox()
+        .append(&mut &b"Subject: r\n\nbody\n"[..], Flags::SEEN, &[], None)
+        .unwrap()
+        .uid;
+    let a = md.inbox().open().unwrap();
+    let cur = md.root().join("cur");
+    let base = a.get(uid).unwrap().base.clone();
+    let names = [
+        cur.join(format!("{base}:2,S")),
+        cur.join(format!("{base}:2,FS")),
+    ];
+    let stop = Arc::new(AtomicBool::new(false));
+    let renamer = {
+        let (names, stop) = (names.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                fs::rename(&names[i % 2], &names[(i + 1) % 2]).unwrap();
+                i += 1;
+                // A flag change every few microseconds: the reader finds a
+                // name that is gone by the time it opens it now and then.
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        })
+    };
+    for _ in 0..2000 {
+        let mut f = a.open_message(uid).unwrap();
+        let mut s = String::new();
+        f.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "Subject: r\n\nbody\n");
+    }
+    stop.store(true, Ordering::Relaxed);
+    renamer.join().unwrap();
 }
