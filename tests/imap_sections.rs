@@ -111,6 +111,15 @@ d = one('BODY.PEEK[1.1]', '2')
 assert d[0][1] == b'one', d
 d = one('RFC822.SIZE', '2')
 assert d[0] == b'2 (RFC822.SIZE %d)' % len(FWD), d
+# A transfer encoding BINARY cannot remove fails the FETCH (RFC 3516 4.2).
+UUE = b'Subject: uu\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\nend\r\n'
+typ, _ = M.append('INBOX', None, None, UUE)
+assert typ == 'OK'
+M.noop()
+typ, d = M.fetch('3', '(BINARY.PEEK[1])')
+assert typ == 'NO' and b'[UNKNOWN-CTE]' in d[0], (typ, d)
+d = one('BODY.PEEK[1]', '3')
+assert d[0][1] == b'begin 644 x\r\nend\r\n', d
 M.logout()
 "#;
 
@@ -125,7 +134,7 @@ fn binary_sections_keep_bare_lfs_and_body_sections_carry_no_nul() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
     let verbatim = names
         .iter()
         .filter(|n| {

@@ -206,7 +206,9 @@ pub fn fetch(
         out.line(&format!(
             "{tag} NO [UNKNOWN-CTE] Can not decode a section's Content-Transfer-Encoding"
         ));
-    } else if gone {
+        return Ok(Action::None);
+    }
+    if gone {
         out.line(&format!(
             "{tag} NO [EXPUNGEISSUED] Some messages were expunged"
         ));
