@@ -699,6 +699,17 @@ mod tests {
     }
 
     #[test]
+    fn a_nested_multipart_part_keeps_its_epilogue() {
+        let msg: &[u8] = b"Subject: n\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n--YY\r\n\r\none\r\n--YY--\r\ninner epilogue\r\n--XX\r\n\r\ntwo\r\n--XX--\r\n";
+        assert_eq!(
+            sec(msg, &[1], None),
+            b"--YY\r\n\r\none\r\n--YY--\r\ninner epilogue"
+        );
+        assert_eq!(sec(msg, &[1, 1], None), b"one");
+        assert_eq!(sec(msg, &[2], None), b"two");
+    }
+
+    #[test]
     fn text_of_a_message_rfc822_body_keeps_its_epilogue() {
         // The message's one part is message/rfc822: its multipart root ends
         // at the closing boundary in mail-parser, but 1.TEXT goes on.
