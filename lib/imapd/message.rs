@@ -162,15 +162,14 @@ pub fn binary(crlf: &[u8], msg: Option<&Message>, part: &[u32]) -> Result<Vec<u8
     let Some(p) = m.parts.get(id) else {
         return Ok(Vec::new());
     };
-    let body = &m.raw_message.as_ref()[(p.offset_body as usize).min(p.offset_end as usize)
-        ..(p.offset_end as usize).min(m.raw_message.len())];
+    let body = slice(m.raw_message.as_ref(), p.offset_body, p.offset_end);
     let cte = p
         .content_transfer_encoding()
         .map(|c| c.trim().to_ascii_lowercase());
     match cte.as_deref() {
-        None | Some("7bit" | "8bit" | "binary" | "") => Ok(body.to_vec()),
-        Some("base64") => Ok(decode_base64(body)),
-        Some("quoted-printable") => Ok(decode_qp(body)),
+        None | Some("7bit" | "8bit" | "binary" | "") => Ok(body),
+        Some("base64") => Ok(decode_base64(&body)),
+        Some("quoted-printable") => Ok(decode_qp(&body)),
         Some(_) => Err(UnknownCte),
     }
 }
