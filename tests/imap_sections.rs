@@ -147,6 +147,37 @@ fn binary_sections_keep_bare_lfs_and_body_sections_carry_no_nul() {
 }
 
 #[test]
+fn a_large_binary_append_keeps_its_bare_lfs() {
+    // Over 64 KiB, APPEND goes through a staging file and is stored from it.
+    let inst = start();
+    py(
+        &inst,
+        r#"
+BIN = (b'0123456789\n' * 8000) + b'\x00end'
+MSG = (b'Subject: big\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n'
+       b'--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'
+       + BIN + b'\r\n--XX--\r\n')
+tag = M._new_tag()
+M.send(tag + b' APPEND INBOX ~{%d}\r\n' % len(MSG))
+assert M.readline().startswith(b'+')
+M.send(MSG + b'\r\n')
+while True:
+    line = M.readline()
+    if line.startswith(tag):
+        break
+assert line.startswith(tag + b' OK'), line
+M.select('INBOX', readonly=True)
+typ, d = M.fetch('1', '(BINARY.SIZE[1])')
+assert d[0] == b'1 (BINARY.SIZE[1] %d)' % len(BIN), d
+typ, d = M.fetch('1', '(BINARY.PEEK[1])')
+assert d[0][1] == BIN, len(d[0][1])
+typ, d = M.fetch('1', '(RFC822.SIZE)')
+assert d[0] == b'1 (RFC822.SIZE %d)' % len(MSG), d
+"#,
+    );
+}
+
+#[test]
 fn lf_only_append_still_reads_back_with_crlf() {
     let inst = start();
     py(
