@@ -197,17 +197,17 @@ impl MailStore for MaildirStore {
             return Err(StoreError::OverQuota);
         }
         let f = self.md.folder(folder).map_err(err)?;
-        // Stored with LF line ends, as everything in our Maildirs.
-        let lf = crlf_to_lf(message);
         let (fl, kws) = to_lib(flags);
-        let date = internal_date.map(|t| {
-            if t >= 0 {
-                UNIX_EPOCH + Duration::from_secs(t as u64)
-            } else {
-                UNIX_EPOCH
-            }
-        });
-        let a = f.append(&mut &lf[..], fl, &kws, date).map_err(err)?;
+        let date = internal_date.map(date_of);
+        let mut scan = FormScan::default();
+        scan.feed(message);
+        let a = if scan.verbatim() {
+            f.append_verbatim(&mut &message[..], fl, &kws, date)
+        } else {
+            // Stored with LF line ends, as everything in our Maildirs.
+            f.append(&mut &crlf_to_lf(message)[..], fl, &kws, date)
+        }
+        .map_err(err)?;
         Ok((a.uid_validity, a.uid.0))
     }
 
@@ -229,14 +229,32 @@ impl MailStore for MaildirStore {
             return Err(StoreError::OverQuota);
         }
         let f = self.md.folder(folder).map_err(err)?;
-        file.rewind()
-            .map_err(|e| StoreError::Temporary(format!("staged message: {e}")))?;
-        // Stored with LF line ends, converted as it is copied.
-        let mut lf = LfReader::new(std::io::BufReader::new(file.take(size)));
+        let staged = |e: std::io::Error| StoreError::Temporary(format!("staged message: {e}"));
+        // One pass to learn the message's form, a second to store it.
+        file.rewind().map_err(staged)?;
+        let mut scan = FormScan::default();
+        let mut part = file.take(size);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match part.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => scan.feed(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(staged(e)),
+            }
+        }
+        let file = part.into_inner();
+        file.rewind().map_err(staged)?;
         let (fl, kws) = to_lib(flags);
-        let a = f
-            .append(&mut lf, fl, &kws, internal_date.map(date_of))
-            .map_err(err)?;
+        let date = internal_date.map(date_of);
+        let a = if scan.verbatim() {
+            f.append_verbatim(&mut file.take(size), fl, &kws, date)
+        } else {
+            // Stored with LF line ends, converted as it is copied.
+            let mut lf = LfReader::new(std::io::BufReader::new(file.take(size)));
+            f.append(&mut lf, fl, &kws, date)
+        }
+        .map_err(err)?;
         Ok((a.uid_validity, a.uid.0))
     }
 
@@ -257,6 +275,40 @@ fn date_of(t: i64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(t as u64)
     } else {
         UNIX_EPOCH
+    }
+}
+
+/// Whether an APPENDed message must be stored verbatim: it is CRLF text
+/// (its first line ends in CRLF) whose LF form would not read back the
+/// same, because it holds a bare LF (content of a binary part, RFC 3516) or
+/// a CR just before a CRLF. Everything else is stored in LF form, LF-only
+/// text included (its line ends are line ends, sent back as CRLF).
+#[derive(Default)]
+struct FormScan {
+    /// Whether the first line ends in CRLF; None before the first LF.
+    crlf: Option<bool>,
+    lossy: bool,
+    prev: u8,
+    prev2: u8,
+}
+
+impl FormScan {
+    fn feed(&mut self, data: &[u8]) {
+        for &b in data {
+            if b == b'\n' {
+                let crlf = self.prev == b'\r';
+                self.crlf.get_or_insert(crlf);
+                if !crlf || self.prev2 == b'\r' {
+                    self.lossy = true;
+                }
+            }
+            self.prev2 = self.prev;
+            self.prev = b;
+        }
+    }
+
+    fn verbatim(&self) -> bool {
+        self.crlf == Some(true) && self.lossy
     }
 }
 
@@ -524,6 +576,28 @@ mod tests {
                 .read_to_end(&mut got)
                 .unwrap();
             assert_eq!(got, crlf_to_lf(text), "pieces of {n}");
+        }
+    }
+
+    #[test]
+    fn a_crlf_message_with_bare_lfs_is_stored_verbatim() {
+        let table: &[(&[u8], bool)] = &[
+            (b"A: b\r\n\r\nx\ny\r\n", true),
+            (b"A: b\r\n\r\nx\r\r\n", true),
+            (b"A: b\r\n\r\nx\r\ny\r\n", false),
+            (b"A: b\r\n\r\nx\ry\r\n", false),
+            // LF text: its line ends are line ends.
+            (b"A: b\n\nx\ny\r\n", false),
+            (b"A: b", false),
+        ];
+        for (text, want) in table {
+            for n in 1..=text.len() {
+                let mut scan = FormScan::default();
+                for piece in text.chunks(n) {
+                    scan.feed(piece);
+                }
+                assert_eq!(scan.verbatim(), *want, "{text:?} in pieces of {n}");
+            }
         }
     }
 }

@@ -1,9 +1,12 @@
 //! A message's content as FETCH sees it: CRLF conversion, body sections
-//! (RFC 3501 6.4.5), ENVELOPE and BODYSTRUCTURE (7.4.2). MIME structure and
-//! decoding come from mail-parser.
+//! (RFC 3501 6.4.5), BINARY sections (RFC 3516), ENVELOPE and BODYSTRUCTURE
+//! (7.4.2). MIME structure comes from mail-parser; body sections are always
+//! cut from the stored bytes, never from what mail-parser decoded, and the
+//! content-transfer decoding of BINARY is ours (mail-parser's text parts are
+//! also converted to UTF-8, which BINARY must not do).
 
 use base64::Engine;
-use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, Encoding, Message, MessageParser, MimeHeaders, PartType};
 
 use crate::proto::imap::{encode, Section, SectionText};
 
@@ -21,6 +24,19 @@ pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The message as IMAP sends it, from the stored file and its size with CRLF
+/// line ends (`W=`, RFC822.SIZE). A file already that long is in wire form
+/// (written verbatim because LF form would have changed it, or by a writer
+/// that stores CRLF) and is sent as it is; otherwise its LF line ends become
+/// CRLF. For any file holding no bare LF both ways give the same bytes.
+pub fn wire(stored: Vec<u8>, vsize: u64) -> Vec<u8> {
+    if stored.len() as u64 == vsize {
+        stored
+    } else {
+        to_crlf(&stored)
+    }
+}
+
 /// Parses a CRLF message; an unparsable one is treated as all header.
 pub fn parse(crlf: &[u8]) -> Option<Message<'_>> {
     MessageParser::default().parse(crlf)
@@ -33,8 +49,8 @@ fn find<'m>(msg: &'m Message<'m>, path: &[u32]) -> Option<(&'m Message<'m>, usiz
     for (k, &n) in path.iter().enumerate() {
         let cur = m.parts.get(id)?;
         // Below the top, a message/rfc822 part is numbered by its content.
-        let (cm, cid) = match (&cur.body, k > 0) {
-            (PartType::Message(sub), true) => (sub, 0),
+        let (cm, cid) = match (embedded(cur), k > 0) {
+            (Some(sub), true) => (sub, 0),
             _ => (m, id),
         };
         match &cm.parts.get(cid)?.body {
@@ -52,6 +68,18 @@ fn find<'m>(msg: &'m Message<'m>, path: &[u32]) -> Option<(&'m Message<'m>, usiz
         }
     }
     Some((m, id))
+}
+
+/// The message inside a message/rfc822 part, when its offsets are in the
+/// stored message. mail-parser also parses a base64 or quoted-printable
+/// message/rfc822 part (which RFC 2046 5.2.1 forbids), from the decoded
+/// bytes: such a part is a leaf here, so no body section is ever cut from
+/// decoded content.
+fn embedded<'m>(part: &'m mail_parser::MessagePart<'m>) -> Option<&'m Message<'m>> {
+    match &part.body {
+        PartType::Message(sub) if part.encoding == Encoding::None => Some(sub),
+        _ => None,
+    }
 }
 
 fn slice(raw: &[u8], a: u32, b: u32) -> Vec<u8> {
@@ -90,20 +118,135 @@ pub fn section(crlf: &[u8], msg: Option<&Message>, sec: &Section) -> Option<Vec<
     match &sec.text {
         None => Some(slice(raw, part.offset_body, part.offset_end)),
         Some(SectionText::Mime) => Some(slice(raw, part.offset_header, part.offset_body)),
-        Some(t) => match &part.body {
-            PartType::Message(sub) => {
-                let r = sub.parts.first()?;
-                Some(message_text(
-                    sub.raw_message.as_ref(),
-                    r.offset_header,
-                    r.offset_body,
-                    r.offset_end,
-                    t,
-                ))
-            }
-            _ => None,
-        },
+        Some(t) => {
+            let sub = embedded(part)?;
+            let r = sub.parts.first()?;
+            // TEXT runs to the end of the enclosing part, not to the end of
+            // the embedded message's own root: a multipart root ends at its
+            // closing boundary, and the epilogue after it is text as well
+            // (RFC 3501 6.4.5: "the text body of the message").
+            Some(message_text(
+                sub.raw_message.as_ref(),
+                r.offset_header,
+                r.offset_body,
+                part.offset_end,
+                t,
+            ))
+        }
     }
+}
+
+/// A BINARY section's content could not be decoded: its
+/// Content-Transfer-Encoding is not one we know (RFC 3516 4.2, UNKNOWN-CTE).
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnknownCte;
+
+/// The content of a BINARY section (RFC 3516 4.2): the bytes of the section
+/// with its Content-Transfer-Encoding removed and nothing else changed (no
+/// charset conversion, no line-end conversion). `[]` is the whole message;
+/// a part that does not exist is empty.
+pub fn binary(crlf: &[u8], msg: Option<&Message>, part: &[u32]) -> Result<Vec<u8>, UnknownCte> {
+    if part.is_empty() {
+        return Ok(crlf.to_vec());
+    }
+    let Some(msg) = msg else {
+        return Ok(if part == [1] {
+            crlf[header_end(crlf)..].to_vec()
+        } else {
+            Vec::new()
+        });
+    };
+    let Some((m, id)) = find(msg, part) else {
+        return Ok(Vec::new());
+    };
+    let Some(p) = m.parts.get(id) else {
+        return Ok(Vec::new());
+    };
+    let body = slice(m.raw_message.as_ref(), p.offset_body, p.offset_end);
+    let cte = p
+        .content_transfer_encoding()
+        .map(|c| c.trim().to_ascii_lowercase());
+    match cte.as_deref() {
+        None | Some("7bit" | "8bit" | "binary" | "") => Ok(body),
+        Some("base64") => Ok(decode_base64(&body)),
+        Some("quoted-printable") => Ok(decode_qp(&body)),
+        Some(_) => Err(UnknownCte),
+    }
+}
+
+/// Base64 (RFC 2045 6.8): characters outside the alphabet are ignored, "="
+/// ends the data, and bits left over at the end are dropped.
+fn decode_base64(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Quoted-printable (RFC 2045 6.7): `=XY` is the octet, `=` at the end of a
+/// line is a soft line break, and "any trailing white space on a line must
+/// be deleted, as it will necessarily have been added by intermediate
+/// transport agents" (rule 3). Line ends stay as they are; a `=` not followed
+/// by two hex digits is kept, as 6.7 advises a robust decoder to do.
+fn decode_qp(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for line in s.split_inclusive(|b| *b == b'\n') {
+        let (text, end): (&[u8], &[u8]) = match line.strip_suffix(b"\r\n") {
+            Some(t) => (t, b"\r\n"),
+            None => match line.strip_suffix(b"\n") {
+                Some(t) => (t, b"\n"),
+                None => (line, b""),
+            },
+        };
+        let keep = text.len()
+            - text
+                .iter()
+                .rev()
+                .take_while(|b| matches!(b, b' ' | b'\t'))
+                .count();
+        let text = &text[..keep];
+        let (text, soft) = match text.strip_suffix(b"=") {
+            Some(t) => (t, true),
+            None => (text, false),
+        };
+        let mut i = 0;
+        while i < text.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if text[i] == b'=' {
+                if let (Some(h), Some(l)) = (
+                    text.get(i + 1).copied().and_then(hex),
+                    text.get(i + 2).copied().and_then(hex),
+                ) {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(text[i]);
+            i += 1;
+        }
+        if !soft {
+            out.extend_from_slice(end);
+        }
+    }
+    out
 }
 
 fn message_text(raw: &[u8], h: u32, b: u32, e: u32, t: &SectionText) -> Vec<u8> {
@@ -451,5 +594,129 @@ mod tests {
         );
         assert!(b.contains("\"message\" \"rfc822\""), "{b}");
         assert!(b.contains(" \"mixed\" (\"boundary\" \"XX\")"), "{b}");
+    }
+
+    fn sec(crlf: &[u8], part: &[u32], text: Option<SectionText>) -> Vec<u8> {
+        let m = parse(crlf);
+        section(
+            crlf,
+            m.as_ref(),
+            &Section {
+                part: part.to_vec(),
+                text,
+            },
+        )
+        .unwrap()
+    }
+
+    fn bin(crlf: &[u8], part: &[u32]) -> Result<Vec<u8>, UnknownCte> {
+        binary(crlf, parse(crlf).as_ref(), part)
+    }
+
+    /// A CRLF message whose second part is binary: bare LFs, a CR alone and
+    /// a NUL are content.
+    const BINARY_PART: &[u8] = b"From: a@b.test\r\nSubject: bin\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\na\nb\rc\0d\ne\r\n--XX--\r\n";
+
+    #[test]
+    fn binary_keeps_bare_lfs_of_a_binary_part() {
+        // Stored verbatim (W= equal to its size), sent as it is.
+        let crlf = wire(BINARY_PART.to_vec(), BINARY_PART.len() as u64);
+        assert_eq!(crlf, BINARY_PART);
+        assert_eq!(bin(&crlf, &[2]).unwrap(), b"a\nb\rc\0d\ne");
+        assert_eq!(bin(&crlf, &[1]).unwrap(), b"hello");
+        assert_eq!(bin(&crlf, &[]).unwrap(), BINARY_PART);
+        // BODY[2] is the stored part, not decoded (and equal here).
+        assert_eq!(sec(&crlf, &[2], None), b"a\nb\rc\0d\ne");
+        // A file in LF form still gets CRLF.
+        let lf = b"Subject: x\n\nbody\n".to_vec();
+        assert_eq!(wire(lf, 20), b"Subject: x\r\n\r\nbody\r\n");
+    }
+
+    #[test]
+    fn body_literal_never_carries_a_nul() {
+        let mut out = Vec::new();
+        encode::literal(&mut out, b"c\0d");
+        assert_eq!(out, b"{3}\r\nc\x80d");
+        let mut out = Vec::new();
+        encode::literal8(&mut out, b"c\0d");
+        assert_eq!(out, b"~{3}\r\nc\0d");
+    }
+
+    #[test]
+    fn binary_decodes_transfer_encoding_only() {
+        // base64 of "caf\xe9\nx\0" with a Latin-1 charset: no charset
+        // conversion, no line-end conversion.
+        let b64 = base64::engine::general_purpose::STANDARD.encode(b"caf\xe9\nx\0");
+        let msg = format!(
+            "Subject: t\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--XX\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: Quoted-Printable\r\n\r\ncaf=E9 =  \r\nsoft=3d \t\r\nhard=\r\n--XX\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n--XX--\r\n"
+        );
+        let crlf = msg.as_bytes();
+        assert_eq!(bin(crlf, &[1]).unwrap(), b"caf\xe9\nx\0");
+        assert_eq!(sec(crlf, &[1], None), b64.as_bytes());
+        assert_eq!(bin(crlf, &[2]).unwrap(), b"caf\xe9 soft=\r\nhard");
+        assert_eq!(bin(crlf, &[3]), Err(UnknownCte));
+        assert_eq!(bin(crlf, &[9]).unwrap(), b"");
+    }
+
+    #[test]
+    fn encoded_message_part_is_never_decoded_for_body() {
+        // RFC 2046 5.2.1 forbids it, but a base64 message/rfc822 happens;
+        // its inner message (holding a NUL) must not leak into BODY[2.1].
+        let inner =
+            base64::engine::general_purpose::STANDARD.encode(b"Subject: in\r\n\r\nx\0y\r\n");
+        let msg = format!(
+            "Subject: t\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n\r\nhi\r\n--XX\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{inner}\r\n--XX--\r\n"
+        );
+        let crlf = msg.as_bytes();
+        assert_eq!(sec(crlf, &[2], None), inner.as_bytes());
+        assert_eq!(sec(crlf, &[2, 1], None), inner.as_bytes());
+        let text = Section {
+            part: vec![2],
+            text: Some(SectionText::Text),
+        };
+        assert_eq!(section(crlf, parse(crlf).as_ref(), &text), None);
+        assert_eq!(bin(crlf, &[2]).unwrap(), b"Subject: in\r\n\r\nx\0y\r\n");
+    }
+
+    #[test]
+    fn text_of_an_embedded_message_keeps_its_epilogue() {
+        let msg: &[u8] = b"Subject: outer\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nfirst\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\npre\r\n--YY\r\n\r\none\r\n--YY--\r\ninner epilogue\r\n--XX--\r\nouter epilogue\r\n";
+        assert_eq!(
+            sec(msg, &[2], Some(SectionText::Text)),
+            b"pre\r\n--YY\r\n\r\none\r\n--YY--\r\ninner epilogue"
+        );
+        assert_eq!(
+            sec(msg, &[2], None),
+            b"Subject: inner\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\npre\r\n--YY\r\n\r\none\r\n--YY--\r\ninner epilogue"
+        );
+        assert_eq!(
+            sec(msg, &[2], Some(SectionText::Header)),
+            b"Subject: inner\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n"
+        );
+        assert_eq!(sec(msg, &[2, 1], None), b"one");
+        assert!(sec(msg, &[], Some(SectionText::Text)).ends_with(b"--XX--\r\nouter epilogue\r\n"));
+    }
+
+    #[test]
+    fn a_nested_multipart_part_keeps_its_epilogue() {
+        let msg: &[u8] = b"Subject: n\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n--YY\r\n\r\none\r\n--YY--\r\ninner epilogue\r\n--XX\r\n\r\ntwo\r\n--XX--\r\n";
+        assert_eq!(
+            sec(msg, &[1], None),
+            b"--YY\r\n\r\none\r\n--YY--\r\ninner epilogue"
+        );
+        assert_eq!(sec(msg, &[1, 1], None), b"one");
+        assert_eq!(sec(msg, &[2], None), b"two");
+    }
+
+    #[test]
+    fn text_of_a_message_rfc822_body_keeps_its_epilogue() {
+        // The message's one part is message/rfc822: its multipart root ends
+        // at the closing boundary in mail-parser, but 1.TEXT goes on.
+        let msg: &[u8] = b"Subject: fwd\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=YY\r\n\r\n--YY\r\n\r\none\r\n--YY--\r\nepilogue\r\n";
+        assert_eq!(
+            sec(msg, &[1], Some(SectionText::Text)),
+            b"--YY\r\n\r\none\r\n--YY--\r\nepilogue\r\n"
+        );
+        assert_eq!(sec(msg, &[1, 1], None), b"one");
     }
 }

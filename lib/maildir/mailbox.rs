@@ -33,7 +33,7 @@ use super::flags::{Keywords, MailFlags};
 use super::index::{Event, Index, Loc, Message, ModSeq, Uid, LOCK_FILE};
 use super::{lock, name, Folder};
 
-pub use super::ops::{append, Appended, CopyResult, StoreResult};
+pub use super::ops::{append, append_as, Appended, CopyResult, StoreResult};
 
 /// How old a directory mtime must be before an unchanged mtime is trusted.
 const MTIME_SLACK: Duration = Duration::from_secs(2);

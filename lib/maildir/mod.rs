@@ -223,6 +223,19 @@ impl Folder {
         mailbox::append(self, data, flags, keywords, internal_date)
     }
 
+    /// [`Folder::append`] for a message that must be kept byte for byte in
+    /// its CRLF form (an IMAP APPEND whose bare LFs are content): stored as
+    /// given, with `W=` equal to `S=`, so readers send it unchanged.
+    pub fn append_verbatim(
+        &self,
+        data: &mut dyn Read,
+        flags: Flags,
+        keywords: &[&str],
+        internal_date: Option<SystemTime>,
+    ) -> Result<Appended> {
+        mailbox::append_as(self, data, flags, keywords, internal_date, true)
+    }
+
     /// Removes files older than 36 hours from `tmp/` (the Maildir
     /// specification's rule): leftovers of crashes. Returns how many.
     pub fn clean_tmp(&self) -> Result<usize> {

@@ -338,11 +338,29 @@ pub fn append(
     keywords: &[&str],
     internal_date: Option<SystemTime>,
 ) -> Result<Appended> {
+    append_as(folder, data, flags, keywords, internal_date, false)
+}
+
+/// [`append`], with `verbatim`: the data is already in the form readers
+/// send (CRLF line ends, bare LFs being content), so its size with CRLF
+/// line ends (`W=`) is its size, and a reader whose file is as long as its
+/// `W=` sends it unchanged.
+pub fn append_as(
+    folder: &Folder,
+    data: &mut dyn Read,
+    flags: Flags,
+    keywords: &[&str],
+    internal_date: Option<SystemTime>,
+    verbatim: bool,
+) -> Result<Appended> {
     if !folder.exists() {
         return Err(Error::NoFolder(folder.name().to_string()));
     }
     // Steps 1-3 of a delivery: in tmp/, fsynced, invisible until linked.
-    let tmp = write_tmp(&folder.dir, data, internal_date, None)?;
+    let mut tmp = write_tmp(&folder.dir, data, internal_date, None)?;
+    if verbatim {
+        tmp.vsize = tmp.size;
+    }
     let result = (|| {
         let _lock = lock::exclusive(&folder.dir.join(LOCK_FILE))?;
         let mut idx = Index::load_tail(&folder.dir)?;

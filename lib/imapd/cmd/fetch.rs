@@ -64,6 +64,7 @@ pub fn fetch(
     // answers. Only a failure to read a message that exists is a NO.
     let mut gone = false;
     let mut unreadable = None;
+    let mut unknown_cte = false;
     for i in resolve(view, set, uid) {
         if let Some(c) = changed_since {
             if view.msgs[i].meta.modseq <= c {
@@ -77,7 +78,7 @@ pub fn fetch(
         let meta_uid = view.msgs[i].meta.uid;
         let raw = if content {
             match view.folder.read(meta_uid) {
-                Ok(r) => message::to_crlf(&r),
+                Ok(r) => message::wire(r, view.msgs[i].meta.size),
                 Err(StoreError::Gone) => {
                     gone = true;
                     continue;
@@ -115,6 +116,7 @@ pub fn fetch(
             first = false;
         };
         let mut wrote_flags = false;
+        let mut bad_cte = false;
         for a in &atts {
             sep(&mut line);
             match a {
@@ -171,11 +173,17 @@ pub fn fetch(
                 }
                 FetchAtt::Binary { part, partial, .. } => {
                     line.extend_from_slice(format!("BINARY[{}]", join(part)).as_bytes());
-                    let data = binary(&raw, parsed.as_ref(), part);
+                    let Ok(data) = message::binary(&raw, parsed.as_ref(), part) else {
+                        bad_cte = true;
+                        break;
+                    };
                     write_partial(&mut line, &data, *partial, true);
                 }
                 FetchAtt::BinarySize(part) => {
-                    let data = binary(&raw, parsed.as_ref(), part);
+                    let Ok(data) = message::binary(&raw, parsed.as_ref(), part) else {
+                        bad_cte = true;
+                        break;
+                    };
                     line.extend_from_slice(
                         format!("BINARY.SIZE[{}] {}", join(part), data.len()).as_bytes(),
                     );
@@ -192,12 +200,24 @@ pub fn fetch(
                 .as_bytes(),
             );
         }
+        if bad_cte {
+            unknown_cte = true;
+            // RFC 3516 4.2: a section we cannot decode fails the command
+            // with UNKNOWN-CTE; this message's half-built response is dropped.
+            continue;
+        }
         line.extend_from_slice(b")\r\n");
         out.buf.extend_from_slice(&line);
         out.maybe_flush()?;
     }
     // No EXPUNGE while answering FETCH; UID FETCH may (RFC 3501 7.4.1).
     view.sync(out, uid, enabled);
+    if unknown_cte {
+        out.line(&format!(
+            "{tag} NO [UNKNOWN-CTE] Can not decode a section's Content-Transfer-Encoding"
+        ));
+        return Ok(Action::None);
+    }
     if let Some(e) = unreadable {
         super::store_error(out, tag, &e);
     } else if gone {
@@ -257,41 +277,10 @@ fn write_partial(line: &mut Vec<u8>, data: &[u8], partial: Option<(u32, u32)>, b
         None => data,
     };
     line.push(b' ');
+    // literal8 only for BINARY data that needs it (RFC 3516 4.2).
     if binary && data.contains(&0) {
-        line.push(b'~');
-    }
-    encode::literal(line, data);
-}
-
-/// The decoded content of a part (BINARY), or the whole message for `[]`.
-fn binary(raw: &[u8], msg: Option<&mail_parser::Message>, part: &[u32]) -> Vec<u8> {
-    if part.is_empty() {
-        return raw.to_vec();
-    }
-    let Some(m) = msg else { return Vec::new() };
-    // Walk like a section, then take the decoded contents.
-    let sec = Section {
-        part: part.to_vec(),
-        text: None,
-    };
-    match find_decoded(m, part) {
-        Some(d) => d,
-        None => message::section(raw, Some(m), &sec).unwrap_or_default(),
-    }
-}
-
-fn find_decoded(m: &mail_parser::Message, part: &[u32]) -> Option<Vec<u8>> {
-    use mail_parser::PartType;
-    let root = m.parts.first()?;
-    let id = match &root.body {
-        PartType::Multipart(ch) if part.len() == 1 => *ch.get(part[0] as usize - 1)? as usize,
-        _ if part == [1] => 0,
-        _ => return None,
-    };
-    let p = m.parts.get(id)?;
-    match &p.body {
-        PartType::Binary(b) | PartType::InlineBinary(b) => Some(b.to_vec()),
-        PartType::Text(_) | PartType::Html(_) => Some(p.contents().to_vec()),
-        _ => None,
+        encode::literal8(line, data);
+    } else {
+        encode::literal(line, data);
     }
 }

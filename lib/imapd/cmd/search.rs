@@ -154,9 +154,10 @@ impl Ctx<'_> {
 
     fn raw(&mut self) -> &[u8] {
         if self.raw.is_none() {
-            let uid = self.view.msgs[self.i].meta.uid;
+            let meta = &self.view.msgs[self.i].meta;
+            let (uid, vsize) = (meta.uid, meta.size);
             let r = self.view.folder.read(uid).unwrap_or_default();
-            self.raw = Some(message::to_crlf(&r));
+            self.raw = Some(message::wire(r, vsize));
         }
         self.raw.as_deref().unwrap_or_default()
     }

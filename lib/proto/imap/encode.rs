@@ -28,9 +28,32 @@ pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
     }
 }
 
-/// Appends `{n}\r\n` and the bytes.
+/// Appends `{n}\r\n` and the bytes, a NUL among them sent as 0x80.
+///
+/// A literal holds CHAR8, "any OCTET except NUL" (RFC 3501 and RFC 9051
+/// section 9), and "unencoded binary strings are not permitted, unless
+/// returned in a <literal8> in response to a BINARY.PEEK[...] or BINARY[...]
+/// FETCH data item. A "binary string" is any string with NUL characters"
+/// (RFC 9051 4.3.1; RFC 3501 4.3.1 says the same). Content is never decoded
+/// for a literal, so a NUL can only come from stored content (a binary part
+/// APPENDed by a client); it is replaced one for one, so that sizes
+/// (RFC822.SIZE, BODYSTRUCTURE) and partial offsets stay true. BINARY gives
+/// the exact bytes, through [`literal8`].
 pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    let start = out.len();
+    out.extend_from_slice(s);
+    for b in &mut out[start..] {
+        if *b == 0 {
+            *b = 0x80;
+        }
+    }
+}
+
+/// Appends `~{n}\r\n` and the bytes as they are (RFC 3516 literal8): only
+/// for BINARY[...] FETCH data.
+pub fn literal8(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(format!("~{{{}}}\r\n", s.len()).as_bytes());
     out.extend_from_slice(s);
 }
 
