@@ -43,8 +43,9 @@ const MTIME_SLACK: Duration = Duration::from_secs(2);
 pub struct Changes {
     /// New messages, in UID order (IMAP EXISTS / POP3 ignores them).
     pub added: Vec<Uid>,
-    /// Of `added`, those this session moved from `new/` to `cur/`: the ones
-    /// that are IMAP `\Recent` for this session (only one session sees them so).
+    /// Those this session moved from `new/` to `cur/` in this sync (new ones,
+    /// or known ones that were waiting in `new/`): the ones that are IMAP
+    /// `\Recent` for this session (only one session sees them so).
     pub recent: Vec<Uid>,
     /// Messages gone (IMAP EXPUNGE / VANISHED).
     pub expunged: Vec<Uid>,
