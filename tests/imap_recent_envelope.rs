@@ -71,6 +71,9 @@ typ, d = A.search(None, 'NEW')
 assert d == [b'1 2'], d
 typ, d = A.search(None, 'OLD')
 assert d == [b''], d
+# STATUS of the selected folder counts this session's \Recent messages.
+typ, d = A.status('Box', '(RECENT)')
+assert b'RECENT 2' in d[0], d
 
 # A second session sees them as old, and STATUS counts none.
 B = conn()
@@ -127,7 +130,10 @@ assert b'\\Seen' in d[0] and b'\\Recent' in d[0] and b'\\Recent' in d[1], d
 # NEW is \Recent and not \Seen.
 typ, d = B.search(None, 'NEW')
 assert d == [b'2'], d
+# Still \Recent for B, which has them selected; for nobody else.
 typ, d = B.status('Dest', '(RECENT)')
+assert b'RECENT 2' in d[0], d
+typ, d = A.status('Dest', '(RECENT)')
 assert b'RECENT 0' in d[0], d
 B.logout()
 # MOVE too (RFC 6851 is COPY then EXPUNGE).
