@@ -651,7 +651,9 @@ def flags_of(M, n):
     typ, data = M.fetch(n, '(FLAGS)')
     assert typ == 'OK', data
     # Unsolicited FETCH updates of other messages may come first.
-    return [d.decode() for d in data if d.decode().startswith(n + ' (')][-1]
+    s = [d.decode() for d in data if d.decode().startswith(n + ' (')][-1]
+    # \Recent belongs to the one session that saw the message first.
+    return s.replace('\\Recent ', '').replace(' \\Recent', '').replace('\\Recent', '')
 
 A = conn(); B = conn()
 for i in range(4):

@@ -93,11 +93,11 @@ fn python_mailbox_reads_what_we_write() {
     );
     assert_eq!(
         v["Work.2024"],
-        serde_json::json!([["report", "F", "cur", "Q1\n"]])
+        serde_json::json!([["report", "F", "new", "Q1\n"]])
     );
     assert_eq!(
         v["&kK5O9g-"],
-        serde_json::json!([["zh", "DS", "cur", "hello\n"]])
+        serde_json::json!([["zh", "DS", "new", "hello\n"]])
     );
     assert_eq!(v["Sent"], serde_json::json!([]));
 }

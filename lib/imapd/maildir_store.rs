@@ -5,6 +5,9 @@
 //! `P` (passed) is shown as the keyword `$Forwarded`, as Dovecot does.
 //! \Recent is what was in `new/` when this session looked: a read-write
 //! session moves it to `cur/`, so only one session sees it as recent.
+//! APPEND, COPY and MOVE put messages in `new/` (the Maildir library does),
+//! so they are \Recent for the next session that selects the folder, or for
+//! the appending session itself when it has the folder selected.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -145,17 +148,14 @@ impl MailStore for MaildirStore {
     fn open(&mut self, name: &str) -> StoreResult<Box<dyn Folder>> {
         let folder = self.md.folder(name).map_err(err)?;
         let mb = folder.open().map_err(err)?;
-        let recent = mb
-            .messages()
-            .filter(|m| m.loc == Loc::New)
-            .map(|m| m.uid.0)
-            .collect();
+        // \Recent is decided by the first snapshot: what a read-write
+        // session moves out of new/, or what an EXAMINE finds there.
         Ok(Box::new(MaildirFolder {
             md: self.md.clone(),
             dir: folder.path().to_path_buf(),
             folder,
             mb: Some(mb),
-            recent,
+            recent: HashSet::new(),
             stamp: None,
             dirty: true,
         }))
@@ -406,13 +406,11 @@ impl MaildirFolder {
     }
 
     /// The open mailbox, opened again after [`Folder::release`]. Messages
-    /// that arrived in `new/` meanwhile are \\Recent for this session.
+    /// that arrived in `new/` meanwhile become \\Recent for this session at
+    /// its next snapshot, as they would have without the release.
     fn mb(&mut self) -> StoreResult<&mut Mailbox> {
         if self.mb.is_none() {
-            let mb = self.folder.open().map_err(err)?;
-            self.recent
-                .extend(mb.messages().filter(|m| m.loc == Loc::New).map(|m| m.uid.0));
-            self.mb = Some(mb);
+            self.mb = Some(self.folder.open().map_err(err)?);
         }
         // Invariant: set just above when it was None.
         Ok(self.mb.as_mut().expect("mailbox open"))

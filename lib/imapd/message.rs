@@ -341,23 +341,41 @@ fn name_bytes(name: &str) -> Vec<u8> {
     }
 }
 
-fn one_address(out: &mut Vec<u8>, name: Option<&str>, addr: Option<&str>) {
+/// One mailbox: `(name adl mailbox host)`. An address with a source route
+/// (`@r1,@r2:user@host`, RFC 5322 4.4's obsolete form) puts the route in the
+/// adl field (RFC 3501 7.4.2), not in the mailbox.
+fn one_address(out: &mut Vec<u8>, name: Option<&str>, addr: &str) {
     out.push(b'(');
     encode::nstring(out, name.map(name_bytes).as_deref());
-    out.extend_from_slice(b" NIL ");
-    let (local, host) = match addr {
-        Some(a) => match a.rsplit_once('@') {
-            Some((l, h)) => (Some(l), Some(h)),
-            None => (Some(a), None),
-        },
-        None => (None, None),
+    out.push(b' ');
+    let (route, addr) = match addr.split_once(':') {
+        Some((r, a)) if r.starts_with('@') => (Some(r), a),
+        _ => (None, addr),
     };
-    encode::nstring(out, local.map(|s| s.as_bytes()));
+    encode::nstring(out, route.map(|s| s.as_bytes()));
+    out.push(b' ');
+    let (local, host) = match addr.rsplit_once('@') {
+        Some((l, h)) => (l, Some(h)),
+        None => (addr, None),
+    };
+    encode::nstring(out, Some(local.as_bytes()));
     out.push(b' ');
     encode::nstring(out, host.map(|s| s.as_bytes()));
     out.push(b')');
 }
 
+/// The mailboxes of a list or a group. An entry with no address is a
+/// comment the parser kept (`group: (foo) ;`), not a mailbox: left out.
+fn members(out: &mut Vec<u8>, list: &[mail_parser::Addr]) {
+    for x in list {
+        if let Some(a) = x.address.as_deref() {
+            one_address(out, x.name.as_deref(), a);
+        }
+    }
+}
+
+/// An address list; a group is `(NIL NIL "name" NIL)`, its members, then
+/// `(NIL NIL NIL NIL)` (RFC 3501 7.4.2), even when it has no members.
 fn addresses(out: &mut Vec<u8>, a: Option<&Address>) {
     let Some(a) = a else {
         out.extend_from_slice(b"NIL");
@@ -366,22 +384,15 @@ fn addresses(out: &mut Vec<u8>, a: Option<&Address>) {
     let start = out.len();
     out.push(b'(');
     match a {
-        Address::List(list) => {
-            for x in list {
-                one_address(out, x.name.as_deref(), x.address.as_deref());
-            }
-        }
+        Address::List(list) => members(out, list),
         Address::Group(groups) => {
             for g in groups {
                 if let Some(n) = &g.name {
-                    // Group start: (NIL NIL "name" NIL), end: (NIL NIL NIL NIL).
                     out.extend_from_slice(b"(NIL NIL ");
                     encode::string(out, &name_bytes(n));
                     out.extend_from_slice(b" NIL)");
                 }
-                for x in &g.addresses {
-                    one_address(out, x.name.as_deref(), x.address.as_deref());
-                }
+                members(out, &g.addresses);
                 if g.name.is_some() {
                     out.extend_from_slice(b"(NIL NIL NIL NIL)");
                 }
@@ -718,5 +729,60 @@ mod tests {
             b"--YY\r\n\r\none\r\n--YY--\r\nepilogue\r\n"
         );
         assert_eq!(sec(msg, &[1, 1], None), b"one");
+    }
+
+    /// The ENVELOPE's To and Cc fields for one header block.
+    fn env_of(headers: &str) -> String {
+        let raw = format!("From: a@b.test\n{headers}Subject: s\n\nbody\n");
+        let crlf = to_crlf(raw.as_bytes());
+        let mut e = Vec::new();
+        envelope(&mut e, parse(&crlf).as_ref());
+        String::from_utf8(e).unwrap()
+    }
+
+    const FROM3: &str =
+        "((NIL NIL \"a\" \"b.test\")) ((NIL NIL \"a\" \"b.test\")) ((NIL NIL \"a\" \"b.test\"))";
+
+    /// Issue 12: a comment inside a group (`group2: (foo) ;`) came out as
+    /// the bogus mailbox `("foo" NIL NIL NIL)`.
+    #[test]
+    fn envelope_group_syntax() {
+        assert_eq!(
+            env_of("Cc: group:;, group2: (foo) ;\n"),
+            format!(
+                "(NIL \"s\" {FROM3} NIL ((NIL NIL \"group\" NIL)(NIL NIL NIL NIL)\
+                 (NIL NIL \"group2\" NIL)(NIL NIL NIL NIL)) NIL NIL NIL)"
+            )
+        );
+        assert_eq!(
+            env_of("To: undisclosed-recipients:;\n"),
+            format!(
+                "(NIL \"s\" {FROM3} ((NIL NIL \"undisclosed-recipients\" NIL)\
+                 (NIL NIL NIL NIL)) NIL NIL NIL NIL)"
+            )
+        );
+        assert_eq!(
+            env_of("To: x@y.test, g: a@b.test, C <c@d.test>;, e@f.test\n"),
+            format!(
+                "(NIL \"s\" {FROM3} ((NIL NIL \"x\" \"y.test\")(NIL NIL \"g\" NIL)\
+                 (NIL NIL \"a\" \"b.test\")(\"C\" NIL \"c\" \"d.test\")(NIL NIL NIL NIL)\
+                 (NIL NIL \"e\" \"f.test\")) NIL NIL NIL NIL)"
+            )
+        );
+    }
+
+    /// Issue 12: `<@route:user@domain>` put the route in the mailbox field.
+    #[test]
+    fn envelope_source_route_goes_in_the_adl() {
+        assert_eq!(
+            env_of("To: <@route:user@domain>\n"),
+            format!("(NIL \"s\" {FROM3} ((NIL \"@route\" \"user\" \"domain\")) NIL NIL NIL NIL)")
+        );
+        assert_eq!(
+            env_of("To: Joe <@r1,@r2:joe@x.test>\n"),
+            format!(
+                "(NIL \"s\" {FROM3} ((\"Joe\" \"@r1,@r2\" \"joe\" \"x.test\")) NIL NIL NIL NIL)"
+            )
+        );
     }
 }

@@ -43,8 +43,9 @@ const MTIME_SLACK: Duration = Duration::from_secs(2);
 pub struct Changes {
     /// New messages, in UID order (IMAP EXISTS / POP3 ignores them).
     pub added: Vec<Uid>,
-    /// Of `added`, those this session moved from `new/` to `cur/`: the ones
-    /// that are IMAP `\Recent` for this session (only one session sees them so).
+    /// Those this session moved from `new/` to `cur/` in this sync (new ones,
+    /// or known ones that were waiting in `new/`): the ones that are IMAP
+    /// `\Recent` for this session (only one session sees them so).
     pub recent: Vec<Uid>,
     /// Messages gone (IMAP EXPUNGE / VANISHED).
     pub expunged: Vec<Uid>,
@@ -103,6 +104,10 @@ impl Mailbox {
     /// Whether syncs move new messages from `new/` to `cur/` (IMAP SELECT
     /// does; EXAMINE, STATUS and POP3 need not). Off by default.
     pub fn set_move_new(&mut self, yes: bool) {
+        if yes && !self.move_new {
+            // Messages already indexed may wait in new/: read it again.
+            self.stamp.new = None;
+        }
         self.move_new = yes;
     }
 
@@ -252,7 +257,7 @@ impl Mailbox {
         }
         c.recent = std::mem::take(&mut self.recent)
             .into_iter()
-            .filter(|u| added.contains(u))
+            .filter(|u| self.index.msgs.contains_key(u))
             .map(Uid)
             .collect();
         c.added = added.into_iter().map(Uid).collect();
@@ -317,12 +322,39 @@ impl Mailbox {
         for (uid, loc, info) in moves {
             self.index.relocate(uid, loc, info);
         }
+        let mut renamed = false;
+        if self.move_new && read_new {
+            // Indexed but still in new/ (appended, copied, or seen by a
+            // session that does not move): this session takes them.
+            let waiting: Vec<(u32, String, Option<String>)> = self
+                .index
+                .msgs
+                .values()
+                .filter(|m| m.loc == Loc::New)
+                .map(|m| (m.uid.0, m.base.clone(), m.info.clone()))
+                .collect();
+            for (uid, base, info) in waiting {
+                let new_info = info.clone().unwrap_or_default();
+                let from = dir.join("new").join(file_name(&base, info.as_deref()));
+                let to = dir.join("cur").join(file_name(&base, Some(&new_info)));
+                match fs::rename(&from, &to) {
+                    Ok(()) => {
+                        self.index.relocate(uid, Loc::Cur, Some(new_info));
+                        self.recent.insert(uid);
+                        renamed = true;
+                    }
+                    // Moved by a program that takes no lock: the next scan
+                    // finds it where it went.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => renamed = true,
+                    Err(e) => return Err(Error::io("rename", &from, e)),
+                }
+            }
+        }
         let mut fresh: Vec<(String, (Loc, Option<String>))> = listing
             .into_iter()
             .map(|(b, (l, i))| (b.to_string(), (l, i.map(str::to_string))))
             .collect();
         fresh.sort_by(|a, b| (name::time_of(&a.0), &a.0).cmp(&(name::time_of(&b.0), &b.0)));
-        let mut renamed = false;
         for (base, (mut loc, mut info)) in fresh {
             let mut moved = false;
             if self.move_new && loc == Loc::New {

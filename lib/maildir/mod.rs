@@ -23,6 +23,8 @@
 //! Messages are stored with LF line endings, named
 //! `SECS.M<usec>P<pid>Q<n>[_<delivery id>].HOST,S=<size>,W=<CRLF size>` and
 //! `...:2,<flags>` once in `cur/` (name.rs), so neither size needs a read.
+//! IMAP APPEND, COPY and MOVE put messages in `new/` too (IMAP `\Recent`),
+//! named `...:2,<flags>` there when they have flags.
 //!
 //! # API at a glance
 //!
@@ -211,8 +213,9 @@ impl Folder {
         Mailbox::open(self.clone())
     }
 
-    /// Adds a message with flags and an internal date (IMAP APPEND) and gives
-    /// it its UID at once (for UIDPLUS's APPENDUID).
+    /// Adds a message with flags and an internal date (IMAP APPEND) into
+    /// `new/` (so it is `\Recent`) and gives it its UID at once (for
+    /// UIDPLUS's APPENDUID).
     pub fn append(
         &self,
         data: &mut dyn Read,

@@ -156,7 +156,7 @@ impl Mailbox {
         Ok(r)
     }
 
-    /// Links (copy) or renames (move) files into `dest/cur/` under `dest`'s
+    /// Links (copy) or renames (move) files into `dest/new/` under `dest`'s
     /// lock, then registers them in its index.
     fn transfer(&mut self, uids: &[Uid], dest: &Folder, rename: bool) -> Result<CopyResult> {
         if !dest.exists() {
@@ -194,7 +194,9 @@ impl Mailbox {
             } else {
                 name::with_sizes(&name::unique(SystemTime::now(), None), m.size, m.vsize)
             };
-            let to = dest.dir.join("cur").join(file_name(&base, Some(&info)));
+            // In new/: the copy is \Recent for the next session that
+            // selects the destination (RFC 3501 6.4.7).
+            let to = dest.dir.join("new").join(file_name(&base, new_info(&info)));
             let mtime = UNIX_EPOCH + std::time::Duration::from_secs(m.internal_date.max(0) as u64);
             let done = if rename {
                 match fs::rename(&src, &to) {
@@ -226,13 +228,13 @@ impl Mailbox {
                 Message {
                     base,
                     flags,
-                    info: Some(info),
-                    loc: Loc::Cur,
+                    info: new_info(&info).map(str::to_string),
+                    loc: Loc::New,
                     ..m
                 },
             ));
         }
-        crate::sys::fsync_dir(&dest.dir.join("cur")).map_err(io_err("fsync", &dest.dir))?;
+        crate::sys::fsync_dir(&dest.dir.join("new")).map_err(io_err("fsync", &dest.dir))?;
         if rename {
             crate::sys::fsync_dir(&self.folder.dir.join("cur"))
                 .map_err(io_err("fsync", &self.folder.dir))?;
@@ -328,9 +330,17 @@ fn copy_across(
     r
 }
 
+/// The info part of a name in `new/`: none without flags (a plain
+/// delivery's name), `:2,FLAGS` with them, which the session that moves the
+/// file to `cur/` keeps.
+fn new_info(letters: &str) -> Option<&str> {
+    (!letters.is_empty()).then_some(letters)
+}
+
 /// Adds a message to a folder with flags and an internal date, durably
-/// (the write of [`super::deliver`], but into `cur/` with its flags), and
-/// gives it its UID at once.
+/// (the write of [`super::deliver`], with its flags), and gives it its UID at
+/// once. Like a delivery it lands in `new/`: RFC 3501 6.3.11 wants an
+/// appended message \Recent, and in a Maildir that is what `new/` means.
 pub fn append(
     folder: &Folder,
     data: &mut dyn Read,
@@ -370,12 +380,14 @@ pub fn append_as(
             flags,
             keywords: bits,
         };
-        let info = mf.letters();
+        let letters = mf.letters();
+        let info = new_info(&letters);
         let base = name::with_sizes(&tmp.unique, tmp.size, tmp.vsize);
-        let dest: PathBuf = folder.dir.join("cur").join(file_name(&base, Some(&info)));
-        // Step 4: visible in cur/ with its flags. Step 5: durable.
+        let dest: PathBuf = folder.dir.join("new").join(file_name(&base, info));
+        // Step 4: visible in new/ (so \Recent for the next session that
+        // selects the folder) with its flags. Step 5: durable.
         fs::hard_link(&tmp.path, &dest).map_err(io_err("link", &dest))?;
-        crate::sys::fsync_dir(&folder.dir.join("cur")).map_err(io_err("fsync", &folder.dir))?;
+        crate::sys::fsync_dir(&folder.dir.join("new")).map_err(io_err("fsync", &folder.dir))?;
         let date = internal_date.unwrap_or_else(SystemTime::now);
         let secs = date
             .duration_since(UNIX_EPOCH)
@@ -389,8 +401,8 @@ pub fn append_as(
             size: tmp.size,
             vsize: tmp.vsize,
             internal_date: secs,
-            loc: Loc::Cur,
-            info: Some(info),
+            loc: Loc::New,
+            info: info.map(str::to_string),
         });
         // A crash before this commit leaves the file unregistered: the next
         // sync finds it and gives it a UID (a higher one than promised, but

@@ -17,13 +17,24 @@ pub fn status(
         return Action::None;
     };
     let utf8 = s.enabled.utf8;
-    let auth = match &mut s.state {
-        State::Authenticated(a) | State::Selected(a, _) => a,
+    let (auth, own_recent) = match &mut s.state {
+        State::Authenticated(a) => (a, 0),
+        State::Selected(a, v) => {
+            // The selected folder's messages that are \Recent for this
+            // session have left new/ (read-write only; EXAMINE leaves them
+            // there, where they are counted), but are still \Recent here.
+            let own = if v.name == name && !v.read_only {
+                v.msgs.iter().filter(|m| m.meta.recent && !m.ghost).count() as u32
+            } else {
+                0
+            };
+            (a, own)
+        }
         _ => return Action::None,
     };
     match auth.store.status(&name) {
         Ok(_) => {
-            write_status(auth, &name, items, utf8, out);
+            write_status_with(auth, &name, items, utf8, own_recent, out);
             out.line(&format!("{tag} OK STATUS completed"));
         }
         Err(e) => store_error(out, tag, &e),
@@ -33,9 +44,23 @@ pub fn status(
 
 /// `* STATUS name (items)`; nothing when the folder cannot be read.
 pub fn write_status(auth: &mut Auth, name: &str, items: &[StatusItem], utf8: bool, out: &mut Out) {
-    let Ok(st) = auth.store.status(name) else {
+    write_status_with(auth, name, items, utf8, 0, out);
+}
+
+/// [`write_status`], with `own_recent` messages \Recent in this session
+/// added to those waiting in `new/`.
+fn write_status_with(
+    auth: &mut Auth,
+    name: &str,
+    items: &[StatusItem],
+    utf8: bool,
+    own_recent: u32,
+    out: &mut Out,
+) {
+    let Ok(mut st) = auth.store.status(name) else {
         return;
     };
+    st.recent += own_recent;
     let mut line = b"* STATUS ".to_vec();
     encode::astring(&mut line, &names::encode(name, utf8));
     let vals: Vec<String> = items

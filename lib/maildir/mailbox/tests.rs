@@ -190,7 +190,9 @@ fn append_copy_and_move_return_uids() {
     let m = s.get(Uid(1)).unwrap();
     assert_eq!(m.internal_date, 1_500_000_000);
     assert_eq!(s.keyword_names(m), vec!["$Label1"]);
-    assert!(s.messages().all(|m| m.loc == Loc::Cur));
+    // Appended mail waits in new/ (\Recent), flags and all.
+    assert!(s.messages().all(|m| m.loc == Loc::New));
+    assert_eq!(s.get(Uid(2)).unwrap().info, None);
     let trash = md.folder("Trash").unwrap();
     let c = s.copy(&[Uid(1), Uid(2), Uid(7)], &trash).unwrap();
     assert_eq!(c.pairs, vec![(Uid(1), Uid(1)), (Uid(2), Uid(2))]);
@@ -301,8 +303,12 @@ fn open_message_follows_a_file_renamed_again_and_again() {
         .unwrap()
         .uid;
     let a = md.inbox().open().unwrap();
-    let cur = md.root().join("cur");
-    let base = a.get(uid).unwrap().base.clone();
+    // APPEND leaves the message in new/ (it is \Recent) with its flags.
+    let m = a.get(uid).unwrap();
+    let cur = md
+        .root()
+        .join(if m.loc == Loc::New { "new" } else { "cur" });
+    let base = m.base.clone();
     let names = [
         cur.join(format!("{base}:2,S")),
         cur.join(format!("{base}:2,FS")),
@@ -329,4 +335,46 @@ fn open_message_follows_a_file_renamed_again_and_again() {
     }
     stop.store(true, Ordering::Relaxed);
     renamer.join().unwrap();
+}
+
+/// Issue 12: APPENDed and COPYed messages were put in cur/ and so were never
+/// \Recent. They now wait in new/ until one session that moves new mail
+/// takes them (keeping their flags); a second session sees them as old.
+#[test]
+fn appended_and_copied_mail_is_recent_for_one_session() {
+    let (_d, md) = user();
+    let sent = md.folder("Sent").unwrap();
+    let a = sent
+        .append(
+            &mut &b"Subject: a\n\nx\n"[..],
+            Flags::SEEN,
+            &["$Label1"],
+            None,
+        )
+        .unwrap();
+    let mut first = sent.open().unwrap();
+    let mut second = sent.open().unwrap();
+    second.set_move_new(true);
+    assert_eq!(second.sync().unwrap().recent, vec![a.uid]);
+    first.set_move_new(true);
+    assert!(first.sync().unwrap().recent.is_empty());
+    let m = first.get(a.uid).unwrap();
+    assert_eq!(m.loc, Loc::Cur);
+    assert!(m.flags.flags.contains(Flags::SEEN));
+    assert_eq!(first.keyword_names(m), vec!["$Label1"]);
+    assert_eq!(fs::read_dir(sent.path().join("new")).unwrap().count(), 0);
+    // A copy is recent in its new folder.
+    let trash = md.folder("Trash").unwrap();
+    let c = first.copy(&[a.uid], &trash).unwrap();
+    let t = trash.open().unwrap();
+    assert_eq!(t.get(c.pairs[0].1).unwrap().loc, Loc::New);
+    let mut t2 = trash.open().unwrap();
+    t2.set_move_new(true);
+    assert_eq!(t2.sync().unwrap().recent, vec![c.pairs[0].1]);
+    assert!(t2
+        .get(c.pairs[0].1)
+        .unwrap()
+        .flags
+        .flags
+        .contains(Flags::SEEN));
 }
