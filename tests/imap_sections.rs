@@ -129,16 +129,23 @@ fn binary_sections_keep_bare_lfs_and_body_sections_carry_no_nul() {
     py(&inst, SCRIPT);
     // The message with bare LFs is stored as it was sent, W= equal to S=;
     // the other one in LF form, as all mail here.
-    let cur = inst.path().join("mail/example.test/u/cur");
-    let names: Vec<String> = std::fs::read_dir(&cur)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    // APPENDed mail waits in new/ (it is \Recent) until a session takes it.
+    let maildir = inst.path().join("mail/example.test/u");
+    let files: Vec<std::path::PathBuf> = ["new", "cur"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(maildir.join(d)).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names.len(), 3, "{names:?}");
-    let verbatim = names
+    let verbatim = files
         .iter()
-        .filter(|n| {
-            let data = std::fs::read(cur.join(n)).unwrap();
+        .zip(&names)
+        .filter(|(f, n)| {
+            let data = std::fs::read(f).unwrap();
             let w = format!("W={}", data.len());
             data.windows(2).any(|p| p == b"\r\n") && n.contains(&w)
         })
