@@ -3,31 +3,11 @@
 //! the client (one as a literal8) and fetched back byte for byte.
 mod common;
 
-use std::time::Duration;
-
-use common::{python, wait_until, Instance};
+use common::{python, Instance};
 
 /// An instance with kmp-authd, kmp-imapd and the user u@example.test / secret.
 fn start() -> Instance {
-    let mut inst = Instance::new();
-    inst.ctl_ok(&["domain", "add", "example.test"]);
-    let out = inst.ctl_stdin(
-        &["user", "add", "u@example.test", "--password-stdin"],
-        Some(b"secret\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    inst.spawn("kmp-authd", &[]);
-    inst.wait_socket("authd.sock");
-    inst.spawn("kmp-imapd", &[]);
-    wait_until(Duration::from_secs(10), || {
-        inst.path().join("run/kmp-imapd.pid").exists()
-    })
-    .unwrap_or_else(|_| panic!("kmp-imapd did not start: {}", inst.log("kmp-imapd")));
-    inst
+    common::imap_instance()
 }
 
 /// Runs a Python script with imaplib, the port as argv[1]; it must print OK.

@@ -318,3 +318,26 @@ pub fn tool(program: &str) -> Command {
     }
     Command::new(program)
 }
+
+/// An instance with kmp-authd, kmp-imapd and the user u@example.test / secret.
+pub fn imap_instance() -> Instance {
+    let mut inst = Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let out = inst.ctl_stdin(
+        &["user", "add", "u@example.test", "--password-stdin"],
+        Some(b"secret\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    inst.spawn("kmp-imapd", &[]);
+    wait_until(Duration::from_secs(10), || {
+        inst.path().join("run/kmp-imapd.pid").exists()
+    })
+    .unwrap_or_else(|_| panic!("kmp-imapd did not start: {}", inst.log("kmp-imapd")));
+    inst
+}
