@@ -12,18 +12,6 @@ fn socket(inst: &Instance) -> PathBuf {
     inst.path().join("run/authd.sock")
 }
 
-/// Sets `key = value` in `[section]` of the instance's configuration,
-/// adding the section when it is not there.
-fn set_config(inst: &Instance, section: &str, line: &str) {
-    let text = std::fs::read_to_string(inst.config()).unwrap();
-    let head = format!("[{section}]\n");
-    let text = match text.find(&head) {
-        Some(i) => format!("{}{head}{line}\n{}", &text[..i], &text[i + head.len()..]),
-        None => format!("{text}\n{head}{line}\n"),
-    };
-    std::fs::write(inst.config(), text).unwrap();
-}
-
 /// Starts kmp-authd and waits until its pid file names it.
 fn start_authd(inst: &mut Instance) {
     inst.spawn("kmp-authd", &[]);
@@ -168,7 +156,7 @@ fn domain_user_alias_verbs_and_refusals() {
 #[test]
 fn logins_and_lookups_over_the_socket() {
     let mut inst = Instance::new();
-    set_config(&inst, "system", "default_domain = \"example.test\"");
+    common::set_config(&inst, "system", "default_domain = \"example.test\"");
     inst.ctl_ok(&["domain", "add", "example.test"]);
     let out = inst.ctl_stdin(
         &["user", "add", "Bob@example.test", "--password-stdin"],
@@ -371,7 +359,7 @@ fn the_cache_never_accepts_a_changed_or_wrong_password() {
 #[test]
 fn failures_from_every_service_ban_and_bans_persist() {
     let mut inst = Instance::new();
-    set_config(
+    common::set_config(
         &inst,
         "authd",
         "max_failures = 3\nfailure_window = \"1m\"\nban_time = \"1h\"",
@@ -776,7 +764,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[test]
 fn login_time_does_not_tell_an_unknown_user_from_a_wrong_password() {
     let mut inst = Instance::new();
-    set_config(&inst, "system", "default_domain = \"example.test\"");
+    common::set_config(&inst, "system", "default_domain = \"example.test\"");
     inst.ctl_ok(&["domain", "add", "example.test"]);
     let out = inst.ctl_stdin(
         &["user", "add", "bob@example.test", "--password-stdin"],

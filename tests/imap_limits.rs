@@ -15,43 +15,9 @@ use kmpromail::maildir::Maildir;
 /// An instance with kmp-authd, kmp-imapd and the user u@example.test /
 /// secret; `imapd` and `authd` lines go into those sections first.
 fn start(imapd: &[&str], authd: &[&str]) -> Instance {
-    let mut inst = Instance::new();
-    for l in imapd {
-        set_config(&inst, "imapd", l);
-    }
-    for l in authd {
-        set_config(&inst, "authd", l);
-    }
-    inst.ctl_ok(&["domain", "add", "example.test"]);
-    let out = inst.ctl_stdin(
-        &["user", "add", "u@example.test", "--password-stdin"],
-        Some(b"secret\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    inst.spawn("kmp-authd", &[]);
-    inst.wait_socket("authd.sock");
-    inst.spawn("kmp-imapd", &[]);
-    wait_until(Duration::from_secs(10), || {
-        inst.path().join("run/kmp-imapd.pid").exists()
-    })
-    .unwrap_or_else(|_| panic!("kmp-imapd did not start: {}", inst.log("kmp-imapd")));
-    inst
-}
-
-/// Sets `line` in `section` of the instance's configuration.
-fn set_config(inst: &Instance, section: &str, line: &str) {
-    let text = std::fs::read_to_string(inst.config()).unwrap();
-    let head = format!("[{section}]\n");
-    let text = if text.contains(&head) {
-        text.replacen(&head, &format!("{head}{line}\n"), 1)
-    } else {
-        format!("{text}\n{head}{line}\n")
-    };
-    std::fs::write(inst.config(), text).unwrap();
+    let imapd = imapd.iter().map(|l| ("imapd", *l));
+    let authd = authd.iter().map(|l| ("authd", *l));
+    common::imap_instance_with(&imapd.chain(authd).collect::<Vec<_>>())
 }
 
 fn maildir(inst: &Instance) -> PathBuf {

@@ -158,24 +158,13 @@ fn a_job_without_its_file_is_deferred_and_garbage_closes_only_that_connection() 
 fn with_users(extra_config: &str) -> Instance {
     let mut inst = Instance::new();
     if !extra_config.is_empty() {
-        set_config(&inst, "local", extra_config);
+        common::set_config(&inst, "local", extra_config);
     }
     inst.ctl_ok(&["domain", "add", "example.test"]);
     inst.spawn("kmp-authd", &[]);
     inst.wait_socket("authd.sock");
     start_local(&mut inst);
     inst
-}
-
-/// Sets `line` in `[section]` of the instance's configuration.
-fn set_config(inst: &Instance, section: &str, line: &str) {
-    let text = fs::read_to_string(inst.config()).unwrap();
-    let head = format!("[{section}]\n");
-    let text = match text.find(&head) {
-        Some(i) => format!("{}{head}{line}\n{}", &text[..i], &text[i + head.len()..]),
-        None => format!("{text}\n{head}{line}\n"),
-    };
-    fs::write(inst.config(), text).unwrap();
 }
 
 fn maildir(inst: &Instance, address: &str) -> PathBuf {

@@ -19,7 +19,7 @@ const PASS: &str = "pw with space";
 fn start(extra_config: &str) -> (Instance, PathBuf) {
     let mut inst = Instance::new();
     if !extra_config.is_empty() {
-        set_config(&inst, "pop3d", extra_config);
+        common::set_config(&inst, "pop3d", extra_config);
     }
     inst.ctl_ok(&["domain", "add", "example.test"]);
     let out = inst.ctl_stdin(
@@ -553,22 +553,10 @@ fn fetchmail_with_and_without_keep() {
     );
 }
 
-/// Sets `line` in `section` of the instance's configuration.
-fn set_config(inst: &Instance, section: &str, line: &str) {
-    let text = std::fs::read_to_string(inst.config()).unwrap();
-    let head = format!("[{section}]\n");
-    let text = if text.contains(&head) {
-        text.replacen(&head, &format!("{head}{line}\n"), 1)
-    } else {
-        format!("{text}\n{head}{line}\n")
-    };
-    std::fs::write(inst.config(), text).unwrap();
-}
-
 #[test]
 fn failed_logins_lead_to_a_ban_for_the_address() {
     let mut inst = Instance::new();
-    set_config(&inst, "authd", "max_failures = 3");
+    common::set_config(&inst, "authd", "max_failures = 3");
     inst.ctl_ok(&["domain", "add", "example.test"]);
     let out = inst.ctl_stdin(&["user", "add", USER, "--password-stdin"], Some(b"right\n"));
     assert!(out.status.success());
@@ -725,7 +713,7 @@ fn sighup_rereads_the_configuration_and_sigterm_stops_cleanly() {
         c.body()
     };
     assert!(!capa(&inst).iter().any(|l| l.starts_with("EXPIRE")));
-    set_config(&inst, "pop3d", "expire = \"30\"");
+    common::set_config(&inst, "pop3d", "expire = \"30\"");
     kill(pid, Signal::SIGHUP).unwrap();
     common::wait_until(Duration::from_secs(10), || {
         capa(&inst).contains(&"EXPIRE 30\r\n".to_string())

@@ -12,23 +12,12 @@ use common::Instance;
 const USER: &str = "u@example.test";
 const PASS: &str = "pw with space";
 
-/// Sets `key = value` in `[section]` of the instance's configuration.
-fn set_config(inst: &Instance, section: &str, line: &str) {
-    let text = std::fs::read_to_string(inst.config()).unwrap();
-    let head = format!("[{section}]\n");
-    let text = match text.find(&head) {
-        Some(i) => format!("{}{head}{line}\n{}", &text[..i], &text[i + head.len()..]),
-        None => format!("{text}\n{head}{line}\n"),
-    };
-    std::fs::write(inst.config(), text).unwrap();
-}
-
 fn start() -> Instance {
     let mut inst = Instance::new();
     // Many refusals from 127.0.0.1 on purpose: no ban in the middle.
-    set_config(&inst, "authd", "max_failures = 1000");
-    set_config(&inst, "smtpd", "max_bad_commands = 1000");
-    set_config(&inst, "pop3d", "max_errors = 1000");
+    common::set_config(&inst, "authd", "max_failures = 1000");
+    common::set_config(&inst, "smtpd", "max_bad_commands = 1000");
+    common::set_config(&inst, "pop3d", "max_errors = 1000");
     inst.ctl_ok(&["domain", "add", "example.test"]);
     let out = inst.ctl_stdin(
         &["user", "add", USER, "--password-stdin"],

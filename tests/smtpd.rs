@@ -11,17 +11,6 @@ use common::Instance;
 use kmpromail::queue::incoming::{read_dropped, Dropped};
 use kmpromail::queue::QueueId;
 
-/// Sets `key = value` in `[section]` of the instance's configuration.
-fn set_config(inst: &Instance, section: &str, line: &str) {
-    let text = std::fs::read_to_string(inst.config()).unwrap();
-    let head = format!("[{section}]\n");
-    let text = match text.find(&head) {
-        Some(i) => format!("{}{head}{line}\n{}", &text[..i], &text[i + head.len()..]),
-        None => format!("{text}\n{head}{line}\n"),
-    };
-    std::fs::write(inst.config(), text).unwrap();
-}
-
 /// An instance with example.test, users alice and bob (password "secret"),
 /// the alias sales -> alice, kmp-authd and kmp-smtpd running. `smtpd` lines
 /// go into `[smtpd]`, or `[authd]` when they start with `authd.`.
@@ -29,8 +18,8 @@ fn start(smtpd: &[&str]) -> Instance {
     let mut inst = Instance::new();
     for line in smtpd {
         match line.strip_prefix("authd.") {
-            Some(l) => set_config(&inst, "authd", l),
-            None => set_config(&inst, "smtpd", line),
+            Some(l) => common::set_config(&inst, "authd", l),
+            None => common::set_config(&inst, "smtpd", line),
         }
     }
     inst.ctl_ok(&["domain", "add", "example.test"]);
@@ -542,7 +531,7 @@ fn denied_clients_and_connection_rate() {
     let mut r = Raw::connect(&inst, 25);
     assert_eq!(code_of(&r.reply()), "220");
     // The deny list, put in force by SIGHUP.
-    set_config(&inst, "smtpd", "deny_clients = [\"127.0.0.0/8\", \"::1\"]");
+    common::set_config(&inst, "smtpd", "deny_clients = [\"127.0.0.0/8\", \"::1\"]");
     let pid = inst.pid("kmp-smtpd").unwrap().to_string();
     let hup = std::process::Command::new("kill")
         .args(["-HUP", &pid])

@@ -319,9 +319,30 @@ pub fn tool(program: &str) -> Command {
     Command::new(program)
 }
 
+/// Sets `line` first in `section` of the instance's configuration (the
+/// section is added when the file has none).
+pub fn set_config(inst: &Instance, section: &str, line: &str) {
+    let text = std::fs::read_to_string(inst.config()).unwrap();
+    let head = format!("[{section}]\n");
+    let text = match text.find(&head) {
+        Some(i) => format!("{}{head}{line}\n{}", &text[..i], &text[i + head.len()..]),
+        None => format!("{text}\n{head}{line}\n"),
+    };
+    std::fs::write(inst.config(), text).unwrap();
+}
+
 /// An instance with kmp-authd, kmp-imapd and the user u@example.test / secret.
 pub fn imap_instance() -> Instance {
+    imap_instance_with(&[])
+}
+
+/// [`imap_instance`] with `(section, line)` settings made before the
+/// daemons start.
+pub fn imap_instance_with(config: &[(&str, &str)]) -> Instance {
     let mut inst = Instance::new();
+    for (section, line) in config {
+        set_config(&inst, section, line);
+    }
     inst.ctl_ok(&["domain", "add", "example.test"]);
     let out = inst.ctl_stdin(
         &["user", "add", "u@example.test", "--password-stdin"],
