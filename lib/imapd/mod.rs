@@ -19,6 +19,8 @@ pub mod names;
 pub mod server;
 pub mod session;
 pub mod store;
+#[cfg(test)]
+mod transcripts;
 pub mod view;
 
 use std::time::Duration;
