@@ -92,8 +92,8 @@ pub fn search(
                     _ => {}
                 }
             }
-            if uses_modseq && !nums.is_empty() {
-                line.push_str(&format!(" MODSEQ {max_modseq}"));
+            if let Some(m) = esearch_modseq(&r, &hits).filter(|_| uses_modseq) {
+                line.push_str(&format!(" MODSEQ {m}"));
             }
             out.line(&line);
         }
@@ -101,6 +101,26 @@ pub fn search(
     view.sync(out, uid, enabled);
     out.line(&format!("{tag} OK SEARCH completed"));
     Ok(Action::None)
+}
+
+/// The MODSEQ an ESEARCH reply reports (RFC 7162 3.1.5): the highest
+/// MODSEQ of the messages it names. With ALL or COUNT that is every message
+/// found; with only MIN and MAX, the one or two messages they name. None
+/// when nothing was found or nothing is reported.
+fn esearch_modseq(ret: &[SearchReturn], hits: &[(u32, u32, u64)]) -> Option<u64> {
+    let (first, last) = (hits.first()?, hits.last()?);
+    let mut m = None;
+    for o in ret {
+        let here = match o {
+            SearchReturn::All | SearchReturn::Count => hits.iter().map(|h| h.2).max(),
+            SearchReturn::Min => Some(first.2),
+            SearchReturn::Max => Some(last.2),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
+        m = m.max(here);
+    }
+    m
 }
 
 fn has_modseq(k: &SearchKey) -> bool {
