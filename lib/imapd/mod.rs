@@ -12,6 +12,7 @@
 //! over `crate::maildir` in [`maildir_store`].
 
 pub mod cmd;
+pub mod context;
 pub mod events;
 pub mod maildir_store;
 pub mod message;

@@ -278,7 +278,8 @@ pub fn allowed(state: &State, body: &CommandBody) -> bool {
         | Fetch { .. }
         | Store { .. }
         | Copy { .. }
-        | Move { .. } => selected,
+        | Move { .. }
+        | CancelUpdate(_) => selected,
     }
 }
 

@@ -38,6 +38,7 @@ pub fn capabilities(s: &Session) -> String {
             "QUOTA=RES-STORAGE",
             "QUOTA=RES-MESSAGE",
             "ESEARCH",
+            "CONTEXT=SEARCH",
             "STATUS=SIZE",
             "CONDSTORE",
             "BINARY",

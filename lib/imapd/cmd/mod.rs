@@ -118,6 +118,7 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
         ),
         Copy { uid, set, mailbox } => copy::copy(s, &tag, uid, &set, &mailbox, false, out),
         Move { uid, set, mailbox } => copy::copy(s, &tag, uid, &set, &mailbox, true, out),
+        CancelUpdate(tags) => crate::imapd::context::cancel(s, &tag, &tags, out),
         Unknown(verb) => {
             out.line(&format!("{tag} BAD Unknown command {verb}"));
             Action::None

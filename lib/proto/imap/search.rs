@@ -21,6 +21,8 @@ pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
                 "MAX" => SearchReturn::Max,
                 "ALL" => SearchReturn::All,
                 "COUNT" => SearchReturn::Count,
+                "UPDATE" => SearchReturn::Update,
+                "CONTEXT" => SearchReturn::Context,
                 _ => return Err(Fail(format!("Unknown RETURN option {o}"))),
             });
             if v.len() > 8 {
