@@ -44,7 +44,7 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
             s.state = State::Logout;
             Action::Close
         }
-        Id(_) => any::id(s, &tag, out),
+        Id(fields) => any::id(s, &tag, fields.as_deref(), out),
         Enable(caps) => any::enable(s, &tag, &caps, out),
         Namespace => any::namespace(s, &tag, out),
         StartTls => login::starttls(s, &tag, out),
