@@ -57,7 +57,17 @@ pub fn copy(
         view.folder.copy(&uids, &dest)
     };
     match r {
+        // Every one was expunged before the store got to it.
+        Ok((_, pairs)) if pairs.is_empty() => {
+            view.sync(out, is_move || uid, enabled);
+            out.line(&format!(
+                "{tag} NO [EXPUNGEISSUED] The messages were expunged, nothing to {verb}"
+            ));
+        }
         Ok((validity, pairs)) => {
+            // The store skips what another session expunged since this
+            // view last looked.
+            let gone = gone || pairs.len() < uids.len();
             let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();
             let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();
             // Pairs are in source order; the sets must correspond in order,
