@@ -97,7 +97,7 @@ fn an_id_with_thirty_long_fields_is_answered() {
         cmd.push_str(&format!(
             "\"{:a>30}\" \"{}\"",
             i,
-            "1234567890".repeat(103)[..1024].to_string()
+            &"1234567890".repeat(103)[..1024]
         ));
     }
     cmd.push(')');

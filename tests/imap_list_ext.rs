@@ -57,14 +57,6 @@ impl Raw {
     fn cmd(&mut self, tag: &str, text: &str) -> String {
         self.cmd_bytes(tag, text.as_bytes())
     }
-
-    /// APPENDs a message to INBOX (LITERAL+).
-    fn append(&mut self, flags: &str, msg: &[u8]) {
-        let mut c = format!("APPEND INBOX ({flags}) {{{}+}}\r\n", msg.len()).into_bytes();
-        c.extend_from_slice(msg);
-        let r = self.cmd_bytes("ap", &c);
-        assert!(r.contains("ap OK"), "{r}");
-    }
 }
 
 /// The untagged LIST or LSUB lines of a response, CRLF removed.

@@ -104,7 +104,9 @@ pub fn list(s: &mut Session, tag: &str, args: &ListArgs, out: &mut Out) -> Actio
         if args.special_use_only && e.special.is_none() {
             continue;
         }
-        if !e.exists && !(childinfo && args.lsub) {
+        // LSUB's parent is \Noselect already.
+        let lsub_parent = childinfo && args.lsub;
+        if !e.exists && !lsub_parent {
             if select_subscribed && args.extended {
                 attrs.push("\\NonExistent");
             } else {
@@ -158,7 +160,8 @@ fn subscribed_parents<'a>(
     args: &ListArgs,
 ) -> BTreeSet<&'a str> {
     let mut marked = BTreeSet::new();
-    if !args.lsub && !(args.subscribed && args.recursive_match) {
+    let recursive = args.subscribed && args.recursive_match;
+    if !args.lsub && !recursive {
         return marked;
     }
     let deep: Vec<String> = patterns.iter().map(|p| p.replace('%', "*")).collect();
