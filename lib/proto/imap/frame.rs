@@ -233,7 +233,10 @@ impl Framer {
     /// The cap on the line being scanned: [`Limits::max_line`], or
     /// [`MAX_ID_LINE`] for the first line of an ID command.
     fn line_cap(&self, buf: &[u8]) -> usize {
-        let mut words = buf.splitn(3, |b| *b == b' ');
+        // Only the tag and the verb are looked at: this runs at every read,
+        // and a line trickling in must not cost a scan of all of it each time.
+        let head = &buf[..buf.len().min(super::MAX_TAG + 4)];
+        let mut words = head.splitn(3, |b| *b == b' ');
         let _tag = words.next();
         let id = self.seg == 0
             && matches!((words.next(), words.next()),

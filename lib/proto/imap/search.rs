@@ -241,6 +241,35 @@ mod tests {
     }
 
     #[test]
+    fn update_and_context_return_options_and_cancelupdate() {
+        use crate::proto::imap::SearchReturn as R;
+        let ret = |line: &str| match parse_command(line.as_bytes()).map(|c| c.body) {
+            Ok(CommandBody::Search { ret, .. }) => ret,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(
+            ret("a SEARCH RETURN (UPDATE) SEEN\r\n"),
+            Some(vec![R::Update])
+        );
+        assert_eq!(
+            ret("a UID SEARCH RETURN (CONTEXT update COUNT) ALL\r\n"),
+            Some(vec![R::Context, R::Update, R::Count])
+        );
+        let body = |line: &str| parse_command(line.as_bytes()).map(|c| c.body);
+        assert_eq!(
+            body("a CANCELUPDATE \"a1\" \"b.2\"\r\n"),
+            Ok(CommandBody::CancelUpdate(vec!["a1".into(), "b.2".into()]))
+        );
+        for bad in [
+            "a CANCELUPDATE a1\r\n",
+            "a CANCELUPDATE\r\n",
+            "a UID CANCELUPDATE \"a1\"\r\n",
+        ] {
+            assert!(body(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn modseq_entry_errors() {
         for line in [
             "a SEARCH MODSEQ \"/flags/\\\\seen\" 7\r\n",
