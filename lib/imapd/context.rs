@@ -357,6 +357,168 @@ fn explicit(uids: &[u32]) -> SeqSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imapd::session::Enabled;
+    use crate::imapd::store::{Folder, MsgFlags, MsgMeta, Snapshot, StoreResult, Stored, SysFlags};
+    use crate::proto::imap::StoreMode;
+    use std::sync::{Arc, Mutex};
+
+    /// A folder in memory, changed by the test behind the view's back.
+    struct Fake(Arc<Mutex<(bool, Snapshot)>>);
+
+    impl Folder for Fake {
+        fn changed(&mut self) -> bool {
+            std::mem::take(&mut self.0.lock().unwrap().0)
+        }
+        fn snapshot(&mut self, _: bool) -> StoreResult<Snapshot> {
+            Ok(self.0.lock().unwrap().1.clone())
+        }
+        fn store_flags(
+            &mut self,
+            _: &[u32],
+            _: StoreMode,
+            _: &MsgFlags,
+            _: Option<u64>,
+        ) -> StoreResult<Vec<Stored>> {
+            Ok(Vec::new())
+        }
+        fn read(&mut self, _: u32) -> StoreResult<Vec<u8>> {
+            Ok(b"Subject: x\n\nbody\n".to_vec())
+        }
+        fn copy(&mut self, _: &[u32], _: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {
+            Ok((1, Vec::new()))
+        }
+        fn move_to(&mut self, _: &[u32], _: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {
+            Ok((1, Vec::new()))
+        }
+        fn release(&mut self) {}
+        fn expunge(&mut self, _: &[u32]) -> StoreResult<()> {
+            Ok(())
+        }
+    }
+
+    fn meta(uid: u32, seen: bool) -> MsgMeta {
+        MsgMeta {
+            uid,
+            flags: MsgFlags {
+                sys: SysFlags(if seen { SysFlags::SEEN } else { 0 }),
+                keywords: Default::default(),
+            },
+            modseq: uid as u64,
+            internal_date: 0,
+            size: 10,
+            recent: false,
+        }
+    }
+
+    fn seen(on: bool) -> MsgFlags {
+        meta(0, on).flags
+    }
+
+    /// A view of UIDs 1..=5, 2 and 4 seen, and the handle that changes it.
+    fn view() -> (View, Arc<Mutex<(bool, Snapshot)>>) {
+        let snap = Snapshot {
+            uidvalidity: 1,
+            uidnext: 6,
+            highest_modseq: 5,
+            messages: (1..=5).map(|u| meta(u, u % 2 == 0)).collect(),
+        };
+        let shared = Arc::new(Mutex::new((false, snap)));
+        let v = View::open("INBOX".into(), Box::new(Fake(shared.clone())), false).unwrap();
+        (v, shared)
+    }
+
+    fn sync(v: &mut View) -> String {
+        let mut sink = |_: &[u8]| Ok(());
+        let mut out = Out::new(&mut sink);
+        v.sync(&mut out, true, Enabled::default());
+        String::from_utf8(out.buf).unwrap()
+    }
+
+    /// The results of the view's search for SEEN, in descending UID order.
+    fn descending(v: &mut View, tag: &str, uid: bool) {
+        let mut sink = |_: &[u8]| Ok(());
+        let mut out = Out::new(&mut sink);
+        let sort: SortFn = Box::new(|_, uids| uids.sort_by(|a, b| b.cmp(a)));
+        start(
+            v,
+            tag,
+            uid,
+            &SearchKey::Seen,
+            vec![4, 2],
+            Order::Sorted(sort),
+            &mut out,
+        );
+        assert!(out.buf.is_empty());
+    }
+
+    #[test]
+    fn a_sorted_context_reports_places_in_its_order() {
+        let (mut v, shared) = view();
+        descending(&mut v, "s", true);
+        // Sorted: [4, 2]. Seeing 3 and 5 makes [5, 4, 3, 2].
+        v.set_local_flags(2, seen(true), 9);
+        v.set_local_flags(4, seen(true), 10);
+        assert_eq!(
+            sync(&mut v),
+            "* ESEARCH (TAG \"s\") UID ADDTO (1 5 3 3)\r\n"
+        );
+        // Unseeing 4 and 2: removed from the last place to the first.
+        v.set_local_flags(3, seen(false), 11);
+        v.set_local_flags(1, seen(false), 12);
+        assert_eq!(
+            sync(&mut v),
+            "* ESEARCH (TAG \"s\") UID REMOVEFROM (4 2 2 4)\r\n"
+        );
+        // [5, 3]; message 3 goes, message 6 arrives seen: [6, 5].
+        {
+            let mut g = shared.lock().unwrap();
+            g.0 = true;
+            let mut msgs: Vec<MsgMeta> = (1..=5)
+                .filter(|u| *u != 3)
+                .map(|u| meta(u, u == 5))
+                .collect();
+            msgs.push(meta(6, true));
+            g.1.messages = msgs;
+        }
+        let r = sync(&mut v);
+        assert_eq!(
+            r,
+            "* ESEARCH (TAG \"s\") UID REMOVEFROM (2 3)\r\n\
+             * 3 EXPUNGE\r\n\
+             * 5 EXISTS\r\n\
+             * 0 RECENT\r\n\
+             * ESEARCH (TAG \"s\") UID ADDTO (1 6)\r\n",
+        );
+    }
+
+    #[test]
+    fn a_sequence_context_numbers_before_and_after_expunges() {
+        let (mut v, shared) = view();
+        let mut sink = |_: &[u8]| Ok(());
+        let mut out = Out::new(&mut sink);
+        start(
+            &mut v,
+            "q",
+            false,
+            &SearchKey::Seen,
+            vec![2, 4],
+            Order::Mailbox,
+            &mut out,
+        );
+        // 2 goes, 5 is seen: REMOVEFROM in the old numbering, ADDTO in the new.
+        {
+            let mut g = shared.lock().unwrap();
+            g.0 = true;
+            g.1.messages = [1, 3, 4, 5].iter().map(|u| meta(*u, *u >= 4)).collect();
+        }
+        assert_eq!(
+            sync(&mut v),
+            "* ESEARCH (TAG \"q\") REMOVEFROM (0 2)\r\n\
+             * 2 EXPUNGE\r\n\
+             * 4 FETCH (UID 5 FLAGS (\\Seen))\r\n\
+             * ESEARCH (TAG \"q\") ADDTO (0 4)\r\n",
+        );
+    }
 
     #[test]
     fn explicit_sets_compress_runs() {
