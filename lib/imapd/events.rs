@@ -46,6 +46,19 @@ impl SessionLog {
         );
     }
 
+    /// A trusted front end named the client it serves (ID): this line ties
+    /// the two addresses, and later lines name the client.
+    pub fn forwarded(&mut self, ip: IpAddr, port: Option<u16>) {
+        let ip = ip.to_canonical();
+        let port = port.map(|p| format!(" port={p}")).unwrap_or_default();
+        crate::info!(
+            "{} imap forwarded address={ip}{port} proxy={}",
+            self.id,
+            self.ip
+        );
+        self.ip = ip;
+    }
+
     /// STARTTLS completed.
     pub fn starttls(&self) {
         crate::info!("{} imap starttls address={}", self.id, self.ip);

@@ -12,6 +12,7 @@
 //! over `crate::maildir` in [`maildir_store`].
 
 pub mod cmd;
+pub mod context;
 pub mod events;
 pub mod maildir_store;
 pub mod message;
@@ -51,6 +52,8 @@ pub struct Settings {
     /// Most connections at once, and from one address.
     pub max_connections: usize,
     pub max_per_ip: usize,
+    /// Front ends whose ID may name the client they serve.
+    pub trusted_networks: Vec<crate::net::Cidr>,
 }
 
 impl Settings {
@@ -71,6 +74,7 @@ impl Settings {
             idle_poll: Duration::from_millis(250),
             max_connections: cfg.usize("imapd.max_connections"),
             max_per_ip: cfg.usize("imapd.max_connections_per_ip"),
+            trusted_networks: cfg.nets("imapd.trusted_networks"),
         }
     }
 
@@ -87,7 +91,13 @@ impl Settings {
             idle_poll: Duration::from_millis(250),
             max_connections: 100,
             max_per_ip: 100,
+            trusted_networks: Vec::new(),
         }
+    }
+
+    /// Whether `ip` is a trusted front end (`imapd.trusted_networks`).
+    pub fn trusted(&self, ip: std::net::IpAddr) -> bool {
+        self.trusted_networks.iter().any(|n| n.contains(ip))
     }
 
     /// The deadlines of a connection's stream.

@@ -33,7 +33,7 @@ use super::maildir_store::MaildirStore;
 use super::session::{Action, Out, Session, State};
 use super::Settings;
 use crate::ipc::authd::{self, LoginFailure, Reply, Request, Service};
-use crate::net::{Counter, Stream};
+use crate::net::{Counter, Slot, Stream};
 use crate::proto::imap::{empty_literal, parse_command, Frame, Framer};
 
 /// Bytes read from the socket at a time.
@@ -104,10 +104,14 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, implicit_tls: boo
             let _permit = permit;
             let settings = shared.settings();
             let ip = peer.ip().to_canonical();
-            let Ok(_slot) = shared
-                .connections
-                .admit(ip, usize::MAX, settings.max_per_ip)
-            else {
+            // A trusted front end serves many clients from one address:
+            // they count under their own addresses once it names them (ID).
+            let per_ip = if settings.trusted(ip) {
+                usize::MAX
+            } else {
+                settings.max_per_ip
+            };
+            let Ok(slot) = shared.connections.admit(ip, usize::MAX, per_ip) else {
                 SessionLog::connected(ip, peer.port(), implicit_tls)
                     .refused("too-many-connections");
                 // On port 993 the connection is closed before any TLS work.
@@ -121,7 +125,7 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, implicit_tls: boo
                 return;
             };
             let mut log = SessionLog::connected(ip, peer.port(), implicit_tls);
-            let r = connection(&shared, settings, tcp, peer, implicit_tls, &mut log).await;
+            let r = connection(&shared, settings, tcp, peer, implicit_tls, &mut log, slot).await;
             log.disconnected(r.as_ref().err().filter(|e| {
                 e.kind() != io::ErrorKind::UnexpectedEof
                     && e.kind() != io::ErrorKind::ConnectionReset
@@ -137,6 +141,7 @@ async fn connection(
     peer: SocketAddr,
     implicit_tls: bool,
     log: &mut SessionLog,
+    slot: Slot,
 ) -> io::Result<()> {
     let stream = if implicit_tls {
         let Some(acc) = &shared.tls else {
@@ -146,9 +151,13 @@ async fn connection(
     } else {
         Stream::plain(tcp, settings.deadlines())
     };
-    let session = Session::new(settings, implicit_tls, peer.ip().is_loopback());
+    let trusted = settings.trusted(peer.ip());
+    let mut session = Session::new(settings, implicit_tls, peer.ip().is_loopback());
+    session.trusted = trusted;
     let mut c = Conn {
         shared,
+        _slot: slot,
+        forwarded: false,
         ip: peer.ip().to_canonical(),
         framer: Framer::new(session.limits()),
         session,
@@ -170,6 +179,12 @@ async fn connection(
 /// One connection being served.
 struct Conn<'a> {
     shared: &'a Arc<Shared>,
+    /// The place in the per-address count (the client's, once a trusted
+    /// front end named it).
+    _slot: Slot,
+    /// A trusted front end named the client already (it may do so once).
+    forwarded: bool,
+    /// The client's address: the peer's, or the one its front end named.
     ip: IpAddr,
     session: Session,
     stream: Stream,
@@ -464,8 +479,44 @@ impl Conn<'_> {
                     return Ok(true);
                 }
                 Action::Idle { tag } => return self.idle(tag).await,
+                Action::Forwarded { ip, port } => return self.forwarded(ip, port).await,
             }
         }
+    }
+
+    /// A trusted front end named its client: count the connection under the
+    /// client's address, check that address's ban, and log under it from
+    /// now on. False when the connection must close.
+    async fn forwarded(&mut self, ip: IpAddr, port: Option<u16>) -> io::Result<bool> {
+        if self.forwarded || ip == self.ip {
+            return Ok(true);
+        }
+        self.forwarded = true;
+        let settings = self.session.settings.clone();
+        let slot = self
+            .shared
+            .connections
+            .admit(ip, usize::MAX, settings.max_per_ip);
+        self.log.forwarded(ip, port);
+        self.ip = ip;
+        match slot {
+            Ok(slot) => self._slot = slot,
+            Err(_) => {
+                self.log.refused("too-many-connections");
+                self.stream
+                    .send(b"* BYE Too many connections from your address\r\n")
+                    .await?;
+                return Ok(false);
+            }
+        }
+        if banned(self.shared, ip).await {
+            self.log.refused("banned");
+            self.stream
+                .send(b"* BYE Your address is blocked for a while\r\n")
+                .await?;
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// The next line (an AUTHENTICATE continuation); None when the client

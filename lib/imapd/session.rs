@@ -74,6 +74,13 @@ pub enum Action {
     /// Too many bad commands (the BYE was written): report the address to
     /// kmp-authd, where it counts toward a ban, and close.
     Abuse,
+    /// A trusted front end named the client it serves (ID
+    /// `x-originating-ip`, before login): from now on the session is that
+    /// client's for logs, bans and the per-address limit.
+    Forwarded {
+        ip: std::net::IpAddr,
+        port: Option<u16>,
+    },
     /// Close the connection (BYE and the tagged OK were written).
     Close,
 }
@@ -108,6 +115,9 @@ pub struct Session {
     pub tls: bool,
     /// The client is on a loopback address (plaintext login allowed).
     pub local: bool,
+    /// The peer is a trusted front end (`imapd.trusted_networks`): its ID
+    /// may name the client it serves, and it may log in without TLS.
+    pub trusted: bool,
     pub enabled: Enabled,
     /// AUTHENTICATE waiting for its continuation line: the tag.
     pub sasl_tag: Option<String>,
@@ -126,6 +136,7 @@ impl Session {
             settings,
             tls,
             local,
+            trusted: false,
             enabled: Enabled::default(),
             sasl_tag: None,
             staged: None,
@@ -166,7 +177,7 @@ impl Session {
     /// Whether plaintext passwords may be sent now (RFC 9051 6.2.3:
     /// LOGINDISABLED until TLS, except on loopback).
     pub fn login_allowed(&self) -> bool {
-        self.tls || self.local || !self.settings.tls_available
+        self.tls || self.local || self.trusted || !self.settings.tls_available
     }
 
     /// Runs one parsed command.
@@ -278,7 +289,8 @@ pub fn allowed(state: &State, body: &CommandBody) -> bool {
         | Fetch { .. }
         | Store { .. }
         | Copy { .. }
-        | Move { .. } => selected,
+        | Move { .. }
+        | CancelUpdate(_) => selected,
     }
 }
 

@@ -28,6 +28,9 @@ pub struct View {
     pub msgs: Vec<ViewMsg>,
     /// Keywords announced in FLAGS so far.
     pub keywords: std::collections::BTreeSet<String>,
+    /// Searches kept up to date (RFC 5267 UPDATE): see `context.rs` for
+    /// where `sync` must call them.
+    pub contexts: super::context::Contexts,
 }
 
 impl View {
@@ -51,6 +54,7 @@ impl View {
                 .map(|meta| ViewMsg { meta, ghost: false })
                 .collect(),
             keywords,
+            contexts: Default::default(),
         })
     }
 
@@ -83,6 +87,7 @@ impl View {
     pub fn set_local_flags(&mut self, idx: usize, flags: MsgFlags, modseq: u64) {
         self.msgs[idx].meta.flags = flags;
         self.msgs[idx].meta.modseq = modseq;
+        self.contexts.touch(self.msgs[idx].meta.uid);
         self.highest_modseq = self.highest_modseq.max(modseq);
     }
 
@@ -91,6 +96,9 @@ impl View {
     pub fn sync(&mut self, out: &mut Out, expunge: bool, enabled: Enabled) {
         let ghosts = expunge && self.msgs.iter().any(|m| m.ghost);
         if !ghosts && !self.folder.changed() {
+            // This session's own changes may still move search results.
+            self.update_contexts(out);
+            self.announce_contexts(out);
             return;
         }
         let snap = match self.folder.snapshot(!self.read_only) {
@@ -114,14 +122,23 @@ impl View {
                         m.meta.flags = s.flags.clone();
                         changed.push(m.meta.uid);
                     }
+                    if s.modseq != m.meta.modseq {
+                        self.contexts.touch(m.meta.uid);
+                    }
                     m.meta.modseq = s.modseq;
                 }
-                _ => m.ghost = true,
+                _ => {
+                    if !m.ghost {
+                        self.contexts.touch(m.meta.uid);
+                    }
+                    m.ghost = true
+                }
             }
         }
         let max_uid = self.max_uid();
         let mut added = false;
         for s in snap.messages.iter().filter(|s| s.uid > max_uid) {
+            self.contexts.touch(s.uid);
             self.msgs.push(ViewMsg {
                 meta: s.clone(),
                 ghost: false,
@@ -135,6 +152,11 @@ impl View {
         if self.keywords.len() != before {
             out.line(&self.flags_line());
         }
+        for uid in &changed {
+            self.contexts.touch(*uid);
+        }
+        // RFC 5267 4.3.4: REMOVEFROM before the EXPUNGE it follows from.
+        self.update_contexts(out);
         if expunge {
             // Highest first, so each number is still right when announced.
             for i in (0..self.msgs.len()).rev() {
@@ -167,6 +189,8 @@ impl View {
                 out.line(&format!("* {recent} RECENT"));
             }
         }
+        // RFC 5267 4.3.3: ADDTO after the EXISTS that numbers its messages.
+        self.announce_contexts(out);
         self.uidnext = snap.uidnext.max(self.uidnext);
         self.highest_modseq = snap.highest_modseq.max(self.highest_modseq);
     }

@@ -62,4 +62,10 @@ pub const KEYS: &[Key] = &[
         default: "20",
         doc: "Bad commands (unparsable, unknown, in the wrong state, too long) in\none session before it is closed and reported to kmp-authd (where it\ncounts toward a ban).",
     },
+    Key {
+        name: "imapd.trusted_networks",
+        kind: Kind::Nets,
+        default: "",
+        doc: "Front ends (a webmail, a proxy) that may name the client they serve\nwith ID (\"x-originating-ip\" ... \"x-originating-port\" ...) before login:\nlogs, bans and the per-address limit then apply to that client. A\nfront end's own connections are not limited per address and may log\nin without TLS. None by default.",
+    },
 ];

@@ -38,6 +38,7 @@ pub fn capabilities(s: &Session) -> String {
             "QUOTA=RES-STORAGE",
             "QUOTA=RES-MESSAGE",
             "ESEARCH",
+            "CONTEXT=SEARCH",
             "STATUS=SIZE",
             "CONDSTORE",
             "BINARY",
@@ -53,10 +54,44 @@ pub fn capability(s: &mut Session, tag: &str, out: &mut Out) -> Action {
     Action::None
 }
 
-pub fn id(_s: &mut Session, tag: &str, out: &mut Out) -> Action {
+/// ID (RFC 2971). Before login, from a trusted front end, the fields
+/// `x-originating-ip` and `x-originating-port` name the client it serves
+/// (as Dovecot's login_trusted_networks): the server then treats the
+/// session as that client's. From anyone else they change nothing.
+pub fn id(
+    s: &mut Session,
+    tag: &str,
+    fields: Option<&[(String, Option<String>)]>,
+    out: &mut Out,
+) -> Action {
     out.line("* ID (\"name\" \"kmp-imapd\" \"vendor\" \"Kmpromail\")");
     out.line(&format!("{tag} OK ID completed"));
-    Action::None
+    if !s.trusted || !matches!(s.state, State::NotAuthenticated) {
+        return Action::None;
+    }
+    let field = |name: &str| {
+        fields?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_deref())
+    };
+    let Some(ip) = field("x-originating-ip").and_then(parse_ip) else {
+        return Action::None;
+    };
+    let port = field("x-originating-port").and_then(|p| p.trim().parse::<u16>().ok());
+    Action::Forwarded { ip, port }
+}
+
+/// An address as front ends write it: `192.0.2.7`, `2001:db8::7`, `[2001:db8::7]`.
+fn parse_ip(v: &str) -> Option<std::net::IpAddr> {
+    let v = v.trim();
+    let v = v
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(v);
+    v.parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_canonical())
 }
 
 pub fn enable(s: &mut Session, tag: &str, caps: &[String], out: &mut Out) -> Action {

@@ -31,20 +31,24 @@ pub fn copy(
         out.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only"));
         return Action::None;
     }
+    // RFC 2180 4.4: messages another session expunged are left out and the
+    // rest are copied, with COPYUID for them, as FETCH and STORE answer for
+    // what remains; EXPUNGEISSUED (RFC 9051 7.1) says some were left out.
     let idx = resolve(view, set, uid);
-    if idx.iter().any(|i| view.msgs[*i].ghost) && !uid {
-        out.line(&format!(
-            "{tag} NO [EXPUNGEISSUED] Some messages were expunged"
-        ));
-        return Action::None;
-    }
     let uids: Vec<u32> = idx
         .iter()
         .filter(|i| !view.msgs[**i].ghost)
         .map(|i| view.msgs[*i].meta.uid)
         .collect();
+    let gone = uids.len() != idx.len();
     if uids.is_empty() {
-        out.line(&format!("{tag} OK {verb} completed (nothing to do)"));
+        if gone {
+            out.line(&format!(
+                "{tag} NO [EXPUNGEISSUED] The messages were expunged, nothing to {verb}"
+            ));
+        } else {
+            out.line(&format!("{tag} OK {verb} completed (nothing to do)"));
+        }
         return Action::None;
     }
     let r = if is_move {
@@ -53,7 +57,17 @@ pub fn copy(
         view.folder.copy(&uids, &dest)
     };
     match r {
+        // Every one was expunged before the store got to it.
+        Ok((_, pairs)) if pairs.is_empty() => {
+            view.sync(out, is_move || uid, enabled);
+            out.line(&format!(
+                "{tag} NO [EXPUNGEISSUED] The messages were expunged, nothing to {verb}"
+            ));
+        }
         Ok((validity, pairs)) => {
+            // The store skips what another session expunged since this
+            // view last looked.
+            let gone = gone || pairs.len() < uids.len();
             let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();
             let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();
             // Pairs are in source order; the sets must correspond in order,
@@ -63,9 +77,18 @@ pub fn copy(
                 // RFC 6851 4.3: COPYUID in an untagged OK before the expunges.
                 out.line(&format!("* OK [COPYUID {validity} {srcs} {dsts}] Moved"));
                 view.sync(out, true, enabled);
-                out.line(&format!("{tag} OK MOVE completed"));
+                if gone {
+                    out.line(&format!(
+                        "{tag} OK [EXPUNGEISSUED] MOVE completed, expunged messages left out"
+                    ));
+                } else {
+                    out.line(&format!("{tag} OK MOVE completed"));
+                }
             } else {
                 view.sync(out, uid, enabled);
+                if gone {
+                    out.line("* OK [EXPUNGEISSUED] Expunged messages were left out");
+                }
                 out.line(&format!(
                     "{tag} OK [COPYUID {validity} {srcs} {dsts}] COPY completed"
                 ));

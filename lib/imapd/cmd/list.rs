@@ -80,14 +80,23 @@ pub fn list(s: &mut Session, tag: &str, args: &ListArgs, out: &mut Out) -> Actio
         });
     }
     let select_subscribed = args.lsub || args.subscribed;
+    let parents = subscribed_parents(&subs, &patterns, args);
     for (name, e) in &entries {
         if !patterns.iter().any(|p| names::matches(p, name)) {
             continue;
         }
         let mut attrs: Vec<&str> = Vec::new();
+        // A parent listed only for a subscribed child the pattern left out.
+        let mut childinfo = false;
         if select_subscribed {
             if !e.subscribed {
-                continue;
+                if !parents.contains(name.as_str()) {
+                    continue;
+                }
+                childinfo = true;
+                if args.lsub {
+                    attrs.push("\\Noselect");
+                }
             }
         } else if !e.exists && !e.children {
             continue;
@@ -95,7 +104,9 @@ pub fn list(s: &mut Session, tag: &str, args: &ListArgs, out: &mut Out) -> Actio
         if args.special_use_only && e.special.is_none() {
             continue;
         }
-        if !e.exists {
+        // LSUB's parent is \Noselect already.
+        let lsub_parent = childinfo && args.lsub;
+        if !e.exists && !lsub_parent {
             if select_subscribed && args.extended {
                 attrs.push("\\NonExistent");
             } else {
@@ -119,6 +130,9 @@ pub fn list(s: &mut Session, tag: &str, args: &ListArgs, out: &mut Out) -> Actio
         }
         let mut line = format!("* {verb} ({}) \"{DELIMITER}\" ", attrs.join(" ")).into_bytes();
         encode::astring(&mut line, &names::encode(name, utf8));
+        if childinfo && !args.lsub {
+            line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+        }
         line.extend_from_slice(b"\r\n");
         out.buf.extend_from_slice(&line);
         if e.exists && args.ret_status.is_some() {
@@ -129,6 +143,42 @@ pub fn list(s: &mut Session, tag: &str, args: &ListArgs, out: &mut Out) -> Actio
     }
     out.line(&format!("{tag} OK {verb} completed"));
     Action::None
+}
+
+/// The names a subscribed-only listing shows although they are not
+/// subscribed, because a subscribed descendant of theirs is not listed:
+/// - LIST (SUBSCRIBED RECURSIVEMATCH) (RFC 5258 3.5): every ancestor of a
+///   subscribed name that matches no pattern, shown with
+///   `CHILDINFO ("SUBSCRIBED")` when the ancestor itself matches;
+/// - LSUB (RFC 3501 6.3.9): "if "foo/bar" is subscribed but "foo" is not. A
+///   "%" wildcard to LSUB must return foo, not foo/bar [...] flagged with the
+///   \Noselect attribute": the ancestors of a subscribed name that a
+///   pattern misses only because its `%` stops at the delimiter.
+fn subscribed_parents<'a>(
+    subs: &'a BTreeSet<String>,
+    patterns: &[String],
+    args: &ListArgs,
+) -> BTreeSet<&'a str> {
+    let mut marked = BTreeSet::new();
+    let recursive = args.subscribed && args.recursive_match;
+    if !args.lsub && !recursive {
+        return marked;
+    }
+    let deep: Vec<String> = patterns.iter().map(|p| p.replace('%', "*")).collect();
+    for d in subs {
+        if patterns.iter().any(|p| names::matches(p, d)) {
+            continue;
+        }
+        if args.lsub && !deep.iter().any(|p| names::matches(p, d)) {
+            continue;
+        }
+        let mut p = d.as_str();
+        while let Some((parent, _)) = p.rsplit_once(DELIMITER) {
+            marked.insert(parent);
+            p = parent;
+        }
+    }
+    marked
 }
 
 /// Whether `n` is a real folder (children attributes count only real ones).

@@ -44,7 +44,7 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
             s.state = State::Logout;
             Action::Close
         }
-        Id(_) => any::id(s, &tag, out),
+        Id(fields) => any::id(s, &tag, fields.as_deref(), out),
         Enable(caps) => any::enable(s, &tag, &caps, out),
         Namespace => any::namespace(s, &tag, out),
         StartTls => login::starttls(s, &tag, out),
@@ -118,6 +118,7 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
         ),
         Copy { uid, set, mailbox } => copy::copy(s, &tag, uid, &set, &mailbox, false, out),
         Move { uid, set, mailbox } => copy::copy(s, &tag, uid, &set, &mailbox, true, out),
+        CancelUpdate(tags) => crate::imapd::context::cancel(s, &tag, &tags, out),
         Unknown(verb) => {
             out.line(&format!("{tag} BAD Unknown command {verb}"));
             Action::None

@@ -9,10 +9,10 @@ use std::io;
 use mail_parser::{HeaderValue, Message, PartType};
 
 use super::uid_set;
-use crate::imapd::message;
 use crate::imapd::session::{Action, Out, Session, State};
 use crate::imapd::store::{MsgMeta, SysFlags};
 use crate::imapd::view::View;
+use crate::imapd::{context, message};
 use crate::proto::imap::{Date, SearchKey, SearchReturn};
 
 #[allow(clippy::too_many_arguments)]
@@ -38,6 +38,16 @@ pub fn search(
         },
     };
     let enabled = s.enabled;
+    let update = ret
+        .as_ref()
+        .is_some_and(|r| r.contains(&SearchReturn::Update));
+    if let State::Selected(_, view) = &s.state {
+        // RFC 5267 4.3: UPDATE under a tag already in use "SHALL result in
+        // the server rejecting the searching command with a BAD response".
+        if update && view.contexts.has(tag) {
+            return Ok(s.bad(tag, "Tag reuse: a search with UPDATE has this tag", out));
+        }
+    }
     let State::Selected(_, view) = &mut s.state else {
         return Ok(Action::None);
     };
@@ -92,15 +102,45 @@ pub fn search(
                     _ => {}
                 }
             }
-            if uses_modseq && !nums.is_empty() {
-                line.push_str(&format!(" MODSEQ {max_modseq}"));
+            if let Some(m) = esearch_modseq(&r, &hits).filter(|_| uses_modseq) {
+                line.push_str(&format!(" MODSEQ {m}"));
             }
             out.line(&line);
         }
     }
+    if update {
+        let uids = hits.iter().map(|h| h.1).collect();
+        context::start(view, tag, uid, &key, uids, context::Order::Mailbox, out);
+    }
     view.sync(out, uid, enabled);
     out.line(&format!("{tag} OK SEARCH completed"));
     Ok(Action::None)
+}
+
+/// The MODSEQ an ESEARCH reply reports (RFC 7162 3.1.5): the highest
+/// MODSEQ of the messages it names. With ALL or COUNT that is every message
+/// found; with only MIN and MAX, the one or two messages they name. None
+/// when nothing was found or nothing is reported.
+fn esearch_modseq(ret: &[SearchReturn], hits: &[(u32, u32, u64)]) -> Option<u64> {
+    let (first, last) = (hits.first()?, hits.last()?);
+    let mut m = None;
+    for o in ret {
+        let here = match o {
+            SearchReturn::All | SearchReturn::Count => hits.iter().map(|h| h.2).max(),
+            SearchReturn::Min => Some(first.2),
+            SearchReturn::Max => Some(last.2),
+            _ => None,
+        };
+        m = m.max(here);
+    }
+    m
+}
+
+/// Whether message `i` of the view matches `key` (a search context's
+/// re-evaluation of one changed message).
+pub fn message_matches(view: &mut View, i: usize, key: &SearchKey) -> bool {
+    let mut ctx = Ctx { view, i, raw: None };
+    matches(&mut ctx, key)
 }
 
 fn has_modseq(k: &SearchKey) -> bool {

@@ -127,15 +127,16 @@ impl Framer {
             };
         }
         loop {
+            let max_line = self.line_cap(buf);
             let from = self.searched.max(self.seg);
-            let window_end = buf.len().min(self.seg + self.limits.max_line);
+            let window_end = buf.len().min(self.seg + max_line);
             let found = if from < window_end {
                 memchr(b'\n', &buf[from..window_end]).map(|i| from + i)
             } else {
                 None
             };
             let Some(nl) = found else {
-                if buf.len() - self.seg >= self.limits.max_line {
+                if buf.len() - self.seg >= max_line {
                     let tag = tag_of(buf);
                     self.reset();
                     self.skipping = true;
@@ -221,6 +222,31 @@ pub fn empty_literal(head: &[u8]) -> Vec<u8> {
     let mut v = head[..open].to_vec();
     v.extend_from_slice(b"{0+}\r\n");
     v
+}
+
+/// The longest first line of an ID command: RFC 2971 3.3 allows 30 fields
+/// of 30 octets with values of 1024 (about 31.8 KiB quoted), longer than
+/// other lines before login may be.
+pub const MAX_ID_LINE: usize = 33 * 1024;
+
+impl Framer {
+    /// The cap on the line being scanned: [`Limits::max_line`], or
+    /// [`MAX_ID_LINE`] for the first line of an ID command.
+    fn line_cap(&self, buf: &[u8]) -> usize {
+        // Only the tag and the verb are looked at: this runs at every read,
+        // and a line trickling in must not cost a scan of all of it each time.
+        let head = &buf[..buf.len().min(super::MAX_TAG + 4)];
+        let mut words = head.splitn(3, |b| *b == b' ');
+        let _tag = words.next();
+        let id = self.seg == 0
+            && matches!((words.next(), words.next()),
+                (Some(v), Some(_)) if v.eq_ignore_ascii_case(b"ID"));
+        if id {
+            self.limits.max_line.max(MAX_ID_LINE)
+        } else {
+            self.limits.max_line
+        }
+    }
 }
 
 /// Whether the command's verb is APPEND.

@@ -21,6 +21,8 @@ pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
                 "MAX" => SearchReturn::Max,
                 "ALL" => SearchReturn::All,
                 "COUNT" => SearchReturn::Count,
+                "UPDATE" => SearchReturn::Update,
+                "CONTEXT" => SearchReturn::Context,
                 _ => return Err(Fail(format!("Unknown RETURN option {o}"))),
             });
             if v.len() > 8 {
@@ -177,15 +179,106 @@ fn key(c: &mut Cursor, depth: usize) -> Res<SearchKey> {
         "UNSEEN" => K::Unseen,
         "MODSEQ" => {
             c.sp()?;
-            // Optional entry name and type (RFC 7162 3.1.5) are skipped.
+            // RFC 7162 3.1.5: `MODSEQ "/flags/\\seen" all 7`. The optional
+            // entry name and type are checked and then dropped: a server
+            // that keeps no MODSEQ per flag uses the message's own.
             if c.peek() == Some(b'"') {
-                c.astring()?;
-                c.sp()?;
-                c.atom()?;
-                c.sp()?;
+                modseq_entry(c)?;
             }
             K::ModSeq(c.number64()?)
         }
         _ => return Err(Fail(format!("Unknown search key {word}"))),
     })
+}
+
+/// The entry name and type of a MODSEQ search key, and the space after them
+/// (RFC 7162 3.1.5: `entry-flag-name SP entry-type-req`).
+fn modseq_entry(c: &mut Cursor) -> Res<()> {
+    let name = c.string()?;
+    let flag = name
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case(b"/flags/"))
+        .map(|_| &name[7..])
+        .unwrap_or_default();
+    let body = flag.strip_prefix(b"\\").unwrap_or(flag);
+    if body.is_empty() || !body.iter().all(|b| super::lexer::is_atom_char(*b)) {
+        return Err(Fail("MODSEQ entry must be \"/flags/FLAG\"".into()));
+    }
+    c.sp()?;
+    let kind = c.atom()?.to_ascii_lowercase();
+    if !matches!(kind.as_str(), "priv" | "shared" | "all") {
+        return Err(Fail("MODSEQ entry type must be priv, shared or all".into()));
+    }
+    c.sp()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::proto::imap::{parse_command, CommandBody, SearchKey};
+
+    fn key(line: &str) -> Result<SearchKey, String> {
+        match parse_command(line.as_bytes()) {
+            Ok(c) => match c.body {
+                CommandBody::Search { key, .. } => Ok(key),
+                other => Err(format!("not a search: {other:?}")),
+            },
+            Err(e) => Err(e.message),
+        }
+    }
+
+    #[test]
+    fn modseq_with_an_entry_name_and_type() {
+        for line in [
+            "a SEARCH MODSEQ 7\r\n",
+            "a SEARCH MODSEQ \"/flags/\\\\Seen\" all 7\r\n",
+            "a SEARCH MODSEQ \"/flags/\\\\seen\" PRIV 7\r\n",
+            "a SEARCH MODSEQ \"/flags/$Junk\" shared 7\r\n",
+        ] {
+            assert_eq!(key(line), Ok(SearchKey::ModSeq(7)), "{line}");
+        }
+        let k = key("a SEARCH RETURN (ALL) 2:3 MODSEQ \"/flags/\\\\seen\" all 0\r\n").unwrap();
+        assert!(matches!(&k, SearchKey::And(v) if v[1] == SearchKey::ModSeq(0)));
+    }
+
+    #[test]
+    fn update_and_context_return_options_and_cancelupdate() {
+        use crate::proto::imap::SearchReturn as R;
+        let ret = |line: &str| match parse_command(line.as_bytes()).map(|c| c.body) {
+            Ok(CommandBody::Search { ret, .. }) => ret,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(
+            ret("a SEARCH RETURN (UPDATE) SEEN\r\n"),
+            Some(vec![R::Update])
+        );
+        assert_eq!(
+            ret("a UID SEARCH RETURN (CONTEXT update COUNT) ALL\r\n"),
+            Some(vec![R::Context, R::Update, R::Count])
+        );
+        let body = |line: &str| parse_command(line.as_bytes()).map(|c| c.body);
+        assert_eq!(
+            body("a CANCELUPDATE \"a1\" \"b.2\"\r\n"),
+            Ok(CommandBody::CancelUpdate(vec!["a1".into(), "b.2".into()]))
+        );
+        for bad in [
+            "a CANCELUPDATE a1\r\n",
+            "a CANCELUPDATE\r\n",
+            "a UID CANCELUPDATE \"a1\"\r\n",
+        ] {
+            assert!(body(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn modseq_entry_errors() {
+        for line in [
+            "a SEARCH MODSEQ \"/flags/\\\\seen\" 7\r\n",
+            "a SEARCH MODSEQ \"/flags/\\\\seen\" both 7\r\n",
+            "a SEARCH MODSEQ \"/shared/comment\" all 7\r\n",
+            "a SEARCH MODSEQ \"/flags/\" all 7\r\n",
+            "a SEARCH MODSEQ \"/flags/\\\\seen\" all\r\n",
+        ] {
+            assert!(key(line).is_err(), "{line}");
+        }
+    }
 }

@@ -52,6 +52,23 @@ pub fn parse(verb: &str, c: &mut Cursor, uid: bool) -> Res<Option<CommandBody>> 
                 unchanged_since,
             }
         }
+        "CANCELUPDATE" if !uid => {
+            // RFC 5267 4.3.5: "CANCELUPDATE" 1*(SP quoted).
+            let mut tags = Vec::new();
+            while c.eat(b" ") {
+                if tags.len() >= super::MAX_LIST_ITEMS {
+                    return Err(Fail("Too many tags".into()));
+                }
+                if c.peek() != Some(b'"') {
+                    return Err(Fail("CANCELUPDATE takes quoted tags".into()));
+                }
+                tags.push(String::from_utf8_lossy(&c.string()?).into_owned());
+            }
+            if tags.is_empty() {
+                return Err(Fail("CANCELUPDATE needs a tag".into()));
+            }
+            CommandBody::CancelUpdate(tags)
+        }
         "COPY" | "MOVE" => {
             c.sp()?;
             let set = c.seq_set()?;

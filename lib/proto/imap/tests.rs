@@ -621,3 +621,40 @@ fn login_passwords_are_never_printed() {
         );
     }
 }
+
+#[test]
+fn id_lines_may_be_as_long_as_rfc_2971_allows() {
+    // 30 fields of 30 octets with values of 1024, before login.
+    let mut line = String::from("a ID (");
+    for i in 0..30 {
+        if i > 0 {
+            line.push(' ');
+        }
+        line.push_str(&format!("\"{:0>30}\" \"{}\"", i, "v".repeat(1024)));
+    }
+    line.push_str(")\r\n");
+    assert!(line.len() > Limits::BEFORE_LOGIN.max_line);
+    for chunk in CHUNKS {
+        let got = replay_with(line.as_bytes(), chunk, Limits::BEFORE_LOGIN);
+        assert!(
+            matches!(&got[..], [Got::Cmd(Ok(Command { body: CommandBody::Id(Some(v)), .. }))] if v.len() == 30),
+            "chunk {chunk}"
+        );
+    }
+    // Other commands keep the small cap, and ID keeps a bound.
+    let long = format!(
+        "a LOGIN {} x\r\n",
+        "u".repeat(Limits::BEFORE_LOGIN.max_line)
+    );
+    let got = replay_with(long.as_bytes(), 512, Limits::BEFORE_LOGIN);
+    assert_eq!(
+        got[0],
+        Got::Reject(Some("a".into()), "Command line too long", false)
+    );
+    let huge = format!("a ID (\"x\" \"{}\")\r\n", "v".repeat(frame::MAX_ID_LINE));
+    let got = replay_with(huge.as_bytes(), 512, Limits::BEFORE_LOGIN);
+    assert_eq!(
+        got[0],
+        Got::Reject(Some("a".into()), "Command line too long", false)
+    );
+}

@@ -102,6 +102,8 @@ pub enum CommandBody {
         set: SeqSet,
         mailbox: MailboxArg,
     },
+    /// CANCELUPDATE (RFC 5267 4.3.5): the tags of searches whose updates stop.
+    CancelUpdate(Vec<String>),
     /// A verb we do not know; the reply is BAD.
     Unknown(String),
 }
@@ -144,6 +146,7 @@ impl CommandBody {
             Store { .. } => "STORE",
             Copy { .. } => "COPY",
             Move { .. } => "MOVE",
+            CancelUpdate(_) => "CANCELUPDATE",
             Unknown(v) => v,
         }
     }
@@ -369,6 +372,10 @@ pub enum SearchReturn {
     Max,
     All,
     Count,
+    /// UPDATE (RFC 5267 4.3): keep the result and report its changes.
+    Update,
+    /// CONTEXT (RFC 5267 4.2): a hint that the search will be used again.
+    Context,
 }
 
 /// SEARCH keys (RFC 3501 6.4.4, RFC 9051 6.4.4).
