@@ -47,6 +47,7 @@ impl Sender {
             smtputf8: false,
             body_8bit: false,
             size: msg.len() as u64,
+            fresh: false,
             arrived: 1_700_000_000,
             recipients: rcpts
                 .iter()
@@ -128,6 +129,7 @@ fn a_job_without_its_file_is_deferred_and_garbage_closes_only_that_connection() 
         smtputf8: false,
         body_8bit: false,
         size: 1,
+        fresh: false,
         arrived: 1,
         recipients: vec![JobRecipient {
             index: 7,

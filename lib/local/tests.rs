@@ -57,6 +57,7 @@ impl Fixture {
             smtputf8: false,
             body_8bit: false,
             size: msg.len() as u64,
+            fresh: false,
             arrived: self.arrived,
             recipients: rcpts
                 .iter()
