@@ -687,6 +687,76 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_eq!(mailq(&inst), "Mail queue is empty\n");
 }
 
+/// Issue 13: the envelope travels in the message file (one fsync for both)
+/// until kmp-send has it in its index and cuts it off; a crash that undoes
+/// the cut is repaired on start, and no envelope reaches a mailbox.
+#[test]
+fn an_envelope_trailer_brought_back_by_a_crash_is_cut_again() {
+    let mut inst = start("[send]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\n");
+    inst.kill("kmp-send");
+    inst.kill("kmp-local");
+    sendmail(
+        &inst,
+        &[
+            "-f",
+            "alice@example.test",
+            "bob@example.test",
+            "carol@example.test",
+        ],
+        b"Subject: trailer\n\nbody\n",
+    );
+    let inc = inst.path().join("queue/incoming");
+    let names: Vec<PathBuf> = fs::read_dir(inc.join("new"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(names.len(), 1);
+    let env_files = fs::read_dir(inc.join("env"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(env_files, 0, "an envelope file was written");
+    let committed = fs::read(&names[0]).unwrap();
+    let t = text(&committed);
+    assert!(t.contains("\n\nbody\n{"), "{t}");
+    assert!(t.contains("carol@example.test") && t.ends_with('\n'), "{t}");
+    let footer = t.lines().last().unwrap();
+    assert!(footer.starts_with("kmp-envelope "), "{t}");
+    // kmp-send takes it in (kmp-local is down: it stays queued) and cuts it.
+    start_send(&mut inst);
+    let mess = inst
+        .path()
+        .join("queue/mess")
+        .join(names[0].file_name().unwrap());
+    wait_until(Duration::from_secs(20), || {
+        fs::read(&mess)
+            .map(|b| b.len() < committed.len())
+            .unwrap_or(false)
+    })
+    .unwrap_or_else(|_| panic!("never cut:\n{}", inst.log("kmp-send")));
+    assert!(text(&fs::read(&mess).unwrap()).ends_with("\n\nbody\n"));
+    // A crash loses the cut: the file has its trailer again.
+    inst.kill("kmp-send");
+    fs::write(&mess, &committed).unwrap();
+    // On start kmp-send cuts it again, before any delivery.
+    start_send(&mut inst);
+    wait_until(Duration::from_secs(20), || {
+        fs::read(&mess)
+            .map(|b| b.len() < committed.len())
+            .unwrap_or(false)
+    })
+    .unwrap_or_else(|_| panic!("not cut after the restart:\n{}", inst.log("kmp-send")));
+    inst.spawn("kmp-local", &[]);
+    inst.wait_socket("local.sock");
+    for u in ["bob", "carol"] {
+        let m = wait_inbox(&inst, u, 1);
+        let t = text(&m[0].1);
+        assert!(t.ends_with("\n\nbody\n"), "{t}");
+        assert!(!t.contains("kmp-envelope"), "{t}");
+    }
+    assert!(!text(&wait_inbox(&inst, "bob", 1)[0].1).contains("carol"));
+    wait_queue_empty(&inst);
+}
+
 /// One SMTP session of the crash test: a plain client over loopback.
 struct Smtp {
     r: std::io::BufReader<std::net::TcpStream>,

@@ -51,6 +51,11 @@ static COUNTS: Mutex<Counts> = Mutex::new(Counts {
 /// Makes the entries the caller made in `dir` durable, sharing the fsync
 /// with every other thread of this process doing the same at the same time.
 pub fn sync(dir: &Path) -> io::Result<()> {
+    sync_with(dir, super::fsync_dir)
+}
+
+/// [`sync`] with the fsync given (tests slow it down).
+fn sync_with(dir: &Path, fsync: impl Fn(&Path) -> io::Result<()>) -> io::Result<()> {
     let group = {
         let groups = GROUPS.get_or_init(Default::default);
         let mut g = groups.lock().unwrap_or_else(|e| e.into_inner());
@@ -70,7 +75,7 @@ pub fn sync(dir: &Path) -> io::Result<()> {
             let upto = st.issued;
             drop(st);
             bump(|c| c.fsyncs += 1);
-            let r = super::fsync_dir(dir);
+            let r = fsync(dir);
             st = group.state.lock().unwrap_or_else(|e| e.into_inner());
             st.running = false;
             if r.is_ok() {
@@ -114,6 +119,29 @@ mod tests {
         let after = counts();
         assert!(after.requests - before.requests >= 32);
         assert!(after.fsyncs > before.fsyncs);
+    }
+
+    #[test]
+    fn callers_arriving_during_an_fsync_share_the_next_one() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let made = AtomicUsize::new(0);
+        let slow = |_: &Path| -> io::Result<()> {
+            made.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(())
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| sync_with(dir.path(), slow).unwrap());
+            std::thread::sleep(Duration::from_millis(100));
+            // Ten callers while the first fsync runs: it started before their
+            // entries, so it does not cover them; one more fsync covers all ten.
+            for _ in 0..10 {
+                s.spawn(|| sync_with(dir.path(), slow).unwrap());
+            }
+        });
+        assert_eq!(made.load(Ordering::SeqCst), 2);
     }
 
     #[test]
