@@ -27,7 +27,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -100,13 +100,18 @@ impl Incoming {
                 .open(&path)
             {
                 Ok(f) => {
+                    // The caller's umask (a user running sendmail) must not
+                    // take away the group's read and write: kmp-send reads
+                    // the file and cuts the envelope off through the group.
+                    f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
+                        .map_err(|e| QueueError::io("chmod", &path, e))?;
                     return Ok(Incoming {
                         dir: incoming_dir.to_path_buf(),
                         id,
                         out: Some(BufWriter::with_capacity(64 * 1024, f)),
                         size: 0,
                         committed: false,
-                    })
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
                 Err(e) => return Err(QueueError::io("create", &path, e)),
@@ -377,6 +382,11 @@ mod tests {
         assert_eq!(read_message(&inc, &id).unwrap(), b"Subject: x\n\nbody\n");
         assert!(!inc.join("tmp").join(id.as_str()).exists());
         assert!(!inc.join("env").join(id.as_str()).exists());
+        let mode = fs::metadata(inc.join("new").join(id.as_str()))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o660);
         let (d, size) = read_committed(&inc, &id).unwrap();
         assert_eq!((d.envelope, size), (env(), 17));
         let path = inc.join("new").join(id.as_str());
