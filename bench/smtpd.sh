@@ -4,7 +4,13 @@
 #   bench/smtpd.sh idle [N]        RSS of kmp-smtpd holding N idle sessions (default 1000)
 #   bench/smtpd.sh throughput [N]  N x 4 KB over 20 sessions with smtp-source until all
 #                                  are in the Maildir, ours and the kit's reference
-#                                  Postfix side by side (default N 10000)
+#                                  Postfix side by side (default N 10000), RUNS times
+#                                  (default 2), after measuring the disk's fsync limit
+#                                  (bench/fsync_rate.py) on the instance's file system
+#
+# KIT: the comparison kit (default ../shared/kit or ../../shared/kit beside the checkout).
+# The reference Postfix must be running already (the kit's ref-servers.sh start): this
+# script never starts or stops it.
 #
 # Uses the release binaries (cargo build --release); every loop is bounded.
 set -euo pipefail
@@ -12,7 +18,10 @@ cd "$(dirname "$0")/.."
 mode=${1:-idle}
 n=${2:-}
 bin=target/release
-kit=${KIT:-$PWD/../shared/kit}
+kit=${KIT:-}
+if [ -z "$kit" ]; then
+  for k in "$PWD/../shared/kit" "$PWD/../../shared/kit"; do [ -d "$k" ] && kit=$k && break; done
+fi
 bins=(--bin kmpctl --bin kmp-authd --bin kmp-smtpd)
 [ "$mode" = throughput ] && bins+=(--bin kmp-send --bin kmp-local)
 cargo build --release -q "${bins[@]}"
@@ -68,13 +77,28 @@ s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
 s.sendmail("bench@example.test", ["user5@example.test"], b"Subject: warm-up\r\n\r\nx\r\n")
 s.quit()' $((base + 25))
   for _ in $(seq 1 200); do [ -d "$dir/mail/example.test/user5/new" ] && break; sleep 0.05; done
-  # -o: the reference daemons started inside must not inherit the lock.
-  flock -o /tmp/kit.lock bash -c "
-    \"$kit/ref-servers.sh\" start >/tmp/kmp-bench-ref.log 2>&1 || true
-    \"$kit/bench.sh\" --only smtp --label postfix -n $n -c 20 -l 4096 --purge
-    \"$kit/bench.sh\" --only smtp --label kmpromail -n $n -c 20 -l 4096 \
-      --smtp 127.0.0.1:$((base + 25)) --maildir \"$dir/mail/example.test/user5\" --purge
-  " | grep RESULT
+  python3 bench/fsync_rate.py "$dir" 3 1 20 | tee "$dir/fsync.txt"
+  limit20=$(sed -n 's/^RESULT fsync: 20 writer(s): \([0-9]*\) .*/\1/p' "$dir/fsync.txt")
+  if ! (exec 3<>/dev/tcp/127.0.0.1/2526) 2>/dev/null; then
+    echo "the reference Postfix is not listening on 127.0.0.1:2526 (start it with $kit/ref-servers.sh start)" >&2
+    exit 1
+  fi
+  e2e() { sed -n 's/.*=> \([0-9.]*\) msg\/s end-to-end.*/\1/p'; }
+  for run in $(seq 1 "${RUNS:-2}"); do
+    echo "run $run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    flock /tmp/kit.lock bash -c "
+      \"$kit/bench.sh\" --only smtp --label postfix -n $n -c 20 -l 4096 --purge
+      \"$kit/bench.sh\" --only smtp --label kmpromail -n $n -c 20 -l 4096 \
+        --smtp 127.0.0.1:$((base + 25)) --maildir \"$dir/mail/example.test/user5\" --purge
+    " | grep RESULT | tee "$dir/run.txt"
+    pf=$(grep '\[postfix\]' "$dir/run.txt" | e2e)
+    ours=$(grep '\[kmpromail\]' "$dir/run.txt" | e2e)
+    if [ -n "$pf" ] && [ -n "$ours" ] && [ -n "$limit20" ]; then
+      printf 'RESULT run %d: kmpromail/postfix end to end %.2fx; kmpromail at %.0f%% of the fsync limit (20 writers, %s files/s); load average after %s\n' \
+        "$run" "$(echo "$ours / $pf" | bc -l)" "$(echo "100 * $ours / $limit20" | bc -l)" "$limit20" \
+        "$(cut -d' ' -f1-3 /proc/loadavg)"
+    fi
+  done
   ;;
 *)
   echo "usage: $0 idle|throughput [N]" >&2

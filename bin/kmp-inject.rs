@@ -8,7 +8,7 @@
 //! Runs as: its caller, setgid `privileges.drop_group` (kmpdrop) so that it
 //! may write into `incoming/` and nothing else of the queue.
 //! Reads: the configuration; standard input.
-//! Writes: `incoming/tmp/`, `incoming/env/`, `incoming/new/`.
+//! Writes: `incoming/tmp/`, `incoming/new/` (the message and its envelope in one file).
 //! Trusts: nothing from its caller beyond what any local user may send
 //! (the envelope sender given with -f is recorded with the caller's uid);
 //! run set-group-id by anyone but root, not even a configuration file name

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{bin, Instance};
-use kmpromail::queue::incoming::read_dropped;
+use kmpromail::queue::incoming::{read_dropped, read_message};
 use kmpromail::queue::QueueId;
 
 /// The forged transaction hidden behind a fake end of data.
@@ -91,7 +91,7 @@ fn queued(inst: &Instance) -> (Vec<(Vec<String>, String)>, usize) {
                 .iter()
                 .map(|r| r.address.clone())
                 .collect();
-            let body = fs::read(dir.join("new").join(id)).unwrap();
+            let body = read_message(&dir, &qid).unwrap();
             (rcpts, String::from_utf8_lossy(&body).into_owned())
         })
         .collect();

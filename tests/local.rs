@@ -35,6 +35,14 @@ impl Sender {
 
     /// Sends one job for `msg` to `rcpts` (delivery ids `QID.i`) and waits for the reply.
     fn job(&mut self, qid: &str, sender: &str, rcpts: &[&str], msg: &[u8]) -> JobReply {
+        self.send(qid, sender, rcpts, msg);
+        let reply: JobReply = frame::read(&mut self.stream).unwrap();
+        assert_eq!(reply.results.len(), rcpts.len());
+        reply
+    }
+
+    /// Sends one job without waiting for its reply.
+    fn send(&mut self, qid: &str, sender: &str, rcpts: &[&str], msg: &[u8]) {
         let path = self.dir.join(qid);
         fs::write(&path, msg).unwrap();
         let file = fs::File::open(&path).unwrap();
@@ -47,6 +55,7 @@ impl Sender {
             smtputf8: false,
             body_8bit: false,
             size: msg.len() as u64,
+            fresh: false,
             arrived: 1_700_000_000,
             recipients: rcpts
                 .iter()
@@ -61,9 +70,6 @@ impl Sender {
                 .collect(),
         };
         job::send(&self.stream, &job, file.as_raw_fd()).unwrap();
-        let reply: JobReply = frame::read(&mut self.stream).unwrap();
-        assert_eq!(reply.results.len(), rcpts.len());
-        reply
     }
 }
 
@@ -128,6 +134,7 @@ fn a_job_without_its_file_is_deferred_and_garbage_closes_only_that_connection() 
         smtputf8: false,
         body_8bit: false,
         size: 1,
+        fresh: false,
         arrived: 1,
         recipients: vec![JobRecipient {
             index: 7,
@@ -177,6 +184,37 @@ fn outcome(r: &JobReply, i: usize) -> (Outcome, &str) {
 }
 
 const MSG: &[u8] = b"From: a@other.test\nSubject: hello\nMessage-ID: <1@other.test>\n\nbody\n";
+
+/// Issue 13: kmp-send keeps several jobs in flight on one connection;
+/// kmp-local delivers them at once and answers in the order they came.
+#[test]
+fn pipelined_jobs_on_one_connection_are_answered_in_order() {
+    let inst = with_users("");
+    let users: Vec<String> = (0..12).map(|i| format!("p{i}@example.test")).collect();
+    for u in &users {
+        inst.ctl_ok(&["user", "add", u]);
+    }
+    let mut s = Sender::connect(&inst);
+    // Job k has k+1 recipients, so each reply says which job it answers.
+    for k in 0..12 {
+        let rcpts: Vec<&str> = users[..=k].iter().map(|u| u.as_str()).collect();
+        s.send(&format!("QP{k}"), "a@other.test", &rcpts, MSG);
+    }
+    for k in 0..12 {
+        let reply: JobReply = frame::read(&mut s.stream).unwrap();
+        assert_eq!(reply.results.len(), k + 1, "reply {k} out of order");
+        assert!(
+            reply.results.iter().all(|r| r.outcome == Outcome::Sent),
+            "{reply:?}"
+        );
+    }
+    for (i, u) in users.iter().enumerate() {
+        assert_eq!(messages(&maildir(&inst, u)).len(), 12 - i, "{u}");
+    }
+    // The connection goes on with one job at a time.
+    let r = s.job("QP12", "a@other.test", &[users[0].as_str()], MSG);
+    assert_eq!(outcome(&r, 0), (Outcome::Sent, "2.0.0"));
+}
 
 #[test]
 fn users_aliases_forwards_catch_all_and_plus_addressing() {

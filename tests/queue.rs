@@ -687,6 +687,289 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_eq!(mailq(&inst), "Mail queue is empty\n");
 }
 
+/// Issue 13: the envelope travels in the message file (one fsync for both)
+/// until kmp-send has it in its index and cuts it off; a crash that undoes
+/// the cut is repaired on start, and no envelope reaches a mailbox.
+#[test]
+fn an_envelope_trailer_brought_back_by_a_crash_is_cut_again() {
+    let mut inst = start("[send]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\n");
+    inst.kill("kmp-send");
+    inst.kill("kmp-local");
+    sendmail(
+        &inst,
+        &[
+            "-f",
+            "alice@example.test",
+            "bob@example.test",
+            "carol@example.test",
+        ],
+        b"Subject: trailer\n\nbody\n",
+    );
+    let inc = inst.path().join("queue/incoming");
+    let names: Vec<PathBuf> = fs::read_dir(inc.join("new"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(names.len(), 1);
+    let env_files = fs::read_dir(inc.join("env"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(env_files, 0, "an envelope file was written");
+    let committed = fs::read(&names[0]).unwrap();
+    let t = text(&committed);
+    assert!(t.contains("\n\nbody\n{"), "{t}");
+    assert!(t.contains("carol@example.test") && t.ends_with('\n'), "{t}");
+    let footer = t.lines().last().unwrap();
+    assert!(footer.starts_with("kmp-envelope "), "{t}");
+    // kmp-send takes it in (kmp-local is down: it stays queued) and cuts it.
+    start_send(&mut inst);
+    let mess = inst
+        .path()
+        .join("queue/mess")
+        .join(names[0].file_name().unwrap());
+    wait_until(Duration::from_secs(20), || {
+        fs::read(&mess)
+            .map(|b| b.len() < committed.len())
+            .unwrap_or(false)
+    })
+    .unwrap_or_else(|_| panic!("never cut:\n{}", inst.log("kmp-send")));
+    assert!(text(&fs::read(&mess).unwrap()).ends_with("\n\nbody\n"));
+    // A crash loses the cut: the file has its trailer again.
+    inst.kill("kmp-send");
+    fs::write(&mess, &committed).unwrap();
+    // On start kmp-send cuts it again, before any delivery.
+    start_send(&mut inst);
+    wait_until(Duration::from_secs(20), || {
+        fs::read(&mess)
+            .map(|b| b.len() < committed.len())
+            .unwrap_or(false)
+    })
+    .unwrap_or_else(|_| panic!("not cut after the restart:\n{}", inst.log("kmp-send")));
+    inst.spawn("kmp-local", &[]);
+    inst.wait_socket("local.sock");
+    for u in ["bob", "carol"] {
+        let m = wait_inbox(&inst, u, 1);
+        let t = text(&m[0].1);
+        assert!(t.ends_with("\n\nbody\n"), "{t}");
+        assert!(!t.contains("kmp-envelope"), "{t}");
+    }
+    assert!(!text(&wait_inbox(&inst, "bob", 1)[0].1).contains("carol"));
+    wait_queue_empty(&inst);
+}
+
+/// One SMTP session of the crash test: a plain client over loopback.
+struct Smtp {
+    r: std::io::BufReader<std::net::TcpStream>,
+    w: std::net::TcpStream,
+}
+
+impl Smtp {
+    fn connect(addr: &str) -> std::io::Result<Smtp> {
+        let s = std::net::TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut c = Smtp {
+            r: std::io::BufReader::new(s.try_clone()?),
+            w: s,
+        };
+        c.expect(220)?;
+        c.cmd("EHLO crash.example.test", 250)?;
+        Ok(c)
+    }
+
+    /// Reads one reply; an error unless its code is `want`.
+    fn expect(&mut self, want: u32) -> std::io::Result<()> {
+        use std::io::BufRead;
+        loop {
+            let mut line = String::new();
+            if self.r.read_line(&mut line)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                let code: u32 = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+                return if code == want {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other(line))
+                };
+            }
+        }
+    }
+
+    fn cmd(&mut self, line: &str, want: u32) -> std::io::Result<()> {
+        self.w.write_all(format!("{line}\r\n").as_bytes())?;
+        self.expect(want)
+    }
+
+    /// One message; Ok only when the server said 250 after the data.
+    fn send(&mut self, to: &str, body: &str) -> std::io::Result<()> {
+        self.cmd("MAIL FROM:<crash@example.test>", 250)?;
+        self.cmd(&format!("RCPT TO:<{to}>"), 250)?;
+        self.cmd("DATA", 354)?;
+        self.w.write_all(body.as_bytes())?;
+        self.cmd(".", 250)
+    }
+}
+
+/// Issue 13: the group commit of kmp-smtpd. 20 SMTP sessions send at once
+/// (so their commits share directory fsyncs) while kmp-smtpd, kmp-send and
+/// kmp-local (with several deliveries in flight per connection) are killed
+/// with SIGKILL at random moments and restarted. Every message the server
+/// said 250 to is in its mailbox exactly once; a message whose 250 never
+/// came may be there (once) or not.
+#[test]
+fn sigkill_during_group_commits_loses_and_duplicates_nothing() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    const MESSAGES: usize = 1500;
+    const SENDERS: usize = 20;
+    let users = ["alice", "bob", "carol", "dave"];
+    let mut inst =
+        start("[send]\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\nscan_interval = \"1s\"\n");
+    common::set_config(&inst, "smtpd", "max_connections_per_ip = 1000");
+    inst.spawn("kmp-smtpd", &[]);
+    inst.wait_port(25);
+    let addr = inst.addr(25);
+    let inst = Arc::new(Mutex::new(inst));
+    let done = Arc::new(AtomicBool::new(false));
+    let kills = Arc::new(Mutex::new([0usize; 3]));
+    const VICTIMS: [&str; 3] = ["kmp-smtpd", "kmp-send", "kmp-local"];
+    let killer = {
+        let (inst, done, kills) = (inst.clone(), done.clone(), kills.clone());
+        std::thread::spawn(move || {
+            let mut seed: u64 = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1;
+            let mut next = move || {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                seed >> 33
+            };
+            while !done.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(150 + next() % 450));
+                let v = (next() % 3) as usize;
+                inst.lock().unwrap().kill(VICTIMS[v]);
+                kills.lock().unwrap()[v] += 1;
+                std::thread::sleep(Duration::from_millis(next() % 200));
+                inst.lock().unwrap().spawn(VICTIMS[v], &[]);
+            }
+        })
+    };
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let unanswered = Arc::new(AtomicUsize::new(0));
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|t| {
+            let (addr, accepted, unanswered) = (addr.clone(), accepted.clone(), unanswered.clone());
+            std::thread::spawn(move || {
+                let mut session: Option<Smtp> = None;
+                for i in (t..MESSAGES).step_by(SENDERS) {
+                    let to = format!("{}@example.test", users[i % users.len()]);
+                    let body = format!("Subject: smtp-crash-{i}\r\n\r\nmessage {i}\r\n");
+                    // Connect (kmp-smtpd may be down for a moment), bounded.
+                    for _ in 0..600 {
+                        if session.is_some() {
+                            break;
+                        }
+                        session = Smtp::connect(&addr).ok();
+                        if session.is_none() {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    }
+                    let Some(s) = session.as_mut() else {
+                        unanswered.fetch_add(1, Ordering::SeqCst);
+                        continue;
+                    };
+                    match s.send(&to, &body) {
+                        Ok(()) => accepted.lock().unwrap().push(i),
+                        Err(_) => {
+                            // No 250: the message may or may not be queued.
+                            // It is not sent again, so a second copy is a bug.
+                            unanswered.fetch_add(1, Ordering::SeqCst);
+                            session = None;
+                        }
+                    }
+                }
+                if let Some(mut s) = session {
+                    let _ = s.cmd("QUIT", 221);
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    killer.join().unwrap();
+    let accepted = accepted.lock().unwrap().clone();
+    {
+        let mut i = inst.lock().unwrap();
+        for v in VICTIMS {
+            i.kill(v);
+        }
+        i.spawn("kmp-local", &[]);
+        i.wait_socket("local.sock");
+        start_send(&mut i);
+    }
+    let inst = inst.lock().unwrap();
+    let count = |inst: &Instance| -> usize { users.iter().map(|u| inbox(inst, u).len()).sum() };
+    let _ = wait_until(Duration::from_secs(240), || count(&inst) >= accepted.len());
+    let _ = wait_until(Duration::from_secs(60), || {
+        mailq(&inst) == "Mail queue is empty\n"
+    });
+    let mut seen = vec![0usize; MESSAGES];
+    let mut misplaced = 0;
+    for u in users {
+        for (_, m) in inbox(&inst, u) {
+            let t = text(&m);
+            assert!(
+                !t.contains("kmp-envelope"),
+                "an envelope trailer was delivered:\n{t}"
+            );
+            let Some(n) = t
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: smtp-crash-"))
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if users[n % users.len()] != u {
+                misplaced += 1;
+            }
+            seen[n] += 1;
+        }
+    }
+    let lost = accepted.iter().filter(|&&i| seen[i] == 0).count();
+    let duplicated: usize = seen.iter().map(|&c| c.saturating_sub(1)).sum();
+    let unacknowledged_delivered = (0..MESSAGES)
+        .filter(|i| seen[*i] > 0 && !accepted.contains(i))
+        .count();
+    let k = *kills.lock().unwrap();
+    println!(
+        "smtp crash test: {} accepted of {MESSAGES} ({} unanswered, {unacknowledged_delivered} of them delivered), \
+         kills smtpd/send/local {}/{}/{}, lost {lost}, duplicated {duplicated}, misplaced {misplaced}",
+        accepted.len(),
+        unanswered.load(Ordering::SeqCst),
+        k[0],
+        k[1],
+        k[2]
+    );
+    assert!(
+        accepted.len() >= MESSAGES / 2,
+        "only {} accepted",
+        accepted.len()
+    );
+    assert!(k.iter().sum::<usize>() >= 10, "{k:?}");
+    assert_eq!(
+        (lost, duplicated, misplaced),
+        (0, 0, 0),
+        "queue:\n{}",
+        mailq(&inst)
+    );
+    assert_eq!(mailq(&inst), "Mail queue is empty\n");
+}
+
 #[test]
 fn alias_targets_elsewhere_are_queued_as_new_recipients() {
     let inst = start("[send]\nmin_backoff = \"1h\"\n");

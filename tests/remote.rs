@@ -48,6 +48,7 @@ fn job(qid: &str, sender: &str, rcpts: &[&str]) -> Job {
         smtputf8: false,
         body_8bit: false,
         size: 0,
+        fresh: false,
         arrived: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

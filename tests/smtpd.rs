@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::Instance;
-use kmpromail::queue::incoming::{read_dropped, Dropped};
+use kmpromail::queue::incoming::{read_dropped, read_message, Dropped};
 use kmpromail::queue::QueueId;
 
 /// An instance with example.test, users alice and bob (password "secret"),
@@ -55,7 +55,7 @@ fn queued(inst: &Instance) -> Vec<(Dropped, String)> {
         .map(|id| {
             let qid: QueueId = id.parse().unwrap();
             let env = read_dropped(&dir, &qid).unwrap();
-            let body = std::fs::read(dir.join("new").join(id)).unwrap();
+            let body = read_message(&dir, &qid).unwrap();
             (env, String::from_utf8_lossy(&body).into_owned())
         })
         .collect()

@@ -40,6 +40,12 @@ pub struct Job {
     /// When the message was accepted, seconds since the epoch (for `delay=`).
     pub arrived: u64,
     pub recipients: Vec<JobRecipient>,
+    /// The only job of the message's first attempt since kmp-send took the
+    /// message in: no earlier delivery of it can exist, so kmp-local skips
+    /// looking for one. kmp-send never sets it for a message it found in its
+    /// index on start (a job may have been sent before the crash).
+    #[serde(default)]
+    pub fresh: bool,
 }
 
 /// One recipient in a job.
@@ -169,6 +175,7 @@ mod tests {
             smtputf8: false,
             body_8bit: false,
             size: 18,
+            fresh: false,
             arrived: 1,
             recipients: (0..300)
                 .map(|i| JobRecipient {

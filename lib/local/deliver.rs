@@ -174,11 +174,17 @@ pub fn run_job(
             format!("job protocol version {} is not {VERSION}", job.v),
         ));
     }
+    // The message is the file's first `job.size` bytes: anything after them
+    // (an envelope trailer kmp-send could not cut) is never delivered.
     let size = match file.metadata() {
-        Ok(m) => m.len(),
+        Ok(m) => m.len().min(job.size),
         Err(e) => return everyone(Status::io("cannot read the message", &e)),
     };
-    let scan = match header::scan(ReadAt { file, off: 0 }) {
+    let scan = match header::scan(ReadAt {
+        file,
+        off: 0,
+        end: size,
+    }) {
         Ok(s) => s,
         Err(e) => return everyone(Status::io("cannot read the message", &e)),
     };
@@ -210,8 +216,10 @@ pub fn run_job(
             groups.entry(w.device).or_default().push(i);
         }
     }
+    // A fresh job of one group cannot find earlier copies: skip the look-up.
+    let fresh = job.fresh && groups.len() == 1;
     for members in groups.values() {
-        deliver_group(job, file, &mut work, members);
+        deliver_group(job, file, size, fresh, &mut work, members);
     }
     for w in work.iter_mut() {
         if matches!(&w.status, Some(s) if s.outcome == Outcome::Sent) {
@@ -458,7 +466,14 @@ fn create_maildir(dir: &std::path::Path) -> maildir::Result<()> {
 
 /// Delivers to the Maildirs of one device: one file, linked into each
 /// (skipping a Maildir that has the delivery id already; see [`fanout`]).
-fn deliver_group(job: &Job, file: &File, work: &mut [Work], members: &[usize]) {
+fn deliver_group(
+    job: &Job,
+    file: &File,
+    size: u64,
+    fresh: bool,
+    work: &mut [Work],
+    members: &[usize],
+) {
     // Two jobs of one message reaching one mailbox at once (a message with
     // more local recipients than one job holds, or kmp-send repeating a job
     // after a restart while the first still runs) must not both find no
@@ -481,8 +496,12 @@ fn deliver_group(job: &Job, file: &File, work: &mut [Work], members: &[usize]) {
             arrived: Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(job.arrived)),
         })
         .collect();
-    let mut data = (&prefix[..]).chain(ReadAt { file, off: 0 });
-    let results = fanout::deliver(&targets, &mut data);
+    let mut data = (&prefix[..]).chain(ReadAt {
+        file,
+        off: 0,
+        end: size,
+    });
+    let results = fanout::deliver(&targets, &mut data, fresh);
     for (&i, r) in members.iter().zip(results) {
         let w = &mut work[i];
         w.status = Some(match r {
@@ -687,15 +706,22 @@ pub(super) fn fnv64(s: &str) -> u64 {
     h
 }
 
-/// Reads a file at our own offset, leaving the shared file position alone.
+/// Reads a file at our own offset up to `end`, leaving the shared file
+/// position alone.
 struct ReadAt<'a> {
     file: &'a File,
     off: u64,
+    end: u64,
 }
 
 impl Read for ReadAt<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read_at(buf, self.off)?;
+        let left = usize::try_from(self.end.saturating_sub(self.off)).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.off)?;
         self.off += n as u64;
         Ok(n)
     }

@@ -1,5 +1,5 @@
 //! Single-instance delivery to many Maildirs with the directory syncs done
-//! in parallel.
+//! in parallel, and shared with the other jobs of the process.
 //!
 //! `maildir::deliver_many` links and fsyncs `new/` target after target; a
 //! directory fsync costs a journal commit (about 5 ms here), so a message to
@@ -8,8 +8,16 @@
 //! of a second (`bench/local_fanout.py`). This module runs the Maildir
 //! library's own steps — `find_delivery`, `write_tmp` once, link, fsync
 //! `new/`, `quota::record` — with steps 4 and 5 spread over threads. The
-//! durability argument is the library's, unchanged: nothing is reported
-//! delivered before its `new/` entry is synced.
+//! fsync of `new/` goes through [`crate::sys::dirsync`], so concurrent jobs
+//! delivering into one Maildir (a busy mailbox, several connections from
+//! kmp-send) share it. The durability argument is the library's, unchanged:
+//! nothing is reported delivered before an fsync of its `new/` that started
+//! after its link has ended.
+//!
+//! A job kmp-send marks `fresh` (the first and only job of the message's
+//! first attempt in kmp-send's life) cannot have delivered anything before,
+//! so the look-up of earlier deliveries by id (a read of `new/` and `cur/`,
+//! long in a big mailbox) is skipped for it.
 
 use std::fs;
 use std::io::Read;
@@ -18,29 +26,33 @@ use std::time::SystemTime;
 use crate::maildir::deliver::{link_or_copy, write_tmp, TmpFile};
 use crate::maildir::{self, name, quota, Delivered, Error, Target};
 
-/// Below this many targets the library's sequential path is as fast.
+/// Below this many targets the steps run in the job's own thread.
 pub const MIN_PARALLEL: usize = 8;
 /// Threads for the parallel steps.
 pub const THREADS: usize = 8;
 
 /// Delivers `data` to every target: one file, hard-linked into each (a copy
-/// on another file system). One result per target, in order.
-pub fn deliver(targets: &[Target<'_>], data: &mut dyn Read) -> Vec<maildir::Result<Delivered>> {
-    if targets.len() < MIN_PARALLEL {
-        return maildir::deliver_many(targets, data);
-    }
+/// on another file system). One result per target, in order. `fresh`: no
+/// earlier delivery of these ids can exist (see the module doc).
+pub fn deliver(
+    targets: &[Target<'_>],
+    data: &mut dyn Read,
+    fresh: bool,
+) -> Vec<maildir::Result<Delivered>> {
     // Earlier deliveries of the same ids (a retry): not written again.
     let mut results: Vec<Option<maildir::Result<Delivered>>> = vec_none(targets.len());
-    parallel(&mut results, targets, |slot, t| {
-        *slot = match t
-            .delivery_id
-            .map(|id| t.folder.find_delivery(id, t.arrived))
-        {
-            Some(Ok(Some(d))) => Some(Ok(d)),
-            Some(Err(e)) => Some(Err(e)),
-            _ => None,
-        };
-    });
+    if !fresh {
+        each(&mut results, targets, |slot, t| {
+            *slot = match t
+                .delivery_id
+                .map(|id| t.folder.find_delivery(id, t.arrived))
+            {
+                Some(Ok(Some(d))) => Some(Ok(d)),
+                Some(Err(e)) => Some(Err(e)),
+                _ => None,
+            };
+        });
+    }
     let Some(first) = results.iter().position(Option::is_none) else {
         return results.into_iter().flatten().collect();
     };
@@ -59,8 +71,8 @@ pub fn deliver(targets: &[Target<'_>], data: &mut dyn Read) -> Vec<maildir::Resu
                 .collect();
         }
     };
-    // Steps 4-5 for the others, in parallel.
-    parallel(&mut results, targets, |slot, t| {
+    // Steps 4-5 for the others, in parallel when there are many.
+    each(&mut results, targets, |slot, t| {
         if slot.is_none() {
             *slot = Some(place(&tmp, t));
         }
@@ -68,6 +80,17 @@ pub fn deliver(targets: &[Target<'_>], data: &mut dyn Read) -> Vec<maildir::Resu
     // Step 6: a crash before leaves a second name of a delivered file in tmp/.
     let _ = fs::remove_file(&tmp.path);
     results.into_iter().flatten().collect()
+}
+
+/// [`parallel`] from [`MIN_PARALLEL`] items on, else in this thread.
+fn each<S: Send, I: Sync>(slots: &mut [S], items: &[I], f: impl Fn(&mut S, &I) + Sync) {
+    if slots.len() < MIN_PARALLEL {
+        for (s, i) in slots.iter_mut().zip(items) {
+            f(s, i);
+        }
+    } else {
+        parallel(slots, items, f);
+    }
 }
 
 fn vec_none<T>(n: usize) -> Vec<Option<T>> {
@@ -86,7 +109,7 @@ fn place(tmp: &TmpFile, t: &Target<'_>) -> maildir::Result<Delivered> {
     let dest = dir.join("new").join(&base);
     link_or_copy(tmp, dir, &dest, None)?;
     let new = dir.join("new");
-    crate::sys::fsync_dir(&new).map_err(|e| Error::io("fsync", &new, e))?;
+    crate::sys::dirsync::sync(&new).map_err(|e| Error::io("fsync", &new, e))?;
     quota::record(t.folder, tmp.size as i64, 1);
     Ok(Delivered {
         base,

@@ -45,8 +45,22 @@ impl Fixture {
     }
 
     fn run(&self, dir: &mut Mem, qid: &str, rcpts: &[&str], msg: &[u8]) -> JobReply {
+        self.run_file(dir, qid, rcpts, msg, msg.len(), false)
+    }
+
+    /// A job whose file holds `file` and whose size says `size`.
+    fn run_file(
+        &self,
+        dir: &mut Mem,
+        qid: &str,
+        rcpts: &[&str],
+        file: &[u8],
+        size: usize,
+        fresh: bool,
+    ) -> JobReply {
+        let msg = &file[..size];
         let path = self.root.path().join(format!("msg.{qid}"));
-        fs::write(&path, msg).unwrap();
+        fs::write(&path, file).unwrap();
         let file = File::open(&path).unwrap();
         let job = Job {
             v: VERSION,
@@ -57,6 +71,7 @@ impl Fixture {
             smtputf8: false,
             body_8bit: false,
             size: msg.len() as u64,
+            fresh,
             arrived: self.arrived,
             recipients: rcpts
                 .iter()
@@ -87,6 +102,39 @@ fn messages(maildir: &Path) -> Vec<PathBuf> {
 }
 
 const MSG: &[u8] = b"Received: from a by b\nSubject: hello\n\nbody\n";
+
+#[test]
+fn only_the_jobs_size_is_delivered_never_what_follows() {
+    let fx = Fixture::new();
+    let mut d = Mem::new().user("a@example.test", &[], false, true);
+    let file = [
+        MSG,
+        b"{\"envelope\":\"secret bcc\"}\nkmp-envelope 0000000000000019\n",
+    ]
+    .concat();
+    let r = fx.run_file(&mut d, "QS", &["a@example.test"], &file, MSG.len(), false);
+    assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+    let m = messages(&fx.maildir("a@example.test"));
+    let text = fs::read(&m[0]).unwrap();
+    assert!(text.ends_with(MSG), "{}", String::from_utf8_lossy(&text));
+}
+
+#[test]
+fn a_fresh_job_skips_the_look_up_and_a_retry_does_not() {
+    let fx = Fixture::new();
+    let mut d = Mem::new().user("a@example.test", &[], false, true);
+    let r = fx.run_file(&mut d, "QF1", &["a@example.test"], MSG, MSG.len(), true);
+    assert_eq!(r.results[0].text, "delivered to maildir");
+    // The same job again, not fresh (kmp-send after a crash): found.
+    let r = fx.run_file(&mut d, "QF1", &["a@example.test"], MSG, MSG.len(), false);
+    assert_eq!(r.results[0].text, "already delivered to maildir");
+    assert_eq!(messages(&fx.maildir("a@example.test")).len(), 1);
+    // Fresh means "cannot exist": the look-up is skipped (which is why
+    // kmp-send marks only a message's first, single job so).
+    let r = fx.run_file(&mut d, "QF1", &["a@example.test"], MSG, MSG.len(), true);
+    assert_eq!(r.results[0].text, "delivered to maildir");
+    assert_eq!(messages(&fx.maildir("a@example.test")).len(), 2);
+}
 
 #[test]
 fn a_user_gets_the_message_with_return_path_and_delivered_to() {

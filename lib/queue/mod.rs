@@ -12,25 +12,34 @@
 //!
 //! | # | state                    | files                                   | index record          | on restart                                   |
 //! |---|--------------------------|-----------------------------------------|-----------------------|----------------------------------------------|
-//! | 1 | being written            | `incoming/tmp/Q`, maybe `incoming/env/Q`| none                  | nothing; removed when older than a day       |
-//! | 2 | committed (caller told yes) | `incoming/new/Q`, `incoming/env/Q`, maybe `incoming/tmp/Q` | none | intake (row 3)                     |
-//! | 3 | indexed                  | `incoming/new/Q`, `incoming/env/Q`      | all recipients pending| rename `new/Q` to `mess/Q`, remove `env/Q`   |
-//! | 4 | queued                   | `mess/Q`, maybe a stale `incoming/env/Q` or `tmp/Q` | some recipient pending | stale files removed; scheduled at its next attempt time (now after a restart) |
+//! | 1 | being written            | `incoming/tmp/Q` (message, then the envelope trailer) | none    | nothing; removed when older than a day       |
+//! | 2 | committed (caller told yes) | `incoming/new/Q` (message and envelope trailer, synced together), maybe `incoming/tmp/Q` | none | intake (row 3) |
+//! | 3 | indexed                  | `incoming/new/Q`, its trailer maybe cut | all recipients pending| cut the trailer, rename `new/Q` to `mess/Q`  |
+//! | 4 | queued                   | `mess/Q` (the message alone), maybe a stale `incoming/tmp/Q` | some recipient pending | a trailer a crash brought back is cut again; stale files removed; scheduled at its next attempt time (now after a restart) |
 //! | 5 | delivering               | as 4; a job is at kmp-local/kmp-remote  | as 4                  | as 4: the job is sent again with the same delivery ids, so kmp-local does not deliver twice |
 //! | 6 | report queued            | as 5, plus the report in row 2 of its own | recipient still pending (the failure is committed after the report) | the recipient is tried again and fails again: a second report rather than none |
 //! | 7 | done                     | `mess/Q`                                | every recipient final | `mess/Q` unlinked, then the record deleted; logs `Q: removed` |
-//! | 8 | removed                  | none                                    | record, all final     | record deleted                               |
+//! | 8 | removed                  | none                                    | record, all final (deleted in the next turn's transaction) | record deleted |
 //!
 //! The order of writes makes every row reachable only from the row above:
-//! the envelope is synced before the message is linked into `new/` (so row 2
-//! always has one); the record is committed before the message leaves `new/`
-//! (so a message is never in `mess/` without a record); a report (bounce,
+//! the envelope is in the message file, synced with it, before the file is
+//! linked into `new/` (so row 2 always has one; versions before the trailer
+//! wrote it to `incoming/env/Q`, which is still read when present); the
+//! record is committed before the trailer is cut and before the message
+//! leaves `new/` (so a message is never in `mess/` without a record, and the
+//! envelope is never nowhere); a report (bounce,
 //! delay warning) is committed into `incoming/` before the recipient's final
 //! state and its `notified` mark are committed to the index; the
 //! message file is unlinked before its record is deleted. A record whose
 //! message file is nowhere (neither `mess/` nor `incoming/new/`) is a broken
 //! invariant that kmp-send logs loudly and drops; a file in `mess/` without a
 //! record is moved to `corrupt/` for the administrator.
+//!
+//! Cutting the trailer is not synced: after a crash the file may have it
+//! again, and kmp-send cuts it again on start, before any delivery (the
+//! record keeps the message's size; a file that is neither that size nor
+//! that size plus a trailer is held, never delivered). kmp-local reads only
+//! the job's `size` bytes in any case.
 //!
 //! Recipients added by kmp-local (alias targets, forwards) are appended to
 //! the record with the result that expanded them, in the same transaction.

@@ -7,19 +7,19 @@
 //! `send/mod.rs` does, in one place. Every failure to reach an agent or
 //! kmp-authd becomes a deferral of the recipients concerned, never a bounce.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::ipc::authd::{self, Reply as AuthReply, Request as AuthRequest};
-use crate::ipc::frame;
+use crate::ipc::frame::{self, FrameError};
 use crate::ipc::job::{self, Job, JobRecipient, JobReply, Outcome, RecipientResult};
 use crate::queue::record::{Record, Route};
 use crate::queue::QueueId;
@@ -31,53 +31,95 @@ const MAX_JOB_RECIPIENTS: usize = 1000;
 /// (and defers its recipients: a late delivery is deduplicated by its id).
 const JOB_TIMEOUT: Duration = Duration::from_secs(1800);
 
-/// A delivery agent: its socket and a small pool of connections.
+/// A delivery agent: its socket and the connections to it.
+///
+/// Up to `depth` jobs are in flight on one connection (pipelined: kmp-local
+/// answers in the order the jobs came, so replies are matched first in,
+/// first out); kmp-remote, which works a connection one job at a time, gets
+/// a depth of 1. `slots` bounds the jobs in flight to the agent in all.
 pub struct Agent {
     pub name: &'static str,
     socket: PathBuf,
     slots: Arc<Semaphore>,
-    idle: Mutex<Vec<UnixStream>>,
+    depth: usize,
+    pipes: Mutex<Vec<Arc<Pipe>>>,
+}
+
+/// What a job waiting for its reply is told.
+type Answer = Result<JobReply, String>;
+
+/// One connection to an agent: jobs are written under `write`, in the order
+/// their waiters join `state.fifo`; a reader thread hands each reply to the
+/// oldest waiter.
+struct Pipe {
+    stream: UnixStream,
+    write: Mutex<()>,
+    state: Mutex<PipeState>,
+}
+
+#[derive(Default)]
+struct PipeState {
+    fifo: VecDeque<mpsc::Sender<Answer>>,
+    dead: bool,
 }
 
 impl Agent {
-    pub fn new(name: &'static str, socket: PathBuf, concurrency: usize) -> Agent {
+    pub fn new(name: &'static str, socket: PathBuf, concurrency: usize, depth: usize) -> Agent {
         Agent {
             name,
             socket,
             slots: Arc::new(Semaphore::new(concurrency)),
-            idle: Mutex::new(Vec::new()),
+            depth: depth.max(1),
+            pipes: Mutex::new(Vec::new()),
         }
     }
 
-    /// Runs one job on a pooled connection. A reused connection that fails
-    /// (the agent restarted since) is replaced by a fresh one once.
+    /// Runs one job on a kept connection with room, or a new one. A job on a
+    /// kept connection that fails (the agent restarted since) is sent once
+    /// more on a fresh connection.
     fn run_blocking(&self, job: &Job, file: &File) -> Result<(JobReply, Timing), String> {
         let start = Instant::now();
-        let pooled = self.idle.lock().ok().and_then(|mut v| v.pop());
-        let reused = pooled.is_some();
-        let conn = match pooled {
-            Some(c) => c,
-            None => self.connect()?,
-        };
+        let (pipe, reused) = self.pick()?;
         let connected = start.elapsed();
-        match exchange(&conn, job, file) {
-            Ok(reply) => {
-                self.give_back(conn);
-                Ok((reply, Timing::new(connected, start.elapsed())))
-            }
+        match pipe.call(job, file) {
+            Ok(reply) => Ok((reply, Timing::new(connected, start.elapsed()))),
             Err(_) if reused => {
-                let conn = self.connect()?;
+                // The agent may have delivered before the connection broke:
+                // the job is no longer the message's first.
+                let job = &Job {
+                    fresh: false,
+                    ..job.clone()
+                };
+                let pipe = self.open()?;
                 let connected = start.elapsed();
-                let reply = exchange(&conn, job, file)
+                let reply = pipe
+                    .call(job, file)
                     .map_err(|e| format!("lost connection with {}: {e}", self.name))?;
-                self.give_back(conn);
                 Ok((reply, Timing::new(connected, start.elapsed())))
             }
             Err(e) => Err(format!("lost connection with {}: {e}", self.name)),
         }
     }
 
-    fn connect(&self) -> Result<UnixStream, String> {
+    /// The least busy live connection with room for one more job, else a new one.
+    fn pick(&self) -> Result<(Arc<Pipe>, bool), String> {
+        if let Ok(mut pipes) = self.pipes.lock() {
+            pipes.retain(|p| !p.is_dead());
+            let best = pipes
+                .iter()
+                .map(|p| (p.in_flight(), p))
+                .filter(|(n, _)| *n < self.depth)
+                .min_by_key(|(n, _)| *n)
+                .map(|(_, p)| p.clone());
+            if let Some(p) = best {
+                return Ok((p, true));
+            }
+        }
+        Ok((self.open()?, false))
+    }
+
+    /// A new connection, kept for later jobs.
+    fn open(&self) -> Result<Arc<Pipe>, String> {
         let c = UnixStream::connect(&self.socket).map_err(|e| {
             format!(
                 "delivery temporarily suspended: {} is not running (connect to {}: {e})",
@@ -87,21 +129,99 @@ impl Agent {
         })?;
         let _ = c.set_read_timeout(Some(JOB_TIMEOUT));
         let _ = c.set_write_timeout(Some(Duration::from_secs(60)));
-        Ok(c)
-    }
-
-    fn give_back(&self, conn: UnixStream) {
-        if let Ok(mut v) = self.idle.lock() {
-            v.push(conn);
+        let reader = c
+            .try_clone()
+            .map_err(|e| format!("connection to {}: {e}", self.name))?;
+        let pipe = Arc::new(Pipe {
+            stream: c,
+            write: Mutex::new(()),
+            state: Mutex::new(PipeState::default()),
+        });
+        let p = pipe.clone();
+        std::thread::Builder::new()
+            .name("kmp-send-replies".into())
+            .spawn(move || p.read_replies(reader))
+            .map_err(|e| format!("cannot start a reply reader: {e}"))?;
+        if let Ok(mut pipes) = self.pipes.lock() {
+            pipes.push(pipe.clone());
         }
+        Ok(pipe)
     }
 }
 
-fn exchange(conn: &UnixStream, job: &Job, file: &File) -> Result<JobReply, String> {
-    job::send(conn, job, file.as_raw_fd()).map_err(|e| e.to_string())?;
-    let mut r = conn;
-    let reply: JobReply = frame::read(&mut r).map_err(|e| e.to_string())?;
-    Ok(reply)
+impl Pipe {
+    fn is_dead(&self) -> bool {
+        self.state.lock().map(|s| s.dead).unwrap_or(true)
+    }
+
+    fn in_flight(&self) -> usize {
+        self.state
+            .lock()
+            .map(|s| s.fifo.len())
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Sends the job and waits for its reply.
+    fn call(&self, job: &Job, file: &File) -> Answer {
+        let (tx, rx) = mpsc::channel();
+        {
+            let _w = self.write.lock().map_err(|_| "connection lock poisoned")?;
+            {
+                let mut st = self.state.lock().map_err(|_| "connection lock poisoned")?;
+                if st.dead {
+                    return Err("connection closed".into());
+                }
+                st.fifo.push_back(tx);
+            }
+            if let Err(e) = job::send(&self.stream, job, file.as_raw_fd()) {
+                // A half-written frame spoils the connection: the reader
+                // fails every job on it, this one included.
+                let _ = self.stream.shutdown(std::net::Shutdown::Both);
+                return Err(e.to_string());
+            }
+        }
+        rx.recv()
+            .unwrap_or_else(|_| Err("connection closed".into()))
+    }
+
+    /// Hands each reply to the oldest waiting job until the connection ends,
+    /// then fails every job still waiting (kmp-send defers them).
+    fn read_replies(&self, stream: UnixStream) {
+        let mut r = &stream;
+        let why = loop {
+            match frame::read::<_, JobReply>(&mut r) {
+                Ok(reply) => {
+                    let next = self.state.lock().ok().and_then(|mut s| s.fifo.pop_front());
+                    match next {
+                        Some(tx) => {
+                            let _ = tx.send(Ok(reply));
+                        }
+                        None => break "a reply to no job".to_string(),
+                    }
+                }
+                Err(FrameError::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) && self.in_flight() == 0 =>
+                {
+                    continue; // idle: the agent closes it when it likes
+                }
+                Err(e) => break e.to_string(),
+            }
+        };
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let waiting = match self.state.lock() {
+            Ok(mut s) => {
+                s.dead = true;
+                std::mem::take(&mut s.fifo)
+            }
+            Err(_) => VecDeque::new(),
+        };
+        for tx in waiting {
+            let _ = tx.send(Err(why.clone()));
+        }
+    }
 }
 
 /// How long the parts of a job took, for the log's `delays=a/b/c/d`.
@@ -173,6 +293,8 @@ pub struct Input {
     pub id: QueueId,
     pub path: PathBuf,
     pub rec: Record,
+    /// Taken in by this kmp-send and never tried (see `Job::fresh`).
+    pub fresh: bool,
 }
 
 /// One recipient's result and the route it took.
@@ -261,9 +383,13 @@ pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
     };
     let input = Arc::new(input);
     let mut tasks = Vec::new();
+    // Fresh only when this is the message's one job: two jobs of a message
+    // may reach one mailbox, and the second must find the first's copy.
+    let jobs = local.len().div_ceil(MAX_JOB_RECIPIENTS) + remote.len().div_ceil(MAX_JOB_RECIPIENTS);
+    let fresh = input.fresh && jobs == 1 && results.is_empty();
     for (route, idxs) in [(Route::Local, local), (Route::Remote, remote)] {
         for chunk in idxs.chunks(MAX_JOB_RECIPIENTS) {
-            let job = make_job(&input, chunk);
+            let job = make_job(&input, chunk, fresh);
             let (sh, file, chunk) = (shared.clone(), file.clone(), chunk.to_vec());
             tasks.push(tokio::spawn(async move {
                 let agent = match route {
@@ -352,7 +478,7 @@ fn deferred(index: usize, route: Option<Route>, dsn: &str, text: &str, relay: &s
 
 /// The job for some recipients of the message. Delivery ids are `QID.INDEX`:
 /// the same for every attempt, so a repeated job is recognised.
-fn make_job(input: &Input, idxs: &[usize]) -> Job {
+fn make_job(input: &Input, idxs: &[usize], fresh: bool) -> Job {
     let rec = &input.rec;
     Job {
         v: job::VERSION,
@@ -364,6 +490,7 @@ fn make_job(input: &Input, idxs: &[usize]) -> Job {
         body_8bit: rec.body_8bit,
         size: rec.size,
         arrived: rec.arrived(),
+        fresh,
         recipients: idxs
             .iter()
             .map(|&i| {

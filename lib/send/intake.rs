@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::{Event, Queue};
-use crate::queue::incoming::read_dropped;
+use crate::queue::incoming::{read_committed, strip_envelope};
 use crate::queue::record::Record;
 use crate::queue::{QueueError, QueueId};
 use crate::{error, info, warn};
@@ -54,10 +54,14 @@ impl Queue {
                 if !rec.held {
                     rec.next_attempt = rec.next_attempt.min(now);
                 }
+                let size = rec.size;
+                self.recs.insert(id.clone(), rec);
                 if in_new && !in_mess {
-                    self.taken.push(id.clone()); // row 3: finish the move
+                    self.taken.push(id); // row 3: finish the move
+                } else {
+                    // A crash may have undone the cut of the trailer.
+                    self.strip(&id, &mess.join(id.as_str()), size);
                 }
-                self.recs.insert(id, rec);
             }
         }
         if !drop_keys.is_empty() {
@@ -126,16 +130,17 @@ impl Queue {
                 continue;
             }
             let path = new_dir.join(id.as_str());
-            let dropped = match read_dropped(&self.paths.incoming(), &id) {
+            let (dropped, size) = match read_committed(&self.paths.incoming(), &id) {
                 Ok(d) => d,
+                Err(QueueError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    continue; // gone meanwhile: not ours to take
+                }
                 Err(e) => {
                     self.set_aside(&path, &name, &format!("no readable envelope ({e})"));
                     continue;
                 }
-            };
-            let size = match fs::metadata(&path) {
-                Ok(m) => m.len(),
-                Err(_) => continue, // taken by another kmp-send? Then it is not ours.
             };
             if dropped.envelope.recipients.is_empty() {
                 self.set_aside(&path, &name, "no recipients");
@@ -151,6 +156,7 @@ impl Queue {
             );
             self.recs.insert(id.clone(), rec);
             self.dirty.insert(id.clone());
+            self.fresh.insert(id.clone());
             self.taken.push(id.clone());
             self.schedule(&id);
         }
@@ -169,6 +175,11 @@ impl Queue {
         let mess = self.paths.queue.join("mess");
         for id in std::mem::take(&mut self.taken) {
             let from = inc.join("new").join(id.as_str());
+            // The record holds the envelope now: the file becomes the message
+            // alone, before any agent sees it (see `strip`).
+            if let Some(size) = self.recs.get(&id).map(|r| r.size) {
+                self.strip(&id, &from, size);
+            }
             if let Err(e) = fs::rename(&from, mess.join(id.as_str())) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     // It stays in new/ and is delivered from there; the next
@@ -181,6 +192,28 @@ impl Queue {
             let _ = fs::remove_file(inc.join("tmp").join(id.as_str()));
         }
         let _ = crate::sys::fsync_dir(&mess);
+    }
+
+    /// Cuts the envelope trailer off a queued message file (once its record
+    /// is committed), so that the agents get the message alone. A file that
+    /// is neither the message alone nor the message and its trailer is set
+    /// aside rather than delivered.
+    pub(super) fn strip(&mut self, id: &QueueId, path: &Path, size: u64) {
+        match strip_envelope(path, size) {
+            Ok(()) => {}
+            Err(QueueError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            }
+            Err(e) => {
+                // Delivering it could send the envelope (Bcc recipients)
+                // along: hold it for the administrator instead.
+                error!("{id}: cannot cut the envelope off the queue file, message held: {e}");
+                if let Some(rec) = self.recs.get_mut(id) {
+                    rec.held = true;
+                    rec.reason = format!("queue file damaged: {e}");
+                    self.dirty.insert(id.clone());
+                }
+            }
+        }
     }
 
     /// Removes what dead writers left in `incoming/tmp/` and `incoming/env/`.

@@ -40,6 +40,10 @@ pub const DOUBLE_BOUNCE_ORIGIN: &str = "kmp-send double-bounce";
 /// The origin recorded on bounces and other reports kmp-send makes.
 pub const BOUNCE_ORIGIN: &str = "kmp-send bounce";
 
+/// Jobs in flight on one connection to kmp-local (which delivers that many
+/// of a connection's jobs at once and answers them in order).
+const LOCAL_PIPELINE: usize = 8;
+
 /// A message may collect at most this many recipients through expansion.
 const MAX_RECIPIENTS: usize = 100_000;
 
@@ -122,6 +126,12 @@ pub struct Queue {
     dirty: HashSet<QueueId>,
     /// Messages taken in this turn: moved from `new/` to `mess/` after the commit.
     taken: Vec<QueueId>,
+    /// Messages taken in from `incoming/` by this process and not yet tried:
+    /// no job for them can have been sent by anyone (see `Job::fresh`).
+    fresh: HashSet<QueueId>,
+    /// Finished messages whose files are unlinked: their records go in the
+    /// next transaction (one commit per turn, not two).
+    unlinked: Vec<QueueId>,
     tx: mpsc::UnboundedSender<Event>,
     shared: Arc<Shared>,
 }
@@ -144,8 +154,19 @@ impl Queue {
         }
         let store = Store::open(&paths.queue.join("index"))?;
         let shared = Arc::new(Shared {
-            local: Agent::new("kmp-local", paths.local_socket(), st.local_concurrency),
-            remote: Agent::new("kmp-remote", paths.remote_socket(), st.remote_concurrency),
+            local: Agent::new(
+                "kmp-local",
+                paths.local_socket(),
+                st.local_concurrency,
+                LOCAL_PIPELINE,
+            ),
+            // kmp-remote works a connection one job at a time.
+            remote: Agent::new(
+                "kmp-remote",
+                paths.remote_socket(),
+                st.remote_concurrency,
+                1,
+            ),
             router: Router::new(paths.authd_socket(), st.route_cache),
             clock: clock.clone(),
         });
@@ -159,6 +180,8 @@ impl Queue {
             active: HashSet::new(),
             dirty: HashSet::new(),
             taken: Vec::new(),
+            unlinked: Vec::new(),
+            fresh: HashSet::new(),
             tx,
             shared,
         };
@@ -198,6 +221,7 @@ impl Queue {
                     }
                     Event::Stop => {
                         self.commit();
+                        self.commit(); // the records of messages finished just now
                         info!(
                             "stopping: {} attempts in flight are retried later",
                             self.active.len()
@@ -229,11 +253,13 @@ impl Queue {
         }
     }
 
-    /// Commits every changed record, then moves messages taken in this turn
-    /// into `mess/` and removes finished messages (their files first, then
-    /// their records: see the state table).
+    /// Commits every changed record and deletes the records of messages
+    /// unlinked last turn, in one transaction; then moves messages taken in
+    /// this turn into `mess/` and unlinks the files of finished messages,
+    /// whose records go in the next turn's transaction (the file first, then
+    /// the record: see the state table).
     fn commit(&mut self) {
-        if self.dirty.is_empty() && self.taken.is_empty() {
+        if self.dirty.is_empty() && self.taken.is_empty() && self.unlinked.is_empty() {
             return;
         }
         let mut finished = Vec::new();
@@ -247,6 +273,9 @@ impl Queue {
                     }
                 }
             }
+            for id in &self.unlinked {
+                b.delete(id.as_str())?;
+            }
             b.commit()
         })();
         if let Err(e) = result {
@@ -256,32 +285,20 @@ impl Queue {
             return;
         }
         self.dirty.clear();
+        self.unlinked.clear();
         self.move_taken();
-        if finished.is_empty() {
-            return;
-        }
-        for id in &finished {
+        for id in finished {
             let p = self.paths.queue.join("mess").join(id.as_str());
             if let Err(e) = std::fs::remove_file(&p) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     warn!("{id}: cannot remove {}: {e}", p.display());
                 }
             }
-        }
-        let result = (|| -> Result<(), QueueError> {
-            let mut b = self.store.batch()?;
-            for id in &finished {
-                b.delete(id.as_str())?;
-            }
-            b.commit()
-        })();
-        if let Err(e) = result {
-            // Restart finds "every recipient final" and removes them then.
-            warn!("cannot remove finished records: {e}");
-        }
-        for id in finished {
+            // A restart before the next commit finds the record with every
+            // recipient final and deletes it then.
             self.recs.remove(&id);
             info!("{id}: removed");
+            self.unlinked.push(id);
         }
     }
 
@@ -306,6 +323,7 @@ impl Queue {
                 id: id.clone(),
                 path: attempt::message_path(&self.paths.queue, &id),
                 rec: rec.clone(),
+                fresh: self.fresh.remove(&id),
             };
             self.active.insert(id);
             let (shared, tx) = (self.shared.clone(), self.tx.clone());
@@ -554,7 +572,9 @@ impl Queue {
             (rec.sender.clone(), BOUNCE_ORIGIN, what)
         };
         let path = attempt::message_path(&self.paths.queue, id);
-        let original = std::fs::read(&path).unwrap_or_default();
+        let mut original = std::fs::read(&path).unwrap_or_default();
+        // Never the envelope trailer of a file not yet cut (see intake).
+        original.truncate(usize::try_from(rec.size).unwrap_or(usize::MAX));
         let body = bounce::build(&bounce::Report {
             kind,
             qid: id,

@@ -2,6 +2,7 @@
 //! file descriptors. This is the only module with `unsafe`, and every block
 //! says why it is sound.
 
+pub mod dirsync;
 pub mod fdpass;
 pub mod lmdb;
 pub mod privs;
