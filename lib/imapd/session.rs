@@ -98,6 +98,8 @@ pub struct Enabled {
     pub rev2: bool,
     pub utf8: bool,
     pub condstore: bool,
+    /// RFC 7162 3.2: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...).
+    pub qresync: bool,
 }
 
 /// One connection's session.

@@ -40,8 +40,8 @@ pub fn fetch(
     changed_since: Option<u64>,
     out: &mut Out,
 ) -> io::Result<Action> {
-    if changed_since.is_some() {
-        s.enabled.condstore = true;
+    if changed_since.is_some() || atts.contains(&FetchAtt::ModSeq) {
+        super::select::enable_condstore(s, out);
     }
     let enabled = s.enabled;
     let State::Selected(_, view) = &mut s.state else {

@@ -37,6 +37,11 @@ pub fn search(
             }
         },
     };
+    let uses_modseq = has_modseq(&key);
+    if uses_modseq {
+        // SEARCH MODSEQ is CONDSTORE-enabling (RFC 7162 3.1).
+        super::select::enable_condstore(s, out);
+    }
     let enabled = s.enabled;
     let State::Selected(_, view) = &mut s.state else {
         return Ok(Action::None);
@@ -53,7 +58,6 @@ pub fn search(
         }
     }
     let nums: Vec<u32> = hits.iter().map(|h| if uid { h.1 } else { h.0 }).collect();
-    let uses_modseq = has_modseq(&key);
     let max_modseq = hits.iter().map(|h| h.2).max().unwrap_or(0);
     let ret = match ret {
         Some(r) => Some(r),
@@ -93,7 +97,8 @@ pub fn search(
                 }
             }
             if uses_modseq && !nums.is_empty() {
-                line.push_str(&format!(" MODSEQ {max_modseq}"));
+                let ms = esearch_modseq(&r, &hits, uid).unwrap_or(max_modseq);
+                line.push_str(&format!(" MODSEQ {ms}"));
             }
             out.line(&line);
         }
@@ -101,6 +106,28 @@ pub fn search(
     view.sync(out, uid, enabled);
     out.line(&format!("{tag} OK SEARCH completed"));
     Ok(Action::None)
+}
+
+/// The MODSEQ an ESEARCH answer carries when only MIN and/or MAX were
+/// asked: that of the messages returned, not of every match (RFC 7162
+/// 3.1.5: "the highest mod-sequence for all messages being returned").
+/// None when ALL or COUNT was asked (then every match counts).
+fn esearch_modseq(r: &[SearchReturn], hits: &[(u32, u32, u64)], uid: bool) -> Option<u64> {
+    if r.is_empty()
+        || r.iter()
+            .any(|o| matches!(o, SearchReturn::All | SearchReturn::Count))
+    {
+        return None;
+    }
+    let key = |h: &&(u32, u32, u64)| if uid { h.1 } else { h.0 };
+    let mut ms = 0;
+    if r.contains(&SearchReturn::Min) {
+        ms = ms.max(hits.iter().min_by_key(key)?.2);
+    }
+    if r.contains(&SearchReturn::Max) {
+        ms = ms.max(hits.iter().max_by_key(key)?.2);
+    }
+    Some(ms)
 }
 
 fn has_modseq(k: &SearchKey) -> bool {

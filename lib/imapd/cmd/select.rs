@@ -86,6 +86,24 @@ pub fn select(
     Action::None
 }
 
+/// Turns CONDSTORE on for a CONDSTORE-enabling command (RFC 7162 3.1:
+/// FETCH MODSEQ or CHANGEDSINCE, STORE UNCHANGEDSINCE, SEARCH MODSEQ,
+/// ENABLE). "A server MUST send ... HIGHESTMODSEQ ... when CONDSTORE is
+/// enabled while a mailbox is selected" (3.1.2), so the client learns
+/// where the folder stands before the first MODSEQ it sees.
+pub fn enable_condstore(s: &mut Session, out: &mut Out) {
+    if s.enabled.condstore {
+        return;
+    }
+    s.enabled.condstore = true;
+    if let State::Selected(_, view) = &s.state {
+        out.line(&format!(
+            "* OK [HIGHESTMODSEQ {}] Highest",
+            view.highest_modseq.max(1)
+        ));
+    }
+}
+
 /// CLOSE expunges silently (when read-write); UNSELECT does not.
 pub fn close(s: &mut Session, tag: &str, out: &mut Out, expunge: bool) -> Action {
     let state = std::mem::replace(&mut s.state, State::Logout);
