@@ -546,6 +546,11 @@ impl Folder for MaildirFolder {
         self.dirty = true;
         Ok(())
     }
+
+    fn expunged_since(&mut self, modseq: u64) -> StoreResult<Option<Vec<u32>>> {
+        let v = self.mb()?.expunged_since(maildir::ModSeq(modseq));
+        Ok(v.map(|v| v.into_iter().map(|u| u.0).collect()))
+    }
 }
 
 #[cfg(test)]

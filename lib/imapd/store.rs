@@ -197,4 +197,9 @@ pub trait Folder: Send {
     fn release(&mut self);
     /// Removes messages for good.
     fn expunge(&mut self, uids: &[u32]) -> StoreResult<()>;
+    /// UIDs expunged after `modseq`, as of the last snapshot (RFC 7162
+    /// QRESYNC), or None when the store no longer knows that far back.
+    fn expunged_since(&mut self, _modseq: u64) -> StoreResult<Option<Vec<u32>>> {
+        Ok(None)
+    }
 }

@@ -135,7 +135,19 @@ impl View {
         if self.keywords.len() != before {
             out.line(&self.flags_line());
         }
-        if expunge {
+        if expunge && enabled.qresync {
+            // RFC 7162 3.2.10: once QRESYNC is on, VANISHED replaces EXPUNGE.
+            let gone: Vec<u32> = self
+                .msgs
+                .iter()
+                .filter(|m| m.ghost)
+                .map(|m| m.meta.uid)
+                .collect();
+            if !gone.is_empty() {
+                self.msgs.retain(|m| !m.ghost);
+                out.line(&format!("* VANISHED {}", crate::imapd::cmd::uid_set(&gone)));
+            }
+        } else if expunge {
             // Highest first, so each number is still right when announced.
             for i in (0..self.msgs.len()).rev() {
                 if self.msgs[i].ghost {

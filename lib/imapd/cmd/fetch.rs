@@ -1,5 +1,5 @@
 //! FETCH and UID FETCH (RFC 3501 6.4.5 and 6.4.8, RFC 9051 6.4.5), with
-//! BINARY (RFC 3516) and CHANGEDSINCE (RFC 7162 3.1.4).
+//! BINARY (RFC 3516), CHANGEDSINCE (RFC 7162 3.1.4) and VANISHED (3.2.6).
 
 use std::io;
 
@@ -38,8 +38,13 @@ pub fn fetch(
     set: &SeqSet,
     atts: &[FetchAtt],
     changed_since: Option<u64>,
+    vanished: bool,
     out: &mut Out,
 ) -> io::Result<Action> {
+    if vanished && !s.enabled.qresync {
+        // RFC 7162 3.2.6: "MUST respond with a tagged BAD" without ENABLE.
+        return Ok(s.bad(tag, "ENABLE QRESYNC first", out));
+    }
     if changed_since.is_some() || atts.contains(&FetchAtt::ModSeq) {
         super::select::enable_condstore(s, out);
     }
@@ -62,6 +67,14 @@ pub fn fetch(
     // data (FLAGS, UID, sizes) and left out where it needs the file; the
     // command still succeeds for every message that remains, as Dovecot
     // answers. Only a failure to read a message that exists is a NO.
+    if let (true, Some(since)) = (vanished, changed_since) {
+        // RFC 7162 3.2.6: the UIDs of the set expunged since CHANGEDSINCE,
+        // before the FETCH responses.
+        let v = super::select::vanished_earlier(view, since, Some(set), None);
+        if !v.is_empty() {
+            out.line(&format!("* VANISHED (EARLIER) {}", super::uid_set(&v)));
+        }
+    }
     let mut gone = false;
     let mut unreadable = None;
     let mut unknown_cte = false;

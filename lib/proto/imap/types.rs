@@ -38,6 +38,8 @@ pub enum CommandBody {
         mailbox: MailboxArg,
         examine: bool,
         condstore: bool,
+        /// `(QRESYNC (...))` (RFC 7162 3.2.5).
+        qresync: Option<Qresync>,
     },
     Create(MailboxArg),
     Delete(MailboxArg),
@@ -83,6 +85,8 @@ pub enum CommandBody {
         set: SeqSet,
         atts: Vec<FetchAtt>,
         changed_since: Option<u64>,
+        /// The VANISHED modifier of UID FETCH (RFC 7162 3.2.6).
+        vanished: bool,
     },
     Store {
         uid: bool,
@@ -147,6 +151,18 @@ impl CommandBody {
             Unknown(v) => v,
         }
     }
+}
+
+/// The QRESYNC parameter of SELECT and EXAMINE (RFC 7162 3.2.5): what the
+/// client knew when it last had the mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uidvalidity: u32,
+    pub modseq: u64,
+    /// The UIDs the client knows (all of them when absent).
+    pub known_uids: Option<SeqSet>,
+    /// Message numbers and the UIDs the client has at them.
+    pub seq_match: Option<(SeqSet, SeqSet)>,
 }
 
 /// LIST / LSUB arguments, with LIST-EXTENDED (RFC 5258) options.
