@@ -62,6 +62,11 @@ pub fn fetch(
     if enabled.condstore && !atts.contains(&FetchAtt::ModSeq) {
         atts.push(FetchAtt::ModSeq);
     }
+    if enabled.qresync && !atts.contains(&FetchAtt::Uid) {
+        // With QRESYNC every FETCH names its UID (RFC 7162 3.2.4), so a
+        // client keyed by UID never has to map numbers.
+        atts.insert(0, FetchAtt::Uid);
+    }
     // RFC 2180 4.1 and RFC 9051 7.1 (EXPUNGEISSUED): a message another
     // session expunged is answered from the view where the view has the
     // data (FLAGS, UID, sizes) and left out where it needs the file; the

@@ -86,7 +86,7 @@ pub fn store(
             } else {
                 String::new()
             };
-            let u = if uid {
+            let u = if uid || enabled.qresync {
                 format!("UID {uid_i} ")
             } else {
                 String::new()
