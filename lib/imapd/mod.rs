@@ -49,6 +49,12 @@ pub struct Settings {
     /// Most connections at once, and from one address.
     pub max_connections: usize,
     pub max_per_ip: usize,
+    /// METADATA (RFC 5464): the largest value, the most entries per
+    /// mailbox, and the server entries /shared/comment and /shared/admin.
+    pub metadata_max_size: usize,
+    pub metadata_max_entries: usize,
+    pub metadata_comment: String,
+    pub metadata_admin: String,
 }
 
 impl Settings {
@@ -69,6 +75,10 @@ impl Settings {
             idle_poll: Duration::from_millis(250),
             max_connections: cfg.usize("imapd.max_connections"),
             max_per_ip: cfg.usize("imapd.max_connections_per_ip"),
+            metadata_max_size: cfg.usize("imapd.metadata_max_size"),
+            metadata_max_entries: cfg.usize("imapd.metadata_max_entries"),
+            metadata_comment: cfg.str("imapd.metadata_comment").to_string(),
+            metadata_admin: cfg.str("imapd.metadata_admin").to_string(),
         }
     }
 
@@ -85,6 +95,10 @@ impl Settings {
             idle_poll: Duration::from_millis(250),
             max_connections: 100,
             max_per_ip: 100,
+            metadata_max_size: 65_536,
+            metadata_max_entries: 100,
+            metadata_comment: String::new(),
+            metadata_admin: String::new(),
         }
     }
 

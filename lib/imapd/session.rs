@@ -119,6 +119,8 @@ pub struct Session {
     pub staged: Option<Result<(std::fs::File, u64), String>>,
     /// Bad commands so far.
     errors: u32,
+    /// What NOTIFY SET asked to watch (RFC 5465), and what was seen last.
+    pub notify: Option<Box<super::cmd::notify::Watch>>,
 }
 
 impl Session {
@@ -132,6 +134,7 @@ impl Session {
             sasl_tag: None,
             staged: None,
             errors: 0,
+            notify: None,
         }
     }
 
@@ -242,6 +245,7 @@ impl Session {
         if let State::Selected(_, view) = &mut self.state {
             view.sync(out, expunge, self.enabled);
         }
+        super::cmd::notify::poll(self, out);
     }
 }
 
@@ -271,7 +275,10 @@ pub fn allowed(state: &State, body: &CommandBody) -> bool {
         | Idle
         | GetQuota(_)
         | GetQuotaRoot(_)
-        | SetQuota(_) => auth,
+        | SetQuota(_)
+        | GetMetadata { .. }
+        | SetMetadata { .. }
+        | Notify(_) => auth,
         Check
         | Close
         | Unselect

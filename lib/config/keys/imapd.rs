@@ -62,4 +62,28 @@ pub const KEYS: &[Key] = &[
         default: "20",
         doc: "Bad commands (unparsable, unknown, in the wrong state, too long) in\none session before it is closed and reported to kmp-authd (where it\ncounts toward a ban).",
     },
+    Key {
+        name: "imapd.metadata_max_size",
+        kind: Kind::Size { min: 1024, max: 16 << 20 },
+        default: "64K",
+        doc: "Largest METADATA value (RFC 5464) a client may set; a larger one gets\nNO [METADATA MAXSIZE].",
+    },
+    Key {
+        name: "imapd.metadata_max_entries",
+        kind: Kind::Int { min: 1, max: 10000 },
+        default: "100",
+        doc: "Most METADATA entries per mailbox (and for the server) of one user; more\nget NO [METADATA TOOMANY].",
+    },
+    Key {
+        name: "imapd.metadata_comment",
+        kind: Kind::Str,
+        default: "",
+        doc: "The server METADATA entry /shared/comment every user reads (RFC 5464\n3.2.1.1). Empty: none.",
+    },
+    Key {
+        name: "imapd.metadata_admin",
+        kind: Kind::Str,
+        default: "",
+        doc: "The server METADATA entry /shared/admin: a URI to reach the\nadministrator, such as mailto:postmaster@example.com. Empty: none.",
+    },
 ];

@@ -8,6 +8,8 @@ pub mod fetch;
 pub mod folders;
 pub mod list;
 pub mod login;
+pub mod metadata;
+pub mod notify;
 pub mod quota;
 pub mod search;
 pub mod select;
@@ -86,6 +88,14 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
             ));
             Action::None
         }
+        GetMetadata {
+            mailbox,
+            entries,
+            max_size,
+            depth,
+        } => metadata::get(s, &tag, &mailbox, &entries, max_size, depth, out),
+        SetMetadata { mailbox, entries } => metadata::set(s, &tag, &mailbox, &entries, out),
+        Notify(set) => notify::notify(s, &tag, set, out),
         Expunge { uids } => expunge::expunge(s, &tag, uids.as_ref(), out),
         Search {
             uid,

@@ -86,7 +86,7 @@ pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
     })
 }
 
-fn att(c: &mut Cursor) -> Res<FetchAtt> {
+pub(super) fn att(c: &mut Cursor) -> Res<FetchAtt> {
     // Longest names first where one is a prefix of another.
     let simple: &[(&[u8], FetchAtt)] = &[
         (b"FLAGS", FetchAtt::Flags),
