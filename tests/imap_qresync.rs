@@ -4,67 +4,9 @@
 //! VANISHED instead of EXPUNGE, and the answer when the index no longer
 //! reaches back to the client's MODSEQ.
 mod common;
+mod imap_raw;
 
-use common::{python, Instance};
-
-/// A raw IMAP client in Python: `C()` logs in as u@example.test;
-/// `c.cmd(text)` returns (untagged lines, tagged line) and checks the
-/// status (`ok='BAD'` to expect another).
-pub const RAW: &str = r#"
-import socket, sys, re
-PORT = int(sys.argv[1])
-class C:
-    def __init__(self, login=True):
-        self.s = socket.create_connection(('127.0.0.1', PORT), timeout=30)
-        self.f = self.s.makefile('rb')
-        self.n = 0
-        self.f.readline()
-        if login:
-            self.cmd('LOGIN u@example.test secret')
-    def read(self):
-        l = self.f.readline()
-        if not l:
-            raise Exception('connection closed')
-        l = l.decode('utf-8', 'replace').rstrip('\r\n')
-        m = re.search(r'\{(\d+)\}$', l)
-        while m:
-            data = self.f.read(int(m.group(1))).decode('utf-8', 'replace')
-            rest = self.f.readline().decode('utf-8', 'replace').rstrip('\r\n')
-            l = l + '\n' + data + rest
-            m = re.search(r'\{(\d+)\}$', rest)
-        return l
-    def cmd(self, text, ok='OK'):
-        self.n += 1
-        tag = 't%d' % self.n
-        self.s.sendall(('%s %s\r\n' % (tag, text)).encode())
-        lines = []
-        while True:
-            l = self.read()
-            if l.startswith(tag + ' '):
-                assert l.split(' ')[1] == ok, (text, l, lines)
-                return lines, l
-            lines.append(l)
-def num(lines, pat):
-    for l in lines:
-        m = re.search(pat, l)
-        if m:
-            return int(m.group(1))
-    raise Exception('%s not in %r' % (pat, lines))
-"#;
-
-/// Runs a script after [`RAW`], the port as argv[1]; it must print OK.
-pub fn run(inst: &Instance, script: &str) {
-    let full = format!("{RAW}\n{script}\nprint('OK')\n");
-    let out = python(&full, &[&(inst.base + 143).to_string()]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success() && text.trim_end().ends_with("OK"),
-        "script failed:\n{}\n{}\nserver log:\n{}",
-        text,
-        String::from_utf8_lossy(&out.stderr),
-        inst.log("kmp-imapd")
-    );
-}
+use imap_raw::run;
 
 /// Issue 12: `FETCH 1 (MODSEQ)` did not enable CONDSTORE: no
 /// `OK [HIGHESTMODSEQ]`, and later STORE answers had no MODSEQ.
@@ -209,15 +151,6 @@ A.cmd('LOGOUT', ok='OK')
     let index = inst
         .path()
         .join("mail/example.test/u/.Old/kmpromail-uidlist");
-    let index = if index.exists() {
-        index
-    } else {
-        let found = walk(inst.path(), "kmpromail-uidlist")
-            .into_iter()
-            .find(|p| p.parent().is_some_and(|d| d.ends_with(".Old")))
-            .expect("the index of Old");
-        found
-    };
     let text = std::fs::read_to_string(&index).unwrap();
     let (head, rest) = text.split_once('\n').unwrap();
     let head: String = head.split(" T").next().unwrap().to_string();
@@ -238,19 +171,4 @@ lines, _ = N.cmd('UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)')
 assert lines[0] == '* VANISHED (EARLIER) 2,4', lines
 "#,
     );
-}
-
-fn walk(dir: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p, name));
-            } else if p.file_name().is_some_and(|n| n == name) {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
