@@ -182,7 +182,7 @@ fn auth(state: &mut State) -> Option<&mut Auth> {
 pub fn mailbox(line: &mut Vec<u8>, folder: Option<&str>, utf8: bool) {
     match folder {
         None => line.extend_from_slice(b"\"\""),
-        Some(n) => encode::astring(line, &names::encode(n, utf8)),
+        Some(n) => names::write(line, n, utf8),
     }
 }
 

@@ -188,9 +188,9 @@ impl Watch {
                 let gone: Vec<&String> = old.difference(&all).collect();
                 if made.len() == 1 && gone.len() == 1 {
                     let mut line = b"* LIST () \".\" ".to_vec();
-                    encode::astring(&mut line, &names::encode(made[0], utf8));
+                    names::write(&mut line, made[0], utf8);
                     line.extend_from_slice(b" (\"OLDNAME\" (");
-                    encode::astring(&mut line, &names::encode(gone[0], utf8));
+                    names::write(&mut line, gone[0], utf8);
                     line.extend_from_slice(b"))\r\n");
                     out.buf.extend_from_slice(&line);
                 } else {
@@ -303,7 +303,7 @@ impl Filter {
 
 fn status_line(out: &mut Out, name: &str, st: &FolderStatus, flags: bool, utf8: bool) {
     let mut line = b"* STATUS ".to_vec();
-    encode::astring(&mut line, &names::encode(name, utf8));
+    names::write(&mut line, name, utf8);
     line.extend_from_slice(
         format!(
             " (MESSAGES {} UIDNEXT {} UIDVALIDITY {}",
@@ -320,7 +320,7 @@ fn status_line(out: &mut Out, name: &str, st: &FolderStatus, flags: bool, utf8: 
 
 fn list_line(out: &mut Out, attrs: &str, name: &str, utf8: bool) {
     let mut line = format!("* LIST ({attrs}) \".\" ").into_bytes();
-    encode::astring(&mut line, &names::encode(name, utf8));
+    names::write(&mut line, name, utf8);
     line.extend_from_slice(b"\r\n");
     out.buf.extend_from_slice(&line);
 }
