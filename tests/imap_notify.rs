@@ -68,3 +68,31 @@ A.cmd('NOTIFY SET (PERSONAL (MessageNew (UID) MessageExpunge))', ok='BAD')
 "#,
     );
 }
+
+/// RFC 5465 5.1: FETCH items named with MessageNew come with each new
+/// message of the selected mailbox.
+#[test]
+fn new_messages_of_the_selected_mailbox_come_with_the_fetch_items_asked() {
+    let inst = common::imap_instance();
+    run(
+        &inst,
+        r#"
+A = C()
+A.cmd('SELECT INBOX')
+A.cmd('NOTIFY SET (SELECTED (MessageNew (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)]) MessageExpunge))')
+B = C()
+body = 'Subject: =?GB2312?B?xOO6ww==?=\r\nFrom: b@example.test\r\n\r\nhi\r\n'
+B.cmd('APPEND INBOX {%d+}\r\n%s' % (len(body), body))
+seen = until(A, lambda s: any(' FETCH ' in l for l in s))
+f = [l for l in seen if ' FETCH ' in l][0]
+assert '* 1 EXISTS' in seen, seen
+assert f.startswith('* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {'), f
+assert 'Subject: =?GB2312?B?xOO6ww==?=' in f, f
+assert 'From:' not in f, f
+# The completion line of the inner FETCH is not sent.
+assert not any('FETCH completed' in l for l in seen), seen
+lines, _ = A.cmd('FETCH 1 (FLAGS)')
+assert 'Seen' not in lines[0], lines
+"#,
+    );
+}

@@ -242,8 +242,13 @@ impl Session {
     /// Untagged updates for the selected folder (NOOP, IDLE polling).
     /// `expunge`: whether EXPUNGE responses may be sent now.
     pub fn poll(&mut self, out: &mut Out, expunge: bool) {
+        let mut before = None;
         if let State::Selected(_, view) = &mut self.state {
+            before = Some(view.max_uid());
             view.sync(out, expunge, self.enabled);
+        }
+        if let Some(before) = before {
+            super::cmd::notify::new_messages(self, before, out);
         }
         super::cmd::notify::poll(self, out);
     }

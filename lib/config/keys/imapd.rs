@@ -78,12 +78,12 @@ pub const KEYS: &[Key] = &[
         name: "imapd.metadata_comment",
         kind: Kind::Str,
         default: "",
-        doc: "The server METADATA entry /shared/comment every user reads (RFC 5464\n3.2.1.1). Empty: none.",
+        doc: "The server METADATA entry /shared/comment every user reads (RFC 5464\n3.2.1.1).\nEmpty: none.",
     },
     Key {
         name: "imapd.metadata_admin",
         kind: Kind::Str,
         default: "",
-        doc: "The server METADATA entry /shared/admin: a URI to reach the\nadministrator, such as mailto:postmaster@example.com. Empty: none.",
+        doc: "The server METADATA entry /shared/admin: a URI to reach the\nadministrator, such as mailto:postmaster@example.com.\nEmpty: none.",
     },
 ];

@@ -138,6 +138,59 @@ pub fn notify(s: &mut Session, tag: &str, set: Option<NotifySet>, out: &mut Out)
     Action::None
 }
 
+/// RFC 5465 5.1: the FETCH items asked with MessageNew for the selected
+/// mailbox, for messages above UID `before` that the view just announced.
+/// They are answered as a UID FETCH would answer them (the command's own
+/// completion line is not sent).
+pub fn new_messages(s: &mut Session, before: u32, out: &mut Out) {
+    let Some(atts) = s.notify.as_ref().and_then(|w| {
+        w.groups
+            .iter()
+            .find(|g| matches!(g.filter, Filter::Selected))
+            .and_then(|g| {
+                g.events.iter().find_map(|e| match e {
+                    NotifyEvent::MessageNew(a) if !a.is_empty() => Some(a.clone()),
+                    _ => None,
+                })
+            })
+    }) else {
+        return;
+    };
+    let State::Selected(_, view) = &s.state else {
+        return;
+    };
+    if view.max_uid() <= before {
+        return;
+    }
+    let set = crate::proto::imap::SeqSet(vec![(
+        crate::proto::imap::SeqNo::Value(before + 1),
+        crate::proto::imap::SeqNo::Star,
+    )]);
+    let mut atts = atts;
+    if !atts.contains(&crate::proto::imap::FetchAtt::Uid) {
+        atts.insert(0, crate::proto::imap::FetchAtt::Uid);
+    }
+    let mut got = Vec::new();
+    let mut sink = |b: &[u8]| {
+        got.extend_from_slice(b);
+        Ok(())
+    };
+    let mut tmp = Out::new(&mut sink);
+    if super::fetch::fetch(s, "*", true, &set, &atts, None, false, &mut tmp).is_err() {
+        return;
+    }
+    let _ = tmp.flush();
+    drop(tmp);
+    // Everything but the last line, the command's completion.
+    if let Some(end) = got.strip_suffix(b"\r\n") {
+        let cut = end
+            .windows(2)
+            .rposition(|w| w == b"\r\n")
+            .map_or(0, |i| i + 2);
+        out.buf.extend_from_slice(&got[..cut]);
+    }
+}
+
 /// Sends what changed in the watched mailboxes since the last look.
 pub fn poll(s: &mut Session, out: &mut Out) {
     let Some(mut w) = s.notify.take() else {
