@@ -107,6 +107,37 @@ fn from_lib(mb: &Mailbox, m: &maildir::Message) -> MsgFlags {
 }
 
 impl MailStore for MaildirStore {
+    fn metadata(&mut self, folder: Option<&str>) -> StoreResult<Metadata> {
+        match folder {
+            None => self.md.server_metadata().map_err(err),
+            Some(name) => {
+                let f = self.md.folder(name).map_err(err)?;
+                if !f.exists() {
+                    return Err(StoreError::NoSuchFolder);
+                }
+                f.metadata().map_err(err)
+            }
+        }
+    }
+
+    fn set_metadata(
+        &mut self,
+        folder: Option<&str>,
+        changes: &[(String, Option<Vec<u8>>)],
+        max_entries: usize,
+    ) -> StoreResult<bool> {
+        use maildir::metadata::Updated;
+        let r = match folder {
+            None => self.md.set_server_metadata(changes, max_entries),
+            Some(name) => self
+                .md
+                .folder(name)
+                .map_err(err)?
+                .set_metadata(changes, max_entries),
+        };
+        Ok(r.map_err(err)? == Updated::Done)
+    }
+
     fn folders(&mut self) -> StoreResult<Vec<FolderInfo>> {
         Ok(self
             .md
@@ -545,6 +576,11 @@ impl Folder for MaildirFolder {
         self.mb()?.expunge(&u).map_err(err)?;
         self.dirty = true;
         Ok(())
+    }
+
+    fn expunged_since(&mut self, modseq: u64) -> StoreResult<Option<Vec<u32>>> {
+        let v = self.mb()?.expunged_since(maildir::ModSeq(modseq));
+        Ok(v.map(|v| v.into_iter().map(|u| u.0).collect()))
     }
 }
 

@@ -54,6 +54,12 @@ pub struct Settings {
     pub max_per_ip: usize,
     /// Front ends whose ID may name the client they serve.
     pub trusted_networks: Vec<crate::net::Cidr>,
+    /// METADATA (RFC 5464): the largest value, the most entries per
+    /// mailbox, and the server entries /shared/comment and /shared/admin.
+    pub metadata_max_size: usize,
+    pub metadata_max_entries: usize,
+    pub metadata_comment: String,
+    pub metadata_admin: String,
 }
 
 impl Settings {
@@ -75,6 +81,10 @@ impl Settings {
             max_connections: cfg.usize("imapd.max_connections"),
             max_per_ip: cfg.usize("imapd.max_connections_per_ip"),
             trusted_networks: cfg.nets("imapd.trusted_networks"),
+            metadata_max_size: cfg.usize("imapd.metadata_max_size"),
+            metadata_max_entries: cfg.usize("imapd.metadata_max_entries"),
+            metadata_comment: cfg.str("imapd.metadata_comment").to_string(),
+            metadata_admin: cfg.str("imapd.metadata_admin").to_string(),
         }
     }
 
@@ -92,6 +102,10 @@ impl Settings {
             max_connections: 100,
             max_per_ip: 100,
             trusted_networks: Vec::new(),
+            metadata_max_size: 65_536,
+            metadata_max_entries: 100,
+            metadata_comment: String::new(),
+            metadata_admin: String::new(),
         }
     }
 

@@ -105,6 +105,8 @@ pub struct Enabled {
     pub rev2: bool,
     pub utf8: bool,
     pub condstore: bool,
+    /// RFC 7162 3.2: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...).
+    pub qresync: bool,
 }
 
 /// One connection's session.
@@ -127,6 +129,8 @@ pub struct Session {
     pub staged: Option<Result<(std::fs::File, u64), String>>,
     /// Bad commands so far.
     errors: u32,
+    /// What NOTIFY SET asked to watch (RFC 5465), and what was seen last.
+    pub notify: Option<Box<super::cmd::notify::Watch>>,
 }
 
 impl Session {
@@ -141,6 +145,7 @@ impl Session {
             sasl_tag: None,
             staged: None,
             errors: 0,
+            notify: None,
         }
     }
 
@@ -248,9 +253,15 @@ impl Session {
     /// Untagged updates for the selected folder (NOOP, IDLE polling).
     /// `expunge`: whether EXPUNGE responses may be sent now.
     pub fn poll(&mut self, out: &mut Out, expunge: bool) {
+        let mut before = None;
         if let State::Selected(_, view) = &mut self.state {
+            before = Some(view.max_uid());
             view.sync(out, expunge, self.enabled);
         }
+        if let Some(before) = before {
+            super::cmd::notify::new_messages(self, before, out);
+        }
+        super::cmd::notify::poll(self, out);
     }
 }
 
@@ -280,7 +291,10 @@ pub fn allowed(state: &State, body: &CommandBody) -> bool {
         | Idle
         | GetQuota(_)
         | GetQuotaRoot(_)
-        | SetQuota(_) => auth,
+        | SetQuota(_)
+        | GetMetadata { .. }
+        | SetMetadata { .. }
+        | Notify(_) => auth,
         Check
         | Close
         | Unselect

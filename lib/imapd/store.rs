@@ -163,7 +163,25 @@ pub trait MailStore: Send {
         internal_date: Option<i64>,
     ) -> StoreResult<(u32, u32)>;
     fn quota(&mut self) -> StoreResult<Quota>;
+    /// METADATA entries (RFC 5464) of a folder, or of the user's server
+    /// when `folder` is None.
+    fn metadata(&mut self, _folder: Option<&str>) -> StoreResult<Metadata> {
+        Err(StoreError::Refused("METADATA is not kept here".into()))
+    }
+    /// Sets (Some) or removes (None) entries, all or none; false (and
+    /// nothing changed) when more than `max_entries` would result.
+    fn set_metadata(
+        &mut self,
+        _folder: Option<&str>,
+        _changes: &[(String, Option<Vec<u8>>)],
+        _max_entries: usize,
+    ) -> StoreResult<bool> {
+        Err(StoreError::Refused("METADATA is not kept here".into()))
+    }
 }
+
+/// METADATA entry names (lower case) and values.
+pub type Metadata = std::collections::BTreeMap<String, Vec<u8>>;
 
 /// A folder open in a session.
 pub trait Folder: Send {
@@ -197,4 +215,9 @@ pub trait Folder: Send {
     fn release(&mut self);
     /// Removes messages for good.
     fn expunge(&mut self, uids: &[u32]) -> StoreResult<()>;
+    /// UIDs expunged after `modseq`, as of the last snapshot (RFC 7162
+    /// QRESYNC), or None when the store no longer knows that far back.
+    fn expunged_since(&mut self, _modseq: u64) -> StoreResult<Option<Vec<u32>>> {
+        Ok(None)
+    }
 }

@@ -104,7 +104,7 @@ impl Driver {
     /// What the server does after a command.
     fn perform(&mut self, action: Action) -> String {
         match action {
-            Action::None | Action::StartTls => String::new(),
+            Action::None | Action::StartTls | Action::Forwarded { .. } => String::new(),
             Action::Close | Action::Abuse => {
                 self.closed = true;
                 String::new()

@@ -157,7 +157,19 @@ impl View {
         }
         // RFC 5267 4.3.4: REMOVEFROM before the EXPUNGE it follows from.
         self.update_contexts(out);
-        if expunge {
+        if expunge && enabled.qresync {
+            // RFC 7162 3.2.10: once QRESYNC is on, VANISHED replaces EXPUNGE.
+            let gone: Vec<u32> = self
+                .msgs
+                .iter()
+                .filter(|m| m.ghost)
+                .map(|m| m.meta.uid)
+                .collect();
+            if !gone.is_empty() {
+                self.msgs.retain(|m| !m.ghost);
+                out.line(&format!("* VANISHED {}", crate::imapd::cmd::uid_set(&gone)));
+            }
+        } else if expunge {
             // Highest first, so each number is still right when announced.
             for i in (0..self.msgs.len()).rev() {
                 if self.msgs[i].ghost {

@@ -11,7 +11,7 @@
 //! grown to more than twice the live records, or after damage:
 //!
 //! ```text
-//! kmpromail-uidlist 1 V<uidvalidity> N<uidnext> M<highestmodseq>
+//! kmpromail-uidlist 1 V<uidvalidity> N<uidnext> M<highestmodseq> [T<floor>]
 //! + <uid> <modseq> <mtime> <size> <vsize> <where> <base>    a message seen
 //! = <uid> <modseq> <where>                                  renamed (flags, new/→cur/)
 //! - <uid> <modseq>                                          expunged
@@ -21,6 +21,14 @@
 //! letters after `:2,` when the name has them (`C:FS`, `N`, `C:`).
 //! UIDNEXT is the larger of the header's and the highest UID + 1, so UIDs of
 //! expunged messages are never reused; HIGHESTMODSEQ likewise.
+//!
+//! Expunged UIDs are kept with their MODSEQ as tombstones (`-` records, also
+//! written back by a rewrite, the newest [`MAX_TOMBSTONES`] of them), so
+//! QRESYNC (RFC 7162 3.2.5) can tell a client which of its UIDs vanished
+//! since the MODSEQ it knows. `T<floor>` says how far back that is complete:
+//! every expunge with a MODSEQ above the floor has its record. A header
+//! without `T` (a file rewritten before tombstones were kept) has its `M` as
+//! the floor, since such a rewrite dropped every earlier `-` record.
 //!
 //! Every append is fsynced before the UIDs it gives are reported (APPENDUID,
 //! a sync's new messages), and a rewrite fsyncs the file and the directory:
@@ -52,6 +60,8 @@ pub const INDEX_FILE: &str = "kmpromail-uidlist";
 /// The lock file that serialises index updates.
 pub const LOCK_FILE: &str = "kmpromail-uidlist.lock";
 const MAGIC: &str = "kmpromail-uidlist 1";
+/// Tombstones a rewrite keeps (the newest); memory holds at most twice this.
+pub const MAX_TOMBSTONES: usize = 5_000;
 
 /// An IMAP UID: unique within a folder for one UIDVALIDITY, never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -138,6 +148,10 @@ pub(crate) struct Index {
     pub events: Vec<Event>,
     /// Set when UIDVALIDITY changed under an open view.
     pub validity_changed: bool,
+    /// Expunged UIDs with the MODSEQ of their expunge, oldest first.
+    pub tombstones: Vec<(u32, u64)>,
+    /// Every expunge with a MODSEQ above this has a tombstone.
+    pub tomb_floor: u64,
     file: Option<FileState>,
     pending: String,
     damaged: bool,
@@ -193,7 +207,7 @@ impl Index {
             .map_err(io_err("seek", &path))?;
         let mut tail = Vec::with_capacity((md.len() - start) as usize);
         f.read_to_end(&mut tail).map_err(io_err("read", &path))?;
-        let (Some((validity, n, m)), Some(b'\n')) = (header, tail.last()) else {
+        let (Some((validity, n, m, _)), Some(b'\n')) = (header, tail.last()) else {
             return Index::load(dir);
         };
         let text = String::from_utf8_lossy(&tail);
@@ -283,6 +297,7 @@ impl Index {
         let old_validity = self.validity;
         self.uid_next = 1;
         self.highest_modseq = 1;
+        self.tombstones.clear();
         let mut lines = 0;
         let mark = self.events.len();
         let used = self.parse(&buf, true, &mut lines);
@@ -324,10 +339,11 @@ impl Index {
         let mut it = text.split('\n').filter(|l| !l.is_empty());
         if from_start {
             match it.next().and_then(parse_header) {
-                Some((v, n, m)) => {
+                Some((v, n, m, floor)) => {
                     self.validity = v;
                     self.uid_next = n;
                     self.highest_modseq = m;
+                    self.tomb_floor = floor.unwrap_or(m);
                 }
                 None => {
                     // The old UIDNEXT is unknown: UIDs seen by clients could
@@ -392,8 +408,12 @@ impl Index {
                 }
             }
             "-" => {
-                self.msgs.remove(&uid)?;
-                self.events.push(Event::Expunged(uid));
+                // A tombstone written back by a rewrite names a UID that is
+                // no longer there: only a live one is an expunge now.
+                if self.msgs.remove(&uid).is_some() {
+                    self.events.push(Event::Expunged(uid));
+                }
+                self.bury(uid, modseq);
             }
             _ => return None,
         }
@@ -463,7 +483,45 @@ impl Index {
         self.pending
             .push_str(&format!("- {uid} {}\n", self.highest_modseq));
         self.events.push(Event::Expunged(uid));
+        self.bury(uid, self.highest_modseq);
         Some(m)
+    }
+
+    /// Remembers an expunge for QRESYNC, forgetting the oldest half when
+    /// twice [`MAX_TOMBSTONES`] are held (the floor then says so).
+    fn bury(&mut self, uid: u32, modseq: u64) {
+        self.tombstones.push((uid, modseq));
+        if self.tombstones.len() > 2 * MAX_TOMBSTONES {
+            self.trim_tombstones();
+        }
+    }
+
+    /// Keeps the newest [`MAX_TOMBSTONES`] tombstones, raising the floor
+    /// past the ones dropped.
+    fn trim_tombstones(&mut self) {
+        if self.tombstones.len() <= MAX_TOMBSTONES {
+            return;
+        }
+        let cut = self.tombstones.len() - MAX_TOMBSTONES;
+        let dropped = self.tombstones.drain(..cut).map(|t| t.1).max();
+        self.tomb_floor = self.tomb_floor.max(dropped.unwrap_or(0));
+    }
+
+    /// UIDs expunged after `modseq`, or None when tombstones that old were
+    /// not kept (RFC 7162 3.2.5.2: the caller then answers without them).
+    pub fn expunged_since(&self, modseq: u64) -> Option<Vec<u32>> {
+        if modseq < self.tomb_floor {
+            return None;
+        }
+        let mut v: Vec<u32> = self
+            .tombstones
+            .iter()
+            .filter(|t| t.1 > modseq)
+            .map(|t| t.0)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        Some(v)
     }
 
     /// Writes what changed since the last refresh: an append, or a rewrite
@@ -472,7 +530,9 @@ impl Index {
         let rewrite = match self.file {
             None => true,
             Some(_) if self.partial => false,
-            Some(s) => self.damaged || s.lines > 2 * self.msgs.len() + 1000,
+            Some(s) => {
+                self.damaged || s.lines > 2 * (self.msgs.len() + self.tombstones.len()) + 1000
+            }
         };
         if rewrite {
             return self.rewrite(dir);
@@ -503,9 +563,10 @@ impl Index {
         if self.validity == 0 {
             self.validity = next_validity(dir)?;
         }
+        self.trim_tombstones();
         let mut text = format!(
-            "{MAGIC} V{} N{} M{}\n",
-            self.validity, self.uid_next, self.highest_modseq
+            "{MAGIC} V{} N{} M{} T{}\n",
+            self.validity, self.uid_next, self.highest_modseq, self.tomb_floor
         );
         for m in self.msgs.values() {
             text.push_str(&format!(
@@ -518,6 +579,9 @@ impl Index {
                 where_token(m.loc, m.info.as_deref()),
                 m.base
             ));
+        }
+        for (uid, modseq) in &self.tombstones {
+            text.push_str(&format!("- {uid} {modseq}\n"));
         }
         let path = dir.join(INDEX_FILE);
         // A name of its own, as every small file's (replace.rs): a process
@@ -545,7 +609,7 @@ impl Index {
             dev: md.dev(),
             ino: md.ino(),
             offset: text.len() as u64,
-            lines: self.msgs.len() + 1,
+            lines: self.msgs.len() + self.tombstones.len() + 1,
         });
         self.pending.clear();
         self.damaged = false;
@@ -553,13 +617,19 @@ impl Index {
     }
 }
 
-fn parse_header(line: &str) -> Option<(u32, u32, u64)> {
+/// The header's UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and tombstone floor
+/// (absent in files written before tombstones were kept).
+fn parse_header(line: &str) -> Option<(u32, u32, u64, Option<u64>)> {
     let rest = line.strip_prefix(MAGIC)?.strip_prefix(' ')?;
     let mut f = rest.split(' ');
     let v = f.next()?.strip_prefix('V')?.parse().ok()?;
     let n = f.next()?.strip_prefix('N')?.parse().ok()?;
     let m = f.next()?.strip_prefix('M')?.parse().ok()?;
-    (v != 0 && n != 0).then_some((v, n, m))
+    let floor = f
+        .next()
+        .and_then(|t| t.strip_prefix('T'))
+        .and_then(|t| t.parse().ok());
+    (v != 0 && n != 0).then_some((v, n, m, floor))
 }
 
 fn parse_where(token: &str) -> Option<(Loc, Option<String>)> {

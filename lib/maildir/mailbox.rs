@@ -151,6 +151,13 @@ impl Mailbox {
         self.index.msgs.get(&uid.0)
     }
 
+    /// UIDs expunged after `modseq` (RFC 7162 QRESYNC), as of the last
+    /// sync; None when the index no longer reaches back that far.
+    pub fn expunged_since(&self, modseq: ModSeq) -> Option<Vec<Uid>> {
+        let v = self.index.expunged_since(modseq.0)?;
+        Some(v.into_iter().map(Uid).collect())
+    }
+
     /// The folder's keyword names (for IMAP FLAGS / PERMANENTFLAGS).
     pub fn keywords(&self) -> &Keywords {
         &self.keywords

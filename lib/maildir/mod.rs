@@ -84,6 +84,7 @@ pub mod folder;
 pub mod index;
 pub mod lock;
 pub mod mailbox;
+pub mod metadata;
 pub mod name;
 pub mod ops;
 pub mod quota;

@@ -68,4 +68,28 @@ pub const KEYS: &[Key] = &[
         default: "",
         doc: "Front ends (a webmail, a proxy) that may name the client they serve\nwith ID (\"x-originating-ip\" ... \"x-originating-port\" ...) before login:\nlogs, bans and the per-address limit then apply to that client. A\nfront end's own connections are not limited per address and may log\nin without TLS. None by default.",
     },
+    Key {
+        name: "imapd.metadata_max_size",
+        kind: Kind::Size { min: 1024, max: 16 << 20 },
+        default: "64K",
+        doc: "Largest METADATA value (RFC 5464) a client may set; a larger one gets\nNO [METADATA MAXSIZE].",
+    },
+    Key {
+        name: "imapd.metadata_max_entries",
+        kind: Kind::Int { min: 1, max: 10000 },
+        default: "100",
+        doc: "Most METADATA entries per mailbox (and for the server) of one user; more\nget NO [METADATA TOOMANY].",
+    },
+    Key {
+        name: "imapd.metadata_comment",
+        kind: Kind::Str,
+        default: "",
+        doc: "The server METADATA entry /shared/comment every user reads (RFC 5464\n3.2.1.1).\nEmpty: none.",
+    },
+    Key {
+        name: "imapd.metadata_admin",
+        kind: Kind::Str,
+        default: "",
+        doc: "The server METADATA entry /shared/admin: a URI to reach the\nadministrator, such as mailto:postmaster@example.com.\nEmpty: none.",
+    },
 ];

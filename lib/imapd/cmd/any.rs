@@ -41,6 +41,10 @@ pub fn capabilities(s: &Session) -> String {
             "CONTEXT=SEARCH",
             "STATUS=SIZE",
             "CONDSTORE",
+            "QRESYNC",
+            "NOTIFY",
+            "METADATA",
+            "METADATA-SERVER",
             "BINARY",
             "UTF8=ACCEPT",
         ]),
@@ -108,8 +112,14 @@ pub fn enable(s: &mut Session, tag: &str, caps: &[String], out: &mut Out) -> Act
                 on.push("UTF8=ACCEPT");
             }
             "CONDSTORE" if !s.enabled.condstore => {
-                s.enabled.condstore = true;
+                super::select::enable_condstore(s, out);
                 on.push("CONDSTORE");
+            }
+            // QRESYNC implies CONDSTORE (RFC 7162 3.2.3).
+            "QRESYNC" if !s.enabled.qresync => {
+                s.enabled.qresync = true;
+                super::select::enable_condstore(s, out);
+                on.push("QRESYNC");
             }
             _ => {}
         }

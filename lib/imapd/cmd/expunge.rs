@@ -31,6 +31,15 @@ pub fn expunge(s: &mut Session, tag: &str, uids: Option<&SeqSet>, out: &mut Out)
         }
     }
     view.sync(out, true, enabled);
-    out.line(&format!("{tag} OK EXPUNGE completed"));
+    if enabled.condstore {
+        // RFC 7162 3.1.11: the client learns the HIGHESTMODSEQ the expunges
+        // brought, which it needs for its next QRESYNC.
+        out.line(&format!(
+            "{tag} OK [HIGHESTMODSEQ {}] EXPUNGE completed",
+            view.highest_modseq.max(1)
+        ));
+    } else {
+        out.line(&format!("{tag} OK EXPUNGE completed"));
+    }
     Action::None
 }

@@ -1,5 +1,5 @@
 //! FETCH and UID FETCH (RFC 3501 6.4.5 and 6.4.8, RFC 9051 6.4.5), with
-//! BINARY (RFC 3516) and CHANGEDSINCE (RFC 7162 3.1.4).
+//! BINARY (RFC 3516), CHANGEDSINCE (RFC 7162 3.1.4) and VANISHED (3.2.6).
 
 use std::io;
 
@@ -38,10 +38,15 @@ pub fn fetch(
     set: &SeqSet,
     atts: &[FetchAtt],
     changed_since: Option<u64>,
+    vanished: bool,
     out: &mut Out,
 ) -> io::Result<Action> {
-    if changed_since.is_some() {
-        s.enabled.condstore = true;
+    if vanished && !s.enabled.qresync {
+        // RFC 7162 3.2.6: "MUST respond with a tagged BAD" without ENABLE.
+        return Ok(s.bad(tag, "ENABLE QRESYNC first", out));
+    }
+    if changed_since.is_some() || atts.contains(&FetchAtt::ModSeq) {
+        super::select::enable_condstore(s, out);
     }
     let enabled = s.enabled;
     let State::Selected(_, view) = &mut s.state else {
@@ -57,11 +62,24 @@ pub fn fetch(
     if enabled.condstore && !atts.contains(&FetchAtt::ModSeq) {
         atts.push(FetchAtt::ModSeq);
     }
+    if enabled.qresync && !atts.contains(&FetchAtt::Uid) {
+        // With QRESYNC every FETCH names its UID (RFC 7162 3.2.4), so a
+        // client keyed by UID never has to map numbers.
+        atts.insert(0, FetchAtt::Uid);
+    }
     // RFC 2180 4.1 and RFC 9051 7.1 (EXPUNGEISSUED): a message another
     // session expunged is answered from the view where the view has the
     // data (FLAGS, UID, sizes) and left out where it needs the file; the
     // command still succeeds for every message that remains, as Dovecot
     // answers. Only a failure to read a message that exists is a NO.
+    if let (true, Some(since)) = (vanished, changed_since) {
+        // RFC 7162 3.2.6: the UIDs of the set expunged since CHANGEDSINCE,
+        // before the FETCH responses.
+        let v = super::select::vanished_earlier(view, since, Some(set), None);
+        if !v.is_empty() {
+            out.line(&format!("* VANISHED (EARLIER) {}", super::uid_set(&v)));
+        }
+    }
     let mut gone = false;
     let mut unreadable = None;
     let mut unknown_cte = false;

@@ -3,6 +3,7 @@
 
 use super::{mailbox_name, store_error};
 use crate::imapd::session::{Action, Auth, Out, Session, State};
+use crate::imapd::store::StoreError;
 
 fn auth(s: &mut Session) -> Option<&mut Auth> {
     match &mut s.state {
@@ -48,9 +49,21 @@ pub fn delete(s: &mut Session, tag: &str, arg: &[u8], out: &mut Out) -> Action {
     };
     match a.store.delete(&name) {
         Ok(()) => out.line(&format!("{tag} OK DELETE completed")),
+        // RFC 9051 6.3.5: a name that is only the parent of others (LIST
+        // shows it \Noselect) cannot be deleted: HASCHILDREN says why.
+        Err(StoreError::NoSuchFolder) if has_children(a, &name) => {
+            out.line(&format!("{tag} NO [HASCHILDREN] Mailbox has children"))
+        }
         Err(e) => store_error(out, tag, &e),
     }
     Action::None
+}
+
+fn has_children(a: &mut Auth, name: &str) -> bool {
+    let below = format!("{name}{}", crate::imapd::names::DELIMITER);
+    a.store
+        .folders()
+        .is_ok_and(|f| f.iter().any(|f| f.name.starts_with(&below)))
 }
 
 pub fn rename(s: &mut Session, tag: &str, from: &[u8], to: &[u8], out: &mut Out) -> Action {

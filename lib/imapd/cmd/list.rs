@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::store_error;
 use crate::imapd::names::{self, DELIMITER};
 use crate::imapd::session::{Action, Out, Session, State};
-use crate::proto::imap::{encode, ListArgs};
+use crate::proto::imap::ListArgs;
 
 /// What is known of one name in the listing.
 #[derive(Default)]
@@ -129,7 +129,7 @@ pub fn list(s: &mut Session, tag: &str, args: &ListArgs, out: &mut Out) -> Actio
             }
         }
         let mut line = format!("* {verb} ({}) \"{DELIMITER}\" ", attrs.join(" ")).into_bytes();
-        encode::astring(&mut line, &names::encode(name, utf8));
+        names::write(&mut line, name, utf8);
         if childinfo && !args.lsub {
             line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
         }

@@ -8,6 +8,8 @@ pub mod fetch;
 pub mod folders;
 pub mod list;
 pub mod login;
+pub mod metadata;
+pub mod notify;
 pub mod quota;
 pub mod search;
 pub mod select;
@@ -56,7 +58,8 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
             mailbox,
             examine,
             condstore,
-        } => select::select(s, &tag, &mailbox, examine, condstore, out),
+            qresync,
+        } => select::select(s, &tag, &mailbox, examine, condstore, qresync, out),
         Close => select::close(s, &tag, out, true),
         Unselect => select::close(s, &tag, out, false),
         Create(m) => folders::create(s, &tag, &m, out),
@@ -85,6 +88,14 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
             ));
             Action::None
         }
+        GetMetadata {
+            mailbox,
+            entries,
+            max_size,
+            depth,
+        } => metadata::get(s, &tag, &mailbox, &entries, max_size, depth, out),
+        SetMetadata { mailbox, entries } => metadata::set(s, &tag, &mailbox, &entries, out),
+        Notify(set) => notify::notify(s, &tag, set, out),
         Expunge { uids } => expunge::expunge(s, &tag, uids.as_ref(), out),
         Search {
             uid,
@@ -97,7 +108,8 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
             set,
             atts,
             changed_since,
-        } => fetch::fetch(s, &tag, uid, &set, &atts, changed_since, out)?,
+            vanished,
+        } => fetch::fetch(s, &tag, uid, &set, &atts, changed_since, vanished, out)?,
         Store {
             uid,
             set,

@@ -37,6 +37,11 @@ pub fn search(
             }
         },
     };
+    let uses_modseq = has_modseq(&key);
+    if uses_modseq {
+        // SEARCH MODSEQ is CONDSTORE-enabling (RFC 7162 3.1).
+        super::select::enable_condstore(s, out);
+    }
     let enabled = s.enabled;
     let update = ret
         .as_ref()
@@ -63,7 +68,6 @@ pub fn search(
         }
     }
     let nums: Vec<u32> = hits.iter().map(|h| if uid { h.1 } else { h.0 }).collect();
-    let uses_modseq = has_modseq(&key);
     let max_modseq = hits.iter().map(|h| h.2).max().unwrap_or(0);
     let ret = match ret {
         Some(r) => Some(r),

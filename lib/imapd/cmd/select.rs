@@ -1,9 +1,11 @@
-//! SELECT and EXAMINE (RFC 3501 6.3.1-2, RFC 7162 3.1.8), CLOSE (6.4.2) and
-//! UNSELECT (RFC 3691).
+//! SELECT and EXAMINE (RFC 3501 6.3.1-2, RFC 7162 3.1.8), with QRESYNC's
+//! quick resynchronisation (RFC 7162 3.2.5), CLOSE (6.4.2) and UNSELECT
+//! (RFC 3691).
 
-use super::{mailbox_name, store_error};
+use super::{mailbox_name, store_error, uid_set};
 use crate::imapd::session::{Action, Out, Session, State};
-use crate::imapd::view::View;
+use crate::imapd::view::{flag_list, View};
+use crate::proto::imap::{Qresync, SeqSet};
 
 pub fn select(
     s: &mut Session,
@@ -11,8 +13,15 @@ pub fn select(
     arg: &[u8],
     examine: bool,
     condstore: bool,
+    qresync: Option<Qresync>,
     out: &mut Out,
 ) -> Action {
+    if qresync.is_some() && !s.enabled.qresync {
+        // RFC 7162 3.2.5: "MUST respond with a tagged BAD response if the
+        // QRESYNC parameter is specified and the client hasn't issued
+        // ENABLE QRESYNC".
+        return s.bad(tag, "ENABLE QRESYNC first", out);
+    }
     let Some(name) = mailbox_name(s, tag, arg, out) else {
         return Action::None;
     };
@@ -36,7 +45,7 @@ pub fn select(
         .store
         .open(&name)
         .and_then(|f| View::open(name.clone(), f, examine));
-    let view = match opened {
+    let mut view = match opened {
         Ok(v) => v,
         Err(e) => {
             s.state = State::Authenticated(auth);
@@ -74,8 +83,8 @@ pub fn select(
             view.highest_modseq.max(1)
         ));
     }
-    if !s.enabled.rev2 {
-        // RFC 9051 dropped this response; rev1 clients expect it.
+    if let Some(q) = qresync.filter(|q| q.uidvalidity == view.uidvalidity) {
+        catch_up(&mut view, &q, out);
     }
     out.line(&format!(
         "{tag} OK [{}] {} completed",
@@ -84,6 +93,119 @@ pub fn select(
     ));
     s.state = State::Selected(auth, Box::new(view));
     Action::None
+}
+
+/// QRESYNC (RFC 7162 3.2.5.1): what the client missed since `q.modseq`,
+/// among the UIDs it knows: `VANISHED (EARLIER)` for the expunged ones,
+/// a FETCH of FLAGS and MODSEQ for the changed ones.
+fn catch_up(view: &mut View, q: &Qresync, out: &mut Out) {
+    let gone = vanished_earlier(view, q.modseq, q.known_uids.as_ref(), q.seq_match.as_ref());
+    if !gone.is_empty() {
+        out.line(&format!("* VANISHED (EARLIER) {}", uid_set(&gone)));
+    }
+    let max = view.max_uid();
+    let known: Option<Vec<(u32, u32)>> = q.known_uids.as_ref().map(|k| k.ranges(max).collect());
+    for (i, m) in view.msgs.iter().enumerate() {
+        let uid = m.meta.uid;
+        if m.meta.modseq <= q.modseq
+            || known
+                .as_ref()
+                .is_some_and(|k| !k.iter().any(|(a, b)| *a <= uid && uid <= *b))
+        {
+            continue;
+        }
+        out.line(&format!(
+            "* {} FETCH (UID {uid} FLAGS ({}) MODSEQ ({}))",
+            i + 1,
+            flag_list(&m.meta.flags, false),
+            m.meta.modseq
+        ));
+    }
+}
+
+/// The UIDs expunged since `modseq` within `known` (every UID below
+/// UIDNEXT when absent), for SELECT (QRESYNC) and UID FETCH (VANISHED).
+/// When the store no longer knows expunges that old, every UID of `known`
+/// that is not in the folder is listed, as RFC 7162 3.2.5.2 allows; the
+/// client's `(seq-set uid-set)` pairs then narrow that down: where the
+/// client's message number still holds the client's UID, no message at or
+/// below it was expunged.
+pub fn vanished_earlier(
+    view: &mut View,
+    modseq: u64,
+    known: Option<&SeqSet>,
+    seq_match: Option<&(SeqSet, SeqSet)>,
+) -> Vec<u32> {
+    let top = view.uidnext.saturating_sub(1).max(view.max_uid());
+    let in_known = |uid: u32| match known {
+        Some(k) => k.ranges(top).any(|(a, b)| a <= uid && uid <= b),
+        None => true,
+    };
+    if let Ok(Some(v)) = view.folder.expunged_since(modseq) {
+        let present: std::collections::HashSet<u32> = view
+            .msgs
+            .iter()
+            .filter(|m| !m.ghost)
+            .map(|m| m.meta.uid)
+            .collect();
+        return v
+            .into_iter()
+            .filter(|u| in_known(*u) && !present.contains(u))
+            .collect();
+    }
+    let mut floor = 0;
+    if let Some((seqs, uids)) = seq_match {
+        let seqs: Vec<u32> = seqs
+            .ranges(view.exists())
+            .flat_map(|(a, b)| a..=b)
+            .take(100_000)
+            .collect();
+        let uids: Vec<u32> = uids
+            .ranges(top)
+            .flat_map(|(a, b)| a..=b)
+            .take(100_000)
+            .collect();
+        for (n, u) in seqs.iter().zip(&uids) {
+            let at = view.msgs.get((*n as usize).wrapping_sub(1));
+            if at.is_some_and(|m| m.meta.uid == *u && !m.ghost) {
+                floor = floor.max(*u);
+            }
+        }
+    }
+    let mut gone = Vec::new();
+    let ranges: Vec<(u32, u32)> = match known {
+        Some(k) => k.ranges(top).collect(),
+        None if top > 0 => vec![(1, top)],
+        None => Vec::new(),
+    };
+    for (a, b) in ranges {
+        for uid in a.max(floor + 1)..=b.min(top) {
+            if view.index_of_uid(uid).is_none_or(|i| view.msgs[i].ghost) {
+                gone.push(uid);
+            }
+        }
+    }
+    gone.sort_unstable();
+    gone.dedup();
+    gone
+}
+
+/// Turns CONDSTORE on for a CONDSTORE-enabling command (RFC 7162 3.1:
+/// FETCH MODSEQ or CHANGEDSINCE, STORE UNCHANGEDSINCE, SEARCH MODSEQ,
+/// ENABLE). "A server MUST send ... HIGHESTMODSEQ ... when CONDSTORE is
+/// enabled while a mailbox is selected" (3.1.2), so the client learns
+/// where the folder stands before the first MODSEQ it sees.
+pub fn enable_condstore(s: &mut Session, out: &mut Out) {
+    if s.enabled.condstore {
+        return;
+    }
+    s.enabled.condstore = true;
+    if let State::Selected(_, view) = &s.state {
+        out.line(&format!(
+            "* OK [HIGHESTMODSEQ {}] Highest",
+            view.highest_modseq.max(1)
+        ));
+    }
 }
 
 /// CLOSE expunges silently (when read-write); UNSELECT does not.

@@ -4,7 +4,7 @@
 use super::{mailbox_name, store_error};
 use crate::imapd::names;
 use crate::imapd::session::{Action, Auth, Out, Session, State};
-use crate::proto::imap::{encode, StatusItem};
+use crate::proto::imap::StatusItem;
 
 pub fn status(
     s: &mut Session,
@@ -62,7 +62,7 @@ fn write_status_with(
     };
     st.recent += own_recent;
     let mut line = b"* STATUS ".to_vec();
-    encode::astring(&mut line, &names::encode(name, utf8));
+    names::write(&mut line, name, utf8);
     let vals: Vec<String> = items
         .iter()
         .map(|i| match i {

@@ -18,6 +18,9 @@ pub fn store(
     unchanged_since: Option<u64>,
     out: &mut Out,
 ) -> Action {
+    if unchanged_since.is_some() {
+        super::select::enable_condstore(s, out);
+    }
     let enabled = s.enabled;
     let State::Selected(_, view) = &mut s.state else {
         return Action::None;
@@ -29,9 +32,6 @@ pub fn store(
     if !uid && !seq_in_range(view, set) {
         out.line(&format!("{tag} BAD Invalid message number"));
         return Action::None;
-    }
-    if unchanged_since.is_some() {
-        s.enabled.condstore = true;
     }
     let change = super::append::to_msg_flags(flags);
     let mut modified = Vec::new();
@@ -81,12 +81,12 @@ pub fn store(
             out.line(&view.flags_line());
         }
         if !silent || (enabled.condstore && changed) && unchanged_since.is_some() {
-            let ms = if s.enabled.condstore {
+            let ms = if enabled.condstore {
                 format!(" MODSEQ ({modseq})")
             } else {
                 String::new()
             };
-            let u = if uid {
+            let u = if uid || enabled.qresync {
                 format!("UID {uid_i} ")
             } else {
                 String::new()
@@ -99,7 +99,7 @@ pub fn store(
         }
     }
     // STORE must not announce expunges (RFC 3501 7.4.1); UID STORE may.
-    view.sync(out, uid, s.enabled);
+    view.sync(out, uid, enabled);
     if !modified.is_empty() {
         out.line(&format!(
             "{tag} OK [MODIFIED {}] Conditional STORE failed for some",

@@ -154,7 +154,11 @@ fn parse_helpers() {
     assert_eq!(parse_where("Cx"), None);
     assert_eq!(
         parse_header("kmpromail-uidlist 1 V5 N7 M9"),
-        Some((5, 7, 9))
+        Some((5, 7, 9, None))
+    );
+    assert_eq!(
+        parse_header("kmpromail-uidlist 1 V5 N7 M9 T4"),
+        Some((5, 7, 9, Some(4)))
     );
     assert_eq!(parse_header("kmpromail-uidlist 1 V0 N7 M9"), None);
     assert_eq!(parse_header("dovecot 3 V5"), None);
@@ -284,4 +288,63 @@ fn uidvalidity_is_never_given_twice_in_a_maildir() {
     let mut sorted = seen.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, seen, "UIDVALIDITY only grows");
+}
+
+#[test]
+fn tombstones_survive_a_rewrite_and_say_how_far_back_they_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut idx = Index::load(d).unwrap();
+    for i in 0..4 {
+        idx.add(msg(&format!("m{i}")));
+    }
+    idx.commit(d).unwrap();
+    let before = idx.highest_modseq;
+    idx.expunge(2).unwrap();
+    idx.expunge(3).unwrap();
+    idx.commit(d).unwrap();
+    assert_eq!(idx.expunged_since(before), Some(vec![2, 3]));
+    assert_eq!(idx.expunged_since(before + 1), Some(vec![3]));
+    // A rewrite keeps them, and a fresh reader finds them.
+    idx.rewrite(d).unwrap();
+    let again = Index::load(d).unwrap();
+    assert_eq!(again.msgs.len(), 2);
+    assert_eq!(again.expunged_since(0), Some(vec![2, 3]));
+    // A file from before tombstones: its M is the floor.
+    let text = std::fs::read_to_string(d.join(INDEX_FILE)).unwrap();
+    let old: String = text
+        .lines()
+        .filter(|l| !l.starts_with('-'))
+        .map(|l| l.split(" T").next().unwrap().to_string() + "\n")
+        .collect();
+    std::fs::write(d.join(INDEX_FILE), old).unwrap();
+    let old = Index::load(d).unwrap();
+    assert_eq!(old.expunged_since(0), None);
+    assert_eq!(old.expunged_since(old.highest_modseq), Some(vec![]));
+}
+
+#[test]
+fn tombstones_are_bounded() {
+    let mut idx = Index::fresh();
+    for i in 0..(2 * MAX_TOMBSTONES as u32 + 1) {
+        idx.bury(i + 1, i as u64 + 10);
+    }
+    assert_eq!(idx.tombstones.len(), MAX_TOMBSTONES);
+    assert!(idx.expunged_since(5).is_none());
+    let floor = idx.tomb_floor;
+    assert_eq!(idx.expunged_since(floor).unwrap().len(), MAX_TOMBSTONES);
+}
+
+fn msg(base: &str) -> Message {
+    Message {
+        uid: Uid(0),
+        modseq: ModSeq(0),
+        base: base.to_string(),
+        flags: MailFlags::default(),
+        size: 1,
+        vsize: 1,
+        internal_date: 1,
+        loc: Loc::Cur,
+        info: Some(String::new()),
+    }
 }

@@ -47,6 +47,7 @@ pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
         atts.push(att(c)?);
     }
     let mut changed_since = None;
+    let mut vanished = false;
     if c.eat(b" (") {
         loop {
             let m = c.atom()?.to_ascii_uppercase();
@@ -55,6 +56,9 @@ pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
                     c.sp()?;
                     changed_since = Some(c.number64()?);
                 }
+                // RFC 7162 3.2.6: only with UID FETCH and CHANGEDSINCE; the
+                // session checks that QRESYNC is on.
+                "VANISHED" if uid => vanished = true,
                 _ => return Err(Fail(format!("Unknown FETCH modifier {m}"))),
             }
             if c.eat(b")") {
@@ -62,6 +66,9 @@ pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
             }
             c.sp()?;
         }
+    }
+    if vanished && changed_since.is_none() {
+        return Err(Fail("VANISHED needs CHANGEDSINCE".into()));
     }
     if uid && !atts.contains(&FetchAtt::Uid) {
         // RFC 3501 6.4.8: UID FETCH always returns the UID.
@@ -75,10 +82,11 @@ pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
         set,
         atts,
         changed_since,
+        vanished,
     })
 }
 
-fn att(c: &mut Cursor) -> Res<FetchAtt> {
+pub(super) fn att(c: &mut Cursor) -> Res<FetchAtt> {
     // Longest names first where one is a prefix of another.
     let simple: &[(&[u8], FetchAtt)] = &[
         (b"FLAGS", FetchAtt::Flags),

@@ -4,7 +4,7 @@
 //! NAMESPACE (RFC 2342), STATUS, APPEND, IDLE (RFC 2177) and QUOTA (RFC 9208).
 
 use super::lexer::{Cursor, Fail, Res};
-use super::types::{CommandBody, ListArgs, StatusItem};
+use super::types::{CommandBody, ListArgs, Qresync, StatusItem};
 use super::MAX_LIST_ITEMS;
 
 /// The command `verb`, if it belongs to this family.
@@ -14,12 +14,17 @@ pub fn parse(verb: &str, c: &mut Cursor) -> Res<Option<CommandBody>> {
             c.sp()?;
             let mailbox = c.mailbox()?;
             let mut condstore = false;
+            let mut qresync = None;
             if c.eat(b" (") {
-                // select-params (RFC 4466): CONDSTORE; QRESYNC is not offered.
+                // select-params (RFC 4466): CONDSTORE, QRESYNC (RFC 7162).
                 loop {
                     let p = c.atom()?.to_ascii_uppercase();
                     match p.as_str() {
                         "CONDSTORE" => condstore = true,
+                        "QRESYNC" if qresync.is_none() => {
+                            c.sp()?;
+                            qresync = Some(qresync_param(c)?);
+                        }
                         _ => return Err(Fail(format!("Unknown SELECT parameter {p}"))),
                     }
                     if c.eat(b")") {
@@ -32,6 +37,7 @@ pub fn parse(verb: &str, c: &mut Cursor) -> Res<Option<CommandBody>> {
                 mailbox,
                 examine: verb == "EXAMINE",
                 condstore,
+                qresync,
             }
         }
         "CREATE" => {
@@ -214,4 +220,43 @@ fn status_items(c: &mut Cursor) -> Res<Vec<StatusItem>> {
         })
         .take(MAX_LIST_ITEMS)
         .collect()
+}
+
+/// `(uidvalidity mod-sequence [known-uids [(known-seqs known-uids)]])`
+/// (RFC 7162 3.2.5 and its ABNF, section 7).
+fn qresync_param(c: &mut Cursor) -> Res<Qresync> {
+    c.expect(b"(")?;
+    let uidvalidity = c.nz_number()?;
+    c.sp()?;
+    let modseq = c.number64()?;
+    if modseq == 0 {
+        return Err(Fail("QRESYNC mod-sequence must not be 0".into()));
+    }
+    let mut q = Qresync {
+        uidvalidity,
+        modseq,
+        known_uids: None,
+        seq_match: None,
+    };
+    if c.eat(b" ") {
+        if c.peek() == Some(b'(') {
+            q.seq_match = Some(seq_match(c)?);
+        } else {
+            q.known_uids = Some(c.seq_set()?);
+            if c.eat(b" ") {
+                q.seq_match = Some(seq_match(c)?);
+            }
+        }
+    }
+    c.expect(b")")?;
+    Ok(q)
+}
+
+fn seq_match(c: &mut Cursor) -> Res<(super::SeqSet, super::SeqSet)> {
+    c.expect(b"(")?;
+    let seqs = c.seq_set()?;
+    c.sp()?;
+    let uids = c.seq_set()?;
+    c.expect(b")")?;
+    Ok((seqs, uids))
 }

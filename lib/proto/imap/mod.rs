@@ -21,6 +21,8 @@ mod fetch;
 mod frame;
 mod lexer;
 mod mailbox;
+mod metadata;
+mod notify;
 mod search;
 mod selected;
 mod types;
@@ -78,6 +80,12 @@ fn parse_body(verb: &str, c: &mut Cursor) -> lexer::Res<CommandBody> {
         return Ok(b);
     }
     if let Some(b) = mailbox::parse(verb, c)? {
+        return Ok(b);
+    }
+    if let Some(b) = metadata::parse(verb, c)? {
+        return Ok(b);
+    }
+    if let Some(b) = notify::parse(verb, c)? {
         return Ok(b);
     }
     if verb == "UID" {

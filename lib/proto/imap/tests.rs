@@ -189,6 +189,7 @@ fn valid_commands() {
                 mailbox: b"INBOX".to_vec(),
                 examine: false,
                 condstore: false,
+                qresync: None,
             },
         ),
         (
@@ -197,6 +198,45 @@ fn valid_commands() {
                 mailbox: b"&UXZO1mWHTvZZOQ-".to_vec(),
                 examine: true,
                 condstore: true,
+                qresync: None,
+            },
+        ),
+        (
+            "a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541 (1:3,5 41,43,45:46)))\r\n",
+            B::Select {
+                mailbox: b"INBOX".to_vec(),
+                examine: false,
+                condstore: false,
+                qresync: Some(Qresync {
+                    uidvalidity: 67890007,
+                    modseq: 20050715194045000,
+                    known_uids: Some(set(&[(41, 41), (43, 211), (214, 541)])),
+                    seq_match: Some((set(&[(1, 3), (5, 5)]), set(&[(41, 41), (43, 43), (45, 46)]))),
+                }),
+            },
+        ),
+        (
+            "a EXAMINE INBOX (QRESYNC (7 9))\r\n",
+            B::Select {
+                mailbox: b"INBOX".to_vec(),
+                examine: true,
+                condstore: false,
+                qresync: Some(Qresync {
+                    uidvalidity: 7,
+                    modseq: 9,
+                    known_uids: None,
+                    seq_match: None,
+                }),
+            },
+        ),
+        (
+            "a UID FETCH 1:* FLAGS (CHANGEDSINCE 12 VANISHED)\r\n",
+            B::Fetch {
+                uid: true,
+                set: set(&[(1, 0)]),
+                atts: vec![FetchAtt::Uid, FetchAtt::Flags, FetchAtt::ModSeq],
+                changed_since: Some(12),
+                vanished: true,
             },
         ),
         ("a CREATE a/b\r\n", B::Create(b"a/b".to_vec())),
@@ -343,6 +383,7 @@ fn valid_commands() {
                     },
                 ],
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -357,6 +398,7 @@ fn valid_commands() {
                     FetchAtt::Rfc822Size,
                 ],
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -376,6 +418,7 @@ fn valid_commands() {
                     },
                 ],
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -480,6 +523,16 @@ fn malformed_input_table() {
         (b"* NOOP\r\n".to_vec(), "tag"),
         (b"a NOOP extra\r\n".to_vec(), "extra"),
         (b"a UID FROB 1\r\n".to_vec(), "Unknown UID"),
+        (b"a SELECT x (QRESYNC (1 0))\r\n".to_vec(), "must not be 0"),
+        (b"a SELECT x (QRESYNC (0 5))\r\n".to_vec(), "Zero"),
+        (
+            b"a UID FETCH 1 FLAGS (VANISHED)\r\n".to_vec(),
+            "CHANGEDSINCE",
+        ),
+        (
+            b"a FETCH 1 FLAGS (CHANGEDSINCE 1 VANISHED)\r\n".to_vec(),
+            "modifier",
+        ),
     ];
     for (input, want) in cases {
         let got = bad(&input);

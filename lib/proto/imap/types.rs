@@ -38,6 +38,8 @@ pub enum CommandBody {
         mailbox: MailboxArg,
         examine: bool,
         condstore: bool,
+        /// `(QRESYNC (...))` (RFC 7162 3.2.5).
+        qresync: Option<Qresync>,
     },
     Create(MailboxArg),
     Delete(MailboxArg),
@@ -63,6 +65,20 @@ pub enum CommandBody {
     GetQuota(Vec<u8>),
     GetQuotaRoot(MailboxArg),
     SetQuota(Vec<u8>),
+    /// RFC 5464 4.2; entry names lower-cased.
+    GetMetadata {
+        mailbox: MailboxArg,
+        entries: Vec<String>,
+        max_size: Option<u32>,
+        depth: MetadataDepth,
+    },
+    /// RFC 5464 4.3: entries to set (Some) or remove (NIL).
+    SetMetadata {
+        mailbox: MailboxArg,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
+    /// RFC 5465: `NOTIFY SET ...`, or `NOTIFY NONE` (None).
+    Notify(Option<NotifySet>),
     // Selected (6.4).
     Check,
     Close,
@@ -83,6 +99,8 @@ pub enum CommandBody {
         set: SeqSet,
         atts: Vec<FetchAtt>,
         changed_since: Option<u64>,
+        /// The VANISHED modifier of UID FETCH (RFC 7162 3.2.6).
+        vanished: bool,
     },
     Store {
         uid: bool,
@@ -137,6 +155,9 @@ impl CommandBody {
             GetQuota(_) => "GETQUOTA",
             GetQuotaRoot(_) => "GETQUOTAROOT",
             SetQuota(_) => "SETQUOTA",
+            GetMetadata { .. } => "GETMETADATA",
+            SetMetadata { .. } => "SETMETADATA",
+            Notify(_) => "NOTIFY",
             Check => "CHECK",
             Close => "CLOSE",
             Unselect => "UNSELECT",
@@ -150,6 +171,69 @@ impl CommandBody {
             Unknown(v) => v,
         }
     }
+}
+
+/// The QRESYNC parameter of SELECT and EXAMINE (RFC 7162 3.2.5): what the
+/// client knew when it last had the mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uidvalidity: u32,
+    pub modseq: u64,
+    /// The UIDs the client knows (all of them when absent).
+    pub known_uids: Option<SeqSet>,
+    /// Message numbers and the UIDs the client has at them.
+    pub seq_match: Option<(SeqSet, SeqSet)>,
+}
+
+/// GETMETADATA's DEPTH option (RFC 5464 4.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataDepth {
+    Zero,
+    One,
+    Infinity,
+}
+
+/// `NOTIFY SET [STATUS] groups` (RFC 5465 3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySet {
+    /// STATUS: send the watched mailboxes' STATUS at once.
+    pub status: bool,
+    pub groups: Vec<NotifyGroup>,
+}
+
+/// One event group: which mailboxes, which events (empty: NONE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyGroup {
+    pub filter: NotifyFilter,
+    pub events: Vec<NotifyEvent>,
+}
+
+/// RFC 5465 6: the mailboxes an event group is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyFilter {
+    Selected,
+    SelectedDelayed,
+    Inboxes,
+    Personal,
+    Subscribed,
+    Subtree(Vec<MailboxArg>),
+    Mailboxes(Vec<MailboxArg>),
+}
+
+/// RFC 5465 5: the events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// With the FETCH items to send for each new message.
+    MessageNew(Vec<FetchAtt>),
+    MessageExpunge,
+    FlagChange,
+    AnnotationChange,
+    MailboxName,
+    SubscriptionChange,
+    MailboxMetadata,
+    ServerMetadata,
+    /// An event we do not know (NO [BADEVENT]).
+    Other(String),
 }
 
 /// LIST / LSUB arguments, with LIST-EXTENDED (RFC 5258) options.
