@@ -31,6 +31,7 @@ fn sets_seen(a: &FetchAtt) -> bool {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn fetch(
     s: &mut Session,
     tag: &str,
