@@ -22,6 +22,7 @@
 pub mod body;
 pub mod client;
 pub mod deliver;
+pub mod downgrade;
 pub mod pool;
 pub mod reply;
 pub mod route;
