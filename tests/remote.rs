@@ -793,10 +793,12 @@ fn utf8_addresses_need_smtputf8_and_size_is_checked_first() {
         .find(|c| c.starts_with("MAIL"))
         .unwrap();
     assert!(mail.ends_with(" SMTPUTF8"), "{mail}");
+    // RFC 1870 3: "the number of octets, including CR-LF pairs, but not the
+    // SMTP DATA command's terminating dot or doubled quoting dots".
     assert!(
         mail.contains(&format!(
             " SIZE={}",
-            MESSAGE.len() + MESSAGE.iter().filter(|&&b| b == b'\n').count() + 2
+            MESSAGE.len() + MESSAGE.iter().filter(|&&b| b == b'\n').count()
         )),
         "{mail}"
     );
