@@ -108,6 +108,10 @@ fn connection(mut stream: UnixStream, shared: &Shared) {
             None => deliver::defer_all(&job, "the job came without the message file"),
         };
         shared.active.fetch_sub(1, Ordering::SeqCst);
+        reply
+            .results
+            .iter()
+            .for_each(|r| crate::stats::delivery(&job.qid, r.outcome));
         if let Err(e) = write_reply(&stream, &reply) {
             // kmp-send retries the job; deliveries done are found by their ids.
             crate::warn!("{}: reply not sent: {e}", job.qid);

@@ -140,6 +140,7 @@ impl Incoming {
             .map_err(|e| QueueError::io("write", &tmp, e.into_error()))?;
         // Crash before this sync: only tmp/QID exists, half written; the
         // caller has not said yes, and kmp-send removes the file when old.
+        crate::stats::fsync();
         file.sync_all()
             .map_err(|e| QueueError::io("fsync", &tmp, e))?;
         drop(file);
@@ -218,6 +219,7 @@ fn write_synced(path: &Path, body: &[u8]) -> Result<(), QueueError> {
         .map_err(|e| QueueError::io("create", path, e))?;
     f.write_all(body)
         .map_err(|e| QueueError::io("write", path, e))?;
+    crate::stats::fsync();
     f.sync_all().map_err(|e| QueueError::io("fsync", path, e))
 }
 

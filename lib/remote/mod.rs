@@ -112,7 +112,11 @@ async fn connection(current: Current, mut stream: UnixStream) {
             }
         };
         let shared = current.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let qid = job.qid.clone();
         let results = run_job(shared, job, fd).await;
+        for r in &results {
+            crate::stats::delivery(&qid, r.outcome);
+        }
         let reply = JobReply {
             v: VERSION,
             results,

@@ -152,6 +152,7 @@ impl Queue {
             self.recs.insert(id.clone(), rec);
             self.dirty.insert(id.clone());
             self.taken.push(id.clone());
+            crate::stats::count(crate::stats::Counter::Received);
             self.schedule(&id);
         }
         self.commit();
