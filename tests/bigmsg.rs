@@ -337,3 +337,75 @@ fn python_sink(_inst: &Instance, port: u16) -> std::thread::JoinHandle<Vec<u8>> 
         }
     })
 }
+
+/// Peak RSS in kB of `kmp-inject -i alice@example.test` reading `msg`, as
+/// GNU time reports it; None without /usr/bin/time.
+fn inject_rss(inst: &Instance, msg: &Path) -> Option<u64> {
+    if !Path::new("/usr/bin/time").exists() {
+        return None;
+    }
+    let out = inst.path().join("inject.rss");
+    let st = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&out)
+        .arg(common::bin("kmp-inject"))
+        .arg("-C")
+        .arg(inst.config())
+        .args(["-i", "alice@example.test"])
+        .stdin(std::fs::File::open(msg).unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::read_to_string(out)
+        .ok()?
+        .trim()
+        .lines()
+        .last()?
+        .parse()
+        .ok()
+}
+
+/// kmp-inject writes into the queue as it reads: a 24 MB message costs it
+/// no more memory than a small one, and arrives byte for byte.
+#[test]
+fn sendmail_streams_a_big_message_into_the_queue() {
+    let mut a = Instance::new();
+    add_user(&a, "example.test", "alice");
+    set_config(&a, "smtpd", "max_message_size = \"64M\"");
+    start_daemons(&mut a, false);
+    let small = a.path().join("small.eml");
+    std::fs::write(&small, b"Subject: small\n\nx\n").unwrap();
+    let big = a.path().join("big.eml");
+    let msg = big_message(SIZE);
+    let crlf: Vec<u8> = msg
+        .iter()
+        .flat_map(|&b| {
+            if b == b'\n' {
+                vec![b'\r', b'\n']
+            } else {
+                vec![b]
+            }
+        })
+        .collect();
+    std::fs::write(&big, &crlf).unwrap();
+    let (Some(idle), Some(peak)) = (inject_rss(&a, &small), inject_rss(&a, &big)) else {
+        eprintln!("no /usr/bin/time: memory not measured");
+        return;
+    };
+    assert!(
+        peak.saturating_sub(idle) < MAX_GROWTH,
+        "kmp-inject: {idle} kB for a small message, {peak} kB for {SIZE} bytes"
+    );
+    let alice = a.path().join("mail/example.test/alice");
+    wait_until(Duration::from_secs(120), || {
+        maildir_files(&alice).len() == 2
+    })
+    .unwrap_or_else(|_| panic!("not delivered:\n{}", a.log("kmp-local")));
+    // kmp-inject adds Date and Message-ID at the end of the header section:
+    // the body is what must arrive unchanged.
+    let mut body = msg[msg.windows(2).position(|w| w == b"\n\n").unwrap()..].to_vec();
+    body.push(b'\n');
+    assert!(maildir_files(&alice)
+        .iter()
+        .any(|f| std::fs::read(f).unwrap().ends_with(&body)));
+}
