@@ -47,7 +47,7 @@ fn big_message(size: usize) -> Vec<u8> {
         m.extend_from_slice(lines[i % lines.len()]);
         m.extend_from_slice(format!(" {i}").as_bytes());
         m.push(b'\n');
-        if i % 5000 == 0 {
+        if i.is_multiple_of(5000) {
             m.extend(std::iter::repeat_n(b'x', 990));
             m.push(b'\n');
         }
