@@ -341,6 +341,11 @@ fn python_sink(_inst: &Instance, port: u16) -> std::thread::JoinHandle<Vec<u8>> 
 /// Peak RSS in kB of `kmp-inject -i alice@example.test` reading `msg`, as
 /// GNU time reports it; None without /usr/bin/time.
 fn inject_rss(inst: &Instance, msg: &Path) -> Option<u64> {
+    inject_rss_with(inst, msg, &["-i", "alice@example.test"])
+}
+
+/// [`inject_rss`] with other arguments.
+fn inject_rss_with(inst: &Instance, msg: &Path, args: &[&str]) -> Option<u64> {
     if !Path::new("/usr/bin/time").exists() {
         return None;
     }
@@ -351,8 +356,9 @@ fn inject_rss(inst: &Instance, msg: &Path) -> Option<u64> {
         .arg(common::bin("kmp-inject"))
         .arg("-C")
         .arg(inst.config())
-        .args(["-i", "alice@example.test"])
+        .args(args)
         .stdin(std::fs::File::open(msg).unwrap())
+        .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(st.success());
@@ -396,16 +402,52 @@ fn sendmail_streams_a_big_message_into_the_queue() {
         peak.saturating_sub(idle) < MAX_GROWTH,
         "kmp-inject: {idle} kB for a small message, {peak} kB for {SIZE} bytes"
     );
+    // sendmail -bs: the same message in an SMTP session on stdin.
+    let mut session = b"EHLO client.test\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n".to_vec();
+    for line in crlf.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            session.push(b'.');
+        }
+        session.extend_from_slice(line);
+    }
+    session.extend_from_slice(b"\r\n.\r\nQUIT\r\n");
+    let bs = a.path().join("bs.txt");
+    std::fs::write(&bs, &session).unwrap();
+    let bs_peak = inject_rss_with(&a, &bs, &["-bs"]).unwrap();
+    assert!(
+        bs_peak.saturating_sub(idle) < MAX_GROWTH,
+        "kmp-inject -bs: {idle} kB for a small message, {bs_peak} kB for {SIZE} bytes"
+    );
     let alice = a.path().join("mail/example.test/alice");
     wait_until(Duration::from_secs(120), || {
-        maildir_files(&alice).len() == 2
+        maildir_files(&alice).len() == 3
     })
     .unwrap_or_else(|_| panic!("not delivered:\n{}", a.log("kmp-local")));
     // kmp-inject adds Date and Message-ID at the end of the header section:
     // the body is what must arrive unchanged.
     let mut body = msg[msg.windows(2).position(|w| w == b"\n\n").unwrap()..].to_vec();
     body.push(b'\n');
-    assert!(maildir_files(&alice)
+    let whole = maildir_files(&alice)
         .iter()
-        .any(|f| std::fs::read(f).unwrap().ends_with(&body)));
+        .filter(|f| std::fs::read(f).unwrap().ends_with(&body))
+        .count();
+    if whole != 2 {
+        for f in maildir_files(&alice) {
+            let got = std::fs::read(&f).unwrap();
+            let start = got.windows(2).position(|w| w == b"\n\n").unwrap();
+            let g = &got[start..];
+            let at = g.iter().zip(&body).position(|(x, y)| x != y);
+            eprintln!(
+                "{}: {} bytes, body {} vs {}, first difference at {at:?}: {:?}",
+                f.display(),
+                got.len(),
+                g.len(),
+                body.len(),
+                at.map(|i| String::from_utf8_lossy(
+                    &g[i.saturating_sub(40)..(i + 40).min(g.len())]
+                ))
+            );
+        }
+    }
+    assert_eq!(whole, 2, "both big messages arrive whole");
 }

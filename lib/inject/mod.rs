@@ -26,12 +26,11 @@ pub use args::{parse, Mode, Options};
 pub use message::{prepare, Prepared};
 
 use std::ffi::OsString;
-use std::io::Read;
 
 use crate::config::Config;
 use crate::exit;
 use crate::paths::Paths;
-use crate::queue::{Envelope, Incoming, QueueError, QueueId, Recipient};
+use crate::queue::{Envelope, QueueError, Recipient};
 
 /// What the program needs to know about its caller and host.
 pub struct Context {
@@ -229,17 +228,6 @@ fn deliver(ctx: &Context, opts: &Options, name: &str) -> i32 {
     }
 }
 
-/// Reads `r` to its end, or None as soon as it holds more than `max`
-/// octets (what was read is dropped, the rest is never read).
-pub fn read_bounded(r: impl Read, max: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let mut input = Vec::new();
-    r.take(max.saturating_add(1)).read_to_end(&mut input)?;
-    if input.len() as u64 > max {
-        return Ok(None);
-    }
-    Ok(Some(input))
-}
-
 /// Why a message was not queued.
 #[derive(Debug, thiserror::Error)]
 pub enum InjectError {
@@ -249,23 +237,6 @@ pub enum InjectError {
     BadAddress(String),
     #[error("{0}")]
     Queue(#[from] QueueError),
-}
-
-/// Prepares and queues one message: the path shared by plain mode and `-bs`.
-pub fn queue_message(
-    ctx: &Context,
-    opts: &Options,
-    sender: &str,
-    input: &[u8],
-) -> Result<QueueId, InjectError> {
-    let mut m = Incoming::create(&ctx.paths.incoming())?;
-    let p = prepare(ctx, opts, sender, input, m.id());
-    let rcpts = checked_recipients(ctx, opts, &p.header_recipients)?;
-    m.write(&p.bytes)?;
-    let env = envelope(ctx, opts, sender, rcpts, p.bytes.iter().any(|&b| b >= 0x80));
-    let id = m.commit(&env)?;
-    crate::queue::kick(&ctx.paths.kick_socket());
-    Ok(id)
 }
 
 /// The recipients: the arguments and (with `-t`) the header's, qualified,
@@ -326,21 +297,4 @@ pub fn plausible_address(a: &str) -> bool {
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'))
         && !domain.contains('@')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stdin_is_read_up_to_the_limit_and_no_further() {
-        assert_eq!(
-            read_bounded(&b"12345"[..], 5).unwrap(),
-            Some(b"12345".to_vec())
-        );
-        assert_eq!(read_bounded(&b"123456"[..], 5).unwrap(), None);
-        assert_eq!(read_bounded(&b""[..], 0).unwrap(), Some(Vec::new()));
-        // An endless input ends the read once past the limit.
-        assert_eq!(read_bounded(std::io::repeat(b'x'), 1 << 20).unwrap(), None);
-    }
 }

@@ -118,6 +118,108 @@ impl From<crate::queue::QueueError> for StreamError {
     }
 }
 
+/// A message on its way into the drop directory, fed as it is read: the
+/// header section is gathered first, then everything goes to the file.
+pub struct QueueWriter<'a> {
+    ctx: &'a Context,
+    opts: &'a Options,
+    sender: &'a str,
+    file: Incoming,
+    norm: Normalizer,
+    /// The start of the message while its header section is incomplete.
+    head: Option<Vec<u8>>,
+    rcpts: Vec<String>,
+    out: Vec<u8>,
+    last: u8,
+    eight_bit: bool,
+}
+
+impl<'a> QueueWriter<'a> {
+    pub fn new(
+        ctx: &'a Context,
+        opts: &'a Options,
+        sender: &'a str,
+    ) -> Result<QueueWriter<'a>, InjectError> {
+        Ok(QueueWriter {
+            ctx,
+            opts,
+            sender,
+            file: Incoming::create(&ctx.paths.incoming())?,
+            norm: Normalizer::new(opts.ignore_dots),
+            head: Some(Vec::new()),
+            rcpts: Vec::new(),
+            out: Vec::with_capacity(BLOCK),
+            last: 0,
+            eight_bit: false,
+        })
+    }
+
+    /// Whether the end-of-message dot was seen: more input is not the message.
+    pub fn ended(&self) -> bool {
+        self.norm.ended()
+    }
+
+    /// The next octets of input, as the program wrote them.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), InjectError> {
+        if let Some(text) = self.head.as_mut() {
+            self.norm.feed(data, text);
+            if self.norm.ended() || header_complete(text, false) || text.len() >= MAX_HEAD {
+                self.start_body()?;
+            }
+            return Ok(());
+        }
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        self.norm.feed(data, &mut out);
+        let r = self.write(&out);
+        self.out = out;
+        r
+    }
+
+    /// The end of the input: the message is made durable; its queue id.
+    pub fn finish(mut self) -> Result<QueueId, InjectError> {
+        let mut tail = Vec::new();
+        match self.head.as_mut() {
+            Some(text) => {
+                self.norm.finish(text);
+                self.start_body()?;
+            }
+            None => {
+                self.norm.finish(&mut tail);
+                self.write(&tail)?;
+            }
+        }
+        if self.last != b'\n' {
+            self.write(b"\n")?;
+        }
+        let rcpts = std::mem::take(&mut self.rcpts);
+        let env = envelope(self.ctx, self.opts, self.sender, rcpts, self.eight_bit);
+        let id = self.file.commit(&env)?;
+        crate::queue::kick(&self.ctx.paths.kick_socket());
+        Ok(id)
+    }
+
+    /// The header section is complete: the new one, then what came after it.
+    fn start_body(&mut self) -> Result<(), InjectError> {
+        let Some(text) = self.head.take() else {
+            return Ok(());
+        };
+        let head = prepare_head(self.ctx, self.opts, self.sender, &text, self.file.id());
+        self.rcpts = checked_recipients(self.ctx, self.opts, &head.header_recipients)?;
+        self.write(&head.bytes)?;
+        self.write(&text[head.body_start..])
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), InjectError> {
+        if let Some(&b) = bytes.last() {
+            self.last = b;
+        }
+        self.eight_bit |= bytes.iter().any(|&b| b >= 0x80);
+        self.file.write(bytes)?;
+        Ok(())
+    }
+}
+
 /// Reads a message from `r` (at most `max` octets) and queues it.
 pub fn queue_stream(
     ctx: &Context,
@@ -126,74 +228,29 @@ pub fn queue_stream(
     mut r: impl Read,
     max: u64,
 ) -> Result<QueueId, StreamError> {
-    let mut m = Incoming::create(&ctx.paths.incoming())?;
-    let mut norm = Normalizer::new(opts.ignore_dots);
+    let mut w = QueueWriter::new(ctx, opts, sender)?;
     let mut buf = vec![0u8; BLOCK];
     let mut total = 0u64;
-    let mut read = |r: &mut dyn Read, buf: &mut [u8]| -> Result<usize, StreamError> {
-        let n = loop {
-            match r.read(buf) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StreamError::Read(e)),
-            }
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(StreamError::Read(e)),
         };
         total += n as u64;
         if total > max {
             return Err(StreamError::TooBig);
         }
-        Ok(n)
-    };
-    // The header section, and whatever came with it.
-    let mut text = Vec::new();
-    let mut eof = false;
-    while !norm.ended() && !header_complete(&text, false) && text.len() < MAX_HEAD {
-        let n = read(&mut r, &mut buf)?;
         if n == 0 {
-            norm.finish(&mut text);
-            eof = true;
             break;
         }
-        norm.feed(&buf[..n], &mut text);
-    }
-    let head = prepare_head(ctx, opts, sender, &text, m.id());
-    let rcpts = checked_recipients(ctx, opts, &head.header_recipients)?;
-    // The last octet written, and whether any had the high bit.
-    let mut state = (0u8, false);
-    let write = |m: &mut Incoming, state: &mut (u8, bool), bytes: &[u8]| {
-        if let Some(&b) = bytes.last() {
-            state.0 = b;
+        // After the dot the rest is read (within the limit) so the writer
+        // does not get EPIPE, as sendmail does, but not kept.
+        if !w.ended() {
+            w.push(&buf[..n])?;
         }
-        state.1 |= bytes.iter().any(|&b| b >= 0x80);
-        m.write(bytes)
-    };
-    write(&mut m, &mut state, &head.bytes)?;
-    write(&mut m, &mut state, &text[head.body_start..])?;
-    drop(text);
-    let mut out = Vec::with_capacity(BLOCK);
-    while !eof && !norm.ended() {
-        let n = read(&mut r, &mut buf)?;
-        out.clear();
-        if n == 0 {
-            norm.finish(&mut out);
-            eof = true;
-        } else {
-            norm.feed(&buf[..n], &mut out);
-        }
-        write(&mut m, &mut state, &out)?;
     }
-    // After the dot: read the rest (within the limit) so the writer does not
-    // get EPIPE, as sendmail does.
-    while !eof {
-        eof = read(&mut r, &mut buf)? == 0;
-    }
-    if state.0 != b'\n' {
-        write(&mut m, &mut state, b"\n")?;
-    }
-    let env = envelope(ctx, opts, sender, rcpts, state.1);
-    let id = m.commit(&env)?;
-    crate::queue::kick(&ctx.paths.kick_socket());
-    Ok(id)
+    Ok(w.finish()?)
 }
 
 #[cfg(test)]
