@@ -123,6 +123,7 @@ with smtplib.SMTP('127.0.0.1', port, timeout=120) as s:
 }
 
 /// RETR 1 over a raw socket; the multi-line answer un-stuffed, CRLF to LF.
+/// Then TOP 1 10, which must be short.
 fn pop3_retr(port: u16, user: &str) -> Vec<u8> {
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
@@ -157,6 +158,19 @@ fn pop3_retr(port: u16, user: &str) -> Vec<u8> {
         out.extend_from_slice(&l[..l.len() - 2]);
         out.push(b'\n');
     }
+    // TOP reads the header and ten lines, however big the message.
+    w.write_all(b"TOP 1 10\r\n").unwrap();
+    expect_ok(&mut r, &mut line);
+    let mut top = 0;
+    loop {
+        line.clear();
+        r.read_until(b'\n', &mut line).unwrap();
+        if line == b".\r\n" {
+            break;
+        }
+        top += line.len();
+    }
+    assert!(top > 0 && top < 4096, "TOP 1 10 gave {top} bytes");
     let _ = w.write_all(b"QUIT\r\n");
     let _ = r.read(&mut [0u8; 64]);
     out

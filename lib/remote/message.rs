@@ -36,6 +36,8 @@ pub type SevenBit = Result<(Plan, u64), DowngradeError>;
 /// A job's message file and what is known about it.
 pub struct Message {
     file: File,
+    /// The file's length when the job came: buffers are no larger than it needs.
+    len: u64,
     /// Any byte above 127.
     pub eight_bit: bool,
     /// 8-bit bytes in the top-level header section.
@@ -57,14 +59,16 @@ pub struct Form {
 impl Message {
     /// Reads `file` once for its summary (blocking: call off the runtime).
     pub fn open(file: File) -> io::Result<Message> {
+        let len = file.metadata()?.len();
         let mut s = Summary::default();
-        read_blocks(&file, |b| {
+        read_blocks(&file, len, |b| {
             s.feed(b);
             true
         })?;
         let s = s.finish();
         Ok(Message {
             file,
+            len,
             eight_bit: s.eight_bit,
             header_8bit: s.header_8bit,
             size: s.size,
@@ -92,7 +96,7 @@ impl Message {
         let io_err = |e: io::Error| DowngradeError::CannotEncode(format!("cannot read: {e}"));
         let mut scan = Walker::scan();
         let mut sink = Vec::new();
-        read_blocks(&self.file, |b| {
+        read_blocks(&self.file, self.len, |b| {
             scan.feed(b, &mut sink);
             true
         })
@@ -108,7 +112,7 @@ impl Message {
             lf.clear();
             wire.clear();
         };
-        read_blocks(&self.file, |b| {
+        read_blocks(&self.file, self.len, |b| {
             emit.feed(b, &mut sink);
             count(&mut sink, &mut wire, &mut crlf);
             true
@@ -135,8 +139,9 @@ impl Message {
             };
             let mut walker = form.plan.map(Walker::emit);
             let mut lf = Vec::new();
-            let mut out = Vec::with_capacity(BLOCK + BLOCK / 8);
-            let read = read_blocks(&me.file, |b| {
+            let room = block_for(me.len) + block_for(me.len) / 8;
+            let mut out = Vec::with_capacity(room);
+            let read = read_blocks(&me.file, me.len, |b| {
                 match walker.as_mut() {
                     Some(w) => {
                         w.feed(b, &mut lf);
@@ -146,7 +151,7 @@ impl Message {
                     None => enc.feed(b, &mut out),
                 }
                 if out.len() >= BLOCK {
-                    let block = std::mem::replace(&mut out, Vec::with_capacity(BLOCK + BLOCK / 8));
+                    let block = std::mem::replace(&mut out, Vec::with_capacity(room));
                     return tx.blocking_send(Ok(block)).is_ok();
                 }
                 true
@@ -170,9 +175,16 @@ impl Message {
     }
 }
 
-/// Reads `file` from offset 0 in blocks with `pread`, until `f` says stop.
-fn read_blocks(file: &File, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
-    let mut buf = vec![0u8; BLOCK];
+/// The buffer size for a file of `len` bytes: small messages, small buffers.
+fn block_for(len: u64) -> usize {
+    usize::try_from(len.saturating_add(1)).map_or(BLOCK, |l| l.clamp(4096, BLOCK))
+}
+
+/// Reads `file` (`len` bytes long when the job came; it may not change, but
+/// the read goes to its end whatever it is) from offset 0 in blocks with
+/// `pread`, until `f` says stop.
+fn read_blocks(file: &File, len: u64, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+    let mut buf = vec![0u8; block_for(len)];
     let mut off = 0u64;
     loop {
         let n = match file.read_at(&mut buf, off) {
