@@ -106,6 +106,7 @@ impl PidFile {
         let tmp = path.with_extension("pid.tmp");
         std::fs::write(&tmp, format!("{}\n", std::process::id()))?;
         std::fs::rename(&tmp, &path)?;
+        crate::stats::publish(&paths.run, program);
         Ok(PidFile { path })
     }
 }

@@ -14,6 +14,7 @@ pub mod log;
 pub mod net;
 pub mod paths;
 pub mod proto;
+pub mod stats;
 pub mod sys;
 
 pub mod authd;

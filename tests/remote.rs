@@ -403,6 +403,7 @@ fn serve(tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) -> std::io::Result
     let mut s = PeerStream::Plain(tcp);
     reply(&mut s, script, script.greeting.as_bytes())?;
     let mut accepted = 0;
+    let mut chunks: Vec<u8> = Vec::new();
     loop {
         let line = read_line(&mut s)?;
         let cmd = line.trim_end().to_string();
@@ -496,7 +497,31 @@ fn serve(tcp: TcpStream, script: &Script, seen: &Mutex<Seen>) -> std::io::Result
                 std::thread::sleep(script.data_delay);
                 reply(&mut s, script, script.data_end.as_bytes())?;
             }
-            "RSET" | "NOOP" => reply(&mut s, script, b"250 2.0.0 Ok\r\n")?,
+            // RFC 3030: BDAT <size> [LAST], then exactly <size> octets.
+            "BDAT" => {
+                let mut words = cmd.split(' ').skip(1);
+                let n: usize = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let mut chunk = vec![0u8; n];
+                s.read_exact(&mut chunk)?;
+                chunks.extend_from_slice(&chunk);
+                if words.next().is_some_and(|w| w.eq_ignore_ascii_case("LAST")) {
+                    seen.lock()
+                        .unwrap()
+                        .messages
+                        .push(std::mem::take(&mut chunks));
+                    reply(&mut s, script, script.data_end.as_bytes())?;
+                } else {
+                    reply(
+                        &mut s,
+                        script,
+                        format!("250 2.0.0 {n} octets\r\n").as_bytes(),
+                    )?;
+                }
+            }
+            "RSET" | "NOOP" => {
+                chunks.clear();
+                reply(&mut s, script, b"250 2.0.0 Ok\r\n")?
+            }
             "QUIT" => {
                 reply(&mut s, script, b"221 2.0.0 Bye\r\n")?;
                 return Ok(());
@@ -683,6 +708,56 @@ fn a_disconnect_in_the_middle_of_data_defers() {
 }
 
 #[test]
+fn chunking_sends_bdat_chunks_without_dot_stuffing() {
+    let (inst, peer) = with_peer(
+        Script {
+            ext: vec!["PIPELINING", "8BITMIME", "CHUNKING", "SIZE 100000000"],
+            ..Script::default()
+        },
+        "",
+    );
+    let r = send_job(&inst, job("C1", "a@example.org", &["u@peer.test"]), MESSAGE);
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    // Larger than one block: several chunks, the last one marked.
+    let mut big = b"Subject: big\n\n".to_vec();
+    while big.len() < 600 * 1024 {
+        big.extend_from_slice(b".dot line of some length to fill the message\n");
+    }
+    let r = send_job(&inst, job("C2", "a@example.org", &["u@peer.test"]), &big);
+    assert_eq!(r[0].outcome, Outcome::Sent, "{:?}", r[0]);
+    let seen = peer.seen();
+    let crlf = |m: &[u8]| -> Vec<u8> {
+        m.iter()
+            .flat_map(|&b| {
+                if b == b'\n' {
+                    vec![b'\r', b'\n']
+                } else {
+                    vec![b]
+                }
+            })
+            .collect()
+    };
+    assert_eq!(seen.messages, vec![crlf(MESSAGE), crlf(&big)]);
+    let bdat: Vec<&String> = seen
+        .commands
+        .iter()
+        .filter(|c| c.starts_with("BDAT"))
+        .collect();
+    assert!(bdat.len() >= 4, "{bdat:?}");
+    assert_eq!(bdat.iter().filter(|c| c.ends_with(" LAST")).count(), 2);
+    assert!(!seen.commands.iter().any(|c| c == "DATA"));
+    let mail = seen
+        .commands
+        .iter()
+        .rfind(|c| c.starts_with("MAIL"))
+        .unwrap();
+    assert!(
+        mail.contains(&format!(" SIZE={}", crlf(&big).len())),
+        "{mail}"
+    );
+}
+
+#[test]
 fn one_connection_carries_several_jobs() {
     let (inst, peer) = with_peer(Script::default(), "");
     for q in ["R1", "R2", "R3"] {
@@ -794,10 +869,12 @@ fn utf8_addresses_need_smtputf8_and_size_is_checked_first() {
         .find(|c| c.starts_with("MAIL"))
         .unwrap();
     assert!(mail.ends_with(" SMTPUTF8"), "{mail}");
+    // RFC 1870 3: "the number of octets, including CR-LF pairs, but not the
+    // SMTP DATA command's terminating dot or doubled quoting dots".
     assert!(
         mail.contains(&format!(
             " SIZE={}",
-            MESSAGE.len() + MESSAGE.iter().filter(|&&b| b == b'\n').count() + 2
+            MESSAGE.len() + MESSAGE.iter().filter(|&&b| b == b'\n').count()
         )),
         "{mail}"
     );

@@ -13,6 +13,7 @@ pub mod output;
 pub mod queue;
 pub mod service;
 pub mod setup;
+pub mod stats;
 pub mod supervise;
 pub mod user;
 
@@ -72,6 +73,8 @@ pub enum Command {
     Ban(ban::Args),
     /// The mail queue: list, show, flush, hold, release, delete, requeue.
     Queue(queue::Args),
+    /// Counters, latency of each stage and the queue's shape by age.
+    Stats,
 }
 
 /// A failure of a kmpctl verb: what to tell the administrator, and the exit code.
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Check => check::run(&ctx),
         Command::Config(a) => config::run(&ctx, a),
         Command::Queue(a) => queue::run(&ctx, a),
+        Command::Stats => stats::run(&ctx),
         Command::Start(a) => service::start(&ctx, a),
         Command::Stop => service::stop(&ctx),
         Command::Status => service::status(&ctx),

@@ -30,17 +30,45 @@ pub fn prepare(
     if !opts.ignore_dots {
         truncate_at_dot(&mut text);
     }
-    // An mbox "From " line is not a header (Postfix drops it too).
-    if text.starts_with(b"From ") {
-        let end = text
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(text.len(), |p| p + 1);
-        text.drain(..end);
+    let h = prepare_head(ctx, opts, sender, &text, id);
+    let mut out = h.bytes;
+    out.extend_from_slice(&text[h.body_start..]);
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
     }
-    let (head_len, body_start) = split(&text);
+    Prepared {
+        bytes: out,
+        header_recipients: h.header_recipients,
+    }
+}
+
+/// The header section to queue, made from the start of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Received, the header fields but Bcc, the missing From, Date and
+    /// Message-ID, and the empty line.
+    pub bytes: Vec<u8>,
+    /// Where the body starts in the text the head was made from.
+    pub body_start: usize,
+    /// With `-t`: the addresses in To, Cc and Bcc.
+    pub header_recipients: Vec<String>,
+}
+
+/// The header section for `text` (LF line ends, the end-of-message dot
+/// already handled), which must hold at least the whole header section
+/// (see [`header_complete`]): the body is streamed after it.
+pub fn prepare_head(
+    ctx: &Context,
+    opts: &Options,
+    sender: &str,
+    text: &[u8],
+    id: &QueueId,
+) -> Head {
+    // An mbox "From " line is not a header (Postfix drops it too).
+    let skip = mbox_line(text);
+    let text = &text[skip..];
+    let (head_len, body_start) = split(text);
     let head = &text[..head_len];
-    let body = &text[body_start..];
     let fields = fields(head);
     let has = |name: &str| {
         fields
@@ -66,7 +94,7 @@ pub fn prepare(
     let host = ctx.cfg.str("system.hostname");
     let now = crate::clock::Clock::System.now();
     let date = Date::new(now as i64).to_rfc822();
-    let mut out = Vec::with_capacity(text.len() + 512);
+    let mut out = Vec::with_capacity(head.len() + 512);
     out.extend_from_slice(
         format!(
             "Received: by {host} (kmp-inject, from userid {});\n\t{date}\n",
@@ -95,16 +123,51 @@ pub fn prepare(
         out.extend_from_slice(format!("Message-ID: <{id}@{host}>\n").as_bytes());
     }
     out.push(b'\n');
-    out.extend_from_slice(body);
-    if !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    Prepared {
+    Head {
         bytes: out,
+        body_start: skip + body_start,
         header_recipients,
     }
 }
 
+/// The length of an mbox "From " line at the start of `text`, if any.
+fn mbox_line(text: &[u8]) -> usize {
+    if text.starts_with(b"From ") {
+        text.iter()
+            .position(|&b| b == b'\n')
+            .map_or(text.len(), |p| p + 1)
+    } else {
+        0
+    }
+}
+
+/// Whether `text`, the start of a message, holds its whole header section
+/// as [`prepare_head`] reads it (`eof`: nothing more will come).
+pub fn header_complete(text: &[u8], eof: bool) -> bool {
+    if text.starts_with(b"From ") && !text.contains(&b'\n') {
+        return eof;
+    }
+    let text = &text[mbox_line(text)..];
+    let mut first = true;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        if !line.ends_with(b"\n") {
+            // Unfinished: a non-header start already decides.
+            let cont = !first && matches!(line[0], b' ' | b'\t');
+            let could_be_field =
+                line.iter().all(|&b| (33..=126).contains(&b) && b != b':') || is_field_start(line);
+            return eof || !(cont || could_be_field);
+        }
+        if line == b"\n" {
+            return true;
+        }
+        let cont = !first && matches!(line[0], b' ' | b'\t');
+        if !cont && !is_field_start(line) {
+            return true;
+        }
+        first = false;
+    }
+    eof
+}
 /// CRLF becomes LF; a bare CR is content and stays.
 pub fn crlf_to_lf(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());

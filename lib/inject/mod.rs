@@ -14,22 +14,23 @@
 //! (the system configuration is read), and a configuration error is
 //! reported without the file's lines. The message size limit holds in every
 //! mode, while reading: more than `smtpd.max_message_size` is never read
-//! into memory.
+//! into memory. In plain mode the message goes into the queue file as it is
+//! read (`stream.rs`): only its header section is held in memory.
 
 mod args;
 mod message;
 mod smtp;
+mod stream;
 
 pub use args::{parse, Mode, Options};
 pub use message::{prepare, Prepared};
 
 use std::ffi::OsString;
-use std::io::Read;
 
 use crate::config::Config;
 use crate::exit;
 use crate::paths::Paths;
-use crate::queue::{Envelope, Incoming, QueueError, QueueId, Recipient};
+use crate::queue::{Envelope, QueueError, Recipient};
 
 /// What the program needs to know about its caller and host.
 pub struct Context {
@@ -186,37 +187,37 @@ fn list(ctx: &Context, name: &str) -> i32 {
     }
 }
 
-/// Reads the message from standard input and queues it.
+/// Reads the message from standard input and queues it as it reads.
 fn deliver(ctx: &Context, opts: &Options, name: &str) -> i32 {
     let max = ctx.max_message_size();
-    let input = match read_bounded(std::io::stdin().lock(), max) {
-        Ok(Some(i)) => i,
-        Ok(None) => {
+    let sender = match &opts.sender {
+        Some(s) => ctx.qualify(s.trim_matches(['<', '>'])),
+        None => ctx.qualify(&ctx.login),
+    };
+    let err = match stream::queue_stream(ctx, opts, &sender, std::io::stdin().lock(), max) {
+        Ok(_) => return exit::OK,
+        Err(stream::StreamError::TooBig) => {
             eprintln!(
                 "{name}: fatal: message too big: more than {max} octets (smtpd.max_message_size); nothing queued"
             );
             return exit::DATAERR;
         }
-        Err(e) => {
+        Err(stream::StreamError::Read(e)) => {
             eprintln!("{name}: cannot read the message: {e}");
             return exit::TEMPFAIL;
         }
+        Err(stream::StreamError::Inject(e)) => e,
     };
-    let sender = match &opts.sender {
-        Some(s) => ctx.qualify(s.trim_matches(['<', '>'])),
-        None => ctx.qualify(&ctx.login),
-    };
-    match queue_message(ctx, opts, &sender, &input) {
-        Ok(_) => exit::OK,
-        Err(InjectError::NoRecipients) => {
+    match err {
+        InjectError::NoRecipients => {
             eprintln!("{name}: fatal: no recipient addresses found in message header");
             exit::USAGE
         }
-        Err(InjectError::BadAddress(a)) => {
+        InjectError::BadAddress(a) => {
             eprintln!("{name}: fatal: bad recipient address syntax: {a:?}");
             exit::DATAERR
         }
-        Err(InjectError::Queue(e)) => {
+        InjectError::Queue(e) => {
             eprintln!("{name}: cannot queue the message: {e}");
             if e.is_temporary() {
                 exit::TEMPFAIL
@@ -225,17 +226,6 @@ fn deliver(ctx: &Context, opts: &Options, name: &str) -> i32 {
             }
         }
     }
-}
-
-/// Reads `r` to its end, or None as soon as it holds more than `max`
-/// octets (what was read is dropped, the rest is never read).
-pub fn read_bounded(r: impl Read, max: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let mut input = Vec::new();
-    r.take(max.saturating_add(1)).read_to_end(&mut input)?;
-    if input.len() as u64 > max {
-        return Ok(None);
-    }
-    Ok(Some(input))
 }
 
 /// Why a message was not queued.
@@ -249,17 +239,15 @@ pub enum InjectError {
     Queue(#[from] QueueError),
 }
 
-/// Prepares and queues one message: the path shared by plain mode and `-bs`.
-pub fn queue_message(
+/// The recipients: the arguments and (with `-t`) the header's, qualified,
+/// each once, all plausible.
+fn checked_recipients(
     ctx: &Context,
     opts: &Options,
-    sender: &str,
-    input: &[u8],
-) -> Result<QueueId, InjectError> {
-    let mut m = Incoming::create(&ctx.paths.incoming())?;
-    let p = prepare(ctx, opts, sender, input, m.id());
+    header_recipients: &[String],
+) -> Result<Vec<String>, InjectError> {
     let mut rcpts: Vec<String> = opts.recipients.iter().map(|r| ctx.qualify(r)).collect();
-    rcpts.extend(p.header_recipients.iter().map(|r| ctx.qualify(r)));
+    rcpts.extend(header_recipients.iter().map(|r| ctx.qualify(r)));
     let mut seen = std::collections::HashSet::new();
     rcpts.retain(|r| seen.insert(r.to_ascii_lowercase()));
     if rcpts.is_empty() {
@@ -268,13 +256,23 @@ pub fn queue_message(
     if let Some(bad) = rcpts.iter().find(|r| !plausible_address(r)) {
         return Err(InjectError::BadAddress(bad.clone()));
     }
-    m.write(&p.bytes)?;
+    Ok(rcpts)
+}
+
+/// The envelope of a message from `sender` to `rcpts`.
+fn envelope(
+    ctx: &Context,
+    opts: &Options,
+    sender: &str,
+    rcpts: Vec<String>,
+    body_8bit: bool,
+) -> Envelope {
     let mut env = Envelope::new(
         sender.to_string(),
         rcpts.into_iter().map(Recipient::new).collect(),
     );
     env.origin = format!("inject uid {}", ctx.uid);
-    env.body_8bit = p.bytes.iter().any(|&b| b >= 0x80);
+    env.body_8bit = body_8bit;
     env.smtputf8 = !sender.is_ascii() || env.recipients.iter().any(|r| !r.address.is_ascii());
     env.envid = opts.envid.clone();
     env.ret = opts.ret;
@@ -284,9 +282,7 @@ pub fn queue_message(
             r.notify_given = true;
         }
     }
-    let id = m.commit(&env)?;
-    crate::queue::kick(&ctx.paths.kick_socket());
-    Ok(id)
+    env
 }
 
 /// `local@domain` with no spaces, controls or angle brackets and one `@`.
@@ -301,21 +297,4 @@ pub fn plausible_address(a: &str) -> bool {
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'))
         && !domain.contains('@')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stdin_is_read_up_to_the_limit_and_no_further() {
-        assert_eq!(
-            read_bounded(&b"12345"[..], 5).unwrap(),
-            Some(b"12345".to_vec())
-        );
-        assert_eq!(read_bounded(&b"123456"[..], 5).unwrap(), None);
-        assert_eq!(read_bounded(&b""[..], 0).unwrap(), Some(Vec::new()));
-        // An endless input ends the read once past the limit.
-        assert_eq!(read_bounded(std::io::repeat(b'x'), 1 << 20).unwrap(), None);
-    }
 }

@@ -10,7 +10,8 @@
 
 use std::io::{Read, Write};
 
-use super::{queue_message, Context, InjectError, Options};
+use super::stream::QueueWriter;
+use super::{Context, InjectError, Options};
 use crate::exit;
 use crate::proto::smtp::reply::{self, Reply};
 use crate::proto::smtp::{
@@ -222,12 +223,27 @@ fn message(
     t: Transaction,
     max_size: u64,
 ) -> Option<Reply> {
-    // Past the limit the decoder stops keeping bytes: memory stays bounded.
+    // Past the limit the decoder stops keeping bytes; what it keeps goes
+    // into the queue file as it comes, committed only once the whole
+    // message is known to be good.
     let mut d = BodyDecoder::new(Mode::Data, max_size);
+    let opts = Options {
+        recipients: t.recipients,
+        ret: t.params.ret,
+        envid: t.params.envid,
+        ..plain_options()
+    };
+    let mut writer = QueueWriter::new(ctx, &opts, &t.sender);
     let mut body = Vec::new();
     loop {
+        body.clear();
         let (used, done) = d.decode(input.rest(), &mut body);
         input.pos += used;
+        if let Ok(w) = writer.as_mut() {
+            if let Err(e) = w.push(&body) {
+                writer = Err(e);
+            }
+        }
         if done {
             break;
         }
@@ -246,13 +262,7 @@ fn message(
             Problem::LongLine => reply::LONG_LINE_IN_MESSAGE,
         });
     }
-    let opts = Options {
-        recipients: t.recipients,
-        ret: t.params.ret,
-        envid: t.params.envid,
-        ..plain_options()
-    };
-    Some(match queue_message(ctx, &opts, &t.sender, &body) {
+    Some(match writer.and_then(QueueWriter::finish) {
         Ok(id) => reply::queued(&id.to_string()),
         Err(InjectError::Queue(e)) if e.is_temporary() => {
             Reply::owned(451, "4.3.0", format!("Queue file write error ({e})"))

@@ -178,6 +178,10 @@ fn run_one(shared: &Shared, job: &job::Job, fd: Option<std::os::fd::OwnedFd>) ->
     let reply = deliver::run_job(&settings, &mut dir, &shared.clock, job, &file);
     give_directory(dir);
     reply
+        .results
+        .iter()
+        .for_each(|r| crate::stats::delivery(&job.qid, r.outcome));
+    reply
 }
 
 fn write_reply(mut stream: &UnixStream, reply: &JobReply) -> Result<(), FrameError> {

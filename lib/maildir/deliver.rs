@@ -255,6 +255,7 @@ pub(crate) fn write_tmp(
         }
         // Step 3: the data is on disk before any name in new/ points to it.
         // A crash before this leaves only the tmp/ file.
+        crate::stats::fsync();
         file.sync_all().map_err(io_err("fsync", &path))?;
         Ok((size, vsize))
     });

@@ -703,6 +703,7 @@ pub(crate) fn next_validity(dir: &Path) -> Result<u32> {
 fn durable_sync(f: &File) -> std::io::Result<()> {
     #[cfg(test)]
     SYNCS.with(|c| c.set(c.get() + 1));
+    crate::stats::fsync();
     f.sync_data()
 }
 

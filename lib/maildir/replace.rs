@@ -39,6 +39,7 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let (mut f, tmp) = temp_file(path)?;
     let r = (|| {
         f.write_all(data).map_err(io_err("write", &tmp))?;
+        crate::stats::fsync();
         f.sync_all().map_err(io_err("fsync", &tmp))?;
         // A crash before the rename leaves `path` as it was and `tmp` for
         // clean_tmp; after it, the new text whole.

@@ -1,5 +1,6 @@
 //! Pure protocol codecs: no I/O, no logging.
 
+pub mod dotstuff;
 pub mod imap;
 pub mod pop3;
 pub mod sasl;

@@ -175,6 +175,7 @@ impl Incoming {
         // Crash before this sync ends: only tmp/QID exists, perhaps half
         // written; the caller has not said yes, and kmp-send removes the file
         // when old. After it, message and envelope are durable together.
+        crate::stats::fsync();
         file.sync_all()
             .map_err(|e| QueueError::io("fsync", &tmp, e))?;
         drop(file);

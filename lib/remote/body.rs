@@ -5,7 +5,11 @@
 //! Content-Transfer-Encoding changed. A message whose headers hold 8-bit
 //! bytes, or a part declared `binary`, cannot be downgraded.
 //!
-//! Pure functions over the message bytes; no I/O.
+//! Pure functions over the message bytes; no I/O. The downgrade itself is a
+//! stream in two passes ([`super::downgrade`]); [`Summary`] is the one pass
+//! that decides what a message needs, without keeping a copy of it.
+
+use crate::proto::dotstuff::Encoder;
 
 /// Why a message cannot be made 7-bit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +32,7 @@ impl std::fmt::Display for DowngradeError {
 
 /// Deepest MIME nesting followed; deeper parts are left as they are, which is
 /// fine only when they are 7-bit (else the downgrade fails).
-const MAX_DEPTH: usize = 32;
+pub(super) const MAX_DEPTH: usize = 32;
 
 /// Whether `msg` holds any byte above 127.
 pub fn has_8bit(msg: &[u8]) -> bool {
@@ -44,156 +48,76 @@ pub fn header_8bit(msg: &[u8]) -> bool {
 /// The bytes to send after DATA's 354: CRLF line ends, leading dots doubled,
 /// a final CRLF if the message lacks one, and the terminating `.CRLF`.
 pub fn to_wire(msg: &[u8]) -> Vec<u8> {
-    let lines = msg.iter().filter(|&&b| b == b'\n').count();
-    let mut out = Vec::with_capacity(msg.len() + lines + 16);
-    let mut at_start = true;
-    let mut prev = 0u8;
-    for &b in msg {
-        if at_start && b == b'.' {
-            out.push(b'.');
-        }
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        at_start = b == b'\n';
-        prev = b;
-    }
-    if !at_start {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
+    crate::proto::dotstuff::encode(msg, None)
 }
 
 /// A 7-bit version of `msg` (LF line ends in and out).
 pub fn downgrade(msg: &[u8]) -> Result<Vec<u8>, DowngradeError> {
-    let mut out = Vec::with_capacity(msg.len() * 11 / 10);
-    entity(msg, true, false, 0, &mut out)?;
-    Ok(out)
+    super::downgrade::downgrade(msg)
 }
 
-/// Re-encodes one MIME entity (header and body) into `out`.
-fn entity(
-    e: &[u8],
-    top: bool,
-    digest: bool,
-    depth: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), DowngradeError> {
-    let (head, body) = split_entity(e);
-    if has_8bit(head) {
-        return Err(DowngradeError::HeaderNot7Bit);
-    }
-    if !has_8bit(body) {
-        out.extend_from_slice(e);
-        return Ok(());
-    }
-    if depth >= MAX_DEPTH {
-        return Err(DowngradeError::CannotEncode("MIME nesting too deep".into()));
-    }
-    let fields = fields(head);
-    let ctype = field(&fields, "content-type");
-    let cte = field(&fields, "content-transfer-encoding")
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let (mime_type, params) = match &ctype {
-        Some(v) => parse_content_type(v),
-        None if digest => ("message/rfc822".to_string(), Vec::new()),
-        None => ("text/plain".to_string(), Vec::new()),
-    };
-    if cte == "binary" {
-        return Err(DowngradeError::CannotEncode(
-            "a part is declared binary".into(),
-        ));
-    }
-    if mime_type.starts_with("multipart/") {
-        if let Some(boundary) = param(&params, "boundary") {
-            write_head(&fields, top, Some("7bit"), ctype.is_none(), out);
-            let digest = mime_type == "multipart/digest";
-            return multipart(body, &boundary, digest, depth, out);
-        }
-    }
-    if mime_type == "message/rfc822" || mime_type == "message/global" {
-        write_head(&fields, top, Some("7bit"), ctype.is_none(), out);
-        return entity(body, false, false, depth + 1, out);
-    }
-    if cte == "base64" || cte == "quoted-printable" {
-        return Err(DowngradeError::CannotEncode(format!(
-            "8-bit data in a part declared {cte}"
-        )));
-    }
-    write_head(&fields, top, Some("quoted-printable"), ctype.is_none(), out);
-    quoted_printable(body, out);
-    Ok(())
+/// What one pass over a message tells: fed in pieces, keeps no copy.
+#[derive(Debug)]
+pub struct Summary {
+    /// Any byte above 127.
+    pub eight_bit: bool,
+    /// 8-bit bytes in the top-level header section (RFC 6532 headers).
+    pub header_8bit: bool,
+    /// RFC 1870's size: CRLF line ends, no dot-stuffing, no final dot.
+    pub size: u64,
+    in_header: bool,
+    at_line_start: bool,
+    crlf: Encoder,
+    scratch: Vec<u8>,
 }
 
-/// The parts of a multipart body, each re-encoded.
-fn multipart(
-    body: &[u8],
-    boundary: &str,
-    digest: bool,
-    depth: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), DowngradeError> {
-    let delim = format!("--{boundary}");
-    let mut part_start: Option<usize> = None;
-    let mut pos = 0;
-    while pos < body.len() {
-        let end = body[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| pos + i + 1)
-            .unwrap_or(body.len());
-        let line = &body[pos..end];
-        let trimmed = trim_end(line);
-        let is_delim = trimmed.starts_with(delim.as_bytes()) && {
-            let rest = &trimmed[delim.len()..];
-            rest.is_empty() || rest == b"--" || rest.iter().all(|b| *b == b' ' || *b == b'\t')
-        };
-        if is_delim {
-            match part_start {
-                Some(s) => entity(&body[s..pos], false, digest, depth + 1, out)?,
-                // The preamble: 8-bit there has no encoding to take.
-                None if has_8bit(&body[..pos]) => {
-                    return Err(DowngradeError::CannotEncode(
-                        "8-bit data in a multipart preamble".into(),
-                    ))
-                }
-                None => out.extend_from_slice(&body[..pos]),
-            }
-            out.extend_from_slice(line);
-            if trimmed.ends_with(b"--") && trimmed.len() == delim.len() + 2 {
-                let epilogue = &body[end..];
-                if has_8bit(epilogue) {
-                    return Err(DowngradeError::CannotEncode(
-                        "8-bit data in a multipart epilogue".into(),
-                    ));
-                }
-                out.extend_from_slice(epilogue);
-                return Ok(());
-            }
-            part_start = Some(end);
+impl Default for Summary {
+    fn default() -> Summary {
+        Summary {
+            eight_bit: false,
+            header_8bit: false,
+            size: 0,
+            in_header: true,
+            at_line_start: true,
+            crlf: Encoder::crlf_only(),
+            scratch: Vec::new(),
         }
-        pos = end;
     }
-    // No closing delimiter: the last part runs to the end.
-    match part_start {
-        Some(s) => entity(&body[s..], false, digest, depth + 1, out),
-        None if has_8bit(body) => Err(DowngradeError::CannotEncode(
-            "multipart body without its boundary".into(),
-        )),
-        None => {
-            out.extend_from_slice(body);
-            Ok(())
+}
+
+impl Summary {
+    pub fn feed(&mut self, data: &[u8]) {
+        if !self.eight_bit && has_8bit(data) {
+            self.eight_bit = true;
         }
+        if self.in_header {
+            for &b in data {
+                if b == b'\n' && self.at_line_start {
+                    self.in_header = false;
+                    break;
+                }
+                self.header_8bit |= b >= 0x80;
+                self.at_line_start = b == b'\n';
+            }
+        }
+        self.crlf.feed(data, &mut self.scratch);
+        self.size += self.scratch.len() as u64;
+        self.scratch.clear();
+    }
+
+    pub fn finish(mut self) -> Summary {
+        let crlf = std::mem::replace(&mut self.crlf, Encoder::crlf_only());
+        crlf.finish(&mut self.scratch);
+        self.size += self.scratch.len() as u64;
+        self.scratch = Vec::new();
+        self
     }
 }
 
 /// The header block, with Content-Transfer-Encoding set to `cte`; at the top
 /// level MIME-Version is added when missing, and a Content-Type when the
 /// message had none (its charset is unknown: RFC 1428's `unknown-8bit`).
-fn write_head(
+pub(super) fn write_head(
     fields: &[(String, &[u8])],
     top: bool,
     cte: Option<&str>,
@@ -258,7 +182,7 @@ pub fn quoted_printable(body: &[u8], out: &mut Vec<u8>) {
 
 /// Splits an entity at its first empty line: (header block with the empty
 /// line, body). An entity without one is all header.
-fn split_entity(e: &[u8]) -> (&[u8], &[u8]) {
+pub(super) fn split_entity(e: &[u8]) -> (&[u8], &[u8]) {
     if e.first() == Some(&b'\n') {
         return (&e[..1], &e[1..]);
     }
@@ -269,7 +193,7 @@ fn split_entity(e: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// The header fields: lower-cased name and the raw bytes (folded lines included).
-fn fields<'a>(head: &'a [u8]) -> Vec<(String, &'a [u8])> {
+pub(super) fn fields<'a>(head: &'a [u8]) -> Vec<(String, &'a [u8])> {
     let mut out: Vec<(String, &[u8])> = Vec::new();
     let mut start = None;
     let mut pos = 0;
@@ -312,7 +236,7 @@ fn fields<'a>(head: &'a [u8]) -> Vec<(String, &'a [u8])> {
 }
 
 /// The unfolded value of the first field named `name`.
-fn field(fields: &[(String, &[u8])], name: &str) -> Option<String> {
+pub(super) fn field(fields: &[(String, &[u8])], name: &str) -> Option<String> {
     let raw = fields.iter().find(|(n, _)| n == name)?.1;
     let colon = raw.iter().position(|&b| b == b':')?;
     let v = String::from_utf8_lossy(&raw[colon + 1..]);
@@ -325,7 +249,7 @@ fn field(fields: &[(String, &[u8])], name: &str) -> Option<String> {
 }
 
 /// `text/plain; charset="x"` → (`text/plain`, [(`charset`, `x`)]).
-fn parse_content_type(v: &str) -> (String, Vec<(String, String)>) {
+pub(super) fn parse_content_type(v: &str) -> (String, Vec<(String, String)>) {
     let mut parts = split_params(v).into_iter();
     let t = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
     let params = parts
@@ -365,7 +289,7 @@ fn split_params(v: &str) -> Vec<String> {
     out
 }
 
-fn param(params: &[(String, String)], name: &str) -> Option<String> {
+pub(super) fn param(params: &[(String, String)], name: &str) -> Option<String> {
     params
         .iter()
         .find(|(k, _)| k == name)
@@ -373,7 +297,7 @@ fn param(params: &[(String, String)], name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn trim_end(line: &[u8]) -> &[u8] {
+pub(super) fn trim_end(line: &[u8]) -> &[u8] {
     let mut l = line;
     while let Some((&b, rest)) = l.split_last() {
         if b == b'\n' || b == b'\r' {

@@ -25,6 +25,8 @@ pub struct Extensions {
     /// RFC 1870 SIZE, with its limit (0: no limit given).
     pub size: Option<u64>,
     pub eight_bit_mime: bool,
+    /// RFC 3030 CHUNKING: the message may go in BDAT chunks.
+    pub chunking: bool,
     pub smtputf8: bool,
     pub dsn: bool,
     pub starttls: bool,
@@ -48,6 +50,7 @@ impl Extensions {
                 "PIPELINING" => ext.pipelining = true,
                 "SIZE" => ext.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
                 "8BITMIME" => ext.eight_bit_mime = true,
+                "CHUNKING" => ext.chunking = true,
                 "SMTPUTF8" => ext.smtputf8 = true,
                 "DSN" => ext.dsn = true,
                 "STARTTLS" => ext.starttls = true,

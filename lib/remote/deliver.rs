@@ -9,14 +9,14 @@
 //! before the transaction is done (connect, greeting, EHLO, TLS, lost
 //! connection, 421) makes us try the next address for the recipients left.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::ipc::job::{Job, JobRecipient, Outcome, RecipientResult};
 use crate::queue::Ret;
 
-use super::body;
 use super::client::{relay_text, Conn, ConnError};
+use super::message::{Form, Message};
 use super::pool::{Pool, PoolKey};
 use super::reply::Reply;
 use super::route::{self, Candidate, Route};
@@ -29,38 +29,6 @@ pub struct Shared {
     pub pool: Pool,
     pub tls: TlsClients,
     pub resolver: Option<hickory_resolver::TokioResolver>,
-}
-
-/// The message of a job, in the forms the wire may need.
-pub struct Message {
-    pub raw: Vec<u8>,
-    pub eight_bit: bool,
-    wire: OnceLock<Vec<u8>>,
-    seven_bit: OnceLock<Result<Vec<u8>, body::DowngradeError>>,
-}
-
-impl Message {
-    pub fn new(raw: Vec<u8>) -> Message {
-        Message {
-            eight_bit: body::has_8bit(&raw),
-            raw,
-            wire: OnceLock::new(),
-            seven_bit: OnceLock::new(),
-        }
-    }
-
-    /// The bytes after 354, as they are.
-    fn wire(&self) -> &[u8] {
-        self.wire.get_or_init(|| body::to_wire(&self.raw))
-    }
-
-    /// The bytes after 354, downgraded to 7 bits.
-    fn wire_7bit(&self) -> Result<&[u8], &body::DowngradeError> {
-        self.seven_bit
-            .get_or_init(|| body::downgrade(&self.raw).map(|m| body::to_wire(&m)))
-            .as_ref()
-            .map(Vec::as_slice)
-    }
 }
 
 /// Time stamps for `delays=a/b/c/d`.
@@ -250,7 +218,7 @@ pub async fn deliver_job(
 async fn deliver_group(
     shared: &Shared,
     job: &Job,
-    msg: &Message,
+    msg: &Arc<Message>,
     route: &Route,
     idx: &[usize],
     mut clock: Clock,
@@ -576,7 +544,7 @@ fn auth_refusal(
 async fn session(
     shared: &Shared,
     job: &Job,
-    msg: &Message,
+    msg: &Arc<Message>,
     conn: &mut Conn,
     idx: &[usize],
     pending: &[usize],
@@ -592,7 +560,7 @@ async fn session(
         || pending
             .iter()
             .any(|&k| !job.recipients[idx[k]].address.is_ascii());
-    let utf8_headers = job.smtputf8 && body::header_8bit(&msg.raw);
+    let utf8_headers = job.smtputf8 && msg.header_8bit;
     let needs_utf8 = utf8_address || utf8_headers;
     let decide = |v: Verdict, verdicts: &mut [Option<Verdict>]| {
         for &k in pending {
@@ -615,9 +583,13 @@ async fn session(
         decide(v, verdicts);
         return SessionEnd::Reusable;
     }
-    let (data, body_param) = if msg.eight_bit && !conn.ext.eight_bit_mime {
-        match msg.wire_7bit() {
-            Ok(d) => (d, None),
+    let chunking = conn.ext.chunking;
+    let (form, size, body_param) = if msg.eight_bit && !conn.ext.eight_bit_mime {
+        match msg.seven_bit().await {
+            Ok((plan, size)) => {
+                let plan = Some(plan.clone());
+                (Form { chunking, plan }, *size, None)
+            }
             Err(e) => {
                 let mut v = Verdict::local(
                     Outcome::Bounced,
@@ -630,13 +602,15 @@ async fn session(
                 return SessionEnd::Reusable;
             }
         }
-    } else if (msg.eight_bit || job.body_8bit) && conn.ext.eight_bit_mime {
-        (msg.wire(), Some("BODY=8BITMIME"))
     } else {
-        (msg.wire(), None)
+        let param = ((msg.eight_bit || job.body_8bit) && conn.ext.eight_bit_mime)
+            .then_some("BODY=8BITMIME");
+        let form = Form {
+            chunking,
+            plan: None,
+        };
+        (form, msg.size, param)
     };
-    // The wire size less the final ".CRLF" is RFC 1870's message size.
-    let size = data.len().saturating_sub(3) as u64;
     if let Some(max) = conn.ext.size.filter(|&m| m > 0) {
         if size > max {
             let mut v = Verdict::local(
@@ -677,7 +651,7 @@ async fn session(
     let mut first = true;
     for chunk in pending.chunks(s.max_recipients) {
         let rcpts: Vec<&JobRecipient> = chunk.iter().map(|&k| &job.recipients[idx[k]]).collect();
-        let tx = transaction(conn, s, &mail, &rcpts, data).await;
+        let tx = transaction(conn, s, &mail, &rcpts, msg, &form).await;
         for (j, v) in tx.verdicts.into_iter().enumerate() {
             if let Some(v) = v {
                 verdicts[chunk[j]] = Some(v);
@@ -719,7 +693,8 @@ async fn transaction(
     s: &Settings,
     mail: &str,
     rcpts: &[&JobRecipient],
-    data: &[u8],
+    msg: &Arc<Message>,
+    form: &Form,
 ) -> Tx {
     let t = s.timeouts;
     let n = rcpts.len();
@@ -747,7 +722,9 @@ async fn transaction(
             batch.push_str(l);
             batch.push_str("\r\n");
         }
-        batch.push_str("DATA\r\n");
+        if !form.chunking {
+            batch.push_str("DATA\r\n");
+        }
         if let Err(e) = conn.send(batch.as_bytes(), t.command).await {
             broken!(e, "sending MAIL FROM");
         }
@@ -796,6 +773,12 @@ async fn transaction(
             *slot = Some(v.clone());
         }
     }
+    if form.chunking {
+        if accepted.is_empty() {
+            return reset(conn, t.command, tx).await;
+        }
+        return chunks(conn, s, msg, form, rcpts, &accepted, tx).await;
+    }
     // DATA: pipelined, its reply is waiting; otherwise send it only when
     // some recipient was accepted.
     let data_reply = if pipelining || !accepted.is_empty() {
@@ -839,9 +822,20 @@ async fn transaction(
         }
         None => return reset(conn, t.command, tx).await,
     }
-    for block in data.chunks(64 * 1024) {
-        if let Err(e) = conn.send(block, t.data_block).await {
-            broken!(e, "sending message body");
+    let mut blocks = msg.stream(form.clone());
+    while let Some(block) = blocks.recv().await {
+        match block {
+            Ok(b) => {
+                if let Err(e) = conn.send(&b, t.data_block).await {
+                    broken!(e, "sending message body");
+                }
+            }
+            Err(e) => {
+                // The final dot must not go out: closing the connection
+                // makes the server drop what it has (RFC 5321 4.1.1.4).
+                unreadable(&mut tx, &accepted, &e);
+                return tx;
+            }
         }
     }
     let done = match conn.read_reply(t.data_done).await {
@@ -862,8 +856,28 @@ async fn transaction(
             return tx;
         }
     };
-    let v = Verdict::reply(conn, &done, "end of DATA command");
-    for &j in &accepted {
+    final_reply(
+        conn,
+        &done,
+        "end of DATA command",
+        rcpts,
+        &accepted,
+        &mut tx,
+    );
+    tx
+}
+
+/// The verdicts after the reply to the end of the message.
+fn final_reply(
+    conn: &Conn,
+    done: &Reply,
+    stage: &str,
+    rcpts: &[&JobRecipient],
+    accepted: &[usize],
+    tx: &mut Tx,
+) {
+    let v = Verdict::reply(conn, done, stage);
+    for &j in accepted {
         let mut v = v.clone();
         if v.outcome == Outcome::Sent && !conn.ext.dsn && rcpts[j].notify.success {
             v.outcome = Outcome::Relayed;
@@ -873,7 +887,119 @@ async fn transaction(
     if done.code == 421 {
         tx.end = TxEnd::Closed;
     }
+}
+
+/// The message file could not be read mid-transaction: the accepted
+/// recipients are deferred and the connection is given up.
+fn unreadable(tx: &mut Tx, accepted: &[usize], e: &std::io::Error) {
+    let v = Verdict::local(
+        Outcome::Deferred,
+        "4.3.0",
+        format!("cannot read the message file: {e}"),
+        "none",
+    );
+    for &j in accepted {
+        tx.verdicts[j] = Some(v.clone());
+    }
+    tx.end = TxEnd::Closed;
+}
+
+/// The message in BDAT chunks (RFC 3030 section 2), one block each, the last
+/// one marked LAST; each chunk's reply is read before the next is sent. A
+/// failed chunk fails the transaction for every accepted recipient, and RSET
+/// clears what the server holds (RFC 3030 section 4).
+async fn chunks(
+    conn: &mut Conn,
+    s: &Settings,
+    msg: &Arc<Message>,
+    form: &Form,
+    rcpts: &[&JobRecipient],
+    accepted: &[usize],
+    mut tx: Tx,
+) -> Tx {
+    let t = s.timeouts;
+    let mut blocks = msg.stream(form.clone());
+    let mut held: Option<Vec<u8>> = None;
+    let done = loop {
+        let next = match blocks.recv().await {
+            Some(Ok(b)) => Some(b),
+            Some(Err(e)) => {
+                unreadable(&mut tx, accepted, &e);
+                return reset(conn, t.command, tx).await;
+            }
+            None => None,
+        };
+        let last = next.is_none();
+        let Some(chunk) = (if last {
+            held.take()
+        } else {
+            held.replace(next.unwrap_or_default())
+        }) else {
+            if last {
+                // An empty message: one empty last chunk.
+                break send_chunk(conn, s, &[], true).await;
+            }
+            continue;
+        };
+        let r = send_chunk(conn, s, &chunk, last).await;
+        if last {
+            break r;
+        }
+        match r {
+            Ok(r) if r.is_positive() => {}
+            Ok(r) => {
+                let v = Verdict::reply(conn, &r, "BDAT command");
+                for &j in accepted {
+                    tx.verdicts[j] = Some(v.clone());
+                }
+                if r.code == 421 {
+                    tx.end = TxEnd::Closed;
+                    return tx;
+                }
+                return reset(conn, t.command, tx).await;
+            }
+            Err(e) => {
+                tx.end = TxEnd::Broken(Verdict::broken(conn, &e, "sending message body"));
+                return tx;
+            }
+        }
+    };
+    match done {
+        Ok(r) => final_reply(conn, &r, "end of DATA command", rcpts, accepted, &mut tx),
+        Err(e) => {
+            // As after DATA's final dot: the server may have taken it.
+            let mut v = Verdict::broken(
+                conn,
+                &e,
+                "sending end of data -- message may be sent more than once",
+            );
+            v.outcome = Outcome::Deferred;
+            for &j in accepted {
+                tx.verdicts[j] = Some(v.clone());
+            }
+            tx.end = TxEnd::Closed;
+        }
+    }
     tx
+}
+
+/// `BDAT <size> [LAST]` and the chunk, then its reply.
+async fn send_chunk(
+    conn: &mut Conn,
+    s: &Settings,
+    chunk: &[u8],
+    last: bool,
+) -> Result<Reply, ConnError> {
+    let t = s.timeouts;
+    let line = format!(
+        "BDAT {}{}\r\n",
+        chunk.len(),
+        if last { " LAST" } else { "" }
+    );
+    conn.send(line.as_bytes(), t.command).await?;
+    conn.send(chunk, t.data_block).await?;
+    conn.read_reply(if last { t.data_done } else { t.data_block })
+        .await
 }
 
 /// RSET after a transaction that did not complete, so the connection can be

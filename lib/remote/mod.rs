@@ -22,6 +22,8 @@
 pub mod body;
 pub mod client;
 pub mod deliver;
+pub mod downgrade;
+pub mod message;
 pub mod pool;
 pub mod reply;
 pub mod route;
@@ -39,7 +41,8 @@ use crate::config::Config;
 use crate::ipc::frame::{self, FrameError, MAX_FRAME};
 use crate::ipc::job::{Job, JobReply, Outcome, RecipientResult, VERSION};
 
-pub use deliver::{Message, Shared};
+pub use deliver::Shared;
+pub use message::Message;
 pub use settings::Settings;
 
 /// Builds what every delivery shares from the configuration.
@@ -109,7 +112,11 @@ async fn connection(current: Current, mut stream: UnixStream) {
             }
         };
         let shared = current.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let qid = job.qid.clone();
         let results = run_job(shared, job, fd).await;
+        for r in &results {
+            crate::stats::delivery(&qid, r.outcome);
+        }
         let reply = JobReply {
             v: VERSION,
             results,
@@ -146,31 +153,13 @@ pub async fn run_job(shared: Arc<Shared>, job: Job, fd: Option<OwnedFd>) -> Vec<
     let Some(fd) = fd else {
         return fail(&job, "the job came without its message file".into());
     };
-    let raw = match tokio::task::spawn_blocking(move || read_all_at(fd)).await {
-        Ok(Ok(raw)) => raw,
+    let file = std::fs::File::from(fd);
+    let msg = match tokio::task::spawn_blocking(move || Message::open(file)).await {
+        Ok(Ok(m)) => m,
         Ok(Err(e)) => return fail(&job, format!("cannot read the message file: {e}")),
         Err(e) => return fail(&job, format!("cannot read the message file: {e}")),
     };
-    deliver::deliver_job(shared, Arc::new(job), Arc::new(Message::new(raw))).await
-}
-
-/// The whole file, read with pread from offset 0.
-fn read_all_at(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::File::from(fd);
-    let len = f.metadata()?.len();
-    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut off = 0u64;
-    loop {
-        let n = f.read_at(&mut buf, off)?;
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-        off += n as u64;
-    }
-    Ok(out)
+    deliver::deliver_job(shared, Arc::new(job), Arc::new(msg)).await
 }
 
 /// Reads one job frame and the descriptor that came with it. `pending`

@@ -158,6 +158,7 @@ impl Queue {
             self.dirty.insert(id.clone());
             self.fresh.insert(id.clone());
             self.taken.push(id.clone());
+            crate::stats::count(crate::stats::Counter::Received);
             self.schedule(&id);
         }
         self.commit();

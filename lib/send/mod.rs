@@ -446,6 +446,7 @@ impl Queue {
                 .collect();
             if !expired.is_empty() {
                 for &i in &expired {
+                    crate::stats::count(crate::stats::Counter::Expired);
                     let rc = &mut rec.rcpts[i];
                     rc.status = RcptStatus::Bounced;
                     if rc.text.is_empty() {

@@ -589,9 +589,11 @@ impl Conn {
             return Err("no queue file".into());
         };
         let env = env.clone();
+        let started = std::time::Instant::now();
         let r = tokio::task::spawn_blocking(move || file.commit(&env)).await;
         match r {
             Ok(Ok(qid)) => {
+                crate::stats::accepted(started.elapsed());
                 crate::queue::kick(&self.srv.paths.kick_socket());
                 Ok(qid.to_string())
             }

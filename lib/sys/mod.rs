@@ -14,6 +14,7 @@ use std::path::Path;
 
 /// Makes a directory's entries (a rename, a link, a new file) durable.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    crate::stats::fsync();
     File::open(dir)?.sync_all()
 }
 

@@ -1,0 +1,200 @@
+//! The message of a job, read from its queue file as a stream: never whole
+//! in memory, whatever its size.
+//!
+//! When the job arrives, one pass over the file ([`body::Summary`]) finds
+//! whether it holds 8-bit data, whether its header does, and its RFC 1870
+//! size. Only when a server without 8BITMIME is met is the 7-bit plan made
+//! (two more passes: [`Walker::scan`], then the converted size), once per
+//! job. Each transaction then reads the file again and gets the wire form in
+//! blocks of [`BLOCK`] bytes from a reader thread, through a channel of
+//! [`DEPTH`] blocks: LF to CRLF with dot-stuffing for DATA, CRLF only for
+//! BDAT (RFC 3030), converted to 7 bits on the way when a plan is given.
+//!
+//! The file is read with `pread` only: its descriptor's offset is shared with
+//! kmp-send's open file and must not move.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, OnceCell};
+
+use super::body::{DowngradeError, Summary};
+use super::downgrade::{Plan, Walker};
+use crate::proto::dotstuff::Encoder;
+
+/// Bytes read from the file at a time, and the size of a block on the wire.
+pub const BLOCK: usize = 256 * 1024;
+
+/// Blocks that may wait between the reader thread and the connection.
+const DEPTH: usize = 2;
+
+/// The 7-bit form's plan and its RFC 1870 size.
+pub type SevenBit = Result<(Plan, u64), DowngradeError>;
+
+/// A job's message file and what is known about it.
+pub struct Message {
+    file: File,
+    /// The file's length when the job came: buffers are no larger than it needs.
+    len: u64,
+    /// Any byte above 127.
+    pub eight_bit: bool,
+    /// 8-bit bytes in the top-level header section.
+    pub header_8bit: bool,
+    /// RFC 1870 size as it is: CRLF line ends, no dot-stuffing.
+    pub size: u64,
+    seven_bit: OnceCell<SevenBit>,
+}
+
+/// The form a transaction sends.
+#[derive(Clone)]
+pub struct Form {
+    /// BDAT chunks (RFC 3030) rather than DATA.
+    pub chunking: bool,
+    /// The 7-bit conversion to apply, if any.
+    pub plan: Option<Plan>,
+}
+
+impl Message {
+    /// Reads `file` once for its summary (blocking: call off the runtime).
+    pub fn open(file: File) -> io::Result<Message> {
+        let len = file.metadata()?.len();
+        let mut s = Summary::default();
+        read_blocks(&file, len, |b| {
+            s.feed(b);
+            true
+        })?;
+        let s = s.finish();
+        Ok(Message {
+            file,
+            len,
+            eight_bit: s.eight_bit,
+            header_8bit: s.header_8bit,
+            size: s.size,
+            seven_bit: OnceCell::new(),
+        })
+    }
+
+    /// The 7-bit plan and size, made on first use.
+    pub async fn seven_bit(self: &Arc<Self>) -> &SevenBit {
+        let me = self.clone();
+        self.seven_bit
+            .get_or_init(|| async move {
+                match tokio::task::spawn_blocking(move || me.plan()).await {
+                    Ok(r) => r,
+                    Err(e) => Err(DowngradeError::CannotEncode(format!(
+                        "the conversion failed: {e}"
+                    ))),
+                }
+            })
+            .await
+    }
+
+    /// Scans for the plan, then counts the converted form's size.
+    fn plan(&self) -> SevenBit {
+        let io_err = |e: io::Error| DowngradeError::CannotEncode(format!("cannot read: {e}"));
+        let mut scan = Walker::scan();
+        let mut sink = Vec::new();
+        read_blocks(&self.file, self.len, |b| {
+            scan.feed(b, &mut sink);
+            true
+        })
+        .map_err(io_err)?;
+        let plan = scan.finish(&mut sink)?;
+        let mut size = 0u64;
+        let mut emit = Walker::emit(plan.clone());
+        let mut crlf = Encoder::crlf_only();
+        let mut wire = Vec::new();
+        let mut count = |lf: &mut Vec<u8>, wire: &mut Vec<u8>, crlf: &mut Encoder| {
+            crlf.feed(lf, wire);
+            size += wire.len() as u64;
+            lf.clear();
+            wire.clear();
+        };
+        read_blocks(&self.file, self.len, |b| {
+            emit.feed(b, &mut sink);
+            count(&mut sink, &mut wire, &mut crlf);
+            true
+        })
+        .map_err(io_err)?;
+        emit.finish(&mut sink)?;
+        count(&mut sink, &mut wire, &mut crlf);
+        crlf.finish(&mut wire);
+        size += wire.len() as u64;
+        Ok((plan, size))
+    }
+
+    /// The wire form in blocks, from a reader thread. The stream ends after
+    /// the last block (for DATA, the one with the final ".CRLF"); an `Err`
+    /// means the file could not be read and the transaction must not end.
+    pub fn stream(self: &Arc<Self>, form: Form) -> mpsc::Receiver<io::Result<Vec<u8>>> {
+        let (tx, rx) = mpsc::channel(DEPTH);
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut enc = if form.chunking {
+                Encoder::crlf_only()
+            } else {
+                Encoder::whole()
+            };
+            let mut walker = form.plan.map(Walker::emit);
+            let mut lf = Vec::new();
+            let room = block_for(me.len) + block_for(me.len) / 8;
+            let mut out = Vec::with_capacity(room);
+            let read = read_blocks(&me.file, me.len, |b| {
+                match walker.as_mut() {
+                    Some(w) => {
+                        w.feed(b, &mut lf);
+                        enc.feed(&lf, &mut out);
+                        lf.clear();
+                    }
+                    None => enc.feed(b, &mut out),
+                }
+                if out.len() >= BLOCK {
+                    let block = std::mem::replace(&mut out, Vec::with_capacity(room));
+                    return tx.blocking_send(Ok(block)).is_ok();
+                }
+                true
+            });
+            if let Err(e) = read {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            if let Some(w) = walker {
+                // The plan came from a scan of the same file: it cannot fail now.
+                if let Err(e) = w.finish(&mut lf) {
+                    let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+                    return;
+                }
+                enc.feed(&lf, &mut out);
+            }
+            enc.finish(&mut out);
+            let _ = tx.blocking_send(Ok(out));
+        });
+        rx
+    }
+}
+
+/// The buffer size for a file of `len` bytes: small messages, small buffers.
+fn block_for(len: u64) -> usize {
+    usize::try_from(len.saturating_add(1)).map_or(BLOCK, |l| l.clamp(4096, BLOCK))
+}
+
+/// Reads `file` (`len` bytes long when the job came; it may not change, but
+/// the read goes to its end whatever it is) from offset 0 in blocks with
+/// `pread`, until `f` says stop.
+fn read_blocks(file: &File, len: u64, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+    let mut buf = vec![0u8; block_for(len)];
+    let mut off = 0u64;
+    loop {
+        let n = match file.read_at(&mut buf, off) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 || !f(&buf[..n]) {
+            return Ok(());
+        }
+        off += n as u64;
+    }
+}
