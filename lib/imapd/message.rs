@@ -424,6 +424,28 @@ pub fn body_structure(out: &mut Vec<u8>, msg: Option<&Message>, crlf: &[u8], ext
     }
 }
 
+/// The BODYSTRUCTURE of the part at `part` (the whole message for `[]`),
+/// as URLFETCH's BODYPARTSTRUCTURE gives it (RFC 5524 3.2); false when
+/// there is no such part.
+pub fn part_body_structure(
+    out: &mut Vec<u8>,
+    msg: Option<&Message>,
+    crlf: &[u8],
+    part: &[u32],
+) -> bool {
+    if part.is_empty() {
+        body_structure(out, msg, crlf, true);
+        return true;
+    }
+    match msg.and_then(|m| find(m, part)) {
+        Some((m, id)) => {
+            part_structure(out, m, id, true);
+            true
+        }
+        None => false,
+    }
+}
+
 fn lower_or(s: Option<&str>, d: &str) -> Vec<u8> {
     s.unwrap_or(d).to_ascii_lowercase().into_bytes()
 }

@@ -11,6 +11,7 @@
 //! The session reaches mail only through [`store::MailStore`], implemented
 //! over `crate::maildir` in [`maildir_store`].
 
+pub mod accounts;
 pub mod cmd;
 pub mod events;
 pub mod maildir_store;
@@ -19,6 +20,7 @@ pub mod names;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod url;
 pub mod view;
 
 use std::time::Duration;

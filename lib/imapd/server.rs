@@ -146,7 +146,10 @@ async fn connection(
     } else {
         Stream::plain(tcp, settings.deadlines())
     };
-    let session = Session::new(settings, implicit_tls, peer.ip().is_loopback());
+    let mut session = Session::new(settings, implicit_tls, peer.ip().is_loopback());
+    session.accounts = Some(Arc::new(super::accounts::AuthdAccounts {
+        socket: shared.authd_socket.clone(),
+    }));
     let mut c = Conn {
         shared,
         ip: peer.ip().to_canonical(),
@@ -194,7 +197,7 @@ impl Conn<'_> {
                     match parsed {
                         Ok(cmd) => self.run_blocking(|s, out| s.handle(cmd, out)).await??,
                         Err(e) => {
-                            self.session.staged = None;
+                            self.session.staged.clear();
                             let tag = e.tag.unwrap_or_else(|| "*".into());
                             self.reply(|s, out| s.bad(&tag, &e.message, out)).await?
                         }
@@ -322,8 +325,10 @@ impl Conn<'_> {
             (_, Some(why)) => Err(why),
             (None, None) => Err("Cannot store the message".to_string()),
         };
-        self.session.staged = Some(staged);
         let mut rest = empty_literal(&head);
+        // The empty literal's content starts where the rewritten head ends:
+        // the APPEND finds its file by that offset.
+        self.session.staged.push((rest.len(), staged));
         rest.extend_from_slice(&self.buf);
         self.buf = rest;
         self.framer.restart();

@@ -163,6 +163,22 @@ pub trait MailStore: Send {
         internal_date: Option<i64>,
     ) -> StoreResult<(u32, u32)>;
     fn quota(&mut self) -> StoreResult<Quota>;
+    /// Whether a folder exists (APPEND answers TRYCREATE before anything else).
+    fn exists(&mut self, name: &str) -> StoreResult<bool> {
+        match self.status(name) {
+            Ok(_) => Ok(true),
+            Err(StoreError::NoSuchFolder) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    /// A folder's URLAUTH key (RFC 4467 7), made first with `create`.
+    fn urlauth_key(&mut self, _folder: &str, _create: bool) -> StoreResult<Option<[u8; 32]>> {
+        Ok(None)
+    }
+    /// Forgets the URLAUTH key of one folder, or of every folder.
+    fn reset_urlauth_keys(&mut self, _folder: Option<&str>) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// A folder open in a session.

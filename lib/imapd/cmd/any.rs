@@ -42,6 +42,10 @@ pub fn capabilities(s: &Session) -> String {
             "CONDSTORE",
             "BINARY",
             "UTF8=ACCEPT",
+            "MULTIAPPEND",
+            "CATENATE",
+            "URLAUTH",
+            "URLAUTH=BINARY",
         ]),
     }
     c.join(" ")

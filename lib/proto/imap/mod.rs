@@ -24,6 +24,8 @@ mod mailbox;
 mod search;
 mod selected;
 mod types;
+pub mod url;
+mod urlauth;
 
 pub use frame::{empty_literal, Frame, Framer, Limits};
 pub use types::*;
@@ -78,6 +80,9 @@ fn parse_body(verb: &str, c: &mut Cursor) -> lexer::Res<CommandBody> {
         return Ok(b);
     }
     if let Some(b) = mailbox::parse(verb, c)? {
+        return Ok(b);
+    }
+    if let Some(b) = urlauth::parse(verb, c)? {
         return Ok(b);
     }
     if verb == "UID" {
