@@ -20,6 +20,7 @@ pub mod names;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod submit;
 pub mod url;
 pub mod view;
 
