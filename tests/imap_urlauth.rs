@@ -26,6 +26,8 @@ def fetch(m, *args):
 
 u = login("u@example.test")
 assert b"URLAUTH=BINARY" in u.capability()[1][0]
+typ, data = u.select("INBOX")
+assert u.untagged_responses.get("OK") and any(b"[URLMECH INTERNAL]" in x for x in u.untagged_responses["OK"]), u.untagged_responses
 part = base64.b64encode("\u4e2d\u6587 attachment".encode("gb2312")) + b"\r\n"
 msg = (b"From: u@example.test\r\nSubject: =?GB2312?B?" + base64.b64encode("\u4f60\u597d".encode("gb2312")) +
        b"?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
