@@ -100,6 +100,10 @@ pub struct Enabled {
     pub condstore: bool,
 }
 
+/// APPEND literals the server wrote to staging files: where each starts in
+/// the command, and the file and its size, or why it could not be kept.
+pub type Staged = Vec<(usize, Result<(std::fs::File, u64), String>)>;
+
 /// One connection's session.
 pub struct Session {
     pub state: State,
@@ -115,7 +119,7 @@ pub struct Session {
     /// files as they arrived ([`MailStore::stage`]): where each literal
     /// starts in the command, and the file and its size, or why it could
     /// not be kept.
-    pub staged: Vec<(usize, Result<(std::fs::File, u64), String>)>,
+    pub staged: Staged,
     /// Other users' stores, for URLAUTH URLs that name them.
     pub accounts: Option<std::sync::Arc<dyn super::url::Accounts>>,
     /// Bad commands so far.

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{Read, Seek, Write};
 
 use super::{mailbox_name, store_error, uid_set};
-use crate::imapd::session::{Action, Out, Session, State};
+use crate::imapd::session::{Action, Out, Session, Staged, State};
 use crate::imapd::store::{MailStore, MsgFlags, StoreError};
 use crate::imapd::url::{self, Accounts, Asker, Refused};
 use crate::proto::imap::url as imap_url;
@@ -148,10 +148,7 @@ pub fn append(
 }
 
 /// The staged file of the literal that starts at `at`, if it was staged.
-fn take_staged(
-    staged: &mut Vec<(usize, Result<(File, u64), String>)>,
-    at: usize,
-) -> Option<Result<(File, u64), String>> {
+fn take_staged(staged: &mut Staged, at: usize) -> Option<Result<(File, u64), String>> {
     let i = staged.iter().position(|(o, _)| *o == at)?;
     Some(staged.swap_remove(i).1)
 }
@@ -194,7 +191,7 @@ fn catenate(
     user: &str,
     store: &mut dyn MailStore,
     parts: Vec<CatenatePart>,
-    staged: &mut Vec<(usize, Result<(File, u64), String>)>,
+    staged: &mut Staged,
     max: u64,
     accounts: Option<&dyn Accounts>,
 ) -> Result<Body, Failed> {
