@@ -54,6 +54,14 @@ d = fetch(u, '("%s" BINARY BODYPARTSTRUCTURE)' % att)
 flat = b"".join(x if isinstance(x, bytes) else b"".join(x) for x in d)
 assert b'BODYPARTSTRUCTURE ("application" "octet-stream" NIL NIL NIL "base64"' in flat, flat
 assert "\u4e2d\u6587 attachment".encode("gb2312") in flat, flat
+# BINARY of the whole message: the attachment decoded in place, its
+# Content-Transfer-Encoding field saying so, the rest as stored.
+whole = gen(u, base + ";urlauth=anonymous")
+d = fetch(u, '("%s" BINARY)' % whole)
+flat = b"".join(x if isinstance(x, bytes) else b"".join(x) for x in d)
+want = msg.replace(b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding: binary").replace(
+    part, "\u4e2d\u6587 attachment".encode("gb2312") + b"\r\n")
+assert want in flat, flat
 # Signing a URL for another user's mailbox is refused.
 typ, data = u._simple_command("GENURLAUTH", '"imap://v@example.test/INBOX/;uid=1;urlauth=anonymous"', "INTERNAL")
 assert typ == "NO", (typ, data)

@@ -156,15 +156,27 @@ pub fn fetch_data(out: &mut Vec<u8>, a: &UrlFetchArg, found: Option<(imap_url::I
     }
     let parsed = message::parse(&wire);
     let part_only = u.section.text.is_none();
+    let part = if part_only {
+        &u.section.part[..]
+    } else {
+        &[][..]
+    };
     let mut items = Vec::new();
     if a.body_part_structure {
         let mut bs = b"BODYPARTSTRUCTURE ".to_vec();
-        let part = if part_only {
-            &u.section.part[..]
-        } else {
-            &[][..]
+        // With BINARY, the structure describes the decoded data (RFC 5524
+        // 3.2): sizes and lines after decoding, the labels as they were.
+        let decoded = (a.binary && part_only)
+            .then(|| message::binary_converted(&wire, parsed.as_ref(), part, false, true).ok())
+            .flatten();
+        let found = match &decoded {
+            Some(d) if !part.is_empty() => {
+                let p = message::parse(d);
+                message::part_body_structure(&mut bs, p.as_ref(), d, &[])
+            }
+            _ => message::part_body_structure(&mut bs, parsed.as_ref(), &wire, part),
         };
-        if !message::part_body_structure(&mut bs, parsed.as_ref(), &wire, part) {
+        if !found {
             out.extend_from_slice(b"NIL");
             return;
         }
@@ -182,7 +194,7 @@ pub fn fetch_data(out: &mut Vec<u8>, a: &UrlFetchArg, found: Option<(imap_url::I
         } else {
             item.extend_from_slice(b"BINARY ");
             let decoded = if part_only {
-                message::binary(&wire, parsed.as_ref(), &u.section.part)
+                message::binary_converted(&wire, parsed.as_ref(), part, true, false)
                     .ok()
                     .map(|d| partial(d, u.partial))
             } else {
