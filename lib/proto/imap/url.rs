@@ -150,6 +150,11 @@ pub fn parse(url: &[u8]) -> Result<ImapUrl, UrlError> {
         off += 1;
         let seg_start = off;
         off += seg.len();
+        if u.urlauth.is_some() {
+            // RFC 4467 7: the token signs everything before it, so
+            // nothing may follow it.
+            return Err(UrlError("URL parameter after URLAUTH"));
+        }
         let (key, value) = seg
             .split_once('=')
             .ok_or(UrlError("URL parameter without a value"))?;
@@ -390,6 +395,8 @@ mod tests {
             b"/INBOX/;uid=1/;uid=2",
             b"/INBOX/;uid=1;urlauth=nobody",
             b"/INBOX/;uid=1;urlauth=user+x:internal",
+            b"/INBOX/;uid=1;urlauth=anonymous:internal:00/;section=1",
+            b"/INBOX/;uid=1;urlauth=anonymous;partial=1.2",
             b"/INBOX/;uid=1;expire=yesterday;urlauth=anonymous",
             b"/IN%ZZ/;uid=1",
             b"/IN BOX/;uid=1",
