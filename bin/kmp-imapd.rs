@@ -16,7 +16,8 @@
 //! except on loopback) and `imapd.imaps_listen` (implicit TLS); and
 //! `RUN/urlfetch.sock` (mode 0660, kmp-smtpd's group), where kmp-smtpd
 //! resolves BURL's `submit+` URLAUTH URLs.
-//! Signals: SIGTERM and SIGINT end it (the pid file is removed).
+//! Signals: SIGTERM and SIGINT end it (the pid file and the URLFETCH socket
+//! are removed).
 //! Exit codes: 0 after SIGTERM, 71 OS error, 73 cannot write the pid file,
 //! 75 a port cannot be bound, 78 configuration error.
 //! Standards: RFC 3501, RFC 9051, RFC 2177, 2342, 2971, 3348, 3516, 3691,
@@ -165,6 +166,7 @@ fn run(args: Args) -> i32 {
             reload(&shared_for_reload, config_path.as_deref(), tls_available);
         }
         info!("stopping");
+        let _ = std::fs::remove_file(&urlfetch_path);
         drop(pid);
         exit::OK
     });
