@@ -7,19 +7,22 @@
 //! `tls.key`); the users' Maildirs (`paths.mail`), through `lib/maildir`.
 //! Writes: the users' Maildirs (flags, expunges, APPEND, COPY, MOVE, folder
 //! changes), only through `lib/maildir`; its pid file `RUN/kmp-imapd.pid`.
-//! Talks to: kmp-authd over `RUN/authd.sock` (logins, bans). It never opens
-//! the user database.
+//! Talks to: kmp-authd over `RUN/authd.sock` (logins, bans, the owner of a
+//! URLAUTH URL). It never opens the user database.
 //! Trusts: kmp-authd's answers and the configuration. Does not trust: its
 //! clients — every command is parsed with capped lengths, literals and
 //! nesting; bad commands get BAD and the session goes on.
 //! Listens: `imapd.listen` (plaintext with STARTTLS; LOGINDISABLED before TLS
-//! except on loopback) and `imapd.imaps_listen` (implicit TLS).
-//! Signals: SIGTERM and SIGINT end it (the pid file is removed).
+//! except on loopback) and `imapd.imaps_listen` (implicit TLS); and
+//! `RUN/urlfetch.sock` (mode 0660, kmp-smtpd's group), where kmp-smtpd
+//! resolves BURL's `submit+` URLAUTH URLs.
+//! Signals: SIGTERM and SIGINT end it (the pid file and the URLFETCH socket
+//! are removed).
 //! Exit codes: 0 after SIGTERM, 71 OS error, 73 cannot write the pid file,
 //! 75 a port cannot be bound, 78 configuration error.
 //! Standards: RFC 3501, RFC 9051, RFC 2177, 2342, 2971, 3348, 3516, 3691,
 //! 4315, 4731, 4959, 5161, 5258, 5819, 6154, 6851, 7162 (CONDSTORE), 7888,
-//! 9208. See kmp-imapd(8).
+//! 9208, 3502 (MULTIAPPEND), 4469 (CATENATE), 4467 (URLAUTH), 5524, 5092. See kmp-imapd(8).
 
 use clap::Parser;
 use kmpromail::daemon::{self, DaemonArgs, PidFile};
@@ -72,6 +75,24 @@ fn run(args: Args) -> i32 {
         Ok(l) => l,
         Err(c) => return c,
     };
+    // Bound before privileges are dropped, then given to kmp-imapd's user
+    // and kmp-smtpd's group: only kmp-smtpd may ask for submit+ URLs.
+    let urlfetch_path = paths.urlfetch_socket();
+    let urlfetch = match kmpromail::imapd::submit::bind(&urlfetch_path) {
+        Ok(l) => l,
+        Err(e) => {
+            error!("cannot listen on {}: {e}", urlfetch_path.display());
+            return exit::TEMPFAIL;
+        }
+    };
+    if let Err(e) = daemon::hand_socket_over(
+        &urlfetch_path,
+        cfg.str("privileges.imapd"),
+        cfg.str("privileges.smtpd"),
+    ) {
+        error!("cannot give {} to kmp-smtpd: {e}", urlfetch_path.display());
+        return exit::OSERR;
+    }
     if let Err(code) = daemon::drop_privileges(&cfg, "privileges.imapd", None) {
         return code;
     }
@@ -91,6 +112,18 @@ fn run(args: Args) -> i32 {
     let code = rt.block_on(async move {
         let shared = Shared::new(settings, tls, paths.authd_socket());
         let shared_for_reload = shared.clone();
+        match tokio::net::UnixListener::from_std(urlfetch) {
+            Ok(l) => {
+                let accounts = std::sync::Arc::new(kmpromail::imapd::accounts::AuthdAccounts {
+                    socket: paths.authd_socket(),
+                });
+                tokio::spawn(kmpromail::imapd::submit::serve(l, accounts));
+            }
+            Err(e) => {
+                error!("URLFETCH socket: {e}");
+                return exit::OSERR;
+            }
+        }
         for (list, implicit_tls) in [(plain, false), (implicit, true)] {
             for l in list {
                 match tokio::net::TcpListener::from_std(l) {
@@ -133,6 +166,7 @@ fn run(args: Args) -> i32 {
             reload(&shared_for_reload, config_path.as_deref(), tls_available);
         }
         info!("stopping");
+        let _ = std::fs::remove_file(&urlfetch_path);
         drop(pid);
         exit::OK
     });

@@ -7,15 +7,16 @@
 //! directory and wakes kmp-send.
 //! Runs as: `privileges.smtpd` (kmpd) after binding and reading the TLS key.
 //! Reads: the configuration, the TLS certificate and key (before dropping
-//! privileges); asks kmp-authd about users, logins and bans.
+//! privileges); asks kmp-authd about users, logins and bans; asks
+//! kmp-imapd over `RUN/urlfetch.sock` for the content of BURL's URLs.
 //! Writes: only `QUEUE/incoming/` (tmp, env, new), and its pid file.
-//! Trusts: the configuration and kmp-authd's answers. Does not trust the
+//! Trusts: the configuration and the answers of kmp-authd and kmp-imapd. Does not trust the
 //! network: every client byte goes through `proto::smtp`'s capped parser.
 //! Never imports `userdb` or `maildir`.
 //! Exit codes: 0 on SIGTERM; 71 cannot drop privileges; 73 cannot write the
 //! pid file; 74 cannot bind or load TLS; 78 bad configuration.
 //! Standards: RFC 5321, 1870, 2034, 2920, 3030, 3207, 3461, 3463, 4954,
-//! 6152, 6531. See kmp-smtpd(8).
+//! 6152, 6531, 4468 (BURL). See kmp-smtpd(8).
 
 use clap::Parser;
 

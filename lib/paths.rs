@@ -37,6 +37,11 @@ impl Paths {
         self.run.join("authd.sock")
     }
 
+    /// kmp-imapd's URLFETCH socket, for kmp-smtpd's BURL (RFC 4468).
+    pub fn urlfetch_socket(&self) -> PathBuf {
+        self.run.join("urlfetch.sock")
+    }
+
     /// The datagram socket that wakes kmp-send when new mail is dropped.
     pub fn kick_socket(&self) -> PathBuf {
         self.run.join("kick.sock")

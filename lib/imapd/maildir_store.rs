@@ -298,6 +298,39 @@ impl MailStore for MaildirStore {
             limit_messages: u.limits.messages,
         })
     }
+
+    fn exists(&mut self, name: &str) -> StoreResult<bool> {
+        Ok(self.md.folder(name).map_err(err)?.exists())
+    }
+
+    fn urlauth_key(&mut self, folder: &str, create: bool) -> StoreResult<Option<[u8; 32]>> {
+        self.md
+            .folder(folder)
+            .map_err(err)?
+            .urlauth_key(create)
+            .map_err(err)
+    }
+
+    fn reset_urlauth_keys(&mut self, folder: Option<&str>) -> StoreResult<()> {
+        let names = match folder {
+            Some(f) => vec![f.to_string()],
+            None => self
+                .md
+                .list_folders()
+                .map_err(err)?
+                .into_iter()
+                .map(|f| f.name)
+                .collect(),
+        };
+        for n in names {
+            let f = self.md.folder(&n).map_err(err)?;
+            if folder.is_some() && !f.exists() {
+                return Err(StoreError::NoSuchFolder);
+            }
+            f.reset_urlauth_key().map_err(err)?;
+        }
+        Ok(())
+    }
 }
 
 /// An INTERNALDATE as a file time (dates before 1970 become 1970).

@@ -424,6 +424,28 @@ pub fn body_structure(out: &mut Vec<u8>, msg: Option<&Message>, crlf: &[u8], ext
     }
 }
 
+/// The BODYSTRUCTURE of the part at `part` (the whole message for `[]`),
+/// as URLFETCH's BODYPARTSTRUCTURE gives it (RFC 5524 3.2); false when
+/// there is no such part.
+pub fn part_body_structure(
+    out: &mut Vec<u8>,
+    msg: Option<&Message>,
+    crlf: &[u8],
+    part: &[u32],
+) -> bool {
+    if part.is_empty() {
+        body_structure(out, msg, crlf, true);
+        return true;
+    }
+    match msg.and_then(|m| find(m, part)) {
+        Some((m, id)) => {
+            part_structure(out, m, id, true);
+            true
+        }
+        None => false,
+    }
+}
+
 fn lower_or(s: Option<&str>, d: &str) -> Vec<u8> {
     s.unwrap_or(d).to_ascii_lowercase().into_bytes()
 }
@@ -550,6 +572,125 @@ fn extension(out: &mut Vec<u8>, part: &mail_parser::MessagePart) {
     }
     out.push(b' ');
     encode::nstring(out, part.content_location().map(|s| s.as_bytes()));
+}
+
+/// A section with every base64 or quoted-printable leaf inside it decoded,
+/// the rest (headers, boundaries, prologues, epilogues) as stored: what
+/// URLFETCH's BINARY gives for a message or multipart part, as Dovecot
+/// does (RFC 5524 3.2 leaves the form of a composite part open). With
+/// `relabel`, each decoded leaf's Content-Transfer-Encoding field says
+/// `binary`; without, it keeps its label, which is what the
+/// BODYPARTSTRUCTURE of the decoded data describes. With `mime_header`,
+/// the part's own MIME header comes first (for a structure of the part).
+pub fn binary_converted(
+    crlf: &[u8],
+    msg: Option<&Message>,
+    part: &[u32],
+    relabel: bool,
+    mime_header: bool,
+) -> Result<Vec<u8>, UnknownCte> {
+    let Some(msg) = msg else {
+        return binary(crlf, None, part);
+    };
+    let (m, id) = if part.is_empty() {
+        (msg, 0)
+    } else {
+        match find(msg, part) {
+            Some(x) => x,
+            None => return Ok(Vec::new()),
+        }
+    };
+    let Some(p) = m.parts.get(id) else {
+        return Ok(Vec::new());
+    };
+    let raw = m.raw_message.as_ref();
+    let mut leaves = Vec::new();
+    collect_leaves(m, id, &mut leaves);
+    let start = if part.is_empty() || mime_header {
+        p.offset_header
+    } else {
+        p.offset_body
+    } as usize;
+    let end = (p.offset_end as usize).min(raw.len());
+    let mut out = Vec::with_capacity(end.saturating_sub(start));
+    let mut at = start;
+    for (h, b, e, cte) in leaves {
+        let (h, b, e) = (h as usize, b as usize, (e as usize).min(end));
+        let decoded = match cte.as_deref() {
+            None | Some("7bit" | "8bit" | "binary" | "") => continue,
+            Some("base64") => decode_base64(&raw[b.min(e)..e]),
+            Some("quoted-printable") => decode_qp(&raw[b.min(e)..e]),
+            Some(_) => return Err(UnknownCte),
+        };
+        if h < start && b >= at {
+            // The section is this leaf itself, without its header.
+            out.extend_from_slice(&decoded);
+            at = e;
+            continue;
+        }
+        if h < at || b > end {
+            continue;
+        }
+        out.extend_from_slice(&raw[at..h]);
+        if relabel && h >= start {
+            out.extend_from_slice(&relabel_cte(&raw[h..b]));
+        } else {
+            out.extend_from_slice(&raw[h.max(at)..b]);
+        }
+        out.extend_from_slice(&decoded);
+        at = e;
+    }
+    if at < end {
+        out.extend_from_slice(&raw[at..end]);
+    }
+    Ok(out)
+}
+
+/// The leaves under part `id` of `m`, in order: (header, body, end
+/// offsets, transfer encoding).
+fn collect_leaves(m: &Message, id: usize, out: &mut Vec<(u32, u32, u32, Option<String>)>) {
+    let Some(p) = m.parts.get(id) else {
+        return;
+    };
+    if let Some(sub) = embedded(p) {
+        collect_leaves(sub, 0, out);
+        return;
+    }
+    match &p.body {
+        PartType::Multipart(children) => {
+            for c in children {
+                collect_leaves(m, *c as usize, out);
+            }
+        }
+        _ => out.push((
+            p.offset_header,
+            p.offset_body,
+            p.offset_end,
+            p.content_transfer_encoding()
+                .map(|c| c.trim().to_ascii_lowercase()),
+        )),
+    }
+}
+
+/// A MIME header with its Content-Transfer-Encoding field (and its
+/// continuation lines) replaced by `binary`.
+fn relabel_cte(header: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header.len());
+    let mut skipping = false;
+    for line in header.split_inclusive(|b| *b == b'\n') {
+        if skipping && line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            continue;
+        }
+        skipping = false;
+        let name = b"content-transfer-encoding:";
+        if line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name) {
+            out.extend_from_slice(b"Content-Transfer-Encoding: binary\r\n");
+            skipping = true;
+            continue;
+        }
+        out.extend_from_slice(line);
+    }
+    out
 }
 
 #[cfg(test)]

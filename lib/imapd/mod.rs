@@ -11,6 +11,7 @@
 //! The session reaches mail only through [`store::MailStore`], implemented
 //! over `crate::maildir` in [`maildir_store`].
 
+pub mod accounts;
 pub mod cmd;
 pub mod context;
 pub mod events;
@@ -20,8 +21,10 @@ pub mod names;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod submit;
 #[cfg(test)]
 mod transcripts;
+pub mod url;
 pub mod view;
 
 use std::time::Duration;

@@ -154,6 +154,9 @@ async fn connection(
     let trusted = settings.trusted(peer.ip());
     let mut session = Session::new(settings, implicit_tls, peer.ip().is_loopback());
     session.trusted = trusted;
+    session.accounts = Some(Arc::new(super::accounts::AuthdAccounts {
+        socket: shared.authd_socket.clone(),
+    }));
     let mut c = Conn {
         shared,
         _slot: slot,
@@ -209,7 +212,7 @@ impl Conn<'_> {
                     match parsed {
                         Ok(cmd) => self.run_blocking(|s, out| s.handle(cmd, out)).await??,
                         Err(e) => {
-                            self.session.staged = None;
+                            self.session.staged.clear();
                             let tag = e.tag.unwrap_or_else(|| "*".into());
                             self.reply(|s, out| s.bad(&tag, &e.message, out)).await?
                         }
@@ -337,8 +340,10 @@ impl Conn<'_> {
             (_, Some(why)) => Err(why),
             (None, None) => Err("Cannot store the message".to_string()),
         };
-        self.session.staged = Some(staged);
         let mut rest = empty_literal(&head);
+        // The empty literal's content starts where the rewritten head ends:
+        // the APPEND finds its file by that offset.
+        self.session.staged.push((rest.len(), staged));
         rest.extend_from_slice(&self.buf);
         self.buf = rest;
         self.framer.restart();

@@ -109,6 +109,10 @@ pub struct Enabled {
     pub qresync: bool,
 }
 
+/// APPEND literals the server wrote to staging files: where each starts in
+/// the command, and the file and its size, or why it could not be kept.
+pub type Staged = Vec<(usize, Result<(std::fs::File, u64), String>)>;
+
 /// One connection's session.
 pub struct Session {
     pub state: State,
@@ -123,10 +127,13 @@ pub struct Session {
     pub enabled: Enabled,
     /// AUTHENTICATE waiting for its continuation line: the tag.
     pub sasl_tag: Option<String>,
-    /// The message of the APPEND being run, when the server wrote it to a
-    /// file as it arrived ([`MailStore::stage`]): the file and its size, or
-    /// why it could not be kept.
-    pub staged: Option<Result<(std::fs::File, u64), String>>,
+    /// The messages of the APPEND being run that the server wrote to
+    /// files as they arrived ([`MailStore::stage`]): where each literal
+    /// starts in the command, and the file and its size, or why it could
+    /// not be kept.
+    pub staged: Staged,
+    /// Other users' stores, for URLAUTH URLs that name them.
+    pub accounts: Option<std::sync::Arc<dyn super::url::Accounts>>,
     /// Bad commands so far.
     errors: u32,
     /// What NOTIFY SET asked to watch (RFC 5465), and what was seen last.
@@ -143,7 +150,8 @@ impl Session {
             trusted: false,
             enabled: Enabled::default(),
             sasl_tag: None,
-            staged: None,
+            staged: Vec::new(),
+            accounts: None,
             errors: 0,
             notify: None,
         }
@@ -195,7 +203,7 @@ impl Session {
                 State::Selected(..) => "Not allowed while a mailbox is selected",
                 State::Logout => "Logging out",
             };
-            self.staged = None;
+            self.staged.clear();
             return Ok(self.bad(&tag, why, out));
         }
         if let CommandBody::Unknown(verb) = &body {
@@ -203,7 +211,7 @@ impl Session {
         }
         let r = super::cmd::run(self, tag, body, out);
         // A staged message no APPEND took is dropped (its file was unlinked).
-        self.staged = None;
+        self.staged.clear();
         r
     }
 
@@ -288,6 +296,9 @@ pub fn allowed(state: &State, body: &CommandBody) -> bool {
         | Namespace
         | Status { .. }
         | Append { .. }
+        | GenUrlAuth(_)
+        | ResetKey { .. }
+        | UrlFetch(_)
         | Idle
         | GetQuota(_)
         | GetQuotaRoot(_)

@@ -178,6 +178,22 @@ pub trait MailStore: Send {
     ) -> StoreResult<bool> {
         Err(StoreError::Refused("METADATA is not kept here".into()))
     }
+    /// Whether a folder exists (APPEND answers TRYCREATE before anything else).
+    fn exists(&mut self, name: &str) -> StoreResult<bool> {
+        match self.status(name) {
+            Ok(_) => Ok(true),
+            Err(StoreError::NoSuchFolder) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    /// A folder's URLAUTH key (RFC 4467 7), made first with `create`.
+    fn urlauth_key(&mut self, _folder: &str, _create: bool) -> StoreResult<Option<[u8; 32]>> {
+        Ok(None)
+    }
+    /// Forgets the URLAUTH key of one folder, or of every folder.
+    fn reset_urlauth_keys(&mut self, _folder: Option<&str>) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// METADATA entry names (lower case) and values.

@@ -206,7 +206,9 @@ pub fn session(ctx: &Context, input: impl Read, mut out: impl Write) -> i32 {
                 }
                 reply::NOT_IMPLEMENTED
             }
-            Command::Expn | Command::StartTls | Command::Auth { .. } => reply::NOT_IMPLEMENTED,
+            Command::Expn | Command::StartTls | Command::Auth { .. } | Command::Burl { .. } => {
+                reply::NOT_IMPLEMENTED
+            }
             Command::Unknown(_) => reply::UNKNOWN_COMMAND,
         };
         if !send(&answer) {

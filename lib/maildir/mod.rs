@@ -90,6 +90,7 @@ pub mod ops;
 pub mod quota;
 mod replace;
 pub mod stage;
+pub mod urlauth;
 
 use std::fs;
 use std::io::Read;

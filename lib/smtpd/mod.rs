@@ -6,6 +6,7 @@
 //! It writes only into the queue's drop directory and never reads the user
 //! database: kmp-authd answers every question about users.
 
+pub mod burl;
 pub mod policy;
 pub mod server;
 pub mod session;

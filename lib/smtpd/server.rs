@@ -493,6 +493,37 @@ impl Conn {
                         Err(e) => return Err(e),
                     }
                 }
+                Action::FetchUrl { url, last } => {
+                    let max = session.max_message_size();
+                    let socket = self.srv.paths.urlfetch_socket();
+                    let timeout = self.policy.data_timeout;
+                    match super::burl::fetch(&socket, &url, max, timeout).await {
+                        Ok(data) => {
+                            if self.message.is_none() {
+                                self.open_message(session, Mode::Chunks);
+                            }
+                            let summary = match &mut self.message {
+                                Some(m) => {
+                                    m.decoder.decode(&data, &mut m.pending);
+                                    if last {
+                                        let s = m.decoder.clone().finish(&mut m.pending);
+                                        m.flush(true);
+                                        s
+                                    } else {
+                                        m.flush(false);
+                                        m.decoder.summary()
+                                    }
+                                }
+                                None => continue,
+                            };
+                            session.chunk_end(data.len() as u64, last, summary)
+                        }
+                        Err(r) => {
+                            info!("{}: BURL {}: {}", session.id(), r.code, r.text);
+                            session.burl_failed(r)
+                        }
+                    }
+                }
                 Action::Queue(env) => {
                     let r = self.commit(&env).await;
                     session.queued(r)

@@ -83,6 +83,13 @@ pub enum Action {
         last: bool,
         keep: bool,
     },
+    /// Fetch what an IMAP URL names through kmp-imapd (BURL, RFC 4468),
+    /// add it to the message as a chunk and call [`Session::chunk_end`];
+    /// if it cannot be fetched, call [`Session::burl_failed`].
+    FetchUrl {
+        url: String,
+        last: bool,
+    },
     /// Commit the message with this envelope, then call [`Session::queued`].
     Queue(Box<Envelope>),
     /// Abandon the message being written, if any (nothing is queued).
@@ -375,6 +382,7 @@ impl Session {
             },
             // BDAT's errors are decided in proceed: its octets must be read first.
             Command::Bdat { .. } => Ok(()),
+            Command::Burl { url, .. } => self.check_burl(url),
             Command::Rset | Command::Noop | Command::Quit | Command::Help | Command::Vrfy => Ok(()),
             Command::Expn => Err(reply::NOT_IMPLEMENTED),
             Command::StartTls => {
@@ -422,7 +430,11 @@ impl Session {
         if matches!(state, State::Chunks(..))
             && !matches!(
                 cmd,
-                Command::Bdat { .. } | Command::Noop | Command::Help | Command::Vrfy
+                Command::Bdat { .. }
+                    | Command::Burl { .. }
+                    | Command::Noop
+                    | Command::Help
+                    | Command::Vrfy
             )
         {
             // A command other than BDAT ends a chunked transaction (RFC 3030 2).
@@ -477,6 +489,24 @@ impl Session {
                 State::Data(h, tx)
             }
             (Command::Bdat { size, last }, state) => self.bdat(size, last, state, out),
+            (Command::Burl { url, last }, State::Mail(h, tx) | State::Chunks(h, tx)) => {
+                match tx.failed.clone() {
+                    Some(r) => {
+                        let h = if last {
+                            State::Ready(h)
+                        } else {
+                            State::Chunks(h, tx)
+                        };
+                        self.state = h;
+                        self.refuse(out, "BURL", r, "");
+                        std::mem::replace(&mut self.state, State::Closed)
+                    }
+                    None => {
+                        out.push(Action::FetchUrl { url, last });
+                        State::Chunks(h, tx)
+                    }
+                }
+            }
             (Command::Rset, state) => {
                 out.push(Action::Reply(reply::RESET_OK));
                 match state {
@@ -738,6 +768,55 @@ impl Session {
         out
     }
 
+    /// A BURL URL could not be fetched: the whole transaction fails
+    /// (RFC 4468 3.2: "If the URL fetch fails, the server will fail the
+    /// entire transaction").
+    pub fn burl_failed(&mut self, r: Reply) -> Vec<Action> {
+        let mut out = Vec::new();
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Chunks(h, _) | State::Mail(h, _) => {
+                out.push(Action::Abort);
+                self.state = State::Ready(h);
+                self.refuse(&mut out, "BURL", r, "");
+            }
+            other => self.state = other,
+        }
+        out
+    }
+
+    /// BURL's checks (RFC 4468 3): submission only, after AUTH, in a
+    /// transaction with a recipient, and only a URLAUTH URL for the user
+    /// who logged in ("the submit server MUST refuse the BURL command
+    /// unless the userid in the URL's <access> token matches the submit
+    /// client's authorization identity", 3.3). Nothing is fetched before
+    /// all of this holds.
+    fn check_burl(&self, url: &str) -> Result<(), Reply> {
+        if self.listener == Listener::Mx {
+            return Err(reply::UNKNOWN_COMMAND);
+        }
+        let Some(user) = &self.user else {
+            return Err(reply::AUTH_REQUIRED);
+        };
+        match &self.state {
+            State::Mail(_, tx) if tx.recipients.is_empty() => {
+                return Err(reply::NO_VALID_RECIPIENTS)
+            }
+            State::Mail(..) | State::Chunks(..) => {}
+            State::Fresh => return Err(reply::NEED_HELO),
+            _ => return Err(reply::NEED_MAIL),
+        }
+        let Ok(u) = crate::proto::imap::url::parse(url.as_bytes()) else {
+            return Err(reply::BURL_TRUST_REQUIRED);
+        };
+        use crate::proto::imap::url::Access;
+        match u.urlauth.map(|a| a.access) {
+            Some(Access::Submit(who)) if who.eq_ignore_ascii_case(user) => Ok(()),
+            Some(_) => Err(reply::BURL_NOT_AUTHORISED),
+            // A plain IMAP URL would need the user's own IMAP login.
+            None => Err(reply::BURL_TRUST_REQUIRED),
+        }
+    }
+
     /// The queue's verdict on the message: its id, or a failure (always
     /// temporary on the wire: the fault is ours).
     pub fn queued(&mut self, result: Result<String, String>) -> Vec<Action> {
@@ -967,6 +1046,11 @@ impl Session {
             "CHUNKING",
         ] {
             e.push(k.into());
+        }
+        // RFC 4468 3.1: submission only; "imap" once the user is known,
+        // since only URLAUTH URLs for that user are taken.
+        if self.listener != Listener::Mx && self.user.is_some() {
+            e.push("BURL imap".into());
         }
         e
     }

@@ -47,6 +47,10 @@ pub fn capabilities(s: &Session) -> String {
             "METADATA-SERVER",
             "BINARY",
             "UTF8=ACCEPT",
+            "MULTIAPPEND",
+            "CATENATE",
+            "URLAUTH",
+            "URLAUTH=BINARY",
         ]),
     }
     c.join(" ")

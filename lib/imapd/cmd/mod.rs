@@ -15,6 +15,7 @@ pub mod search;
 pub mod select;
 pub mod status;
 pub mod store;
+pub mod urlauth;
 
 use std::io;
 
@@ -69,12 +70,13 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
         Unsubscribe(m) => folders::subscribe(s, &tag, &m, false, out),
         List(args) => list::list(s, &tag, &args, out),
         Status { mailbox, items } => status::status(s, &tag, &mailbox, &items, out),
-        Append {
+        Append { mailbox, messages } => append::append(s, &tag, &mailbox, messages, out),
+        GenUrlAuth(urls) => urlauth::genurlauth(s, &tag, &urls, out),
+        ResetKey {
             mailbox,
-            flags,
-            date,
-            message,
-        } => append::append(s, &tag, &mailbox, &flags, date, &message, out),
+            mechanisms,
+        } => urlauth::resetkey(s, &tag, mailbox.as_deref(), &mechanisms, out),
+        UrlFetch(urls) => urlauth::urlfetch(s, &tag, &urls, out)?,
         Idle => {
             s.poll(out, true);
             out.line("+ idling");

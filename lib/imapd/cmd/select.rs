@@ -77,6 +77,8 @@ pub fn select(
         "* OK [UIDNEXT {}] Predicted next UID",
         view.uidnext
     ));
+    // RFC 4467 3: the URLAUTH mechanisms this mailbox's URLs may use.
+    out.line("* OK [URLMECH INTERNAL] URLAUTH mechanisms");
     if s.enabled.condstore {
         out.line(&format!(
             "* OK [HIGHESTMODSEQ {}] Highest",

@@ -159,7 +159,7 @@ fn part_path(c: &mut Cursor) -> Res<Vec<u32>> {
     Ok(part)
 }
 
-fn section(c: &mut Cursor) -> Res<Section> {
+pub(super) fn section(c: &mut Cursor) -> Res<Section> {
     let part = part_path(c)?;
     let text = if c.eat(b"HEADER.FIELDS.NOT") {
         Some(SectionText::HeaderFieldsNot(header_list(c)?))

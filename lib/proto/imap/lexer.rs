@@ -39,6 +39,11 @@ impl<'a> Cursor<'a> {
         Cursor { buf, pos: 0 }
     }
 
+    /// How far into the command the cursor is.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
     pub fn peek(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
     }

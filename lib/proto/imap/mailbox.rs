@@ -4,7 +4,10 @@
 //! NAMESPACE (RFC 2342), STATUS, APPEND, IDLE (RFC 2177) and QUOTA (RFC 9208).
 
 use super::lexer::{Cursor, Fail, Res};
-use super::types::{CommandBody, ListArgs, Qresync, StatusItem};
+use super::types::{
+    AppendContent, AppendData, AppendMessage, CatenatePart, CommandBody, ListArgs, Qresync,
+    StatusItem,
+};
 use super::MAX_LIST_ITEMS;
 
 /// The command `verb`, if it belongs to this family.
@@ -92,28 +95,19 @@ pub fn parse(verb: &str, c: &mut Cursor) -> Res<Option<CommandBody>> {
         "APPEND" => {
             c.sp()?;
             let mailbox = c.mailbox()?;
-            c.sp()?;
-            let flags = if c.peek() == Some(b'(') {
-                let f = c.flag_list()?;
-                c.sp()?;
-                f
-            } else {
-                Vec::new()
-            };
-            let date = if c.peek() == Some(b'"') {
-                let d = c.date_time()?;
-                c.sp()?;
-                Some(d)
-            } else {
-                None
-            };
-            let message = c.string()?;
-            CommandBody::Append {
-                mailbox,
-                flags,
-                date,
-                message,
+            let mut messages = Vec::new();
+            // MULTIAPPEND (RFC 3502): one or more messages, each with its
+            // own flags and date.
+            while c.eat(b" ") {
+                if messages.len() >= MAX_LIST_ITEMS {
+                    return Err(Fail("Too many messages in one APPEND".into()));
+                }
+                messages.push(append_message(c)?);
             }
+            if messages.is_empty() {
+                return Err(Fail("APPEND needs a message".into()));
+            }
+            CommandBody::Append { mailbox, messages }
         }
         "IDLE" => CommandBody::Idle,
         "GETQUOTA" => {
@@ -132,6 +126,61 @@ pub fn parse(verb: &str, c: &mut Cursor) -> Res<Option<CommandBody>> {
         }
         _ => return Ok(None),
     }))
+}
+
+/// append-opts SP append-data (RFC 3502, RFC 4469 5): `[flags] [date]
+/// literal` or `[flags] [date] CATENATE (parts)`.
+fn append_message(c: &mut Cursor) -> Res<AppendMessage> {
+    let flags = if c.peek() == Some(b'(') {
+        let f = c.flag_list()?;
+        c.sp()?;
+        f
+    } else {
+        Vec::new()
+    };
+    let date = if c.peek() == Some(b'"') {
+        let d = c.date_time()?;
+        c.sp()?;
+        Some(d)
+    } else {
+        None
+    };
+    let content = if c.eat(b"CATENATE") {
+        c.sp()?;
+        c.expect(b"(")?;
+        let mut parts = Vec::new();
+        loop {
+            if parts.len() >= MAX_LIST_ITEMS {
+                return Err(Fail("Too many CATENATE parts".into()));
+            }
+            if c.eat(b"TEXT ") {
+                parts.push(CatenatePart::Text(data(c)?));
+            } else if c.eat(b"URL ") {
+                parts.push(CatenatePart::Url(c.astring()?));
+            } else {
+                return Err(Fail("Expected TEXT or URL".into()));
+            }
+            if c.eat(b")") {
+                break;
+            }
+            c.sp()?;
+        }
+        AppendContent::Catenate(parts)
+    } else {
+        AppendContent::Literal(data(c)?)
+    };
+    Ok(AppendMessage {
+        flags,
+        date,
+        content,
+    })
+}
+
+/// A message literal and where its bytes start in the command.
+fn data(c: &mut Cursor) -> Res<AppendData> {
+    let bytes = c.string()?;
+    let at = c.pos() - bytes.len();
+    Ok(AppendData { bytes, at })
 }
 
 /// LIST [(selection)] reference pattern-or-patterns [RETURN (options)].

@@ -26,6 +26,8 @@ mod notify;
 mod search;
 mod selected;
 mod types;
+pub mod url;
+mod urlauth;
 
 pub use frame::{empty_literal, Frame, Framer, Limits};
 pub use types::*;
@@ -86,6 +88,9 @@ fn parse_body(verb: &str, c: &mut Cursor) -> lexer::Res<CommandBody> {
         return Ok(b);
     }
     if let Some(b) = notify::parse(verb, c)? {
+        return Ok(b);
+    }
+    if let Some(b) = urlauth::parse(verb, c)? {
         return Ok(b);
     }
     if verb == "UID" {

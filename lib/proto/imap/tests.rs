@@ -292,28 +292,89 @@ fn valid_commands() {
             "a APPEND INBOX (\\Seen $Junk) \" 7-Feb-1994 21:52:25 -0800\" {5}\r\nHello\r\n",
             B::Append {
                 mailbox: b"INBOX".to_vec(),
-                flags: vec![Flag::Seen, Flag::Keyword("$Junk".into())],
-                date: Some(DateTime {
-                    date: Date {
-                        year: 1994,
-                        month: 2,
-                        day: 7,
-                    },
-                    hour: 21,
-                    minute: 52,
-                    second: 25,
-                    zone_minutes: -480,
-                }),
-                message: b"Hello".to_vec(),
+                messages: vec![AppendMessage {
+                    flags: vec![Flag::Seen, Flag::Keyword("$Junk".into())],
+                    date: Some(DateTime {
+                        date: Date {
+                            year: 1994,
+                            month: 2,
+                            day: 7,
+                        },
+                        hour: 21,
+                        minute: 52,
+                        second: 25,
+                        zone_minutes: -480,
+                    }),
+                    content: AppendContent::Literal(AppendData {
+                        bytes: b"Hello".to_vec(),
+                        at: 63,
+                    }),
+                }],
             },
         ),
         (
             "a APPEND x {0+}\r\n\r\n",
             B::Append {
                 mailbox: b"x".to_vec(),
-                flags: vec![],
-                date: None,
-                message: vec![],
+                messages: vec![AppendMessage {
+                    flags: vec![],
+                    date: None,
+                    content: AppendContent::Literal(AppendData {
+                        bytes: vec![],
+                        at: 17,
+                    }),
+                }],
+            },
+        ),
+        (
+            "a APPEND x {1}\r\n1 (\\Seen) {1}\r\n2\r\n",
+            B::Append {
+                mailbox: b"x".to_vec(),
+                messages: vec![
+                    AppendMessage {
+                        flags: vec![],
+                        date: None,
+                        content: AppendContent::Literal(AppendData {
+                            bytes: b"1".to_vec(),
+                            at: 16,
+                        }),
+                    },
+                    AppendMessage {
+                        flags: vec![Flag::Seen],
+                        date: None,
+                        content: AppendContent::Literal(AppendData {
+                            bytes: b"2".to_vec(),
+                            at: 31,
+                        }),
+                    },
+                ],
+            },
+        ),
+        (
+            "a APPEND x CATENATE (URL \"/INBOX/;uid=1\" TEXT {2}\r\nab) CATENATE (TEXT {1}\r\nc)\r\n",
+            B::Append {
+                mailbox: b"x".to_vec(),
+                messages: vec![
+                    AppendMessage {
+                        flags: vec![],
+                        date: None,
+                        content: AppendContent::Catenate(vec![
+                            CatenatePart::Url(b"/INBOX/;uid=1".to_vec()),
+                            CatenatePart::Text(AppendData {
+                                bytes: b"ab".to_vec(),
+                                at: 51,
+                            }),
+                        ]),
+                    },
+                    AppendMessage {
+                        flags: vec![],
+                        date: None,
+                        content: AppendContent::Catenate(vec![CatenatePart::Text(AppendData {
+                            bytes: b"c".to_vec(),
+                            at: 75,
+                        })]),
+                    },
+                ],
             },
         ),
         ("a IDLE\r\n", B::Idle),
@@ -586,13 +647,19 @@ fn append_streams_a_large_literal() {
         assert_eq!(got.len(), 3, "{c}: {got:?}");
         assert_eq!(got[0], Got::Streamed(50000));
         let Got::Cmd(Ok(Command {
-            body: CommandBody::Append { message, flags, .. },
+            body: CommandBody::Append { messages, .. },
             ..
         })) = &got[1]
         else {
             panic!("{c}: {got:?}");
         };
-        assert!(message.is_empty() && flags == &[Flag::Seen], "{c}");
+        let AppendContent::Literal(data) = &messages[0].content else {
+            panic!("{c}: {got:?}");
+        };
+        assert!(
+            data.bytes.is_empty() && messages[0].flags == [Flag::Seen],
+            "{c}"
+        );
         assert!(matches!(got[2], Got::Cmd(Ok(_))), "{c}");
     }
     // A small one stays in the command.
@@ -710,4 +777,64 @@ fn id_lines_may_be_as_long_as_rfc_2971_allows() {
         got[0],
         Got::Reject(Some("a".into()), "Command line too long", false)
     );
+}
+
+#[test]
+fn urlauth_commands() {
+    use CommandBody as B;
+    let table: Vec<(&str, CommandBody)> = vec![
+        (
+            "a GENURLAUTH \"imap://u@h/INBOX/;uid=1;urlauth=anonymous\" internal\r\n",
+            B::GenUrlAuth(vec![(
+                b"imap://u@h/INBOX/;uid=1;urlauth=anonymous".to_vec(),
+                "INTERNAL".into(),
+            )]),
+        ),
+        (
+            "a RESETKEY\r\n",
+            B::ResetKey {
+                mailbox: None,
+                mechanisms: vec![],
+            },
+        ),
+        (
+            "a RESETKEY INBOX INTERNAL\r\n",
+            B::ResetKey {
+                mailbox: Some(b"INBOX".to_vec()),
+                mechanisms: vec!["INTERNAL".into()],
+            },
+        ),
+        (
+            "a URLFETCH \"u1\" (\"u2\" BINARY BODYPARTSTRUCTURE)\r\n",
+            B::UrlFetch(vec![
+                UrlFetchArg {
+                    url: b"u1".to_vec(),
+                    ..UrlFetchArg::default()
+                },
+                UrlFetchArg {
+                    url: b"u2".to_vec(),
+                    extended: true,
+                    binary: true,
+                    body_part_structure: true,
+                    ..UrlFetchArg::default()
+                },
+            ]),
+        ),
+    ];
+    for (text, want) in table {
+        let got = parse_command(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        assert_eq!(got.body, want, "{text}");
+    }
+    for bad in [
+        "a GENURLAUTH\r\n",
+        "a GENURLAUTH \"u\"\r\n",
+        "a URLFETCH\r\n",
+        "a URLFETCH (\"u\" BINARY BODY)\r\n",
+        "a URLFETCH (\"u\" FOO)\r\n",
+        "a APPEND INBOX\r\n",
+        "a APPEND INBOX CATENATE ()\r\n",
+        "a APPEND INBOX CATENATE (FOO \"x\")\r\n",
+    ] {
+        assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+    }
 }

@@ -55,12 +55,20 @@ pub enum CommandBody {
         mailbox: MailboxArg,
         items: Vec<StatusItem>,
     },
+    /// APPEND with one message, or several (MULTIAPPEND, RFC 3502).
     Append {
         mailbox: MailboxArg,
-        flags: Vec<Flag>,
-        date: Option<DateTime>,
-        message: Vec<u8>,
+        messages: Vec<AppendMessage>,
     },
+    /// GENURLAUTH (RFC 4467): (URL rump, mechanism) pairs.
+    GenUrlAuth(Vec<(Vec<u8>, String)>),
+    /// RESETKEY (RFC 4467): one mailbox's keys, or every mailbox's.
+    ResetKey {
+        mailbox: Option<MailboxArg>,
+        mechanisms: Vec<String>,
+    },
+    /// URLFETCH (RFC 4467, extended by RFC 5524).
+    UrlFetch(Vec<UrlFetchArg>),
     Idle,
     GetQuota(Vec<u8>),
     GetQuotaRoot(MailboxArg),
@@ -151,6 +159,9 @@ impl CommandBody {
             Namespace => "NAMESPACE",
             Status { .. } => "STATUS",
             Append { .. } => "APPEND",
+            GenUrlAuth(_) => "GENURLAUTH",
+            ResetKey { .. } => "RESETKEY",
+            UrlFetch(_) => "URLFETCH",
             Idle => "IDLE",
             GetQuota(_) => "GETQUOTA",
             GetQuotaRoot(_) => "GETQUOTAROOT",
@@ -234,6 +245,51 @@ pub enum NotifyEvent {
     ServerMetadata,
     /// An event we do not know (NO [BADEVENT]).
     Other(String),
+}
+
+/// One message of an APPEND (RFC 3501 6.3.11, RFC 3502, RFC 4469).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    pub flags: Vec<Flag>,
+    pub date: Option<DateTime>,
+    pub content: AppendContent,
+}
+
+/// A message as sent, or put together from parts (CATENATE, RFC 4469).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendContent {
+    Literal(AppendData),
+    Catenate(Vec<CatenatePart>),
+}
+
+/// A part of a CATENATE: literal text, or an IMAP URL (RFC 5092) to a
+/// message or a section of one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatenatePart {
+    Text(AppendData),
+    Url(Vec<u8>),
+}
+
+/// The bytes of an APPEND literal, and where they start in the command:
+/// a literal too large to keep in memory is written to a staging file by
+/// the server and left empty in the command, and the offset tells which
+/// staged file belongs here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendData {
+    pub bytes: Vec<u8>,
+    pub at: usize,
+}
+
+/// One URL of URLFETCH, with the RFC 5524 parameters when it was sent as
+/// a parenthesised list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UrlFetchArg {
+    pub url: Vec<u8>,
+    /// Sent as `(url ...)`: the answer is the extended form.
+    pub extended: bool,
+    pub body: bool,
+    pub binary: bool,
+    pub body_part_structure: bool,
 }
 
 /// LIST / LSUB arguments, with LIST-EXTENDED (RFC 5258) options.

@@ -22,6 +22,9 @@ pub const MAX_RCPT_LINE: usize = MAX_COMMAND_LINE + 500;
 pub const MAX_AUTH_LINE: usize = 12288;
 /// The longest HELO argument kept (a domain is at most 255 octets).
 pub const MAX_HELO: usize = 255;
+/// RFC 4468 sets no cap on a BURL line; an IMAP URL with a token and a
+/// long mailbox name fits easily in this.
+pub const MAX_BURL_LINE: usize = 4096;
 /// BDAT chunk sizes: at most 20 digits.
 pub const MAX_BDAT_DIGITS: usize = 20;
 
@@ -43,6 +46,12 @@ pub enum Command {
     /// RFC 3030 BDAT: `size` octets follow the command line.
     Bdat {
         size: u64,
+        last: bool,
+    },
+    /// RFC 4468 BURL: the content an IMAP URL names is the next part of
+    /// the message.
+    Burl {
+        url: String,
         last: bool,
     },
     Rset,
@@ -94,6 +103,7 @@ impl Command {
             Command::Mail { .. }
             | Command::Rcpt { .. }
             | Command::Bdat { .. }
+            | Command::Burl { .. }
             | Command::Rset
             | Command::Help
             | Command::Unknown(_) => false,
@@ -109,6 +119,7 @@ impl Command {
             Command::Rcpt { .. } => "RCPT",
             Command::Data => "DATA",
             Command::Bdat { .. } => "BDAT",
+            Command::Burl { .. } => "BURL",
             Command::Rset => "RSET",
             Command::Noop => "NOOP",
             Command::Quit => "QUIT",
@@ -202,6 +213,8 @@ fn command_cap(rest: &[u8]) -> usize {
         MAX_RCPT_LINE
     } else if is(b"AUTH") {
         MAX_AUTH_LINE
+    } else if is(b"BURL") {
+        MAX_BURL_LINE
     } else {
         MAX_COMMAND_LINE
     }
@@ -232,6 +245,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, ParseError> {
         "RCPT" => rcpt(arg),
         "DATA" => no_arg(Command::Data),
         "BDAT" => bdat(arg),
+        "BURL" => burl(arg),
         "RSET" => no_arg(Command::Rset),
         "NOOP" => Ok(Command::Noop),
         "QUIT" => no_arg(Command::Quit),
@@ -301,6 +315,24 @@ fn bdat(arg: &str) -> Result<Command, ParseError> {
         return Err(ParseError::Arguments);
     }
     Ok(Command::Bdat { size, last })
+}
+
+/// burl-cmd = "BURL" SP absolute-URI [SP end-marker] (RFC 4468 3.5).
+fn burl(arg: &str) -> Result<Command, ParseError> {
+    let mut words = arg.split(' ').filter(|w| !w.is_empty());
+    let url = words.next().ok_or(ParseError::Arguments)?;
+    let last = match words.next() {
+        None => false,
+        Some(w) if w.eq_ignore_ascii_case("LAST") => true,
+        Some(_) => return Err(ParseError::Arguments),
+    };
+    if words.next().is_some() || !url.contains(':') {
+        return Err(ParseError::Arguments);
+    }
+    Ok(Command::Burl {
+        url: url.to_string(),
+        last,
+    })
 }
 
 fn auth(arg: &str) -> Result<Command, ParseError> {

@@ -205,6 +205,12 @@ pub const NEED_SMTPUTF8: Reply = Reply::new(
     "5.6.7",
     "Non-ASCII address needs the SMTPUTF8 parameter",
 );
+/// RFC 4468 6: BURL's failures.
+pub const BURL_FETCH_FAILED: Reply = Reply::new(554, "5.6.6", "IMAP URL resolution failed");
+pub const BURL_NOT_AUTHORISED: Reply = Reply::new(554, "5.7.0", "IMAP URL authorization failed");
+pub const BURL_TRUST_REQUIRED: Reply =
+    Reply::new(554, "5.7.8", "URL resolution requires trust relationship");
+pub const BURL_IMAP_UNAVAILABLE: Reply = Reply::new(451, "4.4.1", "IMAP server unavailable");
 pub const RELAY_DENIED: Reply = Reply::new(554, "5.7.1", "Relay access denied");
 pub const NO_VALID_RECIPIENTS: Reply = Reply::new(554, "5.5.1", "No valid recipients");
 /// RFC 2920 3.1: DATA ends a pipelined group; content sent before 354 is an error.

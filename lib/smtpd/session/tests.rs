@@ -248,6 +248,28 @@ fn play(
                         vec![]
                     }
                 }
+                // The IMAP server of these tests knows one message; a URL
+                // with "gone" in it names nothing.
+                Action::FetchUrl { url, last } => {
+                    if url.contains("gone") {
+                        s.burl_failed(crate::proto::smtp::reply::BURL_FETCH_FAILED)
+                    } else {
+                        let data = b"Subject: fetched\r\n\r\nfrom imap\r\n";
+                        let (d, out) = message.get_or_insert_with(|| {
+                            (
+                                BodyDecoder::new(Mode::Chunks, s.max_message_size()),
+                                Vec::new(),
+                            )
+                        });
+                        d.decode(data, out);
+                        let summary = if last {
+                            d.clone().finish(out)
+                        } else {
+                            d.summary()
+                        };
+                        s.chunk_end(data.len() as u64, last, summary)
+                    }
+                }
                 Action::Queue(env) => {
                     let (_, bytes) = message.take().expect("a message is open");
                     run.queued.push((*env, bytes));
@@ -768,5 +790,82 @@ fn starttls_resets_the_session_and_received_names_tls_and_user() {
     assert_eq!(
         r.queued[0].0.auth_user.as_deref(),
         Some("alice@example.test")
+    );
+}
+
+#[test]
+fn burl_only_on_submission_after_auth_and_for_the_user_who_logged_in() {
+    let url = |user: &str, extra: &str| {
+        format!(
+            "imap://alice@example.test/INBOX{extra}/;uid=1;urlauth=submit+{user}:internal:{}",
+            "0".repeat(64)
+        )
+    };
+    // Port 25: not a command there.
+    let r = run_with(
+        policy(&[]),
+        Listener::Mx,
+        false,
+        &DIR,
+        format!(
+            "EHLO c\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<bob@example.test>\r\nBURL {} LAST\r\n",
+            url("alice@example.test", "")
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        r.codes(),
+        ["220", "250", "250 2.1.0", "250 2.1.5", "500 5.5.1"]
+    );
+    assert!(!r.wire.contains("BURL"));
+    // Submission: not before AUTH; offered after it.
+    let script = format!(
+        "EHLO c\r\nBURL {u} LAST\r\nAUTH PLAIN {}\r\nEHLO c\r\n\
+         MAIL FROM:<alice@example.test>\r\nBURL {u} LAST\r\nRCPT TO:<bob@example.test>\r\n\
+         BURL {other} LAST\r\nBURL {plain} LAST\r\n\
+         BURL {gone} LAST\r\n\
+         MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n\
+         BDAT 14\r\nX-First: yes\r\nBURL {u} LAST\r\n",
+        b64("\0alice@example.test\0secret"),
+        u = url("alice@example.test", ""),
+        other = url("bob@example.test", ""),
+        plain = "imap://alice@example.test/INBOX/;uid=1",
+        gone = url("alice@example.test", "gone"),
+    );
+    let r = run_with(
+        policy(&[]),
+        Listener::Submission,
+        true,
+        &DIR,
+        script.as_bytes(),
+    );
+    assert_eq!(
+        r.codes(),
+        [
+            "220",
+            "250",
+            "530 5.7.0",
+            "235 2.7.0",
+            "250",
+            "250 2.1.0",
+            "554 5.5.1",
+            "250 2.1.5",
+            "554 5.7.0",
+            "554 5.7.8",
+            "554 5.6.6",
+            "250 2.1.0",
+            "250 2.1.5",
+            "250 2.0.0",
+            "250 2.0.0",
+        ],
+        "{}",
+        r.wire
+    );
+    assert!(r.wire.contains("250 BURL imap\r\n"), "{}", r.wire);
+    assert_eq!(r.queued.len(), 1);
+    let text = String::from_utf8_lossy(&r.queued[0].1);
+    assert!(
+        text.ends_with("X-First: yes\nSubject: fetched\n\nfrom imap\n"),
+        "{text:?}"
     );
 }
