@@ -82,6 +82,24 @@ pub struct Snapshot {
     pub messages: Vec<MsgMeta>,
 }
 
+/// A folder's state as every session of the process that has it selected
+/// shares it: one [`MsgMeta`] per message, behind an `Arc`, so a session's
+/// view holds pointers rather than copies and sees which messages changed
+/// by comparing them. `recent` is always false here: \Recent is a
+/// session's own (see [`State::recent`]).
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// Bumped on every change; equal generations mean equal states.
+    pub generation: u64,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highest_modseq: u64,
+    /// Ascending UID order.
+    pub messages: std::sync::Arc<Vec<std::sync::Arc<MsgMeta>>>,
+    /// UIDs that became \Recent for this session in this call.
+    pub recent: Vec<u32>,
+}
+
 /// What [`Folder::store_flags`] did to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
@@ -167,12 +185,13 @@ pub trait MailStore: Send {
 
 /// A folder open in a session.
 pub trait Folder: Send {
-    /// Whether anything may have changed since the last snapshot (cheap:
-    /// directory and index times).
+    /// Whether anything may have changed since the last [`Folder::state`]
+    /// (cheap: a generation number, directory and index times).
     fn changed(&mut self) -> bool;
-    /// The folder now. `claim_recent`: move new mail to cur/ (a read-write
-    /// SELECT claims \Recent).
-    fn snapshot(&mut self, claim_recent: bool) -> StoreResult<Snapshot>;
+    /// The folder now, shared with the other sessions that have it
+    /// selected. `claim_recent`: move new mail to cur/ (a read-write SELECT
+    /// claims \Recent).
+    fn state(&mut self, claim_recent: bool) -> StoreResult<State>;
     /// Changes the flags of messages (replace, add or remove `change`)
     /// against the flags they have in the store now, not the session's
     /// copy, so concurrent sessions each change only the flags they name.

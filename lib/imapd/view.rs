@@ -6,13 +6,18 @@
 //! Messages expunged by another session stay in the view (as ghosts) until a
 //! command that may announce them; their numbers keep pointing at them.
 
+use std::sync::Arc;
+
 use super::session::{Enabled, Out};
-use super::store::{Folder, MsgFlags, MsgMeta, Snapshot, StoreResult};
+use super::store::{Folder, MsgFlags, MsgMeta, State, StoreResult};
 
 /// One message in the view.
 #[derive(Debug, Clone)]
 pub struct ViewMsg {
-    pub meta: MsgMeta,
+    /// Shared with the folder's state and the other sessions' views while
+    /// it is what this session last announced; a copy of its own when this
+    /// session knows better (\Recent here, its own STORE not yet merged).
+    pub meta: Arc<MsgMeta>,
     /// Gone from the folder, not yet announced.
     pub ghost: bool,
 }
@@ -28,29 +33,39 @@ pub struct View {
     pub msgs: Vec<ViewMsg>,
     /// Keywords announced in FLAGS so far.
     pub keywords: std::collections::BTreeSet<String>,
+    /// The folder state's generation last merged.
+    generation: u64,
+    /// How many of `msgs` are ghosts.
+    ghosts: usize,
 }
 
 impl View {
     pub fn open(name: String, mut folder: Box<dyn Folder>, read_only: bool) -> StoreResult<View> {
-        let snap = folder.snapshot(!read_only)?;
-        let keywords = snap
+        let st = folder.state(!read_only)?;
+        let keywords = st
             .messages
             .iter()
             .flat_map(|m| m.flags.keywords.iter().cloned())
             .collect();
+        let recent: std::collections::HashSet<u32> = st.recent.iter().copied().collect();
         Ok(View {
             name,
             read_only,
             folder,
-            uidvalidity: snap.uidvalidity,
-            uidnext: snap.uidnext,
-            highest_modseq: snap.highest_modseq,
-            msgs: snap
+            uidvalidity: st.uidvalidity,
+            uidnext: st.uidnext,
+            highest_modseq: st.highest_modseq,
+            msgs: st
                 .messages
-                .into_iter()
-                .map(|meta| ViewMsg { meta, ghost: false })
+                .iter()
+                .map(|m| ViewMsg {
+                    meta: with_recent(m, recent.contains(&m.uid)),
+                    ghost: false,
+                })
                 .collect(),
             keywords,
+            generation: st.generation,
+            ghosts: 0,
         })
     }
 
@@ -81,68 +96,104 @@ impl View {
 
     /// Records our own change to a message's flags (no echo later).
     pub fn set_local_flags(&mut self, idx: usize, flags: MsgFlags, modseq: u64) {
-        self.msgs[idx].meta.flags = flags;
-        self.msgs[idx].meta.modseq = modseq;
+        let m = Arc::make_mut(&mut self.msgs[idx].meta);
+        m.flags = flags;
+        m.modseq = modseq;
         self.highest_modseq = self.highest_modseq.max(modseq);
     }
 
     /// Brings the view up to date and writes the untagged responses:
     /// EXPUNGE (when `expunge`), EXISTS, RECENT, FETCH FLAGS.
     pub fn sync(&mut self, out: &mut Out, expunge: bool, enabled: Enabled) {
-        let ghosts = expunge && self.msgs.iter().any(|m| m.ghost);
+        let ghosts = expunge && self.ghosts > 0;
         if !ghosts && !self.folder.changed() {
             return;
         }
-        let snap = match self.folder.snapshot(!self.read_only) {
+        let st = match self.folder.state(!self.read_only) {
             Ok(s) => s,
             Err(_) => return,
         };
-        self.apply(snap, out, expunge, enabled);
+        self.apply(st, out, expunge, enabled);
     }
 
-    fn apply(&mut self, snap: Snapshot, out: &mut Out, expunge: bool, enabled: Enabled) {
-        // Merge by UID: both lists are in ascending order.
-        let mut j = 0;
+    fn apply(&mut self, st: State, out: &mut Out, expunge: bool, enabled: Enabled) {
         let mut changed = Vec::new();
-        for m in self.msgs.iter_mut() {
-            while j < snap.messages.len() && snap.messages[j].uid < m.meta.uid {
-                j += 1;
-            }
-            match snap.messages.get(j) {
-                Some(s) if s.uid == m.meta.uid => {
-                    if s.flags != m.meta.flags {
-                        m.meta.flags = s.flags.clone();
-                        changed.push(m.meta.uid);
-                    }
-                    m.meta.modseq = s.modseq;
+        let mut keywords_grew = false;
+        if st.generation != self.generation || !st.recent.is_empty() {
+            // Merge by UID: both lists are in ascending order, and a message
+            // whose pointer is the shared one is unchanged for this view.
+            let mut j = 0;
+            for m in self.msgs.iter_mut() {
+                if m.ghost {
+                    continue;
                 }
-                _ => m.ghost = true,
+                while j < st.messages.len() && st.messages[j].uid < m.meta.uid {
+                    j += 1;
+                }
+                match st.messages.get(j) {
+                    Some(s) if s.uid == m.meta.uid => {
+                        if Arc::ptr_eq(&m.meta, s)
+                            || (m.meta.recent
+                                && m.meta.modseq == s.modseq
+                                && m.meta.flags == s.flags)
+                        {
+                            continue;
+                        }
+                        if s.flags != m.meta.flags {
+                            changed.push(m.meta.uid);
+                            keywords_grew |= !s.flags.keywords.is_subset(&self.keywords);
+                        }
+                        m.meta = with_recent(s, m.meta.recent);
+                    }
+                    _ => {
+                        m.ghost = true;
+                        self.ghosts += 1;
+                    }
+                }
             }
+            let max_uid = self.max_uid();
+            let start = st.messages.partition_point(|s| s.uid <= max_uid);
+            for s in &st.messages[start..] {
+                keywords_grew |= !s.flags.keywords.is_subset(&self.keywords);
+                self.msgs.push(ViewMsg {
+                    meta: with_recent(s, st.recent.contains(&s.uid)),
+                    ghost: false,
+                });
+            }
+            let added = st.messages.len() > start;
+            if keywords_grew {
+                for m in &self.msgs {
+                    self.keywords.extend(m.meta.flags.keywords.iter().cloned());
+                }
+                out.line(&self.flags_line());
+            }
+            self.generation = st.generation;
+            self.announce(out, expunge, enabled, changed, added);
+        } else {
+            self.announce(out, expunge, enabled, changed, false);
         }
-        let max_uid = self.max_uid();
-        let mut added = false;
-        for s in snap.messages.iter().filter(|s| s.uid > max_uid) {
-            self.msgs.push(ViewMsg {
-                meta: s.clone(),
-                ghost: false,
-            });
-            added = true;
-        }
-        let before = self.keywords.len();
-        for m in &self.msgs {
-            self.keywords.extend(m.meta.flags.keywords.iter().cloned());
-        }
-        if self.keywords.len() != before {
-            out.line(&self.flags_line());
-        }
-        if expunge {
+        self.uidnext = st.uidnext.max(self.uidnext);
+        self.highest_modseq = st.highest_modseq.max(self.highest_modseq);
+    }
+
+    /// Writes EXPUNGE (when allowed), FETCH FLAGS, EXISTS and RECENT.
+    fn announce(
+        &mut self,
+        out: &mut Out,
+        expunge: bool,
+        enabled: Enabled,
+        changed: Vec<u32>,
+        added: bool,
+    ) {
+        if expunge && self.ghosts > 0 {
             // Highest first, so each number is still right when announced.
             for i in (0..self.msgs.len()).rev() {
                 if self.msgs[i].ghost {
                     out.line(&format!("* {} EXPUNGE", i + 1));
-                    self.msgs.remove(i);
                 }
             }
+            self.msgs.retain(|m| !m.ghost);
+            self.ghosts = 0;
         }
         for uid in changed {
             if let Some(i) = self.index_of_uid(uid) {
@@ -167,8 +218,18 @@ impl View {
                 out.line(&format!("* {recent} RECENT"));
             }
         }
-        self.uidnext = snap.uidnext.max(self.uidnext);
-        self.highest_modseq = snap.highest_modseq.max(self.highest_modseq);
+    }
+}
+
+/// The shared message, or a copy of its own marked \Recent.
+fn with_recent(m: &Arc<MsgMeta>, recent: bool) -> Arc<MsgMeta> {
+    if recent {
+        Arc::new(MsgMeta {
+            recent: true,
+            ..(**m).clone()
+        })
+    } else {
+        m.clone()
     }
 }
 
