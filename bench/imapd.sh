@@ -13,6 +13,7 @@ MESSAGES=${1:-1000}
 BIG=${2:-50000}
 IDLE=${3:-5000}
 SECONDS_=${4:-10}
+HUGE_MB=${HUGE_MB:-50}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$HERE/target/release}
 KIT=${KIT:-$HERE/../shared/kit}
@@ -42,12 +43,27 @@ for i in range(int(sys.argv[2])):
 PY
 }
 
+# One message of MB megabytes (base64 attachment), for the FETCH memory test.
+populate_huge() { # DIR MB
+  mkdir -p "$(dirname "$1")"
+  python3 - "$1" "$2" <<'PY'
+import mailbox, sys, base64, os
+md = mailbox.Maildir(sys.argv[1], create=True)
+raw = os.urandom(int(sys.argv[2]) * 1024 * 1024 * 3 // 4)
+b64 = base64.encodebytes(raw).decode()
+m = mailbox.MaildirMessage("From: a@example.test\nTo: u@example.test\nSubject: huge\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nSee the attachment.\n--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n" + b64 + "--b--\n")
+m.set_subdir("cur")
+md.add(m)
+PY
+}
+
 "$BIN/kmpctl" init "$DIR/ours" --port-base "$PORTBASE" --hostname mx.example.test >/dev/null
 CONF=$DIR/ours/kmpromail.toml
 "$BIN/kmpctl" --config "$CONF" domain add example.test >/dev/null
-for u in u big; do echo secret | "$BIN/kmpctl" --config "$CONF" user add "$u@example.test" --password-stdin >/dev/null; done
+for u in u big huge; do echo secret | "$BIN/kmpctl" --config "$CONF" user add "$u@example.test" --password-stdin >/dev/null; done
 populate "$DIR/ours/mail/example.test/u" "$MESSAGES"
 populate "$DIR/ours/mail/example.test/big" "$BIG"
+populate_huge "$DIR/ours/mail/example.test/huge" "$HUGE_MB"
 "$BIN/kmp-authd" --config "$CONF" --foreground 2>"$DIR/authd.log" & pids+=($!)
 sleep 1
 "$BIN/kmp-imapd" --config "$CONF" --foreground 2>"$DIR/imapd.log" & IMAPD=$!; pids+=("$IMAPD")
@@ -64,13 +80,14 @@ if [ "$(id -u)" = 0 ] && [ -x "$KIT/ref-servers.sh" ]; then
     *"imap 127.0.0.1:1143 UP"*) ;;
     *) flock /tmp/kit.lock "$KIT/ref-servers.sh" start >"$DIR/ref.log" 2>&1 ;;
   esac
-  for u in user19 user20; do
+  for u in user18 user19 user20; do
     M=/tmp/mailref/mail/$u/Maildir
     flock /tmp/kit.lock rm -rf "$M"
   done
   populate /tmp/mailref/mail/user19/Maildir "$MESSAGES"
   populate /tmp/mailref/mail/user20/Maildir "$BIG"
-  chown -R mail:mail /tmp/mailref/mail/user19 /tmp/mailref/mail/user20
+  populate_huge /tmp/mailref/mail/user18/Maildir "$HUGE_MB"
+  chown -R mail:mail /tmp/mailref/mail/user18 /tmp/mailref/mail/user19 /tmp/mailref/mail/user20
 fi
 
 run() { echo "# $*"; "$@"; }
@@ -81,3 +98,5 @@ done
 run "${LOAD[@]}" big --port "$OURS" --user big@example.test --label kmp-imapd
 [ $REF = 1 ] && flock /tmp/kit.lock "${LOAD[@]}" big --port 1143 --user user20 --label dovecot
 run "${LOAD[@]}" idle --port "$OURS" --user u@example.test --clients "$IDLE" --pid "$IMAPD" --label kmp-imapd
+[ $REF = 1 ] && flock /tmp/kit.lock "${LOAD[@]}" idle --port 1143 --user user19 --clients "$IDLE" --procname imap --label dovecot
+run "${LOAD[@]}" bigfetch --port "$OURS" --user huge@example.test --pid "$IMAPD" --label kmp-imapd

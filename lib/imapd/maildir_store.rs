@@ -636,6 +636,10 @@ impl Folder for MaildirFolder {
         Ok(data)
     }
 
+    fn open_message(&mut self, uid: u32) -> StoreResult<std::fs::File> {
+        lock(&self.shared).mb.open_message(Uid(uid)).map_err(err)
+    }
+
     fn copy(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {
         let d = self.dest(dest)?;
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();

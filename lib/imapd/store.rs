@@ -206,6 +206,9 @@ pub trait Folder: Send {
     ) -> StoreResult<Vec<Stored>>;
     /// The message, with its stored (LF) line ends.
     fn read(&mut self, uid: u32) -> StoreResult<Vec<u8>>;
+    /// The message's file, open for reading (stored line ends), for
+    /// answers that read only its header or stream it in pieces.
+    fn open_message(&mut self, uid: u32) -> StoreResult<std::fs::File>;
     /// Copies messages to another folder; returns its UIDVALIDITY and the
     /// (source UID, new UID) pairs.
     fn copy(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)>;
