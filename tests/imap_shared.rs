@@ -162,3 +162,47 @@ M.logout()
 "#,
     );
 }
+
+#[test]
+fn an_idle_session_hears_of_flags_expunges_and_new_mail() {
+    let inst = common::imap_instance();
+    for i in 0..5 {
+        deliver(&inst, format!("Subject: m{i}\n\nbody {i}\n").as_bytes());
+    }
+    py(
+        &inst,
+        r#"
+s = socket.create_connection(('127.0.0.1', PORT))
+f = s.makefile('rb')
+def expect(prefix):
+    while True:
+        l = f.readline()
+        assert l, 'closed'
+        if l.startswith(prefix):
+            return l
+expect(b'* OK')
+s.sendall(b'a LOGIN u@example.test secret\r\nb SELECT INBOX\r\n')
+expect(b'b OK')
+s.sendall(b'c IDLE\r\n')
+expect(b'+ ')
+# Idle long enough to let go of its own list of messages.
+time.sleep(1)
+B = conn()
+B.select('INBOX')
+B.store('2', '+FLAGS', '(\\Seen)')
+assert expect(b'* 2 FETCH') == b'* 2 FETCH (UID 2 FLAGS (\\Seen))\r\n'
+B.store('4', '+FLAGS', '(\\Deleted)')
+B.expunge()
+assert expect(b'* 4 EXPUNGE') == b'* 4 EXPUNGE\r\n'
+B.append('INBOX', None, None, b'Subject: m5\r\n\r\nbody 5\r\n')
+assert expect(b'* 5 EXISTS') == b'* 5 EXISTS\r\n'
+s.sendall(b'DONE\r\nd FETCH 1:* (UID FLAGS)\r\n')
+expect(b'c OK')
+got = [expect(b'* %d FETCH' % i) for i in range(1, 6)]
+assert [re.search(rb'UID (\d+)', l).group(1) for l in got] == [b'1', b'2', b'3', b'5', b'6'], got
+assert b'\\Seen' in got[1], got
+expect(b'd OK')
+B.logout()
+"#,
+    );
+}

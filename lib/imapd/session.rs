@@ -185,6 +185,9 @@ impl Session {
         if let CommandBody::Unknown(verb) = &body {
             return Ok(self.bad(&tag, &format!("Unknown command {verb}"), out));
         }
+        if let State::Selected(_, view) = &mut self.state {
+            view.unpark();
+        }
         let r = super::cmd::run(self, tag, body, out);
         // A staged message no APPEND took is dropped (its file was unlinked).
         self.staged = None;
@@ -223,6 +226,7 @@ impl Session {
     pub fn release(&mut self) {
         if let State::Selected(_, view) = &mut self.state {
             view.folder.release();
+            view.park();
         }
     }
 

@@ -37,6 +37,11 @@ pub struct View {
     generation: u64,
     /// How many of `msgs` are ghosts.
     ghosts: usize,
+    /// The folder state's messages at the last merge.
+    last: Arc<Vec<Arc<MsgMeta>>>,
+    /// `msgs` was let go while the session idles because it was exactly
+    /// `last`; [`View::unpark`] makes it again.
+    parked: bool,
 }
 
 impl View {
@@ -66,7 +71,43 @@ impl View {
             keywords,
             generation: st.generation,
             ghosts: 0,
+            last: st.messages,
+            parked: false,
         })
+    }
+
+    /// Lets go of the session's own list of messages while it idles, when
+    /// it is the folder state's list as it was at the last merge (no
+    /// ghosts, no \Recent or other copies of its own): thousands of idle
+    /// sessions on one folder then hold one list between them.
+    pub fn park(&mut self) {
+        if self.parked || self.ghosts > 0 || self.msgs.len() != self.last.len() {
+            return;
+        }
+        let same = self
+            .msgs
+            .iter()
+            .zip(self.last.iter())
+            .all(|(m, s)| Arc::ptr_eq(&m.meta, s));
+        if same {
+            self.msgs = Vec::new();
+            self.parked = true;
+        }
+    }
+
+    /// Makes the session's list again after [`View::park`] (before any
+    /// command looks at `msgs`).
+    pub fn unpark(&mut self) {
+        if std::mem::take(&mut self.parked) {
+            self.msgs = self
+                .last
+                .iter()
+                .map(|m| ViewMsg {
+                    meta: m.clone(),
+                    ghost: false,
+                })
+                .collect();
+        }
     }
 
     pub fn exists(&self) -> u32 {
@@ -113,6 +154,7 @@ impl View {
             Ok(s) => s,
             Err(_) => return,
         };
+        self.unpark();
         self.apply(st, out, expunge, enabled);
     }
 
@@ -168,6 +210,7 @@ impl View {
                 out.line(&self.flags_line());
             }
             self.generation = st.generation;
+            self.last = st.messages;
             self.announce(out, expunge, enabled, changed, added);
         } else {
             self.announce(out, expunge, enabled, changed, false);
