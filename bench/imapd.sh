@@ -59,8 +59,11 @@ PY
 
 "$BIN/kmpctl" init "$DIR/ours" --port-base "$PORTBASE" --hostname mx.example.test >/dev/null
 CONF=$DIR/ours/kmpromail.toml
+# Every client of the bench comes from 127.0.0.1.
+sed -i "s/^\[imapd\]$/[imapd]\nmax_connections = $((IDLE + 1000))\nmax_connections_per_ip = $((IDLE + 1000))/" "$CONF"
+grep -q "^max_connections_per_ip = $((IDLE + 1000))" "$CONF" || printf '\n[imapd]\nmax_connections = %d\nmax_connections_per_ip = %d\n' $((IDLE + 1000)) $((IDLE + 1000)) >>"$CONF"
 "$BIN/kmpctl" --config "$CONF" domain add example.test >/dev/null
-for u in u big huge; do echo secret | "$BIN/kmpctl" --config "$CONF" user add "$u@example.test" --password-stdin >/dev/null; done
+for u in u big huge load; do echo secret | "$BIN/kmpctl" --config "$CONF" user add "$u@example.test" --password-stdin >/dev/null; done
 populate "$DIR/ours/mail/example.test/u" "$MESSAGES"
 populate "$DIR/ours/mail/example.test/big" "$BIG"
 populate_huge "$DIR/ours/mail/example.test/huge" "$HUGE_MB"
@@ -80,14 +83,13 @@ if [ "$(id -u)" = 0 ] && [ -x "$KIT/ref-servers.sh" ]; then
     *"imap 127.0.0.1:1143 UP"*) ;;
     *) flock /tmp/kit.lock "$KIT/ref-servers.sh" start >"$DIR/ref.log" 2>&1 ;;
   esac
-  for u in user18 user19 user20; do
+  for u in user19 user20; do
     M=/tmp/mailref/mail/$u/Maildir
     flock /tmp/kit.lock rm -rf "$M"
   done
   populate /tmp/mailref/mail/user19/Maildir "$MESSAGES"
   populate /tmp/mailref/mail/user20/Maildir "$BIG"
-  populate_huge /tmp/mailref/mail/user18/Maildir "$HUGE_MB"
-  chown -R mail:mail /tmp/mailref/mail/user18 /tmp/mailref/mail/user19 /tmp/mailref/mail/user20
+  chown -R mail:mail /tmp/mailref/mail/user19 /tmp/mailref/mail/user20
 fi
 
 run() { echo "# $*"; "$@"; }
@@ -100,3 +102,12 @@ run "${LOAD[@]}" big --port "$OURS" --user big@example.test --label kmp-imapd
 run "${LOAD[@]}" idle --port "$OURS" --user u@example.test --clients "$IDLE" --pid "$IMAPD" --label kmp-imapd
 [ $REF = 1 ] && flock /tmp/kit.lock "${LOAD[@]}" idle --port 1143 --user user19 --clients "$IDLE" --procname imap --label dovecot
 run "${LOAD[@]}" bigfetch --port "$OURS" --user huge@example.test --pid "$IMAPD" --label kmp-imapd
+# imaptest's load (the kit's bench.sh, both profiles: churn with logins,
+# persistent with logout=0) against one user each; its error count must be 0.
+if [ -x "$KIT/bench.sh" ] && [ -x "${IMAPTEST_BIN:-/usr/local/bin/imaptest}" ]; then
+  run "$KIT/bench.sh" --only imap --imap "127.0.0.1:$OURS" --imap-user load@example.test \
+    --imap-clients "${IMAPTEST_CLIENTS:-50}" --imap-secs "${IMAPTEST_SECS:-20}" --label kmp-imapd --out "$DIR/kit-ours"
+  [ $REF = 1 ] && flock /tmp/kit.lock "$KIT/bench.sh" --only imap --imap-user user19 \
+    --imap-clients "${IMAPTEST_CLIENTS:-50}" --imap-secs "${IMAPTEST_SECS:-20}" --label dovecot --out "$DIR/kit-ref"
+fi
+exit 0

@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::store::*;
 use crate::maildir::{self, FlagOp, Flags, Loc, Mailbox, Maildir, Uid};
@@ -396,25 +396,90 @@ struct Shared {
     messages: Arc<Vec<Arc<MsgMeta>>>,
 }
 
-/// The shared states by folder directory; entries die with their last
-/// session.
-static SHARED: Mutex<Option<HashMap<PathBuf, Weak<Mutex<Shared>>>>> = Mutex::new(None);
+/// The shared states by folder directory. A state lives while a session
+/// has its folder selected, and a little longer: the last few let go are
+/// kept for [`KEEP_CLOSED`] (at most [`KEEP_MESSAGES`] messages in all), so
+/// a client that logs in again, or selects the folder again, finds it warm
+/// (checked against the files by its next sync, as any state is).
+struct Registry {
+    open: HashMap<PathBuf, Weak<Mutex<Shared>>>,
+    /// When let go, how many messages, the state; oldest first.
+    closed: std::collections::VecDeque<(Instant, usize, Arc<Mutex<Shared>>)>,
+}
+
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+/// How long a folder's state is kept after its last session let it go.
+const KEEP_CLOSED: Duration = Duration::from_secs(60);
+/// The most messages kept in states no session has open.
+const KEEP_MESSAGES: usize = 200_000;
+/// The most states kept that no session has open.
+const KEEP_FOLDERS: usize = 16;
+
+impl Registry {
+    fn with<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
+        let mut reg = lock(&REGISTRY);
+        let reg = reg.get_or_insert_with(|| Registry {
+            open: HashMap::new(),
+            closed: Default::default(),
+        });
+        f(reg)
+    }
+
+    fn find(&mut self, dir: &Path) -> Option<Arc<Mutex<Shared>>> {
+        self.expire();
+        self.open.get(dir).and_then(Weak::upgrade)
+    }
+
+    /// Keeps a state its last session lets go.
+    fn keep(&mut self, dir: &Path, sh: &Arc<Mutex<Shared>>) {
+        let n = lock(sh).messages.len();
+        if n <= KEEP_MESSAGES {
+            self.closed.push_back((Instant::now(), n, sh.clone()));
+        } else {
+            self.open.remove(dir);
+        }
+        self.expire();
+    }
+
+    /// Drops kept states that are too old or too many.
+    fn expire(&mut self) {
+        let mut total: usize = self.closed.iter().map(|c| c.1).sum();
+        let mut dropped = false;
+        while let Some((at, n, _)) = self.closed.front() {
+            let (at, n) = (*at, *n);
+            if at.elapsed() < KEEP_CLOSED
+                && total <= KEEP_MESSAGES
+                && self.closed.len() <= KEEP_FOLDERS
+            {
+                break;
+            }
+            self.closed.pop_front();
+            total -= n;
+            dropped = true;
+        }
+        if dropped {
+            self.open.retain(|_, w| w.strong_count() > 0);
+        }
+    }
+}
 
 /// A lock that a panicking holder left is still usable: every update of
 /// [`Shared`] leaves it consistent (a half-merged change set is merged again
 /// from the files at the next sync, which compares with the index).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
     /// The shared state of a folder, opened if no session has it.
     fn get(folder: &maildir::Folder) -> StoreResult<Arc<Mutex<Shared>>> {
-        let mut reg = lock(&SHARED);
-        let map = reg.get_or_insert_with(HashMap::new);
-        if let Some(sh) = map.get(folder.path()).and_then(Weak::upgrade) {
+        if let Some(sh) = Registry::with(|r| r.find(folder.path())) {
             return Ok(sh);
         }
+        // Opened without the registry's lock (a large folder takes a while
+        // and other sessions select other folders meanwhile); a session
+        // that opened it at the same time wins.
         let mb = folder.open().map_err(err)?;
         let mut sh = Shared {
             mb,
@@ -424,8 +489,14 @@ impl Shared {
         };
         sh.rebuild();
         let sh = Arc::new(Mutex::new(sh));
-        map.insert(folder.path().to_path_buf(), Arc::downgrade(&sh));
-        Ok(sh)
+        Ok(Registry::with(|r| {
+            if let Some(other) = r.find(folder.path()) {
+                return other;
+            }
+            r.open
+                .insert(folder.path().to_path_buf(), Arc::downgrade(&sh));
+            sh
+        }))
     }
 
     fn meta(&self, m: &maildir::Message) -> Arc<MsgMeta> {
@@ -522,14 +593,14 @@ impl MaildirFolder {
 
 impl Drop for MaildirFolder {
     fn drop(&mut self) {
-        // The last session lets the state go (no upgrade can race: the
-        // registry's lock is held).
-        let mut reg = lock(&SHARED);
-        if Arc::strong_count(&self.shared) == 1 {
-            if let Some(map) = reg.as_mut() {
-                map.remove(&self.dir);
+        // The last session hands the state to the registry to keep for a
+        // while (no other session can take it meanwhile: the registry's
+        // lock is held).
+        Registry::with(|r| {
+            if Arc::strong_count(&self.shared) == 1 {
+                r.keep(&self.dir, &self.shared);
             }
-        }
+        });
     }
 }
 
