@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     };
     // What the framer may make the server hold: every literal at its
     // largest, a line between each, and one read's worth more.
-    let cap = (limits.max_line + limits.max_literal) * (limits.max_literals + 1) + split;
+    let cap = (limits.max_line + limits.max_literal as usize) * (limits.max_literals + 1) + split;
     let mut framer = Framer::new(limits);
     let mut buf: Vec<u8> = Vec::new();
     // A streamed APPEND literal: bytes still to skip, and the head to put back.
