@@ -582,6 +582,19 @@ impl MaildirFolder {
         ]
     }
 
+    /// After this session's own change of `cur/` and the index (folded in
+    /// already): when the folder had not changed on disk since the last
+    /// sync, the times those two have now are this change's, so other
+    /// sessions need not read `cur/` again to learn what the state already
+    /// says. `new/` keeps its time from before: a delivery meanwhile still
+    /// shows.
+    fn own_change(&self, sh: &mut Shared, before: [Option<SystemTime>; 3]) {
+        if sh.stamp == Some(before) {
+            let after = self.stamp_now();
+            sh.stamp = Some([before[0], after[1], after[2]]);
+        }
+    }
+
     fn dest(&self, name: &str) -> StoreResult<maildir::Folder> {
         let f = self.md.folder(name).map_err(err)?;
         if !f.exists() {
@@ -677,8 +690,10 @@ impl Folder for MaildirFolder {
         let since = unchanged_since.map(maildir::ModSeq);
         let lib_uids: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
         let mut sh = lock(&self.shared);
+        let before = self.stamp_now();
         let r = sh.mb.store(&lib_uids, op, fl, &kws, since);
         sh.absorb_pending();
+        self.own_change(&mut sh, before);
         let r = r.map_err(err)?;
         let changed: HashSet<u32> = r.changed.iter().map(|u| u.0).collect();
         let modified: HashSet<u32> = r.modified.iter().map(|u| u.0).collect();
@@ -728,8 +743,10 @@ impl Folder for MaildirFolder {
         let d = self.dest(dest)?;
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
         let mut sh = lock(&self.shared);
+        let before = self.stamp_now();
         let r = sh.mb.move_to(&u, &d);
         sh.absorb_pending();
+        self.own_change(&mut sh, before);
         let r = r.map_err(err)?;
         Ok((
             r.uid_validity,
@@ -745,8 +762,10 @@ impl Folder for MaildirFolder {
     fn expunge(&mut self, uids: &[u32]) -> StoreResult<()> {
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
         let mut sh = lock(&self.shared);
+        let before = self.stamp_now();
         let r = sh.mb.expunge(&u);
         sh.absorb_pending();
+        self.own_change(&mut sh, before);
         r.map_err(err)?;
         Ok(())
     }

@@ -153,7 +153,7 @@ async fn connection(
         framer: Framer::new(session.limits()),
         session,
         stream,
-        buf: Vec::with_capacity(4096),
+        buf: Vec::with_capacity(1024),
         log,
     };
     if banned(shared, c.ip).await {
@@ -193,7 +193,7 @@ impl Conn<'_> {
                     self.buf.drain(..n);
                     if self.buf.is_empty() && self.buf.capacity() > 64 * 1024 {
                         // After a large command: back to the small buffer.
-                        self.buf = Vec::with_capacity(4096);
+                        self.buf = Vec::with_capacity(1024);
                     }
                     match parsed {
                         Ok(cmd) => self.run_blocking(|s, out| s.handle(cmd, out)).await??,
@@ -529,11 +529,14 @@ impl Conn<'_> {
                     self.buf.extend_from_slice(&chunk[..n]);
                 }
                 _ = tokio::time::sleep(poll) => {
-                    self.run_blocking(|s, out| {
-                        s.poll(out, true);
-                        s.release();
-                    })
-                    .await?;
+                    // Only a change is worth a blocking thread and a writer.
+                    if self.session.poll_needed(true) {
+                        self.run_blocking(|s, out| {
+                            s.poll(out, true);
+                            s.release();
+                        })
+                        .await?;
+                    }
                     if tokio::time::Instant::now() > deadline {
                         self.stream.send(b"* BYE Autologout; idle for too long\r\n").await?;
                         return Ok(false);

@@ -238,6 +238,16 @@ impl Session {
         }
     }
 
+    /// Whether [`Session::poll`] would have anything to say (cheap enough
+    /// to ask without leaving the async thread: IDLE asks it four times a
+    /// second).
+    pub fn poll_needed(&mut self, expunge: bool) -> bool {
+        match &mut self.state {
+            State::Selected(_, view) => view.needs_sync(expunge),
+            _ => false,
+        }
+    }
+
     /// Untagged updates for the selected folder (NOOP, IDLE polling).
     /// `expunge`: whether EXPUNGE responses may be sent now.
     pub fn poll(&mut self, out: &mut Out, expunge: bool) {

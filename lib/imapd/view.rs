@@ -143,6 +143,12 @@ impl View {
         self.highest_modseq = self.highest_modseq.max(modseq);
     }
 
+    /// Whether [`View::sync`] would have anything to do (cheap: a
+    /// generation number and three `stat`s).
+    pub fn needs_sync(&mut self, expunge: bool) -> bool {
+        (expunge && self.ghosts > 0) || self.folder.changed()
+    }
+
     /// Brings the view up to date and writes the untagged responses:
     /// EXPUNGE (when `expunge`), EXISTS, RECENT, FETCH FLAGS.
     pub fn sync(&mut self, out: &mut Out, expunge: bool, enabled: Enabled) {
