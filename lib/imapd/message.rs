@@ -722,6 +722,60 @@ fn extension(out: &mut Vec<u8>, part: &mail_parser::MessagePart) {
 mod tests {
     use super::*;
 
+    /// A message file read through `WireFile` gives what the in-memory
+    /// path gives, wherever the blank line, a CRLF or a NUL falls against
+    /// the pieces it is read in.
+    #[test]
+    fn wire_file_matches_the_whole_message_across_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        for at in [PIECE - 3, PIECE - 2, PIECE - 1, PIECE, PIECE + 1] {
+            for crlf in [false, true] {
+                let nl: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+                let mut m = b"Subject: x".to_vec();
+                while m.len() + 2 * nl.len() < at {
+                    m.push(b'y');
+                }
+                m.extend_from_slice(nl);
+                m.extend_from_slice(nl);
+                for i in 0..20_000u32 {
+                    m.extend_from_slice(format!("line {i}\0").as_bytes());
+                    m.extend_from_slice(nl);
+                }
+                let whole = wire(m.clone(), to_crlf(&m).len() as u64);
+                let path = dir.path().join("m");
+                std::fs::write(&path, &m).unwrap();
+                let file = std::fs::File::open(&path).unwrap();
+                let mut w = WireFile::new(file, whole.len() as u64).unwrap();
+                let sh = w.shape().unwrap();
+                let he = header_end(&whole);
+                assert_eq!(
+                    (sh.size, sh.header, sh.nul),
+                    (whole.len() as u64, he as u64, true)
+                );
+                assert_eq!(
+                    w.header().unwrap(),
+                    &whole[..he],
+                    "header at {at}, crlf {crlf}"
+                );
+                for (a, b) in [(0, whole.len()), (he, whole.len()), (at - 5, at + 70_000)] {
+                    let mut got = Vec::new();
+                    w.copy_range(a as u64, b as u64, true, &mut |p: &[u8]| {
+                        got.extend_from_slice(p);
+                        Ok(())
+                    })
+                    .unwrap();
+                    let mut want = whole[a..b.min(whole.len())].to_vec();
+                    for c in want.iter_mut() {
+                        if *c == 0 {
+                            *c = 0x80;
+                        }
+                    }
+                    assert_eq!(got, want, "{a}..{b} at {at}, crlf {crlf}");
+                }
+            }
+        }
+    }
+
     const MIXED: &str = "From: Joe <joe@example.test>\nTo: a@b.test, \"Ann\" <ann@b.test>\nSubject: =?utf-8?b?6YKu5Lu2?=\nMessage-ID: <1@x>\nContent-Type: multipart/mixed; boundary=\"XX\"\n\npreamble\n--XX\nContent-Type: text/plain; charset=utf-8\n\nhello\n--XX\nContent-Type: message/rfc822\n\nSubject: inner\nFrom: i@x.test\n\ninner body\n--XX--\n";
 
     #[test]
