@@ -13,6 +13,7 @@ MESSAGES=${1:-1000}
 BIG=${2:-50000}
 IDLE=${3:-5000}
 SECONDS_=${4:-10}
+HUGE_MB=${HUGE_MB:-50}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$HERE/target/release}
 KIT=${KIT:-$HERE/../shared/kit}
@@ -42,12 +43,30 @@ for i in range(int(sys.argv[2])):
 PY
 }
 
+# One message of MB megabytes (base64 attachment), for the FETCH memory test.
+populate_huge() { # DIR MB
+  mkdir -p "$(dirname "$1")"
+  python3 - "$1" "$2" <<'PY'
+import mailbox, sys, base64, os
+md = mailbox.Maildir(sys.argv[1], create=True)
+raw = os.urandom(int(sys.argv[2]) * 1024 * 1024 * 3 // 4)
+b64 = base64.encodebytes(raw).decode()
+m = mailbox.MaildirMessage("From: a@example.test\nTo: u@example.test\nSubject: huge\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nSee the attachment.\n--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n" + b64 + "--b--\n")
+m.set_subdir("cur")
+md.add(m)
+PY
+}
+
 "$BIN/kmpctl" init "$DIR/ours" --port-base "$PORTBASE" --hostname mx.example.test >/dev/null
 CONF=$DIR/ours/kmpromail.toml
+# Every client of the bench comes from 127.0.0.1.
+sed -i "s/^\[imapd\]$/[imapd]\nmax_connections = $((IDLE + 1000))\nmax_connections_per_ip = $((IDLE + 1000))/" "$CONF"
+grep -q "^max_connections_per_ip = $((IDLE + 1000))" "$CONF" || printf '\n[imapd]\nmax_connections = %d\nmax_connections_per_ip = %d\n' $((IDLE + 1000)) $((IDLE + 1000)) >>"$CONF"
 "$BIN/kmpctl" --config "$CONF" domain add example.test >/dev/null
-for u in u big; do echo secret | "$BIN/kmpctl" --config "$CONF" user add "$u@example.test" --password-stdin >/dev/null; done
+for u in u big huge load; do echo secret | "$BIN/kmpctl" --config "$CONF" user add "$u@example.test" --password-stdin >/dev/null; done
 populate "$DIR/ours/mail/example.test/u" "$MESSAGES"
 populate "$DIR/ours/mail/example.test/big" "$BIG"
+populate_huge "$DIR/ours/mail/example.test/huge" "$HUGE_MB"
 "$BIN/kmp-authd" --config "$CONF" --foreground 2>"$DIR/authd.log" & pids+=($!)
 sleep 1
 "$BIN/kmp-imapd" --config "$CONF" --foreground 2>"$DIR/imapd.log" & IMAPD=$!; pids+=("$IMAPD")
@@ -81,3 +100,14 @@ done
 run "${LOAD[@]}" big --port "$OURS" --user big@example.test --label kmp-imapd
 [ $REF = 1 ] && flock /tmp/kit.lock "${LOAD[@]}" big --port 1143 --user user20 --label dovecot
 run "${LOAD[@]}" idle --port "$OURS" --user u@example.test --clients "$IDLE" --pid "$IMAPD" --label kmp-imapd
+[ $REF = 1 ] && flock /tmp/kit.lock "${LOAD[@]}" idle --port 1143 --user user19 --clients "$IDLE" --procname imap --label dovecot
+run "${LOAD[@]}" bigfetch --port "$OURS" --user huge@example.test --pid "$IMAPD" --label kmp-imapd
+# imaptest's load (the kit's bench.sh, both profiles: churn with logins,
+# persistent with logout=0) against one user each; its error count must be 0.
+if [ -x "$KIT/bench.sh" ] && [ -x "${IMAPTEST_BIN:-/usr/local/bin/imaptest}" ]; then
+  run "$KIT/bench.sh" --only imap --imap "127.0.0.1:$OURS" --imap-user load@example.test \
+    --imap-clients "${IMAPTEST_CLIENTS:-50}" --imap-secs "${IMAPTEST_SECS:-20}" --label kmp-imapd --out "$DIR/kit-ours"
+  [ $REF = 1 ] && flock /tmp/kit.lock "$KIT/bench.sh" --only imap --imap-user user19 \
+    --imap-clients "${IMAPTEST_CLIENTS:-50}" --imap-secs "${IMAPTEST_SECS:-20}" --label dovecot --out "$DIR/kit-ref"
+fi
+exit 0

@@ -6,9 +6,13 @@ Modes:
         envelope of 10 messages), FETCH BODY.PEEK[] of one, STORE +/-FLAGS,
         SEARCH UNSEEN; with --relogin, LOGOUT and a new connection and LOGIN
         every 10 operations. Prints ops/s.
-  idle  N clients LOGIN, SELECT INBOX and IDLE; prints the server's RSS
-        (--pid) once all are idling.
+  idle  N clients LOGIN, SELECT INBOX and IDLE; prints the server's memory
+        (VmRSS, VmHWM from /proc) once all are idling: of --pid, or summed
+        over every process named --procname (Dovecot's imap processes).
   big   SELECT and SEARCH on INBOX, twice (cold then warm); prints times.
+  bigfetch  FETCH BODY.PEEK[] of INBOX's first message (a large one) and
+        BODY.PEEK[HEADER]; prints how far --pid's VmHWM rose above its VmRSS
+        before (the peak is reset first through /proc/PID/clear_refs).
 """
 import argparse, asyncio, os, random, time
 
@@ -76,19 +80,57 @@ async def worker(a, stop, counts, i):
     await c.close()
 
 
-def rss_kb(pid):
+def status_kb(pid, key="VmRSS"):
+    """A /proc/PID/status field in kB (0 when the process is gone)."""
     if not pid:
         return 0
-    with open(f"/proc/{pid}/status") as f:
-        for l in f:
-            if l.startswith("VmRSS:"):
-                return int(l.split()[1])
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for l in f:
+                if l.startswith(key + ":"):
+                    return int(l.split()[1])
+    except OSError:
+        pass
     return 0
+
+
+def rss_kb(pid):
+    return status_kb(pid)
+
+
+def pids_named(name):
+    """Processes whose command name is `name` (Dovecot's imap processes)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/comm") as f:
+                    if f.read().strip() == name:
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def memory(a):
+    """(VmRSS, VmHWM, processes) of the server, in kB."""
+    pids = pids_named(a.procname) if a.procname else [a.pid] if a.pid else []
+    return (sum(status_kb(p) for p in pids), sum(status_kb(p, "VmHWM") for p in pids), len(pids))
+
+
+def reset_peak(pid):
+    """Resets VmHWM to VmRSS (Linux 4.0+, own processes or root)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 async def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["ops", "idle", "big"])
+    p.add_argument("mode", choices=["ops", "idle", "big", "bigfetch"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--user", required=True)
@@ -99,6 +141,7 @@ async def main():
     p.add_argument("--relogin", action="store_true")
     p.add_argument("--persistent", action="store_true", help="the default: one login per client")
     p.add_argument("--pid", type=int, default=0)
+    p.add_argument("--procname", default="", help="sum the memory of every process of this name")
     p.add_argument("--label", default="")
     a = p.parse_args()
     if a.mode == "ops":
@@ -110,7 +153,7 @@ async def main():
         print(f"RESULT {a.label} ops clients={a.clients} relogin={a.relogin} ops={sum(counts)} ops/s={sum(counts)/el:.0f}")
     elif a.mode == "idle":
         cs = []
-        base = rss_kb(a.pid)
+        base = memory(a)[0]
         for i in range(0, a.clients, 100):
             batch = await asyncio.gather(*(Client.open(a.host, a.port, a.user, a.password) for _ in range(min(100, a.clients - i))))
             for c in batch:
@@ -120,9 +163,24 @@ async def main():
                 await c.r.readline()
             cs.extend(batch)
         await asyncio.sleep(2)
-        print(f"RESULT {a.label} idle clients={len(cs)} rss_before_kb={base} rss_kb={rss_kb(a.pid)}")
+        rss, hwm, n = memory(a)
+        print(f"RESULT {a.label} idle clients={len(cs)} processes={n} rss_before_kb={base} rss_kb={rss} hwm_kb={hwm} per_client_kb={(rss - base) / max(1, len(cs)):.1f}")
         for c in cs:
             c.w.close()
+    elif a.mode == "bigfetch":
+        c = await Client.open(a.host, a.port, a.user, a.password)
+        await c.cmd("SELECT INBOX")
+        for what in ["BODY.PEEK[HEADER]", "BODY.PEEK[]", "BODY.PEEK[TEXT]", "BINARY.PEEK[]"]:
+            await asyncio.sleep(0.5)
+            before = status_kb(a.pid)
+            reset = reset_peak(a.pid)
+            t = time.monotonic()
+            await c.cmd(f"FETCH 1 {what}")
+            el = time.monotonic() - t
+            hwm = status_kb(a.pid, "VmHWM")
+            rise = hwm - before if reset else "unknown"
+            print(f"RESULT {a.label} bigfetch {what} s={el:.3f} rss_before_kb={before} hwm_kb={hwm} rise_kb={rise}")
+        await c.close()
     else:
         for run in ["cold", "warm"]:
             c = await Client.open(a.host, a.port, a.user, a.password)

@@ -358,19 +358,34 @@ fn explicit(uids: &[u32]) -> SeqSet {
 mod tests {
     use super::*;
     use crate::imapd::session::Enabled;
-    use crate::imapd::store::{Folder, MsgFlags, MsgMeta, Snapshot, StoreResult, Stored, SysFlags};
+    use crate::imapd::store::{
+        Folder, MsgFlags, MsgMeta, Snapshot, State, StoreError, StoreResult, Stored, SysFlags,
+    };
     use crate::proto::imap::StoreMode;
     use std::sync::{Arc, Mutex};
 
-    /// A folder in memory, changed by the test behind the view's back.
-    struct Fake(Arc<Mutex<(bool, Snapshot)>>);
+    /// A folder in memory, changed by the test behind the view's back;
+    /// every look at it is a new generation.
+    struct Fake(Arc<Mutex<(bool, Snapshot)>>, u64);
 
     impl Folder for Fake {
         fn changed(&mut self) -> bool {
             std::mem::take(&mut self.0.lock().unwrap().0)
         }
-        fn snapshot(&mut self, _: bool) -> StoreResult<Snapshot> {
-            Ok(self.0.lock().unwrap().1.clone())
+        fn state(&mut self, _: bool) -> StoreResult<State> {
+            let g = self.0.lock().unwrap();
+            self.1 += 1;
+            Ok(State {
+                generation: self.1,
+                uidvalidity: g.1.uidvalidity,
+                uidnext: g.1.uidnext,
+                highest_modseq: g.1.highest_modseq,
+                messages: Arc::new(g.1.messages.iter().cloned().map(Arc::new).collect()),
+                recent: Vec::new(),
+            })
+        }
+        fn open_message(&mut self, _: u32) -> StoreResult<std::fs::File> {
+            Err(StoreError::Temporary("no files here".into()))
         }
         fn store_flags(
             &mut self,
@@ -423,7 +438,7 @@ mod tests {
             messages: (1..=5).map(|u| meta(u, u % 2 == 0)).collect(),
         };
         let shared = Arc::new(Mutex::new((false, snap)));
-        let v = View::open("INBOX".into(), Box::new(Fake(shared.clone())), false).unwrap();
+        let v = View::open("INBOX".into(), Box::new(Fake(shared.clone(), 0)), false).unwrap();
         (v, shared)
     }
 

@@ -9,9 +9,10 @@
 //! so they are \Recent for the next session that selects the folder, or for
 //! the appending session itself when it has the folder selected.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::store::*;
 use crate::maildir::{self, FlagOp, Flags, Loc, Mailbox, Maildir, Uid};
@@ -178,17 +179,18 @@ impl MailStore for MaildirStore {
 
     fn open(&mut self, name: &str) -> StoreResult<Box<dyn Folder>> {
         let folder = self.md.folder(name).map_err(err)?;
-        let mb = folder.open().map_err(err)?;
-        // \Recent is decided by the first snapshot: what a read-write
+        if !folder.exists() {
+            return Err(StoreError::NoSuchFolder);
+        }
+        // \Recent is decided by the first state: what a read-write
         // session moves out of new/, or what an EXAMINE finds there.
         Ok(Box::new(MaildirFolder {
             md: self.md.clone(),
             dir: folder.path().to_path_buf(),
-            folder,
-            mb: Some(mb),
+            shared: Shared::get(&folder)?,
             recent: HashSet::new(),
-            stamp: None,
-            dirty: true,
+            seen_uid: 0,
+            generation: 0,
         }))
     }
 
@@ -444,19 +446,194 @@ pub fn crlf_to_lf(m: &[u8]) -> Vec<u8> {
     out
 }
 
-/// An open folder.
+/// One folder's state, shared by every session of this process that has
+/// it selected: one library [`Mailbox`] kept in step with the files, and the
+/// messages as sessions see them. A change by one session (or found on
+/// disk by any) is merged in once, from the library's incremental
+/// [`maildir::Changes`]; sessions then compare pointers to find what to
+/// announce, instead of each rebuilding the folder from a snapshot.
+struct Shared {
+    mb: Mailbox,
+    /// Modification times of new/, cur/ and the index at the last sync.
+    stamp: Option<[Option<SystemTime>; 3]>,
+    generation: u64,
+    messages: Arc<Vec<Arc<MsgMeta>>>,
+}
+
+/// The shared states by folder directory. A state lives while a session
+/// has its folder selected, and a little longer: the last few let go are
+/// kept for [`KEEP_CLOSED`] (at most [`KEEP_MESSAGES`] messages in all), so
+/// a client that logs in again, or selects the folder again, finds it warm
+/// (checked against the files by its next sync, as any state is).
+struct Registry {
+    open: HashMap<PathBuf, Weak<Mutex<Shared>>>,
+    /// When let go, how many messages, the state; oldest first.
+    closed: std::collections::VecDeque<(Instant, usize, Arc<Mutex<Shared>>)>,
+}
+
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+/// How long a folder's state is kept after its last session let it go.
+const KEEP_CLOSED: Duration = Duration::from_secs(60);
+/// The most messages kept in states no session has open.
+const KEEP_MESSAGES: usize = 200_000;
+/// The most states kept that no session has open.
+const KEEP_FOLDERS: usize = 16;
+
+impl Registry {
+    fn with<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
+        let mut reg = lock(&REGISTRY);
+        let reg = reg.get_or_insert_with(|| Registry {
+            open: HashMap::new(),
+            closed: Default::default(),
+        });
+        f(reg)
+    }
+
+    fn find(&mut self, dir: &Path) -> Option<Arc<Mutex<Shared>>> {
+        self.expire();
+        self.open.get(dir).and_then(Weak::upgrade)
+    }
+
+    /// Keeps a state its last session lets go.
+    fn keep(&mut self, dir: &Path, sh: &Arc<Mutex<Shared>>) {
+        let n = lock(sh).messages.len();
+        if n <= KEEP_MESSAGES {
+            self.closed.push_back((Instant::now(), n, sh.clone()));
+        } else {
+            self.open.remove(dir);
+        }
+        self.expire();
+    }
+
+    /// Drops kept states that are too old or too many.
+    fn expire(&mut self) {
+        let mut total: usize = self.closed.iter().map(|c| c.1).sum();
+        let mut dropped = false;
+        while let Some((at, n, _)) = self.closed.front() {
+            let (at, n) = (*at, *n);
+            if at.elapsed() < KEEP_CLOSED
+                && total <= KEEP_MESSAGES
+                && self.closed.len() <= KEEP_FOLDERS
+            {
+                break;
+            }
+            self.closed.pop_front();
+            total -= n;
+            dropped = true;
+        }
+        if dropped {
+            self.open.retain(|_, w| w.strong_count() > 0);
+        }
+    }
+}
+
+/// A lock that a panicking holder left is still usable: every update of
+/// [`Shared`] leaves it consistent (a half-merged change set is merged again
+/// from the files at the next sync, which compares with the index).
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// The shared state of a folder, opened if no session has it.
+    fn get(folder: &maildir::Folder) -> StoreResult<Arc<Mutex<Shared>>> {
+        if let Some(sh) = Registry::with(|r| r.find(folder.path())) {
+            return Ok(sh);
+        }
+        // Opened without the registry's lock (a large folder takes a while
+        // and other sessions select other folders meanwhile); a session
+        // that opened it at the same time wins.
+        let mb = folder.open().map_err(err)?;
+        let mut sh = Shared {
+            mb,
+            stamp: None,
+            generation: 1,
+            messages: Arc::default(),
+        };
+        sh.rebuild();
+        let sh = Arc::new(Mutex::new(sh));
+        Ok(Registry::with(|r| {
+            if let Some(other) = r.find(folder.path()) {
+                return other;
+            }
+            r.open
+                .insert(folder.path().to_path_buf(), Arc::downgrade(&sh));
+            sh
+        }))
+    }
+
+    fn meta(&self, m: &maildir::Message) -> Arc<MsgMeta> {
+        Arc::new(MsgMeta {
+            uid: m.uid.0,
+            flags: from_lib(&self.mb, m),
+            modseq: m.modseq.0,
+            internal_date: m.internal_date,
+            size: m.vsize,
+            recent: false,
+        })
+    }
+
+    /// Every message again (first open, or UIDVALIDITY changed).
+    fn rebuild(&mut self) {
+        let all = self.mb.messages().map(|m| self.meta(m)).collect();
+        self.messages = Arc::new(all);
+        self.generation += 1;
+    }
+
+    /// Folds the library's changes into the shared messages.
+    fn absorb(&mut self, c: &maildir::Changes) {
+        if c.validity_changed {
+            self.rebuild();
+            return;
+        }
+        if c.is_empty() {
+            return;
+        }
+        let mut msgs = std::mem::take(&mut self.messages);
+        let v = Arc::make_mut(&mut msgs);
+        if !c.expunged.is_empty() {
+            let gone: HashSet<u32> = c.expunged.iter().map(|u| u.0).collect();
+            v.retain(|m| !gone.contains(&m.uid));
+        }
+        for uid in &c.changed {
+            if let (Ok(i), Some(m)) = (v.binary_search_by_key(&uid.0, |m| m.uid), self.mb.get(*uid))
+            {
+                v[i] = self.meta(m);
+            }
+        }
+        for uid in &c.added {
+            let Some(m) = self.mb.get(*uid) else { continue };
+            let meta = self.meta(m);
+            match v.binary_search_by_key(&uid.0, |m| m.uid) {
+                Ok(i) => v[i] = meta,
+                Err(i) => v.insert(i, meta),
+            }
+        }
+        self.messages = msgs;
+        self.generation += 1;
+    }
+
+    /// Folds in what an operation of a session just did.
+    fn absorb_pending(&mut self) {
+        let c = self.mb.take_pending();
+        self.absorb(&c);
+    }
+}
+
+/// An open folder: this session's handle on the shared state, and its own
+/// \Recent set.
 pub struct MaildirFolder {
     md: Maildir,
     dir: PathBuf,
-    folder: maildir::Folder,
-    /// The library's view; dropped while the session idles (memory), opened
-    /// again when needed.
-    mb: Option<Mailbox>,
+    shared: Arc<Mutex<Shared>>,
+    /// \Recent for this session: what it moved out of new/ (read-write) or
+    /// found there (read-only).
     recent: HashSet<u32>,
-    /// Modification times of new/, cur/ and the index at the last sync.
-    stamp: Option<[Option<SystemTime>; 3]>,
-    /// Changed by this session since the last snapshot.
-    dirty: bool,
+    /// Read-only sessions: the highest UID looked at for \Recent.
+    seen_uid: u32,
+    /// The shared generation at this session's last [`Folder::state`].
+    generation: u64,
 }
 
 impl MaildirFolder {
@@ -469,15 +646,17 @@ impl MaildirFolder {
         ]
     }
 
-    /// The open mailbox, opened again after [`Folder::release`]. Messages
-    /// that arrived in `new/` meanwhile become \\Recent for this session at
-    /// its next snapshot, as they would have without the release.
-    fn mb(&mut self) -> StoreResult<&mut Mailbox> {
-        if self.mb.is_none() {
-            self.mb = Some(self.folder.open().map_err(err)?);
+    /// After this session's own change of `cur/` and the index (folded in
+    /// already): when the folder had not changed on disk since the last
+    /// sync, the times those two have now are this change's, so other
+    /// sessions need not read `cur/` again to learn what the state already
+    /// says. `new/` keeps its time from before: a delivery meanwhile still
+    /// shows.
+    fn own_change(&self, sh: &mut Shared, before: [Option<SystemTime>; 3]) {
+        if sh.stamp == Some(before) {
+            let after = self.stamp_now();
+            sh.stamp = Some([before[0], after[1], after[2]]);
         }
-        // Invariant: set just above when it was None.
-        Ok(self.mb.as_mut().expect("mailbox open"))
     }
 
     fn dest(&self, name: &str) -> StoreResult<maildir::Folder> {
@@ -489,48 +668,73 @@ impl MaildirFolder {
     }
 }
 
+impl Drop for MaildirFolder {
+    fn drop(&mut self) {
+        // The last session hands the state to the registry to keep for a
+        // while (no other session can take it meanwhile: the registry's
+        // lock is held).
+        Registry::with(|r| {
+            if Arc::strong_count(&self.shared) == 1 {
+                r.keep(&self.dir, &self.shared);
+            }
+        });
+    }
+}
+
 impl Folder for MaildirFolder {
     fn changed(&mut self) -> bool {
-        self.dirty || self.stamp != Some(self.stamp_now())
+        let (generation, stamp) = {
+            let sh = lock(&self.shared);
+            (sh.generation, sh.stamp)
+        };
+        generation != self.generation || stamp != Some(self.stamp_now())
     }
 
-    fn snapshot(&mut self, claim_recent: bool) -> StoreResult<Snapshot> {
+    fn state(&mut self, claim_recent: bool) -> StoreResult<State> {
         let stamp = self.stamp_now();
-        let mb = self.mb()?;
-        mb.set_move_new(claim_recent);
-        let changes = mb.sync().map_err(err)?;
-        if claim_recent {
-            self.recent.extend(changes.recent.iter().map(|u| u.0));
-        } else {
-            let mb = self.mb()?;
-            let fresh: Vec<u32> = mb
+        let mut sh = lock(&self.shared);
+        let mut recent = Vec::new();
+        // A read-write session that has not yet claimed must look in new/
+        // even when nothing changed since another session's sync.
+        if sh.stamp != Some(stamp) || (claim_recent && self.generation == 0) {
+            sh.mb.set_move_new(claim_recent);
+            let changes = sh.mb.sync().map_err(err)?;
+            sh.absorb(&changes);
+            sh.stamp = Some(stamp);
+            if claim_recent {
+                for u in &changes.recent {
+                    if self.recent.insert(u.0) {
+                        recent.push(u.0);
+                    }
+                }
+            }
+        }
+        if !claim_recent {
+            // What waits in new/ is \Recent for an EXAMINE (it moves nothing).
+            let mut fresh: Vec<u32> = sh
+                .mb
                 .messages()
+                .rev()
+                .take_while(|m| m.uid.0 > self.seen_uid)
                 .filter(|m| m.loc == Loc::New)
                 .map(|m| m.uid.0)
                 .collect();
-            self.recent.extend(fresh);
+            fresh.reverse();
+            self.seen_uid = sh.mb.uid_next().0.saturating_sub(1).max(self.seen_uid);
+            for u in fresh {
+                if self.recent.insert(u) {
+                    recent.push(u);
+                }
+            }
         }
-        self.stamp = Some(stamp);
-        self.dirty = false;
-        self.mb()?;
-        let recent = &self.recent;
-        // Invariant: opened by the call above.
-        let mb = self.mb.as_ref().expect("mailbox open");
-        Ok(Snapshot {
-            uidvalidity: mb.uid_validity(),
-            uidnext: mb.uid_next().0,
-            highest_modseq: mb.highest_modseq().0,
-            messages: mb
-                .messages()
-                .map(|m| MsgMeta {
-                    uid: m.uid.0,
-                    flags: from_lib(mb, m),
-                    modseq: m.modseq.0,
-                    internal_date: m.internal_date,
-                    size: m.vsize,
-                    recent: recent.contains(&m.uid.0),
-                })
-                .collect(),
+        self.generation = sh.generation;
+        Ok(State {
+            generation: sh.generation,
+            uidvalidity: sh.mb.uid_validity(),
+            uidnext: sh.mb.uid_next().0,
+            highest_modseq: sh.mb.highest_modseq().0,
+            messages: sh.messages.clone(),
+            recent,
         })
     }
 
@@ -549,12 +753,15 @@ impl Folder for MaildirFolder {
         };
         let since = unchanged_since.map(maildir::ModSeq);
         let lib_uids: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
-        let mb = self.mb()?;
-        let r = mb.store(&lib_uids, op, fl, &kws, since).map_err(err)?;
-        self.dirty |= !r.changed.is_empty();
+        let mut sh = lock(&self.shared);
+        let before = self.stamp_now();
+        let r = sh.mb.store(&lib_uids, op, fl, &kws, since);
+        sh.absorb_pending();
+        self.own_change(&mut sh, before);
+        let r = r.map_err(err)?;
         let changed: HashSet<u32> = r.changed.iter().map(|u| u.0).collect();
         let modified: HashSet<u32> = r.modified.iter().map(|u| u.0).collect();
-        let mb = self.mb()?;
+        let mb = &sh.mb;
         Ok(uids
             .iter()
             .map(|uid| match mb.get(Uid(*uid)) {
@@ -570,19 +777,26 @@ impl Folder for MaildirFolder {
     }
 
     fn read(&mut self, uid: u32) -> StoreResult<Vec<u8>> {
-        // open_message follows a rename by another session (flags).
-        let mut f = self.mb()?.open_message(Uid(uid)).map_err(err)?;
+        // open_message follows a rename by another session (flags); the
+        // file is read without holding the shared state.
+        let mut f = lock(&self.shared).mb.open_message(Uid(uid)).map_err(err)?;
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut f, &mut data)
             .map_err(|e| StoreError::Temporary(e.to_string()))?;
         Ok(data)
     }
 
+    fn open_message(&mut self, uid: u32) -> StoreResult<std::fs::File> {
+        lock(&self.shared).mb.open_message(Uid(uid)).map_err(err)
+    }
+
     fn copy(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {
         let d = self.dest(dest)?;
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
-        let r = self.mb()?.copy(&u, &d).map_err(err)?;
-        self.dirty = true;
+        let mut sh = lock(&self.shared);
+        let r = sh.mb.copy(&u, &d);
+        sh.absorb_pending();
+        let r = r.map_err(err)?;
         Ok((
             r.uid_validity,
             r.pairs.iter().map(|(a, b)| (a.0, b.0)).collect(),
@@ -592,8 +806,12 @@ impl Folder for MaildirFolder {
     fn move_to(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {
         let d = self.dest(dest)?;
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
-        let r = self.mb()?.move_to(&u, &d).map_err(err)?;
-        self.dirty = true;
+        let mut sh = lock(&self.shared);
+        let before = self.stamp_now();
+        let r = sh.mb.move_to(&u, &d);
+        sh.absorb_pending();
+        self.own_change(&mut sh, before);
+        let r = r.map_err(err)?;
         Ok((
             r.uid_validity,
             r.pairs.iter().map(|(a, b)| (a.0, b.0)).collect(),
@@ -601,18 +819,25 @@ impl Folder for MaildirFolder {
     }
 
     fn release(&mut self) {
-        self.mb = None;
+        // The state is shared and stays while any session has the folder
+        // selected; this session holds only its view.
     }
 
     fn expunge(&mut self, uids: &[u32]) -> StoreResult<()> {
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
-        self.mb()?.expunge(&u).map_err(err)?;
-        self.dirty = true;
+        let mut sh = lock(&self.shared);
+        let before = self.stamp_now();
+        let r = sh.mb.expunge(&u);
+        sh.absorb_pending();
+        self.own_change(&mut sh, before);
+        r.map_err(err)?;
         Ok(())
     }
 
     fn expunged_since(&mut self, modseq: u64) -> StoreResult<Option<Vec<u32>>> {
-        let v = self.mb()?.expunged_since(maildir::ModSeq(modseq));
+        let v = lock(&self.shared)
+            .mb
+            .expunged_since(maildir::ModSeq(modseq));
         Ok(v.map(|v| v.into_iter().map(|u| u.0).collect()))
     }
 }

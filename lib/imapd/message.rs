@@ -37,6 +37,172 @@ pub fn wire(stored: Vec<u8>, vsize: u64) -> Vec<u8> {
     }
 }
 
+/// A stored message file read in wire form (as [`wire`] gives it) a piece
+/// at a time, so that a large message is never whole in memory.
+pub struct WireFile {
+    file: std::fs::File,
+    /// The file is already in wire form (its length is its `W=`).
+    verbatim: bool,
+    /// The last byte read (a CR before an LF means no CR is added).
+    prev: u8,
+    chunk: Vec<u8>,
+}
+
+/// What one pass over a [`WireFile`] tells: its length in wire form, where
+/// its header ends (after the blank line; the whole length when there is
+/// none, as [`header_end`] says) and whether it holds a NUL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub size: u64,
+    pub header: u64,
+    pub nul: bool,
+}
+
+/// Pieces read from the file at a time.
+const PIECE: usize = 64 * 1024;
+
+impl WireFile {
+    /// `vsize` is the message's size with CRLF line ends (`W=`).
+    pub fn new(file: std::fs::File, vsize: u64) -> std::io::Result<WireFile> {
+        let verbatim = file.metadata()?.len() == vsize;
+        Ok(WireFile {
+            file,
+            verbatim,
+            prev: 0,
+            chunk: vec![0; PIECE],
+        })
+    }
+
+    /// Starts again from the first byte.
+    pub fn rewind(&mut self) -> std::io::Result<()> {
+        std::io::Seek::rewind(&mut self.file)?;
+        self.prev = 0;
+        Ok(())
+    }
+
+    /// Appends the next piece in wire form to `out`; false at the end.
+    pub fn next_into(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
+        let n = loop {
+            match std::io::Read::read(&mut self.file, &mut self.chunk) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            return Ok(false);
+        }
+        let piece = &self.chunk[..n];
+        if self.verbatim {
+            out.extend_from_slice(piece);
+        } else {
+            out.reserve(n + n / 16);
+            for &b in piece {
+                if b == b'\n' && self.prev != b'\r' {
+                    out.push(b'\r');
+                }
+                out.push(b);
+                self.prev = b;
+            }
+        }
+        Ok(true)
+    }
+
+    /// One pass over the whole file (from the start).
+    pub fn shape(&mut self) -> std::io::Result<Shape> {
+        self.rewind()?;
+        let mut sh = Shape {
+            size: 0,
+            header: 0,
+            nul: false,
+        };
+        let mut window = 0u32;
+        let mut found = false;
+        let mut piece = Vec::with_capacity(PIECE + PIECE / 8);
+        loop {
+            piece.clear();
+            if !self.next_into(&mut piece)? {
+                break;
+            }
+            sh.nul |= piece.contains(&0);
+            if !found {
+                for (i, &b) in piece.iter().enumerate() {
+                    window = window << 8 | b as u32;
+                    if window == 0x0d0a_0d0a {
+                        sh.header = sh.size + i as u64 + 1;
+                        found = true;
+                        break;
+                    }
+                }
+            }
+            sh.size += piece.len() as u64;
+        }
+        if !found {
+            sh.header = sh.size;
+        }
+        self.rewind()?;
+        Ok(sh)
+    }
+
+    /// The header in wire form, through the blank line (the whole message
+    /// when it has none); reads no further than the piece holding it.
+    pub fn header(&mut self) -> std::io::Result<Vec<u8>> {
+        self.rewind()?;
+        let mut out = Vec::new();
+        let mut scanned = 0usize;
+        while self.next_into(&mut out)? {
+            // Look again from three bytes back: the blank line may straddle
+            // two pieces.
+            let from = scanned.saturating_sub(3);
+            if let Some(p) = out[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+                out.truncate(from + p + 4);
+                break;
+            }
+            scanned = out.len();
+        }
+        self.rewind()?;
+        Ok(out)
+    }
+
+    /// Hands bytes `from..to` of the wire form to `sink` a piece at a
+    /// time (a NUL as 0x80 when `literal`: a `{n}` literal may not hold
+    /// one, see `encode::literal`).
+    pub fn copy_range(
+        &mut self,
+        from: u64,
+        to: u64,
+        literal: bool,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.rewind()?;
+        let mut at = 0u64;
+        let mut piece = Vec::with_capacity(PIECE + PIECE / 8);
+        while at < to {
+            piece.clear();
+            if !self.next_into(&mut piece)? {
+                break;
+            }
+            let (a, b) = (at, at + piece.len() as u64);
+            at = b;
+            if b <= from {
+                continue;
+            }
+            let lo = from.saturating_sub(a) as usize;
+            let hi = (to.min(b) - a) as usize;
+            let part = &mut piece[lo..hi];
+            if literal {
+                for c in part.iter_mut() {
+                    if *c == 0 {
+                        *c = 0x80;
+                    }
+                }
+            }
+            sink(part)?;
+        }
+        Ok(())
+    }
+}
+
 /// Parses a CRLF message; an unparsable one is treated as all header.
 pub fn parse(crlf: &[u8]) -> Option<Message<'_>> {
     MessageParser::default().parse(crlf)
@@ -696,6 +862,60 @@ fn relabel_cte(header: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A message file read through `WireFile` gives what the in-memory
+    /// path gives, wherever the blank line, a CRLF or a NUL falls against
+    /// the pieces it is read in.
+    #[test]
+    fn wire_file_matches_the_whole_message_across_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        for at in [PIECE - 3, PIECE - 2, PIECE - 1, PIECE, PIECE + 1] {
+            for crlf in [false, true] {
+                let nl: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+                let mut m = b"Subject: x".to_vec();
+                while m.len() + 2 * nl.len() < at {
+                    m.push(b'y');
+                }
+                m.extend_from_slice(nl);
+                m.extend_from_slice(nl);
+                for i in 0..20_000u32 {
+                    m.extend_from_slice(format!("line {i}\0").as_bytes());
+                    m.extend_from_slice(nl);
+                }
+                let whole = wire(m.clone(), to_crlf(&m).len() as u64);
+                let path = dir.path().join("m");
+                std::fs::write(&path, &m).unwrap();
+                let file = std::fs::File::open(&path).unwrap();
+                let mut w = WireFile::new(file, whole.len() as u64).unwrap();
+                let sh = w.shape().unwrap();
+                let he = header_end(&whole);
+                assert_eq!(
+                    (sh.size, sh.header, sh.nul),
+                    (whole.len() as u64, he as u64, true)
+                );
+                assert_eq!(
+                    w.header().unwrap(),
+                    &whole[..he],
+                    "header at {at}, crlf {crlf}"
+                );
+                for (a, b) in [(0, whole.len()), (he, whole.len()), (at - 5, at + 70_000)] {
+                    let mut got = Vec::new();
+                    w.copy_range(a as u64, b as u64, true, &mut |p: &[u8]| {
+                        got.extend_from_slice(p);
+                        Ok(())
+                    })
+                    .unwrap();
+                    let mut want = whole[a..b.min(whole.len())].to_vec();
+                    for c in want.iter_mut() {
+                        if *c == 0 {
+                            *c = 0x80;
+                        }
+                    }
+                    assert_eq!(got, want, "{a}..{b} at {at}, crlf {crlf}");
+                }
+            }
+        }
+    }
 
     const MIXED: &str = "From: Joe <joe@example.test>\nTo: a@b.test, \"Ann\" <ann@b.test>\nSubject: =?utf-8?b?6YKu5Lu2?=\nMessage-ID: <1@x>\nContent-Type: multipart/mixed; boundary=\"XX\"\n\npreamble\n--XX\nContent-Type: text/plain; charset=utf-8\n\nhello\n--XX\nContent-Type: message/rfc822\n\nSubject: inner\nFrom: i@x.test\n\ninner body\n--XX--\n";
 

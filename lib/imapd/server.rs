@@ -165,7 +165,7 @@ async fn connection(
         framer: Framer::new(session.limits()),
         session,
         stream,
-        buf: Vec::with_capacity(4096),
+        buf: Vec::with_capacity(1024),
         log,
     };
     if banned(shared, c.ip).await {
@@ -209,6 +209,10 @@ impl Conn<'_> {
                     self.log.commands += 1;
                     let parsed = parse_command(&self.buf[..n]);
                     self.buf.drain(..n);
+                    if self.buf.is_empty() && self.buf.capacity() > 64 * 1024 {
+                        // After a large command: back to the small buffer.
+                        self.buf = Vec::with_capacity(1024);
+                    }
                     match parsed {
                         Ok(cmd) => self.run_blocking(|s, out| s.handle(cmd, out)).await??,
                         Err(e) => {
@@ -272,13 +276,18 @@ impl Conn<'_> {
     /// Reads what arrives next into the buffer. False when the client
     /// went away or was logged out for idling.
     async fn read_more(&mut self) -> io::Result<bool> {
-        let mut chunk = [0u8; READ_CHUNK];
-        match self.stream.read_some(&mut chunk).await {
+        // Straight into the buffer's free room: an idle connection then
+        // keeps only its small buffer (a chunk on the stack would live in
+        // every connection's task for as long as it waits). The room grows
+        // with what a client sends at once, up to READ_CHUNK more a read.
+        let len = self.buf.len();
+        let room = (self.buf.capacity() - len).clamp(1024, READ_CHUNK);
+        self.buf.resize(len + room, 0);
+        let r = self.stream.read_some(&mut self.buf[len..]).await;
+        self.buf.truncate(len + *r.as_ref().unwrap_or(&0));
+        match r {
             Ok(0) => Ok(false),
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(true)
-            }
+            Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 let _ = self
                     .stream
@@ -576,11 +585,14 @@ impl Conn<'_> {
                     self.buf.extend_from_slice(&chunk[..n]);
                 }
                 _ = tokio::time::sleep(poll) => {
-                    self.run_blocking(|s, out| {
-                        s.poll(out, true);
-                        s.release();
-                    })
-                    .await?;
+                    // Only a change is worth a blocking thread and a writer.
+                    if self.session.poll_needed(true) {
+                        self.run_blocking(|s, out| {
+                            s.poll(out, true);
+                            s.release();
+                        })
+                        .await?;
+                    }
                     if tokio::time::Instant::now() > deadline {
                         self.stream.send(b"* BYE Autologout; idle for too long\r\n").await?;
                         return Ok(false);

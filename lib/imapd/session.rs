@@ -209,6 +209,9 @@ impl Session {
         if let CommandBody::Unknown(verb) = &body {
             return Ok(self.bad(&tag, &format!("Unknown command {verb}"), out));
         }
+        if let State::Selected(_, view) = &mut self.state {
+            view.unpark();
+        }
         let r = super::cmd::run(self, tag, body, out);
         // A staged message no APPEND took is dropped (its file was unlinked).
         self.staged.clear();
@@ -247,6 +250,7 @@ impl Session {
     pub fn release(&mut self) {
         if let State::Selected(_, view) = &mut self.state {
             view.folder.release();
+            view.park();
         }
     }
 
@@ -255,6 +259,16 @@ impl Session {
         match &self.state {
             State::Authenticated(a) | State::Selected(a, _) => Some(&a.user),
             _ => None,
+        }
+    }
+
+    /// Whether [`Session::poll`] would have anything to say (cheap enough
+    /// to ask without leaving the async thread: IDLE asks it four times a
+    /// second).
+    pub fn poll_needed(&mut self, expunge: bool) -> bool {
+        match &mut self.state {
+            State::Selected(_, view) => view.needs_sync(expunge),
+            _ => false,
         }
     }
 

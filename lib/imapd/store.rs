@@ -82,6 +82,24 @@ pub struct Snapshot {
     pub messages: Vec<MsgMeta>,
 }
 
+/// A folder's state as every session of the process that has it selected
+/// shares it: one [`MsgMeta`] per message, behind an `Arc`, so a session's
+/// view holds pointers rather than copies and sees which messages changed
+/// by comparing them. `recent` is always false here: \Recent is a
+/// session's own (see [`State::recent`]).
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// Bumped on every change; equal generations mean equal states.
+    pub generation: u64,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highest_modseq: u64,
+    /// Ascending UID order.
+    pub messages: std::sync::Arc<Vec<std::sync::Arc<MsgMeta>>>,
+    /// UIDs that became \Recent for this session in this call.
+    pub recent: Vec<u32>,
+}
+
 /// What [`Folder::store_flags`] did to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
@@ -201,12 +219,13 @@ pub type Metadata = std::collections::BTreeMap<String, Vec<u8>>;
 
 /// A folder open in a session.
 pub trait Folder: Send {
-    /// Whether anything may have changed since the last snapshot (cheap:
-    /// directory and index times).
+    /// Whether anything may have changed since the last [`Folder::state`]
+    /// (cheap: a generation number, directory and index times).
     fn changed(&mut self) -> bool;
-    /// The folder now. `claim_recent`: move new mail to cur/ (a read-write
-    /// SELECT claims \Recent).
-    fn snapshot(&mut self, claim_recent: bool) -> StoreResult<Snapshot>;
+    /// The folder now, shared with the other sessions that have it
+    /// selected. `claim_recent`: move new mail to cur/ (a read-write SELECT
+    /// claims \Recent).
+    fn state(&mut self, claim_recent: bool) -> StoreResult<State>;
     /// Changes the flags of messages (replace, add or remove `change`)
     /// against the flags they have in the store now, not the session's
     /// copy, so concurrent sessions each change only the flags they name.
@@ -221,6 +240,9 @@ pub trait Folder: Send {
     ) -> StoreResult<Vec<Stored>>;
     /// The message, with its stored (LF) line ends.
     fn read(&mut self, uid: u32) -> StoreResult<Vec<u8>>;
+    /// The message's file, open for reading (stored line ends), for
+    /// answers that read only its header or stream it in pieces.
+    fn open_message(&mut self, uid: u32) -> StoreResult<std::fs::File>;
     /// Copies messages to another folder; returns its UIDVALIDITY and the
     /// (source UID, new UID) pairs.
     fn copy(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)>;

@@ -86,7 +86,7 @@ fn verify(key: &[u8; 32], rump: &[u8], token: &str) -> bool {
 /// the form IMAP sends it (CRLF).
 pub fn message(store: &mut dyn MailStore, u: &ImapUrl) -> Result<Vec<u8>, Refused> {
     let mut folder = store.open(&u.mailbox).map_err(refused)?;
-    let snap = folder.snapshot(false).map_err(refused)?;
+    let snap = folder.state(false).map_err(refused)?;
     if u.uidvalidity.is_some_and(|v| v != snap.uidvalidity) {
         return Err(Refused::Bad("UIDVALIDITY does not match"));
     }

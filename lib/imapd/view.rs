@@ -6,13 +6,18 @@
 //! Messages expunged by another session stay in the view (as ghosts) until a
 //! command that may announce them; their numbers keep pointing at them.
 
+use std::sync::Arc;
+
 use super::session::{Enabled, Out};
-use super::store::{Folder, MsgFlags, MsgMeta, Snapshot, StoreResult};
+use super::store::{Folder, MsgFlags, MsgMeta, State, StoreResult};
 
 /// One message in the view.
 #[derive(Debug, Clone)]
 pub struct ViewMsg {
-    pub meta: MsgMeta,
+    /// Shared with the folder's state and the other sessions' views while
+    /// it is what this session last announced; a copy of its own when this
+    /// session knows better (\Recent here, its own STORE not yet merged).
+    pub meta: Arc<MsgMeta>,
     /// Gone from the folder, not yet announced.
     pub ghost: bool,
 }
@@ -31,31 +36,82 @@ pub struct View {
     /// Searches kept up to date (RFC 5267 UPDATE): see `context.rs` for
     /// where `sync` must call them.
     pub contexts: super::context::Contexts,
+    /// The folder state's generation last merged.
+    generation: u64,
+    /// How many of `msgs` are ghosts.
+    ghosts: usize,
+    /// The folder state's messages at the last merge.
+    last: Arc<Vec<Arc<MsgMeta>>>,
+    /// `msgs` was let go while the session idles because it was exactly
+    /// `last`; [`View::unpark`] makes it again.
+    parked: bool,
 }
 
 impl View {
     pub fn open(name: String, mut folder: Box<dyn Folder>, read_only: bool) -> StoreResult<View> {
-        let snap = folder.snapshot(!read_only)?;
-        let keywords = snap
+        let st = folder.state(!read_only)?;
+        let keywords = st
             .messages
             .iter()
             .flat_map(|m| m.flags.keywords.iter().cloned())
             .collect();
+        let recent: std::collections::HashSet<u32> = st.recent.iter().copied().collect();
         Ok(View {
             name,
             read_only,
             folder,
-            uidvalidity: snap.uidvalidity,
-            uidnext: snap.uidnext,
-            highest_modseq: snap.highest_modseq,
-            msgs: snap
+            uidvalidity: st.uidvalidity,
+            uidnext: st.uidnext,
+            highest_modseq: st.highest_modseq,
+            msgs: st
                 .messages
-                .into_iter()
-                .map(|meta| ViewMsg { meta, ghost: false })
+                .iter()
+                .map(|m| ViewMsg {
+                    meta: with_recent(m, recent.contains(&m.uid)),
+                    ghost: false,
+                })
                 .collect(),
             keywords,
             contexts: Default::default(),
+            generation: st.generation,
+            ghosts: 0,
+            last: st.messages,
+            parked: false,
         })
+    }
+
+    /// Lets go of the session's own list of messages while it idles, when
+    /// it is the folder state's list as it was at the last merge (no
+    /// ghosts, no \Recent or other copies of its own): thousands of idle
+    /// sessions on one folder then hold one list between them.
+    pub fn park(&mut self) {
+        if self.parked || self.ghosts > 0 || self.msgs.len() != self.last.len() {
+            return;
+        }
+        let same = self
+            .msgs
+            .iter()
+            .zip(self.last.iter())
+            .all(|(m, s)| Arc::ptr_eq(&m.meta, s));
+        if same {
+            self.msgs = Vec::new();
+            self.parked = true;
+        }
+    }
+
+    /// Makes the session's list again after [`View::park`] (before any
+    /// command looks at `msgs`).
+    pub fn unpark(&mut self) {
+        if std::mem::take(&mut self.parked) {
+            self.msgs = self
+                .last
+                .iter()
+                .map(|m| ViewMsg {
+                    meta: m.clone(),
+                    ghost: false,
+                })
+                .collect();
+        }
     }
 
     pub fn exists(&self) -> u32 {
@@ -85,79 +141,118 @@ impl View {
 
     /// Records our own change to a message's flags (no echo later).
     pub fn set_local_flags(&mut self, idx: usize, flags: MsgFlags, modseq: u64) {
-        self.msgs[idx].meta.flags = flags;
-        self.msgs[idx].meta.modseq = modseq;
+        let m = Arc::make_mut(&mut self.msgs[idx].meta);
+        m.flags = flags;
+        m.modseq = modseq;
         self.contexts.touch(self.msgs[idx].meta.uid);
         self.highest_modseq = self.highest_modseq.max(modseq);
+    }
+
+    /// Whether [`View::sync`] would have anything to do (cheap: a
+    /// generation number and three `stat`s).
+    pub fn needs_sync(&mut self, expunge: bool) -> bool {
+        (expunge && self.ghosts > 0) || self.folder.changed()
     }
 
     /// Brings the view up to date and writes the untagged responses:
     /// EXPUNGE (when `expunge`), EXISTS, RECENT, FETCH FLAGS.
     pub fn sync(&mut self, out: &mut Out, expunge: bool, enabled: Enabled) {
-        let ghosts = expunge && self.msgs.iter().any(|m| m.ghost);
+        let ghosts = expunge && self.ghosts > 0;
         if !ghosts && !self.folder.changed() {
             // This session's own changes may still move search results.
             self.update_contexts(out);
             self.announce_contexts(out);
             return;
         }
-        let snap = match self.folder.snapshot(!self.read_only) {
+        let st = match self.folder.state(!self.read_only) {
             Ok(s) => s,
             Err(_) => return,
         };
-        self.apply(snap, out, expunge, enabled);
+        self.unpark();
+        self.apply(st, out, expunge, enabled);
     }
 
-    fn apply(&mut self, snap: Snapshot, out: &mut Out, expunge: bool, enabled: Enabled) {
-        // Merge by UID: both lists are in ascending order.
-        let mut j = 0;
+    fn apply(&mut self, st: State, out: &mut Out, expunge: bool, enabled: Enabled) {
         let mut changed = Vec::new();
-        for m in self.msgs.iter_mut() {
-            while j < snap.messages.len() && snap.messages[j].uid < m.meta.uid {
-                j += 1;
-            }
-            match snap.messages.get(j) {
-                Some(s) if s.uid == m.meta.uid => {
-                    if s.flags != m.meta.flags {
-                        m.meta.flags = s.flags.clone();
-                        changed.push(m.meta.uid);
-                    }
-                    if s.modseq != m.meta.modseq {
-                        self.contexts.touch(m.meta.uid);
-                    }
-                    m.meta.modseq = s.modseq;
+        let mut keywords_grew = false;
+        if st.generation != self.generation || !st.recent.is_empty() {
+            // Merge by UID: both lists are in ascending order, and a message
+            // whose pointer is the shared one is unchanged for this view.
+            let mut j = 0;
+            for m in self.msgs.iter_mut() {
+                if m.ghost {
+                    continue;
                 }
-                _ => {
-                    if !m.ghost {
-                        self.contexts.touch(m.meta.uid);
+                while j < st.messages.len() && st.messages[j].uid < m.meta.uid {
+                    j += 1;
+                }
+                match st.messages.get(j) {
+                    Some(s) if s.uid == m.meta.uid => {
+                        if Arc::ptr_eq(&m.meta, s)
+                            || (m.meta.recent
+                                && m.meta.modseq == s.modseq
+                                && m.meta.flags == s.flags)
+                        {
+                            continue;
+                        }
+                        if s.modseq != m.meta.modseq {
+                            self.contexts.touch(m.meta.uid);
+                        }
+                        if s.flags != m.meta.flags {
+                            changed.push(m.meta.uid);
+                            keywords_grew |= !s.flags.keywords.is_subset(&self.keywords);
+                        }
+                        m.meta = with_recent(s, m.meta.recent);
                     }
-                    m.ghost = true
+                    _ => {
+                        self.contexts.touch(m.meta.uid);
+                        m.ghost = true;
+                        self.ghosts += 1;
+                    }
                 }
             }
+            let max_uid = self.max_uid();
+            let start = st.messages.partition_point(|s| s.uid <= max_uid);
+            for s in &st.messages[start..] {
+                self.contexts.touch(s.uid);
+                keywords_grew |= !s.flags.keywords.is_subset(&self.keywords);
+                self.msgs.push(ViewMsg {
+                    meta: with_recent(s, st.recent.contains(&s.uid)),
+                    ghost: false,
+                });
+            }
+            let added = st.messages.len() > start;
+            if keywords_grew {
+                for m in &self.msgs {
+                    self.keywords.extend(m.meta.flags.keywords.iter().cloned());
+                }
+                out.line(&self.flags_line());
+            }
+            self.generation = st.generation;
+            self.last = st.messages;
+            self.announce(out, expunge, enabled, changed, added);
+        } else {
+            self.announce(out, expunge, enabled, changed, false);
         }
-        let max_uid = self.max_uid();
-        let mut added = false;
-        for s in snap.messages.iter().filter(|s| s.uid > max_uid) {
-            self.contexts.touch(s.uid);
-            self.msgs.push(ViewMsg {
-                meta: s.clone(),
-                ghost: false,
-            });
-            added = true;
-        }
-        let before = self.keywords.len();
-        for m in &self.msgs {
-            self.keywords.extend(m.meta.flags.keywords.iter().cloned());
-        }
-        if self.keywords.len() != before {
-            out.line(&self.flags_line());
-        }
+        self.uidnext = st.uidnext.max(self.uidnext);
+        self.highest_modseq = st.highest_modseq.max(self.highest_modseq);
+    }
+
+    /// Writes EXPUNGE (when allowed), FETCH FLAGS, EXISTS and RECENT.
+    fn announce(
+        &mut self,
+        out: &mut Out,
+        expunge: bool,
+        enabled: Enabled,
+        changed: Vec<u32>,
+        added: bool,
+    ) {
         for uid in &changed {
             self.contexts.touch(*uid);
         }
         // RFC 5267 4.3.4: REMOVEFROM before the EXPUNGE it follows from.
         self.update_contexts(out);
-        if expunge && enabled.qresync {
+        if expunge && self.ghosts > 0 && enabled.qresync {
             // RFC 7162 3.2.10: once QRESYNC is on, VANISHED replaces EXPUNGE.
             let gone: Vec<u32> = self
                 .msgs
@@ -165,18 +260,18 @@ impl View {
                 .filter(|m| m.ghost)
                 .map(|m| m.meta.uid)
                 .collect();
-            if !gone.is_empty() {
-                self.msgs.retain(|m| !m.ghost);
-                out.line(&format!("* VANISHED {}", crate::imapd::cmd::uid_set(&gone)));
-            }
-        } else if expunge {
+            self.msgs.retain(|m| !m.ghost);
+            self.ghosts = 0;
+            out.line(&format!("* VANISHED {}", crate::imapd::cmd::uid_set(&gone)));
+        } else if expunge && self.ghosts > 0 {
             // Highest first, so each number is still right when announced.
             for i in (0..self.msgs.len()).rev() {
                 if self.msgs[i].ghost {
                     out.line(&format!("* {} EXPUNGE", i + 1));
-                    self.msgs.remove(i);
                 }
             }
+            self.msgs.retain(|m| !m.ghost);
+            self.ghosts = 0;
         }
         for uid in changed {
             if let Some(i) = self.index_of_uid(uid) {
@@ -203,8 +298,18 @@ impl View {
         }
         // RFC 5267 4.3.3: ADDTO after the EXISTS that numbers its messages.
         self.announce_contexts(out);
-        self.uidnext = snap.uidnext.max(self.uidnext);
-        self.highest_modseq = snap.highest_modseq.max(self.highest_modseq);
+    }
+}
+
+/// The shared message, or a copy of its own marked \Recent.
+fn with_recent(m: &Arc<MsgMeta>, recent: bool) -> Arc<MsgMeta> {
+    if recent {
+        Arc::new(MsgMeta {
+            recent: true,
+            ..(**m).clone()
+        })
+    } else {
+        m.clone()
     }
 }
 

@@ -236,6 +236,15 @@ impl Mailbox {
         }
     }
 
+    /// What this view's own operations (store, expunge, copy, move) changed
+    /// since the last report, without reading the index or the files again:
+    /// a holder that shares one `Mailbox` between several readers folds each
+    /// operation's effect in at once. The next [`Mailbox::sync`] does not
+    /// report these again.
+    pub fn take_pending(&mut self) -> Changes {
+        self.take_changes()
+    }
+
     /// Turns the index's event log into a report.
     fn take_changes(&mut self) -> Changes {
         let mut c = Changes {

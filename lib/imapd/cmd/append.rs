@@ -159,7 +159,7 @@ fn roll_back(store: &mut dyn MailStore, name: &str, uids: &[u32]) {
         return;
     }
     let r = store.open(name).and_then(|mut f| {
-        f.snapshot(false)?;
+        f.state(false)?;
         f.expunge(uids)
     });
     if let Err(e) = r {

@@ -10,15 +10,39 @@ use crate::imapd::store::{MsgFlags, StoreError, Stored, SysFlags};
 use crate::imapd::view::flag_list;
 use crate::proto::imap::{encode, FetchAtt, Section, SectionText, SeqSet, StoreMode};
 
-fn needs_content(a: &FetchAtt) -> bool {
-    !matches!(
-        a,
+/// How much of a message's file an attribute needs, least first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    /// Answered from the folder's state (FLAGS, UID, sizes, dates).
+    Nothing,
+    /// The header only: the file is read up to the blank line.
+    Header,
+    /// Bytes of the whole message in order (BODY[], BODY[TEXT], RFC822,
+    /// BINARY[]): streamed from the file in pieces, never whole in memory.
+    Stream,
+    /// The MIME structure (BODYSTRUCTURE, parts): the whole message, parsed.
+    Whole,
+}
+
+fn need(a: &FetchAtt) -> Need {
+    match a {
         FetchAtt::Flags
-            | FetchAtt::Uid
-            | FetchAtt::InternalDate
-            | FetchAtt::Rfc822Size
-            | FetchAtt::ModSeq
-    )
+        | FetchAtt::Uid
+        | FetchAtt::InternalDate
+        | FetchAtt::Rfc822Size
+        | FetchAtt::ModSeq => Need::Nothing,
+        FetchAtt::Envelope | FetchAtt::Rfc822Header => Need::Header,
+        FetchAtt::Section { section, .. } if section.part.is_empty() => match section.text {
+            Some(SectionText::Header)
+            | Some(SectionText::HeaderFields(_))
+            | Some(SectionText::HeaderFieldsNot(_)) => Need::Header,
+            None | Some(SectionText::Text) => Need::Stream,
+            Some(SectionText::Mime) => Need::Whole,
+        },
+        FetchAtt::Rfc822 | FetchAtt::Rfc822Text => Need::Stream,
+        FetchAtt::Binary { part, .. } if part.is_empty() => Need::Stream,
+        _ => Need::Whole,
+    }
 }
 
 fn sets_seen(a: &FetchAtt) -> bool {
@@ -57,7 +81,9 @@ pub fn fetch(
         out.line(&format!("{tag} BAD Invalid message number"));
         return Ok(Action::None);
     }
-    let content = atts.iter().any(needs_content);
+    let level = atts.iter().map(need).max().unwrap_or(Need::Nothing);
+    let content = level > Need::Nothing;
+    let wants_header = atts.iter().any(|a| need(a) == Need::Header);
     let mark_seen = !view.read_only && atts.iter().any(sets_seen);
     let mut atts = atts.to_vec();
     if enabled.condstore && !atts.contains(&FetchAtt::ModSeq) {
@@ -95,20 +121,18 @@ pub fn fetch(
             continue;
         }
         let meta_uid = view.msgs[i].meta.uid;
-        let raw = if content {
-            match view.folder.read(meta_uid) {
-                Ok(r) => message::wire(r, view.msgs[i].meta.size),
-                Err(StoreError::Gone) => {
-                    gone = true;
-                    continue;
-                }
-                Err(e) => {
-                    unreadable = Some(e);
-                    continue;
-                }
+        // The whole message in memory only when its MIME structure is
+        // needed; otherwise its header, and a file to stream from.
+        let (raw, mut file) = match read(view, i, level, wants_header) {
+            Ok(r) => r,
+            Err(StoreError::Gone) => {
+                gone = true;
+                continue;
             }
-        } else {
-            Vec::new()
+            Err(e) => {
+                unreadable = Some(e);
+                continue;
+            }
         };
         let mut flags_changed = false;
         if mark_seen && !view.msgs[i].meta.flags.sys.has(SysFlags::SEEN) {
@@ -124,7 +148,11 @@ pub fn fetch(
                 flags_changed = true;
             }
         }
-        let parsed = if content { message::parse(&raw) } else { None };
+        let parsed = if content && (level == Need::Whole || wants_header) {
+            message::parse(&raw)
+        } else {
+            None
+        };
         let meta = &view.msgs[i].meta;
         let mut line = format!("* {} FETCH (", i + 1).into_bytes();
         let mut first = true;
@@ -138,6 +166,10 @@ pub fn fetch(
         let mut bad_cte = false;
         for a in &atts {
             sep(&mut line);
+            if let (Some((w, sh)), Need::Stream) = (file.as_mut(), need(a)) {
+                stream_att(out, &mut line, a, w, sh)?;
+                continue;
+            }
             match a {
                 FetchAtt::Flags => {
                     wrote_flags = true;
@@ -247,6 +279,103 @@ pub fn fetch(
         out.line(&format!("{tag} OK FETCH completed"));
     }
     Ok(Action::None)
+}
+
+/// What FETCH reads of message `i` for `level`: the bytes it keeps in
+/// memory in wire form (the whole message for [`Need::Whole`], else the
+/// header when `header`), and for [`Need::Stream`] the open file with its
+/// shape, to stream from.
+#[allow(clippy::type_complexity)]
+fn read(
+    view: &mut crate::imapd::view::View,
+    i: usize,
+    level: Need,
+    header: bool,
+) -> Result<(Vec<u8>, Option<(message::WireFile, message::Shape)>), StoreError> {
+    let (uid, size) = (view.msgs[i].meta.uid, view.msgs[i].meta.size);
+    match level {
+        Need::Nothing => Ok((Vec::new(), None)),
+        Need::Whole => Ok((message::wire(view.folder.read(uid)?, size), None)),
+        Need::Header | Need::Stream => {
+            let io = |e: io::Error| StoreError::Temporary(format!("reading message {uid}: {e}"));
+            let mut w = message::WireFile::new(view.folder.open_message(uid)?, size).map_err(io)?;
+            let raw = if header {
+                w.header().map_err(io)?
+            } else {
+                Vec::new()
+            };
+            if level == Need::Header {
+                return Ok((raw, None));
+            }
+            let sh = w.shape().map_err(io)?;
+            Ok((raw, Some((w, sh))))
+        }
+    }
+}
+
+/// Answers an attribute of [`Need::Stream`] from the file.
+fn stream_att(
+    out: &mut Out,
+    line: &mut Vec<u8>,
+    a: &FetchAtt,
+    w: &mut message::WireFile,
+    sh: &message::Shape,
+) -> io::Result<()> {
+    let (whole, text) = ((0, sh.size), (sh.header, sh.size));
+    match a {
+        FetchAtt::Rfc822 => stream(out, line, "RFC822", w, whole, None, false),
+        FetchAtt::Rfc822Text => stream(out, line, "RFC822.TEXT", w, text, None, false),
+        FetchAtt::Section {
+            section, partial, ..
+        } => {
+            let name = format!("BODY[{}]", section_name(section));
+            let r = if section.text.is_none() { whole } else { text };
+            stream(out, line, &name, w, r, *partial, false)
+        }
+        FetchAtt::Binary { partial, .. } => {
+            stream(out, line, "BINARY[]", w, whole, *partial, sh.nul)
+        }
+        // Not of Need::Stream.
+        _ => Ok(()),
+    }
+}
+
+/// Writes `NAME[<start>] {n}` and bytes `range` of the message (cut to
+/// `partial`) from the file, in pieces, through `out`: what the line has
+/// so far goes first. `literal8` for BINARY data holding a NUL (RFC 3516
+/// 4.2); a `{n}` literal carries a NUL as 0x80 (`encode::literal`).
+fn stream(
+    out: &mut Out,
+    line: &mut Vec<u8>,
+    name: &str,
+    w: &mut message::WireFile,
+    range: (u64, u64),
+    partial: Option<(u32, u32)>,
+    literal8: bool,
+) -> io::Result<()> {
+    let (mut a, mut b) = range;
+    line.extend_from_slice(name.as_bytes());
+    if let Some((start, len)) = partial {
+        line.extend_from_slice(format!("<{start}>").as_bytes());
+        a = (a + start as u64).min(b);
+        b = (a + len as u64).min(b);
+    }
+    let n = b - a;
+    let head = if literal8 { "~" } else { "" };
+    line.extend_from_slice(format!(" {head}{{{n}}}\r\n").as_bytes());
+    out.buf.append(line);
+    let mut sent = 0u64;
+    w.copy_range(a, b, !literal8, &mut |piece: &[u8]| {
+        sent += piece.len() as u64;
+        out.buf.extend_from_slice(piece);
+        out.maybe_flush()
+    })?;
+    // The file is read-only once written, so this is only a guard: the
+    // literal must be as long as announced, or the connection is lost.
+    if sent < n {
+        out.buf.resize(out.buf.len() + (n - sent) as usize, b' ');
+    }
+    Ok(())
 }
 
 fn join(part: &[u32]) -> String {
