@@ -18,6 +18,7 @@ pub mod message;
 pub mod names;
 pub mod server;
 pub mod session;
+pub mod sortkey;
 pub mod store;
 pub mod view;
 

@@ -275,6 +275,8 @@ pub fn allowed(state: &State, body: &CommandBody) -> bool {
         | Unselect
         | Expunge { .. }
         | Search { .. }
+        | Sort { .. }
+        | Thread { .. }
         | Fetch { .. }
         | Store { .. }
         | Copy { .. }

@@ -28,6 +28,11 @@ pub struct View {
     pub msgs: Vec<ViewMsg>,
     /// Keywords announced in FLAGS so far.
     pub keywords: std::collections::BTreeSet<String>,
+    /// SORT and THREAD keys parsed so far.
+    pub sort_cache: super::sortkey::Cache,
+    /// UIDs kept by `SEARCH RETURN (SAVE)` for `$` (RFC 5182); empty until
+    /// then, and forgotten with the selection.
+    pub saved: Vec<u32>,
 }
 
 impl View {
@@ -51,6 +56,8 @@ impl View {
                 .map(|meta| ViewMsg { meta, ghost: false })
                 .collect(),
             keywords,
+            sort_cache: Default::default(),
+            saved: Vec::new(),
         })
     }
 

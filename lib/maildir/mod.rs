@@ -87,7 +87,7 @@ pub mod mailbox;
 pub mod name;
 pub mod ops;
 pub mod quota;
-mod replace;
+pub(crate) mod replace;
 pub mod stage;
 
 use std::fs;

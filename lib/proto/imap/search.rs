@@ -1,8 +1,10 @@
 //! SEARCH and UID SEARCH (RFC 3501 6.4.4, RFC 9051 6.4.4), with ESEARCH
-//! return options (RFC 4731) and MODSEQ (RFC 7162).
+//! return options (RFC 4731), SAVE and `$` (RFC 5182), PARTIAL (RFC 9394)
+//! and MODSEQ (RFC 7162); SORT and THREAD (RFC 5256, RFC 5957, RFC 5267),
+//! which share its keys and return options.
 
 use super::lexer::{Cursor, Fail, Res};
-use super::types::{CommandBody, SearchKey, SearchReturn};
+use super::types::{CommandBody, SearchKey, SearchReturn, SortBy, SortCriterion, ThreadAlgorithm};
 use super::{MAX_DEPTH, MAX_LIST_ITEMS};
 
 /// SEARCH [RETURN (...)] [CHARSET x] key *(SP key).
@@ -10,27 +12,7 @@ pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
     c.sp()?;
     let mut ret = None;
     if c.eat(b"RETURN (") {
-        let mut v = Vec::new();
-        while !c.eat(b")") {
-            if !v.is_empty() {
-                c.sp()?;
-            }
-            let o = c.atom()?.to_ascii_uppercase();
-            v.push(match o.as_str() {
-                "MIN" => SearchReturn::Min,
-                "MAX" => SearchReturn::Max,
-                "ALL" => SearchReturn::All,
-                "COUNT" => SearchReturn::Count,
-                _ => return Err(Fail(format!("Unknown RETURN option {o}"))),
-            });
-            if v.len() > 8 {
-                return Err(Fail("Too many RETURN options".into()));
-            }
-        }
-        if v.is_empty() {
-            v.push(SearchReturn::All);
-        }
-        ret = Some(v);
+        ret = Some(return_options(c)?);
         c.sp()?;
     }
     let mut charset = None;
@@ -38,6 +20,156 @@ pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
         charset = Some(c.astring_utf8()?.to_ascii_uppercase());
         c.sp()?;
     }
+    let key = keys(c)?;
+    Ok(CommandBody::Search {
+        uid,
+        ret,
+        charset,
+        key,
+    })
+}
+
+/// SORT [RETURN (...)] (criteria) charset key *(SP key) (RFC 5256 4,
+/// RFC 5267 3.2): unlike SEARCH, the charset is not optional.
+pub fn parse_sort(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
+    c.sp()?;
+    let mut ret = None;
+    if c.eat(b"RETURN (") {
+        ret = Some(return_options(c)?);
+        c.sp()?;
+    }
+    c.expect(b"(")?;
+    let mut criteria = Vec::new();
+    loop {
+        let mut reverse = false;
+        let mut word = c.atom()?.to_ascii_uppercase();
+        if word == "REVERSE" {
+            reverse = true;
+            c.sp()?;
+            word = c.atom()?.to_ascii_uppercase();
+        }
+        let by = match word.as_str() {
+            "ARRIVAL" => SortBy::Arrival,
+            "CC" => SortBy::Cc,
+            "DATE" => SortBy::Date,
+            "FROM" => SortBy::From,
+            "SIZE" => SortBy::Size,
+            "SUBJECT" => SortBy::Subject,
+            "TO" => SortBy::To,
+            "DISPLAYFROM" => SortBy::DisplayFrom,
+            "DISPLAYTO" => SortBy::DisplayTo,
+            _ => return Err(Fail(format!("Unknown sort criterion {word}"))),
+        };
+        if criteria.len() >= 16 {
+            return Err(Fail("Too many sort criteria".into()));
+        }
+        criteria.push(SortCriterion { reverse, by });
+        if c.eat(b")") {
+            break;
+        }
+        c.sp()?;
+    }
+    c.sp()?;
+    let charset = c.astring_utf8()?.to_ascii_uppercase();
+    c.sp()?;
+    let key = keys(c)?;
+    Ok(CommandBody::Sort {
+        uid,
+        ret,
+        criteria,
+        charset,
+        key,
+    })
+}
+
+/// THREAD algorithm charset key *(SP key) (RFC 5256 4).
+pub fn parse_thread(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
+    c.sp()?;
+    let word = c.atom()?.to_ascii_uppercase();
+    let algorithm = match word.as_str() {
+        "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+        "REFERENCES" => ThreadAlgorithm::References,
+        _ => return Err(Fail(format!("Unknown threading algorithm {word}"))),
+    };
+    c.sp()?;
+    let charset = c.astring_utf8()?.to_ascii_uppercase();
+    c.sp()?;
+    let key = keys(c)?;
+    Ok(CommandBody::Thread {
+        uid,
+        algorithm,
+        charset,
+        key,
+    })
+}
+
+/// The options after `RETURN (`, through the `)`. An empty list means ALL
+/// (RFC 4731 3.1).
+fn return_options(c: &mut Cursor) -> Res<Vec<SearchReturn>> {
+    let mut v = Vec::new();
+    while !c.eat(b")") {
+        if !v.is_empty() {
+            c.sp()?;
+        }
+        let o = c.atom()?.to_ascii_uppercase();
+        let opt = match o.as_str() {
+            "MIN" => SearchReturn::Min,
+            "MAX" => SearchReturn::Max,
+            "ALL" => SearchReturn::All,
+            "COUNT" => SearchReturn::Count,
+            "SAVE" => SearchReturn::Save,
+            "PARTIAL" => {
+                c.sp()?;
+                partial_range(c)?
+            }
+            _ => return Err(Fail(format!("Unknown RETURN option {o}"))),
+        };
+        // RFC 4731 3.1 and RFC 9394 3: each option at most once.
+        let same = |x: &SearchReturn| std::mem::discriminant(x) == std::mem::discriminant(&opt);
+        if v.iter().any(same) {
+            return Err(Fail(format!("RETURN option {o} given twice")));
+        }
+        if matches!(opt, SearchReturn::Partial(..)) && v.contains(&SearchReturn::All)
+            || opt == SearchReturn::All && v.iter().any(|x| matches!(x, SearchReturn::Partial(..)))
+        {
+            // RFC 9394 3.1: PARTIAL and ALL are mutually exclusive.
+            return Err(Fail("PARTIAL and ALL cannot be combined".into()));
+        }
+        v.push(opt);
+        if v.len() > 8 {
+            return Err(Fail("Too many RETURN options".into()));
+        }
+    }
+    if v.is_empty() {
+        v.push(SearchReturn::All);
+    }
+    Ok(v)
+}
+
+/// partial-range (RFC 9394 4): `n:m` or `-n:-m`, both ends nonzero and of
+/// the same sign; given in either order, kept with the end nearer the
+/// start first.
+fn partial_range(c: &mut Cursor) -> Res<SearchReturn> {
+    let one = |c: &mut Cursor| -> Res<i64> {
+        let neg = c.eat(b"-");
+        if !c.peek().is_some_and(|b| b.is_ascii_digit()) {
+            return Err(Fail("PARTIAL needs a range of numbers".into()));
+        }
+        let n = c.nz_number()? as i64;
+        Ok(if neg { -n } else { n })
+    };
+    let a = one(c)?;
+    c.expect(b":")
+        .map_err(|_| Fail("PARTIAL needs a range first:last".into()))?;
+    let b = one(c)?;
+    if (a < 0) != (b < 0) {
+        return Err(Fail("PARTIAL range ends must have the same sign".into()));
+    }
+    Ok(SearchReturn::Partial(a.min(b), a.max(b)))
+}
+
+/// One or more search keys, ANDed.
+fn keys(c: &mut Cursor) -> Res<SearchKey> {
     let mut keys = vec![key(c, 0)?];
     while c.eat(b" ") {
         if keys.len() >= MAX_LIST_ITEMS {
@@ -45,16 +177,10 @@ pub fn parse(c: &mut Cursor, uid: bool) -> Res<CommandBody> {
         }
         keys.push(key(c, 0)?);
     }
-    let key = if keys.len() == 1 {
+    Ok(if keys.len() == 1 {
         keys.remove(0)
     } else {
         SearchKey::And(keys)
-    };
-    Ok(CommandBody::Search {
-        uid,
-        ret,
-        charset,
-        key,
     })
 }
 
@@ -88,7 +214,9 @@ fn key(c: &mut Cursor, depth: usize) -> Res<SearchKey> {
             SearchKey::And(v)
         });
     }
-    if c.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+    if c.peek()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'*' || b == b'$')
+    {
         return Ok(SearchKey::SeqSet(c.seq_set()?));
     }
     let word = c.atom()?.to_ascii_uppercase();
