@@ -317,3 +317,153 @@ fn key(c: &mut Cursor, depth: usize) -> Res<SearchKey> {
         _ => return Err(Fail(format!("Unknown search key {word}"))),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::proto::imap::*;
+
+    fn body(input: &str) -> CommandBody {
+        parse_command(input.as_bytes()).expect(input).body
+    }
+
+    fn err(input: &str) -> String {
+        parse_command(input.as_bytes()).expect_err(input).message
+    }
+
+    #[test]
+    fn sort_thread_and_return_options() {
+        let c = |reverse, by| SortCriterion { reverse, by };
+        let table = [
+            (
+                "a SORT (REVERSE DATE subject) UTF-8 ALL\r\n",
+                CommandBody::Sort {
+                    uid: false,
+                    ret: None,
+                    criteria: vec![c(true, SortBy::Date), c(false, SortBy::Subject)],
+                    charset: "UTF-8".into(),
+                    key: SearchKey::All,
+                },
+            ),
+            (
+                "a UID SORT RETURN (MIN MAX COUNT ALL) (DISPLAYFROM reverse DISPLAYTO SIZE ARRIVAL CC TO FROM) us-ascii UNSEEN 1:3\r\n",
+                CommandBody::Sort {
+                    uid: true,
+                    ret: Some(vec![
+                        SearchReturn::Min,
+                        SearchReturn::Max,
+                        SearchReturn::Count,
+                        SearchReturn::All,
+                    ]),
+                    criteria: vec![
+                        c(false, SortBy::DisplayFrom),
+                        c(true, SortBy::DisplayTo),
+                        c(false, SortBy::Size),
+                        c(false, SortBy::Arrival),
+                        c(false, SortBy::Cc),
+                        c(false, SortBy::To),
+                        c(false, SortBy::From),
+                    ],
+                    charset: "US-ASCII".into(),
+                    key: SearchKey::And(vec![
+                        SearchKey::Unseen,
+                        SearchKey::SeqSet(SeqSet(vec![(SeqNo::Value(1), SeqNo::Value(3))])),
+                    ]),
+                },
+            ),
+            (
+                "a SORT RETURN () (ARRIVAL) UTF-8 ALL\r\n",
+                CommandBody::Sort {
+                    uid: false,
+                    ret: Some(vec![SearchReturn::All]),
+                    criteria: vec![c(false, SortBy::Arrival)],
+                    charset: "UTF-8".into(),
+                    key: SearchKey::All,
+                },
+            ),
+            (
+                "a THREAD REFERENCES UTF-8 ALL\r\n",
+                CommandBody::Thread {
+                    uid: false,
+                    algorithm: ThreadAlgorithm::References,
+                    charset: "UTF-8".into(),
+                    key: SearchKey::All,
+                },
+            ),
+            (
+                "a UID THREAD orderedsubject GB2312 SUBJECT x\r\n",
+                CommandBody::Thread {
+                    uid: true,
+                    algorithm: ThreadAlgorithm::OrderedSubject,
+                    charset: "GB2312".into(),
+                    key: SearchKey::Subject("x".into()),
+                },
+            ),
+            (
+                "a SEARCH RETURN (SAVE PARTIAL 4:2) $\r\n",
+                CommandBody::Search {
+                    uid: false,
+                    ret: Some(vec![SearchReturn::Save, SearchReturn::Partial(2, 4)]),
+                    charset: None,
+                    key: SearchKey::SeqSet(SeqSet::saved()),
+                },
+            ),
+            (
+                "a UID SEARCH RETURN (PARTIAL -1:-100) UID $\r\n",
+                CommandBody::Search {
+                    uid: true,
+                    ret: Some(vec![SearchReturn::Partial(-100, -1)]),
+                    charset: None,
+                    key: SearchKey::Uid(SeqSet::saved()),
+                },
+            ),
+            (
+                "a UID FETCH $ FLAGS\r\n",
+                CommandBody::Fetch {
+                    uid: true,
+                    set: SeqSet::saved(),
+                    atts: vec![FetchAtt::Uid, FetchAtt::Flags],
+                    changed_since: None,
+                },
+            ),
+        ];
+        for (input, want) in table {
+            assert_eq!(body(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_sort_thread_and_return_options() {
+        for (input, why) in [
+            ("a SORT (ARRIVAL) ALL\r\n", ""),
+            ("a SORT ARRIVAL UTF-8 ALL\r\n", "Expected"),
+            ("a SORT () UTF-8 ALL\r\n", ""),
+            ("a SORT (REVERSE) UTF-8 ALL\r\n", ""),
+            ("a SORT (WEIGHT) UTF-8 ALL\r\n", "Unknown sort criterion"),
+            ("a SORT (ARRIVAL) UTF-8\r\n", ""),
+            (
+                "a THREAD MAGIC UTF-8 ALL\r\n",
+                "Unknown threading algorithm",
+            ),
+            ("a THREAD REFERENCES ALL\r\n", ""),
+            ("a SEARCH RETURN (PARTIAL 1) ALL\r\n", "first:last"),
+            ("a SEARCH RETURN (PARTIAL 1:*) ALL\r\n", "range of numbers"),
+            ("a SEARCH RETURN (PARTIAL *:1) ALL\r\n", "range of numbers"),
+            ("a SEARCH RETURN (PARTIAL 0:1) ALL\r\n", "Zero"),
+            ("a SEARCH RETURN (PARTIAL -1:2) ALL\r\n", "same sign"),
+            (
+                "a SEARCH RETURN (PARTIAL 1:2 ALL) ALL\r\n",
+                "PARTIAL and ALL",
+            ),
+            ("a SEARCH RETURN (SAVE SAVE) ALL\r\n", "twice"),
+            ("a SEARCH RETURN (FOO) ALL\r\n", "Unknown RETURN option"),
+            ("a FETCH $,1 FLAGS\r\n", ""),
+            (
+                &format!("a SORT ({}) UTF-8 ALL\r\n", ["SIZE"; 17].join(" ")),
+                "Too many sort criteria",
+            ),
+        ] {
+            let e = err(input);
+            assert!(e.contains(why), "{input:?}: {e}");
+        }
+    }
+}
