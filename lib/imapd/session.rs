@@ -223,6 +223,8 @@ impl Session {
     pub fn release(&mut self) {
         if let State::Selected(_, view) = &mut self.state {
             view.folder.release();
+            // SORT keys come back from the folder's cache file when needed.
+            view.sort_cache = Default::default();
         }
     }
 
