@@ -267,15 +267,13 @@ pub fn resolve_saved(body: &mut CommandBody, view: &View) {
         B::Fetch { uid, set, .. }
         | B::Store { uid, set, .. }
         | B::Copy { uid, set, .. }
-        | B::Move { uid, set, .. } => {
-            if set.is_saved() {
-                *set = saved_set(view, *uid);
-            }
+        | B::Move { uid, set, .. }
+            if set.is_saved() =>
+        {
+            *set = saved_set(view, *uid);
         }
-        B::Expunge { uids: Some(set) } => {
-            if set.is_saved() {
-                *set = saved_set(view, true);
-            }
+        B::Expunge { uids: Some(set) } if set.is_saved() => {
+            *set = saved_set(view, true);
         }
         B::Search { key, .. } | B::Sort { key, .. } | B::Thread { key, .. } => saved_key(key, view),
         _ => {}

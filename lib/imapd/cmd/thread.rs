@@ -370,7 +370,7 @@ impl Forest {
                     let old_dummy = self.nodes[old].msg.is_none();
                     let dummy = self.nodes[r].msg.is_none();
                     let old_reply = self.subject(old, msgs).is_some_and(|k| k.reply);
-                    if (dummy && !old_dummy) || (!dummy && !old_dummy && old_reply && !k.reply) {
+                    if !old_dummy && (dummy || (old_reply && !k.reply)) {
                         table.insert(&k.subject, r);
                     }
                 }
