@@ -101,12 +101,20 @@ pub fn keys(view: &mut View, idx: &[usize]) -> Vec<Arc<Keys>> {
         let meta = &msgs[i].meta;
         match cache.keys.get(&meta.uid) {
             Some(k) if k.size == meta.size => out.push(k.clone()),
-            _ => {
-                let k = Arc::new(parse(folder.as_mut(), meta.uid, meta.size));
-                write_line(&mut fresh, meta.uid, &k);
-                cache.keys.insert(meta.uid, k.clone());
-                out.push(k);
-            }
+            _ => match parse(folder.as_mut(), meta.uid, meta.size) {
+                Some(k) => {
+                    let k = Arc::new(k);
+                    write_line(&mut fresh, meta.uid, &k);
+                    cache.keys.insert(meta.uid, k.clone());
+                    out.push(k);
+                }
+                // Unreadable now (expunged under us, a passing I/O error):
+                // empty keys for this answer, nothing remembered.
+                None => out.push(Arc::new(Keys {
+                    size: meta.size,
+                    ..Keys::default()
+                })),
+            },
         }
     }
     if !fresh.is_empty() {
@@ -152,12 +160,12 @@ impl Cache {
     }
 }
 
-/// Parses one message's header.
-fn parse(folder: &mut dyn Folder, uid: u32, size: u64) -> Keys {
-    let header = folder.header(uid).unwrap_or_default();
+/// Parses one message's header; None when it cannot be read.
+fn parse(folder: &mut dyn Folder, uid: u32, size: u64) -> Option<Keys> {
+    let header = folder.header(uid).ok()?;
     let mut k = from_header(&header);
     k.size = size;
-    k
+    Some(k)
 }
 
 /// The keys of a message header (LF or CRLF line ends).
