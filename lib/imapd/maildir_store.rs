@@ -21,6 +21,9 @@ use crate::proto::imap::StoreMode;
 /// The keyword that stands for Maildir's `P` flag.
 const FORWARDED: &str = "$Forwarded";
 
+/// The SORT key cache beside the UID index ([`super::sortkey`]).
+pub const SORT_CACHE_FILE: &str = "kmpromail-sortcache";
+
 /// One user's Maildir.
 pub struct MaildirStore {
     md: Maildir,
@@ -788,6 +791,46 @@ impl Folder for MaildirFolder {
 
     fn open_message(&mut self, uid: u32) -> StoreResult<std::fs::File> {
         lock(&self.shared).mb.open_message(Uid(uid)).map_err(err)
+    }
+
+    fn header(&mut self, uid: u32) -> StoreResult<Vec<u8>> {
+        let f = lock(&self.shared).mb.open_message(Uid(uid)).map_err(err)?;
+        let mut r = std::io::BufReader::new(f);
+        let mut data = Vec::new();
+        // Line by line up to the blank line: the body is never read.
+        loop {
+            let n = std::io::BufRead::read_until(&mut r, b'\n', &mut data)
+                .map_err(|e| StoreError::Temporary(e.to_string()))?;
+            let line_start = data.len() - n;
+            let line = &data[line_start..];
+            if n == 0 || line == b"\n" || line == b"\r\n" {
+                break;
+            }
+            if data.len() >= super::sortkey::MAX_HEADER {
+                data.truncate(super::sortkey::MAX_HEADER);
+                break;
+            }
+        }
+        Ok(data)
+    }
+
+    fn sort_cache_load(&mut self) -> Option<Vec<u8>> {
+        std::fs::read(self.dir.join(SORT_CACHE_FILE)).ok()
+    }
+
+    fn sort_cache_append(&mut self, lines: &[u8]) {
+        use std::io::Write;
+        // One write with O_APPEND: lines of concurrent sessions do not mix.
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join(SORT_CACHE_FILE));
+        if let Ok(mut f) = f {
+            let _ = f.write_all(lines);
+        }
+    }
+
+    fn sort_cache_replace(&mut self, data: &[u8]) {
+        let _ = maildir::replace::write_atomic(&self.dir.join(SORT_CACHE_FILE), data);
     }
 
     fn copy(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)> {

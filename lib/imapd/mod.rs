@@ -20,6 +20,7 @@ pub mod message;
 pub mod names;
 pub mod server;
 pub mod session;
+pub mod sortkey;
 pub mod store;
 pub mod submit;
 #[cfg(test)]

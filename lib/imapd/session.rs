@@ -251,6 +251,8 @@ impl Session {
         if let State::Selected(_, view) = &mut self.state {
             view.folder.release();
             view.park();
+            // SORT keys come back from the folder's cache file when needed.
+            view.sort_cache = Default::default();
         }
     }
 
@@ -325,6 +327,8 @@ pub fn allowed(state: &State, body: &CommandBody) -> bool {
         | Unselect
         | Expunge { .. }
         | Search { .. }
+        | Sort { .. }
+        | Thread { .. }
         | Fetch { .. }
         | Store { .. }
         | Copy { .. }

@@ -243,6 +243,28 @@ pub trait Folder: Send {
     /// The message's file, open for reading (stored line ends), for
     /// answers that read only its header or stream it in pieces.
     fn open_message(&mut self, uid: u32) -> StoreResult<std::fs::File>;
+    /// The message's header, through the blank line that ends it, at most
+    /// [`MAX_HEADER`](super::sortkey::MAX_HEADER) bytes (SORT and THREAD
+    /// keys); stored line ends.
+    fn header(&mut self, uid: u32) -> StoreResult<Vec<u8>> {
+        let mut m = self.read(uid)?;
+        let end = m
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .map(|p| p + 2)
+            .unwrap_or(m.len())
+            .min(super::sortkey::MAX_HEADER);
+        m.truncate(end);
+        Ok(m)
+    }
+    /// The folder's SORT key cache file ([`super::sortkey`]), if any.
+    fn sort_cache_load(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+    /// Adds lines to the SORT key cache file (best effort: it is a cache).
+    fn sort_cache_append(&mut self, _lines: &[u8]) {}
+    /// Replaces the SORT key cache file whole (best effort).
+    fn sort_cache_replace(&mut self, _data: &[u8]) {}
     /// Copies messages to another folder; returns its UIDVALIDITY and the
     /// (source UID, new UID) pairs.
     fn copy(&mut self, uids: &[u32], dest: &str) -> StoreResult<(u32, Vec<(u32, u32)>)>;

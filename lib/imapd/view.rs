@@ -45,6 +45,11 @@ pub struct View {
     /// `msgs` was let go while the session idles because it was exactly
     /// `last`; [`View::unpark`] makes it again.
     parked: bool,
+    /// SORT and THREAD keys parsed so far.
+    pub sort_cache: super::sortkey::Cache,
+    /// UIDs kept by `SEARCH RETURN (SAVE)` for `$` (RFC 5182); empty until
+    /// then, and forgotten with the selection.
+    pub saved: Vec<u32>,
 }
 
 impl View {
@@ -77,6 +82,8 @@ impl View {
             ghosts: 0,
             last: st.messages,
             parked: false,
+            sort_cache: Default::default(),
+            saved: Vec::new(),
         })
     }
 

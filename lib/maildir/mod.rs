@@ -88,7 +88,7 @@ pub mod metadata;
 pub mod name;
 pub mod ops;
 pub mod quota;
-mod replace;
+pub(crate) mod replace;
 pub mod stage;
 pub mod urlauth;
 

@@ -13,8 +13,10 @@ pub mod notify;
 pub mod quota;
 pub mod search;
 pub mod select;
+pub mod sort;
 pub mod status;
 pub mod store;
+pub mod thread;
 pub mod urlauth;
 
 use std::io;
@@ -27,6 +29,10 @@ use crate::proto::imap::{CommandBody, SeqSet};
 /// Runs a command already allowed in the session's state.
 pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io::Result<Action> {
     use CommandBody::*;
+    let mut body = body;
+    if let State::Selected(_, view) = &s.state {
+        search::resolve_saved(&mut body, view);
+    }
     let action = match body {
         Capability => any::capability(s, &tag, out),
         Noop | Check => {
@@ -105,6 +111,19 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
             charset,
             key,
         } => search::search(s, &tag, uid, ret, charset.as_deref(), &key, out)?,
+        Sort {
+            uid,
+            ret,
+            criteria,
+            charset,
+            key,
+        } => sort::sort(s, &tag, uid, ret, &criteria, &charset, &key, out)?,
+        Thread {
+            uid,
+            algorithm,
+            charset,
+            key,
+        } => thread::thread(s, &tag, uid, algorithm, &charset, &key, out)?,
         Fetch {
             uid,
             set,

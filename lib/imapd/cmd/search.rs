@@ -1,5 +1,5 @@
 //! SEARCH and UID SEARCH (RFC 3501 6.4.4, RFC 9051 6.4.4), ESEARCH replies
-//! (RFC 4731). Text keys match case-insensitively against decoded text:
+//! (RFC 4731, RFC 5267), SAVE and `$` (RFC 5182), PARTIAL (RFC 9394). Text keys match case-insensitively against decoded text:
 //! encoded words, base64 and quoted-printable bodies and legacy charsets
 //! (GB2312, Big5, ISO-8859-x...) are decoded by mail-parser first, so a
 //! search for "邮件" finds it in a GB2312 message.
@@ -8,12 +8,11 @@ use std::io;
 
 use mail_parser::{HeaderValue, Message, PartType};
 
-use super::uid_set;
 use crate::imapd::session::{Action, Out, Session, State};
 use crate::imapd::store::{MsgMeta, SysFlags};
 use crate::imapd::view::View;
 use crate::imapd::{context, message};
-use crate::proto::imap::{Date, SearchKey, SearchReturn};
+use crate::proto::imap::{CommandBody, Date, SearchKey, SearchReturn, SeqNo, SeqSet};
 
 #[allow(clippy::too_many_arguments)]
 pub fn search(
@@ -25,20 +24,7 @@ pub fn search(
     key: &SearchKey,
     out: &mut Out,
 ) -> io::Result<Action> {
-    let key = match charset {
-        None | Some("UTF-8") | Some("US-ASCII") => key.clone(),
-        Some(cs) => match encoding_rs::Encoding::for_label(cs.as_bytes()) {
-            Some(enc) => recode(key, enc),
-            None => {
-                out.line(&format!(
-                    "{tag} NO [BADCHARSET (UTF-8 US-ASCII)] Unknown charset"
-                ));
-                return Ok(Action::None);
-            }
-        },
-    };
-    let uses_modseq = has_modseq(&key);
-    if uses_modseq {
+    if has_modseq(key) {
         // SEARCH MODSEQ is CONDSTORE-enabling (RFC 7162 3.1).
         super::select::enable_condstore(s, out);
     }
@@ -56,19 +42,23 @@ pub fn search(
     let State::Selected(_, view) = &mut s.state else {
         return Ok(Action::None);
     };
-    let mut hits: Vec<(u32, u32, u64)> = Vec::new();
-    for i in 0..view.msgs.len() {
-        if view.msgs[i].ghost {
-            continue;
+    let Some(key) = decode_key(key, charset, tag, out) else {
+        // RFC 5182 2.1: a SEARCH with SAVE that fails leaves `$` empty.
+        if ret
+            .as_ref()
+            .is_some_and(|r| r.contains(&SearchReturn::Save))
+        {
+            view.saved.clear();
         }
-        let mut ctx = Ctx { view, i, raw: None };
-        if matches(&mut ctx, &key) {
-            let m = &view.msgs[i].meta;
-            hits.push((i as u32 + 1, m.uid, m.modseq));
-        }
-    }
-    let nums: Vec<u32> = hits.iter().map(|h| if uid { h.1 } else { h.0 }).collect();
-    let max_modseq = hits.iter().map(|h| h.2).max().unwrap_or(0);
+        return Ok(Action::None);
+    };
+    let hits = matching(view, &key);
+    let modseq = has_modseq(&key).then(|| {
+        hits.iter()
+            .map(|&i| view.msgs[i].meta.modseq)
+            .max()
+            .unwrap_or(0)
+    });
     let ret = match ret {
         Some(r) => Some(r),
         None if enabled.rev2 => Some(vec![SearchReturn::All]),
@@ -77,43 +67,19 @@ pub fn search(
     match ret {
         None => {
             let mut line = String::from("* SEARCH");
-            for n in &nums {
+            for &i in &hits {
                 line.push(' ');
-                line.push_str(&n.to_string());
+                line.push_str(&number(view, i, uid).to_string());
             }
-            if uses_modseq && !nums.is_empty() {
-                line.push_str(&format!(" (MODSEQ {max_modseq})"));
-            }
-            out.line(&line);
-        }
-        Some(r) => {
-            let mut line = format!("* ESEARCH (TAG \"{tag}\")");
-            if uid {
-                line.push_str(" UID");
-            }
-            for o in &r {
-                match o {
-                    SearchReturn::Min if !nums.is_empty() => {
-                        line.push_str(&format!(" MIN {}", nums.iter().min().unwrap_or(&0)))
-                    }
-                    SearchReturn::Max if !nums.is_empty() => {
-                        line.push_str(&format!(" MAX {}", nums.iter().max().unwrap_or(&0)))
-                    }
-                    SearchReturn::Count => line.push_str(&format!(" COUNT {}", nums.len())),
-                    SearchReturn::All if !nums.is_empty() => {
-                        line.push_str(&format!(" ALL {}", uid_set(&nums)))
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(m) = esearch_modseq(&r, &hits).filter(|_| uses_modseq) {
-                line.push_str(&format!(" MODSEQ {m}"));
+            if let (Some(m), false) = (modseq, hits.is_empty()) {
+                line.push_str(&format!(" (MODSEQ {m})"));
             }
             out.line(&line);
         }
+        Some(r) => results(view, tag, uid, &r, &hits, modseq, out),
     }
     if update {
-        let uids = hits.iter().map(|h| h.1).collect();
+        let uids = hits.iter().map(|&i| view.msgs[i].meta.uid).collect();
         context::start(view, tag, uid, &key, uids, context::Order::Mailbox, out);
     }
     view.sync(out, uid, enabled);
@@ -121,23 +87,182 @@ pub fn search(
     Ok(Action::None)
 }
 
-/// The MODSEQ an ESEARCH reply reports (RFC 7162 3.1.5): the highest
-/// MODSEQ of the messages it names. With ALL or COUNT that is every message
-/// found; with only MIN and MAX, the one or two messages they name. None
-/// when nothing was found or nothing is reported.
-fn esearch_modseq(ret: &[SearchReturn], hits: &[(u32, u32, u64)]) -> Option<u64> {
-    let (first, last) = (hits.first()?, hits.last()?);
-    let mut m = None;
-    for o in ret {
-        let here = match o {
-            SearchReturn::All | SearchReturn::Count => hits.iter().map(|h| h.2).max(),
-            SearchReturn::Min => Some(first.2),
-            SearchReturn::Max => Some(last.2),
-            _ => None,
-        };
-        m = m.max(here);
+/// The search key with its strings decoded from `charset`, or None when
+/// the charset is unknown (the NO was written).
+pub fn decode_key(
+    key: &SearchKey,
+    charset: Option<&str>,
+    tag: &str,
+    out: &mut Out,
+) -> Option<SearchKey> {
+    match charset {
+        None | Some("UTF-8") | Some("US-ASCII") => Some(key.clone()),
+        Some(cs) => match encoding_rs::Encoding::for_label(cs.as_bytes()) {
+            Some(enc) => Some(recode(key, enc)),
+            None => {
+                out.line(&format!(
+                    "{tag} NO [BADCHARSET (UTF-8 US-ASCII)] Unknown charset"
+                ));
+                None
+            }
+        },
     }
-    m
+}
+
+/// The view positions of the messages that match, in ascending order.
+pub fn matching(view: &mut View, key: &SearchKey) -> Vec<usize> {
+    let mut hits = Vec::new();
+    for i in 0..view.msgs.len() {
+        if view.msgs[i].ghost {
+            continue;
+        }
+        if let SearchKey::All = key {
+            hits.push(i);
+            continue;
+        }
+        let mut ctx = Ctx { view, i, raw: None };
+        if matches(&mut ctx, key) {
+            hits.push(i);
+        }
+    }
+    hits
+}
+
+/// A message's number as the client asked: its UID or its sequence number.
+pub fn number(view: &View, i: usize, uid: bool) -> u32 {
+    if uid {
+        view.msgs[i].meta.uid
+    } else {
+        i as u32 + 1
+    }
+}
+
+/// The ESEARCH response for a result (`hits`, view positions in result
+/// order: ascending for SEARCH, sorted for SORT), and what SAVE keeps.
+///
+/// MIN and MAX are the first and last of the result (for SORT, RFC 5267
+/// 3.2, the first and last in sort order); ALL and PARTIAL give message
+/// numbers in result order, consecutive ascending runs written as ranges.
+/// SAVE (RFC 5182 2.1) keeps the whole result, or only MIN and MAX when
+/// they are asked without ALL or COUNT, or only the PARTIAL window (RFC
+/// 9394 3.1). With SAVE alone no ESEARCH response is sent.
+pub fn results(
+    view: &mut View,
+    tag: &str,
+    uid: bool,
+    ret: &[SearchReturn],
+    hits: &[usize],
+    modseq: Option<u64>,
+    out: &mut Out,
+) {
+    let nums: Vec<u32> = hits.iter().map(|&i| number(view, i, uid)).collect();
+    let has = |o: SearchReturn| ret.contains(&o);
+    let partial = ret.iter().find_map(|o| match o {
+        SearchReturn::Partial(a, b) => Some((*a, *b)),
+        _ => None,
+    });
+    let window: Vec<usize> = match partial {
+        Some((a, b)) => {
+            let n = hits.len() as i64;
+            let (lo, hi) = if a < 0 {
+                (n + a + 1, n + b + 1)
+            } else {
+                (a, b)
+            };
+            let lo = lo.max(1);
+            let hi = hi.min(n);
+            if lo > hi {
+                Vec::new()
+            } else {
+                (lo as usize - 1..hi as usize).collect()
+            }
+        }
+        None => Vec::new(),
+    };
+    if has(SearchReturn::Save) {
+        let pick: Vec<usize> = if partial.is_some() {
+            window.iter().map(|&w| hits[w]).collect()
+        } else if (has(SearchReturn::Min) || has(SearchReturn::Max))
+            && !has(SearchReturn::All)
+            && !has(SearchReturn::Count)
+        {
+            let mut v = Vec::new();
+            if has(SearchReturn::Min) {
+                v.extend(hits.first());
+            }
+            if has(SearchReturn::Max) {
+                v.extend(hits.last());
+            }
+            v
+        } else {
+            hits.to_vec()
+        };
+        let mut saved: Vec<u32> = pick.iter().map(|&i| view.msgs[i].meta.uid).collect();
+        saved.sort_unstable();
+        saved.dedup();
+        view.saved = saved;
+        if ret.len() == 1 {
+            return;
+        }
+    }
+    let mut line = format!("* ESEARCH (TAG \"{tag}\")");
+    if uid {
+        line.push_str(" UID");
+    }
+    for o in ret {
+        match o {
+            SearchReturn::Min => {
+                if let Some(n) = nums.first() {
+                    line.push_str(&format!(" MIN {n}"));
+                }
+            }
+            SearchReturn::Max => {
+                if let Some(n) = nums.last() {
+                    line.push_str(&format!(" MAX {n}"));
+                }
+            }
+            SearchReturn::Count => line.push_str(&format!(" COUNT {}", nums.len())),
+            SearchReturn::All => {
+                if !nums.is_empty() {
+                    line.push_str(&format!(" ALL {}", ordered_set(&nums)));
+                }
+            }
+            SearchReturn::Partial(a, b) => {
+                let range = if *a < 0 {
+                    format!("{b}:{a}")
+                } else {
+                    format!("{a}:{b}")
+                };
+                let w: Vec<u32> = window.iter().map(|&w| nums[w]).collect();
+                let set = if w.is_empty() {
+                    "NIL".to_string()
+                } else {
+                    ordered_set(&w)
+                };
+                line.push_str(&format!(" PARTIAL ({range} {set})"));
+            }
+            SearchReturn::Save | SearchReturn::Update | SearchReturn::Context => {}
+        }
+    }
+    if let (Some(all), false) = (modseq, nums.is_empty()) {
+        // RFC 7162 3.1.5: the highest MODSEQ of the messages returned: with
+        // only MIN and MAX, of those one or two, not of every match.
+        let m = if has(SearchReturn::All) || has(SearchReturn::Count) || partial.is_some() {
+            all
+        } else {
+            let of = |i: usize| view.msgs[i].meta.modseq;
+            let mut m = 0;
+            if has(SearchReturn::Min) {
+                m = m.max(hits.first().map_or(0, |&i| of(i)));
+            }
+            if has(SearchReturn::Max) {
+                m = m.max(hits.last().map_or(0, |&i| of(i)));
+            }
+            m
+        };
+        line.push_str(&format!(" MODSEQ {m}"));
+    }
+    out.line(&line);
 }
 
 /// Whether message `i` of the view matches `key` (a search context's
@@ -147,7 +272,99 @@ pub fn message_matches(view: &mut View, i: usize, key: &SearchKey) -> bool {
     matches(&mut ctx, key)
 }
 
-fn has_modseq(k: &SearchKey) -> bool {
+/// Numbers as a sequence set that keeps their order: runs of consecutive
+/// ascending numbers become ranges (`5,3:4,2,1`). For an ascending list
+/// this is the usual compact set.
+pub fn ordered_set(nums: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < nums.len() {
+        let start = nums[i];
+        let mut end = start;
+        while i + 1 < nums.len() && nums[i + 1] == end.wrapping_add(1) {
+            i += 1;
+            end = nums[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Replaces `$` (RFC 5182) in a command's sets by the saved result: UIDs
+/// for UID commands and search keys, the messages' current numbers for
+/// the others. Messages expunged since the SAVE are no longer in it.
+pub fn resolve_saved(body: &mut CommandBody, view: &View) {
+    use CommandBody as B;
+    match body {
+        B::Fetch { uid, set, .. }
+        | B::Store { uid, set, .. }
+        | B::Copy { uid, set, .. }
+        | B::Move { uid, set, .. }
+            if set.is_saved() =>
+        {
+            *set = saved_set(view, *uid);
+        }
+        B::Expunge { uids: Some(set) } if set.is_saved() => {
+            *set = saved_set(view, true);
+        }
+        B::Search { key, .. } | B::Sort { key, .. } | B::Thread { key, .. } => saved_key(key, view),
+        _ => {}
+    }
+}
+
+fn saved_key(k: &mut SearchKey, view: &View) {
+    match k {
+        SearchKey::SeqSet(set) | SearchKey::Uid(set) if set.is_saved() => {
+            *k = SearchKey::Uid(saved_set(view, true));
+        }
+        SearchKey::Not(a) => saved_key(a, view),
+        SearchKey::Or(a, b) => {
+            saved_key(a, view);
+            saved_key(b, view);
+        }
+        SearchKey::And(v) => v.iter_mut().for_each(|x| saved_key(x, view)),
+        _ => {}
+    }
+}
+
+/// The saved result as a set; `0:0`, which names no message, when empty.
+fn saved_set(view: &View, uid: bool) -> SeqSet {
+    let nums: Vec<u32> = if uid {
+        view.saved.clone()
+    } else {
+        view.saved
+            .iter()
+            .filter_map(|u| view.index_of_uid(*u))
+            .map(|i| i as u32 + 1)
+            .collect()
+    };
+    if nums.is_empty() {
+        return SeqSet(vec![(SeqNo::Value(0), SeqNo::Value(0))]);
+    }
+    let mut v = Vec::new();
+    let mut i = 0;
+    while i < nums.len() {
+        let start = nums[i];
+        let mut end = start;
+        while i + 1 < nums.len() && nums[i + 1] == end + 1 {
+            i += 1;
+            end = nums[i];
+        }
+        v.push((SeqNo::Value(start), SeqNo::Value(end)));
+        i += 1;
+    }
+    SeqSet(v)
+}
+
+pub fn has_modseq(k: &SearchKey) -> bool {
     match k {
         SearchKey::ModSeq(_) => true,
         SearchKey::Not(a) => has_modseq(a),

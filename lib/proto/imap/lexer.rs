@@ -255,6 +255,10 @@ impl<'a> Cursor<'a> {
 
     /// sequence-set (RFC 3501 9), at most [`MAX_SEQ_RANGES`] ranges.
     pub fn seq_set(&mut self) -> Res<SeqSet> {
+        // seq-last-command (RFC 5182 4): `$` stands alone.
+        if self.eat(b"$") {
+            return Ok(SeqSet::saved());
+        }
         let mut v = Vec::new();
         loop {
             let a = self.seq_no()?;

@@ -99,6 +99,8 @@ fn parse_body(verb: &str, c: &mut Cursor) -> lexer::Res<CommandBody> {
         return match sub.as_str() {
             "FETCH" => fetch::parse(c, true),
             "SEARCH" => search::parse(c, true),
+            "SORT" => search::parse_sort(c, true),
+            "THREAD" => search::parse_thread(c, true),
             _ => match selected::parse(&sub, c, true)? {
                 Some(b) => Ok(b),
                 None => Err(lexer::Fail(format!("Unknown UID command {sub}"))),
@@ -108,6 +110,8 @@ fn parse_body(verb: &str, c: &mut Cursor) -> lexer::Res<CommandBody> {
     match verb {
         "FETCH" => fetch::parse(c, false),
         "SEARCH" => search::parse(c, false),
+        "SORT" => search::parse_sort(c, false),
+        "THREAD" => search::parse_thread(c, false),
         _ => match selected::parse(verb, c, false)? {
             Some(b) => Ok(b),
             None => {

@@ -102,6 +102,21 @@ pub enum CommandBody {
         charset: Option<String>,
         key: SearchKey,
     },
+    /// SORT and UID SORT (RFC 5256), with ESORT return options (RFC 5267).
+    Sort {
+        uid: bool,
+        ret: Option<Vec<SearchReturn>>,
+        criteria: Vec<SortCriterion>,
+        charset: String,
+        key: SearchKey,
+    },
+    /// THREAD and UID THREAD (RFC 5256).
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        charset: String,
+        key: SearchKey,
+    },
     Fetch {
         uid: bool,
         set: SeqSet,
@@ -174,6 +189,8 @@ impl CommandBody {
             Unselect => "UNSELECT",
             Expunge { .. } => "EXPUNGE",
             Search { .. } => "SEARCH",
+            Sort { .. } => "SORT",
+            Thread { .. } => "THREAD",
             Fetch { .. } => "FETCH",
             Store { .. } => "STORE",
             Copy { .. } => "COPY",
@@ -374,10 +391,22 @@ impl SeqNo {
 }
 
 /// A sequence set: message numbers or UIDs, ranges in either order.
+/// The parser makes an empty one only for `$`, the saved search result
+/// (RFC 5182), which the session replaces before a handler sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeqSet(pub Vec<(SeqNo, SeqNo)>);
 
 impl SeqSet {
+    /// `$`: the result the last `SEARCH RETURN (SAVE)` kept (RFC 5182).
+    pub fn saved() -> SeqSet {
+        SeqSet(Vec::new())
+    }
+
+    /// Whether this is `$`.
+    pub fn is_saved(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The ranges as ordered `(low, high)` pairs, `*` being `largest`.
     pub fn ranges(&self, largest: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
         self.0.iter().map(move |(a, b)| {
@@ -505,7 +534,7 @@ pub enum SectionText {
     Mime,
 }
 
-/// ESEARCH return options (RFC 4731).
+/// ESEARCH return options (RFC 4731, RFC 5267 for SORT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchReturn {
     Min,
@@ -516,6 +545,40 @@ pub enum SearchReturn {
     Update,
     /// CONTEXT (RFC 5267 4.2): a hint that the search will be used again.
     Context,
+    /// Keep the result for `$` (SEARCHRES, RFC 5182).
+    Save,
+    /// A window of the result by position (RFC 9394): `first:last`, both
+    /// positive (from the start, 1-based) or both negative (from the end,
+    /// -1 the last), `first` nearer the start.
+    Partial(i64, i64),
+}
+
+/// One SORT criterion (RFC 5256 3, RFC 5957).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub reverse: bool,
+    pub by: SortBy,
+}
+
+/// What a SORT criterion compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
+}
+
+/// THREAD algorithms (RFC 5256 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
 }
 
 /// SEARCH keys (RFC 3501 6.4.4, RFC 9051 6.4.4).
