@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::ipc::authd::{self, Reply as AuthReply, Request as AuthRequest};
-use crate::ipc::frame::{self, FrameError};
+use crate::ipc::frame;
 use crate::ipc::job::{self, Job, JobRecipient, JobReply, Outcome, RecipientResult};
 use crate::queue::record::{Record, Route};
 use crate::queue::QueueId;
@@ -127,7 +127,9 @@ impl Agent {
                 self.socket.display()
             )
         })?;
-        let _ = c.set_read_timeout(Some(JOB_TIMEOUT));
+        // No read timeout: the reader waits for replies as long as jobs
+        // wait (each job keeps its own deadline, see `call`), and the agent
+        // closes an idle connection.
         let _ = c.set_write_timeout(Some(Duration::from_secs(60)));
         let reader = c
             .try_clone()
@@ -180,8 +182,17 @@ impl Pipe {
                 return Err(e.to_string());
             }
         }
-        rx.recv()
-            .unwrap_or_else(|_| Err("connection closed".into()))
+        match rx.recv_timeout(JOB_TIMEOUT) {
+            Ok(answer) => answer,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // The replies behind this one would be late too: give up on
+                // the connection (every job on it is deferred; a delivery
+                // made meanwhile is found by its id on the retry).
+                let _ = self.stream.shutdown(std::net::Shutdown::Both);
+                Err(format!("no answer within {} s", JOB_TIMEOUT.as_secs()))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err("connection closed".into()),
+        }
     }
 
     /// Hands each reply to the oldest waiting job until the connection ends,
@@ -198,14 +209,6 @@ impl Pipe {
                         }
                         None => break "a reply to no job".to_string(),
                     }
-                }
-                Err(FrameError::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) && self.in_flight() == 0 =>
-                {
-                    continue; // idle: the agent closes it when it likes
                 }
                 Err(e) => break e.to_string(),
             }

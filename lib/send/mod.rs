@@ -145,8 +145,18 @@ impl Queue {
         tx: mpsc::UnboundedSender<Event>,
     ) -> Result<Queue, QueueError> {
         for d in ["mess", "corrupt"] {
+            // Private to kmp-send: message files are writable by the drop
+            // group (so that kmp-send can cut their envelope off), and only
+            // incoming/ is the drop group's to reach.
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
             let p = paths.queue.join(d);
-            std::fs::create_dir_all(&p).map_err(|e| QueueError::io("create", &p, e))?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&p)
+                .map_err(|e| QueueError::io("create", &p, e))?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| QueueError::io("chmod", &p, e))?;
         }
         for d in ["tmp", "env", "new"] {
             let p = paths.incoming().join(d);
