@@ -281,8 +281,9 @@ fn one_sessions_changes_reach_another_at_its_next_command() {
 
 #[test]
 fn a_literal_split_across_sends_and_a_broken_command_do_not_end_the_session() {
-    let d = dir();
-    let (mut c, _) = Driver::new(d.path());
+    let top = dir();
+    let root = top.path().join("user");
+    let (mut c, _) = Driver::new(&root);
     c.login();
     // A quoted string with no end, then a good command.
     let said = c.send("a CREATE \"unterminated\r\n");
@@ -296,6 +297,6 @@ fn a_literal_split_across_sends_and_a_broken_command_do_not_end_the_session() {
     // Nothing escapes the user's directory.
     let said = c.send("c CREATE ../x\r\n");
     assert!(said.starts_with("c NO "), "{said}");
-    let outside = d.path().parent().expect("a parent").join("x");
+    let outside = top.path().join("x");
     assert!(!outside.exists(), "{}", outside.display());
 }
