@@ -20,10 +20,7 @@ SIZE=${SIZE:-4096}
 PAR=${PAR:-8}
 FANOUT=${FANOUT:-1000}
 WORK=${WORK:-/tmp/kmp-bench-queue}
-KIT=${KIT:-}
-if [ -z "$KIT" ]; then # beside the checkout, or beside a worktree's parent
-  for k in "$ROOT/../shared/kit" "$ROOT/../../shared/kit"; do [ -d "$k" ] && KIT=$k && break; done
-fi
+KIT=${KIT:-$ROOT/../shared/kit}
 LOCK=${LOCK:-/tmp/kit.lock}
 
 if [ "${BENCH_LOCKED:-}" != 1 ]; then

@@ -18,10 +18,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-idle}
 n=${2:-}
 bin=target/release
-kit=${KIT:-}
-if [ -z "$kit" ]; then
-  for k in "$PWD/../shared/kit" "$PWD/../../shared/kit"; do [ -d "$k" ] && kit=$k && break; done
-fi
+kit=${KIT:-$PWD/../shared/kit}
 bins=(--bin kmpctl --bin kmp-authd --bin kmp-smtpd)
 [ "$mode" = throughput ] && bins+=(--bin kmp-send --bin kmp-local)
 cargo build --release -q "${bins[@]}"

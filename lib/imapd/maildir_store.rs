@@ -495,7 +495,22 @@ impl Registry {
 
     fn find(&mut self, dir: &Path) -> Option<Arc<Mutex<Shared>>> {
         self.expire();
-        self.open.get(dir).and_then(Weak::upgrade)
+        let sh = self.open.get(dir).and_then(Weak::upgrade)?;
+        // A state no session had open is not taken again if the index was
+        // rewritten meanwhile (compacted by another process): the
+        // incremental merge follows appends, a new file is read whole.
+        let kept = self.closed.iter().any(|c| Arc::ptr_eq(&c.2, &sh));
+        if kept {
+            let now = std::fs::metadata(dir.join(maildir::index::INDEX_FILE))
+                .and_then(|m| m.modified())
+                .ok();
+            if lock(&sh).stamp.is_some_and(|s| s[2] != now) {
+                self.closed.retain(|c| !Arc::ptr_eq(&c.2, &sh));
+                self.open.remove(dir);
+                return None;
+            }
+        }
+        Some(sh)
     }
 
     /// Keeps a state its last session lets go.
