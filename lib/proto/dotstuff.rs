@@ -154,10 +154,12 @@ pub fn encode(msg: &[u8], top: Option<u64>) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const TABLE: &[(&[u8], Option<u64>, &[u8])] = &[
+    /// Messages, the TOP line count, and their wire form (also used by the
+    /// POP3 size tests).
+    pub(crate) const TABLE: &[(&[u8], Option<u64>, &[u8])] = &[
         (b"", None, b".\r\n"),
         (b"A: b\n\nbody\n", None, b"A: b\r\n\r\nbody\r\n.\r\n"),
         (b"A: b\r\n\r\nbody\r\n", None, b"A: b\r\n\r\nbody\r\n.\r\n"),

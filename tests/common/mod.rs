@@ -2,6 +2,8 @@
 //! directory on free loopback ports, the real binaries, real clients.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

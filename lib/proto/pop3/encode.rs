@@ -20,37 +20,7 @@ pub fn wire_size(msg: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
-    const TABLE: &[(&[u8], Option<u64>, &[u8])] = &[
-        (b"", None, b".\r\n"),
-        (b"A: b\n\nbody\n", None, b"A: b\r\n\r\nbody\r\n.\r\n"),
-        (b"A: b\r\n\r\nbody\r\n", None, b"A: b\r\n\r\nbody\r\n.\r\n"),
-        (b"A: b\n\nno end", None, b"A: b\r\n\r\nno end\r\n.\r\n"),
-        (
-            b"A: b\n\n.\n..x\n.",
-            None,
-            b"A: b\r\n\r\n..\r\n...x\r\n..\r\n.\r\n",
-        ),
-        (
-            b"A: b\n\nbare\rcr\n",
-            None,
-            b"A: b\r\n\r\nbare\rcr\r\n.\r\n",
-        ),
-        (b"A: b\n\nend cr\r", None, b"A: b\r\n\r\nend cr\r\r\n.\r\n"),
-        (b"A: b\n\n\r.dot\n", None, b"A: b\r\n\r\n\r.dot\r\n.\r\n"),
-        (
-            b"A: b\nC: d\n\n1\n2\n3\n",
-            Some(0),
-            b"A: b\r\nC: d\r\n\r\n.\r\n",
-        ),
-        (
-            b"A: b\n\n1\n.2\n3\n",
-            Some(2),
-            b"A: b\r\n\r\n1\r\n..2\r\n.\r\n",
-        ),
-        (b"A: b\n\n1\n", Some(5), b"A: b\r\n\r\n1\r\n.\r\n"),
-        (b"A: b\n\n\n\n3\n", Some(2), b"A: b\r\n\r\n\r\n\r\n.\r\n"),
-        (b"A: b\nno body", Some(3), b"A: b\r\nno body\r\n.\r\n"),
-    ];
+    use crate::proto::dotstuff::tests::TABLE;
 
     #[test]
     fn wire_size_counts_crlf_but_not_stuffing() {
