@@ -359,8 +359,17 @@ mod tests {
     use super::*;
     use crate::imapd::session::Enabled;
     use crate::imapd::store::{
-        Folder, MsgFlags, MsgMeta, Snapshot, State, StoreError, StoreResult, Stored, SysFlags,
+        Folder, MsgFlags, MsgMeta, State, StoreError, StoreResult, Stored, SysFlags,
     };
+
+    /// The folder as the test sets it.
+    #[derive(Clone, Default)]
+    struct Snapshot {
+        uidvalidity: u32,
+        uidnext: u32,
+        highest_modseq: u64,
+        messages: Vec<MsgMeta>,
+    }
     use crate::proto::imap::StoreMode;
     use std::sync::{Arc, Mutex};
 

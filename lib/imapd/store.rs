@@ -59,7 +59,7 @@ pub struct MsgFlags {
     pub keywords: BTreeSet<String>,
 }
 
-/// One message as a snapshot lists it.
+/// One message as a folder's state lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MsgMeta {
     pub uid: u32,
@@ -71,15 +71,6 @@ pub struct MsgMeta {
     pub size: u64,
     /// Delivered since the folder was last opened by anyone (Maildir new/).
     pub recent: bool,
-}
-
-/// A folder's state at one moment, messages in ascending UID order.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub uidvalidity: u32,
-    pub uidnext: u32,
-    pub highest_modseq: u64,
-    pub messages: Vec<MsgMeta>,
 }
 
 /// A folder's state as every session of the process that has it selected
@@ -275,7 +266,7 @@ pub trait Folder: Send {
     fn release(&mut self);
     /// Removes messages for good.
     fn expunge(&mut self, uids: &[u32]) -> StoreResult<()>;
-    /// UIDs expunged after `modseq`, as of the last snapshot (RFC 7162
+    /// UIDs expunged after `modseq`, as of the last look at the folder (RFC 7162
     /// QRESYNC), or None when the store no longer knows that far back.
     fn expunged_since(&mut self, _modseq: u64) -> StoreResult<Option<Vec<u32>>> {
         Ok(None)
