@@ -116,6 +116,38 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
 
+/// How many times each numbered crash-test message (its subject `prefix`
+/// then its number, sent to `users[n % users.len()]`) is in the mailboxes,
+/// and how many are in the wrong one; `check` looks at each message's text.
+fn tally(
+    inst: &Instance,
+    users: &[&str],
+    prefix: &str,
+    messages: usize,
+    check: impl Fn(&str),
+) -> (Vec<usize>, usize) {
+    let mut seen = vec![0usize; messages];
+    let mut misplaced = 0;
+    for &u in users {
+        for (_, m) in inbox(inst, u) {
+            let t = text(&m);
+            check(&t);
+            let Some(n) = t
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if users[n % users.len()] != u {
+                misplaced += 1;
+            }
+            seen[n] += 1;
+        }
+    }
+    (seen, misplaced)
+}
+
 fn mailq(inst: &Instance) -> String {
     let out = inject_as(inst, "mailq", &[], b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -638,24 +670,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let _ = wait_until(Duration::from_secs(30), || {
         mailq(&inst) == "Mail queue is empty\n"
     });
-    let mut seen = vec![0usize; MESSAGES];
-    let mut misplaced = 0;
-    for u in users {
-        for (_, m) in inbox(&inst, u) {
-            let t = text(&m);
-            let Some(n) = t
-                .lines()
-                .find_map(|l| l.strip_prefix("Subject: crash-"))
-                .and_then(|n| n.parse::<usize>().ok())
-            else {
-                continue;
-            };
-            if users[n % users.len()] != u {
-                misplaced += 1;
-            }
-            seen[n] += 1;
-        }
-    }
+    let (seen, misplaced) = tally(&inst, &users, "Subject: crash-", MESSAGES, |_| {});
     let lost = accepted.iter().filter(|&&i| seen[i] == 0).count();
     let duplicated: usize = seen.iter().map(|&c| c.saturating_sub(1)).sum();
     let never_accepted_but_delivered = (0..MESSAGES)
@@ -918,28 +933,12 @@ fn sigkill_during_group_commits_loses_and_duplicates_nothing() {
     let _ = wait_until(Duration::from_secs(60), || {
         mailq(&inst) == "Mail queue is empty\n"
     });
-    let mut seen = vec![0usize; MESSAGES];
-    let mut misplaced = 0;
-    for u in users {
-        for (_, m) in inbox(&inst, u) {
-            let t = text(&m);
-            assert!(
-                !t.contains("kmp-envelope"),
-                "an envelope trailer was delivered:\n{t}"
-            );
-            let Some(n) = t
-                .lines()
-                .find_map(|l| l.strip_prefix("Subject: smtp-crash-"))
-                .and_then(|n| n.parse::<usize>().ok())
-            else {
-                continue;
-            };
-            if users[n % users.len()] != u {
-                misplaced += 1;
-            }
-            seen[n] += 1;
-        }
-    }
+    let (seen, misplaced) = tally(&inst, &users, "Subject: smtp-crash-", MESSAGES, |t| {
+        assert!(
+            !t.contains("kmp-envelope"),
+            "an envelope trailer was delivered:\n{t}"
+        )
+    });
     let lost = accepted.iter().filter(|&&i| seen[i] == 0).count();
     let duplicated: usize = seen.iter().map(|&c| c.saturating_sub(1)).sum();
     let unacknowledged_delivered = (0..MESSAGES)

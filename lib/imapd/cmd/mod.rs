@@ -240,24 +240,5 @@ pub fn seq_in_range(view: &View, set: &SeqSet) -> bool {
 pub fn uid_set(uids: &[u32]) -> String {
     let mut v: Vec<u32> = uids.to_vec();
     v.sort_unstable();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < v.len() {
-        let start = v[i];
-        let mut end = start;
-        while i + 1 < v.len() && v[i + 1] == end + 1 {
-            i += 1;
-            end = v[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}:{end}"));
-        }
-        i += 1;
-    }
-    out
+    search::ordered_set(&v)
 }
