@@ -89,13 +89,17 @@ pub fn decode_hinted(bytes: &[u8], declared: Option<&str>, tld: Option<&[u8]>) -
             None => guess(bytes, tld, None),
         },
         Some(Charset::Known(enc)) => match strict(enc, bytes) {
-            Some(s) if !pua(&s) => s,
+            Some(s) if !pua(&s) || (enc != GB18030 && enc != BIG5) => s,
             Some(s) => {
-                let g = detect(bytes, tld);
-                match strict(g, bytes) {
-                    Some(t) if g != enc && !pua(&t) => t,
-                    _ => s,
-                }
+                // chardetng may well say GBK for Big5 too: the other
+                // Chinese charset is tried as well.
+                let sibling = if enc == BIG5 { GB18030 } else { BIG5 };
+                [detect(bytes, tld), sibling]
+                    .into_iter()
+                    .filter(|g| *g != enc)
+                    .filter_map(|g| strict(g, bytes))
+                    .find(|t| !pua(t))
+                    .unwrap_or(s)
             }
             None => guess(bytes, tld, Some(enc)),
         },

@@ -174,3 +174,6 @@ pub fn content_disposition(kind: &str, name: &str) -> String {
 pub fn text_to_html(text: &str) -> String {
     html::text_to_html(text)
 }
+
+#[cfg(test)]
+mod tests;

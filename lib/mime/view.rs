@@ -437,11 +437,13 @@ fn default_name(p: &MessagePart, ct: &str, sec: &str) -> String {
             _ => None,
         }) {
             let raw = sub.raw_message.as_ref();
-            let end = sub
-                .parts
-                .first()
-                .map_or(raw.len(), |r| (r.offset_body as usize).min(raw.len()));
-            let subject = fields(&raw[..end])
+            let (start, end) = sub.parts.first().map_or((0, raw.len()), |r| {
+                (
+                    r.offset_header as usize,
+                    (r.offset_body as usize).min(raw.len()),
+                )
+            });
+            let subject = fields(&raw[start.min(end)..end])
                 .into_iter()
                 .find(|(n, _)| n == "subject")
                 .map(|(_, v)| file_name(&header_text(&v)))
