@@ -324,3 +324,402 @@ fn garbage_never_panics() {
         let _ = part(junk, "1");
     }
 }
+
+/// One vector of tests/data/xss/vectors.txt: name, charset, bytes.
+fn xss_vectors() -> Vec<(String, Option<String>, Vec<u8>)> {
+    let path = format!("{}/tests/data/xss/vectors.txt", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut out: Vec<(String, Option<String>, Vec<u8>)> = Vec::new();
+    let mut escaped = false;
+    for line in text.split_inclusive('\n') {
+        if let Some(head) = line.strip_prefix("%% ") {
+            let mut it = head.trim().split(';').map(str::trim);
+            let name = it.next().unwrap_or("").to_string();
+            let mut cs = None;
+            escaped = false;
+            for opt in it {
+                match opt.split_once('=') {
+                    Some(("charset", v)) => cs = Some(v.to_string()),
+                    _ if opt == "escaped" => escaped = true,
+                    _ => panic!("bad option {opt}"),
+                }
+            }
+            out.push((name, cs, Vec::new()));
+            continue;
+        }
+        let Some(last) = out.last_mut() else { continue };
+        let bytes = line.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if escaped && bytes[i..].starts_with(b"\\x") && i + 4 <= bytes.len() {
+                if let Ok(b) = u8::from_str_radix(&line[i + 2..i + 4], 16) {
+                    last.2.push(b);
+                    i += 4;
+                    continue;
+                }
+            }
+            last.2.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Decodes the few entities the serializer writes and any numeric one.
+fn unentity(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(p) = rest.find('&') {
+        out.push_str(&rest[..p]);
+        rest = &rest[p..];
+        let end = rest.find(';').unwrap_or(0);
+        let ent = &rest[1..end.max(1)];
+        let ch = match ent {
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "nbsp" => Some('\u{a0}'),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match ch {
+            Some(c) if end > 0 => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            _ => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a browser makes of a URL attribute: entities decoded, ASCII tab,
+/// newline and control characters removed, leading space trimmed,
+/// lower-cased.
+fn url_as_browser(v: &str) -> String {
+    unentity(v)
+        .chars()
+        .filter(|c| !c.is_ascii_control())
+        .collect::<String>()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+const SAFE_TAGS: &[&str] = &[
+    "a",
+    "abbr",
+    "acronym",
+    "area",
+    "article",
+    "aside",
+    "b",
+    "bdi",
+    "bdo",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "data",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hgroup",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "map",
+    "mark",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "rp",
+    "rt",
+    "rtc",
+    "ruby",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "time",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
+    "wbr",
+    "font",
+    "big",
+    "tfoot",
+];
+
+const SAFE_ATTRS: &[&str] = &[
+    "href",
+    "src",
+    "alt",
+    "title",
+    "lang",
+    "style",
+    "dir",
+    "align",
+    "valign",
+    "bgcolor",
+    "width",
+    "height",
+    "border",
+    "cellpadding",
+    "cellspacing",
+    "nowrap",
+    "background",
+    "color",
+    "face",
+    "size",
+    "colspan",
+    "rowspan",
+    "rel",
+    "target",
+    "name",
+    "hspace",
+    "vspace",
+    "cite",
+    "datetime",
+    "span",
+    "abbr",
+    "axis",
+    "headers",
+    "scope",
+    "char",
+    "charoff",
+    "start",
+    "type",
+    "value",
+    "shape",
+    "coords",
+    "alt",
+    "open",
+    "summary",
+    "reversed",
+    "rules",
+    "frame",
+    "clear",
+];
+
+/// The strict scanner: every tag of sanitised HTML is checked; returns the
+/// first offence.
+fn offence(html: &str, allow_remote: bool) -> Option<String> {
+    if html.contains("<!--") || html.contains("<![") || html.contains("<?") {
+        return Some("comment or markup declaration".into());
+    }
+    let b = html.as_bytes();
+    let mut i = 0;
+    while let Some(p) = html[i..].find('<') {
+        let start = i + p;
+        let Some(len) = html[start..].find('>') else {
+            return Some(format!("unclosed tag at {start}"));
+        };
+        let tag = &html[start + 1..start + len];
+        i = start + len + 1;
+        let tag = tag.strip_prefix('/').unwrap_or(tag);
+        let name_end = tag.find([' ', '/']).unwrap_or(tag.len());
+        let name = &tag[..name_end];
+        if !SAFE_TAGS.contains(&name) {
+            return Some(format!("element <{name}>"));
+        }
+        // Attributes: name="value" as html5ever writes them.
+        let mut rest = tag[name_end..].trim_start();
+        while !rest.is_empty() {
+            let eq = rest.find('=').unwrap_or(rest.len());
+            let sp = rest.find(' ').unwrap_or(rest.len());
+            if sp < eq {
+                // An attribute without a value.
+                let a = &rest[..sp];
+                if !SAFE_ATTRS.contains(&a) {
+                    return Some(format!("attribute {a} on <{name}>"));
+                }
+                rest = rest[sp..].trim_start();
+                continue;
+            }
+            let a = &rest[..eq];
+            let after = &rest[eq + 1..];
+            let Some(v) = after.strip_prefix('"') else {
+                return Some(format!("unquoted value of {a}"));
+            };
+            let Some(close) = v.find('"') else {
+                return Some(format!("unterminated value of {a}"));
+            };
+            let value = &v[..close];
+            rest = v[close + 1..].trim_start();
+            if !SAFE_ATTRS.contains(&a) || a.starts_with("on") {
+                return Some(format!("attribute {a} on <{name}>"));
+            }
+            let url = url_as_browser(value);
+            let remote =
+                |u: &str| allow_remote && (u.starts_with("http://") || u.starts_with("https://"));
+            let raster = |u: &str| {
+                [
+                    "data:image/png",
+                    "data:image/gif",
+                    "data:image/jpeg",
+                    "data:image/jpg",
+                    "data:image/webp",
+                ]
+                .iter()
+                .any(|p| u.starts_with(p))
+            };
+            match a {
+                "href" => {
+                    if !(url.starts_with("http://")
+                        || url.starts_with("https://")
+                        || url.starts_with("mailto:")
+                        || url.starts_with('#'))
+                    {
+                        return Some(format!("href {value}"));
+                    }
+                }
+                "src" | "background" => {
+                    if !(url.starts_with("/part/") || raster(&url) || remote(&url)) {
+                        return Some(format!("{a} {value}"));
+                    }
+                }
+                "target" if value != "_blank" => return Some(format!("target {value}")),
+                "style" => {
+                    let s = unentity(value).to_ascii_lowercase();
+                    for bad in [
+                        "expression",
+                        "javascript",
+                        "vbscript",
+                        "@import",
+                        "behavior",
+                        "binding",
+                        "\\",
+                        "/*",
+                        "position",
+                        "{",
+                        "}",
+                        "<",
+                        ">",
+                    ] {
+                        if s.contains(bad) {
+                            return Some(format!("style {value}"));
+                        }
+                    }
+                    let mut r = s.as_str();
+                    while let Some(u) = r.find("url(") {
+                        let inner = r[u + 4..].trim_start_matches(['"', '\'']);
+                        if !(inner.starts_with("/part/") || remote(inner)) {
+                            return Some(format!("style url {value}"));
+                        }
+                        r = &r[u + 4..];
+                    }
+                }
+                _ => {
+                    if url.contains("javascript:") || url.contains("vbscript:") {
+                        return Some(format!("{a} {value}"));
+                    }
+                }
+            }
+        }
+    }
+    let _ = b;
+    None
+}
+
+#[test]
+fn xss_corpus_leaves_nothing_that_runs() {
+    let vectors = xss_vectors();
+    assert!(vectors.len() > 100, "{}", vectors.len());
+    let mut failures = Vec::new();
+    for (name, cs, bytes) in &vectors {
+        let mut raw = format!(
+            "From: x@example.com\nSubject: {name}\nMIME-Version: 1.0\nContent-Type: text/html; charset={}\nContent-Transfer-Encoding: base64\n\n",
+            cs.as_deref().unwrap_or("utf-8")
+        )
+        .into_bytes();
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+        raw.extend_from_slice(b64.as_bytes());
+        raw.push(b'\n');
+        for allow_remote in [false, true] {
+            let v = view(&raw, &opts(allow_remote));
+            let Some(h) = v.html else {
+                failures.push(format!("{name}: no html"));
+                continue;
+            };
+            if std::env::var_os("KMP_XSS_DUMP").is_some() {
+                eprintln!("{name} (remote {allow_remote}): {}", h.body);
+            }
+            if let Some(o) = offence(&h.body, allow_remote) {
+                failures.push(format!(
+                    "{name} (remote {allow_remote}): {o}\n    {}",
+                    h.body
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_scanner_catches_what_it_must() {
+    for bad in [
+        "<script>x</script>",
+        "<img src=\"x\" onerror=\"y\">",
+        "<a href=\"jav&#x09;ascript:x\">",
+        "<a href=\"javascript&#58;x\">",
+        "<img src=\"http://x/y\">",
+        "<p style=\"background:url(http://x)\">",
+        "<p style=\"width:expression(1)\">",
+        "<iframe>",
+        "<svg>",
+        "<a href=\"x\" target=\"_top\">",
+    ] {
+        assert!(offence(bad, false).is_some(), "{bad}");
+    }
+    assert_eq!(
+        offence(
+            "<p style=\"color:red\"><a href=\"https://x/\" target=\"_blank\">x</a></p>",
+            false
+        ),
+        None
+    );
+}
