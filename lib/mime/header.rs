@@ -14,6 +14,11 @@ use super::Mailbox;
 /// Most parameters read from one field, and most RFC 2231 pieces of one.
 const MAX_PARAMS: usize = 64;
 
+/// Longest encoded text of one encoded-word looked for. RFC 2047 2 allows
+/// 75 characters for the whole word; senders exceed that, but a bound
+/// keeps a header full of unterminated "=?" linear to scan.
+const MAX_WORD: usize = 4096;
+
 /// An unstructured header value (Subject, a display name) for display; see
 /// [`super::header_text`].
 pub fn header_text(raw: &[u8]) -> String {
@@ -100,6 +105,9 @@ fn encoded_word(raw: &[u8], at: usize) -> Option<(String, Vec<u8>, usize)> {
     let text_start = q1 + 3;
     let mut j = text_start;
     loop {
+        if j - text_start > MAX_WORD {
+            return None;
+        }
         match rest.get(j)? {
             b'?' if rest.get(j + 1) == Some(&b'=') => break,
             b' ' | b'\t' => return None,

@@ -186,7 +186,7 @@ pub(crate) fn sanitise(html: &str, allow_remote: bool, cids: HashMap<String, Str
         .link_rel(Some("noopener noreferrer"))
         .set_tag_attribute_value("a", "target", "_blank")
         .attribute_filter(move |el, attr, val| r.filter(el, attr, val));
-    let body = b.clean(html).to_string();
+    let body = b.clean(&body_as_cell(html)).to_string();
     let blocked_remote = rules.blocked.load(Ordering::Relaxed);
     let used_cids = match rules.used.lock() {
         Ok(g) => g.clone(),
@@ -366,6 +366,43 @@ impl Rules {
     }
 }
 
+/// The document's `<body>` (whose bgcolor, background and style carry
+/// much of a mail's look) as a full-width table cell with the same
+/// attributes (a cell, because browsers still honour `bgcolor` and
+/// `background` there and not on a `div`), since the sanitiser parses a
+/// fragment and would drop the body element with its attributes. The
+/// result is sanitised like the rest.
+const BODY_OPEN: &str =
+    "<table width=\"100%\" cellspacing=\"0\" cellpadding=\"0\" border=\"0\"><tr><td";
+
+fn body_as_cell(html: &str) -> Cow<'_, str> {
+    let find = |pat: &str, from: usize| -> Option<usize> {
+        let b = html.as_bytes();
+        let p = pat.as_bytes();
+        (from..b.len().saturating_sub(p.len() - 1)).find(|&i| {
+            b[i..i + p.len()].eq_ignore_ascii_case(p)
+                && b.get(i + p.len())
+                    .is_some_and(|c| c.is_ascii_whitespace() || *c == b'>')
+        })
+    };
+    let Some(open) = find("<body", 0) else {
+        return Cow::Borrowed(html);
+    };
+    let mut out = String::with_capacity(html.len());
+    out.push_str(&html[..open]);
+    out.push_str(BODY_OPEN);
+    let after = open + "<body".len();
+    match find("</body", after) {
+        Some(close) => {
+            out.push_str(&html[after..close]);
+            out.push_str("</td></tr></table");
+            out.push_str(&html[close + "</body".len()..]);
+        }
+        None => out.push_str(&html[after..]),
+    }
+    Cow::Owned(out)
+}
+
 /// A link target a reader may follow: http, https, mailto, or a fragment.
 fn safe_href(val: &str) -> bool {
     let v = val.trim().to_ascii_lowercase();
@@ -529,6 +566,19 @@ mod tests {
             "{}",
             s.html.body
         );
+    }
+
+    #[test]
+    fn body_attributes_survive_as_a_cell() {
+        let s = clean(
+            "<html><head><title>t</title></head><BODY bgcolor=\"#eeeeee\" style=\"color:navy\" background=\"cid:logo@x\" onload=\"x()\"><p>hi</p></BODY></html>",
+            false,
+        );
+        assert_eq!(
+            s.html.body,
+            "<table width=\"100%\" cellspacing=\"0\" cellpadding=\"0\" border=\"0\"><tbody><tr><td bgcolor=\"#eeeeee\" style=\"color:navy\" background=\"/part?s=2\"><p>hi</p></td></tr></tbody></table>"
+        );
+        assert_eq!(clean("<bodyx>a", false).html.body, "a");
     }
 
     #[test]
