@@ -137,6 +137,22 @@ fn undeclared_gbk_body_and_8bit_headers() {
 }
 
 #[test]
+fn html_meta_charset() {
+    let v = view_of("meta-charset.eml");
+    let h = v.html.expect("html").body;
+    assert!(h.contains("<p>网页里声明的字符集。</p>"), "{h}");
+}
+
+#[test]
+fn format_flowed_is_joined() {
+    let v = view_of("flowed.eml");
+    assert_eq!(
+        v.text.as_deref(),
+        Some("这一段文字很长，发送方把它折成了 几行，收件方应当把它们 重新连成一段。\n> 引用的内容也是 一样。\n\n-- \n签名\n")
+    );
+}
+
+#[test]
 fn wrong_declared_charset_is_detected() {
     let v = view_of("wrong-charset.eml");
     assert_eq!(
