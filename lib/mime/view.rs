@@ -487,10 +487,14 @@ fn unflow(text: &str, delsp: bool) -> String {
             open = None;
         }
     }
-    // The split leaves one line after the last line end.
-    if out.ends_with('\n') && !text.ends_with('\n') {
-        out.pop();
-    } else if text.ends_with('\n') && out.ends_with("\n\n") {
+    // The split leaves one line after the last line end: it added a line
+    // end of its own, which goes.
+    let extra = if text.ends_with('\n') {
+        out.ends_with("\n\n")
+    } else {
+        out.ends_with('\n')
+    };
+    if extra {
         out.pop();
     }
     out
