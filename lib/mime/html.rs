@@ -173,6 +173,9 @@ pub(crate) fn sanitise(html: &str, allow_remote: bool, cids: HashMap<String, Str
     let r = Arc::clone(&rules);
     let mut b = Builder::default();
     b.add_tags(EXTRA_TAGS)
+        // Image maps: their links would open inside the frame, and mail
+        // has no use for them.
+        .rm_tags(["area", "map"])
         .add_generic_attributes(GENERIC)
         .add_tag_attributes("a", ["name"])
         .add_tag_attributes("img", ["border", "hspace", "vspace"])
@@ -204,7 +207,7 @@ pub(crate) fn sanitise(html: &str, allow_remote: bool, cids: HashMap<String, Str
 impl Rules {
     fn filter<'u>(&self, _el: &str, attr: &str, val: &'u str) -> Option<Cow<'u, str>> {
         match attr {
-            "href" => safe_href(val).then_some(Cow::Borrowed(val)),
+            "href" | "cite" => safe_href(val).then_some(Cow::Borrowed(val)),
             "src" | "background" => match self.image(val) {
                 Image::Keep => Some(Cow::Borrowed(val)),
                 Image::Rewrite(u) => Some(Cow::Owned(u)),
