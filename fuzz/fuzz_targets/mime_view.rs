@@ -1,7 +1,7 @@
 //! Mail decoded for display (lib/mime): any bytes as a message, a header
 //! value, an address list or text in any charset never panic; every
-//! attachment view() lists is a part that part() finds; a download name
-//! never puts a line break or a quote into the header.
+//! attachment view() lists is a part that part() finds, of the size listed;
+//! a download name never puts a line break or a quote into the header.
 #![no_main]
 
 use kmpromail::mime;
@@ -18,7 +18,8 @@ fuzz_target!(|data: &[u8]| {
             },
         );
         for a in &v.attachments {
-            assert!(mime::part(data, &a.section).is_some(), "{}", a.section);
+            let p = mime::part(data, &a.section);
+            assert_eq!(p.map(|p| p.bytes.len() as u64), Some(a.size), "{}", a.section);
             let cd = mime::content_disposition("attachment", &a.name);
             assert!(!cd.contains(['\r', '\n']));
         }

@@ -23,6 +23,10 @@ fn opts(allow_remote: bool) -> ViewOptions<'static> {
 fn view_of(name: &str) -> View {
     let raw = mail(name);
     let v = view(&raw, &opts(false));
+    for a in &v.attachments {
+        let p = part(&raw, &a.section).map(|p| p.bytes.len() as u64);
+        assert_eq!(p, Some(a.size), "{name} {}", a.section);
+    }
     let crlf = crate::imapd::message::to_crlf(&raw);
     let mut w = view(&crlf, &opts(false));
     // Only line ends inside bodies may differ.

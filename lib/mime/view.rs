@@ -206,6 +206,31 @@ fn content(m: &Message, p: &MessagePart, cte: Option<&str>) -> Vec<u8> {
     }
 }
 
+/// The size of a part's content without its transfer encoding, counted
+/// without decoding base64 (an attachment may be large).
+fn decoded_len(m: &Message, p: &MessagePart, cte: Option<&str>) -> u64 {
+    let raw = m.raw_message.as_ref();
+    let (a, b) = (
+        p.offset_body as usize,
+        (p.offset_end as usize).min(raw.len()),
+    );
+    let body = &raw[a.min(b)..b];
+    match cte {
+        Some("base64") => {
+            // As transfer::decode_base64 reads it: alphabet characters up
+            // to the first "=", six bits each, whole octets only.
+            let digits = body
+                .iter()
+                .take_while(|c| **c != b'=')
+                .filter(|c| c.is_ascii_alphanumeric() || **c == b'+' || **c == b'/')
+                .count() as u64;
+            digits * 6 / 8
+        }
+        Some("quoted-printable") => decode_qp(body).len() as u64,
+        _ => body.len() as u64,
+    }
+}
+
 fn child_section(sec: &str, n: usize) -> String {
     if sec.is_empty() {
         n.to_string()
@@ -400,7 +425,7 @@ impl Walk {
         name: Option<String>,
     ) -> Attachment {
         let ct = meta.content_type.value.clone();
-        let size = content(m, p, meta.cte.as_deref()).len() as u64;
+        let size = decoded_len(m, p, meta.cte.as_deref());
         let name = name.unwrap_or_else(|| default_name(p, &ct, sec));
         Attachment {
             section: sec.to_string(),
