@@ -17,7 +17,7 @@ const MAX_PARAMS: usize = 64;
 /// Longest encoded text of one encoded-word looked for. RFC 2047 2 allows
 /// 75 characters for the whole word; senders exceed that, but a bound
 /// keeps a header full of unterminated "=?" linear to scan.
-const MAX_WORD: usize = 4096;
+const MAX_WORD: usize = 1024;
 
 /// An unstructured header value (Subject, a display name) for display; see
 /// [`super::header_text`].
