@@ -329,6 +329,20 @@ fn base64_attachment_bytes() {
 }
 
 #[test]
+fn invitation_calendar_alternative_is_offered() {
+    let raw = b"Subject: Meeting\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain; charset=utf-8\n\nCome.\n--b\nContent-Type: text/html; charset=utf-8\n\n<p>Come.</p>\n--b\nContent-Type: text/calendar; method=REQUEST; charset=utf-8\n\nBEGIN:VCALENDAR\nEND:VCALENDAR\n--b--\n";
+    let v = view(raw, &opts(false));
+    assert_eq!(v.text.as_deref(), Some("Come."));
+    assert_eq!(v.html.map(|h| h.body).as_deref(), Some("<p>Come.</p>"));
+    let a: Vec<(&str, &str)> = v
+        .attachments
+        .iter()
+        .map(|a| (a.section.as_str(), a.name.as_str()))
+        .collect();
+    assert_eq!(a, [("3", "part-3.ics")]);
+}
+
+#[test]
 fn garbage_never_panics() {
     let v = view(b"", &opts(false));
     assert_eq!(v.subject, "");

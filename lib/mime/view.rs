@@ -297,6 +297,11 @@ impl Walk {
                         } else if Some(i) == ti {
                             found.text = f.text;
                             found.attachments.extend(f.attachments);
+                        } else if f.text.is_none() && f.html.is_none() {
+                            // An alternative nothing can show inline (the
+                            // text/calendar of an invitation) is offered
+                            // as a file.
+                            found.attachments.extend(f.attachments);
                         }
                     }
                     if found.text.is_none() && found.html.is_none() {
