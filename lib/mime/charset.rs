@@ -171,7 +171,7 @@ fn pua(s: &str) -> bool {
 const DETECT_MAX: usize = 8 * 1024;
 
 /// The charset chardetng guesses for `bytes` (GBK made GB18030), from at
-/// most [`DETECT_MAX`] bytes starting at the first 8-bit one (the ASCII
+/// most `DETECT_MAX` (8 KB) bytes starting at the first 8-bit one (the ASCII
 /// before it tells nothing, except ISO-2022-JP's escapes, which are all
 /// ASCII and then are what is looked at).
 pub fn detect(bytes: &[u8], tld: Option<&[u8]>) -> &'static Encoding {
