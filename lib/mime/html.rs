@@ -313,8 +313,8 @@ impl Rules {
             let func = before[func_start..].to_ascii_lowercase();
             let close = rest[open..].find(')')? + open;
             let inner = &rest[open + 1..close];
-            out.push_str(before);
             if func == "url" {
+                out.push_str(&before[..func_start]);
                 if !prop.starts_with("background") {
                     return None;
                 }
@@ -333,6 +333,7 @@ impl Rules {
                 out.push_str(&to);
                 out.push_str("\")");
             } else if CSS_FUNCS.contains(&func.as_str()) {
+                out.push_str(before);
                 if !inner
                     .chars()
                     .all(|c| c.is_ascii_digit() || " .,%".contains(c))
@@ -565,7 +566,7 @@ mod tests {
         assert_eq!(s.html.blocked_remote, 0);
         assert!(s.html.body.contains("src=\"https://t.example/p.gif\""));
         assert!(
-            s.html.body.contains("url(&quot;https://x/y.png&quot;)"),
+            s.html.body.contains("style=\"background-image:url(&quot;https://x/y.png&quot;)\""),
             "{}",
             s.html.body
         );
@@ -605,6 +606,21 @@ mod tests {
             "font-family:x"
         );
         assert_eq!(r.style("width: calc(1px)"), "");
+        let cid = Rules {
+            allow_remote: false,
+            cids: [("bg@x".to_string(), "/part/3".to_string())].into(),
+            blocked: AtomicUsize::new(0),
+            used: Mutex::new(HashSet::new()),
+        };
+        assert_eq!(
+            cid.style("background: #fff url('cid:bg@x') no-repeat; color: red"),
+            "background:#fff url(\"/part/3\") no-repeat;color:red"
+        );
+        assert_eq!(
+            cid.style("background: url(http://x/y.png); color: red"),
+            "color:red"
+        );
+        assert_eq!(cid.blocked.load(Ordering::Relaxed), 1);
         assert_eq!(r.style("color: red}body{x:y"), "");
         assert_eq!(r.style("background: url(javascript:alert(1))"), "");
     }
