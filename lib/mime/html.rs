@@ -566,7 +566,9 @@ mod tests {
         assert_eq!(s.html.blocked_remote, 0);
         assert!(s.html.body.contains("src=\"https://t.example/p.gif\""));
         assert!(
-            s.html.body.contains("style=\"background-image:url(&quot;https://x/y.png&quot;)\""),
+            s.html
+                .body
+                .contains("style=\"background-image:url(&quot;https://x/y.png&quot;)\""),
             "{}",
             s.html.body
         );
