@@ -104,7 +104,7 @@ pub fn decode_hinted(bytes: &[u8], declared: Option<&str>, tld: Option<&[u8]>) -
             None => guess(bytes, tld, Some(enc)),
         },
         Some(Charset::Ascii) | None => match std::str::from_utf8(bytes) {
-            Ok(s) => s.to_string(),
+            Ok(s) => hz_unlabelled(bytes).unwrap_or_else(|| s.to_string()),
             Err(_) => guess(bytes, tld, None),
         },
     }
@@ -200,9 +200,34 @@ pub fn detect(bytes: &[u8], tld: Option<&[u8]>) -> &'static Encoding {
 /// are short, so Chinese (GB18030, then Big5) is tried before chardetng.
 pub fn undeclared(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_string(),
+        Ok(s) => hz_unlabelled(bytes).unwrap_or_else(|| s.to_string()),
         Err(_) => guess(bytes, None, None),
     }
+}
+
+/// Unlabelled 7-bit text that is HZ (old Chinese mail and news sent it
+/// raw, Subject included): it opens GB mode with "~{" and closes it with
+/// "~}", and everything in GB mode decodes to Chinese characters and
+/// punctuation. Anything else (a "~{" in code or TeX) is not taken for HZ.
+fn hz_unlabelled(bytes: &[u8]) -> Option<String> {
+    let has = |pat: &[u8]| bytes.windows(2).any(|w| w == pat);
+    if !bytes.is_ascii() || !has(b"~{") || !has(b"~}") {
+        return None;
+    }
+    let s = hz(bytes)?;
+    let plain = String::from_utf8_lossy(bytes);
+    // Every character HZ added must be CJK: compare what is not ASCII.
+    let mut cjk = 0;
+    for c in s.chars().filter(|c| !c.is_ascii()) {
+        if !matches!(c, '\u{3000}'..='\u{303F}' | '\u{4E00}'..='\u{9FFF}' | '\u{FF00}'..='\u{FFEF}'
+            | '\u{2010}'..='\u{2027}' | '\u{3040}'..='\u{30FF}' | '\u{0391}'..='\u{03C9}'
+            | '\u{0401}'..='\u{0451}' | '\u{2460}'..='\u{24FF}' | '\u{2500}'..='\u{257F}')
+        {
+            return None;
+        }
+        cjk += 1;
+    }
+    (cjk > 0 && s != plain).then_some(s)
 }
 
 /// The value of a base64 digit, RFC 2045 table 1.
@@ -430,6 +455,19 @@ mod tests {
             decode(&gbk, Some("hz-gb-2312")),
             "中文邮件正文，这是一封测试邮件。"
         );
+    }
+
+    #[test]
+    fn unlabelled_hz_is_recognised() {
+        assert_eq!(
+            decode(b"~{<:Ky2;S{#,NpJ)l6HK!#~}", None),
+            "己所不欲，勿施於人。"
+        );
+        assert_eq!(undeclared(b"Re: ~{;aRiM(V*~}"), "Re: 会议通知");
+        // Not HZ: left as it is.
+        for s in [&b"\\def~{x}~}"[..], b"a ~{ b", b"~{~}", b"x ~{a~} y"] {
+            assert_eq!(decode(s, None).as_bytes(), s);
+        }
     }
 
     #[test]

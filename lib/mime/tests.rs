@@ -96,6 +96,16 @@ fn hz_gb_2312() {
 }
 
 #[test]
+fn hz_without_a_label() {
+    let v = view_of("hz-unlabelled.eml");
+    assert_eq!(v.subject, "关于会议");
+    assert_eq!(
+        v.text.as_deref(),
+        Some("旧式的HZ邮件没有声明字符集。\n第二行也是。\n")
+    );
+}
+
+#[test]
 fn utf7() {
     let v = view_of("utf7.eml");
     assert_eq!(v.subject, "日本語と中文");
