@@ -88,6 +88,9 @@ pub fn decode_hinted(bytes: &[u8], declared: Option<&str>, tld: Option<&[u8]>) -
             Some(s) => s,
             None => guess(bytes, tld, None),
         },
+        Some(Charset::Known(enc)) if enc == WINDOWS_1252 && latin_label_on_chinese(bytes, tld) => {
+            guess(bytes, tld, Some(enc))
+        }
         Some(Charset::Known(enc)) => match strict(enc, bytes) {
             Some(s) if !pua(&s) || (enc != GB18030 && enc != BIG5) => s,
             Some(s) => {
@@ -139,6 +142,23 @@ fn guess(bytes: &[u8], tld: Option<&[u8]>, declared: Option<&'static Encoding>) 
     }
     lossy(declared.unwrap_or(enc), bytes)
 }
+
+/// Chinese mail labelled ISO-8859-1 (or Windows-1252, which encoding_rs
+/// reads it as) by a misconfigured client decodes without error into
+/// Latin-1 gibberish. When there is enough 8-bit text for chardetng to be
+/// sure (it weighs Windows-1252 too) and it says GBK or Big5, the label is
+/// not believed.
+fn latin_label_on_chinese(bytes: &[u8], tld: Option<&[u8]>) -> bool {
+    if bytes.iter().filter(|b| **b >= 0x80).count() < LATIN_MIN {
+        return false;
+    }
+    let enc = detect(bytes, tld);
+    (enc == GB18030 || enc == BIG5) && strict(enc, bytes).is_some()
+}
+
+/// 8-bit bytes needed before a Latin-1 label is doubted (Big5's trail
+/// bytes are often ASCII: 30 characters may hold only 30 such bytes).
+const LATIN_MIN: usize = 24;
 
 /// Fewer 8-bit bytes than this make a short text.
 const SHORT: usize = 48;
@@ -455,6 +475,25 @@ mod tests {
             decode(&gbk, Some("hz-gb-2312")),
             "中文邮件正文，这是一封测试邮件。"
         );
+    }
+
+    #[test]
+    fn chinese_labelled_latin1_is_recognised() {
+        let s = "您好，这是一封被错误地标成西欧字符集的中文邮件，请查收附件。谢谢！";
+        assert_eq!(decode(&enc(GB18030, s), Some("iso-8859-1")), s);
+        let t = "您好，這是一封被錯誤地標成西歐字符集的繁體中文郵件，請查收。";
+        assert_eq!(decode(&enc(BIG5, t), Some("iso-8859-1")), t);
+        let f = "Café crème à la française, déjà vu ; garçon, où est l'hôtel ? Très bien, merci à vous. Ça va très bien, à bientôt !";
+        assert_eq!(decode(&enc(WINDOWS_1252, f), Some("iso-8859-1")), f);
+        for latin in [
+            "¿Dónde está la estación? Mañana iré a la reunión con el señor Núñez, ¡qué bien! Información, atención, canción, corazón, también.",
+            "Þórður og Ægir fóru í bæinn á sunnudaginn; þeir sáu hús, fjöll og ár. Blåbærsyltetøy på brødskiva, søte jordbær og rødgrøt med fløte.",
+            "Ação, atenção, informação e comunicação: não é fácil, mas é possível. Coração, pão, irmã, maçã, avô, você está aí?",
+        ] {
+            assert_eq!(decode(&enc(WINDOWS_1252, latin), Some("iso-8859-1")), latin);
+        }
+        let g = "Größenänderung für Übergröße: schön, müde, über, Äpfel, Öl, Straße, weiß, heißen Grüße aus München";
+        assert_eq!(decode(&enc(WINDOWS_1252, g), Some("iso-8859-1")), g);
     }
 
     #[test]
