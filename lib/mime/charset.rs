@@ -156,6 +156,34 @@ fn latin_label_on_chinese(bytes: &[u8], tld: Option<&[u8]>) -> bool {
     (enc == GB18030 || enc == BIG5) && strict(enc, bytes).is_some()
 }
 
+/// Short text labelled Latin-1 that can only be GB2312 (a Subject's
+/// encoded-word from the same misconfigured client): at least two
+/// characters, every run of 8-bit bytes an even number of bytes in
+/// 0xA1-0xFE (runs of two or more accented letters are rare in Latin-1
+/// text), decoding to Chinese.
+pub fn latin_label_on_gb2312(bytes: &[u8]) -> Option<String> {
+    let mut run = 0usize;
+    let mut total = 0usize;
+    for &b in bytes.iter().chain(std::iter::once(&b' ')) {
+        if b >= 0x80 {
+            if !(0xA1..=0xFE).contains(&b) {
+                return None;
+            }
+            run += 1;
+            total += 1;
+        } else {
+            if run % 2 == 1 {
+                return None;
+            }
+            run = 0;
+        }
+    }
+    if total < 4 {
+        return None;
+    }
+    chinese(bytes).filter(|_| strict(GB18030, bytes).is_some())
+}
+
 /// 8-bit bytes needed before a Latin-1 label is doubted (Big5's trail
 /// bytes are often ASCII: 30 characters may hold only 30 such bytes).
 const LATIN_MIN: usize = 24;
@@ -494,6 +522,28 @@ mod tests {
         }
         let g = "Größenänderung für Übergröße: schön, müde, über, Äpfel, Öl, Straße, weiß, heißen Grüße aus München";
         assert_eq!(decode(&enc(WINDOWS_1252, g), Some("iso-8859-1")), g);
+    }
+
+    #[test]
+    fn gb2312_words_labelled_latin1() {
+        assert_eq!(
+            latin_label_on_gb2312(&enc(GB18030, "会议通知")).as_deref(),
+            Some("会议通知")
+        );
+        for latin in [
+            "Grüße aus München",
+            "élève",
+            "Æble",
+            "Ça",
+            "naïve café",
+            "ÀÉ",
+        ] {
+            assert_eq!(
+                latin_label_on_gb2312(&enc(WINDOWS_1252, latin)),
+                None,
+                "{latin}"
+            );
+        }
     }
 
     #[test]

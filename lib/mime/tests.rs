@@ -153,6 +153,7 @@ fn undeclared_gbk_body_and_8bit_headers() {
 #[test]
 fn gbk_labelled_latin1() {
     let v = view_of("latin1-label-gbk.eml");
+    assert_eq!(v.subject, "会议通知");
     assert_eq!(
         v.text.as_deref(),
         Some("各位同事：\n下周一上午十点在二楼会议室召开季度总结会议，请准时参加。\n")
