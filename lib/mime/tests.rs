@@ -752,6 +752,22 @@ fn xss_corpus_leaves_nothing_that_runs() {
 }
 
 #[test]
+fn xss_corpus_as_plain_text_stays_text() {
+    for (name, cs, bytes) in xss_vectors() {
+        let text = decode(&bytes, cs.as_deref());
+        let html = text_to_html(&text);
+        // The one class the wrapper carries is the only thing beyond the
+        // sanitiser's own output.
+        let html = html.replacen(" class=\"mail-text\"", "", 1);
+        assert_eq!(offence(&html, false), None, "{name}: {html}");
+        assert!(
+            html.starts_with("<pre ") && html.ends_with("</pre>"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn the_scanner_catches_what_it_must() {
     for bad in [
         "<script>x</script>",
