@@ -14,12 +14,15 @@
 //! is Big5, UTF-8 that is GBK), the charset is guessed with chardetng, as
 //! Firefox guesses for unlabelled pages, with the sender's top-level domain
 //! as a hint when the caller has one. `us-ascii` with 8-bit bytes counts as
-//! undeclared: old Chinese mail says us-ascii and sends GBK.
+//! undeclared: old Chinese mail says us-ascii and sends GBK. Beyond what a
+//! browser does, three mislabellings common in mail are undone: valid
+//! UTF-8 (a few 8-bit bytes at least) under a legacy label; GBK or Big5
+//! under ISO-8859-1 when chardetng is sure; raw HZ with no label at all.
 
 use std::borrow::Cow;
 
 use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
-use encoding_rs::{Encoding, BIG5, GB18030, GBK, REPLACEMENT, WINDOWS_1252};
+use encoding_rs::{Encoding, BIG5, GB18030, GBK, REPLACEMENT, UTF_8, WINDOWS_1252};
 
 /// What a label names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +91,16 @@ pub fn decode_hinted(bytes: &[u8], declared: Option<&str>, tld: Option<&[u8]>) -
             Some(s) => s,
             None => guess(bytes, tld, None),
         },
+        // UTF-8 under a legacy label (a client that re-encoded and kept
+        // the old label): text in a legacy charset is almost never valid
+        // UTF-8 once it holds a few 8-bit bytes.
+        Some(Charset::Known(enc))
+            if enc != UTF_8
+                && bytes.iter().filter(|b| **b >= 0x80).count() >= 4
+                && std::str::from_utf8(bytes).is_ok() =>
+        {
+            String::from_utf8_lossy(bytes).into_owned()
+        }
         Some(Charset::Known(enc)) if enc == WINDOWS_1252 && latin_label_on_chinese(bytes, tld) => {
             guess(bytes, tld, Some(enc))
         }
@@ -525,6 +538,19 @@ mod tests {
     }
 
     #[test]
+    fn utf8_under_a_legacy_label() {
+        for label in ["gb2312", "big5", "iso-8859-1", "shift_jis", "koi8-r"] {
+            assert_eq!(
+                decode("会议通知 café".as_bytes(), Some(label)),
+                "会议通知 café",
+                "{label}"
+            );
+        }
+        // One accented letter is not enough to doubt the label.
+        assert_eq!(decode("é".as_bytes(), Some("iso-8859-1")), "Ã©");
+    }
+
+    #[test]
     fn gb2312_words_labelled_latin1() {
         assert_eq!(
             latin_label_on_gb2312(&enc(GB18030, "会议通知")).as_deref(),
@@ -583,6 +609,6 @@ mod tests {
         assert_eq!(lookup(&"x".repeat(500)), None);
         assert_eq!(lookup("iso-2022-kr"), None);
         assert_eq!(lookup("gb2312*zh-cn"), Some(Charset::Known(GB18030)));
-        assert_eq!(lookup("UTF8"), Some(Charset::Known(encoding_rs::UTF_8)));
+        assert_eq!(lookup("UTF8"), Some(Charset::Known(UTF_8)));
     }
 }
