@@ -906,8 +906,7 @@ impl Client {
             }
             cmd.lit8(message);
         } else {
-            cmd.syn(" ");
-            cmd.parts.push(Part::Literal(message.to_vec()));
+            cmd.lit(message);
         }
         let done = self.run(&cmd)?;
         Ok(match done.code {
