@@ -372,3 +372,339 @@ fn sort_by_each_key_and_search_with_chinese_text() {
     assert_eq!(c.status("S").unwrap().messages, 5);
     c.logout().unwrap();
 }
+
+/// A multipart message: GB2312 text and HTML alternatives, an attachment
+/// with a Chinese RFC 2231 file name, and X-Priority 1.
+fn multipart() -> Vec<u8> {
+    use base64::Engine;
+    let gb = encoding_rs::GB18030.encode("你好，这是正文。").0;
+    let text = base64::engine::general_purpose::STANDARD.encode(gb);
+    format!(
+        "From: =?gb2312?b?{}?= <zhang@x.example>\r\n\
+         To: u@example.test, Li <li@x.example>\r\n\
+         Cc: undisclosed:;\r\n\
+         Subject: =?utf-8?b?{}?=\r\n\
+         Message-ID: <m1@x.example>\r\n\
+         X-Priority: 1 (Highest)\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n\
+         --outer\r\n\
+         Content-Type: multipart/alternative; boundary=\"inner\"\r\n\r\n\
+         --inner\r\n\
+         Content-Type: text/plain; charset=gb2312\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n\
+         {text}\r\n\
+         --inner\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\r\n\
+         <p>hello</p>\r\n\
+         --inner--\r\n\
+         --outer\r\n\
+         Content-Type: application/pdf; name=\"report.pdf\"\r\n\
+         Content-Disposition: attachment; filename*=utf-8''%E6%8A%A5%E5%91%8A.pdf\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n\
+         JVBERi0xLjQK\r\n\
+         --outer--\r\n",
+        base64::engine::general_purpose::STANDARD.encode(encoding_rs::GB18030.encode("张三").0),
+        base64::engine::general_purpose::STANDARD.encode("报告 第一季度"),
+    )
+    .into_bytes()
+}
+
+#[test]
+fn summaries_in_the_asked_order_with_structure_and_sections() {
+    let inst = common::imap_instance();
+    let mut c = login(&inst);
+    let plain = message("From: a@x.example\nSubject: plain\nImportance: low\n", 10);
+    let mp = multipart();
+    let u = fill(&mut c, "M", &[plain.clone(), mp.clone()]);
+    c.store(&[u[1]], true, &["\\Flagged", "$Label1"]).unwrap();
+    let s = c.summaries(&[u[1], 99999, u[0]]).unwrap();
+    assert_eq!(
+        s.iter().map(|s| s.uid).collect::<Vec<_>>(),
+        vec![u[1], u[0]]
+    );
+    let m = &s[0];
+    assert!(m.has_flag("\\flagged") && m.has_flag("$Label1") && !m.has_flag("\\Seen"));
+    assert_eq!(m.size, mp.len() as u64);
+    assert!(m.internal_date.as_deref().is_some_and(|d| d.contains('-')));
+    assert_eq!(m.priority, Some(1));
+    assert_eq!(s[1].priority, Some(5));
+    let e = &m.envelope;
+    assert_eq!(
+        e.subject.as_deref(),
+        Some(
+            format!("=?utf-8?b?{}?=", {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode("报告 第一季度")
+            })
+            .as_bytes()
+        )
+    );
+    assert_eq!(e.from[0].email().as_deref(), Some("zhang@x.example"));
+    assert!(
+        e.from[0].name.as_deref().unwrap().starts_with(b"=?"),
+        "{:?}",
+        String::from_utf8_lossy(e.from[0].name.as_deref().unwrap())
+    );
+    assert_eq!(e.to.len(), 2);
+    assert_eq!(e.to[1].name.as_deref(), Some(&b"Li"[..]));
+    assert_eq!(e.message_id.as_deref(), Some(&b"<m1@x.example>"[..]));
+    let b = m.structure.as_ref().expect("BODYSTRUCTURE");
+    assert_eq!(b.content_type(), "multipart/mixed");
+    assert!(b.has_attachment());
+    let parts = b.parts();
+    let sections: Vec<_> = parts
+        .iter()
+        .map(|(s, p)| (s.as_str(), format!("{}/{}", p.mime_type, p.subtype)))
+        .collect();
+    assert_eq!(
+        sections,
+        [
+            ("1.1", "text/plain".to_string()),
+            ("1.2", "text/html".to_string()),
+            ("2", "application/pdf".to_string())
+        ]
+    );
+    assert_eq!(parts[0].1.param("charset"), Some(&b"gb2312"[..]));
+    assert_eq!(parts[0].1.encoding, "base64");
+    assert!(parts[2].1.is_attachment());
+    assert!(!parts[0].1.is_attachment());
+    let BodyStructure::Multi { parts: top, .. } = b else {
+        panic!("{b:?}")
+    };
+    assert_eq!(top[0].content_type(), "multipart/alternative");
+    let plain_s = s[1].structure.as_ref().unwrap();
+    assert!(!plain_s.has_attachment());
+    assert_eq!(plain_s.parts()[0].0, "1");
+
+    // Whole message and sections, without setting \Seen.
+    assert_eq!(c.fetch_raw(u[1]).unwrap().as_deref(), Some(&mp[..]));
+    assert_eq!(c.fetch_raw(99999).unwrap(), None);
+    let gb = c.fetch_section(u[1], "1.1").unwrap().unwrap();
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(String::from_utf8_lossy(&gb).trim())
+        .unwrap();
+    assert_eq!(encoding_rs::GB18030.decode(&decoded).0, "你好，这是正文。");
+    let mime = c.fetch_section(u[1], "2.mime").unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&mime).contains("filename*=utf-8''%E6%8A%A5"));
+    let header = c.fetch_section(u[1], "HEADER").unwrap().unwrap();
+    assert!(header.ends_with(b"\r\n\r\n") && header.starts_with(b"From:"));
+    assert_eq!(
+        c.fetch_section(u[0], "TEXT").unwrap().unwrap(),
+        b"xxxxxxxxxx\r\n"
+    );
+    assert_eq!(c.fetch_section(99999, "1").unwrap(), None);
+    for bad in ["1 BODY[]", "HEADER.FIELDS (FROM)", "1]", "0"] {
+        assert!(
+            matches!(c.fetch_section(u[1], bad), Err(Error::Invalid(_))),
+            "{bad}"
+        );
+    }
+    let again = c.summaries(&[u[1]]).unwrap();
+    assert!(!again[0].has_flag("\\Seen"), "PEEK must not set \\Seen");
+    c.logout().unwrap();
+}
+
+#[test]
+fn flags_copy_move_and_expunge_touch_only_the_given_uids() {
+    let inst = common::imap_instance();
+    let mut c = login(&inst);
+    let msgs: Vec<Vec<u8>> = (1..=5)
+        .map(|i| message(&format!("Subject: m{i}\n"), 10))
+        .collect();
+    let u = fill(&mut c, "A", &msgs);
+    c.create("B", None).unwrap();
+    // Flags on and off.
+    c.store(&u[0..2], true, &["\\Seen", "\\Answered", "$Forwarded"])
+        .unwrap();
+    c.store(&u[1..2], false, &["\\Answered"]).unwrap();
+    let s = c.summaries(&u).unwrap();
+    assert!(s[0].has_flag("\\Seen") && s[0].has_flag("\\Answered") && s[0].has_flag("$Forwarded"));
+    assert!(s[1].has_flag("\\Seen") && !s[1].has_flag("\\Answered"));
+    assert!(
+        s[2].flags.iter().all(|f| f == "\\Recent"),
+        "{:?}",
+        s[2].flags
+    );
+    for bad in ["\\Seen)", "a b", "x\r\nk9 LOGOUT", ""] {
+        assert!(
+            matches!(c.store(&u, true, &[bad]), Err(Error::Invalid(_))),
+            "{bad:?}"
+        );
+    }
+    // Another message is marked \Deleted by someone else: expunging ours
+    // must not take it along.
+    c.store(&[u[4]], true, &["\\Deleted"]).unwrap();
+    c.expunge(&[u[0]]).unwrap();
+    let left = c.search(&Criteria::All).unwrap();
+    assert_eq!(left, u[1..].to_vec());
+    // Copy leaves the source; move does not; neither touches the others.
+    c.copy(&[u[1]], "B").unwrap();
+    c.move_to(&[u[2], u[3]], "B").unwrap();
+    assert_eq!(c.search(&Criteria::All).unwrap(), vec![u[1], u[4]]);
+    let b = c.select("B", false).unwrap();
+    assert_eq!(b.exists, 3);
+    let all = c.search(&Criteria::All).unwrap();
+    let subjects: Vec<_> = c
+        .summaries(&all)
+        .unwrap()
+        .into_iter()
+        .map(|s| String::from_utf8(s.envelope.subject.unwrap()).unwrap())
+        .collect();
+    assert_eq!(subjects, ["m2", "m3", "m4"]);
+    // Copying into a folder that does not exist is the server's NO.
+    c.select("A", false).unwrap();
+    assert!(matches!(c.copy(&[u[1]], "没有"), Err(Error::No(_))));
+    assert_eq!(c.status("A").unwrap().messages, 2);
+    c.logout().unwrap();
+}
+
+#[test]
+fn metadata_set_get_and_remove() {
+    let inst = common::imap_instance();
+    let mut c = login(&inst);
+    let prefs = "{\"lang\": \"zh-CN\", \"签名\": \"张三\\r\\n\"}\r\nsecond line".as_bytes();
+    c.set_metadata(
+        "",
+        &[
+            ("/private/vendor/kmpromail/prefs", Some(prefs)),
+            ("/private/vendor/kmpromail/empty", Some(b"")),
+        ],
+    )
+    .unwrap();
+    c.set_metadata("INBOX", &[("/private/comment", Some("收件箱".as_bytes()))])
+        .unwrap();
+    let got = c
+        .get_metadata(
+            "",
+            &[
+                "/private/vendor/kmpromail/prefs",
+                "/private/vendor/kmpromail/none",
+                "/private/vendor/kmpromail/empty",
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        got[0],
+        (
+            "/private/vendor/kmpromail/prefs".to_string(),
+            Some(prefs.to_vec())
+        )
+    );
+    assert_eq!(got[1].1, None);
+    assert_eq!(got[2].1.as_deref(), Some(&b""[..]));
+    let inbox = c.get_metadata("INBOX", &["/private/comment"]).unwrap();
+    assert_eq!(inbox[0].1.as_deref(), Some("收件箱".as_bytes()));
+    // The server's entry and the folder's are apart.
+    assert_eq!(
+        c.get_metadata("", &["/private/comment"]).unwrap()[0].1,
+        None
+    );
+    c.set_metadata("", &[("/private/vendor/kmpromail/prefs", None)])
+        .unwrap();
+    assert_eq!(
+        c.get_metadata("", &["/private/vendor/kmpromail/prefs"])
+            .unwrap()[0]
+            .1,
+        None
+    );
+    for bad in ["private/x", "/private/*", "/private/a b", "/other/x"] {
+        assert!(
+            matches!(c.get_metadata("", &[bad]), Err(Error::Invalid(_))),
+            "{bad}"
+        );
+        assert!(
+            matches!(c.set_metadata("", &[(bad, None)]), Err(Error::Invalid(_))),
+            "{bad}"
+        );
+    }
+    // Another user does not see it (a second user on the same server).
+    c.logout().unwrap();
+}
+
+#[test]
+fn quota_root_reports_usage_and_limits() {
+    let mut inst = Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let out = inst.ctl_stdin(
+        &[
+            "user",
+            "add",
+            "q@example.test",
+            "--password-stdin",
+            "--quota",
+            "1M",
+            "--quota-messages",
+            "100",
+        ],
+        Some(b"secret\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    inst.spawn("kmp-imapd", &[]);
+    inst.wait_port(143);
+    let mut c = Client::connect(&endpoint(&inst, Security::Plain)).unwrap();
+    c.login("q@example.test", "secret").unwrap();
+    let msg = message("Subject: q\n", 3000);
+    c.append("INBOX", &[], &msg).unwrap();
+    let q = c.quota_root("INBOX").unwrap();
+    let storage = q.iter().find(|q| q.resource == "STORAGE").expect("STORAGE");
+    assert_eq!(storage.limit, 1024);
+    assert!(storage.usage >= 3, "{q:?}");
+    let count = q.iter().find(|q| q.resource == "MESSAGE").expect("MESSAGE");
+    assert_eq!((count.usage, count.limit), (1, 100));
+    c.logout().unwrap();
+}
+
+#[test]
+fn append_returns_appenduid_and_arguments_never_inject() {
+    let inst = common::imap_instance();
+    let mut c = login(&inst);
+    let sel = c.select("INBOX", false).unwrap();
+    let msg = message("Subject: hi\n", 100);
+    let (validity, uid) = c
+        .append("INBOX", &["\\Seen", "$Label2"], &msg)
+        .unwrap()
+        .unwrap();
+    assert_eq!((validity, uid), (sel.uidvalidity, sel.uidnext));
+    let s = c.summaries(&[uid]).unwrap();
+    assert!(s[0].has_flag("\\Seen") && s[0].has_flag("$Label2"));
+    assert_eq!(c.fetch_raw(uid).unwrap().unwrap(), msg);
+    // A big message (past any LITERAL- limit) goes whole.
+    let big = message("Subject: big\n", 300_000);
+    let (_, big_uid) = c.append("INBOX", &[], &big).unwrap().unwrap();
+    assert_eq!(c.fetch_raw(big_uid).unwrap().unwrap(), big);
+    // Names with CR LF go as literals: the "command" in them is not run.
+    let evil = "x\r\nk99 DELETE INBOX";
+    let r = c.search(&Criteria::Subject(evil.into()));
+    assert_eq!(r.unwrap(), Vec::<u32>::new());
+    assert!(c.list().unwrap().iter().any(|f| f.name == "INBOX"));
+    assert_eq!(c.status("INBOX").unwrap().messages, 2);
+    // Control characters make no folder name: refused, nothing sent.
+    for bad in ["a\0b", "a\tb", "x\r\ny", "\u{7f}"] {
+        assert!(
+            matches!(c.create(bad, None), Err(Error::Invalid(_))),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(c.login("a\0", "b"), Err(Error::Invalid(_))));
+    // A quote and a backslash in a name are quoted, not spliced.
+    c.create("引号 \"b\"", None).unwrap();
+    assert!(c.list().unwrap().iter().any(|f| f.name == "引号 \"b\""));
+    let odd = message("Subject: a \"b\" \\c\n", 5);
+    let (_, odd_uid) = c.append("INBOX", &[], &odd).unwrap().unwrap();
+    c.select("INBOX", false).unwrap();
+    assert_eq!(
+        c.search(&Criteria::Subject("\"b\" \\c".into())).unwrap(),
+        vec![odd_uid]
+    );
+    // The connection still works after all that.
+    assert_eq!(c.select("INBOX", true).unwrap().exists, 3);
+    c.logout().unwrap();
+}
