@@ -372,6 +372,7 @@ impl Client {
         }
         let done = self.run(&cmd)?;
         let mut folders: Vec<Folder> = Vec::new();
+        let mut statuses = std::collections::HashMap::new();
         for r in &done.untagged {
             let Response::Data { name, values, .. } = r else {
                 continue;
@@ -382,11 +383,12 @@ impl Client {
                 }
             } else if name == "STATUS" {
                 if let Some((mbox, st)) = self.status_entry(values) {
-                    if let Some(f) = folders.iter_mut().rev().find(|f| f.name == mbox) {
-                        f.status = Some(st);
-                    }
+                    statuses.insert(mbox, st);
                 }
             }
+        }
+        for f in folders.iter_mut() {
+            f.status = statuses.remove(&f.name);
         }
         if !extended {
             let mut cmd = Cmd::new("LSUB");
@@ -1219,16 +1221,19 @@ impl Client {
                 Part::Literal8(s) => ("~", s),
             };
             let nonsync = plus || (minus && body.len() <= LITERAL_MINUS_MAX);
-            if nonsync {
-                line.extend_from_slice(format!("{prefix}{{{}+}}\r\n", body.len()).as_bytes());
+            let mark = if nonsync { "+" } else { "" };
+            line.extend_from_slice(format!("{prefix}{{{}{mark}}}\r\n", body.len()).as_bytes());
+            if body.len() < 4096 && nonsync {
                 line.extend_from_slice(body);
-            } else {
-                line.extend_from_slice(format!("{prefix}{{{}}}\r\n", body.len()).as_bytes());
-                self.write(&line)?;
-                line.clear();
-                self.wait_continue(tag)?;
-                line.extend_from_slice(body);
+                continue;
             }
+            self.write(&line)?;
+            line.clear();
+            if !nonsync {
+                self.wait_continue(tag)?;
+            }
+            // A big literal goes straight out, not through another buffer.
+            self.write(body)?;
         }
         line.extend_from_slice(b"\r\n");
         self.write(&line)
@@ -1345,3 +1350,6 @@ fn fetch_items(r: &Response) -> Option<(u32, Vec<(String, &Value)>)> {
         .and_then(|(_, v)| v.number32())?;
     Some((uid, items))
 }
+
+#[cfg(test)]
+mod tests;
