@@ -12,8 +12,9 @@
 
 use std::io::BufRead;
 
-/// The longest line (outside literals) a response may have.
-pub const MAX_LINE: usize = 1 << 20;
+/// The longest line (outside literals) a response may have: a SEARCH
+/// result of a million UIDs from a server without ESEARCH.
+pub const MAX_LINE: usize = 8 << 20;
 /// The largest single literal (a whole message fetched with BODY[]).
 pub const MAX_LITERAL: usize = 64 << 20;
 /// The most bytes one response may hold, literals included.
@@ -21,6 +22,9 @@ pub const MAX_RESPONSE: usize = MAX_LITERAL + (16 << 20);
 /// The deepest nesting of parenthesised lists (BODYSTRUCTURE of a message
 /// in a message in a multipart ... needs a few dozen at most).
 pub const MAX_DEPTH: usize = 64;
+/// The most values one response may hold (each costs more memory than
+/// the two bytes `1 ` it takes on the wire).
+pub const MAX_VALUES: usize = 2_000_000;
 
 /// One value of response data (RFC 9051 "nstring", "astring", lists).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,17 +219,27 @@ fn parse_count(num: &[u8]) -> Result<usize, ReplyError> {
 
 /// Parses the bytes of one complete response (as [`read_response`] framed it).
 pub fn parse(input: &[u8]) -> Result<Response, ReplyError> {
-    let mut p = Parser { b: input, i: 0 };
+    parse_counted(input).map(|(r, _)| r)
+}
+
+/// [`parse`], and how many values the response holds.
+pub fn parse_counted(input: &[u8]) -> Result<(Response, usize), ReplyError> {
+    let mut p = Parser {
+        b: input,
+        i: 0,
+        values: 0,
+    };
     let r = p.response()?;
     if p.i != input.len() {
         return Err(p.err("bytes after the end of the response"));
     }
-    Ok(r)
+    Ok((r, p.values))
 }
 
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
+    values: usize,
 }
 
 impl Parser<'_> {
@@ -326,6 +340,9 @@ impl Parser<'_> {
             // Capability names are atoms, but be lenient with odd bytes.
             let line = self.rest_of_line()?;
             for w in line.split(|b| *b == b' ').filter(|w| !w.is_empty()) {
+                if values.len() >= 1000 {
+                    return Err(self.err("too many capabilities"));
+                }
                 values.push(Value::Atom(w.to_vec()));
             }
             return Ok(Response::Data {
@@ -402,6 +419,10 @@ impl Parser<'_> {
 
     /// One value. `in_code`: a `]` ends atoms (inside a response code).
     fn value(&mut self, depth: usize, in_code: bool) -> Result<Value, ReplyError> {
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(self.err("too many values in one response"));
+        }
         match self.peek() {
             Some(b'(') => {
                 if depth >= MAX_DEPTH {
@@ -747,6 +768,20 @@ mod tests {
         }
         let deep = [b"* X ".to_vec(), vec![b'('; 10_000], b"\r\n".to_vec()].concat();
         assert!(parse(&deep).is_err());
+        let many = [
+            b"* SEARCH".to_vec(),
+            b" 1".repeat(MAX_VALUES + 1),
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        assert!(parse(&many).is_err());
+        let enough = [
+            b"* SEARCH".to_vec(),
+            b" 1".repeat(MAX_VALUES),
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        assert!(parse(&enough).is_ok());
     }
 
     #[test]
