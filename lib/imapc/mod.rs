@@ -179,6 +179,18 @@ pub struct Client {
     buf: Vec<u8>,
 }
 
+impl fmt::Debug for Client {
+    /// The capabilities and the state, never what was sent.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("capabilities", &self.caps)
+            .field("commands", &self.tag)
+            .field("utf8", &self.utf8)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Client {
     /// Connects, reads the greeting and the capabilities, and runs
     /// STARTTLS when the endpoint asks for it (the capabilities are then

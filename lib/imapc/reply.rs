@@ -228,6 +228,7 @@ pub fn parse_counted(input: &[u8]) -> Result<(Response, usize), ReplyError> {
         b: input,
         i: 0,
         values: 0,
+        no_close: 0,
     };
     let r = p.response()?;
     if p.i != input.len() {
@@ -240,6 +241,8 @@ struct Parser<'a> {
     b: &'a [u8],
     i: usize,
     values: usize,
+    /// Before this offset no `]` closes a `[` (see [`Parser::atom`]).
+    no_close: usize,
 }
 
 impl Parser<'_> {
@@ -468,31 +471,28 @@ impl Parser<'_> {
         }
     }
 
-    /// An atom; a `[` opens a section that runs to its matching `]`
-    /// (spaces and parentheses included), and a `<n>` may follow it.
+    /// An atom; a `[` opens a section that runs to the next `]` (spaces
+    /// and parentheses included), and a `<n>` may follow it.
     fn atom(&mut self, in_code: bool) -> Result<Vec<u8>, ReplyError> {
         let start = self.i;
         loop {
             match self.peek() {
-                Some(b'[') => {
-                    let mut depth = 0usize;
-                    loop {
-                        match self.peek() {
-                            Some(b'[') => depth += 1,
-                            Some(b']') => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    self.i += 1;
-                                    break;
-                                }
-                            }
-                            Some(b'\r') | Some(b'\n') | None => {
-                                return Err(self.err("unterminated section"))
-                            }
-                            _ => {}
-                        }
+                Some(b'[') if self.i >= self.no_close => {
+                    // A section runs to the first `]` (sections do not
+                    // nest). Without one on the line, `[` is an ordinary
+                    // atom character (a mailbox named `a[b`), and so is
+                    // every later `[` on the line: no scan twice.
+                    let rest = &self.b[self.i..];
+                    let end = rest
+                        .iter()
+                        .position(|c| matches!(c, b']' | b'\r' | b'\n'))
+                        .unwrap_or(rest.len());
+                    if rest.get(end) != Some(&b']') {
+                        self.no_close = self.i + end;
                         self.i += 1;
+                        continue;
                     }
+                    self.i += end + 1;
                     if self.eat(b'<') {
                         // The origin of a partial fetch: `BODY[]<0>`.
                         while matches!(self.peek(), Some(c) if c.is_ascii_digit() || c == b'.') {
@@ -721,6 +721,21 @@ mod tests {
         };
         assert_eq!(name, "LIST");
         assert_eq!(values.len(), 3);
+        // `[` with no `]` is an atom character (RFC 9051 ATOM-CHAR).
+        let r = p(b"* LIST () \".\" a[b\r\n");
+        let Response::Data { values, .. } = r else {
+            panic!()
+        };
+        assert_eq!(values[2], Value::Atom(b"a[b".to_vec()));
+        let brackets = [
+            b"* LIST () \".\" ".to_vec(),
+            vec![b'['; 4 << 20],
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        let started = std::time::Instant::now();
+        assert!(parse(&brackets).is_ok());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
         let r = p(b"* SEARCH 1 2 3 \r\n");
         let Response::Data { values, .. } = r else {
             panic!()
