@@ -634,8 +634,30 @@ fn metadata_set_get_and_remove() {
             "{bad}"
         );
     }
-    // Another user does not see it (a second user on the same server).
+    c.set_metadata("", &[("/private/vendor/kmpromail/prefs", Some(b"mine"))])
+        .unwrap();
     c.logout().unwrap();
+    // Another user of the same server does not see it.
+    let out = inst.ctl_stdin(
+        &["user", "add", "v@example.test", "--password-stdin"],
+        Some(b"other\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v = Client::connect(&endpoint(&inst, Security::Plain)).unwrap();
+    v.login("v@example.test", "other").unwrap();
+    let got = v
+        .get_metadata("", &["/private/vendor/kmpromail/prefs"])
+        .unwrap();
+    assert_eq!(got[0].1, None);
+    assert_eq!(
+        v.get_metadata("INBOX", &["/private/comment"]).unwrap()[0].1,
+        None
+    );
+    v.logout().unwrap();
 }
 
 #[test]
