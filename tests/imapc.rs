@@ -745,3 +745,43 @@ fn append_returns_appenduid_and_arguments_never_inject() {
     assert_eq!(c.select("INBOX", true).unwrap().exists, 3);
     c.logout().unwrap();
 }
+
+#[test]
+fn changes_by_another_session_do_not_confuse_results() {
+    let inst = common::imap_instance();
+    let mut c = login(&inst);
+    let msgs: Vec<Vec<u8>> = (1..=4)
+        .map(|i| message(&format!("Subject: n{i}\n"), 10))
+        .collect();
+    let u = fill(&mut c, "N", &msgs);
+    // Another session flags one, expunges another and adds a fifth.
+    let mut d = login(&inst);
+    d.select("N", false).unwrap();
+    d.store(&[u[0]], true, &["\\Flagged"]).unwrap();
+    d.expunge(&[u[1]]).unwrap();
+    let (_, u5) = d
+        .append("N", &[], &message("Subject: n5\n", 10))
+        .unwrap()
+        .unwrap();
+    // The first session's next commands bring EXPUNGE, EXISTS and FETCH
+    // updates along with their own data.
+    let s = c.summaries(&u).unwrap();
+    assert_eq!(
+        s.iter().map(|s| s.uid).collect::<Vec<_>>(),
+        vec![u[0], u[2], u[3]]
+    );
+    assert!(s[0].has_flag("\\Flagged"));
+    assert!(!s[1].has_flag("\\Flagged"));
+    assert_eq!(
+        c.search(&Criteria::All).unwrap(),
+        vec![u[0], u[2], u[3], u5]
+    );
+    assert_eq!(
+        c.sort(SortKey::Subject, true, &Criteria::All).unwrap(),
+        vec![u5, u[3], u[2], u[0]]
+    );
+    assert_eq!(c.fetch_raw(u[1]).unwrap(), None);
+    assert_eq!(c.fetch_raw(u[2]).unwrap().unwrap(), msgs[2]);
+    c.logout().unwrap();
+    d.logout().unwrap();
+}
