@@ -19,6 +19,7 @@ pub mod sys;
 
 pub mod authd;
 pub mod ctl;
+pub mod imapc;
 pub mod imapd;
 pub mod inject;
 pub mod local;
