@@ -77,12 +77,16 @@ pub fn run(config: &Path, cfg: &Config) -> Result<(), CtlError> {
             format!("already running (supervisor pid {pid})"),
         ));
     }
-    let names = installed(&paths);
+    let mut names = installed(&paths);
     if names.is_empty() {
         return Err(CtlError::new(
             exit::OSFILE,
             format!("no daemon installed in {}", paths.libexec.display()),
         ));
+    }
+    // The webmail's web server runs beside the daemons, last.
+    if webmail_server(config).is_some() {
+        names.push(WEB_SERVER);
     }
     let mut managed: Vec<Managed> = Vec::new();
     for name in names {
@@ -226,7 +230,48 @@ fn restart_delay(was_ready: bool, backoff: &mut Duration) -> Duration {
     wait
 }
 
+/// The web server the supervisor runs for the webmail, as a pseudo-daemon.
+pub const WEB_SERVER: &str = "lighttpd";
+
+/// lighttpd and the configuration `kmpctl init` wrote for it
+/// (`webmail/lighttpd.conf` beside the configuration file), when both are
+/// there. A missing lighttpd is logged once and the webmail skipped.
+pub fn webmail_server(config: &Path) -> Option<(PathBuf, PathBuf)> {
+    let conf = config.parent()?.join("webmail/lighttpd.conf");
+    if !conf.is_file() {
+        return None;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(WEB_SERVER))
+        .find(|p| p.is_file());
+    match found {
+        Some(bin) => Some((bin, conf)),
+        None => {
+            crate::info!(
+                "lighttpd is not installed: the webmail ({}) is not served",
+                conf.display()
+            );
+            None
+        }
+    }
+}
+
 fn spawn(paths: &Paths, config: &Path, name: &str) -> Result<Child, CtlError> {
+    if name == WEB_SERVER {
+        let Some((bin, conf)) = webmail_server(config) else {
+            return Err(CtlError::new(exit::UNAVAILABLE, "lighttpd is gone"));
+        };
+        // -D: in the foreground, so it is our child and we see it die.
+        return Command::new(bin)
+            .arg("-D")
+            .arg("-f")
+            .arg(conf)
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| CtlError::new(exit::OSERR, format!("cannot start lighttpd: {e}")));
+    }
     Command::new(paths.program(name))
         .arg("--config")
         .arg(config)

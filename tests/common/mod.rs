@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod webmail;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
