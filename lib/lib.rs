@@ -24,6 +24,7 @@ pub mod imapd;
 pub mod inject;
 pub mod local;
 pub mod maildir;
+pub mod mime;
 pub mod pop3d;
 pub mod queue;
 pub mod remote;

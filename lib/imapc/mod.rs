@@ -422,7 +422,7 @@ impl Client {
     /// STATUS of one folder: messages, unseen and (STATUS=SIZE) size.
     pub fn status(&mut self, folder: &str) -> Result<FolderStatus, Error> {
         let mut cmd = Cmd::new("STATUS");
-        cmd.str(self.mailbox(folder));
+        cmd.str(self.mailbox(folder)?);
         cmd.syn(&self.status_items());
         let done = self.run(&cmd)?;
         done.untagged
@@ -441,7 +441,7 @@ impl Client {
     /// SELECT (or EXAMINE when `read_only`), with CONDSTORE when offered.
     pub fn select(&mut self, folder: &str, read_only: bool) -> Result<Selected, Error> {
         let mut cmd = Cmd::new(if read_only { "EXAMINE" } else { "SELECT" });
-        cmd.str(self.mailbox(folder));
+        cmd.str(self.mailbox(folder)?);
         if self.has("CONDSTORE") {
             cmd.syn("(CONDSTORE)");
         }
@@ -726,7 +726,7 @@ impl Client {
     /// server has CREATE-SPECIAL-USE (otherwise the use is not set).
     pub fn create(&mut self, folder: &str, special_use: Option<&str>) -> Result<(), Error> {
         let mut cmd = Cmd::new("CREATE");
-        cmd.str(self.mailbox(folder));
+        cmd.str(self.mailbox(folder)?);
         if let Some(u) = special_use {
             check_flag(u)?;
             if !u.starts_with('\\') {
@@ -742,21 +742,21 @@ impl Client {
     /// Renames a folder (its subfolders follow, RFC 9051 section 6.3.6).
     pub fn rename(&mut self, from: &str, to: &str) -> Result<(), Error> {
         let mut cmd = Cmd::new("RENAME");
-        cmd.str(self.mailbox(from)).str(self.mailbox(to));
+        cmd.str(self.mailbox(from)?).str(self.mailbox(to)?);
         self.run(&cmd).map(|_| ())
     }
 
     /// Deletes a folder.
     pub fn delete(&mut self, folder: &str) -> Result<(), Error> {
         let mut cmd = Cmd::new("DELETE");
-        cmd.str(self.mailbox(folder));
+        cmd.str(self.mailbox(folder)?);
         self.run(&cmd).map(|_| ())
     }
 
     /// SUBSCRIBE (`on`) or UNSUBSCRIBE.
     pub fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), Error> {
         let mut cmd = Cmd::new(if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" });
-        cmd.str(self.mailbox(folder));
+        cmd.str(self.mailbox(folder)?);
         self.run(&cmd).map(|_| ())
     }
 
@@ -774,7 +774,7 @@ impl Client {
             return Ok(Vec::new());
         }
         let mut cmd = Cmd::new("GETMETADATA");
-        cmd.str(self.mailbox_or_server(folder)).syn("(");
+        cmd.str(self.mailbox_or_server(folder)?).syn("(");
         for e in entries {
             cmd.str(e);
         }
@@ -824,7 +824,7 @@ impl Client {
             return Ok(());
         }
         let mut cmd = Cmd::new("SETMETADATA");
-        cmd.str(self.mailbox_or_server(folder)).syn("(");
+        cmd.str(self.mailbox_or_server(folder)?).syn("(");
         for (e, v) in entries {
             cmd.str(e);
             match v {
@@ -855,7 +855,7 @@ impl Client {
             return Ok(Vec::new());
         }
         let mut cmd = Cmd::new("GETQUOTAROOT");
-        cmd.str(self.mailbox(folder));
+        cmd.str(self.mailbox(folder)?);
         let done = self.run(&cmd)?;
         let mut out = Vec::new();
         for r in &done.untagged {
@@ -896,7 +896,7 @@ impl Client {
             check_flag(f)?;
         }
         let mut cmd = Cmd::new("APPEND");
-        cmd.str(self.mailbox(folder));
+        cmd.str(self.mailbox(folder)?);
         cmd.syn(&format!("({})", flags.join(" ")));
         if message.contains(&0) {
             if !self.has("BINARY") {
@@ -906,8 +906,7 @@ impl Client {
             }
             cmd.lit8(message);
         } else {
-            cmd.syn(" ");
-            cmd.parts.push(Part::Literal(message.to_vec()));
+            cmd.lit(message);
         }
         let done = self.run(&cmd)?;
         Ok(match done.code {
@@ -963,18 +962,24 @@ impl Client {
         }
     }
 
-    /// A folder name as it goes on the wire.
-    fn mailbox(&self, name: &str) -> Vec<u8> {
-        if self.utf8 {
+    /// A folder name as it goes on the wire; control characters make
+    /// no folder name (modified UTF-7 would carry them, but no one should).
+    fn mailbox(&self, name: &str) -> Result<Vec<u8>, Error> {
+        if name.chars().any(char::is_control) {
+            return Err(Error::Invalid(format!(
+                "a control character in the folder name {name:?}"
+            )));
+        }
+        Ok(if self.utf8 {
             name.as_bytes().to_vec()
         } else {
             utf7::encode(name).into_bytes()
-        }
+        })
     }
 
-    fn mailbox_or_server(&self, name: &str) -> Vec<u8> {
+    fn mailbox_or_server(&self, name: &str) -> Result<Vec<u8>, Error> {
         if name.is_empty() {
-            Vec::new()
+            Ok(Vec::new())
         } else {
             self.mailbox(name)
         }
@@ -1066,7 +1071,7 @@ impl Client {
     fn uid_to(&mut self, verb: &str, uids: &[u32], to: &str) -> Result<(), Error> {
         for set in uid_sets(uids, MAX_SET_LEN) {
             let mut cmd = Cmd::new(verb);
-            cmd.syn(&set).str(self.mailbox(to));
+            cmd.syn(&set).str(self.mailbox(to)?);
             self.run(&cmd)?;
         }
         Ok(())

@@ -6,8 +6,10 @@
 //! also converted to UTF-8, which BINARY must not do).
 
 use base64::Engine;
-use mail_parser::{Address, Encoding, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
 
+use crate::mime::transfer::{decode_base64, decode_qp};
+use crate::mime::tree::{embedded, find};
 use crate::proto::imap::{encode, Section, SectionText};
 
 /// Converts stored LF line ends to CRLF (a CR already there is kept).
@@ -208,46 +210,6 @@ pub fn parse(crlf: &[u8]) -> Option<Message<'_>> {
     MessageParser::default().parse(crlf)
 }
 
-/// The part at `path` (RFC 3501 6.4.5 numbering): the message it lives in
-/// and its index there.
-fn find<'m>(msg: &'m Message<'m>, path: &[u32]) -> Option<(&'m Message<'m>, usize)> {
-    let (mut m, mut id) = (msg, 0usize);
-    for (k, &n) in path.iter().enumerate() {
-        let cur = m.parts.get(id)?;
-        // Below the top, a message/rfc822 part is numbered by its content.
-        let (cm, cid) = match (embedded(cur), k > 0) {
-            (Some(sub), true) => (sub, 0),
-            _ => (m, id),
-        };
-        match &cm.parts.get(cid)?.body {
-            PartType::Multipart(children) => {
-                id = *children.get(n as usize - 1)? as usize;
-                m = cm;
-            }
-            _ => {
-                if n != 1 {
-                    return None;
-                }
-                m = cm;
-                id = cid;
-            }
-        }
-    }
-    Some((m, id))
-}
-
-/// The message inside a message/rfc822 part, when its offsets are in the
-/// stored message. mail-parser also parses a base64 or quoted-printable
-/// message/rfc822 part (which RFC 2046 5.2.1 forbids), from the decoded
-/// bytes: such a part is a leaf here, so no body section is ever cut from
-/// decoded content.
-fn embedded<'m>(part: &'m mail_parser::MessagePart<'m>) -> Option<&'m Message<'m>> {
-    match &part.body {
-        PartType::Message(sub) if part.encoding == Encoding::None => Some(sub),
-        _ => None,
-    }
-}
-
 fn slice(raw: &[u8], a: u32, b: u32) -> Vec<u8> {
     let (a, b) = (a as usize, (b as usize).min(raw.len()));
     if a >= b {
@@ -338,81 +300,6 @@ pub fn binary(crlf: &[u8], msg: Option<&Message>, part: &[u32]) -> Result<Vec<u8
         Some("quoted-printable") => Ok(decode_qp(&body)),
         Some(_) => Err(UnknownCte),
     }
-}
-
-/// Base64 (RFC 2045 6.8): characters outside the alphabet are ignored, "="
-/// ends the data, and bits left over at the end are dropped.
-fn decode_base64(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in s {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => continue,
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-/// Quoted-printable (RFC 2045 6.7): `=XY` is the octet, `=` at the end of a
-/// line is a soft line break, and "any trailing white space on a line must
-/// be deleted, as it will necessarily have been added by intermediate
-/// transport agents" (rule 3). Line ends stay as they are; a `=` not followed
-/// by two hex digits is kept, as 6.7 advises a robust decoder to do.
-fn decode_qp(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    for line in s.split_inclusive(|b| *b == b'\n') {
-        let (text, end): (&[u8], &[u8]) = match line.strip_suffix(b"\r\n") {
-            Some(t) => (t, b"\r\n"),
-            None => match line.strip_suffix(b"\n") {
-                Some(t) => (t, b"\n"),
-                None => (line, b""),
-            },
-        };
-        let keep = text.len()
-            - text
-                .iter()
-                .rev()
-                .take_while(|b| matches!(b, b' ' | b'\t'))
-                .count();
-        let text = &text[..keep];
-        let (text, soft) = match text.strip_suffix(b"=") {
-            Some(t) => (t, true),
-            None => (text, false),
-        };
-        let mut i = 0;
-        while i < text.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if text[i] == b'=' {
-                if let (Some(h), Some(l)) = (
-                    text.get(i + 1).copied().and_then(hex),
-                    text.get(i + 2).copied().and_then(hex),
-                ) {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(text[i]);
-            i += 1;
-        }
-        if !soft {
-            out.extend_from_slice(end);
-        }
-    }
-    out
 }
 
 fn message_text(raw: &[u8], h: u32, b: u32, e: u32, t: &SectionText) -> Vec<u8> {
