@@ -480,8 +480,9 @@ fn the_cgi_sends_plain_http_from_afar_to_https() {
     assert!(post.starts_with("Status: 403"), "{post}");
     let tls = run("GET", "192.0.2.1", "on");
     assert!(tls.starts_with("Status: 200"), "{tls}");
+    // minijinja writes the slash as &#x2f;, which browsers read as /.
     assert!(
-        tls.contains("action=\"/webmail/login\""),
+        tls.contains("action=\"&#x2f;webmail/login\""),
         "links under SCRIPT_NAME: {tls}"
     );
 }
