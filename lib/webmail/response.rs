@@ -76,7 +76,12 @@ impl Response {
         ));
         h.push_str("X-Content-Type-Options: nosniff\r\n");
         h.push_str("Referrer-Policy: no-referrer\r\n");
-        h.push_str("X-Frame-Options: DENY\r\n");
+        // The frame a message's HTML is shown in says `frame-ancestors 'self'`.
+        if self.csp.contains("frame-ancestors 'self'") {
+            h.push_str("X-Frame-Options: SAMEORIGIN\r\n");
+        } else {
+            h.push_str("X-Frame-Options: DENY\r\n");
+        }
         if self.private {
             h.push_str("Cache-Control: no-store\r\n");
         } else {

@@ -2,7 +2,12 @@
 //! module doc of `webmail` for how to add one.
 
 pub mod folders;
+pub mod list;
 pub mod login;
+pub mod mail;
+pub mod quota;
+pub mod read;
+pub mod search;
 pub mod settings;
 
 use super::app::{method_matches, Ctx, PageError};
@@ -53,6 +58,15 @@ pub static ROUTES: &[Route] = &[
     post("/folders/empty", true, folders::empty),
     get("/settings", true, settings::show),
     post("/settings", true, settings::save),
+    get("/list", true, list::show),
+    post("/list/act", true, list::act),
+    get("/read", true, read::show),
+    get("/frame", true, read::frame),
+    get("/part", true, read::part),
+    get("/source", true, read::source),
+    post("/read/images", true, read::trust_sender),
+    get("/search", true, search::show),
+    get("/quota", true, quota::show),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known
