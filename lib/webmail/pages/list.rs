@@ -54,10 +54,7 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
         ctx.imap().summaries(&slice)?
     };
     let show_to = mail::shows_recipients(&folders, &folder);
-    let rows: Vec<_> = summaries
-        .iter()
-        .map(|s| mail::row(ctx, s, show_to))
-        .collect();
+    let rows = mail::rows(ctx, &summaries, show_to)?;
     let unseen = summaries.iter().filter(|s| !s.has_flag("\\Seen")).count();
     let sorts: Vec<_> = mail::SORTS
         .iter()

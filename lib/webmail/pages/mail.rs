@@ -235,8 +235,74 @@ pub fn human_size(n: u64) -> String {
     }
 }
 
+/// Subject and From read from the message's header itself, for a message
+/// whose ENVELOPE lacks them: a server hands NIL for a header that is raw
+/// 8-bit in a legacy charset (old Chinese mail), which `mime` still reads.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Fix {
+    pub subject: Option<String>,
+    pub from: Vec<mime::Mailbox>,
+}
+
+/// The unfolded value of the first `name` field of a raw header block.
+pub fn header_field(header: &[u8], name: &str) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    for line in header.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = out.as_mut() {
+            if line[0] == b' ' || line[0] == b'\t' {
+                v.extend_from_slice(line);
+                continue;
+            }
+            break;
+        }
+        if line.len() > name.len()
+            && line[name.len()] == b':'
+            && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+        {
+            out = Some(line[name.len() + 1..].to_vec());
+        }
+    }
+    out
+}
+
+/// The summaries' rows; for those whose ENVELOPE has no subject or sender,
+/// Subject and From come from BODY.PEEK[HEADER] (see [`Fix`]).
+pub fn rows(ctx: &mut Ctx, list: &[Summary], show_to: bool) -> Result<Vec<Value>, PageError> {
+    let mut out = Vec::with_capacity(list.len());
+    for s in list {
+        const LOST: &[u8] = "\u{FFFD}".as_bytes();
+        let lost = |b: &[u8]| b.windows(LOST.len()).any(|w| w == LOST);
+        let broken = s.envelope.subject.as_deref().is_none_or(lost)
+            || s.envelope.from.is_empty()
+            || s.envelope
+                .from
+                .iter()
+                .any(|a| a.name.as_deref().is_some_and(lost));
+        let fix = if broken {
+            let head = ctx
+                .imap()
+                .fetch_section(s.uid, "HEADER")?
+                .unwrap_or_default();
+            Some(Fix {
+                subject: header_field(&head, "Subject").map(|v| mime::header_text(&v)),
+                from: header_field(&head, "From")
+                    .map(|v| mime::address_list(&v))
+                    .unwrap_or_default(),
+            })
+        } else {
+            None
+        };
+        out.push(row(ctx, s, show_to, fix.as_ref()));
+    }
+    Ok(out)
+}
+
 /// One row of a message list.
-pub fn row(ctx: &Ctx, s: &Summary, show_to: bool) -> Value {
+pub fn row(ctx: &Ctx, s: &Summary, show_to: bool, fix: Option<&Fix>) -> Value {
     let offset = ctx
         .auth
         .as_ref()
@@ -253,17 +319,34 @@ pub fn row(ctx: &Ctx, s: &Summary, show_to: bool) -> Value {
     } else {
         &s.envelope.from
     };
-    let names: Vec<String> = people(list).into_iter().map(who).collect();
-    let from_addr = people(&s.envelope.from)
+    let mut names: Vec<String> = people(list).into_iter().map(who).collect();
+    let mut from_addr = people(&s.envelope.from)
         .first()
         .and_then(|a| a.email())
         .unwrap_or_default();
-    let subject = s
+    let mut subject = s
         .envelope
         .subject
         .as_deref()
         .map(mime::header_text)
         .unwrap_or_default();
+    if let Some(f) = fix {
+        if let Some(t) = f.subject.clone().filter(|t| !t.is_empty()) {
+            subject = t;
+        }
+        if !f.from.is_empty() {
+            if let Some(m) = f.from.first() {
+                from_addr = m.address.clone();
+            }
+            if !show_to {
+                names = f
+                    .from
+                    .iter()
+                    .map(|m| m.name.clone().unwrap_or_else(|| m.address.clone()))
+                    .collect();
+            }
+        }
+    }
     json!({
         "uid": s.uid,
         "subject": subject,
@@ -330,6 +413,27 @@ mod tests {
         let o = Order::parse(Some("size"), Some("1"));
         assert_eq!(o.query(), "sort=size&rev=1");
         assert_eq!(Order::parse(Some("evil"), Some("0")).name, "date");
+    }
+
+    #[test]
+    fn header_fields_are_found_unfolded() {
+        let h = b"Received: x\r\nSUBJECT: \xce\xde\r\n two\r\nFrom: a@b\r\n\r\nSubject: body";
+        assert_eq!(header_field(h, "subject").unwrap(), b" \xce\xde two");
+        assert_eq!(header_field(h, "From").unwrap(), b" a@b");
+        assert_eq!(header_field(h, "To"), None);
+        assert_eq!(header_field(b"Subject", "Subject"), None);
+    }
+
+    #[test]
+    fn the_mail_templates_render() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("share/webmail/skins");
+        for s in crate::webmail::skin::available(&dir) {
+            let skin = crate::webmail::skin::Skin::open(&dir, &s);
+            for page in ["list.html", "read.html", "search.html", "quota.html"] {
+                skin.render(page, &json!({"t": {}, "base": ""}))
+                    .unwrap_or_else(|e| panic!("{s}/{page}: {e}"));
+            }
+        }
     }
 
     #[test]

@@ -106,8 +106,8 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
             let take: Vec<u32> = uids.into_iter().take(room).collect();
             let label = mail::folder_label(ctx, &folders, &name);
             let show_to = mail::shows_recipients(&folders, &name);
-            for s in ctx.imap().summaries(&take)? {
-                let mut row = mail::row(ctx, &s, show_to);
+            let summaries = ctx.imap().summaries(&take)?;
+            for mut row in mail::rows(ctx, &summaries, show_to)? {
                 if let Value::Object(m) = &mut row {
                     m.insert("folder".into(), json!(name));
                     m.insert("folder_label".into(), json!(label));
