@@ -491,3 +491,45 @@ fn the_cgi_sends_plain_http_from_afar_to_https() {
         "links under SCRIPT_NAME: {tls}"
     );
 }
+
+#[test]
+fn kmpctl_start_runs_lighttpd_for_the_webmail_and_stop_ends_it() {
+    let installed = ["/usr/sbin/lighttpd", "/usr/local/sbin/lighttpd"]
+        .iter()
+        .any(|p| std::path::Path::new(p).is_file());
+    if !installed {
+        eprintln!("SKIPPED: lighttpd is not installed (apt-get install lighttpd)");
+        return;
+    }
+    let inst = common::Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let o = inst.ctl_stdin(
+        &["user", "add", "u@example.test", "--password-stdin"],
+        Some(b"secret\n"),
+    );
+    assert!(o.status.success());
+    inst.ctl_ok(&["start"]);
+    struct Stop<'a>(&'a common::Instance);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.ctl(&["stop"]);
+        }
+    }
+    let _stop = Stop(&inst);
+    let pid_file = inst.path().join("run/lighttpd.pid");
+    assert!(pid_file.exists(), "lighttpd runs under the supervisor");
+    let out = common::tool("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{}/login", inst.addr(80)))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let log = std::fs::read_to_string(inst.path().join("log/kmpromail.log")).unwrap_or_default();
+    assert!(log.contains("lighttpd started (pid"), "{log}");
+    inst.ctl_ok(&["stop"]);
+    assert!(!pid_file.exists());
+    assert!(
+        std::net::TcpStream::connect(inst.addr(80)).is_err(),
+        "lighttpd ended"
+    );
+}
