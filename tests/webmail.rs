@@ -89,12 +89,26 @@ fn login_folders_and_logout_through_lighttpd() {
     assert_security_headers(&page);
     assert_eq!(page.header("cache-control"), Some("no-store"));
 
-    // A wrong password: refused, no session.
-    let bad = w.post(
+    // A login POST without the form's token: refused.
+    let forged = w.post(
         "/login",
         None,
-        &[("user", "u@example.test"), ("password", "wrong")],
+        &[("user", "u@example.test"), ("password", "secret")],
     );
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.session().is_none());
+    let kmpl = page.cookie("kmpl").expect("a login form cookie");
+    let stale = w.curl(&[
+        "-H",
+        &format!("Cookie: kmpl={kmpl}"),
+        "--data-binary",
+        "csrf=AAAA&user=u%40example.test&password=secret",
+        &w.url("/login"),
+    ]);
+    assert_eq!(stale.status, 403, "a wrong token");
+
+    // A wrong password: refused, no session.
+    let bad = w.post_login("u@example.test", "wrong");
     assert_eq!(bad.status, 403);
     assert!(bad.session().is_none());
     assert!(
@@ -104,11 +118,7 @@ fn login_folders_and_logout_through_lighttpd() {
     );
 
     // The right one: a sealed, HttpOnly, SameSite=Strict cookie (no Secure over HTTP).
-    let ok = w.post(
-        "/login",
-        None,
-        &[("user", "u@example.test"), ("password", "secret")],
-    );
+    let ok = w.post_login("u@example.test", "secret");
     assert_eq!(ok.status, 303, "{}", ok.body);
     assert_eq!(ok.header("location"), Some("/folders"));
     let set = ok.set_cookies().join("\n");
@@ -358,8 +368,7 @@ fn deny_list_and_failed_logins_count_against_the_browsers_address() {
         return;
     };
     let from = |ip: &str, pairs: &[(&str, &str)]| {
-        let body = common::webmail::form(pairs);
-        w.curl(&["--interface", ip, "--data-binary", &body, &w.url("/login")])
+        w.post_login_with(&["--interface", ip], &w.url(""), pairs[0].1, pairs[1].1)
     };
     let denied = w.curl(&["--interface", "127.0.0.7", &w.url("/login")]);
     assert_eq!(denied.status, 403);
@@ -437,12 +446,7 @@ fn settings_live_in_the_users_store_and_https_cookies_are_secure() {
         eprintln!("SKIPPED the HTTPS part: lighttpd has no TLS module (lighttpd-mod-openssl)");
         return;
     }
-    let https = w.curl(&[
-        "-k",
-        "--data-binary",
-        "user=u%40example.test&password=secret",
-        &w.https_url("/login"),
-    ]);
+    let https = w.post_login_with(&["-k"], &w.https_url(""), "u@example.test", "secret");
     assert_eq!(https.status, 303, "{}", https.body);
     assert!(https.set_cookies().join("").contains("; Secure"));
     let zh = w.curl(&[
