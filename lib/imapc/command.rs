@@ -47,6 +47,13 @@ impl Cmd {
         self
     }
 
+    /// Appends bytes that always go as a literal.
+    pub fn lit(&mut self, s: &[u8]) -> &mut Cmd {
+        self.sep(false);
+        self.parts.push(Part::Literal(s.to_vec()));
+        self
+    }
+
     pub fn lit8(&mut self, s: &[u8]) -> &mut Cmd {
         self.sep(false);
         self.parts.push(Part::Literal8(s.to_vec()));
