@@ -51,6 +51,7 @@ fn connect_login_list_select_logout() {
     let sel = c.select("INBOX", false).unwrap();
     assert_eq!(sel.exists, 0);
     assert!(sel.uidvalidity > 0 && sel.uidnext > 0);
+    assert!(sel.highestmodseq.is_some(), "CONDSTORE is offered: {sel:?}");
     assert!(!sel.read_only);
     let sel = c.select("inbox", true).unwrap();
     assert!(sel.read_only);
@@ -370,6 +371,20 @@ fn sort_by_each_key_and_search_with_chinese_text() {
         Err(Error::Invalid(_))
     ));
     assert_eq!(c.status("S").unwrap().messages, 5);
+    c.logout().unwrap();
+    // Under UTF8=ACCEPT the text goes as UTF-8 without CHARSET.
+    let mut c = login(&inst);
+    assert!(c.enable_utf8().unwrap());
+    c.select("S", true).unwrap();
+    assert_eq!(
+        c.search(&Criteria::Subject("测试".into())).unwrap(),
+        vec![cn_uid]
+    );
+    assert_eq!(
+        c.sort(SortKey::Date, false, &Criteria::Body("世界".into()))
+            .unwrap(),
+        vec![cn_uid]
+    );
     c.logout().unwrap();
 }
 

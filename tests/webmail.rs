@@ -89,12 +89,26 @@ fn login_folders_and_logout_through_lighttpd() {
     assert_security_headers(&page);
     assert_eq!(page.header("cache-control"), Some("no-store"));
 
-    // A wrong password: refused, no session.
-    let bad = w.post(
+    // A login POST without the form's token: refused.
+    let forged = w.post(
         "/login",
         None,
-        &[("user", "u@example.test"), ("password", "wrong")],
+        &[("user", "u@example.test"), ("password", "secret")],
     );
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.session().is_none());
+    let kmpl = page.cookie("kmpl").expect("a login form cookie");
+    let stale = w.curl(&[
+        "-H",
+        &format!("Cookie: kmpl={kmpl}"),
+        "--data-binary",
+        "csrf=AAAA&user=u%40example.test&password=secret",
+        &w.url("/login"),
+    ]);
+    assert_eq!(stale.status, 403, "a wrong token");
+
+    // A wrong password: refused, no session.
+    let bad = w.post_login("u@example.test", "wrong");
     assert_eq!(bad.status, 403);
     assert!(bad.session().is_none());
     assert!(
@@ -104,11 +118,7 @@ fn login_folders_and_logout_through_lighttpd() {
     );
 
     // The right one: a sealed, HttpOnly, SameSite=Strict cookie (no Secure over HTTP).
-    let ok = w.post(
-        "/login",
-        None,
-        &[("user", "u@example.test"), ("password", "secret")],
-    );
+    let ok = w.post_login("u@example.test", "secret");
     assert_eq!(ok.status, 303, "{}", ok.body);
     assert_eq!(ok.header("location"), Some("/folders"));
     let set = ok.set_cookies().join("\n");
@@ -358,8 +368,7 @@ fn deny_list_and_failed_logins_count_against_the_browsers_address() {
         return;
     };
     let from = |ip: &str, pairs: &[(&str, &str)]| {
-        let body = common::webmail::form(pairs);
-        w.curl(&["--interface", ip, "--data-binary", &body, &w.url("/login")])
+        w.post_login_with(&["--interface", ip], &w.url(""), pairs[0].1, pairs[1].1)
     };
     let denied = w.curl(&["--interface", "127.0.0.7", &w.url("/login")]);
     assert_eq!(denied.status, 403);
@@ -425,19 +434,19 @@ fn settings_live_in_the_users_store_and_https_cookies_are_secure() {
     let page = w.get("/settings", Some(&s2));
     assert!(page.body.contains("<option value=\"50\" selected>"));
     assert!(page.body.contains("<option value=\"+08:00\" selected>"));
-    // Traditional Chinese from the browser for a user who chose nothing.
+    // The dark skin's style sheet, from the allow-list.
     let css = w.get("/static/style.css?skin=dark", None);
     assert_eq!(css.status, 200);
     assert!(css.header("content-type").unwrap().starts_with("text/css"));
     assert!(css.body.contains("--bg"));
 
     // Over HTTPS (the instance's certificate), the cookie is Secure.
-    let https = w.curl(&[
-        "-k",
-        "--data-binary",
-        "user=u%40example.test&password=secret",
-        &w.https_url("/login"),
-    ]);
+    let conf = std::fs::read_to_string(w.inst.path().join("webmail/lighttpd.conf")).unwrap();
+    if !conf.contains("ssl.engine") {
+        eprintln!("SKIPPED the HTTPS part: lighttpd has no TLS module (lighttpd-mod-openssl)");
+        return;
+    }
+    let https = w.post_login_with(&["-k"], &w.https_url(""), "u@example.test", "secret");
     assert_eq!(https.status, 303, "{}", https.body);
     assert!(https.set_cookies().join("").contains("; Secure"));
     let zh = w.curl(&[
@@ -484,5 +493,47 @@ fn the_cgi_sends_plain_http_from_afar_to_https() {
     assert!(
         tls.contains("action=\"&#x2f;webmail/login\""),
         "links under SCRIPT_NAME: {tls}"
+    );
+}
+
+#[test]
+fn kmpctl_start_runs_lighttpd_for_the_webmail_and_stop_ends_it() {
+    let installed = ["/usr/sbin/lighttpd", "/usr/local/sbin/lighttpd"]
+        .iter()
+        .any(|p| std::path::Path::new(p).is_file());
+    if !installed {
+        eprintln!("SKIPPED: lighttpd is not installed (apt-get install lighttpd)");
+        return;
+    }
+    let inst = common::Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let o = inst.ctl_stdin(
+        &["user", "add", "u@example.test", "--password-stdin"],
+        Some(b"secret\n"),
+    );
+    assert!(o.status.success());
+    inst.ctl_ok(&["start"]);
+    struct Stop<'a>(&'a common::Instance);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.ctl(&["stop"]);
+        }
+    }
+    let _stop = Stop(&inst);
+    let pid_file = inst.path().join("run/lighttpd.pid");
+    assert!(pid_file.exists(), "lighttpd runs under the supervisor");
+    let out = common::tool("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{}/login", inst.addr(80)))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let log = std::fs::read_to_string(inst.path().join("log/kmpromail.log")).unwrap_or_default();
+    assert!(log.contains("lighttpd started (pid"), "{log}");
+    inst.ctl_ok(&["stop"]);
+    assert!(!pid_file.exists());
+    assert!(
+        std::net::TcpStream::connect(inst.addr(80)).is_err(),
+        "lighttpd ended"
     );
 }

@@ -91,7 +91,18 @@ pub fn run(config: &Path, cfg: &Config) -> Result<(), CtlError> {
     let mut managed: Vec<Managed> = Vec::new();
     for name in names {
         let _ = std::fs::remove_file(paths.pid_file(name));
-        let child = spawn(&paths, config, name)?;
+        let child = match spawn(&paths, config, name) {
+            Ok(c) => c,
+            // The mail system runs without its webmail rather than not at all.
+            Err(e) if name == WEB_SERVER => {
+                crate::warn!("{}; the webmail is not served", e.message);
+                continue;
+            }
+            Err(e) => {
+                stop_all(&paths, &mut managed);
+                return Err(e);
+            }
+        };
         let pid = child.id();
         let mut m = Managed {
             name,
@@ -102,6 +113,11 @@ pub fn run(config: &Path, cfg: &Config) -> Result<(), CtlError> {
             restart_at: None,
         };
         if let Err(e) = wait_ready(&paths, &mut m, pid) {
+            if name == WEB_SERVER {
+                crate::warn!("{}; the webmail is not served", e.message);
+                stop_all(&paths, std::slice::from_mut(&mut m));
+                continue;
+            }
             stop_all(&paths, &mut managed);
             stop_all(&paths, std::slice::from_mut(&mut m));
             return Err(e);
@@ -263,12 +279,29 @@ fn spawn(paths: &Paths, config: &Path, name: &str) -> Result<Child, CtlError> {
         let Some((bin, conf)) = webmail_server(config) else {
             return Err(CtlError::new(exit::UNAVAILABLE, "lighttpd is gone"));
         };
+        // What lighttpd says before it opens its own error log (a bad
+        // configuration) goes to the instance's log/lighttpd-error.log.
+        let err = conf
+            .parent()
+            .and_then(Path::parent)
+            .map(|d| d.join("log/lighttpd-error.log"))
+            .and_then(|p| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .ok()
+            })
+            .map(Stdio::from)
+            .unwrap_or_else(Stdio::null);
         // -D: in the foreground, so it is our child and we see it die.
         return Command::new(bin)
             .arg("-D")
             .arg("-f")
             .arg(conf)
             .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
             .spawn()
             .map_err(|e| CtlError::new(exit::OSERR, format!("cannot start lighttpd: {e}")));
     }

@@ -49,9 +49,9 @@ pub struct Ctx<'a> {
     pub now: u64,
     /// Set for routes with `login: true`.
     pub auth: Option<Auth>,
-    /// A Set-Cookie value to send with whatever the handler answers
-    /// (the renewed session).
-    pub cookie: Option<String>,
+    /// Set-Cookie values to send with whatever the handler answers (the
+    /// renewed session, the login form's token cookie).
+    pub cookies: Vec<String>,
 }
 
 /// Why a page could not be served. Each renders the error page.
@@ -165,19 +165,21 @@ impl<'a> Ctx<'a> {
 
     /// A Set-Cookie value for the session cookie (`value` empty: delete it).
     pub fn session_cookie(&self, value: &str) -> String {
+        self.cookie(COOKIE, value, self.settings.session_lifetime.as_secs())
+    }
+
+    /// A Set-Cookie value for cookie `name` (`value` empty: delete it),
+    /// kept `max_age` seconds, for the webmail's path only.
+    pub fn cookie(&self, name: &str, value: &str, max_age: u64) -> String {
         set_cookie(&CookieSpec {
-            name: COOKIE,
+            name,
             value,
             path: if self.req.base.is_empty() {
                 "/"
             } else {
                 &self.req.base
             },
-            max_age: if value.is_empty() {
-                0
-            } else {
-                self.settings.session_lifetime.as_secs()
-            },
+            max_age: if value.is_empty() { 0 } else { max_age },
             secure: self.req.https,
         })
     }
@@ -310,7 +312,7 @@ pub fn serve(env: &dyn Fn(&str) -> Option<String>, stdin: &mut dyn std::io::Read
         skin,
         now: now(),
         auth: None,
-        cookie: None,
+        cookies: Vec::new(),
     };
     let route = match pages::find(&req) {
         Ok(r) => r,
@@ -321,7 +323,7 @@ pub fn serve(env: &dyn Fn(&str) -> Option<String>, stdin: &mut dyn std::io::Read
         Ok(r) => r,
         Err(e) => ctx.error_page(&e),
     };
-    if let Some(c) = ctx.cookie.take() {
+    for c in std::mem::take(&mut ctx.cookies) {
         resp.headers.push(("Set-Cookie".into(), c));
     }
     if let Some(a) = ctx.auth.take() {
@@ -353,7 +355,8 @@ fn dispatch(ctx: &mut Ctx, route: &Route) -> Result<Response, PageError> {
 fn authenticate(ctx: &mut Ctx) -> Result<Option<Response>, PageError> {
     let to_login = |ctx: &mut Ctx, why: &str| {
         if ctx.req.cookie(COOKIE).is_some() {
-            ctx.cookie = Some(ctx.session_cookie(""));
+            let c = ctx.session_cookie("");
+            ctx.cookies.push(c);
         }
         Ok(Some(ctx.redirect(&format!("/login?why={why}"))))
     };
@@ -390,7 +393,8 @@ fn authenticate(ctx: &mut Ctx) -> Result<Option<Response>, PageError> {
         super::imap::write_sessions(&mut imap, &sessions)?;
         session.expires = renewed;
         let value = ctx.keys.seal(&session).map_err(PageError::Internal)?;
-        ctx.cookie = Some(ctx.session_cookie(&value));
+        let c = ctx.session_cookie(&value);
+        ctx.cookies.push(c);
     }
     let prefs = Prefs::parse(prefs.as_deref(), ctx.settings.page_size);
     // The user's language and skin replace the browser's.

@@ -141,7 +141,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Parses a body with `boundary` from `input`.
 pub fn parse(input: &mut dyn Read, boundary: &str, limits: &Limits) -> Result<Parts, RequestError> {
     // RFC 2046 5.1.1: 1 to 70 characters.
-    if boundary.is_empty() || boundary.len() > 70 || boundary.bytes().any(|b| b < 0x20 || b > 0x7e)
+    if boundary.is_empty()
+        || boundary.len() > 70
+        || boundary.bytes().any(|b| !(0x20..=0x7e).contains(&b))
     {
         return Err(RequestError::Bad("bad multipart boundary"));
     }

@@ -44,8 +44,14 @@ impl Http {
     /// The value the response sets for the session cookie `kmpw`, if any
     /// (empty when it deletes it).
     pub fn session(&self) -> Option<String> {
+        self.cookie("kmpw")
+    }
+
+    /// The value the response sets for cookie `name`, if any.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
         self.set_cookies().iter().find_map(|c| {
-            let v = c.strip_prefix("kmpw=")?;
+            let v = c.strip_prefix(&prefix)?;
             Some(v.split(';').next().unwrap_or_default().to_string())
         })
     }
@@ -206,9 +212,37 @@ impl Webmail {
 
     /// Logs `user` in and returns the session cookie's value.
     pub fn login(&self, user: &str, password: &str) -> String {
-        let r = self.post("/login", None, &[("user", user), ("password", password)]);
+        let r = self.post_login(user, password);
         assert_eq!(r.status, 303, "login of {user}: {}", r.body);
         r.session().expect("a session cookie")
+    }
+
+    /// Fills in the login form as a browser does: GET /login (its token
+    /// cookie and hidden token), then POST it.
+    pub fn post_login(&self, user: &str, password: &str) -> Http {
+        self.post_login_with(&[], &self.url(""), user, password)
+    }
+
+    /// [`Webmail::post_login`] with more curl arguments (`--interface`,
+    /// `-k`) and another site (`https_url("")`).
+    pub fn post_login_with(&self, extra: &[&str], site: &str, user: &str, password: &str) -> Http {
+        let mut get = extra.to_vec();
+        let login = format!("{site}/login");
+        get.push(&login);
+        let page = self.curl(&get);
+        if page.status != 200 {
+            return page;
+        }
+        let value = page.cookie("kmpl").expect("the login form sets its cookie");
+        let body = form(&[
+            ("csrf", &page.csrf()),
+            ("user", user),
+            ("password", password),
+        ]);
+        let cookie = format!("Cookie: kmpl={value}");
+        let mut post = extra.to_vec();
+        post.extend(["-H", &cookie, "--data-binary", &body, &login]);
+        self.curl(&post)
     }
 }
 

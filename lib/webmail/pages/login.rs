@@ -4,6 +4,11 @@
 //! and taken over plain HTTP only from the loopback (a browser on the server
 //! itself, or a TLS proxy there); otherwise the browser is sent to the
 //! https:// address of the same page, or refused when the host is unknown.
+//!
+//! The login form has its own CSRF token (there is no session yet): the form
+//! page sets a random value in the cookie [`LOGIN_COOKIE`] and puts
+//! HMAC(key, value) in the form; a login POST without both is refused, so no
+//! other site can log a browser in to an account of its choosing.
 
 use serde_json::json;
 
@@ -11,7 +16,14 @@ use super::super::app::{Ctx, PageError};
 use super::super::imap;
 use super::super::response::Response;
 use super::super::seal::{new_sid, Sealed};
+use super::super::state::valid_sid;
 use crate::imapc;
+
+/// The cookie that carries the login form's random value.
+pub const LOGIN_COOKIE: &str = "kmpl";
+
+/// How long a login form stays usable, in seconds.
+const LOGIN_FORM_LIFETIME: u64 = 3600;
 
 /// Longest login name and password taken.
 const MAX_USER: usize = 320;
@@ -43,7 +55,30 @@ pub fn form(ctx: &mut Ctx) -> Result<Response, PageError> {
         .param("why")
         .filter(|w| ["expired", "bye"].contains(w))
         .map(|w| format!("login_{w}"));
-    ctx.page("login.html", json!({ "why": why, "login_user": "" }))
+    let value = new_sid().map_err(PageError::Internal)?;
+    let c = ctx.cookie(LOGIN_COOKIE, &value, LOGIN_FORM_LIFETIME);
+    ctx.cookies.push(c);
+    let csrf = login_token(ctx, &value);
+    ctx.page(
+        "login.html",
+        json!({ "why": why, "login_user": "", "csrf": csrf }),
+    )
+}
+
+/// The login form's token for the random value in its cookie.
+fn login_token(ctx: &Ctx, value: &str) -> String {
+    ctx.keys.csrf_token(&format!("login {value}"))
+}
+
+/// Whether the login POST carries the token of its own login cookie.
+fn login_token_ok(ctx: &Ctx) -> bool {
+    match ctx.req.cookie(LOGIN_COOKIE).filter(|v| valid_sid(v)) {
+        Some(v) => {
+            let token = ctx.req.field("csrf").unwrap_or_default();
+            ctx.keys.csrf_ok(&format!("login {v}"), token)
+        }
+        None => false,
+    }
 }
 
 /// POST /login: checks the password by logging in to IMAP, then starts a
@@ -51,6 +86,9 @@ pub fn form(ctx: &mut Ctx) -> Result<Response, PageError> {
 pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
     if !ctx.req.secure_enough() {
         return Err(PageError::Forbidden("err_https_needed"));
+    }
+    if !login_token_ok(ctx) {
+        return Err(PageError::Forbidden("err_csrf"));
     }
     let user = ctx.req.field("user").unwrap_or_default().trim().to_string();
     let password = ctx.req.field("password").unwrap_or_default().to_string();
@@ -81,16 +119,25 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
         expires,
     };
     let value = ctx.keys.seal(&sealed).map_err(PageError::Internal)?;
-    ctx.cookie = Some(ctx.session_cookie(&value));
+    let c = ctx.session_cookie(&value);
+    ctx.cookies.push(c);
+    let gone = ctx.cookie(LOGIN_COOKIE, "", 0);
+    ctx.cookies.push(gone);
     Ok(ctx.redirect("/folders"))
 }
 
 /// The form again with a message, status 403 (the login was refused).
 fn retry(ctx: &Ctx, user: &str, why: &str) -> Result<Response, PageError> {
+    // The same login cookie serves the next try.
+    let csrf = ctx
+        .req
+        .cookie(LOGIN_COOKIE)
+        .map(|v| login_token(ctx, v))
+        .unwrap_or_default();
     ctx.page_status(
         403,
         "login.html",
-        json!({ "why": why, "login_user": user, "failed": true }),
+        json!({ "why": why, "login_user": user, "failed": true, "csrf": csrf }),
     )
 }
 
@@ -103,6 +150,7 @@ pub fn logout(ctx: &mut Ctx) -> Result<Response, PageError> {
     auth.sessions.remove(&sid, now);
     let list = auth.sessions.clone();
     imap::write_sessions(&mut auth.imap, &list)?;
-    ctx.cookie = Some(ctx.session_cookie(""));
+    let c = ctx.session_cookie("");
+    ctx.cookies.push(c);
     Ok(ctx.redirect("/login?why=bye"))
 }
