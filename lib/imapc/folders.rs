@@ -136,8 +136,12 @@ impl Client {
                 } => {
                     let n = values.first().and_then(Value::number);
                     match code.as_str() {
-                        "UIDVALIDITY" => sel.uidvalidity = n.unwrap_or(0) as u32,
-                        "UIDNEXT" => sel.uidnext = n.unwrap_or(0) as u32,
+                        "UIDVALIDITY" => {
+                            sel.uidvalidity = values.first().and_then(Value::number32).unwrap_or(0)
+                        }
+                        "UIDNEXT" => {
+                            sel.uidnext = values.first().and_then(Value::number32).unwrap_or(0)
+                        }
                         "HIGHESTMODSEQ" => sel.highestmodseq = n,
                         _ => {}
                     }

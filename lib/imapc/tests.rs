@@ -286,7 +286,7 @@ fn hostile_replies_are_protocol_errors_and_end_the_connection() {
 #[test]
 fn data_after_starttls_ok_is_refused() {
     let (mut e, _h) = serve(vec![
-        Send(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] hello\r\n"),
+        Send(b"* OK hello\r\n"),
         Line,
         Send(b"* CAPABILITY IMAP4rev1 STARTTLS\r\nk1 OK done\r\n"),
         Line,
@@ -299,6 +299,12 @@ fn data_after_starttls_ok_is_refused() {
         Line,
         Send(b"* CAPABILITY IMAP4rev1\r\nk1 OK done\r\n"),
     ]);
+    e.security = Security::StartTls;
+    assert!(matches!(Client::connect(&e), Err(Error::Tls(_))));
+    // PREAUTH would keep the session in plain text: refused.
+    let (mut e, _h) = serve(vec![Send(
+        b"* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] welcome\r\n",
+    )]);
     e.security = Security::StartTls;
     assert!(matches!(Client::connect(&e), Err(Error::Tls(_))));
 }

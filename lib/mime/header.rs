@@ -17,7 +17,7 @@ const MAX_PARAMS: usize = 64;
 /// Longest encoded text of one encoded-word looked for. RFC 2047 2 allows
 /// 75 characters for the whole word; senders exceed that, but a bound
 /// keeps a header full of unterminated "=?" linear to scan.
-const MAX_WORD: usize = 4096;
+const MAX_WORD: usize = 1024;
 
 /// An unstructured header value (Subject, a display name) for display; see
 /// [`super::header_text`].
@@ -245,6 +245,8 @@ pub fn address_list(raw: &[u8]) -> Vec<Mailbox> {
     let mut end =
         |phrase: &mut Vec<Vec<u8>>, comment: &mut Option<Vec<u8>>, angle: &mut Option<Vec<u8>>| {
             let (name, address) = match angle.take() {
+                // `<a@b> (Name)`: the comment names the mailbox.
+                Some(a) if phrase.is_empty() => (comment.clone(), a),
                 Some(a) => (Some(phrase.join(&b' ')), a),
                 None => (comment.clone(), phrase.concat()),
             };
@@ -608,6 +610,12 @@ mod tests {
         raw.extend_from_slice(b" <w@x.cn>");
         assert_eq!(address_list(&raw)[0].name.as_deref(), Some("王五"));
         assert_eq!(address_list(b"<@route,@r2:a@b>")[0].address, "a@b");
+        assert_eq!(
+            address_list(b"<a@b> (=?utf-8?q?Z=C3=BC?=)")[0]
+                .name
+                .as_deref(),
+            Some("Zü")
+        );
         assert!(address_list(b"").is_empty());
         assert!(address_list(b"<").is_empty());
         assert_eq!(address_list(b"(unclosed").len(), 0);

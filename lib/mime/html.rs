@@ -173,6 +173,9 @@ pub(crate) fn sanitise(html: &str, allow_remote: bool, cids: HashMap<String, Str
     let r = Arc::clone(&rules);
     let mut b = Builder::default();
     b.add_tags(EXTRA_TAGS)
+        // Image maps: their links would open inside the frame, and mail
+        // has no use for them.
+        .rm_tags(["area", "map"])
         .add_generic_attributes(GENERIC)
         .add_tag_attributes("a", ["name"])
         .add_tag_attributes("img", ["border", "hspace", "vspace"])
@@ -204,7 +207,7 @@ pub(crate) fn sanitise(html: &str, allow_remote: bool, cids: HashMap<String, Str
 impl Rules {
     fn filter<'u>(&self, _el: &str, attr: &str, val: &'u str) -> Option<Cow<'u, str>> {
         match attr {
-            "href" => safe_href(val).then_some(Cow::Borrowed(val)),
+            "href" | "cite" => safe_href(val).then_some(Cow::Borrowed(val)),
             "src" | "background" => match self.image(val) {
                 Image::Keep => Some(Cow::Borrowed(val)),
                 Image::Rewrite(u) => Some(Cow::Owned(u)),
@@ -310,8 +313,8 @@ impl Rules {
             let func = before[func_start..].to_ascii_lowercase();
             let close = rest[open..].find(')')? + open;
             let inner = &rest[open + 1..close];
-            out.push_str(before);
             if func == "url" {
+                out.push_str(&before[..func_start]);
                 if !prop.starts_with("background") {
                     return None;
                 }
@@ -330,6 +333,7 @@ impl Rules {
                 out.push_str(&to);
                 out.push_str("\")");
             } else if CSS_FUNCS.contains(&func.as_str()) {
+                out.push_str(before);
                 if !inner
                     .chars()
                     .all(|c| c.is_ascii_digit() || " .,%".contains(c))
@@ -562,7 +566,9 @@ mod tests {
         assert_eq!(s.html.blocked_remote, 0);
         assert!(s.html.body.contains("src=\"https://t.example/p.gif\""));
         assert!(
-            s.html.body.contains("url(&quot;https://x/y.png&quot;)"),
+            s.html
+                .body
+                .contains("style=\"background-image:url(&quot;https://x/y.png&quot;)\""),
             "{}",
             s.html.body
         );
@@ -602,6 +608,21 @@ mod tests {
             "font-family:x"
         );
         assert_eq!(r.style("width: calc(1px)"), "");
+        let cid = Rules {
+            allow_remote: false,
+            cids: [("bg@x".to_string(), "/part/3".to_string())].into(),
+            blocked: AtomicUsize::new(0),
+            used: Mutex::new(HashSet::new()),
+        };
+        assert_eq!(
+            cid.style("background: #fff url('cid:bg@x') no-repeat; color: red"),
+            "background:#fff url(\"/part/3\") no-repeat;color:red"
+        );
+        assert_eq!(
+            cid.style("background: url(http://x/y.png); color: red"),
+            "color:red"
+        );
+        assert_eq!(cid.blocked.load(Ordering::Relaxed), 1);
         assert_eq!(r.style("color: red}body{x:y"), "");
         assert_eq!(r.style("background: url(javascript:alert(1))"), "");
     }

@@ -1,5 +1,5 @@
 //! A parsed message's parts by IMAP section number (RFC 3501 6.4.5): the
-//! one numbering kmp-imapd's FETCH BODY[section] and the webmail's part
+//! one numbering kmp-imapd's FETCH `BODY[section]` and the webmail's part
 //! links both use.
 
 use mail_parser::{Encoding, Message, PartType};

@@ -206,6 +206,31 @@ fn content(m: &Message, p: &MessagePart, cte: Option<&str>) -> Vec<u8> {
     }
 }
 
+/// The size of a part's content without its transfer encoding, counted
+/// without decoding base64 (an attachment may be large).
+fn decoded_len(m: &Message, p: &MessagePart, cte: Option<&str>) -> u64 {
+    let raw = m.raw_message.as_ref();
+    let (a, b) = (
+        p.offset_body as usize,
+        (p.offset_end as usize).min(raw.len()),
+    );
+    let body = &raw[a.min(b)..b];
+    match cte {
+        Some("base64") => {
+            // As transfer::decode_base64 reads it: alphabet characters up
+            // to the first "=", six bits each, whole octets only.
+            let digits = body
+                .iter()
+                .take_while(|c| **c != b'=')
+                .filter(|c| c.is_ascii_alphanumeric() || **c == b'+' || **c == b'/')
+                .count() as u64;
+            digits * 6 / 8
+        }
+        Some("quoted-printable") => decode_qp(body).len() as u64,
+        _ => body.len() as u64,
+    }
+}
+
 fn child_section(sec: &str, n: usize) -> String {
     if sec.is_empty() {
         n.to_string()
@@ -272,6 +297,11 @@ impl Walk {
                         } else if Some(i) == ti {
                             found.text = f.text;
                             found.attachments.extend(f.attachments);
+                        } else if f.text.is_none() && f.html.is_none() {
+                            // An alternative nothing can show inline (the
+                            // text/calendar of an invitation) is offered
+                            // as a file.
+                            found.attachments.extend(f.attachments);
                         }
                     }
                     if found.text.is_none() && found.html.is_none() {
@@ -336,11 +366,24 @@ impl Walk {
         let attachment = meta.disposition.value == "attachment";
         if !attachment && name.is_none() && (ct == "text/plain" || ct == "text/html") {
             let bytes = content(m, p, meta.cte.as_deref());
-            let cs = meta.content_type.raw("charset");
+            let mut cs = meta.content_type.raw("charset").filter(|c| !c.is_empty());
+            if cs.is_none() && ct == "text/html" {
+                cs = meta_charset(&bytes);
+            }
             let text = charset::decode_hinted(&bytes, cs.as_deref(), self.tld.as_deref());
             let text = text.replace("\r\n", "\n");
             if ct == "text/html" {
                 found.html = Some(text);
+            } else if meta
+                .content_type
+                .raw("format")
+                .is_some_and(|f| f.eq_ignore_ascii_case("flowed"))
+            {
+                let delsp = meta
+                    .content_type
+                    .raw("delsp")
+                    .is_some_and(|d| d.eq_ignore_ascii_case("yes"));
+                found.text = Some(unflow(&text, delsp));
             } else {
                 found.text = Some(text);
             }
@@ -387,7 +430,7 @@ impl Walk {
         name: Option<String>,
     ) -> Attachment {
         let ct = meta.content_type.value.clone();
-        let size = content(m, p, meta.cte.as_deref()).len() as u64;
+        let size = decoded_len(m, p, meta.cte.as_deref());
         let name = name.unwrap_or_else(|| default_name(p, &ct, sec));
         Attachment {
             section: sec.to_string(),
@@ -403,6 +446,88 @@ impl Walk {
 
 fn meta_cid(m: &Message, p: &MessagePart) -> Option<String> {
     meta(m, p).content_id.map(|c| c.to_lowercase())
+}
+
+/// Bytes of an HTML body searched for a `<meta>` charset.
+const META_PRESCAN: usize = 4096;
+
+/// The charset an HTML body names in a `<meta charset>` or `<meta
+/// http-equiv="Content-Type" content="...; charset=...">` near its start,
+/// which old mail often has instead of a Content-Type parameter (the
+/// prescan of the HTML standard, 13.2.3.2, in short).
+fn meta_charset(html: &[u8]) -> Option<String> {
+    let head = &html[..html.len().min(META_PRESCAN)];
+    let lower = head.to_ascii_lowercase();
+    let mut at = 0;
+    while let Some(p) = position(&lower[at..], b"<meta") {
+        let start = at + p;
+        let end = position(&lower[start..], b">").map_or(lower.len(), |e| start + e);
+        let tag = &lower[start..end];
+        if let Some(c) = position(tag, b"charset") {
+            let v = tag[c + 7..]
+                .iter()
+                .skip_while(|b| matches!(b, b' ' | b'=' | b'"' | b'\''))
+                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+                .map(|b| *b as char)
+                .collect::<String>();
+            if !v.is_empty() {
+                return Some(v);
+            }
+        }
+        at = end;
+    }
+    None
+}
+
+fn position(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// format=flowed text (RFC 3676) as paragraphs: a line ending in a space
+/// is joined to the next one of the same quote depth (4.2), space-stuffing
+/// is removed (4.4), with DelSp=yes the trailing space goes too (4.5);
+/// the signature separator "-- " is never flowed.
+fn unflow(text: &str, delsp: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    // The quote depth of the paragraph being joined, if one is open.
+    let mut open: Option<usize> = None;
+    for line in text.split('\n') {
+        let depth = line.bytes().take_while(|b| *b == b'>').count();
+        let body = &line[depth..];
+        let body = body.strip_prefix(' ').unwrap_or(body);
+        if let Some(d) = open {
+            if d != depth {
+                out.push('\n');
+                open = None;
+            }
+        }
+        if open.is_none() {
+            out.push_str(&">".repeat(depth));
+            if depth > 0 {
+                out.push(' ');
+            }
+        }
+        let flowed = body.ends_with(' ') && body != "-- ";
+        if flowed {
+            out.push_str(if delsp { &body[..body.len() - 1] } else { body });
+            open = Some(depth);
+        } else {
+            out.push_str(body);
+            out.push('\n');
+            open = None;
+        }
+    }
+    // The split leaves one line after the last line end: it added a line
+    // end of its own, which goes.
+    let extra = if text.ends_with('\n') {
+        out.ends_with("\n\n")
+    } else {
+        out.ends_with('\n')
+    };
+    if extra {
+        out.pop();
+    }
+    out
 }
 
 /// Bodies found in a later part of a multipart/mixed: the first of each
@@ -505,4 +630,35 @@ pub(crate) fn part(raw: &[u8], section: &str) -> Option<Part> {
         content_type: meta.content_type.value,
         name,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flowed_text_is_joined() {
+        let t =
+            "This is a long \nparagraph that \nflows.\n> quoted \n> text\n>> deeper\n \n-- \nsig\n";
+        assert_eq!(
+            unflow(t, false),
+            "This is a long paragraph that flows.\n> quoted text\n>> deeper\n\n-- \nsig\n"
+        );
+        assert_eq!(unflow("a-\nb", false), "a-\nb");
+        assert_eq!(unflow("ab \ncd\n", true), "abcd\n");
+        assert_eq!(unflow(" From me\n", false), "From me\n");
+    }
+
+    #[test]
+    fn meta_charset_prescan() {
+        assert_eq!(
+            meta_charset(b"<html><head><META http-equiv=\"Content-Type\" content=\"text/html; charset=gb2312\"></head>").as_deref(),
+            Some("gb2312")
+        );
+        assert_eq!(
+            meta_charset(b"<meta charset='big5'>").as_deref(),
+            Some("big5")
+        );
+        assert_eq!(meta_charset(b"<meta name=x><p>charset=no</p>"), None);
+    }
 }
