@@ -46,6 +46,15 @@ fn a_browser_reads_lists_downloads_searches_and_runs_no_mail_script() {
         return;
     };
     let Some(w) = webmail_instance() else { return };
+    // A quota, for the quota page's bars.
+    w.inst.ctl_ok(&[
+        "user",
+        "quota",
+        "u@example.test",
+        "10M",
+        "--quota-messages",
+        "1000",
+    ]);
     let root = env!("CARGO_MANIFEST_DIR");
     let shots = std::env::var("KMP_WEBMAIL_SHOTS").unwrap_or_default();
     let mut cmd = Command::new(py);

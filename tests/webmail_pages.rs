@@ -363,7 +363,8 @@ fn reading_every_charset_parts_source_and_bad_requests() {
         "{tag}"
     );
     assert!(
-        h.body.contains("1 remote images were blocked"),
+        h.body
+            .contains("Remote images blocked to protect your privacy: 1."),
         "{}",
         h.body
     );
