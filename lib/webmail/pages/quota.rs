@@ -13,11 +13,10 @@ use super::mail;
 
 /// Percent of `limit` that `usage` is, rounded down, at most 100.
 pub fn percent(usage: u64, limit: u64) -> u64 {
-    if limit == 0 {
-        0
-    } else {
-        (usage.saturating_mul(100) / limit).min(100)
-    }
+    usage
+        .saturating_mul(100)
+        .checked_div(limit)
+        .map_or(0, |p| p.min(100))
 }
 
 /// GET /quota.
