@@ -321,6 +321,23 @@ fn tampered_cookies_and_bad_requests_are_refused_and_change_nothing() {
     assert_eq!(w.get("/static/../kmpromail.toml", None).status, 404);
     assert_eq!(w.get("/static/login.html", None).status, 404);
 
+    // A multipart form (as a form with a file field sends) works as well.
+    let mp = w.curl(&[
+        "-H",
+        &format!("Cookie: kmpw={s}"),
+        "-F",
+        &format!("csrf={csrf}"),
+        "-F",
+        "name=多部分",
+        "-F",
+        "parent=",
+        "-F",
+        "attachment=@/dev/null;filename=空.txt",
+        &w.url("/folders/create"),
+    ]);
+    assert_eq!(mp.status, 303, "{}", mp.body);
+    assert!(row(&w.get("/folders", Some(&s)), "多部分").is_some());
+
     // Unknown pages, GET on a POST-only path, garbage bodies.
     let r = w.get("/no/such/page", Some(&s));
     assert_eq!(r.status, 404);
