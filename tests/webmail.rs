@@ -547,6 +547,15 @@ fn kmpctl_start_runs_lighttpd_for_the_webmail_and_stop_ends_it() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
     let log = std::fs::read_to_string(inst.path().join("log/kmpromail.log")).unwrap_or_default();
     assert!(log.contains("lighttpd started (pid"), "{log}");
+    let status = inst.ctl_ok(&["status"]);
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("lighttpd"))
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(
+        line.contains("running") && line.contains(&inst.addr(80)),
+        "{line}"
+    );
     inst.ctl_ok(&["stop"]);
     assert!(!pid_file.exists());
     assert!(
