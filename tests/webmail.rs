@@ -321,6 +321,23 @@ fn tampered_cookies_and_bad_requests_are_refused_and_change_nothing() {
     assert_eq!(w.get("/static/../kmpromail.toml", None).status, 404);
     assert_eq!(w.get("/static/login.html", None).status, 404);
 
+    // A multipart form (as a form with a file field sends) works as well.
+    let mp = w.curl(&[
+        "-H",
+        &format!("Cookie: kmpw={s}"),
+        "-F",
+        &format!("csrf={csrf}"),
+        "-F",
+        "name=多部分",
+        "-F",
+        "parent=",
+        "-F",
+        "attachment=@/dev/null;filename=空.txt",
+        &w.url("/folders/create"),
+    ]);
+    assert_eq!(mp.status, 303, "{}", mp.body);
+    assert!(row(&w.get("/folders", Some(&s)), "多部分").is_some());
+
     // Unknown pages, GET on a POST-only path, garbage bodies.
     let r = w.get("/no/such/page", Some(&s));
     assert_eq!(r.status, 404);
@@ -530,10 +547,105 @@ fn kmpctl_start_runs_lighttpd_for_the_webmail_and_stop_ends_it() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
     let log = std::fs::read_to_string(inst.path().join("log/kmpromail.log")).unwrap_or_default();
     assert!(log.contains("lighttpd started (pid"), "{log}");
+    let status = inst.ctl_ok(&["status"]);
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("lighttpd"))
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(
+        line.contains("running") && line.contains(&inst.addr(80)),
+        "{line}"
+    );
     inst.ctl_ok(&["stop"]);
     assert!(!pid_file.exists());
     assert!(
         std::net::TcpStream::connect(inst.addr(80)).is_err(),
         "lighttpd ended"
+    );
+}
+
+/// The pages in a real browser: chromium headless through selenium, in
+/// Chinese (the pages carry no JavaScript; the forms need none). The
+/// style sheet must pass the Content-Security-Policy, the session cookie
+/// must be out of the page's reach, and the forms must work.
+#[test]
+fn chromium_logs_in_makes_a_folder_and_logs_out() {
+    let python = ["/usr/bin/python3", "python3"].into_iter().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import selenium"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let driver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file());
+    let (Some(python), Some(driver)) = (python, driver) else {
+        eprintln!("SKIPPED: needs python3-selenium and chromium-driver (see tests/tools.txt)");
+        return;
+    };
+    let Some(w) = webmail_instance() else { return };
+    seed(&w);
+    let script = r#"
+import sys, time
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+base, driver = sys.argv[1], sys.argv[2]
+def until(f, what):
+    for _ in range(100):
+        if f():
+            return
+        time.sleep(0.1)
+    raise AssertionError(what)
+o = Options()
+for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--window-size=1200,800', '--lang=zh-CN']:
+    o.add_argument(a)
+o.add_experimental_option('prefs', {'intl.accept_languages': 'zh-CN'})
+o.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
+d = webdriver.Chrome(service=Service(driver), options=o)
+try:
+    d.get(base + '/login')
+    assert d.find_element(By.TAG_NAME, 'h1').text == '登录', d.page_source
+    # The style sheet passed the CSP: the header has the skin's colour.
+    bg = d.find_element(By.CSS_SELECTOR, 'header.top').value_of_css_property('background-color')
+    assert bg in ('rgba(31, 95, 191, 1)', 'rgb(31, 95, 191)'), bg
+    d.find_element(By.ID, 'user').send_keys('u@example.test')
+    d.find_element(By.ID, 'password').send_keys('secret')
+    d.find_element(By.CSS_SELECTOR, 'section.login button[type=submit]').click()
+    until(lambda: d.current_url.endswith('/folders'), 'no folders page after login')
+    body = d.find_element(By.TAG_NAME, 'body').text
+    for word in ['收件箱', '草稿箱', '已发送', '已删除', '垃圾邮件', '工作']:
+        assert word in body, (word, body)
+    # HttpOnly: the page's own scripts cannot read the session.
+    assert d.execute_script('return document.cookie') == ''
+    d.find_element(By.ID, 'new-name').send_keys('浏览器')
+    d.find_element(By.CSS_SELECTOR, 'section.create button[type=submit]').click()
+    until(lambda: 'done=created' in d.current_url, 'no notice of the new folder')
+    assert '文件夹已创建。' in d.find_element(By.TAG_NAME, 'body').text
+    assert d.find_elements(By.CSS_SELECTOR, 'tr[data-folder="浏览器"]')
+    d.find_element(By.CSS_SELECTOR, 'form.logout button').click()
+    until(lambda: '/login?why=bye' in d.current_url, 'not logged out')
+    assert '您已退出。' in d.find_element(By.TAG_NAME, 'body').text
+    d.get(base + '/folders')
+    until(lambda: '/login' in d.current_url, 'the old session still works')
+    csp = [e for e in d.get_log('browser') if 'Content Security Policy' in e.get('message', '')]
+    assert not csp, csp
+    print('ok')
+finally:
+    d.quit()
+"#;
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(w.url(""))
+        .arg(driver)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ok"),
+        "browser: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -208,6 +208,18 @@ fn write_first_config(path: &Path) -> CtlResult {
             let _ = cfg.set("system.hostname", h);
         }
     }
+    // The webmail's skins and languages where `make install` put them
+    // (under kmpctl's own PREFIX, which may not be the default's).
+    if let Some(share) = super::init::webmail_share() {
+        let _ = cfg.set(
+            "webmail.skins_dir",
+            &share.join("skins").display().to_string(),
+        );
+        let _ = cfg.set(
+            "webmail.lang_dir",
+            &share.join("lang").display().to_string(),
+        );
+    }
     mkdir_parent(path)?;
     let text = format!(
         "# Kmpromail configuration, written by `kmpctl setup`.\n# kmpromail.toml.sample and kmpromail.toml(5) describe every key.\n\n{}",

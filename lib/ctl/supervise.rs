@@ -85,8 +85,15 @@ pub fn run(config: &Path, cfg: &Config) -> Result<(), CtlError> {
         ));
     }
     // The webmail's web server runs beside the daemons, last.
-    if webmail_server(config).is_some() {
-        names.push(WEB_SERVER);
+    match webmail_server(config) {
+        Some(_) => names.push(WEB_SERVER),
+        None if config
+            .parent()
+            .is_some_and(|d| d.join("webmail/lighttpd.conf").is_file()) =>
+        {
+            crate::info!("lighttpd is not installed: the webmail is not served");
+        }
+        None => {}
     }
     let mut managed: Vec<Managed> = Vec::new();
     for name in names {
@@ -251,7 +258,7 @@ pub const WEB_SERVER: &str = "lighttpd";
 
 /// lighttpd and the configuration `kmpctl init` wrote for it
 /// (`webmail/lighttpd.conf` beside the configuration file), when both are
-/// there. A missing lighttpd is logged once and the webmail skipped.
+/// there.
 pub fn webmail_server(config: &Path) -> Option<(PathBuf, PathBuf)> {
     let conf = config.parent()?.join("webmail/lighttpd.conf");
     if !conf.is_file() {
@@ -262,16 +269,7 @@ pub fn webmail_server(config: &Path) -> Option<(PathBuf, PathBuf)> {
         .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
         .map(|d| d.join(WEB_SERVER))
         .find(|p| p.is_file());
-    match found {
-        Some(bin) => Some((bin, conf)),
-        None => {
-            crate::info!(
-                "lighttpd is not installed: the webmail ({}) is not served",
-                conf.display()
-            );
-            None
-        }
-    }
+    found.map(|bin| (bin, conf))
 }
 
 fn spawn(paths: &Paths, config: &Path, name: &str) -> Result<Child, CtlError> {

@@ -384,11 +384,9 @@ fn authenticate(ctx: &mut Ctx) -> Result<Option<Response>, PageError> {
         let _ = imap.logout();
         return to_login(ctx, "expired");
     }
-    // Sliding expiry, written at most every sixteenth of the lifetime.
     let lifetime = ctx.settings.session_lifetime.as_secs();
-    let renewed = ctx.now + lifetime;
     let mut session = sealed;
-    if renewed >= session.expires + (lifetime / 16).max(60) {
+    if let Some(renewed) = renewal(ctx.now, session.expires, lifetime) {
         sessions.put(&session.sid, renewed, ctx.now);
         super::imap::write_sessions(&mut imap, &sessions)?;
         session.expires = renewed;
@@ -416,7 +414,35 @@ fn authenticate(ctx: &mut Ctx) -> Result<Option<Response>, PageError> {
     Ok(None)
 }
 
+/// The sliding expiry: the new expiry of a session that expires at
+/// `expires`, when it is due (at most every sixteenth of the lifetime, and
+/// not more often than once a minute), so an active session costs one
+/// SETMETADATA now and then rather than one per request.
+pub fn renewal(now: u64, expires: u64, lifetime: u64) -> Option<u64> {
+    let renewed = now + lifetime;
+    (renewed >= expires + (lifetime / 16).max(60)).then_some(renewed)
+}
+
 /// The route table's entry for a method and path, as `pages` needs it.
 pub fn method_matches(route: &Route, m: &Method) -> bool {
     route.method == *m || (route.method == Method::Get && *m == Method::Head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_slide_but_are_not_rewritten_on_every_request() {
+        let hour = 3600;
+        let life = 8 * hour;
+        // Just logged in: nothing to do.
+        assert_eq!(renewal(1000, 1000 + life, life), None);
+        // Half an hour later (the renewal step is half an hour).
+        assert_eq!(renewal(1000 + 1799, 1000 + life, life), None);
+        assert_eq!(renewal(1000 + 1800, 1000 + life, life), Some(2800 + life));
+        // A short lifetime still waits a minute between writes.
+        assert_eq!(renewal(30, 300, 300), None);
+        assert_eq!(renewal(60, 300, 300), Some(360));
+    }
 }

@@ -40,7 +40,12 @@
 //!    the error page and changes nothing. IMAP errors convert with `?`.
 //!    Finish with `ctx.page("name.html", json!({...}))` (status 200; the
 //!    common variables below are added) or `ctx.redirect("/path?done=x")`
-//!    after a POST.
+//!    after a POST (`done=x` shows the string `done_x` on the next page).
+//!    The user's settings are in `ctx.auth().prefs` (`page_size`,
+//!    `tz_offset_minutes()`); extra Set-Cookie values go in `ctx.cookies`;
+//!    a message that is not there (or not the user's) is
+//!    `Err(PageError::NotFound)`. The folders page links each folder to
+//!    `/list?folder=NAME`: that is the message list's route.
 //! 3. **Template**: `share/webmail/skins/default/NAME.html`, starting with
 //!    `{% extends "base.html" %}` and filling `{% block title %}` and
 //!    `{% block content %}`. Every template sees `t` (the strings), `base`
