@@ -103,9 +103,14 @@ pub struct Endpoint {
     /// PEM authorities to check the certificate with; None = the system's
     /// ([`conn::SYSTEM_ROOTS`]).
     pub ca_file: Option<PathBuf>,
-    /// For connecting and for each read and write (zero means 30 s).
+    /// For connecting and for each read and write (zero means 30 s); a
+    /// whole reply may take [`REPLY_TIME`] times as long.
     pub timeout: Duration,
 }
+
+/// How many times the endpoint's timeout one reply may take in all (a
+/// reply that comes a byte at a time, each just before the timeout, ends).
+pub const REPLY_TIME: u32 = 10;
 
 /// One metadata entry (RFC 5464) and its value; None when it has none.
 pub type MetadataEntry = (String, Option<Vec<u8>>);
@@ -174,6 +179,8 @@ pub struct Client {
     bye: Option<String>,
     /// Untagged responses of the command in progress.
     untagged: Vec<Response>,
+    /// The time one reply may take.
+    reply_time: Duration,
     /// Bytes and values received for the command in progress.
     received: (usize, usize),
     buf: Vec<u8>,
@@ -210,6 +217,7 @@ impl Client {
             bye: None,
             untagged: Vec::new(),
             received: (0, 0),
+            reply_time: conn::effective(e.timeout).saturating_mul(REPLY_TIME),
             buf: Vec::new(),
         };
         match c.read()? {

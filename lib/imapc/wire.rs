@@ -5,12 +5,13 @@
 //! marking the connection unusable after anything it cannot trust.
 
 use std::io::{self, Write};
+use std::time::Instant;
 
 use zeroize::Zeroizing;
 
 use super::command::{encode_str, Cmd, Encoded, Part};
 use super::reply::{self, Response, Status, Value};
-use super::{Client, Error};
+use super::{conn, Client, Error};
 
 /// The largest literal LITERAL- allows without waiting (RFC 7888).
 const LITERAL_MINUS_MAX: usize = 4096;
@@ -208,8 +209,11 @@ impl Client {
             return Err(Error::Protocol(format!("connection unusable: {why}")));
         }
         let mut buf = std::mem::take(&mut self.buf);
-        let r =
-            reply::read_response(&mut self.io, &mut buf).and_then(|()| reply::parse_counted(&buf));
+        let mut io = conn::Deadline {
+            inner: &mut self.io,
+            until: Instant::now() + self.reply_time,
+        };
+        let r = reply::read_response(&mut io, &mut buf).and_then(|()| reply::parse_counted(&buf));
         self.received.0 += buf.len();
         buf.clear();
         if buf.capacity() <= 1 << 20 {

@@ -14,12 +14,15 @@
 //! is Big5, UTF-8 that is GBK), the charset is guessed with chardetng, as
 //! Firefox guesses for unlabelled pages, with the sender's top-level domain
 //! as a hint when the caller has one. `us-ascii` with 8-bit bytes counts as
-//! undeclared: old Chinese mail says us-ascii and sends GBK.
+//! undeclared: old Chinese mail says us-ascii and sends GBK. Beyond what a
+//! browser does, three mislabellings common in mail are undone: valid
+//! UTF-8 (a few 8-bit bytes at least) under a legacy label; GBK or Big5
+//! under ISO-8859-1 when chardetng is sure; raw HZ with no label at all.
 
 use std::borrow::Cow;
 
 use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
-use encoding_rs::{Encoding, BIG5, GB18030, GBK, REPLACEMENT, WINDOWS_1252};
+use encoding_rs::{Encoding, BIG5, GB18030, GBK, REPLACEMENT, UTF_8, WINDOWS_1252};
 
 /// What a label names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +91,19 @@ pub fn decode_hinted(bytes: &[u8], declared: Option<&str>, tld: Option<&[u8]>) -
             Some(s) => s,
             None => guess(bytes, tld, None),
         },
+        // UTF-8 under a legacy label (a client that re-encoded and kept
+        // the old label): text in a legacy charset is almost never valid
+        // UTF-8 once it holds a few 8-bit bytes.
+        Some(Charset::Known(enc))
+            if enc != UTF_8
+                && bytes.iter().filter(|b| **b >= 0x80).count() >= 4
+                && std::str::from_utf8(bytes).is_ok() =>
+        {
+            String::from_utf8_lossy(bytes).into_owned()
+        }
+        Some(Charset::Known(enc)) if enc == WINDOWS_1252 && latin_label_on_chinese(bytes, tld) => {
+            guess(bytes, tld, Some(enc))
+        }
         Some(Charset::Known(enc)) => match strict(enc, bytes) {
             Some(s) if !pua(&s) || (enc != GB18030 && enc != BIG5) => s,
             Some(s) => {
@@ -104,7 +120,7 @@ pub fn decode_hinted(bytes: &[u8], declared: Option<&str>, tld: Option<&[u8]>) -
             None => guess(bytes, tld, Some(enc)),
         },
         Some(Charset::Ascii) | None => match std::str::from_utf8(bytes) {
-            Ok(s) => s.to_string(),
+            Ok(s) => hz_unlabelled(bytes).unwrap_or_else(|| s.to_string()),
             Err(_) => guess(bytes, tld, None),
         },
     }
@@ -139,6 +155,51 @@ fn guess(bytes: &[u8], tld: Option<&[u8]>, declared: Option<&'static Encoding>) 
     }
     lossy(declared.unwrap_or(enc), bytes)
 }
+
+/// Chinese mail labelled ISO-8859-1 (or Windows-1252, which encoding_rs
+/// reads it as) by a misconfigured client decodes without error into
+/// Latin-1 gibberish. When there is enough 8-bit text for chardetng to be
+/// sure (it weighs Windows-1252 too) and it says GBK or Big5, the label is
+/// not believed.
+fn latin_label_on_chinese(bytes: &[u8], tld: Option<&[u8]>) -> bool {
+    if bytes.iter().filter(|b| **b >= 0x80).count() < LATIN_MIN {
+        return false;
+    }
+    let enc = detect(bytes, tld);
+    (enc == GB18030 || enc == BIG5) && strict(enc, bytes).is_some()
+}
+
+/// Short text labelled Latin-1 that can only be GB2312 (a Subject's
+/// encoded-word from the same misconfigured client): at least two
+/// characters, every run of 8-bit bytes an even number of bytes in
+/// 0xA1-0xFE (runs of two or more accented letters are rare in Latin-1
+/// text), decoding to Chinese.
+pub fn latin_label_on_gb2312(bytes: &[u8]) -> Option<String> {
+    let mut run = 0usize;
+    let mut total = 0usize;
+    for &b in bytes.iter().chain(std::iter::once(&b' ')) {
+        if b >= 0x80 {
+            if !(0xA1..=0xFE).contains(&b) {
+                return None;
+            }
+            run += 1;
+            total += 1;
+        } else {
+            if run % 2 == 1 {
+                return None;
+            }
+            run = 0;
+        }
+    }
+    if total < 4 {
+        return None;
+    }
+    chinese(bytes).filter(|_| strict(GB18030, bytes).is_some())
+}
+
+/// 8-bit bytes needed before a Latin-1 label is doubted (Big5's trail
+/// bytes are often ASCII: 30 characters may hold only 30 such bytes).
+const LATIN_MIN: usize = 24;
 
 /// Fewer 8-bit bytes than this make a short text.
 const SHORT: usize = 48;
@@ -200,9 +261,34 @@ pub fn detect(bytes: &[u8], tld: Option<&[u8]>) -> &'static Encoding {
 /// are short, so Chinese (GB18030, then Big5) is tried before chardetng.
 pub fn undeclared(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_string(),
+        Ok(s) => hz_unlabelled(bytes).unwrap_or_else(|| s.to_string()),
         Err(_) => guess(bytes, None, None),
     }
+}
+
+/// Unlabelled 7-bit text that is HZ (old Chinese mail and news sent it
+/// raw, Subject included): it opens GB mode with "~{" and closes it with
+/// "~}", and everything in GB mode decodes to Chinese characters and
+/// punctuation. Anything else (a "~{" in code or TeX) is not taken for HZ.
+fn hz_unlabelled(bytes: &[u8]) -> Option<String> {
+    let has = |pat: &[u8]| bytes.windows(2).any(|w| w == pat);
+    if !bytes.is_ascii() || !has(b"~{") || !has(b"~}") {
+        return None;
+    }
+    let s = hz(bytes)?;
+    let plain = String::from_utf8_lossy(bytes);
+    // Every character HZ added must be CJK: compare what is not ASCII.
+    let mut cjk = 0;
+    for c in s.chars().filter(|c| !c.is_ascii()) {
+        if !matches!(c, '\u{3000}'..='\u{303F}' | '\u{4E00}'..='\u{9FFF}' | '\u{FF00}'..='\u{FFEF}'
+            | '\u{2010}'..='\u{2027}' | '\u{3040}'..='\u{30FF}' | '\u{0391}'..='\u{03C9}'
+            | '\u{0401}'..='\u{0451}' | '\u{2460}'..='\u{24FF}' | '\u{2500}'..='\u{257F}')
+        {
+            return None;
+        }
+        cjk += 1;
+    }
+    (cjk > 0 && s != plain).then_some(s)
 }
 
 /// The value of a base64 digit, RFC 2045 table 1.
@@ -433,6 +519,73 @@ mod tests {
     }
 
     #[test]
+    fn chinese_labelled_latin1_is_recognised() {
+        let s = "您好，这是一封被错误地标成西欧字符集的中文邮件，请查收附件。谢谢！";
+        assert_eq!(decode(&enc(GB18030, s), Some("iso-8859-1")), s);
+        let t = "您好，這是一封被錯誤地標成西歐字符集的繁體中文郵件，請查收。";
+        assert_eq!(decode(&enc(BIG5, t), Some("iso-8859-1")), t);
+        let f = "Café crème à la française, déjà vu ; garçon, où est l'hôtel ? Très bien, merci à vous. Ça va très bien, à bientôt !";
+        assert_eq!(decode(&enc(WINDOWS_1252, f), Some("iso-8859-1")), f);
+        for latin in [
+            "¿Dónde está la estación? Mañana iré a la reunión con el señor Núñez, ¡qué bien! Información, atención, canción, corazón, también.",
+            "Þórður og Ægir fóru í bæinn á sunnudaginn; þeir sáu hús, fjöll og ár. Blåbærsyltetøy på brødskiva, søte jordbær og rødgrøt med fløte.",
+            "Ação, atenção, informação e comunicação: não é fácil, mas é possível. Coração, pão, irmã, maçã, avô, você está aí?",
+        ] {
+            assert_eq!(decode(&enc(WINDOWS_1252, latin), Some("iso-8859-1")), latin);
+        }
+        let g = "Größenänderung für Übergröße: schön, müde, über, Äpfel, Öl, Straße, weiß, heißen Grüße aus München";
+        assert_eq!(decode(&enc(WINDOWS_1252, g), Some("iso-8859-1")), g);
+    }
+
+    #[test]
+    fn utf8_under_a_legacy_label() {
+        for label in ["gb2312", "big5", "iso-8859-1", "shift_jis", "koi8-r"] {
+            assert_eq!(
+                decode("会议通知 café".as_bytes(), Some(label)),
+                "会议通知 café",
+                "{label}"
+            );
+        }
+        // One accented letter is not enough to doubt the label.
+        assert_eq!(decode("é".as_bytes(), Some("iso-8859-1")), "Ã©");
+    }
+
+    #[test]
+    fn gb2312_words_labelled_latin1() {
+        assert_eq!(
+            latin_label_on_gb2312(&enc(GB18030, "会议通知")).as_deref(),
+            Some("会议通知")
+        );
+        for latin in [
+            "Grüße aus München",
+            "élève",
+            "Æble",
+            "Ça",
+            "naïve café",
+            "ÀÉ",
+        ] {
+            assert_eq!(
+                latin_label_on_gb2312(&enc(WINDOWS_1252, latin)),
+                None,
+                "{latin}"
+            );
+        }
+    }
+
+    #[test]
+    fn unlabelled_hz_is_recognised() {
+        assert_eq!(
+            decode(b"~{<:Ky2;S{#,NpJ)l6HK!#~}", None),
+            "己所不欲，勿施於人。"
+        );
+        assert_eq!(undeclared(b"Re: ~{;aRiM(V*~}"), "Re: 会议通知");
+        // Not HZ: left as it is.
+        for s in [&b"\\def~{x}~}"[..], b"a ~{ b", b"~{~}", b"x ~{a~} y"] {
+            assert_eq!(decode(s, None).as_bytes(), s);
+        }
+    }
+
+    #[test]
     fn undeclared_and_wrong_charsets_are_guessed() {
         let s = "您好，这是一封没有声明字符集的中文邮件，请查收附件。谢谢！";
         let gbk = enc(GB18030, s);
@@ -456,6 +609,6 @@ mod tests {
         assert_eq!(lookup(&"x".repeat(500)), None);
         assert_eq!(lookup("iso-2022-kr"), None);
         assert_eq!(lookup("gb2312*zh-cn"), Some(Charset::Known(GB18030)));
-        assert_eq!(lookup("UTF8"), Some(Charset::Known(encoding_rs::UTF_8)));
+        assert_eq!(lookup("UTF8"), Some(Charset::Known(UTF_8)));
     }
 }

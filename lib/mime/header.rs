@@ -61,7 +61,15 @@ pub fn header_text(raw: &[u8]) -> String {
 
 fn flush(pending: &mut Option<(String, Vec<u8>)>, out: &mut String) {
     if let Some((cs, bytes)) = pending.take() {
-        out.push_str(&charset::decode(&bytes, Some(&cs)));
+        let latin =
+            charset::lookup(&cs) == Some(charset::Charset::Known(encoding_rs::WINDOWS_1252));
+        match latin
+            .then(|| charset::latin_label_on_gb2312(&bytes))
+            .flatten()
+        {
+            Some(s) => out.push_str(&s),
+            None => out.push_str(&charset::decode(&bytes, Some(&cs))),
+        }
     }
 }
 

@@ -96,6 +96,16 @@ fn hz_gb_2312() {
 }
 
 #[test]
+fn hz_without_a_label() {
+    let v = view_of("hz-unlabelled.eml");
+    assert_eq!(v.subject, "关于会议");
+    assert_eq!(
+        v.text.as_deref(),
+        Some("旧式的HZ邮件没有声明字符集。\n第二行也是。\n")
+    );
+}
+
+#[test]
 fn utf7() {
     let v = view_of("utf7.eml");
     assert_eq!(v.subject, "日本語と中文");
@@ -137,6 +147,16 @@ fn undeclared_gbk_body_and_8bit_headers() {
     assert_eq!(
         v.text.as_deref(),
         Some("您好，这是一封没有声明字符集的中文邮件，请查收附件。谢谢！\n祝工作顺利。\n")
+    );
+}
+
+#[test]
+fn gbk_labelled_latin1() {
+    let v = view_of("latin1-label-gbk.eml");
+    assert_eq!(v.subject, "会议通知");
+    assert_eq!(
+        v.text.as_deref(),
+        Some("各位同事：\n下周一上午十点在二楼会议室召开季度总结会议，请准时参加。\n")
     );
 }
 
@@ -729,6 +749,22 @@ fn xss_corpus_leaves_nothing_that_runs() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn xss_corpus_as_plain_text_stays_text() {
+    for (name, cs, bytes) in xss_vectors() {
+        let text = decode(&bytes, cs.as_deref());
+        let html = text_to_html(&text);
+        // The one class the wrapper carries is the only thing beyond the
+        // sanitiser's own output.
+        let html = html.replacen(" class=\"mail-text\"", "", 1);
+        assert_eq!(offence(&html, false), None, "{name}: {html}");
+        assert!(
+            html.starts_with("<pre ") && html.ends_with("</pre>"),
+            "{name}"
+        );
+    }
 }
 
 #[test]
