@@ -260,3 +260,15 @@ fn make_room(ctx: &mut Ctx, trash: &str, needed: u64) -> Result<bool, PageError>
     ctx.imap().expunge(&gone)?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_quota_is_recognised_in_a_no() {
+        assert!(over_quota("[OVERQUOTA] Quota exceeded"));
+        assert!(over_quota("mailbox over quota"));
+        assert!(!over_quota("[TRYCREATE] no such folder"));
+    }
+}
