@@ -2,7 +2,8 @@
 #   make            release build
 #   make test       every test (unit, black-box with real clients); first checks
 #                   that the programs the tests run are installed (tests/tools.txt)
-#   make demo       a demo instance in ./demo on 127.0.0.1:20025 (SMTP), :20110 (POP3), :20143 (IMAP)
+#   make demo       a demo instance in ./demo on 127.0.0.1:20025 (SMTP), :20110 (POP3), :20143 (IMAP),
+#                   webmail at http://127.0.0.1:20080/ when lighttpd is installed
 #   make install    PREFIX=/usr/local DESTDIR=
 CARGO   ?= cargo
 PREFIX  ?= /usr/local
@@ -14,6 +15,9 @@ MANDIR  ?= $(if $(filter FreeBSD,$(OS)),$(PREFIX)/man,$(PREFIX)/share/man)
 LIBEXEC  = $(PREFIX)/libexec/kmpromail
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DAEMONS  = kmp-authd kmp-send kmp-local kmp-remote kmp-smtpd kmp-pop3d kmp-imapd
+# The webmail CGI goes beside the daemons; its skins and languages under share.
+CGI      = kmp-webmail
+WEBSHARE = $(PREFIX)/share/kmpromail/webmail
 REL      = target/release
 # Installed programs are stripped of symbols and debug info (target/ keeps them).
 INSTALL_STRIP ?= -s
@@ -38,12 +42,17 @@ lint:
 demo: build
 	@if [ ! -f $(DEMO)/kmpromail.toml ]; then \
 	  target/release/kmpctl init $(DEMO) --port-base $(DEMO_PORT_BASE) --hostname mail.example.test \
-	    --postmaster postmaster@example.test && \
+	    --postmaster postmaster@example.test --trust-loopback && \
 	  target/release/kmpctl -c $(DEMO)/kmpromail.toml domain add example.test --postmaster demo@example.test && \
 	  echo demo-password | target/release/kmpctl -c $(DEMO)/kmpromail.toml user add demo@example.test --password-stdin; \
 	fi
 	target/release/kmpctl -c $(DEMO)/kmpromail.toml start
 	@echo "demo running: SMTP 127.0.0.1:$$(( $(DEMO_PORT_BASE) + 25 )), POP3 :$$(( $(DEMO_PORT_BASE) + 110 )), IMAP :$$(( $(DEMO_PORT_BASE) + 143 ))"
+	@if [ -f $(DEMO)/run/lighttpd.pid ]; then \
+	  echo "webmail: http://127.0.0.1:$$(( $(DEMO_PORT_BASE) + 80 ))/ (and https://127.0.0.1:$$(( $(DEMO_PORT_BASE) + 443 ))/ when lighttpd has TLS)"; \
+	else \
+	  echo "webmail: not served (install lighttpd, then make demo-stop demo)"; \
+	fi
 	@echo "user demo@example.test, password demo-password; postmaster@ and abuse@ reach it too"
 	@echo "stop it with: make demo-stop"
 
@@ -61,8 +70,14 @@ install:
 	@test -x $(REL)/kmpctl || { echo "run make first"; exit 1; }
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBEXEC)
 	install $(INSTALL_STRIP) -m 0755 $(REL)/kmpctl $(DESTDIR)$(PREFIX)/sbin/kmpctl
-	for d in $(DAEMONS); do \
+	for d in $(DAEMONS) $(CGI); do \
 	  if [ -x $(REL)/$$d ]; then install $(INSTALL_STRIP) -m 0755 $(REL)/$$d $(DESTDIR)$(LIBEXEC)/$$d; fi; \
+	done
+	install -d $(DESTDIR)$(WEBSHARE)/lang
+	for f in share/webmail/lang/*.toml; do install -m 0644 $$f $(DESTDIR)$(WEBSHARE)/lang/; done
+	for s in share/webmail/skins/*/; do \
+	  n=$$(basename $$s); install -d $(DESTDIR)$(WEBSHARE)/skins/$$n; \
+	  for f in $$s*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(WEBSHARE)/skins/$$n/; done; \
 	done
 	if [ -x $(REL)/kmp-inject ]; then \
 	  install $(INSTALL_STRIP) -m 0755 $(REL)/kmp-inject $(DESTDIR)$(PREFIX)/sbin/kmp-inject; \
@@ -97,7 +112,13 @@ install:
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/kmpctl $(DESTDIR)$(PREFIX)/sbin/kmp-inject \
 	  $(DESTDIR)$(PREFIX)/sbin/sendmail $(DESTDIR)$(PREFIX)/bin/mailq
-	for d in $(DAEMONS); do rm -f $(DESTDIR)$(LIBEXEC)/$$d; done
+	for d in $(DAEMONS) $(CGI); do rm -f $(DESTDIR)$(LIBEXEC)/$$d; done
+	for f in share/webmail/lang/*.toml; do rm -f $(DESTDIR)$(WEBSHARE)/lang/$$(basename $$f); done
+	for s in share/webmail/skins/*/; do \
+	  n=$$(basename $$s); for f in $$s*; do rm -f $(DESTDIR)$(WEBSHARE)/skins/$$n/$$(basename $$f); done; \
+	  rmdir $(DESTDIR)$(WEBSHARE)/skins/$$n 2>/dev/null || true; \
+	done
+	-rmdir $(DESTDIR)$(WEBSHARE)/skins $(DESTDIR)$(WEBSHARE)/lang $(DESTDIR)$(WEBSHARE) $(DESTDIR)$(PREFIX)/share/kmpromail 2>/dev/null
 	-rmdir $(DESTDIR)$(LIBEXEC)
 	for s in 5 7 8; do for m in man/man$$s/*.$$s; do rm -f $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); done; done
 	rm -f $(DESTDIR)$(SYSCONFDIR)/kmpromail/kmpromail.toml.sample

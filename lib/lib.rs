@@ -31,3 +31,4 @@ pub mod remote;
 pub mod send;
 pub mod smtpd;
 pub mod userdb;
+pub mod webmail;

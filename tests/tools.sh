@@ -1,6 +1,7 @@
 #!/bin/sh
 # Checks that every program the tests run is installed (the list is
-# tests/tools.txt, or $TOOLS_FILE; `perl:Module` names a Perl module), and
+# tests/tools.txt, or $TOOLS_FILE; `perl:Module` names a Perl module, an
+# absolute path a file or directory that must exist), and
 # when some are not, names them and prints the one command that installs them
 # all. Exit 0: all there; 1: some missing. `make test` runs this first.
 set -eu
@@ -11,7 +12,7 @@ while read -r tool pkg; do
   case $tool in '' | '#'*) continue ;; esac
   case $tool in
     perl:*) perl -M"${tool#perl:}" -e 1 >/dev/null 2>&1 && continue ;;
-    /*) [ -x "$tool" ] && continue ;;
+    /*) [ -e "$tool" ] && continue ;;
     *) command -v "$tool" >/dev/null 2>&1 && continue ;;
   esac
   missing_tools="$missing_tools $tool"

@@ -2,6 +2,9 @@
 //! program changes user, and the listeners are on 127.0.0.1 at high ports
 //! (N+25 SMTP, N+587 submission, N+465 SMTPS, N+110 POP3, N+995 POP3S,
 //! N+143 IMAP, N+993 IMAPS). Tests, the demo and CI all run this way.
+//! The webmail gets a key (`webmail/key`) and a lighttpd configuration
+//! (`webmail/lighttpd.conf`: N+80, and N+443 with the instance's
+//! certificate) that `kmpctl start` runs when lighttpd is installed.
 
 use std::fs;
 use std::io::Write;
@@ -31,6 +34,11 @@ pub struct Args {
     /// be returned, and the postmaster@ and abuse@ of domains added later.
     #[arg(long, value_name = "ADDRESS")]
     pub postmaster: Option<String>,
+    /// Let the instance's webmail name the browser to kmp-imapd: trust
+    /// 127.0.0.1 and ::1 as front ends (imapd.trusted_networks). Loopback
+    /// clients are then no longer counted per address.
+    #[arg(long)]
+    pub trust_loopback: bool,
 }
 
 /// The listeners of an instance at `base`: (key, port offset).
@@ -71,9 +79,27 @@ pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {
         cfg.set("system.postmaster", &pm.to_string())
             .map_err(|e| CtlError::new(exit::DATAERR, format!("--postmaster: {e}")))?;
     }
-    for sub in ["queue", "mail", "db", "run", "tls", "log"] {
+    if a.trust_loopback {
+        cfg.set("imapd.trusted_networks", "127.0.0.1, ::1")
+            .map_err(|e| CtlError::new(exit::SOFTWARE, e))?;
+    }
+    for sub in [
+        "queue",
+        "mail",
+        "db",
+        "run",
+        "tls",
+        "log",
+        "webmail",
+        "webmail/htdocs",
+    ] {
         mkdir(&dir.join(sub), 0o750)?;
     }
+    write_webmail_key(&dir.join("webmail/key"))?;
+    let lighttpd = dir.join("webmail/lighttpd.conf");
+    let paths = crate::paths::Paths::new(&cfg);
+    let text = lighttpd_conf(&dir, a.port_base, &paths.program("kmp-webmail"));
+    fs::write(&lighttpd, text).map_err(|e| io_err(&lighttpd, e))?;
     crate::userdb::lmdb::Lmdb::create(&dir.join("db"))
         .map_err(|e| CtlError::new(e.exit_code(), e.to_string()))?;
     let tls = dir.join("tls");
@@ -114,7 +140,125 @@ pub fn instance_config(dir: &Path, base: u16, hostname: &str) -> Result<Config, 
     for (k, off) in LISTENERS {
         set(k, format!("127.0.0.1:{}", base + off))?;
     }
+    set("webmail.imap", format!("127.0.0.1:{}", base + 143))?;
+    set("webmail.imap_security", "plain".into())?;
+    set("webmail.submission", format!("127.0.0.1:{}", base + 587))?;
+    set("webmail.submission_security", "plain".into())?;
+    set("webmail.key_file", p("webmail/key"))?;
+    if let Some(share) = webmail_share() {
+        set(
+            "webmail.skins_dir",
+            share.join("skins").display().to_string(),
+        )?;
+        set("webmail.lang_dir", share.join("lang").display().to_string())?;
+    }
     Ok(cfg)
+}
+
+/// The webmail's skins and languages: installed beside kmpctl
+/// (`../share/kmpromail/webmail`, as `make install` puts them), else the
+/// source checkout this kmpctl was built from (`share/webmail`).
+pub fn webmail_share() -> Option<PathBuf> {
+    let installed = std::env::current_exe().ok().and_then(|e| {
+        e.parent()?
+            .parent()
+            .map(|p| p.join("share/kmpromail/webmail"))
+    });
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("share/webmail");
+    installed
+        .into_iter()
+        .chain(std::iter::once(checkout))
+        .find(|d| d.join("skins/default").is_dir())
+}
+
+/// Writes 32 random bytes for webmail.key_file, mode 0640 (an existing key
+/// is kept: replacing it would end every session).
+pub fn write_webmail_key(path: &Path) -> CtlResult {
+    if path.exists() {
+        return Ok(());
+    }
+    let key = crate::webmail::seal::new_key().map_err(|e| CtlError::new(exit::SOFTWARE, e))?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    f.write_all(&key).map_err(|e| io_err(path, e))
+}
+
+/// Where lighttpd keeps its modules on the systems we know.
+const LIGHTTPD_MODULE_DIRS: &[&str] = &[
+    "/usr/lib/lighttpd",
+    "/usr/lib64/lighttpd",
+    "/usr/local/lib/lighttpd",
+];
+
+/// The instance's lighttpd configuration: the webmail at / on
+/// 127.0.0.1:N+80, and on N+443 over TLS when lighttpd's TLS module
+/// (mod_openssl) is installed.
+pub fn lighttpd_conf(dir: &Path, base: u16, program: &Path) -> String {
+    let d = |s: &str| dir.join(s).display().to_string();
+    let tls = LIGHTTPD_MODULE_DIRS
+        .iter()
+        .any(|m| Path::new(m).join("mod_openssl.so").is_file());
+    let mut modules = vec![
+        "mod_access",
+        "mod_alias",
+        "mod_rewrite",
+        "mod_setenv",
+        "mod_cgi",
+        "mod_accesslog",
+    ];
+    if tls {
+        modules.push("mod_openssl");
+    }
+    let modules = modules
+        .iter()
+        .map(|m| format!("\"{m}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let tls_block = if tls {
+        format!(
+            "$SERVER[\"socket\"] == \"127.0.0.1:{port}\" {{\n  ssl.engine = \"enable\"\n  ssl.pemfile = \"{cert}\"\n  ssl.privkey = \"{key}\"\n}}\n",
+            port = base + 443,
+            cert = d("tls/cert.pem"),
+            key = d("tls/key.pem"),
+        )
+    } else {
+        format!(
+            "# No HTTPS on 127.0.0.1:{}: lighttpd's mod_openssl is not installed\n# (Debian: apt-get install lighttpd-mod-openssl; then run kmpctl init --force).\n",
+            base + 443
+        )
+    };
+    format!(
+        "# lighttpd for the webmail of the instance in {dir}, made by kmpctl init.\n\
+         # `kmpctl start` runs `lighttpd -D -f` on it when lighttpd is installed.\n\
+         server.modules = ({modules})\n\
+         server.bind = \"127.0.0.1\"\n\
+         server.port = {port}\n\
+         server.document-root = \"{htdocs}\"\n\
+         server.pid-file = \"{pid}\"\n\
+         server.errorlog = \"{errlog}\"\n\
+         accesslog.filename = \"{acclog}\"\n\
+         server.upload-dirs = (\"{tmp}\")\n\
+         # No directory listing (mod_dirlisting is not loaded), no static files:\n\
+         # every path goes to the webmail, which serves its own style sheet.\n\
+         url.rewrite-once = (\"^/(.*)$\" => \"/kmp-webmail/$1\")\n\
+         alias.url = (\"/kmp-webmail\" => \"{program}\")\n\
+         $HTTP[\"url\"] =~ \"^/kmp-webmail\" {{\n  cgi.assign = (\"\" => \"\")\n}}\n\
+         setenv.add-environment = (\"KMPROMAIL_CONFIG\" => \"{conf}\")\n\
+         {tls_block}",
+        dir = dir.display(),
+        port = base + 80,
+        htdocs = d("webmail/htdocs"),
+        pid = d("run/lighttpd.pid"),
+        errlog = d("log/lighttpd-error.log"),
+        acclog = d("log/lighttpd-access.log"),
+        tmp = d("webmail"),
+        program = program.display(),
+        conf = d("kmpromail.toml"),
+    )
 }
 
 /// Writes a self-signed certificate for `hostname` (and localhost, 127.0.0.1, ::1).

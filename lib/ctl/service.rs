@@ -181,6 +181,22 @@ pub fn status(ctx: &Ctx) -> CtlResult {
             },
         ]);
     }
+    // The webmail's web server, when the supervisor runs one.
+    let conf = Config::locate(ctx.config_path.as_deref());
+    if let Some((_, lconf)) = supervise::webmail_server(&conf) {
+        let name = supervise::WEB_SERVER;
+        let pid = supervise::read_pid(&paths.pid_file(name)).filter(|p| supervise::alive(*p));
+        if pid.is_none() {
+            down += 1;
+        }
+        t.push(vec![
+            name.to_string(),
+            if pid.is_some() { "running" } else { "down" }.into(),
+            pid.map(|p| p.to_string()).unwrap_or_default(),
+            pid.and_then(uptime).map(fmt_uptime).unwrap_or_default(),
+            lighttpd_listeners(&lconf),
+        ]);
+    }
     t.print(ctx.json);
     if down > 0 {
         return Err(CtlError::new(
@@ -210,6 +226,34 @@ fn listeners(cfg: &Config, name: &str) -> String {
         .flat_map(|k| cfg.list(k).iter().cloned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Where the webmail's lighttpd listens, from its configuration
+/// (`server.bind` and `server.port`, and each `$SERVER["socket"]`).
+fn lighttpd_listeners(conf: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(conf).unwrap_or_default();
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(key)?.trim().strip_prefix('='))
+            .map(|v| v.trim().trim_matches('"').to_string())
+    };
+    let mut out = Vec::new();
+    if let Some(port) = value("server.port") {
+        let host = value("server.bind").unwrap_or_else(|| "0.0.0.0".into());
+        out.push(format!("{host}:{port}"));
+    }
+    for l in text.lines() {
+        if let Some(rest) = l.trim().strip_prefix("$SERVER[\"socket\"] ==") {
+            out.push(
+                rest.trim()
+                    .trim_end_matches('{')
+                    .trim()
+                    .trim_matches('"')
+                    .to_string(),
+            );
+        }
+    }
+    out.join(" ")
 }
 
 /// Seconds a process has been running, from /proc.

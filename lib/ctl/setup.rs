@@ -14,7 +14,8 @@
 //! | vmail   | kmp-local, pop3d, imapd| kmpromail          |
 //!
 //! `kmpdrop` may write the queue's drop directory (kmp-inject is setgid to it);
-//! `kmpromail` may create sockets in the run directory and read the TLS key.
+//! `kmpromail` may create sockets in the run directory and read the TLS key;
+//! `kmpweb` may read the webmail's key (the web server's user joins it).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,10 @@ use crate::config::Config;
 use crate::exit;
 
 pub use crate::daemon::DAEMON_GROUP;
+
+/// The group that may read the webmail's key (`webmail.key_file`): add the
+/// web server's user to it, or run the CGI as a user of it.
+pub const WEBMAIL_GROUP: &str = "kmpweb";
 
 /// (user, extra groups) for each system user.
 pub const USERS: &[(&str, &[&str])] = &[
@@ -80,6 +85,17 @@ pub fn layout(cfg: &Config) -> Vec<PathSpec> {
             owner: "root",
             group: "kmpdrop",
             mode: 0o2755,
+            dir: false,
+        });
+    }
+    // The webmail's key: the web server's user reads it through the group.
+    let wkey = cfg.str("webmail.key_file");
+    if !wkey.is_empty() {
+        v.push(PathSpec {
+            path: PathBuf::from(wkey),
+            owner: "root",
+            group: WEBMAIL_GROUP,
+            mode: 0o640,
             dir: false,
         });
     }
@@ -149,6 +165,7 @@ pub fn run(ctx: &Ctx) -> CtlResult {
     let mut changed = Vec::new();
     ensure_group(DAEMON_GROUP, &mut changed)?;
     ensure_group("kmpdrop", &mut changed)?;
+    ensure_group(WEBMAIL_GROUP, &mut changed)?;
     for (user, groups) in USERS {
         ensure_user(user, groups, &mut changed)?;
     }
@@ -162,6 +179,12 @@ pub fn run(ctx: &Ctx) -> CtlResult {
         mkdir_parent(&cert)?;
         super::init::write_self_signed(cfg.str("system.hostname"), &cert, &key)?;
         changed.push(format!("made a self-signed certificate {}", cert.display()));
+    }
+    let wkey = cfg.path_of("webmail.key_file");
+    if !cfg.str("webmail.key_file").is_empty() && !wkey.exists() {
+        mkdir_parent(&wkey)?;
+        super::init::write_webmail_key(&wkey)?;
+        changed.push(format!("made the webmail key {}", wkey.display()));
     }
     for s in layout(&cfg) {
         fix_path(&s, &mut changed)?;
@@ -184,6 +207,18 @@ fn write_first_config(path: &Path) -> CtlResult {
         if let Some(h) = h.to_str().filter(|h| !h.is_empty()) {
             let _ = cfg.set("system.hostname", h);
         }
+    }
+    // The webmail's skins and languages where `make install` put them
+    // (under kmpctl's own PREFIX, which may not be the default's).
+    if let Some(share) = super::init::webmail_share() {
+        let _ = cfg.set(
+            "webmail.skins_dir",
+            &share.join("skins").display().to_string(),
+        );
+        let _ = cfg.set(
+            "webmail.lang_dir",
+            &share.join("lang").display().to_string(),
+        );
     }
     mkdir_parent(path)?;
     let text = format!(

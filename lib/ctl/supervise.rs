@@ -77,17 +77,39 @@ pub fn run(config: &Path, cfg: &Config) -> Result<(), CtlError> {
             format!("already running (supervisor pid {pid})"),
         ));
     }
-    let names = installed(&paths);
+    let mut names = installed(&paths);
     if names.is_empty() {
         return Err(CtlError::new(
             exit::OSFILE,
             format!("no daemon installed in {}", paths.libexec.display()),
         ));
     }
+    // The webmail's web server runs beside the daemons, last.
+    match webmail_server(config) {
+        Some(_) => names.push(WEB_SERVER),
+        None if config
+            .parent()
+            .is_some_and(|d| d.join("webmail/lighttpd.conf").is_file()) =>
+        {
+            crate::info!("lighttpd is not installed: the webmail is not served");
+        }
+        None => {}
+    }
     let mut managed: Vec<Managed> = Vec::new();
     for name in names {
         let _ = std::fs::remove_file(paths.pid_file(name));
-        let child = spawn(&paths, config, name)?;
+        let child = match spawn(&paths, config, name) {
+            Ok(c) => c,
+            // The mail system runs without its webmail rather than not at all.
+            Err(e) if name == WEB_SERVER => {
+                crate::warn!("{}; the webmail is not served", e.message);
+                continue;
+            }
+            Err(e) => {
+                stop_all(&paths, &mut managed);
+                return Err(e);
+            }
+        };
         let pid = child.id();
         let mut m = Managed {
             name,
@@ -98,6 +120,11 @@ pub fn run(config: &Path, cfg: &Config) -> Result<(), CtlError> {
             restart_at: None,
         };
         if let Err(e) = wait_ready(&paths, &mut m, pid) {
+            if name == WEB_SERVER {
+                crate::warn!("{}; the webmail is not served", e.message);
+                stop_all(&paths, std::slice::from_mut(&mut m));
+                continue;
+            }
             stop_all(&paths, &mut managed);
             stop_all(&paths, std::slice::from_mut(&mut m));
             return Err(e);
@@ -226,7 +253,56 @@ fn restart_delay(was_ready: bool, backoff: &mut Duration) -> Duration {
     wait
 }
 
+/// The web server the supervisor runs for the webmail, as a pseudo-daemon.
+pub const WEB_SERVER: &str = "lighttpd";
+
+/// lighttpd and the configuration `kmpctl init` wrote for it
+/// (`webmail/lighttpd.conf` beside the configuration file), when both are
+/// there.
+pub fn webmail_server(config: &Path) -> Option<(PathBuf, PathBuf)> {
+    let conf = config.parent()?.join("webmail/lighttpd.conf");
+    if !conf.is_file() {
+        return None;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(WEB_SERVER))
+        .find(|p| p.is_file());
+    found.map(|bin| (bin, conf))
+}
+
 fn spawn(paths: &Paths, config: &Path, name: &str) -> Result<Child, CtlError> {
+    if name == WEB_SERVER {
+        let Some((bin, conf)) = webmail_server(config) else {
+            return Err(CtlError::new(exit::UNAVAILABLE, "lighttpd is gone"));
+        };
+        // What lighttpd says before it opens its own error log (a bad
+        // configuration) goes to the instance's log/lighttpd-error.log.
+        let err = conf
+            .parent()
+            .and_then(Path::parent)
+            .map(|d| d.join("log/lighttpd-error.log"))
+            .and_then(|p| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .ok()
+            })
+            .map(Stdio::from)
+            .unwrap_or_else(Stdio::null);
+        // -D: in the foreground, so it is our child and we see it die.
+        return Command::new(bin)
+            .arg("-D")
+            .arg("-f")
+            .arg(conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .map_err(|e| CtlError::new(exit::OSERR, format!("cannot start lighttpd: {e}")));
+    }
     Command::new(paths.program(name))
         .arg("--config")
         .arg(config)

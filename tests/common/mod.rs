@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod webmail;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ pub fn free_port_base() -> u16 {
     for _ in 0..60 {
         let step = NEXT.fetch_add(1, Ordering::SeqCst) % 30;
         let base = 30000 + (seed + step * 1000) % 30000;
-        let offsets = [25u16, 587, 465, 110, 995, 143, 993, 26, 27, 28];
+        let offsets = [25u16, 587, 465, 110, 995, 143, 993, 26, 27, 28, 80, 443];
         if offsets
             .iter()
             .all(|o| TcpListener::bind(("127.0.0.1", base + o)).is_ok())

@@ -15,6 +15,7 @@ mod send;
 mod smtpd;
 mod system;
 mod tls;
+mod webmail;
 
 /// One configuration key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         remote::KEYS,
         pop3d::KEYS,
         imapd::KEYS,
+        webmail::KEYS,
     ]
     .concat()
 });

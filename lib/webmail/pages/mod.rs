@@ -1,0 +1,89 @@
+//! The route table and the pages. One file per group of pages; see the
+//! module doc of `webmail` for how to add one.
+
+pub mod folders;
+pub mod list;
+pub mod login;
+pub mod mail;
+pub mod quota;
+pub mod read;
+pub mod search;
+pub mod settings;
+
+use super::app::{method_matches, Ctx, PageError};
+use super::request::{Method, Request};
+use super::response::Response;
+
+/// A page handler.
+pub type Handler = fn(&mut Ctx) -> Result<Response, PageError>;
+
+/// One route: exact path, method, whether it needs a login.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    /// The session is checked (and, for a POST, the CSRF token) before the
+    /// handler runs.
+    pub login: bool,
+    pub handler: Handler,
+}
+
+const fn get(path: &'static str, login: bool, handler: Handler) -> Route {
+    Route {
+        method: Method::Get,
+        path,
+        login,
+        handler,
+    }
+}
+
+const fn post(path: &'static str, login: bool, handler: Handler) -> Route {
+    Route {
+        method: Method::Post,
+        path,
+        login,
+        handler,
+    }
+}
+
+/// Every page. Add new ones at the end.
+pub static ROUTES: &[Route] = &[
+    get("/", false, login::root),
+    get("/login", false, login::form),
+    post("/login", false, login::submit),
+    post("/logout", true, login::logout),
+    get("/folders", true, folders::show),
+    post("/folders/create", true, folders::create),
+    post("/folders/rename", true, folders::rename),
+    post("/folders/delete", true, folders::delete),
+    post("/folders/empty", true, folders::empty),
+    get("/settings", true, settings::show),
+    post("/settings", true, settings::save),
+    get("/list", true, list::show),
+    post("/list/act", true, list::act),
+    get("/read", true, read::show),
+    get("/frame", true, read::frame),
+    get("/part", true, read::part),
+    get("/source", true, read::source),
+    post("/read/images", true, read::trust_sender),
+    get("/search", true, search::show),
+    get("/quota", true, quota::show),
+];
+
+/// The route for a request: 404 for an unknown path, 405 for a known
+/// path with another method.
+pub fn find(req: &Request) -> Result<&'static Route, PageError> {
+    let mut known = false;
+    for r in ROUTES {
+        if r.path == req.path {
+            known = true;
+            if method_matches(r, &req.method) {
+                return Ok(r);
+            }
+        }
+    }
+    if known {
+        Err(PageError::Bad("err_method"))
+    } else {
+        Err(PageError::NotFound)
+    }
+}

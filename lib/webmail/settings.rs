@@ -1,0 +1,133 @@
+//! The `[webmail]` keys, typed, and the IP allow and deny lists.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::net::Cidr;
+
+/// How to reach a server: host, port and transport security.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub host: String,
+    pub port: u16,
+    /// `plain`, `starttls` or `tls`.
+    pub security: String,
+}
+
+/// What kmp-webmail reads from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub imap: Server,
+    pub imap_ca_file: Option<PathBuf>,
+    pub imap_timeout: Duration,
+    pub submission: Server,
+    pub key_file: PathBuf,
+    pub skins_dir: PathBuf,
+    pub lang_dir: PathBuf,
+    pub session_lifetime: Duration,
+    pub max_request_size: u64,
+    pub allow: Vec<Cidr>,
+    pub deny: Vec<Cidr>,
+    pub page_size: u32,
+}
+
+impl Settings {
+    /// The settings in `cfg`; an address that is not `host:port` is an error.
+    pub fn from_config(cfg: &Config) -> Result<Settings, String> {
+        let ca = cfg.str("webmail.imap_ca_file");
+        Ok(Settings {
+            imap: Server::parse(cfg.str("webmail.imap"), cfg.str("webmail.imap_security"))
+                .map_err(|e| format!("webmail.imap: {e}"))?,
+            imap_ca_file: (!ca.is_empty()).then(|| PathBuf::from(ca)),
+            imap_timeout: cfg.duration("webmail.imap_timeout"),
+            submission: Server::parse(
+                cfg.str("webmail.submission"),
+                cfg.str("webmail.submission_security"),
+            )
+            .map_err(|e| format!("webmail.submission: {e}"))?,
+            key_file: cfg.path_of("webmail.key_file"),
+            skins_dir: cfg.path_of("webmail.skins_dir"),
+            lang_dir: cfg.path_of("webmail.lang_dir"),
+            session_lifetime: cfg.duration("webmail.session_lifetime"),
+            max_request_size: cfg.u64("webmail.max_request_size"),
+            allow: cfg.nets("webmail.allow"),
+            deny: cfg.nets("webmail.deny"),
+            page_size: cfg.u64("webmail.page_size").min(500) as u32,
+        })
+    }
+
+    /// Whether a browser at `ip` may use the webmail: not denied, and
+    /// allowed when there is an allow list. An unknown address (no
+    /// REMOTE_ADDR) is refused when either list is set.
+    pub fn admits(&self, ip: Option<IpAddr>) -> bool {
+        match ip {
+            None => self.allow.is_empty() && self.deny.is_empty(),
+            Some(ip) => {
+                !self.deny.iter().any(|n| n.contains(ip))
+                    && (self.allow.is_empty() || self.allow.iter().any(|n| n.contains(ip)))
+            }
+        }
+    }
+}
+
+impl Server {
+    /// `host:port`, `[v6]:port`.
+    pub fn parse(addr: &str, security: &str) -> Result<Server, String> {
+        let bad = || format!("{addr:?} is not host:port");
+        let (host, port) = addr.trim().rsplit_once(':').ok_or_else(bad)?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if host.is_empty() || port == 0 {
+            return Err(bad());
+        }
+        Ok(Server {
+            host: host.to_string(),
+            port,
+            security: security.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse() {
+        assert_eq!(
+            Server::parse("[::1]:143", "plain").unwrap(),
+            Server {
+                host: "::1".into(),
+                port: 143,
+                security: "plain".into()
+            }
+        );
+        assert_eq!(
+            Server::parse("mail.example.com:993", "tls").unwrap().port,
+            993
+        );
+        assert!(Server::parse("nohost", "tls").is_err());
+        assert!(Server::parse(":143", "tls").is_err());
+        assert!(Server::parse("a:0", "tls").is_err());
+    }
+
+    #[test]
+    fn deny_wins_over_allow() {
+        let mut cfg = Config::defaults();
+        cfg.set("webmail.allow", "192.0.2.0/24").unwrap();
+        cfg.set("webmail.deny", "192.0.2.7").unwrap();
+        let s = Settings::from_config(&cfg).unwrap();
+        assert!(s.admits(Some("192.0.2.1".parse().unwrap())));
+        assert!(!s.admits(Some("192.0.2.7".parse().unwrap())));
+        assert!(!s.admits(Some("198.51.100.1".parse().unwrap())));
+        assert!(!s.admits(None));
+        let open = Settings::from_config(&Config::defaults()).unwrap();
+        assert!(open.admits(Some("198.51.100.1".parse().unwrap())));
+        assert!(open.admits(None));
+    }
+}
