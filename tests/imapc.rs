@@ -634,8 +634,30 @@ fn metadata_set_get_and_remove() {
             "{bad}"
         );
     }
-    // Another user does not see it (a second user on the same server).
+    c.set_metadata("", &[("/private/vendor/kmpromail/prefs", Some(b"mine"))])
+        .unwrap();
     c.logout().unwrap();
+    // Another user of the same server does not see it.
+    let out = inst.ctl_stdin(
+        &["user", "add", "v@example.test", "--password-stdin"],
+        Some(b"other\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v = Client::connect(&endpoint(&inst, Security::Plain)).unwrap();
+    v.login("v@example.test", "other").unwrap();
+    let got = v
+        .get_metadata("", &["/private/vendor/kmpromail/prefs"])
+        .unwrap();
+    assert_eq!(got[0].1, None);
+    assert_eq!(
+        v.get_metadata("INBOX", &["/private/comment"]).unwrap()[0].1,
+        None
+    );
+    v.logout().unwrap();
 }
 
 #[test]
@@ -722,4 +744,44 @@ fn append_returns_appenduid_and_arguments_never_inject() {
     // The connection still works after all that.
     assert_eq!(c.select("INBOX", true).unwrap().exists, 3);
     c.logout().unwrap();
+}
+
+#[test]
+fn changes_by_another_session_do_not_confuse_results() {
+    let inst = common::imap_instance();
+    let mut c = login(&inst);
+    let msgs: Vec<Vec<u8>> = (1..=4)
+        .map(|i| message(&format!("Subject: n{i}\n"), 10))
+        .collect();
+    let u = fill(&mut c, "N", &msgs);
+    // Another session flags one, expunges another and adds a fifth.
+    let mut d = login(&inst);
+    d.select("N", false).unwrap();
+    d.store(&[u[0]], true, &["\\Flagged"]).unwrap();
+    d.expunge(&[u[1]]).unwrap();
+    let (_, u5) = d
+        .append("N", &[], &message("Subject: n5\n", 10))
+        .unwrap()
+        .unwrap();
+    // The first session's next commands bring EXPUNGE, EXISTS and FETCH
+    // updates along with their own data.
+    let s = c.summaries(&u).unwrap();
+    assert_eq!(
+        s.iter().map(|s| s.uid).collect::<Vec<_>>(),
+        vec![u[0], u[2], u[3]]
+    );
+    assert!(s[0].has_flag("\\Flagged"));
+    assert!(!s[1].has_flag("\\Flagged"));
+    assert_eq!(
+        c.search(&Criteria::All).unwrap(),
+        vec![u[0], u[2], u[3], u5]
+    );
+    assert_eq!(
+        c.sort(SortKey::Subject, true, &Criteria::All).unwrap(),
+        vec![u5, u[3], u[2], u[0]]
+    );
+    assert_eq!(c.fetch_raw(u[1]).unwrap(), None);
+    assert_eq!(c.fetch_raw(u[2]).unwrap().unwrap(), msgs[2]);
+    c.logout().unwrap();
+    d.logout().unwrap();
 }

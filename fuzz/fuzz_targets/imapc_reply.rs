@@ -1,9 +1,11 @@
 //! The IMAP client's response reader (lib/imapc/reply.rs) and what is built
 //! on it: framing any byte stream into responses never panics and never
 //! reads past its caps; parsing any bytes gives a response or an error; the
-//! envelope and body-structure readers take whatever values come.
+//! envelope and body-structure readers take whatever values come; and a
+//! string the client quotes has no CR, LF or NUL and reads back the same.
 #![no_main]
 
+use kmpromail::imapc::command::{encode_str, Encoded};
 use kmpromail::imapc::reply::{parse, read_response, Response, Value, MAX_RESPONSE};
 use kmpromail::imapc::types::{body_structure, envelope, priority};
 use libfuzzer_sys::fuzz_target;
@@ -17,6 +19,18 @@ fn walk(v: &Value) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    for utf8 in [false, true] {
+        if let Ok(Encoded::Quoted(q)) = encode_str(data, utf8) {
+            assert!(!q.iter().any(|c| matches!(c, b'\r' | b'\n' | 0)));
+            let line = [b"* X ".as_slice(), &q, b"\r\n"].concat();
+            match parse(&line) {
+                Ok(Response::Data { values, .. }) => {
+                    assert_eq!(values, vec![Value::Str(data.to_vec())])
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
     let _ = parse(data);
     let _ = priority(data);
     let mut r = std::io::BufReader::with_capacity(7, data);

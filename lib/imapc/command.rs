@@ -112,7 +112,7 @@ pub fn uid_set(uids: &[u32]) -> String {
     while i < v.len() {
         let start = v[i];
         let mut end = start;
-        while i + 1 < v.len() && v[i + 1] == end + 1 {
+        while i + 1 < v.len() && end.checked_add(1) == Some(v[i + 1]) {
             i += 1;
             end = v[i];
         }
@@ -459,12 +459,36 @@ mod tests {
         ));
         assert_eq!(encode_str(b"\xff", true).unwrap(), Encoded::Literal);
         assert!(encode_str(b"a\0b", false).is_err());
+        // What is quoted reads back the same through the response parser.
+        for s in [
+            &b"plain"[..],
+            b"a\"b\\c\\",
+            b"\t\x1b",
+            "中文".as_bytes(),
+            b"",
+        ] {
+            for utf8 in [false, true] {
+                if let Encoded::Quoted(q) = encode_str(s, utf8).unwrap() {
+                    let line = [b"* X ".as_slice(), &q, b"\r\n"].concat();
+                    let Ok(super::super::reply::Response::Data { values, .. }) =
+                        super::super::reply::parse(&line)
+                    else {
+                        panic!("{line:?}")
+                    };
+                    assert_eq!(values, vec![super::super::reply::Value::Str(s.to_vec())]);
+                }
+            }
+        }
     }
 
     #[test]
     fn sets() {
         assert_eq!(uid_set(&[5, 3, 4, 1, 9, 9, 0]), "1,3:5,9");
         assert_eq!(uid_set(&[]), "");
+        assert_eq!(
+            uid_set(&[u32::MAX, u32::MAX - 1, 1]),
+            "1,4294967294:4294967295"
+        );
         assert_eq!(uid_sets(&[1, 3, 5, 7], 3), vec!["1,3", "5,7"]);
         assert_eq!(expand_set("3:1,7").unwrap(), vec![1, 2, 3, 7]);
         assert!(expand_set("1:4294967295").is_err());

@@ -1,11 +1,11 @@
 //! The byte stream under the client: a TCP connection with timeouts, plain
 //! or inside TLS (rustls, the ring provider, as everywhere in the project).
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
@@ -65,14 +65,61 @@ impl Stream {
     }
 }
 
+/// The timeout an endpoint's zero stands for.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The endpoint's timeout, zero meaning [`DEFAULT_TIMEOUT`].
+pub fn effective(timeout: Duration) -> Duration {
+    if timeout.is_zero() {
+        DEFAULT_TIMEOUT
+    } else {
+        timeout
+    }
+}
+
+/// A buffered reader that gives up once `until` has passed: each read is
+/// bounded by the socket's timeout, this bounds a whole reply that a
+/// server trickles a byte at a time.
+pub struct Deadline<'a, R> {
+    pub inner: &'a mut R,
+    pub until: Instant,
+}
+
+impl<R> Deadline<'_, R> {
+    fn check(&self) -> io::Result<()> {
+        if Instant::now() > self.until {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the reply took too long",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<R: BufRead> Read for Deadline<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.check()?;
+        self.inner.read(buf)
+    }
+}
+
+impl<R: BufRead> BufRead for Deadline<'_, R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.check()?;
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n)
+    }
+}
+
 /// Connects to the first address of `host:port` that answers in `timeout`,
 /// with read and write timeouts set.
 pub fn tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Error> {
-    let timeout = if timeout.is_zero() {
-        Duration::from_secs(30)
-    } else {
-        timeout
-    };
+    let timeout = effective(timeout);
     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"));
     for addr in (host, port).to_socket_addrs().map_err(Error::Io)? {
         match TcpStream::connect_timeout(&addr, timeout) {

@@ -98,7 +98,8 @@ impl Client {
         cmd.str(self.mailbox(folder)?);
         cmd.syn(&self.status_items());
         let done = self.run(&cmd)?;
-        done.untagged
+        let found: Vec<(String, FolderStatus)> = done
+            .untagged
             .iter()
             .filter_map(|r| match r {
                 Response::Data { name, values, .. } if name == "STATUS" => {
@@ -106,7 +107,14 @@ impl Client {
                 }
                 _ => None,
             })
-            .find(|(n, _)| n == &normalise(folder))
+            .collect();
+        // The folder's own, or the only one (a server may spell the name
+        // its own way: `INBOX.x` for `inbox.x`).
+        let wanted = normalise(folder);
+        let one = found.len() == 1;
+        found
+            .into_iter()
+            .find(|(n, _)| *n == wanted || one)
             .map(|(_, s)| s)
             .ok_or_else(|| Error::Protocol("no STATUS data in the reply".into()))
     }
@@ -136,8 +144,12 @@ impl Client {
                 } => {
                     let n = values.first().and_then(Value::number);
                     match code.as_str() {
-                        "UIDVALIDITY" => sel.uidvalidity = n.unwrap_or(0) as u32,
-                        "UIDNEXT" => sel.uidnext = n.unwrap_or(0) as u32,
+                        "UIDVALIDITY" => {
+                            sel.uidvalidity = values.first().and_then(Value::number32).unwrap_or(0)
+                        }
+                        "UIDNEXT" => {
+                            sel.uidnext = values.first().and_then(Value::number32).unwrap_or(0)
+                        }
                         "HIGHESTMODSEQ" => sel.highestmodseq = n,
                         _ => {}
                     }

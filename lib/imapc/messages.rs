@@ -11,6 +11,7 @@ use super::{Client, Criteria, Error, SortKey};
 
 /// Longest UID set put in one command; longer lists are split.
 const MAX_SET_LEN: usize = 4000;
+
 impl Client {
     /// UIDs of the selected folder's messages matching `criteria`, sorted
     /// by `key` (UID SORT, RFC 5256). Without SORT: UID SEARCH, in UID

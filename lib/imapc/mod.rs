@@ -36,11 +36,27 @@
 //! [`Client::enable_utf8`] turned on UTF8=ACCEPT (RFC 6855).
 //!
 //! Beyond the agreed interface there are: [`Error::Invalid`] (a caller's
-//! argument that cannot be sent: a NUL byte, a bad flag, section or date),
-//! [`Client::capabilities`], [`Client::enable_utf8`] and
-//! [`Client::utf8_enabled`]. `expunge` sets `\Deleted` on the given UIDs
-//! itself before UID EXPUNGE, so it removes exactly those messages
-//! whether or not the caller flagged them.
+//! argument that cannot be sent: a NUL or control character, a bad flag,
+//! section, metadata entry or date; nothing is sent then),
+//! [`Client::capabilities`], [`Client::enable_utf8`],
+//! [`Client::utf8_enabled`], the [`MetadataEntry`] name for the pairs
+//! `get_metadata` returns, [`Date`] = (year, month, day) for
+//! `Criteria::Since`/`Before`, and small helpers on the result types
+//! ([`Folder::selectable`], [`Summary::has_flag`], [`Address::email`],
+//! [`SinglePart::file_name`], [`SinglePart::is_attachment`],
+//! [`BodyStructure::content_type`]). [`Client::expunge`] sets `\Deleted`
+//! on the given UIDs itself before UID EXPUNGE, so it removes exactly
+//! those messages whether or not the caller flagged them.
+//!
+//! The files: `mod.rs` the types, connecting and logging in; `folders.rs`
+//! and `messages.rs` the commands; `wire.rs` sending commands and reading
+//! their responses; `reply.rs` the response parser; `command.rs` argument
+//! encoding, checks and search criteria; `types.rs` envelopes and body
+//! structures; `conn.rs` TCP and TLS. The parser is our own rather than
+//! imap-codec: a client needs only the response side, read from a blocking
+//! buffered stream with our caps, and must tolerate the small liberties
+//! real servers take (bare `\*`, a trailing space, no space between body
+//! parts) that a strict codec refuses; kmp-imapd's parser is ours too.
 
 pub mod command;
 pub mod conn;
@@ -87,9 +103,14 @@ pub struct Endpoint {
     /// PEM authorities to check the certificate with; None = the system's
     /// ([`conn::SYSTEM_ROOTS`]).
     pub ca_file: Option<PathBuf>,
-    /// For connecting and for each read and write (zero means 30 s).
+    /// For connecting and for each read and write (zero means 30 s); a
+    /// whole reply may take [`REPLY_TIME`] times as long.
     pub timeout: Duration,
 }
+
+/// How many times the endpoint's timeout one reply may take in all (a
+/// reply that comes a byte at a time, each just before the timeout, ends).
+pub const REPLY_TIME: u32 = 10;
 
 /// One metadata entry (RFC 5464) and its value; None when it has none.
 pub type MetadataEntry = (String, Option<Vec<u8>>);
@@ -158,7 +179,23 @@ pub struct Client {
     bye: Option<String>,
     /// Untagged responses of the command in progress.
     untagged: Vec<Response>,
+    /// The time one reply may take.
+    reply_time: Duration,
+    /// Bytes and values received for the command in progress.
+    received: (usize, usize),
     buf: Vec<u8>,
+}
+
+impl fmt::Debug for Client {
+    /// The capabilities and the state, never what was sent.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("capabilities", &self.caps)
+            .field("commands", &self.tag)
+            .field("utf8", &self.utf8)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -179,15 +216,24 @@ impl Client {
             broken: None,
             bye: None,
             untagged: Vec::new(),
+            received: (0, 0),
+            reply_time: conn::effective(e.timeout).saturating_mul(REPLY_TIME),
             buf: Vec::new(),
         };
         match c.read()? {
             Response::Status {
                 tag: None,
-                status: Status::Ok | Status::Preauth,
+                status: status @ (Status::Ok | Status::Preauth),
                 code,
                 ..
             } => {
+                // RFC 9051 section 6.2.1: no STARTTLS after PREAUTH, and a
+                // man in the middle would send PREAUTH to stay in plain text.
+                if status == Status::Preauth && e.security == Security::StartTls {
+                    return Err(Error::Tls(
+                        "PREAUTH greeting: STARTTLS is impossible".into(),
+                    ));
+                }
                 if let Some((name, values)) = code {
                     if name == "CAPABILITY" {
                         c.set_caps(&values);
@@ -203,7 +249,9 @@ impl Client {
             _ => return Err(c.fail("the greeting is not OK, PREAUTH or BYE")),
         }
         if e.security == Security::StartTls {
-            c.capability()?;
+            if c.caps.is_empty() {
+                c.capability()?;
+            }
             if !c.has("STARTTLS") {
                 return Err(Error::Tls("the server does not offer STARTTLS".into()));
             }

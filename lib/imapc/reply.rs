@@ -12,8 +12,9 @@
 
 use std::io::BufRead;
 
-/// The longest line (outside literals) a response may have.
-pub const MAX_LINE: usize = 1 << 20;
+/// The longest line (outside literals) a response may have: a SEARCH
+/// result of a million UIDs from a server without ESEARCH.
+pub const MAX_LINE: usize = 8 << 20;
 /// The largest single literal (a whole message fetched with BODY[]).
 pub const MAX_LITERAL: usize = 64 << 20;
 /// The most bytes one response may hold, literals included.
@@ -21,6 +22,9 @@ pub const MAX_RESPONSE: usize = MAX_LITERAL + (16 << 20);
 /// The deepest nesting of parenthesised lists (BODYSTRUCTURE of a message
 /// in a message in a multipart ... needs a few dozen at most).
 pub const MAX_DEPTH: usize = 64;
+/// The most values one response may hold (each costs more memory than
+/// the two bytes `1 ` it takes on the wire).
+pub const MAX_VALUES: usize = 2_000_000;
 
 /// One value of response data (RFC 9051 "nstring", "astring", lists).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,17 +219,30 @@ fn parse_count(num: &[u8]) -> Result<usize, ReplyError> {
 
 /// Parses the bytes of one complete response (as [`read_response`] framed it).
 pub fn parse(input: &[u8]) -> Result<Response, ReplyError> {
-    let mut p = Parser { b: input, i: 0 };
+    parse_counted(input).map(|(r, _)| r)
+}
+
+/// [`parse`], and how many values the response holds.
+pub fn parse_counted(input: &[u8]) -> Result<(Response, usize), ReplyError> {
+    let mut p = Parser {
+        b: input,
+        i: 0,
+        values: 0,
+        no_close: 0,
+    };
     let r = p.response()?;
     if p.i != input.len() {
         return Err(p.err("bytes after the end of the response"));
     }
-    Ok(r)
+    Ok((r, p.values))
 }
 
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
+    values: usize,
+    /// Before this offset no `]` closes a `[` (see [`Parser::atom`]).
+    no_close: usize,
 }
 
 impl Parser<'_> {
@@ -326,6 +343,9 @@ impl Parser<'_> {
             // Capability names are atoms, but be lenient with odd bytes.
             let line = self.rest_of_line()?;
             for w in line.split(|b| *b == b' ').filter(|w| !w.is_empty()) {
+                if values.len() >= 1000 {
+                    return Err(self.err("too many capabilities"));
+                }
                 values.push(Value::Atom(w.to_vec()));
             }
             return Ok(Response::Data {
@@ -402,6 +422,10 @@ impl Parser<'_> {
 
     /// One value. `in_code`: a `]` ends atoms (inside a response code).
     fn value(&mut self, depth: usize, in_code: bool) -> Result<Value, ReplyError> {
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(self.err("too many values in one response"));
+        }
         match self.peek() {
             Some(b'(') => {
                 if depth >= MAX_DEPTH {
@@ -447,31 +471,28 @@ impl Parser<'_> {
         }
     }
 
-    /// An atom; a `[` opens a section that runs to its matching `]`
-    /// (spaces and parentheses included), and a `<n>` may follow it.
+    /// An atom; a `[` opens a section that runs to the next `]` (spaces
+    /// and parentheses included), and a `<n>` may follow it.
     fn atom(&mut self, in_code: bool) -> Result<Vec<u8>, ReplyError> {
         let start = self.i;
         loop {
             match self.peek() {
-                Some(b'[') => {
-                    let mut depth = 0usize;
-                    loop {
-                        match self.peek() {
-                            Some(b'[') => depth += 1,
-                            Some(b']') => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    self.i += 1;
-                                    break;
-                                }
-                            }
-                            Some(b'\r') | Some(b'\n') | None => {
-                                return Err(self.err("unterminated section"))
-                            }
-                            _ => {}
-                        }
+                Some(b'[') if self.i >= self.no_close => {
+                    // A section runs to the first `]` (sections do not
+                    // nest). Without one on the line, `[` is an ordinary
+                    // atom character (a mailbox named `a[b`), and so is
+                    // every later `[` on the line: no scan twice.
+                    let rest = &self.b[self.i..];
+                    let end = rest
+                        .iter()
+                        .position(|c| matches!(c, b']' | b'\r' | b'\n'))
+                        .unwrap_or(rest.len());
+                    if rest.get(end) != Some(&b']') {
+                        self.no_close = self.i + end;
                         self.i += 1;
+                        continue;
                     }
+                    self.i += end + 1;
                     if self.eat(b'<') {
                         // The origin of a partial fetch: `BODY[]<0>`.
                         while matches!(self.peek(), Some(c) if c.is_ascii_digit() || c == b'.') {
@@ -700,6 +721,21 @@ mod tests {
         };
         assert_eq!(name, "LIST");
         assert_eq!(values.len(), 3);
+        // `[` with no `]` is an atom character (RFC 9051 ATOM-CHAR).
+        let r = p(b"* LIST () \".\" a[b\r\n");
+        let Response::Data { values, .. } = r else {
+            panic!()
+        };
+        assert_eq!(values[2], Value::Atom(b"a[b".to_vec()));
+        let brackets = [
+            b"* LIST () \".\" ".to_vec(),
+            vec![b'['; 4 << 20],
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        let started = std::time::Instant::now();
+        assert!(parse(&brackets).is_ok());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
         let r = p(b"* SEARCH 1 2 3 \r\n");
         let Response::Data { values, .. } = r else {
             panic!()
@@ -747,6 +783,20 @@ mod tests {
         }
         let deep = [b"* X ".to_vec(), vec![b'('; 10_000], b"\r\n".to_vec()].concat();
         assert!(parse(&deep).is_err());
+        let many = [
+            b"* SEARCH".to_vec(),
+            b" 1".repeat(MAX_VALUES + 1),
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        assert!(parse(&many).is_err());
+        let enough = [
+            b"* SEARCH".to_vec(),
+            b" 1".repeat(MAX_VALUES),
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        assert!(parse(&enough).is_ok());
     }
 
     #[test]

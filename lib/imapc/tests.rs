@@ -19,6 +19,8 @@ enum Step {
     Bytes(usize),
     /// Send these bytes.
     Send(&'static [u8]),
+    /// Send these bytes one at a time, this long apart.
+    Trickle(&'static [u8], Duration),
 }
 
 /// Serves one connection: the steps in order, then waits for the client
@@ -51,6 +53,14 @@ fn serve(steps: Vec<Step>) -> (Endpoint, JoinHandle<Vec<String>>) {
                         break;
                     }
                 }
+                Step::Trickle(b, pause) => {
+                    for byte in b {
+                        std::thread::sleep(pause);
+                        if w.write_all(&[*byte]).is_err() {
+                            break;
+                        }
+                    }
+                }
             }
         }
         // The script is over: the client sees the end of the stream.
@@ -72,7 +82,7 @@ fn serve(steps: Vec<Step>) -> (Endpoint, JoinHandle<Vec<String>>) {
     (e, h)
 }
 
-use Step::{Bytes, Line, Send};
+use Step::{Bytes, Line, Send, Trickle};
 
 #[test]
 fn a_server_without_extensions_gets_the_fallbacks() {
@@ -277,6 +287,26 @@ fn hostile_replies_are_protocol_errors_and_end_the_connection() {
     // A garbage greeting.
     let (e, _h) = serve(vec![Send(b"220 smtp.example ESMTP\r\n")]);
     assert!(matches!(Client::connect(&e), Err(Error::Protocol(_))));
+    // A reply a byte at a time: each read comes in time, the whole does not.
+    let (mut e, h) = serve(vec![
+        Send(b"* OK [CAPABILITY IMAP4rev1] hello\r\n"),
+        Line,
+        Trickle(
+            b"* SEARCH 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\r\nk1 OK done\r\n",
+            Duration::from_millis(40),
+        ),
+    ]);
+    e.timeout = Duration::from_millis(200);
+    let mut c = Client::connect(&e).unwrap();
+    let started = std::time::Instant::now();
+    let r = c.search(&Criteria::All);
+    assert!(
+        matches!(&r, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut),
+        "{r:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(200 * u64::from(REPLY_TIME) + 500));
+    drop(c);
+    drop(h);
     // Silence: the timeout.
     let (mut e, _h) = serve(vec![Line]);
     e.timeout = Duration::from_millis(300);
@@ -286,7 +316,7 @@ fn hostile_replies_are_protocol_errors_and_end_the_connection() {
 #[test]
 fn data_after_starttls_ok_is_refused() {
     let (mut e, _h) = serve(vec![
-        Send(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] hello\r\n"),
+        Send(b"* OK hello\r\n"),
         Line,
         Send(b"* CAPABILITY IMAP4rev1 STARTTLS\r\nk1 OK done\r\n"),
         Line,
@@ -299,6 +329,12 @@ fn data_after_starttls_ok_is_refused() {
         Line,
         Send(b"* CAPABILITY IMAP4rev1\r\nk1 OK done\r\n"),
     ]);
+    e.security = Security::StartTls;
+    assert!(matches!(Client::connect(&e), Err(Error::Tls(_))));
+    // PREAUTH would keep the session in plain text: refused.
+    let (mut e, _h) = serve(vec![Send(
+        b"* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] welcome\r\n",
+    )]);
     e.security = Security::StartTls;
     assert!(matches!(Client::connect(&e), Err(Error::Tls(_))));
 }

@@ -202,7 +202,7 @@ pub enum BodyStructure {
 
 impl BodyStructure {
     /// The non-multipart parts in order, each with its IMAP section number
-    /// (`1`, `1.2`, ...) as BODY[section] takes it. A message that is not
+    /// (`1`, `1.2`, ...) as `BODY[section]` takes it. A message that is not
     /// multipart has the one part `1`. An attached message (message/rfc822)
     /// is one part here; its own parts are under `part.message`.
     pub fn parts(&self) -> Vec<(String, &SinglePart)> {

@@ -5,17 +5,23 @@
 //! marking the connection unusable after anything it cannot trust.
 
 use std::io::{self, Write};
+use std::time::Instant;
 
 use zeroize::Zeroizing;
 
 use super::command::{encode_str, Cmd, Encoded, Part};
 use super::reply::{self, Response, Status, Value};
-use super::{Client, Error};
+use super::{conn, Client, Error};
 
 /// The largest literal LITERAL- allows without waiting (RFC 7888).
 const LITERAL_MINUS_MAX: usize = 4096;
 /// The most untagged responses one command may bring.
 const MAX_UNTAGGED: usize = 1_000_000;
+/// The most bytes the responses to one command may bring (a whole
+/// message of [`reply::MAX_LITERAL`] and its company fit).
+const MAX_COMMAND_BYTES: usize = 4 * reply::MAX_LITERAL;
+/// The most values the responses to one command may bring.
+const MAX_COMMAND_VALUES: usize = 2 * reply::MAX_VALUES;
 
 /// What a command's completion brought: its untagged responses (in order)
 /// and the tagged OK's response code.
@@ -34,8 +40,7 @@ impl Client {
         raw.push(0);
         raw.extend_from_slice(password.as_bytes());
         let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*raw));
-        let tag = self.next_tag();
-        self.untagged.clear();
+        let tag = self.begin();
         if self.has("SASL-IR") {
             let line = Zeroizing::new(format!("{tag} AUTHENTICATE PLAIN {}\r\n", &*b64));
             self.write(line.as_bytes())?;
@@ -62,8 +67,7 @@ impl Client {
 
     /// Runs one command to its tagged completion.
     pub(super) fn run(&mut self, cmd: &Cmd) -> Result<Done, Error> {
-        let tag = self.next_tag();
-        self.untagged.clear();
+        let tag = self.begin();
         self.send(&tag, cmd)?;
         loop {
             let r = self.read()?;
@@ -133,7 +137,8 @@ impl Client {
         }
         let plus = self.has("LITERAL+");
         let minus = self.has("LITERAL-");
-        let mut line: Vec<u8> = format!("{tag} ").into_bytes();
+        // The line may hold a password (LOGIN): zeroed when dropped.
+        let mut line = Zeroizing::new(format!("{tag} ").into_bytes());
         for p in &cmd.parts {
             let (prefix, body): (&str, &[u8]) = match p {
                 Part::Syntax(s) => {
@@ -142,6 +147,7 @@ impl Client {
                 }
                 Part::Str(s) => match encode_str(s, self.utf8)? {
                     Encoded::Quoted(q) => {
+                        let q = Zeroizing::new(q);
                         line.extend_from_slice(&q);
                         continue;
                     }
@@ -203,13 +209,24 @@ impl Client {
             return Err(Error::Protocol(format!("connection unusable: {why}")));
         }
         let mut buf = std::mem::take(&mut self.buf);
-        let r = reply::read_response(&mut self.io, &mut buf).and_then(|()| reply::parse(&buf));
+        let mut io = conn::Deadline {
+            inner: &mut self.io,
+            until: Instant::now() + self.reply_time,
+        };
+        let r = reply::read_response(&mut io, &mut buf).and_then(|()| reply::parse_counted(&buf));
+        self.received.0 += buf.len();
         buf.clear();
         if buf.capacity() <= 1 << 20 {
             self.buf = buf;
         }
         match r {
-            Ok(r) => Ok(r),
+            Ok((r, values)) => {
+                self.received.1 += values;
+                if self.received.0 > MAX_COMMAND_BYTES || self.received.1 > MAX_COMMAND_VALUES {
+                    return Err(self.fail("too much data in reply to one command"));
+                }
+                Ok(r)
+            }
             Err(reply::ReplyError::Io(e)) => {
                 self.broken = Some(e.to_string());
                 Err(Error::Io(e))
@@ -232,6 +249,13 @@ impl Client {
     pub(super) fn fail(&mut self, why: &str) -> Error {
         self.broken = Some(why.to_string());
         Error::Protocol(why.to_string())
+    }
+
+    /// Starts a command: its tag, and nothing received yet.
+    fn begin(&mut self) -> String {
+        self.untagged.clear();
+        self.received = (0, 0);
+        self.next_tag()
     }
 
     pub(super) fn next_tag(&mut self) -> String {
