@@ -488,7 +488,7 @@ fn the_cgi_sends_plain_http_from_afar_to_https() {
             .env("SCRIPT_NAME", "/webmail")
             .env("REQUEST_URI", "/webmail/login")
             .env("REMOTE_ADDR", addr)
-            .env("HTTP_HOST", "mail.example.test")
+            .env("HTTP_HOST", "mail.example.test:8080")
             .env("HTTPS", https)
             .env("CONTENT_LENGTH", "0")
             .output()
