@@ -18,7 +18,8 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     /// The policy sent; [`CSP`] unless a page needs its own (the frame a
-    /// message's HTML is shown in).
+    /// message's HTML is shown in, which says `frame-ancestors 'self'`;
+    /// X-Frame-Options follows it).
     pub csp: String,
     /// Private pages (everything but the skin's static files) are never cached.
     pub private: bool,
@@ -76,7 +77,12 @@ impl Response {
         ));
         h.push_str("X-Content-Type-Options: nosniff\r\n");
         h.push_str("Referrer-Policy: no-referrer\r\n");
-        h.push_str("X-Frame-Options: DENY\r\n");
+        // For browsers without CSP frame-ancestors: the same rule.
+        if self.csp.contains("frame-ancestors 'none'") {
+            h.push_str("X-Frame-Options: DENY\r\n");
+        } else {
+            h.push_str("X-Frame-Options: SAMEORIGIN\r\n");
+        }
         if self.private {
             h.push_str("Cache-Control: no-store\r\n");
         } else {
