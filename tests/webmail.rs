@@ -488,7 +488,7 @@ fn the_cgi_sends_plain_http_from_afar_to_https() {
             .env("SCRIPT_NAME", "/webmail")
             .env("REQUEST_URI", "/webmail/login")
             .env("REMOTE_ADDR", addr)
-            .env("HTTP_HOST", "mail.example.test")
+            .env("HTTP_HOST", "mail.example.test:8080")
             .env("HTTPS", https)
             .env("CONTENT_LENGTH", "0")
             .output()
@@ -648,4 +648,52 @@ finally:
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Expiry and the sliding renewal, with cookies sealed here under the
+/// instance's own key (as a browser would hold them days later).
+#[test]
+fn expired_sessions_end_and_active_ones_slide() {
+    use kmpromail::webmail::seal::Keys;
+    let Some(w) = webmail_instance() else { return };
+    let keys = Keys::load(&w.inst.path().join("webmail/key")).unwrap();
+    let s = w.login("u@example.test", "secret");
+    let mut sealed = keys.open(&s).expect("the instance's key opens its cookie");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        sealed.expires > now + 8 * 3600 - 120,
+        "the default 8h lifetime"
+    );
+
+    // Ten minutes left: the page renews the cookie for the whole lifetime.
+    sealed.expires = now + 600;
+    let soon = keys.seal(&sealed).unwrap();
+    let r = w.get("/folders", Some(&soon));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let renewed = r.session().expect("a renewed cookie");
+    let back = keys.open(&renewed).unwrap();
+    assert!(
+        back.expires > now + 8 * 3600 - 120,
+        "{}",
+        back.expires - now
+    );
+    assert_eq!(back.sid, sealed.sid);
+    // A fresh one is not rewritten on every request.
+    assert!(w.get("/folders", Some(&renewed)).session().is_none());
+
+    // Past its expiry: refused and cleared, though its id is still listed.
+    sealed.expires = now - 1;
+    let old = keys.seal(&sealed).unwrap();
+    let r = w.get("/folders", Some(&old));
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login?why=expired"));
+    assert_eq!(r.session().as_deref(), Some(""));
+    // A made-up session id, even sealed with the right key: not listed.
+    sealed.expires = now + 3600;
+    sealed.sid = "BBBBBBBBBBBBBBBBBBBBBB".into();
+    let forged = keys.seal(&sealed).unwrap();
+    assert_eq!(w.get("/folders", Some(&forged)).status, 303);
 }

@@ -367,6 +367,19 @@ pub fn parse_cookies(h: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// HTTP_HOST without its port: where the same site answers on the
+/// default HTTPS port (`mail.example.com:80` gives `mail.example.com`).
+pub fn host_without_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((h, p))
+            if p.bytes().all(|b| b.is_ascii_digit()) && (h.ends_with(']') || !h.contains(':')) =>
+        {
+            h
+        }
+        _ => host,
+    }
+}
+
 /// Percent-encodes `s` for a query string value.
 pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -510,5 +523,12 @@ mod tests {
         assert_eq!(p[0], ("boundary".into(), "a;b\"c".into()));
         assert_eq!(p[1], ("x".into(), "1".into()));
         assert_eq!(url_encode("收 a/b"), "%E6%94%B6%20a%2Fb");
+        assert_eq!(
+            host_without_port("mail.example.com:8080"),
+            "mail.example.com"
+        );
+        assert_eq!(host_without_port("mail.example.com"), "mail.example.com");
+        assert_eq!(host_without_port("[2001:db8::1]:80"), "[2001:db8::1]");
+        assert_eq!(host_without_port("[2001:db8::1]"), "[2001:db8::1]");
     }
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::super::app::{Ctx, PageError};
 use super::super::imap;
+use super::super::request::host_without_port;
 use super::super::response::Response;
 use super::super::seal::{new_sid, Sealed};
 use super::super::state::valid_sid;
@@ -38,7 +39,8 @@ pub fn root(ctx: &mut Ctx) -> Result<Response, PageError> {
 fn insecure(ctx: &Ctx) -> Result<Response, PageError> {
     match &ctx.req.host {
         Some(h) => Ok(Response::redirect(&format!(
-            "https://{h}{}/login",
+            "https://{}{}/login",
+            host_without_port(h),
             ctx.req.base
         ))),
         None => Err(PageError::Forbidden("err_https_needed")),
