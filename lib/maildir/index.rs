@@ -419,8 +419,9 @@ impl Index {
 
     fn apply_line(&mut self, line: &str) -> Option<()> {
         if let Some(fields) = line.strip_prefix("S ") {
-            self.sync_stamp = Some(SyncStamp::parse(fields)?);
-            return Some(());
+            // A damaged stamp vouches for nothing, not even an earlier one.
+            self.sync_stamp = SyncStamp::parse(fields);
+            return self.sync_stamp.map(|_| ());
         }
         self.sync_stamp = None;
         let mut f = line.splitn(8, ' ');

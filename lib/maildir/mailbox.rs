@@ -86,6 +86,8 @@ pub struct Mailbox {
     stamp: Stamp,
     /// Read `new/` at the next sync whatever its stamp says.
     reread_new: bool,
+    /// Directory reads by this view's syncs (see [`Mailbox::dir_reads`]).
+    dir_reads: usize,
     move_new: bool,
     recent: BTreeSet<u32>,
 }
@@ -101,6 +103,7 @@ impl Mailbox {
             keywords: Keywords::default(),
             stamp: Stamp::default(),
             reread_new: false,
+            dir_reads: 0,
             move_new: false,
             recent: BTreeSet::new(),
         };
@@ -116,6 +119,13 @@ impl Mailbox {
             self.reread_new = true;
         }
         self.move_new = yes;
+    }
+
+    /// How many times this view's syncs read `new/` or `cur/` (each read
+    /// of one directory counts one): 0 after an open that trusted the
+    /// index's sync stamp. For tests and measurements.
+    pub fn dir_reads(&self) -> usize {
+        self.dir_reads
     }
 
     /// The folder this view is of.
@@ -316,10 +326,10 @@ impl Mailbox {
         // 50,000-message directory costs one allocation per file.
         let mut names = Vec::new();
         if read_new {
-            read_names(&dir, Loc::New, &mut names)?;
+            read_names(&dir, Loc::New, &mut names, &mut self.dir_reads)?;
         }
         if read_cur {
-            read_names(&dir, Loc::Cur, &mut names)?;
+            read_names(&dir, Loc::Cur, &mut names, &mut self.dir_reads)?;
         }
         let mut listing = by_base(&names);
         let mut moves = Vec::new();
@@ -339,8 +349,8 @@ impl Mailbox {
         if !missing.is_empty() {
             // Confirm with a second, full read before calling anything gone.
             let mut again_names = Vec::new();
-            read_names(&dir, Loc::New, &mut again_names)?;
-            read_names(&dir, Loc::Cur, &mut again_names)?;
+            read_names(&dir, Loc::New, &mut again_names, &mut self.dir_reads)?;
+            read_names(&dir, Loc::Cur, &mut again_names, &mut self.dir_reads)?;
             let mut again = by_base(&again_names);
             for uid in missing {
                 let Some(m) = self.index.msgs.get(&uid) else {
@@ -501,7 +511,8 @@ fn stat_message(
 /// Appends the message file names of `dir/new` or `dir/cur` to `out`.
 /// Names that cannot be an index record (dot files, non-UTF-8, spaces or
 /// control characters, an empty base) are left alone.
-fn read_names(dir: &Path, loc: Loc, out: &mut Vec<(Loc, String)>) -> Result<()> {
+fn read_names(dir: &Path, loc: Loc, out: &mut Vec<(Loc, String)>, reads: &mut usize) -> Result<()> {
+    *reads += 1;
     let d = dir.join(sub(loc));
     for e in fs::read_dir(&d).map_err(io_err("readdir", &d))? {
         let e = e.map_err(io_err("readdir", &d))?;
