@@ -249,3 +249,27 @@ fn a_lost_index_is_rebuilt_from_the_files() {
         "UIDs start over under a new UIDVALIDITY"
     );
 }
+
+#[test]
+fn a_large_folder_from_another_program_is_sized_and_numbered_in_delivery_order() {
+    // Enough unsized files for the scan to spread the counting over threads.
+    let d = tempfile::tempdir().unwrap();
+    let md = Maildir::create(d.path().join("u")).unwrap();
+    let n = 5000;
+    let mut want = Vec::new();
+    for i in 0..n {
+        // Microseconds not zero-padded: names alone do not sort in time order.
+        let base = format!("1700000000.M{}P7Q{i}.elsewhere", n - i);
+        let body = format!("Subject: {i}\n\n{}", "line\n".repeat(i % 7));
+        let bare = body.matches('\n').count() as u64;
+        fs::write(md.root().join("cur").join(format!("{base}:2,S")), &body).unwrap();
+        want.push((n - i, base, body.len() as u64 + bare));
+    }
+    want.sort();
+    let mb = md.inbox().open().unwrap();
+    assert_eq!(mb.len(), n);
+    for (m, (_, base, vsize)) in mb.messages().zip(&want) {
+        assert_eq!((&m.base, m.vsize), (base, *vsize), "UID {}", m.uid.0);
+        assert!(m.flags.flags.contains(Flags::SEEN));
+    }
+}
