@@ -18,7 +18,8 @@
 # SELECT and the first cold round, into $PERF_OUT.first and .cold (default
 # /tmp/imapd-select.perf.data.*).
 # SRC=DIR copies that Maildir instead of writing BIG messages with Python;
-# NOREF=1 leaves Dovecot out. Needs root for Dovecot; builds nothing (BIN,
+# NOREF=1 leaves Dovecot out; DOVECOT=private runs a Dovecot of its own
+# (port PORTBASE+1143, stopped at the end) instead of the kit's. Needs root for Dovecot; builds nothing (BIN,
 # default target/release).
 set -euo pipefail
 BIG=${1:-50000}
@@ -35,6 +36,8 @@ pids=()
 IMAPD=
 cleanup() {
   for p in "${pids[@]}" $IMAPD; do kill "$p" 2>/dev/null || true; done
+  [ -f "$DIR/dovecot/run/master.pid" ] && kill "$(cat "$DIR/dovecot/run/master.pid")" 2>/dev/null
+  sleep 0.5
   rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -113,11 +116,65 @@ for r in $(seq "$ROUNDS"); do
   fi
 done
 
-if [ "${NOREF:-0}" != 1 ] && [ "$(id -u)" = 0 ] && [ -x "$KIT/ref-servers.sh" ]; then
+if [ "${DOVECOT:-kit}" = private ]; then
+  # A Dovecot of our own on PORTBASE+1143, the kit's settings for what
+  # matters here (Maildir, index files in the Maildir), stopped at the end.
+  DV=$DIR/dovecot; mkdir -p "$DV/run" "$DV/state" "$DV/home/big"
+  echo "big:{PLAIN}secret:$(id -u mail):$(id -g mail)::$DV/home/big::" >"$DV/users"
+  cat >"$DV/dovecot.conf" <<CONF
+base_dir = $DV/run
+state_dir = $DV/state
+instance_name = dovecot-select-bench
+protocols = imap
+listen = 127.0.0.1
+log_path = $DV/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN $DV/users
+}
+userdb {
+  driver = passwd-file
+  args = $DV/users
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $((PORTBASE + 1143))
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+CONF
+  if [ -n "${SRC:-}" ]; then
+    cp -a "$SRC" "$DV/home/big/Maildir"
+    rm -f "$DV/home/big/Maildir"/kmpromail-*
+  else
+    populate "$DV/home/big/Maildir" "$BIG"
+  fi
+  chown -R mail:mail "$DV/home"
+  chmod 755 "$DIR" "$DV" "$DV/home"
+  /usr/sbin/dovecot -c "$DV/dovecot.conf"
+  wait_port $((PORTBASE + 1143))
+  echo "# private Dovecot, first SELECT (no index) then warm (load $(cut -d' ' -f1 /proc/loadavg))"
+  "${LOAD[@]}" big --port $((PORTBASE + 1143)) --user big --label dovecot-first
+  for r in $(seq "$ROUNDS"); do
+    echo "# private Dovecot, new session on its index, round $r (load $(cut -d' ' -f1 /proc/loadavg))"
+    "${LOAD[@]}" big --port $((PORTBASE + 1143)) --user big --label dovecot-cold
+  done
+  kill "$(cat "$DV/run/master.pid")"
+  sleep 1
+elif [ "${NOREF:-0}" != 1 ] && [ "$(id -u)" = 0 ] && [ -x "$KIT/ref-servers.sh" ]; then
   st=$(flock /tmp/kit.lock "$KIT/ref-servers.sh" status 2>/dev/null || true)
   case $st in
     *"imap 127.0.0.1:1143 UP"*) ;;
-    *) flock /tmp/kit.lock "$KIT/ref-servers.sh" start >"$DIR/ref.log" 2>&1 ;;
+    # -o: the daemons must not inherit the lock (they would hold it for good).
+    *) flock -o /tmp/kit.lock "$KIT/ref-servers.sh" start >"$DIR/ref.log" 2>&1 ;;
   esac
   M=/tmp/mailref/mail/user20/Maildir
   # One lock over the whole Dovecot part: another bench must not rewrite

@@ -395,7 +395,7 @@ impl Mailbox {
                 }
             }
         }
-        let mut fresh: Vec<((u64, u64), String, (Loc, Option<String>))> = listing
+        let mut fresh: Vec<_> = listing
             .into_iter()
             .map(|(b, (l, i))| (name::time_of(b), b.to_string(), (l, i.map(str::to_string))))
             .collect();
@@ -484,17 +484,18 @@ fn dir_stamp(dir: &Path) -> Result<DirStamp> {
     DirStamp::of(dir).map_err(io_err("stat", dir))
 }
 
+/// A new file as a scan placed it: base, directory, flag letters, and
+/// whether this scan moved it from `new/`.
+type Placed = (String, Loc, Option<String>, bool);
+
 /// [`stat_message`] for each file a scan found, in order. Files whose
 /// names carry no size are read whole to count their line ends: a folder
 /// written by another program (50,000 files on a first SELECT) is spread
 /// over a few threads, which keep the disk and the cores busy at once.
-fn stat_messages(
-    dir: &Path,
-    placed: &[(String, Loc, Option<String>, bool)],
-) -> Result<Vec<Option<(fs::Metadata, u64)>>> {
+fn stat_messages(dir: &Path, placed: &[Placed]) -> Result<Vec<Option<(fs::Metadata, u64)>>> {
     const PER_THREAD: usize = 2048;
     const THREADS: usize = 4;
-    let one = |chunk: &[(String, Loc, Option<String>, bool)]| {
+    let one = |chunk: &[Placed]| {
         // One buffer for every file of the chunk whose name carries no size.
         let mut buf = Vec::new();
         chunk
