@@ -81,7 +81,8 @@ if [ "$(id -u)" = 0 ] && [ -x "$KIT/ref-servers.sh" ]; then
   st=$(flock /tmp/kit.lock "$KIT/ref-servers.sh" status 2>/dev/null || true)
   case $st in
     *"imap 127.0.0.1:1143 UP"*) ;;
-    *) flock /tmp/kit.lock "$KIT/ref-servers.sh" start >"$DIR/ref.log" 2>&1 ;;
+    # -o: the daemons must not inherit the lock (they would hold it for good).
+    *) flock -o /tmp/kit.lock "$KIT/ref-servers.sh" start >"$DIR/ref.log" 2>&1 ;;
   esac
   for u in user19 user20; do
     M=/tmp/mailref/mail/$u/Maildir

@@ -15,6 +15,7 @@
 //! + <uid> <modseq> <mtime> <size> <vsize> <where> <base>    a message seen
 //! = <uid> <modseq> <where>                                  renamed (flags, new/→cur/)
 //! - <uid> <modseq>                                          expunged
+//! S N<ino>.<mtime>.<ctime> C<ino>.<mtime>.<ctime>           synced (stamp.rs)
 //! ```
 //!
 //! `<where>` is `N` (in `new/`) or `C` (in `cur/`), followed by `:` and the
@@ -37,6 +38,11 @@
 //! gave before, so a folder deleted and created again within a second
 //! starts with a new one.
 //!
+//! The `S` record says that the records before it agree with `new/` and
+//! `cur/` as they were then; while it is the last record and the
+//! directories are unchanged, a session opening the folder reads this file
+//! and no directory (see [`stamp`]).
+//!
 //! Damage: a torn last line (a crash mid-append) is cut off. Lines that do not
 //! parse are skipped, the UIDs of every record that does are kept, and the file
 //! is rewritten clean. A lost header means the previous UIDNEXT is unknown, so
@@ -54,6 +60,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::{io_err, Error, Result};
 use super::flags::MailFlags;
+
+pub mod stamp;
+pub use stamp::{DirStamp, SyncStamp};
 
 /// The index file in each folder.
 pub const INDEX_FILE: &str = "kmpromail-uidlist";
@@ -152,8 +161,13 @@ pub(crate) struct Index {
     pub tombstones: Vec<(u32, u64)>,
     /// Every expunge with a MODSEQ above this has a tombstone.
     pub tomb_floor: u64,
+    /// The last record's sync stamp, while no other record followed it.
+    pub sync_stamp: Option<SyncStamp>,
     file: Option<FileState>,
     pending: String,
+    /// Whether `pending` holds a record that must be fsynced (anything
+    /// but a sync stamp).
+    pending_durable: bool,
     damaged: bool,
     /// Loaded by [`Index::load_tail`]: knows UIDNEXT and HIGHESTMODSEQ but
     /// not the records, so it may only append.
@@ -219,6 +233,9 @@ impl Index {
         for line in lines {
             let mut f = line.split(' ');
             let (op, uid, ms) = (f.next(), f.next(), f.next());
+            if !matches!(op, Some("+" | "=" | "-")) {
+                continue; // a sync stamp carries no UID or MODSEQ
+            }
             let (Some(uid), Some(ms)) = (
                 uid.and_then(|u| u.parse::<u32>().ok()),
                 ms.and_then(|m| m.parse::<u64>().ok()),
@@ -290,7 +307,8 @@ impl Index {
     /// Rereads the whole file (after a rewrite by another process), then
     /// reports the difference to the previous view as events.
     fn reload(&mut self, path: &Path, mut f: File, dev: u64, ino: u64) -> Result<()> {
-        let mut buf = Vec::new();
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut buf = Vec::with_capacity(size as usize + 1);
         f.read_to_end(&mut buf).map_err(io_err("read", path))?;
         let old = std::mem::take(&mut self.msgs);
         let had_view = self.file.is_some() || !old.is_empty();
@@ -298,6 +316,7 @@ impl Index {
         self.uid_next = 1;
         self.highest_modseq = 1;
         self.tombstones.clear();
+        self.sync_stamp = None;
         let mut lines = 0;
         let mark = self.events.len();
         let used = self.parse(&buf, true, &mut lines);
@@ -355,16 +374,56 @@ impl Index {
             }
             *lines += 1;
         }
+        // A file read from the start is mostly `+` records in UID order (a
+        // rewrite writes nothing else before its tombstones): those are
+        // collected and the map built from them in one pass, instead of
+        // 50,000 inserts one by one. Any other record first puts them in.
+        let mut run: Vec<(u32, Message)> = Vec::new();
         for line in it {
             *lines += 1;
+            if from_start && line.starts_with("+ ") {
+                let after = run.last().map_or(0, |r| r.0);
+                match parse_add(line) {
+                    Some(m) if m.uid.0 > after && (!run.is_empty() || self.msgs.is_empty()) => {
+                        self.uid_next = self.uid_next.max(m.uid.0.saturating_add(1));
+                        self.highest_modseq = self.highest_modseq.max(m.modseq.0);
+                        self.sync_stamp = None;
+                        run.push((m.uid.0, m));
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            self.put_run(&mut run);
             if self.apply_line(line).is_none() {
                 self.damaged = true;
             }
         }
+        self.put_run(&mut run);
         used
     }
 
+    /// Adds the collected run of `+` records to the map (see
+    /// [`Index::parse`]); the caller reports no events for them.
+    fn put_run(&mut self, run: &mut Vec<(u32, Message)>) {
+        if run.is_empty() {
+            return;
+        }
+        if self.msgs.is_empty() {
+            // Sorted and distinct: the map is built in bulk.
+            self.msgs = std::mem::take(run).into_iter().collect();
+        } else {
+            self.msgs.extend(run.drain(..));
+        }
+    }
+
     fn apply_line(&mut self, line: &str) -> Option<()> {
+        if let Some(fields) = line.strip_prefix("S ") {
+            // A damaged stamp vouches for nothing, not even an earlier one.
+            self.sync_stamp = SyncStamp::parse(fields);
+            return self.sync_stamp.map(|_| ());
+        }
+        self.sync_stamp = None;
         let mut f = line.splitn(8, ' ');
         let op = f.next()?;
         let uid: u32 = f.next()?.parse().ok()?;
@@ -374,25 +433,11 @@ impl Index {
         }
         match op {
             "+" => {
-                let mtime: i64 = f.next()?.parse().ok()?;
-                let size: u64 = f.next()?.parse().ok()?;
-                let vsize: u64 = f.next()?.parse().ok()?;
-                let (loc, info) = parse_where(f.next()?)?;
-                let base = f.next()?;
-                if base.is_empty() || self.msgs.contains_key(&uid) {
+                let m = parse_add(line)?;
+                if self.msgs.contains_key(&uid) {
                     return None;
                 }
-                self.insert(Message {
-                    uid: Uid(uid),
-                    modseq: ModSeq(modseq),
-                    base: base.to_string(),
-                    flags: MailFlags::parse(info.as_deref().unwrap_or("")),
-                    size,
-                    vsize,
-                    internal_date: mtime,
-                    loc,
-                    info,
-                });
+                self.insert(m);
             }
             "=" => {
                 let (loc, info) = parse_where(f.next()?)?;
@@ -436,17 +481,28 @@ impl Index {
         self.highest_modseq += 1;
         m.uid = Uid(uid);
         m.modseq = ModSeq(self.highest_modseq);
-        self.pending.push_str(&format!(
-            "+ {uid} {} {} {} {} {} {}\n",
-            m.modseq.0,
-            m.internal_date,
-            m.size,
-            m.vsize,
-            where_token(m.loc, m.info.as_deref()),
-            m.base
-        ));
+        push_add(&mut self.pending, &m);
+        self.wrote_record();
         self.insert(m);
         Uid(uid)
+    }
+
+    /// A record other than a sync stamp is pending: it must be made
+    /// durable, and it voids the stamp before it.
+    fn wrote_record(&mut self) {
+        self.pending_durable = true;
+        self.sync_stamp = None;
+    }
+
+    /// Records that the index, as it is with what is pending, agrees with
+    /// the directories as `stamp` saw them (see [`stamp`]). Written with
+    /// the next commit, without an fsync of its own.
+    pub fn mark_synced(&mut self, stamp: SyncStamp) {
+        if self.partial || self.sync_stamp == Some(stamp) {
+            return;
+        }
+        self.pending.push_str(&stamp.record());
+        self.sync_stamp = Some(stamp);
     }
 
     /// Records a rename of a message's file. MODSEQ moves only when the flags
@@ -474,6 +530,7 @@ impl Index {
         }
         self.pending
             .push_str(&format!("= {uid} {modseq} {token}\n"));
+        self.wrote_record();
     }
 
     /// Forgets an expunged message (its UID is never given again).
@@ -482,6 +539,7 @@ impl Index {
         self.highest_modseq += 1;
         self.pending
             .push_str(&format!("- {uid} {}\n", self.highest_modseq));
+        self.wrote_record();
         self.events.push(Event::Expunged(uid));
         self.bury(uid, self.highest_modseq);
         Some(m)
@@ -549,12 +607,16 @@ impl Index {
             .map_err(io_err("write", &path))?;
         // Durable before anyone is told: a UID given out (APPENDUID, a FETCH
         // UID) and then lost in a crash would be given again to another message.
-        durable_sync(&f).map_err(io_err("fsync", &path))?;
+        // A sync stamp alone needs no fsync: lost, it costs a directory read.
+        if self.pending_durable {
+            durable_sync(&f).map_err(io_err("fsync", &path))?;
+        }
         if let Some(s) = self.file.as_mut() {
             s.offset += self.pending.len() as u64;
             s.lines += self.pending.matches('\n').count();
         }
         self.pending.clear();
+        self.pending_durable = false;
         Ok(())
     }
 
@@ -568,20 +630,18 @@ impl Index {
             "{MAGIC} V{} N{} M{} T{}\n",
             self.validity, self.uid_next, self.highest_modseq, self.tomb_floor
         );
+        text.reserve(self.msgs.len() * 96);
         for m in self.msgs.values() {
-            text.push_str(&format!(
-                "+ {} {} {} {} {} {} {}\n",
-                m.uid.0,
-                m.modseq.0,
-                m.internal_date,
-                m.size,
-                m.vsize,
-                where_token(m.loc, m.info.as_deref()),
-                m.base
-            ));
+            push_add(&mut text, m);
         }
         for (uid, modseq) in &self.tombstones {
             text.push_str(&format!("- {uid} {modseq}\n"));
+        }
+        // The stamp stays valid: the records above are what it vouched for.
+        let mut lines = self.msgs.len() + self.tombstones.len() + 1;
+        if let Some(st) = self.sync_stamp {
+            text.push_str(&st.record());
+            lines += 1;
         }
         let path = dir.join(INDEX_FILE);
         // A name of its own, as every small file's (replace.rs): a process
@@ -609,9 +669,10 @@ impl Index {
             dev: md.dev(),
             ino: md.ino(),
             offset: text.len() as u64,
-            lines: self.msgs.len() + self.tombstones.len() + 1,
+            lines,
         });
         self.pending.clear();
+        self.pending_durable = false;
         self.damaged = false;
         Ok(())
     }
@@ -630,6 +691,49 @@ fn parse_header(line: &str) -> Option<(u32, u32, u64, Option<u64>)> {
         .and_then(|t| t.strip_prefix('T'))
         .and_then(|t| t.parse().ok());
     (v != 0 && n != 0).then_some((v, n, m, floor))
+}
+
+/// A `+` record.
+fn parse_add(line: &str) -> Option<Message> {
+    let mut f = line.strip_prefix("+ ")?.splitn(7, ' ');
+    let uid: u32 = f.next()?.parse().ok()?;
+    let modseq: u64 = f.next()?.parse().ok()?;
+    let mtime: i64 = f.next()?.parse().ok()?;
+    let size: u64 = f.next()?.parse().ok()?;
+    let vsize: u64 = f.next()?.parse().ok()?;
+    let (loc, info) = parse_where(f.next()?)?;
+    let base = f.next()?;
+    if uid == 0 || base.is_empty() {
+        return None;
+    }
+    Some(Message {
+        uid: Uid(uid),
+        modseq: ModSeq(modseq),
+        base: base.to_string(),
+        flags: MailFlags::parse(info.as_deref().unwrap_or("")),
+        size,
+        vsize,
+        internal_date: mtime,
+        loc,
+        info,
+    })
+}
+
+/// Appends a message's `+` record to `out`.
+fn push_add(out: &mut String, m: &Message) {
+    use std::fmt::Write as _;
+    // Invariant: writing to a String cannot fail.
+    let _ = writeln!(
+        out,
+        "+ {} {} {} {} {} {} {}",
+        m.uid.0,
+        m.modseq.0,
+        m.internal_date,
+        m.size,
+        m.vsize,
+        where_token(m.loc, m.info.as_deref()),
+        m.base
+    );
 }
 
 fn parse_where(token: &str) -> Option<(Loc, Option<String>)> {

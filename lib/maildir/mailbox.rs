@@ -12,6 +12,10 @@
 //! their new flags and a new MODSEQ. With a warm index and unchanged
 //! directories a sync is two `stat`s and one of the index file.
 //!
+//! A new view (a new session) trusts the index without reading either
+//! directory when the index ends with a sync stamp that matches both
+//! (`index/stamp.rs`); a sync that read them with settled mtimes writes one.
+//!
 //! What changed since the last [`Mailbox::sync`] — by this session or others —
 //! is reported as [`Changes`]; [`Mailbox::messages`] always shows the latest
 //! state. An IMAP server keeps its own UID list for sequence numbers and
@@ -30,7 +34,7 @@ use std::time::{Duration, SystemTime};
 
 use super::error::{io_err, Error, Result};
 use super::flags::{Keywords, MailFlags};
-use super::index::{Event, Index, Loc, Message, ModSeq, Uid, LOCK_FILE};
+use super::index::{DirStamp, Event, Index, Loc, Message, ModSeq, SyncStamp, Uid, LOCK_FILE};
 use super::{lock, name, Folder};
 
 pub use super::ops::{append, append_as, Appended, CopyResult, StoreResult};
@@ -65,11 +69,11 @@ impl Changes {
     }
 }
 
-/// Directory mtimes of the last read of `new/` and `cur/`, when trusted.
+/// `new/` and `cur/` at their last read, when trusted.
 #[derive(Clone, Copy, Debug, Default)]
 struct Stamp {
-    new: Option<SystemTime>,
-    cur: Option<SystemTime>,
+    new: Option<DirStamp>,
+    cur: Option<DirStamp>,
 }
 
 /// A session's view of one folder. Not shared between threads; each session
@@ -80,6 +84,10 @@ pub struct Mailbox {
     pub(crate) index: Index,
     pub(crate) keywords: Keywords,
     stamp: Stamp,
+    /// Read `new/` at the next sync whatever its stamp says.
+    reread_new: bool,
+    /// Directory reads by this view's syncs (see [`Mailbox::dir_reads`]).
+    dir_reads: usize,
     move_new: bool,
     recent: BTreeSet<u32>,
 }
@@ -94,6 +102,8 @@ impl Mailbox {
             index: Index::fresh(),
             keywords: Keywords::default(),
             stamp: Stamp::default(),
+            reread_new: false,
+            dir_reads: 0,
             move_new: false,
             recent: BTreeSet::new(),
         };
@@ -106,9 +116,16 @@ impl Mailbox {
     pub fn set_move_new(&mut self, yes: bool) {
         if yes && !self.move_new {
             // Messages already indexed may wait in new/: read it again.
-            self.stamp.new = None;
+            self.reread_new = true;
         }
         self.move_new = yes;
+    }
+
+    /// How many times this view's syncs read `new/` or `cur/` (each read
+    /// of one directory counts one): 0 after an open that trusted the
+    /// index's sync stamp. For tests and measurements.
+    pub fn dir_reads(&self) -> usize {
+        self.dir_reads
     }
 
     /// The folder this view is of.
@@ -286,21 +303,33 @@ impl Mailbox {
     fn scan(&mut self, force: bool) -> Result<()> {
         let dir = self.folder.dir.clone();
         let started = SystemTime::now();
-        let new_m = dir_mtime(&dir.join("new"))?;
-        let cur_m = dir_mtime(&dir.join("cur"))?;
-        let read_new = force || self.stamp.new != Some(new_m);
-        let read_cur = force || self.stamp.cur != Some(cur_m);
+        let new_s = dir_stamp(&dir.join("new"))?;
+        let cur_s = dir_stamp(&dir.join("cur"))?;
+        // Unchanged since this view read it, or since the sync whose stamp
+        // ends the index (nothing was recorded after it).
+        let vouched = self.index.sync_stamp;
+        let known_new = self.stamp.new == Some(new_s) || vouched.is_some_and(|v| v.new == new_s);
+        let known_cur = self.stamp.cur == Some(cur_s) || vouched.is_some_and(|v| v.cur == cur_s);
+        let read_new = force || std::mem::take(&mut self.reread_new) || !known_new;
+        let read_cur = force || !known_cur;
+        if !read_new {
+            self.stamp.new = Some(new_s);
+        }
+        if !read_cur {
+            self.stamp.cur = Some(cur_s);
+        }
         if !read_new && !read_cur {
+            self.mark_synced();
             return Ok(());
         }
         // Names are read once into one vector; the map borrows from it, so a
         // 50,000-message directory costs one allocation per file.
         let mut names = Vec::new();
         if read_new {
-            read_names(&dir, Loc::New, &mut names)?;
+            read_names(&dir, Loc::New, &mut names, &mut self.dir_reads)?;
         }
         if read_cur {
-            read_names(&dir, Loc::Cur, &mut names)?;
+            read_names(&dir, Loc::Cur, &mut names, &mut self.dir_reads)?;
         }
         let mut listing = by_base(&names);
         let mut moves = Vec::new();
@@ -320,8 +349,8 @@ impl Mailbox {
         if !missing.is_empty() {
             // Confirm with a second, full read before calling anything gone.
             let mut again_names = Vec::new();
-            read_names(&dir, Loc::New, &mut again_names)?;
-            read_names(&dir, Loc::Cur, &mut again_names)?;
+            read_names(&dir, Loc::New, &mut again_names, &mut self.dir_reads)?;
+            read_names(&dir, Loc::Cur, &mut again_names, &mut self.dir_reads)?;
             let mut again = by_base(&again_names);
             for uid in missing {
                 let Some(m) = self.index.msgs.get(&uid) else {
@@ -366,12 +395,13 @@ impl Mailbox {
                 }
             }
         }
-        let mut fresh: Vec<(String, (Loc, Option<String>))> = listing
+        let mut fresh: Vec<_> = listing
             .into_iter()
-            .map(|(b, (l, i))| (b.to_string(), (l, i.map(str::to_string))))
+            .map(|(b, (l, i))| (name::time_of(b), b.to_string(), (l, i.map(str::to_string))))
             .collect();
-        fresh.sort_by(|a, b| (name::time_of(&a.0), &a.0).cmp(&(name::time_of(&b.0), &b.0)));
-        for (base, (mut loc, mut info)) in fresh {
+        fresh.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let mut placed = Vec::with_capacity(fresh.len());
+        for (_, base, (mut loc, mut info)) in fresh {
             let mut moved = false;
             if self.move_new && loc == Loc::New {
                 let new_info = info.clone().unwrap_or_default();
@@ -385,17 +415,14 @@ impl Mailbox {
                     Err(e) => return Err(Error::io("rename", &from, e)),
                 }
             }
-            let path = dir.join(sub(loc)).join(file_name(&base, info.as_deref()));
-            let md = match fs::metadata(&path) {
-                Ok(md) => md,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("stat", &path, e)),
+            placed.push((base, loc, info, moved));
+        }
+        let found = stat_messages(&dir, &placed)?;
+        for ((base, loc, info, moved), found) in placed.into_iter().zip(found) {
+            let Some((md, vsize)) = found else {
+                continue; // gone meanwhile
             };
             let size = name::field(&base, 'S').unwrap_or(md.len());
-            let vsize = match name::field(&base, 'W') {
-                Some(w) => w,
-                None => crlf_size(&path)?,
-            };
             let uid = self.index.add(Message {
                 uid: Uid(0),
                 modseq: ModSeq(0),
@@ -414,22 +441,26 @@ impl Mailbox {
         // Trust a directory's mtime next time only if it is old enough that
         // a later change must show as a different mtime, and we did not
         // change the directory ourselves.
-        let trust = |m: SystemTime| {
-            started
-                .duration_since(m)
-                .is_ok_and(|d| d > MTIME_SLACK)
-                .then_some(m)
-        };
+        let trust = |s: DirStamp| s.settled(started, MTIME_SLACK).then_some(s);
         if read_new {
-            self.stamp.new = if renamed { None } else { trust(new_m) };
+            self.stamp.new = trust(new_s);
         }
         if read_cur {
-            self.stamp.cur = if renamed { None } else { trust(cur_m) };
+            self.stamp.cur = trust(cur_s);
         }
         if renamed {
             self.stamp = Stamp::default();
         }
+        self.mark_synced();
         Ok(())
+    }
+
+    /// When both directories are trusted, tells the index so: the stamp
+    /// follows whatever this sync recorded (caller holds the lock).
+    fn mark_synced(&mut self) {
+        if let (Some(new), Some(cur)) = (self.stamp.new, self.stamp.cur) {
+            self.index.mark_synced(SyncStamp { new, cur });
+        }
     }
 }
 
@@ -449,15 +480,84 @@ pub(crate) fn file_name(base: &str, info: Option<&str>) -> String {
     }
 }
 
-fn dir_mtime(dir: &Path) -> Result<SystemTime> {
-    let md = fs::metadata(dir).map_err(io_err("stat", dir))?;
-    md.modified().map_err(io_err("stat", dir))
+fn dir_stamp(dir: &Path) -> Result<DirStamp> {
+    DirStamp::of(dir).map_err(io_err("stat", dir))
+}
+
+/// A new file as a scan placed it: base, directory, flag letters, and
+/// whether this scan moved it from `new/`.
+type Placed = (String, Loc, Option<String>, bool);
+
+/// [`stat_message`] for each file a scan found, in order. Files whose
+/// names carry no size are read whole to count their line ends: a folder
+/// written by another program (50,000 files on a first SELECT) is spread
+/// over a few threads, which keep the disk and the cores busy at once.
+fn stat_messages(dir: &Path, placed: &[Placed]) -> Result<Vec<Option<(fs::Metadata, u64)>>> {
+    const PER_THREAD: usize = 2048;
+    const THREADS: usize = 4;
+    let one = |chunk: &[Placed]| {
+        // One buffer for every file of the chunk whose name carries no size.
+        let mut buf = Vec::new();
+        chunk
+            .iter()
+            .map(|(base, loc, info, _)| {
+                let path = dir.join(sub(*loc)).join(file_name(base, info.as_deref()));
+                stat_message(&path, name::field(base, 'W'), &mut buf)
+            })
+            .collect::<Result<Vec<_>>>()
+    };
+    if placed.len() < 2 * PER_THREAD {
+        return one(placed);
+    }
+    let size = placed.len().div_ceil(THREADS);
+    let parts: Vec<Result<Vec<_>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = placed
+            .chunks(size)
+            .map(|chunk| s.spawn(move || one(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut all = Vec::with_capacity(placed.len());
+    for p in parts {
+        all.extend(p?);
+    }
+    Ok(all)
+}
+
+/// The metadata of a message file found by a scan, and its size with CRLF
+/// line ends (`known` when its name says, else counted in `buf`, which is
+/// reused from file to file). None when the file is gone.
+fn stat_message(
+    path: &Path,
+    known: Option<u64>,
+    buf: &mut Vec<u8>,
+) -> Result<Option<(fs::Metadata, u64)>> {
+    if let Some(w) = known {
+        return match fs::metadata(path) {
+            Ok(md) => Ok(Some((md, w))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("stat", path, e)),
+        };
+    }
+    // One open for both: the descriptor's metadata and its bytes.
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
+    let md = f.metadata().map_err(io_err("stat", path))?;
+    let vsize = crlf_size(&mut f, path, buf)?;
+    Ok(Some((md, vsize)))
 }
 
 /// Appends the message file names of `dir/new` or `dir/cur` to `out`.
 /// Names that cannot be an index record (dot files, non-UTF-8, spaces or
 /// control characters, an empty base) are left alone.
-fn read_names(dir: &Path, loc: Loc, out: &mut Vec<(Loc, String)>) -> Result<()> {
+fn read_names(dir: &Path, loc: Loc, out: &mut Vec<(Loc, String)>, reads: &mut usize) -> Result<()> {
+    *reads += 1;
     let d = dir.join(sub(loc));
     for e in fs::read_dir(&d).map_err(io_err("readdir", &d))? {
         let e = e.map_err(io_err("readdir", &d))?;
@@ -506,12 +606,13 @@ pub(crate) fn find_by_base(dir: &Path, base: &str) -> Result<Option<(Loc, Option
 
 /// The size a file would have with CRLF line endings (for files whose name
 /// carries no `W=`, written by other programs).
-fn crlf_size(path: &Path) -> Result<u64> {
-    let mut f = File::open(path).map_err(io_err("open", path))?;
-    let mut buf = vec![0u8; 64 * 1024];
+fn crlf_size(f: &mut File, path: &Path, buf: &mut Vec<u8>) -> Result<u64> {
+    if buf.len() < 64 * 1024 {
+        buf.resize(64 * 1024, 0);
+    }
     let (mut size, mut bare, mut prev) = (0u64, 0u64, 0u8);
     loop {
-        let n = f.read(&mut buf).map_err(io_err("read", path))?;
+        let n = f.read(buf).map_err(io_err("read", path))?;
         if n == 0 {
             break;
         }
