@@ -28,15 +28,25 @@ trap cleanup EXIT
 for p in lighttpd php-cgi; do command -v "$p" >/dev/null || { echo "bench/webmail.sh: $p is not installed" >&2; exit 1; }; done
 [ -d /usr/share/roundcube ] || { echo "bench/webmail.sh: roundcube-core is not installed" >&2; exit 1; }
 
-"$BIN/kmpctl" init "$DIR/ours" --port-base "$PORTBASE" --hostname mx.example.test >/dev/null
+"$BIN/kmpctl" init "$DIR/ours" --port-base "$PORTBASE" --hostname mx.example.test --trust-loopback >/dev/null
 CONF=$DIR/ours/kmpromail.toml
-"$BIN/kmpctl" --config "$CONF" domain add example.test --postmaster bench@example.test >/dev/null 2>&1 || "$BIN/kmpctl" --config "$CONF" domain add example.test >/dev/null
-echo secret | "$BIN/kmpctl" --config "$CONF" user add bench@example.test --password-stdin >/dev/null
+# Every browser of the bench comes from 127.0.0.1: lift the per-address limits
+# that 50 users from 50 addresses would never meet.
+if grep -q '^\[imapd\]$' "$CONF"; then
+  sed -i "s/^\[imapd\]$/[imapd]\nmax_connections_per_ip = 1000/" "$CONF"
+else
+  printf '\n[imapd]\nmax_connections_per_ip = 1000\n' >>"$CONF"
+fi
+"$BIN/kmpctl" --config "$CONF" domain add example.test --postmaster bench1@example.test >/dev/null 2>&1 || "$BIN/kmpctl" --config "$CONF" domain add example.test >/dev/null
+# One account per concurrent user (bench1..benchUSERS), each with the same INBOX.
+for n in $(seq "$USERS"); do
+  echo secret | "$BIN/kmpctl" --config "$CONF" user add "bench$n@example.test" --password-stdin >/dev/null
+done
 
 # The INBOX: MESSAGES small messages, then one 100 KB HTML message (the one
 # both webmails open), written with Python's mailbox module.
 mkdir -p "$DIR/ours/mail/example.test"
-python3 - "$DIR/ours/mail/example.test/bench" "$MESSAGES" <<'PY'
+python3 - "$DIR/ours/mail/example.test/bench1" "$MESSAGES" <<'PY'
 import mailbox, sys, random
 md = mailbox.Maildir(sys.argv[1], create=True)
 r = random.Random(1)
@@ -54,14 +64,20 @@ m.set_subdir("cur")
 md.add(m)
 PY
 UID_HTML=$((MESSAGES + 1))
+for n in $(seq 2 "$USERS"); do
+  mkdir -p "$DIR/ours/mail/example.test/bench$n"
+  cp -al "$DIR/ours/mail/example.test/bench1/cur" "$DIR/ours/mail/example.test/bench$n/cur"
+  mkdir -p "$DIR/ours/mail/example.test/bench$n/new" "$DIR/ours/mail/example.test/bench$n/tmp"
+done
 
 "$BIN/kmpctl" --config "$CONF" start >/dev/null
 IMAP=$((PORTBASE + 143))
 for _ in $(seq 50); do python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$IMAP),1)" 2>/dev/null && break; sleep 0.2; done
 # Both webmails' first SELECT of the big folder happens in a warm-up, not a timed request.
-python3 - "$IMAP" <<'PY'
+python3 - "$IMAP" "$USERS" <<'PY'
 import imaplib, sys
-c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1])); c.login("bench@example.test", "secret"); c.select("INBOX"); c.logout()
+for n in range(1, int(sys.argv[2]) + 1):
+    c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1])); c.login("bench%d@example.test" % n, "secret"); c.select("INBOX"); c.logout()
 PY
 
 # Roundcube: its own configuration directory, SQLite database, temp and logs.
@@ -117,10 +133,12 @@ fi
 LOAD=(python3 "$HERE/bench/webmail_load.py")
 # One untimed round each, so both have their caches (OPcache, Roundcube's
 # session table, kmp-imapd's folder state) warm, as on a live system.
-"${LOAD[@]}" roundcube "http://127.0.0.1:$RC_PORT" bench@example.test secret INBOX "$UID_HTML" --requests 2 >/dev/null
-[ -n "$OURS_URL" ] && "${LOAD[@]}" kmpromail "$OURS_URL" bench@example.test secret INBOX "$UID_HTML" --requests 2 >/dev/null
+"${LOAD[@]}" roundcube "http://127.0.0.1:$RC_PORT" "bench{n}@example.test" secret INBOX "$UID_HTML" --requests "$USERS" --concurrency "$USERS" | grep -v "^RESULT.*: [0-9]* requests, " || true
+if [ -n "$OURS_URL" ]; then
+  "${LOAD[@]}" kmpromail "$OURS_URL" "bench{n}@example.test" secret INBOX "$UID_HTML" --requests "$USERS" --concurrency "$USERS" | grep -v "^RESULT.*: [0-9]* requests, " || true
+fi
 echo "RESULT $MESSAGES messages in INBOX, $REQUESTS requests of each page, $USERS concurrent user(s); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-"${LOAD[@]}" roundcube "http://127.0.0.1:$RC_PORT" bench@example.test secret INBOX "$UID_HTML" \
+"${LOAD[@]}" roundcube "http://127.0.0.1:$RC_PORT" "bench{n}@example.test" secret INBOX "$UID_HTML" \
   --requests "$REQUESTS" --concurrency "$USERS"
 rss_php=0; n=0
 for p in $(pgrep -f "^/usr/bin/php-cgi" || true); do
@@ -130,18 +148,18 @@ for p in $(pgrep -f "^/usr/bin/php-cgi" || true); do
 done
 echo "RESULT [roundcube] memory: $n php-cgi processes, peak RSS $((rss_php / 1024)) MB in all"
 if [ -n "$OURS_URL" ]; then
-  "${LOAD[@]}" kmpromail "$OURS_URL" bench@example.test secret INBOX "$UID_HTML" \
+  "${LOAD[@]}" kmpromail "$OURS_URL" "bench{n}@example.test" secret INBOX "$UID_HTML" \
     --requests "$REQUESTS" --concurrency "$USERS"
   # Peak RSS of one request: kmp-webmail under GNU time, for a few requests.
   if [ -x /usr/bin/time ]; then
-    WM=$(sed -n 's/.*"\(\/[^"]*kmp-webmail\)".*/\1/p' "$DIR/ours/webmail/lighttpd.conf" | head -1)
+    WM=$(sed -n 's/^alias.url = ("\/kmp-webmail" => "\(\/[^"]*\)")$/\1/p' "$DIR/ours/webmail/lighttpd.conf" | head -1)
     if [ -n "$WM" ]; then
       printf '#!/bin/sh\nexec /usr/bin/time -a -o %s -f %%M %s "$@"\n' "$DIR/rss.txt" "$WM" >"$DIR/wm-timed"
       chmod +x "$DIR/wm-timed"
       sed -i "s|\"$WM\"|\"$DIR/wm-timed\"|" "$DIR/ours/webmail/lighttpd.conf"
       "$BIN/kmpctl" --config "$CONF" stop >/dev/null; "$BIN/kmpctl" --config "$CONF" start >/dev/null
       for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$((PORTBASE + 80))),1)" 2>/dev/null && break; sleep 0.2; done
-      "${LOAD[@]}" kmpromail "$OURS_URL" bench@example.test secret INBOX "$UID_HTML" --requests 10 >/dev/null
+      "${LOAD[@]}" kmpromail "$OURS_URL" "bench{n}@example.test" secret INBOX "$UID_HTML" --requests 10 >/dev/null
       sort -n "$DIR/rss.txt" | awk '{a[NR]=$1} END {if (NR) printf "RESULT [kmpromail] memory: peak RSS per request p50 %d kB, max %d kB (%d requests)\n", a[int((NR+1)/2)], a[NR], NR}'
     fi
   fi

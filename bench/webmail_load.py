@@ -5,7 +5,8 @@ lighttpd on loopback. See bench/README.md ("Webmail").
     webmail_load.py kmpromail|roundcube BASE_URL USER PASSWORD FOLDER UID \
         [--requests N] [--concurrency C]
 
-For each of login, the message list (first page, by date) and opening the
+USER may contain "{n}", replaced by 1..C: one account per concurrent user
+(the webmail keeps at most 20 live sessions per account). For each of login, the message list (first page, by date) and opening the
 message UID, N requests are made by C concurrent users, each with its own
 session; the time of a request is from sending it to its last byte. Prints
 one RESULT line per page with p50, p99 and requests/s.
@@ -145,10 +146,12 @@ def run(kind, args):
     per = max(1, args.requests // args.concurrency)
     lock = threading.Lock()
 
-    def user():
+    def user(n):
+        # USER may name one account per concurrent user: "bench{n}@...".
+        login = args.user.replace("{n}", str(n + 1))
         try:
             for _ in range(per):
-                c = cls(args.base, args.user, args.password, args.folder)
+                c = cls(args.base, login, args.password, args.folder)
                 t_login = c.login()
                 t_list = c.list()
                 t_read = c.show(args.uid, args.marker)
@@ -161,7 +164,7 @@ def run(kind, args):
                 errors.append(str(e))
 
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=user) for _ in range(args.concurrency)]
+    threads = [threading.Thread(target=user, args=(n,)) for n in range(args.concurrency)]
     for t in threads:
         t.start()
     for t in threads:
