@@ -697,3 +697,28 @@ fn expired_sessions_end_and_active_ones_slide() {
     let forged = keys.seal(&sealed).unwrap();
     assert_eq!(w.get("/folders", Some(&forged)).status, 303);
 }
+
+/// Logins of one user at the same moment (two browsers, two webmail hosts)
+/// each keep their session: every session has its own METADATA entry, so no
+/// login overwrites another's. Logging one out leaves the others alive.
+#[test]
+fn simultaneous_logins_of_one_user_all_keep_their_sessions() {
+    let Some(w) = webmail_instance() else { return };
+    let sessions: Vec<String> = std::thread::scope(|s| {
+        let logins: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| w.login("u@example.test", "secret")))
+            .collect();
+        logins.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, c) in sessions.iter().enumerate() {
+        let r = w.get("/folders", Some(c));
+        assert_eq!(r.status, 200, "session {i} of 8 was lost: {}", r.body);
+    }
+    let page = w.get("/folders", Some(&sessions[0]));
+    let out = w.post("/logout", Some(&sessions[0]), &[("csrf", &page.csrf())]);
+    assert_eq!(out.status, 303, "{}", out.body);
+    assert_eq!(w.get("/folders", Some(&sessions[0])).status, 303);
+    for c in &sessions[1..] {
+        assert_eq!(w.get("/folders", Some(c)).status, 200);
+    }
+}

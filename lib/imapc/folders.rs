@@ -216,7 +216,41 @@ impl Client {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        let got = self.metadata_replies(folder, entries, false)?;
+        Ok(entries
+            .iter()
+            .map(|e| {
+                let v = got
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(e))
+                    .and_then(|(_, v)| v.clone());
+                (e.to_string(), v)
+            })
+            .collect())
+    }
+
+    /// GETMETADATA (DEPTH 1): the entries one level below `entry` (and
+    /// `entry` itself when it has a value), as the server lists them.
+    pub fn get_metadata_below(
+        &mut self,
+        folder: &str,
+        entry: &str,
+    ) -> Result<Vec<MetadataEntry>, Error> {
+        check_entry(entry)?;
+        self.metadata_replies(folder, &[entry], true)
+    }
+
+    /// Sends GETMETADATA and gathers every entry of its METADATA replies.
+    fn metadata_replies(
+        &mut self,
+        folder: &str,
+        entries: &[&str],
+        depth_one: bool,
+    ) -> Result<Vec<MetadataEntry>, Error> {
         let mut cmd = Cmd::new("GETMETADATA");
+        if depth_one {
+            cmd.syn("(DEPTH 1)");
+        }
         cmd.str(self.mailbox_or_server(folder)?).syn("(");
         for e in entries {
             cmd.str(e);
@@ -242,16 +276,7 @@ impl Client {
                 }
             }
         }
-        Ok(entries
-            .iter()
-            .map(|e| {
-                let v = got
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(e))
-                    .and_then(|(_, v)| v.clone());
-                (e.to_string(), v)
-            })
-            .collect())
+        Ok(got)
     }
 
     /// SETMETADATA: sets each entry to its value, or removes it (None).

@@ -22,7 +22,7 @@ use super::response::{set_cookie, CookieSpec, Response};
 use super::seal::{Keys, Sealed};
 use super::settings::Settings;
 use super::skin::{self, Skin};
-use super::state::{Prefs, SessionList};
+use super::state::Prefs;
 use crate::config::Config;
 use crate::imapc::{self, Client};
 
@@ -33,7 +33,6 @@ pub const COOKIE: &str = "kmpw";
 pub struct Auth {
     pub imap: Client,
     pub session: Sealed,
-    pub sessions: SessionList,
     pub prefs: Prefs,
 }
 
@@ -379,16 +378,15 @@ fn authenticate(ctx: &mut Ctx) -> Result<Option<Response>, PageError> {
         Err(imapc::Error::Auth) => return to_login(ctx, "expired"),
         Err(e) => return Err(e.into()),
     };
-    let (mut sessions, prefs) = super::imap::read_state(&mut imap)?;
-    if sessions.live(&sealed.sid, ctx.now).is_none() {
+    let (listed, prefs) = super::imap::read_state(&mut imap, &sealed.sid)?;
+    if listed.is_none_or(|e| e <= ctx.now) {
         let _ = imap.logout();
         return to_login(ctx, "expired");
     }
     let lifetime = ctx.settings.session_lifetime.as_secs();
     let mut session = sealed;
     if let Some(renewed) = renewal(ctx.now, session.expires, lifetime) {
-        sessions.put(&session.sid, renewed, ctx.now);
-        super::imap::write_sessions(&mut imap, &sessions)?;
+        super::imap::write_session(&mut imap, &session.sid, Some(renewed))?;
         session.expires = renewed;
         let value = ctx.keys.seal(&session).map_err(PageError::Internal)?;
         let c = ctx.session_cookie(&value);
@@ -408,7 +406,6 @@ fn authenticate(ctx: &mut Ctx) -> Result<Option<Response>, PageError> {
     ctx.auth = Some(Auth {
         imap,
         session,
-        sessions,
         prefs,
     });
     Ok(None)

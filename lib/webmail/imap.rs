@@ -9,7 +9,7 @@ use crate::imapc::{Client, Endpoint, Error, Security};
 
 use super::request::Request;
 use super::settings::Settings;
-use super::state::{SessionList, PREFS_ENTRY, SESSIONS_ENTRY};
+use super::state::{session_entry, session_expiry, SessionList, PREFS_ENTRY, SESSIONS_ENTRY};
 
 /// The endpoint of `webmail.imap`.
 pub fn endpoint(s: &Settings) -> Endpoint {
@@ -49,26 +49,47 @@ pub fn login(s: &Settings, req: &Request, user: &str, password: &str) -> Result<
     Ok(c)
 }
 
-/// The user's session list and settings, in one GETMETADATA.
-pub fn read_state(c: &mut Client) -> Result<(SessionList, Option<Vec<u8>>), Error> {
-    let entries = c.get_metadata("", &[SESSIONS_ENTRY, PREFS_ENTRY])?;
-    let mut sessions = SessionList::default();
+/// The expiry of session `sid` (None: not listed) and the user's settings,
+/// in one GETMETADATA.
+pub fn read_state(c: &mut Client, sid: &str) -> Result<(Option<u64>, Option<Vec<u8>>), Error> {
+    let entry = session_entry(sid);
+    let entries = c.get_metadata("", &[&entry, PREFS_ENTRY])?;
+    let mut expires = None;
     let mut prefs = None;
     for (name, value) in entries {
-        if name.eq_ignore_ascii_case(SESSIONS_ENTRY) {
-            sessions = SessionList::parse(value.as_deref());
+        if name.eq_ignore_ascii_case(&entry) {
+            expires = session_expiry(value.as_deref());
         } else if name.eq_ignore_ascii_case(PREFS_ENTRY) {
             prefs = value;
         }
     }
-    Ok((sessions, prefs))
+    Ok((expires, prefs))
 }
 
-/// Writes the session list.
-pub fn write_sessions(c: &mut Client, list: &SessionList) -> Result<(), Error> {
-    let text = list.to_text();
-    let value = (!text.is_empty()).then_some(text.as_bytes());
-    c.set_metadata("", &[(SESSIONS_ENTRY, value)])
+/// Lists session `sid` until `expires`, or ends it (None).
+pub fn write_session(c: &mut Client, sid: &str, expires: Option<u64>) -> Result<(), Error> {
+    let text = expires.map(|e| e.to_string());
+    c.set_metadata(
+        "",
+        &[(&session_entry(sid), text.as_deref().map(str::as_bytes))],
+    )
+}
+
+/// Removes the user's expired sessions and, past the most a user keeps,
+/// the ones ending soonest (never `keep`, the session just made).
+pub fn prune_sessions(c: &mut Client, now: u64, keep: &str) -> Result<(), Error> {
+    let listed = c.get_metadata_below("", SESSIONS_ENTRY)?;
+    let list = SessionList::from_entries(listed.iter().map(|(n, v)| (n.as_str(), v.as_deref())));
+    let stale: Vec<String> = list
+        .stale(now, keep)
+        .iter()
+        .map(|s| session_entry(s))
+        .collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let gone: Vec<(&str, Option<&[u8]>)> = stale.iter().map(|e| (e.as_str(), None)).collect();
+    c.set_metadata("", &gone)
 }
 
 /// Writes the settings.

@@ -1,17 +1,20 @@
 //! What the webmail keeps in the user's own store, as IMAP METADATA server
 //! entries (RFC 5464), in plain text a person can read with any IMAP client:
 //!
-//! - [`SESSIONS_ENTRY`]: the live session ids, one `SID EXPIRY` a line
-//!   (EXPIRY in Unix seconds). A request whose sid is not listed (logged
-//!   out, expired, revoked) is refused; see doc/ARCHITECTURE.md.
+//! - [`SESSIONS_ENTRY`]`/SID`: one entry per live session, its value the
+//!   session's expiry in Unix seconds. A request whose sid has no such
+//!   entry (logged out, expired, revoked) is refused; see
+//!   doc/ARCHITECTURE.md. One entry per session, not one list, so that
+//!   logins, renewals and logouts of one user at the same moment (two
+//!   browsers, two webmail hosts) never overwrite each other.
 //! - [`PREFS_ENTRY`]: the settings, one `key=value` a line.
 //!
 //! Both values are read back as untrusted input (another IMAP client may
 //! have written them): bad lines are skipped, bad values fall back to the
 //! defaults.
 
-/// The entry that lists a user's live sessions.
-pub const SESSIONS_ENTRY: &str = "/private/vendor/kmpromail/webmail/sessions";
+/// The entry below which each live session has its own entry.
+pub const SESSIONS_ENTRY: &str = "/private/vendor/kmpromail/webmail/session";
 /// The entry that holds a user's settings.
 pub const PREFS_ENTRY: &str = "/private/vendor/kmpromail/webmail/prefs";
 
@@ -30,50 +33,57 @@ pub const TIME_ZONES: &[&str] = &[
     "+13:00", "+14:00",
 ];
 
-/// The live sessions of a user, parsed from [`SESSIONS_ENTRY`].
+/// The METADATA entry of session `sid`.
+pub fn session_entry(sid: &str) -> String {
+    format!("{SESSIONS_ENTRY}/{sid}")
+}
+
+/// A session entry's value: its expiry, when it is a number.
+pub fn session_expiry(value: Option<&[u8]>) -> Option<u64> {
+    std::str::from_utf8(value?).ok()?.trim().parse().ok()
+}
+
+/// The live sessions of a user, as the entries below [`SESSIONS_ENTRY`]
+/// list them (read at login, to prune).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionList {
-    entries: Vec<(String, u64)>,
+    entries: Vec<(String, Option<u64>)>,
 }
 
 impl SessionList {
-    /// Parses the entry's value; bad lines are dropped.
-    pub fn parse(value: Option<&[u8]>) -> SessionList {
-        let text = value.map(String::from_utf8_lossy).unwrap_or_default();
-        let entries = text
-            .lines()
-            .filter_map(|l| {
-                let (sid, exp) = l.trim().split_once(' ')?;
-                let exp = exp.trim().parse().ok()?;
-                valid_sid(sid).then(|| (sid.to_string(), exp))
+    /// From the listed entries (name, value); names not of a session and
+    /// values not a number are kept as stale, to be removed.
+    pub fn from_entries<'a>(
+        listed: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    ) -> SessionList {
+        let prefix = format!("{SESSIONS_ENTRY}/");
+        let entries = listed
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let sid = name.get(prefix.len()..)?;
+                name[..prefix.len()]
+                    .eq_ignore_ascii_case(&prefix)
+                    .then(|| (sid.to_string(), session_expiry(value)))
             })
-            .take(MAX_SESSIONS * 4)
+            .filter(|(sid, _)| valid_sid(sid))
             .collect();
         SessionList { entries }
     }
 
-    /// The expiry of `sid` if it is listed and not past `now`.
-    pub fn live(&self, sid: &str, now: u64) -> Option<u64> {
-        self.entries
-            .iter()
-            .find(|(s, e)| s == sid && *e > now)
-            .map(|(_, e)| *e)
-    }
-
-    /// Lists `sid` until `expires` (replacing its old expiry), dropping
-    /// expired entries and, past [`MAX_SESSIONS`], the ones ending soonest.
-    pub fn put(&mut self, sid: &str, expires: u64, now: u64) {
-        self.entries.retain(|(s, e)| s != sid && *e > now);
-        self.entries.push((sid.to_string(), expires));
-        if self.entries.len() > MAX_SESSIONS {
-            self.entries.sort_by_key(|(_, e)| std::cmp::Reverse(*e));
-            self.entries.truncate(MAX_SESSIONS);
+    /// The sessions to remove: expired ones, unreadable ones, and past
+    /// [`MAX_SESSIONS`] the ones ending soonest (`keep` is never one).
+    pub fn stale(&self, now: u64, keep: &str) -> Vec<String> {
+        let mut live: Vec<(&str, u64)> = Vec::new();
+        let mut out = Vec::new();
+        for (sid, exp) in &self.entries {
+            match exp {
+                Some(e) if *e > now || sid == keep => live.push((sid, *e)),
+                _ => out.push(sid.clone()),
+            }
         }
-    }
-
-    /// Removes `sid` (logout) and expired entries.
-    pub fn remove(&mut self, sid: &str, now: u64) {
-        self.entries.retain(|(s, e)| s != sid && *e > now);
+        live.sort_by_key(|(sid, e)| (*sid != keep, std::cmp::Reverse(*e)));
+        out.extend(live.iter().skip(MAX_SESSIONS).map(|(s, _)| s.to_string()));
+        out
     }
 
     /// How many sessions are listed.
@@ -84,14 +94,6 @@ impl SessionList {
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
-    }
-
-    /// The entry's new value.
-    pub fn to_text(&self) -> String {
-        self.entries
-            .iter()
-            .map(|(s, e)| format!("{s} {e}\n"))
-            .collect()
     }
 }
 
@@ -202,30 +204,40 @@ mod tests {
     const B: &str = "BBBBBBBBBBBBBBBBBBBBBB";
 
     #[test]
-    fn sessions_are_listed_checked_and_removed() {
-        let mut l = SessionList::parse(Some(b"junk\nAAAAAAAAAAAAAAAAAAAAAA 100\n../x 500\n"));
-        assert_eq!(l.len(), 1);
-        assert_eq!(l.live(A, 50), Some(100));
-        assert_eq!(l.live(A, 100), None, "expired");
-        l.put(B, 300, 150);
-        assert_eq!(
-            l.to_text(),
-            format!("{B} 300\n"),
-            "the expired one is pruned"
+    fn sessions_are_entries_and_the_stale_ones_are_found() {
+        let a = session_entry(A);
+        let b = session_entry(B);
+        assert_eq!(session_expiry(Some(b"100")), Some(100));
+        assert_eq!(session_expiry(Some(b"soon")), None);
+        let other = format!("{SESSIONS_ENTRY}x/{A}");
+        let bad = session_entry("../x");
+        let l = SessionList::from_entries([
+            (a.as_str(), Some(&b"100"[..])),
+            (b.as_str(), Some(&b"junk"[..])),
+            (other.as_str(), Some(&b"900"[..])),
+            (bad.as_str(), Some(&b"900"[..])),
+        ]);
+        assert_eq!(l.len(), 2, "only session entries with a good sid");
+        assert_eq!(l.stale(50, ""), vec![B.to_string()], "unreadable value");
+        let mut st = l.stale(100, "");
+        st.sort();
+        assert_eq!(st, vec![A.to_string(), B.to_string()], "and expired");
+        let names: Vec<String> = (0..30u64)
+            .map(|i| session_entry(&format!("{A}{i:02}")))
+            .collect();
+        let values: Vec<String> = (0..30u64).map(|i| (1000 + i).to_string()).collect();
+        let many = SessionList::from_entries(
+            names
+                .iter()
+                .zip(&values)
+                .map(|(n, v)| (n.as_str(), Some(v.as_bytes()))),
         );
-        l.put(A, 400, 150);
-        l.put(B, 500, 150);
-        assert_eq!(l.live(B, 150), Some(500));
-        l.remove(B, 150);
-        assert_eq!(l.live(B, 150), None);
-        assert_eq!(l.live(A, 150), Some(400));
-        let mut many = SessionList::default();
-        for i in 0..30u64 {
-            many.put(&format!("{A}{i:02}"), 1000 + i, 0);
-        }
-        assert_eq!(many.len(), MAX_SESSIONS);
-        assert_eq!(many.live(&format!("{A}00"), 0), None, "the oldest went");
-        assert!(many.live(&format!("{A}29"), 0).is_some());
+        let keep = format!("{A}00");
+        let st = many.stale(0, &keep);
+        assert_eq!(st.len(), 30 - MAX_SESSIONS);
+        assert!(!st.contains(&keep), "the new session is kept");
+        assert!(st.contains(&format!("{A}01")), "the ones ending soonest go");
+        assert!(!st.contains(&format!("{A}29")));
     }
 
     #[test]

@@ -108,11 +108,10 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
         }
         Err(e) => return Err(e.into()),
     };
-    let (mut sessions, _) = imap::read_state(&mut client)?;
     let sid = new_sid().map_err(PageError::Internal)?;
     let expires = ctx.now + ctx.settings.session_lifetime.as_secs();
-    sessions.put(&sid, expires, ctx.now);
-    imap::write_sessions(&mut client, &sessions)?;
+    imap::write_session(&mut client, &sid, Some(expires))?;
+    imap::prune_sessions(&mut client, ctx.now, &sid)?;
     let _ = client.logout();
     let sealed = Sealed {
         user,
@@ -146,12 +145,9 @@ fn retry(ctx: &Ctx, user: &str, why: &str) -> Result<Response, PageError> {
 /// POST /logout: the session id leaves the user's list, so this cookie (and
 /// any copy of it) is dead; the browser's cookie is cleared.
 pub fn logout(ctx: &mut Ctx) -> Result<Response, PageError> {
-    let now = ctx.now;
     let auth = ctx.auth();
     let sid = auth.session.sid.clone();
-    auth.sessions.remove(&sid, now);
-    let list = auth.sessions.clone();
-    imap::write_sessions(&mut auth.imap, &list)?;
+    imap::write_session(&mut auth.imap, &sid, None)?;
     let c = ctx.session_cookie("");
     ctx.cookies.push(c);
     Ok(ctx.redirect("/login?why=bye"))
