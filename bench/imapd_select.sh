@@ -27,7 +27,6 @@ ROUNDS=${2:-3}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$HERE/target/release}
 KIT=${KIT:-$HERE/../shared/kit}
-[ -d "$KIT" ] || KIT=$HERE/../../shared/kit   # from a worktree in /work/wt/
 LOAD=(python3 "$HERE/bench/imapd_load.py")
 DIR=$(mktemp -d /tmp/imapd-select.XXXXXX)
 PORTBASE=${PORTBASE:-47300}
