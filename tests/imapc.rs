@@ -611,6 +611,34 @@ fn metadata_set_get_and_remove() {
     assert_eq!(got[2].1.as_deref(), Some(&b""[..]));
     let inbox = c.get_metadata("INBOX", &["/private/comment"]).unwrap();
     assert_eq!(inbox[0].1.as_deref(), Some("收件箱".as_bytes()));
+    // DEPTH 1: the entries one level below, not deeper, not beside.
+    c.set_metadata(
+        "",
+        &[
+            ("/private/vendor/kmpromail/s/a", Some(b"1")),
+            ("/private/vendor/kmpromail/s/b", Some(b"2")),
+            ("/private/vendor/kmpromail/s/b/deep", Some(b"3")),
+            ("/private/vendor/kmpromail/sx", Some(b"4")),
+        ],
+    )
+    .unwrap();
+    let mut below = c
+        .get_metadata_below("", "/private/vendor/kmpromail/s")
+        .unwrap();
+    below.sort();
+    assert_eq!(
+        below,
+        vec![
+            (
+                "/private/vendor/kmpromail/s/a".to_string(),
+                Some(b"1".to_vec())
+            ),
+            (
+                "/private/vendor/kmpromail/s/b".to_string(),
+                Some(b"2".to_vec())
+            ),
+        ]
+    );
     // The server's entry and the folder's are apart.
     assert_eq!(
         c.get_metadata("", &["/private/comment"]).unwrap()[0].1,
