@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::webmail::{webmail_instance, webmail_instance_with, Http, Webmail};
+use common::webmail::{webmail_instance, webmail_instance_with, Http, Webmail, PY_MUTF7};
 use common::{python, wait_until};
 use std::time::Duration;
 
@@ -14,33 +14,22 @@ use std::time::Duration;
 fn seed(w: &Webmail) {
     let script = r#"
 import imaplib, sys, base64
-def mutf7(s):
-    out, buf = [], ''
-    def flush():
-        if buf:
-            b = base64.b64encode(buf.encode('utf-16-be')).decode().rstrip('=').replace('/', ',')
-            out.append('&' + b + '-')
-    for ch in s:
-        if 0x20 <= ord(ch) <= 0x7e:
-            flush(); buf = ''
-            out.append('&-' if ch == '&' else ch)
-        else:
-            buf += ch
-    flush()
-    return ''.join(out)
 c = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
 c.login('u@example.test', 'secret')
 for name in ['工作', 'Archive', 'Archive.報告']:
-    typ, _ = c.create('"' + mutf7(name) + '"')
+    typ, _ = c.create(quoted(name))
     assert typ == 'OK', name
 msg = b'From: a@example.test\r\nSubject: hi\r\n\r\nbody\r\n'
-assert c.append('"' + mutf7('工作') + '"', None, None, msg)[0] == 'OK'
-assert c.append('"' + mutf7('工作') + '"', '(\\Seen)', None, msg)[0] == 'OK'
+assert c.append(quoted('工作'), None, None, msg)[0] == 'OK'
+assert c.append(quoted('工作'), '(\\Seen)', None, msg)[0] == 'OK'
 assert c.append('Trash', None, None, msg)[0] == 'OK'
 c.logout()
 print('ok')
 "#;
-    let out = python(script, &[&(w.inst.base + 143).to_string()]);
+    let out = python(
+        &format!("{PY_MUTF7}{script}"),
+        &[&(w.inst.base + 143).to_string()],
+    );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("ok"),
         "{}",

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::webmail::{webmail_instance, Http, Webmail};
+use common::webmail::{webmail_instance, Http, Webmail, PY_MUTF7};
 use common::{python, tool};
 
 /// The corpus messages delivered to INBOX, in this order: the nth has UID n.
@@ -48,20 +48,6 @@ fn corpus(file: &str) -> Vec<u8> {
 
 const PY_LOGIN: &str = r#"
 import imaplib, sys, base64, os
-def mutf7(s):
-    out, buf = [], ''
-    def flush():
-        if buf:
-            b = base64.b64encode(buf.encode('utf-16-be')).decode().rstrip('=').replace('/', ',')
-            out.append('&' + b + '-')
-    for ch in s:
-        if 0x20 <= ord(ch) <= 0x7e:
-            flush(); buf = ''
-            out.append('&-' if ch == '&' else ch)
-        else:
-            buf += ch
-    flush()
-    return '"' + ''.join(out) + '"'
 c = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
 c.login('u@example.test', 'secret')
 "#;
@@ -72,7 +58,7 @@ fn imap_py(w: &Webmail, code: &str, args: &[&str]) -> String {
     let port = (w.inst.base + 143).to_string();
     let mut all = vec![port.as_str()];
     all.extend_from_slice(args);
-    let out = python(&format!("{PY_LOGIN}{code}\nc.logout()\n"), &all);
+    let out = python(&format!("{PY_MUTF7}{PY_LOGIN}{code}\nc.logout()\n"), &all);
     assert!(
         out.status.success(),
         "python: {}",
@@ -97,9 +83,9 @@ fn deliver(w: &Webmail, folder: &str, files: &[&str]) {
         r#"
 folder = sys.argv[2]
 if folder != 'INBOX':
-    c.create(mutf7(folder))
+    c.create(quoted(folder))
 for p in sys.argv[3:]:
-    typ, data = c.append(mutf7(folder), None, None, open(p, 'rb').read())
+    typ, data = c.append(quoted(folder), None, None, open(p, 'rb').read())
     assert typ == 'OK', data
 print('ok')
 "#,
@@ -128,7 +114,7 @@ fn flags(w: &Webmail, folder: &str, uid: u32) -> String {
     imap_py(
         w,
         r#"
-c.select(mutf7(sys.argv[2]))
+c.select(quoted(sys.argv[2]))
 print(c.uid('FETCH', sys.argv[3], '(FLAGS)')[1])
 "#,
         &[folder, &uid.to_string()],
@@ -140,7 +126,7 @@ fn uids(w: &Webmail, folder: &str) -> Vec<u32> {
     let out = imap_py(
         w,
         r#"
-c.select(mutf7(sys.argv[2]))
+c.select(quoted(sys.argv[2]))
 print(c.uid('SEARCH', 'ALL')[1][0].decode())
 "#,
         &[folder],
@@ -531,7 +517,7 @@ print(c.response('METADATA'))
 fn ticked_messages_are_marked_moved_copied_and_deleted() {
     let Some(w) = webmail_instance() else { return };
     deliver_small(&w, 5);
-    imap_py(&w, "c.create(mutf7('工作'))", &[]);
+    imap_py(&w, "c.create(quoted('工作'))", &[]);
     let s = w.login("u@example.test", "secret");
     let csrf = w.get("/list", Some(&s)).csrf();
     let act = |action: &str, ids: &[u32], extra: &[(&str, &str)]| {

@@ -277,3 +277,25 @@ pub fn parse_http(raw: &[u8]) -> Http {
         };
     }
 }
+
+/// Python for test scripts that talk IMAP: `quoted(name)`, a folder name as
+/// an IMAP quoted string in modified UTF-7 (RFC 3501 5.1.3), written apart
+/// from the project's codec so that it checks it. Needs `import base64`.
+pub const PY_MUTF7: &str = r#"
+def mutf7(s):
+    out, buf = [], ''
+    def flush():
+        if buf:
+            b = base64.b64encode(buf.encode('utf-16-be')).decode().rstrip('=').replace('/', ',')
+            out.append('&' + b + '-')
+    for ch in s:
+        if 0x20 <= ord(ch) <= 0x7e:
+            flush(); buf = ''
+            out.append('&-' if ch == '&' else ch)
+        else:
+            buf += ch
+    flush()
+    return ''.join(out)
+def quoted(s):
+    return '"' + mutf7(s) + '"'
+"#;
