@@ -45,6 +45,16 @@ impl Clock {
     }
 }
 
+/// Nanoseconds on the system's monotonic clock (since boot on Linux and
+/// FreeBSD): it orders events of different processes on one host whatever
+/// the wall clock does. 0 if the clock cannot be read.
+pub fn monotonic_ns() -> u64 {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .map(|t| (t.tv_sec() as u64).saturating_mul(1_000_000_000) + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +66,12 @@ mod tests {
         c.advance(5);
         assert_eq!(c.now(), 105);
         assert!(Clock::System.now() > 1_600_000_000);
+    }
+
+    #[test]
+    fn the_monotonic_clock_reads_and_does_not_go_back() {
+        let a = super::monotonic_ns();
+        let b = super::monotonic_ns();
+        assert!(a > 0 && b >= a);
     }
 }

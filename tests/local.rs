@@ -56,6 +56,7 @@ impl Sender {
             body_8bit: false,
             size: msg.len() as u64,
             fresh: false,
+            generation: 0,
             arrived: 1_700_000_000,
             recipients: rcpts
                 .iter()
@@ -135,6 +136,7 @@ fn a_job_without_its_file_is_deferred_and_garbage_closes_only_that_connection() 
         body_8bit: false,
         size: 1,
         fresh: false,
+        generation: 0,
         arrived: 1,
         recipients: vec![JobRecipient {
             index: 7,

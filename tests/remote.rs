@@ -49,6 +49,7 @@ fn job(qid: &str, sender: &str, rcpts: &[&str]) -> Job {
         body_8bit: false,
         size: 0,
         fresh: false,
+        generation: 0,
         arrived: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

@@ -46,6 +46,13 @@ pub struct Job {
     /// index on start (a job may have been sent before the crash).
     #[serde(default)]
     pub fresh: bool,
+    /// When the kmp-send that made the job started, on the host's monotonic
+    /// clock ([`crate::clock::monotonic_ns`]). A job of a kmp-send that died
+    /// can still sit unread in kmp-local's socket while its successor's job
+    /// for the same message is delivered: kmp-local never trusts `fresh` of
+    /// a job older than the newest kmp-send it has heard from. 0: unknown.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// One recipient in a job.
@@ -176,6 +183,7 @@ mod tests {
             body_8bit: false,
             size: 18,
             fresh: false,
+            generation: 0,
             arrived: 1,
             recipients: (0..300)
                 .map(|i| JobRecipient {

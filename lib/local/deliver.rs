@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use crate::clock::Clock;
@@ -142,11 +143,14 @@ struct Times {
 /// Runs one job. Never fails as a whole: every problem is some recipient's result.
 pub fn run_job(
     settings: &Settings,
+    senders: &Senders,
     dir: &mut dyn Directory,
     clock: &Clock,
     job: &Job,
     file: &File,
 ) -> JobReply {
+    // Before any claim of this job's ids (see `Senders`).
+    senders.heard(job.generation);
     let got_ms = clock.now_ms();
     let mut times = Times {
         arrived_ms: job.arrived.saturating_mul(1000).min(got_ms),
@@ -219,7 +223,7 @@ pub fn run_job(
     // A fresh job of one group cannot find earlier copies: skip the look-up.
     let fresh = job.fresh && groups.len() == 1;
     for members in groups.values() {
-        deliver_group(job, file, size, fresh, &mut work, members);
+        deliver_group(job, file, size, fresh, senders, &mut work, members);
     }
     for w in work.iter_mut() {
         if matches!(&w.status, Some(s) if s.outcome == Outcome::Sent) {
@@ -471,6 +475,7 @@ fn deliver_group(
     file: &File,
     size: u64,
     fresh: bool,
+    senders: &Senders,
     work: &mut [Work],
     members: &[usize],
 ) {
@@ -479,6 +484,10 @@ fn deliver_group(
     // after a restart while the first still runs) must not both find no
     // copy and both write one: the second waits here, then finds the first's.
     let _claim = Claim::new(members.iter().map(|&i| work[i].id.clone()).collect());
+    // Read under the claim: a newer kmp-send's job for these ids either
+    // was heard before this point (so `fresh` is dropped and the look-up
+    // finds its copy) or claims them after us (and finds ours).
+    let fresh = fresh && senders.is_newest(job.generation);
     let prefix = header::prefix(
         &job.sender,
         group_delivered_to(job, work, members).as_deref(),
@@ -518,6 +527,29 @@ fn deliver_group(
             }
             Err(e) => Status::maildir("cannot write the maildir", &e),
         });
+    }
+}
+
+/// The newest kmp-send this process has had a job from, by its start on the
+/// monotonic clock. kmp-send marks a message's first job `fresh` (no copy
+/// can exist yet, so no look-up), but a kmp-send killed just after writing
+/// such a job leaves it unread in the socket; its successor, finding the
+/// message in the queue index, sends the message again, and kmp-local may
+/// deliver that one first. The dead sender's job must then look, not skip.
+#[derive(Debug, Default)]
+pub struct Senders {
+    newest: AtomicU64,
+}
+
+impl Senders {
+    /// Notes a job from the kmp-send that started at `generation`.
+    pub fn heard(&self, generation: u64) {
+        self.newest.fetch_max(generation, Ordering::SeqCst);
+    }
+
+    /// Whether no job from a later-started kmp-send has been heard.
+    fn is_newest(&self, generation: u64) -> bool {
+        generation >= self.newest.load(Ordering::SeqCst)
     }
 }
 

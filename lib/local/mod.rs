@@ -46,6 +46,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, listener: UnixListener) ->
         clock: Clock::System,
         active: AtomicUsize::new(0),
         stopping: AtomicBool::new(false),
+        senders: Default::default(),
     });
     let accept = {
         let shared = shared.clone();

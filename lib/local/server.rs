@@ -44,6 +44,8 @@ pub struct Shared {
     /// Jobs being delivered now (SIGTERM waits for them).
     pub active: AtomicUsize,
     pub stopping: AtomicBool,
+    /// The kmp-sends heard from (see [`deliver::Senders`]).
+    pub senders: deliver::Senders,
 }
 
 /// Binds the job socket at `path` (a stale one is replaced), mode 0660.
@@ -175,7 +177,14 @@ fn run_one(shared: &Shared, job: &job::Job, fd: Option<std::os::fd::OwnedFd>) ->
         Err(poisoned) => poisoned.into_inner().clone(),
     };
     let mut dir = take_directory(&shared.authd_socket);
-    let reply = deliver::run_job(&settings, &mut dir, &shared.clock, job, &file);
+    let reply = deliver::run_job(
+        &settings,
+        &shared.senders,
+        &mut dir,
+        &shared.clock,
+        job,
+        &file,
+    );
     give_directory(dir);
     reply
         .results

@@ -19,6 +19,7 @@ struct Fixture {
     settings: Settings,
     /// One arrival time for every job: a retry is the same message.
     arrived: u64,
+    senders: super::deliver::Senders,
 }
 
 impl Fixture {
@@ -33,6 +34,7 @@ impl Fixture {
             quota_warning_percent: 90,
         };
         Fixture {
+            senders: Default::default(),
             root,
             settings,
             arrived: Clock::System.now(),
@@ -58,6 +60,21 @@ impl Fixture {
         size: usize,
         fresh: bool,
     ) -> JobReply {
+        self.run_from(dir, qid, rcpts, file, size, fresh, 0)
+    }
+
+    /// As [`Self::run_file`], from the kmp-send that started at `generation`.
+    #[allow(clippy::too_many_arguments)]
+    fn run_from(
+        &self,
+        dir: &mut Mem,
+        qid: &str,
+        rcpts: &[&str],
+        file: &[u8],
+        size: usize,
+        fresh: bool,
+        generation: u64,
+    ) -> JobReply {
         let msg = &file[..size];
         let path = self.root.path().join(format!("msg.{qid}"));
         fs::write(&path, file).unwrap();
@@ -72,6 +89,7 @@ impl Fixture {
             body_8bit: false,
             size: msg.len() as u64,
             fresh,
+            generation,
             arrived: self.arrived,
             recipients: rcpts
                 .iter()
@@ -85,7 +103,14 @@ impl Fixture {
                 })
                 .collect(),
         };
-        run_job(&self.settings, dir, &Clock::System, &job, &file)
+        run_job(
+            &self.settings,
+            &self.senders,
+            dir,
+            &Clock::System,
+            &job,
+            &file,
+        )
     }
 }
 
@@ -134,6 +159,48 @@ fn a_fresh_job_skips_the_look_up_and_a_retry_does_not() {
     let r = fx.run_file(&mut d, "QF1", &["a@example.test"], MSG, MSG.len(), true);
     assert_eq!(r.results[0].text, "delivered to maildir");
     assert_eq!(messages(&fx.maildir("a@example.test")).len(), 2);
+}
+
+#[test]
+fn a_fresh_job_of_a_dead_kmp_send_after_its_successors_job_looks_first() {
+    let fx = Fixture::new();
+    let mut d = Mem::new().user("a@example.test", &[], false, true);
+    // kmp-send started at 200 took the message in again after the one
+    // started at 100 died with its fresh job still unread in the socket:
+    // the successor's (not fresh) job comes first and delivers.
+    let r = fx.run_from(
+        &mut d,
+        "QG1",
+        &["a@example.test"],
+        MSG,
+        MSG.len(),
+        false,
+        200,
+    );
+    assert_eq!(r.results[0].text, "delivered to maildir");
+    // The dead sender's fresh job must not skip the look-up.
+    let r = fx.run_from(
+        &mut d,
+        "QG1",
+        &["a@example.test"],
+        MSG,
+        MSG.len(),
+        true,
+        100,
+    );
+    assert_eq!(r.results[0].text, "already delivered to maildir");
+    assert_eq!(messages(&fx.maildir("a@example.test")).len(), 1);
+    // The newest sender's own fresh jobs still skip it.
+    let r = fx.run_from(
+        &mut d,
+        "QG2",
+        &["a@example.test"],
+        MSG,
+        MSG.len(),
+        true,
+        200,
+    );
+    assert_eq!(r.results[0].text, "delivered to maildir");
 }
 
 #[test]

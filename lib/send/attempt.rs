@@ -479,6 +479,15 @@ fn deferred(index: usize, route: Option<Route>, dsn: &str, text: &str, relay: &s
     }
 }
 
+/// When this kmp-send started, on the monotonic clock: every job says it, so
+/// that kmp-local can tell a dead predecessor's late job (see
+/// [`crate::local::deliver::Senders`]). Fixed by the first call, which
+/// kmp-send makes at start.
+pub fn generation() -> u64 {
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *START.get_or_init(crate::clock::monotonic_ns)
+}
+
 /// The job for some recipients of the message. Delivery ids are `QID.INDEX`:
 /// the same for every attempt, so a repeated job is recognised.
 fn make_job(input: &Input, idxs: &[usize], fresh: bool) -> Job {
@@ -494,6 +503,7 @@ fn make_job(input: &Input, idxs: &[usize], fresh: bool) -> Job {
         size: rec.size,
         arrived: rec.arrived(),
         fresh,
+        generation: generation(),
         recipients: idxs
             .iter()
             .map(|&i| {

@@ -314,6 +314,12 @@ impl Queue {
 
     /// Starts attempts of every due message, up to `send.max_active`.
     fn dispatch(&mut self) {
+        // Messages taken in wait for a commit that failed: nothing goes out
+        // before its record is durable, or a restart would take the message
+        // in again as new (`fresh`) after a delivery.
+        if !self.taken.is_empty() {
+            return;
+        }
         let now = self.clock.now();
         while self.active.len() < self.st.max_active {
             let Some((t, id)) = self.due.first().cloned() else {
@@ -643,6 +649,7 @@ fn secs(ms: u64) -> String {
 
 /// Runs kmp-send until SIGTERM; returns the exit code.
 pub fn run(cfg: Config, config_path: Option<PathBuf>, clock: Clock) -> i32 {
+    attempt::generation();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
