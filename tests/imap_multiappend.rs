@@ -134,6 +134,50 @@ assert c.count(b"INBOX") == 2
     );
 }
 
+/// RFC 9208 4.2: COPY that would pass the quota fails with OVERQUOTA and
+/// copies nothing; MOVE (same quota root) still works, so a full mailbox
+/// can be emptied into Trash; the session goes on.
+#[test]
+fn copy_over_the_quota_is_refused_and_move_is_not() {
+    let mut inst = common::Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let out = inst.ctl_stdin(
+        &[
+            "user",
+            "add",
+            "q@example.test",
+            "--password-stdin",
+            "--quota",
+            "3000",
+        ],
+        Some(b"secret\n"),
+    );
+    assert!(out.status.success());
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    inst.spawn("kmp-imapd", &[]);
+    inst.wait_port(143);
+    run(
+        &inst,
+        r#"
+c = Imap("q@example.test")
+small = b"Subject: fits\r\n\r\n" + b"a" * 1000 + b"\r\n"
+u, t = c.cmd(b"APPEND INBOX ", (small,), b" ", (small,))
+assert t.startswith("t2 OK"), t
+c.cmd(b"CREATE Trash")
+c.cmd(b"SELECT INBOX")
+u, t = c.cmd(b"COPY 1:2 Trash")
+assert t.startswith("t5 NO [OVERQUOTA]"), t
+assert c.count(b"Trash") == 0
+u, t = c.cmd(b"MOVE 1:2 Trash")
+assert " OK " in t and b"COPYUID" in u, (u, t)
+assert c.count(b"Trash") == 2 and c.count(b"INBOX") == 0
+u, t = c.cmd(b"NOOP")
+assert t.startswith("t%d OK" % c.n), t
+"#,
+    );
+}
+
 #[test]
 fn catenate_joins_text_and_url_parts() {
     let inst = common::imap_instance_with(&[("imapd", "max_message_size = 200000")]);

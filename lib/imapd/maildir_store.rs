@@ -194,6 +194,7 @@ impl MailStore for MaildirStore {
             recent: HashSet::new(),
             seen_uid: 0,
             generation: 0,
+            quota: self.quota,
         }))
     }
 
@@ -652,6 +653,8 @@ pub struct MaildirFolder {
     seen_uid: u32,
     /// The shared generation at this session's last [`Folder::state`].
     generation: u64,
+    /// The user's limits, for COPY.
+    quota: maildir::quota::Limits,
 }
 
 impl MaildirFolder {
@@ -852,6 +855,17 @@ impl Folder for MaildirFolder {
         let d = self.dest(dest)?;
         let u: Vec<Uid> = uids.iter().map(|u| Uid(*u)).collect();
         let mut sh = lock(&self.shared);
+        // Every folder is under the one quota root: a copy adds to it (a
+        // move does not, and is never refused for quota: it is how a full
+        // mailbox empties into Trash).
+        let (bytes, count) = u
+            .iter()
+            .filter_map(|x| sh.mb.get(*x))
+            .fold((0u64, 0u64), |(b, n), m| (b + m.size, n + 1));
+        let usage = self.md.quota(Some(self.quota)).map_err(err)?;
+        if count > 0 && usage.would_exceed_by(bytes, count) {
+            return Err(StoreError::OverQuota);
+        }
         let r = sh.mb.copy(&u, &d);
         sh.absorb_pending();
         let r = r.map_err(err)?;

@@ -66,6 +66,14 @@ impl Usage {
             || (self.limits.messages > 0 && self.messages + 1 > self.limits.messages)
     }
 
+    /// Whether `messages` more messages of `bytes` bytes in all would go
+    /// over a limit (IMAP COPY of a set).
+    pub fn would_exceed_by(&self, bytes: u64, messages: u64) -> bool {
+        (self.limits.bytes > 0 && self.bytes.saturating_add(bytes) > self.limits.bytes)
+            || (self.limits.messages > 0
+                && self.messages.saturating_add(messages) > self.limits.messages)
+    }
+
     /// Whether a limit is already exceeded.
     pub fn is_over(&self) -> bool {
         (self.limits.bytes > 0 && self.bytes > self.limits.bytes)
