@@ -43,7 +43,7 @@ pub struct Server {
     tls: Option<TlsAcceptor>,
     connections: Arc<Counter>,
     /// Connections per address in the current `RATE_WINDOW`.
-    rate: Mutex<HashMap<IpAddr, (Instant, usize)>>,
+    rate: Mutex<HashMap<crate::net::Cidr, (Instant, usize)>>,
     next_id: AtomicU64,
     /// Set on SIGTERM: sessions waiting for input say 421 and close.
     stop: tokio::sync::watch::Sender<bool>,
@@ -55,11 +55,13 @@ impl Server {
         paths: Paths,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Arc<Server> {
+        let connections = Counter::new();
+        connections.set_ipv6_prefix(policy.ipv6_prefix);
         Arc::new(Server {
             policy: std::sync::RwLock::new(Arc::new(policy)),
             paths,
             tls: tls.map(TlsAcceptor::from),
-            connections: Counter::new(),
+            connections,
             rate: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             stop: tokio::sync::watch::Sender::new(false),
@@ -120,6 +122,7 @@ impl Server {
 
     /// Puts a new policy in force for new sessions (SIGHUP).
     pub fn reload(&self, policy: Policy) {
+        self.connections.set_ipv6_prefix(policy.ipv6_prefix);
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
     }
 
@@ -132,7 +135,9 @@ impl Server {
             if rate.len() >= RATE_TABLE_MAX {
                 rate.retain(|_, (t, _)| now.duration_since(*t) < RATE_WINDOW);
             }
-            let e = rate.entry(ip).or_insert((now, 0));
+            let e = rate
+                .entry(crate::net::client_net(ip, p.ipv6_prefix))
+                .or_insert((now, 0));
             if now.duration_since(e.0) >= RATE_WINDOW {
                 *e = (now, 0);
             }
