@@ -11,6 +11,7 @@
 //! socket reports for an IPv4 client) is the IPv4 address everywhere.
 
 mod limit;
+pub mod listen;
 mod stream;
 
 pub use limit::{Counter, Refused, Slot};
