@@ -163,6 +163,8 @@ impl Server {
     async fn connection(self: Arc<Server>, sock: TcpStream, peer: SocketAddr, kind: Listener) {
         let _ = sock.set_nodelay(true);
         let ip = canonical(peer.ip());
+        // Logs name an IPv6 client as RFC 5321 writes it: unknown[IPv6:...].
+        let lit = crate::net::literal(ip);
         let id = self.session_id();
         let refuse = |mut sock: TcpStream, r: Reply| async move {
             let _ = tokio::time::timeout(
@@ -176,7 +178,7 @@ impl Server {
         let _slot = match self.admit(&policy, ip) {
             Ok(s) => s,
             Err((r, report)) => {
-                info!("{id}: reject: CONNECT from unknown[{ip}]: {}", r.summary());
+                info!("{id}: reject: CONNECT from unknown[{lit}]: {}", r.summary());
                 if report {
                     self.report(ip, kind, "connection rate limit exceeded");
                 }
@@ -188,7 +190,7 @@ impl Server {
                 if load > policy.max_load as f64 {
                     let r = reply::OVERLOADED;
                     info!(
-                        "{id}: reject: CONNECT from unknown[{ip}]: {} (load {load:.2})",
+                        "{id}: reject: CONNECT from unknown[{lit}]: {} (load {load:.2})",
                         r.summary()
                     );
                     return refuse(sock, r).await;
@@ -215,11 +217,11 @@ impl Server {
                     (t, info)
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    info!("{id}: TLS handshake timed out from unknown[{ip}]");
+                    info!("{id}: TLS handshake timed out from unknown[{lit}]");
                     return;
                 }
                 Err(e) => {
-                    info!("{id}: TLS handshake failed from unknown[{ip}]: {e}");
+                    info!("{id}: TLS handshake failed from unknown[{lit}]: {e}");
                     return;
                 }
             },
@@ -253,9 +255,9 @@ impl Server {
         match end {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                info!("{id}: lost connection from unknown[{ip}]")
+                info!("{id}: lost connection from unknown[{lit}]")
             }
-            Err(e) => info!("{id}: connection from unknown[{ip}] ended: {e}"),
+            Err(e) => info!("{id}: connection from unknown[{lit}] ended: {e}"),
         }
         info!(
             "{id} smtp disconnected address={ip} messages={}",
