@@ -340,7 +340,8 @@ impl Authd {
             Ok(o) => {
                 if let (Some(until), Some(ip)) = (o.banned_until, ip) {
                     crate::warn!(
-                        "ban ip={ip} until={until} after {} failures within {}s",
+                        "ban ip={ip} net={} until={until} after {} failures within {}s",
+                        crate::net::client_net(ip, limits.ipv6_prefix),
                         limits.max_failures,
                         limits.window_ms / 1000
                     );
