@@ -254,6 +254,17 @@ fn the_webmail_is_served_over_the_ipv6_loopback_too() {
         page.body
     );
     assert!(page.body.contains("INBOX"), "{}", page.body);
+    // HTTPS on [::1] too, when lighttpd has its TLS module.
+    if conf.contains("ssl.engine") {
+        let login = w.curl(&[
+            "-g",
+            "-k",
+            &format!("https://[::1]:{}/login", w.inst.base + 443),
+        ]);
+        assert_eq!(login.status, 200, "{}", login.body);
+    } else {
+        eprintln!("SKIPPED the HTTPS part: lighttpd has no TLS module (lighttpd-mod-openssl)");
+    }
     let access =
         std::fs::read_to_string(w.inst.path().join("log/lighttpd-access.log")).unwrap_or_default();
     assert!(access.contains("::1"), "{access}");
