@@ -1,7 +1,7 @@
 //! IPv6 as a first-class citizen, black-box: every protocol over ::1 with
 //! real clients (Python's smtplib, poplib, imaplib; curl through the
 //! webmail's lighttpd), listeners a host cannot bind skipped, IPv6 clients
-//! banned by prefix, and kmp-remote delivering to a sink on ::1 found
+//! banned and counted by prefix, and kmp-remote delivering to a sink on ::1 found
 //! through AAAA records and through an `[IPv6:...]` literal. Tests that
 //! need ::1 are skipped with a reason on a host without an IPv6 loopback.
 
@@ -698,4 +698,40 @@ print("sent")
     let line = log.lines().find(|l| l.contains("to=<z@six.test>")).unwrap();
     assert!(line.contains("status=deferred"), "{line}");
     assert!(line.contains("mx.six.test[127.0.0.1]"), "{line}");
+}
+
+/// Holds a connection from the first source, then prints the greeting a
+/// client at each other source gets.
+const PY_HOLD: &str = r#"
+import socket, sys
+host, port, hold = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+held = socket.create_connection((host, port), timeout=20, source_address=(hold, 0))
+print("held", held.makefile("rb").readline().decode().strip()[:3])
+for src in sys.argv[4:]:
+    s = socket.create_connection((host, port), timeout=20, source_address=(src, 0))
+    print(src, s.makefile("rb").readline().decode().strip())
+    s.close()
+"#;
+
+#[test]
+fn connections_per_client_count_an_ipv6_slash_64_as_one_client() {
+    need_ipv6!();
+    let (server, a, b, c) = (
+        "2001:db8:6465:ff::1",
+        "2001:db8:6465:1::a",
+        "2001:db8:6465:1::b",
+        "2001:db8:6465:2::c",
+    );
+    let Some(_lo) = LoAddresses::add(&[server, a, b, c]) else {
+        return;
+    };
+    let mut inst = instance(&[("smtpd", "max_connections_per_ip = 1")]);
+    let p25 = inst.base + 25;
+    set_key(&inst, "smtpd", "listen", &format!("[\"[{server}]:{p25}\"]"));
+    start(&mut inst, &["kmp-authd", "kmp-smtpd"]);
+    let out = py(PY_HOLD, &[server, &p25.to_string(), a, b, c]);
+    assert!(out.contains("held 220"), "{out}");
+    // b is in a's /64: the same client, over its one connection.
+    assert!(out.contains(&format!("{b} 421")), "{out}");
+    assert!(out.contains(&format!("{c} 220")), "{out}");
 }
