@@ -240,7 +240,8 @@ pub fn lighttpd_conf_for(dir: &Path, base: u16, program: &Path, ipv6: bool) -> S
     // $SERVER["socket"] block, which lighttpd binds too.
     let mut v6_block = String::new();
     if ipv6 {
-        v6_block = format!("$SERVER[\"socket\"] == \"[::1]:{}\" {{ }}\n", base + 80);
+        // The block's own line ends in `{`, as `kmpctl status` reads it.
+        v6_block = format!("$SERVER[\"socket\"] == \"[::1]:{}\" {{\n}}\n", base + 80);
     }
     let tls_block = if tls {
         hosts
@@ -356,7 +357,7 @@ mod tests {
         let with = lighttpd_conf_for(Path::new("/srv/i"), 20000, prog, true);
         assert!(with.contains("server.bind = \"127.0.0.1\"\nserver.port = 20080\n"));
         assert!(
-            with.contains("$SERVER[\"socket\"] == \"[::1]:20080\" { }\n"),
+            with.contains("$SERVER[\"socket\"] == \"[::1]:20080\" {\n}\n"),
             "{with}"
         );
         let without = lighttpd_conf_for(Path::new("/srv/i"), 20000, prog, false);
