@@ -53,7 +53,8 @@ fn run(args: &Args) -> i32 {
             return exit::IOERR;
         }
     };
-    let mut wanted = Vec::new();
+    // One key at a time: `[::]` may give two sockets, a missing family none.
+    let mut listeners = Vec::new();
     for (key, kind) in [
         ("smtpd.listen", Listener::Mx),
         ("smtpd.submission_listen", Listener::Submission),
@@ -62,25 +63,23 @@ fn run(args: &Args) -> i32 {
         if kind == Listener::Smtps && tls.is_none() {
             continue;
         }
-        for a in cfg.listen(key) {
-            wanted.push((a, kind));
+        match daemon::bind_all(&cfg.listen(key)) {
+            Ok(s) => listeners.extend(s.into_iter().map(|l| (l, kind))),
+            Err((a, e)) => {
+                error!("cannot listen on {a}: {e}");
+                return exit::IOERR;
+            }
         }
     }
-    let addrs: Vec<_> = wanted.iter().map(|(a, _)| *a).collect();
-    let sockets = match daemon::bind_all(&addrs) {
-        Ok(s) => s,
-        Err((a, e)) => {
-            error!("cannot listen on {a}: {e}");
-            return exit::IOERR;
-        }
-    };
+    let ready = listeners
+        .iter()
+        .filter_map(|(l, _)| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
     if let Err(code) = daemon::drop_privileges(&cfg, "privileges.smtpd", None) {
         return code;
     }
-    let listeners: Vec<_> = sockets
-        .into_iter()
-        .zip(wanted.iter().map(|(_, k)| *k))
-        .collect();
     let tls_on = tls.is_some();
     let policy = Policy::from_config(&cfg, tls_on);
     let server = Server::new(policy, paths.clone(), tls);
@@ -111,14 +110,7 @@ fn run(args: &Args) -> i32 {
                 return exit::CANTCREAT;
             }
         };
-        info!(
-            "ready: {}",
-            addrs
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+        info!("ready: {ready}");
         while signals.next().await == daemon::Signal::Reload {
             reload(&server, &cfg, tls_on);
         }

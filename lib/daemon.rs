@@ -44,16 +44,19 @@ pub fn setup(program: &str, args: &DaemonArgs) -> Result<Config, i32> {
     Ok(cfg)
 }
 
-/// Binds every address, or says which one failed.
+/// Binds every address of one listening key, or says which one failed.
+/// `[::]:PORT` listens on both families (one dual-stack socket, or a pair
+/// where the system has none); an address whose family or interface the
+/// host lacks is logged and skipped (`net::listen`).
 pub fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, (SocketAddr, std::io::Error)> {
-    addrs
-        .iter()
-        .map(|a| {
-            let l = TcpListener::bind(a).map_err(|e| (*a, e))?;
-            l.set_nonblocking(true).map_err(|e| (*a, e))?;
-            Ok(l)
-        })
-        .collect()
+    let bound = crate::net::listen::bind_all(addrs)?;
+    for n in &bound.notes {
+        crate::warn!("{n}");
+    }
+    if bound.listeners.is_empty() && !addrs.is_empty() {
+        crate::warn!("no listener is left of {addrs:?}: that service is not offered");
+    }
+    Ok(bound.listeners)
 }
 
 /// Drops to the user the `[privileges]` key `key` names (nothing when not root

@@ -160,7 +160,8 @@ fn a_trusted_front_end_names_its_client_for_logs_and_bans() {
     }
     assert!(logged(&inst, &["login failed", "address=2001:db8::9"]));
     let bans = inst.ctl_ok(&["ban", "list"]);
-    assert!(bans.contains("2001:db8::9"), "{bans}");
+    // An IPv6 client is banned by its /64 (system.ipv6_prefix).
+    assert!(bans.contains("2001:db8::/64"), "{bans}");
     assert!(!bans.contains("127.0.0.1"), "{bans}");
     let (mut c, _) = Raw::connect(&inst);
     // The ID is answered, then the connection ends.

@@ -1,7 +1,10 @@
 //! Failure counting and bans.
 //!
 //! Failed logins (and abuse other daemons report with `Failure`) are counted
-//! per IP address and per account over `authd.failure_window`. An IP past
+//! per client and per account over `authd.failure_window`. A client is an
+//! IPv4 address, or the IPv6 network of `system.ipv6_prefix` bits the address
+//! is in (`net::client_net`: one IPv6 host owns a whole /64, and would
+//! otherwise get a fresh count with each address). A client past
 //! `authd.max_failures` is banned for `authd.ban_time`, for every protocol:
 //! the daemons ask `BanCheck` when a client connects. An account past the
 //! limit is only logged: banning accounts would let anyone lock a user out.
@@ -30,6 +33,8 @@ pub struct Limits {
     pub max_failures: u64,
     pub window_ms: u64,
     pub ban_secs: u64,
+    /// IPv6 clients are counted and banned by this many leading bits.
+    pub ipv6_prefix: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +57,7 @@ pub struct Outcome {
 #[derive(Debug)]
 pub struct Bans {
     bans: Vec<Entry>,
-    by_ip: HashMap<IpAddr, VecDeque<u64>>,
+    by_ip: HashMap<Cidr, VecDeque<u64>>,
     by_account: HashMap<String, VecDeque<u64>>,
     file: Option<PathBuf>,
 }
@@ -124,13 +129,13 @@ impl Bans {
     ) -> Result<Outcome, std::io::Error> {
         let mut out = Outcome::default();
         if let Some(ip) = ip {
-            let ip = ip.to_canonical();
-            if count(&mut self.by_ip, ip, now_ms, limits) {
-                self.by_ip.remove(&ip);
+            let net = crate::net::client_net(ip, limits.ipv6_prefix);
+            if count(&mut self.by_ip, net, now_ms, limits) {
+                self.by_ip.remove(&net);
                 let until = now_ms / 1000 + limits.ban_secs;
                 if self.banned(ip, now_ms / 1000).unwrap_or(0) < until {
                     self.put(
-                        single(ip),
+                        net,
                         until,
                         format!("{} failures: {reason}", limits.max_failures),
                         now_ms / 1000,
@@ -250,12 +255,6 @@ fn count<K: std::hash::Hash + Eq + Clone>(
     q.len() as u64 >= limits.max_failures
 }
 
-/// A single address as a network.
-fn single(ip: IpAddr) -> Cidr {
-    // Invariant: an address printed by IpAddr parses as a one-address network.
-    ip.to_string().parse().expect("an address is a network")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +263,7 @@ mod tests {
         max_failures: 3,
         window_ms: 60_000,
         ban_secs: 3600,
+        ipv6_prefix: 64,
     };
 
     fn ip(s: &str) -> IpAddr {
@@ -307,6 +307,42 @@ mod tests {
         assert!(b.banned(ip("192.0.2.8"), (t + 62_000) / 1000).is_none());
         // The ban ends.
         assert!(b.banned(a, (t + 62_000) / 1000 + 3601).is_none());
+    }
+
+    #[test]
+    fn ipv6_failures_count_and_ban_by_prefix() {
+        let mut b = Bans::new(None);
+        let t = 2_000_000_000;
+        // Three addresses of one /64: one client, banned as the /64.
+        for (i, a) in ["2001:db8:5:6::a", "2001:db8:5:6::b", "2001:db8:5:6:1::c"]
+            .iter()
+            .enumerate()
+        {
+            let o = b.failure(Some(ip(a)), None, "pw", t + i as u64, L).unwrap();
+            assert_eq!(o.banned_until.is_some(), i == 2, "{a}");
+        }
+        let now = t / 1000;
+        let l = b.list(now);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].net, "2001:db8:5:6::/64");
+        assert!(b.banned(ip("2001:db8:5:6:ffff::1"), now).is_some());
+        assert!(b.banned(ip("2001:db8:5:7::a"), now).is_none());
+        // At /128 every address is a client of its own.
+        let per_address = Limits {
+            ipv6_prefix: 128,
+            ..L
+        };
+        let mut b = Bans::new(None);
+        for a in ["2001:db8::a", "2001:db8::b", "2001:db8::c"] {
+            let o = b.failure(Some(ip(a)), None, "pw", t, per_address).unwrap();
+            assert!(o.banned_until.is_none());
+        }
+        for _ in 0..2 {
+            b.failure(Some(ip("2001:db8::a")), None, "pw", t, per_address)
+                .unwrap();
+        }
+        assert_eq!(b.list(now)[0].net, "2001:db8::a/128");
+        assert!(b.banned(ip("2001:db8::b"), now).is_none());
     }
 
     #[test]

@@ -54,6 +54,7 @@ impl Settings {
                 max_failures: cfg.u64("authd.max_failures").max(1),
                 window_ms: cfg.duration("authd.failure_window").as_millis() as u64,
                 ban_secs: cfg.duration("authd.ban_time").as_secs(),
+                ipv6_prefix: cfg.u64("system.ipv6_prefix").min(128) as u8,
             },
             mail_root: paths.mail,
             db_dir: paths.db,
@@ -192,8 +193,8 @@ impl Authd {
                 seconds,
                 reason,
             } => {
-                let cidr: Cidr = match net.parse() {
-                    Ok(c) => c,
+                let cidr: Cidr = match net.parse::<Cidr>() {
+                    Ok(c) => c.network(),
                     Err(e) => return refuse(e),
                 };
                 let now = self.clock.now();
@@ -206,8 +207,8 @@ impl Authd {
                 }
             }
             Request::BanDel { net } => {
-                let cidr: Cidr = match net.parse() {
-                    Ok(c) => c,
+                let cidr: Cidr = match net.parse::<Cidr>() {
+                    Ok(c) => c.network(),
                     Err(e) => return refuse(e),
                 };
                 let r = self.bans().del(cidr);
@@ -339,7 +340,8 @@ impl Authd {
             Ok(o) => {
                 if let (Some(until), Some(ip)) = (o.banned_until, ip) {
                     crate::warn!(
-                        "ban ip={ip} until={until} after {} failures within {}s",
+                        "ban ip={ip} net={} until={until} after {} failures within {}s",
+                        crate::net::client_net(ip, limits.ipv6_prefix),
                         limits.max_failures,
                         limits.window_ms / 1000
                     );

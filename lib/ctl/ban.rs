@@ -27,7 +27,8 @@ pub struct Args {
 pub enum Verb {
     /// List the bans in force.
     List,
-    /// Ban an address or network (192.0.2.7, 192.0.2.0/24, 2001:db8::/32).
+    /// Ban an address or network (192.0.2.7, 192.0.2.0/24, 2001:db8::/64);
+    /// host bits of a network are cleared (2001:db8::1/64 bans 2001:db8::/64).
     Add {
         net: String,
         /// How long (30s, 15m, 1h, 7d); default: authd.ban_time.
@@ -59,7 +60,10 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             r => Err(unexpected(r)),
         },
         Verb::Add { net, time, reason } => {
-            let cidr: Cidr = net.parse().map_err(|e| CtlError::new(exit::DATAERR, e))?;
+            let cidr = net
+                .parse::<Cidr>()
+                .map_err(|e| CtlError::new(exit::DATAERR, e))?
+                .network();
             let secs = match time {
                 Some(t) => parse_duration(&t).map_err(|e| CtlError::new(exit::USAGE, e))?,
                 None => cfg.duration("authd.ban_time"),
@@ -82,7 +86,10 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             }
         }
         Verb::Del { net } => {
-            let cidr: Cidr = net.parse().map_err(|e| CtlError::new(exit::DATAERR, e))?;
+            let cidr = net
+                .parse::<Cidr>()
+                .map_err(|e| CtlError::new(exit::DATAERR, e))?
+                .network();
             match call(
                 &mut client,
                 Request::BanDel {

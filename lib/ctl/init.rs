@@ -1,10 +1,12 @@
 //! `kmpctl init DIR`: a self-contained instance. Every path is under DIR, no
-//! program changes user, and the listeners are on 127.0.0.1 at high ports
+//! program changes user, and the listeners are on 127.0.0.1 and ::1 (when the
+//! host has an IPv6 loopback) at high ports
 //! (N+25 SMTP, N+587 submission, N+465 SMTPS, N+110 POP3, N+995 POP3S,
 //! N+143 IMAP, N+993 IMAPS). Tests, the demo and CI all run this way.
 //! The webmail gets a key (`webmail/key`) and a lighttpd configuration
 //! (`webmail/lighttpd.conf`: N+80, and N+443 with the instance's
-//! certificate) that `kmpctl start` runs when lighttpd is installed.
+//! certificate, on both loopbacks) that `kmpctl start` runs when lighttpd is
+//! installed.
 
 use std::fs;
 use std::io::Write;
@@ -21,7 +23,7 @@ use crate::exit;
 pub struct Args {
     /// The directory to create the instance in (created if missing).
     pub dir: PathBuf,
-    /// Listeners are on 127.0.0.1 at this number plus the usual port.
+    /// Listeners are on 127.0.0.1 and ::1 at this number plus the usual port.
     #[arg(long, default_value_t = 20000)]
     pub port_base: u16,
     /// The host name for the greeting and the self-signed certificate.
@@ -137,8 +139,10 @@ pub fn instance_config(dir: &Path, base: u16, hostname: &str) -> Result<Config, 
     {
         set(k.name, String::new())?;
     }
+    // The daemons skip ::1 on a host without IPv6; lighttpd would not start
+    // with it, so its configuration asks the host (lighttpd_conf).
     for (k, off) in LISTENERS {
-        set(k, format!("127.0.0.1:{}", base + off))?;
+        set(k, format!("127.0.0.1:{p}, [::1]:{p}", p = base + off))?;
     }
     set("webmail.imap", format!("127.0.0.1:{}", base + 143))?;
     set("webmail.imap_security", "plain".into())?;
@@ -194,11 +198,25 @@ const LIGHTTPD_MODULE_DIRS: &[&str] = &[
     "/usr/local/lib/lighttpd",
 ];
 
+/// Whether this host has an IPv6 loopback to listen on.
+pub fn has_ipv6_loopback() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
+
 /// The instance's lighttpd configuration: the webmail at / on
-/// 127.0.0.1:N+80, and on N+443 over TLS when lighttpd's TLS module
-/// (mod_openssl) is installed.
+/// 127.0.0.1:N+80 and [::1]:N+80 (when the host has it), and on N+443 over
+/// TLS when lighttpd's TLS module (mod_openssl) is installed.
 pub fn lighttpd_conf(dir: &Path, base: u16, program: &Path) -> String {
+    lighttpd_conf_for(dir, base, program, has_ipv6_loopback())
+}
+
+/// [`lighttpd_conf`] with or without the `::1` listeners.
+pub fn lighttpd_conf_for(dir: &Path, base: u16, program: &Path, ipv6: bool) -> String {
     let d = |s: &str| dir.join(s).display().to_string();
+    let mut hosts = vec!["127.0.0.1"];
+    if ipv6 {
+        hosts.push("[::1]");
+    }
     let tls = LIGHTTPD_MODULE_DIRS
         .iter()
         .any(|m| Path::new(m).join("mod_openssl.so").is_file());
@@ -218,13 +236,25 @@ pub fn lighttpd_conf(dir: &Path, base: u16, program: &Path) -> String {
         .map(|m| format!("\"{m}\""))
         .collect::<Vec<_>>()
         .join(", ");
+    // server.bind/server.port give 127.0.0.1:N+80; every other socket is a
+    // $SERVER["socket"] block, which lighttpd binds too.
+    let mut v6_block = String::new();
+    if ipv6 {
+        // The block's own line ends in `{`, as `kmpctl status` reads it.
+        v6_block = format!("$SERVER[\"socket\"] == \"[::1]:{}\" {{\n}}\n", base + 80);
+    }
     let tls_block = if tls {
-        format!(
-            "$SERVER[\"socket\"] == \"127.0.0.1:{port}\" {{\n  ssl.engine = \"enable\"\n  ssl.pemfile = \"{cert}\"\n  ssl.privkey = \"{key}\"\n}}\n",
-            port = base + 443,
-            cert = d("tls/cert.pem"),
-            key = d("tls/key.pem"),
-        )
+        hosts
+            .iter()
+            .map(|h| {
+                format!(
+                    "$SERVER[\"socket\"] == \"{h}:{port}\" {{\n  ssl.engine = \"enable\"\n  ssl.pemfile = \"{cert}\"\n  ssl.privkey = \"{key}\"\n}}\n",
+                    port = base + 443,
+                    cert = d("tls/cert.pem"),
+                    key = d("tls/key.pem"),
+                )
+            })
+            .collect::<String>()
     } else {
         format!(
             "# No HTTPS on 127.0.0.1:{}: lighttpd's mod_openssl is not installed\n# (Debian: apt-get install lighttpd-mod-openssl; then run kmpctl init --force).\n",
@@ -248,7 +278,7 @@ pub fn lighttpd_conf(dir: &Path, base: u16, program: &Path) -> String {
          alias.url = (\"/kmp-webmail\" => \"{program}\")\n\
          $HTTP[\"url\"] =~ \"^/kmp-webmail\" {{\n  cgi.assign = (\"\" => \"\")\n}}\n\
          setenv.add-environment = (\"KMPROMAIL_CONFIG\" => \"{conf}\")\n\
-         {tls_block}",
+         {v6_block}{tls_block}",
         dir = dir.display(),
         port = base + 80,
         htdocs = d("webmail/htdocs"),
@@ -306,4 +336,31 @@ fn mkdir(p: &Path, mode: u32) -> CtlResult {
 
 fn io_err(p: &Path, e: std::io::Error) -> CtlError {
     CtlError::new(exit::from_io(&e), format!("{}: {e}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_listen_on_both_loopbacks() {
+        let cfg = instance_config(Path::new("/srv/i"), 20000, "localhost").unwrap();
+        assert_eq!(cfg.list("smtpd.listen"), ["127.0.0.1:20025", "[::1]:20025"]);
+        assert_eq!(
+            cfg.listen("imapd.imaps_listen"),
+            [
+                "127.0.0.1:20993".parse().unwrap(),
+                "[::1]:20993".parse().unwrap()
+            ]
+        );
+        let prog = Path::new("/usr/libexec/kmp-webmail");
+        let with = lighttpd_conf_for(Path::new("/srv/i"), 20000, prog, true);
+        assert!(with.contains("server.bind = \"127.0.0.1\"\nserver.port = 20080\n"));
+        assert!(
+            with.contains("$SERVER[\"socket\"] == \"[::1]:20080\" {\n}\n"),
+            "{with}"
+        );
+        let without = lighttpd_conf_for(Path::new("/srv/i"), 20000, prog, false);
+        assert!(!without.contains("::1"), "{without}");
+    }
 }

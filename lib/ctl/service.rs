@@ -296,3 +296,21 @@ fn signal(pid: u32, sig: Signal) -> CtlResult {
 fn io(e: std::io::Error) -> CtlError {
     CtlError::new(exit::from_io(&e), e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lighttpd_listeners_of_an_init_configuration_name_both_loopbacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("lighttpd.conf");
+        let text = super::super::init::lighttpd_conf_for(
+            dir.path(),
+            30000,
+            std::path::Path::new("/usr/libexec/kmp-webmail"),
+            true,
+        );
+        std::fs::write(&conf, text).unwrap();
+        let l = super::lighttpd_listeners(&conf);
+        assert!(l.starts_with("127.0.0.1:30080 [::1]:30080"), "{l}");
+    }
+}

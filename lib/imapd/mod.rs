@@ -56,6 +56,8 @@ pub struct Settings {
     /// Most connections at once, and from one address.
     pub max_connections: usize,
     pub max_per_ip: usize,
+    /// IPv6 clients are counted by this many leading bits (system.ipv6_prefix).
+    pub ipv6_prefix: u8,
     /// Front ends whose ID may name the client they serve.
     pub trusted_networks: Vec<crate::net::Cidr>,
     /// METADATA (RFC 5464): the largest value, the most entries per
@@ -84,6 +86,7 @@ impl Settings {
             idle_poll: Duration::from_millis(250),
             max_connections: cfg.usize("imapd.max_connections"),
             max_per_ip: cfg.usize("imapd.max_connections_per_ip"),
+            ipv6_prefix: cfg.u64("system.ipv6_prefix").min(128) as u8,
             trusted_networks: cfg.nets("imapd.trusted_networks"),
             metadata_max_size: cfg.usize("imapd.metadata_max_size"),
             metadata_max_entries: cfg.usize("imapd.metadata_max_entries"),
@@ -105,6 +108,7 @@ impl Settings {
             idle_poll: Duration::from_millis(250),
             max_connections: 100,
             max_per_ip: 100,
+            ipv6_prefix: crate::net::DEFAULT_IPV6_PREFIX,
             trusted_networks: Vec::new(),
             metadata_max_size: 65_536,
             metadata_max_entries: 100,

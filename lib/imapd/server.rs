@@ -59,12 +59,14 @@ impl Shared {
         tls: Option<Arc<rustls::ServerConfig>>,
         authd_socket: PathBuf,
     ) -> Arc<Shared> {
+        let connections = Counter::new();
+        connections.set_ipv6_prefix(settings.ipv6_prefix);
         Arc::new(Shared {
             slots: Arc::new(Semaphore::new(settings.max_connections)),
             settings: std::sync::RwLock::new(Arc::new(settings)),
             tls: tls.map(TlsAcceptor::from),
             authd_socket,
-            connections: Counter::new(),
+            connections,
         })
     }
 
@@ -78,6 +80,7 @@ impl Shared {
 
     /// Takes new settings (SIGHUP): new sessions use them, running ones keep theirs.
     pub fn reload(&self, settings: Settings) {
+        self.connections.set_ipv6_prefix(settings.ipv6_prefix);
         match self.settings.write() {
             Ok(mut s) => *s = Arc::new(settings),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(settings),
@@ -152,7 +155,9 @@ async fn connection(
         Stream::plain(tcp, settings.deadlines())
     };
     let trusted = settings.trusted(peer.ip());
-    let mut session = Session::new(settings, implicit_tls, peer.ip().is_loopback());
+    // A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d.
+    let loopback = peer.ip().to_canonical().is_loopback();
+    let mut session = Session::new(settings, implicit_tls, loopback);
     session.trusted = trusted;
     session.accounts = Some(Arc::new(super::accounts::AuthdAccounts {
         socket: shared.authd_socket.clone(),

@@ -60,6 +60,8 @@ pub struct Settings {
     pub login_delay: u64,
     pub max_errors: u32,
     pub authd_socket: PathBuf,
+    /// IPv6 clients are counted by this many leading bits (system.ipv6_prefix).
+    pub ipv6_prefix: u8,
 }
 
 impl Settings {
@@ -86,6 +88,7 @@ impl Settings {
             login_delay: cfg.duration("pop3d.login_delay").as_secs(),
             max_errors: u32::try_from(cfg.u64("pop3d.max_errors")).unwrap_or(u32::MAX),
             authd_socket: crate::paths::Paths::new(cfg).authd_socket(),
+            ipv6_prefix: cfg.u64("system.ipv6_prefix").min(128) as u8,
         })
     }
 }
@@ -108,12 +111,14 @@ impl Server {
         store: Box<dyn Store>,
         clock: Clock,
     ) -> Server {
+        let connections = Counter::new();
+        connections.set_ipv6_prefix(settings.ipv6_prefix);
         Server {
             settings: RwLock::new(Arc::new(settings)),
             tls: RwLock::new(tls.map(TlsAcceptor::from)),
             store,
             clock,
-            connections: Counter::new(),
+            connections,
             last_login: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         }
@@ -121,6 +126,7 @@ impl Server {
 
     /// Takes new settings and a new certificate (SIGHUP).
     pub fn reload(&self, settings: Settings, tls: Option<Arc<rustls::ServerConfig>>) {
+        self.connections.set_ipv6_prefix(settings.ipv6_prefix);
         if let Ok(mut s) = self.settings.write() {
             *s = Arc::new(settings);
         }

@@ -241,7 +241,13 @@ async fn deliver_group(
     let _slots = shared.pool.slots(&route.dest).await;
     clock.slots = Instant::now();
     clock.connected = clock.slots;
-    let candidates = match route::resolve(shared.resolver.as_ref(), route, settings.smtp_port).await
+    let candidates = match route::resolve(
+        shared.resolver.as_ref(),
+        route,
+        settings.smtp_port,
+        settings.family,
+    )
+    .await
     {
         Ok(c) => c,
         Err(e) => {

@@ -48,7 +48,7 @@ pub use settings::Settings;
 /// Builds what every delivery shares from the configuration.
 pub fn shared_from(cfg: &Config) -> Result<Shared, Vec<String>> {
     let settings = Settings::from_config(cfg)?;
-    let resolver = match route::resolver(&settings.dns_servers) {
+    let resolver = match route::resolver(&settings.dns_servers, settings.family) {
         Ok(r) => Some(r),
         Err(e) => {
             crate::warn!("no DNS resolver ({e}): only static routes will work");

@@ -5,6 +5,13 @@
 //! null MX (RFC 7505) meaning the domain takes no mail at all.
 //!
 //! DNS goes through hickory-resolver, whose cache keeps answers for their TTL.
+//!
+//! Both address families: each mail host's AAAA and A records are asked for
+//! together, and its addresses are tried alternating, IPv6 first, before the
+//! next host (MX order, with both families per host, rather than RFC 6555
+//! racing: one attempt at a time keeps the per-destination limits exact,
+//! and a broken family costs one connect timeout per host, not the
+//! delivery). `remote.address_family` keeps to one family.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -12,7 +19,7 @@ use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 use rand::seq::SliceRandom;
 
-use super::settings::Settings;
+use super::settings::{Family, Settings};
 
 /// The most addresses tried for one destination in one attempt (Postfix's
 /// smtp_mx_address_limit is 5; we allow a little more for dual stack).
@@ -167,9 +174,12 @@ pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
 }
 
 /// A resolver with its cache: asking `servers`, or those of
-/// /etc/resolv.conf when the list is empty.
-pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
-    use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+/// /etc/resolv.conf when the list is empty, for the address records of
+/// `family` (AAAA and A at once for both).
+pub fn resolver(servers: &[SocketAddr], family: Family) -> Result<TokioResolver, String> {
+    use hickory_resolver::config::{
+        ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig,
+    };
     use hickory_resolver::net::runtime::TokioRuntimeProvider;
     let mut builder = if servers.is_empty() {
         TokioResolver::builder_tokio().map_err(|e| e.to_string())?
@@ -190,12 +200,70 @@ pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
     };
     builder.options_mut().timeout = std::time::Duration::from_secs(5);
     builder.options_mut().attempts = 2;
+    builder.options_mut().ip_strategy = match family {
+        Family::Any => LookupIpStrategy::Ipv6AndIpv4,
+        Family::Ipv4 => LookupIpStrategy::Ipv4Only,
+        Family::Ipv6 => LookupIpStrategy::Ipv6Only,
+    };
     builder.build().map_err(|e| e.to_string())
 }
 
-/// The addresses to try for `route`, best first; hosts found in DNS get
-/// port `smtp_port`.
+/// The addresses to try for `route`, best first, of the families `family`
+/// allows; hosts found in DNS get port `smtp_port`.
 pub async fn resolve(
+    resolver: Option<&TokioResolver>,
+    route: &Route,
+    smtp_port: u16,
+    family: Family,
+) -> Result<Vec<Candidate>, RouteError> {
+    let found = resolve_any(resolver, route, smtp_port).await?;
+    let out = by_family(found, family);
+    if out.is_empty() {
+        let why = format!(
+            "no {} address for {} (remote.address_family = {})",
+            match family {
+                Family::Ipv4 => "IPv4",
+                _ => "IPv6",
+            },
+            route.dest,
+            family.name()
+        );
+        return Err(match route.hosts {
+            Hosts::Static(_) => RouteError::Temporary(why),
+            _ => RouteError::NoAddress(why),
+        });
+    }
+    Ok(out)
+}
+
+/// Keeps the addresses `family` allows and, within each host's run of
+/// addresses, alternates the families, IPv6 first, so that a host whose
+/// one family is broken is reached over the other before the next host.
+pub fn by_family(found: Vec<Candidate>, family: Family) -> Vec<Candidate> {
+    let mut out = Vec::with_capacity(found.len());
+    let mut i = 0;
+    while i < found.len() {
+        let j = found[i..]
+            .iter()
+            .position(|c| c.name != found[i].name)
+            .map(|k| i + k)
+            .unwrap_or(found.len());
+        let (v6, v4): (Vec<&Candidate>, Vec<&Candidate>) = found[i..j]
+            .iter()
+            .filter(|c| family.allows(c.addr.ip()))
+            .partition(|c| c.addr.ip().to_canonical().is_ipv6());
+        for k in 0..v6.len().max(v4.len()) {
+            out.extend(v6.get(k).map(|c| (*c).clone()));
+            out.extend(v4.get(k).map(|c| (*c).clone()));
+        }
+        i = j;
+    }
+    out.truncate(MAX_ADDRESSES);
+    out
+}
+
+/// Every address for `route`, in host order.
+async fn resolve_any(
     resolver: Option<&TokioResolver>,
     route: &Route,
     smtp_port: u16,
@@ -240,7 +308,6 @@ pub async fn resolve(
             out = resolve_mx(r, domain, smtp_port).await?;
         }
     }
-    out.truncate(MAX_ADDRESSES);
     Ok(out)
 }
 
@@ -421,13 +488,85 @@ mod tests {
             dest: "x".into(),
             hosts: Hosts::Static(vec![("127.0.0.1".into(), 2525), ("::1".into(), 26)]),
         };
-        let c = resolve(None, &route, 25).await.unwrap();
+        let c = resolve(None, &route, 25, Family::Any).await.unwrap();
         assert_eq!(c[0].addr, "127.0.0.1:2525".parse().unwrap());
         assert_eq!(c[1].addr, "[::1]:26".parse().unwrap());
         let mx = Route {
             dest: "x".into(),
             hosts: Hosts::Mx("example.com".into()),
         };
-        assert!(resolve(None, &mx, 25).await.unwrap_err().is_temporary());
+        assert!(resolve(None, &mx, 25, Family::Any)
+            .await
+            .unwrap_err()
+            .is_temporary());
+        // One family only: the other's hosts are left out, and none left
+        // defers a static route.
+        let c = resolve(None, &route, 25, Family::Ipv6).await.unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].addr, "[::1]:26".parse().unwrap());
+        let v4only = Route {
+            dest: "x".into(),
+            hosts: Hosts::Static(vec![("127.0.0.1".into(), 2525)]),
+        };
+        let e = resolve(None, &v4only, 25, Family::Ipv6).await.unwrap_err();
+        assert!(e.is_temporary(), "{e}");
+        assert!(e.to_string().contains("no IPv6 address"), "{e}");
+        // A literal of the other family bounces: there is nowhere to go.
+        let lit = route_for(
+            &Settings::from_config(&crate::config::Config::defaults()).unwrap(),
+            "[ipv6:2001:db8::25]",
+        );
+        assert_eq!(lit.hosts, Hosts::Literal("2001:db8::25".parse().unwrap()));
+        let e = resolve(None, &lit, 25, Family::Ipv4).await.unwrap_err();
+        assert_eq!(e.dsn(), "5.4.4");
+        let c = resolve(None, &lit, 25, Family::Any).await.unwrap();
+        assert_eq!(c[0].addr, "[2001:db8::25]:25".parse().unwrap());
+    }
+
+    #[test]
+    fn each_hosts_families_alternate_ipv6_first() {
+        let c = |name: &str, a: &str| Candidate {
+            name: name.into(),
+            addr: SocketAddr::new(a.parse().unwrap(), 25),
+        };
+        let found = vec![
+            c("mx1", "192.0.2.1"),
+            c("mx1", "192.0.2.2"),
+            c("mx1", "2001:db8::1"),
+            c("mx2", "192.0.2.9"),
+            c("mx3", "2001:db8::3"),
+            c("mx3", "2001:db8::4"),
+            c("mx3", "::ffff:192.0.2.30"),
+        ];
+        let addrs = |v: Vec<Candidate>| -> Vec<String> {
+            v.iter()
+                .map(|c| format!("{} {}", c.name, c.addr.ip()))
+                .collect()
+        };
+        assert_eq!(
+            addrs(by_family(found.clone(), Family::Any)),
+            [
+                "mx1 2001:db8::1",
+                "mx1 192.0.2.1",
+                "mx1 192.0.2.2",
+                "mx2 192.0.2.9",
+                "mx3 2001:db8::3",
+                "mx3 ::ffff:192.0.2.30",
+                "mx3 2001:db8::4",
+            ]
+        );
+        assert_eq!(
+            addrs(by_family(found.clone(), Family::Ipv4)),
+            [
+                "mx1 192.0.2.1",
+                "mx1 192.0.2.2",
+                "mx2 192.0.2.9",
+                "mx3 ::ffff:192.0.2.30",
+            ]
+        );
+        assert_eq!(
+            addrs(by_family(found, Family::Ipv6)),
+            ["mx1 2001:db8::1", "mx3 2001:db8::3", "mx3 2001:db8::4"]
+        );
     }
 }

@@ -48,6 +48,45 @@ impl TlsLevel {
     }
 }
 
+/// Which address families kmp-remote connects over (`remote.address_family`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Both: each mail host's IPv6 and IPv4 addresses, alternating, IPv6 first.
+    Any,
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn parse(s: &str) -> Option<Family> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "any" => Some(Family::Any),
+            "ipv4" => Some(Family::Ipv4),
+            "ipv6" => Some(Family::Ipv6),
+            _ => None,
+        }
+    }
+
+    /// Whether an address of `ip`'s family may be used (an IPv4-mapped IPv6
+    /// address is IPv4).
+    pub fn allows(self, ip: std::net::IpAddr) -> bool {
+        match (self, ip.to_canonical()) {
+            (Family::Any, _) => true,
+            (Family::Ipv4, ip) => ip.is_ipv4(),
+            (Family::Ipv6, ip) => ip.is_ipv6(),
+        }
+    }
+
+    /// The name in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Any => "any",
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}
+
 /// The RFC 5321 4.5.3.2 timeouts, plus connect.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -83,6 +122,8 @@ pub struct Settings {
     pub smtp_port: u16,
     /// Name servers; empty for the system's.
     pub dns_servers: Vec<std::net::SocketAddr>,
+    /// The address families to connect over.
+    pub family: Family,
 }
 
 impl Settings {
@@ -164,6 +205,8 @@ impl Settings {
             }
         }
         let tls_level = TlsLevel::parse(cfg.str("remote.tls_level")).unwrap_or(TlsLevel::May);
+        // The key is an Enum of exactly these words.
+        let family = Family::parse(cfg.str("remote.address_family")).unwrap_or(Family::Any);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -189,6 +232,7 @@ impl Settings {
             auth_unverified,
             smtp_port: u16::try_from(cfg.u64("remote.smtp_port")).unwrap_or(25),
             dns_servers,
+            family,
         })
     }
 

@@ -23,6 +23,8 @@ pub struct Policy {
     pub max_connections_per_ip: usize,
     /// New connections per minute per address; 0 for none.
     pub max_connection_rate: usize,
+    /// IPv6 clients are counted by this many leading bits (system.ipv6_prefix).
+    pub ipv6_prefix: u8,
     /// Load average above which new connections are refused; 0 for none.
     pub max_load: u64,
     pub command_timeout: Duration,
@@ -62,6 +64,7 @@ impl Policy {
             max_connections: cfg.usize("smtpd.max_connections"),
             max_connections_per_ip: cfg.usize("smtpd.max_connections_per_ip"),
             max_connection_rate: cfg.usize("smtpd.max_connection_rate"),
+            ipv6_prefix: cfg.u64("system.ipv6_prefix").min(128) as u8,
             max_load: cfg.u64("system.max_load"),
             command_timeout: cfg.duration("smtpd.command_timeout"),
             data_timeout: cfg.duration("smtpd.data_timeout"),

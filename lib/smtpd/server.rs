@@ -43,7 +43,7 @@ pub struct Server {
     tls: Option<TlsAcceptor>,
     connections: Arc<Counter>,
     /// Connections per address in the current `RATE_WINDOW`.
-    rate: Mutex<HashMap<IpAddr, (Instant, usize)>>,
+    rate: Mutex<HashMap<crate::net::Cidr, (Instant, usize)>>,
     next_id: AtomicU64,
     /// Set on SIGTERM: sessions waiting for input say 421 and close.
     stop: tokio::sync::watch::Sender<bool>,
@@ -55,11 +55,13 @@ impl Server {
         paths: Paths,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Arc<Server> {
+        let connections = Counter::new();
+        connections.set_ipv6_prefix(policy.ipv6_prefix);
         Arc::new(Server {
             policy: std::sync::RwLock::new(Arc::new(policy)),
             paths,
             tls: tls.map(TlsAcceptor::from),
-            connections: Counter::new(),
+            connections,
             rate: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             stop: tokio::sync::watch::Sender::new(false),
@@ -120,6 +122,7 @@ impl Server {
 
     /// Puts a new policy in force for new sessions (SIGHUP).
     pub fn reload(&self, policy: Policy) {
+        self.connections.set_ipv6_prefix(policy.ipv6_prefix);
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
     }
 
@@ -132,7 +135,9 @@ impl Server {
             if rate.len() >= RATE_TABLE_MAX {
                 rate.retain(|_, (t, _)| now.duration_since(*t) < RATE_WINDOW);
             }
-            let e = rate.entry(ip).or_insert((now, 0));
+            let e = rate
+                .entry(crate::net::client_net(ip, p.ipv6_prefix))
+                .or_insert((now, 0));
             if now.duration_since(e.0) >= RATE_WINDOW {
                 *e = (now, 0);
             }
@@ -158,6 +163,8 @@ impl Server {
     async fn connection(self: Arc<Server>, sock: TcpStream, peer: SocketAddr, kind: Listener) {
         let _ = sock.set_nodelay(true);
         let ip = canonical(peer.ip());
+        // Logs name an IPv6 client as RFC 5321 writes it: unknown[IPv6:...].
+        let lit = crate::net::literal(ip);
         let id = self.session_id();
         let refuse = |mut sock: TcpStream, r: Reply| async move {
             let _ = tokio::time::timeout(
@@ -171,7 +178,7 @@ impl Server {
         let _slot = match self.admit(&policy, ip) {
             Ok(s) => s,
             Err((r, report)) => {
-                info!("{id}: reject: CONNECT from unknown[{ip}]: {}", r.summary());
+                info!("{id}: reject: CONNECT from unknown[{lit}]: {}", r.summary());
                 if report {
                     self.report(ip, kind, "connection rate limit exceeded");
                 }
@@ -183,7 +190,7 @@ impl Server {
                 if load > policy.max_load as f64 {
                     let r = reply::OVERLOADED;
                     info!(
-                        "{id}: reject: CONNECT from unknown[{ip}]: {} (load {load:.2})",
+                        "{id}: reject: CONNECT from unknown[{lit}]: {} (load {load:.2})",
                         r.summary()
                     );
                     return refuse(sock, r).await;
@@ -210,11 +217,11 @@ impl Server {
                     (t, info)
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    info!("{id}: TLS handshake timed out from unknown[{ip}]");
+                    info!("{id}: TLS handshake timed out from unknown[{lit}]");
                     return;
                 }
                 Err(e) => {
-                    info!("{id}: TLS handshake failed from unknown[{ip}]: {e}");
+                    info!("{id}: TLS handshake failed from unknown[{lit}]: {e}");
                     return;
                 }
             },
@@ -248,9 +255,9 @@ impl Server {
         match end {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                info!("{id}: lost connection from unknown[{ip}]")
+                info!("{id}: lost connection from unknown[{lit}]")
             }
-            Err(e) => info!("{id}: connection from unknown[{ip}] ended: {e}"),
+            Err(e) => info!("{id}: connection from unknown[{lit}] ended: {e}"),
         }
         info!(
             "{id} smtp disconnected address={ip} messages={}",

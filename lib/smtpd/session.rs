@@ -251,9 +251,10 @@ impl Session {
         self.tls.as_ref()
     }
 
-    /// The client as logs name it: `unknown[192.0.2.1]` (no reverse lookups).
+    /// The client as logs name it: `unknown[192.0.2.1]` or
+    /// `unknown[IPv6:2001:db8::1]` (no reverse lookups).
     pub fn client(&self) -> String {
-        format!("unknown[{}]", self.ip)
+        format!("unknown[{}]", crate::net::literal(self.ip))
     }
 
     /// A line that could not be parsed: its error reply.
@@ -892,7 +893,7 @@ impl Session {
         let mut s = format!(
             "Received: from {} (unknown [{}])\n",
             sanitize(&h.name),
-            self.ip
+            crate::net::literal(self.ip)
         );
         if let Some(t) = &self.tls {
             s.push_str(&format!(

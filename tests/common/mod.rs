@@ -30,7 +30,13 @@ pub fn bin(name: &str) -> PathBuf {
     bin_dir().join(name)
 }
 
-/// A port base N such that N+25 .. N+995 are all free on 127.0.0.1 now.
+/// Whether the host has an IPv6 loopback (tests over ::1 skip without one).
+pub fn has_ipv6_loopback() -> bool {
+    TcpListener::bind("[::1]:0").is_ok()
+}
+
+/// A port base N such that N+25 .. N+995 are all free on 127.0.0.1 now
+/// (and on ::1, where instances listen too, when the host has it).
 pub fn free_port_base() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
@@ -39,10 +45,10 @@ pub fn free_port_base() -> u16 {
         let step = NEXT.fetch_add(1, Ordering::SeqCst) % 30;
         let base = 30000 + (seed + step * 1000) % 30000;
         let offsets = [25u16, 587, 465, 110, 995, 143, 993, 26, 27, 28, 80, 443];
-        if offsets
-            .iter()
-            .all(|o| TcpListener::bind(("127.0.0.1", base + o)).is_ok())
-        {
+        if offsets.iter().all(|o| {
+            TcpListener::bind(("127.0.0.1", base + o)).is_ok()
+                && (TcpListener::bind(("::1", base + o)).is_ok() || !has_ipv6_loopback())
+        }) {
             return base;
         }
     }

@@ -5,13 +5,13 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "pop3d.listen",
         kind: Kind::Listen,
-        default: "0.0.0.0:110",
+        default: "[::]:110",
         doc: "Where POP3 listens (STLS offered when TLS is configured).",
     },
     Key {
         name: "pop3d.pop3s_listen",
         kind: Kind::Listen,
-        default: "0.0.0.0:995",
+        default: "[::]:995",
         doc: "Where POP3 over implicit TLS listens.",
     },
     Key {

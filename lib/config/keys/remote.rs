@@ -88,6 +88,12 @@ pub const KEYS: &[Key] = &[
         doc: "Name servers to ask for MX and address records, as \"ip\" or \"ip:port\".\nEmpty: those of /etc/resolv.conf.",
     },
     Key {
+        name: "remote.address_family",
+        kind: Kind::Enum(&["any", "ipv4", "ipv6"]),
+        default: "any",
+        doc: "The address families kmp-remote connects over. any: the AAAA and A records of\neach mail host, tried in MX order, each host's IPv6 and IPv4 addresses\nalternating, IPv6 first; a host that fails over one family is tried over the\nother before the next host. ipv4 or ipv6: that family only (for a host whose\nother family is broken); a destination with no address of it bounces (5.4.4),\na static route with none is deferred.",
+    },
+    Key {
         name: "remote.tls_level",
         kind: Kind::Enum(&["none", "may", "encrypt", "verify"]),
         default: "may",

@@ -26,4 +26,10 @@ pub const KEYS: &[Key] = &[
         default: "0",
         doc: "Above this one-minute load average new connections are answered with a\ntemporary error and closed. 0 turns the check off.",
     },
+    Key {
+        name: "system.ipv6_prefix",
+        kind: Kind::Int { min: 0, max: 128 },
+        default: "64",
+        doc: "IPv6 clients are counted and banned by this many leading bits of their\naddress: failed logins toward authd.max_failures, connections toward the\nper-address limits of every daemon, and the ban itself (2001:db8:1:2::/64).\nOne IPv6 host usually owns a whole /64. IPv4 clients (and IPv4-mapped IPv6\naddresses) are always counted by their single address. 128: per address.",
+    },
 ];

@@ -142,8 +142,9 @@ pub fn parse_domain(d: &str) -> Result<String, AddressError> {
     Ok(d.to_lowercase())
 }
 
-/// `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
-fn parse_literal(d: &str) -> Result<String, AddressError> {
+/// `[192.0.2.1]` or `[IPv6:2001:db8::1]` (RFC 5321 4.1.3), the IPv6 form
+/// with its tag as written there and the address lower-cased.
+pub fn parse_literal(d: &str) -> Result<String, AddressError> {
     let inner = d
         .strip_prefix('[')
         .and_then(|x| x.strip_suffix(']'))

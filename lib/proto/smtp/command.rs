@@ -268,6 +268,11 @@ fn helo_arg(arg: &str) -> Result<String, ParseError> {
     if word.is_empty() || word.len() > MAX_HELO {
         return Err(ParseError::HeloSyntax);
     }
+    // RFC 5321 4.1.4: the argument is a domain or, without one, an address
+    // literal (4.1.3). A bracketed word must be a literal we can read.
+    if word.starts_with('[') {
+        return super::address::parse_literal(word).map_err(|_| ParseError::HeloLiteral);
+    }
     Ok(word.to_string())
 }
 

@@ -30,6 +30,9 @@ pub enum ParseError {
     /// Arguments where none belong, or missing or malformed ones.
     Arguments,
     HeloSyntax,
+    /// A HELO/EHLO argument in brackets that is no RFC 5321 4.1.3 address
+    /// literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`).
+    HeloLiteral,
     MailSyntax,
     RcptSyntax,
     BadSender(AddressError),
@@ -50,6 +53,7 @@ impl ParseError {
             ParseError::InvalidCharacters => reply::SYNTAX_ERROR,
             ParseError::Arguments => reply::BAD_ARGUMENTS,
             ParseError::HeloSyntax => reply::HELO_SYNTAX,
+            ParseError::HeloLiteral => reply::HELO_LITERAL,
             ParseError::MailSyntax => reply::MAIL_SYNTAX,
             ParseError::RcptSyntax => reply::RCPT_SYNTAX,
             ParseError::BadSender(_) => reply::BAD_SENDER_ADDRESS,

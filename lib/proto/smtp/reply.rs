@@ -149,6 +149,11 @@ pub const UNKNOWN_COMMAND: Reply = Reply::new(500, "5.5.1", "Command unrecognize
 pub const BAD_ARGUMENTS: Reply =
     Reply::new(501, "5.5.4", "Syntax error in parameters or arguments");
 pub const HELO_SYNTAX: Reply = Reply::new(501, "5.5.4", "Syntax: HELO/EHLO hostname");
+pub const HELO_LITERAL: Reply = Reply::new(
+    501,
+    "5.5.4",
+    "Bad address literal: use [192.0.2.1] or [IPv6:2001:db8::1]",
+);
 pub const MAIL_SYNTAX: Reply = Reply::new(501, "5.5.4", "Syntax: MAIL FROM:<address>");
 pub const RCPT_SYNTAX: Reply = Reply::new(501, "5.5.4", "Syntax: RCPT TO:<address>");
 pub const BAD_SENDER_ADDRESS: Reply = Reply::new(501, "5.1.7", "Bad sender address syntax");

@@ -56,6 +56,11 @@ fn commands_parse_in_any_chunking() {
             Command::Ehlo("client.example.test".into()),
         ),
         ("ehlo [192.0.2.1]", Command::Ehlo("[192.0.2.1]".into())),
+        (
+            "EHLO [IPv6:2001:DB8::1]",
+            Command::Ehlo("[IPv6:2001:db8::1]".into()),
+        ),
+        ("HELO [ipv6:::1]", Command::Helo("[IPv6:::1]".into())),
         ("HELO x", Command::Helo("x".into())),
         (
             "MAIL FROM:<>",
@@ -164,6 +169,11 @@ fn malformed_commands_get_their_error() {
     let table: Vec<(&[u8], ParseError)> = vec![
         (b"EHLO", ParseError::HeloSyntax),
         (b"HELO ", ParseError::HeloSyntax),
+        (b"EHLO [IPv6:2001:db8::g]", ParseError::HeloLiteral),
+        (b"EHLO [2001:db8::1]", ParseError::HeloLiteral),
+        (b"EHLO [192.0.2.256]", ParseError::HeloLiteral),
+        (b"EHLO [IPv6:192.0.2.1", ParseError::HeloLiteral),
+        (b"EHLO [example.test]", ParseError::HeloLiteral),
         (b"MAIL <a@b.test>", ParseError::MailSyntax),
         (
             b"MAIL FROM:a b@c.test",
