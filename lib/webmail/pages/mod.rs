@@ -1,6 +1,7 @@
 //! The route table and the pages. One file per group of pages; see the
 //! module doc of `webmail` for how to add one.
 
+pub mod compose;
 pub mod folders;
 pub mod list;
 pub mod login;
@@ -67,6 +68,10 @@ pub static ROUTES: &[Route] = &[
     post("/read/images", true, read::trust_sender),
     get("/search", true, search::show),
     get("/quota", true, quota::show),
+    get("/compose", true, compose::show),
+    post("/compose", true, compose::submit),
+    post("/read/receipt", true, compose::receipt),
+    post("/settings/compose", true, compose::save_settings),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known

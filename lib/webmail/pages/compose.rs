@@ -1,0 +1,637 @@
+//! Writing mail: GET /compose (a new message, a draft reopened, a reply,
+//! a forward), POST /compose (save the draft, attach or remove files,
+//! send), POST /read/receipt (send a read receipt), POST /settings/compose
+//! (name, copy in Sent, signatures).
+//!
+//! The webmail keeps no state between requests, so the message being
+//! written lives in the user's Drafts folder: every POST of the form first
+//! saves it there — the text as typed, the attachments it had (read back
+//! from the previous draft) less the ones removed, plus the files just
+//! uploaded — by APPENDing the new draft and then deleting the old one, so
+//! there is one draft, not a copy per save. Uploading a file is saving the
+//! draft. Sending then builds the message from the same parts, submits it
+//! with the user's own login, keeps a copy in Sent (by the user's choice),
+//! deletes the draft and flags the original (`\Answered`, `$Forwarded`).
+//! Whatever goes wrong (an address that does not parse, a file over the
+//! limit, the server refusing a recipient, the draft deleted in another
+//! session) shows the form again with everything typed in it.
+
+use serde_json::{json, Value};
+
+use super::super::app::{Ctx, PageError};
+use super::super::compose::build::{self, Identity, Purpose};
+use super::super::compose::reply;
+use super::super::compose::{
+    clean_content_type, clean_file_name, parse_addresses, with_signature, Attachment, ComposePrefs,
+    Draft, Origin, Priority, Signature, COMPOSE_ENTRY, MAX_SIGNATURES, MAX_SIGNATURE_LEN,
+};
+use super::super::request::url_encode;
+use super::super::response::Response;
+use super::super::submit::{self, Chunk, Login, SubmitError};
+use super::mail;
+use crate::imapc::Folder;
+
+/// The policy of the compose page: the usual one, plus our own script
+/// (the size check before an upload, the signature choice).
+pub const COMPOSE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Longest subject and body taken from the form.
+const MAX_SUBJECT: usize = 1000;
+const MAX_BODY: usize = 4 << 20;
+
+/// The user's compose settings.
+pub fn compose_prefs(ctx: &mut Ctx) -> Result<ComposePrefs, PageError> {
+    let entries = ctx.imap().get_metadata("", &[COMPOSE_ENTRY])?;
+    Ok(ComposePrefs::parse(
+        entries.into_iter().find_map(|(_, v)| v).as_deref(),
+    ))
+}
+
+/// The sender: the login's address and the name the user chose.
+fn identity(ctx: &mut Ctx, prefs: &ComposePrefs) -> Identity {
+    Identity {
+        name: prefs.from_name.clone(),
+        address: ctx.auth().session.user.clone(),
+    }
+}
+
+/// A special folder (`\Drafts`, `\Sent`), else one with that name.
+fn special<'a>(folders: &'a [Folder], use_: &str, name: &str) -> Option<&'a Folder> {
+    folders
+        .iter()
+        .find(|f| {
+            f.special
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(use_))
+        })
+        .or_else(|| folders.iter().find(|f| f.name.eq_ignore_ascii_case(name)))
+}
+
+/// The Drafts (or Sent) folder, made when the user has none.
+fn folder_for(ctx: &mut Ctx, use_: &str, name: &str) -> Result<String, PageError> {
+    let folders = ctx.imap().list()?;
+    if let Some(f) = special(&folders, use_, name) {
+        return Ok(f.name.clone());
+    }
+    ctx.imap().create(name, Some(use_))?;
+    Ok(name.to_string())
+}
+
+/// GET /compose[?draft=UID | ?reply=UID&folder=F[&all=1] |
+/// ?forward=UID&folder=F[&as=attachment] | ?to=ADDR].
+pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
+    let prefs = compose_prefs(ctx)?;
+    let mut draft_uid = None;
+    let mut carry = false;
+    let draft = if let Some(uid) = ctx.req.param("draft") {
+        let uid = mail::check_uid(Some(uid))?;
+        let drafts = folder_for(ctx, "\\Drafts", "Drafts")?;
+        mail::select(ctx, &drafts, true)?;
+        let raw = ctx
+            .imap()
+            .fetch_raw(uid)?
+            .ok_or(PageError::Bad("err_draft_gone"))?;
+        draft_uid = Some(uid);
+        build::read_draft(&raw)
+    } else if let Some((uid, forward)) = ctx
+        .req
+        .param("reply")
+        .map(|u| (u, false))
+        .or(ctx.req.param("forward").map(|u| (u, true)))
+    {
+        let uid = mail::check_uid(Some(uid))?;
+        let folder = mail::folder_of(ctx)?;
+        mail::select(ctx, &folder, true)?;
+        let raw = ctx
+            .imap()
+            .fetch_raw(uid)?
+            .ok_or(PageError::Bad("err_no_message"))?;
+        let origin = Origin {
+            forward,
+            folder,
+            uid,
+        };
+        let date = original_date(ctx, &raw);
+        let mut d = if forward {
+            let inline = ctx.req.param("as") != Some("attachment");
+            reply::forward_draft(&raw, origin, inline, &date)
+        } else {
+            let mine = vec![ctx.auth().session.user.to_lowercase()];
+            reply::reply_draft(
+                &raw,
+                origin,
+                &mine,
+                ctx.req.param("all") == Some("1"),
+                &date,
+            )
+        };
+        carry = !d.attachments.is_empty();
+        d.body = with_signature(&d.body, prefs.signature(prefs.default_signature));
+        d.save_sent = prefs.save_sent;
+        d
+    } else {
+        let to = ctx.req.param("to").unwrap_or_default();
+        Draft {
+            to: if parse_addresses(to).is_ok() {
+                to.to_string()
+            } else {
+                String::new()
+            },
+            body: with_signature("", prefs.signature(prefs.default_signature)),
+            save_sent: prefs.save_sent,
+            ..Draft::default()
+        }
+    };
+    let sig = if draft_uid.is_some() {
+        None
+    } else {
+        prefs.default_signature
+    };
+    form(ctx, &prefs, &draft, draft_uid, carry, sig, 200, None)
+}
+
+/// The original's date as the pages show it, in the user's zone.
+fn original_date(ctx: &mut Ctx, raw: &[u8]) -> String {
+    let offset = ctx.auth().prefs.tz_offset_minutes();
+    build::header(raw, "Date")
+        .and_then(|d| mail::parse_date(d.as_bytes()))
+        .map(|t| mail::long_date(t, offset))
+        .unwrap_or_default()
+}
+
+/// Renders the form with `d` in it; `error` is a string key and the
+/// server's text, if any.
+#[allow(clippy::too_many_arguments)]
+fn form(
+    ctx: &mut Ctx,
+    prefs: &ComposePrefs,
+    d: &Draft,
+    draft_uid: Option<u32>,
+    carry: bool,
+    sig: Option<usize>,
+    status: u16,
+    error: Option<(&str, Option<String>)>,
+) -> Result<Response, PageError> {
+    let limit = ctx.settings.max_attachments;
+    let from = identity(ctx, prefs);
+    let attachments: Vec<Value> = d
+        .attachments
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            json!({
+                "index": i,
+                "name": a.name,
+                "type": a.content_type,
+                "size": mail::human_size(a.data.len() as u64),
+                "bytes": a.data.len(),
+            })
+        })
+        .collect();
+    let signatures: Vec<Value> = prefs
+        .signatures
+        .iter()
+        .enumerate()
+        .map(|(i, s)| json!({ "index": i, "name": s.name, "text": s.text }))
+        .collect();
+    let (error_key, error_detail) = match error {
+        Some((k, detail)) => (Some(ctx.lang.get(k).to_string()), detail),
+        None => (None, None),
+    };
+    let done = ctx
+        .req
+        .param("saved")
+        .map(|_| ctx.lang.get("done_draft_saved").to_string());
+    let mut r = ctx.page_status(
+        status,
+        "compose.html",
+        json!({
+            "draft": draft_uid,
+            "to": d.to, "cc": d.cc, "bcc": d.bcc,
+            "subject": d.subject, "body": d.body,
+            "priority": d.priority.name(),
+            "receipt": d.receipt,
+            "save_sent": d.save_sent,
+            "in_reply_to": d.in_reply_to,
+            "references": d.references.join(" "),
+            "origin": d.origin.as_ref().map(Origin::to_text),
+            "carry": carry,
+            "attachments": attachments,
+            "attached_bytes": d.attachments_size(),
+            "limit": limit,
+            "limit_human": mail::human_size(limit),
+            "signatures": signatures,
+            "sig": sig,
+            "from": from.name.as_ref().map_or(from.address.clone(), |n| format!("{n} <{}>", from.address)),
+            "error": error_key,
+            "error_detail": error_detail,
+            "saved": done,
+            "fwd_as": ctx.req.param("as").or(ctx.req.field("fwd_as")).filter(|a| *a == "attachment"),
+        }),
+    )?;
+    r.csp = COMPOSE_CSP.into();
+    Ok(r)
+}
+
+/// The form's fields as a [`Draft`] (without attachments).
+fn typed(ctx: &Ctx) -> Draft {
+    let f = |n: &str| ctx.req.field(n).unwrap_or_default().to_string();
+    let one_line = |n: &str| {
+        f(n).chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+    };
+    Draft {
+        to: one_line("to"),
+        cc: one_line("cc"),
+        bcc: one_line("bcc"),
+        subject: super::super::compose::cut(one_line("subject").trim(), MAX_SUBJECT),
+        body: super::super::compose::cut(&f("body").replace("\r\n", "\n"), MAX_BODY),
+        priority: Priority::parse(ctx.req.field("priority")),
+        receipt: ctx.req.field("receipt").is_some(),
+        save_sent: ctx.req.field("save_sent").is_some(),
+        in_reply_to: build::message_ids(format!("<{}>", f("in_reply_to")).as_bytes())
+            .into_iter()
+            .next(),
+        references: f("references")
+            .split_whitespace()
+            .flat_map(|r| build::message_ids(format!("<{r}>").as_bytes()))
+            .take(50)
+            .collect(),
+        origin: ctx.req.field("origin").and_then(Origin::parse),
+        attachments: Vec::new(),
+    }
+}
+
+fn index_field(ctx: &Ctx, name: &str) -> Option<usize> {
+    ctx.req
+        .field(name)
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n < MAX_SIGNATURES)
+}
+
+/// POST /compose: save the draft (always), then send when asked.
+pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
+    let prefs = compose_prefs(ctx)?;
+    let mut d = typed(ctx);
+    let sig = index_field(ctx, "sig");
+    if ctx.req.field("sig") != ctx.req.field("sig_in") {
+        d.body = with_signature(&d.body, prefs.signature(sig));
+    }
+    let old_uid = match ctx.req.field("draft").filter(|v| !v.is_empty()) {
+        Some(v) => Some(mail::check_uid(Some(v))?),
+        None => None,
+    };
+    let drafts = folder_for(ctx, "\\Drafts", "Drafts")?;
+    // The attachments so far: the previous draft's, or the original's.
+    if let Some(uid) = old_uid {
+        mail::select(ctx, &drafts, false)?;
+        match ctx.imap().fetch_raw(uid)? {
+            Some(raw) => d.attachments = build::read_draft(&raw).attachments,
+            None => {
+                return form(
+                    ctx,
+                    &prefs,
+                    &d,
+                    None,
+                    false,
+                    sig,
+                    409,
+                    Some(("err_draft_gone", None)),
+                );
+            }
+        }
+    } else if ctx.req.field("carry") == Some("1") {
+        if let Some(o) = d.origin.clone() {
+            d.attachments = original_attachments(ctx, &o)?;
+        }
+    }
+    let mut removed: Vec<usize> = ctx
+        .req
+        .form
+        .iter()
+        .filter(|(k, _)| k == "remove")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    removed.sort_unstable();
+    removed.dedup();
+    for i in removed.into_iter().rev() {
+        if i < d.attachments.len() {
+            d.attachments.remove(i);
+        }
+    }
+    let uploads: Vec<Attachment> = ctx
+        .req
+        .uploads
+        .iter()
+        .filter(|u| u.field == "files" && !(u.filename.is_empty() && u.data.is_empty()))
+        .map(|u| Attachment {
+            name: clean_file_name(&u.filename),
+            content_type: clean_content_type(&u.content_type),
+            data: u.data.clone(),
+        })
+        .collect();
+    let upload_size: u64 = uploads.iter().map(|a| a.data.len() as u64).sum();
+    let too_large = d.attachments_size() + upload_size > ctx.settings.max_attachments;
+    if !too_large {
+        d.attachments.extend(uploads);
+    }
+    // Save: the new draft first, then the old one goes.
+    let from = identity(ctx, &prefs);
+    let now = ctx.now as i64;
+    let offset = ctx.auth().prefs.tz_offset_minutes();
+    let saved = build::build(&d, &from, now, offset, Purpose::Draft);
+    let appended = ctx
+        .imap()
+        .append(&drafts, &["\\Draft", "\\Seen"], &saved.bytes)?;
+    let new_uid = appended.map(|(_, u)| u);
+    if let Some(uid) = old_uid {
+        mail::select(ctx, &drafts, false)?;
+        ctx.imap().store(&[uid], true, &["\\Deleted"])?;
+        ctx.imap().expunge(&[uid])?;
+    }
+    if too_large {
+        let limit = mail::human_size(ctx.settings.max_attachments);
+        return form(
+            ctx,
+            &prefs,
+            &d,
+            new_uid,
+            false,
+            sig,
+            413,
+            Some(("err_attachments_too_large", Some(limit))),
+        );
+    }
+    if ctx.req.field("action") != Some("send") {
+        return Ok(match new_uid {
+            Some(u) => ctx.redirect(&format!("/compose?draft={u}&saved=1")),
+            None => ctx.redirect("/list?folder=Drafts&done=draft_saved"),
+        });
+    }
+    send(ctx, &prefs, d, new_uid, &drafts, sig)
+}
+
+/// The attachments a forward starts with: the original's (inline) or the
+/// original itself (as attachment).
+fn original_attachments(ctx: &mut Ctx, o: &Origin) -> Result<Vec<Attachment>, PageError> {
+    mail::select(ctx, &o.folder, true)?;
+    let raw = ctx
+        .imap()
+        .fetch_raw(o.uid)?
+        .ok_or(PageError::Bad("err_no_message"))?;
+    let inline = !ctx.req.field("fwd_as").is_some_and(|v| v == "attachment");
+    Ok(reply::forward_draft(&raw, o.clone(), inline, "").attachments)
+}
+
+/// Sends the saved draft `d`.
+fn send(
+    ctx: &mut Ctx,
+    prefs: &ComposePrefs,
+    d: Draft,
+    draft_uid: Option<u32>,
+    drafts: &str,
+    sig: Option<usize>,
+) -> Result<Response, PageError> {
+    let mut rcpts = Vec::new();
+    for field in [&d.to, &d.cc, &d.bcc] {
+        match parse_addresses(field) {
+            Ok(l) => rcpts.extend(l.into_iter().map(|r| r.address)),
+            Err(e) => {
+                return form(
+                    ctx,
+                    prefs,
+                    &d,
+                    draft_uid,
+                    false,
+                    sig,
+                    400,
+                    Some(("err_bad_address", Some(e.item))),
+                );
+            }
+        }
+    }
+    if rcpts.is_empty() {
+        return form(
+            ctx,
+            prefs,
+            &d,
+            draft_uid,
+            false,
+            sig,
+            400,
+            Some(("err_no_recipient", None)),
+        );
+    }
+    let from = identity(ctx, prefs);
+    let now = ctx.now as i64;
+    let offset = ctx.auth().prefs.tz_offset_minutes();
+    let msg = build::build(&d, &from, now, offset, Purpose::Send);
+    if let Err(e) = submit_message(
+        ctx,
+        &from.address,
+        &rcpts,
+        &[Chunk::Bytes(msg.bytes.clone())],
+    ) {
+        let (key, detail) = match &e {
+            SubmitError::Unavailable(t) => {
+                crate::warn!("submission: {t}");
+                ("err_submission_unavailable", None)
+            }
+            SubmitError::Auth(r) => ("err_submission_auth", Some(r.text())),
+            SubmitError::Recipients(l) => (
+                "err_recipients_refused",
+                Some(
+                    l.iter()
+                        .map(|(a, r)| format!("<{a}>: {}", r.text()))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+            ),
+            SubmitError::Refused(r) => ("err_message_refused", Some(r.text())),
+        };
+        return form(
+            ctx,
+            prefs,
+            &d,
+            draft_uid,
+            false,
+            sig,
+            400,
+            Some((key, detail)),
+        );
+    }
+    // Sent: what follows tidies up; a failure there must not look like
+    // the mail was not sent.
+    if d.save_sent {
+        match folder_for(ctx, "\\Sent", "Sent") {
+            Ok(sent) => {
+                if let Err(e) = ctx.imap().append(&sent, &["\\Seen"], &msg.bytes) {
+                    crate::warn!("copy to Sent: {e}");
+                }
+            }
+            Err(e) => crate::warn!("Sent folder: {e:?}"),
+        }
+    }
+    if let Some(uid) = draft_uid {
+        let gone = mail::select(ctx, drafts, false).is_ok()
+            && ctx.imap().store(&[uid], true, &["\\Deleted"]).is_ok()
+            && ctx.imap().expunge(&[uid]).is_ok();
+        if !gone {
+            crate::warn!("the sent draft {uid} stays in {drafts}");
+        }
+    }
+    if let Some(o) = &d.origin {
+        let flag = if o.forward {
+            "$Forwarded"
+        } else {
+            "\\Answered"
+        };
+        if mail::select(ctx, &o.folder, false).is_ok() {
+            if let Err(e) = ctx.imap().store(&[o.uid], true, &[flag]) {
+                crate::warn!("flag {flag}: {e}");
+            }
+        }
+    }
+    Ok(ctx.redirect("/list?folder=INBOX&done=sent"))
+}
+
+/// One submission of `body` from `from` to `rcpts` with the session's login.
+fn submit_message(
+    ctx: &mut Ctx,
+    from: &str,
+    rcpts: &[String],
+    body: &[Chunk],
+) -> Result<(), SubmitError> {
+    let settings = ctx.settings;
+    let session = &ctx.auth().session;
+    let login = Login {
+        server: &settings.submission,
+        ca_file: settings.imap_ca_file.as_deref(),
+        timeout: settings.imap_timeout,
+        helo: "webmail.localhost",
+        user: &session.user,
+        password: &session.password,
+    };
+    let mut s = submit::Session::open(&login)?;
+    let r = s.send(from, rcpts, body);
+    s.quit();
+    r
+}
+
+/// POST /read/receipt: sends a read receipt (RFC 8098) for the message and
+/// flags it `$MDNSent` (RFC 3503), so the page offers it once.
+pub fn receipt(ctx: &mut Ctx) -> Result<Response, PageError> {
+    let folder = mail::folder_of(ctx)?;
+    let uid = mail::check_uid(ctx.req.field("uid"))?;
+    mail::select(ctx, &folder, false)?;
+    let raw = ctx
+        .imap()
+        .fetch_raw(uid)?
+        .ok_or(PageError::Bad("err_no_message"))?;
+    let to = reply::receipt_address(&raw).ok_or(PageError::Bad("err_no_receipt"))?;
+    let prefs = compose_prefs(ctx)?;
+    let from = identity(ctx, &prefs);
+    let subject = build::header(&raw, "Subject").unwrap_or_default();
+    let id = build::header(&raw, "Message-ID")
+        .and_then(|v| build::message_ids(v.as_bytes()).into_iter().next());
+    let text = ctx
+        .lang
+        .get("receipt_text")
+        .replace("{subject}", &subject)
+        .replace("{who}", &from.address);
+    let offset = ctx.auth().prefs.tz_offset_minutes();
+    let m = build::mdn(
+        &build::Receipt {
+            to: &to,
+            original_subject: &subject,
+            original_message_id: id.as_deref(),
+            text: &text,
+        },
+        &from,
+        ctx.now as i64,
+        offset,
+    );
+    // RFC 8098 3: the envelope sender of an MDN is null.
+    match submit_message(ctx, "", &[to], &[Chunk::Bytes(m.bytes)]) {
+        Ok(()) => {}
+        Err(SubmitError::Unavailable(t)) => return Err(PageError::Unavailable(t)),
+        Err(e) => return Err(PageError::Refused(e.to_string())),
+    }
+    mail::select(ctx, &folder, false)?;
+    ctx.imap().store(&[uid], true, &["$MDNSent"])?;
+    Ok(ctx.redirect(&format!(
+        "/read?folder={}&uid={uid}&done=receipt_sent",
+        url_encode(&folder)
+    )))
+}
+
+/// POST /settings/compose: the name, the copy in Sent, the signatures
+/// (`sig_name_N`, `sig_text_N`; an empty name and text drop one; the
+/// `default` radio). Checked whole; one bad value changes nothing.
+pub fn save_settings(ctx: &mut Ctx) -> Result<Response, PageError> {
+    let req = ctx.req;
+    let name = req.field("from_name").unwrap_or_default().trim();
+    if name.chars().count() > 100 || name.chars().any(|c| c.is_control()) {
+        return Err(PageError::Bad("err_bad_setting"));
+    }
+    let mut signatures = Vec::new();
+    let mut default_signature = None;
+    let chosen = req.field("default_sig");
+    for i in 0..=MAX_SIGNATURES {
+        let n = req
+            .field(&format!("sig_name_{i}"))
+            .unwrap_or_default()
+            .trim();
+        let t = req
+            .field(&format!("sig_text_{i}"))
+            .unwrap_or_default()
+            .replace("\r\n", "\n");
+        if n.is_empty() && t.trim().is_empty() {
+            continue;
+        }
+        if n.chars().count() > 100
+            || n.chars().any(|c| c.is_control())
+            || t.len() > MAX_SIGNATURE_LEN
+        {
+            return Err(PageError::Bad("err_bad_signature"));
+        }
+        if signatures.len() == MAX_SIGNATURES {
+            return Err(PageError::Bad("err_bad_signature"));
+        }
+        if chosen == Some(i.to_string().as_str()) {
+            default_signature = Some(signatures.len());
+        }
+        signatures.push(Signature {
+            name: if n.is_empty() {
+                format!("{}", signatures.len() + 1)
+            } else {
+                n.to_string()
+            },
+            text: t.trim_end().to_string(),
+        });
+    }
+    let prefs = ComposePrefs {
+        from_name: (!name.is_empty()).then(|| name.to_string()),
+        save_sent: req.field("save_sent").is_some(),
+        signatures,
+        default_signature,
+    };
+    let text = prefs.to_text();
+    ctx.imap()
+        .set_metadata("", &[(COMPOSE_ENTRY, Some(text.as_bytes()))])?;
+    Ok(ctx.redirect("/settings?done=saved"))
+}
+
+/// The compose settings for the settings page.
+pub fn settings_vars(ctx: &mut Ctx) -> Result<Value, PageError> {
+    let p = compose_prefs(ctx)?;
+    Ok(json!({
+        "from_name": p.from_name,
+        "save_sent": p.save_sent,
+        "signatures": p.signatures.iter().map(|s| json!({"name": s.name, "text": s.text})).collect::<Vec<_>>(),
+        "default_signature": p.default_signature,
+        "max_signatures": MAX_SIGNATURES,
+    }))
+}
