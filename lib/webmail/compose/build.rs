@@ -260,6 +260,29 @@ pub fn header(raw: &[u8], name: &str) -> Option<String> {
     super::super::pages::mail::header_field(header_block(raw), name).map(|v| mime::header_text(&v))
 }
 
+/// An address field as a person types it (`Name <a@b>, c@d`); a value
+/// that is not a list of valid addresses as it is written, decoded.
+fn address_text(header_block: &[u8], name: &str) -> String {
+    let Some(v) = super::super::pages::mail::header_field(header_block, name) else {
+        return String::new();
+    };
+    let list = mime::address_list(&v);
+    if !list.is_empty() && list.iter().all(|m| super::valid_address(&m.address)) {
+        list.iter()
+            .map(|m| {
+                Recipient {
+                    name: m.name.clone(),
+                    address: m.address.clone(),
+                }
+                .display()
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        mime::header_text(&v)
+    }
+}
+
 /// Reads a draft this page saved (or any message in Drafts) back into a
 /// [`Draft`]: the address lists as text, subject, text, priority, receipt,
 /// threading, our headers, and every attachment with its bytes.
@@ -287,9 +310,9 @@ pub fn read_draft(raw: &[u8]) -> Draft {
         })
         .collect();
     Draft {
-        to: header(raw, "To").unwrap_or_default(),
-        cc: header(raw, "Cc").unwrap_or_default(),
-        bcc: header(raw, "Bcc").unwrap_or_default(),
+        to: address_text(hb, "To"),
+        cc: address_text(hb, "Cc"),
+        bcc: address_text(hb, "Bcc"),
         subject: view.subject.clone(),
         body: view.text.clone().unwrap_or_default(),
         priority: Priority::from_level(view.priority),

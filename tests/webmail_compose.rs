@@ -1,0 +1,549 @@
+//! Writing mail in the webmail, end to end under lighttpd: the compose
+//! form (curl as the browser, multipart uploads), drafts kept in Drafts
+//! over IMAP, sending through the instance's own submission port with the
+//! user's login, and the recipients reading the mail with Python's imaplib
+//! and poplib. Replies, forwards and read receipts; bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::webmail::{enc, webmail_instance_with, Http, Webmail};
+
+/// The webmail instance plus kmp-smtpd, kmp-send, kmp-local and kmp-pop3d, and the
+/// users bob, carol and dave beside u.
+fn start(extra: &[(&str, &str)]) -> Option<Webmail> {
+    let mut cfg = vec![("smtpd", "auth_plaintext = true")];
+    cfg.extend_from_slice(extra);
+    let mut w = webmail_instance_with(&cfg)?;
+    for u in [
+        "bob@example.test",
+        "carol@example.test",
+        "dave@example.test",
+    ] {
+        let out = w
+            .inst
+            .ctl_stdin(&["user", "add", u, "--password-stdin"], Some(b"secret\n"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    w.inst.spawn("kmp-local", &[]);
+    w.inst.wait_socket("local.sock");
+    w.inst.spawn("kmp-send", &[]);
+    w.inst.spawn("kmp-smtpd", &[]);
+    w.inst.spawn("kmp-pop3d", &[]);
+    for p in ["kmp-send", "kmp-smtpd", "kmp-pop3d"] {
+        let pid = w.inst.path().join(format!("run/{p}.pid"));
+        common::wait_until(Duration::from_secs(20), || pid.exists())
+            .unwrap_or_else(|_| panic!("{p} did not start: {}", w.inst.log(p)));
+    }
+    Some(w)
+}
+
+/// The value of the hidden or text input `name` of a page, unescaped.
+fn input(page: &str, name: &str) -> Option<String> {
+    let key = format!("name=\"{name}\" value=\"");
+    let at = page.find(&key)? + key.len();
+    let rest = &page[at..];
+    Some(unescape(&rest[..rest.find('"')?]))
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The textarea `id`'s text, unescaped.
+fn textarea(page: &str, id: &str) -> String {
+    let key = format!("<textarea id=\"{id}\"");
+    let at = page.find(&key).expect("textarea");
+    let rest = &page[at..];
+    let open = rest.find('>').unwrap() + 1;
+    let close = rest.find("</textarea>").unwrap();
+    unescape(&rest[open..close])
+}
+
+/// POSTs the compose form as a browser does (multipart/form-data):
+/// `fields` as text, `files` as (field, path, file name) uploads.
+fn post_compose(
+    w: &Webmail,
+    session: &str,
+    fields: &[(&str, &str)],
+    files: &[(&str, &str)],
+) -> Http {
+    let url = w.url("/compose");
+    let cookie = format!("Cookie: kmpw={session}");
+    let mut args: Vec<String> = vec!["-H".into(), cookie];
+    for (k, v) in fields {
+        args.push("--form-string".into());
+        args.push(format!("{k}={v}"));
+    }
+    for (path, name) in files {
+        args.push("-F".into());
+        args.push(format!("files=@{path};filename=\"{name}\""));
+    }
+    args.push(url);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    w.curl(&refs)
+}
+
+/// The fields of a compose page, as a browser sends them back.
+fn fields_of(page: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in [
+        "csrf",
+        "draft",
+        "in_reply_to",
+        "references",
+        "origin",
+        "carry",
+        "fwd_as",
+        "sig_in",
+        "sig",
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+    ] {
+        if let Some(v) = input(page, name) {
+            out.push((name.to_string(), v));
+        }
+    }
+    out.push(("body".into(), textarea(page, "body")));
+    for p in ["high", "low"] {
+        if page.contains(&format!("value=\"{p}\" selected")) {
+            out.push(("priority".into(), p.into()));
+        }
+    }
+    if page.contains("id=\"receipt\" name=\"receipt\" value=\"1\" checked") {
+        out.push(("receipt".into(), "1".into()));
+    }
+    if page.contains("id=\"save_sent\" name=\"save_sent\" value=\"1\" checked") {
+        out.push(("save_sent".into(), "1".into()));
+    }
+    out
+}
+
+fn set(fields: &mut Vec<(String, String)>, k: &str, v: &str) {
+    fields.retain(|(n, _)| n != k);
+    fields.push((k.into(), v.into()));
+}
+
+fn as_refs(f: &[(String, String)]) -> Vec<(&str, &str)> {
+    f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+fn run_py(w: &Webmail, script: &str, args: &[&str]) -> String {
+    let imap = (w.inst.base + 143).to_string();
+    let pop = (w.inst.base + 110).to_string();
+    let mut all = vec!["127.0.0.1", imap.as_str(), pop.as_str()];
+    all.extend_from_slice(args);
+    let out = common::python(script, &all);
+    assert!(
+        out.status.success(),
+        "python: {}\n{}\nsmtpd: {}\nsend: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        w.inst.log("kmp-smtpd"),
+        w.inst.log("kmp-send"),
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+const PY_HEAD: &str = r#"
+import imaplib, poplib, email, email.policy, sys, time, hashlib, re
+host, pimap, ppop = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def imap(user):
+    m = imaplib.IMAP4(host, pimap)
+    m.login(user, "secret")
+    return m
+def wait_inbox(user, n=1):
+    for _ in range(200):
+        m = imap(user)
+        m.select("INBOX")
+        typ, d = m.uid("SEARCH", None, "ALL")
+        uids = d[0].split()
+        if len(uids) >= n:
+            return m, uids
+        m.logout()
+        time.sleep(0.1)
+    raise SystemExit("no mail for " + user)
+def fetch(m, uid):
+    typ, d = m.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
+    return d[0][1], d[0][0]
+def parse(raw):
+    return email.message_from_bytes(raw, policy=email.policy.default)
+"#;
+
+#[test]
+fn compose_with_attachments_save_reopen_send_and_the_recipients_read_it() {
+    let Some(w) = start(&[]) else { return };
+    let s = w.login("u@example.test", "secret");
+    let page = w.get("/compose", Some(&s));
+    assert_eq!(page.status, 200, "{}", page.body);
+    for id in [
+        "id=\"to\" name=\"to\"",
+        "id=\"cc\" name=\"cc\"",
+        "id=\"bcc\" name=\"bcc\"",
+    ] {
+        assert!(page.body.contains(id), "stable inputs: {id}");
+    }
+    assert!(
+        page.body.contains("data-limit=\""),
+        "the limit is in the page"
+    );
+    assert!(
+        page.header("content-security-policy")
+            .unwrap_or_default()
+            .contains("script-src 'self'"),
+        "the compose script may run"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.bin");
+    let b = dir.path().join("b.txt");
+    let bin: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    std::fs::write(&a, &bin).unwrap();
+    std::fs::write(&b, "第二个附件\r\nline 2\r\n").unwrap();
+    let mut f = fields_of(&page.body);
+    set(&mut f, "to", "Bob <bob@example.test>");
+    set(&mut f, "cc", "\"Carol, C\" <carol@example.test>");
+    set(&mut f, "bcc", "dave@example.test");
+    set(&mut f, "subject", "季度报告 draft");
+    set(&mut f, "body", "你好，\n.dot line\n附件见下。\n");
+    set(&mut f, "priority", "high");
+    set(&mut f, "action", "save");
+    let a_path = a.display().to_string();
+    let b_path = b.display().to_string();
+    let r = post_compose(
+        &w,
+        &s,
+        &as_refs(&f),
+        &[(&a_path, "报告 2026.bin"), (&b_path, "../../etc/passwd")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let loc = r.header("location").unwrap().to_string();
+    assert!(loc.contains("/compose?draft="), "{loc}");
+    // Reopen: everything typed and both files are there.
+    let reopened = w.get(&loc[loc.find("/compose").unwrap()..], Some(&s));
+    assert_eq!(reopened.status, 200, "{}", reopened.body);
+    let body = &reopened.body;
+    assert!(body.contains("报告 2026.bin"), "{body}");
+    assert!(body.contains(">passwd<"), "the path is dropped: {body}");
+    assert!(!body.contains("etc/passwd") && !body.contains("etc&#x2f;passwd"));
+    assert_eq!(input(body, "subject").as_deref(), Some("季度报告 draft"));
+    assert_eq!(input(body, "bcc").as_deref(), Some("dave@example.test"));
+    assert!(textarea(body, "body").contains(".dot line"));
+    assert!(body.contains("value=\"high\" selected"));
+    let first = input(body, "draft").unwrap();
+    // Change and save again: still one draft, another UID.
+    let mut f = fields_of(body);
+    set(&mut f, "subject", "季度报告");
+    set(&mut f, "action", "save");
+    let r = post_compose(&w, &s, &as_refs(&f), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let loc = r.header("location").unwrap().to_string();
+    let again = w.get(&loc[loc.find("/compose").unwrap()..], Some(&s));
+    let second = input(&again.body, "draft").unwrap();
+    assert_ne!(first, second);
+    let out = run_py(
+        &w,
+        &format!(
+            "{PY_HEAD}\nm = imap('u@example.test')\nm.select('Drafts')\n\
+             typ, d = m.uid('SEARCH', None, 'ALL')\nprint(d[0].decode())\n"
+        ),
+        &[],
+    );
+    assert_eq!(out.trim(), second, "one draft, the newest");
+    // Send from the draft.
+    let mut f = fields_of(&again.body);
+    set(&mut f, "action", "send");
+    let r = post_compose(&w, &s, &as_refs(&f), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.header("location").unwrap().contains("done=sent"));
+    let sha = |d: &[u8]| {
+        use std::fmt::Write;
+        let digest = ring::digest::digest(&ring::digest::SHA256, d);
+        digest.as_ref().iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    };
+    let script = format!(
+        r#"{PY_HEAD}
+want_bin, want_txt = sys.argv[4], sys.argv[5]
+def check(raw, who):
+    msg = parse(raw)
+    assert msg["Subject"] == "季度报告", msg["Subject"]
+    assert "bcc" not in [k.lower() for k in msg.keys()], (who, msg.keys())
+    assert "dave" not in raw.decode("utf-8", "replace").split("\r\n\r\n")[0], who
+    assert msg["Message-ID"] and re.match(r"^<[^<>@ ]+@example\.test>$", msg["Message-ID"]), msg["Message-ID"]
+    assert email.utils.parsedate_to_datetime(msg["Date"]) is not None
+    assert msg["X-Priority"].startswith("1"), msg["X-Priority"]
+    assert not any(k.lower().startswith("x-kmp") for k in msg.keys())
+    body = msg.get_body(("plain",)).get_content()
+    assert "你好" in body and ".dot line" in body, body
+    atts = {{a.get_filename(): a.get_payload(decode=True) for a in msg.iter_attachments()}}
+    assert set(atts) == {{"报告 2026.bin", "passwd"}}, atts.keys()
+    assert hashlib.sha256(atts["报告 2026.bin"]).hexdigest() == want_bin
+    assert hashlib.sha256(atts["passwd"]).hexdigest() == want_txt
+for user in ["bob@example.test", "carol@example.test", "dave@example.test"]:
+    m, uids = wait_inbox(user)
+    raw, _ = fetch(m, uids[0])
+    check(raw, user)
+    m.logout()
+# POP3 too.
+p = poplib.POP3(host, ppop)
+p.user("bob@example.test"); p.pass_("secret")
+resp, lines, octets = p.retr(1)
+check(b"\r\n".join(lines) + b"\r\n", "pop3")
+p.quit()
+# The draft is gone; a copy is in Sent.
+m = imap("u@example.test")
+m.select("Drafts")
+typ, d = m.uid("SEARCH", None, "ALL")
+assert d[0].split() == [], d
+m.select("Sent")
+typ, d = m.uid("SEARCH", None, "ALL")
+assert len(d[0].split()) == 1, d
+raw, flags = fetch(m, d[0].split()[0])
+assert b"\\Seen" in flags, flags
+check(raw, "sent")
+print("ok")
+"#
+    );
+    let out = run_py(
+        &w,
+        &script,
+        &[&sha(&bin), &sha("第二个附件\r\nline 2\r\n".as_bytes())],
+    );
+    assert_eq!(out.trim(), "ok");
+}
+
+#[test]
+fn bad_input_is_explained_and_nothing_typed_is_lost() {
+    let Some(w) = start(&[("webmail", "max_attachment_size = \"100K\"")]) else {
+        return;
+    };
+    let s = w.login("u@example.test", "secret");
+    let page = w.get("/compose", Some(&s));
+    assert!(
+        page.body.contains("data-limit=\"102400\""),
+        "the limit, before upload"
+    );
+    let base = fields_of(&page.body);
+    // An address list that does not parse: saved, not sent, all kept.
+    let mut f = base.clone();
+    set(&mut f, "to", "bob@example.test, not an address");
+    set(&mut f, "subject", "主题 kept");
+    set(&mut f, "body", "正文 kept");
+    set(&mut f, "action", "send");
+    let r = post_compose(&w, &s, &as_refs(&f), &[]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("not an address"), "the bad piece is named");
+    assert_eq!(input(&r.body, "subject").as_deref(), Some("主题 kept"));
+    assert_eq!(textarea(&r.body, "body"), "正文 kept");
+    assert_eq!(
+        input(&r.body, "to").as_deref(),
+        Some("bob@example.test, not an address")
+    );
+    let draft = input(&r.body, "draft").unwrap();
+    assert!(!draft.is_empty(), "saved in Drafts");
+    // An upload above the limit: refused, the text and draft kept.
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![7u8; 150 * 1024]).unwrap();
+    let mut f = fields_of(&r.body);
+    set(&mut f, "to", "bob@example.test");
+    set(&mut f, "action", "attach");
+    let big_path = big.display().to_string();
+    let r = post_compose(&w, &s, &as_refs(&f), &[(&big_path, "big.bin")]);
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(
+        r.body.contains("100.0 KB") || r.body.contains("100 KB"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains(">big.bin<"));
+    assert_eq!(textarea(&r.body, "body"), "正文 kept");
+    // Evil names: control characters and dots.
+    let small = dir.path().join("s.txt");
+    std::fs::write(&small, "x").unwrap();
+    let small_path = small.display().to_string();
+    let mut f = fields_of(&r.body);
+    set(&mut f, "action", "attach");
+    let r = post_compose(
+        &w,
+        &s,
+        &as_refs(&f),
+        &[(&small_path, "..\\..\\win.ini"), (&small_path, "..")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let loc = r.header("location").unwrap().to_string();
+    let p = w.get(&loc[loc.find("/compose").unwrap()..], Some(&s));
+    assert!(p.body.contains(">win.ini<"), "{}", p.body);
+    assert!(p.body.contains(">attachment<"), "{}", p.body);
+    // A recipient the server refuses: its text shown, nothing sent.
+    let mut f = fields_of(&p.body);
+    set(&mut f, "to", "bob@example.test, nobody@example.test");
+    set(&mut f, "action", "send");
+    let r = post_compose(&w, &s, &as_refs(&f), &[]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("&lt;nobody@example.test&gt;: 5"),
+        "{}",
+        r.body
+    );
+    assert_eq!(textarea(&r.body, "body"), "正文 kept");
+    // The draft deleted in another session.
+    let draft = input(&r.body, "draft").unwrap();
+    run_py(
+        &w,
+        &format!(
+            "{PY_HEAD}\nm = imap('u@example.test')\nm.select('Drafts')\n\
+             m.uid('STORE', sys.argv[4], '+FLAGS', '(\\\\Deleted)')\nm.expunge()\n"
+        ),
+        &[&draft],
+    );
+    let mut f = fields_of(&r.body);
+    set(&mut f, "subject", "typed after");
+    set(&mut f, "action", "save");
+    let r = post_compose(&w, &s, &as_refs(&f), &[]);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("compose-error"));
+    assert_eq!(input(&r.body, "subject").as_deref(), Some("typed after"));
+    assert_eq!(textarea(&r.body, "body"), "正文 kept");
+    assert_eq!(input(&r.body, "draft").as_deref(), Some(""));
+    let _ = enc;
+}
+
+#[test]
+fn reply_all_forward_as_attachment_and_read_receipts() {
+    let Some(w) = start(&[]) else { return };
+    // A message to u from bob, copied to carol, asking for a receipt.
+    let original: &[u8] = b"From: =?GB2312?B?sauyqg==?= <bob@example.test>\r\n\
+To: u@example.test\r\n\
+Cc: carol@example.test, U@example.test\r\n\
+Subject: =?GB2312?B?yM7O8cfltaU=?=\r\n\
+Message-ID: <orig-1@example.test>\r\n\
+Date: Sat, 05 Dec 2026 03:00:00 +0000\r\n\
+Disposition-Notification-To: bob@example.test\r\n\
+Content-Type: text/plain; charset=GB2312\r\n\
+\r\n\
+\xd6\xd0\xce\xc4\xd5\xfd\xce\xc4\r\n";
+    let dir = tempfile::tempdir().unwrap();
+    let orig_path = dir.path().join("orig.eml");
+    std::fs::write(&orig_path, original).unwrap();
+    let out = run_py(
+        &w,
+        &format!(
+            "{PY_HEAD}\nm = imap('u@example.test')\n\
+             typ, d = m.append('INBOX', None, None, open(sys.argv[4], 'rb').read())\n\
+             print(re.search(rb'APPENDUID \\d+ (\\d+)', d[0]).group(1).decode())\n"
+        ),
+        &[&orig_path.display().to_string()],
+    );
+    let uid = out.trim().to_string();
+    let s = w.login("u@example.test", "secret");
+    // The read page offers the receipt, reply and forward.
+    let read = w.get(&format!("/read?folder=INBOX&uid={uid}"), Some(&s));
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert!(read.body.contains("id=\"send-receipt\""), "{}", read.body);
+    assert!(read.body.contains("id=\"reply-all\""));
+    let r = w.post(
+        "/read/receipt",
+        Some(&s),
+        &[("csrf", &read.csrf()), ("folder", "INBOX"), ("uid", &uid)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let read = w.get(&format!("/read?folder=INBOX&uid={uid}"), Some(&s));
+    assert!(!read.body.contains("id=\"send-receipt\""), "offered once");
+    // Reply to all: bob and carol, not u.
+    let page = w.get(
+        &format!("/compose?folder=INBOX&reply={uid}&all=1"),
+        Some(&s),
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        input(&page.body, "to").as_deref(),
+        Some("鲍勃 <bob@example.test>")
+    );
+    assert_eq!(
+        input(&page.body, "cc").as_deref(),
+        Some("carol@example.test")
+    );
+    assert!(textarea(&page.body, "body").contains("> 中文正文"));
+    let mut f = fields_of(&page.body);
+    let body = format!("Agreed.{}", textarea(&page.body, "body"));
+    set(&mut f, "body", &body);
+    set(&mut f, "action", "send");
+    let r = post_compose(&w, &s, &as_refs(&f), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    // Forward as attachment to dave... carol here.
+    let page = w.get(
+        &format!("/compose?folder=INBOX&forward={uid}&as=attachment"),
+        Some(&s),
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(".eml<"), "{}", page.body);
+    let mut f = fields_of(&page.body);
+    set(&mut f, "to", "carol@example.test");
+    set(&mut f, "action", "send");
+    let r = post_compose(&w, &s, &as_refs(&f), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let script = format!(
+        r#"{PY_HEAD}
+orig = open(sys.argv[4], "rb").read()
+uid = sys.argv[5]
+# bob: the receipt and the reply.
+m, uids = wait_inbox("bob@example.test", 2)
+kinds = {{}}
+for u in uids:
+    raw, _ = fetch(m, u)
+    msg = parse(raw)
+    kinds[msg.get_content_type()] = msg
+mdn = kinds["multipart/report"]
+assert mdn.get_param("report-type") == "disposition-notification"
+parts = list(mdn.iter_parts())
+assert parts[1].get_content_type() == "message/disposition-notification"
+assert "Original-Message-ID: <orig-1@example.test>" in parts[1].as_string() or b"orig-1@example.test" in parts[1].as_bytes()
+reply = kinds["text/plain"]
+assert reply["In-Reply-To"] == "<orig-1@example.test>", reply["In-Reply-To"]
+assert "<orig-1@example.test>" in reply["References"]
+assert reply["Subject"] == "Re: 任务清单", reply["Subject"]
+assert "u@example.test" not in (reply["Cc"] or "").lower() and "carol@example.test" in reply["Cc"]
+assert "> 中文正文" in reply.get_content()
+# carol: the reply (Cc) and the forward, whose attachment is the original.
+m, uids = wait_inbox("carol@example.test", 2)
+found = False
+for u in uids:
+    raw, _ = fetch(m, u)
+    msg = parse(raw)
+    if msg.get_content_type() == "multipart/mixed":
+        att = [p for p in msg.iter_attachments()][0]
+        assert att.get_content_type() == "message/rfc822"
+        # The part's bytes as they are in the message.
+        b = raw.split(b"Content-Type: message/rfc822", 1)[1]
+        b = b.split(b"\r\n\r\n", 1)[1]
+        assert b.startswith(orig), (b[:200], orig[:200])
+        found = True
+assert found
+# The original is answered and forwarded.
+m = imap("u@example.test")
+m.select("INBOX")
+typ, d = m.uid("FETCH", uid, "(FLAGS)")
+flags = d[0].decode()
+assert "\\Answered" in flags and "$Forwarded" in flags and "$MDNSent" in flags, flags
+print("ok")
+"#
+    );
+    let out = run_py(&w, &script, &[&orig_path.display().to_string(), &uid]);
+    assert_eq!(out.trim(), "ok");
+}
