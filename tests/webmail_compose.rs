@@ -547,3 +547,58 @@ print("ok")
     let out = run_py(&w, &script, &[&orig_path.display().to_string(), &uid]);
     assert_eq!(out.trim(), "ok");
 }
+
+/// The Python that has selenium: Debian's, whatever is first in PATH.
+fn selenium_python() -> Option<&'static str> {
+    ["/usr/bin/python3", "python3"].into_iter().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import selenium"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// tests/webmail_compose_browser.py in headless Chromium. With
+/// `KMP_WEBMAIL_SHOTS=DIR` it also saves compose.png (doc/webmail/).
+#[test]
+fn a_browser_composes_attaches_saves_reopens_sends_replies_and_forwards() {
+    for p in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        if !std::path::Path::new(p).is_file() {
+            eprintln!(
+                "SKIPPED: {}",
+                common::missing_tool(p, common::TOOLS)
+                    .unwrap_or_else(|| format!("{p} is not installed"))
+            );
+            return;
+        }
+    }
+    let Some(py) = selenium_python() else {
+        eprintln!("SKIPPED: the browser test needs python3-selenium");
+        return;
+    };
+    let Some(w) = start(&[("webmail", "max_attachment_size = \"200K\"")]) else {
+        return;
+    };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut cmd = std::process::Command::new(py);
+    cmd.arg(format!("{root}/tests/webmail_compose_browser.py"))
+        .arg(w.url(""))
+        .arg((w.inst.base + 143).to_string())
+        .arg((w.inst.base + 110).to_string())
+        .arg((200 * 1024).to_string());
+    let shots = std::env::var("KMP_WEBMAIL_SHOTS").unwrap_or_default();
+    if !shots.is_empty() {
+        cmd.arg(&shots);
+    }
+    let home = tempfile::tempdir().unwrap();
+    cmd.env("HOME", home.path());
+    let out = cmd.output().expect("run the browser driver");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ok"),
+        "browser test failed:\n{stdout}\n{}\nlighttpd: {}\nsmtpd: {}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(w.inst.path().join("log/lighttpd-error.log")).unwrap_or_default(),
+        w.inst.log("kmp-smtpd"),
+    );
+}
