@@ -602,3 +602,94 @@ fn a_browser_composes_attaches_saves_reopens_sends_replies_and_forwards() {
         w.inst.log("kmp-smtpd"),
     );
 }
+
+#[test]
+fn signatures_name_and_sent_choice_come_from_the_settings() {
+    let Some(w) = start(&[]) else { return };
+    let s = w.login("u@example.test", "secret");
+    let settings = w.get("/settings", Some(&s));
+    assert_eq!(settings.status, 200, "{}", settings.body);
+    assert!(settings.body.contains("id=\"compose-settings\""));
+    // A control character in a signature's name: refused, nothing kept.
+    let r = w.post(
+        "/settings/compose",
+        Some(&s),
+        &[
+            ("csrf", &settings.csrf()),
+            ("sig_name_0", "a\u{7}b"),
+            ("sig_text_0", "x"),
+        ],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = w.post(
+        "/settings/compose",
+        Some(&s),
+        &[
+            ("csrf", &settings.csrf()),
+            ("from_name", "张三"),
+            ("sig_name_0", "Work"),
+            ("sig_text_0", "Zhang San\r\nACME Ltd."),
+            ("sig_name_1", "短"),
+            ("sig_text_1", "— 三"),
+            ("default_sig", "0"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let settings = w.get("/settings", Some(&s));
+    assert!(
+        settings.body.contains("Zhang San\nACME Ltd."),
+        "{}",
+        settings.body
+    );
+    assert!(
+        !settings
+            .body
+            .contains("id=\"save_sent\" name=\"save_sent\" value=\"1\" checked"),
+        "Sent copies turned off"
+    );
+    let page = w.get("/compose", Some(&s));
+    assert!(
+        page.body.contains("张三 &lt;u@example.test&gt;"),
+        "the identity"
+    );
+    assert_eq!(
+        textarea(&page.body, "body"),
+        "\n-- \nZhang San\nACME Ltd.\n"
+    );
+    assert!(!page
+        .body
+        .contains("id=\"save_sent\" name=\"save_sent\" value=\"1\" checked"));
+    // Another signature chosen without the script: the server swaps it.
+    let mut f = fields_of(&page.body);
+    set(&mut f, "to", "bob@example.test");
+    set(&mut f, "subject", "signed");
+    set(
+        &mut f,
+        "body",
+        &format!("Hello{}", textarea(&page.body, "body")),
+    );
+    set(&mut f, "sig", "1");
+    set(&mut f, "action", "send");
+    let r = post_compose(&w, &s, &as_refs(&f), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let out = run_py(
+        &w,
+        &format!(
+            r#"{PY_HEAD}
+m, uids = wait_inbox("bob@example.test")
+raw, _ = fetch(m, uids[0])
+msg = parse(raw)
+assert msg["From"].addresses[0].display_name == "张三", msg["From"]
+assert msg["From"].addresses[0].addr_spec == "u@example.test"
+assert msg.get_content().replace("\r\n", "\n") == "Hello\n-- \n— 三\n", repr(msg.get_content())
+m = imap("u@example.test")
+m.select("Sent")
+typ, d = m.uid("SEARCH", None, "ALL")
+assert d[0].split() == [], "no copy in Sent"
+print("ok")
+"#
+        ),
+        &[],
+    );
+    assert_eq!(out.trim(), "ok");
+}
