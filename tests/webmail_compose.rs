@@ -106,6 +106,7 @@ fn fields_of(page: &str) -> Vec<(String, String)> {
         "origin",
         "carry",
         "fwd_as",
+        "linked",
         "sig_in",
         "sig",
         "to",
@@ -486,15 +487,36 @@ Content-Type: text/plain; charset=GB2312\r\n\
     set(&mut f, "action", "send");
     let r = post_compose(&w, &s, &as_refs(&f), &[]);
     assert_eq!(r.status, 303, "{}", r.body);
-    // Forward as attachment to dave... carol here.
+    // Forward as attachment to carol. kmp-imapd has URLAUTH and CATENATE
+    // and kmp-smtpd BURL: the original stays on the server. The draft
+    // names it and does not hold it.
     let page = w.get(
         &format!("/compose?folder=INBOX&forward={uid}&as=attachment"),
         Some(&s),
     );
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains(".eml<"), "{}", page.body);
+    assert!(page.body.contains("任务清单.eml<"), "{}", page.body);
     let mut f = fields_of(&page.body);
     set(&mut f, "to", "carol@example.test");
+    set(&mut f, "action", "save");
+    let r = post_compose(&w, &s, &as_refs(&f), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let out = run_py(
+        &w,
+        &format!(
+            "{PY_HEAD}\nm = imap('u@example.test')\nm.select('Drafts')\n\
+             typ, d = m.uid('SEARCH', None, 'ALL')\n\
+             raw, _ = fetch(m, d[0].split()[-1])\n\
+             assert b'X-Kmp-Webmail-Attached-Message' in raw, raw\n\
+             assert '中文正文'.encode('gb2312') not in raw, raw\nprint('ok')\n"
+        ),
+        &[],
+    );
+    assert_eq!(out.trim(), "ok");
+    let loc = r.header("location").unwrap().to_string();
+    let page = w.get(&loc[loc.find("/compose").unwrap()..], Some(&s));
+    assert!(page.body.contains("任务清单.eml<"), "{}", page.body);
+    let mut f = fields_of(&page.body);
     set(&mut f, "action", "send");
     let r = post_compose(&w, &s, &as_refs(&f), &[]);
     assert_eq!(r.status, 303, "{}", r.body);
@@ -535,6 +557,12 @@ for u in uids:
         assert b.startswith(orig), (b[:200], orig[:200])
         found = True
 assert found
+# The copy in Sent holds it too, put there by the IMAP server (CATENATE).
+m = imap("u@example.test")
+m.select("Sent")
+typ, d = m.uid("SEARCH", None, "ALL")
+raws = [fetch(m, u)[0] for u in d[0].split()]
+assert any(orig in r for r in raws), raws
 # The original is answered and forwarded.
 m = imap("u@example.test")
 m.select("INBOX")
@@ -543,6 +571,11 @@ flags = d[0].decode()
 assert "\\Answered" in flags and "$Forwarded" in flags and "$MDNSent" in flags, flags
 print("ok")
 "#
+    );
+    let log = std::fs::read_to_string(w.inst.path().join("log/webmail.log")).unwrap_or_default();
+    assert!(
+        log.contains("nrcpt=1, burl=yes"),
+        "the forward went by BURL: {log}"
     );
     let out = run_py(&w, &script, &[&orig_path.display().to_string(), &uid]);
     assert_eq!(out.trim(), "ok");

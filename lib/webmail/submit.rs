@@ -151,6 +151,8 @@ impl Session {
         if r.code != 235 {
             return Err(SubmitError::Auth(r));
         }
+        // Some extensions (BURL, RFC 4468 3) are offered only after AUTH.
+        s.ehlo(l.helo)?;
         Ok(s)
     }
 
@@ -161,6 +163,17 @@ impl Session {
                 .next()
                 .is_some_and(|k| k.eq_ignore_ascii_case(ext))
         })
+    }
+
+    /// Whether the server takes BURL with IMAP URLs and BDAT (RFC 4468,
+    /// RFC 3030), as sending a linked message needs.
+    pub fn burl_imap(&self) -> bool {
+        self.has("CHUNKING")
+            && self.extensions.iter().any(|e| {
+                let mut w = e.split_whitespace();
+                w.next().is_some_and(|k| k.eq_ignore_ascii_case("BURL"))
+                    && w.any(|x| x.eq_ignore_ascii_case("imap"))
+            })
     }
 
     /// The SIZE the server offered, when it named one.

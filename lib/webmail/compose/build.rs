@@ -17,13 +17,15 @@ use mail_builder::MessageBuilder;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::{
-    clean_content_type, clean_file_name, parse_addresses, Attachment, Draft, Origin, Priority,
-    Recipient,
+    clean_content_type, clean_file_name, parse_addresses, Attachment, Draft, Linked, Origin,
+    Priority, Recipient,
 };
 use crate::mime;
 
 /// Our header that keeps [`Draft::origin`] in a draft.
 pub const ORIGIN_HEADER: &str = "X-Kmp-Webmail-Origin";
+/// Our header that keeps [`Draft::linked`] in a draft.
+pub const LINKED_HEADER: &str = "X-Kmp-Webmail-Attached-Message";
 /// Our header that keeps "no copy in Sent" in a draft.
 pub const NO_SENT_HEADER: &str = "X-Kmp-Webmail-No-Sent-Copy";
 
@@ -49,6 +51,17 @@ pub enum Purpose {
 pub struct Built {
     pub bytes: Vec<u8>,
     pub message_id: String,
+    /// For [`Purpose::Send`] with [`Draft::linked`]: where in `bytes` the
+    /// linked message goes (a placeholder the caller replaces by a URL).
+    pub linked_at: Option<std::ops::Range<usize>>,
+}
+
+impl Built {
+    /// The bytes before and after the linked message's place.
+    pub fn split(&self) -> Option<(&[u8], &[u8])> {
+        let r = self.linked_at.clone()?;
+        Some((&self.bytes[..r.start], &self.bytes[r.end..]))
+    }
 }
 
 /// A new Message-ID: 16 random bytes in hex, at the sender's domain.
@@ -175,9 +188,17 @@ pub fn build(d: &Draft, from: &Identity, now: i64, tz_offset: i32, purpose: Purp
         if !d.save_sent {
             m = m.header(NO_SENT_HEADER, Raw::new("yes"));
         }
+        if let Some(l) = &d.linked {
+            m = m.header(LINKED_HEADER, Text::new(l.to_text()));
+        }
     }
+    let marker = d
+        .linked
+        .as_ref()
+        .filter(|_| purpose == Purpose::Send)
+        .map(|l| (l, format!("KMP-LINKED-MESSAGE-{}", new_message_id("x@x"))));
     let body = crlf(&d.body);
-    m = if d.attachments.is_empty() {
+    m = if d.attachments.is_empty() && marker.is_none() {
         m.text_body(body)
     } else {
         let mut parts = vec![MimePart::new(
@@ -185,12 +206,32 @@ pub fn build(d: &Draft, from: &Identity, now: i64, tz_offset: i32, purpose: Purp
             BodyPart::Text(Cow::Owned(body)),
         )];
         parts.extend(d.attachments.iter().map(attachment_part));
+        if let Some((l, mark)) = &marker {
+            // The stored message may hold 8-bit text; "8bit" is true of
+            // 7-bit text too (RFC 2045 2.8).
+            parts.push(
+                MimePart::new(
+                    ContentType::new("message/rfc822"),
+                    BodyPart::Binary(Cow::Owned(mark.clone().into_bytes())),
+                )
+                .attachment(l.name.clone())
+                .transfer_encoding("8bit"),
+            );
+        }
         m.body(MimePart::new("multipart/mixed", parts))
     };
+    // Invariant: writing into a Vec cannot fail.
+    let bytes = m.write_to_vec().expect("write to memory");
+    let linked_at = marker.and_then(|(_, mark)| {
+        let at = bytes
+            .windows(mark.len())
+            .position(|w| w == mark.as_bytes())?;
+        Some(at..at + mark.len())
+    });
     Built {
-        // Invariant: writing into a Vec cannot fail.
-        bytes: m.write_to_vec().expect("write to memory"),
+        bytes,
         message_id,
+        linked_at,
     }
 }
 
@@ -324,6 +365,7 @@ pub fn read_draft(raw: &[u8]) -> Draft {
             .unwrap_or_default(),
         origin: header(raw, ORIGIN_HEADER).and_then(|o| Origin::parse(&o)),
         attachments,
+        linked: header(raw, LINKED_HEADER).and_then(|l| Linked::parse(&l)),
     }
 }
 
@@ -378,5 +420,6 @@ pub fn mdn(r: &Receipt, from: &Identity, now: i64, tz_offset: i32) -> Built {
         // Invariant: writing into a Vec cannot fail.
         bytes: m.write_to_vec().expect("write to memory"),
         message_id,
+        linked_at: None,
     }
 }

@@ -268,6 +268,66 @@ impl Origin {
     }
 }
 
+/// A stored message attached by reference (a forward as attachment where
+/// the servers offer URLAUTH, CATENATE and BURL): the IMAP server copies
+/// it into the copy in Sent and the submission server fetches it itself,
+/// so the webmail never downloads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Linked {
+    pub folder: String,
+    pub uidvalidity: u32,
+    pub uid: u32,
+    /// RFC822.SIZE.
+    pub size: u64,
+    /// The attachment's file name.
+    pub name: String,
+}
+
+impl Linked {
+    /// As JSON, for a hidden field and the draft's header.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The inverse of [`Linked::to_text`], checked.
+    pub fn parse(s: &str) -> Option<Linked> {
+        let l: Linked = serde_json::from_str(s.trim()).ok()?;
+        let ok = l.uid > 0
+            && !l.folder.is_empty()
+            && l.folder.chars().count() <= 1000
+            && !l.folder.chars().any(|c| c.is_control());
+        ok.then(|| Linked {
+            name: clean_file_name(&l.name),
+            ..l
+        })
+    }
+
+    /// The message's IMAP URL (RFC 5092), relative (this user's store).
+    pub fn relative_url(&self) -> String {
+        use crate::proto::imap::url::encode;
+        format!(
+            "/{};UIDVALIDITY={}/;UID={}",
+            encode(&self.folder),
+            self.uidvalidity,
+            self.uid
+        )
+    }
+
+    /// The rump of a URLAUTH URL (RFC 4467) that lets the submission
+    /// server fetch the message for `user` (`local@domain`).
+    pub fn submit_rump(&self, user: &str) -> String {
+        use crate::proto::imap::url::encode;
+        let (local, domain) = user.rsplit_once('@').unwrap_or((user, "localhost"));
+        format!(
+            "imap://{}@{}{};urlauth=submit+{}",
+            encode(local),
+            encode(domain),
+            self.relative_url(),
+            encode(user)
+        )
+    }
+}
+
 /// The message being written.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Draft {
@@ -288,12 +348,18 @@ pub struct Draft {
     pub references: Vec<String>,
     pub origin: Option<Origin>,
     pub attachments: Vec<Attachment>,
+    /// A stored message attached by reference, listed after `attachments`.
+    pub linked: Option<Linked>,
 }
 
 impl Draft {
     /// The size of the attachments together.
     pub fn attachments_size(&self) -> u64 {
-        self.attachments.iter().map(|a| a.data.len() as u64).sum()
+        self.attachments
+            .iter()
+            .map(|a| a.data.len() as u64)
+            .sum::<u64>()
+            + self.linked.as_ref().map_or(0, |l| l.size)
     }
 }
 

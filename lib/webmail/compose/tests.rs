@@ -132,6 +132,7 @@ fn sample_draft() -> Draft {
                 data: b"From: a@b.example\r\nSubject: x\r\n\r\nbody \xe4\xb8\xad\r\n".to_vec(),
             },
         ],
+        linked: None,
     }
 }
 
@@ -269,4 +270,43 @@ fn read_receipts_are_reports() {
     let raw = b"From: a@b.example\r\nDisposition-Notification-To: \"A\" <a@b.example>\r\n\r\nx";
     assert_eq!(reply::receipt_address(raw).as_deref(), Some("a@b.example"));
     assert_eq!(reply::receipt_address(b"From: a@b.example\r\n\r\nx"), None);
+}
+
+#[test]
+fn a_linked_message_is_a_placeholder_in_the_mail_and_a_header_in_the_draft() {
+    let l = Linked {
+        folder: "收件箱 2".into(),
+        uidvalidity: 9,
+        uid: 4,
+        size: 1234,
+        name: "../x.eml".into(),
+    };
+    let back = Linked::parse(&l.to_text()).unwrap();
+    assert_eq!(back.name, "x.eml", "the name made safe");
+    assert_eq!(
+        l.relative_url(),
+        "/%E6%94%B6%E4%BB%B6%E7%AE%B1%202;UIDVALIDITY=9/;UID=4"
+    );
+    assert_eq!(
+        l.submit_rump("u@example.test"),
+        "imap://u@example.test/%E6%94%B6%E4%BB%B6%E7%AE%B1%202;UIDVALIDITY=9/;UID=4;urlauth=submit+u@example.test"
+    );
+    let d = Draft {
+        to: "b@example.test".into(),
+        body: "see".into(),
+        linked: Some(back.clone()),
+        ..Draft::default()
+    };
+    let sent = build::build(&d, &me(), 0, 0, Purpose::Send);
+    let (before, after) = sent.split().expect("a place for the message");
+    let before = String::from_utf8_lossy(before);
+    assert!(before.ends_with("\r\n\r\n"), "{before}");
+    assert!(before.contains("Content-Type: message/rfc822"), "{before}");
+    assert!(String::from_utf8_lossy(after)
+        .trim_start()
+        .starts_with("--"));
+    let draft = build::build(&d, &me(), 0, 0, Purpose::Draft);
+    assert!(draft.linked_at.is_none());
+    assert_eq!(build::read_draft(&draft.bytes).linked, Some(back));
+    assert_eq!(d.attachments_size(), 1234);
 }

@@ -23,13 +23,13 @@ use super::super::compose::build::{self, Identity, Purpose};
 use super::super::compose::reply;
 use super::super::compose::{
     clean_content_type, clean_file_name, parse_addresses, with_signature, Attachment, ComposePrefs,
-    Draft, Origin, Priority, Signature, COMPOSE_ENTRY, MAX_SIGNATURES, MAX_SIGNATURE_LEN,
+    Draft, Linked, Origin, Priority, Signature, COMPOSE_ENTRY, MAX_SIGNATURES, MAX_SIGNATURE_LEN,
 };
 use super::super::request::url_encode;
 use super::super::response::Response;
 use super::super::submit::{self, Chunk, Login, SubmitError};
 use super::mail;
-use crate::imapc::Folder;
+use crate::imapc::{self, Catenate, Folder};
 
 /// The policy of the compose page: the usual one, plus our own script
 /// (the size check before an upload, the signature choice).
@@ -103,19 +103,25 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
         let uid = mail::check_uid(Some(uid))?;
         let folder = mail::folder_of(ctx)?;
         mail::select(ctx, &folder, true)?;
-        let raw = ctx
-            .imap()
-            .fetch_raw(uid)?
-            .ok_or(PageError::Bad("err_no_message"))?;
+        let as_attachment = forward && ctx.req.param("as") == Some("attachment");
+        let by_reference = as_attachment && ctx.imap().has("URLAUTH") && ctx.imap().has("CATENATE");
+        let raw = if by_reference {
+            // Only the header: the message itself stays on the server.
+            ctx.imap().fetch_section(uid, "HEADER")?
+        } else {
+            ctx.imap().fetch_raw(uid)?
+        }
+        .ok_or(PageError::Bad("err_no_message"))?;
         let origin = Origin {
             forward,
-            folder,
+            folder: folder.clone(),
             uid,
         };
         let date = original_date(ctx, &raw);
-        let mut d = if forward {
-            let inline = ctx.req.param("as") != Some("attachment");
-            reply::forward_draft(&raw, origin, inline, &date)
+        let mut d = if by_reference {
+            linked_forward(ctx, &raw, origin, &folder, uid)?
+        } else if forward {
+            reply::forward_draft(&raw, origin, !as_attachment, &date)
         } else {
             let mine = vec![ctx.auth().session.user.to_lowercase()];
             reply::reply_draft(
@@ -151,6 +157,31 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     form(ctx, &prefs, &draft, draft_uid, carry, sig, 200, None)
 }
 
+/// A forward as attachment that attaches the original by reference.
+fn linked_forward(
+    ctx: &mut Ctx,
+    header: &[u8],
+    origin: Origin,
+    folder: &str,
+    uid: u32,
+) -> Result<Draft, PageError> {
+    let sel = ctx.imap().select(folder, true)?;
+    let size = ctx.imap().summaries(&[uid])?.first().map_or(0, |s| s.size);
+    let mut d = reply::forward_draft(header, origin, false, "");
+    let name = d
+        .attachments
+        .pop()
+        .map_or_else(|| "message.eml".to_string(), |a| a.name);
+    d.linked = Some(Linked {
+        folder: folder.to_string(),
+        uidvalidity: sel.uidvalidity,
+        uid,
+        size,
+        name,
+    });
+    Ok(d)
+}
+
 /// The original's date as the pages show it, in the user's zone.
 fn original_date(ctx: &mut Ctx, raw: &[u8]) -> String {
     let offset = ctx.auth().prefs.tz_offset_minutes();
@@ -175,7 +206,7 @@ fn form(
 ) -> Result<Response, PageError> {
     let limit = ctx.settings.max_attachments;
     let from = identity(ctx, prefs);
-    let attachments: Vec<Value> = d
+    let mut attachments: Vec<Value> = d
         .attachments
         .iter()
         .enumerate()
@@ -189,6 +220,15 @@ fn form(
             })
         })
         .collect();
+    if let Some(l) = &d.linked {
+        attachments.push(json!({
+            "index": d.attachments.len(),
+            "name": l.name,
+            "type": "message/rfc822",
+            "size": mail::human_size(l.size),
+            "bytes": l.size,
+        }));
+    }
     let signatures: Vec<Value> = prefs
         .signatures
         .iter()
@@ -217,6 +257,8 @@ fn form(
             "references": d.references.join(" "),
             "origin": d.origin.as_ref().map(Origin::to_text),
             "carry": carry,
+            // Until the draft holds it, the linked message travels in the form.
+            "linked": d.linked.as_ref().filter(|_| draft_uid.is_none()).map(Linked::to_text),
             "attachments": attachments,
             "attached_bytes": d.attachments_size(),
             "limit": limit,
@@ -261,6 +303,7 @@ fn typed(ctx: &Ctx) -> Draft {
             .collect(),
         origin: ctx.req.field("origin").and_then(Origin::parse),
         attachments: Vec::new(),
+        linked: ctx.req.field("linked").and_then(Linked::parse),
     }
 }
 
@@ -288,7 +331,11 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
     if let Some(uid) = old_uid {
         mail::select(ctx, &drafts, false)?;
         match ctx.imap().fetch_raw(uid)? {
-            Some(raw) => d.attachments = build::read_draft(&raw).attachments,
+            Some(raw) => {
+                let saved = build::read_draft(&raw);
+                d.attachments = saved.attachments;
+                d.linked = saved.linked;
+            }
             None => {
                 return form(
                     ctx,
@@ -319,6 +366,8 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
     for i in removed.into_iter().rev() {
         if i < d.attachments.len() {
             d.attachments.remove(i);
+        } else if i == d.attachments.len() {
+            d.linked = None;
         }
     }
     let uploads: Vec<Attachment> = ctx
@@ -425,49 +474,44 @@ fn send(
         );
     }
     let from = identity(ctx, prefs);
-    let now = ctx.now as i64;
-    let offset = ctx.auth().prefs.tz_offset_minutes();
-    let msg = build::build(&d, &from, now, offset, Purpose::Send);
-    if let Err(e) = submit_message(
-        ctx,
-        &from.address,
-        &rcpts,
-        &[Chunk::Bytes(msg.bytes.clone())],
-    ) {
-        let (key, detail) = match &e {
-            SubmitError::Unavailable(t) => {
-                crate::warn!("submission: {t}");
-                ("err_submission_unavailable", None)
-            }
-            SubmitError::Auth(r) => ("err_submission_auth", Some(r.text())),
-            SubmitError::Recipients(l) => (
-                "err_recipients_refused",
-                Some(
-                    l.iter()
-                        .map(|(a, r)| format!("<{a}>: {}", r.text()))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
+    let sent = match deliver(ctx, d.clone(), &from, &rcpts) {
+        Ok(m) => m,
+        Err(e) => {
+            let (key, detail) = match &e {
+                SubmitError::Unavailable(t) => {
+                    crate::warn!("submission: {t}");
+                    ("err_submission_unavailable", None)
+                }
+                SubmitError::Auth(r) => ("err_submission_auth", Some(r.text())),
+                SubmitError::Recipients(l) => (
+                    "err_recipients_refused",
+                    Some(
+                        l.iter()
+                            .map(|(a, r)| format!("<{a}>: {}", r.text()))
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    ),
                 ),
-            ),
-            SubmitError::Refused(r) => ("err_message_refused", Some(r.text())),
-        };
-        return form(
-            ctx,
-            prefs,
-            &d,
-            draft_uid,
-            false,
-            sig,
-            400,
-            Some((key, detail)),
-        );
-    }
+                SubmitError::Refused(r) => ("err_message_refused", Some(r.text())),
+            };
+            return form(
+                ctx,
+                prefs,
+                &d,
+                draft_uid,
+                false,
+                sig,
+                400,
+                Some((key, detail)),
+            );
+        }
+    };
     // Sent: what follows tidies up; a failure there must not look like
     // the mail was not sent.
     if d.save_sent {
         match folder_for(ctx, "\\Sent", "Sent") {
-            Ok(sent) => {
-                if let Err(e) = ctx.imap().append(&sent, &["\\Seen"], &msg.bytes) {
+            Ok(sent_folder) => {
+                if let Err(e) = copy_to_sent(ctx, &sent_folder, &sent, d.linked.as_ref()) {
                     crate::warn!("copy to Sent: {e}");
                 }
             }
@@ -495,6 +539,120 @@ fn send(
         }
     }
     Ok(ctx.redirect("/list?folder=INBOX&done=sent"))
+}
+
+/// Submits the message: a linked message by BURL when the submission
+/// server takes it (the webmail never holds it), else downloaded and sent
+/// whole. The message as sent, for the copy in Sent.
+fn deliver(
+    ctx: &mut Ctx,
+    mut d: Draft,
+    from: &Identity,
+    rcpts: &[String],
+) -> Result<build::Built, SubmitError> {
+    let now = ctx.now as i64;
+    let offset = ctx.auth().prefs.tz_offset_minutes();
+    let settings = ctx.settings;
+    let session = &ctx.auth().session;
+    let (user, password) = (session.user.clone(), session.password.clone());
+    let login = Login {
+        server: &settings.submission,
+        ca_file: settings.imap_ca_file.as_deref(),
+        timeout: settings.imap_timeout,
+        helo: "webmail.localhost",
+        user: &user,
+        password: &password,
+    };
+    let mut s = submit::Session::open(&login)?;
+    let mut chunks = None;
+    if let Some(l) = d.linked.clone() {
+        // A server that will not sign the URL: the download path below.
+        let url = s
+            .burl_imap()
+            .then(|| ctx.imap().genurlauth(&l.submit_rump(&user)).ok())
+            .flatten();
+        if let Some(url) = url {
+            let msg = build::build(&d, from, now, offset, Purpose::Send);
+            if let Some((before, after)) = msg.split() {
+                let body = vec![
+                    Chunk::Bytes(before.to_vec()),
+                    Chunk::Url(url),
+                    Chunk::Bytes(after.to_vec()),
+                ];
+                chunks = Some((body, msg.clone()));
+            }
+        }
+        if chunks.is_none() {
+            // No BURL here: the original comes to the webmail after all.
+            let raw = fetch_linked(ctx, &l)?;
+            d.linked = None;
+            d.attachments.push(Attachment {
+                name: l.name,
+                content_type: "message/rfc822".into(),
+                data: raw,
+            });
+        }
+    }
+    let (body, msg) = match chunks {
+        Some(c) => c,
+        None => {
+            let msg = build::build(&d, from, now, offset, Purpose::Send);
+            (vec![Chunk::Bytes(msg.bytes.clone())], msg)
+        }
+    };
+    let burl = body.iter().any(|c| matches!(c, Chunk::Url(_)));
+    let r = s.send(from.address.as_str(), rcpts, &body);
+    s.quit();
+    r.map(|()| {
+        crate::info!(
+            "submitted: from=<{}>, message-id=<{}>, nrcpt={}, burl={}",
+            from.address,
+            msg.message_id,
+            rcpts.len(),
+            if burl { "yes" } else { "no" }
+        );
+        msg
+    })
+}
+
+/// The linked message's bytes (its folder's UIDVALIDITY checked).
+fn fetch_linked(ctx: &mut Ctx, l: &Linked) -> Result<Vec<u8>, SubmitError> {
+    let gone = || {
+        SubmitError::Refused(submit::Reply {
+            code: 554,
+            lines: vec!["the attached message is no longer there".into()],
+        })
+    };
+    let down = |e: imapc::Error| SubmitError::Unavailable(e.to_string());
+    let sel = ctx.imap().select(&l.folder, true).map_err(down)?;
+    if sel.uidvalidity != l.uidvalidity {
+        return Err(gone());
+    }
+    ctx.imap().fetch_raw(l.uid).map_err(down)?.ok_or_else(gone)
+}
+
+/// APPENDs the message sent to Sent; a linked message is put in by the
+/// IMAP server itself (CATENATE), without coming to the webmail.
+fn copy_to_sent(
+    ctx: &mut Ctx,
+    folder: &str,
+    msg: &build::Built,
+    linked: Option<&Linked>,
+) -> Result<(), imapc::Error> {
+    match (msg.split(), linked) {
+        (Some((before, after)), Some(l)) => {
+            let parts = [
+                Catenate::Text(before.to_vec()),
+                Catenate::Url(l.relative_url()),
+                Catenate::Text(after.to_vec()),
+            ];
+            ctx.imap().append_catenate(folder, &["\\Seen"], &parts)?;
+        }
+        _ => {
+            ctx.imap().append(folder, &["\\Seen"], &msg.bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// One submission of `body` from `from` to `rcpts` with the session's login.
