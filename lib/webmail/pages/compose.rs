@@ -430,7 +430,7 @@ fn original_attachments(ctx: &mut Ctx, o: &Origin) -> Result<Vec<Attachment>, Pa
         .imap()
         .fetch_raw(o.uid)?
         .ok_or(PageError::Bad("err_no_message"))?;
-    let inline = !ctx.req.field("fwd_as").is_some_and(|v| v == "attachment");
+    let inline = ctx.req.field("fwd_as") != Some("attachment");
     Ok(reply::forward_draft(&raw, o.clone(), inline, "").attachments)
 }
 
