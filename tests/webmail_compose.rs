@@ -581,6 +581,38 @@ print("ok")
     assert_eq!(out.trim(), "ok");
 }
 
+#[test]
+fn a_message_over_the_servers_size_limit_shows_its_reply_and_keeps_the_files() {
+    let Some(w) = start(&[
+        ("smtpd", "max_message_size = \"20K\""),
+        ("webmail", "max_attachment_size = \"100K\""),
+    ]) else {
+        return;
+    };
+    let s = w.login("u@example.test", "secret");
+    let page = w.get("/compose", Some(&s));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, vec![1u8; 30 * 1024]).unwrap();
+    let path = file.display().to_string();
+    let mut f = fields_of(&page.body);
+    set(&mut f, "to", "bob@example.test");
+    set(&mut f, "subject", "too big for the server");
+    set(&mut f, "action", "send");
+    let r = post_compose(&w, &s, &as_refs(&f), &[(&path, "大文件.bin")]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("552"), "the server's reply: {}", r.body);
+    assert!(
+        r.body.contains(">大文件.bin<"),
+        "the file is kept: {}",
+        r.body
+    );
+    assert_eq!(
+        input(&r.body, "subject").as_deref(),
+        Some("too big for the server")
+    );
+}
+
 /// The Python that has selenium: Debian's, whatever is first in PATH.
 fn selenium_python() -> Option<&'static str> {
     ["/usr/bin/python3", "python3"].into_iter().find(|p| {

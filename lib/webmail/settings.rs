@@ -138,6 +138,25 @@ mod tests {
     }
 
     #[test]
+    fn the_attachment_limit_follows_the_smtp_size_limit() {
+        let k = 1u64 << 10;
+        // Unset: three quarters of the SMTP limit, less 64 KiB.
+        assert_eq!(
+            attachment_limit(0, 25 << 20, 32 << 20),
+            (25 << 20) / 4 * 3 - 64 * k
+        );
+        // Set: as set, within what a request may carry.
+        assert_eq!(attachment_limit(100 * k, 25 << 20, 32 << 20), 100 * k);
+        assert_eq!(
+            attachment_limit(1 << 30, 25 << 20, 32 << 20),
+            (32 << 20) - 256 * k
+        );
+        assert_eq!(attachment_limit(0, 1024, 64 * k), 1, "never zero");
+        let s = Settings::from_config(&Config::defaults()).unwrap();
+        assert_eq!(s.max_attachments, attachment_limit(0, 25 << 20, 32 << 20));
+    }
+
+    #[test]
     fn deny_wins_over_allow() {
         let mut cfg = Config::defaults();
         cfg.set("webmail.allow", "192.0.2.0/24").unwrap();
