@@ -1,7 +1,7 @@
 //! Writing mail: GET /compose (a new message, a draft reopened, a reply,
 //! a forward), POST /compose (save the draft, attach or remove files,
-//! send), POST /read/receipt (send a read receipt), POST /settings/compose
-//! (name, copy in Sent, signatures).
+//! send). Read receipts are in `receipt.rs`, the writing settings in
+//! `signatures.rs`.
 //!
 //! The webmail keeps no state between requests, so the message being
 //! written lives in the user's Drafts folder: every POST of the form first
@@ -23,9 +23,8 @@ use super::super::compose::build::{self, Identity, Purpose};
 use super::super::compose::reply;
 use super::super::compose::{
     clean_content_type, clean_file_name, parse_addresses, with_signature, Attachment, ComposePrefs,
-    Draft, Linked, Origin, Priority, Signature, COMPOSE_ENTRY, MAX_SIGNATURES, MAX_SIGNATURE_LEN,
+    Draft, Linked, Origin, Priority, COMPOSE_ENTRY, MAX_SIGNATURES,
 };
-use super::super::request::url_encode;
 use super::super::response::Response;
 use super::super::submit::{self, Chunk, Login, SubmitError};
 use super::mail;
@@ -49,7 +48,7 @@ pub fn compose_prefs(ctx: &mut Ctx) -> Result<ComposePrefs, PageError> {
 }
 
 /// The sender: the login's address and the name the user chose.
-fn identity(ctx: &mut Ctx, prefs: &ComposePrefs) -> Identity {
+pub(super) fn identity(ctx: &mut Ctx, prefs: &ComposePrefs) -> Identity {
     Identity {
         name: prefs.from_name.clone(),
         address: ctx.auth().session.user.clone(),
@@ -656,7 +655,7 @@ fn copy_to_sent(
 }
 
 /// One submission of `body` from `from` to `rcpts` with the session's login.
-fn submit_message(
+pub(super) fn submit_message(
     ctx: &mut Ctx,
     from: &str,
     rcpts: &[String],
@@ -676,120 +675,4 @@ fn submit_message(
     let r = s.send(from, rcpts, body);
     s.quit();
     r
-}
-
-/// POST /read/receipt: sends a read receipt (RFC 8098) for the message and
-/// flags it `$MDNSent` (RFC 3503), so the page offers it once.
-pub fn receipt(ctx: &mut Ctx) -> Result<Response, PageError> {
-    let folder = mail::folder_of(ctx)?;
-    let uid = mail::check_uid(ctx.req.field("uid"))?;
-    mail::select(ctx, &folder, false)?;
-    let raw = ctx
-        .imap()
-        .fetch_raw(uid)?
-        .ok_or(PageError::Bad("err_no_message"))?;
-    let to = reply::receipt_address(&raw).ok_or(PageError::Bad("err_no_receipt"))?;
-    let prefs = compose_prefs(ctx)?;
-    let from = identity(ctx, &prefs);
-    let subject = build::header(&raw, "Subject").unwrap_or_default();
-    let id = build::header(&raw, "Message-ID")
-        .and_then(|v| build::message_ids(v.as_bytes()).into_iter().next());
-    let text = ctx
-        .lang
-        .get("receipt_text")
-        .replace("{subject}", &subject)
-        .replace("{who}", &from.address);
-    let offset = ctx.auth().prefs.tz_offset_minutes();
-    let m = build::mdn(
-        &build::Receipt {
-            to: &to,
-            original_subject: &subject,
-            original_message_id: id.as_deref(),
-            text: &text,
-        },
-        &from,
-        ctx.now as i64,
-        offset,
-    );
-    // RFC 8098 3: the envelope sender of an MDN is null.
-    match submit_message(ctx, "", &[to], &[Chunk::Bytes(m.bytes)]) {
-        Ok(()) => {}
-        Err(SubmitError::Unavailable(t)) => return Err(PageError::Unavailable(t)),
-        Err(e) => return Err(PageError::Refused(e.to_string())),
-    }
-    mail::select(ctx, &folder, false)?;
-    ctx.imap().store(&[uid], true, &["$MDNSent"])?;
-    Ok(ctx.redirect(&format!(
-        "/read?folder={}&uid={uid}&done=receipt_sent",
-        url_encode(&folder)
-    )))
-}
-
-/// POST /settings/compose: the name, the copy in Sent, the signatures
-/// (`sig_name_N`, `sig_text_N`; an empty name and text drop one; the
-/// `default` radio). Checked whole; one bad value changes nothing.
-pub fn save_settings(ctx: &mut Ctx) -> Result<Response, PageError> {
-    let req = ctx.req;
-    let name = req.field("from_name").unwrap_or_default().trim();
-    if name.chars().count() > 100 || name.chars().any(|c| c.is_control()) {
-        return Err(PageError::Bad("err_bad_setting"));
-    }
-    let mut signatures = Vec::new();
-    let mut default_signature = None;
-    let chosen = req.field("default_sig");
-    for i in 0..=MAX_SIGNATURES {
-        let n = req
-            .field(&format!("sig_name_{i}"))
-            .unwrap_or_default()
-            .trim();
-        let t = req
-            .field(&format!("sig_text_{i}"))
-            .unwrap_or_default()
-            .replace("\r\n", "\n");
-        if n.is_empty() && t.trim().is_empty() {
-            continue;
-        }
-        if n.chars().count() > 100
-            || n.chars().any(|c| c.is_control())
-            || t.len() > MAX_SIGNATURE_LEN
-        {
-            return Err(PageError::Bad("err_bad_signature"));
-        }
-        if signatures.len() == MAX_SIGNATURES {
-            return Err(PageError::Bad("err_bad_signature"));
-        }
-        if chosen == Some(i.to_string().as_str()) {
-            default_signature = Some(signatures.len());
-        }
-        signatures.push(Signature {
-            name: if n.is_empty() {
-                format!("{}", signatures.len() + 1)
-            } else {
-                n.to_string()
-            },
-            text: t.trim_end().to_string(),
-        });
-    }
-    let prefs = ComposePrefs {
-        from_name: (!name.is_empty()).then(|| name.to_string()),
-        save_sent: req.field("save_sent").is_some(),
-        signatures,
-        default_signature,
-    };
-    let text = prefs.to_text();
-    ctx.imap()
-        .set_metadata("", &[(COMPOSE_ENTRY, Some(text.as_bytes()))])?;
-    Ok(ctx.redirect("/settings?done=saved"))
-}
-
-/// The compose settings for the settings page.
-pub fn settings_vars(ctx: &mut Ctx) -> Result<Value, PageError> {
-    let p = compose_prefs(ctx)?;
-    Ok(json!({
-        "from_name": p.from_name,
-        "save_sent": p.save_sent,
-        "signatures": p.signatures.iter().map(|s| json!({"name": s.name, "text": s.text})).collect::<Vec<_>>(),
-        "default_signature": p.default_signature,
-        "max_signatures": MAX_SIGNATURES,
-    }))
 }

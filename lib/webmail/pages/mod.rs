@@ -8,8 +8,10 @@ pub mod login;
 pub mod mail;
 pub mod quota;
 pub mod read;
+pub mod receipt;
 pub mod search;
 pub mod settings;
+pub mod signatures;
 
 use super::app::{method_matches, Ctx, PageError};
 use super::request::{Method, Request};
@@ -70,8 +72,8 @@ pub static ROUTES: &[Route] = &[
     get("/quota", true, quota::show),
     get("/compose", true, compose::show),
     post("/compose", true, compose::submit),
-    post("/read/receipt", true, compose::receipt),
-    post("/settings/compose", true, compose::save_settings),
+    post("/read/receipt", true, receipt::receipt),
+    post("/settings/compose", true, signatures::save_settings),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known

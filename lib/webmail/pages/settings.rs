@@ -26,7 +26,7 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
         .collect();
     let prefs = &ctx.auth.as_ref().map(|a| a.prefs.clone());
     let chosen_lang = prefs.as_ref().and_then(|p| p.lang.clone());
-    let compose = super::compose::settings_vars(ctx)?;
+    let compose = super::signatures::settings_vars(ctx)?;
     ctx.page(
         "settings.html",
         json!({
