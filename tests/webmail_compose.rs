@@ -613,6 +613,80 @@ fn a_message_over_the_servers_size_limit_shows_its_reply_and_keeps_the_files() {
     );
 }
 
+/// Sets `key = value` in the instance's `[webmail]` section (the
+/// webmail reads its configuration at each request).
+fn set_webmail(w: &Webmail, key: &str, value: &str) {
+    let path = w.inst.config();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let head = text.find("[webmail]").expect("a [webmail] section");
+    let (before, section) = text.split_at(head);
+    let mut out = before.to_string();
+    let mut done = false;
+    for line in section.split_inclusive('\n') {
+        if !done && line.trim_start().starts_with(&format!("{key} ")) {
+            out.push_str(&format!("{key} = {value}\n"));
+            done = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    if !done {
+        out = out.replacen("[webmail]\n", &format!("[webmail]\n{key} = {value}\n"), 1);
+    }
+    std::fs::write(&path, out).unwrap();
+}
+
+#[test]
+fn mail_is_submitted_over_starttls_and_implicit_tls_with_the_certificate_checked() {
+    let Some(w) = start(&[]) else { return };
+    let s = w.login("u@example.test", "secret");
+    let cert = w.inst.path().join("tls/cert.pem");
+    set_webmail(
+        &w,
+        "imap_ca_file",
+        &format!("{:?}", cert.display().to_string()),
+    );
+    let send = |subject: &str| {
+        let page = w.get("/compose", Some(&s));
+        let mut f = fields_of(&page.body);
+        set(&mut f, "to", "bob@example.test");
+        set(&mut f, "subject", subject);
+        set(&mut f, "action", "send");
+        post_compose(&w, &s, &as_refs(&f), &[])
+    };
+    set_webmail(&w, "submission_security", "\"starttls\"");
+    let r = send("over starttls");
+    assert_eq!(r.status, 303, "{}", r.body);
+    set_webmail(&w, "submission_security", "\"tls\"");
+    set_webmail(
+        &w,
+        "submission",
+        &format!("\"127.0.0.1:{}\"", w.inst.base + 465),
+    );
+    let r = send("over tls");
+    assert_eq!(r.status, 303, "{}", r.body);
+    // Authorities that did not sign the server's certificate: refused,
+    // nothing sent, the text kept.
+    let system = "/etc/ssl/certs/ca-certificates.crt";
+    if std::path::Path::new(system).is_file() {
+        set_webmail(&w, "imap_ca_file", &format!("{system:?}"));
+        let r = send("never sent");
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains("compose-error"), "{}", r.body);
+        assert_eq!(input(&r.body, "subject").as_deref(), Some("never sent"));
+    }
+    let out = run_py(
+        &w,
+        &format!(
+            "{PY_HEAD}\nm, uids = wait_inbox('bob@example.test', 2)\n\
+             subs = sorted(parse(fetch(m, u)[0])['Subject'] for u in uids)\n\
+             assert subs == ['over starttls', 'over tls'], subs\nprint('ok')\n"
+        ),
+        &[],
+    );
+    assert_eq!(out.trim(), "ok");
+}
+
 /// The Python that has selenium: Debian's, whatever is first in PATH.
 fn selenium_python() -> Option<&'static str> {
     ["/usr/bin/python3", "python3"].into_iter().find(|p| {
