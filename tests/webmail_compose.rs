@@ -687,6 +687,84 @@ fn mail_is_submitted_over_starttls_and_implicit_tls_with_the_certificate_checked
     assert_eq!(out.trim(), "ok");
 }
 
+#[test]
+fn forwarding_from_a_chinese_folder_by_reference_and_replying_to_big5_and_hz() {
+    let Some(w) = start(&[]) else { return };
+    // Big5 and HZ-GB-2312 (RFC 1842) messages in a folder named 工作.客戶 (the delimiter is a dot).
+    let big5: &[u8] = b"From: a@example.test\r\nTo: u@example.test\r\n\
+Subject: =?Big5?B?t3zEsw==?=\r\nMessage-ID: <big5@example.test>\r\n\
+Content-Type: text/plain; charset=Big5\r\n\r\n\xa4\xa4\xa4\xe5\r\n";
+    let hz: &[u8] = b"From: b@example.test\r\nTo: u@example.test\r\n\
+Subject: =?HZ-GB-2312?B?fns7YVJpfn0=?=\r\nMessage-ID: <hz@example.test>\r\n\
+Content-Type: text/plain; charset=HZ-GB-2312\r\n\r\n~{VPND~}\r\n";
+    let dir = tempfile::tempdir().unwrap();
+    let (p1, p2) = (dir.path().join("1.eml"), dir.path().join("2.eml"));
+    std::fs::write(&p1, big5).unwrap();
+    std::fs::write(&p2, hz).unwrap();
+    let folder = "工作.客戶";
+    let out = run_py(
+        &w,
+        &format!(
+            "{PY_HEAD}\nimport base64\n{}\nm = imap('u@example.test')\n\
+             assert m.create(quoted('工作'))[0] == 'OK'\n\
+             assert m.create(quoted(sys.argv[6]))[0] == 'OK'\n\
+             for p in sys.argv[4:6]:\n\
+             \x20   typ, d = m.append(quoted(sys.argv[6]), None, None, open(p, 'rb').read())\n\
+             \x20   print(re.search(rb'APPENDUID \\d+ (\\d+)', d[0]).group(1).decode())\n",
+            common::webmail::PY_MUTF7
+        ),
+        &[&p1.display().to_string(), &p2.display().to_string(), folder],
+    );
+    let uids: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(uids.len(), 2, "{out}");
+    let s = w.login("u@example.test", "secret");
+    let q = |uid: &str, what: &str| format!("/compose?folder={}&{what}={uid}", enc(folder));
+    // Replies quote the text decoded.
+    let page = w.get(&q(uids[0], "reply"), Some(&s));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        textarea(&page.body, "body").contains("> 中文"),
+        "{}",
+        page.body
+    );
+    assert_eq!(input(&page.body, "subject").as_deref(), Some("Re: 會議"));
+    let page = w.get(&q(uids[1], "reply"), Some(&s));
+    assert!(
+        textarea(&page.body, "body").contains("> 中文"),
+        "{}",
+        page.body
+    );
+    assert_eq!(input(&page.body, "subject").as_deref(), Some("Re: 会议"));
+    // Forward the Big5 one as attachment, by reference from 工作.客戶.
+    let page = w.get(
+        &format!("{}&as=attachment", q(uids[0], "forward")),
+        Some(&s),
+    );
+    let mut f = fields_of(&page.body);
+    set(&mut f, "to", "carol@example.test");
+    set(&mut f, "action", "send");
+    let r = post_compose(&w, &s, &as_refs(&f), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let log = std::fs::read_to_string(w.inst.path().join("log/webmail.log")).unwrap_or_default();
+    assert!(log.contains("burl=yes"), "{log}");
+    let out = run_py(
+        &w,
+        &format!(
+            "{PY_HEAD}\nimport base64\n{}\norig = open(sys.argv[4], 'rb').read()\n\
+             m, uids = wait_inbox('carol@example.test')\nraw, _ = fetch(m, uids[0])\n\
+             part = raw.split(b'Content-Type: message/rfc822', 1)[1].split(b'\\r\\n\\r\\n', 1)[1]\n\
+             assert part.startswith(orig), part[:200]\n\
+             assert parse(raw)['Subject'] == 'Fwd: 會議', parse(raw)['Subject']\n\
+             m = imap('u@example.test')\nm.select(quoted(sys.argv[5]))\n\
+             typ, d = m.uid('FETCH', sys.argv[6], '(FLAGS)')\n\
+             assert b'$Forwarded' in d[0], d\nprint('ok')\n",
+            common::webmail::PY_MUTF7
+        ),
+        &[&p1.display().to_string(), folder, uids[0]],
+    );
+    assert_eq!(out.trim(), "ok");
+}
+
 /// The Python that has selenium: Debian's, whatever is first in PATH.
 fn selenium_python() -> Option<&'static str> {
     ["/usr/bin/python3", "python3"].into_iter().find(|p| {
