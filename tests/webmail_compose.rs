@@ -391,6 +391,16 @@ fn bad_input_is_explained_and_nothing_typed_is_lost() {
     let p = w.get(&loc[loc.find("/compose").unwrap()..], Some(&s));
     assert!(p.body.contains(">win.ini<"), "{}", p.body);
     assert!(p.body.contains(">attachment<"), "{}", p.body);
+    // Removed before sending: the ticked one goes, the other stays.
+    let mut f = fields_of(&p.body);
+    f.push(("remove".into(), "1".into()));
+    set(&mut f, "action", "remove");
+    let r = post_compose(&w, &s, &as_refs(&f), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let loc = r.header("location").unwrap().to_string();
+    let p = w.get(&loc[loc.find("/compose").unwrap()..], Some(&s));
+    assert!(p.body.contains(">win.ini<"), "{}", p.body);
+    assert!(!p.body.contains(">attachment<"), "{}", p.body);
     // A recipient the server refuses: its text shown, nothing sent.
     let mut f = fields_of(&p.body);
     set(&mut f, "to", "bob@example.test, nobody@example.test");
