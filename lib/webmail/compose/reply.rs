@@ -77,6 +77,126 @@ pub fn forward_subject(s: &str) -> String {
     }
 }
 
+/// The text of a message for quoting: its text part, else its (sanitised)
+/// HTML made plain text.
+fn body_text(v: &mime::View) -> String {
+    match (&v.text, &v.html) {
+        (Some(t), _) => t.clone(),
+        (None, Some(h)) => html_to_text(&h.body),
+        (None, None) => String::new(),
+    }
+}
+
+/// Plain text from HTML, for quoting a message that has no text part:
+/// block ends and `<br>` become line ends, other tags go, the common
+/// entities and numeric references are decoded, and runs of blank lines
+/// shrink to one. Style and script contents are dropped.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        let Some(gt) = rest[lt..].find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = rest[lt + 1..lt + gt].trim().to_ascii_lowercase();
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        rest = &rest[lt + gt + 1..];
+        if !tag.starts_with('/') && (name == "style" || name == "script") {
+            let close = format!("</{name}");
+            let end = rest.to_ascii_lowercase().find(&close).unwrap_or(rest.len());
+            rest = &rest[end..];
+            continue;
+        }
+        let block = [
+            "br",
+            "p",
+            "div",
+            "li",
+            "tr",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "blockquote",
+            "pre",
+            "table",
+            "ul",
+            "ol",
+        ];
+        if block.contains(&name.as_str()) && (name == "br" || tag.starts_with('/')) {
+            out.push('\n');
+        }
+    }
+    out.push_str(rest);
+    let decoded = decode_entities(&out);
+    let mut text = String::new();
+    let mut blank = 0;
+    for line in decoded.lines() {
+        let line = line.trim_end();
+        if line.trim().is_empty() {
+            blank += 1;
+            if blank > 1 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.trim().to_string() + "\n"
+}
+
+fn decode_entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let end = rest.find(';').filter(|e| *e <= 10);
+        let decoded = end.and_then(|e| {
+            let name = &rest[1..e];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                _ => {
+                    let n = name.strip_prefix('#')?;
+                    let v = match n.strip_prefix(['x', 'X']) {
+                        Some(h) => u32::from_str_radix(h, 16).ok()?,
+                        None => n.parse().ok()?,
+                    };
+                    char::from_u32(v).filter(|c| !c.is_control() || *c == '\n')
+                }
+            }?;
+            Some((c, e + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Each line of `text` behind `> ` (`>` before a line that is quoted already).
 pub fn quote(text: &str) -> String {
     let mut out = String::new();
@@ -162,7 +282,7 @@ pub fn reply_draft(raw: &[u8], origin: Origin, mine: &[String], all: bool, date:
         } else {
             format!("On {date}, {who} wrote:")
         },
-        quote(v.text.as_deref().unwrap_or_default())
+        quote(&body_text(&v))
     );
     Draft {
         to: join(&to),
@@ -202,7 +322,7 @@ pub fn forward_draft(raw: &[u8], origin: Origin, inline: bool, date: &str) -> Dr
             head.push_str(&format!("Cc: {}\n", people(&v.cc)));
         }
         head.push('\n');
-        head.push_str(v.text.as_deref().unwrap_or_default());
+        head.push_str(&body_text(&v));
         d.body = head;
         d.attachments = v
             .attachments

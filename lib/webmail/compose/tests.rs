@@ -310,3 +310,21 @@ fn a_linked_message_is_a_placeholder_in_the_mail_and_a_header_in_the_draft() {
     assert_eq!(build::read_draft(&draft.bytes).linked, Some(back));
     assert_eq!(d.attachments_size(), 1234);
 }
+
+#[test]
+fn html_only_mail_is_quoted_as_text() {
+    assert_eq!(
+        reply::html_to_text(
+            "<style>p{x}</style><p>你好 &amp; <b>hi</b></p><p>a<br>b&#x4e2d;&#25991;&nbsp;!</p>\n\n\n<div>end</div>"
+        ),
+        "你好 & hi\na\nb中文 !\n\nend\n"
+    );
+    let raw = b"From: a@b.example\r\nSubject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>line one</p><p>line two</p>";
+    let o = Origin {
+        forward: false,
+        folder: "INBOX".into(),
+        uid: 1,
+    };
+    let r = reply::reply_draft(raw, o, &[], false, "");
+    assert!(r.body.contains("> line one\n> line two"), "{}", r.body);
+}
