@@ -243,7 +243,8 @@ pub struct Exported {
 /// index (each folder is synced first), with the POP3 UIDL of each INBOX
 /// message as its `P` value, and the subscriptions in Dovecot's version 2
 /// form; `dovecot-keywords` is shared already. Dovecot's own index files
-/// (`dovecot.index*`) of an earlier life are stale then: Dovecot would
+/// (`dovecot.index*`, and at the root the folder list's cache,
+/// `dovecot.list.index*`) of an earlier life are stale then: Dovecot would
 /// trust them over the list, so they are removed. Each file is replaced
 /// atomically. Run it with the servers stopped: mail that arrives later
 /// is not in the list, and Dovecot would number it itself.
@@ -281,7 +282,8 @@ pub fn export_dovecot(md: &Maildir) -> Result<Exported> {
             .flatten()
         {
             let n = e.file_name();
-            if n.to_string_lossy().starts_with("dovecot.index") {
+            let n = n.to_string_lossy();
+            if n.starts_with("dovecot.index") || n.starts_with("dovecot.list.index") {
                 let _ = fs::remove_file(e.path());
             }
         }
