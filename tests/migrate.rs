@@ -477,3 +477,36 @@ fn kmpctl_import_dry_run_then_all_or_nothing() {
     let (_, aliases, _) = ctl(&inst, &["alias", "list"]);
     assert!(aliases.contains("info@example.test"), "{aliases}");
 }
+
+#[test]
+fn an_index_lost_after_the_move_is_not_rebuilt_from_the_old_list() {
+    use kmpromail::maildir::Maildir;
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("u");
+    folder(&root, &[("cur", "1796000000.M1P1.old:2,S")], false);
+    write(
+        &root.join("dovecot-uidlist"),
+        "3 V4242 N8\n7 :1796000000.M1P1.old\n",
+    );
+    let md = Maildir::new(&root);
+    let inbox = md.inbox().open().unwrap();
+    assert_eq!((inbox.uid_validity(), inbox.uid_next().0), (4242, 8));
+    assert_eq!(
+        fs::read_to_string(root.join("kmpromail-pop3-uidl")).unwrap(),
+        "7 0000000700001092\n"
+    );
+    md.inbox()
+        .deliver(&mut &b"Subject: later\n\nx\n"[..], None)
+        .unwrap();
+    let inbox = md.inbox().open().unwrap();
+    assert_eq!(
+        inbox.messages().map(|m| m.uid.0).collect::<Vec<_>>(),
+        [7, 8]
+    );
+    // Our index lost: the old list would give the later mail UID 8 again
+    // (right here, wrong in general); a new UIDVALIDITY is the safe answer.
+    fs::remove_file(root.join("kmpromail-uidlist")).unwrap();
+    let again = md.inbox().open().unwrap();
+    assert_ne!(again.uid_validity(), 4242);
+    assert_eq!(again.len(), 2);
+}

@@ -203,13 +203,22 @@ impl Mailbox {
         let dir = self.folder.dir.clone();
         let _lock = lock::exclusive(&dir.join(LOCK_FILE))?;
         self.index.refresh(&dir)?;
-        if self.index.is_blank() {
-            self.import(&dir)?;
-        }
+        let uidls = match self.index.is_blank() {
+            true => self.import(&dir)?,
+            false => None,
+        };
         let scanned = self.scan(force);
         self.imported.clear();
         scanned?;
         self.index.commit(&dir)?;
+        if let Some(text) = uidls {
+            // After the index: this file also says that the folder's list
+            // was taken over, so that an index lost later is rebuilt with
+            // a new UIDVALIDITY instead of from the list again (which would
+            // number mail that came since differently under the same one).
+            // Lost in a crash before it, the POP3 ids fall back to ours.
+            super::write_atomic(&dir.join(super::migrate::POP3_UIDL_FILE), text.as_bytes())?;
+        }
         self.keywords = Keywords::load(&dir)?;
         Ok(self.take_changes())
     }
@@ -308,20 +317,21 @@ impl Mailbox {
     }
 
     /// A folder opened for the first time (no index) that another server
-    /// kept: its UID list is taken over (see migrate.rs), and the POP3
-    /// UIDLs that server showed are written down before the index that
-    /// gives them their UIDs (a crash between the two imports again).
-    /// Caller holds the lock.
-    fn import(&mut self, dir: &Path) -> Result<()> {
-        let Some(list) = super::migrate::read_foreign(dir)? else {
-            return Ok(());
-        };
-        if let Some(text) = super::migrate::uidl_file(&list) {
-            super::write_atomic(&dir.join(super::migrate::POP3_UIDL_FILE), text.as_bytes())?;
+    /// kept: its UID list is taken over (see migrate.rs). Returns what the
+    /// POP3 UIDL file is to hold, written once the index is. A folder
+    /// whose list was taken over before (it has that file) is not taken
+    /// over again. Caller holds the lock.
+    fn import(&mut self, dir: &Path) -> Result<Option<String>> {
+        if dir.join(super::migrate::POP3_UIDL_FILE).exists() {
+            return Ok(None);
         }
+        let Some(list) = super::migrate::read_foreign(dir)? else {
+            return Ok(None);
+        };
+        let text = super::migrate::uidl_file(&list);
         self.index.adopt(list.validity, list.uid_next);
         self.imported = list.uids;
-        Ok(())
+        Ok(Some(text))
     }
 
     /// Reconciles the index with `new/` and `cur/` (caller holds the lock).

@@ -30,6 +30,13 @@
 //! (`<uid> <uidl>` a line) beside the index, once, and POP3 shows that one
 //! ([`pop3_uidls`]). Messages that arrive later get ours.
 //!
+//! That file also marks the folder's list as taken over: if our index is
+//! lost later, it is rebuilt with a new UIDVALIDITY (as any lost index),
+//! not from the old list again, which would number the mail that came
+//! since differently under the same UIDVALIDITY. A Maildir moved back in
+//! from Dovecot after a stay here must therefore come without our files
+//! (`kmpromail-*`), as doc/MIGRATION.md says.
+//!
 //! Keywords need nothing: `dovecot-keywords` is our keyword file too
 //! (flags.rs). Subscriptions: folder.rs reads Dovecot's version 2 file as
 //! well as the plain one, and Courier's `courierimapsubscribed`.
@@ -186,10 +193,11 @@ pub(crate) fn import_first(folder: &Folder) -> Result<()> {
 /// The POP3 UIDLs to keep for the imported messages of `list` (Dovecot's
 /// `P` values, else its default format in lowercase hex), as the file
 /// [`POP3_UIDL_FILE`] holds them. Courier's POP3 server names messages by
-/// their file names, not by UID, so a Courier import keeps none.
-pub(crate) fn uidl_file(list: &UidList) -> Option<String> {
+/// their file names, not by UID, so a Courier import keeps none (the file
+/// is written all the same: it marks the list as taken over).
+pub(crate) fn uidl_file(list: &UidList) -> String {
     if list.source != Source::Dovecot {
-        return None;
+        return String::new();
     }
     let mut uids: Vec<u32> = list.uids.values().copied().collect();
     uids.sort_unstable();
@@ -201,11 +209,12 @@ pub(crate) fn uidl_file(list: &UidList) -> Option<String> {
         };
         text.push_str(&format!("{uid} {uidl}\n"));
     }
-    Some(text)
+    text
 }
 
 /// The POP3 UIDLs kept from a move (UID → UIDL) of a folder; empty when it
-/// has none. The file is written once, before the index that uses it.
+/// has none. The file is written once, just after the index that gives
+/// the UIDs.
 pub fn pop3_uidls(folder: &Folder) -> Result<HashMap<u32, String>> {
     let path = folder.path().join(POP3_UIDL_FILE);
     let text = match fs::read_to_string(&path) {
@@ -327,7 +336,7 @@ mod tests {
         assert_eq!(l.uids["1796441614.M399135P11387.vm,S=19,W=22"], 2);
         assert_eq!(l.uids["1796441615.V801I2bM5.vm"], 7);
         assert_eq!(l.uidls.get(&2).map(String::as_str), Some("0000000ffoo"));
-        let file = uidl_file(&l).unwrap();
+        let file = uidl_file(&l);
         assert_eq!(
             file,
             "1 000000016b138610\n2 0000000ffoo\n7 000000076b138610\n"
@@ -340,7 +349,7 @@ mod tests {
         let l = parse_uidlist(text, Source::Courier).unwrap();
         assert_eq!((l.validity, l.uid_next), (1234567, 10));
         assert_eq!(l.uids["1700000001.456.host"], 5);
-        assert_eq!(uidl_file(&l), None);
+        assert_eq!(uidl_file(&l), "");
         let v2 = "2 99 3\n1 S 1700000000.1.host\n";
         assert_eq!(
             parse_uidlist(v2, Source::Dovecot).unwrap().uids["1700000000.1.host"],
