@@ -8,6 +8,8 @@ pub mod check;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod export;
+pub mod import;
 pub mod init;
 pub mod output;
 pub mod queue;
@@ -75,6 +77,10 @@ pub enum Command {
     Queue(queue::Args),
     /// Counters, latency of each stage and the queue's shape by age.
     Stats,
+    /// Users, aliases and forwards from Dovecot, vpopmail, passwd, Postfix or qmail files.
+    Import(import::Args),
+    /// Users' Maildirs made ready for a move to Dovecot (dovecot-uidlist, subscriptions).
+    Export(export::Args),
 }
 
 /// A failure of a kmpctl verb: what to tell the administrator, and the exit code.
@@ -177,6 +183,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::User(a) => user::run(&ctx, a),
         Command::Alias(a) => alias::run(&ctx, a),
         Command::Db(a) => db::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
         Command::Ban(a) => ban::run(&ctx, a),
     };
     match result {

@@ -1,8 +1,12 @@
 //! [`MailStore`] and [`Folder`] over the project's Maildir library
 //! (`crate::maildir`): the only place kmp-imapd meets the Maildir.
 //!
-//! Flags: `S` \Seen, `R` \Answered, `F` \Flagged, `T` \Deleted, `D` \Draft;
-//! `P` (passed) is shown as the keyword `$Forwarded`, as Dovecot does.
+//! Flags: `S` \Seen, `R` \Answered, `F` \Flagged, `T` \Deleted, `D` \Draft.
+//! `$Forwarded` is a keyword like any other, kept in `dovecot-keywords` as
+//! Dovecot 2.3 keeps it (Dovecot does not show Maildir's `P` letter, so a
+//! `$Forwarded` stored as `P` would be lost on a move there). A `P` that
+//! another program (mutt, an older Kmpromail) set is still shown as
+//! `$Forwarded`, and removing `$Forwarded` removes it too.
 //! \Recent is what was in `new/` when this session looked: a read-write
 //! session moves it to `cur/`, so only one session sees it as recent.
 //! APPEND, COPY and MOVE put messages in `new/` (the Maildir library does),
@@ -18,7 +22,7 @@ use super::store::*;
 use crate::maildir::{self, FlagOp, Flags, Loc, Mailbox, Maildir, Uid};
 use crate::proto::imap::StoreMode;
 
-/// The keyword that stands for Maildir's `P` flag.
+/// The keyword that Maildir's `P` flag (passed) is also shown as.
 const FORWARDED: &str = "$Forwarded";
 
 /// The SORT key cache beside the UID index ([`super::sortkey`]).
@@ -33,11 +37,7 @@ pub struct MaildirStore {
 impl MaildirStore {
     /// Opens (and completes, if need be) a user's Maildir.
     pub fn open(root: &Path, quota_bytes: u64, quota_messages: u64) -> StoreResult<MaildirStore> {
-        let md = if root.join("cur").is_dir() {
-            Maildir::new(root)
-        } else {
-            Maildir::create(root).map_err(err)?
-        };
+        let md = Maildir::open_or_create(root).map_err(err)?;
         Ok(MaildirStore {
             md,
             quota: maildir::quota::Limits {
@@ -64,7 +64,9 @@ fn err(e: maildir::Error) -> StoreError {
     }
 }
 
-fn to_lib(f: &MsgFlags) -> (Flags, Vec<&str>) {
+/// The library's flags and keywords for IMAP flags. `removing`: for a
+/// `-FLAGS`, where `$Forwarded` also clears a `P` letter.
+fn to_lib(f: &MsgFlags, removing: bool) -> (Flags, Vec<&str>) {
     let mut fl = Flags::empty();
     for (bit, lf) in [
         (SysFlags::SEEN, Flags::SEEN),
@@ -79,11 +81,10 @@ fn to_lib(f: &MsgFlags) -> (Flags, Vec<&str>) {
     }
     let mut kws = Vec::new();
     for k in &f.keywords {
-        if k.eq_ignore_ascii_case(FORWARDED) {
+        if removing && k.eq_ignore_ascii_case(FORWARDED) {
             fl = fl | Flags::PASSED;
-        } else {
-            kws.push(k.as_str());
         }
+        kws.push(k.as_str());
     }
     (fl, kws)
 }
@@ -234,7 +235,7 @@ impl MailStore for MaildirStore {
             return Err(StoreError::OverQuota);
         }
         let f = self.md.folder(folder).map_err(err)?;
-        let (fl, kws) = to_lib(flags);
+        let (fl, kws) = to_lib(flags, false);
         let date = internal_date.map(date_of);
         let mut scan = FormScan::default();
         scan.feed(message);
@@ -282,7 +283,7 @@ impl MailStore for MaildirStore {
         }
         let file = part.into_inner();
         file.rewind().map_err(staged)?;
-        let (fl, kws) = to_lib(flags);
+        let (fl, kws) = to_lib(flags, false);
         let date = internal_date.map(date_of);
         let a = if scan.verbatim() {
             f.append_verbatim(&mut file.take(size), fl, &kws, date)
@@ -766,7 +767,7 @@ impl Folder for MaildirFolder {
         change: &MsgFlags,
         unchanged_since: Option<u64>,
     ) -> StoreResult<Vec<Stored>> {
-        let (fl, kws) = to_lib(change);
+        let (fl, kws) = to_lib(change, mode == StoreMode::Remove);
         let op = match mode {
             StoreMode::Replace => FlagOp::Set,
             StoreMode::Add => FlagOp::Add,

@@ -14,7 +14,20 @@
 //! the directory name is at most 200 bytes and 32 levels deep.
 //!
 //! Subscriptions are kept in `ROOT/subscriptions`, one name a line in its
-//! on-disk (modified UTF-7) form, as Dovecot keeps them for Maildir++.
+//! on-disk (modified UTF-7) form, as Dovecot 1 kept them for Maildir++.
+//! Dovecot 2 writes a second format, which is read too and kept when the
+//! file is rewritten (a move back then finds it as Dovecot left it):
+//!
+//! ```text
+//! V<TAB>2                 header, then an empty line
+//! <empty>
+//! Work<TAB>2024           one name a line, its levels separated by a TAB,
+//! &kK5O9g-                each level in modified UTF-7
+//! ```
+//!
+//! A Maildir from Courier IMAP has `courierimapsubscribed` instead (full
+//! names: `INBOX.Sent`); it is read while there is no `subscriptions`, and
+//! the first change writes `subscriptions` from it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, DirBuilder};
@@ -27,6 +40,10 @@ use crate::proto::utf7;
 
 /// The subscriptions file at the root.
 pub const SUBSCRIPTIONS: &str = "subscriptions";
+/// Courier IMAP's subscriptions file at the root.
+pub const COURIER_SUBSCRIPTIONS: &str = "courierimapsubscribed";
+/// The header of Dovecot 2's subscriptions file (an empty line follows).
+const DOVECOT_V2: &str = "V\t2";
 /// The file that marks a Maildir++ folder.
 pub const MAILDIRFOLDER: &str = "maildirfolder";
 /// Longest directory name (bytes, encoded, with the leading dot).
@@ -356,31 +373,44 @@ impl Maildir {
     }
 
     fn read_subscriptions(&self) -> Result<BTreeSet<String>> {
-        let path = self.root().join(SUBSCRIPTIONS);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::io("read", &path, e)),
+        Ok(self.read_subscriptions_as()?.0)
+    }
+
+    /// The subscribed names, and whether the file is in Dovecot 2's format.
+    fn read_subscriptions_as(&self) -> Result<(BTreeSet<String>, bool)> {
+        let read = |file: &str| -> Result<Option<String>> {
+            let path = self.root().join(file);
+            match fs::read(&path) {
+                Ok(t) => Ok(Some(String::from_utf8_lossy(&t).into_owned())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io("read", &path, e)),
+            }
         };
-        Ok(text
-            .lines()
-            .filter_map(|l| {
-                if l.eq_ignore_ascii_case("INBOX") {
-                    Some("INBOX".to_string())
-                } else {
-                    folder_name(&format!(".{l}"))
-                }
-            })
-            .collect())
+        let (text, courier) = match read(SUBSCRIPTIONS)? {
+            Some(t) => (t, false),
+            None => (read(COURIER_SUBSCRIPTIONS)?.unwrap_or_default(), true),
+        };
+        Ok(parse_subscriptions(&text, courier))
     }
 
     fn edit_subscriptions(&self, edit: impl FnOnce(&mut BTreeSet<String>)) -> Result<()> {
         let _lock = lock::exclusive(&self.root().join("subscriptions.lock"))?;
-        let mut subs = self.read_subscriptions()?;
+        let (mut subs, v2) = self.read_subscriptions_as()?;
         edit(&mut subs);
+        self.write_subscriptions(&subs, v2)
+    }
+
+    /// Writes `subscriptions` (caller holds its lock), in Dovecot 2's
+    /// format when `v2`.
+    fn write_subscriptions(&self, subs: &BTreeSet<String>, v2: bool) -> Result<()> {
         let mut text = String::new();
-        for s in &subs {
+        if v2 {
+            text.push_str(DOVECOT_V2);
+            text.push_str("\n\n");
+        }
+        for s in subs {
             match dir_name(s) {
+                Ok(d) if v2 => text.push_str(&d[1..].replace('.', "\t")),
                 Ok(d) => text.push_str(&d[1..]),
                 Err(_) => text.push_str("INBOX"),
             }
@@ -388,6 +418,51 @@ impl Maildir {
         }
         super::write_atomic(&self.root().join(SUBSCRIPTIONS), text.as_bytes())
     }
+
+    /// Rewrites `subscriptions` in Dovecot 2's format, the same names (for
+    /// a move to Dovecot; see migrate.rs).
+    pub fn write_dovecot_subscriptions(&self) -> Result<()> {
+        let _lock = lock::exclusive(&self.root().join("subscriptions.lock"))?;
+        let (subs, _) = self.read_subscriptions_as()?;
+        self.write_subscriptions(&subs, true)
+    }
+}
+
+/// The names in a subscriptions file of any of the three formats, and
+/// whether it is Dovecot 2's; lines that name no valid folder are skipped.
+fn parse_subscriptions(text: &str, courier: bool) -> (BTreeSet<String>, bool) {
+    let mut lines = text.lines().peekable();
+    let v2 = lines.peek() == Some(&DOVECOT_V2);
+    if v2 {
+        lines.next();
+    }
+    let names = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            let l = if v2 {
+                if l.split('\t')
+                    .any(|level| level.is_empty() || level.contains('.'))
+                {
+                    return None;
+                }
+                l.replace('\t', ".")
+            } else if courier {
+                // Courier's names are full: INBOX.Sent, or INBOX itself.
+                match l.get(..6) {
+                    Some(p) if p.eq_ignore_ascii_case("INBOX.") => l[6..].to_string(),
+                    _ => l.to_string(),
+                }
+            } else {
+                l.to_string()
+            };
+            if l.eq_ignore_ascii_case("INBOX") {
+                Some("INBOX".to_string())
+            } else {
+                folder_name(&format!(".{l}"))
+            }
+        })
+        .collect();
+    (names, v2)
 }
 
 /// A name as subscriptions store it: `INBOX` canonical, others validated.

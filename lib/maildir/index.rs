@@ -487,6 +487,41 @@ impl Index {
         Uid(uid)
     }
 
+    /// Whether this index was never written nor read: no file, no view.
+    /// Such a folder may bring a foreign UID list along (migrate.rs).
+    pub fn is_blank(&self) -> bool {
+        self.file.is_none()
+            && !self.partial
+            && self.validity == 0
+            && self.msgs.is_empty()
+            && self.tombstones.is_empty()
+    }
+
+    /// Takes UIDVALIDITY and UIDNEXT from an imported UID list (a blank
+    /// index only; the rewrite that follows writes them).
+    pub fn adopt(&mut self, validity: u32, uid_next: u32) {
+        if self.is_blank() && validity != 0 {
+            self.validity = validity;
+            self.uid_next = self.uid_next.max(uid_next);
+        }
+    }
+
+    /// Gives a newly seen message the UID an imported list gave it: one
+    /// below UIDNEXT and not in use, else None (the caller then uses
+    /// [`Index::add`]). Only while the index has no file, so the rewrite
+    /// writes the records in UID order.
+    pub fn add_as(&mut self, mut m: Message, uid: u32) -> Option<Uid> {
+        if self.file.is_some() || uid == 0 || uid >= self.uid_next || self.msgs.contains_key(&uid) {
+            return None;
+        }
+        self.highest_modseq += 1;
+        m.uid = Uid(uid);
+        m.modseq = ModSeq(self.highest_modseq);
+        self.wrote_record();
+        self.insert(m);
+        Some(Uid(uid))
+    }
+
     /// A record other than a sync stamp is pending: it must be made
     /// durable, and it voids the stamp before it.
     fn wrote_record(&mut self) {

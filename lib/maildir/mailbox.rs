@@ -90,6 +90,8 @@ pub struct Mailbox {
     dir_reads: usize,
     move_new: bool,
     recent: BTreeSet<u32>,
+    /// Base → UID from a foreign UID list, during the sync that imports it.
+    imported: HashMap<String, u32>,
 }
 
 impl Mailbox {
@@ -106,6 +108,7 @@ impl Mailbox {
             dir_reads: 0,
             move_new: false,
             recent: BTreeSet::new(),
+            imported: HashMap::new(),
         };
         mb.sync()?;
         Ok(mb)
@@ -200,8 +203,22 @@ impl Mailbox {
         let dir = self.folder.dir.clone();
         let _lock = lock::exclusive(&dir.join(LOCK_FILE))?;
         self.index.refresh(&dir)?;
-        self.scan(force)?;
+        let uidls = match self.index.is_blank() {
+            true => self.import(&dir)?,
+            false => None,
+        };
+        let scanned = self.scan(force);
+        self.imported.clear();
+        scanned?;
         self.index.commit(&dir)?;
+        if let Some(text) = uidls {
+            // After the index: this file also says that the folder's list
+            // was taken over, so that an index lost later is rebuilt with
+            // a new UIDVALIDITY instead of from the list again (which would
+            // number mail that came since differently under the same one).
+            // Lost in a crash before it, the POP3 ids fall back to ours.
+            super::write_atomic(&dir.join(super::migrate::POP3_UIDL_FILE), text.as_bytes())?;
+        }
         self.keywords = Keywords::load(&dir)?;
         Ok(self.take_changes())
     }
@@ -297,6 +314,24 @@ impl Mailbox {
         c.expunged = expunged.into_iter().map(Uid).collect();
         c.changed = changed.into_iter().map(Uid).collect();
         c
+    }
+
+    /// A folder opened for the first time (no index) that another server
+    /// kept: its UID list is taken over (see migrate.rs). Returns what the
+    /// POP3 UIDL file is to hold, written once the index is. A folder
+    /// whose list was taken over before (it has that file) is not taken
+    /// over again. Caller holds the lock.
+    fn import(&mut self, dir: &Path) -> Result<Option<String>> {
+        if dir.join(super::migrate::POP3_UIDL_FILE).exists() {
+            return Ok(None);
+        }
+        let Some(list) = super::migrate::read_foreign(dir)? else {
+            return Ok(None);
+        };
+        let text = super::migrate::uidl_file(&list);
+        self.index.adopt(list.validity, list.uid_next);
+        self.imported = list.uids;
+        Ok(Some(text))
     }
 
     /// Reconciles the index with `new/` and `cur/` (caller holds the lock).
@@ -395,9 +430,21 @@ impl Mailbox {
                 }
             }
         }
+        // Files an imported list names come first, in its UID order; the
+        // others after them, by delivery time.
+        let imported = &self.imported;
         let mut fresh: Vec<_> = listing
             .into_iter()
-            .map(|(b, (l, i))| (name::time_of(b), b.to_string(), (l, i.map(str::to_string))))
+            .map(|(b, (l, i))| {
+                let key = match imported.get(b) {
+                    Some(uid) => (0, u64::from(*uid), 0),
+                    None => {
+                        let (s, u) = name::time_of(b);
+                        (1, s, u)
+                    }
+                };
+                (key, b.to_string(), (l, i.map(str::to_string)))
+            })
             .collect();
         fresh.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let mut placed = Vec::with_capacity(fresh.len());
@@ -423,7 +470,8 @@ impl Mailbox {
                 continue; // gone meanwhile
             };
             let size = name::field(&base, 'S').unwrap_or(md.len());
-            let uid = self.index.add(Message {
+            let kept = self.imported.get(&base).copied();
+            let m = Message {
                 uid: Uid(0),
                 modseq: ModSeq(0),
                 flags: MailFlags::parse(info.as_deref().unwrap_or("")),
@@ -433,7 +481,14 @@ impl Mailbox {
                 internal_date: md.mtime(),
                 loc,
                 info,
-            });
+            };
+            let uid = match kept {
+                Some(k) => match self.index.add_as(m.clone(), k) {
+                    Some(u) => u,
+                    None => self.index.add(m),
+                },
+                None => self.index.add(m),
+            };
             if moved {
                 self.recent.insert(uid.0);
             }

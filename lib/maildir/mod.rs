@@ -85,6 +85,7 @@ pub mod index;
 pub mod lock;
 pub mod mailbox;
 pub mod metadata;
+pub mod migrate;
 pub mod name;
 pub mod ops;
 pub mod quota;
@@ -135,6 +136,22 @@ impl Maildir {
         let md = Maildir::new(root);
         folder::create_user(&md)?;
         Ok(md)
+    }
+
+    /// The Maildir of a user who logs in (IMAP, POP3): created with its
+    /// special-use folders when it does not exist yet ([`Maildir::create`]),
+    /// else taken as it is. The one rule for both servers: a Maildir that
+    /// exists (one moved in from another server, say) never gets folders
+    /// its owner did not make, which every client would then show, and
+    /// every synchronising client (mbsync, offlineimap) would copy.
+    pub fn open_or_create(root: impl Into<PathBuf>) -> Result<Maildir> {
+        let md = Maildir::new(root);
+        if md.root.join("cur").is_dir() {
+            Ok(md)
+        } else {
+            folder::create_user(&md)?;
+            Ok(md)
+        }
     }
 
     /// The directory.

@@ -43,8 +43,13 @@ pub fn field(base: &str, key: char) -> Option<u64> {
 }
 
 /// The delivery time a base starts with, (seconds, microseconds), for
-/// ordering new messages: `SECS.M<usec>...` (the microseconds are not
-/// zero-padded, so names alone do not sort in time order).
+/// ordering new messages. The microseconds are the digits after the `M`
+/// of the unique part (the one between the first two dots), wherever it
+/// stands in it: `SECS.M<usec>P<pid>...` (ours and Dovecot's) as well as
+/// Postfix's and Dovecot's `SECS.V<dev>I<ino>M<usec>.host` and
+/// `SECS.R<rand>M<usec>...`. The other fields are decimal or lowercase hex,
+/// so an `M` followed by a digit starts the microseconds. They are not
+/// zero-padded, so names alone do not sort in time order.
 pub fn time_of(base: &str) -> (u64, u64) {
     let digits = |s: &str| -> (u64, usize) {
         let n = s.bytes().take_while(u8::is_ascii_digit).count();
@@ -52,8 +57,14 @@ pub fn time_of(base: &str) -> (u64, u64) {
     };
     let (secs, n) = digits(base);
     let usec = base[n..]
-        .strip_prefix(".M")
-        .map(|rest| digits(rest).0)
+        .strip_prefix('.')
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|unique| {
+            let b = unique.as_bytes();
+            (0..b.len())
+                .find(|&i| b[i] == b'M' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+                .map(|i| digits(&unique[i + 1..]).0)
+        })
         .unwrap_or(0);
     (secs, usec)
 }
@@ -157,6 +168,21 @@ mod tests {
         assert_eq!(time_of("abc"), (0, 0));
         assert!(time_of("5.M999.h") < time_of("5.M1000.h"));
         assert_eq!(time_of("1764291234.abc.host"), (1764291234, 0));
+    }
+
+    #[test]
+    fn postfix_names_order_by_their_microseconds() {
+        // Postfix and Dovecot's `V<dev>I<ino>M<usec>`: the microseconds are
+        // not right after the seconds, and must still count.
+        let postfix = "1764291234.V801I2b3cM912345.mx1,S=10";
+        assert_eq!(time_of(postfix), (1764291234, 912345));
+        assert_eq!(time_of("1764291234.Vfe01Iab12M5.h"), (1764291234, 5));
+        assert_eq!(time_of("1764291234.R3fa9cM77P12.h"), (1764291234, 77));
+        // A later APPEND in the same second sorts after it, an earlier before.
+        assert!(time_of(postfix) < time_of("1764291234.M912346P1Q1.h"));
+        assert!(time_of("1764291234.M12P1Q1.h") < time_of(postfix));
+        // An `M` in the host part is not the microseconds.
+        assert_eq!(time_of("1764291234.V1I2.M99host"), (1764291234, 0));
     }
 
     #[test]

@@ -162,6 +162,7 @@ impl Mailbox {
         if !dest.exists() {
             return Err(Error::NoFolder(dest.name().to_string()));
         }
+        super::migrate::import_first(dest)?;
         let _lock = lock::exclusive(&dest.dir.join(LOCK_FILE))?;
         let mut idx = Index::load_tail(&dest.dir)?;
         let mut kw = Keywords::load(&dest.dir)?;
@@ -366,6 +367,7 @@ pub fn append_as(
     if !folder.exists() {
         return Err(Error::NoFolder(folder.name().to_string()));
     }
+    super::migrate::import_first(folder)?;
     // Steps 1-3 of a delivery: in tmp/, fsynced, invisible until linked.
     let mut tmp = write_tmp(&folder.dir, data, internal_date, None)?;
     if verbatim {

@@ -8,13 +8,16 @@
 //! a UIDVALIDITY, so an id is never given to another message while the
 //! mailbox lives, and it survives restarts. Subfolder messages get their
 //! folder's hash appended (`-%08X`) so that two folders created within the
-//! same second cannot give the same id.
+//! same second cannot give the same id. INBOX messages moved in from
+//! Dovecot keep the UIDLs Dovecot showed (`kmpromail-pop3-uidl`, written
+//! when the folder's UID list was imported), so clients that leave mail on
+//! the server do not fetch it again.
 
 use std::fs::File;
 use std::io;
 
 use crate::ipc::authd::UserInfo;
-use crate::maildir::{Error, Mailbox, Maildir, MaildropLock, SpecialUse, Uid};
+use crate::maildir::{migrate, Error, Mailbox, Maildir, MaildropLock, SpecialUse, Uid};
 
 use super::session::{MessageInfo, OpenFailure};
 use super::store::{Expunged, Maildrop, Store};
@@ -35,7 +38,8 @@ impl Store for MaildirStore {
             crate::error!("{}: {what}: {e}", user.address);
             OpenFailure::Temporary
         };
-        let md = Maildir::create(&user.mail_path).map_err(|e| fail("create", e))?;
+        // The same rule as IMAP's: special folders only in a new Maildir.
+        let md = Maildir::open_or_create(&user.mail_path).map_err(|e| fail("create", e))?;
         let lock = match md.lock_maildrop() {
             Ok(l) => l,
             Err(Error::Locked) => return Err(OpenFailure::InUse),
@@ -57,11 +61,13 @@ impl Store for MaildirStore {
         }
         let mut messages = Vec::new();
         let mut refs = Vec::new();
+        // UIDLs a move from another server kept (see maildir::migrate).
+        let kept = migrate::pop3_uidls(&md.inbox()).map_err(|e| fail("UIDLs", e))?;
         for (fi, (mb, tag)) in folders.iter().enumerate() {
             let validity = mb.uid_validity();
             for m in mb.messages() {
                 let uidl = match tag {
-                    None => format!("{:08X}{:08X}", m.uid.0, validity),
+                    None => migrate::uidl_of(&kept, m.uid.0, validity),
                     Some(t) => format!("{:08X}{:08X}-{t:08X}", m.uid.0, validity),
                 };
                 messages.push(MessageInfo {

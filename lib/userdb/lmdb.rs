@@ -546,6 +546,38 @@ impl Lmdb {
         Ok(out)
     }
 
+    /// Adds users and aliases and sets users' forwards, all in one
+    /// transaction (`kmpctl import`): when any of them fails (a name taken,
+    /// a domain missing, a user to forward missing) nothing is written.
+    /// Forwards are `(user, targets, keep a copy)`.
+    pub fn import(
+        &self,
+        users: &[User],
+        aliases: &[Alias],
+        forwards: &[(Address, Vec<String>, bool)],
+    ) -> Result<(), DbError> {
+        let mut t = self.write()?;
+        for u in users {
+            let addr = u.addr()?;
+            self.check_new_name(&t, &addr)?;
+            self.put_json(&mut t, self.users, &addr.key(), &Stored(u), false)?;
+        }
+        for a in aliases {
+            let addr = Address::parse_alias(&a.address)?;
+            self.check_new_name(&t, &addr)?;
+            self.put_json(&mut t, self.aliases, &addr.key(), a, false)?;
+        }
+        for (addr, targets, keep) in forwards {
+            let mut u: User = self
+                .get_json(&t, self.users, &addr.key())?
+                .ok_or_else(|| DbError::NotFound(format!("no user {addr}")))?;
+            u.forwards = targets.clone();
+            u.keep_copy = *keep;
+            self.put_json(&mut t, self.users, &addr.key(), &Stored(&u), true)?;
+        }
+        self.commit(t)
+    }
+
     /// Adds targets to an alias, creating it if needed. Returns the alias.
     pub fn add_alias(&self, alias: &Address, targets: &[Address]) -> Result<Alias, DbError> {
         let mut t = self.write()?;
