@@ -29,6 +29,8 @@ pub mod pop3d;
 pub mod queue;
 pub mod remote;
 pub mod send;
+pub mod sieved;
+pub mod sievestore;
 pub mod smtpd;
 pub mod userdb;
 pub mod webmail;
