@@ -29,6 +29,7 @@ pub mod pop3d;
 pub mod queue;
 pub mod remote;
 pub mod send;
+pub mod sieve;
 pub mod sieved;
 pub mod sievestore;
 pub mod smtpd;
