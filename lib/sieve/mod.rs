@@ -24,8 +24,23 @@
 //! Everything here takes hostile input: scripts are capped in size,
 //! nesting and run steps, and nothing panics.
 
+mod compare;
+mod compile;
+mod date;
+mod interp;
+mod lexer;
+mod message;
+mod notify;
+mod parser;
+#[cfg(test)]
+mod tests;
+mod value;
+
 use std::fmt;
 use std::sync::Arc;
+
+use compile::Program;
+pub use message::Message;
 
 /// One extension a script may `require`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,26 +222,29 @@ impl std::error::Error for CompileError {}
 #[derive(Debug, Clone)]
 pub struct Script {
     prog: Arc<Program>,
+    limits: Limits,
 }
 
-/// The compiled program behind a [`Script`].
-#[derive(Debug, Default)]
-struct Program {
-    size: usize,
-}
-
-/// Compiles a script with the given extensions enabled.
+/// Compiles a script with the given extensions enabled, the default
+/// limits and no includes.
 pub fn compile(src: &str, ext: &Extensions) -> Result<Script, CompileError> {
-    let _ = ext;
-    if !src.trim().is_empty() {
-        return Err(CompileError {
-            line: 1,
-            column: 1,
-            message: "the Sieve parser is not built yet".into(),
-        });
-    }
+    compile_with(src, ext, None, &Limits::default())
+}
+
+/// Compiles a script, loading what it includes (RFC 6609) through
+/// `loader`, within `limits`.
+pub fn compile_with(
+    src: &str,
+    ext: &Extensions,
+    loader: Option<&dyn Loader>,
+    limits: &Limits,
+) -> Result<Script, CompileError> {
+    let mut stack = Vec::new();
+    let mut includes = 0;
+    let prog = compile::compile_program(src, *ext, loader, limits, &mut stack, &mut includes)?;
     Ok(Script {
-        prog: Arc::new(Program { size: src.len() }),
+        prog: Arc::new(prog),
+        limits: limits.clone(),
     })
 }
 
@@ -235,7 +253,213 @@ impl Script {
     pub fn source_len(&self) -> usize {
         self.prog.size
     }
+
+    /// Runs the script over a message (RFC 5228 2.10): the actions for
+    /// kmp-local to perform, or the error that stopped it (then the
+    /// message is kept in INBOX, as RFC 5228 2.10.6 asks).
+    pub fn run(
+        &self,
+        msg: &Message,
+        envelope: &Envelope,
+        env: &mut dyn Env,
+    ) -> Result<Outcome, RunError> {
+        interp::run(&self.prog, msg, envelope, env, &self.limits)
+    }
 }
+
+/// The limits a script compiles and runs within.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest script source, in bytes.
+    pub max_script_size: usize,
+    /// Most commands and tests one run evaluates.
+    pub max_steps: u64,
+    /// Most actions one run takes.
+    pub max_actions: usize,
+    /// Most redirects one run takes (Pigeonhole's default is 4).
+    pub max_redirects: usize,
+    /// Most notifications one run sends.
+    pub max_notifications: usize,
+    /// Deepest include nesting.
+    pub max_include_depth: usize,
+    /// Most included scripts in all.
+    pub max_includes: usize,
+    /// Vacation's period without :days or :seconds, in seconds.
+    pub vacation_default_period: u64,
+    /// Shortest and longest vacation period (RFC 5230 4.1, RFC 6131).
+    pub vacation_min_period: u64,
+    pub vacation_max_period: u64,
+    /// The duplicate test's period without :seconds, and its cap.
+    pub duplicate_default_period: u64,
+    pub duplicate_max_period: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_script_size: 1 << 20,
+            max_steps: 100_000,
+            max_actions: 32,
+            max_redirects: 4,
+            max_notifications: 4,
+            max_include_depth: 10,
+            max_includes: 64,
+            vacation_default_period: 7 * 86400,
+            vacation_min_period: 86400,
+            vacation_max_period: 90 * 86400,
+            duplicate_default_period: 12 * 3600,
+            duplicate_max_period: 2 * 86400,
+        }
+    }
+}
+
+/// Where an included script lives (RFC 6609 3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    Personal,
+    Global,
+}
+
+/// The caller's access to scripts an `include` names.
+pub trait Loader {
+    /// The source of script `name`; Ok(None) when there is none.
+    fn load(&self, name: &str, location: Location) -> Result<Option<String>, String>;
+}
+
+/// The SMTP envelope of the delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope {
+    /// The reverse-path; empty for the null sender `<>`.
+    pub from: String,
+    /// The recipient being delivered to.
+    pub to: String,
+    /// The authenticated submitter, when known.
+    pub auth: Option<String>,
+}
+
+/// What the interpreter cannot know by itself; kmp-local implements it.
+pub trait Env {
+    /// The user's own addresses (vacation answers mail sent to them and
+    /// never mail sent by them), besides the envelope recipient.
+    fn own_addresses(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Does a mailbox exist (mailboxexists, RFC 5490)?
+    fn mailbox_exists(&mut self, _name: &str) -> bool {
+        false
+    }
+    /// Was this duplicate key seen within its period (RFC 7352)? Keys to
+    /// remember are in [`Outcome::duplicates`], stored after delivery.
+    fn duplicate_seen(&mut self, _key: &str) -> bool {
+        false
+    }
+    /// Was a vacation reply with this handle sent to `sender` within its
+    /// period? kmp-local records a reply when it sends one.
+    fn vacation_sent(&mut self, _sender: &str, _handle: &str) -> bool {
+        false
+    }
+    /// Now: seconds since the epoch, and the local zone in minutes east.
+    fn now(&self) -> (i64, i32);
+    /// The spam score (RFC 5235): 1..10, or 0..100 with `percent`; None
+    /// when the message was not tested.
+    fn spamtest(&mut self, _percent: bool) -> Option<u32> {
+        None
+    }
+    /// The virus score (RFC 5235): 1..5; None when not tested.
+    fn virustest(&mut self) -> Option<u32> {
+        None
+    }
+}
+
+/// What a run decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// In the order the script took them; the implicit keep, when it
+    /// stands, is the last.
+    pub actions: Vec<Action>,
+    /// Duplicate ids to remember once the message is delivered.
+    pub duplicates: Vec<DuplicateMark>,
+}
+
+/// One action for kmp-local.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Store in INBOX with these flags; `implicit` for RFC 5228's
+    /// implicit keep.
+    Keep {
+        flags: Vec<String>,
+        implicit: bool,
+    },
+    Fileinto {
+        mailbox: String,
+        flags: Vec<String>,
+        copy: bool,
+        create: bool,
+    },
+    Redirect {
+        address: String,
+        copy: bool,
+    },
+    Reject {
+        reason: String,
+        ereject: bool,
+    },
+    Discard,
+    Vacation(VacationReply),
+    Notify(Notification),
+}
+
+/// A vacation reply to send (RFC 5230), already decided to be due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VacationReply {
+    pub to: String,
+    pub from: Option<String>,
+    pub subject: String,
+    pub body: String,
+    /// Not again to this sender with this handle within this period.
+    pub period_seconds: u64,
+    pub handle: String,
+    /// The body is a MIME entity (:mime).
+    pub mime: bool,
+}
+
+/// A notification to send (RFC 5435 with mailto, RFC 5436).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub method: String,
+    pub to: Vec<String>,
+    /// Headers from the URI (unsafe ones dropped).
+    pub headers: Vec<(String, String)>,
+    pub from: Option<String>,
+    pub options: Vec<String>,
+    pub message: Option<String>,
+    /// 1 high, 2 normal, 3 low.
+    pub importance: u8,
+}
+
+/// A duplicate id to remember (RFC 7352).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateMark {
+    pub key: String,
+    pub seconds: u64,
+    /// :last: the period restarts with every message.
+    pub last: bool,
+}
+
+/// A run that failed: the message must be kept (RFC 5228 2.10.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunError {
+    pub line: u32,
+    pub message: String,
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for RunError {}
 
 #[cfg(test)]
 mod api_tests {
