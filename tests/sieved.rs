@@ -225,6 +225,10 @@ impl Client {
     }
 
     fn cmd(&mut self, text: &[u8]) -> String {
+        eprintln!(
+            "C: {}",
+            String::from_utf8_lossy(&text[..text.len().min(60)])
+        );
         self.w.write_all(text).unwrap();
         self.response()
     }
@@ -345,7 +349,7 @@ fn quotas_bad_names_and_bad_input_get_no_and_the_session_goes_on() {
     assert!(c.cmd(b"GETSCRIPT \"a\r\n").starts_with("NO"));
     assert!(c.cmd(b"FROB\r\n").starts_with("NO \"Unknown command"));
     assert!(c.cmd(b"CHECKSCRIPT {6+}\r\nkeep;\n\r\n").starts_with("OK"));
-    let r = c.cmd(b"CHECKSCRIPT {15+}\r\nkeep;\nif { }\n\r\n");
+    let r = c.cmd(b"CHECKSCRIPT {13+}\r\nkeep;\nif { }\n\r\n");
     assert!(r.starts_with("NO") && r.contains("line 2"), "{r}");
     assert!(c.cmd(b"LISTSCRIPTS\r\n").contains("\"a\"\r\n\"b\"\r\nOK"));
     let home = maildir(&inst, "u");
