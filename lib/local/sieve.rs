@@ -177,12 +177,38 @@ impl Decision {
 type Cache = HashMap<PathBuf, ((u64, i64, u64), Result<Script, String>)>;
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 
+/// Scripts an `include :personal` names (RFC 6609): the user's own.
+struct PersonalLoader<'a> {
+    maildir: &'a Path,
+}
+
+impl sieve::Loader for PersonalLoader<'_> {
+    fn load(&self, name: &str, location: sieve::Location) -> Result<Option<String>, String> {
+        if location != sieve::Location::Personal {
+            return Ok(None);
+        }
+        crate::sievestore::check_name(name).map_err(|e| e.to_string())?;
+        let p = self
+            .maildir
+            .join(crate::sievestore::SCRIPT_DIR)
+            .join(format!("{name}{}", crate::sievestore::EXTENSION));
+        match fs::read(&p) {
+            Ok(b) => String::from_utf8(b)
+                .map(Some)
+                .map_err(|_| format!("{name}: not UTF-8")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{name}: {e}")),
+        }
+    }
+}
+
 /// The script at `path`, compiled (from the cache when the file has not
-/// changed), or the error text.
-fn compiled(path: &Path) -> Result<Script, String> {
+/// changed), or the error text. (A change to a script it includes is seen
+/// when the including script changes, or kmp-local restarts.)
+fn compiled(path: &Path, maildir: &Path, max_redirects: usize) -> Result<Script, String> {
     let meta = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let id = (
-        meta.ino(),
+        meta.ino() ^ ((max_redirects as u64) << 48),
         meta.mtime_nsec() + meta.mtime() * 1_000_000_000,
         meta.len(),
     );
@@ -196,7 +222,15 @@ fn compiled(path: &Path) -> Result<Script, String> {
     }
     let r = match fs::read(path) {
         Ok(b) => match String::from_utf8(b) {
-            Ok(src) => sieve::compile(&src, &Extensions::all()).map_err(|e| e.to_string()),
+            Ok(src) => {
+                let limits = sieve::Limits {
+                    max_redirects,
+                    ..sieve::Limits::default()
+                };
+                let loader = PersonalLoader { maildir };
+                sieve::compile_with(&src, &Extensions::all(), Some(&loader), &limits)
+                    .map_err(|e| e.to_string())
+            }
             Err(_) => Err("the script is not UTF-8".into()),
         },
         Err(e) => Err(format!("{}: {e}", path.display())),
@@ -245,7 +279,7 @@ pub fn decide(
     let mut implicit: Option<Vec<String>> = Some(Vec::new());
     let mut duplicates = Vec::new();
     for path in &scripts {
-        let outcome = compiled(path).and_then(|script| {
+        let outcome = compiled(path, maildir, s.max_redirects).and_then(|script| {
             script
                 .run(&msg, &envelope, &mut env)
                 .map_err(|e| e.to_string())
@@ -626,4 +660,160 @@ pub fn read_message(file: &std::fs::File, size: u64) -> std::io::Result<Vec<u8>>
     }
     buf.truncate(off);
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> UserInfo {
+        UserInfo {
+            address: "u@example.test".into(),
+            mail_path: PathBuf::new(),
+            quota_bytes: 0,
+            quota_messages: 0,
+            active: true,
+            forwards: Vec::new(),
+            keep_copy: false,
+            pop3_subfolders: false,
+            login_delay: 0,
+        }
+    }
+
+    const MSG: &[u8] = b"From: s@example.test\nTo: u@example.test\nSubject: monthly report\nMessage-ID: <1@example.test>\n\nhello\n";
+
+    fn setup(script: &str) -> (tempfile::TempDir, SieveSettings) {
+        let d = tempfile::tempdir().unwrap();
+        Maildir::create(d.path()).unwrap();
+        let store = Store::new(
+            d.path(),
+            StoreLimits {
+                max_scripts: 10,
+                max_script_size: 1 << 20,
+                quota_bytes: 1 << 20,
+            },
+        );
+        store.put("main", script.as_bytes()).unwrap();
+        store.set_active(Some("main")).unwrap();
+        (d, SieveSettings::none())
+    }
+
+    fn run(d: &Path, s: &SieveSettings, raw: &[u8]) -> Decision {
+        decide(
+            s,
+            &user(),
+            d,
+            "s@example.test",
+            "u@example.test",
+            raw,
+            &Clock::System,
+        )
+    }
+
+    #[test]
+    fn no_script_is_a_plain_keep() {
+        let d = tempfile::tempdir().unwrap();
+        let s = SieveSettings::none();
+        assert!(!applies(&s, &user(), d.path()));
+        assert!(run(d.path(), &s, MSG).is_plain_keep());
+    }
+
+    #[test]
+    fn fileinto_with_flags_and_implicit_keep_cancelled() {
+        let (d, s) = setup(
+            "require [\"fileinto\", \"imap4flags\"];\nif header :contains \"subject\" \"report\" { fileinto :flags \"\\\\Seen\" \"Reports\"; }\n",
+        );
+        let r = run(d.path(), &s, MSG);
+        assert_eq!(
+            r.filings,
+            vec![Filing {
+                folder: "Reports".into(),
+                flags: vec!["\\Seen".into()],
+                create: false
+            }]
+        );
+        assert!(!r.is_plain_keep());
+    }
+
+    #[test]
+    fn before_domain_user_and_after_scripts_all_run_in_order() {
+        let (d, mut s) = setup("require \"fileinto\"; fileinto \"User\";\n");
+        let sys = tempfile::tempdir().unwrap();
+        fs::write(
+            sys.path().join("before.sieve"),
+            "require \"fileinto\"; fileinto \"Before\";\n",
+        )
+        .unwrap();
+        fs::write(
+            sys.path().join("after.sieve"),
+            "require \"fileinto\"; fileinto \"After\";\n",
+        )
+        .unwrap();
+        fs::create_dir(sys.path().join("domains")).unwrap();
+        fs::write(sys.path().join("domains/example.test.sieve"), "keep;\n").unwrap();
+        s.before = sys.path().join("before.sieve");
+        s.after = sys.path().join("after.sieve");
+        s.domain_dir = sys.path().join("domains");
+        let r = run(d.path(), &s, MSG);
+        let names: Vec<&str> = r.filings.iter().map(|f| f.folder.as_str()).collect();
+        assert_eq!(names, ["Before", "INBOX", "User", "After"]);
+    }
+
+    #[test]
+    fn reject_redirect_and_vacation_once() {
+        let (d, s) = setup("require \"reject\"; reject \"no thanks\";\n");
+        assert_eq!(run(d.path(), &s, MSG).reject.as_deref(), Some("no thanks"));
+        let (d, s) = setup("redirect \"v@example.test\";\n");
+        let r = run(d.path(), &s, MSG);
+        assert!(r.filings.is_empty());
+        assert_eq!(r.outgoing.len(), 1);
+        assert_eq!(r.outgoing[0].to, "v@example.test");
+        assert_eq!(r.outgoing[0].sender, "s@example.test");
+        assert!(r.outgoing[0]
+            .data
+            .starts_with(b"Delivered-To: u@example.test\nFrom:"));
+        let (d, s) = setup("require \"vacation\"; vacation :subject \"出差\" \"away\";\n");
+        let r = run(d.path(), &s, MSG);
+        assert_eq!(r.outgoing.len(), 1, "{r:?}");
+        let o = &r.outgoing[0];
+        assert_eq!(o.sender, "");
+        let text = String::from_utf8_lossy(&o.data);
+        assert!(text.contains("Auto-Submitted: auto-replied"), "{text}");
+        assert!(text.contains("Subject: =?utf-8?B?5Ye65beu?="), "{text}");
+        assert!(text.contains("In-Reply-To: <1@example.test>"), "{text}");
+        let (key, until) = o.remember.clone().unwrap();
+        remember(d.path(), &key, until).unwrap();
+        assert!(run(d.path(), &s, MSG).outgoing.is_empty());
+    }
+
+    #[test]
+    fn a_broken_script_keeps_the_message_and_is_told_once() {
+        let (d, s) = setup("keep;\n");
+        fs::write(d.path().join("sieve/main.sieve"), "if {\n").unwrap();
+        let r = run(d.path(), &s, MSG);
+        let (key, text) = r.failure.clone().expect("a failure");
+        assert!(text.contains("your script \"main\""), "{text}");
+        assert_eq!(r.filings.len(), 1);
+        tell_failure(d.path(), &key, &text, "mx.example.test", 1);
+        tell_failure(d.path(), &key, &text, "mx.example.test", 2);
+        assert_eq!(fs::read_dir(d.path().join("new")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn flags_move_the_file_to_cur() {
+        let d = tempfile::tempdir().unwrap();
+        let md = Maildir::create(d.path()).unwrap();
+        let dl = md.inbox().deliver(&mut &MSG[..], None).unwrap();
+        set_flags(
+            &dl.path,
+            &["\\Flagged".into(), "\\Seen".into(), "$label".into()],
+        )
+        .unwrap();
+        let names: Vec<String> = fs::read_dir(d.path().join("cur"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 1);
+        assert!(names[0].ends_with(":2,FS"), "{names:?}");
+    }
 }
