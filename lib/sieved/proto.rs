@@ -174,12 +174,9 @@ impl Decoder {
                 }
                 Err(Lex::Bad(why, literal)) => {
                     self.need = 0;
-                    match literal {
-                        Some((at, n)) => {
-                            buf.drain(..at);
-                            self.skip_literal = n;
-                        }
-                        None => {}
+                    if let Some((at, n)) = literal {
+                        buf.drain(..at);
+                        self.skip_literal = n;
                     }
                     self.skip_line = true;
                     self.pending = Some(why);
