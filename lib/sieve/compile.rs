@@ -751,7 +751,22 @@ impl Compiler<'_> {
                     }
                     n.importance = Some(self.text(&s));
                 }
-                "options" => n.options = self.texts(&a.list_raw(":options")?),
+                "options" => {
+                    let l = a.list_raw(":options")?;
+                    // RFC 5435 3.3: option = option-name "=" value.
+                    for (o, op) in &l {
+                        let name = o.split_once('=').map(|(n, _)| n);
+                        let ok = name.is_some_and(|n| {
+                            n.starts_with(|c: char| c.is_ascii_alphanumeric())
+                                && n.chars()
+                                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                        });
+                        if !ok && !(self.has(Extension::Variables) && o.contains("${")) {
+                            return Err(op.error(format!("notify: invalid option \"{o}\"")));
+                        }
+                    }
+                    n.options = self.texts(&l);
+                }
                 "message" => n.message = Some(self.text(&a.string_raw(":message")?.0)),
                 _ => return Err(p.error(format!("notify: unknown tagged argument \":{t}\""))),
             }

@@ -589,6 +589,10 @@ fn error_positions() {
     );
     assert_eq!(pos("require \"enotify\"; notify \"xmpp:a@b\";"), (1, 27));
     assert_eq!(
+        pos("require \"enotify\"; notify :options [\"a=b\", \"c\"] \"mailto:a@b.example\";"),
+        (1, 44)
+    );
+    assert_eq!(
         pos("require \"vacation\"; vacation :days 1 :seconds 2 \"x\";"),
         (1, 38)
     );
