@@ -85,7 +85,7 @@ fn flags(f: &[String]) -> String {
 fn ours(script: &str, raw: &[u8], env: &Envelope) -> Vec<String> {
     let compiled = match sieve::compile(script, &Extensions::all()) {
         Ok(s) => s,
-        Err(_) => return vec!["compile-error".into()],
+        Err(e) => return vec![format!("compile-error line {}", e.line)],
     };
     let msg = Message::parse(raw);
     let mut fixed = Fixed { msg: &msg };
@@ -147,7 +147,18 @@ fn theirs(out: &str, ok: bool) -> Vec<String> {
         return v;
     }
     if !ok || out.contains("failed to compile") {
-        return vec!["compile-error".into()];
+        // The first error's line: "NAME: line N: error: ...".
+        let line = out
+            .lines()
+            .find_map(|l| {
+                let (_, rest) = l.split_once(": line ")?;
+                let (n, rest) = rest.split_once(':')?;
+                rest.trim_start()
+                    .starts_with("error")
+                    .then(|| n.trim().to_string())
+            })
+            .unwrap_or_default();
+        return vec![format!("compile-error line {line}")];
     }
     let mut lines: Vec<String> = Vec::new();
     // One action: its head and its details.

@@ -26,25 +26,6 @@ pub fn parse_zone(s: &str) -> Option<i32> {
     })
 }
 
-pub fn valid_part(p: &str) -> bool {
-    matches!(
-        p.to_ascii_lowercase().as_str(),
-        "year"
-            | "month"
-            | "day"
-            | "date"
-            | "julian"
-            | "hour"
-            | "minute"
-            | "second"
-            | "time"
-            | "iso8601"
-            | "std11"
-            | "zone"
-            | "weekday"
-    )
-}
-
 /// Days since 1970-01-01 of a civil date.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
