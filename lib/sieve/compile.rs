@@ -463,8 +463,11 @@ impl Compiler<'_> {
         if cmd.block.is_some() {
             return Err(cmd.pos.error(format!("{} takes no block", cmd.name)));
         }
-        if let Some(t) = cmd.tests.first() {
-            return Err(t.pos.error(format!("{} takes no test", cmd.name)));
+        if !cmd.tests.is_empty() {
+            // "keep discard;" is almost always a forgotten ";".
+            return Err(cmd
+                .args_end
+                .error(format!("missing \";\" after the {} command", cmd.name)));
         }
         Ok(())
     }
@@ -751,7 +754,22 @@ impl Compiler<'_> {
                     }
                     n.importance = Some(self.text(&s));
                 }
-                "options" => n.options = self.texts(&a.list_raw(":options")?),
+                "options" => {
+                    let l = a.list_raw(":options")?;
+                    // RFC 5435 3.3: option = option-name "=" value.
+                    for (o, op) in &l {
+                        let name = o.split_once('=').map(|(n, _)| n);
+                        let ok = name.is_some_and(|n| {
+                            n.starts_with(|c: char| c.is_ascii_alphanumeric())
+                                && n.chars()
+                                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                        });
+                        if !ok && !(self.has(Extension::Variables) && o.contains("${")) {
+                            return Err(op.error(format!("notify: invalid option \"{o}\"")));
+                        }
+                    }
+                    n.options = self.texts(&l);
+                }
                 "message" => n.message = Some(self.text(&a.string_raw(":message")?.0)),
                 _ => return Err(p.error(format!("notify: unknown tagged argument \":{t}\""))),
             }
@@ -1034,13 +1052,10 @@ impl Compiler<'_> {
                 } else {
                     None
                 };
-                let (part, pp) = a.string_raw("the date part")?;
+                // An unknown date part makes the test false at run time,
+                // as in Pigeonhole, so that scripts move between servers.
+                let (part, _) = a.string_raw("the date part")?;
                 let part_s = self.text(&part);
-                if let Some(lit) = part_s.literal() {
-                    if !super::date::valid_part(lit) {
-                        return Err(pp.error(format!("{name}: unknown date part \"{lit}\"")));
-                    }
-                }
                 let keys = self.keys(&mut a, &c)?;
                 let m = self.finish(&c, t.pos)?;
                 match header {

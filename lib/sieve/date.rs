@@ -26,25 +26,6 @@ pub fn parse_zone(s: &str) -> Option<i32> {
     })
 }
 
-pub fn valid_part(p: &str) -> bool {
-    matches!(
-        p.to_ascii_lowercase().as_str(),
-        "year"
-            | "month"
-            | "day"
-            | "date"
-            | "julian"
-            | "hour"
-            | "minute"
-            | "second"
-            | "time"
-            | "iso8601"
-            | "std11"
-            | "zone"
-            | "weekday"
-    )
-}
-
 /// Days since 1970-01-01 of a civil date.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -100,7 +81,7 @@ pub fn parse_date(s: &str) -> Option<Moment> {
         Some(x) => x.parse().ok()?,
         None => 0,
     };
-    if !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+    if !(1..=9999).contains(&year) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
     let zone = w.next().unwrap_or("-0000");
@@ -196,6 +177,7 @@ mod tests {
         assert_eq!(part(prev, "day").unwrap(), "30");
         assert_eq!(part(prev, "iso8601").unwrap(), "2026-11-30T15:05:07-10:00");
         assert!(parse_date("garbage").is_none());
+        assert!(parse_date("1 Jan 99999999999999999 00:00 GMT").is_none());
         assert_eq!(
             parse_date("1 Jan 99 00:00 GMT")
                 .map(|m| part(m, "year").unwrap())

@@ -67,6 +67,7 @@ pub struct Lexer<'a> {
     i: usize,
     line: u32,
     col: u32,
+    end: Pos,
 }
 
 impl<'a> Lexer<'a> {
@@ -76,6 +77,7 @@ impl<'a> Lexer<'a> {
             i: 0,
             line: 1,
             col: 1,
+            end: Pos { line: 1, column: 1 },
         }
     }
 
@@ -105,6 +107,12 @@ impl<'a> Lexer<'a> {
 
     /// The next token and where it starts.
     pub fn next(&mut self) -> Result<(Tok, Pos), CompileError> {
+        let t = self.token()?;
+        self.end = self.pos();
+        Ok(t)
+    }
+
+    fn token(&mut self) -> Result<(Tok, Pos), CompileError> {
         self.skip_space()?;
         let pos = self.pos();
         let Some(c) = self.peek() else {
@@ -155,6 +163,20 @@ impl<'a> Lexer<'a> {
         Err(pos.error(format!("unexpected character \"{}\"", ch.escape_default())))
     }
 
+    /// The end of the script inside a comment or string: reported where
+    /// the script ends (as Pigeonhole does), naming where it started.
+    fn at_end(&self, what: &str, start: Pos) -> CompileError {
+        self.pos().error(format!(
+            "end of script before the end of the {what} started at line {}, column {}",
+            start.line, start.column
+        ))
+    }
+
+    /// Where the last token read ends.
+    pub fn end(&self) -> Pos {
+        self.end
+    }
+
     fn skip_space(&mut self) -> Result<(), CompileError> {
         loop {
             match self.peek() {
@@ -174,7 +196,7 @@ impl<'a> Lexer<'a> {
                     self.bump();
                     loop {
                         match self.bump() {
-                            None => return Err(pos.error("unterminated comment")),
+                            None => return Err(self.at_end("comment", pos)),
                             Some(b'*') if self.peek() == Some(b'/') => {
                                 self.bump();
                                 break;
@@ -234,10 +256,10 @@ impl<'a> Lexer<'a> {
         let mut out = Vec::new();
         loop {
             match self.bump() {
-                None => return Err(pos.error("unterminated string")),
+                None => return Err(self.at_end("quoted string", pos)),
                 Some(b'"') => break,
                 Some(b'\\') => match self.bump() {
-                    None => return Err(pos.error("unterminated string")),
+                    None => return Err(self.at_end("quoted string", pos)),
                     // RFC 5228 2.4.2: "\" followed by any character is
                     // that character.
                     Some(c) => out.push(c),
@@ -276,7 +298,7 @@ impl<'a> Lexer<'a> {
         let mut out = Vec::new();
         loop {
             if self.peek().is_none() {
-                return Err(pos.error("unterminated multi-line string"));
+                return Err(self.at_end("multi-line string", pos));
             }
             let start = self.i;
             while let Some(c) = self.bump() {
@@ -292,14 +314,14 @@ impl<'a> Lexer<'a> {
                 break;
             }
             if bare == b"." && !ended {
-                return Err(pos.error("unterminated multi-line string"));
+                return Err(self.at_end("multi-line string", pos));
             }
             if line.starts_with(b"..") {
                 line = &line[1..];
             }
             out.extend_from_slice(line);
             if !ended {
-                return Err(pos.error("unterminated multi-line string"));
+                return Err(self.at_end("multi-line string", pos));
             }
             if out.len() > MAX_STRING {
                 return Err(pos.error("string too long"));

@@ -178,6 +178,12 @@ impl Extensions {
         names.join(" ")
     }
 
+    /// The NOTIFY capability of ManageSieve (RFC 5804 1.7): the
+    /// notification methods, when enotify is enabled.
+    pub fn notify_methods(self) -> Option<&'static str> {
+        self.contains(Extension::Enotify).then_some("mailto")
+    }
+
     /// A set from a space- or comma-separated list of names (a config
     /// value); an unknown name is the error.
     pub fn parse(list: &str) -> Result<Extensions, String> {

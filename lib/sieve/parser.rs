@@ -15,6 +15,8 @@ pub struct Command {
     pub tests: Vec<Test>,
     /// Whether the tests were a parenthesised list.
     pub test_list: bool,
+    /// Where the arguments before the tests end.
+    pub args_end: Pos,
     pub block: Option<Vec<Command>>,
 }
 
@@ -47,6 +49,8 @@ struct Parser<'a> {
     lex: Lexer<'a>,
     tok: Tok,
     pos: Pos,
+    /// Where the token before the current one ends.
+    prev_end: Pos,
     depth: usize,
 }
 
@@ -58,6 +62,7 @@ pub fn parse(src: &str) -> Result<Vec<Command>, CompileError> {
         lex,
         tok,
         pos,
+        prev_end: pos,
         depth: 0,
     };
     let cmds = p.commands()?;
@@ -69,6 +74,7 @@ pub fn parse(src: &str) -> Result<Vec<Command>, CompileError> {
 
 impl Parser<'_> {
     fn advance(&mut self) -> Result<(), CompileError> {
+        self.prev_end = self.lex.end();
         let (t, p) = self.lex.next()?;
         self.tok = t;
         self.pos = p;
@@ -89,7 +95,7 @@ impl Parser<'_> {
         };
         let pos = self.pos;
         self.advance()?;
-        let (args, tests, test_list) = self.arguments()?;
+        let (args, tests, test_list, args_end) = self.arguments()?;
         let block = match self.tok {
             Tok::Semicolon => {
                 self.advance()?;
@@ -109,9 +115,11 @@ impl Parser<'_> {
                 self.depth -= 1;
                 Some(cmds)
             }
+            // Reported where the ";" is missing, at the end of the
+            // command (Pigeonhole names the command's line too).
             _ => {
-                return Err(self.pos.error(format!(
-                    "expected \";\" after the {name} command, found {}",
+                return Err(self.prev_end.error(format!(
+                    "missing \";\" after the {name} command (found {})",
                     self.tok.describe()
                 )))
             }
@@ -122,6 +130,7 @@ impl Parser<'_> {
             args,
             tests,
             test_list,
+            args_end,
             block,
         })
     }
@@ -135,7 +144,7 @@ impl Parser<'_> {
     }
 
     #[allow(clippy::type_complexity)]
-    fn arguments(&mut self) -> Result<(Vec<Arg>, Vec<Test>, bool), CompileError> {
+    fn arguments(&mut self) -> Result<(Vec<Arg>, Vec<Test>, bool, Pos), CompileError> {
         let mut args = Vec::new();
         loop {
             let pos = self.pos;
@@ -183,10 +192,11 @@ impl Parser<'_> {
                 _ => break,
             }
         }
+        let args_end = self.prev_end;
         match self.tok {
             Tok::Ident(_) => {
                 let t = self.test()?;
-                Ok((args, vec![t], false))
+                Ok((args, vec![t], false, args_end))
             }
             Tok::LParen => {
                 self.enter()?;
@@ -204,9 +214,9 @@ impl Parser<'_> {
                 }
                 self.advance()?;
                 self.depth -= 1;
-                Ok((args, tests, true))
+                Ok((args, tests, true, args_end))
             }
-            _ => Ok((args, Vec::new(), false)),
+            _ => Ok((args, Vec::new(), false, args_end)),
         }
     }
 
@@ -222,7 +232,7 @@ impl Parser<'_> {
         let pos = self.pos;
         self.enter()?;
         self.advance()?;
-        let (args, tests, test_list) = self.arguments()?;
+        let (args, tests, test_list, _) = self.arguments()?;
         self.depth -= 1;
         Ok(Test {
             name,

@@ -199,6 +199,7 @@ fn tests_and_logic() {
     assert!(t("date :is :zone \"+0000\" \"date\" \"time\" \"01:05:07\""));
     assert!(t("date :is \"date\" \"date\" \"2026-12-01\""));
     assert!(t("currentdate :is \"date\" \"2026-12-05\""));
+    assert!(!t("date :matches \"date\" \"century\" \"*\""));
     assert!(t("currentdate :zone \"-1000\" :is \"date\" \"2026-12-04\""));
     assert!(t("body :contains \"world\""));
     assert!(t("body :raw :contains \"this is\""));
@@ -558,7 +559,11 @@ fn error_positions() {
     assert_eq!(err("require \"nope\";").0, 1);
     assert_eq!(err("require \"nope\";").1, 9);
     assert_eq!(pos("keep;\nrequire \"fileinto\";"), (2, 1));
-    assert_eq!(pos("keep\ndiscard;"), (2, 1));
+    assert_eq!(pos("keep\ndiscard;"), (1, 5));
+    assert_eq!(
+        pos("require \"fileinto\";\nif true {\n  fileinto \"A\"\n  keep;\n}"),
+        (3, 15)
+    );
     assert_eq!(pos("if true {\n  keep;\n"), (3, 1));
     assert_eq!(pos("if header :contains \"a\" {}"), (1, 4));
     assert_eq!(pos("keep;\n  frobnicate;"), (2, 3));
@@ -574,8 +579,9 @@ fn error_positions() {
         (1, 23)
     );
     assert_eq!(pos("require \"fileinto\"; fileinto \"a\" \"b\";"), (1, 34));
-    assert_eq!(pos("/* open"), (1, 1));
-    assert_eq!(pos("require \"reject\"; reject text:\nno end"), (1, 26));
+    assert_eq!(pos("/* open"), (1, 8));
+    assert_eq!(pos("keep;\n\"abc"), (2, 5));
+    assert_eq!(pos("require \"reject\"; reject text:\nno end"), (2, 7));
     assert_eq!(pos("elsif true {}"), (1, 1));
     assert_eq!(pos("if true {} else {} else {}"), (1, 20));
     assert_eq!(pos("require \"variables\"; set \"1a\" \"x\";"), (1, 26));
@@ -583,11 +589,11 @@ fn error_positions() {
         pos("require \"envelope\"; if envelope \"nope\" \"x\" {}"),
         (1, 33)
     );
-    assert_eq!(
-        pos("require \"date\"; if date \"date\" \"century\" \"x\" {}"),
-        (1, 32)
-    );
     assert_eq!(pos("require \"enotify\"; notify \"xmpp:a@b\";"), (1, 27));
+    assert_eq!(
+        pos("require \"enotify\"; notify :options [\"a=b\", \"c\"] \"mailto:a@b.example\";"),
+        (1, 44)
+    );
     assert_eq!(
         pos("require \"vacation\"; vacation :days 1 :seconds 2 \"x\";"),
         (1, 38)
@@ -595,7 +601,7 @@ fn error_positions() {
     let e = compile("keep", &Extensions::all()).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "line 1, column 5: expected \";\" after the keep command, found end of script"
+        "line 1, column 5: missing \";\" after the keep command (found end of script)"
     );
 }
 
