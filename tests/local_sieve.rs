@@ -214,7 +214,12 @@ fn redirect_vacation_once_per_sender_and_loops_stop() {
     put(
         &inst,
         U,
-        r#"require ["vacation"];
+        r#"require ["vacation", "enotify"];
+if header :contains "subject" "notify me" {
+  notify :message "New mail for u" "mailto:v@example.test";
+  keep;
+  stop;
+}
 if header :contains "subject" "forward me" {
   redirect "v@example.test";
   stop;
@@ -239,6 +244,10 @@ vacation :days 1 :subject "Away: 出差" "I am away until Monday.";
     // Redirect: v gets it, u keeps no copy.
     send(&inst, S, U, "forward me please", "");
     wait_for(&inst, V, "INBOX", "forward me please");
+    // Notify: v is told, u keeps the message.
+    send(&inst, S, U, "notify me now", "");
+    wait_for(&inst, U, "INBOX", "notify me now");
+    wait_for(&inst, V, "INBOX", "New mail for u");
     // Vacation: one reply to s for two messages.
     send(&inst, S, U, "first hello", "");
     send(&inst, S, U, "second hello", "");

@@ -392,7 +392,8 @@ pub fn decide(
                 });
             }
             Action::Notify(n) => {
-                if n.method != "mailto" {
+                // The method is the whole URI; mailto is the one we send.
+                if !n.method.to_ascii_lowercase().starts_with("mailto:") {
                     continue;
                 }
                 let subject = n
