@@ -413,3 +413,12 @@ fn failed_logins_and_garbage_end_in_bye() {
     let _ = c.r.read_to_string(&mut rest);
     assert_eq!(rest, "");
 }
+
+#[test]
+fn a_banned_address_gets_bye() {
+    let inst = start(&[]);
+    inst.ctl_ok(&["ban", "add", "127.0.0.1", "--time", "1h"]);
+    let (_c, greeting) = Client::connect(&inst);
+    assert!(greeting.starts_with("BYE"), "{greeting}");
+    assert!(inst.log("kmp-sieved").contains("reason=banned"));
+}
