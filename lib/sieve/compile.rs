@@ -644,7 +644,7 @@ impl Compiler<'_> {
                                 && n.chars()
                                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
                         });
-                        if !ok && !(self.has(Extension::Variables) && o.contains("${")) {
+                        if !(ok || self.has(Extension::Variables) && o.contains("${")) {
                             return Err(op.error(format!("notify: invalid option \"{o}\"")));
                         }
                     }
@@ -700,7 +700,7 @@ impl Compiler<'_> {
                 "personal"
             }
         );
-        if self.stack.iter().any(|s| *s == key) {
+        if self.stack.contains(&key) {
             return Err(np.error(format!("include: \"{name}\" includes itself")));
         }
         if self.stack.len() >= self.limits.max_include_depth {

@@ -214,10 +214,9 @@ impl Compiler<'_> {
                 let names = a.list_raw("the envelope parts")?;
                 for (n, p) in &names {
                     let n = n.to_ascii_lowercase();
-                    if !self.has(Extension::Variables) || !n.contains("${") {
-                        if !matches!(n.as_str(), "from" | "to" | "auth") {
-                            return Err(p.error(format!("envelope: unknown envelope part \"{n}\"")));
-                        }
+                    let literal = !self.has(Extension::Variables) || !n.contains("${");
+                    if literal && !matches!(n.as_str(), "from" | "to" | "auth") {
+                        return Err(p.error(format!("envelope: unknown envelope part \"{n}\"")));
                     }
                 }
                 let keys = self.keys(&mut a, &c)?;
