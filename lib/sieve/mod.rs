@@ -26,6 +26,7 @@
 
 mod compare;
 mod compile;
+mod conds;
 mod date;
 mod interp;
 mod lexer;
