@@ -588,6 +588,9 @@ fn apply_sieve(
         ));
         return;
     }
+    // As for the shared delivery: two jobs of one message filing into this
+    // mailbox at once must not both find no copy.
+    let _claim = Claim::new(vec![w.id.clone()]);
     let prefix = header::prefix(&job.sender, Some(&w.user.address));
     let mut placed: Vec<String> = Vec::new();
     for f in &d.filings {
