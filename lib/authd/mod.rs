@@ -417,6 +417,7 @@ fn service_name(s: Service) -> &'static str {
         Service::Imap => "imap",
         Service::Webmail => "webmail",
         Service::Admin => "admin",
+        Service::Sieve => "sieve",
     }
 }
 

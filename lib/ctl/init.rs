@@ -52,6 +52,7 @@ pub const LISTENERS: &[(&str, u16)] = &[
     ("pop3d.pop3s_listen", 995),
     ("imapd.listen", 143),
     ("imapd.imaps_listen", 993),
+    ("sieved.listen", 190),
 ];
 
 pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {

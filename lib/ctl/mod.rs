@@ -15,6 +15,7 @@ pub mod output;
 pub mod queue;
 pub mod service;
 pub mod setup;
+pub mod sieve;
 pub mod stats;
 pub mod supervise;
 pub mod user;
@@ -73,6 +74,8 @@ pub enum Command {
     Db(db::Args),
     /// Bans kept by kmp-authd: list, add, del.
     Ban(ban::Args),
+    /// Users' Sieve scripts: list, show, put, activate, deactivate, check, delete.
+    Sieve(sieve::Args),
     /// The mail queue: list, show, flush, hold, release, delete, requeue.
     Queue(queue::Args),
     /// Counters, latency of each stage and the queue's shape by age.
@@ -186,6 +189,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Import(a) => import::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
         Command::Ban(a) => ban::run(&ctx, a),
+        Command::Sieve(a) => sieve::run(&ctx, a),
     };
     match result {
         Ok(()) => crate::exit::OK,

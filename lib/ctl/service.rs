@@ -219,6 +219,7 @@ fn listeners(cfg: &Config, name: &str) -> String {
             "smtpd.smtps_listen",
         ],
         "kmp-pop3d" => &["pop3d.listen", "pop3d.pop3s_listen"],
+        "kmp-sieved" => &["sieved.listen"],
         "kmp-imapd" => &["imapd.listen", "imapd.imaps_listen"],
         _ => &[],
     };

@@ -5,13 +5,13 @@
 //!
 //! Users and groups (see kmpromail(7)):
 //!
-//! | user    | runs                   | groups             |
-//! |---------|------------------------|--------------------|
-//! | kmpd    | kmp-smtpd              | kmpromail, kmpdrop |
-//! | kmpq    | kmp-send               | kmpromail, kmpdrop |
-//! | kmpr    | kmp-remote             | kmpromail          |
-//! | kmpauth | kmp-authd              | kmpromail          |
-//! | vmail   | kmp-local, pop3d, imapd| kmpromail          |
+//! | user    | runs                           | groups             |
+//! |---------|--------------------------------|--------------------|
+//! | kmpd    | kmp-smtpd                      | kmpromail, kmpdrop |
+//! | kmpq    | kmp-send                       | kmpromail, kmpdrop |
+//! | kmpr    | kmp-remote                     | kmpromail          |
+//! | kmpauth | kmp-authd                      | kmpromail          |
+//! | vmail   | kmp-local, pop3d, imapd, sieved| kmpromail          |
 //!
 //! `kmpdrop` may write the queue's drop directory (kmp-inject is setgid to it);
 //! `kmpromail` may create sockets in the run directory and read the TLS key;

@@ -30,6 +30,7 @@ pub const DAEMONS: &[&str] = &[
     "kmp-smtpd",
     "kmp-pop3d",
     "kmp-imapd",
+    "kmp-sieved",
 ];
 
 /// The supervisor's own pid file name.

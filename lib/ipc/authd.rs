@@ -27,6 +27,7 @@ pub enum Service {
     Imap,
     Webmail,
     Admin,
+    Sieve,
 }
 
 /// A request to kmp-authd, with its version.

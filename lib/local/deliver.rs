@@ -29,6 +29,7 @@ use super::fanout;
 use super::header::{self, Scan};
 use super::quota;
 use super::resolve::{self, Directory, Refusal, ResolveError};
+use super::sieve::{self, Decision};
 use crate::maildir::quota::{Limits, Usage};
 use crate::maildir::{self, Folder, Maildir, Target};
 
@@ -45,6 +46,8 @@ pub struct Settings {
     pub max_alias_depth: usize,
     /// 0: no warnings.
     pub quota_warning_percent: u64,
+    /// The Sieve scripts run at delivery.
+    pub sieve: super::sieve::SieveSettings,
 }
 
 impl Settings {
@@ -56,6 +59,7 @@ impl Settings {
             delivered_to_limit: cfg.usize("local.delivered_to_limit"),
             max_alias_depth: cfg.usize("local.max_alias_depth"),
             quota_warning_percent: cfg.u64("local.quota_warning_percent"),
+            sieve: super::sieve::SieveSettings::from_config(cfg),
         }
     }
 }
@@ -212,6 +216,35 @@ pub fn run_job(
         }
     });
     times.prepared_ms = clock.now_ms();
+
+    // Sieve: a mailbox whose scripts decide more than a plain keep into
+    // INBOX is served here, on its own; the others share one file below.
+    let mut raw: Option<Vec<u8>> = None;
+    for w in work.iter_mut() {
+        if w.status.is_some() || !sieve::applies(&settings.sieve, &w.user, &w.maildir) {
+            continue;
+        }
+        if raw.is_none() {
+            match sieve::read_message(file, size) {
+                Ok(b) => raw = Some(b),
+                Err(e) => {
+                    w.status = Some(Status::io("cannot read the message", &e));
+                    continue;
+                }
+            }
+        }
+        let recipient = job.recipients[w.rcpts[0]].address.clone();
+        let d = sieve::decide(
+            &settings.sieve,
+            &w.user,
+            &w.maildir,
+            &job.sender,
+            &recipient,
+            raw.as_deref().unwrap_or_default(),
+            clock,
+        );
+        apply_sieve(settings, job, file, size, w, d, clock);
+    }
 
     // Delivery: one file per device, linked into each Maildir.
     let mut groups: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
@@ -551,6 +584,117 @@ impl Senders {
     fn is_newest(&self, generation: u64) -> bool {
         generation >= self.newest.load(Ordering::SeqCst)
     }
+}
+
+/// Performs what the Sieve scripts decided for one mailbox, setting its
+/// status; a plain keep (or a failed script, after the user is told) is
+/// left to the shared delivery. Copies are filed first: only when they are
+/// in place do redirects, vacation replies and notifications leave, so a
+/// deferred delivery does not send them before its retry.
+fn apply_sieve(
+    settings: &Settings,
+    job: &Job,
+    file: &File,
+    size: u64,
+    w: &mut Work,
+    d: Decision,
+    clock: &Clock,
+) {
+    if let Some((key, text)) = &d.failure {
+        crate::warn!("{}: sieve for {}: {text}", job.qid, w.user.address);
+        sieve::tell_failure(&w.maildir, key, text, &settings.hostname, clock.now());
+        return;
+    }
+    if d.is_plain_keep() {
+        return;
+    }
+    if let Some(reason) = d.reject {
+        let reason: String = reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(400)
+            .collect();
+        w.status = Some(Status::bounced(
+            "5.7.1",
+            format!("rejected by the recipient's filter: {reason}"),
+        ));
+        return;
+    }
+    // As for the shared delivery: two jobs of one message filing into this
+    // mailbox at once must not both find no copy.
+    let _claim = Claim::new(vec![w.id.clone()]);
+    let prefix = header::prefix(&job.sender, Some(&w.user.address));
+    let mut placed: Vec<String> = Vec::new();
+    for f in &d.filings {
+        let folder = sieve::folder_for(&w.maildir, f);
+        if placed.iter().any(|p| p == folder.name()) {
+            continue;
+        }
+        let id = if folder.name() == "INBOX" {
+            w.id.clone()
+        } else {
+            format!("{}.{:016x}", w.id, fnv64(folder.name()))
+        };
+        let mut data = (&prefix[..]).chain(ReadAt {
+            file,
+            off: 0,
+            end: size,
+        });
+        match folder.deliver(&mut data, Some(&id)) {
+            Ok(dl) => {
+                if !dl.duplicate {
+                    if let Err(e) = sieve::set_flags(&dl.path, &f.flags) {
+                        crate::warn!("{}: sieve flags for {}: {e}", job.qid, w.user.address);
+                    }
+                    if let Some(u) = w.usage.as_mut() {
+                        u.bytes += dl.size;
+                        u.messages += 1;
+                    }
+                }
+                placed.push(folder.name().to_string());
+            }
+            Err(e) => {
+                w.status = Some(Status::maildir("cannot write the maildir", &e));
+                return;
+            }
+        }
+    }
+    for o in &d.outgoing {
+        match sieve::send(&settings.sieve, o) {
+            Ok(()) => {
+                crate::info!(
+                    "{}: sieve {} from {} to <{}> sent",
+                    job.qid,
+                    o.what,
+                    w.user.address,
+                    o.to
+                );
+                if let Some((key, until)) = &o.remember {
+                    if let Err(e) = sieve::remember(&w.maildir, key, *until) {
+                        crate::warn!("{}: sieve memory for {}: {e}", job.qid, w.user.address);
+                    }
+                }
+            }
+            Err(e) => crate::warn!(
+                "{}: sieve {} from {} to <{}> not sent: {e}",
+                job.qid,
+                o.what,
+                w.user.address,
+                o.to
+            ),
+        }
+    }
+    for (key, until) in &d.duplicates {
+        let _ = sieve::remember(&w.maildir, &sieve::duplicate_key(key), *until);
+    }
+    let mut what: Vec<String> = placed.clone();
+    if placed.is_empty() {
+        what.push("discarded".into());
+    }
+    for o in &d.outgoing {
+        what.push(format!("{} to <{}>", o.what, o.to));
+    }
+    w.status = Some(Status::sent(format!("sieve: {}", what.join(", "))));
 }
 
 /// Delivery ids being written by a job of this process.

@@ -18,6 +18,7 @@ pub mod header;
 pub mod quota;
 pub mod resolve;
 pub mod server;
+pub mod sieve;
 #[cfg(test)]
 mod testdir;
 #[cfg(test)]

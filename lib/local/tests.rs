@@ -32,6 +32,7 @@ impl Fixture {
             delivered_to_limit: 1,
             max_alias_depth: 10,
             quota_warning_percent: 90,
+            sieve: super::sieve::SieveSettings::none(),
         };
         Fixture {
             senders: Default::default(),

@@ -45,7 +45,9 @@ pub fn free_port_base() -> u16 {
     for _ in 0..60 {
         let step = NEXT.fetch_add(1, Ordering::SeqCst) % 30;
         let base = 30000 + (seed + step * 1000) % 30000;
-        let offsets = [25u16, 587, 465, 110, 995, 143, 993, 26, 27, 28, 80, 443];
+        let offsets = [
+            25u16, 587, 465, 110, 995, 143, 993, 26, 27, 28, 80, 443, 190,
+        ];
         if offsets.iter().all(|o| {
             TcpListener::bind(("127.0.0.1", base + o)).is_ok()
                 && (TcpListener::bind(("::1", base + o)).is_ok() || !has_ipv6_loopback())

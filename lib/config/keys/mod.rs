@@ -12,6 +12,8 @@ mod pop3d;
 mod privileges;
 mod remote;
 mod send;
+mod sieve;
+mod sieved;
 mod smtpd;
 mod system;
 mod tls;
@@ -82,6 +84,8 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         pop3d::KEYS,
         imapd::KEYS,
         webmail::KEYS,
+        sieve::KEYS,
+        sieved::KEYS,
     ]
     .concat()
 });

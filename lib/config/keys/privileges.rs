@@ -33,6 +33,12 @@ pub const KEYS: &[Key] = &[
         doc: "The user kmp-authd runs as: the only reader of the user database.",
     },
     Key {
+        name: "privileges.sieved",
+        kind: Kind::Str,
+        default: "vmail",
+        doc: "The user kmp-sieved, the ManageSieve server, runs as after binding.",
+    },
+    Key {
         name: "privileges.pop3d",
         kind: Kind::Str,
         default: "vmail",

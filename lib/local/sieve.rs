@@ -1,0 +1,820 @@
+//! Sieve at delivery: for each mailbox, the system's before-script, the
+//! domain's script, the user's active script and the system's after-script
+//! (`sieve.before`, `sieve.domain_dir/DOMAIN.sieve`, the user's
+//! `.dovecot.sieve`, `sieve.after`), compiled once and cached until the
+//! file changes, run by `crate::sieve` over the message; here the decision
+//! is turned into what kmp-local does.
+//!
+//! - keep and fileinto: Maildir deliveries, each with its own delivery id
+//!   (INBOX keeps the mailbox's, a folder adds the folder's hash), so a
+//!   retried job never files twice; `:create` makes a missing folder, and
+//!   without it a missing folder means INBOX (as Pigeonhole does). System
+//!   flags from imap4flags go into the file name (`cur/BASE:2,FS`).
+//! - discard: nothing is written; reject and ereject: the recipient
+//!   bounces with 5.7.1 and the reason, so kmp-send returns a DSN.
+//! - redirect, vacation and notify: new messages handed to kmp-inject
+//!   (which is setgid to the drop group: kmp-local itself cannot write
+//!   the queue). A redirected message gains `Delivered-To: <user>`, so a
+//!   redirect loop through our own server stops at
+//!   `local.delivered_to_limit`; vacation replies and notifications carry
+//!   `Auto-Submitted:` and the null sender, so nothing answers them.
+//! - Memory of vacation replies and duplicate ids: one small file per key
+//!   under `MAILDIR/kmp-sieve/`, holding the time it expires.
+//! - A script that does not compile or fails at run time: the message goes
+//!   to INBOX, and the user is told once per version of the script, by a
+//!   notice written into INBOX.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ipc::authd::UserInfo;
+use crate::maildir::{Folder, Maildir};
+use crate::sieve::{self, Action, Envelope, Extensions, Message, Script};
+use crate::sievestore::{Limits as StoreLimits, Store};
+
+/// The most of a message the interpreter sees (header tests see the whole
+/// header of any message; body tests see this much).
+const MAX_MESSAGE: u64 = 32 << 20;
+/// The directory of kmp-local's Sieve memory in a Maildir.
+const STATE_DIR: &str = "kmp-sieve";
+
+/// What the Sieve step needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct SieveSettings {
+    pub before: PathBuf,
+    pub after: PathBuf,
+    pub domain_dir: PathBuf,
+    pub max_redirects: usize,
+    pub hostname: String,
+    /// kmp-inject, and the configuration it is to read.
+    pub inject: PathBuf,
+    pub config: Option<PathBuf>,
+}
+
+impl SieveSettings {
+    pub fn from_config(cfg: &Config) -> SieveSettings {
+        SieveSettings {
+            before: cfg.path_of("sieve.before"),
+            after: cfg.path_of("sieve.after"),
+            domain_dir: cfg.path_of("sieve.domain_dir"),
+            max_redirects: cfg.usize("sieve.max_redirects"),
+            hostname: cfg.str("system.hostname").to_string(),
+            inject: crate::paths::Paths::new(cfg).program("kmp-inject"),
+            config: cfg.path().map(Path::to_path_buf),
+        }
+    }
+
+    /// Settings with no system or domain scripts (tests).
+    pub fn none() -> SieveSettings {
+        SieveSettings {
+            before: PathBuf::new(),
+            after: PathBuf::new(),
+            domain_dir: PathBuf::new(),
+            max_redirects: 4,
+            hostname: "localhost".into(),
+            inject: PathBuf::from("kmp-inject"),
+            config: None,
+        }
+    }
+
+    /// The scripts that apply to `user`, in the order they run.
+    fn scripts(&self, user: &UserInfo, maildir: &Path) -> Vec<PathBuf> {
+        let mut v = Vec::new();
+        if !self.before.as_os_str().is_empty() && self.before.is_file() {
+            v.push(self.before.clone());
+        }
+        if !self.domain_dir.as_os_str().is_empty() {
+            if let Some((_, domain)) = user.address.rsplit_once('@') {
+                let p = self.domain_dir.join(format!("{domain}.sieve"));
+                if !domain.contains('/') && p.is_file() {
+                    v.push(p);
+                }
+            }
+        }
+        let store = Store::new(
+            maildir,
+            StoreLimits {
+                max_scripts: 0,
+                max_script_size: 0,
+                quota_bytes: 0,
+            },
+        );
+        if let Some(p) = store.active_path() {
+            v.push(p);
+        }
+        if !self.after.as_os_str().is_empty() && self.after.is_file() {
+            v.push(self.after.clone());
+        }
+        v
+    }
+}
+
+/// Where one copy goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filing {
+    /// `INBOX` or an IMAP folder name.
+    pub folder: String,
+    pub flags: Vec<String>,
+    pub create: bool,
+}
+
+/// A message to hand to kmp-inject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The envelope sender; empty for `<>`.
+    pub sender: String,
+    pub to: String,
+    pub data: Vec<u8>,
+    /// For a vacation reply: remember it under this key until this time.
+    pub remember: Option<(String, u64)>,
+    /// What the log says it is.
+    pub what: &'static str,
+}
+
+/// What the scripts decided for one mailbox.
+#[derive(Debug, Default)]
+pub struct Decision {
+    pub filings: Vec<Filing>,
+    pub reject: Option<String>,
+    pub outgoing: Vec<Outgoing>,
+    pub duplicates: Vec<(String, u64)>,
+    /// A script failed: tell the user (once per `key`) with this text.
+    pub failure: Option<(String, String)>,
+}
+
+impl Decision {
+    /// Just INBOX, no flags: the ordinary delivery path does it.
+    pub fn is_plain_keep(&self) -> bool {
+        self.reject.is_none()
+            && self.outgoing.is_empty()
+            && self.duplicates.is_empty()
+            && self.failure.is_none()
+            && self.filings.len() == 1
+            && self.filings[0].folder == "INBOX"
+            && self.filings[0].flags.is_empty()
+    }
+
+    fn keep() -> Decision {
+        Decision {
+            filings: vec![Filing {
+                folder: "INBOX".into(),
+                flags: Vec::new(),
+                create: false,
+            }],
+            ..Decision::default()
+        }
+    }
+}
+
+/// Compiled scripts by path, with the file's identity when compiled.
+type Cache = HashMap<PathBuf, ((u64, i64, u64), Result<Script, String>)>;
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+/// Scripts an `include :personal` names (RFC 6609): the user's own.
+struct PersonalLoader<'a> {
+    maildir: &'a Path,
+}
+
+impl sieve::Loader for PersonalLoader<'_> {
+    fn load(&self, name: &str, location: sieve::Location) -> Result<Option<String>, String> {
+        if location != sieve::Location::Personal {
+            return Ok(None);
+        }
+        crate::sievestore::check_name(name).map_err(|e| e.to_string())?;
+        let p = self
+            .maildir
+            .join(crate::sievestore::SCRIPT_DIR)
+            .join(format!("{name}{}", crate::sievestore::EXTENSION));
+        match fs::read(&p) {
+            Ok(b) => String::from_utf8(b)
+                .map(Some)
+                .map_err(|_| format!("{name}: not UTF-8")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{name}: {e}")),
+        }
+    }
+}
+
+/// The script at `path`, compiled (from the cache when the file has not
+/// changed), or the error text. (A change to a script it includes is seen
+/// when the including script changes, or kmp-local restarts.)
+fn compiled(path: &Path, maildir: &Path, max_redirects: usize) -> Result<Script, String> {
+    let meta = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let id = (
+        meta.ino() ^ ((max_redirects as u64) << 48),
+        meta.mtime_nsec() + meta.mtime() * 1_000_000_000,
+        meta.len(),
+    );
+    {
+        let cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((cid, s)) = cache.as_ref().and_then(|c| c.get(path)) {
+            if *cid == id {
+                return s.clone();
+            }
+        }
+    }
+    let r = match fs::read(path) {
+        Ok(b) => match String::from_utf8(b) {
+            Ok(src) => {
+                let limits = sieve::Limits {
+                    max_redirects,
+                    ..sieve::Limits::default()
+                };
+                let loader = PersonalLoader { maildir };
+                sieve::compile_with(&src, &Extensions::all(), Some(&loader), &limits)
+                    .map_err(|e| e.to_string())
+            }
+            Err(_) => Err("the script is not UTF-8".into()),
+        },
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    };
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    let c = cache.get_or_insert_with(HashMap::new);
+    if c.len() > 10_000 {
+        c.clear();
+    }
+    c.insert(path.to_path_buf(), (id, r.clone()));
+    r
+}
+
+/// Whether any script applies to this mailbox (cheap: a few stats).
+pub fn applies(s: &SieveSettings, user: &UserInfo, maildir: &Path) -> bool {
+    !s.scripts(user, maildir).is_empty()
+}
+
+/// Runs the scripts for one mailbox over `raw` (the message as stored,
+/// LF line ends) and decides what to do.
+pub fn decide(
+    s: &SieveSettings,
+    user: &UserInfo,
+    maildir: &Path,
+    sender: &str,
+    recipient: &str,
+    raw: &[u8],
+    clock: &Clock,
+) -> Decision {
+    let scripts = s.scripts(user, maildir);
+    if scripts.is_empty() {
+        return Decision::keep();
+    }
+    let msg = Message::parse(raw);
+    let envelope = Envelope {
+        from: sender.to_string(),
+        to: recipient.to_string(),
+        auth: None,
+    };
+    let mut env = DeliveryEnv {
+        maildir,
+        address: &user.address,
+        now: clock.now(),
+    };
+    let mut actions: Vec<Action> = Vec::new();
+    let mut implicit: Option<Vec<String>> = Some(Vec::new());
+    let mut duplicates = Vec::new();
+    for path in &scripts {
+        let outcome = compiled(path, maildir, s.max_redirects).and_then(|script| {
+            script
+                .run(&msg, &envelope, &mut env)
+                .map_err(|e| e.to_string())
+        });
+        match outcome {
+            Ok(o) => {
+                let mut kept = false;
+                for a in o.actions {
+                    match a {
+                        Action::Keep {
+                            flags,
+                            implicit: true,
+                        } => {
+                            kept = true;
+                            if implicit.is_some() {
+                                implicit = Some(flags);
+                            }
+                        }
+                        a => actions.push(a),
+                    }
+                }
+                if !kept {
+                    implicit = None;
+                }
+                let now = env.now;
+                duplicates.extend(
+                    o.duplicates
+                        .into_iter()
+                        .map(|d| (d.key, now.saturating_add(d.seconds))),
+                );
+            }
+            Err(e) => {
+                // RFC 5228 2.10.6: on a run-time error the message is kept.
+                let key = format!(
+                    "{}:{:?}",
+                    path.display(),
+                    fs::metadata(path).map(|m| (m.mtime(), m.len())).ok()
+                );
+                return Decision {
+                    failure: Some((key, format!("{}: {e}", script_name(path, maildir)))),
+                    ..Decision::keep()
+                };
+            }
+        }
+    }
+    let mut d = Decision {
+        duplicates,
+        ..Decision::default()
+    };
+    let message_id = header_value(&msg, "message-id");
+    for a in actions {
+        match a {
+            Action::Keep { flags, .. } => d.filings.push(Filing {
+                folder: "INBOX".into(),
+                flags,
+                create: false,
+            }),
+            Action::Fileinto {
+                mailbox,
+                flags,
+                create,
+                ..
+            } => d.filings.push(Filing {
+                folder: mailbox,
+                flags,
+                create,
+            }),
+            Action::Discard => {}
+            Action::Reject { reason, .. } => d.reject = Some(reason),
+            Action::Redirect { address, .. } => {
+                let mut data = format!("Delivered-To: {}\n", user.address).into_bytes();
+                data.extend_from_slice(raw);
+                d.outgoing.push(Outgoing {
+                    sender: sender.to_string(),
+                    to: address,
+                    data,
+                    remember: None,
+                    what: "redirect",
+                });
+            }
+            Action::Vacation(v) => {
+                let from = v.from.clone().unwrap_or_else(|| user.address.clone());
+                let mut text = format!(
+                    "From: {from}\nTo: {}\nSubject: {}\nAuto-Submitted: auto-replied (vacation)\nPrecedence: bulk\n",
+                    v.to,
+                    header_text(&v.subject)
+                );
+                if let Some(id) = &message_id {
+                    text.push_str(&format!("In-Reply-To: {id}\nReferences: {id}\n"));
+                }
+                text.push_str("MIME-Version: 1.0\n");
+                if v.mime {
+                    text.push_str(&v.body);
+                } else {
+                    text.push_str("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n");
+                    text.push_str(&v.body);
+                }
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                d.outgoing.push(Outgoing {
+                    sender: String::new(),
+                    to: v.to.clone(),
+                    data: text.into_bytes(),
+                    remember: Some((
+                        vacation_key(&v.to, &v.handle),
+                        env.now.saturating_add(v.period_seconds),
+                    )),
+                    what: "vacation",
+                });
+            }
+            Action::Notify(n) => {
+                // The method is the whole URI; mailto is the one we send.
+                if !n.method.to_ascii_lowercase().starts_with("mailto:") {
+                    continue;
+                }
+                let subject = n
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("subject"))
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| n.message.clone())
+                    .unwrap_or_else(|| {
+                        format!(
+                            "New mail for {}: {}",
+                            user.address,
+                            header_value(&msg, "subject").unwrap_or_default()
+                        )
+                    });
+                let body = n.message.clone().unwrap_or_else(|| {
+                    format!(
+                        "From: {}\nSubject: {}\n",
+                        header_value(&msg, "from").unwrap_or_default(),
+                        header_value(&msg, "subject").unwrap_or_default()
+                    )
+                });
+                for to in &n.to {
+                    let from = n.from.clone().unwrap_or_else(|| user.address.clone());
+                    let text = format!(
+                        "From: {from}\nTo: {to}\nSubject: {}\nAuto-Submitted: auto-notified\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n{body}\n",
+                        header_text(&subject)
+                    );
+                    d.outgoing.push(Outgoing {
+                        sender: String::new(),
+                        to: to.clone(),
+                        data: text.into_bytes(),
+                        remember: None,
+                        what: "notify",
+                    });
+                }
+            }
+        }
+    }
+    if let Some(flags) = implicit {
+        if d.reject.is_none() {
+            d.filings.push(Filing {
+                folder: "INBOX".into(),
+                flags,
+                create: false,
+            });
+        }
+    }
+    d
+}
+
+/// A header's first value, decoded, on one line.
+fn header_value(msg: &Message, name: &str) -> Option<String> {
+    msg.values(name)
+        .into_iter()
+        .next()
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Text for a header field: one line, RFC 2047-encoded when not ASCII.
+fn header_text(s: &str) -> String {
+    let one: String = s
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect();
+    if one.is_ascii() {
+        return one;
+    }
+    use base64::Engine;
+    format!(
+        "=?utf-8?B?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(one.as_bytes())
+    )
+}
+
+/// The script's name for the user: the file name without `.sieve`.
+fn script_name(path: &Path, maildir: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().trim_end_matches(".sieve").to_string())
+        .unwrap_or_default();
+    if path.starts_with(maildir) {
+        format!("your script \"{name}\"")
+    } else {
+        format!("the system script \"{name}\"")
+    }
+}
+
+fn vacation_key(sender: &str, handle: &str) -> String {
+    format!(
+        "vacation-{:016x}",
+        super::deliver::fnv64(&format!("{}\0{handle}", sender.to_ascii_lowercase()))
+    )
+}
+
+pub fn duplicate_key(key: &str) -> String {
+    format!("duplicate-{:016x}", super::deliver::fnv64(key))
+}
+
+/// The interpreter's view of the mailbox and its memory.
+struct DeliveryEnv<'a> {
+    maildir: &'a Path,
+    address: &'a str,
+    now: u64,
+}
+
+impl sieve::Env for DeliveryEnv<'_> {
+    fn own_addresses(&self) -> Vec<String> {
+        vec![self.address.to_string()]
+    }
+    fn mailbox_exists(&mut self, name: &str) -> bool {
+        Maildir::new(self.maildir)
+            .folder(name)
+            .is_ok_and(|f| f.exists())
+    }
+    fn duplicate_seen(&mut self, key: &str) -> bool {
+        remembered(self.maildir, &duplicate_key(key), self.now)
+    }
+    fn vacation_sent(&mut self, sender: &str, handle: &str) -> bool {
+        remembered(self.maildir, &vacation_key(sender, handle), self.now)
+    }
+    fn now(&self) -> (i64, i32) {
+        (i64::try_from(self.now).unwrap_or(i64::MAX), 0)
+    }
+}
+
+/// Whether `key` is remembered in the Maildir until after `now`.
+fn remembered(maildir: &Path, key: &str, now: u64) -> bool {
+    fs::read_to_string(maildir.join(STATE_DIR).join(key))
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .is_some_and(|until| until > now)
+}
+
+/// Remembers `key` until `until` (a new file renamed over the old).
+pub fn remember(maildir: &Path, key: &str, until: u64) -> std::io::Result<()> {
+    let dir = maildir.join(STATE_DIR);
+    match fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let tmp = dir.join(format!(".{key}.{}", std::process::id()));
+    fs::write(&tmp, format!("{until}\n"))?;
+    fs::rename(&tmp, dir.join(key))
+}
+
+/// Tells the user, once per `key`, that a script failed: a notice in INBOX.
+pub fn tell_failure(maildir: &Path, key: &str, text: &str, hostname: &str, now: u64) {
+    let marker = format!("failed-{:016x}", super::deliver::fnv64(key));
+    if remembered(maildir, &marker, now) {
+        return;
+    }
+    let notice = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\nSubject: Your mail filter failed\nAuto-Submitted: auto-generated\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nA message to you could not be sorted by your filter, so it was put in\nyour INBOX. Nothing was lost.\n\n{text}\n\nThis notice is sent once until the script changes.\n"
+    );
+    let inbox = Maildir::new(maildir).inbox();
+    let id = format!("sieve-failed.{:016x}", super::deliver::fnv64(key));
+    if inbox.deliver(&mut notice.as_bytes(), Some(&id)).is_ok() {
+        let _ = remember(maildir, &marker, u64::MAX / 2);
+    }
+}
+
+/// The folder for a filing: it, created when asked; INBOX when it does not
+/// exist and is not to be created, or its name is not valid.
+pub fn folder_for(maildir: &Path, f: &Filing) -> Folder {
+    let md = Maildir::new(maildir);
+    let Ok(folder) = md.folder(&f.folder) else {
+        return md.inbox();
+    };
+    if folder.exists() {
+        return folder;
+    }
+    if f.create {
+        match md.create_folder(&f.folder) {
+            Ok(folder) => return folder,
+            Err(crate::maildir::Error::Exists(_)) => return folder,
+            Err(_) => return md.inbox(),
+        }
+    }
+    md.inbox()
+}
+
+/// Moves a just-delivered message to `cur/` with the system flags of
+/// `flags` (imap4flags: \Seen, \Answered, \Flagged, \Deleted, \Draft).
+pub fn set_flags(path: &Path, flags: &[String]) -> std::io::Result<()> {
+    let mut letters: Vec<char> = flags
+        .iter()
+        .filter_map(|f| match f.to_ascii_lowercase().as_str() {
+            "\\seen" => Some('S'),
+            "\\answered" => Some('R'),
+            "\\flagged" => Some('F'),
+            "\\deleted" => Some('T'),
+            "\\draft" => Some('D'),
+            _ => None,
+        })
+        .collect();
+    if letters.is_empty() {
+        return Ok(());
+    }
+    letters.sort_unstable();
+    letters.dedup();
+    let (Some(base), Some(new_dir)) = (path.file_name(), path.parent()) else {
+        return Ok(());
+    };
+    if new_dir.file_name().is_none_or(|n| n != "new") {
+        return Ok(());
+    }
+    let Some(folder) = new_dir.parent() else {
+        return Ok(());
+    };
+    let name = format!(
+        "{}:2,{}",
+        base.to_string_lossy(),
+        letters.into_iter().collect::<String>()
+    );
+    fs::rename(path, folder.join("cur").join(name))
+}
+
+/// Hands a message to kmp-inject; the error text when it failed.
+pub fn send(s: &SieveSettings, o: &Outgoing) -> Result<(), String> {
+    let mut cmd = Command::new(&s.inject);
+    if let Some(c) = &s.config {
+        cmd.arg("-C").arg(c);
+    }
+    let mut child = cmd
+        .arg("-i")
+        .arg("-f")
+        .arg(&o.sender)
+        .arg("--")
+        .arg(&o.to)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", s.inject.display()))?;
+    if let Some(mut i) = child.stdin.take() {
+        i.write_all(&o.data)
+            .map_err(|e| format!("kmp-inject: {e}"))?;
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let status = child.wait().map_err(|e| format!("kmp-inject: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("kmp-inject: {status}: {}", err.trim()))
+    }
+}
+
+/// The message's first `MAX_MESSAGE` bytes.
+pub fn read_message(file: &std::fs::File, size: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let n = size.min(MAX_MESSAGE) as usize;
+    let mut buf = vec![0u8; n];
+    let mut off = 0;
+    while off < n {
+        let r = file.read_at(&mut buf[off..], off as u64)?;
+        if r == 0 {
+            break;
+        }
+        off += r;
+    }
+    buf.truncate(off);
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> UserInfo {
+        UserInfo {
+            address: "u@example.test".into(),
+            mail_path: PathBuf::new(),
+            quota_bytes: 0,
+            quota_messages: 0,
+            active: true,
+            forwards: Vec::new(),
+            keep_copy: false,
+            pop3_subfolders: false,
+            login_delay: 0,
+        }
+    }
+
+    const MSG: &[u8] = b"From: s@example.test\nTo: u@example.test\nSubject: monthly report\nMessage-ID: <1@example.test>\n\nhello\n";
+
+    fn setup(script: &str) -> (tempfile::TempDir, SieveSettings) {
+        let d = tempfile::tempdir().unwrap();
+        Maildir::create(d.path()).unwrap();
+        let store = Store::new(
+            d.path(),
+            StoreLimits {
+                max_scripts: 10,
+                max_script_size: 1 << 20,
+                quota_bytes: 1 << 20,
+            },
+        );
+        store.put("main", script.as_bytes()).unwrap();
+        store.set_active(Some("main")).unwrap();
+        (d, SieveSettings::none())
+    }
+
+    fn run(d: &Path, s: &SieveSettings, raw: &[u8]) -> Decision {
+        decide(
+            s,
+            &user(),
+            d,
+            "s@example.test",
+            "u@example.test",
+            raw,
+            &Clock::System,
+        )
+    }
+
+    #[test]
+    fn no_script_is_a_plain_keep() {
+        let d = tempfile::tempdir().unwrap();
+        let s = SieveSettings::none();
+        assert!(!applies(&s, &user(), d.path()));
+        assert!(run(d.path(), &s, MSG).is_plain_keep());
+    }
+
+    #[test]
+    fn fileinto_with_flags_and_implicit_keep_cancelled() {
+        let (d, s) = setup(
+            "require [\"fileinto\", \"imap4flags\"];\nif header :contains \"subject\" \"report\" { fileinto :flags \"\\\\Seen\" \"Reports\"; }\n",
+        );
+        let r = run(d.path(), &s, MSG);
+        assert_eq!(
+            r.filings,
+            vec![Filing {
+                folder: "Reports".into(),
+                flags: vec!["\\Seen".into()],
+                create: false
+            }]
+        );
+        assert!(!r.is_plain_keep());
+    }
+
+    #[test]
+    fn before_domain_user_and_after_scripts_all_run_in_order() {
+        let (d, mut s) = setup("require \"fileinto\"; fileinto \"User\";\n");
+        let sys = tempfile::tempdir().unwrap();
+        fs::write(
+            sys.path().join("before.sieve"),
+            "require \"fileinto\"; fileinto \"Before\";\n",
+        )
+        .unwrap();
+        fs::write(
+            sys.path().join("after.sieve"),
+            "require \"fileinto\"; fileinto \"After\";\n",
+        )
+        .unwrap();
+        fs::create_dir(sys.path().join("domains")).unwrap();
+        fs::write(sys.path().join("domains/example.test.sieve"), "keep;\n").unwrap();
+        s.before = sys.path().join("before.sieve");
+        s.after = sys.path().join("after.sieve");
+        s.domain_dir = sys.path().join("domains");
+        let r = run(d.path(), &s, MSG);
+        let names: Vec<&str> = r.filings.iter().map(|f| f.folder.as_str()).collect();
+        assert_eq!(names, ["Before", "INBOX", "User", "After"]);
+    }
+
+    #[test]
+    fn reject_redirect_and_vacation_once() {
+        let (d, s) = setup("require \"reject\"; reject \"no thanks\";\n");
+        assert_eq!(run(d.path(), &s, MSG).reject.as_deref(), Some("no thanks"));
+        let (d, s) = setup("redirect \"v@example.test\";\n");
+        let r = run(d.path(), &s, MSG);
+        assert!(r.filings.is_empty());
+        assert_eq!(r.outgoing.len(), 1);
+        assert_eq!(r.outgoing[0].to, "v@example.test");
+        assert_eq!(r.outgoing[0].sender, "s@example.test");
+        assert!(r.outgoing[0]
+            .data
+            .starts_with(b"Delivered-To: u@example.test\nFrom:"));
+        let (d, s) = setup("require \"vacation\"; vacation :subject \"出差\" \"away\";\n");
+        let r = run(d.path(), &s, MSG);
+        assert_eq!(r.outgoing.len(), 1, "{r:?}");
+        let o = &r.outgoing[0];
+        assert_eq!(o.sender, "");
+        let text = String::from_utf8_lossy(&o.data);
+        assert!(text.contains("Auto-Submitted: auto-replied"), "{text}");
+        assert!(text.contains("Subject: =?utf-8?B?5Ye65beu?="), "{text}");
+        assert!(text.contains("In-Reply-To: <1@example.test>"), "{text}");
+        let (key, until) = o.remember.clone().unwrap();
+        remember(d.path(), &key, until).unwrap();
+        assert!(run(d.path(), &s, MSG).outgoing.is_empty());
+    }
+
+    #[test]
+    fn a_broken_script_keeps_the_message_and_is_told_once() {
+        let (d, s) = setup("keep;\n");
+        fs::write(d.path().join("sieve/main.sieve"), "if {\n").unwrap();
+        let r = run(d.path(), &s, MSG);
+        let (key, text) = r.failure.clone().expect("a failure");
+        assert!(text.contains("your script \"main\""), "{text}");
+        assert_eq!(r.filings.len(), 1);
+        tell_failure(d.path(), &key, &text, "mx.example.test", 1);
+        tell_failure(d.path(), &key, &text, "mx.example.test", 2);
+        assert_eq!(fs::read_dir(d.path().join("new")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn flags_move_the_file_to_cur() {
+        let d = tempfile::tempdir().unwrap();
+        let md = Maildir::create(d.path()).unwrap();
+        let dl = md.inbox().deliver(&mut &MSG[..], None).unwrap();
+        set_flags(
+            &dl.path,
+            &["\\Flagged".into(), "\\Seen".into(), "$label".into()],
+        )
+        .unwrap();
+        let names: Vec<String> = fs::read_dir(d.path().join("cur"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 1);
+        assert!(names[0].ends_with(":2,FS"), "{names:?}");
+    }
+}

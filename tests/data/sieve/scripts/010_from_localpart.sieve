@@ -1,0 +1,2 @@
+require "fileinto";
+if address :localpart :matches "from" "*a*" { fileinto "HasA"; }

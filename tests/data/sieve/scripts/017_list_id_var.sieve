@@ -1,0 +1,2 @@
+require ["fileinto", "variables"];
+if header :matches "list-id" "*<*.*.*>" { fileinto "list/${2}"; stop; }

@@ -1,0 +1,3 @@
+require ["fileinto", "variables"];
+set "x" "kmp";
+if string :is "${x}" "kmp" { fileinto "String"; }

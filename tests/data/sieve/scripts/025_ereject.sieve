@@ -1,0 +1,2 @@
+require "ereject";
+if exists "x-virus-status" { ereject "virus"; }

@@ -1,0 +1,3 @@
+require ["reject", "fileinto"];
+fileinto "A";
+if header :contains "subject" "you won" { reject "spam"; }

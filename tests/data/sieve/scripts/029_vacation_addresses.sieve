@@ -1,0 +1,2 @@
+require "vacation";
+vacation :addresses ["team@example.org", "me+lists@example.com"] :from "me@example.com" "Away.";

@@ -1,0 +1,5 @@
+require ["imap4flags", "fileinto"];
+setflag "\\Seen";
+fileinto :flags ["\\Answered", "work"] "Work";
+removeflag "\\Seen";
+keep;

@@ -1,0 +1,2 @@
+require ["body", "fileinto"];
+if body :text :contains ["合同", "開會", "宕机"] { fileinto "CN-Body"; }

@@ -1,0 +1,2 @@
+require ["date", "fileinto", "relational"];
+if date :value "ge" :originalzone "date" "hour" "09" { fileinto "Morning"; }

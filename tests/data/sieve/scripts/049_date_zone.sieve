@@ -1,0 +1,2 @@
+require ["date", "fileinto", "variables"];
+if date :matches :zone "+0000" "date" "date" "*" { fileinto "utc-${1}"; }

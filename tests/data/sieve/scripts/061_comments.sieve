@@ -1,0 +1,4 @@
+# a comment
+require "fileinto"; /* bracket
+comment */
+if /* here */ true { fileinto "Commented"; } # end

@@ -1,0 +1,4 @@
+require ["fileinto"];
+fileinto "One";
+fileinto "Two";
+fileinto "One";

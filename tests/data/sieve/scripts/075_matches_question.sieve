@@ -1,0 +1,2 @@
+require ["fileinto", "variables"];
+if header :matches "subject" "??*" { fileinto "p-${1}${2}"; }

@@ -1,0 +1,2 @@
+require "fileinto";
+if header :matches ["subject", "x-mailer"] ["*foxmail*", "*report*", "*hops*"] { fileinto "Matched"; }

@@ -1,0 +1,2 @@
+require ["spamtest", "fileinto", "variables", "relational", "comparator-i;ascii-numeric"];
+if spamtest :matches "*" { fileinto "spam-${1}"; }

@@ -1,0 +1,6 @@
+require "fileinto";
+if exists "from" {
+  if header :contains "subject" "e" { fileinto "E"; stop; }
+  fileinto "NoE";
+}
+fileinto "After";

@@ -1,0 +1,2 @@
+require ["vacation", "variables"];
+if header :matches "subject" "*" { vacation :days 2 :subject "Re: ${1}" "收到：${1}"; }

@@ -1,0 +1,4 @@
+require "imap4flags";
+setflag "\\Flagged";
+keep;
+addflag "late";

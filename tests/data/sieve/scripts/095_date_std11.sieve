@@ -1,0 +1,2 @@
+require ["date", "fileinto", "variables"];
+if date :matches :originalzone "date" "std11" "*" { fileinto "${1}"; }

@@ -1,0 +1,2 @@
+require "fileinto";
+if exists ["from", "to", "date", "message-id"] { fileinto "Complete"; }

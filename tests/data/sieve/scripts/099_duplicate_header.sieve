@@ -1,0 +1,2 @@
+require ["duplicate", "fileinto"];
+if duplicate :header "subject" :seconds 60 { fileinto "SeenSubject"; }

@@ -1,0 +1,2 @@
+require "fileinto";
+if header :matches "subject" "*\\?*" { fileinto "Question"; } elsif header :matches "subject" "\\[*" { fileinto "Bracket"; }

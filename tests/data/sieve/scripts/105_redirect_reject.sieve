@@ -1,0 +1,3 @@
+require "reject";
+redirect "a@example.net";
+reject "refused";

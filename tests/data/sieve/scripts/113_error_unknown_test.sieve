@@ -1,0 +1,3 @@
+require "fileinto";
+if true { keep; }
+if frobnicate "x" { discard; }

@@ -1,0 +1,3 @@
+if header :foo "subject" "x" {
+  discard;
+}

@@ -1,0 +1,2 @@
+
+redirect "not an address";
