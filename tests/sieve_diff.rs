@@ -17,7 +17,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kmpromail::sieve::{self, Action, Env, Envelope, Extensions, Message};
+use kmpromail::sieve::{
+    self, Action, Env, Envelope, Extensions, Limits, Loader, Location, Message,
+};
 
 const RCPT: &str = "me@example.com";
 
@@ -34,6 +36,24 @@ fn files(dir: &str, ext: &str) -> Vec<(String, PathBuf)> {
         .collect();
     v.sort();
     v
+}
+
+/// Included scripts: tests/data/sieve/include/personal/ and global/, the
+/// directories Pigeonhole's `sieve` and `sieve_global` name.
+struct Includes;
+
+impl Loader for Includes {
+    fn load(&self, name: &str, location: Location) -> Result<Option<String>, String> {
+        let dir = match location {
+            Location::Personal => "personal",
+            Location::Global => "global",
+        };
+        let path = data()
+            .join("include")
+            .join(dir)
+            .join(format!("{name}.sieve"));
+        Ok(fs::read_to_string(path).ok())
+    }
 }
 
 /// The Env both sides agree on: no own addresses besides the recipient,
@@ -83,7 +103,12 @@ fn flags(f: &[String]) -> String {
 
 /// Our actions as normalised lines.
 fn ours(script: &str, raw: &[u8], env: &Envelope) -> Vec<String> {
-    let compiled = match sieve::compile(script, &Extensions::all()) {
+    let compiled = match sieve::compile_with(
+        script,
+        &Extensions::all(),
+        Some(&Includes),
+        &Limits::default(),
+    ) {
         Ok(s) => s,
         Err(e) => return vec![format!("compile-error line {}", e.line)],
     };
@@ -276,10 +301,11 @@ fn pigeonhole_config(dir: &Path) -> PathBuf {
         "mail_uid = {uid}\nmail_gid = {uid}\nfirst_valid_uid = 0\nfirst_valid_gid = 0\n\
          sendmail_path = /bin/true\n\
          mail_location = maildir:~/Maildir\n\
-         plugin {{\n  sieve_extensions = +vacation-seconds +spamtest +spamtestplus +virustest\n\
+         plugin {{\n  sieve = file:{dir}/sieve;active={dir}/.dovecot.sieve\n  sieve_global = {dir}/global\n  sieve_extensions = +vacation-seconds +spamtest +spamtestplus +virustest\n\
          sieve_spamtest_status_type = score\n  sieve_spamtest_status_header = X-Spam-Score\n  sieve_spamtest_max_value = 10\n\
          sieve_virustest_status_type = text\n  sieve_virustest_status_header = X-Virus-Status\n\
-         sieve_virustest_text_value1 = clean\n  sieve_virustest_text_value5 = infected\n}}\n"
+         sieve_virustest_text_value1 = clean\n  sieve_virustest_text_value5 = infected\n}}\n",
+        dir = dir.display()
     );
     let path = dir.join("dovecot.conf");
     fs::write(&path, conf).unwrap();
@@ -356,6 +382,20 @@ fn sieve_agrees_with_pigeonhole() {
             .args(["0644", tmp.join(name).to_str().unwrap()])
             .status()
             .unwrap();
+    }
+    for (dir, to) in [("personal", "sieve"), ("global", "global")] {
+        fs::create_dir_all(tmp.join(to)).unwrap();
+        Command::new("chmod")
+            .args(["0777", tmp.join(to).to_str().unwrap()])
+            .status()
+            .unwrap();
+        for (name, path) in files(&format!("include/{dir}"), "sieve") {
+            fs::copy(&path, tmp.join(to).join(&name)).unwrap();
+            Command::new("chmod")
+                .args(["0666", tmp.join(to).join(&name).to_str().unwrap()])
+                .status()
+                .unwrap();
+        }
     }
     let pairs: Vec<(&String, &String)> = scripts
         .iter()
