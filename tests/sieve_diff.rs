@@ -14,6 +14,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -296,7 +297,7 @@ fn pigeonhole_config(dir: &Path) -> PathBuf {
     // ~ is the HOME each run is given.
     // sieve-test drops privileges to mail_uid; as root that must be
     // another user, who must then read the corpus and the temp dir.
-    let uid = run_uid();
+    let uid = run_uid(dir);
     let conf = format!(
         "mail_uid = {uid}\nmail_gid = {uid}\nfirst_valid_uid = 0\nfirst_valid_gid = 0\n\
          sendmail_path = /bin/true\n\
@@ -312,15 +313,19 @@ fn pigeonhole_config(dir: &Path) -> PathBuf {
     path
 }
 
-/// Our own uid, or nobody's when we are root (Dovecot refuses root).
-fn run_uid() -> u32 {
-    let out = Command::new("id").arg("-u").output().unwrap();
-    let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+/// Our own uid (the owner of what we create), or nobody's when we are
+/// root (Dovecot refuses root).
+fn run_uid(dir: &Path) -> u32 {
+    let uid = fs::metadata(dir).unwrap().uid();
     if uid == 0 {
         65534
     } else {
         uid
     }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn envelopes() -> BTreeMap<String, (String, String)> {
@@ -365,10 +370,7 @@ fn sieve_agrees_with_pigeonhole() {
     let tmp = std::env::temp_dir().join(format!("kmp-sieve-diff-{}", std::process::id()));
     fs::create_dir_all(&tmp).unwrap();
     // Readable and writable by the user sieve-test switches to.
-    Command::new("chmod")
-        .args(["0777", tmp.to_str().unwrap()])
-        .status()
-        .unwrap();
+    chmod(&tmp, 0o777);
     let conf = pigeonhole_config(&tmp);
     let scripts = files("scripts", "sieve");
     let messages = files("messages", "eml");
@@ -378,23 +380,14 @@ fn sieve_agrees_with_pigeonhole() {
     // the script, and the user it runs as must read both.
     for (name, path) in scripts.iter().chain(messages.iter()) {
         fs::copy(path, tmp.join(name)).unwrap();
-        Command::new("chmod")
-            .args(["0644", tmp.join(name).to_str().unwrap()])
-            .status()
-            .unwrap();
+        chmod(&tmp.join(name), 0o644);
     }
     for (dir, to) in [("personal", "sieve"), ("global", "global")] {
         fs::create_dir_all(tmp.join(to)).unwrap();
-        Command::new("chmod")
-            .args(["0777", tmp.join(to).to_str().unwrap()])
-            .status()
-            .unwrap();
+        chmod(&tmp.join(to), 0o777);
         for (name, path) in files(&format!("include/{dir}"), "sieve") {
             fs::copy(&path, tmp.join(to).join(&name)).unwrap();
-            Command::new("chmod")
-                .args(["0666", tmp.join(to).join(&name).to_str().unwrap()])
-                .status()
-                .unwrap();
+            chmod(&tmp.join(to).join(&name), 0o666);
         }
     }
     let pairs: Vec<(&String, &String)> = scripts
@@ -442,10 +435,7 @@ fn sieve_agrees_with_pigeonhole() {
         if b.iter().any(|l| l.starts_with("vacation ")) {
             let home = tmp.join(format!("home-{s}-{m}"));
             fs::create_dir_all(&home).unwrap();
-            Command::new("chmod")
-                .args(["0777", home.to_str().unwrap()])
-                .status()
-                .unwrap();
+            chmod(&home, 0o777);
             let exec = Command::new("sieve-test")
                 .env("HOME", &home)
                 .env("TZ", "UTC")
