@@ -14,10 +14,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kmpromail::sieve::{self, Action, Env, Envelope, Extensions, Message};
+use kmpromail::sieve::{
+    self, Action, Env, Envelope, Extensions, Limits, Loader, Location, Message,
+};
 
 const RCPT: &str = "me@example.com";
 
@@ -34,6 +37,24 @@ fn files(dir: &str, ext: &str) -> Vec<(String, PathBuf)> {
         .collect();
     v.sort();
     v
+}
+
+/// Included scripts: tests/data/sieve/include/personal/ and global/, the
+/// directories Pigeonhole's `sieve` and `sieve_global` name.
+struct Includes;
+
+impl Loader for Includes {
+    fn load(&self, name: &str, location: Location) -> Result<Option<String>, String> {
+        let dir = match location {
+            Location::Personal => "personal",
+            Location::Global => "global",
+        };
+        let path = data()
+            .join("include")
+            .join(dir)
+            .join(format!("{name}.sieve"));
+        Ok(fs::read_to_string(path).ok())
+    }
 }
 
 /// The Env both sides agree on: no own addresses besides the recipient,
@@ -83,7 +104,12 @@ fn flags(f: &[String]) -> String {
 
 /// Our actions as normalised lines.
 fn ours(script: &str, raw: &[u8], env: &Envelope) -> Vec<String> {
-    let compiled = match sieve::compile(script, &Extensions::all()) {
+    let compiled = match sieve::compile_with(
+        script,
+        &Extensions::all(),
+        Some(&Includes),
+        &Limits::default(),
+    ) {
         Ok(s) => s,
         Err(e) => return vec![format!("compile-error line {}", e.line)],
     };
@@ -246,6 +272,23 @@ fn theirs(out: &str, ok: bool) -> Vec<String> {
         }
     }
     flush(&mut cur, &mut lines);
+    // sieve-test lists the implicit keep apart even when an action of the
+    // script already stores into INBOX (fileinto :copy "INBOX"); it
+    // stores once when it executes, so the two are one store here.
+    let inbox: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("store INBOX [")?.strip_suffix(']'))
+        .flat_map(|f| f.split_whitespace().map(str::to_string))
+        .collect();
+    if lines
+        .iter()
+        .filter(|l| l.starts_with("store INBOX ["))
+        .count()
+        > 1
+    {
+        lines.retain(|l| !l.starts_with("store INBOX ["));
+        lines.push(format!("store INBOX [{}]", flags(&inbox)));
+    }
     lines.sort();
     lines
 }
@@ -254,30 +297,35 @@ fn pigeonhole_config(dir: &Path) -> PathBuf {
     // ~ is the HOME each run is given.
     // sieve-test drops privileges to mail_uid; as root that must be
     // another user, who must then read the corpus and the temp dir.
-    let uid = run_uid();
+    let uid = run_uid(dir);
     let conf = format!(
         "mail_uid = {uid}\nmail_gid = {uid}\nfirst_valid_uid = 0\nfirst_valid_gid = 0\n\
          sendmail_path = /bin/true\n\
          mail_location = maildir:~/Maildir\n\
-         plugin {{\n  sieve_extensions = +vacation-seconds +spamtest +spamtestplus +virustest\n\
+         plugin {{\n  sieve = file:{dir}/sieve;active={dir}/.dovecot.sieve\n  sieve_global = {dir}/global\n  sieve_extensions = +vacation-seconds +spamtest +spamtestplus +virustest\n\
          sieve_spamtest_status_type = score\n  sieve_spamtest_status_header = X-Spam-Score\n  sieve_spamtest_max_value = 10\n\
          sieve_virustest_status_type = text\n  sieve_virustest_status_header = X-Virus-Status\n\
-         sieve_virustest_text_value1 = clean\n  sieve_virustest_text_value5 = infected\n}}\n"
+         sieve_virustest_text_value1 = clean\n  sieve_virustest_text_value5 = infected\n}}\n",
+        dir = dir.display()
     );
     let path = dir.join("dovecot.conf");
     fs::write(&path, conf).unwrap();
     path
 }
 
-/// Our own uid, or nobody's when we are root (Dovecot refuses root).
-fn run_uid() -> u32 {
-    let out = Command::new("id").arg("-u").output().unwrap();
-    let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+/// Our own uid (the owner of what we create), or nobody's when we are
+/// root (Dovecot refuses root).
+fn run_uid(dir: &Path) -> u32 {
+    let uid = fs::metadata(dir).unwrap().uid();
     if uid == 0 {
         65534
     } else {
         uid
     }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn envelopes() -> BTreeMap<String, (String, String)> {
@@ -322,10 +370,7 @@ fn sieve_agrees_with_pigeonhole() {
     let tmp = std::env::temp_dir().join(format!("kmp-sieve-diff-{}", std::process::id()));
     fs::create_dir_all(&tmp).unwrap();
     // Readable and writable by the user sieve-test switches to.
-    Command::new("chmod")
-        .args(["0777", tmp.to_str().unwrap()])
-        .status()
-        .unwrap();
+    chmod(&tmp, 0o777);
     let conf = pigeonhole_config(&tmp);
     let scripts = files("scripts", "sieve");
     let messages = files("messages", "eml");
@@ -335,10 +380,15 @@ fn sieve_agrees_with_pigeonhole() {
     // the script, and the user it runs as must read both.
     for (name, path) in scripts.iter().chain(messages.iter()) {
         fs::copy(path, tmp.join(name)).unwrap();
-        Command::new("chmod")
-            .args(["0644", tmp.join(name).to_str().unwrap()])
-            .status()
-            .unwrap();
+        chmod(&tmp.join(name), 0o644);
+    }
+    for (dir, to) in [("personal", "sieve"), ("global", "global")] {
+        fs::create_dir_all(tmp.join(to)).unwrap();
+        chmod(&tmp.join(to), 0o777);
+        for (name, path) in files(&format!("include/{dir}"), "sieve") {
+            fs::copy(&path, tmp.join(to).join(&name)).unwrap();
+            chmod(&tmp.join(to).join(&name), 0o666);
+        }
     }
     let pairs: Vec<(&String, &String)> = scripts
         .iter()
@@ -385,10 +435,7 @@ fn sieve_agrees_with_pigeonhole() {
         if b.iter().any(|l| l.starts_with("vacation ")) {
             let home = tmp.join(format!("home-{s}-{m}"));
             fs::create_dir_all(&home).unwrap();
-            Command::new("chmod")
-                .args(["0777", home.to_str().unwrap()])
-                .status()
-                .unwrap();
+            chmod(&home, 0o777);
             let exec = Command::new("sieve-test")
                 .env("HOME", &home)
                 .env("TZ", "UTC")

@@ -85,7 +85,14 @@ pub fn run(
     r.block(&prog.cmds, &mut scope)?;
     r.check_conflicts()?;
     let mut actions: Vec<Action> = r.actions.into_iter().map(|(a, _)| a).collect();
-    if r.implicit_keep {
+    // RFC 5228 2.10.3: an implicit keep into a mailbox the script already
+    // filed into (fileinto :copy "INBOX") stores once.
+    let inbox_done = actions.iter().any(|a| match a {
+        Action::Keep { .. } => true,
+        Action::Fileinto { mailbox, .. } => mailbox.eq_ignore_ascii_case("INBOX"),
+        _ => false,
+    });
+    if r.implicit_keep && !inbox_done {
         let flags = r.flags.clone();
         actions.push(Action::Keep {
             flags,

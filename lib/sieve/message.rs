@@ -100,9 +100,10 @@ impl<'a> Message<'a> {
     }
 
     /// The decoded content of each leaf part whose type matches one of
-    /// `types` ("text", "text/plain"; "" matches all); body :text is
-    /// :content "text".
-    pub fn body_parts(&self, types: &[String]) -> Vec<String> {
+    /// `types` ("text", "text/plain"; "" matches all). `as_text` (body
+    /// :text, RFC 5173 5.2) also turns HTML into text; :content leaves
+    /// each part as it is, only decoded.
+    pub fn body_parts(&self, types: &[String], as_text: bool) -> Vec<String> {
         let Some(m) = MessageParser::default().parse(self.raw) else {
             return Vec::new();
         };
@@ -143,7 +144,7 @@ impl<'a> Message<'a> {
                     };
                     if ty == "text" {
                         let t = mime::decode(&decoded, charset.as_deref());
-                        if sub == "html" {
+                        if as_text && sub == "html" {
                             strip_html(&t)
                         } else {
                             t

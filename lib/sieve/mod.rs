@@ -484,6 +484,15 @@ mod api_tests {
         assert_eq!(Extensions::parse(&all.names()), Ok(all));
         assert!(all.names().starts_with("fileinto reject ereject"));
         assert!(Extensions::parse("fileinto nope").is_err());
+        assert_eq!(
+            all.names(),
+            "fileinto reject ereject envelope encoded-character variables vacation \
+             vacation-seconds relational subaddress spamtest spamtestplus virustest imap4flags \
+             copy body date index mailbox enotify duplicate include comparator-i;ascii-numeric"
+        );
+        assert_eq!(all.notify_methods(), Some("mailto"));
+        assert_eq!(all.without(Extension::Enotify).notify_methods(), None);
+        assert_eq!(Extensions::none().names(), "");
     }
 
     #[test]

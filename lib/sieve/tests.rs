@@ -270,6 +270,16 @@ fn copy_reject_and_conflicts() {
     );
     assert_eq!(a.len(), 3);
     assert_eq!(a[2], keep());
+    let a = run("require \"ereject\"; ereject \"病毒\";");
+    assert_eq!(
+        a,
+        vec![Action::Reject {
+            reason: "病毒".into(),
+            ereject: true
+        }]
+    );
+    let a = run("require [\"copy\",\"fileinto\"]; fileinto :copy \"INBOX\";");
+    assert_eq!(a.len(), 1, "{a:?}");
     let a = run("require \"reject\"; reject \"不要\";");
     assert_eq!(
         a,

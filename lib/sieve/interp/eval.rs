@@ -121,10 +121,10 @@ impl Run<'_, '_> {
             } => {
                 let values = match transform {
                     BodyTransform::Raw => vec![self.msg.raw_body()],
-                    BodyTransform::Text => self.msg.body_parts(&["text".to_string()]),
+                    BodyTransform::Text => self.msg.body_parts(&["text".to_string()], true),
                     BodyTransform::Content => {
                         let t = self.expand_all(types, scope);
-                        self.msg.body_parts(&t)
+                        self.msg.body_parts(&t, false)
                     }
                 };
                 let keys = self.expand_all(keys, scope);

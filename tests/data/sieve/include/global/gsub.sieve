@@ -1,0 +1,5 @@
+require ["fileinto", "variables", "include"];
+global "tag";
+fileinto "Global-${tag}";
+return;
+fileinto "Never";

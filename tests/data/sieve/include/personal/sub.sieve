@@ -1,0 +1,3 @@
+require ["fileinto"];
+if header :contains "subject" "report" { fileinto "Reports"; stop; }
+fileinto "FromPersonal";
