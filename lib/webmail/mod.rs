@@ -65,6 +65,7 @@
 //!    server (`common::webmail_instance()`), and unit tests for pure logic.
 
 pub mod app;
+pub mod contacts;
 pub mod imap;
 pub mod lang;
 pub mod multipart;

@@ -1,6 +1,7 @@
 //! The route table and the pages. One file per group of pages; see the
 //! module doc of `webmail` for how to add one.
 
+pub mod contacts;
 pub mod folders;
 pub mod list;
 pub mod login;
@@ -67,6 +68,14 @@ pub static ROUTES: &[Route] = &[
     post("/read/images", true, read::trust_sender),
     get("/search", true, search::show),
     get("/quota", true, quota::show),
+    get("/contacts", true, contacts::show),
+    get("/contacts/edit", true, contacts::edit),
+    post("/contacts/save", true, contacts::save),
+    post("/contacts/act", true, contacts::act),
+    post("/contacts/groups", true, contacts::groups),
+    post("/contacts/import", true, contacts::import),
+    get("/contacts/export", true, contacts::export),
+    post("/contacts/add-sender", true, contacts::add_sender),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known
