@@ -14,6 +14,16 @@ pub mod vcard;
 
 use std::cmp::Ordering;
 
+/// The server METADATA entry (RFC 5464, mailbox `""`) through which
+/// kmp-imapd serves a user the address book of their own domain: its
+/// users, then the entries its postmaster adds, as vCards one after the
+/// other. Read-only.
+pub const DIRECTORY_ENTRY: &str = "/shared/vendor/kmpromail/directory";
+/// Where a domain's postmaster (the user `postmaster@DOMAIN`) keeps the
+/// entries added to the domain's book: a private server entry of theirs,
+/// vCards one after the other.
+pub const POSTMASTER_ENTRY: &str = "/private/vendor/kmpromail/directory";
+
 /// Most contacts one import may bring (and one address book holds).
 pub const MAX_CONTACTS: usize = 4000;
 /// Longest value of one field, in bytes; longer ones are cut at a

@@ -20,11 +20,7 @@ use crate::imapc::{Client, Error};
 
 /// Below this entry, one per contact; its own value lists the groups.
 pub const BOOK_ENTRY: &str = "/private/vendor/kmpromail/contacts";
-/// The domain's address book, served by kmp-imapd.
-pub const DIRECTORY_ENTRY: &str = "/shared/vendor/kmpromail/directory";
-/// The entries a domain's postmaster adds to the domain's book: vCards
-/// in the postmaster's own server METADATA.
-pub const POSTMASTER_ENTRY: &str = "/private/vendor/kmpromail/directory";
+pub use crate::contacts::{DIRECTORY_ENTRY, POSTMASTER_ENTRY};
 
 /// Most entries one SETMETADATA carries (each value is a literal, and
 /// kmp-imapd takes 64 literals per command).
