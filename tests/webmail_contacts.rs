@@ -441,3 +441,38 @@ c.logout()
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(names(&w.get("/contacts", Some(&s))), ["王老师"]);
 }
+
+#[test]
+fn twelve_hundred_contacts_fit_and_list() {
+    let Some(w) = webmail_instance() else { return };
+    let s = w.login("u@example.test", "secret");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("many.csv");
+    let mut text =
+        String::from("\"First Name\",\"Last Name\",\"E-mail Address\",\"Categories\"\r\n");
+    for i in 0..1200 {
+        text.push_str(&format!(
+            "\"名{i}\",\"张\",\"user{i}@example.cn\",\"{}\"\r\n",
+            if i % 2 == 0 { "偶数" } else { "奇数" }
+        ));
+    }
+    std::fs::write(&file, encoding_rs::GBK.encode(&text).0).unwrap();
+    let started = std::time::Instant::now();
+    let r = import(&w, &s, &file);
+    assert!(
+        r.header("location").unwrap_or_default().contains("n=1200"),
+        "{r:?}"
+    );
+    eprintln!("import of 1200: {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let page = w.get("/contacts", Some(&s));
+    eprintln!("list of 1200: {:?}", started.elapsed());
+    assert_eq!(names(&page).len(), 1200);
+    let g = w.get(
+        &format!("/contacts?group={}", common::webmail::enc("奇数")),
+        Some(&s),
+    );
+    assert_eq!(names(&g).len(), 600);
+    let found = w.get("/contacts?q=user1199@", Some(&s));
+    assert_eq!(names(&found), ["张名1199"]);
+}
