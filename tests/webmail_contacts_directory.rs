@@ -104,6 +104,49 @@ U.cmd('SETMETADATA "" (/private/b "%s")' % big)
     assert!(!page.body.contains("name=\"id\""));
     assert!(!page.body.contains("/contacts/import"));
     assert!(page.body.contains("class=\"copy\""));
+    // Only the postmaster may change the domain's entries.
+    assert!(!page.body.contains("/contacts/domain"));
+    let csrf = page.csrf();
+    let r = w.post(
+        "/contacts/domain",
+        Some(&s),
+        &[("csrf", &csrf), ("do", "add"), ("email", "x@example.test")],
+    );
+    assert_eq!(r.status, 403);
+    // The postmaster's page: add one, see it from another user, remove one.
+    let pm = w.login("postmaster@example.test", "secret");
+    let page = w.get("/contacts?book=domain", Some(&pm));
+    assert!(page.body.contains("/contacts/domain"), "{}", page.body);
+    let csrf = page.csrf();
+    let r = w.post(
+        "/contacts/domain",
+        Some(&pm),
+        &[
+            ("csrf", &csrf),
+            ("do", "add"),
+            ("name", "财务部"),
+            ("email", "finance@example.test"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let s = w.login("v@example.test", "secret");
+    let page = w.get("/contacts?book=domain", Some(&s));
+    assert!(page.body.contains("财务部"), "{}", page.body);
+    assert!(page.body.contains("前台"));
+    let r = w.post(
+        "/contacts/domain",
+        Some(&pm),
+        &[
+            ("csrf", &csrf),
+            ("do", "delete"),
+            ("email", "reception@example.test"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = w.get("/contacts?book=domain", Some(&s));
+    assert!(!page.body.contains("前台"));
+    assert!(page.body.contains("财务部"));
+
     let s = w.login("w@other.test", "secret");
     let page = w.get("/contacts?book=domain", Some(&s));
     assert!(page.body.contains("w@other.test"));

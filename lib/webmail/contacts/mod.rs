@@ -166,6 +166,28 @@ pub fn directory_from_text(text: &str) -> Vec<Contact> {
     list
 }
 
+/// The entries the logged-in postmaster added to the domain's book.
+pub fn load_postmaster(c: &mut Client) -> Result<Vec<Contact>, Error> {
+    let got = c.get_metadata("", &[POSTMASTER_ENTRY])?;
+    let text = got
+        .into_iter()
+        .find_map(|(_, v)| v)
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_default();
+    let mut list = directory_from_text(&text);
+    for c in &mut list {
+        c.id.clear();
+    }
+    Ok(list)
+}
+
+/// Writes them back (none: the entry is removed).
+pub fn save_postmaster(c: &mut Client, list: &[Contact]) -> Result<(), Error> {
+    let text = vcard::write_all(list, vcard::Version::V4);
+    let value = (!text.is_empty()).then_some(text.as_bytes());
+    c.set_metadata("", &[(POSTMASTER_ENTRY, value)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,9 @@
 //! POST /contacts/act (the ticked contacts: delete, add to or remove from
 //! a group), POST /contacts/groups (create, rename, delete),
 //! POST /contacts/import (a file), GET /contacts/export (`format`, `group`),
-//! POST /contacts/add-sender (from the message page).
+//! POST /contacts/add-sender (from the message page), POST
+//! /contacts/domain (the domain's postmaster adds or removes an entry of
+//! the domain's book).
 
 use serde_json::{json, Value};
 
@@ -36,6 +38,17 @@ fn list_page(ctx: &mut Ctx, status: u16, error: Option<Value>) -> Result<Respons
         store::load_directory(ctx.imap())?
     } else {
         book.contacts.clone()
+    };
+    // The postmaster sees the entries they added, to remove them.
+    let managed: Option<Vec<Value>> = if domain && is_postmaster(ctx) {
+        let own = store::load_postmaster(ctx.imap())?;
+        Some(
+            own.iter()
+                .map(|c| json!({ "name": c.full_name, "email": c.email() }))
+                .collect(),
+        )
+    } else {
+        None
     };
     let shown: Vec<Value> = list
         .iter()
@@ -66,6 +79,7 @@ fn list_page(ctx: &mut Ctx, status: u16, error: Option<Value>) -> Result<Respons
             "group_q": group.as_deref().map(url_encode),
             "groups": groups,
             "domain": domain,
+            "managed": managed,
             "error": error,
             "imported": ctx.req.param("n").and_then(|n| n.parse::<usize>().ok()),
             "skipped": ctx.req.param("skipped").and_then(|n| n.parse::<usize>().ok()),
@@ -481,6 +495,55 @@ pub fn add_sender(ctx: &mut Ctx) -> Result<Response, PageError> {
         "/read?folder={}&uid={uid}&done={done}",
         url_encode(&folder)
     )))
+}
+
+/// POST /contacts/domain: the domain's postmaster adds (`do=add`, `name`,
+/// `email`) or removes (`do=delete`, `email`) an entry of the domain's
+/// book, kept in their own METADATA. Anyone else is refused.
+pub fn domain(ctx: &mut Ctx) -> Result<Response, PageError> {
+    if !is_postmaster(ctx) {
+        return Err(PageError::Forbidden("err_not_postmaster"));
+    }
+    let email = ctx
+        .req
+        .field("email")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if !plausible_address(&email) {
+        return Err(PageError::Bad("err_contact_bad_email"));
+    }
+    let action = ctx.req.field("do").unwrap_or_default().to_string();
+    let name = ctx.req.field("name").unwrap_or_default().to_string();
+    let mut own = store::load_postmaster(ctx.imap())?;
+    let had = own.len();
+    own.retain(|c| !c.emails.iter().any(|e| e.eq_ignore_ascii_case(&email)));
+    let done = match action.as_str() {
+        "add" => {
+            let mut c = Contact {
+                full_name: name,
+                emails: vec![email],
+                ..Contact::default()
+            };
+            c.normalise();
+            own.push(c);
+            "domain_added"
+        }
+        "delete" if own.len() < had => "domain_removed",
+        "delete" => return Err(PageError::NotFound),
+        _ => return Err(PageError::Bad("err_bad_request")),
+    };
+    store::save_postmaster(ctx.imap(), &own)?;
+    Ok(ctx.redirect(&format!("/contacts?book=domain&done={done}")))
+}
+
+/// Whether the logged-in user is their domain's postmaster.
+fn is_postmaster(ctx: &mut Ctx) -> bool {
+    ctx.auth()
+        .session
+        .user
+        .rsplit_once('@')
+        .is_some_and(|(local, _)| local.eq_ignore_ascii_case("postmaster"))
 }
 
 /// Every value of form field `name` (checkboxes, repeated inputs).

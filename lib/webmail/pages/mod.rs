@@ -76,6 +76,7 @@ pub static ROUTES: &[Route] = &[
     post("/contacts/import", true, contacts::import),
     get("/contacts/export", true, contacts::export),
     post("/contacts/add-sender", true, contacts::add_sender),
+    post("/contacts/domain", true, contacts::domain),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known
