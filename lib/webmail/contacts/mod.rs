@@ -20,6 +20,8 @@ use crate::imapc::{Client, Error};
 
 /// Below this entry, one per contact; its own value lists the groups.
 pub const BOOK_ENTRY: &str = "/private/vendor/kmpromail/contacts";
+pub mod complete;
+
 pub use crate::contacts::{DIRECTORY_ENTRY, POSTMASTER_ENTRY};
 
 /// Most entries one SETMETADATA carries (each value is a literal, and
