@@ -516,6 +516,24 @@ mod tests {
     }
 
     #[test]
+    fn outlooks_own_vcard_in_gb2312_reads() {
+        // Outlook writes vCard 2.1, Chinese in quoted-printable GB2312.
+        let l = import(include_bytes!(
+            "../../tests/data/contacts/outlook-2.1-gb2312.vcf"
+        ))
+        .unwrap();
+        let c = &l[0];
+        assert_eq!(c.full_name, "张三");
+        assert_eq!((c.family.as_str(), c.given.as_str()), ("张", "三"));
+        assert_eq!(c.company, "北京某某科技有限公司");
+        assert_eq!(c.work_address.street, "中关村大街1号");
+        assert_eq!(c.work_address.country, "中国");
+        assert_eq!(c.mobile, "13800000001");
+        assert_eq!(c.work_phone, "010-12345678");
+        assert_eq!(c.emails, ["zhangsan@example.cn"]);
+    }
+
+    #[test]
     fn cards_without_name_or_email_or_end_are_refused() {
         let no_mail = "BEGIN:VCARD\nVERSION:4.0\nFN:X\nEND:VCARD\n";
         assert_eq!(
