@@ -2,8 +2,8 @@
 //! fields separated by commas, records by CRLF (a bare LF is accepted),
 //! a field in double quotes may hold commas, line breaks and doubled
 //! quotes. And the text's encoding: UTF-8 with or without a BOM, UTF-16
-//! with a BOM, else GBK (GB18030), which is what Outlook on a Chinese
-//! Windows writes ("ANSI").
+//! with a BOM, else the Windows "ANSI" code page Outlook writes in: GBK
+//! (GB18030) on a Chinese Windows, Windows-1252 on a Western one.
 
 use super::ImportError;
 
@@ -14,6 +14,14 @@ pub const MAX_FIELDS: usize = 300;
 /// GBK. Anything else, or text with control characters no address book
 /// has, is [`ImportError::Encoding`].
 pub fn decode(bytes: &[u8]) -> Result<String, ImportError> {
+    decode_with(bytes, encoding_rs::GB18030)
+}
+
+/// [`decode`] with `legacy` for text that is neither UTF-8 nor UTF-16.
+pub fn decode_with(
+    bytes: &[u8],
+    legacy: &'static encoding_rs::Encoding,
+) -> Result<String, ImportError> {
     let text = if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         std::str::from_utf8(rest)
             .map_err(|_| ImportError::Encoding)?
@@ -32,7 +40,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, ImportError> {
     } else if let Ok(s) = std::str::from_utf8(bytes) {
         s.to_string()
     } else {
-        let (s, bad) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
+        let (s, bad) = legacy.decode_without_bom_handling(bytes);
         if bad {
             return Err(ImportError::Encoding);
         }
