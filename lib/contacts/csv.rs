@@ -2,8 +2,11 @@
 //! fields separated by commas, records by CRLF (a bare LF is accepted),
 //! a field in double quotes may hold commas, line breaks and doubled
 //! quotes. And the text's encoding: UTF-8 with or without a BOM, UTF-16
-//! with a BOM, else the Windows "ANSI" code page Outlook writes in: GBK
-//! (GB18030) on a Chinese Windows, Windows-1252 on a Western one.
+//! with a BOM, else the Windows "ANSI" code page Outlook writes in, which
+//! the headings do not tell (an English Outlook on a Chinese Windows
+//! writes GBK): GBK (GB18030) on a Chinese Windows, Big5 on a Taiwanese
+//! one, Windows-1252 on a Western one, guessed from the bytes as Firefox
+//! does (chardetng, through `mime::charset::detect`).
 
 use super::ImportError;
 
@@ -14,7 +17,26 @@ pub const MAX_FIELDS: usize = 300;
 /// GBK. Anything else, or text with control characters no address book
 /// has, is [`ImportError::Encoding`].
 pub fn decode(bytes: &[u8]) -> Result<String, ImportError> {
-    decode_with(bytes, encoding_rs::GB18030)
+    let guess = crate::mime::charset::detect(bytes, None);
+    // Only the code pages Outlook writes contacts in; a guess of another
+    // (random bytes look like some legacy charset) is no encoding we know.
+    let known = [
+        encoding_rs::GB18030,
+        encoding_rs::BIG5,
+        encoding_rs::WINDOWS_1252,
+        encoding_rs::UTF_8,
+    ];
+    let legacy = if known.contains(&guess) {
+        guess
+    } else if std::str::from_utf8(bytes).is_ok()
+        || bytes.starts_with(b"\xFF\xFE")
+        || bytes.starts_with(b"\xFE\xFF")
+    {
+        encoding_rs::GB18030
+    } else {
+        return Err(ImportError::Encoding);
+    };
+    decode_with(bytes, legacy)
 }
 
 /// [`decode`] with `legacy` for text that is neither UTF-8 nor UTF-16.

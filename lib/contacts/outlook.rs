@@ -362,15 +362,7 @@ fn filler(heading: &str) -> &'static str {
 /// Reads an uploaded Outlook CSV file (any of the encodings `csv::decode`
 /// knows). All or nothing: one bad record refuses the whole file.
 pub fn import(bytes: &[u8]) -> Result<Vec<Contact>, ImportError> {
-    // Not UTF-8: the English Outlook's headings are ASCII and it writes
-    // Windows-1252; the Chinese one's are not, and it writes GBK.
-    let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
-    let legacy = if first.is_ascii() {
-        encoding_rs::WINDOWS_1252
-    } else {
-        encoding_rs::GB18030
-    };
-    let text = csv::decode_with(bytes, legacy)?;
+    let text = csv::decode(bytes)?;
     let records = csv::parse(&text)?;
     let Some((head, rows)) = records.split_first() else {
         return Err(ImportError::Empty);
@@ -701,6 +693,17 @@ pub(crate) mod tests {
         let (cp1252, _, _) = encoding_rs::WINDOWS_1252
             .encode("First Name,Last Name,E-mail Address\nZoë,García,z@x.es\n");
         assert_eq!(import(&cp1252).unwrap()[0].full_name, "Zoë García");
+        // English headings in GBK (an English Outlook on a Chinese
+        // Windows) and in Big5.
+        for enc in [encoding_rs::GBK, encoding_rs::BIG5] {
+            let (b, _, _) =
+                enc.encode("First Name,Last Name,E-mail Address,Categories\n大文,陳,c@x.hk,同事\n");
+            let c = &import(&b).unwrap()[0];
+            assert_eq!(
+                (c.full_name.as_str(), c.groups[0].as_str()),
+                ("陳大文", "同事")
+            );
+        }
         let (gbk, _, _) = encoding_rs::GBK
             .encode("名,姓,电子邮件地址,电子邮件显示名称\n三,张,z@x.cn,张三 (z@x.cn)\n");
         let zh = import(&gbk).unwrap();
