@@ -14,6 +14,7 @@
 use serde_json::{json, Value};
 
 use super::super::app::{Ctx, PageError};
+use super::super::contacts::complete::{self, Suggestion};
 use super::super::contacts::{self as store, Book};
 use super::super::request::url_encode;
 use super::super::response::Response;
@@ -544,6 +545,49 @@ fn is_postmaster(ctx: &mut Ctx) -> bool {
         .user
         .rsplit_once('@')
         .is_some_and(|(local, _)| local.eq_ignore_ascii_case("postmaster"))
+}
+
+/// What the compose page offers on its address inputs. The compose page
+/// works without them: a failure here is logged and offers nothing.
+pub fn suggestions(ctx: &mut Ctx) -> Vec<Suggestion> {
+    let label = ctx.lang.get("compose_group_label").to_string();
+    let got = (|| -> Result<Vec<Suggestion>, PageError> {
+        let book = store::load(ctx.imap())?;
+        let domain = store::load_directory(ctx.imap())?;
+        let recent = complete::load_recent(ctx.imap())?;
+        Ok(complete::suggestions(&book, &domain, &recent, &|g, n| {
+            label.replace("{name}", g).replace("{n}", &n.to_string())
+        }))
+    })();
+    got.unwrap_or_else(|e| {
+        crate::warn!("address suggestions: {e:?}");
+        Vec::new()
+    })
+}
+
+/// The address fields of a message about to be sent, each name of one of
+/// the user's groups replaced by its members ("send to a group").
+pub fn expand_groups(ctx: &mut Ctx, fields: [&mut String; 3]) -> Result<(), PageError> {
+    if !fields.iter().any(|f| {
+        complete::split_items(f)
+            .iter()
+            .any(|i| !i.trim().is_empty() && !i.contains('@'))
+    }) {
+        return Ok(());
+    }
+    let book = store::load(ctx.imap())?;
+    for f in fields {
+        *f = complete::expand_groups(f, &book);
+    }
+    Ok(())
+}
+
+/// Keeps the recipients of a message just sent as recent ones; a failure
+/// is logged (the message went).
+pub fn record_sent(ctx: &mut Ctx, mailboxes: &[String]) {
+    if let Err(e) = complete::record_recipients(ctx.imap(), mailboxes) {
+        crate::warn!("recent recipients: {e:?}");
+    }
 }
 
 /// Every value of form field `name` (checkboxes, repeated inputs).
