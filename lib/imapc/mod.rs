@@ -64,6 +64,7 @@ mod folders;
 mod messages;
 pub mod reply;
 pub mod types;
+mod urlauth;
 mod wire;
 
 use std::fmt;
@@ -80,6 +81,7 @@ pub use types::{
     Address, BodyStructure, Disposition, Envelope, Folder, FolderStatus, Quota, Selected,
     SinglePart, Summary,
 };
+pub use urlauth::Catenate;
 
 /// How the connection is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -65,6 +65,7 @@
 //!    server (`common::webmail_instance()`), and unit tests for pure logic.
 
 pub mod app;
+pub mod compose;
 pub mod contacts;
 pub mod imap;
 pub mod lang;
@@ -76,6 +77,7 @@ pub mod seal;
 pub mod settings;
 pub mod skin;
 pub mod state;
+pub mod submit;
 
 pub use app::{Auth, Ctx, PageError};
 pub use request::Request;

@@ -31,6 +31,9 @@ pub struct Settings {
     pub allow: Vec<Cidr>,
     pub deny: Vec<Cidr>,
     pub page_size: u32,
+    /// Most bytes of attachments one message may carry
+    /// (`webmail.max_attachment_size`, see [`attachment_limit`]).
+    pub max_attachments: u64,
 }
 
 impl Settings {
@@ -55,6 +58,11 @@ impl Settings {
             allow: cfg.nets("webmail.allow"),
             deny: cfg.nets("webmail.deny"),
             page_size: cfg.u64("webmail.page_size").min(500) as u32,
+            max_attachments: attachment_limit(
+                cfg.u64("webmail.max_attachment_size"),
+                cfg.u64("smtpd.max_message_size"),
+                cfg.u64("webmail.max_request_size"),
+            ),
         })
     }
 
@@ -70,6 +78,19 @@ impl Settings {
             }
         }
     }
+}
+
+/// The attachment limit: `configured` when set, else what fits in a
+/// message of the SMTP size limit once base64 has grown it by a third
+/// (less 64 KiB for the text and headers); never more than a request body
+/// may carry (less 256 KiB for the form's other fields).
+pub fn attachment_limit(configured: u64, smtp_size: u64, request_size: u64) -> u64 {
+    let wanted = if configured > 0 {
+        configured
+    } else {
+        (smtp_size / 4 * 3).saturating_sub(64 << 10)
+    };
+    wanted.min(request_size.saturating_sub(256 << 10)).max(1)
 }
 
 impl Server {
@@ -114,6 +135,25 @@ mod tests {
         assert!(Server::parse("nohost", "tls").is_err());
         assert!(Server::parse(":143", "tls").is_err());
         assert!(Server::parse("a:0", "tls").is_err());
+    }
+
+    #[test]
+    fn the_attachment_limit_follows_the_smtp_size_limit() {
+        let k = 1u64 << 10;
+        // Unset: three quarters of the SMTP limit, less 64 KiB.
+        assert_eq!(
+            attachment_limit(0, 25 << 20, 32 << 20),
+            (25 << 20) / 4 * 3 - 64 * k
+        );
+        // Set: as set, within what a request may carry.
+        assert_eq!(attachment_limit(100 * k, 25 << 20, 32 << 20), 100 * k);
+        assert_eq!(
+            attachment_limit(1 << 30, 25 << 20, 32 << 20),
+            (32 << 20) - 256 * k
+        );
+        assert_eq!(attachment_limit(0, 1024, 64 * k), 1, "never zero");
+        let s = Settings::from_config(&Config::defaults()).unwrap();
+        assert_eq!(s.max_attachments, attachment_limit(0, 25 << 20, 32 << 20));
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub const DEFAULT: &str = "default";
 /// The files served under `/static/`: name and content type. Nothing else is.
 pub const STATIC_FILES: &[(&str, &str)] = &[
     ("style.css", "text/css; charset=utf-8"),
+    ("compose.js", "text/javascript; charset=utf-8"),
     ("logo.png", "image/png"),
     ("favicon.ico", "image/x-icon"),
 ];

@@ -2,6 +2,7 @@
 //! directory on free loopback ports, the real binaries, real clients.
 #![allow(dead_code)]
 
+pub mod compose;
 pub mod raw;
 pub mod webmail;
 

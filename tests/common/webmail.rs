@@ -96,13 +96,18 @@ pub fn webmail_instance_with(config: &[(&str, &str)]) -> Option<Webmail> {
         }
         let lighttpd = which("lighttpd");
         let conf = inst.path().join("webmail/lighttpd.conf");
+        // The CGI program's standard error (its log lines) goes to
+        // lighttpd's: keep it in log/webmail.log for tests to read.
+        let cgi_log = std::fs::File::create(inst.path().join("log/webmail.log"))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
         let child = Command::new(lighttpd)
             .arg("-D")
             .arg("-f")
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(cgi_log)
             .spawn()
             .expect("start lighttpd");
         let w = Webmail {

@@ -70,6 +70,12 @@ pub const KEYS: &[Key] = &[
         doc: "Largest request body (a form with attachments); a larger one is\nrefused with 413 before it is read.",
     },
     Key {
+        name: "webmail.max_attachment_size",
+        kind: Kind::Size { min: 0, max: 1 << 30 },
+        default: "0",
+        doc: "Most bytes of attachments one message written in the webmail may\ncarry, shown on the compose page and checked before an upload. 0: what\nsmtpd.max_message_size leaves once base64 has grown the files by a\nthird. Never more than webmail.max_request_size allows.",
+    },
+    Key {
         name: "webmail.allow",
         kind: Kind::Nets,
         default: "",

@@ -91,6 +91,9 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
             "rev": u8::from(order.reverse),
             "sorts": sorts,
             "show_to": show_to,
+            // Drafts open in the compose page.
+            "is_drafts": folders.iter().any(|f| f.name == folder
+                && f.special.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("\\Drafts"))),
             "in_trash": in_trash,
             "targets": targets,
         }),

@@ -1,6 +1,7 @@
 //! The route table and the pages. One file per group of pages; see the
 //! module doc of `webmail` for how to add one.
 
+pub mod compose;
 pub mod contacts;
 pub mod folders;
 pub mod list;
@@ -8,8 +9,10 @@ pub mod login;
 pub mod mail;
 pub mod quota;
 pub mod read;
+pub mod receipt;
 pub mod search;
 pub mod settings;
+pub mod signatures;
 
 use super::app::{method_matches, Ctx, PageError};
 use super::request::{Method, Request};
@@ -68,6 +71,10 @@ pub static ROUTES: &[Route] = &[
     post("/read/images", true, read::trust_sender),
     get("/search", true, search::show),
     get("/quota", true, quota::show),
+    get("/compose", true, compose::show),
+    post("/compose", true, compose::submit),
+    post("/read/receipt", true, receipt::receipt),
+    post("/settings/compose", true, signatures::save_settings),
     get("/contacts", true, contacts::show),
     get("/contacts/edit", true, contacts::edit),
     post("/contacts/save", true, contacts::save),

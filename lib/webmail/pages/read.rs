@@ -105,6 +105,9 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
         .unwrap_or_default();
     let has = |f: &str| flags.iter().any(|x| x.eq_ignore_ascii_case(f));
     let (seen, flagged) = (has("\\Seen"), has("\\Flagged"));
+    // A read receipt is offered until one was sent (RFC 3503 $MDNSent).
+    let receipt_to =
+        crate::webmail::compose::reply::receipt_address(&raw).filter(|_| !has("$MDNSent"));
     if !seen {
         ctx.imap().store(&[uid], true, &["\\Seen"])?;
     }
@@ -194,6 +197,7 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
             "page_no": page_no,
             "targets": targets,
             "in_trash": in_trash,
+            "receipt_to": receipt_to,
         }),
     )
 }

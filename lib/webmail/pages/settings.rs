@@ -26,6 +26,7 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
         .collect();
     let prefs = &ctx.auth.as_ref().map(|a| a.prefs.clone());
     let chosen_lang = prefs.as_ref().and_then(|p| p.lang.clone());
+    let compose = super::signatures::settings_vars(ctx)?;
     ctx.page(
         "settings.html",
         json!({
@@ -34,6 +35,7 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
             "languages": langs,
             "skins": skin::available(&ctx.settings.skins_dir),
             "chosen_lang": chosen_lang,
+            "compose": compose,
         }),
     )
 }
