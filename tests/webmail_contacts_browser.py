@@ -9,7 +9,8 @@ Imports the Chinese Outlook's CSV in GBK through the page's file input,
 checks the names listed in pinyin order, makes a group and puts three
 contacts into it with the checkboxes, exports the Chinese CSV, deletes
 every contact, imports the export again and checks the same contacts and
-groups come back; adds the sender of a message in one click. With
+groups come back; adds the sender of a message in one click; completes
+addresses on the compose page. With
 SHOTS_DIR, saves screenshots of the pages (desktop and phone sizes).
 Prints "ok" at the end; any failure is an exception.
 """
@@ -158,6 +159,19 @@ def main():
         WebDriverWait(d, 20).until(lambda d: "done=sender_added" in d.current_url)
         d.get(URL + "/contacts?q=teacher")
         assert names(d) == ["王老师"], names(d)
+
+        # The compose page completes each address of a list from the book
+        # (addresses.js rewrites the suggestions after what is typed).
+        d.get(URL + "/compose")
+        to = d.find_element(By.ID, "to")
+        to.send_keys("boss@example.cn, 张")
+        opts = [o.get_attribute("value") for o in d.find_elements(By.CSS_SELECTOR, "#kmp-addresses option")]
+        assert "boss@example.cn, 张三 <zhangsan@example.cn>" in opts, opts
+        assert all(o.startswith("boss@example.cn, ") for o in opts), opts
+        to.clear()
+        to.send_keys("项目")
+        opts = [o.get_attribute("value") for o in d.find_elements(By.CSS_SELECTOR, "#kmp-addresses option")]
+        assert opts and opts[0] == "项目组", opts
 
         # The domain directory.
         d.get(URL + "/contacts?book=domain")
