@@ -222,6 +222,30 @@ impl Authd {
                 }
             }
             Request::Ping => Reply::Pong,
+            Request::DomainUsers { domain } => self.domain_users(&domain),
+        }
+    }
+
+    fn domain_users(&self, domain: &str) -> Reply {
+        let Ok(d) = normalize_domain(domain) else {
+            return Reply::Users {
+                addresses: Vec::new(),
+            };
+        };
+        match self.with_db(|db| db.users(Some(&d))) {
+            Ok(users) => {
+                let mut addresses: Vec<String> = users
+                    .into_iter()
+                    .filter(|u| u.state == crate::userdb::State::Active)
+                    .map(|u| u.address)
+                    .collect();
+                addresses.sort();
+                Reply::Users { addresses }
+            }
+            Err(e) => {
+                crate::error!("users of {d:?}: {e}");
+                temporary(e.to_string())
+            }
         }
     }
 

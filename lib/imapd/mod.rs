@@ -64,6 +64,7 @@ pub struct Settings {
     /// mailbox, and the server entries /shared/comment and /shared/admin.
     pub metadata_max_size: usize,
     pub metadata_max_entries: usize,
+    pub metadata_max_total: usize,
     pub metadata_comment: String,
     pub metadata_admin: String,
 }
@@ -90,6 +91,7 @@ impl Settings {
             trusted_networks: cfg.nets("imapd.trusted_networks"),
             metadata_max_size: cfg.usize("imapd.metadata_max_size"),
             metadata_max_entries: cfg.usize("imapd.metadata_max_entries"),
+            metadata_max_total: cfg.usize("imapd.metadata_max_total"),
             metadata_comment: cfg.str("imapd.metadata_comment").to_string(),
             metadata_admin: cfg.str("imapd.metadata_admin").to_string(),
         }
@@ -111,7 +113,8 @@ impl Settings {
             ipv6_prefix: crate::net::DEFAULT_IPV6_PREFIX,
             trusted_networks: Vec::new(),
             metadata_max_size: 65_536,
-            metadata_max_entries: 100,
+            metadata_max_entries: 5000,
+            metadata_max_total: 16 << 20,
             metadata_comment: String::new(),
             metadata_admin: String::new(),
         }

@@ -24,6 +24,12 @@ pub const MECHANISM: &str = "INTERNAL";
 pub trait Accounts: Send + Sync {
     /// The store of the user at `address`; None when there is no such user.
     fn open(&self, address: &str) -> StoreResult<Option<Box<dyn MailStore>>>;
+
+    /// The addresses of `domain`'s active users (the domain's address
+    /// book); none where the server has no user list.
+    fn domain_users(&self, _domain: &str) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Who asks for a URLAUTH URL's content.

@@ -71,6 +71,9 @@ pub enum Request {
     },
     /// Lift a ban.
     BanDel { net: String },
+    /// The addresses of a domain's active users, for the domain's address
+    /// book (kmp-imapd serves it to the domain's own users only).
+    DomainUsers { domain: String },
     /// Is anyone there.
     Ping,
 }
@@ -170,6 +173,11 @@ pub enum Reply {
     },
     Bans {
         bans: Vec<Ban>,
+    },
+    /// Answer to DomainUsers: canonical addresses, sorted; empty for a
+    /// domain that is not ours.
+    Users {
+        addresses: Vec<String>,
     },
     Done,
     Pong,

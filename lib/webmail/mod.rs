@@ -66,6 +66,7 @@
 
 pub mod app;
 pub mod compose;
+pub mod contacts;
 pub mod imap;
 pub mod lang;
 pub mod multipart;

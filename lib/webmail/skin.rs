@@ -23,6 +23,7 @@ pub const DEFAULT: &str = "default";
 pub const STATIC_FILES: &[(&str, &str)] = &[
     ("style.css", "text/css; charset=utf-8"),
     ("compose.js", "text/javascript; charset=utf-8"),
+    ("addresses.js", "text/javascript; charset=utf-8"),
     ("logo.png", "image/png"),
     ("favicon.ico", "image/x-icon"),
 ];

@@ -77,8 +77,14 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "imapd.metadata_max_entries",
         kind: Kind::Int { min: 1, max: 10000 },
-        default: "100",
-        doc: "Most METADATA entries per mailbox (and for the server) of one user; more\nget NO [METADATA TOOMANY].",
+        default: "5000",
+        doc: "Most METADATA entries per mailbox (and for the server) of one user; more\nget NO [METADATA TOOMANY]. The webmail keeps each contact of a user's\naddress book as one server entry, so this bounds the address book too.",
+    },
+    Key {
+        name: "imapd.metadata_max_total",
+        kind: Kind::Size { min: 64 << 10, max: 1 << 30 },
+        default: "16M",
+        doc: "Most bytes of METADATA values per mailbox (and for the server) of one\nuser; a SETMETADATA that would grow them past it gets NO [METADATA\nTOOMANY].",
     },
     Key {
         name: "imapd.metadata_comment",

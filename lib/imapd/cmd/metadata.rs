@@ -4,12 +4,19 @@
 //! `/shared/comment` and `/shared/admin` come from the configuration
 //! (`imapd.metadata_comment`, `imapd.metadata_admin`) and cannot be set by a
 //! client; every other server entry is the user's own, which is where the
-//! webmail keeps its preferences.
+//! webmail keeps its preferences and address book.
+//!
+//! The server entry [`DIRECTORY_ENTRY`] is the address book of the user's
+//! own domain, made when asked for: a vCard per active user of the domain
+//! (from kmp-authd), then the cards the domain's postmaster keeps in their
+//! own [`POSTMASTER_ENTRY`]. Never another domain's; it cannot be set.
 
 use super::store_error;
+use crate::contacts::{vcard, Contact, DIRECTORY_ENTRY, POSTMASTER_ENTRY};
 use crate::imapd::names;
 use crate::imapd::session::{Action, Auth, Out, Session, State};
 use crate::imapd::store::{Metadata, StoreError};
+use crate::imapd::url::Accounts;
 use crate::proto::imap::{encode, MetadataDepth};
 
 /// Server entries that come from the configuration.
@@ -29,6 +36,7 @@ pub fn get(
     };
     let utf8 = s.enabled.utf8;
     let settings = s.settings.clone();
+    let accounts = s.accounts.clone();
     let Some(auth) = auth(&mut s.state) else {
         return Action::None;
     };
@@ -47,6 +55,24 @@ pub fn get(
             entries.remove(*name);
             if !value.is_empty() {
                 entries.insert(name.to_string(), value.as_bytes().to_vec());
+            }
+        }
+        entries.remove(DIRECTORY_ENTRY);
+        let asked = wanted.iter().any(|w| {
+            let w = w.to_ascii_lowercase();
+            w == DIRECTORY_ENTRY
+                || (depth != MetadataDepth::Zero && DIRECTORY_ENTRY.starts_with(&format!("{w}/")))
+        });
+        if let (true, Some(acc)) = (asked, accounts.as_deref()) {
+            match directory(acc, &auth.user) {
+                Ok(text) if !text.is_empty() => {
+                    entries.insert(DIRECTORY_ENTRY.to_string(), text.into_bytes());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    store_error(out, tag, &e);
+                    return Action::None;
+                }
             }
         }
     }
@@ -137,18 +163,46 @@ pub fn set(
         return Action::None;
     }
     if folder.is_none()
-        && changes
-            .iter()
-            .any(|(n, _)| FROM_CONFIG.contains(&n.as_str()))
+        && changes.iter().any(|(n, _)| {
+            FROM_CONFIG.contains(&n.as_str()) || n.eq_ignore_ascii_case(DIRECTORY_ENTRY)
+        })
     {
         out.line(&format!(
             "{tag} NO [NOPERM] The administrator sets this entry"
         ));
         return Action::None;
     }
+    let max_total = s.settings.metadata_max_total;
     let Some(auth) = auth(&mut s.state) else {
         return Action::None;
     };
+    // The sum of the values, before and after: a change that grows it past
+    // the bound is refused (one that shrinks it never is).
+    match auth.store.metadata(folder.as_deref()) {
+        Ok(now) => {
+            let before: usize = now.values().map(Vec::len).sum();
+            let mut after = now.clone();
+            for (n, v) in changes {
+                match v {
+                    Some(v) => after.insert(n.to_ascii_lowercase(), v.clone()),
+                    None => after.remove(&n.to_ascii_lowercase()),
+                };
+            }
+            let total: usize = after.values().map(Vec::len).sum();
+            if total > max_total && total > before {
+                out.line(&format!("{tag} NO [METADATA TOOMANY] Too much metadata"));
+                return Action::None;
+            }
+        }
+        Err(StoreError::BadName(_)) | Err(StoreError::NoSuchFolder) => {
+            store_error(out, tag, &StoreError::NoSuchFolder);
+            return Action::None;
+        }
+        Err(e) => {
+            store_error(out, tag, &e);
+            return Action::None;
+        }
+    }
     match auth
         .store
         .set_metadata(folder.as_deref(), changes, max_entries)
@@ -161,6 +215,37 @@ pub fn set(
         Err(e) => store_error(out, tag, &e),
     }
     Action::None
+}
+
+/// The address book of `user`'s domain: a card per active user, then the
+/// postmaster's own cards (when the postmaster is a user of the domain).
+fn directory(acc: &dyn Accounts, user: &str) -> Result<String, StoreError> {
+    let Some((_, domain)) = user.rsplit_once('@') else {
+        return Ok(String::new());
+    };
+    let mut text = String::new();
+    for address in acc.domain_users(domain)? {
+        // Only the domain's own: the list is asked by name, but a user's
+        // domain is the one thing that decides what they see.
+        let Some((local, d)) = address.rsplit_once('@') else {
+            continue;
+        };
+        if !d.eq_ignore_ascii_case(domain) {
+            continue;
+        }
+        let card = Contact {
+            full_name: local.to_string(),
+            emails: vec![address.clone()],
+            ..Contact::default()
+        };
+        text.push_str(&vcard::write(&card, vcard::Version::V4));
+    }
+    if let Some(mut pm) = acc.open(&format!("postmaster@{domain}"))? {
+        if let Some(v) = pm.metadata(None)?.get(POSTMASTER_ENTRY) {
+            text.push_str(&String::from_utf8_lossy(v));
+        }
+    }
+    Ok(text)
 }
 
 /// The folder a METADATA command is about: None for the server (`""`).

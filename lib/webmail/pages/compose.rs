@@ -242,10 +242,13 @@ fn form(
         .req
         .param("saved")
         .map(|_| ctx.lang.get("done_draft_saved").to_string());
+    // The address book's suggestions for To, Cc and Bcc.
+    let addresses = super::contacts::suggestions(ctx);
     let mut r = ctx.page_status(
         status,
         "compose.html",
         json!({
+            "addresses": addresses,
             "draft": draft_uid,
             "to": d.to, "cc": d.cc, "bcc": d.bcc,
             "subject": d.subject, "body": d.body,
@@ -442,10 +445,17 @@ fn send(
     drafts: &str,
     sig: Option<usize>,
 ) -> Result<Response, PageError> {
+    // A group's name in an address field goes to its members.
+    let mut d = d;
+    super::contacts::expand_groups(ctx, [&mut d.to, &mut d.cc, &mut d.bcc])?;
     let mut rcpts = Vec::new();
+    let mut shown = Vec::new();
     for field in [&d.to, &d.cc, &d.bcc] {
         match parse_addresses(field) {
-            Ok(l) => rcpts.extend(l.into_iter().map(|r| r.address)),
+            Ok(l) => {
+                shown.extend(l.iter().map(|r| r.display()));
+                rcpts.extend(l.into_iter().map(|r| r.address));
+            }
             Err(e) => {
                 return form(
                     ctx,
@@ -505,6 +515,7 @@ fn send(
             );
         }
     };
+    super::contacts::record_sent(ctx, &shown);
     // Sent: what follows tidies up; a failure there must not look like
     // the mail was not sent.
     if d.save_sent {

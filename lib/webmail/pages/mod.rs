@@ -2,6 +2,7 @@
 //! module doc of `webmail` for how to add one.
 
 pub mod compose;
+pub mod contacts;
 pub mod folders;
 pub mod list;
 pub mod login;
@@ -74,6 +75,15 @@ pub static ROUTES: &[Route] = &[
     post("/compose", true, compose::submit),
     post("/read/receipt", true, receipt::receipt),
     post("/settings/compose", true, signatures::save_settings),
+    get("/contacts", true, contacts::show),
+    get("/contacts/edit", true, contacts::edit),
+    post("/contacts/save", true, contacts::save),
+    post("/contacts/act", true, contacts::act),
+    post("/contacts/groups", true, contacts::groups),
+    post("/contacts/import", true, contacts::import),
+    get("/contacts/export", true, contacts::export),
+    post("/contacts/add-sender", true, contacts::add_sender),
+    post("/contacts/domain", true, contacts::domain),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known
