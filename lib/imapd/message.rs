@@ -347,38 +347,173 @@ pub fn header_end(crlf: &[u8]) -> usize {
         .unwrap_or(crlf.len())
 }
 
-/// ENVELOPE (RFC 3501 7.4.2).
-pub fn envelope(out: &mut Vec<u8>, msg: Option<&Message>) {
+/// The raw value of a field of a message's own header (the last one of
+/// that name, as mail-parser's getters take), whatever its bytes: folding
+/// kept, the name and colon left out.
+pub fn raw_field<'m>(msg: &'m Message, name: &str) -> Option<&'m [u8]> {
+    let h = msg
+        .headers()
+        .iter()
+        .rev()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
+    msg.raw_message
+        .get(h.offset_start as usize..h.offset_end as usize)
+}
+
+/// A header block with the value of every field that is not valid UTF-8
+/// (raw GB2312, GBK, Big5... from old clients) read in the charset
+/// detected for it ([`crate::mime::charset::undeclared`], as the webmail
+/// shows it) and written as UTF-8; everything else, RFC 2047
+/// encoded-words and the structure of address lists included, stays as it
+/// is. Decoding the whole value before it is parsed keeps a Big5 trail
+/// byte that looks like `\` or `"` inside its character. Reading stops at
+/// the blank line; None when no field needed it.
+pub fn utf8_header(raw: &[u8]) -> Option<Vec<u8>> {
+    let head = &raw[..header_end_lf(raw)];
+    if std::str::from_utf8(head).is_ok() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(head.len() + head.len() / 2);
+    // One field: its first line and its continuation lines.
+    let mut field: Vec<u8> = Vec::new();
+    let flush = |field: &mut Vec<u8>, out: &mut Vec<u8>| {
+        if std::str::from_utf8(field).is_err() {
+            match field.iter().position(|b| *b == b':') {
+                Some(c) => {
+                    out.extend_from_slice(&field[..=c]);
+                    let value = crate::mime::charset::undeclared(&field[c + 1..]);
+                    out.extend_from_slice(value.as_bytes());
+                }
+                None => out.extend_from_slice(&field[..]),
+            }
+        } else {
+            out.extend_from_slice(field);
+        }
+        field.clear();
+    };
+    for line in head.split_inclusive(|b| *b == b'\n') {
+        if !line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            flush(&mut field, &mut out);
+        }
+        field.extend_from_slice(line);
+    }
+    flush(&mut field, &mut out);
+    Some(out)
+}
+
+/// Where the header block ends (after its blank line, CRLF or LF), or the
+/// length when there is none.
+fn header_end_lf(raw: &[u8]) -> usize {
+    let mut at = 0;
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        at += line.len();
+        if line == b"\r\n" || line == b"\n" {
+            return at;
+        }
+    }
+    raw.len()
+}
+
+/// An nstring field of the ENVELOPE (Date, Subject, In-Reply-To,
+/// Message-ID) from its raw bytes. ASCII as it is (RFC 3501 7.4.2: the
+/// envelope is not decoded). Otherwise, once the client enabled
+/// UTF8=ACCEPT (RFC 6855 3), UTF-8: raw UTF-8 as it is, a legacy charset
+/// read as it is detected; before that a client must not see 8-bit text,
+/// so the decoded value goes as RFC 2047 `=?UTF-8?B?...?=` words, the
+/// downgrade of RFC 6857 3.1.4, lossless and 7-bit.
+fn envelope_text(raw: &[u8], utf8: bool) -> Vec<u8> {
+    if raw.is_ascii() {
+        return raw.to_vec();
+    }
+    if utf8 {
+        return crate::mime::charset::undeclared(raw).into_bytes();
+    }
+    encoded_words(&crate::mime::header_text(raw)).into_bytes()
+}
+
+/// `text` as RFC 2047 B encoded-words in UTF-8, each at most 75
+/// characters (RFC 2047 2) and never splitting a character, separated by
+/// a space (which a reader drops between adjacent encoded-words, RFC 2047
+/// 6.2).
+pub fn encoded_words(text: &str) -> String {
+    // 45 bytes are 60 base64 characters: with "=?UTF-8?B?" and "?=", 72.
+    const CHUNK: usize = 45;
+    let mut out = String::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + CHUNK).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str("=?UTF-8?B?");
+        out.push_str(&base64::engine::general_purpose::STANDARD.encode(&text[start..end]));
+        out.push_str("?=");
+        start = end;
+    }
+    out
+}
+
+/// ENVELOPE (RFC 3501 7.4.2). Fields with raw 8-bit bytes are decoded
+/// (see [`utf8_header`] and [`envelope_text`]): given as UTF-8 to a client
+/// that enabled UTF8=ACCEPT (`utf8`), else as RFC 2047 encoded-words; a
+/// display name that is not ASCII is otherwise always an encoded-word.
+pub fn envelope(out: &mut Vec<u8>, msg: Option<&Message>, utf8: bool) {
     let Some(msg) = msg else {
         out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
         return;
     };
-    let raw = |name: &str| msg.header_raw(name).map(|v| v.trim().as_bytes().to_vec());
+    let raw = |name: &str| raw_field(msg, name).map(|v| envelope_text(v.trim_ascii(), utf8));
+    // The addresses of a header with raw legacy bytes, parsed again once
+    // those are UTF-8.
+    let fixed = utf8_header(&msg.raw_message);
+    let reparsed = fixed
+        .as_deref()
+        .and_then(|h| MessageParser::default().parse_headers(h));
+    let am = reparsed.as_ref().unwrap_or(msg);
+    // A name that was raw 8-bit in the message goes as UTF-8 to a client
+    // that accepts it.
+    let raw_names = |name: &str| utf8 && raw_field(msg, name).is_some_and(|v| !v.is_ascii());
     out.push(b'(');
     encode::nstring(out, raw("Date").as_deref());
     out.push(b' ');
     encode::nstring(out, raw("Subject").as_deref());
-    let from = msg.from();
-    for (i, a) in [
-        from,
-        msg.sender().or(from),
-        msg.reply_to().or(from),
-        msg.to(),
-        msg.cc(),
-        msg.bcc(),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let _ = i;
+    let from = am.from();
+    let from_raw = raw_names("From");
+    for (a, names_raw) in [
+        (from, from_raw),
+        match am.sender() {
+            Some(s) => (Some(s), raw_names("Sender")),
+            None => (from, from_raw),
+        },
+        match am.reply_to() {
+            Some(s) => (Some(s), raw_names("Reply-To")),
+            None => (from, from_raw),
+        },
+        (am.to(), raw_names("To")),
+        (am.cc(), raw_names("Cc")),
+        (am.bcc(), raw_names("Bcc")),
+    ] {
         out.push(b' ');
-        addresses(out, a);
+        addresses(out, a, names_raw);
     }
     out.push(b' ');
     encode::nstring(out, raw("In-Reply-To").as_deref());
     out.push(b' ');
     encode::nstring(out, raw("Message-ID").as_deref());
     out.push(b')');
+}
+
+/// A display name as RFC 2047 when it is not ASCII, unless `utf8` (a raw
+/// 8-bit name for a client with UTF8=ACCEPT).
+fn name_bytes_for(name: &str, utf8: bool) -> Vec<u8> {
+    if utf8 {
+        name.as_bytes().to_vec()
+    } else {
+        name_bytes(name)
+    }
 }
 
 /// A display name as RFC 2047 when it is not ASCII.
@@ -397,9 +532,9 @@ fn name_bytes(name: &str) -> Vec<u8> {
 /// One mailbox: `(name adl mailbox host)`. An address with a source route
 /// (`@r1,@r2:user@host`, RFC 5322 4.4's obsolete form) puts the route in the
 /// adl field (RFC 3501 7.4.2), not in the mailbox.
-fn one_address(out: &mut Vec<u8>, name: Option<&str>, addr: &str) {
+fn one_address(out: &mut Vec<u8>, name: Option<&str>, addr: &str, utf8: bool) {
     out.push(b'(');
-    encode::nstring(out, name.map(name_bytes).as_deref());
+    encode::nstring(out, name.map(|n| name_bytes_for(n, utf8)).as_deref());
     out.push(b' ');
     let (route, addr) = match addr.split_once(':') {
         Some((r, a)) if r.starts_with('@') => (Some(r), a),
@@ -419,17 +554,17 @@ fn one_address(out: &mut Vec<u8>, name: Option<&str>, addr: &str) {
 
 /// The mailboxes of a list or a group. An entry with no address is a
 /// comment the parser kept (`group: (foo) ;`), not a mailbox: left out.
-fn members(out: &mut Vec<u8>, list: &[mail_parser::Addr]) {
+fn members(out: &mut Vec<u8>, list: &[mail_parser::Addr], utf8: bool) {
     for x in list {
         if let Some(a) = x.address.as_deref() {
-            one_address(out, x.name.as_deref(), a);
+            one_address(out, x.name.as_deref(), a, utf8);
         }
     }
 }
 
 /// An address list; a group is `(NIL NIL "name" NIL)`, its members, then
 /// `(NIL NIL NIL NIL)` (RFC 3501 7.4.2), even when it has no members.
-fn addresses(out: &mut Vec<u8>, a: Option<&Address>) {
+fn addresses(out: &mut Vec<u8>, a: Option<&Address>, utf8: bool) {
     let Some(a) = a else {
         out.extend_from_slice(b"NIL");
         return;
@@ -437,15 +572,15 @@ fn addresses(out: &mut Vec<u8>, a: Option<&Address>) {
     let start = out.len();
     out.push(b'(');
     match a {
-        Address::List(list) => members(out, list),
+        Address::List(list) => members(out, list, utf8),
         Address::Group(groups) => {
             for g in groups {
                 if let Some(n) = &g.name {
                     out.extend_from_slice(b"(NIL NIL ");
-                    encode::string(out, &name_bytes(n));
+                    encode::string(out, &name_bytes_for(n, utf8));
                     out.extend_from_slice(b" NIL)");
                 }
-                members(out, &g.addresses);
+                members(out, &g.addresses, utf8);
                 if g.name.is_some() {
                     out.extend_from_slice(b"(NIL NIL NIL NIL)");
                 }
@@ -578,7 +713,7 @@ fn part_structure(out: &mut Vec<u8>, m: &Message, id: usize, ext: bool) {
     match &part.body {
         PartType::Message(sub) if ty == "message" => {
             out.push(b' ');
-            envelope(out, Some(sub));
+            envelope(out, Some(sub), false);
             out.push(b' ');
             part_structure(out, sub, 0, ext);
             out.extend_from_slice(format!(" {lines}").as_bytes());
@@ -837,7 +972,7 @@ mod tests {
             "To: a@b.test, \"Ann\" <ann@b.test>\r\nSubject: =?utf-8?b?6YKu5Lu2?=\r\n\r\n"
         );
         let mut e = Vec::new();
-        envelope(&mut e, m.as_ref());
+        envelope(&mut e, m.as_ref(), false);
         let e = String::from_utf8(e).unwrap();
         assert!(
             e.contains("((\"Joe\" NIL \"joe\" \"example.test\"))"),
@@ -984,7 +1119,7 @@ mod tests {
         let raw = format!("From: a@b.test\n{headers}Subject: s\n\nbody\n");
         let crlf = to_crlf(raw.as_bytes());
         let mut e = Vec::new();
-        envelope(&mut e, parse(&crlf).as_ref());
+        envelope(&mut e, parse(&crlf).as_ref(), false);
         String::from_utf8(e).unwrap()
     }
 
@@ -1032,5 +1167,70 @@ mod tests {
                 "(NIL \"s\" {FROM3} ((\"Joe\" \"@r1,@r2\" \"joe\" \"x.test\")) NIL NIL NIL NIL)"
             )
         );
+    }
+
+    fn env(header: &[u8], utf8: bool) -> Vec<u8> {
+        let mut m = header.to_vec();
+        m.extend_from_slice(b"\r\nbody\r\n");
+        let mut e = Vec::new();
+        envelope(&mut e, parse(&m).as_ref(), utf8);
+        e
+    }
+
+    fn enc(s: &str, cs: &'static encoding_rs::Encoding) -> Vec<u8> {
+        cs.encode(s).0.into_owned()
+    }
+
+    fn has(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn envelope_decodes_raw_8bit_legacy_headers() {
+        use encoding_rs::{BIG5, GBK};
+        for (subject, name, cs) in [
+            ("关于下周项目会议的安排通知", "张三丰", GBK),
+            ("許功蓋的報告請查收", "許功蓋", BIG5),
+        ] {
+            let mut h = b"Subject: ".to_vec();
+            h.extend(enc(subject, cs));
+            h.extend_from_slice(b"\r\nFrom: \"");
+            h.extend(enc(name, cs));
+            h.extend_from_slice(b"\" <a@b.example>\r\nTo: x@y.example\r\n");
+            let plain = env(&h, false);
+            assert!(plain.is_ascii(), "{}", String::from_utf8_lossy(&plain));
+            assert!(has(&plain, encoded_words(subject).as_bytes()));
+            assert!(has(&plain, &name_bytes(name)));
+            assert!(has(&plain, b" NIL \"a\" \"b.example\")"));
+            let wide = env(&h, true);
+            let wide = String::from_utf8(wide).unwrap();
+            assert!(wide.contains(subject), "{wide}");
+            // 8-bit text goes as a literal.
+            let lit = format!("(({{{}}}\r\n{name} NIL \"a\" \"b.example\"))", name.len());
+            assert!(wide.contains(&lit), "{wide}");
+            assert!(!wide.contains('\u{FFFD}'));
+        }
+        // Raw UTF-8: as it is with UTF8=ACCEPT, RFC 2047 without.
+        let h = "Subject: 会议通知\r\nFrom: 王五 <w@b.example>\r\n".as_bytes();
+        let wide = String::from_utf8(env(h, true)).unwrap();
+        assert!(
+            wide.contains("\r\n会议通知 ") && !wide.contains("=?"),
+            "{wide}"
+        );
+        let plain = env(h, false);
+        assert!(has(&plain, encoded_words("会议通知").as_bytes()));
+        assert!(has(&plain, &name_bytes("王五")));
+        // ASCII, encoded-words included, is never touched.
+        let h = b"Subject: =?gb2312?b?u+HS6c2o1qo=?=\r\n";
+        assert!(has(&env(h, true), b"\"=?gb2312?b?u+HS6c2o1qo=?=\""));
+    }
+
+    #[test]
+    fn encoded_words_stay_short_and_whole() {
+        let s = "关于下周项目会议的安排通知".repeat(4);
+        let e = encoded_words(&s);
+        assert!(e.split(' ').all(|w| w.len() <= 75));
+        assert_eq!(crate::mime::header_text(e.as_bytes()), s);
+        assert_eq!(encoded_words(""), "");
     }
 }
