@@ -468,7 +468,17 @@ pub fn envelope(out: &mut Vec<u8>, msg: Option<&Message>, utf8: bool) {
     let raw = |name: &str| raw_field(msg, name).map(|v| envelope_text(v.trim_ascii(), utf8));
     // The addresses of a header with raw legacy bytes, parsed again once
     // those are UTF-8.
-    let fixed = utf8_header(&msg.raw_message);
+    // The raw bytes are the outermost message's for an embedded one too,
+    // with offsets into them.
+    let head = msg
+        .parts
+        .first()
+        .and_then(|p| {
+            msg.raw_message
+                .get(p.offset_header as usize..p.offset_body as usize)
+        })
+        .unwrap_or_default();
+    let fixed = utf8_header(head);
     let reparsed = fixed
         .as_deref()
         .and_then(|h| MessageParser::default().parse_headers(h));
@@ -1223,6 +1233,27 @@ mod tests {
         // ASCII, encoded-words included, is never touched.
         let h = b"Subject: =?gb2312?b?u+HS6c2o1qo=?=\r\n";
         assert!(has(&env(h, true), b"\"=?gb2312?b?u+HS6c2o1qo=?=\""));
+    }
+
+    #[test]
+    fn envelope_of_an_embedded_message_reads_its_own_header() {
+        let mut m = b"Subject: outer\r\nFrom: \"".to_vec();
+        m.extend(enc("外层", encoding_rs::GBK));
+        m.extend_from_slice(b"\" <o@x.example>\r\nContent-Type: message/rfc822\r\n\r\nSubject: ");
+        m.extend(enc("内层主题", encoding_rs::GBK));
+        m.extend_from_slice(b"\r\nFrom: \"");
+        m.extend(enc("里面的人", encoding_rs::GBK));
+        m.extend_from_slice(b"\" <i@y.example>\r\n\r\ninner body\r\n");
+        let mut b = Vec::new();
+        body_structure(&mut b, parse(&m).as_ref(), &m, true);
+        assert!(b.is_ascii(), "{}", String::from_utf8_lossy(&b));
+        let b = String::from_utf8(b).unwrap();
+        assert!(b.contains(&encoded_words("内层主题")), "{b}");
+        let inner = String::from_utf8(name_bytes("里面的人")).unwrap();
+        assert!(
+            b.contains(&format!("((\"{inner}\" NIL \"i\" \"y.example\"))")),
+            "{b}"
+        );
     }
 
     #[test]
