@@ -174,14 +174,14 @@ pub fn from_header(header: &[u8]) -> Keys {
     h.extend_from_slice(b"\r\n\r\n");
     // Raw 8-bit legacy text (GB2312, GBK, Big5 without RFC 2047) made
     // UTF-8 first, as ENVELOPE and the webmail read it.
-    if let Some(mut fixed) = super::message::utf8_header(&h) {
+    if let Some(mut fixed) = super::raw_header::utf8_header(&h) {
         fixed.extend_from_slice(b"\r\n");
         h = fixed;
     }
     let Some(msg) = MessageParser::default().parse_headers(&h[..]) else {
         return Keys::default();
     };
-    let subject = super::message::raw_field(&msg, "Subject")
+    let subject = super::raw_header::raw_field(&msg, "Subject")
         .map(crate::mime::header_text)
         .unwrap_or_default();
     let (subject, reply) = base_subject(&subject);
