@@ -237,7 +237,7 @@ assert sort(M, '(SUBJECT)', 'UTF-8', 'ALL') == '2 1 3'
 M.logout()
 cache = os.path.join(MAILDIR, '.K', 'kmpromail-sortcache')
 lines = open(cache, encoding='utf-8').read().splitlines()
-assert lines[0].startswith('kmpromail-sortcache 1 '), lines
+assert lines[0].startswith('kmpromail-sortcache 2 '), lines
 assert len(lines) == 4, lines
 
 # Change a subject behind the server's back (same size; stored mail never
@@ -274,10 +274,16 @@ M.select('K')
 # Lines 1 to 3 still hold (2 keeps 'aaa'); 4's line was torn: parsed again.
 assert sort(M, '(SUBJECT)', 'UTF-8', 'ALL') == '2 4 1 3'
 M.logout()
-open(cache, 'w', encoding='utf-8').write(text.replace(head, 'kmpromail-sortcache 1 12345', 1))
+open(cache, 'w', encoding='utf-8').write(text.replace(head, 'kmpromail-sortcache 2 12345', 1))
 M = conn()
 M.select('K')
 # Everything parsed again: message 2 is now 'zzz'.
+assert sort(M, '(SUBJECT)', 'UTF-8', 'ALL') == '4 1 3 2'
+M.logout()
+# A file of the older format (version 1) is not read either.
+open(cache, 'w', encoding='utf-8').write(text.replace(head, head.replace('sortcache 2 ', 'sortcache 1 '), 1))
+M = conn()
+M.select('K')
 assert sort(M, '(SUBJECT)', 'UTF-8', 'ALL') == '4 1 3 2'
 M.logout()
 os.remove(cache)

@@ -8,6 +8,7 @@
 use base64::Engine;
 use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
 
+use super::raw_header::{envelope_text, raw_field, utf8_header};
 use crate::mime::transfer::{decode_base64, decode_qp};
 use crate::mime::tree::{embedded, find};
 use crate::proto::imap::{encode, Section, SectionText};
@@ -347,38 +348,74 @@ pub fn header_end(crlf: &[u8]) -> usize {
         .unwrap_or(crlf.len())
 }
 
-/// ENVELOPE (RFC 3501 7.4.2).
-pub fn envelope(out: &mut Vec<u8>, msg: Option<&Message>) {
+/// ENVELOPE (RFC 3501 7.4.2). Fields with raw 8-bit bytes are decoded
+/// (see [`utf8_header`] and [`envelope_text`] in `raw_header`): given as UTF-8 to a client
+/// that enabled UTF8=ACCEPT (`utf8`), else as RFC 2047 encoded-words; a
+/// display name that is not ASCII is otherwise always an encoded-word.
+pub fn envelope(out: &mut Vec<u8>, msg: Option<&Message>, utf8: bool) {
     let Some(msg) = msg else {
         out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
         return;
     };
-    let raw = |name: &str| msg.header_raw(name).map(|v| v.trim().as_bytes().to_vec());
+    let raw = |name: &str| raw_field(msg, name).map(|v| envelope_text(v.trim_ascii(), utf8));
+    // The addresses of a header with raw legacy bytes, parsed again once
+    // those are UTF-8.
+    // The raw bytes are the outermost message's for an embedded one too,
+    // with offsets into them.
+    let head = msg
+        .parts
+        .first()
+        .and_then(|p| {
+            msg.raw_message
+                .get(p.offset_header as usize..p.offset_body as usize)
+        })
+        .unwrap_or_default();
+    let fixed = utf8_header(head);
+    let reparsed = fixed
+        .as_deref()
+        .and_then(|h| MessageParser::default().parse_headers(h));
+    let am = reparsed.as_ref().unwrap_or(msg);
+    // A name that was raw 8-bit in the message goes as UTF-8 to a client
+    // that accepts it.
+    let raw_names = |name: &str| utf8 && raw_field(msg, name).is_some_and(|v| !v.is_ascii());
     out.push(b'(');
     encode::nstring(out, raw("Date").as_deref());
     out.push(b' ');
     encode::nstring(out, raw("Subject").as_deref());
-    let from = msg.from();
-    for (i, a) in [
-        from,
-        msg.sender().or(from),
-        msg.reply_to().or(from),
-        msg.to(),
-        msg.cc(),
-        msg.bcc(),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let _ = i;
+    let from = am.from();
+    let from_raw = raw_names("From");
+    for (a, names_raw) in [
+        (from, from_raw),
+        match am.sender() {
+            Some(s) => (Some(s), raw_names("Sender")),
+            None => (from, from_raw),
+        },
+        match am.reply_to() {
+            Some(s) => (Some(s), raw_names("Reply-To")),
+            None => (from, from_raw),
+        },
+        (am.to(), raw_names("To")),
+        (am.cc(), raw_names("Cc")),
+        (am.bcc(), raw_names("Bcc")),
+    ] {
         out.push(b' ');
-        addresses(out, a);
+        addresses(out, a, names_raw);
     }
     out.push(b' ');
     encode::nstring(out, raw("In-Reply-To").as_deref());
     out.push(b' ');
     encode::nstring(out, raw("Message-ID").as_deref());
     out.push(b')');
+}
+
+/// A display name as RFC 2047 when it is not ASCII, unless `utf8` (a raw
+/// 8-bit name for a client with UTF8=ACCEPT).
+fn name_bytes_for(name: &str, utf8: bool) -> Vec<u8> {
+    if utf8 {
+        name.as_bytes().to_vec()
+    } else {
+        name_bytes(name)
+    }
 }
 
 /// A display name as RFC 2047 when it is not ASCII.
@@ -397,9 +434,9 @@ fn name_bytes(name: &str) -> Vec<u8> {
 /// One mailbox: `(name adl mailbox host)`. An address with a source route
 /// (`@r1,@r2:user@host`, RFC 5322 4.4's obsolete form) puts the route in the
 /// adl field (RFC 3501 7.4.2), not in the mailbox.
-fn one_address(out: &mut Vec<u8>, name: Option<&str>, addr: &str) {
+fn one_address(out: &mut Vec<u8>, name: Option<&str>, addr: &str, utf8: bool) {
     out.push(b'(');
-    encode::nstring(out, name.map(name_bytes).as_deref());
+    encode::nstring(out, name.map(|n| name_bytes_for(n, utf8)).as_deref());
     out.push(b' ');
     let (route, addr) = match addr.split_once(':') {
         Some((r, a)) if r.starts_with('@') => (Some(r), a),
@@ -419,17 +456,17 @@ fn one_address(out: &mut Vec<u8>, name: Option<&str>, addr: &str) {
 
 /// The mailboxes of a list or a group. An entry with no address is a
 /// comment the parser kept (`group: (foo) ;`), not a mailbox: left out.
-fn members(out: &mut Vec<u8>, list: &[mail_parser::Addr]) {
+fn members(out: &mut Vec<u8>, list: &[mail_parser::Addr], utf8: bool) {
     for x in list {
         if let Some(a) = x.address.as_deref() {
-            one_address(out, x.name.as_deref(), a);
+            one_address(out, x.name.as_deref(), a, utf8);
         }
     }
 }
 
 /// An address list; a group is `(NIL NIL "name" NIL)`, its members, then
 /// `(NIL NIL NIL NIL)` (RFC 3501 7.4.2), even when it has no members.
-fn addresses(out: &mut Vec<u8>, a: Option<&Address>) {
+fn addresses(out: &mut Vec<u8>, a: Option<&Address>, utf8: bool) {
     let Some(a) = a else {
         out.extend_from_slice(b"NIL");
         return;
@@ -437,15 +474,15 @@ fn addresses(out: &mut Vec<u8>, a: Option<&Address>) {
     let start = out.len();
     out.push(b'(');
     match a {
-        Address::List(list) => members(out, list),
+        Address::List(list) => members(out, list, utf8),
         Address::Group(groups) => {
             for g in groups {
                 if let Some(n) = &g.name {
                     out.extend_from_slice(b"(NIL NIL ");
-                    encode::string(out, &name_bytes(n));
+                    encode::string(out, &name_bytes_for(n, utf8));
                     out.extend_from_slice(b" NIL)");
                 }
-                members(out, &g.addresses);
+                members(out, &g.addresses, utf8);
                 if g.name.is_some() {
                     out.extend_from_slice(b"(NIL NIL NIL NIL)");
                 }
@@ -578,7 +615,7 @@ fn part_structure(out: &mut Vec<u8>, m: &Message, id: usize, ext: bool) {
     match &part.body {
         PartType::Message(sub) if ty == "message" => {
             out.push(b' ');
-            envelope(out, Some(sub));
+            envelope(out, Some(sub), false);
             out.push(b' ');
             part_structure(out, sub, 0, ext);
             out.extend_from_slice(format!(" {lines}").as_bytes());
@@ -749,6 +786,7 @@ fn relabel_cte(header: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imapd::raw_header::encoded_words;
 
     /// A message file read through `WireFile` gives what the in-memory
     /// path gives, wherever the blank line, a CRLF or a NUL falls against
@@ -837,7 +875,7 @@ mod tests {
             "To: a@b.test, \"Ann\" <ann@b.test>\r\nSubject: =?utf-8?b?6YKu5Lu2?=\r\n\r\n"
         );
         let mut e = Vec::new();
-        envelope(&mut e, m.as_ref());
+        envelope(&mut e, m.as_ref(), false);
         let e = String::from_utf8(e).unwrap();
         assert!(
             e.contains("((\"Joe\" NIL \"joe\" \"example.test\"))"),
@@ -984,7 +1022,7 @@ mod tests {
         let raw = format!("From: a@b.test\n{headers}Subject: s\n\nbody\n");
         let crlf = to_crlf(raw.as_bytes());
         let mut e = Vec::new();
-        envelope(&mut e, parse(&crlf).as_ref());
+        envelope(&mut e, parse(&crlf).as_ref(), false);
         String::from_utf8(e).unwrap()
     }
 
@@ -1031,6 +1069,83 @@ mod tests {
             format!(
                 "(NIL \"s\" {FROM3} ((\"Joe\" \"@r1,@r2\" \"joe\" \"x.test\")) NIL NIL NIL NIL)"
             )
+        );
+    }
+
+    fn env(header: &[u8], utf8: bool) -> Vec<u8> {
+        let mut m = header.to_vec();
+        m.extend_from_slice(b"\r\nbody\r\n");
+        let mut e = Vec::new();
+        envelope(&mut e, parse(&m).as_ref(), utf8);
+        e
+    }
+
+    fn enc(s: &str, cs: &'static encoding_rs::Encoding) -> Vec<u8> {
+        cs.encode(s).0.into_owned()
+    }
+
+    fn has(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn envelope_decodes_raw_8bit_legacy_headers() {
+        use encoding_rs::{BIG5, GBK};
+        for (subject, name, cs) in [
+            ("关于下周项目会议的安排通知", "张三丰", GBK),
+            ("許功蓋的報告請查收", "許功蓋", BIG5),
+        ] {
+            let mut h = b"Subject: ".to_vec();
+            h.extend(enc(subject, cs));
+            h.extend_from_slice(b"\r\nFrom: \"");
+            h.extend(enc(name, cs));
+            h.extend_from_slice(b"\" <a@b.example>\r\nTo: x@y.example\r\n");
+            let plain = env(&h, false);
+            assert!(plain.is_ascii(), "{}", String::from_utf8_lossy(&plain));
+            assert!(has(&plain, encoded_words(subject).as_bytes()));
+            assert!(has(&plain, &name_bytes(name)));
+            assert!(has(&plain, b" NIL \"a\" \"b.example\")"));
+            let wide = env(&h, true);
+            let wide = String::from_utf8(wide).unwrap();
+            assert!(wide.contains(subject), "{wide}");
+            // 8-bit text goes as a literal.
+            let lit = format!("(({{{}}}\r\n{name} NIL \"a\" \"b.example\"))", name.len());
+            assert!(wide.contains(&lit), "{wide}");
+            assert!(!wide.contains('\u{FFFD}'));
+        }
+        // Raw UTF-8: as it is with UTF8=ACCEPT, RFC 2047 without.
+        let h = "Subject: 会议通知\r\nFrom: 王五 <w@b.example>\r\n".as_bytes();
+        let wide = String::from_utf8(env(h, true)).unwrap();
+        assert!(
+            wide.contains("\r\n会议通知 ") && !wide.contains("=?"),
+            "{wide}"
+        );
+        let plain = env(h, false);
+        assert!(has(&plain, encoded_words("会议通知").as_bytes()));
+        assert!(has(&plain, &name_bytes("王五")));
+        // ASCII, encoded-words included, is never touched.
+        let h = b"Subject: =?gb2312?b?u+HS6c2o1qo=?=\r\n";
+        assert!(has(&env(h, true), b"\"=?gb2312?b?u+HS6c2o1qo=?=\""));
+    }
+
+    #[test]
+    fn envelope_of_an_embedded_message_reads_its_own_header() {
+        let mut m = b"Subject: outer\r\nFrom: \"".to_vec();
+        m.extend(enc("外层", encoding_rs::GBK));
+        m.extend_from_slice(b"\" <o@x.example>\r\nContent-Type: message/rfc822\r\n\r\nSubject: ");
+        m.extend(enc("内层主题", encoding_rs::GBK));
+        m.extend_from_slice(b"\r\nFrom: \"");
+        m.extend(enc("里面的人", encoding_rs::GBK));
+        m.extend_from_slice(b"\" <i@y.example>\r\n\r\ninner body\r\n");
+        let mut b = Vec::new();
+        body_structure(&mut b, parse(&m).as_ref(), &m, true);
+        assert!(b.is_ascii(), "{}", String::from_utf8_lossy(&b));
+        let b = String::from_utf8(b).unwrap();
+        assert!(b.contains(&encoded_words("内层主题")), "{b}");
+        let inner = String::from_utf8(name_bytes("里面的人")).unwrap();
+        assert!(
+            b.contains(&format!("((\"{inner}\" NIL \"i\" \"y.example\"))")),
+            "{b}"
         );
     }
 }

@@ -18,6 +18,7 @@ pub mod events;
 pub mod maildir_store;
 pub mod message;
 pub mod names;
+pub mod raw_header;
 pub mod server;
 pub mod session;
 pub mod sortkey;

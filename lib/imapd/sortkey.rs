@@ -3,8 +3,8 @@
 //!
 //! A message's keys come from its header only (the body is never read):
 //! the sent date, the base subject (section 2.1, after RFC 2047 decoding by
-//! mail-parser, so a GB2312, GBK or Big5 subject becomes the same UTF-8 as
-//! its UTF-8 twin), the first address of From, To and Cc, the display names
+//! lib/mime, so a GB2312, GBK or Big5 subject, encoded or raw 8-bit,
+//! becomes the same UTF-8 as its UTF-8 twin), the first address of From, To and Cc, the display names
 //! of RFC 5957, Message-ID and References. Strings are kept ASCII
 //! upper-cased, which is the `i;ascii-casemap` comparator RFC 5256 names:
 //! comparing them bytewise is comparing them as SORT must; other characters
@@ -31,7 +31,7 @@ use super::view::View;
 
 /// The first line of the cache file; the version changes with the format
 /// or with what a key means.
-const MAGIC: &str = "kmpromail-sortcache 1";
+const MAGIC: &str = "kmpromail-sortcache 2";
 
 /// Header bytes read at most per message.
 pub const MAX_HEADER: usize = 256 * 1024;
@@ -172,10 +172,19 @@ fn parse(folder: &mut dyn Folder, uid: u32, size: u64) -> Option<Keys> {
 pub fn from_header(header: &[u8]) -> Keys {
     let mut h = super::message::to_crlf(header);
     h.extend_from_slice(b"\r\n\r\n");
+    // Raw 8-bit legacy text (GB2312, GBK, Big5 without RFC 2047) made
+    // UTF-8 first, as ENVELOPE and the webmail read it.
+    if let Some(mut fixed) = super::raw_header::utf8_header(&h) {
+        fixed.extend_from_slice(b"\r\n");
+        h = fixed;
+    }
     let Some(msg) = MessageParser::default().parse_headers(&h[..]) else {
         return Keys::default();
     };
-    let (subject, reply) = base_subject(msg.subject().unwrap_or(""));
+    let subject = super::raw_header::raw_field(&msg, "Subject")
+        .map(crate::mime::header_text)
+        .unwrap_or_default();
+    let (subject, reply) = base_subject(&subject);
     let date = msg
         .date()
         .filter(|d| d.is_valid())
@@ -520,6 +529,25 @@ mod tests {
         assert!(b.reply);
         assert_eq!(b.subject, "會議通知");
         assert_eq!(from_header(utf8).subject, "会议通知");
+    }
+
+    #[test]
+    fn raw_8bit_subjects_and_names_give_the_same_keys() {
+        use encoding_rs::{BIG5, GBK};
+        for (cs, subject, name) in [(GBK, "会议通知", "张三"), (BIG5, "許功蓋報告", "許功蓋")]
+        {
+            let mut h = b"Subject: Re: ".to_vec();
+            h.extend_from_slice(&cs.encode(subject).0);
+            h.extend_from_slice(b"\nFrom: \"");
+            h.extend_from_slice(&cs.encode(name).0);
+            h.extend_from_slice(b"\" <z@x.cn>\nTo: =?utf-8?b?546L5LqU?= <w@x.cn>\n");
+            let k = from_header(&h);
+            assert_eq!(k.subject, subject);
+            assert!(k.reply);
+            assert_eq!(k.display_from, name);
+            assert_eq!(k.from, "Z");
+            assert_eq!(k.display_to, "王五");
+        }
     }
 
     #[test]

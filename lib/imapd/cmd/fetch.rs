@@ -193,7 +193,7 @@ pub fn fetch(
                 }
                 FetchAtt::Envelope => {
                     line.extend_from_slice(b"ENVELOPE ");
-                    message::envelope(&mut line, parsed.as_ref());
+                    message::envelope(&mut line, parsed.as_ref(), enabled.utf8);
                 }
                 FetchAtt::BodyStructure => {
                     line.extend_from_slice(b"BODYSTRUCTURE ");

@@ -440,11 +440,16 @@ fn header_values(msg: &Message, name: &str) -> Vec<String> {
         .iter()
         .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
         .map(|h| {
-            let rawv = String::from_utf8_lossy(
-                raw.get(h.offset_start as usize..h.offset_end as usize)
-                    .unwrap_or_default(),
-            )
-            .into_owned();
+            let rawb = raw
+                .get(h.offset_start as usize..h.offset_end as usize)
+                .unwrap_or_default();
+            // The value as the webmail shows it too: RFC 2047 words and raw
+            // 8-bit legacy text (GB2312, GBK, Big5) decoded by lib/mime.
+            let rawv = format!(
+                "{} {}",
+                String::from_utf8_lossy(rawb),
+                crate::mime::header_text(rawb)
+            );
             match &h.value {
                 HeaderValue::Text(t) => format!("{t} {rawv}"),
                 HeaderValue::TextList(l) => format!("{} {rawv}", l.join(" ")),
