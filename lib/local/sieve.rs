@@ -577,25 +577,34 @@ pub fn folder_for(maildir: &Path, f: &Filing) -> Folder {
     md.inbox()
 }
 
-/// Moves a just-delivered message to `cur/` with the system flags of
-/// `flags` (imap4flags: \Seen, \Answered, \Flagged, \Deleted, \Draft).
+/// Moves a just-delivered message to `cur/` with the flags of `flags`
+/// (imap4flags): the system flags \Seen, \Answered, \Flagged, \Deleted
+/// and \Draft as their letters, any other valid name as a keyword letter
+/// `a`-`z`, named in the folder's `dovecot-keywords` as kmp-imapd keeps
+/// them (under the folder's index lock). Names that are not IMAP atoms, and
+/// keywords past the 26 a folder can hold, are left out.
 pub fn set_flags(path: &Path, flags: &[String]) -> std::io::Result<()> {
-    let mut letters: Vec<char> = flags
-        .iter()
-        .filter_map(|f| match f.to_ascii_lowercase().as_str() {
-            "\\seen" => Some('S'),
-            "\\answered" => Some('R'),
-            "\\flagged" => Some('F'),
-            "\\deleted" => Some('T'),
-            "\\draft" => Some('D'),
-            _ => None,
-        })
-        .collect();
-    if letters.is_empty() {
+    use crate::maildir::flags::{valid_keyword, Flags};
+    let mut system = Flags::empty();
+    let mut keywords: Vec<&str> = Vec::new();
+    for f in flags {
+        match f.to_ascii_lowercase().as_str() {
+            "\\seen" => system = system.union(Flags::SEEN),
+            "\\answered" => system = system.union(Flags::REPLIED),
+            "\\flagged" => system = system.union(Flags::FLAGGED),
+            "\\deleted" => system = system.union(Flags::TRASHED),
+            "\\draft" => system = system.union(Flags::DRAFT),
+            _ if valid_keyword(f) => {
+                if !keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
+                    keywords.push(f);
+                }
+            }
+            _ => {}
+        }
+    }
+    if system.is_empty() && keywords.is_empty() {
         return Ok(());
     }
-    letters.sort_unstable();
-    letters.dedup();
     let (Some(base), Some(new_dir)) = (path.file_name(), path.parent()) else {
         return Ok(());
     };
@@ -605,11 +614,31 @@ pub fn set_flags(path: &Path, flags: &[String]) -> std::io::Result<()> {
     let Some(folder) = new_dir.parent() else {
         return Ok(());
     };
-    let name = format!(
-        "{}:2,{}",
-        base.to_string_lossy(),
-        letters.into_iter().collect::<String>()
-    );
+    let to_io = |e: crate::maildir::Error| std::io::Error::other(e.to_string());
+    let _lock = crate::maildir::lock::exclusive(&folder.join(crate::maildir::index::LOCK_FILE))
+        .map_err(to_io)?;
+    let mut bits = 0;
+    if !keywords.is_empty() {
+        let mut known = crate::maildir::Keywords::load(folder).map_err(to_io)?;
+        // All at once, else one by one so that a full table keeps those
+        // that fit.
+        bits = match known.ensure(folder, &keywords) {
+            Ok(b) => b,
+            Err(_) => keywords
+                .iter()
+                .filter_map(|k| known.ensure(folder, &[k]).ok())
+                .fold(0, |b, k| b | k),
+        };
+    }
+    let letters = crate::maildir::MailFlags {
+        flags: system,
+        keywords: bits,
+    }
+    .letters();
+    if letters.is_empty() {
+        return Ok(());
+    }
+    let name = format!("{}:2,{letters}", base.to_string_lossy());
     fs::rename(path, folder.join("cur").join(name))
 }
 
@@ -815,6 +844,23 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 1);
-        assert!(names[0].ends_with(":2,FS"), "{names:?}");
+        assert!(names[0].ends_with(":2,FSa"), "{names:?}");
+        let kw = crate::maildir::Keywords::load(d.path()).unwrap();
+        assert_eq!(kw.all(), ["$label"]);
+        // A second message reuses the letter; a bad name is left out.
+        let dl = md.inbox().deliver(&mut &MSG[..], None).unwrap();
+        set_flags(
+            &dl.path,
+            &["Work".into(), "$LABEL".into(), "bad(name".into()],
+        )
+        .unwrap();
+        let kw = crate::maildir::Keywords::load(d.path()).unwrap();
+        assert_eq!(kw.all(), ["$label", "Work"]);
+        let mut names: Vec<String> = fs::read_dir(d.path().join("cur"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort_by_key(|n| n.len());
+        assert!(names.iter().any(|n| n.ends_with(":2,ab")), "{names:?}");
     }
 }
