@@ -193,3 +193,25 @@ fn a_maildir_without_new_or_tmp_is_completed_without_special_folders() {
         assert!(v.is_dir(), "{special} not made in v's new Maildir");
     }
 }
+
+#[test]
+fn currentdate_uses_the_configured_zone() {
+    let inst = instance();
+    common::set_config(&inst, "sieve", "time_zone = \"+0545\"");
+    put(
+        &inst,
+        U,
+        r#"require ["date", "fileinto", "mailbox", "variables"];
+if currentdate "zone" "+0545" {
+  if currentdate :zone "+0000" :matches "zone" "*" {
+    fileinto :create "Zoned-${1}";
+    stop;
+  }
+}
+"#,
+    );
+    inst.ctl_ok(&["start"]);
+    let _stop = Stop(&inst);
+    send(&inst, S, U, "what time is it", "");
+    wait_for(&inst, U, "Zoned-+0000", "what time is it");
+}
