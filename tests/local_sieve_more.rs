@@ -75,9 +75,11 @@ import imaplib, sys, email, email.header
 port, user, pw, folder = sys.argv[1:5]
 c = imaplib.IMAP4("127.0.0.1", int(port))
 c.login(user, pw)
-typ, _ = c.select('"%s"' % folder, readonly=True)
+typ, n = c.select('"%s"' % folder, readonly=True)
 if typ != "OK":
     print("NOFOLDER")
+    sys.exit(0)
+if int(n[0]) == 0:
     sys.exit(0)
 typ, data = c.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
 for item in data:
@@ -214,4 +216,61 @@ if currentdate "zone" "+0545" {
     let _stop = Stop(&inst);
     send(&inst, S, U, "what time is it", "");
     wait_for(&inst, U, "Zoned-+0000", "what time is it");
+}
+
+#[test]
+fn a_redirect_is_not_sent_again_when_the_job_is_retried() {
+    let inst = instance();
+    const W: &str = "w@example.test";
+    let o = inst.ctl_stdin(&["user", "add", W, "--password-stdin"], Some(b"secret\n"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // One recipient, two mailboxes: u's script redirects a copy, w's
+    // Maildir cannot take mail, so the recipient is deferred and retried.
+    inst.ctl_ok(&["alias", "add", "team@example.test", U, W]);
+    for line in [
+        "min_backoff = \"1s\"",
+        "max_backoff = \"1s\"",
+        "scan_interval = \"1s\"",
+    ] {
+        common::set_config(&inst, "send", line);
+    }
+    put(
+        &inst,
+        U,
+        "require \"copy\";\nredirect :copy \"v@example.test\";\n",
+    );
+    let w_home = inst.path().join("mail/example.test/w");
+    let _ = std::fs::remove_dir_all(&w_home);
+    std::fs::create_dir_all(w_home.join("cur")).unwrap();
+    std::fs::create_dir_all(w_home.join("tmp")).unwrap();
+    std::fs::write(w_home.join("new"), "not a directory").unwrap();
+    inst.ctl_ok(&["start"]);
+    let _stop = Stop(&inst);
+    send(&inst, S, "team@example.test", "to the team", "");
+    wait_for(&inst, U, "INBOX", "to the team");
+    wait_for(&inst, V, "INBOX", "to the team");
+    // Retried a few times while w's Maildir is broken.
+    let log_path = inst.path().join("log/kmpromail.log");
+    let r = wait_until(Duration::from_secs(30), || {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        log.matches("already sent").count() >= 2
+    });
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(r.is_ok(), "no retry seen:\n{log}");
+    std::fs::remove_file(w_home.join("new")).unwrap();
+    std::fs::create_dir(w_home.join("new")).unwrap();
+    wait_for(&inst, W, "INBOX", "to the team");
+    wait_queue_empty(&inst);
+    let v = folder(&inst, V, "INBOX");
+    assert_eq!(
+        v.iter().filter(|l| l.contains("to the team")).count(),
+        1,
+        "{v:?}"
+    );
+    let u = folder(&inst, U, "INBOX");
+    assert_eq!(
+        u.iter().filter(|l| l.contains("to the team")).count(),
+        1,
+        "{u:?}"
+    );
 }

@@ -681,7 +681,20 @@ fn apply_sieve(
             }
         }
     }
-    for o in &d.outgoing {
+    for (i, o) in d.outgoing.iter().enumerate() {
+        // A retry of this delivery (another mailbox of the recipient was
+        // deferred) does not send it again.
+        let sent = sieve::sent_key(&w.id, i, o);
+        if sieve::is_remembered(&w.maildir, &sent, clock.now()) {
+            crate::info!(
+                "{}: sieve {} from {} to <{}> already sent",
+                job.qid,
+                o.what,
+                w.user.address,
+                o.to
+            );
+            continue;
+        }
         match sieve::send(&settings.sieve, o) {
             Ok(()) => {
                 crate::info!(
@@ -691,6 +704,10 @@ fn apply_sieve(
                     w.user.address,
                     o.to
                 );
+                let until = clock.now().saturating_add(sieve::SENT_MEMORY);
+                if let Err(e) = sieve::remember(&w.maildir, &sent, until) {
+                    crate::warn!("{}: sieve memory for {}: {e}", job.qid, w.user.address);
+                }
                 if let Some((key, until)) = &o.remember {
                     if let Err(e) = sieve::remember(&w.maildir, key, *until) {
                         crate::warn!("{}: sieve memory for {}: {e}", job.qid, w.user.address);

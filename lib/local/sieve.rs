@@ -547,6 +547,25 @@ fn vacation_key(sender: &str, handle: &str) -> String {
     )
 }
 
+/// The memory key of outgoing message `index` of the delivery `id`: a
+/// redirect or notification sent before a job was deferred (another
+/// mailbox of the recipient failed) is not sent again by its retry.
+pub fn sent_key(id: &str, index: usize, o: &Outgoing) -> String {
+    format!(
+        "sent-{:016x}",
+        super::deliver::fnv64(&format!("{id}\0{index}\0{}\0{}", o.what, o.to))
+    )
+}
+
+/// How long a sent redirect or notification is remembered: longer than a
+/// message stays in the queue.
+pub const SENT_MEMORY: u64 = 60 * 86_400;
+
+/// Whether `key` is remembered in `maildir` after `now`.
+pub fn is_remembered(maildir: &Path, key: &str, now: u64) -> bool {
+    remembered(maildir, key, now)
+}
+
 pub fn duplicate_key(key: &str) -> String {
     format!("duplicate-{:016x}", super::deliver::fnv64(key))
 }
