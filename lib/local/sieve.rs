@@ -738,10 +738,8 @@ pub fn set_flags(path: &Path, flags: &[String]) -> std::io::Result<()> {
             "\\flagged" => system = system.union(Flags::FLAGGED),
             "\\deleted" => system = system.union(Flags::TRASHED),
             "\\draft" => system = system.union(Flags::DRAFT),
-            _ if valid_keyword(f) => {
-                if !keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
-                    keywords.push(f);
-                }
+            _ if valid_keyword(f) && !keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) => {
+                keywords.push(f);
             }
             _ => {}
         }
