@@ -274,3 +274,39 @@ fn a_redirect_is_not_sent_again_when_the_job_is_retried() {
         "{u:?}"
     );
 }
+
+#[test]
+fn include_global_and_its_change_seen_without_a_restart() {
+    let inst = instance();
+    let global = inst.path().join("sieve-global");
+    std::fs::create_dir(&global).unwrap();
+    std::fs::write(
+        global.join("sorting.sieve"),
+        "require [\"fileinto\", \"mailbox\"];\nif header :contains \"subject\" \"news\" { fileinto :create \"First\"; }\n",
+    )
+    .unwrap();
+    common::set_config(
+        &inst,
+        "sieve",
+        &format!("global_dir = \"{}\"", global.display()),
+    );
+    put(
+        &inst,
+        U,
+        "require \"include\";\ninclude :global \"sorting\";\n",
+    );
+    inst.ctl_ok(&["start"]);
+    let _stop = Stop(&inst);
+    send(&inst, S, U, "news one", "");
+    wait_for(&inst, U, "First", "news one");
+    // The administrator changes the global script; kmp-local runs on.
+    std::fs::write(
+        global.join("sorting.sieve"),
+        "require [\"fileinto\", \"mailbox\"];\nif header :contains \"subject\" \"news\" { fileinto :create \"Second\"; }\n",
+    )
+    .unwrap();
+    send(&inst, S, U, "news two", "");
+    wait_for(&inst, U, "Second", "news two");
+    let first = folder(&inst, U, "First");
+    assert_eq!(first.len(), 1, "{first:?}");
+}
