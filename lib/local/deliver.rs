@@ -726,6 +726,10 @@ fn apply_sieve(
     for (key, until) in &d.duplicates {
         let _ = sieve::remember(&w.maildir, &sieve::duplicate_key(key), *until);
     }
+    // Now and then (one delivery in 64), expired memory goes.
+    if fnv64(&w.id) % 64 == 0 {
+        sieve::sweep(&w.maildir, clock.now());
+    }
     let mut what: Vec<String> = placed.clone();
     if placed.is_empty() {
         what.push("discarded".into());

@@ -685,6 +685,22 @@ pub fn remember(maildir: &Path, key: &str, until: u64) -> std::io::Result<()> {
     fs::rename(&tmp, dir.join(key))
 }
 
+/// Removes the memory files of `maildir` that expired by `now` (vacation
+/// replies, duplicate ids, redirects sent); kmp-local calls it now and then.
+pub fn sweep(maildir: &Path, now: u64) {
+    let Ok(dir) = fs::read_dir(maildir.join(STATE_DIR)) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') || remembered(maildir, name, now) {
+            continue;
+        }
+        let _ = fs::remove_file(e.path());
+    }
+}
+
 /// Tells the user, once per `key`, that a script failed: a notice in INBOX.
 pub fn tell_failure(maildir: &Path, key: &str, text: &str, hostname: &str, now: u64) {
     let marker = format!("failed-{:016x}", super::deliver::fnv64(key));
@@ -929,6 +945,17 @@ mod tests {
         fs::write(g.path().join("x.sieve"), "discard;\n").unwrap();
         let r = run(d.path(), &s, MSG);
         assert!(r.failure.is_some(), "{r:?}");
+    }
+
+    #[test]
+    fn expired_memory_is_swept() {
+        let d = tempfile::tempdir().unwrap();
+        remember(d.path(), "sent-1", 100).unwrap();
+        remember(d.path(), "vacation-2", 300).unwrap();
+        sweep(d.path(), 200);
+        assert!(!remembered(d.path(), "sent-1", 0));
+        assert!(!d.path().join(STATE_DIR).join("sent-1").exists());
+        assert!(remembered(d.path(), "vacation-2", 200));
     }
 
     #[test]
