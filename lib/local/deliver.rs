@@ -727,7 +727,7 @@ fn apply_sieve(
         let _ = sieve::remember(&w.maildir, &sieve::duplicate_key(key), *until);
     }
     // Now and then (one delivery in 64), expired memory goes.
-    if fnv64(&w.id) % 64 == 0 {
+    if fnv64(&w.id).is_multiple_of(64) {
         sieve::sweep(&w.maildir, clock.now());
     }
     let mut what: Vec<String> = placed.clone();
