@@ -244,7 +244,7 @@ fn compile(text: &[u8], what: &Path) -> CtlResult {
             format!("{}: the script is not UTF-8", what.display()),
         )
     })?;
-    crate::sieve::compile(src, &Extensions::all())
+    crate::sievestore::check_script(src, &Extensions::all())
         .map(|_| ())
         .map_err(|e| CtlError::new(exit::DATAERR, format!("{}: {e}", what.display())))
 }

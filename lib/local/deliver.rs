@@ -483,15 +483,20 @@ fn prepare(w: &mut Work, size: u64) {
     w.usage = Some(usage);
 }
 
-/// Creates a Maildir. Two deliveries (two kmp-send connections) may create
-/// the same new Maildir at once, and the library's small-file writes use one
-/// temporary name per file, so the loser of that race fails; a second try
-/// finds the files in place and succeeds. A real failure fails three times.
+/// Creates a Maildir, or completes one. A brand-new Maildir gets its
+/// special-use folders ([`Maildir::open_or_create`]); one that exists (with
+/// `cur/`) but lacks `new/` or `tmp/` (moved in from elsewhere, say) only
+/// gets those, never folders its owner did not make. Two deliveries (two
+/// kmp-send connections) may create the same new Maildir at once, and the
+/// library's small-file writes use one temporary name per file, so the
+/// loser of that race fails; a second try finds the files in place and
+/// succeeds. A real failure fails three times.
 fn create_maildir(dir: &std::path::Path) -> maildir::Result<()> {
     let mut tries = 0;
     loop {
-        match Maildir::create(dir) {
-            Ok(_) => return Ok(()),
+        let r = Maildir::open_or_create(dir).and_then(|_| complete_maildir(dir));
+        match r {
+            Ok(()) => return Ok(()),
             Err(e) if tries >= 2 => return Err(e),
             Err(_) => {
                 tries += 1;
@@ -499,6 +504,23 @@ fn create_maildir(dir: &std::path::Path) -> maildir::Result<()> {
             }
         }
     }
+}
+
+/// Makes the missing ones of `tmp/ new/ cur/` (0700) in an existing Maildir.
+fn complete_maildir(dir: &std::path::Path) -> maildir::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    for sub in ["tmp", "new", "cur"] {
+        let p = dir.join(sub);
+        if p.is_dir() {
+            continue;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(maildir::Error::io("mkdir", &p, e)),
+        }
+    }
+    Ok(())
 }
 
 /// Delivers to the Maildirs of one device: one file, linked into each
@@ -659,7 +681,20 @@ fn apply_sieve(
             }
         }
     }
-    for o in &d.outgoing {
+    for (i, o) in d.outgoing.iter().enumerate() {
+        // A retry of this delivery (another mailbox of the recipient was
+        // deferred) does not send it again.
+        let sent = sieve::sent_key(&w.id, i, o);
+        if sieve::is_remembered(&w.maildir, &sent, clock.now()) {
+            crate::info!(
+                "{}: sieve {} from {} to <{}> already sent",
+                job.qid,
+                o.what,
+                w.user.address,
+                o.to
+            );
+            continue;
+        }
         match sieve::send(&settings.sieve, o) {
             Ok(()) => {
                 crate::info!(
@@ -669,6 +704,10 @@ fn apply_sieve(
                     w.user.address,
                     o.to
                 );
+                let until = clock.now().saturating_add(sieve::SENT_MEMORY);
+                if let Err(e) = sieve::remember(&w.maildir, &sent, until) {
+                    crate::warn!("{}: sieve memory for {}: {e}", job.qid, w.user.address);
+                }
                 if let Some((key, until)) = &o.remember {
                     if let Err(e) = sieve::remember(&w.maildir, key, *until) {
                         crate::warn!("{}: sieve memory for {}: {e}", job.qid, w.user.address);
@@ -686,6 +725,10 @@ fn apply_sieve(
     }
     for (key, until) in &d.duplicates {
         let _ = sieve::remember(&w.maildir, &sieve::duplicate_key(key), *until);
+    }
+    // Now and then (one delivery in 64), expired memory goes.
+    if fnv64(&w.id).is_multiple_of(64) {
+        sieve::sweep(&w.maildir, clock.now());
     }
     let mut what: Vec<String> = placed.clone();
     if placed.is_empty() {

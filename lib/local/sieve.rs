@@ -2,7 +2,8 @@
 //! domain's script, the user's active script and the system's after-script
 //! (`sieve.before`, `sieve.domain_dir/DOMAIN.sieve`, the user's
 //! `.dovecot.sieve`, `sieve.after`), compiled once and cached until the
-//! file changes, run by `crate::sieve` over the message; here the decision
+//! file or a script it includes (`sieve.global_dir` for `:global`, the
+//! user's `sieve/` for `:personal`) changes, run by `crate::sieve` over the message; here the decision
 //! is turned into what kmp-local does.
 //!
 //! - keep and fileinto: Maildir deliveries, each with its own delivery id
@@ -51,11 +52,16 @@ pub struct SieveSettings {
     pub before: PathBuf,
     pub after: PathBuf,
     pub domain_dir: PathBuf,
+    /// Where `include :global` finds scripts (`sieve.global_dir`).
+    pub global_dir: PathBuf,
     pub max_redirects: usize,
     pub hostname: String,
     /// kmp-inject, and the configuration it is to read.
     pub inject: PathBuf,
     pub config: Option<PathBuf>,
+    /// The zone of currentdate and date without `:zone`, in minutes east
+    /// (`sieve.time_zone`); `None`: the server's local zone at that moment.
+    pub time_zone: Option<i32>,
 }
 
 impl SieveSettings {
@@ -64,10 +70,21 @@ impl SieveSettings {
             before: cfg.path_of("sieve.before"),
             after: cfg.path_of("sieve.after"),
             domain_dir: cfg.path_of("sieve.domain_dir"),
+            global_dir: cfg.path_of("sieve.global_dir"),
             max_redirects: cfg.usize("sieve.max_redirects"),
             hostname: cfg.str("system.hostname").to_string(),
             inject: crate::paths::Paths::new(cfg).program("kmp-inject"),
             config: cfg.path().map(Path::to_path_buf),
+            time_zone: {
+                let z = cfg.str("sieve.time_zone");
+                match parse_zone(z) {
+                    Some(z) => z,
+                    None => {
+                        crate::warn!("sieve.time_zone {z:?} is not local, UTC or +HHMM: the local zone is used");
+                        None
+                    }
+                }
+            },
         }
     }
 
@@ -77,10 +94,12 @@ impl SieveSettings {
             before: PathBuf::new(),
             after: PathBuf::new(),
             domain_dir: PathBuf::new(),
+            global_dir: PathBuf::new(),
             max_redirects: 4,
             hostname: "localhost".into(),
             inject: PathBuf::from("kmp-inject"),
             config: None,
+            time_zone: None,
         }
     }
 
@@ -173,25 +192,54 @@ impl Decision {
     }
 }
 
-/// Compiled scripts by path, with the file's identity when compiled.
-type Cache = HashMap<PathBuf, ((u64, i64, u64), Result<Script, String>)>;
-static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+/// A file's identity for the cache: inode, mtime in ns, size; all zero
+/// when it does not exist (so that a script created later is seen).
+type FileId = (u64, i64, u64);
 
-/// Scripts an `include :personal` names (RFC 6609): the user's own.
-struct PersonalLoader<'a> {
-    maildir: &'a Path,
+fn file_id(path: &Path) -> FileId {
+    match fs::metadata(path) {
+        Ok(m) => (m.ino(), m.mtime_nsec() + m.mtime() * 1_000_000_000, m.len()),
+        Err(_) => (0, 0, 0),
+    }
 }
 
-impl sieve::Loader for PersonalLoader<'_> {
+/// A compiled script with the identity of every file it was made from (the
+/// script itself first, then each script it includes, found or not).
+struct Compiled {
+    max_redirects: usize,
+    files: Vec<(PathBuf, FileId)>,
+    script: Result<Script, String>,
+}
+
+/// Compiled scripts by path.
+type Cache = HashMap<PathBuf, Compiled>;
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+/// Scripts an `include` names (RFC 6609): `:personal` ones from the user's
+/// `sieve/` directory, `:global` ones from `sieve.global_dir`. Every file
+/// looked at is noted, for the cache.
+struct IncludeLoader<'a> {
+    maildir: &'a Path,
+    global_dir: &'a Path,
+    seen: std::cell::RefCell<Vec<(PathBuf, FileId)>>,
+}
+
+impl sieve::Loader for IncludeLoader<'_> {
     fn load(&self, name: &str, location: sieve::Location) -> Result<Option<String>, String> {
-        if location != sieve::Location::Personal {
-            return Ok(None);
-        }
+        // The same names as ManageSieve takes: no `/`, no `..`, no controls.
         crate::sievestore::check_name(name).map_err(|e| e.to_string())?;
-        let p = self
-            .maildir
-            .join(crate::sievestore::SCRIPT_DIR)
-            .join(format!("{name}{}", crate::sievestore::EXTENSION));
+        let dir = match location {
+            sieve::Location::Personal => self.maildir.join(crate::sievestore::SCRIPT_DIR),
+            sieve::Location::Global => {
+                if self.global_dir.as_os_str().is_empty() {
+                    return Ok(None);
+                }
+                self.global_dir.to_path_buf()
+            }
+        };
+        let p = dir.join(format!("{name}{}", crate::sievestore::EXTENSION));
+        let id = file_id(&p);
+        self.seen.borrow_mut().push((p.clone(), id));
         match fs::read(&p) {
             Ok(b) => String::from_utf8(b)
                 .map(Some)
@@ -202,32 +250,32 @@ impl sieve::Loader for PersonalLoader<'_> {
     }
 }
 
-/// The script at `path`, compiled (from the cache when the file has not
-/// changed), or the error text. (A change to a script it includes is seen
-/// when the including script changes, or kmp-local restarts.)
-fn compiled(path: &Path, maildir: &Path, max_redirects: usize) -> Result<Script, String> {
-    let meta = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let id = (
-        meta.ino() ^ ((max_redirects as u64) << 48),
-        meta.mtime_nsec() + meta.mtime() * 1_000_000_000,
-        meta.len(),
-    );
+/// The script at `path`, compiled, or the error text. From the cache when
+/// neither it nor any script it includes (or looked for) has changed, so
+/// that a change to an included script is seen at the next delivery.
+fn compiled(path: &Path, maildir: &Path, s: &SieveSettings) -> Result<Script, String> {
     {
         let cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((cid, s)) = cache.as_ref().and_then(|c| c.get(path)) {
-            if *cid == id {
-                return s.clone();
+        if let Some(c) = cache.as_ref().and_then(|c| c.get(path)) {
+            if c.max_redirects == s.max_redirects && c.files.iter().all(|(p, id)| file_id(p) == *id)
+            {
+                return c.script.clone();
             }
         }
     }
+    let id = file_id(path);
+    let loader = IncludeLoader {
+        maildir,
+        global_dir: &s.global_dir,
+        seen: std::cell::RefCell::new(Vec::new()),
+    };
     let r = match fs::read(path) {
         Ok(b) => match String::from_utf8(b) {
             Ok(src) => {
                 let limits = sieve::Limits {
-                    max_redirects,
+                    max_redirects: s.max_redirects,
                     ..sieve::Limits::default()
                 };
-                let loader = PersonalLoader { maildir };
                 sieve::compile_with(&src, &Extensions::all(), Some(&loader), &limits)
                     .map_err(|e| e.to_string())
             }
@@ -235,12 +283,21 @@ fn compiled(path: &Path, maildir: &Path, max_redirects: usize) -> Result<Script,
         },
         Err(e) => Err(format!("{}: {e}", path.display())),
     };
+    let mut files = vec![(path.to_path_buf(), id)];
+    files.extend(loader.seen.into_inner());
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     let c = cache.get_or_insert_with(HashMap::new);
     if c.len() > 10_000 {
         c.clear();
     }
-    c.insert(path.to_path_buf(), (id, r.clone()));
+    c.insert(
+        path.to_path_buf(),
+        Compiled {
+            max_redirects: s.max_redirects,
+            files,
+            script: r.clone(),
+        },
+    );
     r
 }
 
@@ -274,12 +331,13 @@ pub fn decide(
         maildir,
         address: &user.address,
         now: clock.now(),
+        zone: s.time_zone,
     };
     let mut actions: Vec<Action> = Vec::new();
     let mut implicit: Option<Vec<String>> = Some(Vec::new());
     let mut duplicates = Vec::new();
     for path in &scripts {
-        let outcome = compiled(path, maildir, s.max_redirects).and_then(|script| {
+        let outcome = compiled(path, maildir, s).and_then(|script| {
             script
                 .run(&msg, &envelope, &mut env)
                 .map_err(|e| e.to_string())
@@ -489,6 +547,25 @@ fn vacation_key(sender: &str, handle: &str) -> String {
     )
 }
 
+/// The memory key of outgoing message `index` of the delivery `id`: a
+/// redirect or notification sent before a job was deferred (another
+/// mailbox of the recipient failed) is not sent again by its retry.
+pub fn sent_key(id: &str, index: usize, o: &Outgoing) -> String {
+    format!(
+        "sent-{:016x}",
+        super::deliver::fnv64(&format!("{id}\0{index}\0{}\0{}", o.what, o.to))
+    )
+}
+
+/// How long a sent redirect or notification is remembered: longer than a
+/// message stays in the queue.
+pub const SENT_MEMORY: u64 = 60 * 86_400;
+
+/// Whether `key` is remembered in `maildir` after `now`.
+pub fn is_remembered(maildir: &Path, key: &str, now: u64) -> bool {
+    remembered(maildir, key, now)
+}
+
 pub fn duplicate_key(key: &str) -> String {
     format!("duplicate-{:016x}", super::deliver::fnv64(key))
 }
@@ -498,6 +575,7 @@ struct DeliveryEnv<'a> {
     maildir: &'a Path,
     address: &'a str,
     now: u64,
+    zone: Option<i32>,
 }
 
 impl sieve::Env for DeliveryEnv<'_> {
@@ -516,8 +594,74 @@ impl sieve::Env for DeliveryEnv<'_> {
         remembered(self.maildir, &vacation_key(sender, handle), self.now)
     }
     fn now(&self) -> (i64, i32) {
-        (i64::try_from(self.now).unwrap_or(i64::MAX), 0)
+        let now = i64::try_from(self.now).unwrap_or(i64::MAX);
+        (now, self.zone.unwrap_or_else(|| local_offset(now)))
     }
+}
+
+/// `sieve.time_zone`: `""` or `local` (`Some(None)`), `UTC`, or `+HHMM` /
+/// `-HH:MM` up to 14 hours; `None` when it is none of these.
+pub fn parse_zone(z: &str) -> Option<Option<i32>> {
+    let z = z.trim();
+    if z.is_empty() || z.eq_ignore_ascii_case("local") {
+        return Some(None);
+    }
+    if z.eq_ignore_ascii_case("utc") || z.eq_ignore_ascii_case("gmt") || z == "Z" {
+        return Some(Some(0));
+    }
+    let (sign, rest) = match z.as_bytes().first() {
+        Some(b'+') => (1, &z[1..]),
+        Some(b'-') => (-1, &z[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) || rest.len() > 5 {
+        return None;
+    }
+    let h: i32 = digits[..2].parse().ok()?;
+    let m: i32 = digits[2..].parse().ok()?;
+    if m >= 60 || h * 60 + m > 14 * 60 {
+        return None;
+    }
+    Some(Some(sign * (h * 60 + m)))
+}
+
+/// The server's zone at `now` in minutes east, from the C library's rules
+/// (`TZ`, `/etc/localtime`): the local wall clock minus UTC's.
+fn local_offset(now: i64) -> i32 {
+    let Some((_, lday, lh, lm, _)) = crate::sys::local_time(now) else {
+        return 0;
+    };
+    let secs = now.rem_euclid(86_400);
+    let (uh, um) = ((secs / 3600) as i32, ((secs % 3600) / 60) as i32);
+    let uday = utc_day_of_month(now.div_euclid(86_400));
+    zone_between((lday, lh as i32, lm as i32), (uday, uh, um))
+}
+
+/// The day of the month of `days` since 1970-01-01 (proleptic Gregorian).
+fn utc_day_of_month(days: i64) -> u32 {
+    let z = days + 719_468;
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    (doy - (153 * mp + 2) / 5 + 1) as u32
+}
+
+/// Minutes from UTC's (day of month, hour, minute) to the local ones; the
+/// days differ by at most one, across a month's end too.
+fn zone_between(local: (u32, i32, i32), utc: (u32, i32, i32)) -> i32 {
+    let mut d = (local.1 * 60 + local.2) - (utc.1 * 60 + utc.2);
+    if local.0 != utc.0 {
+        // Local is the next day when its day is one more, or it is the
+        // 1st and UTC's is a month's last.
+        if local.0 == utc.0 + 1 || (local.0 == 1 && utc.0 >= 28) {
+            d += 1440;
+        } else {
+            d -= 1440;
+        }
+    }
+    d
 }
 
 /// Whether `key` is remembered in the Maildir until after `now`.
@@ -539,6 +683,22 @@ pub fn remember(maildir: &Path, key: &str, until: u64) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{key}.{}", std::process::id()));
     fs::write(&tmp, format!("{until}\n"))?;
     fs::rename(&tmp, dir.join(key))
+}
+
+/// Removes the memory files of `maildir` that expired by `now` (vacation
+/// replies, duplicate ids, redirects sent); kmp-local calls it now and then.
+pub fn sweep(maildir: &Path, now: u64) {
+    let Ok(dir) = fs::read_dir(maildir.join(STATE_DIR)) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') || remembered(maildir, name, now) {
+            continue;
+        }
+        let _ = fs::remove_file(e.path());
+    }
 }
 
 /// Tells the user, once per `key`, that a script failed: a notice in INBOX.
@@ -577,25 +737,32 @@ pub fn folder_for(maildir: &Path, f: &Filing) -> Folder {
     md.inbox()
 }
 
-/// Moves a just-delivered message to `cur/` with the system flags of
-/// `flags` (imap4flags: \Seen, \Answered, \Flagged, \Deleted, \Draft).
+/// Moves a just-delivered message to `cur/` with the flags of `flags`
+/// (imap4flags): the system flags \Seen, \Answered, \Flagged, \Deleted
+/// and \Draft as their letters, any other valid name as a keyword letter
+/// `a`-`z`, named in the folder's `dovecot-keywords` as kmp-imapd keeps
+/// them (under the folder's index lock). Names that are not IMAP atoms, and
+/// keywords past the 26 a folder can hold, are left out.
 pub fn set_flags(path: &Path, flags: &[String]) -> std::io::Result<()> {
-    let mut letters: Vec<char> = flags
-        .iter()
-        .filter_map(|f| match f.to_ascii_lowercase().as_str() {
-            "\\seen" => Some('S'),
-            "\\answered" => Some('R'),
-            "\\flagged" => Some('F'),
-            "\\deleted" => Some('T'),
-            "\\draft" => Some('D'),
-            _ => None,
-        })
-        .collect();
-    if letters.is_empty() {
+    use crate::maildir::flags::{valid_keyword, Flags};
+    let mut system = Flags::empty();
+    let mut keywords: Vec<&str> = Vec::new();
+    for f in flags {
+        match f.to_ascii_lowercase().as_str() {
+            "\\seen" => system = system.union(Flags::SEEN),
+            "\\answered" => system = system.union(Flags::REPLIED),
+            "\\flagged" => system = system.union(Flags::FLAGGED),
+            "\\deleted" => system = system.union(Flags::TRASHED),
+            "\\draft" => system = system.union(Flags::DRAFT),
+            _ if valid_keyword(f) && !keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) => {
+                keywords.push(f);
+            }
+            _ => {}
+        }
+    }
+    if system.is_empty() && keywords.is_empty() {
         return Ok(());
     }
-    letters.sort_unstable();
-    letters.dedup();
     let (Some(base), Some(new_dir)) = (path.file_name(), path.parent()) else {
         return Ok(());
     };
@@ -605,11 +772,31 @@ pub fn set_flags(path: &Path, flags: &[String]) -> std::io::Result<()> {
     let Some(folder) = new_dir.parent() else {
         return Ok(());
     };
-    let name = format!(
-        "{}:2,{}",
-        base.to_string_lossy(),
-        letters.into_iter().collect::<String>()
-    );
+    let to_io = |e: crate::maildir::Error| std::io::Error::other(e.to_string());
+    let _lock = crate::maildir::lock::exclusive(&folder.join(crate::maildir::index::LOCK_FILE))
+        .map_err(to_io)?;
+    let mut bits = 0;
+    if !keywords.is_empty() {
+        let mut known = crate::maildir::Keywords::load(folder).map_err(to_io)?;
+        // All at once, else one by one so that a full table keeps those
+        // that fit.
+        bits = match known.ensure(folder, &keywords) {
+            Ok(b) => b,
+            Err(_) => keywords
+                .iter()
+                .filter_map(|k| known.ensure(folder, &[k]).ok())
+                .fold(0, |b, k| b | k),
+        };
+    }
+    let letters = crate::maildir::MailFlags {
+        flags: system,
+        keywords: bits,
+    }
+    .letters();
+    if letters.is_empty() {
+        return Ok(());
+    }
+    let name = format!("{}:2,{letters}", base.to_string_lossy());
     fs::rename(path, folder.join("cur").join(name))
 }
 
@@ -709,6 +896,88 @@ mod tests {
             raw,
             &Clock::System,
         )
+    }
+
+    #[test]
+    fn include_global_and_a_changed_include_is_seen() {
+        let (d, mut s) = setup(
+            "require [\"include\"];\ninclude :global \"spam\";\ninclude :personal \"mine\";\n",
+        );
+        let g = tempfile::tempdir().unwrap();
+        s.global_dir = g.path().to_path_buf();
+        fs::write(
+            g.path().join("spam.sieve"),
+            "require \"fileinto\"; fileinto \"Global1\";\n",
+        )
+        .unwrap();
+        fs::write(
+            d.path().join("sieve/mine.sieve"),
+            "require \"fileinto\"; fileinto \"Mine1\";\n",
+        )
+        .unwrap();
+        let names =
+            |r: Decision| -> Vec<String> { r.filings.into_iter().map(|f| f.folder).collect() };
+        assert_eq!(names(run(d.path(), &s, MSG)), ["Global1", "Mine1"]);
+        // Changed includes (another size) are seen at once.
+        fs::write(
+            g.path().join("spam.sieve"),
+            "require \"fileinto\"; fileinto \"Global22\";\n",
+        )
+        .unwrap();
+        assert_eq!(names(run(d.path(), &s, MSG)), ["Global22", "Mine1"]);
+        fs::write(
+            d.path().join("sieve/mine.sieve"),
+            "require \"fileinto\"; fileinto \"Mine333\";\n",
+        )
+        .unwrap();
+        assert_eq!(names(run(d.path(), &s, MSG)), ["Global22", "Mine333"]);
+        // A missing global script is an error (no :optional): INBOX, told.
+        fs::remove_file(g.path().join("spam.sieve")).unwrap();
+        let r = run(d.path(), &s, MSG);
+        assert!(r.failure.is_some(), "{r:?}");
+        // Without sieve.global_dir, `:global` finds nothing; a name with a
+        // slash is refused, never read.
+        let (d, s) = setup("require [\"include\"];\ninclude :global :optional \"spam\";\n");
+        assert!(run(d.path(), &s, MSG).is_plain_keep());
+        let (d, mut s) = setup("require [\"include\"];\ninclude :global \"../x\";\n");
+        s.global_dir = g.path().join("sub");
+        fs::create_dir(g.path().join("sub")).unwrap();
+        fs::write(g.path().join("x.sieve"), "discard;\n").unwrap();
+        let r = run(d.path(), &s, MSG);
+        assert!(r.failure.is_some(), "{r:?}");
+    }
+
+    #[test]
+    fn expired_memory_is_swept() {
+        let d = tempfile::tempdir().unwrap();
+        remember(d.path(), "sent-1", 100).unwrap();
+        remember(d.path(), "vacation-2", 300).unwrap();
+        sweep(d.path(), 200);
+        assert!(!remembered(d.path(), "sent-1", 0));
+        assert!(!d.path().join(STATE_DIR).join("sent-1").exists());
+        assert!(remembered(d.path(), "vacation-2", 200));
+    }
+
+    #[test]
+    fn time_zones() {
+        assert_eq!(parse_zone(""), Some(None));
+        assert_eq!(parse_zone("local"), Some(None));
+        assert_eq!(parse_zone("UTC"), Some(Some(0)));
+        assert_eq!(parse_zone("+0800"), Some(Some(480)));
+        assert_eq!(parse_zone("-09:30"), Some(Some(-570)));
+        assert_eq!(parse_zone("+1500"), None);
+        assert_eq!(parse_zone("0800"), None);
+        assert_eq!(parse_zone("+08"), None);
+        // 2026-12-05 is day 20792; 2026-02-28 is day 20512.
+        assert_eq!(utc_day_of_month(20792), 5);
+        assert_eq!(utc_day_of_month(20512), 28);
+        assert_eq!(utc_day_of_month(0), 1);
+        assert_eq!(zone_between((5, 13, 0), (5, 5, 0)), 480);
+        assert_eq!(zone_between((6, 2, 0), (5, 18, 0)), 480);
+        assert_eq!(zone_between((1, 1, 0), (31, 17, 0)), 480);
+        assert_eq!(zone_between((31, 20, 30), (1, 6, 0)), -570);
+        // Whatever the machine's zone, it is within a day of UTC.
+        assert!(local_offset(1_790_000_000).abs() < 1440);
     }
 
     #[test]
@@ -815,6 +1084,23 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 1);
-        assert!(names[0].ends_with(":2,FS"), "{names:?}");
+        assert!(names[0].ends_with(":2,FSa"), "{names:?}");
+        let kw = crate::maildir::Keywords::load(d.path()).unwrap();
+        assert_eq!(kw.all(), ["$label"]);
+        // A second message reuses the letter; a bad name is left out.
+        let dl = md.inbox().deliver(&mut &MSG[..], None).unwrap();
+        set_flags(
+            &dl.path,
+            &["Work".into(), "$LABEL".into(), "bad(name".into()],
+        )
+        .unwrap();
+        let kw = crate::maildir::Keywords::load(d.path()).unwrap();
+        assert_eq!(kw.all(), ["$label", "Work"]);
+        let mut names: Vec<String> = fs::read_dir(d.path().join("cur"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort_by_key(|n| n.len());
+        assert!(names.iter().any(|n| n.ends_with(":2,ab")), "{names:?}");
     }
 }

@@ -377,7 +377,7 @@ impl Session {
         let Ok(text) = std::str::from_utf8(script) else {
             return no(None, "The script is not UTF-8.");
         };
-        match crate::sieve::compile(text, &self.policy.extensions) {
+        match crate::sievestore::check_script(text, &self.policy.extensions) {
             Ok(_) => ok(""),
             Err(e) => no(None, &e.to_string()),
         }

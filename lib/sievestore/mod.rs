@@ -116,6 +116,29 @@ pub struct ScriptInfo {
     pub active: bool,
 }
 
+/// Compiles a script being stored (kmp-sieved's PUTSCRIPT and CHECKSCRIPT,
+/// `kmpctl sieve put|check`). An `include` is checked for its name only:
+/// what it names is read at delivery (RFC 6609 3.2: a missing script is an
+/// error then, unless `:optional`), so scripts can be uploaded in any order
+/// and the global ones change under them.
+pub fn check_script(
+    src: &str,
+    ext: &crate::sieve::Extensions,
+) -> Result<crate::sieve::Script, crate::sieve::CompileError> {
+    struct NamesOnly;
+    impl crate::sieve::Loader for NamesOnly {
+        fn load(
+            &self,
+            name: &str,
+            _location: crate::sieve::Location,
+        ) -> Result<Option<String>, String> {
+            check_name(name).map_err(|e| e.to_string())?;
+            Ok(Some(String::new()))
+        }
+    }
+    crate::sieve::compile_with(src, ext, Some(&NamesOnly), &crate::sieve::Limits::default())
+}
+
 /// Checks a script name (RFC 5804 1.6: no control characters; ours: no
 /// `/`, not empty, no leading dot, no `..`, at most [`MAX_NAME_BYTES`]).
 pub fn check_name(name: &str) -> Result<(), StoreError> {

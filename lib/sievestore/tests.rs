@@ -113,3 +113,16 @@ fn no_home_is_an_error_not_a_new_directory() {
     assert!(!d.path().join("missing").exists());
     assert!(s.list().unwrap().is_empty());
 }
+
+#[test]
+fn a_stored_script_may_include_what_is_not_there_yet() {
+    use crate::sieve::Extensions;
+    let ok = "require \"include\";\ninclude :global \"spam\";\ninclude :personal \"later\";\n";
+    assert!(check_script(ok, &Extensions::all()).is_ok());
+    let bad = "require \"include\";\ninclude :global \"../etc/x\";\n";
+    let e = check_script(bad, &Extensions::all())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 2"), "{e}");
+    assert!(check_script("include \"x\";\n", &Extensions::all()).is_err());
+}

@@ -52,4 +52,16 @@ pub const KEYS: &[Key] = &[
         default: "",
         doc: "A directory of per-domain scripts, DOMAIN.sieve (the domain in A-label\nform), run after the before-script and before the user's. Empty: none.",
     },
+    Key {
+        name: "sieve.global_dir",
+        kind: Kind::Path,
+        default: "",
+        doc: "A directory of scripts NAME.sieve that include :global \"NAME\" reads\n(RFC 6609). Empty: none.",
+    },
+    Key {
+        name: "sieve.time_zone",
+        kind: Kind::Str,
+        default: "",
+        doc: "The zone of currentdate and date without :zone (RFC 5260): empty or\n\"local\" for the server's zone (TZ, /etc/localtime), \"UTC\", or +HHMM.",
+    },
 ];
