@@ -9,6 +9,7 @@ pub mod mail;
 pub mod quota;
 pub mod read;
 pub mod receipt;
+pub mod rules;
 pub mod search;
 pub mod settings;
 pub mod signatures;
@@ -74,6 +75,10 @@ pub static ROUTES: &[Route] = &[
     post("/compose", true, compose::submit),
     post("/read/receipt", true, receipt::receipt),
     post("/settings/compose", true, signatures::save_settings),
+    get("/rules", true, rules::show),
+    post("/rules/add", true, rules::add),
+    post("/rules/act", true, rules::act),
+    post("/rules/script", true, rules::script),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known
