@@ -150,16 +150,10 @@ impl Cond {
     fn check(&self) -> Result<(), Invalid> {
         let sized = matches!(self.op, Op::Over | Op::Under);
         match &self.field {
-            Field::Size => {
-                if !sized || parse_size(&self.value).is_none() {
-                    return Err(Invalid("err_rule_size"));
-                }
+            Field::Size if !sized || parse_size(&self.value).is_none() => {
+                return Err(Invalid("err_rule_size"));
             }
-            Field::Header(h) => {
-                if !header_name(h) {
-                    return Err(Invalid("err_rule_header"));
-                }
-            }
+            Field::Header(h) if !header_name(h) => return Err(Invalid("err_rule_header")),
             _ => {}
         }
         if sized && self.field != Field::Size {
