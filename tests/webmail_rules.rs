@@ -9,12 +9,16 @@ mod common;
 use std::time::Duration;
 
 use common::compose::input;
-use common::webmail::{webmail_instance, Webmail};
+use common::webmail::{webmail_instance_with, Webmail};
 
 const U: &str = "u@example.test";
 
 fn start() -> Option<Webmail> {
-    let mut w = webmail_instance()?;
+    start_with(&[])
+}
+
+fn start_with(config: &[(&str, &str)]) -> Option<Webmail> {
+    let mut w = webmail_instance_with(config)?;
     w.inst.spawn("kmp-sieved", &[]);
     let pid = w.inst.path().join("run/kmp-sieved.pid");
     common::wait_until(Duration::from_secs(10), || pid.exists())
@@ -338,4 +342,38 @@ fn the_editors_script_changed_by_hand_is_kept_as_text() {
     );
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(show(&w, "kmpromail-rules"), edited);
+}
+
+#[test]
+fn a_full_sieve_quota_is_shown_and_what_was_typed_is_kept() {
+    let Some(w) = start_with(&[("sieve", "max_script_size = \"1K\"")]) else {
+        return;
+    };
+    let s = w.login(U, "secret");
+    let csrf = w.get("/rules", Some(&s)).csrf();
+    let long = "我不在办公室。".repeat(60);
+    let r = w.post(
+        "/rules/add",
+        Some(&s),
+        &with_csrf(
+            &csrf,
+            &[
+                ("name", "away"),
+                ("action", "reply"),
+                ("subject", "休假"),
+                ("text", &long),
+                ("days", "3"),
+                ("enabled", "1"),
+            ],
+        ),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("quota is full"), "{}", r.body);
+    assert!(
+        r.body.contains(&long),
+        "the reply text was lost: {}",
+        r.body
+    );
+    assert_eq!(input(&r.body, "subject").as_deref(), Some("休假"));
+    assert!(show(&w, "kmpromail-rules").is_empty());
 }
