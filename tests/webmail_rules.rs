@@ -313,6 +313,26 @@ fn a_hand_written_script_is_shown_as_text_checked_and_never_rewritten() {
     );
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(show(&w, "main"), good);
+
+    // Switching to the editor keeps the hand-written script, inactive.
+    let r = w.post("/rules/editor", Some(&s), &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let list = w.inst.ctl_ok(&["sieve", "list", U]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("kmpromail-rules") && l.ends_with("yes")),
+        "{list}"
+    );
+    assert_eq!(show(&w, "main"), good);
+    let page = w.get("/rules", Some(&s));
+    assert!(page.body.contains("id=\"rule-form\""), "{}", page.body);
+    let r = w.post(
+        "/rules/add",
+        Some(&s),
+        &with_csrf(&csrf, &subject_rule("x", "x", "INBOX")),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(show(&w, "main"), good);
 }
 
 #[test]

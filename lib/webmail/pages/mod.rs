@@ -79,6 +79,7 @@ pub static ROUTES: &[Route] = &[
     post("/rules/add", true, rules::add),
     post("/rules/act", true, rules::act),
     post("/rules/script", true, rules::script),
+    post("/rules/editor", true, rules::use_editor),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known

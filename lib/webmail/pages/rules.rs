@@ -1,4 +1,5 @@
-//! The rule editor: GET /rules, POST /rules/add, /rules/act, /rules/script.
+//! The rule editor: GET /rules, POST /rules/add, /rules/act, /rules/script,
+//! /rules/editor.
 //!
 //! Everything is read and written over ManageSieve (`webmail.managesieve`)
 //! with the session's login, never from files. The editor owns one script,
@@ -252,6 +253,34 @@ pub fn script(ctx: &mut Ctx) -> Result<Response, PageError> {
         }
         Err(e) => Err(fatal(e)),
     }
+}
+
+/// POST /rules/editor: makes the editor's script the active one (an
+/// empty one when there is none yet). The script that was active stays
+/// stored as it is, inactive; an editor's script changed by hand is not
+/// taken over.
+pub fn use_editor(ctx: &mut Ctx) -> Result<Response, PageError> {
+    let mut ms = connect(ctx)?;
+    let list = ms.list().map_err(fatal)?;
+    if list.iter().any(|s| s.name == SCRIPT_NAME) {
+        let text = ms.get(SCRIPT_NAME).map_err(fatal)?;
+        if recognise(&text).is_none() {
+            ms.logout();
+            let msg = ctx.lang.get("err_rules_foreign").to_string();
+            let loaded = Loaded::Foreign {
+                name: SCRIPT_NAME.to_string(),
+                text,
+            };
+            return render(ctx, 409, &loaded, Some(msg), None, Value::Null);
+        }
+    } else if let Err(e) = ms.put(SCRIPT_NAME, &generate(&[])) {
+        ms.logout();
+        return Err(fatal(e));
+    }
+    let r = ms.set_active(SCRIPT_NAME);
+    ms.logout();
+    r.map_err(fatal)?;
+    Ok(ctx.redirect("/rules?done=rules"))
 }
 
 /// The server's refusal in the user's words where we know the code.
