@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::compose::input;
+use common::compose::{input, set_webmail};
 use common::webmail::{webmail_instance_with, Webmail};
 
 const U: &str = "u@example.test";
@@ -396,4 +396,41 @@ fn a_full_sieve_quota_is_shown_and_what_was_typed_is_kept() {
     );
     assert_eq!(input(&r.body, "subject").as_deref(), Some("休假"));
     assert!(show(&w, "kmpromail-rules").is_empty());
+}
+
+#[test]
+fn managesieve_over_starttls_with_the_certificate_checked() {
+    let Some(w) = start() else { return };
+    let s = w.login(U, "secret");
+    let cert = w.inst.path().join("tls/cert.pem");
+    set_webmail(
+        &w,
+        "imap_ca_file",
+        &format!("{:?}", cert.display().to_string()),
+    );
+    set_webmail(&w, "managesieve_security", "\"starttls\"");
+    let page = w.get("/rules", Some(&s));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.csrf();
+    let r = w.post(
+        "/rules/add",
+        Some(&s),
+        &with_csrf(&csrf, &subject_rule("tls", "加密", "INBOX")),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(show(&w, "kmpromail-rules").contains("\"加密\""));
+    // Authorities that did not sign kmp-sieved's certificate: no page,
+    // nothing written.
+    let system = "/etc/ssl/certs/ca-certificates.crt";
+    if std::path::Path::new(system).is_file() {
+        set_webmail(&w, "imap_ca_file", &format!("{system:?}"));
+        let before = show(&w, "kmpromail-rules");
+        let r = w.post(
+            "/rules/act",
+            Some(&s),
+            &[("csrf", &csrf), ("index", "0"), ("op", "delete")],
+        );
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert_eq!(show(&w, "kmpromail-rules"), before);
+    }
 }
