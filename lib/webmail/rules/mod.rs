@@ -243,7 +243,7 @@ pub fn recognise(script: &str) -> Option<Vec<Rule>> {
     (generate(&rules) == script).then_some(rules)
 }
 
-/// `N`, `NK`, `NM` or `NG`: a size in bytes.
+/// `N`, `NK`, `NM` or `NG`: a size in bytes, below 4 GiB.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     let (digits, unit) = match s.char_indices().last()? {
@@ -261,7 +261,10 @@ pub fn parse_size(s: &str) -> Option<u64> {
         'G' => 30,
         _ => return None,
     };
+    // Sieve numbers stop at 2^32 - 1 (RFC 5231's comparisons; our lexer
+    // and Pigeonhole refuse larger ones).
     n.checked_mul(1 << shift)
+        .filter(|n| *n <= u64::from(u32::MAX))
 }
 
 /// A header field name (RFC 5322 2.2: printable ASCII but the colon).

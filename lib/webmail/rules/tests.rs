@@ -260,4 +260,110 @@ fn bad_rules_are_refused() {
     assert_eq!(parse_size("12"), Some(12));
     assert_eq!(parse_size("K"), None);
     assert_eq!(parse_size("1T"), None);
+    assert_eq!(parse_size("3G"), Some(3 << 30));
+    assert_eq!(parse_size("4G"), None);
+    assert_eq!(parse_size("4294967296"), None);
+}
+
+#[test]
+fn every_field_operator_and_action_round_trips_one_by_one_and_all_together() {
+    let fields = [
+        Field::From,
+        Field::To,
+        Field::Cc,
+        Field::Subject,
+        Field::Header("List-Id".into()),
+        Field::Header("X-Spam-Status".into()),
+        Field::Body,
+    ];
+    let ops = [Op::Contains, Op::Is, Op::Starts, Op::Ends, Op::Matches];
+    let values = [
+        "发票",
+        "會議",
+        "汉字 GBK",
+        "a\"b\\c",
+        "*?",
+        "Re: [list] 通知",
+    ];
+    let actions = [
+        Action::Move {
+            folder: "财务/2026".into(),
+            copy: false,
+        },
+        Action::Move {
+            folder: "會計".into(),
+            copy: true,
+        },
+        Action::Forward {
+            to: "a@example.cn".into(),
+            keep: false,
+        },
+        Action::Forward {
+            to: "b@example.tw".into(),
+            keep: true,
+        },
+        Action::Reply {
+            days: 1,
+            subject: String::new(),
+            text: "自动回复".into(),
+            addresses: vec![],
+        },
+        Action::Reject {
+            text: "拒收".into(),
+        },
+        Action::Discard,
+        Action::MarkRead,
+        Action::Flag,
+        Action::Notify {
+            to: "sms@gw.example.cn".into(),
+            text: String::new(),
+        },
+        Action::Stop,
+    ];
+    let mut all = Vec::new();
+    let mut n = 0;
+    for (fi, f) in fields.iter().enumerate() {
+        for (oi, op) in ops.iter().enumerate() {
+            for not in [false, true] {
+                let value = values[(fi + oi) % values.len()];
+                let action = actions[n % actions.len()].clone();
+                let mut r = rule(
+                    &format!("规则 {n}"),
+                    n % 2 == 0,
+                    vec![c(f.clone(), *op, not, value)],
+                    vec![action],
+                );
+                r.enabled = n % 5 != 0;
+                n += 1;
+                let one = vec![r.clone()];
+                let script = generate(&one);
+                if let Err(e) = compile(&script, &Extensions::all()) {
+                    panic!("{e}\n{script}");
+                }
+                assert_eq!(recognise(&script), Some(one), "{script}");
+                all.push(r);
+            }
+        }
+    }
+    for size in [
+        c(Field::Size, Op::Over, false, "1"),
+        c(Field::Size, Op::Under, true, "3G"),
+    ] {
+        all.push(rule("size", false, vec![size], vec![Action::Flag]));
+    }
+    // Every condition in one rule, any-of and all-of.
+    let mut conds: Vec<Cond> = all.iter().flat_map(|r| r.conds.clone()).collect();
+    conds.truncate(MAX_PARTS);
+    all.push(rule(
+        "all",
+        true,
+        conds.clone(),
+        actions[..MAX_PARTS].to_vec(),
+    ));
+    all.push(rule("any", false, conds, vec![Action::Stop]));
+    let script = generate(&all);
+    if let Err(e) = compile(&script, &Extensions::all()) {
+        panic!("{e}\n{script}");
+    }
+    assert_eq!(recognise(&script), Some(all));
 }
