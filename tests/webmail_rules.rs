@@ -155,6 +155,34 @@ fn rules_are_written_over_managesieve_and_read_back_the_same() {
         page.body
     );
 
+    // Edit the first: the form comes filled, saving replaces it in place.
+    let page = w.get("/rules?edit=0", Some(&s));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(input(&page.body, "index").as_deref(), Some("0"));
+    assert_eq!(input(&page.body, "value_0").as_deref(), Some("发票"));
+    assert!(
+        page.body.contains("<option value=\"财务\" selected>"),
+        "{}",
+        page.body
+    );
+    let mut edited = subject_rule("发票", "发票号", "财务");
+    edited.push(("index", "0"));
+    let r = w.post("/rules/add", Some(&s), &with_csrf(&csrf, &edited));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let script = show(&w, "kmpromail-rules");
+    assert_eq!(script.matches("\n# rule ").count(), 2, "{script}");
+    assert!(
+        script.contains("if header :contains \"subject\" \"发票号\" {"),
+        "{script}"
+    );
+    let page = w.get("/rules?edit=1", Some(&s));
+    assert_eq!(input(&page.body, "subject").as_deref(), Some("休假中"));
+    assert!(
+        page.body.contains("我下周回来。\nBack next week."),
+        "{}",
+        page.body
+    );
+
     // Move the second up, disable it: both kept in the script.
     let r = w.post(
         "/rules/act",

@@ -113,10 +113,136 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     let mut ms = connect(ctx)?;
     let loaded = load(&mut ms).map_err(fatal)?;
     ms.logout();
-    render(ctx, 200, &loaded, None, None, Value::Null)
+    // ?edit=N: the form filled with rule N, to be saved in its place.
+    let edit = ctx.req.param("edit").and_then(|i| i.parse::<usize>().ok());
+    let form = match (&loaded, edit) {
+        (Loaded::Rules(rules, _), Some(i)) => rules
+            .get(i)
+            .and_then(|r| form_of(r, i))
+            .unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    render(ctx, 200, &loaded, None, None, form)
 }
 
-/// POST /rules/add: a rule from the form, added at the end.
+/// The add form filled with `rule` (number `index`), or None when the
+/// rule holds more than the form can (more conditions than its rows,
+/// actions in another order).
+fn form_of(rule: &Rule, index: usize) -> Option<Value> {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: String| {
+        m.insert(k.to_string(), Value::String(v));
+    };
+    put("index", index.to_string());
+    put("name", rule.name.clone());
+    put("match", if rule.all { "all" } else { "any" }.into());
+    if rule.enabled {
+        put("enabled", "1".into());
+    }
+    if rule.conds.len() > FORM_CONDS {
+        return None;
+    }
+    for (i, c) in rule.conds.iter().enumerate() {
+        let field = match &c.field {
+            Field::From => "from",
+            Field::To => "to",
+            Field::Cc => "cc",
+            Field::Subject => "subject",
+            Field::Body => "body",
+            Field::Size => "size",
+            Field::Header(h) => {
+                put(&format!("header_{i}"), h.clone());
+                "header"
+            }
+        };
+        put(&format!("field_{i}"), field.into());
+        let (op, not) = match (c.op, c.not) {
+            (Op::Contains, true) => ("notcontains", false),
+            (Op::Contains, false) => ("contains", false),
+            (Op::Is, n) => ("is", n),
+            (Op::Starts, n) => ("starts", n),
+            (Op::Ends, n) => ("ends", n),
+            (Op::Matches, n) => ("matches", n),
+            (Op::Over, n) => ("over", n),
+            (Op::Under, n) => ("under", n),
+        };
+        put(&format!("op_{i}"), op.into());
+        if not {
+            put(&format!("not_{i}"), "1".into());
+        }
+        put(&format!("value_{i}"), c.value.clone());
+    }
+    let mut primary = None;
+    for a in &rule.actions {
+        match a {
+            Action::MarkRead => put("seen", "1".into()),
+            Action::Flag => put("flagged", "1".into()),
+            Action::Stop => put("stop", "1".into()),
+            other if primary.is_none() => primary = Some(other),
+            _ => return None,
+        }
+    }
+    let action = match primary {
+        None => "none",
+        Some(Action::Move { folder, copy }) => {
+            put("folder", folder.clone());
+            if *copy {
+                "copy"
+            } else {
+                "move"
+            }
+        }
+        Some(Action::Forward { to, keep }) => {
+            put("to", to.clone());
+            if *keep {
+                "forward_keep"
+            } else {
+                "forward"
+            }
+        }
+        Some(Action::Reply {
+            days,
+            subject,
+            text,
+            addresses,
+        }) => {
+            put("days", days.to_string());
+            put("subject", subject.clone());
+            put("text", text.clone());
+            put("addresses", addresses.join(", "));
+            "reply"
+        }
+        Some(Action::Reject { text }) => {
+            put("text", text.clone());
+            "reject"
+        }
+        Some(Action::Discard) => "discard",
+        Some(Action::Notify { to, text }) => {
+            put("to", to.clone());
+            put("subject", text.clone());
+            "notify"
+        }
+        Some(_) => return None,
+    };
+    put("action", action.into());
+    // The form puts flags first and stop last: a rule in another order
+    // would not come back the same.
+    let mut wanted = Vec::new();
+    if m.contains_key("seen") {
+        wanted.push(Action::MarkRead);
+    }
+    if m.contains_key("flagged") {
+        wanted.push(Action::Flag);
+    }
+    wanted.extend(primary.cloned());
+    if m.contains_key("stop") {
+        wanted.push(Action::Stop);
+    }
+    (wanted == rule.actions).then_some(Value::Object(m))
+}
+
+/// POST /rules/add: a rule from the form, added at the end, or put in
+/// the place of rule `index` when the form edited one.
 pub fn add(ctx: &mut Ctx) -> Result<Response, PageError> {
     let typed = typed_form(ctx);
     let rule = match rule_from_form(ctx) {
@@ -126,12 +252,18 @@ pub fn add(ctx: &mut Ctx) -> Result<Response, PageError> {
             return rerender(ctx, Some(msg), typed);
         }
     };
-    change(ctx, typed, |rules| {
-        if rules.len() >= MAX_RULES {
-            return Err(Invalid("err_rule_too_big"));
+    let replace = ctx.req.field("index").and_then(|i| i.parse::<usize>().ok());
+    change(ctx, typed, |rules| match replace {
+        Some(i) => {
+            let slot = rules.get_mut(i).ok_or(Invalid("err_rule_gone"))?;
+            *slot = rule;
+            Ok(())
         }
-        rules.push(rule);
-        Ok(())
+        None if rules.len() >= MAX_RULES => Err(Invalid("err_rule_too_big")),
+        None => {
+            rules.push(rule);
+            Ok(())
+        }
     })
 }
 
