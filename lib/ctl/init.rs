@@ -149,6 +149,8 @@ pub fn instance_config(dir: &Path, base: u16, hostname: &str) -> Result<Config, 
     set("webmail.imap_security", "plain".into())?;
     set("webmail.submission", format!("127.0.0.1:{}", base + 587))?;
     set("webmail.submission_security", "plain".into())?;
+    set("webmail.managesieve", format!("127.0.0.1:{}", base + 190))?;
+    set("webmail.managesieve_security", "plain".into())?;
     set("webmail.key_file", p("webmail/key"))?;
     if let Some(share) = webmail_share() {
         set(

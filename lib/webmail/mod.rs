@@ -18,6 +18,10 @@
 //! - [`app`]: the request's way through: access check, routing, the
 //!   session check, CSRF, the handler, the error page.
 //! - [`pages`]: the route table and one file per page group.
+//! - [`managesieve`]: the rules page's blocking ManageSieve client (RFC
+//!   5804) to `webmail.managesieve`, with the user's login.
+//! - [`rules`]: the rule editor's model, its Sieve script and the way back
+//!   (pure).
 //!
 //! Skins and languages ship in `share/webmail/` of the source tree
 //! (`skins/NAME/*.html`, `skins/NAME/style.css`, `lang/CODE.toml`);
@@ -69,10 +73,12 @@ pub mod compose;
 pub mod contacts;
 pub mod imap;
 pub mod lang;
+pub mod managesieve;
 pub mod multipart;
 pub mod pages;
 pub mod request;
 pub mod response;
+pub mod rules;
 pub mod seal;
 pub mod settings;
 pub mod skin;

@@ -23,6 +23,8 @@ pub struct Settings {
     pub imap_ca_file: Option<PathBuf>,
     pub imap_timeout: Duration,
     pub submission: Server,
+    /// `webmail.managesieve`: the rule editor's kmp-sieved.
+    pub managesieve: Server,
     pub key_file: PathBuf,
     pub skins_dir: PathBuf,
     pub lang_dir: PathBuf,
@@ -50,6 +52,11 @@ impl Settings {
                 cfg.str("webmail.submission_security"),
             )
             .map_err(|e| format!("webmail.submission: {e}"))?,
+            managesieve: Server::parse(
+                cfg.str("webmail.managesieve"),
+                cfg.str("webmail.managesieve_security"),
+            )
+            .map_err(|e| format!("webmail.managesieve: {e}"))?,
             key_file: cfg.path_of("webmail.key_file"),
             skins_dir: cfg.path_of("webmail.skins_dir"),
             lang_dir: cfg.path_of("webmail.lang_dir"),

@@ -40,6 +40,18 @@ pub const KEYS: &[Key] = &[
         doc: "How the webmail talks to webmail.submission (as webmail.imap_security).",
     },
     Key {
+        name: "webmail.managesieve",
+        kind: Kind::Str,
+        default: "127.0.0.1:4190",
+        doc: "The ManageSieve server (host:port, kmp-sieved) the rule editor reads\nand writes users' Sieve scripts through.",
+    },
+    Key {
+        name: "webmail.managesieve_security",
+        kind: Kind::Enum(&["plain", "starttls", "tls"]),
+        default: "starttls",
+        doc: "How the webmail talks to webmail.managesieve (as webmail.imap_security).",
+    },
+    Key {
         name: "webmail.key_file",
         kind: Kind::Path,
         default: "/etc/kmpromail/webmail.key",

@@ -10,6 +10,7 @@ pub mod mail;
 pub mod quota;
 pub mod read;
 pub mod receipt;
+pub mod rules;
 pub mod search;
 pub mod settings;
 pub mod signatures;
@@ -84,6 +85,11 @@ pub static ROUTES: &[Route] = &[
     get("/contacts/export", true, contacts::export),
     post("/contacts/add-sender", true, contacts::add_sender),
     post("/contacts/domain", true, contacts::domain),
+    get("/rules", true, rules::show),
+    post("/rules/add", true, rules::add),
+    post("/rules/act", true, rules::act),
+    post("/rules/script", true, rules::script),
+    post("/rules/editor", true, rules::use_editor),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known
