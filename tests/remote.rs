@@ -1395,8 +1395,20 @@ fn end_to_end_through_the_queue_delivered_once_bounced_with_a_dsn_and_deferred()
         b"Subject: soft\n\nlater\n",
     );
 
-    wait_until(Duration::from_secs(30), || sink.messages().len() == 1)
-        .unwrap_or_else(|_| panic!("{}\n{}", inst.log("kmp-send"), inst.log("kmp-remote")));
+    // smtp-sink makes the file before it writes the message into it: wait
+    // for the whole message, not only for the file.
+    wait_until(Duration::from_secs(30), || {
+        let m = sink.messages();
+        m.len() == 1 && m[0].contains("\n.dot line\n")
+    })
+    .unwrap_or_else(|_| {
+        panic!(
+            "{:?}\n{}\n{}",
+            sink.messages(),
+            inst.log("kmp-send"),
+            inst.log("kmp-remote")
+        )
+    });
     let m = &sink.messages()[0];
     assert!(
         m.contains("X-Rcpt-Args: <bob@ok.test>") && m.contains("\nto the world\n.dot line\n"),
