@@ -10,39 +10,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use common::webmail::webmail_instance;
-use common::TOOLS;
-
-/// The Python that has selenium: Debian's, whatever is first in PATH.
-fn selenium_python() -> Option<&'static str> {
-    ["/usr/bin/python3", "python3"].into_iter().find(|p| {
-        Command::new(p)
-            .args(["-c", "import selenium"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
 
 #[test]
 fn a_browser_reads_lists_downloads_searches_and_runs_no_mail_script() {
-    for p in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-        if !Path::new(p).is_file() {
-            let name = p.rsplit('/').next().unwrap_or(p);
-            eprintln!(
-                "SKIPPED: {}",
-                common::missing_tool(p, TOOLS)
-                    .unwrap_or_else(|| format!("{name} is not installed"))
-            );
-            return;
-        }
-    }
-    let Some(py) = selenium_python() else {
-        eprintln!(
-            "SKIPPED: the browser test needs python3-selenium: apt-get install python3-selenium"
-        );
+    let Some(py) = common::webmail::browser_python() else {
         return;
     };
     let Some(w) = webmail_instance() else { return };

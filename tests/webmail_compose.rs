@@ -581,18 +581,7 @@ Content-Type: text/plain; charset=HZ-GB-2312\r\n\r\n~{VPND~}\r\n";
 /// `KMP_WEBMAIL_SHOTS=DIR` it also saves compose.png (doc/webmail/).
 #[test]
 fn a_browser_composes_attaches_saves_reopens_sends_replies_and_forwards() {
-    for p in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-        if !std::path::Path::new(p).is_file() {
-            eprintln!(
-                "SKIPPED: {}",
-                common::missing_tool(p, common::TOOLS)
-                    .unwrap_or_else(|| format!("{p} is not installed"))
-            );
-            return;
-        }
-    }
-    let Some(py) = selenium_python() else {
-        eprintln!("SKIPPED: the browser test needs python3-selenium");
+    let Some(py) = common::webmail::browser_python() else {
         return;
     };
     let Some(w) = start(&[("webmail", "max_attachment_size = \"200K\"")]) else {

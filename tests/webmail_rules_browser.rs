@@ -13,34 +13,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::TOOLS;
-
-fn selenium_python() -> Option<&'static str> {
-    ["/usr/bin/python3", "python3"].into_iter().find(|p| {
-        Command::new(p)
-            .args(["-c", "import selenium"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 #[test]
 fn a_browser_makes_a_rule_and_mail_is_filed_by_it() {
-    for p in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-        if !Path::new(p).is_file() {
-            let name = p.rsplit('/').next().unwrap_or(p);
-            eprintln!(
-                "SKIPPED: {}",
-                common::missing_tool(p, TOOLS)
-                    .unwrap_or_else(|| format!("{name} is not installed"))
-            );
-            return;
-        }
-    }
-    let Some(py) = selenium_python() else {
-        eprintln!(
-            "SKIPPED: the browser test needs python3-selenium: apt-get install python3-selenium"
-        );
+    let Some(py) = common::webmail::browser_python() else {
         return;
     };
     let Some(mut w) = common::compose::start(&[]) else {

@@ -203,13 +203,3 @@ pub fn set_webmail(w: &Webmail, key: &str, value: &str) {
     }
     std::fs::write(&path, out).unwrap();
 }
-
-/// The Python that has selenium: Debian's, whatever is first in PATH.
-pub fn selenium_python() -> Option<&'static str> {
-    ["/usr/bin/python3", "python3"].into_iter().find(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import selenium"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}

@@ -304,3 +304,31 @@ def mutf7(s):
 def quoted(s):
     return '"' + mutf7(s) + '"'
 "#;
+
+/// The Python with selenium that drives headless Chromium for the browser
+/// tests (Debian's first, then whatever is in PATH), or None after saying
+/// on stderr why the test is skipped.
+pub fn browser_python() -> Option<&'static str> {
+    for p in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        if !std::path::Path::new(p).is_file() {
+            let name = p.rsplit('/').next().unwrap_or(p);
+            eprintln!(
+                "SKIPPED: {}",
+                missing_tool(p, TOOLS).unwrap_or_else(|| format!("{name} is not installed"))
+            );
+            return None;
+        }
+    }
+    let py = ["/usr/bin/python3", "python3"].into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", "import selenium"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if py.is_none() {
+        eprintln!(
+            "SKIPPED: the browser test needs python3-selenium: apt-get install python3-selenium"
+        );
+    }
+    py
+}
