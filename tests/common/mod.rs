@@ -4,6 +4,7 @@
 
 pub mod compose;
 pub mod raw;
+pub mod sieve;
 pub mod webmail;
 
 use std::net::{TcpListener, TcpStream};
