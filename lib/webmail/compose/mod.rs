@@ -63,14 +63,10 @@ impl std::fmt::Display for AddressError {
     }
 }
 
-/// Parses an address list as a person types it into To, Cc or Bcc:
-/// `a@b.example, "Li, Lei" <l@c.example>; 张三 <z@d.example>`. Items are
-/// separated by `,` or `;` outside quotes and angle brackets; empty items
-/// are skipped; each item is `addr`, `<addr>` or `name <addr>`. An address
-/// is `local@domain` without spaces, brackets, quotes or control
-/// characters (non-ASCII allowed, RFC 6531), the domain made of labels.
-/// The first item that is not one is the error.
-pub fn parse_addresses(s: &str) -> Result<Vec<Recipient>, AddressError> {
+/// Splits an address field into items at `,`, `;` and line breaks outside
+/// quotes and angle brackets (items untrimmed, empty ones kept), and
+/// whether every quote and angle bracket was closed.
+pub fn split_items(s: &str) -> (Vec<String>, bool) {
     let mut items = Vec::new();
     let mut cur = String::new();
     let (mut quoted, mut angle, mut escaped) = (false, false, false);
@@ -101,12 +97,24 @@ pub fn parse_addresses(s: &str) -> Result<Vec<Recipient>, AddressError> {
             _ => cur.push(c),
         }
     }
-    if quoted || angle {
+    items.push(cur);
+    (items, !quoted && !angle)
+}
+
+/// Parses an address list as a person types it into To, Cc or Bcc:
+/// `a@b.example, "Li, Lei" <l@c.example>; 张三 <z@d.example>`. Items are
+/// separated by `,` or `;` outside quotes and angle brackets; empty items
+/// are skipped; each item is `addr`, `<addr>` or `name <addr>`. An address
+/// is `local@domain` without spaces, brackets, quotes or control
+/// characters (non-ASCII allowed, RFC 6531), the domain made of labels.
+/// The first item that is not one is the error.
+pub fn parse_addresses(s: &str) -> Result<Vec<Recipient>, AddressError> {
+    let (items, closed) = split_items(s);
+    if !closed {
         return Err(AddressError {
             item: s.trim().chars().take(100).collect(),
         });
     }
-    items.push(cur);
     let mut out = Vec::new();
     for item in items {
         let item = item.trim();

@@ -95,41 +95,9 @@ fn is_group(item: &str, book: &Book) -> bool {
     !item.contains('@') && book.groups.iter().any(|g| g == item) && !members(book, item).is_empty()
 }
 
-/// Splits an address field into items at `,`, `;` and line breaks outside
-/// quotes and angle brackets (as the compose page's parser does).
+/// The items of an address field, split as the compose page splits them.
 pub fn split_items(s: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut cur = String::new();
-    let (mut quoted, mut angle, mut escaped) = (false, false, false);
-    for c in s.chars() {
-        if escaped {
-            cur.push(c);
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if quoted => {
-                escaped = true;
-                cur.push(c);
-            }
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            '<' if !quoted => {
-                angle = true;
-                cur.push(c);
-            }
-            '>' if !quoted => {
-                angle = false;
-                cur.push(c);
-            }
-            ',' | ';' | '\n' | '\r' if !quoted && !angle => items.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    items.push(cur);
-    items
+    crate::webmail::compose::split_items(s).0
 }
 
 /// The recent recipients of the entry's value (untrusted: odd lines out).
