@@ -220,6 +220,8 @@ pub fn run_job(
     // Sieve: a mailbox whose scripts decide more than a plain keep into
     // INBOX is served here, on its own; the others share one file below.
     let mut raw: Option<Vec<u8>> = None;
+    // As below: a fresh job reaching one mailbox cannot find an earlier copy.
+    let fresh_one = job.fresh && work.len() == 1;
     for w in work.iter_mut() {
         if w.status.is_some() || !sieve::applies(&settings.sieve, &w.user, &w.maildir) {
             continue;
@@ -243,7 +245,11 @@ pub fn run_job(
             raw.as_deref().unwrap_or_default(),
             clock,
         );
-        apply_sieve(settings, job, file, size, w, d, clock);
+        let fresh = Fresh {
+            job: fresh_one,
+            senders,
+        };
+        apply_sieve(settings, job, file, size, w, d, fresh, clock);
     }
 
     // Delivery: one file per device, linked into each Maildir.
@@ -613,6 +619,14 @@ impl Senders {
 /// left to the shared delivery. Copies are filed first: only when they are
 /// in place do redirects, vacation replies and notifications leave, so a
 /// deferred delivery does not send them before its retry.
+/// Whether a job's filings may skip the look-up of earlier copies: the job
+/// is fresh (see [`Senders`], checked under the claim).
+struct Fresh<'a> {
+    job: bool,
+    senders: &'a Senders,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn apply_sieve(
     settings: &Settings,
     job: &Job,
@@ -620,6 +634,7 @@ fn apply_sieve(
     size: u64,
     w: &mut Work,
     d: Decision,
+    fresh: Fresh<'_>,
     clock: &Clock,
 ) {
     if let Some((key, text)) = &d.failure {
@@ -645,6 +660,8 @@ fn apply_sieve(
     // As for the shared delivery: two jobs of one message filing into this
     // mailbox at once must not both find no copy.
     let _claim = Claim::new(vec![w.id.clone()]);
+    let fresh = fresh.job && fresh.senders.is_newest(job.generation);
+    let arrived = std::time::UNIX_EPOCH + std::time::Duration::from_secs(job.arrived);
     let prefix = header::prefix(&job.sender, Some(&w.user.address));
     let mut placed: Vec<String> = Vec::new();
     for f in &d.filings {
@@ -662,7 +679,19 @@ fn apply_sieve(
             off: 0,
             end: size,
         });
-        match folder.deliver(&mut data, Some(&id)) {
+        // Through the fan-out, as the shared delivery: the look-up skipped
+        // for a fresh job, the fsync of `new/` shared with concurrent jobs.
+        let target = Target {
+            folder: &folder,
+            delivery_id: Some(&id),
+            arrived: Some(arrived),
+        };
+        let filed = fanout::deliver(std::slice::from_ref(&target), &mut data, fresh).pop();
+        let Some(filed) = filed else {
+            // Invariant: the fan-out gives one result per target.
+            unreachable!("no result for one target");
+        };
+        match filed {
             Ok(dl) => {
                 if !dl.duplicate {
                     if let Err(e) = sieve::set_flags(&dl.path, &f.flags) {
