@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 MESSAGES=${MESSAGES:-10000}
 USERS=${USERS:-100}
 BIN=${BIN:-target/release}
+ROUNDS=${ROUNDS:-3}
 if [ "$BIN" = target/release ]; then
     cargo build --release --bin kmp-local --bin kmp-authd --bin kmpctl
 fi
-exec python3 bench/sieve_driver.py --bin "$BIN" --users "$USERS" --messages "$MESSAGES"
+exec python3 bench/sieve_driver.py --bin "$BIN" --users "$USERS" --messages "$MESSAGES" --rounds "$ROUNDS"
