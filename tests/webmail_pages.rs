@@ -218,6 +218,10 @@ fn the_list_sorts_pages_and_marks_with_decoded_chinese() {
     all.extend(rows(&p2));
     all.sort_unstable();
     assert_eq!(all, (1..=12).collect::<Vec<u32>>(), "every message once");
+    // A page past the end (messages went meanwhile) shows the last one.
+    let past = w.get("/list?folder=INBOX&sort=date&rev=1&page=9", Some(&s));
+    assert_eq!(rows(&past), rows(&p2), "{}", past.body);
+    assert!(past.body.contains("Page 2 of 2"), "{}", past.body);
 
     // Decoded subjects and names, whatever page they are on.
     let both = format!("{}{}", p.body, p2.body);
@@ -458,18 +462,27 @@ print(c.response('METADATA'))
         .unwrap()
         .starts_with("inline"));
 
-    // Next and previous in the list's order.
-    let mid = w.get("/read?folder=INBOX&uid=5&sort=arrival&rev=0", Some(&s));
-    assert!(
-        mid.body.contains("uid=4&amp;sort=arrival&amp;rev=0\">‹"),
-        "{}",
-        mid.body
-    );
-    assert!(
-        mid.body.contains("uid=6&amp;sort=arrival&amp;rev=0\">Next"),
-        "{}",
-        mid.body
-    );
+    // Next and previous in the list's order, with their places in it: from
+    // the whole order, from the place the list gave (three UIDs asked for),
+    // and from a place that is wrong (the whole order again).
+    for at in ["", "&at=4", "&at=0", "&at=99999"] {
+        let mid = w.get(
+            &format!("/read?folder=INBOX&uid=5{at}&sort=arrival&rev=0"),
+            Some(&s),
+        );
+        assert!(
+            mid.body
+                .contains("uid=4&amp;at=3&amp;sort=arrival&amp;rev=0\">‹"),
+            "{at}: {}",
+            mid.body
+        );
+        assert!(
+            mid.body
+                .contains("uid=6&amp;at=5&amp;sort=arrival&amp;rev=0\">Next"),
+            "{at}: {}",
+            mid.body
+        );
+    }
 
     // Bad requests: a clear error page, nothing changed.
     for (path, status, text) in [

@@ -171,6 +171,27 @@ pub fn expand_set(s: &str) -> Result<Vec<u32>, Error> {
     Ok(out)
 }
 
+/// Expands a set in a server's chosen order (an ESORT result: `9,4:2,7`
+/// is 9, 4, 3, 2, 7), at most `limit` numbers, else an error.
+pub fn expand_ordered(s: &str, limit: usize) -> Result<Vec<u32>, Error> {
+    let bad = || Error::Protocol(format!("bad sequence set {s:?}"));
+    let mut out = Vec::new();
+    for r in s.split(',') {
+        let (a, b) = r.split_once(':').unwrap_or((r, r));
+        let a: u32 = a.parse().map_err(|_| bad())?;
+        let b: u32 = b.parse().map_err(|_| bad())?;
+        if out.len() + a.abs_diff(b) as usize + 1 > limit {
+            return Err(Error::Protocol("more numbers than asked for".into()));
+        }
+        if a <= b {
+            out.extend(a..=b);
+        } else {
+            out.extend((b..=a).rev());
+        }
+    }
+    Ok(out)
+}
+
 /// Checks a flag or keyword: `\Seen`, `$Forwarded`, `Junk` (RFC 9051 "flag").
 pub fn check_flag(f: &str) -> Result<(), Error> {
     let body = f.strip_prefix('\\').unwrap_or(f);
@@ -494,6 +515,11 @@ mod tests {
         assert!(expand_set("1:4294967295").is_err());
         assert!(expand_set("1:*").is_err());
         assert!(expand_set("").is_err());
+        assert_eq!(expand_ordered("9,4:2,7", 5).unwrap(), vec![9, 4, 3, 2, 7]);
+        assert_eq!(expand_ordered("5", 1).unwrap(), vec![5]);
+        assert!(expand_ordered("9,4:2,7", 4).is_err());
+        assert!(expand_ordered("1:4294967295", 50).is_err());
+        assert!(expand_ordered("1:*", 50).is_err());
     }
 
     #[test]

@@ -51,6 +51,71 @@ impl Client {
         Ok(out)
     }
 
+    /// One window of [`Client::sort`]'s order: the UIDs at positions
+    /// `first .. first + count` (from 0), and how many messages match in
+    /// all. With ESORT and PARTIAL (RFC 5267, RFC 9394) only the window
+    /// crosses the wire (`UID SORT RETURN (COUNT PARTIAL a:b)`), so a page of
+    /// a large folder costs what a page of a small one does; without them the
+    /// whole order is fetched and cut.
+    pub fn sort_window(
+        &mut self,
+        key: SortKey,
+        reverse: bool,
+        criteria: &Criteria,
+        first: usize,
+        count: usize,
+    ) -> Result<(Vec<u32>, usize), Error> {
+        let lo = first.saturating_add(1);
+        let hi = first.saturating_add(count);
+        let partial = self.has("SORT") && self.has("ESORT") && self.has("PARTIAL");
+        if !partial || count == 0 || hi > u32::MAX as usize {
+            let all = self.sort(key, reverse, criteria)?;
+            let total = all.len();
+            return Ok((all.into_iter().skip(first).take(count).collect(), total));
+        }
+        let mut cmd = Cmd::new("UID SORT");
+        cmd.syn(&format!("RETURN (COUNT PARTIAL {lo}:{hi})"))
+            .syn(&key.program(reverse))
+            .syn("UTF-8");
+        criteria.write(&mut cmd)?;
+        let tag = self.peek_tag();
+        let done = self.run(&cmd)?;
+        let mut window = Vec::new();
+        let mut total = None;
+        for r in &done.untagged {
+            let Response::Data { name, values, .. } = r else {
+                continue;
+            };
+            let ours = values.first().and_then(Value::list).is_some_and(|l| {
+                l.len() == 2 && l[0].is_atom("TAG") && l[1].bytes() == Some(tag.as_bytes())
+            });
+            if name != "ESEARCH" || !ours {
+                continue;
+            }
+            let mut i = 1;
+            while i < values.len() {
+                if values[i].is_atom("COUNT") {
+                    let n = values.get(i + 1).and_then(Value::number);
+                    total = Some(n.ok_or_else(|| bad_number("ESEARCH COUNT"))? as usize);
+                    i += 2;
+                } else if values[i].is_atom("PARTIAL") {
+                    // (a:b set) with the set in sort order, or NIL.
+                    let l = values.get(i + 1).and_then(Value::list).unwrap_or_default();
+                    if let Some(set) = l.get(1).and_then(Value::text) {
+                        if !set.eq_ignore_ascii_case("NIL") {
+                            window = command::expand_ordered(&set, count)?;
+                        }
+                    }
+                    i += 2;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        let total = total.ok_or_else(|| Error::Protocol("ESEARCH without COUNT".into()))?;
+        Ok((window, total))
+    }
+
     /// UIDs of the selected folder's messages matching `criteria`, in
     /// ascending order: UID SEARCH (RETURN (ALL) with ESEARCH), CHARSET
     /// UTF-8 when a string is not ASCII (none under UTF8=ACCEPT).

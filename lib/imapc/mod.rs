@@ -392,6 +392,15 @@ impl Client {
         r
     }
 
+    /// LOGOUT sent without waiting for the server's BYE, and the connection
+    /// closed: for a short-lived client whose answer is already given (a CGI
+    /// request), the server's reply would only delay its exit.
+    pub fn quit(mut self) {
+        let tag = self.next_tag();
+        let _ = self.send(&tag, &Cmd::new("LOGOUT"));
+        self.io.get_mut().close();
+    }
+
     // --- private helpers ---
 
     fn capability(&mut self) -> Result<(), Error> {

@@ -833,6 +833,10 @@ impl Folder for MaildirFolder {
         Ok(data)
     }
 
+    fn sort_cache_path(&self) -> Option<std::path::PathBuf> {
+        Some(self.dir.join(SORT_CACHE_FILE))
+    }
+
     fn sort_cache_load(&mut self) -> Option<Vec<u8>> {
         std::fs::read(self.dir.join(SORT_CACHE_FILE)).ok()
     }

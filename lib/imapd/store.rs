@@ -248,6 +248,12 @@ pub trait Folder: Send {
         m.truncate(end);
         Ok(m)
     }
+    /// Where the folder's SORT key cache file is, when it is a file: its
+    /// parsed keys are then shared by every session of the process
+    /// ([`super::sortkey`]).
+    fn sort_cache_path(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// The folder's SORT key cache file ([`super::sortkey`]), if any.
     fn sort_cache_load(&mut self) -> Option<Vec<u8>> {
         None

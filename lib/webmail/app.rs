@@ -326,7 +326,7 @@ pub fn serve(env: &dyn Fn(&str) -> Option<String>, stdin: &mut dyn std::io::Read
         resp.headers.push(("Set-Cookie".into(), c));
     }
     if let Some(a) = ctx.auth.take() {
-        let _ = a.imap.logout();
+        a.imap.quit();
     }
     resp
 }

@@ -33,28 +33,44 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     let order = Order::of(ctx);
     let folders = ctx.imap().list()?;
     mail::select(ctx, &folder, true)?;
-    let uids = ctx.imap().sort(order.key, order.reverse, &Criteria::All)?;
     let size = ctx.auth().prefs.page_size.max(1) as usize;
-    let pages = uids.len().div_ceil(size).max(1);
-    let page = ctx
+    let asked = ctx
         .req
         .param("page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1)
-        .clamp(1, pages);
-    let slice: Vec<u32> = uids
-        .iter()
-        .skip((page - 1) * size)
-        .take(size)
-        .copied()
-        .collect();
+        .clamp(1, usize::MAX / size);
+    // Only the page's UIDs are asked for; a page past the end (messages
+    // went meanwhile) is asked again as the last page.
+    let window = |ctx: &mut Ctx, page: usize| {
+        ctx.imap().sort_window(
+            order.key,
+            order.reverse,
+            &Criteria::All,
+            (page - 1) * size,
+            size,
+        )
+    };
+    let (mut slice, total) = window(ctx, asked)?;
+    let pages = total.div_ceil(size).max(1);
+    let page = asked.min(pages);
+    if page != asked {
+        slice = window(ctx, page)?.0;
+    }
     let summaries = if slice.is_empty() {
         Vec::new()
     } else {
         ctx.imap().summaries(&slice)?
     };
     let show_to = mail::shows_recipients(&folders, &folder);
-    let rows = mail::rows(ctx, &summaries, show_to)?;
+    let mut rows = mail::rows(ctx, &summaries, show_to)?;
+    // Each row's place in the order, which the message page starts from.
+    let first = (page - 1) * size;
+    for (row, s) in rows.iter_mut().zip(&summaries) {
+        if let Some(i) = slice.iter().position(|u| *u == s.uid) {
+            row["at"] = json!(first + i);
+        }
+    }
     let unseen = summaries.iter().filter(|s| !s.has_flag("\\Seen")).count();
     let sorts: Vec<_> = mail::SORTS
         .iter()
@@ -80,7 +96,7 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
             "folder": folder,
             "folder_label": label,
             "rows": rows,
-            "total": uids.len(),
+            "total": total,
             "unseen_on_page": unseen,
             "page_no": page,
             "pages": pages,

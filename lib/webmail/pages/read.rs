@@ -85,7 +85,56 @@ fn trusted_senders(ctx: &mut Ctx) -> Result<Vec<String>, PageError> {
         .collect())
 }
 
-/// GET /read?folder=F&uid=N[&images=1][&view=text]&sort=..&rev=...
+/// A message's place in the list's order (from 0), the messages before and
+/// after it, and how many there are.
+struct Neighbours {
+    at: Option<usize>,
+    prev: Option<u32>,
+    next: Option<u32>,
+    total: usize,
+}
+
+/// Where the message is in the list's order. The list's links say where the
+/// message was (`at`): when the server still has it there, three UIDs
+/// around it are all that is asked for (ESORT PARTIAL); else the whole
+/// order is sorted and searched.
+fn neighbours(ctx: &mut Ctx, order: &Order, uid: u32) -> Result<Neighbours, PageError> {
+    if let Some(at) = ctx.req.param("at").and_then(|a| a.parse::<usize>().ok()) {
+        let first = at.saturating_sub(1);
+        let (around, total) = ctx.imap().sort_window(
+            order.key,
+            order.reverse,
+            &Criteria::All,
+            first,
+            at - first + 2,
+        )?;
+        let i = at - first;
+        if around.get(i) == Some(&uid) {
+            let prev = i.checked_sub(1).and_then(|j| around.get(j)).copied();
+            return Ok(Neighbours {
+                at: Some(at),
+                prev,
+                next: around.get(i + 1).copied(),
+                total,
+            });
+        }
+    }
+    let uids = ctx.imap().sort(order.key, order.reverse, &Criteria::All)?;
+    let at = uids.iter().position(|u| *u == uid);
+    let prev = at
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| uids.get(i))
+        .copied();
+    let next = at.and_then(|i| uids.get(i + 1)).copied();
+    Ok(Neighbours {
+        at,
+        prev,
+        next,
+        total: uids.len(),
+    })
+}
+
+/// GET /read?folder=F&uid=N[&images=1][&view=text]&at=I&sort=..&rev=...
 pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     let (folder, uid, raw) = fetch(ctx, false)?;
     let order = Order::of(ctx);
@@ -118,14 +167,12 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
         .unwrap_or_default();
     let trusted = !sender.is_empty() && trusted_senders(ctx)?.contains(&sender);
     let images = ctx.req.param("images") == Some("1") || trusted;
-    // Neighbours in the list's order.
-    let uids = ctx.imap().sort(order.key, order.reverse, &Criteria::All)?;
-    let at = uids.iter().position(|u| *u == uid);
-    let prev = at
-        .and_then(|i| i.checked_sub(1))
-        .and_then(|i| uids.get(i))
-        .copied();
-    let next = at.and_then(|i| uids.get(i + 1)).copied();
+    let Neighbours {
+        at,
+        prev,
+        next,
+        total,
+    } = neighbours(ctx, &order, uid)?;
     let position = at.map(|i| i + 1);
     let page_no = at.map_or(1, |i| i / ctx.auth().prefs.page_size.max(1) as usize + 1);
     let folders = ctx.imap().list()?;
@@ -192,8 +239,10 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
             "attachments": attachments,
             "prev": prev,
             "next": next,
+            "prev_at": at.and_then(|i| i.checked_sub(1)),
+            "next_at": at.map(|i| i + 1),
             "position": position,
-            "total": uids.len(),
+            "total": total,
             "page_no": page_no,
             "targets": targets,
             "in_trash": in_trash,
