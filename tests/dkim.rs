@@ -1,0 +1,242 @@
+//! Our own DKIM signatures: `kmpctl dkim keygen|show|rotate` and kmp-remote
+//! signing what it sends. A message sent through kmp-remote to Postfix's
+//! smtp-sink is verified by Python's dkimpy (Debian python3-dkim, with
+//! python3-nacl for Ed25519) and by our own checks at kmp-smtpd's door,
+//! with the keys published by the test's name server (common::dns).
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::dns::Dns;
+use common::Instance;
+use kmpromail::mailauth::keys::DomainKeys;
+
+/// Verifies every DKIM-Signature of the message in argv[1] with dkimpy;
+/// the keys come from argv[2:] as NAME=RECORD, not from DNS.
+const PY_VERIFY: &str = r#"
+import sys, dkim
+msg = open(sys.argv[1], "rb").read()
+keys = dict(a.split("=", 1) for a in sys.argv[2:])
+def dnsfunc(name, timeout=5):
+    return keys.get(name.decode().rstrip("."), "").encode()
+n = msg.count(b"DKIM-Signature:")
+ok = [dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc) for i in range(n)]
+print(n, all(ok))
+"#;
+
+#[test]
+fn keys_are_made_shown_and_rotated_with_their_dns_records() {
+    let inst = Instance::new();
+    let out = inst.ctl_ok(&["dkim", "keygen", "Example.TEST"]);
+    assert!(
+        out.contains("._domainkey.example.test. IN TXT ( \"v=DKIM1; k=ed25519; p="),
+        "{out}"
+    );
+    assert!(
+        out.contains("._domainkey.example.test. IN TXT ( \"v=DKIM1; k=rsa; p="),
+        "{out}"
+    );
+    let dk = DomainKeys::new(&inst.path().join("dkim"), "example.test").unwrap();
+    let first = dk.active();
+    assert_eq!(first.len(), 2);
+    assert!(
+        first
+            .iter()
+            .all(|s| s.starts_with("ed20") || s.starts_with("rsa20")),
+        "{first:?}"
+    );
+    // Only the owner reads the private keys.
+    use std::os::unix::fs::PermissionsExt;
+    for s in &first {
+        let mode = std::fs::metadata(dk.dir.join(format!("{s}.pem")))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A second keygen is refused; show prints the same records.
+    let again = inst.ctl(&["dkim", "keygen", "example.test"]);
+    assert_eq!(again.status.code(), Some(65));
+    assert_eq!(inst.ctl_ok(&["dkim", "show", "example.test"]), out);
+    let none = inst.ctl(&["dkim", "show", "nokeys.test"]);
+    assert_eq!(none.status.code(), Some(66));
+    let bad = inst.ctl(&["dkim", "keygen", "../etc"]);
+    assert_eq!(bad.status.code(), Some(64));
+
+    // Rotation: new keys sign, the old ones stay listed for the DNS.
+    let out = inst.ctl_ok(&["dkim", "rotate", "example.test", "--algorithm", "ed25519"]);
+    let now = dk.active();
+    assert_eq!(now.len(), 1);
+    assert!(
+        now[0].starts_with("ed") && !first.contains(&now[0]),
+        "{now:?}"
+    );
+    for s in &first {
+        assert!(
+            out.contains(&format!("replaced key {s}: keep its record until")),
+            "{out}"
+        );
+        assert!(dk.dir.join(format!("{s}.pem")).exists());
+    }
+    let json = inst.ctl_ok(&["--json", "dkim", "show", "example.test"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3, "{json}");
+    assert_eq!(v[0]["state"], "active");
+    assert_eq!(v[1]["state"], "keep");
+}
+
+#[test]
+fn kmp_remote_signs_what_it_sends_and_both_verifiers_agree() {
+    let dns = Dns::start();
+    let mut inst = Instance::new();
+    let sink_port = inst.base + 28;
+    let sink_dir = inst.path().join("sink");
+    std::fs::create_dir_all(&sink_dir).unwrap();
+    let mut sink_args: Vec<String> = Vec::new();
+    if nix::unistd::geteuid().is_root() {
+        sink_args.extend(["-u".into(), "root".into()]);
+    }
+    sink_args.extend([
+        "-d".into(),
+        format!("{}/%H%M%S.", sink_dir.display()),
+        format!("127.0.0.1:{sink_port}"),
+        "10".into(),
+    ]);
+    let mut sink = common::tool("/usr/sbin/smtp-sink")
+        .args(&sink_args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", sink_port)).is_ok()
+    })
+    .expect("smtp-sink listens");
+
+    inst.ctl_ok(&["dkim", "keygen", "example.test"]);
+    let dk = DomainKeys::new(&inst.path().join("dkim"), "example.test").unwrap();
+    let mut records = Vec::new();
+    for s in dk.active() {
+        let name = format!("{s}._domainkey.example.test");
+        let rec = dk.record(&s).unwrap();
+        dns.txt(&name, &rec);
+        records.push(format!("{name}={rec}"));
+    }
+    dns.txt("example.test", "v=spf1 ip4:127.0.0.1 -all");
+    dns.txt("_dmarc.example.test", "v=DMARC1; p=reject");
+    inst.append_config(&format!(
+        "[remote.routes]\n\"peer.test\" = [\"127.0.0.1:{sink_port}\"]\n"
+    ));
+    common::set_config(&inst, "auth", &format!("dns_servers = [\"{}\"]", dns.addr));
+    common::set_config(&inst, "auth", "skip_networks = []");
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let out = inst.ctl_stdin(
+        &["user", "add", "u@example.test", "--password-stdin"],
+        Some(b"secret\n"),
+    );
+    assert!(out.status.success());
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    inst.spawn("kmp-local", &[]);
+    inst.wait_socket("local.sock");
+    inst.spawn("kmp-remote", &[]);
+    inst.wait_socket("remote.sock");
+    for p in ["kmp-send", "kmp-smtpd"] {
+        inst.spawn(p, &[]);
+        let pid = inst.path().join(format!("run/{p}.pid"));
+        common::wait_until(Duration::from_secs(20), || pid.exists())
+            .unwrap_or_else(|_| panic!("{p} did not start: {}", inst.log(p)));
+    }
+
+    let link = inst.path().join("sendmail");
+    std::os::unix::fs::symlink(common::bin("kmp-inject"), &link).unwrap();
+    let mut child = Command::new(&link)
+        .arg("-C")
+        .arg(inst.config())
+        .args(["-f", "u@example.test", "bob@peer.test"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("From: U <u@example.test>\nTo: bob@peer.test\nSubject: =?UTF-8?B?5L2g5aW9?=\nMIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\n你好, 世界.\n.a dot line\n\n\n".as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let file = common::wait_until(Duration::from_secs(30), || {
+        std::fs::read_dir(&sink_dir).unwrap().count() > 0
+    })
+    .map(|_| {
+        std::fs::read_dir(&sink_dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    })
+    .unwrap_or_else(|_| panic!("nothing arrived: {}", inst.log("kmp-remote")));
+    // smtp-sink's envelope lines come first; the message follows.
+    let raw = std::fs::read_to_string(&file).unwrap();
+    let msg: String = raw
+        .split_inclusive('\n')
+        .skip_while(|l| {
+            ["X-Client-", "X-Helo-", "X-Mail-", "X-Rcpt-"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect();
+    assert!(msg.starts_with("DKIM-Signature: "), "{msg}");
+    assert_eq!(msg.matches("DKIM-Signature: ").count(), 2, "{msg}");
+    let eml = inst.path().join("received.eml");
+    std::fs::write(&eml, msg.replace('\n', "\r\n")).unwrap();
+
+    // dkimpy, with the records as kmpctl printed them.
+    let mut args = vec![eml.to_str().unwrap().to_string()];
+    args.extend(records);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = common::python(PY_VERIFY, &args);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2 True",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Our own door: the message comes back in on the MX port.
+    let py = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+s.sendmail("u@example.test", ["u@example.test"], open(sys.argv[2], "rb").read())
+s.quit()
+"#;
+    let out = common::python(py, &[&(inst.base + 25).to_string(), eml.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = inst.path().join("mail/example.test/u/new");
+    common::wait_until(Duration::from_secs(30), || {
+        std::fs::read_dir(&md)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+    })
+    .unwrap_or_else(|_| panic!("not delivered: {}", inst.log("kmp-smtpd")));
+    let got = std::fs::read_dir(&md)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let got = std::fs::read_to_string(got).unwrap();
+    let head = got.split("\n\n").next().unwrap();
+    assert_eq!(head.matches("dkim=pass").count(), 2, "{head}");
+    assert!(head.contains("dmarc=pass"), "{head}");
+    let _ = sink.kill();
+    let _ = sink.wait();
+}
