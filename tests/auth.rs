@@ -170,6 +170,15 @@ fn spf_dkim_and_dmarc_decide_at_the_door_and_say_so_in_one_header() {
     .unwrap()
     .replace("signed.\n", "changed.\n");
     assert_eq!(send(&inst, "alice@good.test", tampered.as_bytes()), "250");
+    // And one whose signed Subject changed after signing.
+    let resubject = String::from_utf8(sign(
+        &signer,
+        body.replace("Subject: signed", "Subject: original")
+            .as_bytes(),
+    ))
+    .unwrap()
+    .replace("Subject: original", "Subject: header changed");
+    assert_eq!(send(&inst, "alice@good.test", resubject.as_bytes()), "250");
 
     // SPF fails; spf.test has no DMARC record: delivered, recorded.
     let spf = b"From: x@spf.test\nTo: u@example.test\nSubject: spf fail\n\nhi\n";
@@ -184,8 +193,8 @@ fn spf_dkim_and_dmarc_decide_at_the_door_and_say_so_in_one_header() {
     let quar = b"From: x@quar.test\nTo: u@example.test\nSubject: quarantined\n\nhi\n";
     assert_eq!(send(&inst, "x@quar.test", quar), "250");
 
-    let msgs = delivered(&inst, 4);
-    assert_eq!(msgs.len(), 4, "the forgery was not delivered");
+    let msgs = delivered(&inst, 5);
+    assert_eq!(msgs.len(), 5, "the forgery was not delivered");
     assert!(!msgs.iter().any(|m| m.contains("pay now")));
 
     let m = head(with_subject(&msgs, "signed"));
@@ -208,13 +217,23 @@ fn spf_dkim_and_dmarc_decide_at_the_door_and_say_so_in_one_header() {
     // Our header sits right under our Received header, above the message's own.
     let ours = m.find("Authentication-Results: mx.example.test").unwrap();
     assert!(
-        m.starts_with("Received: ") && ours < m.find("DKIM-Signature").unwrap(),
+        m.find("\nReceived: from client.test").unwrap() < ours
+            && ours < m.find("DKIM-Signature").unwrap(),
         "{m}"
     );
 
+    // A changed body: mail-auth says neutral (RFC 6376 6.3 leaves the
+    // word to the verifier); a changed signed header breaks the signature.
     let m = head(with_subject(&msgs, "tampered"));
-    assert!(m.contains("dkim=fail"), "{m}");
+    assert_eq!(
+        m.matches("dkim=neutral (body hash did not verify)").count(),
+        2,
+        "{m}"
+    );
+    assert!(!m.contains("dkim=pass"), "{m}");
     assert!(m.contains("dmarc=pass"), "{m}");
+    let m = head(with_subject(&msgs, "header changed"));
+    assert_eq!(m.matches("dkim=fail").count(), 2, "{m}");
 
     let m = head(with_subject(&msgs, "spf fail"));
     assert!(
@@ -236,7 +255,9 @@ fn spf_dkim_and_dmarc_decide_at_the_door_and_say_so_in_one_header() {
 
     let log = inst.log("kmp-smtpd");
     assert!(
-        log.contains("auth: spf=fail dkim=none dmarc=fail (reject) reject"),
+        log.contains(
+            "auth: spf=none dkim=none dmarc=fail (reject) reject (DMARC policy of good.test"
+        ),
         "{log}"
     );
 }

@@ -406,6 +406,12 @@ impl Checker {
             outcome = Outcome::Defer("a DNS error in the sender's checks; try again later".into());
         }
         let mut headers = header::to_lf(&ar.to_header());
+        if s.dkim && dkim.is_empty() {
+            // RFC 8601 2.7.1: "none" when the message was not signed.
+            if let Some(h) = headers.strip_suffix('\n') {
+                headers = format!("{h};\n\tdkim=none\n");
+            }
+        }
         if let Outcome::Quarantine(why) = &outcome {
             headers.push_str(&format!("{JUNK_HEADER}: yes ({why})\n"));
         }
