@@ -262,3 +262,68 @@ s.quit()
     let _ = sink.kill();
     let _ = sink.wait();
 }
+
+#[test]
+fn kmpctl_check_warns_about_records_our_domains_do_not_publish() {
+    let dns = Dns::start();
+    let inst = Instance::new();
+    common::set_config(&inst, "auth", &format!("dns_servers = [\"{}\"]", dns.addr));
+    for d in ["kmptest.net", "bare.org", "example.test"] {
+        inst.ctl_ok(&["domain", "add", d]);
+        inst.ctl_ok(&[
+            "alias",
+            "add",
+            &format!("postmaster@{d}"),
+            "root@elsewhere.net",
+        ]);
+    }
+    inst.ctl_ok(&["dkim", "keygen", "kmptest.net"]);
+    let dk = DomainKeys::new(&inst.path().join("dkim"), "kmptest.net").unwrap();
+    dns.txt("kmptest.net", "v=spf1 mx -all");
+    // Only the Ed25519 key is published.
+    let ed = dk
+        .active()
+        .into_iter()
+        .find(|s| s.starts_with("ed"))
+        .unwrap();
+    let rsa = dk
+        .active()
+        .into_iter()
+        .find(|s| s.starts_with("rsa"))
+        .unwrap();
+    dns.txt(
+        &format!("{ed}._domainkey.kmptest.net"),
+        &dk.record(&ed).unwrap(),
+    );
+    let out = inst.ctl_ok(&["check"]);
+    let warnings: Vec<&str> = out.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: domain bare.org publishes no SPF record (a TXT record \"v=spf1 ...\" at bare.org)",
+            "warning: domain bare.org publishes no DMARC record (a TXT record \"v=DMARC1; p=...\" at _dmarc.bare.org)",
+            "warning: domain bare.org has no DKIM key: kmpctl dkim keygen bare.org",
+            "warning: domain kmptest.net publishes no DMARC record (a TXT record \"v=DMARC1; p=...\" at _dmarc.kmptest.net)",
+            &format!("warning: domain kmptest.net: the DKIM key {rsa} is not published (kmpctl dkim show kmptest.net)"),
+        ],
+        "{out}"
+    );
+    // A name server that does not answer: said once, nothing checked.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    common::set_config(
+        &inst,
+        "auth",
+        &format!("dns_servers = [\"{}\"]", silent.local_addr().unwrap()),
+    );
+    let text = std::fs::read_to_string(inst.config()).unwrap();
+    // set_config put the new line first; drop the old one.
+    let old = format!("dns_servers = [\"{}\"]\n", dns.addr);
+    std::fs::write(inst.config(), text.replacen(&old, "", 1)).unwrap();
+    let out = inst.ctl_ok(&["check"]);
+    let warnings: Vec<&str> = out.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(
+        warnings,
+        ["warning: DNS did not answer: the SPF, DKIM and DMARC records of local domains were not checked"],
+        "{out}"
+    );
+}
