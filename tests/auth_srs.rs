@@ -1,6 +1,7 @@
 //! SRS: mail forwarded through an alias to another host leaves with an
 //! SRS0 reverse path of ours; a bounce to that address comes back in on the
-//! MX port and goes to the original sender; a forged one is refused.
+//! MX port and goes to the original sender; a forged one is refused. A
+//! Sieve redirect to another host gets an SRS reverse path as well.
 //! The other host is Postfix's smtp-sink.
 mod common;
 
@@ -68,6 +69,26 @@ fn forwarded_mail_gets_an_srs_sender_and_its_bounce_comes_back() {
     ));
     inst.ctl_ok(&["domain", "add", "example.test"]);
     inst.ctl_ok(&["alias", "add", "fwd@example.test", "bob@peer.test"]);
+    // A user whose Sieve script redirects everything outside.
+    let out = inst.ctl_stdin(
+        &["user", "add", "s@example.test", "--password-stdin"],
+        Some(b"secret\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = inst.path().join("redirect.sieve");
+    std::fs::write(&script, "redirect \"carol@peer.test\";\n").unwrap();
+    inst.ctl_ok(&[
+        "sieve",
+        "put",
+        "s@example.test",
+        "out",
+        script.to_str().unwrap(),
+        "--activate",
+    ]);
     inst.spawn("kmp-authd", &[]);
     inst.wait_socket("authd.sock");
     inst.spawn("kmp-local", &[]);
@@ -129,6 +150,26 @@ fn forwarded_mail_gets_an_srs_sender_and_its_bounce_comes_back() {
     let back = msgs.iter().find(|m| m.contains("bob is gone")).unwrap();
     assert!(back.contains("X-Rcpt-Args: <x@remote.test>"), "{back}");
     assert!(back.contains("X-Mail-Args: <>"), "{back}");
+
+    // A Sieve redirect leaves with an SRS reverse path too.
+    let r = send(
+        &inst,
+        "y@remote.test",
+        "s@example.test",
+        "Subject: redirect\n\nredirect me\n",
+    );
+    assert_eq!(r, "250");
+    let msgs = arrived(3);
+    let red = msgs.iter().find(|m| m.contains("redirect me")).unwrap();
+    assert!(red.contains("X-Rcpt-Args: <carol@peer.test>"), "{red}");
+    let mail = red
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Mail-Args: <"))
+        .unwrap();
+    assert!(
+        mail.starts_with("SRS0=") && mail.contains("=remote.test=y@mx.example.test>"),
+        "{red}"
+    );
 
     // Forged (another hash) and garbled SRS addresses are refused.
     let forged = srs.replacen("SRS0=", "SRS0=A", 1);

@@ -172,6 +172,17 @@ type Caches = (
     Bounded<IpAddr, RecordSet<Box<str>>>,
 );
 
+/// mail-auth's parameters with our caches.
+type Cached<'a, P> = Parameters<
+    'a,
+    P,
+    Bounded<Box<str>, Txt>,
+    Bounded<Box<str>, RecordSet<MX>>,
+    Bounded<Box<str>, RecordSet<Ipv4Addr>>,
+    Bounded<Box<str>, RecordSet<Ipv6Addr>>,
+    Bounded<IpAddr, RecordSet<Box<str>>>,
+>;
+
 /// The checks of one kmp-smtpd, with their resolver and caches.
 pub struct Checker {
     pub settings: Settings,
@@ -235,18 +246,7 @@ impl Checker {
         }
     }
 
-    fn params<P>(
-        &self,
-        p: P,
-    ) -> Parameters<
-        '_,
-        P,
-        Bounded<Box<str>, Txt>,
-        Bounded<Box<str>, RecordSet<MX>>,
-        Bounded<Box<str>, RecordSet<Ipv4Addr>>,
-        Bounded<Box<str>, RecordSet<Ipv6Addr>>,
-        Bounded<IpAddr, RecordSet<Box<str>>>,
-    > {
+    fn params<P>(&self, p: P) -> Cached<'_, P> {
         Parameters::new(p)
             .with_txt_cache(&self.caches.0)
             .with_mx_cache(&self.caches.1)
