@@ -32,7 +32,15 @@ s.quit()
 /// An instance whose checks ask `dns` (loopback not skipped), with
 /// example.test and u@example.test, and authd, smtpd, local and send running.
 pub fn start(dns: std::net::SocketAddr, auth: &[&str]) -> Instance {
+    start_with(dns, auth, "")
+}
+
+/// [`start`] with a line for `[smtpd]` too.
+pub fn start_with(dns: std::net::SocketAddr, auth: &[&str], smtpd: &str) -> Instance {
     let mut inst = Instance::new();
+    if !smtpd.is_empty() {
+        common::set_config(&inst, "smtpd", smtpd);
+    }
     common::set_config(&inst, "auth", &format!("dns_servers = [\"{dns}\"]"));
     common::set_config(&inst, "auth", "skip_networks = []");
     for line in auth {
@@ -302,4 +310,32 @@ fn settings_turn_actions_into_tags_rejects_and_tempfails() {
     );
     assert!(r.starts_with("451 4.7.5"), "{r}\n{}", inst.log("kmp-smtpd"));
     drop(silent);
+}
+
+#[test]
+fn relay_networks_are_us_and_go_unchecked() {
+    let dns = Dns::start();
+    dns.txt("good.test", "v=spf1 ip4:192.0.2.1 -all");
+    dns.txt("_dmarc.good.test", "v=DMARC1; p=reject");
+    // The same forgery that is refused from outside passes from a relay
+    // network, unchecked and without our header.
+    let inst = start(dns.addr, &[]);
+    let r = send(
+        &inst,
+        "x@evil.test",
+        b"From: ceo@good.test\nSubject: ours\n\nhi\n",
+    );
+    assert!(r.starts_with("550 5.7.1"), "{r}");
+    drop(inst);
+    let inst = start_with(dns.addr, &[], "relay_networks = [\"127.0.0.0/8\"]");
+    let r = send(
+        &inst,
+        "x@evil.test",
+        b"From: ceo@good.test\nSubject: ours\n\nhi\n",
+    );
+    assert_eq!(r, "250");
+    let msgs = delivered(&inst, 1);
+    let m = head(with_subject(&msgs, "ours"));
+    assert!(!m.contains("Authentication-Results"), "{m}");
+    assert!(!inst.log("kmp-smtpd").contains("auth: "));
 }
