@@ -317,8 +317,8 @@ fn relay_networks_are_us_and_go_unchecked() {
     let dns = Dns::start();
     dns.txt("good.test", "v=spf1 ip4:192.0.2.1 -all");
     dns.txt("_dmarc.good.test", "v=DMARC1; p=reject");
-    // The same forgery that is refused from outside passes from a relay
-    // network, unchecked and without our header.
+    // The same forgery that is refused from outside passes from a logged-in
+    // client and from a relay network, unchecked and without our header.
     let inst = start(dns.addr, &[]);
     let r = send(
         &inst,
@@ -326,6 +326,29 @@ fn relay_networks_are_us_and_go_unchecked() {
         b"From: ceo@good.test\nSubject: ours\n\nhi\n",
     );
     assert!(r.starts_with("550 5.7.1"), "{r}");
+    // A logged-in client (submission) is us too.
+    let py = r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+s.starttls(context=ctx)
+s.login("u@example.test", "secret")
+s.sendmail("u@example.test", ["u@example.test"], b"From: ceo@good.test\r\nSubject: submitted\r\n\r\nhi\r\n")
+s.quit()
+print("250")
+"#;
+    let out = common::python(py, &[&(inst.base + 587).to_string()]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "250",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let msgs = delivered(&inst, 1);
+    let m = head(with_subject(&msgs, "submitted"));
+    assert!(!m.contains("Authentication-Results"), "{m}");
     drop(inst);
     let inst = start_with(dns.addr, &[], "relay_networks = [\"127.0.0.0/8\"]");
     let r = send(
