@@ -116,6 +116,24 @@ fn kmp_remote_signs_what_it_sends_and_both_verifiers_agree() {
     })
     .expect("smtp-sink listens");
 
+    // A peer that refuses every recipient, for a bounce.
+    let hard_port = inst.base + 27;
+    let mut hard_args: Vec<String> = sink_args.clone();
+    let n = hard_args.len();
+    hard_args[n - 2] = format!("127.0.0.1:{hard_port}");
+    hard_args[n - 3] = format!("{}/hard-%H%M%S.", inst.path().display());
+    hard_args.splice(0..0, ["-f".to_string(), "RCPT".to_string()]);
+    let mut hard = common::tool("/usr/sbin/smtp-sink")
+        .args(&hard_args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", hard_port)).is_ok()
+    })
+    .expect("smtp-sink listens");
+
     inst.ctl_ok(&["dkim", "keygen", "example.test"]);
     let dk = DomainKeys::new(&inst.path().join("dkim"), "example.test").unwrap();
     let mut records = Vec::new();
@@ -128,7 +146,7 @@ fn kmp_remote_signs_what_it_sends_and_both_verifiers_agree() {
     dns.txt("example.test", "v=spf1 ip4:127.0.0.1 -all");
     dns.txt("_dmarc.example.test", "v=DMARC1; p=reject");
     inst.append_config(&format!(
-        "[remote.routes]\n\"peer.test\" = [\"127.0.0.1:{sink_port}\"]\n"
+        "[remote.routes]\n\"peer.test\" = [\"127.0.0.1:{sink_port}\"]\n\"remote.test\" = [\"127.0.0.1:{sink_port}\"]\n\"hard.test\" = [\"127.0.0.1:{hard_port}\"]\n"
     ));
     common::set_config(&inst, "auth", &format!("dns_servers = [\"{}\"]", dns.addr));
     common::set_config(&inst, "auth", "skip_networks = []");
@@ -168,18 +186,17 @@ fn kmp_remote_signs_what_it_sends_and_both_verifiers_agree() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 
-    let file = common::wait_until(Duration::from_secs(30), || {
-        std::fs::read_dir(&sink_dir).unwrap().count() > 0
-    })
-    .map(|_| {
+    // smtp-sink makes the file before it writes the message into it: wait
+    // for the whole message.
+    let whole = || {
         std::fs::read_dir(&sink_dir)
             .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path()
-    })
-    .unwrap_or_else(|_| panic!("nothing arrived: {}", inst.log("kmp-remote")));
+            .map(|e| e.unwrap().path())
+            .find(|p| std::fs::read_to_string(p).is_ok_and(|m| m.contains(".a dot line\n")))
+    };
+    common::wait_until(Duration::from_secs(30), || whole().is_some())
+        .unwrap_or_else(|_| panic!("nothing arrived: {}", inst.log("kmp-remote")));
+    let file = whole().unwrap();
     // smtp-sink's envelope lines come first; the message follows.
     let raw = std::fs::read_to_string(&file).unwrap();
     let msg: String = raw
@@ -203,11 +220,11 @@ fn kmp_remote_signs_what_it_sends_and_both_verifiers_agree() {
 
     // dkimpy, with the records as kmpctl printed them.
     let mut args = vec![eml.to_str().unwrap().to_string()];
-    args.extend(records);
+    args.extend(records.iter().cloned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // Debian's python3-dkim lives in the system Python, which may not be
     // the first python3 on PATH.
-    let py = ["/usr/bin/python3", "python3"]
+    let dkimpy = ["/usr/bin/python3", "python3"]
         .into_iter()
         .find(|p| {
             Command::new(p)
@@ -216,7 +233,7 @@ fn kmp_remote_signs_what_it_sends_and_both_verifiers_agree() {
                 .is_ok_and(|o| o.status.success())
         })
         .expect("dkimpy: apt-get install python3-dkim python3-nacl");
-    let out = Command::new(py)
+    let out = Command::new(dkimpy)
         .arg("-c")
         .arg(PY_VERIFY)
         .args(&args)
@@ -259,8 +276,61 @@ s.quit()
     let head = got.split("\n\n").next().unwrap();
     assert_eq!(head.matches("dkim=pass").count(), 2, "{head}");
     assert!(head.contains("dmarc=pass"), "{head}");
+
+    // A bounce from our MAILER-DAEMON (null reverse path, From at the host
+    // name mx.example.test) is signed with the key of the host's domain.
+    let mut child = Command::new(&link)
+        .arg("-C")
+        .arg(inst.config())
+        .args(["-f", "x@remote.test", "nobody@hard.test"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"From: x@remote.test\nTo: nobody@hard.test\nSubject: to bounce\n\nhi\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let bounce = || {
+        std::fs::read_dir(&sink_dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .find(|m| m.contains("X-Rcpt-Args: <x@remote.test>") && m.contains("to bounce"))
+    };
+    common::wait_until(Duration::from_secs(30), || bounce().is_some())
+        .unwrap_or_else(|_| panic!("no bounce: {}", inst.log("kmp-send")));
+    let b = bounce().unwrap();
+    assert!(
+        b.contains("X-Mail-Args: <>") && b.contains("<MAILER-DAEMON@mx.example.test>"),
+        "{b}"
+    );
+    assert_eq!(b.matches("d=example.test").count(), 2, "{b}");
+    let beml = inst.path().join("bounce.eml");
+    let b: String = b
+        .split_inclusive('\n')
+        .skip_while(|l| l.starts_with("X-"))
+        .collect();
+    std::fs::write(&beml, b.replace('\n', "\r\n")).unwrap();
+    let mut args = vec![beml.to_str().unwrap().to_string()];
+    args.extend(records.iter().cloned());
+    let out = Command::new(dkimpy)
+        .arg("-c")
+        .arg(PY_VERIFY)
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2 True",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = sink.kill();
     let _ = sink.wait();
+    let _ = hard.kill();
+    let _ = hard.wait();
 }
 
 #[test]
