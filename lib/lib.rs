@@ -24,6 +24,7 @@ pub mod imapc;
 pub mod imapd;
 pub mod inject;
 pub mod local;
+pub mod mailauth;
 pub mod maildir;
 pub mod mime;
 pub mod pop3d;

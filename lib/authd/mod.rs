@@ -43,6 +43,8 @@ pub struct Settings {
     pub limits: Limits,
     pub mail_root: PathBuf,
     pub db_dir: PathBuf,
+    /// SRS (`auth.srs_*`): bounces to our SRS addresses go back to the sender.
+    pub srs: Option<crate::mailauth::srs::Srs>,
 }
 
 impl Settings {
@@ -58,6 +60,10 @@ impl Settings {
             },
             mail_root: paths.mail,
             db_dir: paths.db,
+            srs: crate::mailauth::srs::from_config(cfg).unwrap_or_else(|e| {
+                crate::warn!("SRS off: {e}");
+                None
+            }),
         }
     }
 }
@@ -383,7 +389,39 @@ impl Authd {
         }
     }
 
+    /// An address of the SRS domain with an SRS local part: an alias of the
+    /// sender it stands for, or nothing when forged or expired (the domain
+    /// is still ours, so the client hears 550 "no such user").
+    fn srs_lookup(&self, address: &str) -> Option<Reply> {
+        let srs = self.settings().srs?;
+        let (local, domain) = address.rsplit_once('@')?;
+        if !domain
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(&srs.domain)
+            || !crate::mailauth::srs::is_srs(local)
+        {
+            return None;
+        }
+        let entry = match srs.reverse(local, crate::mailauth::srs::today()) {
+            Ok(target) => Entry::Alias {
+                address: address.to_string(),
+                targets: vec![target],
+            },
+            Err(e) => {
+                crate::info!("lookup {address:?}: {e}");
+                Entry::NotFound
+            }
+        };
+        Some(Reply::Found {
+            entry,
+            local_domain: true,
+        })
+    }
+
     fn lookup(&self, address: &str) -> Reply {
+        if let Some(r) = self.srs_lookup(address) {
+            return r;
+        }
         let mail_root = self.settings().mail_root;
         let r = match Address::parse(address) {
             Ok(a) => self.with_db(|db| db.resolve(&a)),

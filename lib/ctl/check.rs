@@ -29,7 +29,8 @@ pub fn run(ctx: &Ctx) -> CtlResult {
             ))
         }
         Ok(cfg) => {
-            let warnings = database_warnings(&cfg);
+            let mut warnings = database_warnings(&cfg);
+            warnings.extend(dns_warnings(&cfg));
             if !ctx.json {
                 println!("{}: configuration is valid", path.display());
                 for w in &warnings {
@@ -123,6 +124,24 @@ fn database_warnings(cfg: &Config) -> Vec<String> {
         out.push(e.to_string());
     }
     out
+}
+
+/// Local domains without published SPF, DMARC or DKIM records (see
+/// `mailauth::publish`); nothing without a database.
+fn dns_warnings(cfg: &Config) -> Vec<String> {
+    let paths = Paths::new(cfg);
+    let Ok(db) = Lmdb::open(&paths.db) else {
+        return Vec::new();
+    };
+    let Ok(domains) = db.domains() else {
+        return Vec::new();
+    };
+    let names: Vec<String> = domains.into_iter().map(|d| d.name).collect();
+    let servers = match crate::mailauth::verify::dns_servers(cfg.list("auth.dns_servers")) {
+        Ok(s) => s,
+        Err(e) => return vec![e],
+    };
+    crate::mailauth::publish::warnings(&names, &cfg.path_of("auth.dkim_keys"), &servers)
 }
 
 /// Whether the configuration is a system installation with privilege separation

@@ -98,7 +98,10 @@ pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {
     ] {
         mkdir(&dir.join(sub), 0o750)?;
     }
+    mkdir(&dir.join("dkim"), 0o700)?;
     write_webmail_key(&dir.join("webmail/key"))?;
+    // The SRS secret: 32 random bytes as well, kept when present.
+    write_webmail_key(&dir.join("srs.key"))?;
     let lighttpd = dir.join("webmail/lighttpd.conf");
     let paths = crate::paths::Paths::new(&cfg);
     let text = lighttpd_conf(&dir, a.port_base, &paths.program("kmp-webmail"));
@@ -152,6 +155,8 @@ pub fn instance_config(dir: &Path, base: u16, hostname: &str) -> Result<Config, 
     set("webmail.managesieve", format!("127.0.0.1:{}", base + 190))?;
     set("webmail.managesieve_security", "plain".into())?;
     set("webmail.key_file", p("webmail/key"))?;
+    set("auth.dkim_keys", p("dkim"))?;
+    set("auth.srs_secret_file", p("srs.key"))?;
     if let Some(share) = webmail_share() {
         set(
             "webmail.skins_dir",

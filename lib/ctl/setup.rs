@@ -99,6 +99,22 @@ pub fn layout(cfg: &Config) -> Vec<PathSpec> {
             dir: false,
         });
     }
+    // DKIM signing keys: kmp-remote's alone (`kmpctl dkim` gives it the files).
+    let dkim = cfg.str("auth.dkim_keys");
+    if !dkim.is_empty() {
+        v.push(spec(PathBuf::from(dkim), "kmpr", "kmpr", 0o700));
+    }
+    // The SRS secret: kmp-send rewrites with it, kmp-authd checks bounces.
+    let srs = cfg.str("auth.srs_secret_file");
+    if !srs.is_empty() {
+        v.push(PathSpec {
+            path: PathBuf::from(srs),
+            owner: "root",
+            group: DAEMON_GROUP,
+            mode: 0o640,
+            dir: false,
+        });
+    }
     let key = cfg.str("tls.key");
     if !key.is_empty() {
         v.push(PathSpec {
@@ -179,6 +195,10 @@ pub fn run(ctx: &Ctx) -> CtlResult {
         mkdir_parent(&cert)?;
         super::init::write_self_signed(cfg.str("system.hostname"), &cert, &key)?;
         changed.push(format!("made a self-signed certificate {}", cert.display()));
+    }
+    let srs = cfg.path_of("auth.srs_secret_file");
+    if !cfg.str("auth.srs_secret_file").is_empty() && !srs.exists() {
+        super::init::write_webmail_key(&srs)?;
     }
     let wkey = cfg.path_of("webmail.key_file");
     if !cfg.str("webmail.key_file").is_empty() && !wkey.exists() {

@@ -62,6 +62,9 @@ pub struct SieveSettings {
     /// The zone of currentdate and date without `:zone`, in minutes east
     /// (`sieve.time_zone`); `None`: the server's local zone at that moment.
     pub time_zone: Option<i32>,
+    /// SRS (`auth.srs_*`): a redirected message leaves with a rewritten
+    /// reverse path, so SPF at the destination sees our domain.
+    pub srs: Option<crate::mailauth::srs::Srs>,
 }
 
 impl SieveSettings {
@@ -85,6 +88,10 @@ impl SieveSettings {
                     }
                 }
             },
+            srs: crate::mailauth::srs::from_config(cfg).unwrap_or_else(|e| {
+                crate::warn!("SRS off: {e}");
+                None
+            }),
         }
     }
 
@@ -100,6 +107,7 @@ impl SieveSettings {
             inject: PathBuf::from("kmp-inject"),
             config: None,
             time_zone: None,
+            srs: None,
         }
     }
 
@@ -806,10 +814,14 @@ pub fn send(s: &SieveSettings, o: &Outgoing) -> Result<(), String> {
     if let Some(c) = &s.config {
         cmd.arg("-C").arg(c);
     }
+    let sender = match &s.srs {
+        Some(srs) if o.what == "redirect" => srs.forward(&o.sender, crate::mailauth::srs::today()),
+        _ => o.sender.clone(),
+    };
     let mut child = cmd
         .arg("-i")
         .arg("-f")
-        .arg(&o.sender)
+        .arg(&sender)
         .arg("--")
         .arg(&o.to)
         .stdin(Stdio::piped())

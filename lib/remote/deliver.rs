@@ -29,6 +29,8 @@ pub struct Shared {
     pub pool: Pool,
     pub tls: TlsClients,
     pub resolver: Option<hickory_resolver::TokioResolver>,
+    /// DKIM signing (`auth.dkim_keys`), when a key directory is set.
+    pub signer: Option<Arc<crate::mailauth::sign::Signer>>,
 }
 
 /// Time stamps for `delays=a/b/c/d`.

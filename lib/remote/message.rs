@@ -45,6 +45,10 @@ pub struct Message {
     /// RFC 1870 size as it is: CRLF line ends, no dot-stuffing.
     pub size: u64,
     seven_bit: OnceCell<SevenBit>,
+    /// The DKIM signer and whether the reverse path is null (a bounce).
+    signer: Option<(Arc<crate::mailauth::sign::Signer>, bool)>,
+    /// The DKIM-Signature fields of the 8-bit form and of the 7-bit form.
+    signatures: [std::sync::OnceLock<Option<Vec<u8>>>; 2],
 }
 
 /// The form a transaction sends.
@@ -73,7 +77,63 @@ impl Message {
             header_8bit: s.header_8bit,
             size: s.size,
             seven_bit: OnceCell::new(),
+            signer: None,
+            signatures: Default::default(),
         })
+    }
+
+    /// Signs what is sent with `signer` (see `mailauth::sign`);
+    /// `null_sender` for a bounce.
+    pub fn with_signer(
+        mut self,
+        signer: Option<Arc<crate::mailauth::sign::Signer>>,
+        null_sender: bool,
+    ) -> Message {
+        self.signer = signer.map(|s| (s, null_sender));
+        self
+    }
+
+    /// The DKIM-Signature fields (LF form) for the form `plan` makes, made
+    /// on first use by one more pass over the file (blocking); None when no
+    /// key applies or signing failed (logged: the mail goes unsigned
+    /// rather than not at all).
+    fn signature(&self, plan: Option<&Plan>) -> Option<Vec<u8>> {
+        let (signer, null_sender) = self.signer.as_ref()?;
+        let slot = &self.signatures[usize::from(plan.is_some())];
+        slot.get_or_init(|| {
+            let mut head = vec![0u8; block_for(self.len)];
+            let n = self.file.read_at(&mut head, 0).ok()?;
+            head.truncate(n);
+            let feed = |f: &mut dyn FnMut(&[u8])| {
+                let mut walker = plan.cloned().map(Walker::emit);
+                let mut lf = Vec::new();
+                read_blocks(&self.file, self.len, |b| {
+                    match walker.as_mut() {
+                        Some(w) => {
+                            w.feed(b, &mut lf);
+                            f(&crate::mailauth::header::crlf(&lf));
+                            lf.clear();
+                        }
+                        None => f(&crate::mailauth::header::crlf(b)),
+                    }
+                    true
+                })?;
+                if let Some(w) = walker {
+                    w.finish(&mut lf)
+                        .map_err(|e| io::Error::other(e.to_string()))?;
+                    f(&crate::mailauth::header::crlf(&lf));
+                }
+                Ok(())
+            };
+            match signer.sign(&head, *null_sender, feed) {
+                Ok(sig) => sig,
+                Err(e) => {
+                    crate::warn!("DKIM: {e}; sending unsigned");
+                    None
+                }
+            }
+        })
+        .clone()
     }
 
     /// The 7-bit plan and size, made on first use.
@@ -137,10 +197,14 @@ impl Message {
             } else {
                 Encoder::whole()
             };
+            let signature = me.signature(form.plan.as_ref());
             let mut walker = form.plan.map(Walker::emit);
             let mut lf = Vec::new();
             let room = block_for(me.len) + block_for(me.len) / 8;
             let mut out = Vec::with_capacity(room);
+            if let Some(sig) = &signature {
+                enc.feed(sig, &mut out);
+            }
             let read = read_blocks(&me.file, me.len, |b| {
                 match walker.as_mut() {
                     Some(w) => {

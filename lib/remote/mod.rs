@@ -68,6 +68,13 @@ pub fn shared_from(cfg: &Config) -> Result<Shared, Vec<String>> {
         settings,
         tls,
         resolver,
+        signer: match cfg.str("auth.dkim_keys") {
+            "" => None,
+            dir => Some(Arc::new(crate::mailauth::sign::Signer::new(
+                dir.into(),
+                cfg.str("system.hostname"),
+            ))),
+        },
     })
 }
 
@@ -154,7 +161,10 @@ pub async fn run_job(shared: Arc<Shared>, job: Job, fd: Option<OwnedFd>) -> Vec<
         return fail(&job, "the job came without its message file".into());
     };
     let file = std::fs::File::from(fd);
-    let msg = match tokio::task::spawn_blocking(move || Message::open(file)).await {
+    let signer = shared.signer.clone();
+    let null_sender = job.sender.is_empty();
+    let open = move || Message::open(file).map(|m| m.with_signer(signer, null_sender));
+    let msg = match tokio::task::spawn_blocking(open).await {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => return fail(&job, format!("cannot read the message file: {e}")),
         Err(e) => return fail(&job, format!("cannot read the message file: {e}")),

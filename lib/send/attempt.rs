@@ -328,6 +328,8 @@ pub struct Shared {
     pub remote: Agent,
     pub router: Router,
     pub clock: Clock,
+    /// SRS: forwarded mail leaves with a rewritten reverse path.
+    pub srs: Option<crate::mailauth::srs::Srs>,
 }
 
 /// Runs one attempt of the message in `input`.
@@ -340,8 +342,14 @@ pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
         .collect();
     // Route first: one kmp-authd question per domain not in the cache.
     let sh = shared.clone();
-    let routed = tokio::task::spawn_blocking(move || {
-        pending
+    // Forwarded: recipients an alias, forward or redirect added; going to
+    // another host they get the SRS reverse path, unless the sender's
+    // domain is ours (our own SPF covers it).
+    let forwarded: Vec<bool> = input.rec.rcpts.iter().map(|r| r.parent.is_some()).collect();
+    let sender = input.rec.sender.clone();
+    let srs_wanted = shared.srs.is_some() && !sender.is_empty();
+    let (routed, sender_local) = tokio::task::spawn_blocking(move || {
+        let routed = pending
             .into_iter()
             .map(|(i, a, route)| {
                 let r = match route {
@@ -350,16 +358,23 @@ pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
                 };
                 (i, r)
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        let sender_local =
+            !srs_wanted || matches!(sh.router.route_blocking(&sender), Ok(Route::Local));
+        (routed, sender_local)
     })
     .await
     .unwrap_or_default();
     let mut results = Vec::new();
     let mut local = Vec::new();
     let mut remote = Vec::new();
+    let mut forwards = Vec::new();
     for (i, r) in routed {
         match r {
             Ok(Route::Local) => local.push(i),
+            Ok(Route::Remote) if !sender_local && forwarded.get(i) == Some(&true) => {
+                forwards.push(i)
+            }
             Ok(Route::Remote) => remote.push(i),
             Err(e) => results.push(deferred(
                 i,
@@ -374,7 +389,7 @@ pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
         Ok(f) => Arc::new(f),
         Err(e) => {
             let text = format!("cannot open queue file {}: {e}", input.path.display());
-            for i in local.into_iter().chain(remote) {
+            for i in local.into_iter().chain(remote).chain(forwards) {
                 results.push(deferred(i, None, "4.3.0", &text, "none"));
             }
             return Outcome1 {
@@ -388,11 +403,29 @@ pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
     let mut tasks = Vec::new();
     // Fresh only when this is the message's one job: two jobs of a message
     // may reach one mailbox, and the second must find the first's copy.
-    let jobs = local.len().div_ceil(MAX_JOB_RECIPIENTS) + remote.len().div_ceil(MAX_JOB_RECIPIENTS);
+    let jobs = local.len().div_ceil(MAX_JOB_RECIPIENTS)
+        + remote.len().div_ceil(MAX_JOB_RECIPIENTS)
+        + forwards.len().div_ceil(MAX_JOB_RECIPIENTS);
     let fresh = input.fresh && jobs == 1 && results.is_empty();
-    for (route, idxs) in [(Route::Local, local), (Route::Remote, remote)] {
+    let srs_sender = match &shared.srs {
+        Some(srs) if !forwards.is_empty() => {
+            let s = srs.forward(&input.rec.sender, crate::mailauth::srs::today());
+            crate::info!("{}: from=<{}>, srs=<{s}>", input.id, input.rec.sender);
+            Some(s)
+        }
+        _ => None,
+    };
+    let groups = [
+        (Route::Local, local, None),
+        (Route::Remote, remote, None),
+        (Route::Remote, forwards, srs_sender),
+    ];
+    for (route, idxs, sender) in groups {
         for chunk in idxs.chunks(MAX_JOB_RECIPIENTS) {
-            let job = make_job(&input, chunk, fresh);
+            let mut job = make_job(&input, chunk, fresh);
+            if let Some(s) = &sender {
+                job.sender = s.clone();
+            }
             let (sh, file, chunk) = (shared.clone(), file.clone(), chunk.to_vec());
             tasks.push(tokio::spawn(async move {
                 let agent = match route {

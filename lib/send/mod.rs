@@ -61,6 +61,8 @@ pub struct Settings {
     pub route_cache: Duration,
     pub hostname: String,
     pub postmaster: String,
+    /// SRS for forwarded mail (`auth.srs_*`).
+    pub srs: Option<crate::mailauth::srs::Srs>,
 }
 
 impl Settings {
@@ -88,6 +90,10 @@ impl Settings {
             route_cache: cfg.duration("send.route_cache_time"),
             hostname,
             postmaster,
+            srs: crate::mailauth::srs::from_config(cfg).unwrap_or_else(|e| {
+                crate::warn!("SRS off: {e}");
+                None
+            }),
         }
     }
 
@@ -179,6 +185,7 @@ impl Queue {
             ),
             router: Router::new(paths.authd_socket(), st.route_cache),
             clock: clock.clone(),
+            srs: st.srs.clone(),
         });
         let mut q = Queue {
             paths,

@@ -41,6 +41,8 @@ pub struct Policy {
     pub sender_login_check: bool,
     /// Whether a certificate is loaded (STARTTLS offered, port 465 served).
     pub tls: bool,
+    /// The sender checks (`[auth]`), when any is on.
+    pub auth: Option<std::sync::Arc<crate::mailauth::verify::Checker>>,
 }
 
 impl Policy {
@@ -76,6 +78,7 @@ impl Policy {
             auth_plaintext: cfg.bool("smtpd.auth_plaintext"),
             sender_login_check: cfg.bool("smtpd.sender_login_check"),
             tls,
+            auth: auth_checker(cfg),
         }
     }
 
@@ -106,6 +109,28 @@ impl Policy {
     pub fn recipient_denied(&self, address: &str) -> bool {
         let address = address.to_lowercase();
         self.deny_recipients.contains(&address)
+    }
+}
+
+/// The `[auth]` checker, or None when every check is off. A resolver that
+/// cannot be made (a bad `auth.dns_servers`, no /etc/resolv.conf) turns
+/// the checks off with a warning rather than keeping kmp-smtpd down.
+fn auth_checker(cfg: &Config) -> Option<std::sync::Arc<crate::mailauth::verify::Checker>> {
+    use crate::mailauth::verify::{Checker, Settings};
+    let settings = match Settings::from_config(cfg) {
+        Ok(s) if s.any() => s,
+        Ok(_) => return None,
+        Err(e) => {
+            crate::warn!("sender checks off: {e}");
+            return None;
+        }
+    };
+    match Checker::new(settings) {
+        Ok(c) => Some(std::sync::Arc::new(c)),
+        Err(e) => {
+            crate::warn!("sender checks off: no resolver: {e}");
+            None
+        }
     }
 }
 

@@ -285,12 +285,15 @@ struct Message {
     error: Option<QueueError>,
     decoder: BodyDecoder,
     pending: Vec<u8>,
+    /// The sender checks will read the message: it is held in `pending`
+    /// (after our Received header, this long) until they have decided.
+    hold: Option<usize>,
 }
 
 impl Message {
     /// Hands decoded bytes to the queue file once enough have gathered.
     fn flush(&mut self, force: bool) {
-        if self.pending.len() < WRITE_CHUNK && !force {
+        if self.hold.is_some() || (self.pending.len() < WRITE_CHUNK && !force) {
             return;
         }
         if let Some(f) = &mut self.file {
@@ -531,10 +534,16 @@ impl Conn {
                         }
                     }
                 }
-                Action::Queue(env) => {
-                    let r = self.commit(&env).await;
-                    session.queued(r)
-                }
+                Action::Queue(env) => match self.sender_checks(session, &env).await {
+                    Some(refusal) => {
+                        self.message = None;
+                        session.refused_by_checks(refusal, "")
+                    }
+                    None => {
+                        let r = self.commit(&env).await;
+                        session.queued(r)
+                    }
+                },
             };
             for a in more.into_iter().rev() {
                 queue.push_front(a);
@@ -560,6 +569,7 @@ impl Conn {
             error: None,
             decoder: BodyDecoder::new(mode, max),
             pending: Vec::new(),
+            hold: None,
         };
         match Incoming::create(&self.srv.paths.incoming()) {
             Ok(f) => {
@@ -567,6 +577,9 @@ impl Conn {
                 let header = session.received_header(f.id().as_str(), &date);
                 m.file = Some(f);
                 m.pending.extend_from_slice(header.as_bytes());
+                if session.auth_checked() {
+                    m.hold = Some(header.len());
+                }
             }
             Err(e) => m.error = Some(e),
         }
@@ -612,6 +625,47 @@ impl Conn {
             self.read_more(Some(tokio::time::Instant::now() + timeout))
                 .await?;
         }
+    }
+
+    /// Runs the sender checks (`[auth]`) on a held message: a refusal to
+    /// send instead of the 250, or None after the message (with our
+    /// Authentication-Results on top, forged ones removed) went to the file.
+    async fn sender_checks(
+        &mut self,
+        session: &Session,
+        env: &crate::queue::Envelope,
+    ) -> Option<crate::proto::smtp::reply::Reply> {
+        use crate::mailauth::verify::{Client, Outcome};
+        use crate::proto::smtp::reply::Reply;
+        let checker = self.policy.auth.clone()?;
+        let m = self.message.as_mut()?;
+        let trace = m.hold.take()?;
+        let held = std::mem::take(&mut m.pending);
+        let (ours, msg) = held.split_at(trace.min(held.len()));
+        let client = Client {
+            ip: self.ip,
+            helo: session.helo().unwrap_or(""),
+            mail_from: &env.sender,
+        };
+        let d = checker.check(&client, msg).await;
+        info!(
+            "{}: auth: {} {}",
+            session.id(),
+            d.summary,
+            outcome_word(&d.outcome)
+        );
+        match d.outcome {
+            Outcome::Reject(status, text) => return Some(Reply::owned(550, status, text)),
+            Outcome::Defer(text) => return Some(Reply::owned(451, "4.7.5", text)),
+            Outcome::Deliver | Outcome::Quarantine(_) => {}
+        }
+        let (msg, _) = crate::mailauth::header::strip_ours(msg, &checker.settings.authserv_id);
+        let m = self.message.as_mut()?;
+        m.pending.extend_from_slice(ours);
+        m.pending.extend_from_slice(d.headers.as_bytes());
+        m.pending.extend_from_slice(&msg);
+        m.flush(true);
+        None
     }
 
     /// Commits the open message: durable before this returns Ok.
@@ -778,4 +832,15 @@ fn tls_info(c: &rustls::ServerConnection) -> TlsInfo {
         .map(|s| format!("{:?}", s.suite()))
         .unwrap_or_default();
     TlsInfo { version, cipher }
+}
+
+/// The checks' outcome as the log line ends it.
+fn outcome_word(o: &crate::mailauth::verify::Outcome) -> String {
+    use crate::mailauth::verify::Outcome;
+    match o {
+        Outcome::Deliver => "deliver".into(),
+        Outcome::Quarantine(why) => format!("quarantine ({why})"),
+        Outcome::Reject(_, why) => format!("reject ({why})"),
+        Outcome::Defer(why) => format!("defer ({why})"),
+    }
 }

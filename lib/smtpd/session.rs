@@ -855,6 +855,50 @@ impl Session {
         out
     }
 
+    /// Whether the sender checks of `[auth]` apply to this session's mail:
+    /// the MX listener, no login, not a relay network (they are us).
+    pub fn auth_checked(&self) -> bool {
+        self.listener == Listener::Mx
+            && self.user.is_none()
+            && !self.policy.may_relay(self.ip)
+            && self
+                .policy
+                .auth
+                .as_ref()
+                .is_some_and(|c| c.applies(self.ip))
+    }
+
+    /// The HELO/EHLO name of the session, once given.
+    pub fn helo(&self) -> Option<&str> {
+        match &self.state {
+            State::Ready(h)
+            | State::Mail(h, _)
+            | State::Data(h, _)
+            | State::Chunks(h, _)
+            | State::Queueing(h, _)
+            | State::Auth(h, _) => Some(&h.name),
+            _ => None,
+        }
+    }
+
+    /// The sender checks refused the message waiting in the queue file (a
+    /// DMARC reject, an SPF fail, a temporary DNS error): `r` instead of
+    /// the 250, and nothing is queued.
+    pub fn refused_by_checks(&mut self, r: Reply, detail: &str) -> Vec<Action> {
+        let mut out = Vec::new();
+        let (h, tx) = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Queueing(h, tx) => (h, tx),
+            other => {
+                self.state = other;
+                return out;
+            }
+        };
+        self.state = State::Ready(h);
+        let detail = format!(" from=<{}>{detail}", addr(&tx.sender));
+        self.refuse(&mut out, "DATA", r, &detail);
+        out
+    }
+
     /// The TLS handshake after STARTTLS succeeded.
     pub fn tls_started(&mut self, info: TlsInfo) {
         self.tls = Some(info);

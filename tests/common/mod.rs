@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod compose;
+pub mod dns;
 pub mod raw;
 pub mod sieve;
 pub mod webmail;

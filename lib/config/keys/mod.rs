@@ -4,6 +4,7 @@
 
 use std::sync::LazyLock;
 
+mod auth;
 mod authd;
 mod imapd;
 mod local;
@@ -86,6 +87,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         webmail::KEYS,
         sieve::KEYS,
         sieved::KEYS,
+        auth::KEYS,
     ]
     .concat()
 });
