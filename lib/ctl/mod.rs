@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod export;
+pub mod fetch;
 pub mod import;
 pub mod init;
 pub mod output;
@@ -76,6 +77,8 @@ pub enum Command {
     Ban(ban::Args),
     /// Users' Sieve scripts: list, show, put, activate, deactivate, check, delete.
     Sieve(sieve::Args),
+    /// Users' fetch accounts (other mailboxes kmp-fetch collects from): add, edit, del, list, show, run, test.
+    Fetch(fetch::Args),
     /// The mail queue: list, show, flush, hold, release, delete, requeue.
     Queue(queue::Args),
     /// Counters, latency of each stage and the queue's shape by age.
@@ -190,6 +193,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Export(a) => export::run(&ctx, a),
         Command::Ban(a) => ban::run(&ctx, a),
         Command::Sieve(a) => sieve::run(&ctx, a),
+        Command::Fetch(a) => fetch::run(&ctx, a),
     };
     match result {
         Ok(()) => crate::exit::OK,

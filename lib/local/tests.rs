@@ -101,6 +101,7 @@ impl Fixture {
                     notify: Notify::default(),
                     orcpt: None,
                     delivery_id: format!("{qid}.{i}"),
+                    folder: None,
                 })
                 .collect(),
         };

@@ -1120,6 +1120,7 @@ mod tests {
             notify: Notify::default(),
             orcpt: None,
             delivery_id: "d".into(),
+            folder: None,
         }
     }
 

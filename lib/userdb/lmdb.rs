@@ -447,6 +447,7 @@ impl Lmdb {
     /// Deletes a user, and every alias target and forward that named it
     /// (`user` or `user+detail`); returns what it was and what was unlinked.
     pub fn del_user(&self, addr: &Address) -> Result<(User, Vec<Unlinked>), DbError> {
+        let fetch = self.fetch_db()?;
         let mut t = self.write()?;
         let u: User = self
             .get_json(&t, self.users, &addr.key())?
@@ -461,6 +462,8 @@ impl Lmdb {
                     .is_some_and(|b| b.key() == key)
         };
         let unlinked = self.unlink(&mut t, addr.domain().as_bytes(), &names_it)?;
+        // Its fetch accounts go with it (their mail has nowhere to go).
+        self.del_fetch_accounts_in(&mut t, fetch, addr)?;
         self.commit(t)?;
         Ok((u, unlinked))
     }

@@ -5,6 +5,7 @@
 use std::sync::LazyLock;
 
 mod authd;
+mod fetch;
 mod imapd;
 mod local;
 mod paths;
@@ -86,6 +87,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         webmail::KEYS,
         sieve::KEYS,
         sieved::KEYS,
+        fetch::KEYS,
     ]
     .concat()
 });
