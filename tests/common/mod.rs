@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod compose;
+pub mod fetch;
 pub mod raw;
 pub mod sieve;
 pub mod webmail;
