@@ -153,6 +153,9 @@ impl Seen {
                 }
                 (Some("v"), Some(folder), Some(v)) => {
                     if let Ok(v) = v.parse() {
+                        // A new UIDVALIDITY: the folder's earlier keys mean nothing.
+                        marks.retain(|(f, _): &Key, _| *f != folder);
+                        pending.retain(|(f, _): &Key, _| *f != folder);
                         validity.insert(folder, v);
                     }
                 }
