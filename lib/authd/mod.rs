@@ -239,10 +239,11 @@ impl Authd {
             }
         };
         let r = self.with_db(|db| {
+            let fdb = db.fetch_db()?;
             let t = db.read()?;
             let mut out = Vec::new();
             let mut active: std::collections::HashMap<String, bool> = Default::default();
-            for a in db.fetch_accounts_in(&t, owner.as_ref())? {
+            for a in db.fetch_accounts_in(&t, fdb, owner.as_ref())? {
                 let ok = match active.get(&a.owner) {
                     Some(ok) => *ok,
                     None => {

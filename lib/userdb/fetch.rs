@@ -35,7 +35,7 @@ fn account_key(owner: &Address, name: &str) -> Vec<u8> {
 
 impl Lmdb {
     /// The `fetch` database, if it exists.
-    pub(crate) fn fetch_db(&self) -> Result<Option<Db>, DbError> {
+    pub fn fetch_db(&self) -> Result<Option<Db>, DbError> {
         let t = self.read()?;
         self.env
             .open_databases_and_commit(t, |o, t| -> Result<_, heed::Error> {
@@ -67,17 +67,21 @@ impl Lmdb {
 
     /// Every account, or one owner's, in key order.
     pub fn fetch_accounts(&self, owner: Option<&Address>) -> Result<Vec<FetchAccount>, DbError> {
+        let db = self.fetch_db()?;
         let t = self.read()?;
-        self.fetch_accounts_in(&t, owner)
+        self.fetch_accounts_in(&t, db, owner)
     }
 
-    /// As [`Lmdb::fetch_accounts`], within a read transaction.
+    /// As [`Lmdb::fetch_accounts`], within a read transaction; `db` is
+    /// [`Lmdb::fetch_db`], taken before `t` began (a handle opened after a
+    /// transaction started is not valid in it).
     pub fn fetch_accounts_in(
         &self,
         t: &RoTxn<'_, WithoutTls>,
+        db: Option<Db>,
         owner: Option<&Address>,
     ) -> Result<Vec<FetchAccount>, DbError> {
-        let Some(db) = self.fetch_db()? else {
+        let Some(db) = db else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
