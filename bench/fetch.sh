@@ -17,6 +17,7 @@ set -euo pipefail
 
 N=5000
 SIZE=20480
+# The kit beside the project's checkout (../shared/kit); --kit elsewhere.
 KIT=$(cd "$(dirname "$0")/../.." && pwd)/shared/kit
 OURS_ONLY=0
 while [ $# -gt 0 ]; do
@@ -38,6 +39,9 @@ SRC=$WORK/src
 DST=$WORK/dst
 PIDS=()
 cleanup() {
+  if [ "${REF_DIR:-}" = "$WORK/ref" ] && [ -d "$REF_DIR" ]; then
+    "$KIT/ref-servers.sh" stop >/dev/null 2>&1 || true
+  fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
@@ -55,8 +59,7 @@ free_base() {
 start() { # DIR PROGRAM
   "$BIN/$2" --config "$1/kmpromail.toml" --foreground >>"$1/log/$2.log" 2>&1 &
   PIDS+=($!)
-  local i
-  for i in $(seq 1 100); do [ -e "$1/run/$2.pid" ] && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do [ -e "$1/run/$2.pid" ] && return 0; sleep 0.1; done
   echo "$2 did not start: $(tail -5 "$1/log/$2.log")" >&2; exit 70
 }
 
@@ -76,8 +79,7 @@ count() { # MAILDIR
 }
 
 wait_for() { # MAILDIR N
-  local i
-  for i in $(seq 1 36000); do
+  for _ in $(seq 1 36000); do
     [ "$(count "$1")" -ge "$2" ] && return 0
     sleep 0.05
   done
@@ -117,7 +119,7 @@ DB=$((SB + 1000))
 "$KMPCTL" init "$DST" --port-base "$DB" >/dev/null
 "$KMPCTL" -c "$DST/kmpromail.toml" domain add example.test >/dev/null
 echo secret | "$KMPCTL" -c "$DST/kmpromail.toml" user add u@example.test --password-stdin >/dev/null
-printf '\n[fetch]\nmin_interval = "1s"\nmax_message_size = "100M"\n' >>"$DST/kmpromail.toml"
+sed -i 's/^\[fetch\]$/[fetch]\nmin_interval = "1s"\nmax_message_size = "100M"/' "$DST/kmpromail.toml"
 for p in kmp-authd kmp-local kmp-send kmp-fetch; do start "$DST" "$p"; done
 echo rpass | "$KMPCTL" -c "$DST/kmpromail.toml" fetch add u@example.test bench --protocol pop3 \
   --host 127.0.0.1 --port "$POP3" --tls none --username r@remote.test --password-stdin \
@@ -142,26 +144,40 @@ printf 'RESULT kmp-fetch  messages=%d time=%.2fs cpu=%.2fs rate=%.0f msg/s\n' \
 command -v fetchmail >/dev/null || { echo "fetchmail is not installed (apt-get install fetchmail)" >&2; exit 69; }
 [ -x "$KIT/ref-servers.sh" ] || { echo "no comparison kit at $KIT" >&2; exit 69; }
 fill
-"$KIT/ref-servers.sh" reset >/dev/null 2>&1 || true
-"$KIT/ref-servers.sh" start >"$WORK/ref.log" 2>&1
-REF_MAIL=${REF_DIR:-/tmp/mailref}/mail/user1/Maildir
+# A private reference Postfix (and Dovecot, which the kit starts with it)
+# under the work directory on ports of its own, so that nobody else's
+# /tmp/mailref is touched.
+chmod 755 "$WORK"
+export REF_DIR=$WORK/ref REF_SMTP_PORT=$((SB + 3526)) REF_IMAP_PORT=$((SB + 3143)) \
+  REF_POP3_PORT=$((SB + 3110)) REF_USERS=1
+"$KIT/ref-servers.sh" start >"$WORK/ref.log" 2>&1 &
+REF_LAUNCHER=$!
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$REF_SMTP_PORT") 2>/dev/null && break
+  sleep 0.2
+done
+REF_MAIL=$REF_DIR/mail/user1/Maildir
 RC=$WORK/fetchmailrc
 cat >"$RC" <<EOF
 set no bouncemail
 poll 127.0.0.1 port $POP3 proto pop3 uidl
   user "r@remote.test" there with password "rpass" is "user1@example.test" here
-  smtphost 127.0.0.1/${REF_SMTP_PORT:-2526} smtpname user1@example.test
+  smtphost 127.0.0.1/$REF_SMTP_PORT smtpname user1@example.test
   keep fetchall sslproto '' no sslcertck
 EOF
 chmod 600 "$RC"
-MASTER=$(cat "${REF_DIR:-/tmp/mailref}"/postfix/spool/pid/master.pid 2>/dev/null | tr -d ' ')
-c0=$(cpu "$MASTER")
+MASTER=$(tr -d ' ' <"$REF_DIR/postfix/spool/pid/master.pid" 2>/dev/null || true)
+# Postfix's master and its children (smtpd, cleanup, qmgr, virtual stay
+# alive between messages; those that exited are in master's reaped time).
+# shellcheck disable=SC2046
+c0=$(cpu "$MASTER" $(pgrep -P "$MASTER"))
 t0=$(date +%s.%N)
 /usr/bin/time -f '%U %S' -o "$WORK/fm.time" fetchmail -f "$RC" -i "$WORK/fetchids" --nodetach \
   --silent >/dev/null 2>"$WORK/fm.err" || true
 wait_for "$REF_MAIL" "$N"
 t1=$(date +%s.%N)
-c1=$(cpu "$MASTER")
+# shellcheck disable=SC2046
+c1=$(cpu "$MASTER" $(pgrep -P "$MASTER"))
 fm_t=$(echo "$t1 - $t0" | bc)
 fm_c=$(echo "$c1 - $c0 + $(awk '{print $1 + $2}' "$WORK/fm.time")" | bc)
 printf 'RESULT fetchmail  messages=%d time=%.2fs cpu=%.2fs rate=%.0f msg/s\n' \
@@ -169,3 +185,4 @@ printf 'RESULT fetchmail  messages=%d time=%.2fs cpu=%.2fs rate=%.0f msg/s\n' \
 printf 'RESULT ratio time fetchmail/ours = %.2f, cpu fetchmail/ours = %.2f\n' \
   "$(echo "$fm_t / $ours_t" | bc -l)" "$(echo "$fm_c / $ours_c" | bc -l)"
 "$KIT/ref-servers.sh" stop >/dev/null 2>&1 || true
+wait "$REF_LAUNCHER" 2>/dev/null || true
