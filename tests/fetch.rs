@@ -179,6 +179,26 @@ fn a_wrong_password_is_reported_and_other_accounts_go_on() {
         "{v}"
     );
     assert_eq!(count(&local_folder(&l, "bad")), 0);
+    // kmp-fetch's socket tells the same, for kmp-admind's pages.
+    let reply = kmpromail::ipc::fetch::call(
+        &l.path().join("run/fetch.sock"),
+        kmpromail::ipc::fetch::Request::Status {
+            owner: LOCAL_USER.into(),
+        },
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let kmpromail::ipc::fetch::Reply::Status { accounts } = reply else {
+        panic!("{reply:?}");
+    };
+    assert_eq!(accounts.len(), 2, "{accounts:?}");
+    let bad = accounts.iter().find(|a| a.name == "bad").unwrap();
+    let good = accounts.iter().find(|a| a.name == "good").unwrap();
+    assert!(
+        bad.error.contains("login refused") && bad.failures >= 1,
+        "{bad:?}"
+    );
+    assert!(good.error.is_empty() && good.total == 4, "{good:?}");
     // The password never reaches a log.
     assert!(!l.log("kmp-fetch").contains("wrong-password"));
     assert!(!l.log("kmp-fetch").contains(REMOTE_PASS));
