@@ -440,3 +440,41 @@ fn bad_input_changes_nothing() {
     assert!(!out.status.success());
     assert_eq!(l.ctl_ok(&["fetch", "list", "--json"]).trim(), "[]");
 }
+
+#[test]
+fn pop3_over_stls_leaves_a_message_over_the_size_limit() {
+    let r = remote();
+    fill(&r, "", "small", 1, 200);
+    fill(&r, "", "big", 1, 5000);
+    let l = local(&r, &["max_message_size = \"2K\""]);
+    let mut args = pop3s(&r);
+    args[5] = (r.base + 110).to_string();
+    args.extend([
+        "--tls".into(),
+        "starttls".into(),
+        "--keep".into(),
+        "delete".into(),
+        "--disable".into(),
+    ]);
+    add_account(&l, "stls", REMOTE_PASS, &strs(&args));
+    let (ok, out) = run(&l, "stls");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("fetched 1, deleted 1, over the size limit 1"),
+        "{out}"
+    );
+    // The big one stays on the server, and is not tried again.
+    let left = message_ids(&remote_folder(&r, ""));
+    assert!(
+        left.contains_key("<big.0@remote.test>") && left.len() == 1,
+        "{left:?}"
+    );
+    let (ok, out) = run(&l, "stls");
+    assert!(
+        ok && out.contains("fetched 0, deleted 0, over the size limit 0"),
+        "{out}"
+    );
+    let folder = local_folder(&l, "stls");
+    assert_eq!(wait_count(&folder, 1, Duration::from_secs(20)), 1);
+    assert!(message_ids(&folder).contains_key("<small.0@remote.test>"));
+}
