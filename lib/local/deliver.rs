@@ -239,6 +239,12 @@ pub fn run_job(
                 };
                 let d = sieve::Decision::keep_in(&folder);
                 apply_sieve(settings, job, file, size, w, d, fresh, clock);
+                // No script ran: the log says where it went, not "sieve".
+                if let Some(s) = w.status.as_mut() {
+                    if let Some(rest) = s.text.strip_prefix("sieve: ") {
+                        s.text = format!("delivered to folder {rest}");
+                    }
+                }
             }
             continue;
         }
