@@ -222,7 +222,7 @@ fn kill_9_in_the_middle_of_1000_messages_loses_and_doubles_nothing() {
     let seen = &seen;
     // Messages marked fetched so far, from the seen log.
     let marked = || -> usize {
-        std::fs::read_dir(&seen)
+        std::fs::read_dir(seen)
             .map(|d| {
                 d.flatten()
                     .filter(|e| e.path().extension().is_some_and(|x| x == "seen"))
