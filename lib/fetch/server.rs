@@ -247,20 +247,26 @@ fn run_one(shared: &Shared, a: &FetchAccount) -> AccountStatus {
         Err(RunError { message, done }) => (done, message),
     };
     record(&mut st, done, &error, now);
-    let delay = if error.is_empty() {
-        interval
-    } else {
-        let factor = 1u64 << (st.failures.saturating_sub(1)).min(20);
-        interval
-            .saturating_mul(factor)
-            .min(shared.settings.max_backoff.as_secs().max(1))
-    };
-    st.next_run = now + delay;
+    st.next_run = now + delay(interval, st.failures, shared.settings.max_backoff.as_secs());
     if let Err(e) = state::write_status(dir, &id, &st) {
         crate::warn!("{}/{}: status not written: {e}", a.owner, a.name);
     }
     give_back(shared, &id, &a.owner, st.next_run);
     st
+}
+
+/// The wait before the next run: the interval after a good run; after
+/// `failures` failed runs in a row, the interval doubled per failure past
+/// the first, never more than `max_backoff` (nor less than a second).
+pub fn delay(interval: u64, failures: u32, max_backoff: u64) -> u64 {
+    if failures == 0 {
+        return interval.max(1);
+    }
+    let factor = 1u64 << failures.saturating_sub(1).min(30);
+    interval
+        .saturating_mul(factor)
+        .min(max_backoff.max(interval))
+        .max(1)
 }
 
 fn record(st: &mut AccountStatus, done: Outcome, error: &str, now: u64) {
@@ -430,4 +436,39 @@ pub fn bind(path: &std::path::Path) -> std::io::Result<UnixListener> {
     let l = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_up_to_the_bound() {
+        assert_eq!(delay(600, 0, 21600), 600);
+        assert_eq!(delay(600, 1, 21600), 600);
+        assert_eq!(delay(600, 2, 21600), 1200);
+        assert_eq!(delay(600, 3, 21600), 2400);
+        assert_eq!(delay(600, 10, 21600), 21600);
+        assert_eq!(delay(600, u32::MAX, 21600), 21600);
+        // An interval past the bound is kept: failing never polls sooner.
+        assert_eq!(delay(86400, 3, 21600), 86400);
+        assert_eq!(delay(0, 0, 0), 1);
+    }
+
+    #[test]
+    fn a_run_records_its_result() {
+        let mut st = AccountStatus::default();
+        let done = Outcome {
+            fetched: 3,
+            deleted: 1,
+            too_big: 0,
+        };
+        record(&mut st, done, "POP3 login refused: -ERR", 100);
+        assert_eq!((st.failures, st.last_ok, st.fetched), (1, 0, 3));
+        record(&mut st, Outcome::default(), "again", 200);
+        assert_eq!(st.failures, 2);
+        record(&mut st, done, "", 300);
+        assert_eq!((st.failures, st.last_ok, st.total), (0, 300, 6));
+        assert!(st.error.is_empty());
+    }
 }

@@ -290,5 +290,7 @@ mod tests {
         let all = db.fetch_accounts(None).unwrap();
         assert_eq!(all.len(), 1, "{all:?}");
         assert_eq!(all[0].owner, "bobby@example.test");
+        db.del_domain("example.test", true).unwrap();
+        assert!(db.fetch_accounts(None).unwrap().is_empty());
     }
 }
