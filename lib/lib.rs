@@ -10,6 +10,7 @@ pub mod config;
 pub mod contacts;
 pub mod daemon;
 pub mod exit;
+pub mod fetch;
 pub mod ipc;
 pub mod log;
 pub mod net;

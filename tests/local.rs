@@ -67,6 +67,7 @@ impl Sender {
                     notify: Notify::default(),
                     orcpt: None,
                     delivery_id: format!("{qid}.{i}"),
+                    folder: None,
                 })
                 .collect(),
         };
@@ -144,6 +145,7 @@ fn a_job_without_its_file_is_deferred_and_garbage_closes_only_that_connection() 
             notify: Notify::default(),
             orcpt: None,
             delivery_id: "QNOFD.7".into(),
+            folder: None,
         }],
     };
     frame::write(&mut raw, &job).unwrap();

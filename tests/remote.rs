@@ -63,6 +63,7 @@ fn job(qid: &str, sender: &str, rcpts: &[&str]) -> Job {
                 notify: Notify::default(),
                 orcpt: None,
                 delivery_id: format!("{qid}.{i}"),
+                folder: None,
             })
             .collect(),
     }

@@ -229,6 +229,52 @@ impl Authd {
             }
             Request::Ping => Reply::Pong,
             Request::DomainUsers { domain } => self.domain_users(&domain),
+            Request::FetchAccounts { owner } => self.fetch_accounts(owner.as_deref()),
+        }
+    }
+
+    /// The fetch accounts of active users, for kmp-fetch.
+    fn fetch_accounts(&self, owner: Option<&str>) -> Reply {
+        let owner = match owner.map(Address::parse).transpose() {
+            Ok(o) => o,
+            Err(e) => {
+                return Reply::Error {
+                    temporary: false,
+                    message: e.to_string(),
+                }
+            }
+        };
+        let r = self.with_db(|db| {
+            let fdb = db.fetch_db()?;
+            let t = db.read()?;
+            let mut out = Vec::new();
+            let mut active: std::collections::HashMap<String, bool> = Default::default();
+            for a in db.fetch_accounts_in(&t, fdb, owner.as_ref())? {
+                let ok = match active.get(&a.owner) {
+                    Some(ok) => *ok,
+                    None => {
+                        let ok = match Address::parse(&a.owner) {
+                            Ok(addr) => db
+                                .user_in(&t, &addr)?
+                                .is_some_and(|u| u.state == State::Active),
+                            Err(_) => false,
+                        };
+                        active.insert(a.owner.clone(), ok);
+                        ok
+                    }
+                };
+                if ok {
+                    out.push(a);
+                }
+            }
+            Ok(out)
+        });
+        match r {
+            Ok(accounts) => Reply::FetchAccounts { accounts },
+            Err(e) => {
+                crate::error!("fetch accounts: {e}");
+                temporary(e.to_string())
+            }
         }
     }
 

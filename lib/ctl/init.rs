@@ -93,6 +93,7 @@ pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {
         "run",
         "tls",
         "log",
+        "fetch",
         "webmail",
         "webmail/htdocs",
     ] {
@@ -110,6 +111,7 @@ pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {
         .map_err(|e| CtlError::new(e.exit_code(), e.to_string()))?;
     let tls = dir.join("tls");
     write_self_signed(&a.hostname, &tls.join("cert.pem"), &tls.join("key.pem"))?;
+    super::fetch::make_keys(&tls.join("fetch.key"), &tls.join("fetch.pub"))?;
     let text = format!(
         "# Kmpromail instance made by `kmpctl init {}`.\n# Every key not set here has its default: `kmpctl config` shows them all.\n\n{}",
         dir.display(),
@@ -135,6 +137,9 @@ pub fn instance_config(dir: &Path, base: u16, hostname: &str) -> Result<Config, 
     set("paths.run", p("run"))?;
     set("paths.syslog_socket", String::new())?;
     set("paths.log_file", p("log/kmpromail.log"))?;
+    set("paths.fetch", p("fetch"))?;
+    set("fetch.private_key", p("tls/fetch.key"))?;
+    set("fetch.public_key", p("tls/fetch.pub"))?;
     set("tls.cert", p("tls/cert.pem"))?;
     set("tls.key", p("tls/key.pem"))?;
     for k in crate::config::KEYS

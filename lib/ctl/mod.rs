@@ -10,6 +10,7 @@ pub mod db;
 pub mod dkim;
 pub mod domain;
 pub mod export;
+pub mod fetch;
 pub mod import;
 pub mod init;
 pub mod output;
@@ -79,6 +80,8 @@ pub enum Command {
     Sieve(sieve::Args),
     /// DKIM signing keys: keygen, show, rotate (prints the DNS records).
     Dkim(dkim::Args),
+    /// Users' fetch accounts (other mailboxes kmp-fetch collects from): add, edit, del, list, show, run, test.
+    Fetch(fetch::Args),
     /// The mail queue: list, show, flush, hold, release, delete, requeue.
     Queue(queue::Args),
     /// Counters, latency of each stage and the queue's shape by age.
@@ -194,6 +197,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Ban(a) => ban::run(&ctx, a),
         Command::Sieve(a) => sieve::run(&ctx, a),
         Command::Dkim(a) => dkim::run(&ctx, a),
+        Command::Fetch(a) => fetch::run(&ctx, a),
     };
     match result {
         Ok(()) => crate::exit::OK,

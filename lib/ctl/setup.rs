@@ -12,6 +12,7 @@
 //! | kmpr    | kmp-remote                     | kmpromail          |
 //! | kmpauth | kmp-authd                      | kmpromail          |
 //! | vmail   | kmp-local, pop3d, imapd, sieved| kmpromail          |
+//! | kmpfetch| kmp-fetch                      | kmpromail, kmpdrop |
 //!
 //! `kmpdrop` may write the queue's drop directory (kmp-inject is setgid to it);
 //! `kmpromail` may create sockets in the run directory and read the TLS key;
@@ -40,6 +41,7 @@ pub const USERS: &[(&str, &[&str])] = &[
     ("kmpr", &["kmpromail"]),
     ("kmpauth", &["kmpromail"]),
     ("vmail", &["kmpromail"]),
+    ("kmpfetch", &["kmpromail", "kmpdrop"]),
 ];
 
 /// A path that must exist with an owner, a group and a mode.
@@ -75,7 +77,24 @@ pub fn layout(cfg: &Config) -> Vec<PathSpec> {
         spec(cfg.path_of("paths.mail"), "vmail", "vmail", 0o700),
         spec(cfg.path_of("paths.db"), "kmpauth", "kmpauth", 0o700),
         spec(cfg.path_of("paths.run"), "root", DAEMON_GROUP, 0o771),
+        spec(cfg.path_of("paths.fetch"), "kmpfetch", "kmpfetch", 0o700),
     ];
+    // kmp-fetch's key pair: the private half for it alone, the public
+    // half for whoever writes accounts (kmpctl, kmp-admind).
+    for (key, owner, mode) in [
+        ("fetch.private_key", "kmpfetch", 0o600),
+        ("fetch.public_key", "root", 0o644),
+    ] {
+        if !cfg.str(key).is_empty() {
+            v.push(PathSpec {
+                path: cfg.path_of(key),
+                owner,
+                group: if owner == "root" { "root" } else { owner },
+                mode,
+                dir: false,
+            });
+        }
+    }
     // kmp-inject (sendmail) beside kmpctl: set-group-id kmpdrop, so that
     // cron jobs and local users can write into incoming/ (and nothing else).
     // Mode after owner: chown(2) clears the set-group-id bit.
@@ -205,6 +224,14 @@ pub fn run(ctx: &Ctx) -> CtlResult {
         mkdir_parent(&wkey)?;
         super::init::write_webmail_key(&wkey)?;
         changed.push(format!("made the webmail key {}", wkey.display()));
+    }
+    let (fkey, fpub) = (
+        cfg.path_of("fetch.private_key"),
+        cfg.path_of("fetch.public_key"),
+    );
+    if !cfg.str("fetch.private_key").is_empty() && !fkey.exists() {
+        super::fetch::make_keys(&fkey, &fpub)?;
+        changed.push(format!("made kmp-fetch's key pair {}", fkey.display()));
     }
     for s in layout(&cfg) {
         fix_path(&s, &mut changed)?;

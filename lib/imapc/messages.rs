@@ -387,6 +387,16 @@ impl Client {
     }
 
     /// UID SEARCH with a fixed key of our own (no strings).
+    /// The UIDs from `first` on, ascending (`UID SEARCH UID first:*`,
+    /// without the last message a server adds when none is that high).
+    pub fn uids_from(&mut self, first: u32) -> Result<Vec<u32>, Error> {
+        let mut v = self.search_raw(&format!("UID {}:*", first.max(1)))?;
+        v.retain(|&u| u >= first);
+        v.sort_unstable();
+        v.dedup();
+        Ok(v)
+    }
+
     pub(super) fn search_raw(&mut self, key: &str) -> Result<Vec<u32>, Error> {
         let mut cmd = Cmd::new("UID SEARCH");
         cmd.syn(key);

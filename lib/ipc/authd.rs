@@ -74,6 +74,9 @@ pub enum Request {
     /// The addresses of a domain's active users, for the domain's address
     /// book (kmp-imapd serves it to the domain's own users only).
     DomainUsers { domain: String },
+    /// The fetch accounts of active users (kmp-fetch): one owner's, or
+    /// everyone's when `owner` is None. Passwords stay sealed.
+    FetchAccounts { owner: Option<String> },
     /// Is anyone there.
     Ping,
 }
@@ -178,6 +181,10 @@ pub enum Reply {
     /// domain that is not ours.
     Users {
         addresses: Vec<String>,
+    },
+    /// Answer to FetchAccounts.
+    FetchAccounts {
+        accounts: Vec<super::fetch::FetchAccount>,
     },
     Done,
     Pong,

@@ -69,6 +69,9 @@ pub struct JobRecipient {
     /// records a per-mailbox id, `QID.<hash>`, in the Maildir instead, so a
     /// mailbox reached by several recipients gets one copy.)
     pub delivery_id: String,
+    /// File into this folder instead of INBOX (a fetched account's mail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
 }
 
 /// What became of one recipient.
@@ -192,6 +195,7 @@ mod tests {
                     notify: Notify::default(),
                     orcpt: None,
                     delivery_id: format!("Q.{i}"),
+                    folder: None,
                 })
                 .collect(),
         };

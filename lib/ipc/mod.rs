@@ -7,5 +7,6 @@
 
 pub mod authd;
 pub mod control;
+pub mod fetch;
 pub mod frame;
 pub mod job;

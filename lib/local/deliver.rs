@@ -223,7 +223,29 @@ pub fn run_job(
     // As below: a fresh job reaching one mailbox cannot find an earlier copy.
     let fresh_one = job.fresh && work.len() == 1;
     for w in work.iter_mut() {
-        if w.status.is_some() || !sieve::applies(&settings.sieve, &w.user, &w.maildir) {
+        if w.status.is_some() {
+            continue;
+        }
+        // A fetched account's mail: its keep goes into the account's folder.
+        let hint = w
+            .rcpts
+            .iter()
+            .find_map(|&i| job.recipients[i].folder.clone());
+        if !sieve::applies(&settings.sieve, &w.user, &w.maildir) {
+            if let Some(folder) = hint {
+                let fresh = Fresh {
+                    job: fresh_one,
+                    senders,
+                };
+                let d = sieve::Decision::keep_in(&folder);
+                apply_sieve(settings, job, file, size, w, d, fresh, clock);
+                // No script ran: the log says where it went, not "sieve".
+                if let Some(s) = w.status.as_mut() {
+                    if let Some(rest) = s.text.strip_prefix("sieve: ") {
+                        s.text = format!("delivered to folder {rest}");
+                    }
+                }
+            }
             continue;
         }
         if raw.is_none() {
@@ -245,6 +267,10 @@ pub fn run_job(
             raw.as_deref().unwrap_or_default(),
             clock,
         );
+        let d = match &hint {
+            Some(folder) => d.keeping_in(folder),
+            None => d,
+        };
         let fresh = Fresh {
             job: fresh_one,
             senders,

@@ -188,6 +188,24 @@ impl Decision {
             && self.filings[0].flags.is_empty()
     }
 
+    /// A keep into `folder` (made when missing) instead of INBOX.
+    pub fn keep_in(folder: &str) -> Decision {
+        Decision::keep().keeping_in(folder)
+    }
+
+    /// This decision with its keeps (filings into INBOX) going into
+    /// `folder` instead, made when missing: a fetched account's mail that
+    /// no script filed elsewhere lands in the account's folder.
+    pub fn keeping_in(mut self, folder: &str) -> Decision {
+        for f in self.filings.iter_mut() {
+            if f.folder.eq_ignore_ascii_case("INBOX") {
+                f.folder = folder.to_string();
+                f.create = true;
+            }
+        }
+        self
+    }
+
     fn keep() -> Decision {
         Decision {
             filings: vec![Filing {

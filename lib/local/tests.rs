@@ -20,6 +20,8 @@ struct Fixture {
     /// One arrival time for every job: a retry is the same message.
     arrived: u64,
     senders: super::deliver::Senders,
+    /// The folder hint every recipient of the jobs carries.
+    folder: Option<String>,
 }
 
 impl Fixture {
@@ -35,6 +37,7 @@ impl Fixture {
             sieve: super::sieve::SieveSettings::none(),
         };
         Fixture {
+            folder: None,
             senders: Default::default(),
             root,
             settings,
@@ -101,6 +104,7 @@ impl Fixture {
                     notify: Notify::default(),
                     orcpt: None,
                     delivery_id: format!("{qid}.{i}"),
+                    folder: self.folder.clone(),
                 })
                 .collect(),
         };
@@ -551,4 +555,27 @@ fn twenty_mailboxes_share_one_file_in_parallel_and_a_retry_finds_them_all() {
         .map(|u| fs::read_dir(fx.maildir(u).join("tmp")).unwrap().count())
         .sum();
     assert_eq!(tmp_left, 0);
+}
+
+#[test]
+fn a_folder_hint_files_into_its_folder_made_when_missing_once() {
+    let mut fx = Fixture::new();
+    fx.folder = Some("新浪邮箱".into());
+    let mut d = Mem::new().user("a@example.test", &[], false, true);
+    let r = fx.run(&mut d, "QH1", &["a@example.test"], MSG);
+    assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+    let md = fx.maildir("a@example.test");
+    assert!(messages(&md).is_empty(), "nothing in INBOX");
+    // Modified UTF-7 on disk, as kmp-imapd reads folder names.
+    let folder = md.join(".&ZbBtapCue7E-");
+    assert_eq!(messages(&folder).len(), 1);
+    // The same job again (a retry after a crash): no second copy.
+    let r = fx.run(&mut d, "QH1", &["a@example.test"], MSG);
+    assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+    assert_eq!(messages(&folder).len(), 1);
+    // A name no folder can have falls back to INBOX rather than failing.
+    fx.folder = Some("a..b".into());
+    let r = fx.run(&mut d, "QH2", &["a@example.test"], MSG);
+    assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+    assert_eq!(messages(&md).len(), 1);
 }

@@ -52,6 +52,10 @@ pub struct Recipient {
     /// Whether NOTIFY was given explicitly (a relaying peer must pass it on).
     #[serde(default)]
     pub notify_given: bool,
+    /// The local folder to file the message into instead of INBOX (kmp-fetch
+    /// sets it for a remote account's mail; nothing from SMTP can).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
 }
 
 impl Recipient {
@@ -62,6 +66,7 @@ impl Recipient {
             notify: Notify::default(),
             orcpt: None,
             notify_given: false,
+            folder: None,
         }
     }
 }

@@ -52,6 +52,9 @@ pub struct Rcpt {
     /// Decided on the first attempt (kmp-authd says whether the domain is ours).
     #[serde(default)]
     pub route: Option<Route>,
+    /// The folder hint of the envelope (see `queue::Recipient::folder`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
     pub status: RcptStatus,
     /// The last result: RFC 3463 code, text, relay, Remote-MTA, Diagnostic-Code.
     #[serde(default)]
@@ -83,6 +86,7 @@ impl Rcpt {
             notify,
             orcpt,
             notify_given: given,
+            folder: None,
             route: None,
             status: RcptStatus::Pending,
             dsn: String::new(),
@@ -156,7 +160,12 @@ impl Record {
             rcpts: env
                 .recipients
                 .iter()
-                .map(|r| Rcpt::new(r.address.clone(), r.notify, r.orcpt.clone(), r.notify_given))
+                .map(|r| {
+                    let mut rc =
+                        Rcpt::new(r.address.clone(), r.notify, r.orcpt.clone(), r.notify_given);
+                    rc.folder = r.folder.clone();
+                    rc
+                })
                 .collect(),
             next_attempt: 0,
             attempts: 0,

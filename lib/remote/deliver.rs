@@ -1122,6 +1122,7 @@ mod tests {
             notify: Notify::default(),
             orcpt: None,
             delivery_id: "d".into(),
+            folder: None,
         }
     }
 

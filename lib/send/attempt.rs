@@ -547,6 +547,7 @@ fn make_job(input: &Input, idxs: &[usize], fresh: bool) -> Job {
                     notify: r.notify,
                     orcpt: r.orcpt.clone(),
                     delivery_id: delivery_id(&input.id, i),
+                    folder: r.folder.clone(),
                 }
             })
             .collect(),

@@ -356,6 +356,7 @@ impl Lmdb {
     /// into the domain.
     pub fn del_domain(&self, name: &str, force: bool) -> Result<DomainDeleted, DbError> {
         let name = normalize_domain(name)?;
+        let fetch = self.fetch_db()?;
         let mut t = self.write()?;
         if self
             .get_json::<Domain>(&t, self.domains, name.as_bytes())?
@@ -372,7 +373,8 @@ impl Lmdb {
             return Err(DbError::NotEmpty(name, removed.users, removed.aliases));
         }
         let users: Vec<User> = self.all_json(&t, self.users, &p)?;
-        for db in [self.users, self.aliases] {
+        // The users' fetch accounts go with them.
+        for db in [self.users, self.aliases].into_iter().chain(fetch) {
             let keys: Vec<Vec<u8>> = db
                 .prefix_iter(&t, &p)
                 .map_err(|e| self.err(e))?
@@ -447,6 +449,7 @@ impl Lmdb {
     /// Deletes a user, and every alias target and forward that named it
     /// (`user` or `user+detail`); returns what it was and what was unlinked.
     pub fn del_user(&self, addr: &Address) -> Result<(User, Vec<Unlinked>), DbError> {
+        let fetch = self.fetch_db()?;
         let mut t = self.write()?;
         let u: User = self
             .get_json(&t, self.users, &addr.key())?
@@ -461,6 +464,8 @@ impl Lmdb {
                     .is_some_and(|b| b.key() == key)
         };
         let unlinked = self.unlink(&mut t, addr.domain().as_bytes(), &names_it)?;
+        // Its fetch accounts go with it (their mail has nowhere to go).
+        self.del_fetch_accounts_in(&mut t, fetch, addr)?;
         self.commit(t)?;
         Ok((u, unlinked))
     }

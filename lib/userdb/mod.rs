@@ -12,6 +12,7 @@
 
 pub mod address;
 pub mod dump;
+pub mod fetch;
 pub mod lmdb;
 pub mod password;
 

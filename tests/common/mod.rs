@@ -4,6 +4,7 @@
 
 pub mod compose;
 pub mod dns;
+pub mod fetch;
 pub mod raw;
 pub mod sieve;
 pub mod webmail;

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 mod auth;
 mod authd;
+mod fetch;
 mod imapd;
 mod local;
 mod paths;
@@ -88,6 +89,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         sieve::KEYS,
         sieved::KEYS,
         auth::KEYS,
+        fetch::KEYS,
     ]
     .concat()
 });

@@ -27,6 +27,12 @@ pub const KEYS: &[Key] = &[
         doc: "Sockets and pid files.",
     },
     Key {
+        name: "paths.fetch",
+        kind: Kind::Path,
+        default: "/var/kmpromail/fetch",
+        doc: "kmp-fetch's state: which remote messages each account has fetched, and how\nits last run went.",
+    },
+    Key {
         name: "paths.libexec",
         kind: Kind::Path,
         default: "",

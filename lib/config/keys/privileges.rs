@@ -51,6 +51,12 @@ pub const KEYS: &[Key] = &[
         doc: "The user kmp-imapd runs as after binding.",
     },
     Key {
+        name: "privileges.fetch",
+        kind: Kind::Str,
+        default: "kmpfetch",
+        doc: "The user kmp-fetch, the fetch agent, runs as.",
+    },
+    Key {
         name: "privileges.drop_group",
         kind: Kind::Str,
         default: "kmpdrop",
