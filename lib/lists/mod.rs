@@ -19,7 +19,10 @@
 //! prefix and the footer; [`distribute`] is kmp-local's part.
 
 pub mod address;
+pub mod distribute;
 pub mod held;
+pub mod policy;
+pub mod rewrite;
 pub mod store;
 
 use std::path::{Path, PathBuf};
