@@ -35,6 +35,7 @@ impl Fixture {
             max_alias_depth: 10,
             quota_warning_percent: 90,
             sieve: super::sieve::SieveSettings::none(),
+            lists: crate::lists::distribute::Settings::new(root.path().join("mail")),
         };
         Fixture {
             folder: None,
@@ -578,4 +579,182 @@ fn a_folder_hint_files_into_its_folder_made_when_missing_once() {
     let r = fx.run(&mut d, "QH2", &["a@example.test"], MSG);
     assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
     assert_eq!(messages(&md).len(), 1);
+}
+
+mod lists {
+    use super::*;
+    use crate::lists::store::{Member, Store};
+    use crate::lists::{held, List, Policy};
+    use std::os::unix::fs::MetadataExt;
+
+    fn list(fx: &Fixture, members: &[&str]) -> List {
+        let mut l = List::new(
+            &crate::userdb::Address::parse("news@example.test").unwrap(),
+            1,
+        );
+        l.subject_prefix = "[news]".into();
+        l.archive = true;
+        let st = Store::open(&l.state_dir(&fx.settings.mail_root)).unwrap();
+        for m in members {
+            st.subscribe(&Member::new(m, 1)).unwrap();
+        }
+        l
+    }
+
+    #[test]
+    fn a_post_is_one_file_linked_into_every_member_and_the_archive() {
+        let fx = Fixture::new();
+        let users: Vec<String> = (0..20).map(|i| format!("u{i}@example.test")).collect();
+        let mut refs: Vec<&str> = users.iter().map(String::as_str).collect();
+        refs.push("sender@other.test");
+        let l = list(&fx, &refs[..20]);
+        let mut d = Mem::new().list(l.clone());
+        for u in &users {
+            d = d.user(u, &[], false, true);
+        }
+        // A non-member: held, nothing delivered.
+        let r = fx.run(&mut d, "QL1", &["news@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+        assert!(r.results[0].text.contains("held"), "{r:?}");
+        let state = l.state_dir(&fx.settings.mail_root);
+        assert_eq!(held::list(&state).unwrap().len(), 1);
+        assert!(messages(&fx.maildir("u0@example.test")).is_empty());
+        // A member posts: every member and the archive get the same inode.
+        let mut sender = Member::new("sender@other.test", 1);
+        sender.nomail = true;
+        Store::open(&state).unwrap().subscribe(&sender).unwrap();
+        let mut d2 = Mem::new().list(l.clone());
+        for u in &users {
+            d2 = d2.user(u, &[], false, true);
+        }
+        let r = fx.run(&mut d2, "QL2", &["news@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+        assert!(r.results[0].text.contains("distributed"), "{r:?}");
+        let mut inodes = std::collections::HashSet::new();
+        for u in &users {
+            let m = messages(&fx.maildir(u));
+            assert_eq!(m.len(), 1, "{u}");
+            inodes.insert(fs::metadata(&m[0]).unwrap().ino());
+        }
+        let arch = messages(&state.join("archive"));
+        assert_eq!(arch.len(), 1);
+        inodes.insert(fs::metadata(&arch[0]).unwrap().ino());
+        assert_eq!(inodes.len(), 1);
+        let text = fs::read_to_string(&arch[0]).unwrap();
+        assert!(text.contains("List-Id: <news.example.test>\n"), "{text}");
+        assert!(text.contains("Subject: [news] hello\n"), "{text}");
+        assert!(
+            text.starts_with(
+                "Return-Path: <news-owner@example.test>\nDelivered-To: news@example.test\n"
+            ),
+            "{text}"
+        );
+        // The same job again (a retry): no second copy.
+        let r = fx.run(&mut d2, "QL2", &["news@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent);
+        assert_eq!(messages(&fx.maildir("u0@example.test")).len(), 1);
+        // Its own copy coming back is dropped.
+        let back = fs::read(&arch[0]).unwrap();
+        let r = fx.run(&mut d2, "QL3", &["news@example.test"], &back);
+        assert!(r.results[0].text.contains("loop"), "{r:?}");
+        assert_eq!(messages(&fx.maildir("u0@example.test")).len(), 1);
+    }
+
+    #[test]
+    fn a_member_leading_back_to_the_list_is_skipped_and_refusals_bounce() {
+        let fx = Fixture::new();
+        let mut l = list(&fx, &["loop@example.test", "a@example.test"]);
+        l.policy = Policy::Open;
+        l.max_size = 10;
+        let mut d = Mem::new()
+            .list(l.clone())
+            .alias("loop@example.test", &["news@example.test"])
+            .user("a@example.test", &[], false, true);
+        let r = fx.run(&mut d, "QL4", &["news@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Bounced, "{r:?}");
+        assert_eq!(r.results[0].dsn, "5.3.4");
+        l.max_size = 0;
+        let mut d = Mem::new()
+            .list(l)
+            .alias("loop@example.test", &["news@example.test"])
+            .user("a@example.test", &[], false, true);
+        let r = fx.run(&mut d, "QL5", &["news@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+        assert_eq!(messages(&fx.maildir("a@example.test")).len(), 1);
+        // news-owner@ without owners: nobody to take it.
+        let r = fx.run(&mut d, "QL6", &["news-owner@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Bounced, "{r:?}");
+    }
+}
+
+mod list_remote {
+    use super::*;
+    use crate::lists::store::{Member, Store};
+    use crate::lists::List;
+
+    /// A stand-in for kmp-inject that records its arguments, one call per line.
+    fn recorder(fx: &Fixture) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = fx.root.path().join("inject.sh");
+        let calls = fx.root.path().join("calls");
+        fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> {}\ncat > /dev/null\n",
+                calls.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn calls(fx: &Fixture) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_to_string(fx.root.path().join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn remote_members_get_verp_envelopes_or_one_per_domain_and_never_twice() {
+        let mut fx = Fixture::new();
+        fx.settings.lists.inject = recorder(&fx);
+        let mut l = List::new(
+            &crate::userdb::Address::parse("dev@example.test").unwrap(),
+            1,
+        );
+        l.policy = crate::lists::Policy::Open;
+        let st = Store::open(&l.state_dir(&fx.settings.mail_root)).unwrap();
+        for m in ["a@one.test", "b@one.test", "c@two.test"] {
+            st.subscribe(&Member::new(m, 1)).unwrap();
+        }
+        let mut d = Mem::new().list(l.clone());
+        let r = fx.run(&mut d, "QR1", &["dev@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+        assert_eq!(
+            calls(&fx),
+            [
+                "-i -f dev-bounce-a=one.test@example.test -- a@one.test",
+                "-i -f dev-bounce-b=one.test@example.test -- b@one.test",
+                "-i -f dev-bounce-c=two.test@example.test -- c@two.test",
+            ]
+        );
+        // The same job again: nothing handed over twice.
+        fx.run(&mut d, "QR1", &["dev@example.test"], MSG);
+        assert_eq!(calls(&fx).len(), 3);
+        fs::remove_file(fx.root.path().join("calls")).unwrap();
+        fx.settings.lists.verp = false;
+        fx.run(&mut d, "QR2", &["dev@example.test"], MSG);
+        assert_eq!(
+            calls(&fx),
+            [
+                "-i -f dev-owner@example.test -- a@one.test b@one.test",
+                "-i -f dev-owner@example.test -- c@two.test",
+            ]
+        );
+    }
 }

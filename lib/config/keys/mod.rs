@@ -8,6 +8,7 @@ mod auth;
 mod authd;
 mod fetch;
 mod imapd;
+mod lists;
 mod local;
 mod paths;
 mod pop3d;
@@ -82,6 +83,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         smtpd::KEYS,
         send::KEYS,
         local::KEYS,
+        lists::KEYS,
         remote::KEYS,
         pop3d::KEYS,
         imapd::KEYS,
