@@ -3,6 +3,7 @@
 //! ([`output`]) for plain tables and `--json`; sysexits exit codes.
 
 pub mod alias;
+pub mod announce;
 pub mod ban;
 pub mod check;
 pub mod config;
@@ -84,6 +85,8 @@ pub enum Command {
     Import(import::Args),
     /// Users' Maildirs made ready for a move to Dovecot (dovecot-uidlist, subscriptions).
     Export(export::Args),
+    /// One announcement into every chosen INBOX, stored once and hard-linked.
+    Announce(announce::Args),
 }
 
 /// A failure of a kmpctl verb: what to tell the administrator, and the exit code.
@@ -190,6 +193,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Export(a) => export::run(&ctx, a),
         Command::Ban(a) => ban::run(&ctx, a),
         Command::Sieve(a) => sieve::run(&ctx, a),
+        Command::Announce(a) => announce::run(&ctx, a),
     };
     match result {
         Ok(()) => crate::exit::OK,
