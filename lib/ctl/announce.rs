@@ -148,7 +148,7 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
     }
     let _ = journal.sync_all();
     let secs = start.elapsed().as_secs_f64();
-    let subject = message::field(&stored.bytes, "subject").unwrap_or("");
+    let subject = message::field(&file, "subject").unwrap_or("");
     let v = json!({"announcement": {
         "id": id,
         "subject": subject,

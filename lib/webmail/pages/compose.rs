@@ -393,9 +393,27 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
     let now = ctx.now as i64;
     let offset = ctx.auth().prefs.tz_offset_minutes();
     let saved = build::build(&d, &from, now, offset, Purpose::Draft);
-    let appended = ctx
+    let appended = match ctx
         .imap()
-        .append(&drafts, &["\\Draft", "\\Seen"], &saved.bytes)?;
+        .append(&drafts, &["\\Draft", "\\Seen"], &saved.bytes)
+    {
+        Ok(a) => a,
+        // Over quota (RFC 9208 [OVERQUOTA]): the form comes back as it was
+        // typed, with the reason; nothing is lost but the save.
+        Err(imapc::Error::No(t)) if super::list::over_quota(&t) => {
+            return form(
+                ctx,
+                &prefs,
+                &d,
+                old_uid,
+                false,
+                sig,
+                507,
+                Some(("err_overquota_save", Some(t))),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
     let new_uid = appended.map(|(_, u)| u);
     if let Some(uid) = old_uid {
         mail::select(ctx, &drafts, false)?;
@@ -518,11 +536,15 @@ fn send(
     super::contacts::record_sent(ctx, &shown);
     // Sent: what follows tidies up; a failure there must not look like
     // the mail was not sent.
+    let mut done = "sent";
     if d.save_sent {
         match folder_for(ctx, "\\Sent", "Sent") {
             Ok(sent_folder) => {
                 if let Err(e) = copy_to_sent(ctx, &sent_folder, &sent, d.linked.as_ref()) {
                     crate::warn!("copy to Sent: {e}");
+                    if matches!(&e, imapc::Error::No(t) if super::list::over_quota(t)) {
+                        done = "sent_not_saved";
+                    }
                 }
             }
             Err(e) => crate::warn!("Sent folder: {e:?}"),
@@ -548,7 +570,7 @@ fn send(
             }
         }
     }
-    Ok(ctx.redirect("/list?folder=INBOX&done=sent"))
+    Ok(ctx.redirect(&format!("/list?folder=INBOX&done={done}")))
 }
 
 /// Submits the message: a linked message by BURL when the submission
