@@ -590,3 +590,24 @@ fn the_users_own_level_is_read_from_the_webmail_prefs_and_bounded() {
     set("quota_warning=20\n");
     assert_eq!(quota::level(&s, &md), 50, "raised to the minimum");
 }
+
+#[test]
+fn below_the_lowest_level_the_users_file_is_not_looked_at() {
+    use super::quota::LEVEL_LOOKUPS;
+    let fx = Fixture::new();
+    // 10 messages at most: 1 to 4 are below the 50% minimum, 5 is at it.
+    let mut d =
+        Mem::new()
+            .user("lk@example.test", &[], false, true)
+            .quota("lk@example.test", 0, 10);
+    let lookups = || LEVEL_LOOKUPS.with(|n| n.get());
+    let before = lookups();
+    for i in 0..4 {
+        let r = fx.run(&mut d, &format!("LK{i}"), &["lk@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent);
+    }
+    assert_eq!(lookups(), before, "below the line nothing is looked at");
+    let r = fx.run(&mut d, "LK4", &["lk@example.test"], MSG);
+    assert_eq!(r.results[0].outcome, Outcome::Sent);
+    assert_eq!(lookups(), before + 1, "at the line: one stat");
+}
