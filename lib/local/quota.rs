@@ -83,8 +83,11 @@ pub fn level(settings: &Settings, maildir: &Path) -> u64 {
 /// Identity of the metadata file as a stat sees it.
 type Stamp = (u64, u64, i64, i64);
 
-fn cache() -> &'static Mutex<HashMap<PathBuf, (Stamp, Option<u64>)>> {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, (Stamp, Option<u64>)>>> = OnceLock::new();
+/// Each Maildir's metadata file as last seen, and the choice read from it.
+type Cache = Mutex<HashMap<PathBuf, (Stamp, Option<u64>)>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
