@@ -11,6 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::compose::{as_refs, fields_of, post_compose, set};
 use common::webmail::{webmail_instance_with, Webmail};
 use common::{python, wait_until};
 
@@ -216,4 +217,31 @@ fn the_users_level_warns_once_and_again_after_falling_below_and_a_refusal_warns_
     assert_eq!(count(&w, "Subject: message 15\n"), 0);
     let log = w.inst.log("kmp-local");
     assert!(log.contains("dsn=4.2.2"), "{log}");
+
+    // Saving a draft into the full mailbox: APPEND is refused with
+    // [OVERQUOTA]; the form comes back as typed, saying why.
+    let page = w.get("/compose", Some(&sid));
+    let mut f = fields_of(&page.body);
+    set(&mut f, "to", "bob@example.test");
+    set(&mut f, "subject", "草稿 kept");
+    set(&mut f, "body", "正文\n");
+    set(&mut f, "action", "save");
+    let r = post_compose(&w, &sid, &as_refs(&f), &[]);
+    assert_eq!(r.status, 507, "{}", r.body);
+    assert!(
+        r.body
+            .contains("Your mailbox is full, so the message could not be saved"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("OVERQUOTA"),
+        "the server's reason: {}",
+        r.body
+    );
+    assert!(
+        r.body.contains("草稿 kept"),
+        "what was typed is kept: {}",
+        r.body
+    );
 }
