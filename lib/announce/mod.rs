@@ -78,6 +78,14 @@ impl Record {
         if !message::valid_id(id) {
             return Err(format!("{id:?} is not an announcement id"));
         }
+        // The mail root is made by `kmpctl setup` or `init` with its owner;
+        // made here it would be root's.
+        if !mail_root.is_dir() {
+            return Err(format!(
+                "{} (paths.mail) does not exist: kmpctl setup makes it",
+                mail_root.display()
+            ));
+        }
         let dir = mail_root.join(RECORDS).join(id);
         fs::DirBuilder::new()
             .recursive(true)
@@ -340,6 +348,7 @@ mod tests {
     fn one_inode_for_every_mailbox_and_a_second_run_finds_it() {
         let d = tempfile::tempdir().unwrap();
         let id = "0123456789abcdef";
+        assert!(Record::open(&d.path().join("missing"), id).is_err());
         let rec = Record::open(d.path(), id).unwrap();
         assert!(!rec.resumed());
         let s = stored(&rec);
