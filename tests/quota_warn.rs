@@ -118,6 +118,7 @@ fn the_users_level_warns_once_and_again_after_falling_below_and_a_refusal_warns_
         ("send", "min_backoff = \"1s\""),
         ("send", "max_backoff = \"2s\""),
         ("send", "scan_interval = \"1s\""),
+        ("smtpd", "auth_plaintext = true"),
     ]) else {
         return;
     };
@@ -243,5 +244,25 @@ fn the_users_level_warns_once_and_again_after_falling_below_and_a_refusal_warns_
         r.body.contains("草稿 kept"),
         "what was typed is kept: {}",
         r.body
+    );
+
+    // Sending from the full mailbox: the message goes, the copy in Sent
+    // cannot be kept, and the page after says so.
+    let page = w.get("/compose", Some(&sid));
+    let mut f = fields_of(&page.body);
+    set(&mut f, "to", "far@remote.test");
+    set(&mut f, "subject", "sent anyway");
+    set(&mut f, "body", "hello\n");
+    set(&mut f, "save_sent", "1");
+    set(&mut f, "action", "send");
+    let r = post_compose(&w, &sid, &as_refs(&f), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let loc = r.header("location").unwrap().to_string();
+    assert!(loc.contains("done=sent_not_saved"), "{loc}");
+    let list = w.get(&loc[loc.find("/list").unwrap()..], Some(&sid));
+    assert!(
+        list.body.contains("no copy of it was kept in Sent"),
+        "{}",
+        list.body
     );
 }
