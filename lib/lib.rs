@@ -19,6 +19,7 @@ pub mod proto;
 pub mod stats;
 pub mod sys;
 
+pub mod announce;
 pub mod authd;
 pub mod ctl;
 pub mod imapc;

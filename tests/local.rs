@@ -437,15 +437,15 @@ fn over_quota_defers_with_4_2_2_and_the_user_is_warned_once() {
     }
     assert!(seen.contains(&Outcome::Deferred), "{seen:?}");
     let md = maildir(&inst, "q@example.test");
-    let warnings = messages(&md)
-        .iter()
-        .filter(|p| {
-            fs::read_to_string(p)
-                .unwrap()
-                .contains("Subject: Your mailbox is")
-        })
-        .count();
-    assert_eq!(warnings, 1, "{seen:?}");
+    let with = |what: &str| {
+        messages(&md)
+            .iter()
+            .filter(|p| fs::read_to_string(p).unwrap().contains(what))
+            .count()
+    };
+    assert_eq!(with("% full\n"), 1, "{seen:?}");
+    // However many were refused, one warning that mail is refused.
+    assert_eq!(with("Subject: Your mailbox is full: mail"), 1, "{seen:?}");
     let size = fs::read_to_string(md.join("maildirsize")).unwrap();
     assert!(size.starts_with("4000S,"), "{size}");
     // The administrator raises the quota: the retry goes through.

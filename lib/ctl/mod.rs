@@ -3,6 +3,7 @@
 //! ([`output`]) for plain tables and `--json`; sysexits exit codes.
 
 pub mod alias;
+pub mod announce;
 pub mod ban;
 pub mod check;
 pub mod config;
@@ -93,6 +94,8 @@ pub enum Command {
     Import(import::Args),
     /// Users' Maildirs made ready for a move to Dovecot (dovecot-uidlist, subscriptions).
     Export(export::Args),
+    /// One announcement into every chosen INBOX, stored once and hard-linked.
+    Announce(announce::Args),
 }
 
 /// A failure of a kmpctl verb: what to tell the administrator, and the exit code.
@@ -202,6 +205,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Sieve(a) => sieve::run(&ctx, a),
         Command::Dkim(a) => dkim::run(&ctx, a),
         Command::Fetch(a) => fetch::run(&ctx, a),
+        Command::Announce(a) => announce::run(&ctx, a),
     };
     match result {
         Ok(()) => crate::exit::OK,

@@ -308,6 +308,10 @@ pub enum Criteria {
     Not(Box<Criteria>),
     /// These UIDs (an empty list matches nothing).
     Uids(Vec<u32>),
+    /// A header field containing the text (RFC 9051 6.4.4 HEADER; an empty
+    /// text matches every message that has the field). The field name is
+    /// ASCII.
+    Header(String, String),
 }
 
 /// The deepest nesting of criteria sent.
@@ -373,6 +377,9 @@ impl Criteria {
                 cmd.syn("NOT");
                 a.write_at(cmd, depth + 1)?;
             }
+            Criteria::Header(name, text) => {
+                cmd.syn("HEADER").str(name).str(text);
+            }
             Criteria::Uids(v) => {
                 let set = uid_set(v);
                 if set.is_empty() {
@@ -393,6 +400,7 @@ impl Criteria {
             | Criteria::Subject(s)
             | Criteria::Body(s)
             | Criteria::Text(s) => !s.is_ascii(),
+            Criteria::Header(n, s) => !n.is_ascii() || !s.is_ascii(),
             Criteria::And(v) => v.iter().any(Criteria::has_8bit),
             Criteria::Or(a, b) => a.has_8bit() || b.has_8bit(),
             Criteria::Not(a) => a.has_8bit(),

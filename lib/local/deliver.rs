@@ -46,6 +46,10 @@ pub struct Settings {
     pub max_alias_depth: usize,
     /// 0: no warnings.
     pub quota_warning_percent: u64,
+    /// The lowest level a user's own choice counts as.
+    pub quota_warning_min_percent: u64,
+    /// Seconds between two "mail was refused" warnings to one user.
+    pub quota_full_warning_interval: u64,
     /// The Sieve scripts run at delivery.
     pub sieve: super::sieve::SieveSettings,
     /// Mailing lists' distribution.
@@ -61,11 +65,18 @@ impl Settings {
             delivered_to_limit: cfg.usize("local.delivered_to_limit"),
             max_alias_depth: cfg.usize("local.max_alias_depth"),
             quota_warning_percent: cfg.u64("local.quota_warning_percent"),
+            quota_warning_min_percent: cfg.u64("local.quota_warning_min_percent"),
+            quota_full_warning_interval: cfg
+                .duration("local.quota_full_warning_interval")
+                .as_secs(),
             sieve: super::sieve::SieveSettings::from_config(cfg),
             lists: crate::lists::distribute::Settings::from_config(cfg),
         }
     }
 }
+
+/// RFC 3463 X.2.2, mailbox full: the status of a delivery refused for the quota.
+const FULL: &str = "4.2.2";
 
 /// A result before it is a [`RecipientResult`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,6 +310,28 @@ pub fn run_job(
         deliver_group(job, file, size, fresh, senders, &mut work, members);
     }
     for w in work.iter_mut() {
+        if matches!(&w.status, Some(s) if s.dsn == FULL) {
+            let Some(usage) = w.usage else { continue };
+            let mailbox = quota::Mailbox {
+                maildir: &w.maildir,
+                address: &w.user.address,
+                usage,
+            };
+            match quota::refused(settings, &mailbox, clock) {
+                Ok(true) => crate::info!(
+                    "{}: {} is full: the user was warned that mail is refused",
+                    job.qid,
+                    w.user.address
+                ),
+                Ok(false) => {}
+                Err(e) => crate::warn!(
+                    "{}: quota warning for {} not written: {e}",
+                    job.qid,
+                    w.user.address
+                ),
+            }
+            continue;
+        }
         if matches!(&w.status, Some(s) if s.outcome == Outcome::Sent) {
             let Some(usage) = w.usage else { continue };
             let mailbox = quota::Mailbox {
@@ -585,7 +618,7 @@ fn prepare(w: &mut Work, size: u64) {
     };
     if usage.would_exceed(size) {
         w.status = Some(Status::deferred(
-            "4.2.2",
+            FULL,
             format!("mailbox full: {}", usage.describe()),
         ));
     }

@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::deliver::{run_job, Settings};
-use super::quota::WARNED_MARKER;
+use super::quota::{REFUSED_MARKER, WARNED_MARKER};
 use super::testdir::Mem;
 use crate::clock::Clock;
 use crate::ipc::job::{Job, JobRecipient, JobReply, Outcome, VERSION};
@@ -34,6 +34,8 @@ impl Fixture {
             delivered_to_limit: 1,
             max_alias_depth: 10,
             quota_warning_percent: 90,
+            quota_warning_min_percent: 50,
+            quota_full_warning_interval: 86400,
             sieve: super::sieve::SieveSettings::none(),
             lists: crate::lists::distribute::Settings::new(root.path().join("mail")),
         };
@@ -423,16 +425,20 @@ fn over_quota_defers_and_one_warning_is_sent() {
         "{outcomes:?}"
     );
     let all = messages(&md);
-    let warnings: Vec<&PathBuf> = all
-        .iter()
-        .filter(|p| {
-            fs::read_to_string(p)
-                .unwrap()
-                .contains("Subject: Your mailbox is")
-        })
-        .collect();
-    assert_eq!(warnings.len(), 1, "{outcomes:?}");
+    let with = |what: &str| {
+        all.iter()
+            .filter(|p| fs::read_to_string(p).unwrap().contains(what))
+            .count()
+    };
+    assert_eq!(with("Subject: Your mailbox is 90% full"), 1, "{outcomes:?}");
     assert!(md.join(WARNED_MARKER).exists());
+    // Three refusals, one warning that mail is refused.
+    assert_eq!(
+        with("Subject: Your mailbox is full: mail to you is being refused"),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(md.join(REFUSED_MARKER).exists());
     // Usage falls below the line: the marker goes, and a later crossing warns again.
     for p in &all {
         fs::remove_file(p).unwrap();
@@ -757,4 +763,57 @@ mod list_remote {
             ]
         );
     }
+}
+
+#[test]
+fn the_users_own_level_is_read_from_the_webmail_prefs_and_bounded() {
+    use super::quota;
+    use crate::maildir::Maildir;
+    assert_eq!(quota::PREFS_ENTRY, crate::webmail::state::PREFS_ENTRY);
+    assert_eq!(
+        quota::level_in_prefs(b"page_size=25\nquota_warning=75\n"),
+        Some(75)
+    );
+    assert_eq!(quota::level_in_prefs(b"quota_warning=0\n"), None);
+    assert_eq!(quota::level_in_prefs(b"quota_warning=101\n"), None);
+    assert_eq!(quota::level_in_prefs(b"quota_warning=x\n"), None);
+    let fx = Fixture::new();
+    let md = fx.maildir("lv@example.test");
+    Maildir::create(&md).unwrap();
+    let s = fx.settings.clone();
+    assert_eq!(quota::level(&s, &md), 90, "no choice: the system's");
+    let set = |v: &str| {
+        Maildir::new(&md)
+            .set_server_metadata(
+                &[(quota::PREFS_ENTRY.into(), Some(v.as_bytes().to_vec()))],
+                100,
+            )
+            .unwrap();
+    };
+    set("quota_warning=70\n");
+    assert_eq!(quota::level(&s, &md), 70);
+    // A change is seen at once (the file's inode changes on each write).
+    set("quota_warning=20\n");
+    assert_eq!(quota::level(&s, &md), 50, "raised to the minimum");
+}
+
+#[test]
+fn below_the_lowest_level_the_users_file_is_not_looked_at() {
+    use super::quota::LEVEL_LOOKUPS;
+    let fx = Fixture::new();
+    // 10 messages at most: 1 to 4 are below the 50% minimum, 5 is at it.
+    let mut d =
+        Mem::new()
+            .user("lk@example.test", &[], false, true)
+            .quota("lk@example.test", 0, 10);
+    let lookups = || LEVEL_LOOKUPS.with(|n| n.get());
+    let before = lookups();
+    for i in 0..4 {
+        let r = fx.run(&mut d, &format!("LK{i}"), &["lk@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent);
+    }
+    assert_eq!(lookups(), before, "below the line nothing is looked at");
+    let r = fx.run(&mut d, "LK4", &["lk@example.test"], MSG);
+    assert_eq!(r.results[0].outcome, Outcome::Sent);
+    assert_eq!(lookups(), before + 1, "at the line: one stat");
 }

@@ -36,6 +36,11 @@ pub struct Settings {
     /// Most bytes of attachments one message may carry
     /// (`webmail.max_attachment_size`, see [`attachment_limit`]).
     pub max_attachments: u64,
+    /// `local.quota_warning_percent`: the level of users who chose none
+    /// (0: kmp-local sends no warnings, and the settings page offers none).
+    pub quota_warning: u64,
+    /// `local.quota_warning_min_percent`: the lowest level offered.
+    pub quota_warning_min: u64,
 }
 
 impl Settings {
@@ -70,6 +75,8 @@ impl Settings {
                 cfg.u64("smtpd.max_message_size"),
                 cfg.u64("webmail.max_request_size"),
             ),
+            quota_warning: cfg.u64("local.quota_warning_percent"),
+            quota_warning_min: cfg.u64("local.quota_warning_min_percent"),
         })
     }
 
@@ -98,6 +105,22 @@ pub fn attachment_limit(configured: u64, smtp_size: u64, request_size: u64) -> u
         (smtp_size / 4 * 3).saturating_sub(64 << 10)
     };
     wanted.min(request_size.saturating_sub(256 << 10)).max(1)
+}
+
+/// The quota warning levels a user may choose: a fixed ladder from
+/// `min` up, and the system's own level.
+pub fn quota_levels(default: u64, min: u64) -> Vec<u32> {
+    if default == 0 {
+        return Vec::new();
+    }
+    let mut v: Vec<u32> = [50u32, 60, 70, 75, 80, 85, 90, 95, 98]
+        .into_iter()
+        .chain([min.min(100) as u32, default.min(100) as u32])
+        .filter(|&n| u64::from(n) >= min)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 impl Server {

@@ -115,6 +115,10 @@ pub struct Prefs {
     pub skin: Option<String>,
     /// One of [`TIME_ZONES`].
     pub tz: String,
+    /// The use of the quota (percent) at which kmp-local warns the user;
+    /// None: the system's `local.quota_warning_percent`. kmp-local reads
+    /// this line of the entry (`crate::local::quota::PREFS_KEY`).
+    pub quota_warning: Option<u32>,
 }
 
 impl Prefs {
@@ -125,6 +129,7 @@ impl Prefs {
             lang: None,
             skin: None,
             tz: "UTC".into(),
+            quota_warning: None,
         }
     }
 
@@ -148,6 +153,9 @@ impl Prefs {
                 "lang" if safe_name(v) => p.lang = Some(v.to_string()),
                 "skin" if safe_name(v) => p.skin = Some(v.to_string()),
                 "tz" if TIME_ZONES.contains(&v) => p.tz = v.to_string(),
+                "quota_warning" => {
+                    p.quota_warning = v.parse().ok().filter(|n| (1..=100).contains(n));
+                }
                 _ => {}
             }
         }
@@ -164,6 +172,9 @@ impl Prefs {
             s.push_str(&format!("skin={k}\n"));
         }
         s.push_str(&format!("tz={}\n", self.tz));
+        if let Some(q) = self.quota_warning {
+            s.push_str(&format!("quota_warning={q}\n"));
+        }
         s
     }
 
@@ -247,6 +258,7 @@ mod tests {
             lang: Some("zh-TW".into()),
             skin: Some("dark".into()),
             tz: "+08:00".into(),
+            quota_warning: Some(75),
         };
         assert_eq!(Prefs::parse(Some(p.to_text().as_bytes()), 25), p);
         let bad = Prefs::parse(

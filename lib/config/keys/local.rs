@@ -6,7 +6,22 @@ pub const KEYS: &[Key] = &[
         name: "local.quota_warning_percent",
         kind: Kind::Int { min: 0, max: 100 },
         default: "90",
-        doc: "At this use of a quota the user receives one warning mail. 0 turns warnings off.",
+        doc: "At this use of a quota the user receives one warning mail, unless the user\nchose another level in the webmail's settings. 0 turns warnings off for\neveryone.",
+    },
+    Key {
+        name: "local.quota_warning_min_percent",
+        kind: Kind::Int { min: 1, max: 100 },
+        default: "50",
+        doc: "The lowest level a user may choose for the quota warning in the webmail;\nthe webmail offers none below it and kmp-local raises a lower one to it.",
+    },
+    Key {
+        name: "local.quota_full_warning_interval",
+        kind: Kind::Duration {
+            min: 60,
+            max: 30 * 86400,
+        },
+        default: "1d",
+        doc: "When mail to a full mailbox is refused, the user receives one warning mail,\nand no other for this long however many messages are refused.",
     },
     Key {
         name: "local.hop_limit",

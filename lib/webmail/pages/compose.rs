@@ -393,15 +393,45 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
     let now = ctx.now as i64;
     let offset = ctx.auth().prefs.tz_offset_minutes();
     let saved = build::build(&d, &from, now, offset, Purpose::Draft);
-    let appended = ctx
+    let sending = ctx.req.field("action") == Some("send");
+    let appended = match ctx
         .imap()
-        .append(&drafts, &["\\Draft", "\\Seen"], &saved.bytes)?;
-    let new_uid = appended.map(|(_, u)| u);
-    if let Some(uid) = old_uid {
-        mail::select(ctx, &drafts, false)?;
-        ctx.imap().store(&[uid], true, &["\\Deleted"])?;
-        ctx.imap().expunge(&[uid])?;
-    }
+        .append(&drafts, &["\\Draft", "\\Seen"], &saved.bytes)
+    {
+        Ok(a) => Some(a),
+        // Over quota (RFC 9208 [OVERQUOTA]). Saving: the form comes back as
+        // it was typed, with the reason; nothing is lost but the save.
+        // Sending: a full mailbox must not stop mail going out, so the
+        // message is sent without a new draft (the old one, if any, stays
+        // until the send succeeds).
+        Err(imapc::Error::No(t)) if super::list::over_quota(&t) => {
+            if !sending || too_large {
+                return form(
+                    ctx,
+                    &prefs,
+                    &d,
+                    old_uid,
+                    false,
+                    sig,
+                    507,
+                    Some(("err_overquota_save", Some(t))),
+                );
+            }
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let new_uid = match appended {
+        Some(a) => {
+            if let Some(uid) = old_uid {
+                mail::select(ctx, &drafts, false)?;
+                ctx.imap().store(&[uid], true, &["\\Deleted"])?;
+                ctx.imap().expunge(&[uid])?;
+            }
+            a.map(|(_, u)| u)
+        }
+        None => old_uid,
+    };
     if too_large {
         let limit = mail::human_size(ctx.settings.max_attachments);
         return form(
@@ -415,7 +445,7 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
             Some(("err_attachments_too_large", Some(limit))),
         );
     }
-    if ctx.req.field("action") != Some("send") {
+    if !sending {
         return Ok(match new_uid {
             Some(u) => ctx.redirect(&format!("/compose?draft={u}&saved=1")),
             None => ctx.redirect("/list?folder=Drafts&done=draft_saved"),
@@ -518,11 +548,15 @@ fn send(
     super::contacts::record_sent(ctx, &shown);
     // Sent: what follows tidies up; a failure there must not look like
     // the mail was not sent.
+    let mut done = "sent";
     if d.save_sent {
         match folder_for(ctx, "\\Sent", "Sent") {
             Ok(sent_folder) => {
                 if let Err(e) = copy_to_sent(ctx, &sent_folder, &sent, d.linked.as_ref()) {
                     crate::warn!("copy to Sent: {e}");
+                    if matches!(&e, imapc::Error::No(t) if super::list::over_quota(t)) {
+                        done = "sent_not_saved";
+                    }
                 }
             }
             Err(e) => crate::warn!("Sent folder: {e:?}"),
@@ -548,7 +582,7 @@ fn send(
             }
         }
     }
-    Ok(ctx.redirect("/list?folder=INBOX&done=sent"))
+    Ok(ctx.redirect(&format!("/list?folder=INBOX&done={done}")))
 }
 
 /// Submits the message: a linked message by BURL when the submission

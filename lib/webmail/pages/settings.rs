@@ -1,4 +1,5 @@
-//! The settings page: page size, language, skin, time zone, kept in the
+//! The settings page: page size, language, skin, time zone, the level of
+//! the quota warning (read by kmp-local at delivery), kept in the
 //! user's METADATA (`state::PREFS_ENTRY`), so every webmail host sees them.
 
 use serde_json::json;
@@ -7,6 +8,7 @@ use super::super::app::{Ctx, PageError};
 use super::super::imap;
 use super::super::lang;
 use super::super::response::Response;
+use super::super::settings::quota_levels;
 use super::super::skin;
 use super::super::state::{PAGE_SIZES, TIME_ZONES};
 
@@ -27,6 +29,7 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     let prefs = &ctx.auth.as_ref().map(|a| a.prefs.clone());
     let chosen_lang = prefs.as_ref().and_then(|p| p.lang.clone());
     let compose = super::signatures::settings_vars(ctx)?;
+    let quota_warning = prefs.as_ref().and_then(|p| p.quota_warning);
     ctx.page(
         "settings.html",
         json!({
@@ -36,6 +39,9 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
             "skins": skin::available(&ctx.settings.skins_dir),
             "chosen_lang": chosen_lang,
             "compose": compose,
+            "quota_levels": quota_levels(ctx.settings.quota_warning, ctx.settings.quota_warning_min),
+            "quota_default": ctx.settings.quota_warning,
+            "quota_warning": quota_warning,
         }),
     )
 }
@@ -63,7 +69,21 @@ pub fn save(ctx: &mut Ctx) -> Result<Response, PageError> {
     if !TIME_ZONES.contains(&tz) {
         return Err(bad);
     }
+    // The quota warning level: empty for the system's, else one offered.
+    let quota_warning = match req.field("quota_warning").unwrap_or_default() {
+        "" => None,
+        v => Some(
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| {
+                    quota_levels(ctx.settings.quota_warning, ctx.settings.quota_warning_min)
+                        .contains(n)
+                })
+                .ok_or(PageError::Bad("err_bad_setting"))?,
+        ),
+    };
     prefs.page_size = page_size;
+    prefs.quota_warning = quota_warning;
     prefs.lang = (!lang.is_empty()).then(|| lang.to_string());
     prefs.skin = (skin_name != skin::DEFAULT).then(|| skin_name.to_string());
     prefs.tz = tz.to_string();
