@@ -18,6 +18,7 @@ pub mod proto;
 pub mod stats;
 pub mod sys;
 
+pub mod antispam;
 pub mod authd;
 pub mod ctl;
 pub mod imapc;

@@ -86,6 +86,7 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                 created: crate::userdb::now(),
                 quota_bytes,
                 quota_messages: quota_messages.unwrap_or(0),
+                spam: Default::default(),
             };
             db.add_domain(&d).map_err(db_err)?;
             // RFC 5321 4.5.1: every domain must take mail for postmaster;

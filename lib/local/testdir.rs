@@ -38,6 +38,7 @@ impl Mem {
                 keep_copy: keep,
                 pop3_subfolders: false,
                 login_delay: 0,
+                spam: Default::default(),
             },
         );
         self

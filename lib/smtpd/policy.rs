@@ -41,6 +41,8 @@ pub struct Policy {
     pub sender_login_check: bool,
     /// Whether a certificate is loaded (STARTTLS offered, port 465 served).
     pub tls: bool,
+    /// Connection checks, greylisting and content scanners (`[scan]`).
+    pub scan: std::sync::Arc<crate::antispam::scan::Scanner>,
 }
 
 impl Policy {
@@ -76,6 +78,7 @@ impl Policy {
             auth_plaintext: cfg.bool("smtpd.auth_plaintext"),
             sender_login_check: cfg.bool("smtpd.sender_login_check"),
             tls,
+            scan: crate::antispam::scan::Scanner::from_config(cfg),
         }
     }
 

@@ -781,6 +781,7 @@ mod tests {
             created: 1,
             quota_bytes: 0,
             quota_messages: 0,
+            spam: Default::default(),
         }
     }
 

@@ -11,6 +11,7 @@ mod paths;
 mod pop3d;
 mod privileges;
 mod remote;
+mod scan;
 mod send;
 mod sieve;
 mod sieved;
@@ -78,6 +79,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         tls::KEYS,
         authd::KEYS,
         smtpd::KEYS,
+        scan::KEYS,
         send::KEYS,
         local::KEYS,
         remote::KEYS,

@@ -43,6 +43,7 @@ impl Directory {
             keep_copy: false,
             pop3_subfolders: false,
             login_delay: 0,
+            spam: Default::default(),
         };
         let entry = if self.users.contains(&a.as_str()) {
             Entry::User {
