@@ -223,7 +223,20 @@ pub fn run_job(
     // As below: a fresh job reaching one mailbox cannot find an earlier copy.
     let fresh_one = job.fresh && work.len() == 1;
     for w in work.iter_mut() {
-        if w.status.is_some() || !sieve::applies(&settings.sieve, &w.user, &w.maildir) {
+        if w.status.is_some() {
+            continue;
+        }
+        let junk = scan.junk && junk_for(&w.user, &job.sender, scan.score());
+        if !sieve::applies(&settings.sieve, &w.user, &w.maildir) {
+            if junk {
+                let mut d = Decision::keep_inbox();
+                d.junk();
+                let fresh = Fresh {
+                    job: fresh_one,
+                    senders,
+                };
+                apply_sieve(settings, job, file, size, w, d, fresh, clock);
+            }
             continue;
         }
         if raw.is_none() {
@@ -236,7 +249,7 @@ pub fn run_job(
             }
         }
         let recipient = job.recipients[w.rcpts[0]].address.clone();
-        let d = sieve::decide(
+        let mut d = sieve::decide(
             &settings.sieve,
             &w.user,
             &w.maildir,
@@ -245,6 +258,9 @@ pub fn run_job(
             raw.as_deref().unwrap_or_default(),
             clock,
         );
+        if junk {
+            d.junk();
+        }
         let fresh = Fresh {
             job: fresh_one,
             senders,
@@ -302,6 +318,19 @@ pub fn run_job(
         v: VERSION,
         results,
     }
+}
+
+/// Whether spam (marked by kmp-smtpd with X-Kmpromail-Junk) goes to this
+/// user's Junk: not when the user turned it off, allows the sender, or has
+/// a tag score of their own (or their domain's) above the message's score.
+fn junk_for(user: &UserInfo, sender: &str, score: Option<f64>) -> bool {
+    let p = &user.spam;
+    !p.no_junk
+        && !crate::antispam::scan::senders::matches(&p.allow_senders, sender)
+        && match (p.tag_score, score) {
+            (Some(t), Some(s)) => s >= t as f64,
+            _ => true,
+        }
 }
 
 /// The reply to a job that cannot be attempted at all (no message file, a
