@@ -50,6 +50,13 @@ pub enum Verb {
     List,
     /// Show one domain.
     Show { domain: String },
+    /// Spam thresholds and connection checks for the domain's users (a
+    /// user's own settings win). Without options, shows them.
+    Spam {
+        domain: String,
+        #[command(flatten)]
+        spam: super::spam::SpamArgs,
+    },
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
@@ -185,6 +192,19 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             }
             t.print(ctx.json);
             Ok(())
+        }
+        Verb::Spam { domain, spam } => {
+            let name = normalize_domain(&domain).map_err(|e| db_err(e.into()))?;
+            let mut probe = crate::ipc::authd::SpamPrefs::default();
+            super::spam::apply(&spam, &mut probe)?;
+            let (_, db) = open(ctx, false)?;
+            let d = db
+                .update_domain(&name, |d| {
+                    super::spam::apply(&spam, &mut d.spam)
+                        .map_err(|_| crate::userdb::DbError::Io("bad spam settings".into()))
+                })
+                .map_err(db_err)?;
+            super::spam::show(ctx, &d.name, &d.spam)
         }
         Verb::Show { domain } => {
             let name = normalize_domain(&domain).map_err(|e| db_err(e.into()))?;
