@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod compose;
+pub mod dns;
 pub mod raw;
+pub mod scan;
 pub mod sieve;
 pub mod webmail;
 
