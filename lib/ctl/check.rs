@@ -29,7 +29,8 @@ pub fn run(ctx: &Ctx) -> CtlResult {
             ))
         }
         Ok(cfg) => {
-            let warnings = database_warnings(&cfg);
+            let mut warnings = database_warnings(&cfg);
+            warnings.extend(crate::antispam::scan::check_warnings(&cfg));
             if !ctx.json {
                 println!("{}: configuration is valid", path.display());
                 for w in &warnings {

@@ -168,6 +168,31 @@ impl Settings {
     }
 }
 
+/// What `kmpctl check` says about `[scan]`: values kmp-smtpd cannot use
+/// (it leaves those parts off), and scanners configured but not answering.
+pub fn check_warnings(cfg: &Config) -> Vec<String> {
+    let s = match Settings::from_config(cfg) {
+        Ok(s) => s,
+        Err(problems) => return problems,
+    };
+    let mut out = Vec::new();
+    let action = if s.tempfail {
+        "mail is refused with 451 4.7.1"
+    } else {
+        "mail is accepted unchecked"
+    };
+    for (key, addr) in [("scan.spamd", &s.spamd), ("scan.clamd", &s.clamd)] {
+        if let Some(a) = addr {
+            if let Err(e) = socket::Conn::open(a, Duration::from_secs(2), Duration::from_secs(2)) {
+                out.push(format!(
+                    "{key}: nothing answers at {a} ({e}): {action} until it does"
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// `ip` or `ip:port` (port 53).
 fn parse_server(s: &str) -> Option<SocketAddr> {
     s.parse::<SocketAddr>()
