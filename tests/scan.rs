@@ -238,3 +238,38 @@ fn dnsbl_listed_clients_are_refused_or_scored_and_greylisting_delays() {
     // kmp-authd keeps the table in a file, so it survives a restart.
     assert!(inst.path().join("db/authd-greylist").exists());
 }
+
+#[test]
+fn connection_scores_below_the_threshold_add_up_into_the_spam_score() {
+    use common::dns::{a, serve};
+    let dns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns_addr = dns.local_addr().unwrap();
+    // Listed in small.test (3); HELO without a dot (3). The reverse DNS of
+    // 127.0.0.1 is confirmed (localhost, through /etc/hosts), so it adds nothing.
+    serve(dns, vec![a("1.0.0.127.small.test", [127, 0, 0, 4])]);
+    let inst = instance();
+    set_config(&inst, "scan", &format!("dns_servers = [\"{dns_addr}\"]"));
+    set_config(&inst, "scan", "dnsbl = [\"small.test 3\"]");
+    set_config(&inst, "scan", "fcrdns = \"score\"");
+    set_config(&inst, "scan", "helo = \"score\"");
+    inst.ctl_ok(&["start"]);
+    let _stop = Stop(&inst);
+    let port = inst.base + 25;
+    let m = message("a@remote.test", U, "scored by connection", "hi");
+    assert_eq!(send(port, "localhost", "a@remote.test", &[U], &m), "ok");
+    wait_for(&inst, U, "Junk", "scored by connection");
+    let h = headers(inst.base + 143, U, PASS, "Junk");
+    assert!(h[0].contains("X-Spam-Score: 6.0"), "{h:?}");
+    for t in ["KMP_DNSBL_small.test", "KMP_HELO_NOT_FQDN"] {
+        assert!(h[0].contains(t), "{t}: {h:?}");
+    }
+    assert!(!h[0].contains("KMP_NO_FCRDNS"), "{h:?}");
+    // With a proper HELO the score is 3: under the tag score, INBOX.
+    let m = message("a@remote.test", U, "second", "hi");
+    assert_eq!(
+        send(port, "mail.remote.test", "a@remote.test", &[U], &m),
+        "ok"
+    );
+    let inbox = wait_for(&inst, U, "INBOX", "second");
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+}
