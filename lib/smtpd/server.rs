@@ -357,7 +357,7 @@ struct Conn {
     /// The address the client connected to (HELO checks).
     local_ip: Option<IpAddr>,
     /// The connection checks' verdict, once asked.
-    conn_checks: Option<crate::antispam::scan::ConnVerdict>,
+    conn_checks: Option<(String, crate::antispam::scan::ConnVerdict)>,
     /// The accepted recipients' spam settings, for the message's verdict.
     gathered: crate::antispam::scan::Gathered,
 }
@@ -738,11 +738,13 @@ impl Conn {
             }
         }
         if prefs.as_ref().and_then(|p| p.dnsbl) != Some(false) {
-            if self.conn_checks.is_none() {
-                let helo = session.helo_name().unwrap_or_default().to_string();
-                self.conn_checks = Some(scan.connection(self.ip, self.local_ip, &helo).await);
+            let helo = session.helo_name().unwrap_or_default().to_string();
+            // Once per session, again only if the client introduced itself anew.
+            if self.conn_checks.as_ref().is_none_or(|(h, _)| *h != helo) {
+                let v = scan.connection(self.ip, self.local_ip, &helo).await;
+                self.conn_checks = Some((helo, v));
             }
-            if let Some((reply, why)) = self.conn_checks.as_ref().and_then(|c| c.refuse.clone()) {
+            if let Some((reply, why)) = self.conn_checks.as_ref().and_then(|c| c.1.refuse.clone()) {
                 return Some((reply, format!(" reason={why}")));
             }
         }
@@ -788,7 +790,7 @@ impl Conn {
         m.stripped = true;
         let msg = std::mem::take(&mut m.pending);
         let gathered = self.gathered.clone();
-        let conn = self.conn_checks.clone();
+        let conn = self.conn_checks.clone().map(|(_, v)| v);
         let scanner = scan.clone();
         let r = tokio::task::spawn_blocking(move || {
             let o = scanner.message(&msg, &gathered, conn.as_ref());
