@@ -117,8 +117,9 @@ fn run(args: Args) -> i32 {
                 }
             }
         };
-        authd::server::serve(state, listener, shutdown).await;
+        authd::server::serve(state.clone(), listener, shutdown).await;
         info!("stopping");
+        state.save_greylist();
         let _ = std::fs::remove_file(&socket);
         drop(pid);
         exit::OK

@@ -20,6 +20,7 @@ pub mod stats;
 pub mod sys;
 
 pub mod announce;
+pub mod antispam;
 pub mod authd;
 pub mod ctl;
 pub mod imapc;

@@ -1132,54 +1132,20 @@ fn a_peer_without_8bitmime_gets_quoted_printable_or_a_bounce() {
 // ---------------------------------------------------------------------------
 // MX routing through a small name server on 127.0.0.1.
 
-/// Answers MX and A queries from a fixed zone; unknown names are NXDOMAIN.
+/// The zone of the MX tests, served by the shared test name server.
 fn dns_server(sock: std::net::UdpSocket) {
-    use hickory_resolver::proto::op::{Message, MessageType, OpCode, ResponseCode};
-    use hickory_resolver::proto::rr::rdata::{A, MX};
-    use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 1500];
-        for _ in 0..500 {
-            let Ok((n, from)) = sock.recv_from(&mut buf) else {
-                return;
-            };
-            let Ok(q) = Message::from_vec(&buf[..n]) else {
-                continue;
-            };
-            let Some(query) = q.queries.first().cloned() else {
-                continue;
-            };
-            let name = query.name().to_ascii().to_ascii_lowercase();
-            let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
-            m.metadata.recursion_desired = true;
-            m.metadata.recursion_available = true;
-            m.add_query(query.clone());
-            let mx = |p: u16, h: &str| RData::MX(MX::new(p, Name::from_ascii(h).unwrap()));
-            let a = |ip: [u8; 4]| RData::A(A::new(ip[0], ip[1], ip[2], ip[3]));
-            let known = [
-                "mx.test.",
-                "a.mx.test.",
-                "b.mx.test.",
-                "null.test.",
-                "amx.test.",
-            ];
-            let answers: Vec<RData> = match (name.as_str(), query.query_type()) {
-                ("mx.test.", RecordType::MX) => vec![mx(20, "b.mx.test."), mx(10, "a.mx.test.")],
-                ("a.mx.test.", RecordType::A) => vec![a([127, 0, 0, 2])],
-                ("b.mx.test.", RecordType::A) => vec![a([127, 0, 0, 1])],
-                ("null.test.", RecordType::MX) => vec![mx(0, ".")],
-                ("amx.test.", RecordType::A) => vec![a([127, 0, 0, 1])],
-                _ => vec![],
-            };
-            if !known.contains(&name.as_str()) {
-                m.metadata.response_code = ResponseCode::NXDomain;
-            }
-            for rd in answers {
-                m.add_answer(Record::from_rdata(query.name().clone(), 60, rd));
-            }
-            let _ = sock.send_to(&m.to_vec().unwrap(), from);
-        }
-    });
+    use common::dns_static::{a, mx, serve};
+    serve(
+        sock,
+        vec![
+            mx("mx.test", 20, "b.mx.test."),
+            mx("mx.test", 10, "a.mx.test."),
+            a("a.mx.test", [127, 0, 0, 2]),
+            a("b.mx.test", [127, 0, 0, 1]),
+            mx("null.test", 0, "."),
+            a("amx.test", [127, 0, 0, 1]),
+        ],
+    );
 }
 
 #[test]

@@ -74,6 +74,8 @@ pub struct Authd {
     db: RwLock<Option<Lmdb>>,
     cache: Mutex<LoginCache>,
     bans: Mutex<Bans>,
+    /// Greylisting's triplets (kmp-smtpd asks, `scan.greylist`).
+    greylist: Mutex<crate::antispam::scan::greylist::Table>,
     /// Password hashing is CPU- and (argon2) memory-heavy: at most this many
     /// at once, the rest wait their turn.
     hashing: Semaphore,
@@ -109,6 +111,12 @@ impl Authd {
         for p in problems {
             crate::warn!("ban table: {p}");
         }
+        let (greylist, problem) = crate::antispam::scan::greylist::Table::load(
+            &settings.db_dir.join(crate::antispam::scan::greylist::FILE),
+        );
+        if let Some(p) = problem {
+            crate::warn!("greylist table: {p}");
+        }
         // Made now, so the first unknown user costs one hash like any other.
         password::dummy_hash();
         let threads = std::thread::available_parallelism()
@@ -119,6 +127,7 @@ impl Authd {
             db: RwLock::new(Some(db)),
             cache: Mutex::new(LoginCache::new()),
             bans: Mutex::new(bans),
+            greylist: Mutex::new(greylist),
             hashing: Semaphore::new(threads * 2),
             clock,
         })
@@ -228,6 +237,12 @@ impl Authd {
                 }
             }
             Request::Ping => Reply::Pong,
+            Request::Greylist {
+                net,
+                sender,
+                recipient,
+                rules,
+            } => self.greylist(&net, &sender, &recipient, rules),
             Request::DomainUsers { domain } => self.domain_users(&domain),
             Request::FetchAccounts { owner } => self.fetch_accounts(owner.as_deref()),
         }
@@ -274,6 +289,41 @@ impl Authd {
             Err(e) => {
                 crate::error!("fetch accounts: {e}");
                 temporary(e.to_string())
+            }
+        }
+    }
+
+    /// One greylisting question; the table is saved now and then.
+    fn greylist(
+        &self,
+        net: &str,
+        sender: &str,
+        recipient: &str,
+        rules: crate::antispam::scan::greylist::Rules,
+    ) -> Reply {
+        use crate::antispam::scan::greylist;
+        let now = self.clock.now();
+        let path = self.settings().db_dir.join(greylist::FILE);
+        let mut t = self.greylist.lock().unwrap_or_else(|p| p.into_inner());
+        let answer = t.check(net, sender, recipient, rules, now);
+        if t.save_due(now) {
+            if let Err(e) = t.save(&path, now) {
+                crate::warn!("cannot save the greylist table: {e}");
+            }
+        }
+        Reply::Greylist { answer }
+    }
+
+    /// Writes the greylist table if it changed (at shutdown).
+    pub fn save_greylist(&self) {
+        let path = self
+            .settings()
+            .db_dir
+            .join(crate::antispam::scan::greylist::FILE);
+        let mut t = self.greylist.lock().unwrap_or_else(|p| p.into_inner());
+        if t.dirty {
+            if let Err(e) = t.save(&path, self.clock.now()) {
+                crate::warn!("cannot save the greylist table: {e}");
             }
         }
     }
@@ -487,9 +537,15 @@ impl Authd {
         match r {
             Ok((res, local_domain)) => Reply::Found {
                 entry: match res {
-                    Resolved::User(u) => Entry::User {
-                        user: u.info(&mail_root),
-                    },
+                    Resolved::User(u) => {
+                        let mut user = u.info(&mail_root);
+                        // The domain's spam settings under the user's own.
+                        let domain = u.address.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+                        if let Ok(Some(d)) = self.with_db(|db| db.domain(domain)) {
+                            user.spam = user.spam.over(&d.spam);
+                        }
+                        Entry::User { user }
+                    }
                     Resolved::Alias(a) => Entry::Alias {
                         address: a.address,
                         targets: a.targets,

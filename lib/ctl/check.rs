@@ -31,6 +31,7 @@ pub fn run(ctx: &Ctx) -> CtlResult {
         Ok(cfg) => {
             let mut warnings = database_warnings(&cfg);
             warnings.extend(dns_warnings(&cfg));
+            warnings.extend(crate::antispam::scan::check_warnings(&cfg));
             if !ctx.json {
                 println!("{}: configuration is valid", path.display());
                 for w in &warnings {

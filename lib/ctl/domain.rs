@@ -50,6 +50,13 @@ pub enum Verb {
     List,
     /// Show one domain.
     Show { domain: String },
+    /// Spam thresholds and connection checks for the domain's users (a
+    /// user's own settings win). Without options, shows them.
+    Spam {
+        domain: String,
+        #[command(flatten)]
+        spam: super::spam::SpamArgs,
+    },
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
@@ -86,6 +93,7 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                 created: crate::userdb::now(),
                 quota_bytes,
                 quota_messages: quota_messages.unwrap_or(0),
+                spam: Default::default(),
             };
             db.add_domain(&d).map_err(db_err)?;
             // RFC 5321 4.5.1: every domain must take mail for postmaster;
@@ -197,6 +205,19 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             }
             t.print(ctx.json);
             Ok(())
+        }
+        Verb::Spam { domain, spam } => {
+            let name = normalize_domain(&domain).map_err(|e| db_err(e.into()))?;
+            let mut probe = crate::ipc::authd::SpamPrefs::default();
+            super::spam::apply(&spam, &mut probe)?;
+            let (_, db) = open(ctx, false)?;
+            let d = db
+                .update_domain(&name, |d| {
+                    super::spam::apply(&spam, &mut d.spam)
+                        .map_err(|_| crate::userdb::DbError::Io("bad spam settings".into()))
+                })
+                .map_err(db_err)?;
+            super::spam::show(ctx, &d.name, &d.spam)
         }
         Verb::Show { domain } => {
             let name = normalize_domain(&domain).map_err(|e| db_err(e.into()))?;

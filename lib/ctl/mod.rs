@@ -20,6 +20,7 @@ pub mod queue;
 pub mod service;
 pub mod setup;
 pub mod sieve;
+pub mod spam;
 pub mod stats;
 pub mod supervise;
 pub mod user;

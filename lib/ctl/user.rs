@@ -99,6 +99,13 @@ pub enum Verb {
         #[arg(long, value_name = "SECS")]
         login_delay: Option<u64>,
     },
+    /// Spam settings: allow and block lists of senders, thresholds, Junk
+    /// filing, connection checks. Without options, shows them.
+    Spam {
+        address: String,
+        #[command(flatten)]
+        spam: super::spam::UserSpamArgs,
+    },
     /// Forward mail to TARGETs; --clear stops forwarding.
     Forward {
         address: String,
@@ -284,6 +291,20 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                 }
                 Ok(())
             })
+        }
+        Verb::Spam { address, spam } => {
+            let addr = parse(&address)?;
+            let (_, db) = open(ctx, false)?;
+            // Checked before the write transaction, so bad input changes nothing.
+            let mut probe = crate::ipc::authd::SpamPrefs::default();
+            super::spam::apply_user(&spam, &mut probe)?;
+            let u = db
+                .update_user(&addr, |u| {
+                    super::spam::apply_user(&spam, &mut u.spam)
+                        .map_err(|_| DbError::Io("bad spam settings".into()))
+                })
+                .map_err(db_err)?;
+            super::spam::show(ctx, &u.address, &u.spam)
         }
         Verb::Pop3 {
             address,

@@ -77,6 +77,13 @@ pub enum Request {
     /// The fetch accounts of active users (kmp-fetch): one owner's, or
     /// everyone's when `owner` is None. Passwords stay sealed.
     FetchAccounts { owner: Option<String> },
+    /// Greylisting (kmp-smtpd, `scan.greylist`): one attempt of a triplet.
+    Greylist {
+        net: String,
+        sender: String,
+        recipient: String,
+        rules: crate::antispam::scan::greylist::Rules,
+    },
     /// Is anyone there.
     Ping,
 }
@@ -108,6 +115,52 @@ pub struct UserInfo {
     /// POP3 LOGIN-DELAY in seconds, 0 for none.
     #[serde(default)]
     pub login_delay: u64,
+    /// Spam settings: the user's own over the domain's.
+    #[serde(default, skip_serializing_if = "SpamPrefs::is_default")]
+    pub spam: SpamPrefs,
+}
+
+/// A user's (or a domain's) spam settings (lib/antispam/scan). Every field
+/// left out means "as the level above": the domain, then `[scan]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpamPrefs {
+    /// Senders (`a@example.com`, `@example.com`) whose mail skips the spam
+    /// verdict and is never filed into Junk.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_senders: Vec<String>,
+    /// Senders refused at RCPT (550 5.7.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_senders: Vec<String>,
+    /// The spam score from which mail is spam (Junk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_score: Option<u32>,
+    /// The spam score from which mail is refused (0: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_score: Option<u32>,
+    /// Whether the connection checks (DNSBL, reverse DNS, HELO) apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnsbl: Option<bool>,
+    /// Spam is not filed into Junk (the headers are still written).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_junk: bool,
+}
+
+impl SpamPrefs {
+    pub fn is_default(&self) -> bool {
+        *self == SpamPrefs::default()
+    }
+
+    /// These settings over `domain`'s: the user's wins where it is set.
+    pub fn over(&self, domain: &SpamPrefs) -> SpamPrefs {
+        SpamPrefs {
+            allow_senders: self.allow_senders.clone(),
+            block_senders: self.block_senders.clone(),
+            tag_score: self.tag_score.or(domain.tag_score),
+            reject_score: self.reject_score.or(domain.reject_score),
+            dnsbl: self.dnsbl.or(domain.dnsbl),
+            no_junk: self.no_junk,
+        }
+    }
 }
 
 /// What an address is.
@@ -195,6 +248,10 @@ pub enum Reply {
     },
     Done,
     Pong,
+    /// Answer to Greylist.
+    Greylist {
+        answer: crate::antispam::scan::greylist::Answer,
+    },
     /// The request could not be served. `temporary`: try again later (the
     /// database is busy or broken); otherwise the request itself was wrong.
     Error {

@@ -250,13 +250,20 @@ pub fn run_job(
             .rcpts
             .iter()
             .find_map(|&i| job.recipients[i].folder.clone());
+        let junk = scan.junk && junk_for(&w.user, &job.sender, scan.score());
         if !sieve::applies(&settings.sieve, &w.user, &w.maildir) {
-            if let Some(folder) = hint {
+            if hint.is_some() || junk {
+                let mut d = match &hint {
+                    Some(folder) => sieve::Decision::keep_in(folder),
+                    None => Decision::keep_inbox(),
+                };
+                if junk {
+                    d.junk();
+                }
                 let fresh = Fresh {
                     job: fresh_one,
                     senders,
                 };
-                let d = sieve::Decision::keep_in(&folder);
                 apply_sieve(settings, job, file, size, w, d, fresh, clock);
                 // No script ran: the log says where it went, not "sieve".
                 if let Some(s) = w.status.as_mut() {
@@ -277,7 +284,7 @@ pub fn run_job(
             }
         }
         let recipient = job.recipients[w.rcpts[0]].address.clone();
-        let d = sieve::decide(
+        let mut d = sieve::decide(
             &settings.sieve,
             &w.user,
             &w.maildir,
@@ -286,10 +293,13 @@ pub fn run_job(
             raw.as_deref().unwrap_or_default(),
             clock,
         );
-        let d = match &hint {
+        let mut d = match &hint {
             Some(folder) => d.keeping_in(folder),
             None => d,
         };
+        if junk {
+            d.junk();
+        }
         let fresh = Fresh {
             job: fresh_one,
             senders,
@@ -436,6 +446,19 @@ fn lists(
             }
         }
     }
+}
+
+/// Whether spam (marked by kmp-smtpd with X-Kmpromail-Junk) goes to this
+/// user's Junk: not when the user turned it off, allows the sender, or has
+/// a tag score of their own (or their domain's) above the message's score.
+fn junk_for(user: &UserInfo, sender: &str, score: Option<f64>) -> bool {
+    let p = &user.spam;
+    !p.no_junk
+        && !crate::antispam::scan::senders::matches(&p.allow_senders, sender)
+        && match (p.tag_score, score) {
+            (Some(t), Some(s)) => s >= t as f64,
+            _ => true,
+        }
 }
 
 /// The reply to a job that cannot be attempted at all (no message file, a

@@ -25,6 +25,21 @@ pub struct Scan {
     pub received: usize,
     /// The `Delivered-To:` addresses, lower-cased, without angle brackets.
     pub delivered_to: Vec<String>,
+    /// An `X-Kmpromail-Junk:` field is there: kmp-smtpd judged the message
+    /// spam (it removes any copy a client sends, so it is its own).
+    pub junk: bool,
+    /// The value of `X-Spam-Score:`, trimmed.
+    pub spam_score: Option<String>,
+}
+
+impl Scan {
+    /// The spam score kmp-smtpd wrote, as a number.
+    pub fn score(&self) -> Option<f64> {
+        self.spam_score
+            .as_deref()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|f| f.is_finite())
+    }
 }
 
 impl Scan {
@@ -45,6 +60,8 @@ enum State {
     Skip,
     /// In a Delivered-To value.
     Value,
+    /// In an X-Spam-Score value.
+    Score,
     /// A CR at the start of a line: the empty line ends the header if LF follows.
     Cr,
 }
@@ -89,6 +106,12 @@ pub fn scan<R: Read>(mut r: R) -> io::Result<Scan> {
                         } else if name.eq_ignore_ascii_case(b"delivered-to") {
                             value.clear();
                             State::Value
+                        } else if name.eq_ignore_ascii_case(b"x-kmpromail-junk") {
+                            out.junk = true;
+                            State::Skip
+                        } else if name.eq_ignore_ascii_case(b"x-spam-score") {
+                            value.clear();
+                            State::Score
                         } else {
                             State::Skip
                         }
@@ -105,6 +128,18 @@ pub fn scan<R: Read>(mut r: R) -> io::Result<Scan> {
                 State::Skip => match b {
                     b'\n' => State::LineStart,
                     _ => State::Skip,
+                },
+                State::Score => match b {
+                    b'\n' => {
+                        keep_score(&mut out, &value);
+                        State::LineStart
+                    }
+                    _ => {
+                        if value.len() < MAX_NAME {
+                            value.push(b);
+                        }
+                        State::Score
+                    }
                 },
                 State::Value => match b {
                     b'\n' => {
@@ -124,7 +159,14 @@ pub fn scan<R: Read>(mut r: R) -> io::Result<Scan> {
     if state == State::Value {
         keep_value(&mut out, &value);
     }
+    if state == State::Score {
+        keep_score(&mut out, &value);
+    }
     Ok(out)
+}
+
+fn keep_score(out: &mut Scan, value: &[u8]) {
+    out.spam_score = Some(String::from_utf8_lossy(value).trim().to_string());
 }
 
 fn keep_value(out: &mut Scan, value: &[u8]) {
@@ -197,6 +239,17 @@ mod tests {
         assert_eq!(s.delivered_to, ["a@example.test", "b@example.test"]);
         assert_eq!(s.delivered_to_count("a@EXAMPLE.test"), 1);
         assert_eq!(s.delivered_to_count("c@example.test"), 0);
+    }
+
+    #[test]
+    fn the_junk_mark_and_spam_score_are_read() {
+        let m = b"Received: a\nX-Spam-Score: 7.5\nX-Kmpromail-Junk: spam score=7.5\nSubject: x\n\nX-Spam-Score: 1\n";
+        let s = scan(&m[..]).unwrap();
+        assert!(s.junk);
+        assert_eq!(s.score(), Some(7.5));
+        let clean = scan(&b"Subject: x\n\nX-Kmpromail-Junk: body\n"[..]).unwrap();
+        assert!(!clean.junk);
+        assert_eq!(clean.score(), None);
     }
 
     #[test]

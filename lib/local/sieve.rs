@@ -174,6 +174,8 @@ pub struct Decision {
     pub duplicates: Vec<(String, u64)>,
     /// A script failed: tell the user (once per `key`) with this text.
     pub failure: Option<(String, String)>,
+    /// The last filing is the implicit keep (which spam turns into Junk).
+    pub implicit: bool,
 }
 
 impl Decision {
@@ -206,6 +208,11 @@ impl Decision {
         self
     }
 
+    /// A plain keep into INBOX (the implicit keep), for [`Decision::junk`].
+    pub fn keep_inbox() -> Decision {
+        Decision::keep()
+    }
+
     fn keep() -> Decision {
         Decision {
             filings: vec![Filing {
@@ -213,7 +220,21 @@ impl Decision {
                 flags: Vec::new(),
                 create: false,
             }],
+            implicit: true,
             ..Decision::default()
+        }
+    }
+
+    /// Files spam into Junk instead of INBOX when the scripts left the
+    /// implicit keep standing (the default rule; a script's own fileinto or
+    /// keep wins).
+    pub fn junk(&mut self) {
+        if !self.implicit {
+            return;
+        }
+        if let Some(f) = self.filings.last_mut() {
+            f.folder = "Junk".into();
+            f.create = true;
         }
     }
 }
@@ -353,11 +374,14 @@ pub fn decide(
         to: recipient.to_string(),
         auth: None,
     };
+    let (spam, virus) = scan_values(&msg);
     let mut env = DeliveryEnv {
         maildir,
         address: &user.address,
         now: clock.now(),
         zone: s.time_zone,
+        spam,
+        virus,
     };
     let mut actions: Vec<Action> = Vec::new();
     let mut implicit: Option<Vec<String>> = Some(Vec::new());
@@ -524,9 +548,23 @@ pub fn decide(
                 flags,
                 create: false,
             });
+            d.implicit = true;
         }
     }
     d
+}
+
+/// The spamtest and virustest values (RFC 5235) from the headers kmp-smtpd
+/// wrote (it removes any a client sent): None when not tested.
+fn scan_values(msg: &Message) -> (Option<f64>, Option<u32>) {
+    let status = header_value(msg, "x-spam-status").unwrap_or_default();
+    let spam = header_value(msg, "x-spam-score")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && !status.contains("unchecked"));
+    let virus = header_value(msg, "x-virus-scanned")
+        .filter(|v| v.contains("clean"))
+        .map(|_| 1);
+    (spam, virus)
 }
 
 /// A header's first value, decoded, on one line.
@@ -602,9 +640,20 @@ struct DeliveryEnv<'a> {
     address: &'a str,
     now: u64,
     zone: Option<i32>,
+    /// X-Spam-Score, when kmp-smtpd's spamd answered.
+    spam: Option<f64>,
+    /// 1 when clamd found the message clean (a virus is refused at the door).
+    virus: Option<u32>,
 }
 
 impl sieve::Env for DeliveryEnv<'_> {
+    fn spamtest(&mut self, percent: bool) -> Option<u32> {
+        self.spam
+            .map(|s| crate::antispam::scan::verdict::spamtest(s, percent))
+    }
+    fn virustest(&mut self) -> Option<u32> {
+        self.virus
+    }
     fn own_addresses(&self) -> Vec<String> {
         vec![self.address.to_string()]
     }
@@ -895,6 +944,7 @@ mod tests {
             keep_copy: false,
             pop3_subfolders: false,
             login_delay: 0,
+            spam: Default::default(),
         }
     }
 

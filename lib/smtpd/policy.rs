@@ -43,6 +43,8 @@ pub struct Policy {
     pub tls: bool,
     /// The sender checks (`[auth]`), when any is on.
     pub auth: Option<std::sync::Arc<crate::mailauth::verify::Checker>>,
+    /// Connection checks, greylisting and content scanners (`[scan]`).
+    pub scan: std::sync::Arc<crate::antispam::scan::Scanner>,
 }
 
 impl Policy {
@@ -79,6 +81,7 @@ impl Policy {
             sender_login_check: cfg.bool("smtpd.sender_login_check"),
             tls,
             auth: auth_checker(cfg),
+            scan: crate::antispam::scan::Scanner::from_config(cfg),
         }
     }
 

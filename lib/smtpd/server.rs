@@ -162,6 +162,7 @@ impl Server {
 
     async fn connection(self: Arc<Server>, sock: TcpStream, peer: SocketAddr, kind: Listener) {
         let _ = sock.set_nodelay(true);
+        let local_ip = sock.local_addr().ok().map(|a| canonical(a.ip()));
         let ip = canonical(peer.ip());
         // Logs name an IPv6 client as RFC 5321 writes it: unknown[IPv6:...].
         let lit = crate::net::literal(ip);
@@ -244,6 +245,9 @@ impl Server {
             message: None,
             authd: None,
             deadline: None,
+            local_ip,
+            conn_checks: None,
+            gathered: Default::default(),
         };
         let banned = conn.ban_check().await;
         let mut session = Session::new(policy.clone(), id.clone(), ip, kind, tls);
@@ -285,15 +289,47 @@ struct Message {
     error: Option<QueueError>,
     decoder: BodyDecoder,
     pending: Vec<u8>,
-    /// The sender checks will read the message: it is held in `pending`
-    /// (after our Received header, this long) until they have decided.
-    hold: Option<usize>,
+    /// Held whole in `pending` for the sender checks (lib/mailauth, no
+    /// size cap) and the scanners (lib/antispam/scan, while it is no larger
+    /// than `scan.max_size`): the cap.
+    hold: Option<u64>,
+    /// The sender checks (`[auth]`) read this message.
+    auth: bool,
+    /// The scanners (`[scan]`) read this message.
+    scan: bool,
+    /// Grew past the cap: written as it came, not scanned.
+    oversize: bool,
+    /// The length of our Received header at the start of `pending`.
+    head: usize,
+    /// Our own headers (X-Spam-*, X-Kmpromail-Junk) removed from the
+    /// client's header section.
+    stripped: bool,
 }
+
+/// The client's header section is held up to this size until its end is
+/// seen, so that our own header fields can be taken out of it whole.
+const HEADER_HOLD: usize = 1 << 20;
 
 impl Message {
     /// Hands decoded bytes to the queue file once enough have gathered.
     fn flush(&mut self, force: bool) {
-        if self.hold.is_some() || (self.pending.len() < WRITE_CHUNK && !force) {
+        if let Some(cap) = self.hold {
+            if self.pending.len() as u64 <= cap.saturating_add(self.head as u64) {
+                return;
+            }
+            self.hold = None;
+            self.oversize = true;
+        }
+        if !self.stripped {
+            let complete =
+                crate::antispam::scan::verdict::header_end(&self.pending[self.head..]).is_some();
+            if !complete && !force && self.pending.len() < HEADER_HOLD {
+                return;
+            }
+            crate::antispam::scan::verdict::strip_ours(&mut self.pending, self.head);
+            self.stripped = true;
+        }
+        if self.pending.len() < WRITE_CHUNK && !force {
             return;
         }
         if let Some(f) = &mut self.file {
@@ -323,6 +359,12 @@ struct Conn {
     authd: Option<AsyncClient>,
     /// When the command being waited for must be complete.
     deadline: Option<tokio::time::Instant>,
+    /// The address the client connected to (HELO checks).
+    local_ip: Option<IpAddr>,
+    /// The connection checks' verdict, once asked.
+    conn_checks: Option<(String, crate::antispam::scan::ConnVerdict)>,
+    /// The accepted recipients' spam settings, for the message's verdict.
+    gathered: crate::antispam::scan::Gathered,
 }
 
 impl Conn {
@@ -468,7 +510,10 @@ impl Conn {
                             address: m.to_string(),
                         })
                         .await;
-                    session.recipient_result(m, p, r)
+                    match self.scan_recipient(session, &m, &r).await {
+                        Some((reply, detail)) => session.recipient_refused(m, reply, &detail),
+                        None => session.recipient_result(m, p, r),
+                    }
                 }
                 Action::ReceiveData => {
                     self.flush().await?;
@@ -539,10 +584,16 @@ impl Conn {
                         self.message = None;
                         session.refused_by_checks(refusal, "")
                     }
-                    None => {
-                        let r = self.commit(&env).await;
-                        session.queued(r)
-                    }
+                    None => match self.scan_message(session).await {
+                        Some((reply, detail)) => {
+                            self.message = None;
+                            session.content_refused(reply, &detail)
+                        }
+                        None => {
+                            let r = self.commit(&env).await;
+                            session.queued(r)
+                        }
+                    },
                 },
             };
             for a in more.into_iter().rev() {
@@ -564,12 +615,23 @@ impl Conn {
 
     fn open_message(&mut self, session: &Session, mode: Mode) {
         let max = session.max_message_size();
+        let scan = &self.policy.scan;
+        let checked = crate::antispam::scan::Scanner::applies(
+            self.kind == Listener::Mx,
+            session.user().is_some(),
+            self.policy.may_relay(self.ip),
+        );
         let mut m = Message {
             file: None,
             error: None,
             decoder: BodyDecoder::new(mode, max),
             pending: Vec::new(),
             hold: None,
+            auth: false,
+            scan: checked && scan.holds(),
+            oversize: false,
+            head: 0,
+            stripped: false,
         };
         match Incoming::create(&self.srv.paths.incoming()) {
             Ok(f) => {
@@ -577,9 +639,15 @@ impl Conn {
                 let header = session.received_header(f.id().as_str(), &date);
                 m.file = Some(f);
                 m.pending.extend_from_slice(header.as_bytes());
-                if session.auth_checked() {
-                    m.hold = Some(header.len());
-                }
+                m.head = header.len();
+                m.auth = session.auth_checked();
+                // The sender checks need the whole message; the scanners
+                // as much as they read.
+                m.hold = if m.auth {
+                    Some(u64::MAX)
+                } else {
+                    m.scan.then_some(scan.settings.max_size)
+                };
             }
             Err(e) => m.error = Some(e),
         }
@@ -639,7 +707,10 @@ impl Conn {
         use crate::proto::smtp::reply::Reply;
         let checker = self.policy.auth.clone()?;
         let m = self.message.as_mut()?;
-        let trace = m.hold.take()?;
+        if !m.auth || m.hold.is_none() || m.error.is_some() {
+            return None;
+        }
+        let trace = m.head;
         let held = std::mem::take(&mut m.pending);
         let (ours, msg) = held.split_at(trace.min(held.len()));
         let client = Client {
@@ -664,7 +735,9 @@ impl Conn {
         m.pending.extend_from_slice(ours);
         m.pending.extend_from_slice(d.headers.as_bytes());
         m.pending.extend_from_slice(&msg);
-        m.flush(true);
+        // Our header fields are ours: the scanners' stripping of forged
+        // ones starts after them. The scanners, if on, read it next.
+        m.head = m.pending.len() - msg.len();
         None
     }
 
@@ -673,6 +746,7 @@ impl Conn {
         let Some(mut m) = self.message.take() else {
             return Err("no message open".into());
         };
+        m.hold = None;
         m.flush(true);
         if let Some(e) = m.error {
             return Err(e.to_string());
@@ -691,6 +765,128 @@ impl Conn {
             }
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(format!("queue writer failed: {e}")),
+        }
+    }
+
+    /// The checks of lib/antispam/scan at RCPT, for a recipient kmp-authd
+    /// found: the user's block list, the connection checks, greylisting.
+    /// A refusal and its log detail, or None to go on as the lookup says.
+    async fn scan_recipient(
+        &mut self,
+        session: &Session,
+        to: &crate::proto::smtp::Mailbox,
+        r: &Result<authd::Reply, ClientError>,
+    ) -> Option<(Reply, String)> {
+        use crate::antispam::scan::Scanner;
+        use crate::ipc::authd::Entry;
+        let relay = self.policy.may_relay(self.ip);
+        if !Scanner::applies(self.kind == Listener::Mx, session.user().is_some(), relay) {
+            return None;
+        }
+        let prefs = match r {
+            Ok(authd::Reply::Found {
+                entry: Entry::User { user },
+                ..
+            }) if user.active => Some(user.spam.clone()),
+            Ok(authd::Reply::Found {
+                entry: Entry::Alias { .. },
+                ..
+            }) => None,
+            _ => return None,
+        };
+        let (sender, so_far) = session.transaction()?;
+        if so_far == 0 {
+            self.gathered = Default::default();
+        }
+        let scan = self.policy.scan.clone();
+        if let Some(p) = &prefs {
+            if let Some(reply) = Scanner::blocked(p, &sender) {
+                return Some((reply, " reason=blocked-sender".into()));
+            }
+        }
+        if prefs.as_ref().and_then(|p| p.dnsbl) != Some(false) {
+            let helo = session.helo_name().unwrap_or_default().to_string();
+            // Once per session, again only if the client introduced itself anew.
+            if self.conn_checks.as_ref().is_none_or(|(h, _)| *h != helo) {
+                let v = scan.connection(self.ip, self.local_ip, &helo).await;
+                self.conn_checks = Some((helo, v));
+            }
+            if let Some((reply, why)) = self.conn_checks.as_ref().and_then(|c| c.1.refuse.clone()) {
+                return Some((reply, format!(" reason={why}")));
+            }
+        }
+        if let Some(req) = scan.greylist_request(self.ip, &sender, &to.to_string()) {
+            match self.ask(req).await {
+                Ok(authd::Reply::Greylist { answer }) if !answer.pass => {
+                    let text = format!(
+                        "Greylisted: this server accepts mail from new senders after a delay, please try again in {} seconds",
+                        answer.wait.max(1)
+                    );
+                    return Some((
+                        Reply::owned(451, "4.7.1", text),
+                        " reason=greylisted".into(),
+                    ));
+                }
+                Ok(_) => {}
+                // kmp-authd down: greylisting must not stop the mail.
+                Err(e) => warn!("{}: greylist: {e}", session.id()),
+            }
+        }
+        scan.gather(&mut self.gathered, &to.to_string(), prefs.as_ref(), &sender);
+        None
+    }
+
+    /// The content scanners on the held message (lib/antispam/scan): a
+    /// refusal, or None with the X-Spam headers put after our Received.
+    async fn scan_message(&mut self, session: &Session) -> Option<(Reply, String)> {
+        let scan = self.policy.scan.clone();
+        let m = self.message.as_mut()?;
+        if !m.scan {
+            return None;
+        }
+        if m.oversize
+            || (m.pending.len().saturating_sub(m.head) as u64) > scan.settings.max_size
+        {
+            info!(
+                "{}: scan: not scanned: larger than scan.max_size ({})",
+                session.id(),
+                scan.settings.max_size
+            );
+            return None;
+        }
+        m.hold?;
+        if m.error.is_some() || m.file.is_none() {
+            return None;
+        }
+        crate::antispam::scan::verdict::strip_ours(&mut m.pending, m.head);
+        m.stripped = true;
+        let msg = std::mem::take(&mut m.pending);
+        let gathered = self.gathered.clone();
+        let conn = self.conn_checks.clone().map(|(_, v)| v);
+        let scanner = scan.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let o = scanner.message(&msg, &gathered, conn.as_ref());
+            (msg, o)
+        })
+        .await;
+        let (msg, outcome) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                warn!("{}: scan: {e}", session.id());
+                return Some((reply::LOCAL_ERROR, "scanner thread failed".into()));
+            }
+        };
+        let m = self.message.as_mut()?;
+        m.pending = msg;
+        m.hold = None;
+        match outcome {
+            crate::antispam::scan::Outcome::Refuse(r, log) => Some((r, log)),
+            crate::antispam::scan::Outcome::Accept { headers, log } => {
+                info!("{}: scan: {log}", session.id());
+                let at = m.head.min(m.pending.len());
+                m.pending.splice(at..at, headers.into_bytes());
+                None
+            }
         }
     }
 

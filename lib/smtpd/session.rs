@@ -733,6 +733,61 @@ impl Session {
         out
     }
 
+    /// The HELO/EHLO name given, if any (for the connection checks).
+    pub fn helo_name(&self) -> Option<&str> {
+        match &self.state {
+            State::Ready(h)
+            | State::Mail(h, _)
+            | State::Data(h, _)
+            | State::Chunks(h, _)
+            | State::Queueing(h, _)
+            | State::Auth(h, _) => Some(&h.name),
+            _ => None,
+        }
+    }
+
+    /// The sender of the transaction ("" for the null sender), and how many
+    /// recipients it has so far.
+    pub fn transaction(&self) -> Option<(String, usize)> {
+        match &self.state {
+            State::Mail(_, tx)
+            | State::Data(_, tx)
+            | State::Chunks(_, tx)
+            | State::Queueing(_, tx) => Some((addr(&tx.sender), tx.recipients.len())),
+            _ => None,
+        }
+    }
+
+    /// A recipient refused by the server's own checks (block lists,
+    /// DNSBL, greylisting: lib/antispam/scan), not by the lookup.
+    pub fn recipient_refused(&mut self, to: Mailbox, r: Reply, detail: &str) -> Vec<Action> {
+        let mut out = Vec::new();
+        if matches!(self.state, State::Mail(..)) {
+            let detail = format!(
+                " from=<{}> to=<{to}>{detail}",
+                self.transaction().map(|t| t.0).unwrap_or_default()
+            );
+            self.refuse(&mut out, "RCPT", r, &detail);
+        }
+        out
+    }
+
+    /// The content checks refused the complete message (spam, a virus, a
+    /// scanner down under `tempfail`): nothing is queued.
+    pub fn content_refused(&mut self, r: Reply, detail: &str) -> Vec<Action> {
+        let mut out = Vec::new();
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Queueing(h, tx) => {
+                out.push(Action::Abort);
+                let detail = format!(" from=<{}> {detail}", addr(&tx.sender));
+                self.state = State::Ready(h);
+                self.refuse(&mut out, "DATA", r, &detail);
+            }
+            other => self.state = other,
+        }
+        out
+    }
+
     /// DATA's end-of-data line arrived; `summary` says what the body was.
     pub fn message_end(&mut self, summary: Summary) -> Vec<Action> {
         let mut out = Vec::new();

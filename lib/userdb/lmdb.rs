@@ -354,6 +354,22 @@ impl Lmdb {
         self.commit(t)
     }
 
+    /// Changes a domain in place (its spam settings); returns the new record.
+    pub fn update_domain(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut Domain) -> Result<(), DbError>,
+    ) -> Result<Domain, DbError> {
+        let mut t = self.write()?;
+        let mut d: Domain = self
+            .get_json(&t, self.domains, name.as_bytes())?
+            .ok_or_else(|| DbError::NotFound(format!("no domain {name}")))?;
+        f(&mut d)?;
+        self.put_json(&mut t, self.domains, name.as_bytes(), &d, true)?;
+        self.commit(t)?;
+        Ok(d)
+    }
+
     /// Deletes a domain; with users or aliases only when `force`, and then
     /// them too, with every alias target and forward elsewhere that pointed
     /// into the domain.
@@ -836,6 +852,9 @@ impl serde::Serialize for Stored<'_> {
             m.serialize_entry("login_delay", &u.login_delay)?;
         }
         m.serialize_entry("created", &u.created)?;
+        if !u.spam.is_default() {
+            m.serialize_entry("spam", &u.spam)?;
+        }
         m.end()
     }
 }
@@ -901,6 +920,7 @@ mod tests {
             created: 1,
             quota_bytes: 0,
             quota_messages: 0,
+            spam: Default::default(),
         }
     }
 

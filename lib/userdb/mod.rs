@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use address::{Address, AddressError};
 pub use password::PasswordError;
 
-use crate::ipc::authd::UserInfo;
+use crate::ipc::authd::{SpamPrefs, UserInfo};
 
 /// A domain we receive mail for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,10 @@ pub struct Domain {
     /// The quota new users of the domain get, in messages (0: none).
     #[serde(default)]
     pub quota_messages: u64,
+    /// Spam thresholds and DNSBL on/off for the domain's users
+    /// (`kmpctl domain spam`); the users' own settings win.
+    #[serde(default, skip_serializing_if = "SpamPrefs::is_default")]
+    pub spam: SpamPrefs,
 }
 
 /// Whether a user may log in and receive mail.
@@ -88,6 +92,10 @@ pub struct User {
     /// Seconds since the epoch.
     #[serde(default)]
     pub created: u64,
+    /// Allow and block lists of senders, spam thresholds, Junk filing
+    /// (`kmpctl user spam`).
+    #[serde(default, skip_serializing_if = "SpamPrefs::is_default")]
+    pub spam: SpamPrefs,
 }
 
 impl User {
@@ -105,6 +113,7 @@ impl User {
             pop3_subfolders: false,
             login_delay: 0,
             created,
+            spam: SpamPrefs::default(),
         }
     }
 
@@ -136,6 +145,7 @@ impl User {
             keep_copy: self.keep_copy,
             pop3_subfolders: self.pop3_subfolders,
             login_delay: self.login_delay,
+            spam: self.spam.clone(),
         }
     }
 }

@@ -4,8 +4,10 @@
 
 pub mod compose;
 pub mod dns;
+pub mod dns_static;
 pub mod fetch;
 pub mod raw;
+pub mod scan;
 pub mod sieve;
 pub mod webmail;
 

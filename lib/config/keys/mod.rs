@@ -14,6 +14,7 @@ mod paths;
 mod pop3d;
 mod privileges;
 mod remote;
+mod scan;
 mod send;
 mod sieve;
 mod sieved;
@@ -81,6 +82,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         tls::KEYS,
         authd::KEYS,
         smtpd::KEYS,
+        scan::KEYS,
         send::KEYS,
         local::KEYS,
         lists::KEYS,

@@ -43,6 +43,7 @@ impl Directory {
             keep_copy: false,
             pop3_subfolders: false,
             login_delay: 0,
+            spam: Default::default(),
         };
         let entry = if self.users.contains(&a.as_str()) {
             Entry::User {
@@ -868,4 +869,68 @@ fn burl_only_on_submission_after_auth_and_for_the_user_who_logged_in() {
         text.ends_with("X-First: yes\nSubject: fetched\n\nfrom imap\n"),
         "{text:?}"
     );
+}
+
+#[test]
+fn scan_refusals_at_rcpt_and_data_leave_the_session_usable() {
+    let cmd = |line: &str| -> Command {
+        let (_, c) = CommandReader::new().command(line.as_bytes());
+        c.unwrap()
+    };
+    let reply_codes = |actions: &[Action]| -> Vec<u16> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Reply(r) => Some(r.code),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut s = Session::new(
+        policy(&[]),
+        "S9".into(),
+        "192.0.2.7".parse().unwrap(),
+        Listener::Mx,
+        None,
+    );
+    s.greet(false);
+    s.command(cmd("EHLO client.test\r\n"), false);
+    assert_eq!(s.helo_name(), Some("client.test"));
+    s.command(cmd("MAIL FROM:<a@remote.test>\r\n"), false);
+    assert_eq!(s.transaction(), Some(("a@remote.test".to_string(), 0)));
+    let Command::Rcpt {
+        to: ForwardPath::Mailbox(m),
+        ..
+    } = cmd("RCPT TO:<alice@example.test>\r\n")
+    else {
+        panic!("not a RCPT");
+    };
+    let out = s.recipient_refused(
+        m.clone(),
+        Reply::new(451, "4.7.1", "Greylisted"),
+        " reason=greylisted",
+    );
+    assert_eq!(reply_codes(&out), vec![451]);
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Log(l) if l.contains("reason=greylisted"))));
+    // The transaction goes on: the next recipient is looked up.
+    let out = s.recipient_result(m, RcptParams::default(), DIR.lookup("alice@example.test"));
+    assert_eq!(reply_codes(&out), vec![250]);
+    s.command(cmd("DATA\r\n"), false);
+    let mut dec = BodyDecoder::new(Mode::Data, 1 << 20);
+    let mut stored = Vec::new();
+    dec.decode(b"Subject: x\r\n\r\nvirus\r\n.\r\n", &mut stored);
+    let out = s.message_end(dec.summary());
+    assert!(out.iter().any(|a| matches!(a, Action::Queue(_))));
+    let out = s.content_refused(
+        Reply::new(554, "5.7.0", "Message refused: virus X found"),
+        "virus=X",
+    );
+    assert!(matches!(out[0], Action::Abort));
+    assert_eq!(reply_codes(&out), vec![554]);
+    assert_eq!(s.transaction(), None);
+    // A new transaction starts at once.
+    let out = s.command(cmd("MAIL FROM:<b@remote.test>\r\n"), false);
+    assert_eq!(reply_codes(&out), vec![250]);
 }
