@@ -284,7 +284,7 @@ pub fn run_job(
             }
         }
         let recipient = job.recipients[w.rcpts[0]].address.clone();
-        let mut d = sieve::decide(
+        let d = sieve::decide(
             &settings.sieve,
             &w.user,
             &w.maildir,

@@ -253,6 +253,7 @@ mod tests {
             created: 1,
             quota_bytes: 0,
             quota_messages: 0,
+            spam: Default::default(),
         })
         .unwrap();
         for u in ["bob@example.test", "bobby@example.test"] {

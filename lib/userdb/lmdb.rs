@@ -1082,6 +1082,7 @@ mod list_tests {
             created: 1,
             quota_bytes: 0,
             quota_messages: 0,
+            spam: Default::default(),
         })
         .unwrap();
         let p = |s: &str| Address::parse(s).unwrap();
