@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 mod authd;
 mod imapd;
+mod lists_mail;
 mod local;
 mod paths;
 mod pop3d;
@@ -80,6 +81,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         smtpd::KEYS,
         send::KEYS,
         local::KEYS,
+        lists_mail::KEYS,
         remote::KEYS,
         pop3d::KEYS,
         imapd::KEYS,
