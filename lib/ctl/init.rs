@@ -154,6 +154,8 @@ pub fn instance_config(dir: &Path, base: u16, hostname: &str) -> Result<Config, 
     set("webmail.managesieve_security", "plain".into())?;
     set("webmail.key_file", p("webmail/key"))?;
     set("lists.cookie_key_file", p("lists.key"))?;
+    set("webmail.lists_smtp", format!("127.0.0.1:{}", base + 25))?;
+    set("webmail.lists_smtp_security", "plain".into())?;
     if let Some(share) = lists_share() {
         set("lists.texts_dir", share.display().to_string())?;
     }

@@ -252,6 +252,21 @@ impl CookieKey {
     }
 }
 
+/// Whether `token` has the form of a one-click unsubscribe cookie (what
+/// the webmail, which has no key, can check before passing it on).
+pub fn one_click_well_formed(token: &str) -> bool {
+    let mut it = token.splitn(4, '.');
+    let (Some(a), Some(exp), Some(mac), Some(subj)) = (it.next(), it.next(), it.next(), it.next())
+    else {
+        return false;
+    };
+    token.len() <= MAX_TOKEN
+        && a.eq_ignore_ascii_case("o")
+        && unbase32(exp).is_some_and(|b| b.len() == 3)
+        && unbase32(mac).is_some_and(|b| b.len() == MAC_LEN)
+        && verp::decode(subj).is_ok()
+}
+
 /// 32 fresh random bytes for a key file.
 pub fn new_key() -> Result<[u8; KEY_LEN], String> {
     let mut k = [0u8; KEY_LEN];
@@ -429,6 +444,22 @@ mod tests {
         }
         let long = format!("s.aaaaa.aaaaaaaaaaaaaaaa.{}=example.org", "a".repeat(600));
         assert_eq!(k.check(LIST, &long, NOW), Err(CookieError::Malformed));
+    }
+
+    #[test]
+    fn one_click_tokens_are_told_by_their_form() {
+        let k = key();
+        let t = k.mint(LIST, Action::OneClick, "bob@example.org", NOW + WEEK);
+        assert!(one_click_well_formed(&t));
+        let s = k.mint(LIST, Action::Subscribe, "bob@example.org", NOW + WEEK);
+        assert!(!one_click_well_formed(&s));
+        assert!(!one_click_well_formed(&format!("{t}\r\nRCPT TO:<x@y.org>")));
+        assert!(!one_click_well_formed(
+            "o.aaaaa.aaaaaaaaaaaaaaaa.bob@example.org"
+        ));
+        assert!(!one_click_well_formed(
+            "o.aaaaa.aaaaaaaaaaaaaaaa.bob=example.org>"
+        ));
     }
 
     #[test]
