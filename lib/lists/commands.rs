@@ -41,8 +41,42 @@ pub enum Request {
     Help,
     /// A reply to a confirmation request (the token).
     Confirm(String),
+    /// A moderator's reply to `list-approve-TOKEN@` (true) or
+    /// `list-reject-TOKEN@` (false).
+    Moderate(String, bool),
     /// A bounce of list mail to a member (`MEMBER=DOMAIN`).
     Bounce(String),
+}
+
+impl Request {
+    /// The request of a list address as [`super::address::forms`] read it
+    /// (None for a post and the owner's address). `list-request@` takes
+    /// the first word of the subject: `subscribe`, `unsubscribe` or
+    /// `help` (anything else is help), as ezmlm and Majordomo read it.
+    pub fn from_role(role: &super::Role, raw: &[u8]) -> Option<Request> {
+        use super::Role;
+        Some(match role {
+            Role::Post | Role::Owner => return None,
+            Role::Subscribe => Request::Subscribe(None),
+            Role::Unsubscribe => Request::Unsubscribe(None),
+            Role::Help => Request::Help,
+            Role::Request => {
+                let subject = header_fields(raw)
+                    .into_iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("subject"))
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                match parse_extension(subject.split_whitespace().next().unwrap_or("")) {
+                    Some(r @ (Request::Subscribe(None) | Request::Unsubscribe(None))) => r,
+                    _ => Request::Help,
+                }
+            }
+            Role::Bounce(a) => Request::Bounce(a.clone()),
+            Role::Confirm(t) => Request::Confirm(t.clone()),
+            Role::Approve(t) => Request::Moderate(t.clone(), true),
+            Role::Reject(t) => Request::Moderate(t.clone(), false),
+        })
+    }
 }
 
 /// The request of an address extension (what follows `LIST-`), if it is
@@ -59,6 +93,8 @@ pub fn parse_extension(ext: &str) -> Option<Request> {
         "unsubscribe" => Some(Request::Unsubscribe(named(arg))),
         "help" if arg.is_none() => Some(Request::Help),
         "confirm" => arg.map(|a| Request::Confirm(a.to_string())),
+        "approve" => arg.map(|a| Request::Moderate(a.to_string(), true)),
+        "reject" => arg.map(|a| Request::Moderate(a.to_string(), false)),
         "bounce" => arg.map(|a| Request::Bounce(a.to_string())),
         _ => None,
     }
@@ -361,7 +397,15 @@ pub fn handle(
             ));
             out.log.push(format!("list={addr} help sent to <{m}>"));
         }
-        Request::Confirm(token) => confirm(token, sender, raw, list, env, &mut out),
+        Request::Confirm(token) => confirm(token, None, sender, raw, list, env, &mut out),
+        Request::Moderate(token, approve) => {
+            let want = if *approve {
+                Action::Approve
+            } else {
+                Action::Reject
+            };
+            confirm(token, Some(want), sender, raw, list, env, &mut out)
+        }
         Request::Bounce(enc) => {
             let m = match verp::decode(enc) {
                 Ok(m) => m,
@@ -415,9 +459,11 @@ pub fn handle(
     out
 }
 
-/// Acts on a confirmation cookie.
+/// Acts on a confirmation cookie; `want`: the action the address asks for
+/// (approve- and reject- addresses), None for confirm- (any other action).
 fn confirm(
     token: &str,
+    want: Option<Action>,
     sender: Option<&str>,
     raw: &[u8],
     list: &mut dyn ListStore,
@@ -440,6 +486,14 @@ fn confirm(
             return;
         }
     };
+    let moderation = matches!(c.action, Action::Approve | Action::Reject);
+    if want.map_or(moderation, |w| w != c.action) {
+        out.log.push(format!(
+            "list={addr} confirmation from {who} refused: a {:?} cookie at the wrong address; nothing changed",
+            c.action
+        ));
+        return;
+    }
     if c.action == Action::Probe {
         let Ok(m) = verp::member(&c.subject) else {
             return;
@@ -598,8 +652,15 @@ pub fn moderation_request(
 ) -> Outcome {
     let mut out = Outcome::default();
     let addr = list.address().to_string();
-    let approve = confirm_address(env, &addr, Action::Approve, id);
-    let reject = confirm_address(env, &addr, Action::Reject, id);
+    let exp = env.now + env.confirm_lifetime;
+    let approve = address_of(
+        &addr,
+        &format!("approve-{}", env.key.mint(&addr, Action::Approve, id, exp)),
+    );
+    let reject = address_of(
+        &addr,
+        &format!("reject-{}", env.key.mint(&addr, Action::Reject, id, exp)),
+    );
     let subject = super::digest::summary(post).subject;
     for m in moderators {
         out.mails.push(notice(
@@ -704,6 +765,66 @@ fn notice(
         sender: String::new(),
         to: to.to_string(),
         bytes,
+    }
+}
+
+/// A list as kmp-local holds it: its record, its member store and its
+/// state directory (`super::List::state_dir`). `send_on` sends an approved
+/// post to the list again (kmp-local's reinjection, as `kmpctl list
+/// approve` does): it gets the post's envelope sender and the message with
+/// the approval header in front (`super::held::approve`).
+pub struct StateList<'a> {
+    pub list: &'a super::List,
+    pub store: &'a super::store::Store,
+    pub state: &'a Path,
+    /// The language of the list's texts.
+    pub lang: String,
+    pub now: u64,
+    pub send_on: &'a mut dyn FnMut(&str, Vec<u8>) -> Result<(), String>,
+}
+
+impl ListStore for StateList<'_> {
+    fn address(&self) -> &str {
+        &self.list.address
+    }
+    fn is_member(&self, m: &Member) -> bool {
+        matches!(self.store.member(&m.to_string()), Ok(Some(_)))
+    }
+    fn subscribe(&mut self, m: &Member) -> Result<(), String> {
+        let rec = super::store::Member::new(&m.to_string(), self.now);
+        self.store
+            .subscribe(&rec)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+    fn unsubscribe(&mut self, m: &Member) -> Result<(), String> {
+        self.store
+            .unsubscribe(&m.to_string())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+    fn owner_approval(&self) -> bool {
+        self.list.subscribe_approval
+    }
+    fn owners(&self) -> Vec<String> {
+        self.list.owners.clone()
+    }
+    fn held(&self, id: &str) -> Option<(String, Vec<u8>)> {
+        super::held::get(self.state, id)
+            .ok()
+            .map(|(meta, data)| (meta.sender, data))
+    }
+    fn release(&mut self, id: &str) -> Result<(), String> {
+        let (_token, meta, data) =
+            super::held::approve(self.state, id).map_err(|e| e.to_string())?;
+        (self.send_on)(&meta.sender, data)?;
+        super::held::remove(self.state, id).map_err(|e| e.to_string())
+    }
+    fn discard(&mut self, id: &str) -> Result<(), String> {
+        super::held::remove(self.state, id).map_err(|e| e.to_string())
+    }
+    fn lang(&self) -> String {
+        self.lang.clone()
     }
 }
 
@@ -847,6 +968,16 @@ mod tests {
     }
 
     /// The confirm token in a mail's Reply-To (or return path).
+    /// The request of one of the list's addresses.
+    fn request_of(addr: &str) -> Request {
+        let local = addr.split('@').next().unwrap();
+        let (_, role) = crate::lists::address::forms(local)
+            .into_iter()
+            .find(|(l, _)| l == "dev")
+            .unwrap();
+        Request::from_role(&role, PLAIN).unwrap()
+    }
+
     fn token_in(addr: &str) -> String {
         let local = addr.split('@').next().unwrap();
         local.strip_prefix("dev-confirm-").unwrap().to_string()
@@ -889,6 +1020,31 @@ mod tests {
             Some(Bounce("bob+tag=x.org".into()))
         );
         assert_eq!(parse_extension("owner"), None);
+    }
+
+    #[test]
+    fn the_roles_of_the_list_address_parser_map_to_requests() {
+        use crate::lists::Role;
+        let sub = b"Subject: subscribe\n\n";
+        let other = b"Subject: what is this\n\n";
+        assert_eq!(Request::from_role(&Role::Post, PLAIN), None);
+        assert_eq!(Request::from_role(&Role::Owner, PLAIN), None);
+        assert_eq!(
+            Request::from_role(&Role::Request, sub),
+            Some(Request::Subscribe(None))
+        );
+        assert_eq!(
+            Request::from_role(&Role::Request, other),
+            Some(Request::Help)
+        );
+        assert_eq!(
+            Request::from_role(&Role::Approve("a.x".into()), PLAIN),
+            Some(Request::Moderate("a.x".into(), true))
+        );
+        assert_eq!(
+            Request::from_role(&Role::Bounce("b=x.org".into()), PLAIN),
+            Some(Request::Bounce("b=x.org".into()))
+        );
     }
 
     #[test]
@@ -1189,12 +1345,25 @@ mod tests {
         let reject = text
             .lines()
             .map(str::trim)
-            .find(|l| l.starts_with("dev-confirm-r."))
+            .find(|l| l.starts_with("dev-reject-r."))
             .unwrap()
             .to_string();
+        assert!(approve.starts_with("dev-approve-a."), "{approve}");
+        // The approve cookie at the confirm address does nothing.
+        let o = handle(
+            &Request::Confirm(
+                approve.split('@').next().unwrap()["dev-approve-".len()..].to_string(),
+            ),
+            Some("mod@example.org"),
+            PLAIN,
+            &mut l,
+            &t.env(NOW),
+        );
+        assert!(l.released.is_empty());
+        assert!(o.log[0].contains("wrong address"), "{:?}", o.log);
         // Approve 17.
         let o = handle(
-            &Request::Confirm(token_in(&approve)),
+            &request_of(&approve),
             Some("mod@example.org"),
             PLAIN,
             &mut l,
@@ -1202,9 +1371,9 @@ mod tests {
         );
         assert_eq!(l.released, vec!["17".to_string()], "{:?}", o.log);
         // The reject cookie of 17 cannot reject 18.
-        let r18 = token_in(&reject).replace(".17", ".18");
+        let r18 = reject.replace(".17@", ".18@");
         handle(
-            &Request::Confirm(r18),
+            &request_of(&r18),
             Some("mod@example.org"),
             PLAIN,
             &mut l,
@@ -1225,11 +1394,11 @@ mod tests {
         let reject = text
             .lines()
             .map(str::trim)
-            .find(|l| l.starts_with("dev-confirm-r."))
+            .find(|l| l.starts_with("dev-reject-r."))
             .unwrap()
             .to_string();
         let o = handle(
-            &Request::Confirm(token_in(&reject)),
+            &request_of(&reject),
             Some("mod@example.org"),
             b"Subject: no\n\nOff topic, sorry.\n\n> quoted\n",
             &mut l,
@@ -1243,6 +1412,59 @@ mod tests {
             .unwrap();
         assert!(m.subject().unwrap().contains("休息"), "{:?}", m.subject());
         assert!(m.body_text(0).unwrap().contains("Off topic, sorry."));
+    }
+
+    #[test]
+    fn the_list_state_serves_as_the_store() {
+        let t = T::new("state");
+        let state = t.dir.join("state");
+        let store = crate::lists::store::Store::open(&state).unwrap();
+        let mut rec: crate::lists::List =
+            serde_json::from_str(r#"{"address":"dev@example.org","owners":["boss@example.org"]}"#)
+                .unwrap();
+        let meta = crate::lists::held::Held {
+            id: "Q1.1".into(),
+            sender: "carol@far.example".into(),
+            from: "carol@far.example".into(),
+            subject: "hi".into(),
+            reason: "moderated".into(),
+            size: 3,
+            received: NOW,
+        };
+        crate::lists::held::hold(&state, &meta, b"Subject: hi\n\nx\n").unwrap();
+        let mut sent = Vec::new();
+        let mut send_on = |from: &str, data: Vec<u8>| {
+            sent.push((from.to_string(), data));
+            Ok(())
+        };
+        rec.subscribe_approval = false;
+        let mut l = StateList {
+            list: &rec,
+            store: &store,
+            state: &state,
+            lang: "en".into(),
+            now: NOW,
+            send_on: &mut send_on,
+        };
+        let o = handle(
+            &Request::Subscribe(None),
+            Some("Alice@far.example"),
+            PLAIN,
+            &mut l,
+            &t.env(NOW),
+        );
+        let req = Request::Confirm(token_in(&reply_to(&o.mails[0])));
+        handle(&req, Some("alice@far.example"), PLAIN, &mut l, &t.env(NOW));
+        assert!(l.is_member(&verp::member("alice@far.example").unwrap()));
+        assert_eq!(l.held("Q1.1").unwrap().0, "carol@far.example");
+        l.release("Q1.1").unwrap();
+        assert!(l.held("Q1.1").is_none());
+        drop(l);
+        assert_eq!(sent.len(), 1);
+        assert!(
+            String::from_utf8_lossy(&sent[0].1).starts_with(crate::lists::held::APPROVED_HEADER)
+        );
+        crate::lists::store::Store::close(&state);
     }
 
     #[test]
