@@ -14,9 +14,9 @@
 //! GB2312, Big5 or any other charset are decoded (mail-parser with
 //! full_encoding) into the UTF-8 text.
 //!
-//! A digest goes out when its posts reach `lists.digest_size`, or
-//! `lists.digest_interval` after the previous one if there are posts at all
-//! ([`due`]). The posts wait in the list's `digest/` directory
+//! A digest goes out when the list's digest options (`super::Digest`:
+//! `max_messages`, `max_bytes`, `interval`) say so ([`due`]): enough posts,
+//! enough bytes, or the interval passed since the first post waiting. The posts wait in the list's `digest/` directory
 //! ([`DigestBox`]): one file per post, named by its number, written as the
 //! post is delivered, and removed once the digest is in the queue.
 
@@ -55,10 +55,13 @@ pub struct Issue<'a> {
     pub hostname: &'a str,
 }
 
-/// Whether a digest is due: there are posts, and they reach `size` bytes or
-/// `interval` seconds passed since the last digest.
-pub fn due(now: u64, last_sent: u64, posts: usize, bytes: u64, interval: u64, size: u64) -> bool {
-    posts > 0 && (bytes >= size || now.saturating_sub(last_sent) >= interval)
+/// Whether a digest is due under the list's options `o`, with `posts`
+/// posts of `bytes` bytes waiting, the oldest since `first` (Unix seconds).
+pub fn due(o: &super::Digest, now: u64, posts: usize, bytes: u64, first: u64) -> bool {
+    posts > 0
+        && ((o.max_messages > 0 && posts >= o.max_messages as usize)
+            || (o.max_bytes > 0 && bytes >= o.max_bytes)
+            || now.saturating_sub(first) >= o.interval)
 }
 
 /// A post's Date, From and Subject, decoded (RFC 2047, any charset).
@@ -261,6 +264,16 @@ impl DigestBox {
         std::fs::rename(&tmp, self.dir.join(number.to_string()))
     }
 
+    /// When the oldest waiting post came (its file's time), if any.
+    pub fn first_waiting(&self) -> Option<u64> {
+        let (n, _) = *self.pending().first()?;
+        let md = std::fs::metadata(self.dir.join(n.to_string())).ok()?;
+        let t = md.modified().ok()?;
+        t.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs())
+    }
+
     /// The numbers and sizes of the waiting posts, in order.
     pub fn pending(&self) -> Vec<(u64, u64)> {
         let mut v: Vec<(u64, u64)> = std::fs::read_dir(&self.dir)
@@ -341,11 +354,24 @@ mod tests {
     };
 
     #[test]
-    fn due_by_size_or_by_time_and_never_empty() {
-        assert!(!due(1000, 0, 0, 0, 10, 10));
-        assert!(due(1000, 995, 1, 20, 10, 10));
-        assert!(!due(1000, 995, 1, 5, 10, 10));
-        assert!(due(1000, 990, 1, 5, 10, 10));
+    fn due_by_count_size_or_time_and_never_empty() {
+        let o = crate::lists::Digest {
+            enabled: true,
+            max_messages: 3,
+            max_bytes: 100,
+            interval: 10,
+        };
+        assert!(!due(&o, 1000, 0, 0, 0));
+        assert!(!due(&o, 1000, 2, 50, 995));
+        assert!(due(&o, 1000, 3, 50, 995));
+        assert!(due(&o, 1000, 1, 100, 995));
+        assert!(due(&o, 1000, 1, 5, 990));
+        let unlimited = crate::lists::Digest {
+            max_messages: 0,
+            max_bytes: 0,
+            ..o
+        };
+        assert!(!due(&unlimited, 1000, 500, 1 << 30, 995));
     }
 
     #[test]

@@ -46,22 +46,10 @@ pub const KEYS: &[Key] = &[
         doc: "A member whose address has not bounced for this long starts afresh.",
     },
     Key {
-        name: "lists.digest_interval",
-        kind: Kind::Duration { min: 3600, max: 31 * 86400 },
-        default: "1d",
-        doc: "A digest goes out this long after the previous one, when it has posts.",
-    },
-    Key {
-        name: "lists.digest_size",
-        kind: Kind::Size { min: 1024, max: 100 << 20 },
-        default: "100K",
-        doc: "A digest goes out sooner once its posts reach this size.",
-    },
-    Key {
         name: "lists.digest_plain",
         kind: Kind::Bool,
         default: "false",
-        doc: "Send digests as RFC 1153 plain text instead of MIME (multipart/digest).",
+        doc: "Send digests as RFC 1153 plain text instead of MIME (multipart/digest).\nWhen a digest goes out is each list's option (kmpctl list set).",
     },
     Key {
         name: "lists.texts_dir",
