@@ -25,7 +25,10 @@
 //! digests ([`digest`]), and the admin-editable message texts ([`texts`]).
 
 pub mod address;
+pub mod distribute;
 pub mod held;
+pub mod policy;
+pub mod rewrite;
 pub mod store;
 
 pub mod bounce;

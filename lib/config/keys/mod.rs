@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 mod authd;
 mod imapd;
+mod lists;
 mod lists_mail;
 mod local;
 mod paths;
@@ -81,6 +82,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         smtpd::KEYS,
         send::KEYS,
         local::KEYS,
+        lists::KEYS,
         lists_mail::KEYS,
         remote::KEYS,
         pop3d::KEYS,
