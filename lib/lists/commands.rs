@@ -828,6 +828,131 @@ impl ListStore for StateList<'_> {
     }
 }
 
+/// What requests take from the configuration, read once by kmp-local.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// None when `lists.cookie_key_file` could not be read (logged): the
+    /// request addresses then go to the owners, as before this side existed.
+    pub key: Option<CookieKey>,
+    pub confirm_lifetime: u64,
+    pub confirm_limit: u32,
+    pub policy: Policy,
+    pub texts_dir: PathBuf,
+    pub hostname: String,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &crate::config::Config) -> Settings {
+        let path = cfg.path_of("lists.cookie_key_file");
+        let key = if cfg.str("lists.cookie_key_file").is_empty() {
+            None
+        } else {
+            CookieKey::load(&path)
+                .map_err(|e| {
+                    crate::warn!("lists.cookie_key_file: {e}; list requests go to the owners")
+                })
+                .ok()
+        };
+        Settings {
+            key,
+            confirm_lifetime: cfg.duration("lists.confirm_lifetime").as_secs(),
+            confirm_limit: u32::try_from(cfg.u64("lists.confirm_limit")).unwrap_or(u32::MAX),
+            policy: Policy::from_config(cfg),
+            texts_dir: cfg.path_of("lists.texts_dir"),
+            hostname: cfg.str("system.hostname").to_string(),
+        }
+    }
+
+    /// No key: every request goes to the owners (tests of the post side).
+    pub fn none() -> Settings {
+        Settings {
+            key: None,
+            confirm_lifetime: 7 * 86400,
+            confirm_limit: 3,
+            policy: Policy {
+                warn_days: 3,
+                remove_days: 3,
+                forget: 21 * 86400,
+            },
+            texts_dir: PathBuf::new(),
+            hostname: "localhost".into(),
+        }
+    }
+}
+
+/// Serves a message to one of a list's request addresses in kmp-local:
+/// decides ([`handle`]), sends the mails through `inject` (return path,
+/// recipients, message), logs each line under `qid`. None when the role
+/// is not a request or there is no key (the caller forwards to the
+/// owners); Err when a mail could not be handed on (a temporary failure:
+/// the delivery is retried, and what was already done is not done twice
+/// but a confirmation may go out twice).
+#[allow(clippy::too_many_arguments)]
+pub fn serve(
+    rs: &Settings,
+    list: &super::List,
+    state: &Path,
+    role: &super::Role,
+    qid: &str,
+    sender: &str,
+    raw: &[u8],
+    now: u64,
+    inject: &mut dyn FnMut(&str, &[String], &[u8]) -> Result<(), String>,
+) -> Option<Result<String, String>> {
+    let key = rs.key.as_ref()?;
+    let req = Request::from_role(role, raw)?;
+    let store = match super::store::Store::open(state) {
+        Ok(s) => s,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let env = Env {
+        key,
+        now,
+        hostname: &rs.hostname,
+        confirm_lifetime: rs.confirm_lifetime,
+        confirm_limit: rs.confirm_limit,
+        policy: rs.policy,
+        texts_dir: Some(&rs.texts_dir),
+        state_dir: state,
+    };
+    let addr = list.address.clone();
+    let mut send_on = |from: &str, data: Vec<u8>| inject(from, std::slice::from_ref(&addr), &data);
+    let mut l = StateList {
+        list,
+        store: &store,
+        state,
+        lang: list_lang(list),
+        now,
+        send_on: &mut send_on,
+    };
+    let sender = (!sender.is_empty()).then_some(sender);
+    let out = handle(&req, sender, raw, &mut l, &env);
+    for line in &out.log {
+        crate::info!("{qid}: {line}");
+    }
+    for m in &out.mails {
+        if let Err(e) = inject(&m.sender, std::slice::from_ref(&m.to), &m.bytes) {
+            return Some(Err(e));
+        }
+    }
+    Some(Ok(out.log.last().cloned().unwrap_or_else(|| {
+        format!("list={} request served", list.address)
+    })))
+}
+
+/// The language of a list's texts: Chinese when its description is.
+fn list_lang(list: &super::List) -> String {
+    if list
+        .description
+        .chars()
+        .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+    {
+        "zh-CN".into()
+    } else {
+        "en".into()
+    }
+}
+
 /// Counts confirmation mails per address per day: a file per address
 /// (named by a hash of it) holding the day and the count.
 #[derive(Debug, Clone)]

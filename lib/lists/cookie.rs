@@ -128,6 +128,7 @@ impl fmt::Display for CookieError {
 }
 
 /// The key cookies are signed with.
+#[derive(Clone)]
 pub struct CookieKey(hmac::Key);
 
 impl fmt::Debug for CookieKey {

@@ -54,6 +54,8 @@ pub struct Settings {
     pub inject: PathBuf,
     pub config: Option<PathBuf>,
     pub max_depth: usize,
+    /// Requests by mail (`super::commands`).
+    pub requests: super::commands::Settings,
 }
 
 impl Settings {
@@ -65,6 +67,7 @@ impl Settings {
             inject: crate::paths::Paths::new(cfg).program("kmp-inject"),
             config: cfg.path().map(|p| p.to_path_buf()),
             max_depth: cfg.usize("local.max_alias_depth"),
+            requests: super::commands::Settings::from_config(cfg),
         }
     }
 
@@ -77,6 +80,7 @@ impl Settings {
             inject: PathBuf::from("kmp-inject"),
             config: None,
             max_depth: 10,
+            requests: super::commands::Settings::none(),
         }
     }
 }
@@ -135,7 +139,26 @@ pub struct Message<'a> {
 pub fn handle(s: &Settings, dir: &mut dyn Directory, hit: &ListHit, m: &Message<'_>) -> Done {
     match &hit.role {
         Role::Post => post(s, dir, &hit.list, m),
-        _ => to_owners(s, &hit.list, m),
+        role => {
+            let state = hit.list.state_dir(&s.mail_root);
+            let mut send = |from: &str, to: &[String], data: &[u8]| inject(s, from, to, data);
+            let served = super::commands::serve(
+                &s.requests,
+                &hit.list,
+                &state,
+                role,
+                m.qid,
+                m.sender,
+                m.raw,
+                m.now,
+                &mut send,
+            );
+            match served {
+                Some(Ok(text)) => Done::sent(text),
+                Some(Err(e)) => Done::deferred(e),
+                None => to_owners(s, &hit.list, m),
+            }
+        }
     }
 }
 
