@@ -276,3 +276,100 @@ fn a_member_whose_server_bounces_is_warned_then_removed() {
     );
     assert!(members(inst).contains("outsider@far.test"));
 }
+
+/// The first `dev-KIND-...@example.test` address in `text`.
+fn role_address(text: &str, kind: &str) -> Option<String> {
+    let pat = format!("dev-{kind}-");
+    let at = text.find(&pat)?;
+    let rest = &text[at..];
+    let end = rest.find("@example.test")?;
+    Some(format!("{}@example.test", &rest[..end]))
+}
+
+#[test]
+fn held_posts_are_approved_and_rejected_by_reply() {
+    let Some(s) = setup() else { return };
+    let inst = &s.inst;
+    let _stop = Stop(inst);
+    inst.ctl_ok(&["user", "add", "u@example.test"]);
+    inst.ctl_ok(&[
+        "list",
+        "subscribe",
+        LIST,
+        "u@example.test",
+        "carol@far.test",
+    ]);
+    inst.ctl_ok(&["list", "set", LIST, "policy=moderated"]);
+    inst.ctl_ok(&["list", "mods", LIST, "--add", "mod@far.test"]);
+    let inbox = inst.path().join("mail/example.test/u");
+    let count = || {
+        ["new", "cur"]
+            .iter()
+            .map(|d| {
+                std::fs::read_dir(inbox.join(d))
+                    .map(|r| r.count())
+                    .unwrap_or(0)
+            })
+            .sum::<usize>()
+    };
+    let post = |subject: &str| {
+        format!(
+            "From: carol@far.test\r\nTo: dev@example.test\r\nSubject: {subject}\r\n\r\nhello\r\n"
+        )
+    };
+
+    // Held: the moderator is asked, with approve and reject addresses.
+    send(inst, "carol@far.test", LIST, &post("first"));
+    let ask = |subject: &str| {
+        wait_until(Duration::from_secs(60), || {
+            s.far
+                .messages()
+                .iter()
+                .any(|m| m.contains("dev-approve-") && m.contains(subject))
+        })
+        .unwrap_or_else(|_| panic!("no moderation request\n{}", log(inst)));
+        s.far
+            .messages()
+            .into_iter()
+            .rev()
+            .find(|m| m.contains("dev-approve-") && m.contains(subject))
+            .unwrap()
+    };
+    let req = ask("first");
+    assert_eq!(count(), 0, "held, not delivered");
+    let approve = role_address(&req, "approve").unwrap();
+    assert!(approve.split('@').next().unwrap().len() <= 64, "{approve}");
+    // The moderator replies to the approve address: the post goes out.
+    send(
+        inst,
+        "mod@far.test",
+        &approve,
+        "From: mod@far.test\r\nSubject: Re: held\r\n\r\nok\r\n",
+    );
+    wait_until(Duration::from_secs(60), || count() == 1)
+        .unwrap_or_else(|_| panic!("approved post not delivered\n{}", log(inst)));
+
+    // A second post, rejected with a reason: carol hears why.
+    send(inst, "carol@far.test", LIST, &post("second"));
+    let req = ask("second");
+    let reject = role_address(&req, "reject").unwrap();
+    send(
+        inst,
+        "mod@far.test",
+        &reject,
+        "From: mod@far.test\r\nSubject: Re: held\r\n\r\nOff topic here.\r\n",
+    );
+    wait_until(Duration::from_secs(60), || {
+        s.far
+            .messages()
+            .iter()
+            .any(|m| m.contains("was not accepted") && m.contains("Off topic here."))
+    })
+    .unwrap_or_else(|_| panic!("no rejection notice\n{}", log(inst)));
+    assert!(
+        inst.ctl_ok(&["list", "held", LIST]).lines().count() <= 1,
+        "nothing left held"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count(), 1, "the rejected post is not delivered");
+}

@@ -940,6 +940,90 @@ pub fn serve(
     })))
 }
 
+/// Asks the moderators (the owners when there are none) about the post
+/// just held as `id`, in kmp-local: the mails go through `inject`. Nothing
+/// when there is no key or nobody to ask.
+#[allow(clippy::too_many_arguments)]
+pub fn ask_moderators(
+    rs: &Settings,
+    list: &super::List,
+    state: &Path,
+    qid: &str,
+    id: &str,
+    sender: &str,
+    reason: &str,
+    post: &[u8],
+    now: u64,
+    inject: &mut dyn FnMut(&str, &[String], &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    let Some(key) = rs.key.as_ref() else {
+        return Ok(());
+    };
+    let who = if list.moderators.is_empty() {
+        &list.owners
+    } else {
+        &list.moderators
+    };
+    if who.is_empty() {
+        return Ok(());
+    }
+    let env = Env {
+        key,
+        now,
+        hostname: &rs.hostname,
+        confirm_lifetime: rs.confirm_lifetime,
+        confirm_limit: rs.confirm_limit,
+        policy: rs.policy,
+        texts_dir: Some(&rs.texts_dir),
+        state_dir: state,
+    };
+    let named = Named(&list.address, list_lang(list));
+    let out = moderation_request(&named, &env, who, id, sender, reason, post);
+    for line in &out.log {
+        crate::info!("{qid}: {line}");
+    }
+    for m in &out.mails {
+        inject(&m.sender, std::slice::from_ref(&m.to), &m.bytes)?;
+    }
+    Ok(())
+}
+
+/// A list known by its address and language only (for notices).
+struct Named<'a>(&'a str, String);
+
+impl ListStore for Named<'_> {
+    fn address(&self) -> &str {
+        self.0
+    }
+    fn is_member(&self, _: &Member) -> bool {
+        false
+    }
+    fn subscribe(&mut self, _: &Member) -> Result<(), String> {
+        Err("not here".into())
+    }
+    fn unsubscribe(&mut self, _: &Member) -> Result<(), String> {
+        Err("not here".into())
+    }
+    fn owner_approval(&self) -> bool {
+        false
+    }
+    fn owners(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn held(&self, _: &str) -> Option<(String, Vec<u8>)> {
+        None
+    }
+    fn release(&mut self, _: &str) -> Result<(), String> {
+        Err("not here".into())
+    }
+    fn discard(&mut self, _: &str) -> Result<(), String> {
+        Err("not here".into())
+    }
+    fn lang(&self) -> String {
+        self.1.clone()
+    }
+}
+
 /// The language of a list's texts: Chinese when its description is.
 fn list_lang(list: &super::List) -> String {
     if list
