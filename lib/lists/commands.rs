@@ -780,7 +780,7 @@ pub struct StateList<'a> {
     /// The language of the list's texts.
     pub lang: String,
     pub now: u64,
-    pub send_on: &'a mut dyn FnMut(&str, Vec<u8>) -> Result<(), String>,
+    pub send_on: &'a mut SendOn<'a>,
 }
 
 impl ListStore for StateList<'_> {
@@ -827,6 +827,12 @@ impl ListStore for StateList<'_> {
         self.lang.clone()
     }
 }
+
+/// Hands a mail to the queue: return path (empty: null), recipients,
+/// message.
+pub type Inject<'a> = dyn FnMut(&str, &[String], &[u8]) -> Result<(), String> + 'a;
+/// Sends an approved post to the list: its envelope sender, the message.
+pub type SendOn<'a> = dyn FnMut(&str, Vec<u8>) -> Result<(), String> + 'a;
 
 /// What requests take from the configuration, read once by kmp-local.
 #[derive(Debug, Clone)]
@@ -897,7 +903,7 @@ pub fn serve(
     sender: &str,
     raw: &[u8],
     now: u64,
-    inject: &mut dyn FnMut(&str, &[String], &[u8]) -> Result<(), String>,
+    inject: &mut Inject<'_>,
 ) -> Option<Result<String, String>> {
     let key = rs.key.as_ref()?;
     let req = Request::from_role(role, raw)?;
@@ -954,7 +960,7 @@ pub fn ask_moderators(
     reason: &str,
     post: &[u8],
     now: u64,
-    inject: &mut dyn FnMut(&str, &[String], &[u8]) -> Result<(), String>,
+    inject: &mut Inject<'_>,
 ) -> Result<(), String> {
     let Some(key) = rs.key.as_ref() else {
         return Ok(());

@@ -90,7 +90,11 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
         password: "",
     };
     let sent = submit::Session::open(&login).and_then(|mut s| {
-        let r = s.send("", &[to.clone()], &[Chunk::Bytes(msg.into_bytes())]);
+        let r = s.send(
+            "",
+            std::slice::from_ref(&to),
+            &[Chunk::Bytes(msg.into_bytes())],
+        );
         s.quit();
         r
     });
