@@ -530,7 +530,6 @@ fn deliver_remote(
     data: &[u8],
     m: &Message<'_>,
 ) -> Result<usize, Done> {
-    let mut n = 0;
     let todo: Vec<&String> = remote
         .iter()
         .filter(|a| {
@@ -559,12 +558,15 @@ fn deliver_remote(
         let ret = list.role_address(&Role::Owner);
         by.into_values().map(|v| (ret.clone(), v)).collect()
     };
-    for (ret, rcpts) in groups {
-        if let Err(e) = inject(s, &ret, &rcpts, data) {
-            return Err(Done::deferred(format!(
+    // kmp-inject waits on the queue's fsyncs: several at once.
+    let mut failed: Vec<Option<String>> = vec![None; groups.len()];
+    let each = |slot: &mut Option<String>, (ret, rcpts): &(String, Vec<String>)| {
+        if let Err(e) = inject(s, ret, rcpts, data) {
+            *slot = Some(format!(
                 "cannot queue the copy for {}: {e}",
                 rcpts.join(", ")
-            )));
+            ));
+            return;
         }
         let keys: Vec<String> = rcpts
             .iter()
@@ -573,9 +575,18 @@ fn deliver_remote(
         if let Err(e) = store.mark_done(&keys, m.now) {
             crate::warn!("{}: list {}: {e}", m.qid, list.address);
         }
-        n += rcpts.len();
+    };
+    if groups.len() < fanout::MIN_PARALLEL {
+        for (slot, g) in failed.iter_mut().zip(&groups) {
+            each(slot, g);
+        }
+    } else {
+        fanout::parallel(&mut failed, &groups, each);
     }
-    Ok(n)
+    if let Some(e) = failed.iter().flatten().next() {
+        return Err(Done::deferred(e.clone()));
+    }
+    Ok(groups.iter().map(|(_, r)| r.len()).sum())
 }
 
 /// Hands `data` to the queue through kmp-inject.

@@ -88,6 +88,16 @@ pub struct Store {
     members: Db,
     posts: Db,
     dir: PathBuf,
+    /// The inode of `data.mdb` when opened: a list deleted and made again
+    /// (by kmpctl, while kmp-local holds the old handle) has a new one.
+    ino: u64,
+}
+
+fn data_ino(dir: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir.join("data.mdb"))
+        .ok()
+        .map(|m| m.ino())
 }
 
 static OPEN: Mutex<Vec<(PathBuf, Arc<Store>)>> = Mutex::new(Vec::new());
@@ -103,8 +113,14 @@ impl Store {
     pub fn open(state: &Path) -> Result<Arc<Store>, StoreError> {
         let dir = state.join("members");
         let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, s)) = open.iter().find(|(p, _)| *p == dir) {
-            return Ok(s.clone());
+        if let Some(i) = open.iter().position(|(p, _)| *p == dir) {
+            if data_ino(&dir) == Some(open[i].1.ino) {
+                return Ok(open[i].1.clone());
+            }
+            // Deleted (and perhaps made again) behind our back: open afresh.
+            // LMDB refuses while a job still holds the old handle; that is
+            // a temporary error, and the next attempt succeeds.
+            open.remove(i);
         }
         let io = |e: String| StoreError::Io(dir.clone(), e);
         make_dirs(&dir).map_err(|e| io(e.to_string()))?;
@@ -124,6 +140,7 @@ impl Store {
             env,
             members,
             posts,
+            ino: data_ino(&dir).unwrap_or(0),
             dir: dir.clone(),
         });
         // Few lists per process; a plain vector is enough and bounded below.
@@ -342,6 +359,13 @@ mod tests {
         assert!(s.done("Q1").unwrap() && s.done("Q1\0x@y").unwrap());
         assert_eq!(s.sweep(101).unwrap(), 2);
         assert!(!s.done("Q1").unwrap());
+        // The list deleted and made again behind the cache's back: a fresh
+        // handle once the old one is let go (until then, a temporary error).
+        s.subscribe(&Member::new("old@example.org", 3)).unwrap();
+        drop(s);
+        std::fs::remove_dir_all(d.path().join("members")).unwrap();
+        let again = Store::open(d.path()).unwrap();
+        assert_eq!(again.count().unwrap(), 0);
         Store::close(d.path());
     }
 }

@@ -659,3 +659,75 @@ mod lists {
         assert_eq!(r.results[0].outcome, Outcome::Bounced, "{r:?}");
     }
 }
+
+mod list_remote {
+    use super::*;
+    use crate::lists::store::{Member, Store};
+    use crate::lists::List;
+
+    /// A stand-in for kmp-inject that records its arguments, one call per line.
+    fn recorder(fx: &Fixture) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = fx.root.path().join("inject.sh");
+        let calls = fx.root.path().join("calls");
+        fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> {}\ncat > /dev/null\n",
+                calls.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn calls(fx: &Fixture) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_to_string(fx.root.path().join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn remote_members_get_verp_envelopes_or_one_per_domain_and_never_twice() {
+        let mut fx = Fixture::new();
+        fx.settings.lists.inject = recorder(&fx);
+        let mut l = List::new(
+            &crate::userdb::Address::parse("dev@example.test").unwrap(),
+            1,
+        );
+        l.policy = crate::lists::Policy::Open;
+        let st = Store::open(&l.state_dir(&fx.settings.mail_root)).unwrap();
+        for m in ["a@one.test", "b@one.test", "c@two.test"] {
+            st.subscribe(&Member::new(m, 1)).unwrap();
+        }
+        let mut d = Mem::new().list(l.clone());
+        let r = fx.run(&mut d, "QR1", &["dev@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+        assert_eq!(
+            calls(&fx),
+            [
+                "-i -f dev-bounce-a=one.test@example.test -- a@one.test",
+                "-i -f dev-bounce-b=one.test@example.test -- b@one.test",
+                "-i -f dev-bounce-c=two.test@example.test -- c@two.test",
+            ]
+        );
+        // The same job again: nothing handed over twice.
+        fx.run(&mut d, "QR1", &["dev@example.test"], MSG);
+        assert_eq!(calls(&fx).len(), 3);
+        fs::remove_file(fx.root.path().join("calls")).unwrap();
+        fx.settings.lists.verp = false;
+        fx.run(&mut d, "QR2", &["dev@example.test"], MSG);
+        assert_eq!(
+            calls(&fx),
+            [
+                "-i -f dev-owner@example.test -- a@one.test b@one.test",
+                "-i -f dev-owner@example.test -- c@two.test",
+            ]
+        );
+    }
+}
