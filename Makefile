@@ -18,6 +18,8 @@ DAEMONS  = kmp-authd kmp-send kmp-local kmp-remote kmp-smtpd kmp-pop3d kmp-imapd
 # The webmail CGI goes beside the daemons; its skins and languages under share.
 CGI      = kmp-webmail
 WEBSHARE = $(PREFIX)/share/kmpromail/webmail
+# The mailing lists' texts (lists.texts_dir), one directory per language.
+LISTSHARE = $(PREFIX)/share/kmpromail/lists
 REL      = target/release
 # Installed programs are stripped of symbols and debug info (target/ keeps them).
 INSTALL_STRIP ?= -s
@@ -79,6 +81,10 @@ install:
 	  n=$$(basename $$s); install -d $(DESTDIR)$(WEBSHARE)/skins/$$n; \
 	  for f in $$s*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(WEBSHARE)/skins/$$n/; done; \
 	done
+	for l in share/lists/*/; do \
+	  n=$$(basename $$l); install -d $(DESTDIR)$(LISTSHARE)/$$n; \
+	  for f in $$l*.txt; do install -m 0644 "$$f" $(DESTDIR)$(LISTSHARE)/$$n/; done; \
+	done
 	if [ -x $(REL)/kmp-inject ]; then \
 	  install $(INSTALL_STRIP) -m 0755 $(REL)/kmp-inject $(DESTDIR)$(PREFIX)/sbin/kmp-inject; \
 	  if getent group kmpdrop >/dev/null 2>&1 && \
@@ -118,6 +124,11 @@ uninstall:
 	  n=$$(basename $$s); for f in $$s*; do rm -f $(DESTDIR)$(WEBSHARE)/skins/$$n/$$(basename $$f); done; \
 	  rmdir $(DESTDIR)$(WEBSHARE)/skins/$$n 2>/dev/null || true; \
 	done
+	for l in share/lists/*/; do \
+	  n=$$(basename $$l); for f in $$l*.txt; do rm -f $(DESTDIR)$(LISTSHARE)/$$n/$$(basename $$f); done; \
+	  rmdir $(DESTDIR)$(LISTSHARE)/$$n 2>/dev/null || true; \
+	done
+	-rmdir $(DESTDIR)$(LISTSHARE) 2>/dev/null
 	-rmdir $(DESTDIR)$(WEBSHARE)/skins $(DESTDIR)$(WEBSHARE)/lang $(DESTDIR)$(WEBSHARE) $(DESTDIR)$(PREFIX)/share/kmpromail 2>/dev/null
 	-rmdir $(DESTDIR)$(LIBEXEC)
 	for s in 5 7 8; do for m in man/man$$s/*.$$s; do rm -f $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); done; done

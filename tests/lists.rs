@@ -173,9 +173,14 @@ fn posts_under_each_policy_with_headers_prefix_footer_held_and_remote_members() 
     let inst = Instance::new();
     let sink_port = inst.base + 26;
     let sink = Sink::start(&inst, sink_port);
+    // kmpctl init writes a [lists] section (the cookie key): add to it.
+    common::set_config(
+        &inst,
+        "lists",
+        "web_url = \"https://mail.example.test/webmail\"",
+    );
     inst.append_config(&format!(
-        "[lists]\nweb_url = \"https://mail.example.test/webmail\"\n\n\
-         [remote.routes]\n\"example.net\" = [\"127.0.0.1:{sink_port}\"]\n\"other.test\" = [\"127.0.0.1:{sink_port}\"]\n"
+        "[remote.routes]\n\"example.net\" = [\"127.0.0.1:{sink_port}\"]\n\"other.test\" = [\"127.0.0.1:{sink_port}\"]\n"
     ));
     inst.ctl_ok(&["domain", "add", "example.test"]);
     for u in ["u@example.test", "v@example.test", "s@example.test"] {

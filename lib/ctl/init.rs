@@ -103,6 +103,7 @@ pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {
     write_webmail_key(&dir.join("webmail/key"))?;
     // The SRS secret: 32 random bytes as well, kept when present.
     write_webmail_key(&dir.join("srs.key"))?;
+    write_list_key(&dir.join("lists.key"))?;
     let lighttpd = dir.join("webmail/lighttpd.conf");
     let paths = crate::paths::Paths::new(&cfg);
     let text = lighttpd_conf(&dir, a.port_base, &paths.program("kmp-webmail"));
@@ -162,6 +163,12 @@ pub fn instance_config(dir: &Path, base: u16, hostname: &str) -> Result<Config, 
     set("webmail.key_file", p("webmail/key"))?;
     set("auth.dkim_keys", p("dkim"))?;
     set("auth.srs_secret_file", p("srs.key"))?;
+    set("lists.cookie_key_file", p("lists.key"))?;
+    set("webmail.lists_smtp", format!("127.0.0.1:{}", base + 25))?;
+    set("webmail.lists_smtp_security", "plain".into())?;
+    if let Some(share) = lists_share() {
+        set("lists.texts_dir", share.display().to_string())?;
+    }
     if let Some(share) = webmail_share() {
         set(
             "webmail.skins_dir",
@@ -199,6 +206,37 @@ pub fn write_webmail_key(path: &Path) -> CtlResult {
         .write(true)
         .create_new(true)
         .mode(0o640)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    f.write_all(&key).map_err(|e| io_err(path, e))
+}
+
+/// The mailing lists' texts: installed beside kmpctl
+/// (`../share/kmpromail/lists`), else the source checkout's `share/lists`.
+pub fn lists_share() -> Option<PathBuf> {
+    let installed = std::env::current_exe().ok().and_then(|e| {
+        e.parent()?
+            .parent()
+            .map(|p| p.join("share/kmpromail/lists"))
+    });
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("share/lists");
+    installed
+        .into_iter()
+        .chain(std::iter::once(checkout))
+        .find(|d| d.join("en/help.txt").is_file())
+}
+
+/// Writes 32 random bytes for lists.cookie_key_file, mode 0600 (an existing
+/// key is kept: replacing it would void every cookie sent out).
+pub fn write_list_key(path: &Path) -> CtlResult {
+    if path.exists() {
+        return Ok(());
+    }
+    let key = crate::lists::cookie::new_key().map_err(|e| CtlError::new(exit::SOFTWARE, e))?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
         .open(path)
         .map_err(|e| io_err(path, e))?;
     f.write_all(&key).map_err(|e| io_err(path, e))

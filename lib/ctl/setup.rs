@@ -134,6 +134,17 @@ pub fn layout(cfg: &Config) -> Vec<PathSpec> {
             dir: false,
         });
     }
+    // The mailing lists' cookie key: kmp-local (vmail) alone signs and checks.
+    let lkey = cfg.str("lists.cookie_key_file");
+    if !lkey.is_empty() {
+        v.push(PathSpec {
+            path: PathBuf::from(lkey),
+            owner: "vmail",
+            group: "vmail",
+            mode: 0o600,
+            dir: false,
+        });
+    }
     let key = cfg.str("tls.key");
     if !key.is_empty() {
         v.push(PathSpec {
@@ -232,6 +243,12 @@ pub fn run(ctx: &Ctx) -> CtlResult {
     if !cfg.str("fetch.private_key").is_empty() && !fkey.exists() {
         super::fetch::make_keys(&fkey, &fpub)?;
         changed.push(format!("made kmp-fetch's key pair {}", fkey.display()));
+    }
+    let lkey = cfg.path_of("lists.cookie_key_file");
+    if !cfg.str("lists.cookie_key_file").is_empty() && !lkey.exists() {
+        mkdir_parent(&lkey)?;
+        super::init::write_list_key(&lkey)?;
+        changed.push(format!("made the mailing lists' key {}", lkey.display()));
     }
     for s in layout(&cfg) {
         fix_path(&s, &mut changed)?;

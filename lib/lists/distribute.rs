@@ -24,9 +24,10 @@
 //! or a temporary failure adds no second copy; a post marked done is not
 //! distributed again.
 //!
-//! The other roles (requests, subscriptions, bounces, confirmations) are
-//! the subscription side's: until it handles one, the mail goes to the
-//! list's owners.
+//! The other roles (requests, subscriptions, bounces, confirmations,
+//! moderators' answers) are served by `super::commands`; only without a
+//! cookie key (`lists.cookie_key_file` unreadable) does such mail go to
+//! the list's owners. A held post asks the moderators by mail.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ pub struct Settings {
     pub inject: PathBuf,
     pub config: Option<PathBuf>,
     pub max_depth: usize,
+    /// Requests by mail (`super::commands`).
+    pub requests: super::commands::Settings,
 }
 
 impl Settings {
@@ -65,6 +68,7 @@ impl Settings {
             inject: crate::paths::Paths::new(cfg).program("kmp-inject"),
             config: cfg.path().map(|p| p.to_path_buf()),
             max_depth: cfg.usize("local.max_alias_depth"),
+            requests: super::commands::Settings::from_config(cfg),
         }
     }
 
@@ -77,6 +81,7 @@ impl Settings {
             inject: PathBuf::from("kmp-inject"),
             config: None,
             max_depth: 10,
+            requests: super::commands::Settings::none(),
         }
     }
 }
@@ -135,7 +140,26 @@ pub struct Message<'a> {
 pub fn handle(s: &Settings, dir: &mut dyn Directory, hit: &ListHit, m: &Message<'_>) -> Done {
     match &hit.role {
         Role::Post => post(s, dir, &hit.list, m),
-        _ => to_owners(s, &hit.list, m),
+        role => {
+            let state = hit.list.state_dir(&s.mail_root);
+            let mut send = |from: &str, to: &[String], data: &[u8]| inject(s, from, to, data);
+            let served = super::commands::serve(
+                &s.requests,
+                &hit.list,
+                &state,
+                role,
+                m.qid,
+                m.sender,
+                m.raw,
+                m.now,
+                &mut send,
+            );
+            match served {
+                Some(Ok(text)) => Done::sent(text),
+                Some(Err(e)) => Done::deferred(e),
+                None => to_owners(s, &hit.list, m),
+            }
+        }
     }
 }
 
@@ -223,7 +247,7 @@ pub fn post(s: &Settings, dir: &mut dyn Directory, list: &List, m: &Message<'_>)
     let is_member = |a: &str| store.member(a).ok().flatten().is_some();
     match policy::decide(list, &facts, &is_member) {
         Verdict::Distribute => {}
-        Verdict::Hold(reason) => return hold(list, &state, &parsed, &facts, m, reason),
+        Verdict::Hold(reason) => return hold(s, list, &state, &parsed, &facts, m, reason),
         Verdict::Refuse(dsn, reason) => {
             crate::info!(
                 "{}: list {}: refused post from <{}>: {reason}",
@@ -359,6 +383,7 @@ pub fn post(s: &Settings, dir: &mut dyn Directory, list: &List, m: &Message<'_>)
 
 /// Holds a post for a moderator.
 fn hold(
+    s: &Settings,
     list: &List,
     state: &std::path::Path,
     parsed: &rewrite::Parsed<'_>,
@@ -388,6 +413,27 @@ fn hold(
         };
         if let Err(e) = held::hold(state, &meta, m.raw) {
             return Done::deferred(format!("cannot hold the post: {e}"));
+        }
+        // The moderators are asked once, when the post is first held; a
+        // failure to ask leaves the post held (kmpctl list held shows it).
+        let mut send = |from: &str, to: &[String], data: &[u8]| inject(s, from, to, data);
+        if let Err(e) = super::commands::ask_moderators(
+            &s.requests,
+            list,
+            state,
+            m.qid,
+            &id,
+            m.sender,
+            &reason,
+            m.raw,
+            m.now,
+            &mut send,
+        ) {
+            crate::warn!(
+                "{}: list {}: moderators not asked: {e}",
+                m.qid,
+                list.address
+            );
         }
     }
     crate::info!(

@@ -17,6 +17,12 @@
 //! `list-bounce-MEMBER=DOMAIN@`, ...); [`policy`] decides what a post
 //! becomes; [`rewrite`] adds the RFC 2369/2919 header fields, the subject
 //! prefix and the footer; [`distribute`] is kmp-local's part.
+//!
+//! The requests by mail: confirmation cookies in reply addresses
+//! ([`cookie`]), member addresses in our own local parts ([`verp`]),
+//! subscribe, unsubscribe, help, confirmations and moderation by reply
+//! ([`commands`]), bounces and ezmlm-warn's warn-then-remove ([`bounce`]),
+//! digests ([`digest`]), and the admin-editable message texts ([`texts`]).
 
 pub mod address;
 pub mod distribute;
@@ -24,6 +30,13 @@ pub mod held;
 pub mod policy;
 pub mod rewrite;
 pub mod store;
+
+pub mod bounce;
+pub mod commands;
+pub mod cookie;
+pub mod digest;
+pub mod texts;
+pub mod verp;
 
 use std::path::{Path, PathBuf};
 

@@ -25,6 +25,8 @@ pub struct Settings {
     pub submission: Server,
     /// `webmail.managesieve`: the rule editor's kmp-sieved.
     pub managesieve: Server,
+    /// `webmail.lists_smtp`: where one-click unsubscribes go, without login.
+    pub lists_smtp: Server,
     pub key_file: PathBuf,
     pub skins_dir: PathBuf,
     pub lang_dir: PathBuf,
@@ -62,6 +64,11 @@ impl Settings {
                 cfg.str("webmail.managesieve_security"),
             )
             .map_err(|e| format!("webmail.managesieve: {e}"))?,
+            lists_smtp: Server::parse(
+                cfg.str("webmail.lists_smtp"),
+                cfg.str("webmail.lists_smtp_security"),
+            )
+            .map_err(|e| format!("webmail.lists_smtp: {e}"))?,
             key_file: cfg.path_of("webmail.key_file"),
             skins_dir: cfg.path_of("webmail.skins_dir"),
             lang_dir: cfg.path_of("webmail.lang_dir"),

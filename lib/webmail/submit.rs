@@ -105,7 +105,8 @@ pub struct Session {
 
 impl Session {
     /// Connects, says EHLO, protects the connection as the server entry
-    /// asks (`tls`, `starttls`, `plain`), and logs in.
+    /// asks (`tls`, `starttls`, `plain`), and logs in (not with an empty
+    /// user: the one-click unsubscribe's mail to a list on port 25).
     pub fn open(l: &Login) -> Result<Session, SubmitError> {
         let down = |e: crate::imapc::Error| SubmitError::Unavailable(e.to_string());
         let sock = conn::tcp(&l.server.host, l.server.port, l.timeout).map_err(down)?;
@@ -139,6 +140,9 @@ impl Session {
             let tls = conn::tls(sock, &l.server.host, l.ca_file).map_err(down)?;
             s.io = BufReader::new(tls);
             s.ehlo(l.helo)?;
+        }
+        if l.user.is_empty() {
+            return Ok(s);
         }
         let mut token = Vec::with_capacity(l.user.len() + l.password.len() + 2);
         token.push(0);

@@ -9,6 +9,7 @@ mod authd;
 mod fetch;
 mod imapd;
 mod lists;
+mod lists_mail;
 mod local;
 mod paths;
 mod pop3d;
@@ -86,6 +87,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         send::KEYS,
         local::KEYS,
         lists::KEYS,
+        lists_mail::KEYS,
         remote::KEYS,
         pop3d::KEYS,
         imapd::KEYS,

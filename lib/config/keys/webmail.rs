@@ -52,6 +52,18 @@ pub const KEYS: &[Key] = &[
         doc: "How the webmail talks to webmail.managesieve (as webmail.imap_security).",
     },
     Key {
+        name: "webmail.lists_smtp",
+        kind: Kind::Str,
+        default: "127.0.0.1:25",
+        doc: "The SMTP server (host:port, port 25 of kmp-smtpd) a one-click\nunsubscribe (RFC 8058) is passed on to, as a mail to the list's confirm\naddress; no login.",
+    },
+    Key {
+        name: "webmail.lists_smtp_security",
+        kind: Kind::Enum(&["plain", "starttls", "tls"]),
+        default: "starttls",
+        doc: "How the webmail talks to webmail.lists_smtp (as webmail.imap_security).",
+    },
+    Key {
         name: "webmail.key_file",
         kind: Kind::Path,
         default: "/etc/kmpromail/webmail.key",

@@ -14,6 +14,7 @@ pub mod rules;
 pub mod search;
 pub mod settings;
 pub mod signatures;
+pub mod unsubscribe;
 
 use super::app::{method_matches, Ctx, PageError};
 use super::request::{Method, Request};
@@ -90,6 +91,8 @@ pub static ROUTES: &[Route] = &[
     post("/rules/act", true, rules::act),
     post("/rules/script", true, rules::script),
     post("/rules/editor", true, rules::use_editor),
+    get("/unsubscribe", false, unsubscribe::show),
+    post("/unsubscribe", false, unsubscribe::submit),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known
