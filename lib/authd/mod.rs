@@ -325,6 +325,16 @@ impl Authd {
                         reason: LoginFailure::Disabled,
                     };
                 }
+                if let Some(refused) = self.service_refused(&u, service) {
+                    crate::info!(
+                        "login refused user={} service={} ip={ip_text} ({refused})",
+                        u.address,
+                        service_name(service)
+                    );
+                    return Reply::LoginFailed {
+                        reason: LoginFailure::Disabled,
+                    };
+                }
                 self.bans().success(&u.address.to_lowercase());
                 crate::info!(
                     "login user={} service={} ip={ip_text}{}",
@@ -346,6 +356,22 @@ impl Authd {
                     reason: LoginFailure::BadCredentials,
                 }
             }
+        }
+    }
+
+    /// Why the user's domain refuses them `service` (its limits), if it
+    /// does. The password was right, so this is no failure toward a ban.
+    fn service_refused(&self, u: &User, service: Service) -> Option<String> {
+        let access = crate::userdb::limits::Access::of_login(service)?;
+        let domain = u.address.rsplit_once('@').map(|(_, d)| d)?;
+        match self.with_db(|db| db.domain(domain)) {
+            Ok(Some(d)) if !d.limits.allows(access) => Some(format!(
+                "service {} not allowed in domain {}",
+                access.name(),
+                d.name
+            )),
+            Ok(_) => None,
+            Err(e) => Some(format!("domain {domain}: {e}")),
         }
     }
 

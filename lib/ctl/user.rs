@@ -136,21 +136,17 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                 }
             }
             let (paths, db) = open(ctx, false)?;
-            let dom = db.domain(addr.domain()).map_err(db_err)?.ok_or_else(|| {
-                CtlError::new(
-                    exit::NOUSER,
-                    format!(
-                        "no domain {} (add it first: kmpctl domain add {})",
-                        addr.domain(),
-                        addr.domain()
-                    ),
-                )
-            })?;
-            let mut u = User::new(&addr, crate::userdb::now());
-            u.password = hash.unwrap_or_default();
-            u.quota_bytes = quota.unwrap_or(dom.quota_bytes);
-            u.quota_messages = quota_messages.unwrap_or(dom.quota_messages);
-            u.mail_path = mail_path.unwrap_or_default();
+            let u = crate::admin::new_user(
+                &db,
+                &addr,
+                crate::admin::NewUser {
+                    hash,
+                    quota_bytes: quota,
+                    quota_messages,
+                    mail_path,
+                },
+            )
+            .map_err(db_err)?;
             let mail = u.maildir(&paths.mail);
             // A Maildir already there holds someone's mail (a deleted user's,
             // kept with --keep-mail): never hand it over without being told.
@@ -312,31 +308,17 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                     "no target: name where to forward, or --clear to stop forwarding",
                 ));
             }
-            let targets: Vec<String> = targets
-                .iter()
-                .map(|t| parse(t).map(|a| a.to_string()))
-                .collect::<Result<_, _>>()?;
-            if targets.iter().any(|t| {
-                Address::parse(t)
-                    .map(|a| a.key() == addr.key())
-                    .unwrap_or(false)
-            }) && !keep_copy
-            {
-                return Err(CtlError::new(
-                    exit::DATAERR,
-                    "forwarding a user to itself: use --keep-copy instead",
-                ));
-            }
+            let targets: Vec<Address> =
+                targets.iter().map(|t| parse(t)).collect::<Result<_, _>>()?;
             let what = if clear {
                 "forwarding stopped for"
             } else {
                 "forwarding set for"
             };
-            update(ctx, &addr, what, move |u| {
-                u.forwards = targets;
-                u.keep_copy = keep_copy && !u.forwards.is_empty();
-                Ok(())
-            })
+            let (_, db) = open(ctx, false)?;
+            let u = crate::admin::set_forwards(&db, &addr, &targets, keep_copy).map_err(db_err)?;
+            done(ctx, what, &u.address);
+            Ok(())
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod address;
 pub mod dump;
+pub mod limits;
 pub mod lmdb;
 pub mod password;
 
@@ -38,6 +39,13 @@ pub struct Domain {
     /// The quota new users of the domain get, in messages (0: none).
     #[serde(default)]
     pub quota_messages: u64,
+    /// The domain's postmasters: addresses who may administer it through
+    /// kmp-admind (`kmpctl domain admin add`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admins: Vec<String>,
+    /// Its limits (`kmpctl domain set`); none by default.
+    #[serde(default, skip_serializing_if = "limits::Limits::is_none")]
+    pub limits: limits::Limits,
 }
 
 /// Whether a user may log in and receive mail.
@@ -180,6 +188,9 @@ pub enum DbError {
     Password(#[from] PasswordError),
     #[error("{0}")]
     Invalid(String),
+    /// Over one of the domain's limits: nothing was written.
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl DbError {
@@ -194,6 +205,7 @@ impl DbError {
             DbError::NotFound(_) => exit::NOUSER,
             DbError::NotEmpty(..) => exit::DATAERR,
             DbError::Address(_) | DbError::Password(_) | DbError::Invalid(_) => exit::DATAERR,
+            DbError::Limit(_) => exit::CANTCREAT,
         }
     }
 
