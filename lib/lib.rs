@@ -18,6 +18,8 @@ pub mod proto;
 pub mod stats;
 pub mod sys;
 
+pub mod admin;
+pub mod admind;
 pub mod authd;
 pub mod ctl;
 pub mod imapc;

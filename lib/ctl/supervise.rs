@@ -31,6 +31,7 @@ pub const DAEMONS: &[&str] = &[
     "kmp-pop3d",
     "kmp-imapd",
     "kmp-sieved",
+    "kmp-admind",
 ];
 
 /// The supervisor's own pid file name.

@@ -451,7 +451,7 @@ fn read_hidden(prompt: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, CtlError> {
 }
 
 /// What happened to a deleted user's Maildir.
-pub(super) enum MailFate {
+pub(crate) enum MailFate {
     Removed,
     Kept,
     Absent,
@@ -462,7 +462,7 @@ pub(super) enum MailFate {
 
 /// Removes a deleted user's Maildir, folders and all. A directory that does
 /// not look like a Maildir (a --mail-path typed wrong) is left alone.
-pub(super) fn remove_maildir(mail: &Path) -> MailFate {
+pub(crate) fn remove_maildir(mail: &Path) -> MailFate {
     if !mail.exists() {
         return MailFate::Absent;
     }
@@ -518,7 +518,7 @@ fn print_deleted(
     );
 }
 
-fn user_json(u: &User, mail_root: &std::path::Path) -> serde_json::Value {
+pub(crate) fn user_json(u: &User, mail_root: &std::path::Path) -> serde_json::Value {
     json!({
         "address": u.address,
         "state": u.state.name(),

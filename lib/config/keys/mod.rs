@@ -4,6 +4,7 @@
 
 use std::sync::LazyLock;
 
+mod admind;
 mod authd;
 mod imapd;
 mod local;
@@ -86,6 +87,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         webmail::KEYS,
         sieve::KEYS,
         sieved::KEYS,
+        admind::KEYS,
     ]
     .concat()
 });
