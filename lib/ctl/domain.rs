@@ -325,7 +325,10 @@ pub fn show_text(v: &crate::admin::DomainView) -> String {
         if v.admins.is_empty() { "none".into() } else { v.admins.join(", ") },
         used(v.usage.forwards, l.max_forwards),
         limit_text(l.max_lists, false),
-        size_text(v.usage.quota_bytes),
+        match v.usage.quota_bytes {
+            0 => "0".to_string(),
+            n => size_text(n),
+        },
         limit_text(l.max_quota_bytes, true),
         limit_text(l.max_user_quota_bytes, true),
         limit_text(l.max_message_bytes, true),
