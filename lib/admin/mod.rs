@@ -94,29 +94,57 @@ pub fn admin_del(db: &Lmdb, domain: &str, who: &Address) -> Result<Domain, DbErr
 
 /// A change of a domain's defaults and limits: what is given changes, `null`
 /// (or `none` on the command line) removes a limit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DomainPatch {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_bytes: Option<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_messages: Option<u64>,
-    #[serde(default, deserialize_with = "some")]
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_users: Option<Option<u64>>,
-    #[serde(default, deserialize_with = "some")]
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_aliases: Option<Option<u64>>,
-    #[serde(default, deserialize_with = "some")]
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_lists: Option<Option<u64>>,
-    #[serde(default, deserialize_with = "some")]
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_forwards: Option<Option<u64>>,
-    #[serde(default, deserialize_with = "some")]
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_quota_bytes: Option<Option<u64>>,
-    #[serde(default, deserialize_with = "some")]
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_user_quota_bytes: Option<Option<u64>>,
-    #[serde(default, deserialize_with = "some")]
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_message_bytes: Option<Option<u64>>,
     /// The services the domain's users may use (all others are refused).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<Access>>,
 }
 
@@ -174,7 +202,7 @@ pub fn domain_set(db: &Lmdb, domain: &str, p: &DomainPatch) -> Result<Domain, Db
 }
 
 /// A domain as `kmpctl domain show --json` and the API show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DomainView {
     pub domain: String,
     pub unicode: String,
@@ -185,7 +213,7 @@ pub struct DomainView {
     pub created: String,
     pub admins: Vec<String>,
     pub limits: Limits,
-    pub services: Vec<&'static str>,
+    pub services: Vec<String>,
     pub usage: Usage,
 }
 
@@ -204,7 +232,12 @@ pub fn domain_view(db: &Lmdb, name: &str) -> Result<DomainView, DbError> {
         quota_messages: d.quota_messages,
         created: crate::ctl::db::iso_time(d.created),
         admins: d.admins.clone(),
-        services: d.limits.allowed_names(),
+        services: d
+            .limits
+            .allowed_names()
+            .into_iter()
+            .map(String::from)
+            .collect(),
         limits: d.limits,
         usage,
         domain: d.name,

@@ -120,6 +120,9 @@ pub struct UserPatch {
     /// A new password (a password reset).
     #[serde(default)]
     pub password: Option<String>,
+    /// Or a new password already hashed (kmpctl --remote hashes locally).
+    #[serde(default)]
+    pub password_hash: Option<String>,
 }
 
 /// `POST /v1/aliases`.
@@ -292,6 +295,9 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
         (["users", a], Get) => Call::User(address(a)?),
         (["users", a], Patch) => {
             let patch: UserPatch = json(body)?;
+            if patch.password.is_some() && patch.password_hash.is_some() {
+                return Err(ApiError::bad("give password or password_hash, not both"));
+            }
             if patch == UserPatch::default() {
                 return Err(ApiError::bad("nothing to change"));
             }

@@ -112,7 +112,10 @@ pub fn execute(db: &Lmdb, mail_root: &Path, c: &Caller, call: Call) -> Result<Va
                 ));
             }
             db.add_user(&u).map_err(db_error)?;
-            Ok(json!({"added": user_json(&u, mail_root)}))
+            Ok(
+                json!({"added": {"user": u.address, "mail_path": u.maildir(mail_root),
+                "reused_mail": false}}),
+            )
         }
         Call::UserSet {
             address,
@@ -168,7 +171,17 @@ fn set_user(
     p: UserPatch,
     forwards: Option<Vec<Address>>,
 ) -> Result<Value, ApiError> {
-    let hash = p.password.as_deref().map(hash).transpose()?;
+    let hash = match (&p.password, &p.password_hash) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad("give password or password_hash, not both"))
+        }
+        (Some(pw), None) => Some(hash(pw)?),
+        (None, Some(h)) => {
+            password::check_hash(h).map_err(|e| ApiError::bad(e.to_string()))?;
+            Some(h.clone())
+        }
+        (None, None) => None,
+    };
     if let Some(f) = &forwards {
         let keep = p.keep_copy.unwrap_or(false);
         if !keep && f.iter().any(|t| t.key() == addr.key()) {

@@ -337,7 +337,7 @@ pub fn show_text(v: &crate::admin::DomainView) -> String {
 }
 
 /// The change `domain set` asks for.
-fn patch_of(a: &SetArgs) -> Result<crate::admin::DomainPatch, CtlError> {
+pub(crate) fn patch_of(a: &SetArgs) -> Result<crate::admin::DomainPatch, CtlError> {
     let usage = |e: String| CtlError::new(exit::USAGE, e);
     let count = |s: &Option<String>, flag: &str| -> Result<Option<Option<u64>>, CtlError> {
         s.as_deref()

@@ -13,6 +13,7 @@ pub mod import;
 pub mod init;
 pub mod output;
 pub mod queue;
+pub mod remote;
 pub mod service;
 pub mod setup;
 pub mod sieve;
@@ -41,6 +42,8 @@ pub struct Cli {
     /// Print JSON for scripts instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: remote::RemoteArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -171,7 +174,22 @@ pub fn run(cli: Cli) -> i32 {
         config_path: cli.config,
         json: cli.json,
     };
-    let result = match cli.command {
+    let result = match cli.remote.remote.clone() {
+        Some(url) => remote::run(&ctx, &cli.remote, &url, cli.command),
+        None => local(ctx, cli.command),
+    };
+    match result {
+        Ok(()) => crate::exit::OK,
+        Err(e) => {
+            eprintln!("kmpctl: {}", e.message);
+            e.code
+        }
+    }
+}
+
+/// Runs a command on this host.
+fn local(ctx: Ctx, command: Command) -> CtlResult {
+    match command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Check => check::run(&ctx),
         Command::Config(a) => config::run(&ctx, a),
@@ -190,12 +208,5 @@ pub fn run(cli: Cli) -> i32 {
         Command::Export(a) => export::run(&ctx, a),
         Command::Ban(a) => ban::run(&ctx, a),
         Command::Sieve(a) => sieve::run(&ctx, a),
-    };
-    match result {
-        Ok(()) => crate::exit::OK,
-        Err(e) => {
-            eprintln!("kmpctl: {}", e.message);
-            e.code
-        }
     }
 }

@@ -134,7 +134,7 @@ impl Limits {
 }
 
 /// What a domain has now, against its limits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub users: u64,
     pub aliases: u64,
