@@ -25,6 +25,7 @@ pub mod ctl;
 pub mod imapc;
 pub mod imapd;
 pub mod inject;
+pub mod lists;
 pub mod local;
 pub mod maildir;
 pub mod mime;

@@ -436,6 +436,7 @@ impl Authd {
                         address: a.address,
                         targets: a.targets,
                     },
+                    Resolved::List(list, role) => Entry::List { list, role },
                     Resolved::NotFound => Entry::NotFound,
                 },
                 local_domain,

@@ -102,16 +102,19 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
 fn report(ctx: &Ctx, what: &str, n: &Counts, secs: Option<f64>) {
     let rate = secs.map(|s| (n.users as f64 / s.max(1e-6)).round());
     let v = serde_json::json!({
-        what: {"domains": n.domains, "users": n.users, "aliases": n.aliases},
+        what: {"domains": n.domains, "users": n.users, "aliases": n.aliases, "lists": n.lists},
         "seconds": secs,
         "users_per_second": rate,
     });
-    let counts = format!(
+    let mut counts = format!(
         "{}, {}, {}",
         count(n.domains, "domain", "domains"),
         count(n.users, "user", "users"),
         count(n.aliases, "alias", "aliases")
     );
+    if n.lists > 0 {
+        counts += &format!(", {}", count(n.lists, "list", "lists"));
+    }
     let text = match rate {
         Some(r) => format!(
             "{what} {counts} in {:.2}s ({r:.0} users/s)\n",

@@ -182,6 +182,9 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                 count(r.users.len() as u64, "user", "users"),
                 count(r.aliases as u64, "alias", "aliases")
             );
+            for l in &r.lists {
+                text.push_str(&format!("deleted list {}\n", l.address));
+            }
             let mut failed = Vec::new();
             let mut removed = 0u64;
             if !keep_mail {
@@ -193,6 +196,15 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                             failed.push(format!("{}: {e}", mail.display()))
                         }
                         _ => {}
+                    }
+                }
+                // Its lists' state (members, held posts, archives).
+                if !r.lists.is_empty() {
+                    let dir = paths.mail.join(&name).join(crate::lists::LISTS_DIR);
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        if e.kind() != std::io::ErrorKind::NotFound {
+                            failed.push(format!("{}: {e}", dir.display()));
+                        }
                     }
                 }
                 // The domain's own directory, when nothing else is left in it.
@@ -214,6 +226,7 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             print_value(
                 ctx.json,
                 &json!({"deleted": {"domain": name, "users": r.users.len(), "aliases": r.aliases,
+                    "lists": r.lists.iter().map(|l| l.address.clone()).collect::<Vec<_>>(),
                     "maildirs_removed": removed, "unlinked": changes}}),
                 &text,
             );

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod export;
 pub mod import;
 pub mod init;
+pub mod list;
 pub mod output;
 pub mod queue;
 pub mod remote;
@@ -73,6 +74,8 @@ pub enum Command {
     User(user::Args),
     /// Aliases and catch-alls: add, del, list.
     Alias(alias::Args),
+    /// Mailing lists: add, del, list, show, set, members, subscribe, unsubscribe, mods, held, approve, reject.
+    List(list::Args),
     /// The whole user database as text: dump, load.
     Db(db::Args),
     /// Bans kept by kmp-authd: list, add, del.
@@ -203,6 +206,7 @@ fn local(ctx: Ctx, command: Command) -> CtlResult {
         Command::Domain(a) => domain::run(&ctx, a),
         Command::User(a) => user::run(&ctx, a),
         Command::Alias(a) => alias::run(&ctx, a),
+        Command::List(a) => list::run(&ctx, a),
         Command::Db(a) => db::run(&ctx, a),
         Command::Import(a) => import::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),

@@ -118,6 +118,13 @@ pub enum Entry {
         address: String,
         targets: Vec<String>,
     },
+    /// One of a mailing list's addresses: the list's record, and which of
+    /// its addresses (`role`: post, owner, bounce-ARG, ...) was asked for.
+    List {
+        list: crate::lists::List,
+        #[serde(flatten)]
+        role: crate::lists::Role,
+    },
     /// Nothing by that name.
     NotFound,
 }

@@ -48,6 +48,8 @@ pub struct Settings {
     pub quota_warning_percent: u64,
     /// The Sieve scripts run at delivery.
     pub sieve: super::sieve::SieveSettings,
+    /// Mailing lists' distribution.
+    pub lists: crate::lists::distribute::Settings,
 }
 
 impl Settings {
@@ -60,6 +62,7 @@ impl Settings {
             max_alias_depth: cfg.usize("local.max_alias_depth"),
             quota_warning_percent: cfg.u64("local.quota_warning_percent"),
             sieve: super::sieve::SieveSettings::from_config(cfg),
+            lists: crate::lists::distribute::Settings::from_config(cfg),
         }
     }
 }
@@ -134,6 +137,8 @@ struct Plan {
     settled: Option<Status>,
     remote: Vec<String>,
     refused: Vec<(String, Refusal)>,
+    /// Mailing-list addresses reached (see `crate::lists::distribute`).
+    lists: Vec<super::resolve::ListHit>,
 }
 
 /// Times of the phases, for `delays=a/b/c/d`.
@@ -206,6 +211,9 @@ pub fn run_job(
         plans.push(plan);
     }
     times.resolved_ms = clock.now_ms();
+    lists(
+        settings, dir, clock, job, file, size, &mut plans, &work, &times,
+    );
 
     // Preparation: Maildirs exist, quotas allow.
     let prefix_len = header::prefix(&job.sender, None).len() as u64 + 64;
@@ -304,6 +312,73 @@ pub fn run_job(
     }
 }
 
+/// Mailing lists: each recipient that reached a list's address is served
+/// by `crate::lists::distribute` (a post distributed, held or refused; mail
+/// for the list's people). Its result settles the recipient when nothing
+/// else is to be delivered for it, or when it is not a success (a
+/// temporary failure then retries everything; the list side does not
+/// repeat what it already did).
+#[allow(clippy::too_many_arguments)]
+fn lists(
+    settings: &Settings,
+    dir: &mut dyn Directory,
+    clock: &Clock,
+    job: &Job,
+    file: &File,
+    size: u64,
+    plans: &mut [Plan],
+    work: &[Work],
+    times: &Times,
+) {
+    use crate::lists::distribute::{self, Outcome as ListOutcome};
+    let mut raw: Option<Vec<u8>> = None;
+    for (i, plan) in plans.iter_mut().enumerate() {
+        if plan.settled.is_some() || plan.lists.is_empty() {
+            continue;
+        }
+        if raw.is_none() {
+            match sieve::read_message(file, size) {
+                Ok(b) => raw = Some(b),
+                Err(e) => {
+                    plan.settled = Some(Status::io("cannot read the message", &e));
+                    continue;
+                }
+            }
+        }
+        let m = distribute::Message {
+            qid: &job.qid,
+            sender: &job.sender,
+            raw: raw.as_deref().unwrap_or_default(),
+            arrived: job.arrived,
+            now: clock.now(),
+        };
+        let others = !plan.remote.is_empty() || work.iter().any(|w| w.rcpts.contains(&i));
+        for hit in &plan.lists {
+            let d = distribute::handle(&settings.lists, dir, hit, &m);
+            let st = Status {
+                outcome: match d.outcome {
+                    ListOutcome::Sent => Outcome::Sent,
+                    ListOutcome::Deferred => Outcome::Deferred,
+                    ListOutcome::Bounced => Outcome::Bounced,
+                },
+                dsn: d.dsn,
+                text: d.text,
+            };
+            if st.outcome == Outcome::Sent && others {
+                let r = &job.recipients[i].address;
+                let orig = (!hit.address.eq_ignore_ascii_case(r)).then_some(r.as_str());
+                log_line(job, &hit.address, orig, &st, &times_now(times, clock));
+            } else if plan
+                .settled
+                .as_ref()
+                .is_none_or(|s| s.outcome == Outcome::Sent)
+            {
+                plan.settled = Some(st);
+            }
+        }
+    }
+}
+
 /// The reply to a job that cannot be attempted at all (no message file, a
 /// broken frame): every recipient Deferred, so nothing is lost.
 pub fn defer_all(job: &Job, text: &str) -> JobReply {
@@ -340,6 +415,7 @@ fn plan_recipient(
         settled: None,
         remote: Vec::new(),
         refused: Vec::new(),
+        lists: Vec::new(),
     };
     if scan.received > settings.hop_limit {
         plan.settled = Some(Status::bounced(
@@ -382,7 +458,7 @@ fn plan_recipient(
             return plan;
         }
     };
-    if res.mailboxes.is_empty() && res.remote.is_empty() {
+    if res.mailboxes.is_empty() && res.remote.is_empty() && res.lists.is_empty() {
         plan.settled = Some(match res.refused.first() {
             Some((a, why)) => refusal(a, *why),
             None => Status::bounced("5.1.1", "alias without targets"),
@@ -422,6 +498,7 @@ fn plan_recipient(
     }
     plan.remote = res.remote;
     plan.refused = res.refused;
+    plan.lists = res.lists;
     plan
 }
 

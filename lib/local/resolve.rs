@@ -68,6 +68,18 @@ pub struct Resolution {
     pub remote: Vec<String>,
     /// Local addresses that cannot take mail.
     pub refused: Vec<(String, Refusal)>,
+    /// Addresses of mailing lists (a post, a request, a bounce): what
+    /// becomes of the message there is `crate::lists::distribute`'s business.
+    pub lists: Vec<ListHit>,
+}
+
+/// One mailing-list address a recipient reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListHit {
+    /// The address as reached.
+    pub address: String,
+    pub list: crate::lists::List,
+    pub role: crate::lists::Role,
 }
 
 /// Resolves `address`, following aliases and forwards at most `max_depth` levels deep.
@@ -173,6 +185,26 @@ impl Walk<'_> {
                 Ok(())
             }
             Entry::User { user } => self.user(k, user, depth),
+            // Mail to a list's owners goes to them as to an alias's targets.
+            Entry::List { list, role }
+                if role == crate::lists::Role::Owner && !list.owners.is_empty() =>
+            {
+                self.chain.push(Link { key: k, user: None });
+                let r = list
+                    .owners
+                    .iter()
+                    .try_for_each(|t| self.visit(t, depth + 1));
+                self.chain.pop();
+                r
+            }
+            Entry::List { list, role } => {
+                self.out.lists.push(ListHit {
+                    address: address.to_string(),
+                    list,
+                    role,
+                });
+                Ok(())
+            }
             Entry::Alias { targets, .. } => {
                 self.chain.push(Link { key: k, user: None });
                 let r = targets.iter().try_for_each(|t| self.visit(t, depth + 1));

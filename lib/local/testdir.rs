@@ -11,6 +11,8 @@ pub struct Mem {
     pub users: HashMap<String, UserInfo>,
     pub aliases: HashMap<String, Vec<String>>,
     pub domains: Vec<String>,
+    /// Mailing lists by lower-case address.
+    pub lists: HashMap<String, crate::lists::List>,
     pub down: bool,
     pub asked: usize,
 }
@@ -52,6 +54,11 @@ impl Mem {
         self
     }
 
+    pub fn list(mut self, l: crate::lists::List) -> Mem {
+        self.lists.insert(key(&l.address), l);
+        self
+    }
+
     pub fn alias(mut self, a: &str, t: &[&str]) -> Mem {
         self.aliases
             .insert(a.into(), t.iter().map(|s| s.to_string()).collect());
@@ -78,6 +85,19 @@ impl Directory for Mem {
             Entry::Alias {
                 address: a.clone(),
                 targets: t.clone(),
+            }
+        } else if let Some(l) = self.lists.get(&a) {
+            Entry::List {
+                list: l.clone(),
+                role: crate::lists::Role::Post,
+            }
+        } else if let Some((l, role)) = crate::lists::address::forms(local)
+            .into_iter()
+            .find_map(|(b, r)| Some((self.lists.get(&format!("{b}@{domain}"))?, r)))
+        {
+            Entry::List {
+                list: l.clone(),
+                role,
             }
         } else {
             Entry::NotFound

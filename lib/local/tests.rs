@@ -33,6 +33,7 @@ impl Fixture {
             max_alias_depth: 10,
             quota_warning_percent: 90,
             sieve: super::sieve::SieveSettings::none(),
+            lists: crate::lists::distribute::Settings::new(root.path().join("mail")),
         };
         Fixture {
             senders: Default::default(),
@@ -551,4 +552,110 @@ fn twenty_mailboxes_share_one_file_in_parallel_and_a_retry_finds_them_all() {
         .map(|u| fs::read_dir(fx.maildir(u).join("tmp")).unwrap().count())
         .sum();
     assert_eq!(tmp_left, 0);
+}
+
+mod lists {
+    use super::*;
+    use crate::lists::store::{Member, Store};
+    use crate::lists::{held, List, Policy};
+    use std::os::unix::fs::MetadataExt;
+
+    fn list(fx: &Fixture, members: &[&str]) -> List {
+        let mut l = List::new(
+            &crate::userdb::Address::parse("news@example.test").unwrap(),
+            1,
+        );
+        l.subject_prefix = "[news]".into();
+        l.archive = true;
+        let st = Store::open(&l.state_dir(&fx.settings.mail_root)).unwrap();
+        for m in members {
+            st.subscribe(&Member::new(m, 1)).unwrap();
+        }
+        l
+    }
+
+    #[test]
+    fn a_post_is_one_file_linked_into_every_member_and_the_archive() {
+        let fx = Fixture::new();
+        let users: Vec<String> = (0..20).map(|i| format!("u{i}@example.test")).collect();
+        let mut refs: Vec<&str> = users.iter().map(String::as_str).collect();
+        refs.push("sender@other.test");
+        let l = list(&fx, &refs[..20]);
+        let mut d = Mem::new().list(l.clone());
+        for u in &users {
+            d = d.user(u, &[], false, true);
+        }
+        // A non-member: held, nothing delivered.
+        let r = fx.run(&mut d, "QL1", &["news@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+        assert!(r.results[0].text.contains("held"), "{r:?}");
+        let state = l.state_dir(&fx.settings.mail_root);
+        assert_eq!(held::list(&state).unwrap().len(), 1);
+        assert!(messages(&fx.maildir("u0@example.test")).is_empty());
+        // A member posts: every member and the archive get the same inode.
+        let mut sender = Member::new("sender@other.test", 1);
+        sender.nomail = true;
+        Store::open(&state).unwrap().subscribe(&sender).unwrap();
+        let mut d2 = Mem::new().list(l.clone());
+        for u in &users {
+            d2 = d2.user(u, &[], false, true);
+        }
+        let r = fx.run(&mut d2, "QL2", &["news@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+        assert!(r.results[0].text.contains("distributed"), "{r:?}");
+        let mut inodes = std::collections::HashSet::new();
+        for u in &users {
+            let m = messages(&fx.maildir(u));
+            assert_eq!(m.len(), 1, "{u}");
+            inodes.insert(fs::metadata(&m[0]).unwrap().ino());
+        }
+        let arch = messages(&state.join("archive"));
+        assert_eq!(arch.len(), 1);
+        inodes.insert(fs::metadata(&arch[0]).unwrap().ino());
+        assert_eq!(inodes.len(), 1);
+        let text = fs::read_to_string(&arch[0]).unwrap();
+        assert!(text.contains("List-Id: <news.example.test>\n"), "{text}");
+        assert!(text.contains("Subject: [news] hello\n"), "{text}");
+        assert!(
+            text.starts_with(
+                "Return-Path: <news-owner@example.test>\nDelivered-To: news@example.test\n"
+            ),
+            "{text}"
+        );
+        // The same job again (a retry): no second copy.
+        let r = fx.run(&mut d2, "QL2", &["news@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent);
+        assert_eq!(messages(&fx.maildir("u0@example.test")).len(), 1);
+        // Its own copy coming back is dropped.
+        let back = fs::read(&arch[0]).unwrap();
+        let r = fx.run(&mut d2, "QL3", &["news@example.test"], &back);
+        assert!(r.results[0].text.contains("loop"), "{r:?}");
+        assert_eq!(messages(&fx.maildir("u0@example.test")).len(), 1);
+    }
+
+    #[test]
+    fn a_member_leading_back_to_the_list_is_skipped_and_refusals_bounce() {
+        let fx = Fixture::new();
+        let mut l = list(&fx, &["loop@example.test", "a@example.test"]);
+        l.policy = Policy::Open;
+        l.max_size = 10;
+        let mut d = Mem::new()
+            .list(l.clone())
+            .alias("loop@example.test", &["news@example.test"])
+            .user("a@example.test", &[], false, true);
+        let r = fx.run(&mut d, "QL4", &["news@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Bounced, "{r:?}");
+        assert_eq!(r.results[0].dsn, "5.3.4");
+        l.max_size = 0;
+        let mut d = Mem::new()
+            .list(l)
+            .alias("loop@example.test", &["news@example.test"])
+            .user("a@example.test", &[], false, true);
+        let r = fx.run(&mut d, "QL5", &["news@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Sent, "{r:?}");
+        assert_eq!(messages(&fx.maildir("a@example.test")).len(), 1);
+        // news-owner@ without owners: nobody to take it.
+        let r = fx.run(&mut d, "QL6", &["news-owner@example.test"], MSG);
+        assert_eq!(r.results[0].outcome, Outcome::Bounced, "{r:?}");
+    }
 }

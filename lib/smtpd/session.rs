@@ -670,6 +670,8 @@ impl Session {
                 Entry::Alias { targets, .. } => {
                     targets.iter().any(|t| t.eq_ignore_ascii_case(&user))
                 }
+                // A list's owners may send as the list's addresses.
+                Entry::List { list, .. } => crate::lists::List::names(&list.owners, &user),
                 Entry::NotFound => false,
             },
             _ => false,
@@ -709,7 +711,7 @@ impl Session {
                 local_domain,
             }) => match entry {
                 Entry::User { user } if !user.active => Err(reply::MAILBOX_DISABLED),
-                Entry::User { .. } | Entry::Alias { .. } => Ok(()),
+                Entry::User { .. } | Entry::Alias { .. } | Entry::List { .. } => Ok(()),
                 Entry::NotFound if *local_domain => Err(reply::USER_UNKNOWN),
                 Entry::NotFound if may_relay => Ok(()),
                 Entry::NotFound => Err(reply::RELAY_DENIED),

@@ -9,7 +9,11 @@
 //!  "quota_messages":0,"state":"active","mail_path":"","forwards":[],"keep_copy":false,
 //!  "pop3_subfolders":false,"login_delay":0,"created":1764288000}
 //! {"type":"alias","address":"info@example.test","targets":["Bob@example.test"]}
+//! {"type":"list","address":"news@example.test","owners":["Bob@example.test"],"policy":"members",...}
 //! ```
+//!
+//! A list line is the list's record (see `crate::lists::List`); its members
+//! and held posts live in the list's own directory, not in the dump.
 //!
 //! (a user is one line; it is broken above only to fit). The header line is
 //! optional on load; empty lines and lines starting with `#` are skipped.
@@ -39,6 +43,7 @@ pub enum Record {
     Domain(Domain),
     User(User),
     Alias(Alias),
+    List(crate::lists::List),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -53,6 +58,7 @@ pub struct Counts {
     pub domains: u64,
     pub users: u64,
     pub aliases: u64,
+    pub lists: u64,
 }
 
 /// A load that failed, and where.
@@ -75,7 +81,12 @@ pub fn dump(db: &Lmdb, out: &mut dyn Write) -> Result<Counts, DbError> {
     serde_json::to_writer(&mut *out, &header).map_err(|e| DbError::Io(e.to_string()))?;
     out.write_all(b"\n").map_err(io)?;
     let mut line = Vec::with_capacity(512);
-    for (db_, kind) in [(db.domains, 0), (db.users, 1), (db.aliases, 2)] {
+    for (db_, kind) in [
+        (db.domains, 0),
+        (db.users, 1),
+        (db.aliases, 2),
+        (db.lists, 3),
+    ] {
         for kv in db_.iter(&t).map_err(|e| db.err(e))? {
             let (k, v) = kv.map_err(|e| db.err(e))?;
             let corrupt = |e: serde_json::Error| {
@@ -93,9 +104,13 @@ pub fn dump(db: &Lmdb, out: &mut dyn Write) -> Result<Counts, DbError> {
                     n.users += 1;
                     Record::User(serde_json::from_slice(v).map_err(corrupt)?)
                 }
-                _ => {
+                2 => {
                     n.aliases += 1;
                     Record::Alias(serde_json::from_slice(v).map_err(corrupt)?)
+                }
+                _ => {
+                    n.lists += 1;
+                    Record::List(serde_json::from_slice(v).map_err(corrupt)?)
                 }
             };
             line.clear();
@@ -122,12 +137,15 @@ pub fn load(
     let at = |line: u64| move |error: DbError| LoadError { line, error };
     let mut t = db.write().map_err(at(0))?;
     if replace {
-        for d in [db.domains, db.users, db.aliases] {
+        for d in [db.domains, db.users, db.aliases, db.lists] {
             d.clear(&mut t).map_err(|e| at(0)(db.err(e)))?;
         }
     }
-    let mut last: [Option<Vec<u8>>; 3] = [None, None, None];
-    for (i, d) in [db.domains, db.users, db.aliases].into_iter().enumerate() {
+    let mut last: [Option<Vec<u8>>; 4] = [None, None, None, None];
+    for (i, d) in [db.domains, db.users, db.aliases, db.lists]
+        .into_iter()
+        .enumerate()
+    {
         last[i] = d
             .last(&t)
             .map_err(|e| at(0)(db.err(e)))?
@@ -220,6 +238,24 @@ pub fn load(
                 n.aliases += 1;
                 (db.aliases, record_key(a.domain(), a.local()), "alias")
             }
+            Record::List(mut l) => {
+                let a = Address::parse(&l.address).map_err(|e| err(e.into()))?;
+                need_domain(db, &t, a.domain()).map_err(&err)?;
+                l.address = a.to_string();
+                for x in l
+                    .owners
+                    .iter_mut()
+                    .chain(l.moderators.iter_mut())
+                    .chain(l.posters.iter_mut())
+                {
+                    *x = Address::parse(x).map_err(|e| err(e.into()))?.to_string();
+                }
+                value.clear();
+                // Invariant: our record types serialise infallibly.
+                serde_json::to_writer(&mut value, &l).expect("record serialises");
+                n.lists += 1;
+                (db.lists, record_key(a.domain(), a.local()), "list")
+            }
         };
         // Keys past the last one in their database are appended: LMDB then
         // fills pages instead of splitting them in half (a dump is in key
@@ -227,7 +263,8 @@ pub fn load(
         let slot = match kind {
             "domain" => 0,
             "user" => 1,
-            _ => 2,
+            "alias" => 2,
+            _ => 3,
         };
         let flags = if last[slot].as_ref().is_none_or(|l| key > *l) {
             heed::PutFlags::APPEND
@@ -327,7 +364,8 @@ mod tests {
             ("{\"type\":\"user\",\"address\":\"u@nowhere.test\"}\n", 1, "domain nowhere.test"),
             ("{\"type\":\"domain\",\"name\":\"new.test\"}\n{\"type\":\"user\",\"address\":\"u@new.test\",\"password\":\"plain\"}\n", 2, "not a usable hash"),
             ("{\"type\":\"user\",\"address\":\"BOB@example.test\"}\n", 1, "exists"),
-            ("{\"type\":\"list\",\"address\":\"l@example.test\"}\n", 1, "not a valid record"),
+            ("{\"type\":\"list\",\"owners\":[]}\n", 1, "not a valid record"),
+            ("{\"type\":\"list\",\"address\":\"l@nowhere.test\"}\n", 1, "domain nowhere.test"),
             ("garbage\n", 1, "not a valid record"),
             ("{\"kmpromail\":\"queue\",\"version\":1}\n", 1, "not a userdb dump"),
         ] {
@@ -342,6 +380,42 @@ mod tests {
         let n = load(&db, &mut SAMPLE.as_bytes(), true, &mut |_| {}).unwrap();
         assert_eq!(n.users, 2);
         assert_eq!(db.users(None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn lists_are_dumped_and_loaded_with_their_record() {
+        let (_d, db) = fresh();
+        load(&db, &mut SAMPLE.as_bytes(), false, &mut |_| {}).unwrap();
+        let line = "{\"type\":\"list\",\"address\":\"News@EXAMPLE.test\",\"owners\":[\"bob@Example.Test\"],\"policy\":\"announce\"}\n";
+        let n = load(&db, &mut line.as_bytes(), false, &mut |_| {}).unwrap();
+        assert_eq!(n.lists, 1);
+        let mut out = Vec::new();
+        let c = dump(&db, &mut out).unwrap();
+        assert_eq!(c.lists, 1);
+        let text = String::from_utf8(out).unwrap();
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.starts_with("{\"type\":\"list\",\"address\":\"News@example.test\""),
+            "{last}"
+        );
+        assert!(last.contains("\"owners\":[\"bob@example.test\"]"), "{last}");
+        let (_d2, db2) = fresh();
+        load(&db2, &mut text.as_bytes(), false, &mut |_| {}).unwrap();
+        let mut again = Vec::new();
+        dump(&db2, &mut again).unwrap();
+        assert_eq!(String::from_utf8(again).unwrap(), text);
+        // The list's name is taken for users and aliases, and its role addresses too.
+        let e = load(
+            &db,
+            &mut "{\"type\":\"list\",\"address\":\"news@example.test\"}\n".as_bytes(),
+            false,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("list news@example.test exists"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! | `domains` | domain (A-label)           | [`Domain`]       |
 //! | `users`   | `domain NUL lower(local)`  | [`User`]         |
 //! | `aliases` | `domain NUL lower(local)`; `domain NUL` is the catch-all | [`Alias`] |
-//! | `lists`   | reserved for mailing lists | —                |
+//! | `lists`   | `domain NUL lower(local)`  | [`crate::lists::List`] |
 //!
 //! Readers (kmp-authd) open a read transaction per request and so see every
 //! committed write at once. Writers (kmpctl) check everything first and then
@@ -22,6 +22,7 @@ use heed::{CommitOrAbort, Env, MdbError, PutFlags, RoTxn, RwTxn, WithoutTls};
 use super::address::{domain_prefix, key_of, normalize_domain, Address};
 use super::limits::Usage;
 use super::{Alias, DbError, Directory, Domain, Resolved, User};
+use crate::lists::List;
 
 /// The largest the database may grow: address space reserved, not disk used
 /// (about 40 million users).
@@ -40,7 +41,6 @@ pub struct Lmdb {
     pub(crate) domains: Db,
     pub(crate) users: Db,
     pub(crate) aliases: Db,
-    #[allow(dead_code)]
     pub(crate) lists: Db,
     dir: PathBuf,
 }
@@ -58,6 +58,8 @@ pub struct Removed {
 pub struct DomainDeleted {
     pub users: Vec<User>,
     pub aliases: usize,
+    /// Its lists (for their state directories).
+    pub lists: Vec<List>,
     pub unlinked: Vec<Unlinked>,
 }
 
@@ -269,6 +271,7 @@ impl Lmdb {
             addr,
             |a| self.get_json(t, self.users, &a.key()),
             |a| self.get_json(t, self.aliases, &a.key()),
+            |a| self.get_json(t, self.lists, &a.key()),
             |d| self.get_json(t, self.domains, d.as_bytes()),
         )
     }
@@ -432,8 +435,16 @@ impl Lmdb {
         if (removed.users > 0 || removed.aliases > 0) && !force {
             return Err(DbError::NotEmpty(name, removed.users, removed.aliases));
         }
+        let lists: Vec<List> = self.all_json(&t, self.lists, &p)?;
+        if !lists.is_empty() && !force {
+            let n = lists.len();
+            return Err(DbError::HasLists(
+                name,
+                format!("{n} {}", if n == 1 { "list" } else { "lists" }),
+            ));
+        }
         let users: Vec<User> = self.all_json(&t, self.users, &p)?;
-        for db in [self.users, self.aliases] {
+        for db in [self.users, self.aliases, self.lists] {
             let keys: Vec<Vec<u8>> = db
                 .prefix_iter(&t, &p)
                 .map_err(|e| self.err(e))?
@@ -452,6 +463,7 @@ impl Lmdb {
         Ok(DomainDeleted {
             users,
             aliases: removed.aliases,
+            lists,
             unlinked,
         })
     }
@@ -487,7 +499,102 @@ impl Lmdb {
         if let Some(a) = self.get_json::<Alias>(t, self.aliases, &addr.key())? {
             return Err(DbError::Exists(format!("alias {}", a.address)));
         }
+        let mut get = |a: &Address| self.get_json::<List>(t, self.lists, &a.key());
+        if let Some((l, role)) = super::find_list(addr, &mut get)? {
+            return Err(DbError::Exists(match role {
+                crate::lists::Role::Post => format!("list {}", l.address),
+                r => format!("{addr}, the {} address of list {},", r.keyword(), l.address),
+            }));
+        }
         Ok(())
+    }
+
+    // ---- lists ----
+
+    /// Every list, or a domain's, in order.
+    pub fn lists(&self, domain: Option<&str>) -> Result<Vec<List>, DbError> {
+        let t = self.read()?;
+        let prefix = match domain {
+            Some(d) => domain_prefix(&normalize_domain(d)?),
+            None => Vec::new(),
+        };
+        self.all_json(&t, self.lists, &prefix)
+    }
+
+    /// Adds a list. Its address and its role addresses (`-owner`,
+    /// `-request`, ...) may be no user's or alias's, and no other list may
+    /// answer at its address.
+    pub fn add_list(&self, l: &List) -> Result<(), DbError> {
+        let addr = Address::parse(&l.address)?;
+        let mut t = self.write()?;
+        self.check_new_name(&t, &addr)?;
+        for (_, role) in crate::lists::address::FIXED {
+            let local = crate::lists::address::local_of(addr.local(), role);
+            let a = Address::from_parts(&local, addr.domain());
+            if let Some(u) = self.get_json::<User>(&t, self.users, &a.key())? {
+                return Err(DbError::Exists(format!(
+                    "user {} (the list's {} address)",
+                    u.address,
+                    role.keyword()
+                )));
+            }
+            if let Some(x) = self.get_json::<Alias>(&t, self.aliases, &a.key())? {
+                return Err(DbError::Exists(format!(
+                    "alias {} (the list's {} address)",
+                    x.address,
+                    role.keyword()
+                )));
+            }
+        }
+        // A list already at one of this list's role addresses.
+        for other in self.all_json::<List>(&t, self.lists, &domain_prefix(addr.domain()))? {
+            let forms = crate::lists::address::forms(other.local());
+            if let Some((_, role)) = forms
+                .iter()
+                .find(|(base, _)| base.eq_ignore_ascii_case(addr.local()))
+            {
+                return Err(DbError::Exists(format!(
+                    "list {} (at what would be the new list's {} address)",
+                    other.address,
+                    role.keyword()
+                )));
+            }
+        }
+        self.put_json(&mut t, self.lists, &addr.key(), l, false)
+            .map_err(|e| match e {
+                DbError::Exists(_) => DbError::Exists(format!("list {addr}")),
+                e => e,
+            })?;
+        self.commit(t)
+    }
+
+    /// Changes a list's record in place; returns the new record.
+    pub fn update_list(
+        &self,
+        addr: &Address,
+        f: impl FnOnce(&mut List) -> Result<(), DbError>,
+    ) -> Result<List, DbError> {
+        let mut t = self.write()?;
+        let mut l: List = self
+            .get_json(&t, self.lists, &addr.key())?
+            .ok_or_else(|| DbError::NotFound(format!("no list {addr}")))?;
+        f(&mut l)?;
+        self.put_json(&mut t, self.lists, &addr.key(), &l, true)?;
+        self.commit(t)?;
+        Ok(l)
+    }
+
+    /// Deletes a list's record; returns it.
+    pub fn del_list(&self, addr: &Address) -> Result<List, DbError> {
+        let mut t = self.write()?;
+        let l: List = self
+            .get_json(&t, self.lists, &addr.key())?
+            .ok_or_else(|| DbError::NotFound(format!("no list {addr}")))?;
+        self.lists
+            .delete(&mut t, &addr.key())
+            .map_err(|e| self.err(e))?;
+        self.commit(t)?;
+        Ok(l)
     }
 
     /// Changes a user in place; returns the new record.
@@ -738,6 +845,11 @@ impl Directory for Lmdb {
     fn alias(&self, addr: &Address) -> Result<Option<Alias>, DbError> {
         let t = self.read()?;
         self.get_json(&t, self.aliases, &addr.key())
+    }
+
+    fn list(&self, addr: &Address) -> Result<Option<List>, DbError> {
+        let t = self.read()?;
+        self.get_json(&t, self.lists, &addr.key())
     }
 
     fn version(&self) -> u64 {
@@ -1036,5 +1148,84 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(db.user(&a).unwrap().unwrap().quota_bytes, 10);
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+    use crate::lists::Role;
+
+    #[test]
+    fn list_names_never_collide_with_users_aliases_or_other_lists() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Lmdb::create(&d.path().join("db")).unwrap();
+        db.add_domain(&Domain {
+            name: "example.test".into(),
+            created: 1,
+            quota_bytes: 0,
+            quota_messages: 0,
+        })
+        .unwrap();
+        let p = |s: &str| Address::parse(s).unwrap();
+        db.add_user(&User::new(&p("bob@example.test"), 1)).unwrap();
+        db.add_user(&User::new(&p("dev-help@example.test"), 1))
+            .unwrap();
+        let list = |s: &str| List::new(&p(s), 1);
+        // Its name, or one of its role addresses, taken by a user.
+        for (name, what) in [
+            ("bob@example.test", "user bob@example.test"),
+            ("dev@example.test", "user dev-help@example.test"),
+        ] {
+            let e = db.add_list(&list(name)).unwrap_err();
+            assert!(e.to_string().contains(what), "{name}: {e}");
+        }
+        db.add_list(&list("News@example.test")).unwrap();
+        // And the other way round: users and aliases cannot take its addresses.
+        for name in [
+            "news@example.test",
+            "NEWS-owner@example.test",
+            "news-bounce-x=y.test@example.test",
+        ] {
+            let e = db.add_user(&User::new(&p(name), 1)).unwrap_err();
+            assert!(e.to_string().contains("News@example.test"), "{name}: {e}");
+            assert!(db.add_alias(&p(name), &[p("bob@example.test")]).is_err());
+        }
+        // Lists whose addresses overlap.
+        assert!(db.add_list(&list("news-request@example.test")).is_err());
+        db.add_list(&list("a-owner@example.test")).unwrap();
+        let e = db.add_list(&list("a@example.test")).unwrap_err();
+        assert!(e.to_string().contains("a-owner@example.test"), "{e}");
+        // Resolution: before the catch-all and plus-addressing.
+        db.add_alias(
+            &Address::parse_alias("@example.test").unwrap(),
+            &[p("bob@example.test")],
+        )
+        .unwrap();
+        let look = |s: &str| db.resolve(&p(s)).unwrap().0;
+        assert!(
+            matches!(look("news@example.test"), Resolved::List(l, Role::Post) if l.address == "News@example.test")
+        );
+        assert!(matches!(
+            look("news-unsubscribe@example.test"),
+            Resolved::List(_, Role::Unsubscribe)
+        ));
+        assert!(
+            matches!(look("news-bounce-Ann=x.test@example.test"), Resolved::List(_, Role::Bounce(a)) if a == "Ann=x.test")
+        );
+        assert!(matches!(look("other@example.test"), Resolved::Alias(_)));
+        // A domain with lists is deleted only with force, and takes them along.
+        let e = db.del_domain("example.test", false).unwrap_err();
+        assert!(
+            e.to_string().contains("user") || e.to_string().contains("list"),
+            "{e}"
+        );
+        db.del_user(&p("bob@example.test")).unwrap();
+        db.del_user(&p("dev-help@example.test")).unwrap();
+        let e = db.del_domain("example.test", false).unwrap_err();
+        assert!(e.to_string().contains("2 lists"), "{e}");
+        let gone = db.del_domain("example.test", true).unwrap();
+        assert_eq!(gone.lists.len(), 2);
+        assert!(db.lists(None).unwrap().is_empty());
     }
 }

@@ -1,4 +1,5 @@
-//! The user database: domains, users, aliases (and, later, mailing lists).
+//! The user database: domains, users, aliases and mailing lists' records
+//! (the lists' members and state live with each list, see `crate::lists`).
 //!
 //! Readers go through [`Directory`], the seam where LDAP can serve instead of
 //! LMDB. [`lmdb::Lmdb`] is the LMDB implementation; it also carries the write
@@ -159,6 +160,8 @@ pub struct Alias {
 pub enum Resolved {
     User(User),
     Alias(Alias),
+    /// A mailing list's address: its record and which of its addresses.
+    List(crate::lists::List, crate::lists::Role),
     NotFound,
 }
 
@@ -179,6 +182,8 @@ pub enum DbError {
     Exists(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("domain {0} still has {1}; use --force to delete them too")]
+    HasLists(String, String),
     #[error("domain {0} still has {n} and {m}; use --force to delete them too",
         n = plural(*.1, "user", "users"), m = plural(*.2, "alias", "aliases"))]
     NotEmpty(String, usize, usize),
@@ -203,7 +208,7 @@ impl DbError {
             DbError::Permission(_) => exit::NOPERM,
             DbError::Exists(_) => exit::CANTCREAT,
             DbError::NotFound(_) => exit::NOUSER,
-            DbError::NotEmpty(..) => exit::DATAERR,
+            DbError::NotEmpty(..) | DbError::HasLists(..) => exit::DATAERR,
             DbError::Address(_) | DbError::Password(_) | DbError::Invalid(_) => exit::DATAERR,
             DbError::Limit(_) => exit::CANTCREAT,
         }
@@ -230,20 +235,26 @@ pub trait Directory: Send + Sync {
     fn user(&self, addr: &Address) -> Result<Option<User>, DbError>;
     /// An alias by address, or a catch-all by `@domain`.
     fn alias(&self, addr: &Address) -> Result<Option<Alias>, DbError>;
+    /// A mailing list by its post address (local part matched without
+    /// regard to case). A directory without lists has none.
+    fn list(&self, _addr: &Address) -> Result<Option<crate::lists::List>, DbError> {
+        Ok(None)
+    }
     /// A number that changes whenever the directory does (LMDB's last
     /// transaction id); 0 when there is no such thing.
     fn version(&self) -> u64 {
         0
     }
 
-    /// Resolves a recipient: the user, else an alias, else plus-addressing
-    /// (`user+tag` → `user`, then its alias), else the domain's catch-all.
-    /// Also says whether the domain is ours.
+    /// Resolves a recipient: the user, else an alias, else a list's
+    /// address, else plus-addressing (`user+tag` → `user`, then its alias),
+    /// else the domain's catch-all. Also says whether the domain is ours.
     fn resolve(&self, addr: &Address) -> Result<(Resolved, bool), DbError> {
         resolve_with(
             addr,
             |a| self.user(a),
             |a| self.alias(a),
+            |a| self.list(a),
             |d| self.domain(d),
         )
     }
@@ -262,6 +273,7 @@ pub fn resolve_with(
     addr: &Address,
     mut user: impl FnMut(&Address) -> Result<Option<User>, DbError>,
     mut alias: impl FnMut(&Address) -> Result<Option<Alias>, DbError>,
+    mut list: impl FnMut(&Address) -> Result<Option<crate::lists::List>, DbError>,
     mut domain: impl FnMut(&str) -> Result<Option<Domain>, DbError>,
 ) -> Result<(Resolved, bool), DbError> {
     if domain(addr.domain())?.is_none() {
@@ -272,6 +284,11 @@ pub fn resolve_with(
     }
     if let Some(a) = alias(addr)? {
         return Ok((Resolved::Alias(a), true));
+    }
+    // A list's addresses come before plus-addressing and the catch-all, which
+    // would otherwise take `list-owner@` and the like.
+    if let Some((l, role)) = find_list(addr, &mut list)? {
+        return Ok((Resolved::List(l, role), true));
     }
     if let Some(base) = addr.without_detail(DETAIL_SEPARATOR) {
         if let Some(u) = user(&base)? {
@@ -285,6 +302,26 @@ pub fn resolve_with(
         return Ok((Resolved::Alias(a), true));
     }
     Ok((Resolved::NotFound, true))
+}
+
+/// The list `addr` is an address of, and which: the post address, else each
+/// reading of [`crate::lists::address::forms`] in turn.
+pub fn find_list(
+    addr: &Address,
+    list: &mut impl FnMut(&Address) -> Result<Option<crate::lists::List>, DbError>,
+) -> Result<Option<(crate::lists::List, crate::lists::Role)>, DbError> {
+    if addr.is_catch_all() {
+        return Ok(None);
+    }
+    if let Some(l) = list(addr)? {
+        return Ok(Some((l, crate::lists::Role::Post)));
+    }
+    for (local, role) in crate::lists::address::forms(addr.local()) {
+        if let Some(l) = list(&Address::from_parts(&local, addr.domain()))? {
+            return Ok(Some((l, role)));
+        }
+    }
+    Ok(None)
 }
 
 /// Seconds since the epoch, for `created`.

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 mod admind;
 mod authd;
 mod imapd;
+mod lists;
 mod local;
 mod paths;
 mod pop3d;
@@ -81,6 +82,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         smtpd::KEYS,
         send::KEYS,
         local::KEYS,
+        lists::KEYS,
         remote::KEYS,
         pop3d::KEYS,
         imapd::KEYS,

@@ -1,0 +1,577 @@
+//! kmp-local's part of a list: what happens when a recipient resolves to
+//! one of a list's addresses.
+//!
+//! A post ([`post`]): the policy decides ([`super::policy`]); a held post
+//! goes to the list's `held/`; a refused one bounces (kmp-send's DSN); a
+//! distributed one is rewritten once ([`super::rewrite`]) and then
+//!
+//! - written once and hard-linked into the INBOX of every local member
+//!   (and into the list's archive Maildir), through the same single-instance
+//!   fan-out as any delivery (`local::fanout`);
+//! - handed to the queue through kmp-inject for remote members, one
+//!   envelope per member with a VERP return path
+//!   `list-bounce-USER=DOMAIN@listdomain` so a bounce names the member
+//!   (`lists.verp`), or, with `lists.verp = false`, one envelope per domain
+//!   returning to `list-owner@`.
+//!
+//! Members are looked up through kmp-authd like any recipient (aliases and
+//! forwards followed); a member that leads back to this list is skipped
+//! with a log line, never sent to.
+//!
+//! Retries: a post's copies in Maildirs carry delivery ids
+//! (`QID.list.member`), and every remote member handed to the queue is
+//! marked in the list's store, so a delivery attempt repeated after a crash
+//! or a temporary failure adds no second copy; a post marked done is not
+//! distributed again.
+//!
+//! The other roles (requests, subscriptions, bounces, confirmations) are
+//! the subscription side's: until it handles one, the mail goes to the
+//! list's owners.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use super::held::{self, Held, APPROVED_HEADER};
+use super::policy::{self, Post, Verdict};
+use super::rewrite;
+use super::store::Store;
+use super::{List, Role};
+use crate::config::Config;
+use crate::local::fanout;
+use crate::local::resolve::{self, Directory, ListHit, ResolveError};
+use crate::maildir::{Maildir, Target};
+
+/// What the list side takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `paths.mail`: the lists' state is below it.
+    pub mail_root: PathBuf,
+    /// `lists.web_url`: the one-click unsubscription and archive pages.
+    pub web_url: String,
+    /// `lists.verp`: one envelope per remote member with a VERP return path.
+    pub verp: bool,
+    /// kmp-inject, and the configuration it is to read.
+    pub inject: PathBuf,
+    pub config: Option<PathBuf>,
+    pub max_depth: usize,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &Config) -> Settings {
+        Settings {
+            mail_root: cfg.path_of("paths.mail"),
+            web_url: cfg.str("lists.web_url").trim_end_matches('/').to_string(),
+            verp: cfg.bool("lists.verp"),
+            inject: crate::paths::Paths::new(cfg).program("kmp-inject"),
+            config: cfg.path().map(|p| p.to_path_buf()),
+            max_depth: cfg.usize("local.max_alias_depth"),
+        }
+    }
+
+    /// The defaults, with lists' state below `mail_root` (tests).
+    pub fn new(mail_root: PathBuf) -> Settings {
+        Settings {
+            mail_root,
+            web_url: String::new(),
+            verp: true,
+            inject: PathBuf::from("kmp-inject"),
+            config: None,
+            max_depth: 10,
+        }
+    }
+}
+
+/// What became of the list's recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    Deferred,
+    Bounced,
+}
+
+/// The recipient's result: outcome, RFC 3463 code, the log's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    pub outcome: Outcome,
+    pub dsn: &'static str,
+    pub text: String,
+}
+
+impl Done {
+    fn sent(text: impl Into<String>) -> Done {
+        Done {
+            outcome: Outcome::Sent,
+            dsn: "2.0.0",
+            text: text.into(),
+        }
+    }
+    fn deferred(text: impl Into<String>) -> Done {
+        Done {
+            outcome: Outcome::Deferred,
+            dsn: "4.3.0",
+            text: text.into(),
+        }
+    }
+    fn bounced(dsn: &'static str, text: impl Into<String>) -> Done {
+        Done {
+            outcome: Outcome::Bounced,
+            dsn,
+            text: text.into(),
+        }
+    }
+}
+
+/// The message being delivered.
+pub struct Message<'a> {
+    pub qid: &'a str,
+    pub sender: &'a str,
+    pub raw: &'a [u8],
+    /// Seconds since the epoch when it was accepted.
+    pub arrived: u64,
+    pub now: u64,
+}
+
+/// Handles a recipient that is an address of a list.
+pub fn handle(s: &Settings, dir: &mut dyn Directory, hit: &ListHit, m: &Message<'_>) -> Done {
+    match &hit.role {
+        Role::Post => post(s, dir, &hit.list, m),
+        _ => to_owners(s, &hit.list, m),
+    }
+}
+
+/// Mail for the list's people (until the subscription side answers it):
+/// to the owners, with its own envelope sender.
+fn to_owners(s: &Settings, list: &List, m: &Message<'_>) -> Done {
+    if list.owners.is_empty() {
+        return Done::bounced(
+            "5.1.1",
+            format!("list {} has no owner to take this", list.address),
+        );
+    }
+    let key = format!("{}\0owners", m.qid);
+    let state = list.state_dir(&s.mail_root);
+    let store = match Store::open(&state) {
+        Ok(st) => st,
+        Err(e) => return Done::deferred(e.to_string()),
+    };
+    if store.done(&key).unwrap_or(false) {
+        return Done::sent("already forwarded to the list's owners");
+    }
+    if let Err(e) = inject(s, m.sender, &list.owners, m.raw) {
+        return Done::deferred(format!("cannot forward to the list's owners: {e}"));
+    }
+    let _ = store.mark_done(&[key], m.now);
+    Done::sent(format!("forwarded to the owners of {}", list.address))
+}
+
+/// The facts the policy needs, from the header.
+fn facts(p: &rewrite::Parsed<'_>, m: &Message<'_>) -> Post {
+    let text = |name: &str| {
+        p.get(name)
+            .map(|v| String::from_utf8_lossy(&v).trim().to_string())
+    };
+    let from = p
+        .get("From")
+        .map(|v| crate::mime::address_list(&v))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mb| mb.address)
+        .collect();
+    let attachments = mail_parser::MessageParser::default()
+        .parse(m.raw)
+        .map(|msg| msg.attachment_count() as u32)
+        .unwrap_or(0);
+    Post {
+        sender: m.sender.to_string(),
+        from,
+        list_ids: p.list_ids(),
+        auto_submitted: text("Auto-Submitted"),
+        precedence: text("Precedence"),
+        size: m.raw.len() as u64,
+        attachments,
+        approved: false,
+    }
+}
+
+/// A post to the list.
+pub fn post(s: &Settings, dir: &mut dyn Directory, list: &List, m: &Message<'_>) -> Done {
+    let state = list.state_dir(&s.mail_root);
+    let store = match Store::open(&state) {
+        Ok(st) => st,
+        Err(e) => return Done::deferred(e.to_string()),
+    };
+    match store.done(m.qid) {
+        Ok(true) => return Done::sent(format!("already distributed by {}", list.address)),
+        Ok(false) => {}
+        Err(e) => return Done::deferred(e.to_string()),
+    }
+    let parsed = rewrite::parse(m.raw);
+    let mut facts = facts(&parsed, m);
+    let token = parsed
+        .get(APPROVED_HEADER)
+        .map(|v| String::from_utf8_lossy(&v).trim().to_string());
+    if let Some(t) = &token {
+        facts.approved = held::approved(&state, t, false);
+        if !facts.approved {
+            crate::warn!(
+                "{}: list {}: approval token {t:?} is not on record; the post is judged as any",
+                m.qid,
+                list.address
+            );
+        }
+    }
+    let is_member = |a: &str| store.member(a).ok().flatten().is_some();
+    match policy::decide(list, &facts, &is_member) {
+        Verdict::Distribute => {}
+        Verdict::Hold(reason) => return hold(list, &state, &parsed, &facts, m, reason),
+        Verdict::Refuse(dsn, reason) => {
+            crate::info!(
+                "{}: list {}: refused post from <{}>: {reason}",
+                m.qid,
+                list.address,
+                m.sender
+            );
+            return Done::bounced(dsn, reason);
+        }
+        Verdict::Discard(reason) => {
+            crate::warn!(
+                "{}: list {}: dropped message from <{}>: {reason}",
+                m.qid,
+                list.address,
+                m.sender
+            );
+            return Done::sent(format!("dropped by list {}: {reason}", list.address));
+        }
+    }
+    let data = rewrite::rewrite(list, m.raw, &s.web_url);
+    let members = match store.members() {
+        Ok(v) => v,
+        Err(e) => return Done::deferred(e.to_string()),
+    };
+    // Who gets what: local Maildirs and remote addresses.
+    let mut local: Vec<(String, PathBuf)> = Vec::new();
+    let mut local_seen = std::collections::HashSet::new();
+    let mut remote: Vec<String> = Vec::new();
+    let mut skipped = 0usize;
+    for mb in members.iter().filter(|x| !x.nomail && !x.digest) {
+        let res = match resolve::resolve(dir, &mb.address, s.max_depth) {
+            Ok(r) => r,
+            Err(ResolveError::Temporary(e)) => {
+                return Done::deferred(format!("cannot look up member {}: {e}", mb.address))
+            }
+            Err(e) => {
+                crate::warn!(
+                    "{}: list {}: member {} skipped: {e:?}",
+                    m.qid,
+                    list.address,
+                    mb.address
+                );
+                skipped += 1;
+                continue;
+            }
+        };
+        let mut looped = false;
+        for h in &res.lists {
+            if h.list.address.eq_ignore_ascii_case(&list.address) {
+                looped = true;
+            } else if h.role == Role::Post {
+                // Another list: it gets the post by mail, as anyone.
+                remote.push(h.address.clone());
+            }
+        }
+        if looped {
+            crate::warn!(
+                "{}: list {}: member {} leads back to the list itself; not sent to it",
+                m.qid,
+                list.address,
+                mb.address
+            );
+            skipped += 1;
+            continue;
+        }
+        for u in res.mailboxes {
+            let key = resolve::key(&u.address);
+            if local_seen.insert(key.clone()) {
+                let path = if u.mail_path.as_os_str().is_empty() {
+                    let (l, d) = u.address.rsplit_once('@').unwrap_or((&u.address, ""));
+                    s.mail_root.join(d).join(l)
+                } else {
+                    s.mail_root.join(&u.mail_path)
+                };
+                local.push((key, path));
+            }
+        }
+        // Members outside our domains are queued under their own address
+        // (so the VERP return path names them); forwards of local
+        // members go to their targets.
+        remote.extend(res.remote);
+        for (a, why) in res.refused {
+            if why == resolve::Refusal::NotLocal {
+                // A member in another domain.
+                remote.push(a);
+            } else {
+                skipped += 1;
+            }
+        }
+    }
+    remote.sort_by_key(|a| a.to_ascii_lowercase());
+    remote.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+
+    if let Err(d) = deliver_local(list, &state, &store, &local, &data, m) {
+        return d;
+    }
+    let sent = match deliver_remote(s, list, &store, &remote, &data, m) {
+        Ok(n) => n,
+        Err(d) => return d,
+    };
+    if let Err(e) = store.mark_done(&[m.qid.to_string()], m.now) {
+        crate::warn!("{}: list {}: {e}", m.qid, list.address);
+    }
+    if let Some(t) = &token {
+        if facts.approved {
+            held::approved(&state, t, true);
+        }
+    }
+    // Now and then, done-marks older than 30 days go.
+    if fnv64_bytes(m.qid.as_bytes()).is_multiple_of(64) {
+        let _ = store.sweep(m.now.saturating_sub(30 * 86400));
+    }
+    crate::info!(
+        "{}: list {}: post from <{}> distributed to {} local and {} remote members{}",
+        m.qid,
+        list.address,
+        m.sender,
+        local.len(),
+        sent,
+        if skipped > 0 {
+            format!(", {skipped} skipped")
+        } else {
+            String::new()
+        }
+    );
+    Done::sent(format!(
+        "distributed by list {} to {} local and {} remote",
+        list.address,
+        local.len(),
+        remote.len()
+    ))
+}
+
+/// Holds a post for a moderator.
+fn hold(
+    list: &List,
+    state: &std::path::Path,
+    parsed: &rewrite::Parsed<'_>,
+    facts: &Post,
+    m: &Message<'_>,
+    reason: String,
+) -> Done {
+    let id: String = m
+        .qid
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+        .take(64)
+        .collect();
+    let id = if id.is_empty() { held::new_token() } else { id };
+    if !held::is_held(state, &id) {
+        let meta = Held {
+            id: id.clone(),
+            sender: m.sender.to_string(),
+            from: facts.from.first().cloned().unwrap_or_default(),
+            subject: parsed
+                .get("Subject")
+                .map(|v| crate::mime::header_text(&v))
+                .unwrap_or_default(),
+            reason: reason.clone(),
+            size: m.raw.len() as u64,
+            received: m.now,
+        };
+        if let Err(e) = held::hold(state, &meta, m.raw) {
+            return Done::deferred(format!("cannot hold the post: {e}"));
+        }
+    }
+    crate::info!(
+        "{}: list {}: post from <{}> held as {id}: {reason}",
+        m.qid,
+        list.address,
+        m.sender
+    );
+    Done::sent(format!(
+        "held for the moderators of {} ({reason})",
+        list.address
+    ))
+}
+
+/// The local members' copies and the archive's: one file, linked.
+fn deliver_local(
+    list: &List,
+    state: &std::path::Path,
+    store: &Store,
+    local: &[(String, PathBuf)],
+    data: &[u8],
+    m: &Message<'_>,
+) -> Result<(), Done> {
+    let mut dirs: Vec<(String, PathBuf)> = local.to_vec();
+    if list.archive {
+        dirs.push(("\0archive".into(), state.join("archive")));
+    }
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    // Maildirs made where missing (a member who never had mail yet), many
+    // at once as they wait on the disk.
+    let mut slots: Vec<(PathBuf, Option<String>)> =
+        dirs.iter().map(|(_, p)| (p.clone(), None)).collect();
+    fanout::for_each_mut(&mut slots, |(p, err)| {
+        if !p.join("new").is_dir() || !p.join("tmp").is_dir() {
+            if let Err(e) = Maildir::open_or_create(&*p) {
+                *err = Some(format!("{}: {e}", p.display()));
+            }
+        }
+    });
+    if let Some(f) = slots.iter().find_map(|(_, e)| e.clone()) {
+        return Err(Done::deferred(format!("cannot create a maildir: {f}")));
+    }
+    let started = format!("{}\0started", m.qid);
+    // The first attempt cannot find earlier copies: no look-up then.
+    let fresh = !store.done(&started).unwrap_or(true);
+    if fresh {
+        if let Err(e) = store.mark_done(&[started], m.now) {
+            return Err(Done::deferred(e.to_string()));
+        }
+    }
+    let folders: Vec<_> = dirs.iter().map(|(_, p)| Maildir::new(p).inbox()).collect();
+    let lid = fnv64_bytes(list.address.to_ascii_lowercase().as_bytes());
+    let ids: Vec<String> = dirs
+        .iter()
+        .map(|(k, _)| format!("{}.l{lid:016x}.{:016x}", m.qid, fnv64_bytes(k.as_bytes())))
+        .collect();
+    let arrived = std::time::UNIX_EPOCH + std::time::Duration::from_secs(m.arrived);
+    let targets: Vec<Target> = folders
+        .iter()
+        .zip(&ids)
+        .map(|(f, id)| Target {
+            folder: f,
+            delivery_id: Some(id.as_str()),
+            arrived: Some(arrived),
+        })
+        .collect();
+    let prefix =
+        crate::local::header::prefix(&list.role_address(&Role::Owner), Some(&list.address));
+    let mut input = (&prefix[..]).chain(data);
+    let results = fanout::deliver(&targets, &mut input, fresh);
+    let mut first_err = None;
+    for ((_, p), r) in dirs.iter().zip(results) {
+        if let Err(e) = r {
+            first_err.get_or_insert(format!("{}: {e}", p.display()));
+        }
+    }
+    match first_err {
+        Some(e) => Err(Done::deferred(format!(
+            "cannot write a member's maildir: {e}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The remote members' copies, through kmp-inject. Returns how many were
+/// handed over in this attempt.
+fn deliver_remote(
+    s: &Settings,
+    list: &List,
+    store: &Store,
+    remote: &[String],
+    data: &[u8],
+    m: &Message<'_>,
+) -> Result<usize, Done> {
+    let mut n = 0;
+    let todo: Vec<&String> = remote
+        .iter()
+        .filter(|a| {
+            !store
+                .done(&format!("{}\0{}", m.qid, a.to_ascii_lowercase()))
+                .unwrap_or(false)
+        })
+        .collect();
+    let groups: Vec<(String, Vec<String>)> = if s.verp {
+        todo.iter()
+            .map(|a| {
+                let ret = list.role_address(&Role::Bounce(super::address::verp_arg(a)));
+                (ret, vec![a.to_string()])
+            })
+            .collect()
+    } else {
+        let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for a in &todo {
+            let d = a
+                .rsplit_once('@')
+                .map(|(_, d)| d)
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            by.entry(d).or_default().push(a.to_string());
+        }
+        let ret = list.role_address(&Role::Owner);
+        by.into_values().map(|v| (ret.clone(), v)).collect()
+    };
+    for (ret, rcpts) in groups {
+        if let Err(e) = inject(s, &ret, &rcpts, data) {
+            return Err(Done::deferred(format!(
+                "cannot queue the copy for {}: {e}",
+                rcpts.join(", ")
+            )));
+        }
+        let keys: Vec<String> = rcpts
+            .iter()
+            .map(|a| format!("{}\0{}", m.qid, a.to_ascii_lowercase()))
+            .collect();
+        if let Err(e) = store.mark_done(&keys, m.now) {
+            crate::warn!("{}: list {}: {e}", m.qid, list.address);
+        }
+        n += rcpts.len();
+    }
+    Ok(n)
+}
+
+/// Hands `data` to the queue through kmp-inject.
+fn inject(s: &Settings, sender: &str, rcpts: &[String], data: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(&s.inject);
+    if let Some(c) = &s.config {
+        cmd.arg("-C").arg(c);
+    }
+    let mut child = cmd
+        .arg("-i")
+        .arg("-f")
+        .arg(sender)
+        .arg("--")
+        .args(rcpts)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", s.inject.display()))?;
+    if let Some(mut i) = child.stdin.take() {
+        i.write_all(data).map_err(|e| format!("kmp-inject: {e}"))?;
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let status = child.wait().map_err(|e| format!("kmp-inject: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("kmp-inject: {status}: {}", err.trim()))
+    }
+}
+
+/// FNV-1a, 64 bits: a stable short name in delivery ids and boundaries.
+pub fn fnv64_bytes(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in b {
+        h ^= x as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
