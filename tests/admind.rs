@@ -503,3 +503,38 @@ fn a_login_failure_flood_is_banned() {
     let bans = inst.ctl_ok(&["ban", "list"]);
     assert!(bans.contains("127.0.0.1"), "{bans}");
 }
+
+#[test]
+fn a_list_owner_sees_their_list_and_the_lists_limit_holds() {
+    let inst = admind_instance(&[]);
+    inst.ctl_ok(&["list", "add", "news@b.example", "--owner", "U@a.example"]);
+    inst.ctl_ok(&["list", "add", "other@b.example", "--owner", "bob@b.example"]);
+    inst.ctl_ok(&["domain", "set", "b.example", "--max-lists", "2"]);
+    let out = inst.ctl(&["list", "add", "third@b.example", "--owner", "bob@b.example"]);
+    assert_eq!(
+        out.status.code(),
+        Some(73),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 2 lists"));
+    assert!(inst
+        .ctl_ok(&["domain", "show", "b.example"])
+        .contains("lists:           2 of 2"));
+    let r = steps(
+        &inst,
+        &json!([
+            login("u@a.example", "pw-u", "u"),
+            req("GET", "/v1/whoami", None, "u"),
+            req("GET", "/v1/lists/NEWS@b.example", None, "u"),
+            req("GET", "/v1/lists/other@b.example", None, "u"),
+            req("GET", "/v1/domains/b.example/lists", None, "u"),
+            login("admin@sys.example", "pw-admin", "admin"),
+            req("GET", "/v1/domains/b.example/lists", None, "admin"),
+        ]),
+    );
+    assert_eq!(statuses(&r), [200, 200, 200, 403, 403, 200, 200], "{r:#?}");
+    assert_eq!(r[1].1["role"], "list owner");
+    assert_eq!(r[2].1["address"], "news@b.example");
+    assert_eq!(r[6].1.as_array().unwrap().len(), 2);
+}

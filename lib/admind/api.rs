@@ -16,6 +16,8 @@
 //! | GET | /v1/domains/D/usage | — | each user's quota and use |
 //! | GET | /v1/domains/D/users | — | the domain's users |
 //! | GET | /v1/domains/D/aliases | — | the domain's aliases |
+//! | GET | /v1/domains/D/lists | — | the domain's mailing lists |
+//! | GET | /v1/lists/A | — | one list's record (its owners too) |
 //! | POST | /v1/users | [`UserAdd`] | a new user |
 //! | GET, PATCH, DELETE | /v1/users/A | [`UserPatch`]; `?keep_mail=true` | one user |
 //! | GET | /v1/users/A/usage | — | the user's quota and use |
@@ -154,6 +156,8 @@ pub enum Call {
     DomainUsage(String),
     Users(String),
     Aliases(String),
+    Lists(String),
+    List(Address),
     UserAdd {
         address: Address,
         body: UserAdd,
@@ -192,6 +196,8 @@ impl Call {
             Call::DomainUsage(_) => "domain.usage",
             Call::Users(_) => "user.list",
             Call::Aliases(_) => "alias.list",
+            Call::Lists(_) => "list.list",
+            Call::List(_) => "list.show",
             Call::UserAdd { .. } => "user.add",
             Call::User(_) => "user.show",
             Call::UserUsage(_) => "user.usage",
@@ -222,7 +228,9 @@ impl Call {
             | Call::DomainSet(d, _)
             | Call::DomainUsage(d)
             | Call::Users(d)
+            | Call::Lists(d)
             | Call::Aliases(d) => d.clone(),
+            Call::List(a) => a.to_string(),
             Call::UserAdd { address, .. }
             | Call::User(address)
             | Call::UserUsage(address)
@@ -282,6 +290,8 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
         (["domains", d, "usage"], Get) => Call::DomainUsage(domain(d)?),
         (["domains", d, "users"], Get) => Call::Users(domain(d)?),
         (["domains", d, "aliases"], Get) => Call::Aliases(domain(d)?),
+        (["domains", d, "lists"], Get) => Call::Lists(domain(d)?),
+        (["lists", a], Get) => Call::List(address(a)?),
         (["users"], Post) => {
             let body: UserAdd = json(body)?;
             if body.password.is_some() && body.password_hash.is_some() {
@@ -340,7 +350,8 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
             | ["whoami"]
             | ["domains"]
             | ["domains", _]
-            | ["domains", _, "usage" | "users" | "aliases"]
+            | ["domains", _, "usage" | "users" | "aliases" | "lists"]
+            | ["lists", _]
             | ["users"]
             | ["users", _]
             | ["users", _, "usage"]

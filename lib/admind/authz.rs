@@ -3,8 +3,8 @@
 //! Three roles. A system administrator (`admind.admins`) may do everything.
 //! A domain postmaster (in the domain record, `kmpctl domain admin add`)
 //! may do everything within their domains except change the domain's
-//! limits, and nothing outside them. Any other user who logs in may see
-//! themselves. Roles are looked up afresh on every request, so a postmaster
+//! limits, and nothing outside them. A list owner (in the list's record) may
+//! see their lists. Any other user who logs in may see themselves. Roles are looked up afresh on every request, so a postmaster
 //! taken off a domain loses it at once, even mid-session.
 //!
 //! The domain a request touches is the normalised A-label form the request
@@ -26,6 +26,8 @@ pub struct Caller {
     pub admin: bool,
     /// The domains they are a postmaster of.
     pub domains: Vec<String>,
+    /// The mailing lists they own.
+    pub lists: Vec<String>,
     #[serde(skip)]
     key: Vec<u8>,
 }
@@ -44,10 +46,21 @@ impl Caller {
             .filter(|d| is_admin(d, user))
             .map(|d| d.name)
             .collect();
+        let lists = db
+            .lists(None)?
+            .into_iter()
+            .filter(|l| {
+                l.owners
+                    .iter()
+                    .any(|o| Address::parse(o).is_ok_and(|o| o.key() == key))
+            })
+            .map(|l| l.address)
+            .collect();
         Ok(Caller {
             user: user.to_string(),
             admin,
             domains,
+            lists,
             key,
         })
     }
@@ -58,6 +71,8 @@ impl Caller {
             "admin"
         } else if !self.domains.is_empty() {
             "postmaster"
+        } else if !self.lists.is_empty() {
+            "list owner"
         } else {
             "user"
         }
@@ -97,7 +112,19 @@ pub fn authorize(c: &Caller, call: &Call) -> Result<(), ApiError> {
                 ))
             }
         }
-        Call::Domain(d) | Call::DomainUsage(d) | Call::Users(d) | Call::Aliases(d) => domain(d),
+        Call::Domain(d)
+        | Call::DomainUsage(d)
+        | Call::Users(d)
+        | Call::Aliases(d)
+        | Call::Lists(d) => domain(d),
+        Call::List(a)
+            if c.lists
+                .iter()
+                .any(|l| Address::parse(l).is_ok_and(|l| l.key() == a.key())) =>
+        {
+            Ok(())
+        }
+        Call::List(a) => domain(a.domain()),
         Call::User(a) | Call::UserUsage(a) if c.is(a) => Ok(()),
         Call::User(a)
         | Call::UserUsage(a)
@@ -119,6 +146,7 @@ mod tests {
             user: a.to_string(),
             admin,
             domains: domains.iter().map(|d| d.to_string()).collect(),
+            lists: vec!["news@b.example".into()],
             key: a.key(),
         }
     }
@@ -157,6 +185,10 @@ mod tests {
             "/v1/domains/b.example",
             r#"{"max_users":9}"#
         ));
+        // A list owner sees their list, and no other, nor its domain.
+        assert!(may(&pm, Get, "/v1/lists/NEWS@b.example", ""));
+        assert!(!may(&pm, Get, "/v1/lists/other@b.example", ""));
+        assert!(!may(&pm, Get, "/v1/domains/b.example/lists", ""));
         let user = caller("u@a.example", false, &[]);
         assert!(may(&user, Get, "/v1/users/U@a.example", ""));
         assert!(!may(&user, Get, "/v1/users/v@a.example", ""));

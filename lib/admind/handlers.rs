@@ -19,7 +19,9 @@ use crate::userdb::{Address, DbError, Directory, User};
 pub fn db_error(e: DbError) -> ApiError {
     let status = match &e {
         DbError::NotFound(_) => 404,
-        DbError::Exists(_) | DbError::Limit(_) | DbError::NotEmpty(..) => 409,
+        DbError::Exists(_) | DbError::Limit(_) | DbError::NotEmpty(..) | DbError::HasLists(..) => {
+            409
+        }
         DbError::Address(_) | DbError::Password(_) | DbError::Invalid(_) => 400,
         _ if e.is_temporary() => 503,
         _ => 500,
@@ -32,7 +34,7 @@ pub fn execute(db: &Lmdb, mail_root: &Path, c: &Caller, call: Call) -> Result<Va
     match call {
         Call::Login(_) | Call::Logout => Err(ApiError::new(500, "handled by the server")),
         Call::Whoami => Ok(json!({"user": c.user, "role": c.role(), "admin": c.admin,
-            "domains": c.domains})),
+            "domains": c.domains, "lists": c.lists})),
         Call::Domains => {
             let mut out = Vec::new();
             for d in db.domains().map_err(db_error)? {
@@ -78,6 +80,14 @@ pub fn execute(db: &Lmdb, mail_root: &Path, c: &Caller, call: Call) -> Result<Va
             need_domain(db, &d)?;
             Ok(serde_json::to_value(db.aliases(Some(&d)).map_err(db_error)?).unwrap_or_default())
         }
+        Call::Lists(d) => {
+            need_domain(db, &d)?;
+            Ok(serde_json::to_value(db.lists(Some(&d)).map_err(db_error)?).unwrap_or_default())
+        }
+        Call::List(a) => match db.list(&a).map_err(db_error)? {
+            Some(l) => Ok(serde_json::to_value(l).unwrap_or_default()),
+            None => Err(ApiError::new(404, format!("no list {a}"))),
+        },
         Call::User(a) => Ok(user_json(&get_user(db, &a)?, mail_root)),
         Call::UserUsage(a) => Ok(usage_json(&get_user(db, &a)?, mail_root)),
         Call::UserAdd { address, body } => {

@@ -337,7 +337,7 @@ pub fn show_text(v: &crate::admin::DomainView) -> String {
         v.created,
         if v.admins.is_empty() { "none".into() } else { v.admins.join(", ") },
         used(v.usage.forwards, l.max_forwards),
-        limit_text(l.max_lists, false),
+        used(v.usage.lists, l.max_lists),
         match v.usage.quota_bytes {
             0 => "0".to_string(),
             n => size_text(n),

@@ -138,6 +138,8 @@ impl Limits {
 pub struct Usage {
     pub users: u64,
     pub aliases: u64,
+    #[serde(default)]
+    pub lists: u64,
     pub forwards: u64,
     /// The sum of the users' byte quotas (a user with none counts as 0 here;
     /// [`check_user`] refuses such a user when the domain has a total).

@@ -352,6 +352,7 @@ impl Lmdb {
         let p = domain_prefix(domain);
         let mut u = Usage {
             aliases: self.count(t, self.aliases, &p)? as u64,
+            lists: self.count(t, self.lists, &p)? as u64,
             ..Usage::default()
         };
         for user in self.all_json::<User>(t, self.users, &p)? {
@@ -528,6 +529,17 @@ impl Lmdb {
         let addr = Address::parse(&l.address)?;
         let mut t = self.write()?;
         self.check_new_name(&t, &addr)?;
+        if let Some(d) = self.get_json::<Domain>(&t, self.domains, addr.domain().as_bytes())? {
+            if let Some(m) = d.limits.max_lists {
+                let n = self.count(&t, self.lists, &domain_prefix(&d.name))? as u64;
+                if n >= m {
+                    return Err(DbError::Limit(format!(
+                        "domain {} may have at most {m} lists",
+                        d.name
+                    )));
+                }
+            }
+        }
         for (_, role) in crate::lists::address::FIXED {
             let local = crate::lists::address::local_of(addr.local(), role);
             let a = Address::from_parts(&local, addr.domain());
@@ -1165,6 +1177,8 @@ mod list_tests {
             created: 1,
             quota_bytes: 0,
             quota_messages: 0,
+            admins: Vec::new(),
+            limits: Default::default(),
         })
         .unwrap();
         let p = |s: &str| Address::parse(s).unwrap();
