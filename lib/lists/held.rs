@@ -247,7 +247,7 @@ mod tests {
         };
         hold(d.path(), &meta, b"hello").unwrap();
         assert!(is_held(d.path(), "Q1.2"));
-        assert_eq!(list(d.path()).unwrap(), [meta.clone()]);
+        assert_eq!(list(d.path()).unwrap(), std::slice::from_ref(&meta));
         let (token, m, data) = approve(d.path(), "Q1.2").unwrap();
         assert_eq!(m, meta);
         assert!(data.starts_with(format!("{APPROVED_HEADER}: {token}\r\n").as_bytes()));
