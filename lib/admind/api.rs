@@ -567,6 +567,73 @@ mod tests {
         assert_eq!(status(Get, &format!("/v1/{}", "a".repeat(3000)), ""), 414);
     }
 
+    /// The fuzz target's properties over mutations of valid requests
+    /// (a deterministic generator, so it runs in every `cargo test`).
+    #[test]
+    fn mutated_requests_never_panic_and_stay_normalised() {
+        let seeds: &[(Method, &str, &str)] = &[
+            (
+                Post,
+                "/v1/users",
+                r#"{"address":"Bob@A.example","password":"x"}"#,
+            ),
+            (
+                Patch,
+                "/v1/users/bob@a.example",
+                r#"{"forwards":["x@b.c"],"keep_copy":true}"#,
+            ),
+            (
+                Post,
+                "/v1/aliases",
+                r#"{"alias":"@a.example","targets":["b@c.d"]}"#,
+            ),
+            (
+                Patch,
+                "/v1/domains/a.example",
+                r#"{"max_users":3,"services":["imap"]}"#,
+            ),
+            (Delete, "/v1/users/%62ob@a.example?keep_mail=true", ""),
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet = b"%@.!\"\\/?&=:{}[],0123456789aAzZ-\xd0\xb0 \n";
+        for (m, t, b) in seeds {
+            for _ in 0..2000 {
+                let mut target = t.as_bytes().to_vec();
+                let mut body = b.as_bytes().to_vec();
+                for _ in 0..3 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let which = if x & 1 == 0 { &mut target } else { &mut body };
+                    if which.is_empty() {
+                        continue;
+                    }
+                    let i = (x >> 8) as usize % which.len();
+                    which[i] = alphabet[(x >> 32) as usize % alphabet.len()];
+                }
+                let Ok(target) = String::from_utf8(target) else {
+                    continue;
+                };
+                let Ok(call) = parse(*m, &target, &body) else {
+                    continue;
+                };
+                let domain = match &call {
+                    Call::Domain(d) | Call::DomainSet(d, _) | Call::Users(d) => d.clone(),
+                    Call::UserAdd { address: a, .. }
+                    | Call::UserSet { address: a, .. }
+                    | Call::UserDel { address: a, .. }
+                    | Call::AliasAdd { alias: a, .. } => {
+                        assert!(!a.local().contains(['%', '!', '"', '\\']), "{call:?}");
+                        a.domain().to_string()
+                    }
+                    _ => continue,
+                };
+                assert_eq!(domain, domain.to_ascii_lowercase(), "{call:?}");
+                assert!(!domain.ends_with('.') && domain.is_ascii(), "{call:?}");
+            }
+        }
+    }
+
     #[test]
     fn look_alike_domains_stay_apart() {
         // Cyrillic a: another domain, in its A-label form.
