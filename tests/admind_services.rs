@@ -112,3 +112,62 @@ fn a_domain_that_disallows_pop3_imap_and_smtp_auth_gets_its_logins_refused() {
     let text = run(&inst);
     assert!(text.contains("ann@a.example ok ok ok"), "{text}");
 }
+
+const PY_SIZE: &str = r#"
+import smtplib, sys
+host, p25 = sys.argv[1], int(sys.argv[2])
+big = b"Subject: big\r\n\r\n" + (b"x" * 70 + b"\r\n") * 60
+small = b"Subject: small\r\n\r\nhello\r\n"
+out = []
+s = smtplib.SMTP(host, p25, timeout=20)
+s.ehlo("client.test")
+# smtplib declares SIZE=: refused at RCPT for the limited domain only.
+try:
+    s.sendmail("x@remote.test", ["ann@a.example"], big)
+    out.append("big-a accepted")
+except smtplib.SMTPRecipientsRefused as e:
+    out.append("big-a %d" % e.recipients["ann@a.example"][0])
+s.sendmail("x@remote.test", ["bob@b.example"], big)
+out.append("big-b accepted")
+s.sendmail("x@remote.test", ["ann@a.example"], small)
+out.append("small-a accepted")
+# Without SIZE=: refused at the end of data, for the whole message.
+s.mail("x@remote.test")
+s.rcpt("bob@b.example")
+s.rcpt("ann@a.example")
+code, _ = s.data(big)
+out.append("nosize %d" % code)
+s.quit()
+print(" | ".join(out))
+"#;
+
+#[test]
+fn a_domain_message_size_ceiling_is_enforced_by_smtpd() {
+    let mut inst = Instance::new();
+    for d in ["a.example", "b.example"] {
+        inst.ctl_ok(&["domain", "add", d]);
+    }
+    for u in ["ann@a.example", "bob@b.example"] {
+        inst.ctl_ok(&["user", "add", u]);
+    }
+    inst.ctl_ok(&["domain", "set", "a.example", "--max-message-size", "2K"]);
+    assert!(inst
+        .ctl_ok(&["domain", "show", "a.example"])
+        .contains("max message:     2K"));
+    inst.spawn("kmp-authd", &[]);
+    inst.wait_socket("authd.sock");
+    inst.spawn("kmp-smtpd", &[]);
+    let pid = inst.path().join("run/kmp-smtpd.pid");
+    wait_until(Duration::from_secs(20), || pid.exists())
+        .unwrap_or_else(|_| panic!("kmp-smtpd did not start: {}", inst.log("kmp-smtpd")));
+    let out = common::python(PY_SIZE, &["127.0.0.1", &(inst.base + 25).to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "big-a 552 | big-b accepted | small-a accepted | nosize 552"
+    );
+}

@@ -375,6 +375,15 @@ impl Authd {
         }
     }
 
+    /// The message size ceiling of the user's domain (its limits), if any.
+    fn message_ceiling(&self, u: &User) -> Option<u64> {
+        let domain = u.address.rsplit_once('@').map(|(_, d)| d)?;
+        self.with_db(|db| db.domain(domain))
+            .ok()
+            .flatten()
+            .and_then(|d| d.limits.max_message_bytes)
+    }
+
     fn failure(&self, ip: Option<IpAddr>, account: Option<&str>, service: Service, reason: &str) {
         let limits = self.settings().limits;
         let ip_text = ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
@@ -429,9 +438,11 @@ impl Authd {
         match r {
             Ok((res, local_domain)) => Reply::Found {
                 entry: match res {
-                    Resolved::User(u) => Entry::User {
-                        user: u.info(&mail_root),
-                    },
+                    Resolved::User(u) => {
+                        let mut user = u.info(&mail_root);
+                        user.max_message_bytes = self.message_ceiling(&u);
+                        Entry::User { user }
+                    }
                     Resolved::Alias(a) => Entry::Alias {
                         address: a.address,
                         targets: a.targets,

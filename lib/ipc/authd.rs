@@ -105,6 +105,9 @@ pub struct UserInfo {
     /// POP3 LOGIN-DELAY in seconds, 0 for none.
     #[serde(default)]
     pub login_delay: u64,
+    /// The largest message the user's domain receives (its limits), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_message_bytes: Option<u64>,
 }
 
 /// What an address is.

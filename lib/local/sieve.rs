@@ -865,6 +865,7 @@ mod tests {
             keep_copy: false,
             pop3_subfolders: false,
             login_delay: 0,
+            max_message_bytes: None,
         }
     }
 

@@ -40,6 +40,7 @@ impl Mem {
                 keep_copy: keep,
                 pop3_subfolders: false,
                 login_delay: 0,
+                max_message_bytes: None,
             },
         );
         self

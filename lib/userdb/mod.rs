@@ -143,6 +143,7 @@ impl User {
             keep_copy: self.keep_copy,
             pop3_subfolders: self.pop3_subfolders,
             login_delay: self.login_delay,
+            max_message_bytes: None,
         }
     }
 }

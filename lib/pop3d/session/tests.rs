@@ -29,6 +29,7 @@ fn user_info(login_delay: u64) -> UserInfo {
         keep_copy: false,
         pop3_subfolders: false,
         login_delay,
+        max_message_bytes: None,
     }
 }
 

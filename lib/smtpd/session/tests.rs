@@ -43,6 +43,7 @@ impl Directory {
             keep_copy: false,
             pop3_subfolders: false,
             login_delay: 0,
+            max_message_bytes: None,
         };
         let entry = if self.users.contains(&a.as_str()) {
             Entry::User {
