@@ -14,7 +14,7 @@ SYSCONFDIR ?= $(if $(filter FreeBSD,$(OS)),$(PREFIX)/etc,/etc)
 MANDIR  ?= $(if $(filter FreeBSD,$(OS)),$(PREFIX)/man,$(PREFIX)/share/man)
 LIBEXEC  = $(PREFIX)/libexec/kmpromail
 UNITDIR ?= $(PREFIX)/lib/systemd/system
-DAEMONS  = kmp-authd kmp-send kmp-local kmp-remote kmp-smtpd kmp-pop3d kmp-imapd kmp-sieved kmp-fetch
+DAEMONS  = kmp-authd kmp-send kmp-local kmp-remote kmp-smtpd kmp-pop3d kmp-imapd kmp-sieved kmp-fetch kmp-admind
 # The webmail CGI goes beside the daemons; its skins and languages under share.
 CGI      = kmp-webmail
 WEBSHARE = $(PREFIX)/share/kmpromail/webmail

@@ -21,6 +21,8 @@ pub mod sys;
 
 pub mod announce;
 pub mod antispam;
+pub mod admin;
+pub mod admind;
 pub mod authd;
 pub mod ctl;
 pub mod imapc;

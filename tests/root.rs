@@ -50,6 +50,7 @@ fn privilege_separated_system_delivers_and_confines() {
                     "authd",
                     "pop3d",
                     "imapd",
+                    "admind",
                     "drop_group",
                 ]
                 .iter()
@@ -58,6 +59,7 @@ fn privilege_separated_system_delivers_and_confines() {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(inst.config(), text).unwrap();
+    common::set_config(&inst, "admind", "admins = [\"alice@example.test\"]");
     let out = inst.ctl_ok(&["setup"]);
     assert!(!out.is_empty());
     // Re-running changes nothing; check agrees.
@@ -88,6 +90,7 @@ fn privilege_separated_system_delivers_and_confines() {
         ("kmp-smtpd", "kmpd"),
         ("kmp-pop3d", "vmail"),
         ("kmp-imapd", "vmail"),
+        ("kmp-admind", "kmpadm"),
     ];
     for (d, user) in expected {
         let pid: u32 = std::fs::read_to_string(inst.path().join("run").join(format!("{d}.pid")))
@@ -108,6 +111,21 @@ fn privilege_separated_system_delivers_and_confines() {
         "{}",
         String::from_utf8_lossy(&send.stderr)
     );
+    // kmp-admind, as kmpadm in the database's group, writes the database.
+    let steps = serde_json::json!([
+        common::admind::login("alice@example.test", "wonderland", "a"),
+        common::admind::req(
+            "PATCH",
+            "/v1/users/alice@example.test",
+            Some(serde_json::json!({"quota_bytes": 7340032})),
+            "a"
+        ),
+    ]);
+    let r = common::admind::steps(&inst, &steps);
+    assert!(r.iter().all(|(s, _)| *s == 200), "{r:?}");
+    assert!(inst
+        .ctl_ok(&["user", "show", "alice@example.test"])
+        .contains("quota:           7M"));
     let maildir = inst.path().join("mail/example.test/alice/new");
     wait_until(Duration::from_secs(20), || {
         std::fs::read_dir(&maildir)

@@ -427,6 +427,16 @@ impl Authd {
                         reason: LoginFailure::Disabled,
                     };
                 }
+                if let Some(refused) = self.service_refused(&u, service) {
+                    crate::info!(
+                        "login refused user={} service={} ip={ip_text} ({refused})",
+                        u.address,
+                        service_name(service)
+                    );
+                    return Reply::LoginFailed {
+                        reason: LoginFailure::Disabled,
+                    };
+                }
                 self.bans().success(&u.address.to_lowercase());
                 crate::info!(
                     "login user={} service={} ip={ip_text}{}",
@@ -449,6 +459,31 @@ impl Authd {
                 }
             }
         }
+    }
+
+    /// Why the user's domain refuses them `service` (its limits), if it
+    /// does. The password was right, so this is no failure toward a ban.
+    fn service_refused(&self, u: &User, service: Service) -> Option<String> {
+        let access = crate::userdb::limits::Access::of_login(service)?;
+        let domain = u.address.rsplit_once('@').map(|(_, d)| d)?;
+        match self.with_db(|db| db.domain(domain)) {
+            Ok(Some(d)) if !d.limits.allows(access) => Some(format!(
+                "service {} not allowed in domain {}",
+                access.name(),
+                d.name
+            )),
+            Ok(_) => None,
+            Err(e) => Some(format!("domain {domain}: {e}")),
+        }
+    }
+
+    /// The message size ceiling of the user's domain (its limits), if any.
+    fn message_ceiling(&self, u: &User) -> Option<u64> {
+        let domain = u.address.rsplit_once('@').map(|(_, d)| d)?;
+        self.with_db(|db| db.domain(domain))
+            .ok()
+            .flatten()
+            .and_then(|d| d.limits.max_message_bytes)
     }
 
     fn failure(&self, ip: Option<IpAddr>, account: Option<&str>, service: Service, reason: &str) {
@@ -544,6 +579,7 @@ impl Authd {
                         if let Ok(Some(d)) = self.with_db(|db| db.domain(domain)) {
                             user.spam = user.spam.over(&d.spam);
                         }
+                        user.max_message_bytes = self.message_ceiling(&u);
                         Entry::User { user }
                     }
                     Resolved::Alias(a) => Entry::Alias {

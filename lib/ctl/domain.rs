@@ -48,7 +48,7 @@ pub enum Verb {
     },
     /// List the domains with their user and alias counts.
     List,
-    /// Show one domain.
+    /// Show one domain, with its limits, usage and postmasters.
     Show { domain: String },
     /// Spam thresholds and connection checks for the domain's users (a
     /// user's own settings win). Without options, shows them.
@@ -57,6 +57,61 @@ pub enum Verb {
         #[command(flatten)]
         spam: super::spam::SpamArgs,
     },
+    /// Set a domain's default quotas and limits (`none` removes a limit).
+    Set(SetArgs),
+    /// The domain's postmasters: add, del, list.
+    Admin {
+        #[command(subcommand)]
+        verb: AdminVerb,
+    },
+}
+
+/// `kmpctl domain set DOMAIN --max-users N ...`.
+#[derive(Debug, ClapArgs)]
+pub struct SetArgs {
+    pub domain: String,
+    /// The quota new users get (bytes, or 512K, 10M, 1G; 0 for none).
+    #[arg(long, value_name = "SIZE")]
+    pub quota: Option<String>,
+    /// The message-count quota new users get (0 for none).
+    #[arg(long, value_name = "N")]
+    pub quota_messages: Option<u64>,
+    /// The most users the domain may have (or none).
+    #[arg(long, value_name = "N|none")]
+    pub max_users: Option<String>,
+    /// The most aliases (catch-all included).
+    #[arg(long, value_name = "N|none")]
+    pub max_aliases: Option<String>,
+    /// The most mailing lists.
+    #[arg(long, value_name = "N|none")]
+    pub max_lists: Option<String>,
+    /// The most users who forward their mail.
+    #[arg(long, value_name = "N|none")]
+    pub max_forwards: Option<String>,
+    /// The sum of the users' quotas.
+    #[arg(long, value_name = "SIZE|none")]
+    pub max_quota: Option<String>,
+    /// The largest quota one user may have.
+    #[arg(long, value_name = "SIZE|none")]
+    pub max_user_quota: Option<String>,
+    /// The largest message the domain's users receive.
+    #[arg(long, value_name = "SIZE|none")]
+    pub max_message_size: Option<String>,
+    /// The services the domain's users may use, comma-separated, from
+    /// pop3, imap, webmail, smtp, fetch, managesieve (or all).
+    #[arg(long, value_name = "LIST")]
+    pub services: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminVerb {
+    /// Make ADDRESS a postmaster of DOMAIN.
+    Add { domain: String, address: String },
+    /// Take ADDRESS off the postmasters of DOMAIN.
+    #[command(visible_alias = "delete")]
+    Del { domain: String, address: String },
+    /// List the postmasters of DOMAIN.
+    List { domain: String },
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
@@ -94,6 +149,8 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                 quota_bytes,
                 quota_messages: quota_messages.unwrap_or(0),
                 spam: Default::default(),
+                admins: Vec::new(),
+                limits: Default::default(),
             };
             db.add_domain(&d).map_err(db_err)?;
             // RFC 5321 4.5.1: every domain must take mail for postmaster;
@@ -220,39 +277,151 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             super::spam::show(ctx, &d.name, &d.spam)
         }
         Verb::Show { domain } => {
-            let name = normalize_domain(&domain).map_err(|e| db_err(e.into()))?;
             let (_, db) = open(ctx, false)?;
+            let v = crate::admin::domain_view(&db, &domain).map_err(db_err)?;
+            print_value(
+                ctx.json,
+                &serde_json::to_value(&v).unwrap_or_default(),
+                &show_text(&v),
+            );
+            Ok(())
+        }
+        Verb::Set(a) => {
+            let patch = patch_of(&a)?;
+            let (_, db) = open(ctx, false)?;
+            let d = crate::admin::domain_set(&db, &a.domain, &patch).map_err(db_err)?;
+            let v = crate::admin::domain_view(&db, &d.name).map_err(db_err)?;
+            print_value(
+                ctx.json,
+                &serde_json::to_value(&v).unwrap_or_default(),
+                &format!("set domain {}\n", d.name),
+            );
+            Ok(())
+        }
+        Verb::Admin { verb } => admin(ctx, verb),
+    }
+}
+
+/// `kmpctl domain admin add|del|list`.
+fn admin(ctx: &Ctx, verb: AdminVerb) -> CtlResult {
+    let (_, db) = open(ctx, false)?;
+    let (d, text) = match verb {
+        AdminVerb::Add { domain, address } => {
+            let a = parse(&address)?;
+            let d = crate::admin::admin_add(&db, &domain, &a).map_err(db_err)?;
+            let t = format!("{a} is a postmaster of {}\n", d.name);
+            (d, t)
+        }
+        AdminVerb::Del { domain, address } => {
+            let a = parse(&address)?;
+            let d = crate::admin::admin_del(&db, &domain, &a).map_err(db_err)?;
+            let t = format!("{a} is no longer a postmaster of {}\n", d.name);
+            (d, t)
+        }
+        AdminVerb::List { domain } => {
+            let name = normalize_domain(&domain).map_err(|e| db_err(e.into()))?;
             let d = db
                 .domain(&name)
                 .map_err(db_err)?
                 .ok_or_else(|| CtlError::new(exit::NOUSER, format!("no domain {name}")))?;
-            let c = db.domain_counts(&name).map_err(db_err)?;
-            let v = json!({
-                "domain": d.name,
-                "unicode": domain_unicode(&d.name),
-                "users": c.users,
-                "aliases": c.aliases,
-                "quota_bytes": d.quota_bytes,
-                "quota_messages": d.quota_messages,
-                "created": iso_time(d.created),
-            });
-            let text = format!(
-                "domain:          {}\nunicode:         {}\nusers:           {}\naliases:         {}\nuser quota:      {}\nuser messages:   {}\ncreated:         {}\n",
-                d.name,
-                domain_unicode(&d.name),
-                c.users,
-                c.aliases,
-                size_text(d.quota_bytes),
-                match d.quota_messages {
-                    0 => "none".to_string(),
-                    n => n.to_string(),
-                },
-                iso_time(d.created)
-            );
-            print_value(ctx.json, &v, &text);
-            Ok(())
+            let t = d.admins.iter().map(|a| format!("{a}\n")).collect();
+            (d, t)
         }
-    }
+    };
+    print_value(
+        ctx.json,
+        &json!({"domain": d.name, "admins": d.admins}),
+        &text,
+    );
+    Ok(())
+}
+
+/// The text of `kmpctl domain show`.
+pub fn show_text(v: &crate::admin::DomainView) -> String {
+    use crate::admin::limit_text;
+    let l = &v.limits;
+    let used = |n: u64, max: Option<u64>| match max {
+        Some(m) => format!("{n} of {m}"),
+        None => n.to_string(),
+    };
+    format!(
+        "domain:          {}\nunicode:         {}\nusers:           {}\naliases:         {}\nuser quota:      {}\nuser messages:   {}\ncreated:         {}\npostmasters:     {}\nforwarding:      {}\nlists:           {}\nquota given:     {} of {}\nmax user quota:  {}\nmax message:     {}\nservices:        {}\n",
+        v.domain,
+        v.unicode,
+        used(v.users, l.max_users),
+        used(v.aliases, l.max_aliases),
+        size_text(v.quota_bytes),
+        match v.quota_messages {
+            0 => "none".to_string(),
+            n => n.to_string(),
+        },
+        v.created,
+        if v.admins.is_empty() { "none".into() } else { v.admins.join(", ") },
+        used(v.usage.forwards, l.max_forwards),
+        used(v.usage.lists, l.max_lists),
+        match v.usage.quota_bytes {
+            0 => "0".to_string(),
+            n => size_text(n),
+        },
+        limit_text(l.max_quota_bytes, true),
+        limit_text(l.max_user_quota_bytes, true),
+        limit_text(l.max_message_bytes, true),
+        v.services.join(", "),
+    )
+}
+
+/// The change `domain set` asks for.
+pub(crate) fn patch_of(a: &SetArgs) -> Result<crate::admin::DomainPatch, CtlError> {
+    let usage = |e: String| CtlError::new(exit::USAGE, e);
+    let count = |s: &Option<String>, flag: &str| -> Result<Option<Option<u64>>, CtlError> {
+        s.as_deref()
+            .map(|v| match v {
+                "none" | "unlimited" => Ok(None),
+                n => n
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| usage(format!("--{flag} {n:?} is not a number or none"))),
+            })
+            .transpose()
+    };
+    let size = |s: &Option<String>, flag: &str| -> Result<Option<Option<u64>>, CtlError> {
+        s.as_deref()
+            .map(|v| match v {
+                "none" | "unlimited" => Ok(None),
+                n => parse_size(n)
+                    .map(Some)
+                    .map_err(|e| usage(format!("--{flag}: {e}"))),
+            })
+            .transpose()
+    };
+    let services = match a.services.as_deref() {
+        None => None,
+        Some("all") => Some(crate::userdb::limits::Access::ALL.to_vec()),
+        Some("") | Some("none") => Some(Vec::new()),
+        Some(list) => Some(
+            list.split(',')
+                .map(crate::userdb::limits::Access::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| usage(e.to_string()))?,
+        ),
+    };
+    Ok(crate::admin::DomainPatch {
+        quota_bytes: a
+            .quota
+            .as_deref()
+            .map(parse_size)
+            .transpose()
+            .map_err(usage)?,
+        quota_messages: a.quota_messages,
+        max_users: count(&a.max_users, "max-users")?,
+        max_aliases: count(&a.max_aliases, "max-aliases")?,
+        max_lists: count(&a.max_lists, "max-lists")?,
+        max_forwards: count(&a.max_forwards, "max-forwards")?,
+        max_quota_bytes: size(&a.max_quota, "max-quota")?,
+        max_user_quota_bytes: size(&a.max_user_quota, "max-user-quota")?,
+        max_message_bytes: size(&a.max_message_size, "max-message-size")?,
+        services,
+    })
 }
 
 /// The system administrator's address, from `system.postmaster`: the value

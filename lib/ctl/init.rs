@@ -53,6 +53,7 @@ pub const LISTENERS: &[(&str, u16)] = &[
     ("imapd.listen", 143),
     ("imapd.imaps_listen", 993),
     ("sieved.listen", 190),
+    ("admind.listen", 844),
 ];
 
 pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {

@@ -17,6 +17,7 @@ pub mod init;
 pub mod list;
 pub mod output;
 pub mod queue;
+pub mod remote;
 pub mod service;
 pub mod setup;
 pub mod sieve;
@@ -46,6 +47,8 @@ pub struct Cli {
     /// Print JSON for scripts instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: remote::RemoteArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -184,7 +187,22 @@ pub fn run(cli: Cli) -> i32 {
         config_path: cli.config,
         json: cli.json,
     };
-    let result = match cli.command {
+    let result = match cli.remote.remote.clone() {
+        Some(url) => remote::run(&ctx, &cli.remote, &url, cli.command),
+        None => local(ctx, cli.command),
+    };
+    match result {
+        Ok(()) => crate::exit::OK,
+        Err(e) => {
+            eprintln!("kmpctl: {}", e.message);
+            e.code
+        }
+    }
+}
+
+/// Runs a command on this host.
+fn local(ctx: Ctx, command: Command) -> CtlResult {
+    match command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Check => check::run(&ctx),
         Command::Config(a) => config::run(&ctx, a),
@@ -207,12 +225,5 @@ pub fn run(cli: Cli) -> i32 {
         Command::Dkim(a) => dkim::run(&ctx, a),
         Command::Fetch(a) => fetch::run(&ctx, a),
         Command::Announce(a) => announce::run(&ctx, a),
-    };
-    match result {
-        Ok(()) => crate::exit::OK,
-        Err(e) => {
-            eprintln!("kmpctl: {}", e.message);
-            e.code
-        }
     }
 }

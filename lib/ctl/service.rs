@@ -220,6 +220,7 @@ fn listeners(cfg: &Config, name: &str) -> String {
         ],
         "kmp-pop3d" => &["pop3d.listen", "pop3d.pop3s_listen"],
         "kmp-sieved" => &["sieved.listen"],
+        "kmp-admind" => &["admind.listen"],
         "kmp-imapd" => &["imapd.listen", "imapd.imaps_listen"],
         _ => &[],
     };

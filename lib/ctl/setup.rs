@@ -13,6 +13,7 @@
 //! | kmpauth | kmp-authd                      | kmpromail          |
 //! | vmail   | kmp-local, pop3d, imapd, sieved| kmpromail          |
 //! | kmpfetch| kmp-fetch                      | kmpromail, kmpdrop |
+//! | kmpadm  | kmp-admind                     | kmpromail, kmpauth |
 //!
 //! `kmpdrop` may write the queue's drop directory (kmp-inject is setgid to it);
 //! `kmpromail` may create sockets in the run directory and read the TLS key;
@@ -42,6 +43,8 @@ pub const USERS: &[(&str, &[&str])] = &[
     ("kmpauth", &["kmpromail"]),
     ("vmail", &["kmpromail"]),
     ("kmpfetch", &["kmpromail", "kmpdrop"]),
+    // kmp-admind writes the user database: it is in the database's group.
+    ("kmpadm", &["kmpromail", "kmpauth"]),
 ];
 
 /// A path that must exist with an owner, a group and a mode.
@@ -75,7 +78,7 @@ pub fn layout(cfg: &Config) -> Vec<PathSpec> {
         spec(q.join("incoming/env"), "kmpq", "kmpdrop", 0o2770),
         spec(q.join("incoming/env"), "kmpq", "kmpdrop", 0o2770),
         spec(cfg.path_of("paths.mail"), "vmail", "vmail", 0o700),
-        spec(cfg.path_of("paths.db"), "kmpauth", "kmpauth", 0o700),
+        spec(cfg.path_of("paths.db"), "kmpauth", "kmpauth", 0o770),
         spec(cfg.path_of("paths.run"), "root", DAEMON_GROUP, 0o771),
         spec(cfg.path_of("paths.fetch"), "kmpfetch", "kmpfetch", 0o700),
     ];

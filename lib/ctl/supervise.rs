@@ -32,6 +32,7 @@ pub const DAEMONS: &[&str] = &[
     "kmp-imapd",
     "kmp-sieved",
     "kmp-fetch",
+    "kmp-admind",
 ];
 
 /// The supervisor's own pid file name.

@@ -143,21 +143,17 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                 }
             }
             let (paths, db) = open(ctx, false)?;
-            let dom = db.domain(addr.domain()).map_err(db_err)?.ok_or_else(|| {
-                CtlError::new(
-                    exit::NOUSER,
-                    format!(
-                        "no domain {} (add it first: kmpctl domain add {})",
-                        addr.domain(),
-                        addr.domain()
-                    ),
-                )
-            })?;
-            let mut u = User::new(&addr, crate::userdb::now());
-            u.password = hash.unwrap_or_default();
-            u.quota_bytes = quota.unwrap_or(dom.quota_bytes);
-            u.quota_messages = quota_messages.unwrap_or(dom.quota_messages);
-            u.mail_path = mail_path.unwrap_or_default();
+            let u = crate::admin::new_user(
+                &db,
+                &addr,
+                crate::admin::NewUser {
+                    hash,
+                    quota_bytes: quota,
+                    quota_messages,
+                    mail_path,
+                },
+            )
+            .map_err(db_err)?;
             let mail = u.maildir(&paths.mail);
             // A Maildir already there holds someone's mail (a deleted user's,
             // kept with --keep-mail): never hand it over without being told.
@@ -240,21 +236,8 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                 .user(&addr)
                 .map_err(db_err)?
                 .ok_or_else(|| CtlError::new(exit::NOUSER, format!("no user {addr}")))?;
-            let text = format!(
-                "address:         {}\nstate:           {}\npassword:        {}\nquota:           {}\nquota messages:  {}\nmail path:       {}\nforwards:        {}\nkeep copy:       {}\npop3 subfolders: {}\nlogin delay:     {}\ncreated:         {}\n",
-                u.address,
-                u.state.name(),
-                scheme_text(&u.password),
-                size_text(u.quota_bytes),
-                count_text(u.quota_messages),
-                u.maildir(&paths.mail).display(),
-                if u.forwards.is_empty() { "none".into() } else { u.forwards.join(", ") },
-                yes_no(u.keep_copy),
-                yes_no(u.pop3_subfolders),
-                u.login_delay,
-                iso_time(u.created),
-            );
-            print_value(ctx.json, &user_json(&u, &paths.mail), &text);
+            let v = user_json(&u, &paths.mail);
+            print_value(ctx.json, &v, &show_text(&v));
             Ok(())
         }
         Verb::Passwd { address, password } => {
@@ -333,31 +316,17 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
                     "no target: name where to forward, or --clear to stop forwarding",
                 ));
             }
-            let targets: Vec<String> = targets
-                .iter()
-                .map(|t| parse(t).map(|a| a.to_string()))
-                .collect::<Result<_, _>>()?;
-            if targets.iter().any(|t| {
-                Address::parse(t)
-                    .map(|a| a.key() == addr.key())
-                    .unwrap_or(false)
-            }) && !keep_copy
-            {
-                return Err(CtlError::new(
-                    exit::DATAERR,
-                    "forwarding a user to itself: use --keep-copy instead",
-                ));
-            }
+            let targets: Vec<Address> =
+                targets.iter().map(|t| parse(t)).collect::<Result<_, _>>()?;
             let what = if clear {
                 "forwarding stopped for"
             } else {
                 "forwarding set for"
             };
-            update(ctx, &addr, what, move |u| {
-                u.forwards = targets;
-                u.keep_copy = keep_copy && !u.forwards.is_empty();
-                Ok(())
-            })
+            let (_, db) = open(ctx, false)?;
+            let u = crate::admin::set_forwards(&db, &addr, &targets, keep_copy).map_err(db_err)?;
+            done(ctx, what, &u.address);
+            Ok(())
         }
     }
 }
@@ -374,7 +343,7 @@ fn update(
     Ok(())
 }
 
-fn done(ctx: &Ctx, what: &str, address: &str) {
+pub(crate) fn done(ctx: &Ctx, what: &str, address: &str) {
     let key = what.split(' ').next().unwrap_or(what);
     print_value(
         ctx.json,
@@ -390,7 +359,7 @@ pub fn parse(s: &str) -> Result<Address, CtlError> {
 
 /// The hash to store, from --password-stdin or --password-hash; None when
 /// neither was given.
-fn new_hash(p: &PasswordArgs) -> Result<Option<String>, CtlError> {
+pub(crate) fn new_hash(p: &PasswordArgs) -> Result<Option<String>, CtlError> {
     if let Some(h) = &p.password_hash {
         password::check_hash(h).map_err(|e| CtlError::new(exit::DATAERR, e.to_string()))?;
         return Ok(Some(h.clone()));
@@ -453,7 +422,8 @@ fn prompt_password() -> Result<String, CtlError> {
 
 /// One line from the terminal on standard input, typed with echo off; the
 /// buffer is wiped when dropped.
-pub(super) fn read_hidden(prompt: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, CtlError> {
+
+pub(crate) fn read_hidden(prompt: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, CtlError> {
     use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
     let stdin = std::io::stdin();
     let term_err =
@@ -490,7 +460,7 @@ pub(super) fn read_hidden(prompt: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, C
 }
 
 /// What happened to a deleted user's Maildir.
-pub(super) enum MailFate {
+pub(crate) enum MailFate {
     Removed,
     Kept,
     Absent,
@@ -501,7 +471,7 @@ pub(super) enum MailFate {
 
 /// Removes a deleted user's Maildir, folders and all. A directory that does
 /// not look like a Maildir (a --mail-path typed wrong) is left alone.
-pub(super) fn remove_maildir(mail: &Path) -> MailFate {
+pub(crate) fn remove_maildir(mail: &Path) -> MailFate {
     if !mail.exists() {
         return MailFate::Absent;
     }
@@ -546,18 +516,62 @@ fn print_deleted(
         ),
     };
     let changes: Vec<String> = unlinked.iter().map(|u| u.to_string()).collect();
-    let mut t = format!("deleted user {address}; {text}\n");
-    for c in &changes {
-        t.push_str(&format!("{c}\n"));
-    }
-    print_value(
-        ctx.json,
-        &json!({"deleted": {"user": address, "mail_path": mail, "mail": key, "unlinked": changes}}),
-        &t,
-    );
+    let v =
+        json!({"deleted": {"user": address, "mail_path": mail, "mail": key, "unlinked": changes}});
+    print_value(ctx.json, &v, &deleted_text(&v, &text));
 }
 
-fn user_json(u: &User, mail_root: &std::path::Path) -> serde_json::Value {
+/// The text of `user del` from its JSON and the sentence about the mail.
+pub(crate) fn deleted_text(v: &serde_json::Value, mail_text: &str) -> String {
+    let d = &v["deleted"];
+    let mut t = format!(
+        "deleted user {}; {mail_text}\n",
+        d["user"].as_str().unwrap_or_default()
+    );
+    for c in d["unlinked"].as_array().into_iter().flatten() {
+        t.push_str(&format!("{}\n", c.as_str().unwrap_or_default()));
+    }
+    t
+}
+
+/// The sentence `user del` says about the Maildir, from its JSON key.
+pub(crate) fn mail_fate_text(key: &str, mail: &str) -> String {
+    match key {
+        "removed" => format!("its mail in {mail} is removed"),
+        "kept" => format!("its mail stays in {mail} (user add --reuse-mail adopts it)"),
+        "absent" => "it had no mail on disk".to_string(),
+        "not a maildir" => format!("{mail} is not a Maildir and is left as it is"),
+        _ => format!("its mail in {mail} is still there"),
+    }
+}
+
+/// The text of `kmpctl user show`, from the JSON of [`user_json`] (so the
+/// same for a user read locally or through kmp-admind).
+pub(crate) fn show_text(v: &serde_json::Value) -> String {
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    let b = |k: &str| yes_no(v[k].as_bool().unwrap_or(false));
+    let forwards: Vec<&str> = v["forwards"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    format!(
+        "address:         {}\nstate:           {}\npassword:        {}\nquota:           {}\nquota messages:  {}\nmail path:       {}\nforwards:        {}\nkeep copy:       {}\npop3 subfolders: {}\nlogin delay:     {}\ncreated:         {}\n",
+        s("address"),
+        s("state"),
+        s("password"),
+        size_text(n("quota_bytes")),
+        count_text(n("quota_messages")),
+        s("mail_path"),
+        if forwards.is_empty() { "none".into() } else { forwards.join(", ") },
+        b("keep_copy"),
+        b("pop3_subfolders"),
+        n("login_delay"),
+        s("created"),
+    )
+}
+
+pub(crate) fn user_json(u: &User, mail_root: &std::path::Path) -> serde_json::Value {
     json!({
         "address": u.address,
         "state": u.state.name(),

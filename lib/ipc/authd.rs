@@ -118,6 +118,9 @@ pub struct UserInfo {
     /// Spam settings: the user's own over the domain's.
     #[serde(default, skip_serializing_if = "SpamPrefs::is_default")]
     pub spam: SpamPrefs,
+    /// The largest message the user's domain receives (its limits), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_message_bytes: Option<u64>,
 }
 
 /// A user's (or a domain's) spam settings (lib/antispam/scan). Every field

@@ -945,6 +945,7 @@ mod tests {
             pop3_subfolders: false,
             login_delay: 0,
             spam: Default::default(),
+            max_message_bytes: None,
         }
     }
 

@@ -41,6 +41,7 @@ impl Mem {
                 pop3_subfolders: false,
                 login_delay: 0,
                 spam: Default::default(),
+                max_message_bytes: None,
             },
         );
         self

@@ -130,6 +130,9 @@ pub struct Transaction {
     pub chunked: u64,
     /// A BDAT chunk failed: every later chunk gets this until LAST or RSET.
     pub failed: Option<Reply>,
+    /// The smallest message size ceiling of the recipients' domains
+    /// (`kmpctl domain set --max-message-size`), checked at the end of data.
+    pub ceiling: Option<u64>,
 }
 
 /// Where a SASL exchange stands.
@@ -722,8 +725,26 @@ impl Session {
             out.push(Action::Log(format!("{}: warning: lookup: {e}", self.id)));
         }
         let detail = format!(" to=<{to}>");
+        let ceiling = match &result {
+            Ok(AuthReply::Found {
+                entry: Entry::User { user },
+                ..
+            }) => user.max_message_bytes,
+            _ => None,
+        };
+        // RFC 1870 6.1: a declared SIZE over what the recipient's domain
+        // takes is refused at RCPT with 552.
+        let verdict = match (&verdict, &self.state, ceiling) {
+            (Ok(()), State::Mail(_, tx), Some(c)) if tx.params.size.is_some_and(|s| s > c) => {
+                Err(reply::MESSAGE_TOO_BIG)
+            }
+            _ => verdict,
+        };
         match (verdict, &mut self.state) {
             (Ok(()), State::Mail(_, tx)) => {
+                if let Some(c) = ceiling {
+                    tx.ceiling = Some(tx.ceiling.map_or(c, |t| t.min(c)));
+                }
                 tx.add(to.to_string(), &params);
                 out.push(Action::Reply(reply::RECIPIENT_OK));
             }
@@ -1066,7 +1087,7 @@ impl Session {
     }
 
     fn complete(&mut self, h: Helo, tx: Transaction, summary: Summary, out: &mut Vec<Action>) {
-        let refusal = if summary.too_big {
+        let refusal = if summary.too_big || tx.ceiling.is_some_and(|c| summary.size > c) {
             Some(reply::MESSAGE_TOO_BIG)
         } else if summary.hops > self.policy.max_hops {
             Some(reply::TOO_MANY_HOPS)
@@ -1255,6 +1276,7 @@ impl Transaction {
             recipients: Vec::new(),
             chunked: 0,
             failed: None,
+            ceiling: None,
         }
     }
 

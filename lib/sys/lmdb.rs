@@ -38,6 +38,17 @@ fn give_to_directory_owner(dir: &Path) -> std::io::Result<()> {
             }
             _ => {}
         }
+        // A group-writable directory (kmpadm, kmp-admind's user, is in the
+        // database's group): its files are group-writable too.
+        if d.mode() & 0o070 == 0o070 {
+            if let Ok(m) = std::fs::metadata(&p) {
+                if m.mode() & 0o060 != 0o060 {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = (m.mode() & 0o777) | 0o060;
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))?;
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ use heed::types::Bytes;
 use heed::{CommitOrAbort, Env, MdbError, PutFlags, RoTxn, RwTxn, WithoutTls};
 
 use super::address::{domain_prefix, key_of, normalize_domain, Address};
+use super::limits::Usage;
 use super::{Alias, DbError, Directory, Domain, Resolved, User};
 use crate::lists::List;
 
@@ -346,6 +347,67 @@ impl Lmdb {
         t.commit().map_err(|e| self.err(e))
     }
 
+    /// What a domain has, against its limits, within a transaction.
+    pub fn usage_in(&self, t: &RoTxn, domain: &str) -> Result<Usage, DbError> {
+        let p = domain_prefix(domain);
+        let mut u = Usage {
+            aliases: self.count(t, self.aliases, &p)? as u64,
+            lists: self.count(t, self.lists, &p)? as u64,
+            ..Usage::default()
+        };
+        for user in self.all_json::<User>(t, self.users, &p)? {
+            u.users += 1;
+            u.quota_bytes = u.quota_bytes.saturating_add(user.quota_bytes);
+            if !user.forwards.is_empty() {
+                u.forwards += 1;
+            }
+        }
+        Ok(u)
+    }
+
+    /// What a domain has, against its limits.
+    pub fn usage(&self, domain: &str) -> Result<Usage, DbError> {
+        let t = self.read()?;
+        self.usage_in(&t, &normalize_domain(domain)?)
+    }
+
+    /// Refuses a user record over its domain's limits (`before`: as it was).
+    fn check_limits(
+        &self,
+        t: &RoTxn,
+        addr: &Address,
+        before: Option<&User>,
+        u: &User,
+    ) -> Result<(), DbError> {
+        let Some(d) = self.get_json::<Domain>(t, self.domains, addr.domain().as_bytes())? else {
+            return Ok(());
+        };
+        if d.limits.is_none() {
+            return Ok(());
+        }
+        let usage = self.usage_in(t, &d.name)?;
+        super::limits::check_user(&d, &usage, before, u)
+    }
+
+    /// Changes a domain in place (its quotas, limits, postmasters); returns
+    /// the new record. The name cannot change.
+    pub fn update_domain(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut Domain) -> Result<(), DbError>,
+    ) -> Result<Domain, DbError> {
+        let name = normalize_domain(name)?;
+        let mut t = self.write()?;
+        let mut d: Domain = self
+            .get_json(&t, self.domains, name.as_bytes())?
+            .ok_or_else(|| DbError::NotFound(format!("no domain {name}")))?;
+        f(&mut d)?;
+        d.name = name.clone();
+        self.put_json(&mut t, self.domains, name.as_bytes(), &d, true)?;
+        self.commit(t)?;
+        Ok(d)
+    }
+
     /// Adds a domain.
     pub fn add_domain(&self, d: &Domain) -> Result<(), DbError> {
         let mut t = self.write()?;
@@ -433,6 +495,7 @@ impl Lmdb {
         let addr = u.addr()?;
         let mut t = self.write()?;
         self.check_new_name(&t, &addr)?;
+        self.check_limits(&t, &addr, None, u)?;
         self.put_json(&mut t, self.users, &addr.key(), &Stored(u), false)
             .map_err(|e| match e {
                 DbError::Exists(_) => DbError::Exists(format!("user {addr}")),
@@ -487,6 +550,17 @@ impl Lmdb {
         let addr = Address::parse(&l.address)?;
         let mut t = self.write()?;
         self.check_new_name(&t, &addr)?;
+        if let Some(d) = self.get_json::<Domain>(&t, self.domains, addr.domain().as_bytes())? {
+            if let Some(m) = d.limits.max_lists {
+                let n = self.count(&t, self.lists, &domain_prefix(&d.name))? as u64;
+                if n >= m {
+                    return Err(DbError::Limit(format!(
+                        "domain {} may have at most {m} lists",
+                        d.name
+                    )));
+                }
+            }
+        }
         for (_, role) in crate::lists::address::FIXED {
             let local = crate::lists::address::local_of(addr.local(), role);
             let a = Address::from_parts(&local, addr.domain());
@@ -566,7 +640,9 @@ impl Lmdb {
         let mut u: User = self
             .get_json(&t, self.users, &addr.key())?
             .ok_or_else(|| DbError::NotFound(format!("no user {addr}")))?;
+        let before = u.clone();
         f(&mut u)?;
+        self.check_limits(&t, addr, Some(&before), &u)?;
         self.put_json(&mut t, self.users, &addr.key(), &Stored(&u), true)?;
         self.commit(t)?;
         Ok(u)
@@ -717,6 +793,14 @@ impl Lmdb {
             Some(a) => a,
             None => {
                 self.check_new_name(&t, alias)?;
+                if let Some(d) =
+                    self.get_json::<Domain>(&t, self.domains, alias.domain().as_bytes())?
+                {
+                    if !d.limits.is_none() {
+                        let usage = self.usage_in(&t, &d.name)?;
+                        super::limits::check_new_alias(&d, &usage)?;
+                    }
+                }
                 Alias {
                     address: if alias.is_catch_all() {
                         format!("@{}", alias.domain())
@@ -921,7 +1005,46 @@ mod tests {
             quota_bytes: 0,
             quota_messages: 0,
             spam: Default::default(),
+            admins: Vec::new(),
+            limits: Default::default(),
         }
+    }
+
+    #[test]
+    fn limits_are_enforced_at_write_time_and_nothing_changes() {
+        let (_d, db) = db();
+        db.add_domain(&dom("a.test")).unwrap();
+        db.update_domain("A.test.", |d| {
+            d.limits.max_users = Some(1);
+            d.limits.max_aliases = Some(1);
+            d.limits.max_user_quota_bytes = Some(1000);
+            Ok(())
+        })
+        .unwrap();
+        let p = |s: &str| Address::parse(s).unwrap();
+        let mut u = User::new(&p("one@a.test"), 1);
+        u.quota_bytes = 500;
+        db.add_user(&u).unwrap();
+        let mut two = User::new(&p("two@a.test"), 1);
+        two.quota_bytes = 500;
+        assert!(matches!(db.add_user(&two), Err(DbError::Limit(_))));
+        let e = db
+            .update_user(&p("one@a.test"), |u| {
+                u.quota_bytes = 2000;
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(matches!(e, DbError::Limit(_)), "{e}");
+        assert_eq!(db.user(&p("one@a.test")).unwrap().unwrap().quota_bytes, 500);
+        db.add_alias(&p("x@a.test"), &[p("one@a.test")]).unwrap();
+        // More targets on the same alias are no new alias.
+        db.add_alias(&p("x@a.test"), &[p("y@b.test")]).unwrap();
+        assert!(matches!(
+            db.add_alias(&p("z@a.test"), &[p("one@a.test")]),
+            Err(DbError::Limit(_))
+        ));
+        assert_eq!(db.usage("a.test").unwrap().users, 1);
+        assert_eq!(db.users(Some("a.test")).unwrap().len(), 1);
     }
 
     #[test]
@@ -1083,6 +1206,8 @@ mod list_tests {
             quota_bytes: 0,
             quota_messages: 0,
             spam: Default::default(),
+            admins: Vec::new(),
+            limits: Default::default(),
         })
         .unwrap();
         let p = |s: &str| Address::parse(s).unwrap();

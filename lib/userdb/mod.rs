@@ -14,6 +14,7 @@
 pub mod address;
 pub mod dump;
 pub mod fetch;
+pub mod limits;
 pub mod lmdb;
 pub mod password;
 
@@ -44,6 +45,13 @@ pub struct Domain {
     /// (`kmpctl domain spam`); the users' own settings win.
     #[serde(default, skip_serializing_if = "SpamPrefs::is_default")]
     pub spam: SpamPrefs,
+    /// The domain's postmasters: addresses who may administer it through
+    /// kmp-admind (`kmpctl domain admin add`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admins: Vec<String>,
+    /// Its limits (`kmpctl domain set`); none by default.
+    #[serde(default, skip_serializing_if = "limits::Limits::is_none")]
+    pub limits: limits::Limits,
 }
 
 /// Whether a user may log in and receive mail.
@@ -146,6 +154,7 @@ impl User {
             pop3_subfolders: self.pop3_subfolders,
             login_delay: self.login_delay,
             spam: self.spam.clone(),
+            max_message_bytes: None,
         }
     }
 }
@@ -196,6 +205,9 @@ pub enum DbError {
     Password(#[from] PasswordError),
     #[error("{0}")]
     Invalid(String),
+    /// Over one of the domain's limits: nothing was written.
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl DbError {
@@ -210,6 +222,7 @@ impl DbError {
             DbError::NotFound(_) => exit::NOUSER,
             DbError::NotEmpty(..) | DbError::HasLists(..) => exit::DATAERR,
             DbError::Address(_) | DbError::Password(_) | DbError::Invalid(_) => exit::DATAERR,
+            DbError::Limit(_) => exit::CANTCREAT,
         }
     }
 

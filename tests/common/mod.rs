@@ -2,6 +2,7 @@
 //! directory on free loopback ports, the real binaries, real clients.
 #![allow(dead_code)]
 
+pub mod admind;
 pub mod compose;
 pub mod dns;
 pub mod dns_static;
@@ -51,7 +52,7 @@ pub fn free_port_base() -> u16 {
         let step = NEXT.fetch_add(1, Ordering::SeqCst) % 30;
         let base = 30000 + (seed + step * 1000) % 30000;
         let offsets = [
-            25u16, 587, 465, 110, 995, 143, 993, 26, 27, 28, 80, 443, 190,
+            25u16, 587, 465, 110, 995, 143, 993, 26, 27, 28, 80, 443, 190, 844,
         ];
         if offsets.iter().all(|o| {
             TcpListener::bind(("127.0.0.1", base + o)).is_ok()

@@ -5,6 +5,7 @@
 use std::sync::LazyLock;
 
 mod auth;
+mod admind;
 mod authd;
 mod fetch;
 mod imapd;
@@ -96,6 +97,7 @@ pub static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         sieved::KEYS,
         auth::KEYS,
         fetch::KEYS,
+        admind::KEYS,
     ]
     .concat()
 });

@@ -39,6 +39,12 @@ pub const KEYS: &[Key] = &[
         doc: "The user kmp-sieved, the ManageSieve server, runs as after binding.",
     },
     Key {
+        name: "privileges.admind",
+        kind: Kind::Str,
+        default: "kmpadm",
+        doc: "The user kmp-admind, the administration API, runs as after binding: it\nwrites the user database, so it is in the database's group.",
+    },
+    Key {
         name: "privileges.pop3d",
         kind: Kind::Str,
         default: "vmail",

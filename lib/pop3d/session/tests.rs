@@ -30,6 +30,7 @@ fn user_info(login_delay: u64) -> UserInfo {
         pop3_subfolders: false,
         login_delay,
         spam: Default::default(),
+        max_message_bytes: None,
     }
 }
 

@@ -44,6 +44,7 @@ impl Directory {
             pop3_subfolders: false,
             login_delay: 0,
             spam: Default::default(),
+            max_message_bytes: None,
         };
         let entry = if self.users.contains(&a.as_str()) {
             Entry::User {

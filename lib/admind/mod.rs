@@ -1,0 +1,96 @@
+//! kmp-admind: the remote administration API, HTTPS and JSON, for system
+//! administrators, domain postmasters and (later) list owners, and the door
+//! the webmail's postmaster and sign-up pages go through.
+//!
+//! Layers as for the mail protocols: [`api`] parses a request into a typed
+//! call (pure, bounded, fuzzed); [`authz`] says whether the caller may make
+//! it (the one place); [`handlers`] performs it with the same functions as
+//! kmpctl ([`crate::admin`], the user database's writers, which enforce the
+//! domains' limits); [`server`] owns the sockets, TLS, sessions ([`token`])
+//! and the log line of each change (who, from where, what).
+//!
+//! Logins are checked by kmp-authd (service `admin`), so failures count
+//! toward the same bans as IMAP's or SMTP's.
+
+pub mod api;
+pub mod authz;
+pub mod handlers;
+pub mod server;
+pub mod token;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::exit;
+
+use server::{Server, Settings};
+
+/// Serves until SIGTERM or SIGINT; SIGHUP re-reads the configuration
+/// (admins, session lifetime, limits). Returns the exit code.
+pub fn run(
+    config_path: Option<PathBuf>,
+    settings: Settings,
+    tls: Arc<rustls::ServerConfig>,
+    listeners: Vec<TcpListener>,
+) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("kmp-admind")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            crate::error!("cannot start the runtime: {e}");
+            return exit::OSERR;
+        }
+    };
+    let server = match Server::new(settings, tls, Clock::System) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            crate::error!("{e}");
+            return exit::OSFILE;
+        }
+    };
+    rt.block_on(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            crate::error!("cannot install signal handlers");
+            return exit::OSERR;
+        };
+        let reloader = server.clone();
+        let shutdown = async move {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                    _ = hup.recv() => match Config::load_located(config_path.as_deref()) {
+                        Ok(cfg) => {
+                            reloader.reload(Settings::from_config(&cfg));
+                            crate::info!("configuration reloaded");
+                        }
+                        Err(e) => crate::error!("reload: keeping the old configuration: {e}"),
+                    },
+                }
+            }
+        };
+        crate::info!("ready");
+        match server.run(listeners, shutdown).await {
+            Ok(()) => {
+                crate::info!("stopping");
+                exit::OK
+            }
+            Err(e) => {
+                crate::error!("{e}");
+                exit::OSERR
+            }
+        }
+    })
+}
