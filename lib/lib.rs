@@ -19,10 +19,10 @@ pub mod proto;
 pub mod stats;
 pub mod sys;
 
-pub mod announce;
-pub mod antispam;
 pub mod admin;
 pub mod admind;
+pub mod announce;
+pub mod antispam;
 pub mod authd;
 pub mod ctl;
 pub mod imapc;

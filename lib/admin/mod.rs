@@ -271,6 +271,7 @@ mod tests {
             created: 0,
             quota_bytes: 0,
             quota_messages: 0,
+            spam: Default::default(),
             admins: vec![],
             limits: Limits {
                 max_aliases: Some(3),

@@ -311,7 +311,7 @@ fn user_verb(ctx: &Ctx, api: &Api, v: user::Verb) -> CtlResult {
                 what,
             )
         }
-        Pop3 { .. } => Err(CtlError::new(exit::USAGE, "not available with --remote")),
+        Pop3 { .. } | Spam { .. } => Err(CtlError::new(exit::USAGE, "not available with --remote")),
     }
 }
 

@@ -422,7 +422,6 @@ fn prompt_password() -> Result<String, CtlError> {
 
 /// One line from the terminal on standard input, typed with echo off; the
 /// buffer is wiped when dropped.
-
 pub(crate) fn read_hidden(prompt: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, CtlError> {
     use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
     let stdin = std::io::stdin();

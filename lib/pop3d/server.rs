@@ -441,7 +441,7 @@ impl Conn<'_> {
             Ok(Reply::LoginOk { user }) => {
                 let since = self.server.since_last_login(&user.address);
                 LoginOutcome::Ok {
-                    user,
+                    user: Box::new(user),
                     since_last_login: since,
                 }
             }

@@ -44,7 +44,7 @@ pub struct MessageInfo {
 #[derive(Debug)]
 pub enum LoginOutcome {
     Ok {
-        user: UserInfo,
+        user: Box<UserInfo>,
         /// Seconds since this user's last POP3 login through this server, if known.
         since_last_login: Option<u64>,
     },
@@ -259,8 +259,10 @@ impl Session {
                     self.state = idle;
                     return vec![Action::Reply(reply::LOGIN_DELAY.into())];
                 }
-                self.state = State::Opening { user: user.clone() };
-                vec![Action::OpenMaildrop { user }]
+                self.state = State::Opening {
+                    user: (*user).clone(),
+                };
+                vec![Action::OpenMaildrop { user: *user }]
             }
             LoginOutcome::Failed(LoginFailure::Banned) => {
                 self.state = State::Closed;

@@ -844,9 +844,7 @@ impl Conn {
         if !m.scan {
             return None;
         }
-        if m.oversize
-            || (m.pending.len().saturating_sub(m.head) as u64) > scan.settings.max_size
-        {
+        if m.oversize || (m.pending.len().saturating_sub(m.head) as u64) > scan.settings.max_size {
             info!(
                 "{}: scan: not scanned: larger than scan.max_size ({})",
                 session.id(),

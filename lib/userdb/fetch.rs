@@ -254,6 +254,8 @@ mod tests {
             quota_bytes: 0,
             quota_messages: 0,
             spam: Default::default(),
+            admins: Vec::new(),
+            limits: Default::default(),
         })
         .unwrap();
         for u in ["bob@example.test", "bobby@example.test"] {

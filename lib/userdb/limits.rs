@@ -231,6 +231,7 @@ mod tests {
             created: 0,
             quota_bytes: 0,
             quota_messages: 0,
+            spam: Default::default(),
             admins: vec!["Pm@A.test".into()],
             limits: l,
         }

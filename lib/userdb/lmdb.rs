@@ -416,22 +416,6 @@ impl Lmdb {
         self.commit(t)
     }
 
-    /// Changes a domain in place (its spam settings); returns the new record.
-    pub fn update_domain(
-        &self,
-        name: &str,
-        f: impl FnOnce(&mut Domain) -> Result<(), DbError>,
-    ) -> Result<Domain, DbError> {
-        let mut t = self.write()?;
-        let mut d: Domain = self
-            .get_json(&t, self.domains, name.as_bytes())?
-            .ok_or_else(|| DbError::NotFound(format!("no domain {name}")))?;
-        f(&mut d)?;
-        self.put_json(&mut t, self.domains, name.as_bytes(), &d, true)?;
-        self.commit(t)?;
-        Ok(d)
-    }
-
     /// Deletes a domain; with users or aliases only when `force`, and then
     /// them too, with every alias target and forward elsewhere that pointed
     /// into the domain.

@@ -4,8 +4,8 @@
 
 use std::sync::LazyLock;
 
-mod auth;
 mod admind;
+mod auth;
 mod authd;
 mod fetch;
 mod imapd;

@@ -125,7 +125,7 @@ impl Driver {
                         LoginOutcome::Temporary
                     } else if user == "u@example.test" && password.as_bytes() == b"pw" {
                         LoginOutcome::Ok {
-                            user: user_info(self.user_delay),
+                            user: Box::new(user_info(self.user_delay)),
                             since_last_login: self.since_last_login,
                         }
                     } else if user == "banned" {
