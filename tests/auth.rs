@@ -92,11 +92,11 @@ pub fn send(inst: &Instance, mail_from: &str, msg: &[u8]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The messages in u's Maildir, once there are `n` of them.
+/// The messages in u's Maildir (INBOX and Junk), once there are `n` of them.
 pub fn delivered(inst: &Instance, n: usize) -> Vec<String> {
     let md = inst.path().join("mail/example.test/u");
     let files = |md: &Path| -> Vec<PathBuf> {
-        ["new", "cur"]
+        ["new", "cur", ".Junk/new", ".Junk/cur"]
             .iter()
             .flat_map(|d| std::fs::read_dir(md.join(d)).into_iter().flatten())
             .map(|e| e.unwrap().path())
@@ -251,6 +251,11 @@ fn spf_dkim_and_dmarc_decide_at_the_door_and_say_so_in_one_header() {
     assert!(m.contains("dkim=none"), "{m}");
     assert!(!m.contains("X-Kmpromail-Junk"), "{m}");
 
+    // Quarantined mail is filed into Junk by kmp-local, the rest in INBOX.
+    let junk = std::fs::read_dir(inst.path().join("mail/example.test/u/.Junk/new"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(junk, 1, "the quarantined message in Junk");
     let m = head(with_subject(&msgs, "quarantined"));
     assert!(
         m.contains("dmarc=fail") && m.contains("policy.dmarc=quarantine"),
