@@ -195,6 +195,16 @@ impl Server {
             .and_then(|v| v.parse::<u64>().ok())
         {
             if n > s.max_body as u64 {
+                // A client sends its whole body before it reads the answer:
+                // read what was announced (up to a bound) and throw it away,
+                // so that it sees the 413 rather than a reset connection.
+                if n <= DRAIN_MAX {
+                    let mut body = req.into_body();
+                    let _ = tokio::time::timeout(s.timeout, async {
+                        while let Some(Ok(_)) = body.frame().await {}
+                    })
+                    .await;
+                }
                 return Err(too_large(s.max_body));
             }
         }
@@ -305,6 +315,9 @@ impl Server {
         }
     }
 }
+
+/// The most of a refused body read (and thrown away) before the 413.
+const DRAIN_MAX: u64 = 1 << 20;
 
 fn too_large(max: usize) -> ApiError {
     ApiError::new(413, format!("the request body is larger than {max} bytes"))
