@@ -48,14 +48,7 @@ impl Sink {
     }
 
     fn messages(&self) -> Vec<String> {
-        let mut out: Vec<String> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .map(|e| {
-                String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).into_owned()
-            })
-            .collect();
-        out.sort();
-        out
+        common::sink_messages(&self.dir)
     }
 }
 

@@ -380,3 +380,27 @@ pub fn imap_instance_with(config: &[(&str, &str)]) -> Instance {
     .unwrap_or_else(|_| panic!("kmp-imapd did not start: {}", inst.log("kmp-imapd")));
     inst
 }
+
+/// The messages smtp-sink (`-d DIR`) wrote, sorted by file name, leaving out
+/// any file changed in the last second: smtp-sink makes the file before it
+/// writes the message into it, so a file that young may be half written.
+pub fn sink_messages(dir: &Path) -> Vec<String> {
+    let mut named: Vec<(std::path::PathBuf, String)> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= Duration::from_secs(1))
+        })
+        .filter_map(|e| {
+            let text = String::from_utf8_lossy(&std::fs::read(e.path()).ok()?).into_owned();
+            Some((e.path(), text))
+        })
+        .collect();
+    named.sort();
+    named.into_iter().map(|(_, t)| t).collect()
+}
