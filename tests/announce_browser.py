@@ -7,9 +7,11 @@ under lighttpd and a real kmp-imapd. Run by tests/announce_browser.rs:
 The INBOX holds an unread announcement (kmpctl announce) and an ordinary
 message. The INBOX list shows the banner with the announcement's subject
 (in Chinese); its link opens the announcement; back on the list the
-banner is gone. Prints "ok" at the end; any failure is an exception.
+banner is gone. Prints "ok" at the end; any failure is an exception. With
+KMP_SHOTS set to a directory, the page with the banner is saved there.
 """
 
+import os
 import sys
 
 from selenium import webdriver
@@ -52,6 +54,8 @@ def main():
         text = b[0].text
         assert "系统公告" in text, text
         assert SUBJECT in text, text
+        if os.environ.get("KMP_SHOTS"):
+            d.save_screenshot(os.path.join(os.environ["KMP_SHOTS"], "announce-banner.png"))
         # Other folders show no banner.
         d.get(URL + "/list?folder=Sent")
         assert not banners(d), d.page_source
