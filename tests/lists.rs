@@ -50,6 +50,11 @@ impl Sink {
     fn messages(&self) -> Vec<String> {
         common::sink_messages(&self.dir)
     }
+
+    /// Files smtp-sink made, whole or still being written.
+    fn count(&self) -> usize {
+        std::fs::read_dir(&self.dir).map_or(0, |d| d.count())
+    }
 }
 
 impl Drop for Sink {
@@ -412,7 +417,7 @@ fn posts_under_each_policy_with_headers_prefix_footer_held_and_remote_members() 
         ),
     );
     wait_until(Duration::from_secs(60), || held(&inst).len() == 3).unwrap();
-    let n_sink = sink.messages().len();
+    let n_sink = sink.count();
     // Our own post coming back (its List-Id): dropped with a log line.
     let back = String::from_utf8_lossy(&std::fs::read(&arch[0]).unwrap()).into_owned();
     let back = back
@@ -427,11 +432,7 @@ fn posts_under_each_policy_with_headers_prefix_footer_held_and_remote_members() 
     .unwrap_or_else(|_| panic!("no loop line: {}", log(&inst)));
     assert_eq!(held(&inst).len(), 3);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        sink.messages().len(),
-        n_sink,
-        "something was sent for the loop"
-    );
+    assert_eq!(sink.count(), n_sink, "something was sent for the loop");
 }
 
 #[test]

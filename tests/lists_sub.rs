@@ -57,6 +57,11 @@ impl Sink {
     fn messages(&self) -> Vec<String> {
         common::sink_messages(&self.dir)
     }
+
+    /// Files smtp-sink made, whole or still being written.
+    fn count(&self) -> usize {
+        std::fs::read_dir(&self.dir).map_or(0, |d| d.count())
+    }
 }
 
 impl Drop for Sink {
@@ -218,7 +223,7 @@ fn an_outside_address_subscribes_with_the_confirmation_round_trip() {
     })
     .unwrap_or_else(|_| panic!("no welcome\n{}", log(inst)));
     // A request from a mailer daemon is never answered.
-    let before = s.far.messages().len();
+    let before = s.far.count();
     send(
         inst,
         "MAILER-DAEMON@far.test",
@@ -229,7 +234,7 @@ fn an_outside_address_subscribes_with_the_confirmation_round_trip() {
         log(inst).contains("help request from MAILER-DAEMON@far.test ignored")
     })
     .unwrap_or_else(|_| panic!("not logged\n{}", log(inst)));
-    assert_eq!(s.far.messages().len(), before);
+    assert_eq!(s.far.count(), before);
 }
 
 #[test]
