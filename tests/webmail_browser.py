@@ -303,6 +303,9 @@ def main():
         shot(d, "search")
         d.get(URL + "/quota")
         shot(d, "quota")
+        if SHOTS:
+            d.get(URL + "/settings")
+            shot(d, "settings")
 
         # Every XSS vector: nothing runs, in the frame or the page.
         d.get(URL + "/list?folder=XSS&sort=arrival&rev=0")
