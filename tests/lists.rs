@@ -5,64 +5,16 @@
 //! route.
 mod common;
 
+use common::sink::Sink;
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::sieve::Stop;
 use common::{wait_until, Instance};
 
 const LIST: &str = "news@example.test";
-
-/// Postfix's smtp-sink on `port`, dumping each message into a directory.
-struct Sink {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Sink {
-    fn start(inst: &Instance, port: u16) -> Sink {
-        let dir = inst.path().join("sink");
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut args: Vec<String> = Vec::new();
-        if nix::unistd::geteuid().is_root() {
-            args.extend(["-u".into(), "root".into()]);
-        }
-        args.push("-d".into());
-        args.push(format!("{}/%H%M%S.", dir.display()));
-        args.push(format!("127.0.0.1:{port}"));
-        args.push("50".into());
-        let child = common::tool("/usr/sbin/smtp-sink")
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("smtp-sink runs (apt-get install postfix)");
-        wait_until(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .expect("smtp-sink listens");
-        Sink { child, dir }
-    }
-
-    fn messages(&self) -> Vec<String> {
-        common::sink_messages(&self.dir)
-    }
-
-    /// Files smtp-sink made, whole or still being written.
-    fn count(&self) -> usize {
-        std::fs::read_dir(&self.dir).map_or(0, |d| d.count())
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Sends `data` as it is over SMTP from `sender` to `rcpt`.
 fn send_raw(inst: &Instance, sender: &str, rcpt: &str, data: &str) {
@@ -170,7 +122,7 @@ fn header(msg: &str, name: &str) -> Option<String> {
 fn posts_under_each_policy_with_headers_prefix_footer_held_and_remote_members() {
     let inst = Instance::new();
     let sink_port = inst.base + 26;
-    let sink = Sink::start(&inst, sink_port);
+    let sink = Sink::start(&inst.path().join("sink"), sink_port, &[]);
     // kmpctl init writes a [lists] section (the cookie key): add to it.
     common::set_config(
         &inst,

@@ -11,8 +11,7 @@
 //!   VERP and probe return paths drive it.
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use common::sink::Sink;
 use std::time::Duration;
 
 use common::sieve::Stop;
@@ -20,56 +19,6 @@ use common::{missing_tool, wait_until, Instance, TOOLS};
 use kmpromail::lists::cookie::{Action, CookieKey, KEY_LEN};
 
 const LIST: &str = "dev@example.test";
-
-struct Sink {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Sink {
-    fn start(inst: &Instance, port: u16, opts: &[&str]) -> Sink {
-        let dir = inst.path().join(format!("sink-{port}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut args: Vec<String> = Vec::new();
-        if nix::unistd::geteuid().is_root() {
-            args.extend(["-u".into(), "root".into()]);
-        }
-        args.extend(opts.iter().map(|s| s.to_string()));
-        args.extend([
-            "-d".into(),
-            format!("{}/%H%M%S.", dir.display()),
-            format!("127.0.0.1:{port}"),
-            "50".into(),
-        ]);
-        let child = common::tool("/usr/sbin/smtp-sink")
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("smtp-sink runs");
-        wait_until(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .expect("smtp-sink listens");
-        Sink { child, dir }
-    }
-
-    fn messages(&self) -> Vec<String> {
-        common::sink_messages(&self.dir)
-    }
-
-    /// Files smtp-sink made, whole or still being written.
-    fn count(&self) -> usize {
-        std::fs::read_dir(&self.dir).map_or(0, |d| d.count())
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn send(inst: &Instance, sender: &str, rcpt: &str, data: &str) {
     let script = r#"
@@ -128,8 +77,12 @@ fn setup() -> Option<Setup> {
     }
     let inst = Instance::new();
     let (far_port, bad_port) = (inst.base + 26, inst.base + 27);
-    let far = Sink::start(&inst, far_port, &[]);
-    let bad = Sink::start(&inst, bad_port, &["-f", "RCPT"]);
+    let far = Sink::start(&inst.path().join(format!("sink-{far_port}")), far_port, &[]);
+    let bad = Sink::start(
+        &inst.path().join(format!("sink-{bad_port}")),
+        bad_port,
+        &["-f", "RCPT"],
+    );
     // One day of bounces warns; a bounced probe removes.
     common::set_config(&inst, "lists", "bounce_warn_days = 1");
     inst.append_config(&format!(

@@ -8,9 +8,7 @@
 
 mod common;
 
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use common::sink::Sink;
 use std::time::Duration;
 
 use common::webmail::{webmail_instance, Webmail};
@@ -18,52 +16,6 @@ use common::{missing_tool, wait_until, TOOLS};
 use kmpromail::lists::cookie::{Action, CookieKey, KEY_LEN};
 
 const LIST: &str = "dev@example.test";
-
-struct Sink {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Sink {
-    /// smtp-sink on the instance's SMTP port, dumping messages to a directory.
-    fn start(w: &Webmail) -> Sink {
-        let dir = w.inst.path().join("sink");
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut args: Vec<String> = Vec::new();
-        if nix::unistd::geteuid().is_root() {
-            args.extend(["-u".into(), "root".into()]);
-        }
-        let port = w.inst.base + 25;
-        args.extend([
-            "-d".into(),
-            format!("{}/%H%M%S.", dir.display()),
-            format!("127.0.0.1:{port}"),
-            "10".into(),
-        ]);
-        let child = common::tool("/usr/sbin/smtp-sink")
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("smtp-sink runs");
-        wait_until(Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .expect("smtp-sink listens");
-        Sink { child, dir }
-    }
-
-    fn messages(&self) -> Vec<String> {
-        common::sink_messages(&self.dir)
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn key(w: &Webmail) -> CookieKey {
     let bytes = std::fs::read(w.inst.path().join("lists.key")).unwrap();
@@ -92,7 +44,7 @@ fn one_click_post_passes_the_cookie_on_and_get_changes_nothing() {
         return;
     }
     let Some(w) = webmail_instance() else { return };
-    let sink = Sink::start(&w);
+    let sink = Sink::start(&w.inst.path().join("sink"), w.inst.base + 25, &[]);
     let k = key(&w);
     let token = k.mint(LIST, Action::OneClick, "bob@far.example", now() + 86400);
 
@@ -143,7 +95,7 @@ fn links_that_are_not_one_click_cookies_send_nothing() {
         return;
     }
     let Some(w) = webmail_instance() else { return };
-    let sink = Sink::start(&w);
+    let sink = Sink::start(&w.inst.path().join("sink"), w.inst.base + 25, &[]);
     let k = key(&w);
     let good = k.mint(LIST, Action::OneClick, "bob@far.example", now() + 86400);
     let subscribe = k.mint(LIST, Action::Subscribe, "bob@far.example", now() + 86400);

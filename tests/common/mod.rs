@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod raw;
 pub mod scan;
 pub mod sieve;
+pub mod sink;
 pub mod webmail;
 
 use std::net::{TcpListener, TcpStream};
