@@ -7,6 +7,8 @@
 //! may not forward to itself without keeping a copy, a postmaster is an
 //! address) and the one description of a domain and a user that both print.
 
+pub mod client;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::userdb::address::domain_unicode;

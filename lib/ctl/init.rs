@@ -167,6 +167,11 @@ pub fn instance_config(dir: &Path, base: u16, hostname: &str) -> Result<Config, 
     set("lists.cookie_key_file", p("lists.key"))?;
     set("webmail.lists_smtp", format!("127.0.0.1:{}", base + 25))?;
     set("webmail.lists_smtp_security", "plain".into())?;
+    set(
+        "webmail.admind",
+        format!("https://127.0.0.1:{}", base + 844),
+    )?;
+    set("webmail.admind_ca_file", p("tls/cert.pem"))?;
     if let Some(share) = lists_share() {
         set("lists.texts_dir", share.display().to_string())?;
     }

@@ -2,17 +2,14 @@
 //! through kmp-admind instead of the local database, with the same output
 //! (text and `--json`) and exit codes, within the caller's role.
 //!
-//! A small blocking HTTPS client (std::net and rustls, as `imapc`): one
-//! connection per request, `Connection: close`, JSON in and out. It logs in
+//! The client is `admin::client`, shared with the webmail's administration
+//! pages. It logs in
 //! with `--user` and the password from `--password-file` or the terminal,
 //! and logs out when done. New passwords are hashed here, so only their
 //! hash travels.
 
-use std::io::{BufRead, IsTerminal, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use serde_json::{json, Value};
@@ -20,12 +17,8 @@ use zeroize::Zeroizing;
 
 use super::output::{print_value, Table};
 use super::{alias, domain, user, Command, CtlError, CtlResult, Ctx};
+use crate::admin::client::{seg, ApiFailure, Client, SYSTEM_ROOTS};
 use crate::exit;
-
-/// The system's CA certificates, when `--ca-file` names none.
-const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
-/// The largest answer read.
-const MAX_ANSWER: u64 = 64 << 20;
 
 /// The global options of remote administration.
 #[derive(Debug, Clone, Default, ClapArgs)]
@@ -413,40 +406,23 @@ fn names(domains: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A path segment: everything but unreserved characters and `@` escaped.
-fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@' | b'+') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// A logged-in connection to kmp-admind.
 struct Api {
-    host: String,
-    port: u16,
-    tls: Arc<rustls::ClientConfig>,
-    token: String,
+    client: Client,
 }
 
 impl Api {
     fn login(url: &str, r: &RemoteArgs) -> Result<Api, CtlError> {
-        let (host, port) = parse_url(url)?;
         let ca = r
             .ca_file
             .clone()
             .unwrap_or_else(|| PathBuf::from(SYSTEM_ROOTS));
-        let mut api = Api {
-            host,
-            port,
-            tls: client_config(&ca)?,
-            token: String::new(),
-        };
+        let mut client = Client::new(url, &ca).map_err(|e| match e {
+            ApiFailure::Setup(m) if m.starts_with('"') => {
+                CtlError::new(exit::USAGE, format!("--remote {m}"))
+            }
+            e => failure(e),
+        })?;
         let user = r.user.clone().ok_or_else(|| {
             CtlError::new(exit::USAGE, "--remote needs --user ADDRESS to log in with")
         })?;
@@ -454,76 +430,30 @@ impl Api {
         let pw = String::from_utf8(password.to_vec())
             .map_err(|_| CtlError::new(exit::DATAERR, "the password is not UTF-8"))?;
         let pw = Zeroizing::new(pw);
-        let v = api.call(
-            "POST",
-            "/v1/login",
-            Some(json!({"user": user, "password": pw.as_str()})),
-        )?;
-        api.token = text(&v["token"]);
-        Ok(api)
+        client.login(&user, &pw).map_err(failure)?;
+        Ok(Api { client })
     }
 
     fn logout(&mut self) {
-        let _ = self.call("POST", "/v1/logout", None);
+        self.client.logout();
     }
 
     /// One request; an error answer is a [`CtlError`] with the exit code
     /// the local verb would have given.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, CtlError> {
-        let unavailable = |e: String| {
-            CtlError::new(
-                exit::UNAVAILABLE,
-                format!("kmp-admind at {}:{} {e}", self.host, self.port),
-            )
-        };
-        let addr = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|e| unavailable(format!("cannot be found: {e}")))?
-            .next()
-            .ok_or_else(|| unavailable("has no address".into()))?;
-        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(30))
-            .map_err(|e| unavailable(format!("cannot be reached: {e}")))?;
-        let _ = tcp.set_read_timeout(Some(Duration::from_secs(120)));
-        let name = rustls::pki_types::ServerName::try_from(self.host.clone())
-            .map_err(|e| CtlError::new(exit::USAGE, format!("--remote: {e}")))?;
-        let conn = rustls::ClientConnection::new(self.tls.clone(), name)
-            .map_err(|e| unavailable(format!("TLS: {e}")))?;
-        let mut s = rustls::StreamOwned::new(conn, tcp);
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\nContent-Length: {}\r\n",
-            self.host,
-            body.len()
-        );
-        if !body.is_empty() {
-            head.push_str("Content-Type: application/json\r\n");
-        }
-        if !self.token.is_empty() {
-            head.push_str(&format!("Authorization: Bearer {}\r\n", self.token));
-        }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes())
-            .and_then(|_| s.write_all(body.as_bytes()))
-            .and_then(|_| s.flush())
-            .map_err(|e| unavailable(format!("TLS or network error: {e}")))?;
-        let mut answer = Vec::new();
-        let r = (&mut s).take(MAX_ANSWER).read_to_end(&mut answer);
-        // A peer that closes without close_notify still sent its whole answer.
-        if let Err(e) = r {
-            if answer.is_empty() {
-                return Err(unavailable(format!("TLS or network error: {e}")));
-            }
-        }
-        let (status, json) = parse_answer(&answer)
-            .ok_or_else(|| CtlError::new(exit::PROTOCOL, "kmp-admind sent no HTTP answer"))?;
-        if status == 200 {
-            return Ok(json);
-        }
-        let message = json["error"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("kmp-admind answered {status}"));
-        Err(CtlError::new(exit_code(status), message))
+        self.client
+            .call(method, path, body.as_ref())
+            .map_err(failure)
+    }
+}
+
+/// The local error of a failed call.
+fn failure(e: ApiFailure) -> CtlError {
+    match e {
+        ApiFailure::Setup(m) => CtlError::new(exit::NOINPUT, m),
+        ApiFailure::Unavailable(m) => CtlError::new(exit::UNAVAILABLE, m),
+        ApiFailure::Protocol(m) => CtlError::new(exit::PROTOCOL, m),
+        ApiFailure::Status(s, m) => CtlError::new(exit_code(s), m),
     }
 }
 
@@ -539,69 +469,6 @@ fn exit_code(status: u16) -> i32 {
         429 | 503 => exit::TEMPFAIL,
         _ => exit::PROTOCOL,
     }
-}
-
-/// `https://host[:port][/]`; the port is 844 when not given.
-fn parse_url(url: &str) -> Result<(String, u16), CtlError> {
-    let bad = |why: &str| CtlError::new(exit::USAGE, format!("--remote {url:?}: {why}"));
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| bad("only https:// URLs are accepted"))?;
-    let hostport = rest.strip_suffix('/').unwrap_or(rest);
-    if hostport.contains(['/', '?', '#', '@']) || hostport.is_empty() {
-        return Err(bad("give https://host:port only"));
-    }
-    let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
-        let (h, p) = h.split_once(']').ok_or_else(|| bad("an unclosed ["))?;
-        (h.to_string(), p.strip_prefix(':'))
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (hostport.to_string(), None),
-        }
-    };
-    let port = match port {
-        Some(p) => p.parse::<u16>().map_err(|_| bad("a bad port"))?,
-        None => 844,
-    };
-    Ok((host, port))
-}
-
-/// The status and JSON body of an HTTP/1.1 answer read to its end.
-fn parse_answer(a: &[u8]) -> Option<(u16, Value)> {
-    let end = a.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&a[..end]).ok()?;
-    let status = head.split(' ').nth(1)?.parse::<u16>().ok()?;
-    let mut body = &a[end + 4..];
-    if let Some(n) = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("content-length")
-            .then(|| v.trim().parse::<usize>().ok())
-            .flatten()
-    }) {
-        body = &body[..n.min(body.len())];
-    }
-    Some((status, serde_json::from_slice(body).unwrap_or(Value::Null)))
-}
-
-fn client_config(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>, CtlError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let err = |e: String| CtlError::new(exit::NOINPUT, format!("{}: {e}", ca_file.display()));
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
-        .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| err(e.to_string()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(err("no usable certificate".into()));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .map(Arc::new)
-        .map_err(|e| CtlError::new(exit::SOFTWARE, e.to_string()))
 }
 
 /// The password: the first line of `file`, else asked on the terminal.
@@ -633,25 +500,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_answers_and_segments() {
-        assert_eq!(
-            parse_url("https://mx.example:8844/").unwrap(),
-            ("mx.example".into(), 8844)
-        );
-        assert_eq!(parse_url("https://[::1]:9").unwrap(), ("::1".into(), 9));
-        assert_eq!(parse_url("https://mx.example").unwrap().1, 844);
-        assert!(parse_url("http://mx.example").is_err());
-        assert!(parse_url("https://mx.example/v1").is_err());
-        assert!(parse_url("https://u@mx.example").is_err());
-        let (s, v) = parse_answer(
-            b"HTTP/1.1 409 Conflict\r\ncontent-length: 15\r\n\r\n{\"error\":\"no\"}\ngarbage",
-        )
-        .unwrap();
-        assert_eq!(s, 409);
-        assert_eq!(v["error"], "no");
-        assert!(parse_answer(b"garbage").is_none());
-        assert_eq!(seg("@a.example"), "@a.example");
-        assert_eq!(seg("a b/c"), "a%20b%2Fc");
+    fn statuses_map_to_local_exit_codes() {
         assert_eq!(exit_code(409), exit::CANTCREAT);
+        assert_eq!(exit_code(404), exit::NOUSER);
+        assert_eq!(
+            failure(ApiFailure::Status(403, "no".into())).code,
+            exit::NOPERM
+        );
     }
 }

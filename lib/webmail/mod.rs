@@ -68,6 +68,7 @@
 //! 6. **Test**: a black-box test in `tests/webmail.rs` through the real web
 //!    server (`common::webmail_instance()`), and unit tests for pure logic.
 
+pub mod admin;
 pub mod app;
 pub mod compose;
 pub mod contacts;

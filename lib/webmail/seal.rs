@@ -50,11 +50,18 @@ pub struct Sealed {
     /// Unix seconds after which the cookie is refused.
     #[serde(rename = "e")]
     pub expires: u64,
+    /// kmp-admind's session token, once an administration page logged in
+    /// there (see `webmail::admin`).
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
 }
 
 impl Drop for Sealed {
     fn drop(&mut self) {
         self.password.zeroize();
+        if let Some(t) = self.admin_token.as_mut() {
+            t.zeroize();
+        }
     }
 }
 
@@ -191,6 +198,7 @@ mod tests {
             password: "pa ss\"word".into(),
             sid: new_sid().unwrap(),
             expires: 1_900_000_000,
+            admin_token: None,
         }
     }
 

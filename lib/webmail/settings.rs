@@ -27,6 +27,10 @@ pub struct Settings {
     pub managesieve: Server,
     /// `webmail.lists_smtp`: where one-click unsubscribes go, without login.
     pub lists_smtp: Server,
+    /// `webmail.admind`: kmp-admind's URL (None: no administration pages).
+    pub admind: Option<String>,
+    /// `webmail.admind_ca_file` (None: the system's CA certificates).
+    pub admind_ca_file: Option<PathBuf>,
     pub key_file: PathBuf,
     pub skins_dir: PathBuf,
     pub lang_dir: PathBuf,
@@ -49,6 +53,8 @@ impl Settings {
     /// The settings in `cfg`; an address that is not `host:port` is an error.
     pub fn from_config(cfg: &Config) -> Result<Settings, String> {
         let ca = cfg.str("webmail.imap_ca_file");
+        let admind = cfg.str("webmail.admind");
+        let admind_ca = cfg.str("webmail.admind_ca_file");
         Ok(Settings {
             imap: Server::parse(cfg.str("webmail.imap"), cfg.str("webmail.imap_security"))
                 .map_err(|e| format!("webmail.imap: {e}"))?,
@@ -69,6 +75,8 @@ impl Settings {
                 cfg.str("webmail.lists_smtp_security"),
             )
             .map_err(|e| format!("webmail.lists_smtp: {e}"))?,
+            admind: (!admind.is_empty()).then(|| admind.to_string()),
+            admind_ca_file: (!admind_ca.is_empty()).then(|| PathBuf::from(admind_ca)),
             key_file: cfg.path_of("webmail.key_file"),
             skins_dir: cfg.path_of("webmail.skins_dir"),
             lang_dir: cfg.path_of("webmail.lang_dir"),

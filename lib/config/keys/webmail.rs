@@ -52,6 +52,18 @@ pub const KEYS: &[Key] = &[
         doc: "How the webmail talks to webmail.managesieve (as webmail.imap_security).",
     },
     Key {
+        name: "webmail.admind",
+        kind: Kind::Str,
+        default: "",
+        doc: "kmp-admind's URL (https://host:port) for the administration pages\n(postmasters, list owners, fetch accounts, sign-up); empty: those pages\nare off.",
+    },
+    Key {
+        name: "webmail.admind_ca_file",
+        kind: Kind::Str,
+        default: "",
+        doc: "The CA certificates (PEM) kmp-admind's certificate is checked against;\nempty: the system's.",
+    },
+    Key {
         name: "webmail.lists_smtp",
         kind: Kind::Str,
         default: "127.0.0.1:25",

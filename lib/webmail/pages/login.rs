@@ -118,6 +118,7 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
         password,
         sid,
         expires,
+        admin_token: None,
     };
     let value = ctx.keys.seal(&sealed).map_err(PageError::Internal)?;
     let c = ctx.session_cookie(&value);
