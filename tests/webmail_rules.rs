@@ -255,6 +255,55 @@ fn rules_are_written_over_managesieve_and_read_back_the_same() {
 }
 
 #[test]
+fn the_form_grows_to_as_many_conditions_as_a_rule_holds() {
+    let Some(w) = start() else { return };
+    let s = w.login(U, "secret");
+    let page = w.get("/rules", Some(&s));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("name=\"field_2\""), "{}", page.body);
+    assert!(!page.body.contains("name=\"field_3\""), "{}", page.body);
+    let csrf = page.csrf();
+    // "Another condition" keeps what was typed and adds a row; nothing is saved.
+    let mut typed = subject_rule("五个条件", "发票", "INBOX");
+    typed.extend_from_slice(&[("rows", "3"), ("more", "1")]);
+    let r = w.post("/rules/add", Some(&s), &with_csrf(&csrf, &typed));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("name=\"field_3\""), "{}", r.body);
+    assert!(!r.body.contains("name=\"field_4\""), "{}", r.body);
+    assert!(r.body.contains("value=\"发票\""), "{}", r.body);
+    assert!(!show(&w, "kmpromail-rules").contains("发票"));
+    // A rule of five conditions is saved, and edited again with its five.
+    let fields: Vec<(String, String)> = (0..5)
+        .flat_map(|i| {
+            [
+                (format!("field_{i}"), "subject".to_string()),
+                (format!("op_{i}"), "contains".to_string()),
+                (format!("value_{i}"), format!("词{i}")),
+            ]
+        })
+        .collect();
+    let mut form: Vec<(&str, &str)> = vec![
+        ("name", "五个条件"),
+        ("match", "any"),
+        ("action", "move"),
+        ("folder", "INBOX"),
+        ("enabled", "1"),
+        ("rows", "5"),
+    ];
+    form.extend(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let r = w.post("/rules/add", Some(&s), &with_csrf(&csrf, &form));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let script = show(&w, "kmpromail-rules");
+    for i in 0..5 {
+        assert!(script.contains(&format!("\"词{i}\"")), "{script}");
+    }
+    let edit = w.get("/rules?edit=0", Some(&s));
+    assert_eq!(edit.status, 200, "{}", edit.body);
+    assert!(edit.body.contains("value=\"词4\""), "{}", edit.body);
+    assert!(edit.body.contains("name=\"field_4\""), "{}", edit.body);
+}
+
+#[test]
 fn a_hand_written_script_is_shown_as_text_checked_and_never_rewritten() {
     let Some(w) = start() else { return };
     let hand = "require \"fileinto\";\n# 手写的规则\nif header :contains \"subject\" \"报告\" {\n  fileinto \"Reports\";\n}\n";

@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 URL, IMAP_PORT, SMTP_PORT = sys.argv[1:4]
@@ -117,7 +118,14 @@ def main():
         d.find_element(By.ID, "rule-to").send_keys("archive@example.test")
         d.find_element(By.CSS_SELECTOR, "input[name=flagged]").click()
         d.find_element(By.CSS_SELECTOR, "input[name=enabled]").click()
-        d.find_element(By.ID, "rule-add").click()
+        # "Another condition" adds a fourth row and keeps what was typed.
+        assert not d.find_elements(By.ID, "field_3")
+        d.find_element(By.ID, "rule-more").click()
+        WebDriverWait(d, 20).until(lambda d: d.find_elements(By.ID, "field_3"))
+        assert d.find_element(By.ID, "value_0").get_attribute("value") == "10M"
+        assert d.find_element(By.ID, "rule-to").get_attribute("value") == "archive@example.test"
+        # Enter in a field saves the rule; it does not add another row.
+        d.find_element(By.ID, "rule-to").send_keys(Keys.ENTER)
         WebDriverWait(d, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "li.rule.disabled[data-rule='1']"))
         if SHOT:
             d.set_window_size(1200, 1400)

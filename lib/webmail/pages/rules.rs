@@ -22,6 +22,9 @@ use super::super::rules::{
 
 /// Condition rows of the add form.
 pub const FORM_CONDS: usize = 3;
+/// The most condition rows the form grows to ("another condition"): as
+/// many as a rule may hold.
+pub const MAX_FORM_CONDS: usize = crate::webmail::rules::MAX_PARTS;
 
 /// The user's scripts as the page shows them.
 enum Loaded {
@@ -47,11 +50,12 @@ fn form_fields() -> Vec<String> {
         "seen",
         "flagged",
         "stop",
+        "rows",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for i in 0..FORM_CONDS {
+    for i in 0..MAX_FORM_CONDS {
         for f in ["field", "header", "op", "value", "not"] {
             v.push(format!("{f}_{i}"));
         }
@@ -139,9 +143,10 @@ fn form_of(rule: &Rule, index: usize) -> Option<Value> {
     if rule.enabled {
         put("enabled", "1".into());
     }
-    if rule.conds.len() > FORM_CONDS {
+    if rule.conds.len() > MAX_FORM_CONDS {
         return None;
     }
+    put("rows", rule.conds.len().max(FORM_CONDS).to_string());
     for (i, c) in rule.conds.iter().enumerate() {
         let field = match &c.field {
             Field::From => "from",
@@ -244,7 +249,16 @@ fn form_of(rule: &Rule, index: usize) -> Option<Value> {
 /// POST /rules/add: a rule from the form, added at the end, or put in
 /// the place of rule `index` when the form edited one.
 pub fn add(ctx: &mut Ctx) -> Result<Response, PageError> {
-    let typed = typed_form(ctx);
+    let mut typed = typed_form(ctx);
+    // "Another condition": the same form with one more row, nothing saved.
+    if ctx.req.field("more").is_some() {
+        let rows = (form_rows(&typed) + 1).min(MAX_FORM_CONDS);
+        typed["rows"] = Value::String(rows.to_string());
+        let mut ms = connect(ctx)?;
+        let loaded = load(&mut ms).map_err(fatal)?;
+        ms.logout();
+        return render(ctx, 200, &loaded, None, None, typed);
+    }
     let rule = match rule_from_form(ctx) {
         Ok(r) => r,
         Err(Invalid(key)) => {
@@ -476,10 +490,28 @@ fn render(
             "error": error,
             "notice": notice,
             "form": form,
-            "form_conds": (0..FORM_CONDS).collect::<Vec<_>>(),
+            "form_conds": (0..form_rows(&form)).collect::<Vec<_>>(),
+            "max_conds": MAX_FORM_CONDS,
             "script_name": SCRIPT_NAME,
         }),
     )
+}
+
+/// How many condition rows the form shows: what it asks for (`rows`),
+/// at least enough for the conditions it holds, within the bounds.
+fn form_rows(form: &Value) -> usize {
+    let asked = form["rows"]
+        .as_str()
+        .and_then(|r| r.parse::<usize>().ok())
+        .unwrap_or(0);
+    let used = (0..MAX_FORM_CONDS)
+        .rfind(|i| {
+            form[format!("field_{i}")]
+                .as_str()
+                .is_some_and(|f| !f.is_empty())
+        })
+        .map_or(0, |i| i + 1);
+    asked.max(used).clamp(FORM_CONDS, MAX_FORM_CONDS)
 }
 
 /// What was typed into the add form, to fill it again.
@@ -498,7 +530,7 @@ fn rule_from_form(ctx: &Ctx) -> Result<Rule, Invalid> {
     let req = ctx.req;
     let get = |k: &str| req.field(k).unwrap_or_default().trim().to_string();
     let mut conds = Vec::new();
-    for i in 0..FORM_CONDS {
+    for i in 0..MAX_FORM_CONDS {
         let field = match get(&format!("field_{i}")).as_str() {
             "" => continue,
             "from" => Field::From,
