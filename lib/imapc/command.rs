@@ -308,6 +308,9 @@ pub enum Criteria {
     Not(Box<Criteria>),
     /// These UIDs (an empty list matches nothing).
     Uids(Vec<u32>),
+    /// UIDs from this one up (`UID n:*`; as IMAP reads `n:*`, the
+    /// folder's last message matches too when n is past it).
+    UidsFrom(u32),
     /// A header field containing the text (RFC 9051 6.4.4 HEADER; an empty
     /// text matches every message that has the field). The field name is
     /// ASCII.
@@ -379,6 +382,9 @@ impl Criteria {
             }
             Criteria::Header(name, text) => {
                 cmd.syn("HEADER").str(name).str(text);
+            }
+            Criteria::UidsFrom(n) => {
+                cmd.syn("UID").syn(&format!("{}:*", (*n).max(1)));
             }
             Criteria::Uids(v) => {
                 let set = uid_set(v);

@@ -54,6 +54,23 @@ pub struct Sealed {
     /// there (see `webmail::admin`).
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
+    /// How far the INBOX was searched for an unread announcement (see
+    /// `pages::list`), so that each list page searches only what arrived
+    /// since.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<BannerMark>,
+}
+
+/// The INBOX's announcement search so far: its UIDVALIDITY, the UIDNEXT
+/// it reached, and the unread announcement it found (0: none).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BannerMark {
+    #[serde(rename = "v")]
+    pub uidvalidity: u32,
+    #[serde(rename = "n")]
+    pub next: u32,
+    #[serde(rename = "f")]
+    pub found: u32,
 }
 
 impl Drop for Sealed {
@@ -199,6 +216,7 @@ mod tests {
             sid: new_sid().unwrap(),
             expires: 1_900_000_000,
             admin_token: None,
+            banner: None,
         }
     }
 

@@ -18,8 +18,9 @@ use serde_json::json;
 use super::super::app::{Ctx, PageError};
 use super::super::request::url_encode;
 use super::super::response::Response;
+use super::super::seal::BannerMark;
 use super::mail::{self, Order};
-use crate::imapc::{self, Criteria, Folder, SortKey};
+use crate::imapc::{self, Criteria, Folder, Selected, SortKey};
 
 /// Most messages one POST acts on.
 pub const MAX_SELECTED: usize = 1000;
@@ -32,7 +33,7 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     let folder = mail::folder_of(ctx)?;
     let order = Order::of(ctx);
     let folders = ctx.imap().list()?;
-    mail::select(ctx, &folder, true)?;
+    let selected = mail::select(ctx, &folder, true)?;
     let size = ctx.auth().prefs.page_size.max(1) as usize;
     let asked = ctx
         .req
@@ -72,7 +73,7 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
         }
     }
     let announcement = if folder == "INBOX" {
-        announcement(ctx, &rows)?
+        announcement(ctx, &rows, &selected)?
     } else {
         None
     };
@@ -122,28 +123,66 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     )
 }
 
-/// The newest unread announcement of the INBOX (selected), for the banner
-/// (`announce_banner.html`): its UID, and its subject when it is on the
-/// page shown (the rows already fetched). The cost: one UID SEARCH
-/// (`UNSEEN HEADER X-Kmpromail-Announcement ""`), on the INBOX list only.
 /// Days an unread announcement keeps its banner.
 const ANNOUNCEMENT_DAYS: i64 = 30;
 
+/// The newest unread announcement of the INBOX (selected), for the banner
+/// (`announce_banner.html`): its UID, and its subject when it is on the
+/// page shown (the rows already fetched).
+///
+/// The search (`UNSEEN SINCE 30 days HEADER X-Kmpromail-Announcement ""`)
+/// reads the header of every unread message it reaches, so it is made
+/// once per session over the whole INBOX, and after that only over what
+/// arrived since (UIDs from the UIDNEXT it reached) and the announcement it
+/// found last (still unread?): the session cookie keeps that mark
+/// ([`BannerMark`]), renewed when it changes.
 fn announcement(
     ctx: &mut Ctx,
     rows: &[serde_json::Value],
+    selected: &Selected,
 ) -> Result<Option<serde_json::Value>, PageError> {
-    // Flags and arrival dates are in the server's index; only the unread
-    // mail of the last weeks has its header read.
     let (y, m, d) = crate::proto::imap::civil_from_days(
         (ctx.now as i64).div_euclid(86_400) - ANNOUNCEMENT_DAYS,
     );
+    let mark = ctx
+        .auth()
+        .session
+        .banner
+        .filter(|b| b.uidvalidity == selected.uidvalidity && selected.uidnext != 0);
+    let range = match mark {
+        None => Criteria::All,
+        Some(b) if b.found != 0 => Criteria::Or(
+            Box::new(Criteria::UidsFrom(b.next)),
+            Box::new(Criteria::Uids(vec![b.found])),
+        ),
+        Some(b) => Criteria::UidsFrom(b.next),
+    };
+    // Flags, arrival dates and UIDs are in the server's index; only the
+    // unread mail of the range has its header read.
     let found = ctx.imap().search(&Criteria::And(vec![
+        range,
         Criteria::Unseen,
         Criteria::Since((y.clamp(1, 9999) as u16, m as u8, d as u8)),
         Criteria::Header(crate::announce::message::HEADER.into(), String::new()),
     ]))?;
-    let Some(&uid) = found.last() else {
+    let newest = found.last().copied();
+    if selected.uidnext != 0 {
+        let now = Some(BannerMark {
+            uidvalidity: selected.uidvalidity,
+            next: selected.uidnext.max(mark.map_or(0, |b| b.next)),
+            found: newest.unwrap_or(0),
+        });
+        if now != ctx.auth().session.banner {
+            ctx.auth().session.banner = now;
+            let keys = ctx.keys;
+            let sealed = keys
+                .seal(&ctx.auth().session)
+                .map_err(PageError::Internal)?;
+            let c = ctx.session_cookie(&sealed);
+            ctx.cookies.push(c);
+        }
+    }
+    let Some(uid) = newest else {
         return Ok(None);
     };
     let subject = rows

@@ -119,6 +119,7 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
         sid,
         expires,
         admin_token: None,
+        banner: None,
     };
     let value = ctx.keys.seal(&sealed).map_err(PageError::Internal)?;
     let c = ctx.session_cookie(&value);

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::super::app::{Ctx, PageError};
-use crate::imapc::{self, Address, Folder, SortKey, Summary};
+use crate::imapc::{self, Address, Folder, Selected, SortKey, Summary};
 use crate::mime;
 
 /// Longest folder name taken from a request, in characters.
@@ -106,9 +106,9 @@ pub fn check_section(v: Option<&str>) -> Result<String, PageError> {
 
 /// Selects `folder`; a folder the server does not have is the user's
 /// error page, not a server failure.
-pub fn select(ctx: &mut Ctx, folder: &str, read_only: bool) -> Result<(), PageError> {
+pub fn select(ctx: &mut Ctx, folder: &str, read_only: bool) -> Result<Selected, PageError> {
     match ctx.imap().select(folder, read_only) {
-        Ok(_) => Ok(()),
+        Ok(s) => Ok(s),
         Err(imapc::Error::No(_)) | Err(imapc::Error::Bad(_)) | Err(imapc::Error::Invalid(_)) => {
             Err(PageError::Bad("err_no_folder"))
         }
