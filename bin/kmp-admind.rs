@@ -3,16 +3,20 @@
 //! What it does: serves an HTTPS JSON API (version 1, under `/v1/`) on
 //! `admind.listen` (port 844) for system administrators (`admind.admins`),
 //! domain postmasters (`kmpctl domain admin add`) and users seeing
-//! themselves: domains, users, aliases, limits and usage. Callers log in
+//! themselves: domains, users, aliases, limits and usage, users' fetch
+//! accounts, and sign-up (the one call without a login). Callers log in
 //! with their mail login, checked by kmp-authd (service `admin`), and then
 //! send the session token it gives.
 //! Runs as: `privileges.admind` (kmpadm, in the user database's group) once
 //! it has bound its port and read the TLS key as root.
 //! Reads: the configuration, the TLS certificate and key, the user database,
-//! users' `maildirsize` files where it may (usage).
+//! users' `maildirsize` files where it may (usage), kmp-fetch's public key
+//! (never its private key); asks kmp-fetch over `RUN/fetch.sock` to test
+//! and run accounts and for their last results.
 //! Writes: the user database (the only writer besides kmpctl); its pid file
 //! under `paths.run`; one log line per change (who, from where, what).
-//! Trusts: kmp-authd's answers; the configuration's list of admins.
+//! Trusts: kmp-authd's answers; the configuration's list of admins;
+//! `admind.trusted_networks` to name a sign-up's browser.
 //! Does not trust: anything a client sends (bounded bodies, strict JSON,
 //! every request authorised in one place, `lib/admind/authz.rs`).
 //! Exit codes: 0 on SIGTERM; 71 cannot drop privileges; 72 no user

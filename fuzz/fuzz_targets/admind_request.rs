@@ -26,9 +26,14 @@ fuzz_target!(|data: &[u8]| {
         | Call::Aliases(d) | Call::Lists(d) => Some(d.clone()),
         Call::User(a) | Call::UserUsage(a) | Call::UserAdd { address: a, .. }
         | Call::UserSet { address: a, .. } | Call::UserDel { address: a, .. }
-        | Call::AliasAdd { alias: a, .. } | Call::AliasDel { alias: a, .. } | Call::List(a) => {
+        | Call::AliasAdd { alias: a, .. } | Call::AliasDel { alias: a, .. } | Call::List(a)
+        | Call::Signup(a, _) => {
             assert!(!a.local().contains(['%', '!', '"', '\\']));
             Some(a.domain().to_string())
+        }
+        Call::Fetch(f) => {
+            assert!(!f.owner().local().contains(['%', '!', '"', '\\']));
+            Some(f.owner().domain().to_string())
         }
         _ => None,
     };

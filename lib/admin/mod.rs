@@ -8,6 +8,7 @@
 //! address) and the one description of a domain and a user that both print.
 
 pub mod client;
+pub mod signup;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -145,6 +146,15 @@ pub struct DomainPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_message_bytes: Option<Option<u64>>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_fetch_accounts: Option<Option<u64>>,
+    /// Whether people may sign up themselves: off, open or approve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signup: Option<crate::userdb::limits::Signup>,
     /// The services the domain's users may use (all others are refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<Access>>,
@@ -178,10 +188,14 @@ impl DomainPatch {
             (&mut l.max_quota_bytes, self.max_quota_bytes),
             (&mut l.max_user_quota_bytes, self.max_user_quota_bytes),
             (&mut l.max_message_bytes, self.max_message_bytes),
+            (&mut l.max_fetch_accounts, self.max_fetch_accounts),
         ] {
             if let Some(v) = value {
                 *field = v;
             }
+        }
+        if let Some(s) = self.signup {
+            l.signup = s;
         }
         if let Some(allowed) = &self.services {
             l.denied = Access::ALL

@@ -23,6 +23,8 @@
 //! | GET | /v1/users/A/usage | — | the user's quota and use |
 //! | POST | /v1/aliases | [`AliasAdd`] | an alias or catch-all (`@D`), or more targets |
 //! | DELETE | /v1/aliases/A | optional `{"targets"}` | the alias, or some targets |
+//! | * | /v1/users/A/fetch... | | A's fetch accounts: [`super::fetch`] |
+//! | GET, POST | /v1/signup | | sign-up, without a login: [`super::signup`] |
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -181,6 +183,12 @@ pub enum Call {
         alias: Address,
         targets: Vec<Address>,
     },
+    /// A user's fetch accounts.
+    Fetch(super::fetch::FetchCall),
+    /// The domains open for sign-up (no login).
+    SignupDomains,
+    /// A sign-up (no login).
+    Signup(Address, super::signup::SignupBody),
 }
 
 impl Call {
@@ -205,6 +213,9 @@ impl Call {
             Call::UserDel { .. } => "user.del",
             Call::AliasAdd { .. } => "alias.add",
             Call::AliasDel { .. } => "alias.del",
+            Call::Fetch(f) => f.name(),
+            Call::SignupDomains => "signup.domains",
+            Call::Signup(..) => "signup",
         }
     }
 
@@ -218,7 +229,8 @@ impl Call {
                 | Call::UserDel { .. }
                 | Call::AliasAdd { .. }
                 | Call::AliasDel { .. }
-        )
+        ) || matches!(self, Call::Fetch(f) if f.is_change())
+            || matches!(self, Call::Signup(..))
     }
 
     /// What it acts on, for log lines.
@@ -239,6 +251,9 @@ impl Call {
             Call::AliasAdd { alias, .. } | Call::AliasDel { alias, .. } => alias_text(alias),
             Call::Login(l) => l.user.clone(),
             Call::Logout | Call::Whoami | Call::Domains => "-".into(),
+            Call::Fetch(f) => f.object(),
+            Call::Signup(a, _) => a.to_string(),
+            Call::SignupDomains => "-".into(),
         }
     }
 }
@@ -277,6 +292,11 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
             Call::Login(l)
         }
         (["logout"], Post) => Call::Logout,
+        (["signup"], Get) => Call::SignupDomains,
+        (["signup"], Post) => {
+            let (a, b) = super::signup::parse(body)?;
+            Call::Signup(a, b)
+        }
         (["whoami"], Get) => Call::Whoami,
         (["domains"], Get) => Call::Domains,
         (["domains", d], Get) => Call::Domain(domain(d)?),
@@ -323,6 +343,9 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
             keep_mail,
         },
         (["users", a, "usage"], Get) => Call::UserUsage(address(a)?),
+        (["users", a, "fetch", rest @ ..], m) => {
+            Call::Fetch(super::fetch::parse(m, address(a)?, rest, body)?)
+        }
         (["aliases"], Post) => {
             let b: AliasAdd = json(body)?;
             if b.targets.is_empty() {
@@ -347,6 +370,7 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
         (
             ["login"]
             | ["logout"]
+            | ["signup"]
             | ["whoami"]
             | ["domains"]
             | ["domains", _]

@@ -102,6 +102,8 @@ pub fn authorize(c: &Caller, call: &Call) -> Result<(), ApiError> {
     };
     match call {
         Call::Login(_) | Call::Logout | Call::Whoami | Call::Domains => Ok(()),
+        // Without a login: the server answers them before any session.
+        Call::SignupDomains | Call::Signup(..) => Ok(()),
         Call::DomainSet(d, _) => {
             if c.admin {
                 Ok(())
@@ -132,6 +134,9 @@ pub fn authorize(c: &Caller, call: &Call) -> Result<(), ApiError> {
         | Call::UserSet { address: a, .. }
         | Call::UserDel { address: a, .. } => domain(a.domain()),
         Call::AliasAdd { alias, .. } | Call::AliasDel { alias, .. } => domain(alias.domain()),
+        // A user's own fetch accounts, or those of a domain they administer.
+        Call::Fetch(f) if c.is(f.owner()) => Ok(()),
+        Call::Fetch(f) => domain(f.owner().domain()),
     }
 }
 

@@ -14,8 +14,10 @@
 
 pub mod api;
 pub mod authz;
+pub mod fetch;
 pub mod handlers;
 pub mod server;
+pub mod signup;
 pub mod token;
 
 use std::net::TcpListener;

@@ -40,6 +40,12 @@ pub struct Settings {
     pub mail_root: PathBuf,
     pub db_dir: PathBuf,
     pub authd: PathBuf,
+    pub fetch: super::fetch::FetchSettings,
+    /// Sign-up: attempts per client address within the window; the front
+    /// ends that may name the client.
+    pub signup_max: usize,
+    pub signup_window: u64,
+    pub trusted: Vec<crate::net::Cidr>,
 }
 
 impl Settings {
@@ -52,6 +58,10 @@ impl Settings {
             max_connections: cfg.usize("admind.max_connections").max(1),
             timeout: cfg.duration("admind.timeout"),
             authd: paths.authd_socket(),
+            fetch: super::fetch::FetchSettings::from_config(cfg),
+            signup_max: cfg.usize("admind.signup_max"),
+            signup_window: cfg.duration("admind.signup_window").as_secs().max(1),
+            trusted: cfg.nets("admind.trusted_networks"),
             mail_root: paths.mail,
             db_dir: paths.db,
         }
@@ -65,6 +75,7 @@ pub struct Server {
     db: Lmdb,
     tls: TlsAcceptor,
     clock: Clock,
+    signups: super::signup::RateLimit,
 }
 
 type HttpReply = Response<Full<Bytes>>;
@@ -82,6 +93,7 @@ impl Server {
             db,
             tls: TlsAcceptor::from(tls),
             clock,
+            signups: Default::default(),
         })
     }
 
@@ -218,9 +230,19 @@ impl Server {
             Ok(Ok(b)) => b.to_bytes(),
         };
         let call = api::parse(method, &target, &body)?;
-        if let Call::Login(l) = call {
-            return self.login(l, ip, &s).await;
-        }
+        let call = match call {
+            Call::Login(l) => return self.login(l, ip, &s).await,
+            Call::SignupDomains => {
+                let server = self.clone();
+                return tokio::task::spawn_blocking(move || super::signup::domains(&server.db))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(ApiError::new(500, format!("the request failed: {e}")))
+                    });
+            }
+            Call::Signup(addr, body) => return self.signup(addr, body, ip, &s).await,
+            call => call,
+        };
         let token = bearer.ok_or_else(|| {
             ApiError::new(
                 401,
@@ -254,7 +276,10 @@ impl Server {
             }
             let caller = Caller::of(&server.db, &s.admins, &addr).map_err(handlers::db_error)?;
             authorize(&caller, &call)?;
-            handlers::execute(&server.db, &s.mail_root, &caller, call)
+            match call {
+                Call::Fetch(f) => super::fetch::execute(&server.db, &s.fetch, &caller, f),
+                call => handlers::execute(&server.db, &s.mail_root, &caller, call),
+            }
         })
         .await
         .unwrap_or_else(|e| Err(ApiError::new(500, format!("the request failed: {e}"))));
@@ -270,6 +295,59 @@ impl Server {
                 e.message
             ),
             _ => {}
+        }
+        r
+    }
+
+    /// `POST /v1/signup`: the client's ban and rate limit, then the account.
+    async fn signup(
+        self: Arc<Self>,
+        addr: Address,
+        body: super::signup::SignupBody,
+        peer: IpAddr,
+        s: &Settings,
+    ) -> Result<Value, ApiError> {
+        let ip = super::signup::client(peer, body.client_ip.as_deref(), &s.trusted);
+        if let Ok(Reply::Ban { banned: true, .. }) =
+            authd::call(&s.authd, authd::Request::BanCheck { ip }).await
+        {
+            crate::info!("refused signup ip={ip} object={addr} status=429 (banned)");
+            return Err(ApiError::new(
+                429,
+                "too many failed attempts from your address: try again later",
+            ));
+        }
+        let now = self.clock.now();
+        if !self.signups.allow(ip, now, s.signup_max, s.signup_window) {
+            crate::info!("refused signup ip={ip} object={addr} status=429 (rate limit)");
+            let req = authd::Request::Failure {
+                ip,
+                service: Service::Admin,
+                reason: "sign-up flood".into(),
+            };
+            let _ = authd::call(&s.authd, req).await;
+            return Err(ApiError::new(
+                429,
+                "too many sign-ups from your address: try again later",
+            ));
+        }
+        let server = self.clone();
+        let object = addr.to_string();
+        let r = tokio::task::spawn_blocking(move || {
+            super::signup::execute(&server.db, &addr, &body.password)
+        })
+        .await
+        .unwrap_or_else(|e| Err(ApiError::new(500, format!("the request failed: {e}"))));
+        match &r {
+            Ok(v) => crate::info!(
+                "change user=- ip={ip} op=signup object={object} status=200 pending={}",
+                v["pending_approval"]
+            ),
+            Err(e) => crate::info!(
+                "refused user=- ip={ip} op=signup object={object} status={} ({})",
+                e.status,
+                e.message
+            ),
         }
         r
     }

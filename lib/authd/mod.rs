@@ -248,7 +248,8 @@ impl Authd {
         }
     }
 
-    /// The fetch accounts of active users, for kmp-fetch.
+    /// The fetch accounts of active users whose domain allows the fetch
+    /// agent, for kmp-fetch.
     fn fetch_accounts(&self, owner: Option<&str>) -> Reply {
         let owner = match owner.map(Address::parse).transpose() {
             Ok(o) => o,
@@ -269,9 +270,19 @@ impl Authd {
                     Some(ok) => *ok,
                     None => {
                         let ok = match Address::parse(&a.owner) {
-                            Ok(addr) => db
-                                .user_in(&t, &addr)?
-                                .is_some_and(|u| u.state == State::Active),
+                            Ok(addr) => {
+                                db.user_in(&t, &addr)?
+                                    .is_some_and(|u| u.state == State::Active)
+                                    && db
+                                        .get_json::<crate::userdb::Domain>(
+                                            &t,
+                                            db.domains,
+                                            addr.domain().as_bytes(),
+                                        )?
+                                        .is_none_or(|d| {
+                                            d.limits.allows(crate::userdb::limits::Access::Fetch)
+                                        })
+                            }
                             Err(_) => false,
                         };
                         active.insert(a.owner.clone(), ok);
@@ -463,16 +474,20 @@ impl Authd {
 
     /// Why the user's domain refuses them `service` (its limits), if it
     /// does. The password was right, so this is no failure toward a ban.
+    /// The webmail reads mail through kmp-imapd: its logins need both
+    /// `webmail` and `imap`.
     fn service_refused(&self, u: &User, service: Service) -> Option<String> {
-        let access = crate::userdb::limits::Access::of_login(service)?;
+        use crate::userdb::limits::Access;
+        let access = Access::of_login(service)?;
+        let also = (service == Service::Webmail).then_some(Access::Imap);
         let domain = u.address.rsplit_once('@').map(|(_, d)| d)?;
         match self.with_db(|db| db.domain(domain)) {
-            Ok(Some(d)) if !d.limits.allows(access) => Some(format!(
-                "service {} not allowed in domain {}",
-                access.name(),
-                d.name
-            )),
-            Ok(_) => None,
+            Ok(Some(d)) => [Some(access), also]
+                .into_iter()
+                .flatten()
+                .find(|a| !d.limits.allows(*a))
+                .map(|a| format!("service {} not allowed in domain {}", a.name(), d.name)),
+            Ok(None) => None,
             Err(e) => Some(format!("domain {domain}: {e}")),
         }
     }

@@ -25,7 +25,8 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Verb {
-    /// Write every domain, user and alias as text, one record per line.
+    /// Write every domain, user, alias, list and fetch account as text,
+    /// one record per line (fetch passwords stay sealed).
     Dump {
         /// Write to FILE instead of standard output.
         file: Option<PathBuf>,
@@ -102,7 +103,8 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
 fn report(ctx: &Ctx, what: &str, n: &Counts, secs: Option<f64>) {
     let rate = secs.map(|s| (n.users as f64 / s.max(1e-6)).round());
     let v = serde_json::json!({
-        what: {"domains": n.domains, "users": n.users, "aliases": n.aliases, "lists": n.lists},
+        what: {"domains": n.domains, "users": n.users, "aliases": n.aliases, "lists": n.lists,
+            "fetch_accounts": n.fetch},
         "seconds": secs,
         "users_per_second": rate,
     });
@@ -114,6 +116,9 @@ fn report(ctx: &Ctx, what: &str, n: &Counts, secs: Option<f64>) {
     );
     if n.lists > 0 {
         counts += &format!(", {}", count(n.lists, "list", "lists"));
+    }
+    if n.fetch > 0 {
+        counts += &format!(", {}", count(n.fetch, "fetch account", "fetch accounts"));
     }
     let text = match rate {
         Some(r) => format!(

@@ -18,6 +18,8 @@ pub struct Args {
     pub verb: Verb,
 }
 
+// Parsed once per run: the size of `set`'s options costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Verb {
     /// Add a domain (an IDN is stored in its xn-- form).
@@ -97,6 +99,13 @@ pub struct SetArgs {
     /// The largest message the domain's users receive.
     #[arg(long, value_name = "SIZE|none")]
     pub max_message_size: Option<String>,
+    /// Whether people may sign up themselves (webmail): off, open, or
+    /// approve (the account waits, disabled, for a postmaster).
+    #[arg(long, value_name = "off|open|approve")]
+    pub signup: Option<String>,
+    /// The most fetch accounts of all the domain's users together.
+    #[arg(long, value_name = "N|none")]
+    pub max_fetch_accounts: Option<String>,
     /// The services the domain's users may use, comma-separated, from
     /// pop3, imap, webmail, smtp, fetch, managesieve (or all).
     #[arg(long, value_name = "LIST")]
@@ -345,7 +354,7 @@ pub fn show_text(v: &crate::admin::DomainView) -> String {
         None => n.to_string(),
     };
     format!(
-        "domain:          {}\nunicode:         {}\nusers:           {}\naliases:         {}\nuser quota:      {}\nuser messages:   {}\ncreated:         {}\npostmasters:     {}\nforwarding:      {}\nlists:           {}\nquota given:     {} of {}\nmax user quota:  {}\nmax message:     {}\nservices:        {}\n",
+        "domain:          {}\nunicode:         {}\nusers:           {}\naliases:         {}\nuser quota:      {}\nuser messages:   {}\ncreated:         {}\npostmasters:     {}\nforwarding:      {}\nlists:           {}\nquota given:     {} of {}\nmax user quota:  {}\nmax message:     {}\nservices:        {}\nfetch accounts:  {}\nsign-up:         {}\n",
         v.domain,
         v.unicode,
         used(v.users, l.max_users),
@@ -367,6 +376,8 @@ pub fn show_text(v: &crate::admin::DomainView) -> String {
         limit_text(l.max_user_quota_bytes, true),
         limit_text(l.max_message_bytes, true),
         v.services.join(", "),
+        limit_text(l.max_fetch_accounts, false),
+        l.signup.name(),
     )
 }
 
@@ -420,6 +431,13 @@ pub(crate) fn patch_of(a: &SetArgs) -> Result<crate::admin::DomainPatch, CtlErro
         max_quota_bytes: size(&a.max_quota, "max-quota")?,
         max_user_quota_bytes: size(&a.max_user_quota, "max-user-quota")?,
         max_message_bytes: size(&a.max_message_size, "max-message-size")?,
+        max_fetch_accounts: count(&a.max_fetch_accounts, "max-fetch-accounts")?,
+        signup: a
+            .signup
+            .as_deref()
+            .map(crate::userdb::limits::Signup::parse)
+            .transpose()
+            .map_err(|e| usage(e.to_string()))?,
         services,
     })
 }

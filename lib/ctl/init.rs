@@ -36,8 +36,9 @@ pub struct Args {
     /// be returned, and the postmaster@ and abuse@ of domains added later.
     #[arg(long, value_name = "ADDRESS")]
     pub postmaster: Option<String>,
-    /// Let the instance's webmail name the browser to kmp-imapd: trust
-    /// 127.0.0.1 and ::1 as front ends (imapd.trusted_networks). Loopback
+    /// Let the instance's webmail name the browser to kmp-imapd and
+    /// kmp-admind: trust 127.0.0.1 and ::1 as front ends
+    /// (imapd.trusted_networks, admind.trusted_networks). Loopback
     /// clients are then no longer counted per address.
     #[arg(long)]
     pub trust_loopback: bool,
@@ -85,6 +86,8 @@ pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {
     }
     if a.trust_loopback {
         cfg.set("imapd.trusted_networks", "127.0.0.1, ::1")
+            .map_err(|e| CtlError::new(exit::SOFTWARE, e))?;
+        cfg.set("admind.trusted_networks", "127.0.0.1, ::1")
             .map_err(|e| CtlError::new(exit::SOFTWARE, e))?;
     }
     for sub in [

@@ -166,6 +166,7 @@ async fn connection(
         shared,
         _slot: slot,
         forwarded: false,
+        webmail: false,
         ip: peer.ip().to_canonical(),
         framer: Framer::new(session.limits()),
         session,
@@ -192,6 +193,8 @@ struct Conn<'a> {
     _slot: Slot,
     /// A trusted front end named the client already (it may do so once).
     forwarded: bool,
+    /// The trusted front end is the webmail: logins are service `webmail`.
+    webmail: bool,
     /// The client's address: the peer's, or the one its front end named.
     ip: IpAddr,
     session: Session,
@@ -466,7 +469,12 @@ impl Conn<'_> {
                     user,
                     password,
                 } => {
-                    let result = login(self.shared, &user, password, self.ip).await;
+                    let service = if self.webmail {
+                        Service::Webmail
+                    } else {
+                        Service::Imap
+                    };
+                    let result = login(self.shared, &user, password, self.ip, service).await;
                     let refused = result.as_ref().err().copied();
                     self.run_blocking(|s, out| match result {
                         Ok(info) => {
@@ -498,7 +506,10 @@ impl Conn<'_> {
                     return Ok(true);
                 }
                 Action::Idle { tag } => return self.idle(tag).await,
-                Action::Forwarded { ip, port } => return self.forwarded(ip, port).await,
+                Action::Forwarded { ip, port, webmail } => {
+                    self.webmail |= webmail;
+                    return self.forwarded(ip, port).await;
+                }
             }
         }
     }
@@ -620,11 +631,12 @@ async fn login(
     user: &str,
     password: crate::proto::sasl::Secret,
     ip: IpAddr,
+    service: Service,
 ) -> Result<authd::UserInfo, &'static str> {
     let req = Request::Login {
         user: user.to_string(),
         password,
-        service: Service::Imap,
+        service,
         ip: Some(ip),
     };
     match authd::call(&shared.authd_socket, req).await {

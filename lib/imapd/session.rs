@@ -80,6 +80,9 @@ pub enum Action {
     Forwarded {
         ip: std::net::IpAddr,
         port: Option<u16>,
+        /// The front end is the webmail (ID `name` `kmp-webmail`): its
+        /// logins are checked as service `webmail` as well as `imap`.
+        webmail: bool,
     },
     /// Close the connection (BYE and the tagged OK were written).
     Close,

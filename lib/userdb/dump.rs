@@ -15,6 +15,13 @@
 //! A list line is the list's record (see `crate::lists::List`); its members
 //! and held posts live in the list's own directory, not in the dump.
 //!
+//! A fetch line is a user's fetch account (`crate::ipc::fetch::FetchAccount`,
+//! `{"type":"fetch","owner":"Bob@example.test","name":"gmail",...}`), its
+//! password sealed to kmp-fetch's key as stored: a dump shows no password,
+//! and a load on a host with the same key pair gives back working accounts.
+//! Its owner is kept exactly as written, because the seal is bound to it;
+//! the owner must be a user (in the database or on an earlier line).
+//!
 //! (a user is one line; it is broken above only to fit). The header line is
 //! optional on load; empty lines and lines starting with `#` are skipped.
 //! Every field but `type` and `name`/`address` may be left out on load and
@@ -44,6 +51,7 @@ pub enum Record {
     User(User),
     Alias(Alias),
     List(crate::lists::List),
+    Fetch(crate::ipc::fetch::FetchAccount),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -59,6 +67,7 @@ pub struct Counts {
     pub users: u64,
     pub aliases: u64,
     pub lists: u64,
+    pub fetch: u64,
 }
 
 /// A load that failed, and where.
@@ -72,6 +81,8 @@ pub struct LoadError {
 /// Writes every record of `db` to `out`.
 pub fn dump(db: &Lmdb, out: &mut dyn Write) -> Result<Counts, DbError> {
     let io = |e: std::io::Error| DbError::Io(format!("writing the dump: {e}"));
+    // Opened before the transaction, in which a handle opened later is not valid.
+    let fetch = db.fetch_db()?;
     let t = db.read()?;
     let mut n = Counts::default();
     let header = Header {
@@ -81,12 +92,14 @@ pub fn dump(db: &Lmdb, out: &mut dyn Write) -> Result<Counts, DbError> {
     serde_json::to_writer(&mut *out, &header).map_err(|e| DbError::Io(e.to_string()))?;
     out.write_all(b"\n").map_err(io)?;
     let mut line = Vec::with_capacity(512);
-    for (db_, kind) in [
+    let mut all = vec![
         (db.domains, 0),
         (db.users, 1),
         (db.aliases, 2),
         (db.lists, 3),
-    ] {
+    ];
+    all.extend(fetch.map(|f| (f, 4)));
+    for (db_, kind) in all {
         for kv in db_.iter(&t).map_err(|e| db.err(e))? {
             let (k, v) = kv.map_err(|e| db.err(e))?;
             let corrupt = |e: serde_json::Error| {
@@ -108,9 +121,13 @@ pub fn dump(db: &Lmdb, out: &mut dyn Write) -> Result<Counts, DbError> {
                     n.aliases += 1;
                     Record::Alias(serde_json::from_slice(v).map_err(corrupt)?)
                 }
-                _ => {
+                3 => {
                     n.lists += 1;
                     Record::List(serde_json::from_slice(v).map_err(corrupt)?)
+                }
+                _ => {
+                    n.fetch += 1;
+                    Record::Fetch(serde_json::from_slice(v).map_err(corrupt)?)
                 }
             };
             line.clear();
@@ -135,17 +152,17 @@ pub fn load(
     progress: &mut dyn FnMut(&Counts),
 ) -> Result<Counts, LoadError> {
     let at = |line: u64| move |error: DbError| LoadError { line, error };
+    // Made (in its own transaction) before the load's transaction begins.
+    let fetch = db.fetch_db_made().map_err(at(0))?;
     let mut t = db.write().map_err(at(0))?;
+    let dbs = [db.domains, db.users, db.aliases, db.lists, fetch];
     if replace {
-        for d in [db.domains, db.users, db.aliases, db.lists] {
+        for d in dbs {
             d.clear(&mut t).map_err(|e| at(0)(db.err(e)))?;
         }
     }
-    let mut last: [Option<Vec<u8>>; 4] = [None, None, None, None];
-    for (i, d) in [db.domains, db.users, db.aliases, db.lists]
-        .into_iter()
-        .enumerate()
-    {
+    let mut last: [Option<Vec<u8>>; 5] = [None, None, None, None, None];
+    for (i, d) in dbs.into_iter().enumerate() {
         last[i] = d
             .last(&t)
             .map_err(|e| at(0)(db.err(e)))?
@@ -256,6 +273,27 @@ pub fn load(
                 n.lists += 1;
                 (db.lists, record_key(a.domain(), a.local()), "list")
             }
+            Record::Fetch(f) => {
+                f.check().map_err(|e| err(DbError::Invalid(e)))?;
+                let a = Address::parse(&f.owner).map_err(|e| err(e.into()))?;
+                let key = record_key(a.domain(), a.local());
+                if db
+                    .users
+                    .get(&t, &key)
+                    .map_err(|e| err(db.err(e)))?
+                    .is_none()
+                {
+                    return Err(err(DbError::NotFound(format!(
+                        "fetch account {:?}: user {} is neither in the database nor on an earlier line",
+                        f.name, f.owner
+                    ))));
+                }
+                value.clear();
+                // Invariant: our record types serialise infallibly.
+                serde_json::to_writer(&mut value, &f).expect("record serialises");
+                n.fetch += 1;
+                (fetch, super::fetch::account_key(&a, &f.name), "fetch")
+            }
         };
         // Keys past the last one in their database are appended: LMDB then
         // fills pages instead of splitting them in half (a dump is in key
@@ -264,7 +302,8 @@ pub fn load(
             "domain" => 0,
             "user" => 1,
             "alias" => 2,
-            _ => 3,
+            "list" => 3,
+            _ => 4,
         };
         let flags = if last[slot].as_ref().is_none_or(|l| key > *l) {
             heed::PutFlags::APPEND
@@ -416,6 +455,44 @@ mod tests {
             e.to_string().contains("list news@example.test exists"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn fetch_accounts_are_dumped_sealed_and_loaded_for_their_owner() {
+        let (_d, db) = fresh();
+        load(&db, &mut SAMPLE.as_bytes(), false, &mut |_| {}).unwrap();
+        // The owner as written (the seal is bound to it), the password as sealed.
+        let line = "{\"type\":\"fetch\",\"owner\":\"Bob@example.test\",\"name\":\"新浪\",\"protocol\":\"pop3\",\"host\":\"pop.sina.example\",\"port\":995,\"tls\":\"implicit\",\"verify\":true,\"username\":\"bob\",\"password\":\"k1:SEALED\",\"folders\":[],\"target\":\"\",\"keep\":{\"mode\":\"delete_after\",\"days\":7},\"interval\":0,\"enabled\":true,\"created\":5}\n";
+        let n = load(&db, &mut line.as_bytes(), false, &mut |_| {}).unwrap();
+        assert_eq!(n.fetch, 1);
+        let mut out = Vec::new();
+        assert_eq!(dump(&db, &mut out).unwrap().fetch, 1);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().last().unwrap(), line.trim_end(), "{text}");
+        let bob = Address::parse("bob@example.test").unwrap();
+        let a = db.fetch_account(&bob, "新浪").unwrap().unwrap();
+        assert_eq!(
+            (a.owner.as_str(), a.password.as_str()),
+            ("Bob@example.test", "k1:SEALED")
+        );
+        // A whole dump loads into an empty database and dumps the same.
+        let (_d2, db2) = fresh();
+        load(&db2, &mut text.as_bytes(), false, &mut |_| {}).unwrap();
+        let mut again = Vec::new();
+        dump(&db2, &mut again).unwrap();
+        assert_eq!(String::from_utf8(again).unwrap(), text);
+        // An owner who is no user, a bad record, the same name twice: nothing written.
+        for (bad, what) in [
+            (line.replace("Bob@", "nobody@"), "neither in the database"),
+            (line.replace("\"port\":995", "\"port\":0"), "port"),
+            (line.to_string(), "exists"),
+        ] {
+            let e = load(&db, &mut bad.as_bytes(), false, &mut |_| {}).unwrap_err();
+            assert!(e.to_string().contains(what), "{bad}: {e}");
+        }
+        // --replace empties the accounts too.
+        load(&db, &mut SAMPLE.as_bytes(), true, &mut |_| {}).unwrap();
+        assert!(db.fetch_accounts(None).unwrap().is_empty());
     }
 
     #[test]

@@ -11,9 +11,9 @@
 use heed::types::Bytes;
 use heed::{CommitOrAbort, RoTxn, RwTxn, WithoutTls};
 
-use super::address::{key_of, Address};
+use super::address::{domain_prefix, key_of, Address};
 use super::lmdb::{Db, Lmdb};
-use super::DbError;
+use super::{DbError, Domain};
 use crate::ipc::fetch::FetchAccount;
 
 /// The name of the LMDB database.
@@ -27,7 +27,7 @@ fn owner_prefix(owner: &Address) -> Vec<u8> {
 }
 
 /// The key of one account.
-fn account_key(owner: &Address, name: &str) -> Vec<u8> {
+pub(crate) fn account_key(owner: &Address, name: &str) -> Vec<u8> {
     let mut k = owner_prefix(owner);
     k.extend_from_slice(name.as_bytes());
     k
@@ -49,7 +49,7 @@ impl Lmdb {
     }
 
     /// The `fetch` database, made when missing.
-    fn fetch_db_made(&self) -> Result<Db, DbError> {
+    pub(crate) fn fetch_db_made(&self) -> Result<Db, DbError> {
         if let Some(db) = self.fetch_db()? {
             return Ok(db);
         }
@@ -156,9 +156,25 @@ impl Lmdb {
                 .map_err(|e| self.err(e))?
                 .count();
             if max_per_user > 0 && n >= max_per_user {
-                return Err(DbError::Invalid(format!(
+                return Err(DbError::Limit(format!(
                     "{owner} has {n} fetch accounts, the most allowed (fetch.max_accounts_per_user)"
                 )));
+            }
+            // The domain's limit, over all its users' accounts.
+            let max = self
+                .get_json::<Domain>(&t, self.domains, owner.domain().as_bytes())?
+                .and_then(|d| d.limits.max_fetch_accounts);
+            if let Some(m) = max {
+                let n = db
+                    .prefix_iter(&t, &domain_prefix(owner.domain()))
+                    .map_err(|e| self.err(e))?
+                    .count() as u64;
+                if n >= m {
+                    return Err(DbError::Limit(format!(
+                        "domain {} may have at most {m} fetch accounts",
+                        owner.domain()
+                    )));
+                }
             }
         }
         if !exists && replace {
@@ -275,7 +291,7 @@ mod tests {
         ));
         assert!(matches!(
             db.put_fetch_account(&account("bob@example.test", "third"), false, 2),
-            Err(DbError::Invalid(_))
+            Err(DbError::Limit(_))
         ));
         assert!(matches!(
             db.put_fetch_account(&account("nobody@example.test", "x"), false, 0),

@@ -110,6 +110,51 @@ pub struct Limits {
     /// Services the domain's users may not use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied: Vec<Access>,
+    /// Fetch accounts of all the domain's users together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fetch_accounts: Option<u64>,
+    /// Whether people may sign up for an account themselves.
+    #[serde(default, skip_serializing_if = "Signup::is_off")]
+    pub signup: Signup,
+}
+
+/// A domain's sign-up policy (off unless the administrator opens it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signup {
+    /// Nobody signs up.
+    #[default]
+    Off,
+    /// A new account is active at once.
+    Open,
+    /// A new account is disabled until a postmaster enables it.
+    Approve,
+}
+
+impl Signup {
+    pub fn is_off(&self) -> bool {
+        *self == Signup::Off
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Signup::Off => "off",
+            Signup::Open => "open",
+            Signup::Approve => "approve",
+        }
+    }
+
+    /// `off`, `open` or `approve`.
+    pub fn parse(s: &str) -> Result<Signup, DbError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" => Ok(Signup::Off),
+            "open" => Ok(Signup::Open),
+            "approve" => Ok(Signup::Approve),
+            _ => Err(DbError::Invalid(format!(
+                "{s:?} is not a sign-up policy (off, open, approve)"
+            ))),
+        }
+    }
 }
 
 impl Limits {

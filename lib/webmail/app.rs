@@ -130,6 +130,7 @@ impl<'a> Ctx<'a> {
             })),
             "page": page,
             "done": done,
+            "admind": self.settings.admind.is_some(),
         });
         if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
             m.extend(e);

@@ -44,4 +44,25 @@ pub const KEYS: &[Key] = &[
         default: "30s",
         doc: "Time a client has to send a request's head and body.",
     },
+    Key {
+        name: "admind.trusted_networks",
+        kind: Kind::Nets,
+        default: "",
+        doc: "Front ends (the webmail's hosts) that may name the browser they serve\n(client_ip in POST /v1/signup): the sign-up rate limit and bans then\napply to the browser's address. None by default.",
+    },
+    Key {
+        name: "admind.signup_max",
+        kind: Kind::Int { min: 1, max: 100000 },
+        default: "5",
+        doc: "Sign-up attempts one address may make within admind.signup_window;\nmore get 429 and count toward a ban.",
+    },
+    Key {
+        name: "admind.signup_window",
+        kind: Kind::Duration {
+            min: 1,
+            max: 604800,
+        },
+        default: "1h",
+        doc: "The window of admind.signup_max.",
+    },
 ];

@@ -73,7 +73,9 @@ pub fn capability(s: &mut Session, tag: &str, out: &mut Out) -> Action {
 /// ID (RFC 2971). Before login, from a trusted front end, the fields
 /// `x-originating-ip` and `x-originating-port` name the client it serves
 /// (as Dovecot's login_trusted_networks): the server then treats the
-/// session as that client's. From anyone else they change nothing.
+/// session as that client's. From anyone else they change nothing. A
+/// trusted front end whose `name` is `kmp-webmail` is the webmail: its
+/// logins count as service `webmail` (which needs `imap` too).
 pub fn id(
     s: &mut Session,
     tag: &str,
@@ -95,7 +97,8 @@ pub fn id(
         return Action::None;
     };
     let port = field("x-originating-port").and_then(|p| p.trim().parse::<u16>().ok());
-    Action::Forwarded { ip, port }
+    let webmail = field("name").is_some_and(|n| n.trim().eq_ignore_ascii_case("kmp-webmail"));
+    Action::Forwarded { ip, port, webmail }
 }
 
 /// An address as front ends write it: `192.0.2.7`, `2001:db8::7`, `[2001:db8::7]`.

@@ -55,15 +55,17 @@ pub fn form(ctx: &mut Ctx) -> Result<Response, PageError> {
     let why = ctx
         .req
         .param("why")
-        .filter(|w| ["expired", "bye"].contains(w))
+        .filter(|w| ["expired", "bye", "signed_up"].contains(w))
         .map(|w| format!("login_{w}"));
     let value = new_sid().map_err(PageError::Internal)?;
     let c = ctx.cookie(LOGIN_COOKIE, &value, LOGIN_FORM_LIFETIME);
     ctx.cookies.push(c);
     let csrf = login_token(ctx, &value);
+    // A link to sign-up only when some domain is open for it.
+    let signup = !super::signup::open_domains(ctx).is_empty();
     ctx.page(
         "login.html",
-        json!({ "why": why, "login_user": "", "csrf": csrf }),
+        json!({ "why": why, "login_user": "", "csrf": csrf, "signup": signup }),
     )
 }
 

@@ -3,6 +3,7 @@
 
 pub mod compose;
 pub mod contacts;
+pub mod fetch;
 pub mod folders;
 pub mod list;
 pub mod login;
@@ -14,6 +15,7 @@ pub mod rules;
 pub mod search;
 pub mod settings;
 pub mod signatures;
+pub mod signup;
 pub mod unsubscribe;
 
 use super::app::{method_matches, Ctx, PageError};
@@ -93,6 +95,11 @@ pub static ROUTES: &[Route] = &[
     post("/rules/editor", true, rules::use_editor),
     get("/unsubscribe", false, unsubscribe::show),
     post("/unsubscribe", false, unsubscribe::submit),
+    get("/fetch", true, fetch::show),
+    post("/fetch/save", true, fetch::save),
+    post("/fetch/act", true, fetch::act),
+    get("/signup", false, signup::show),
+    post("/signup", false, signup::submit),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known
