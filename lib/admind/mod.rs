@@ -15,6 +15,7 @@
 pub mod api;
 pub mod authz;
 pub mod handlers;
+pub mod lists;
 pub mod server;
 pub mod token;
 

@@ -40,6 +40,8 @@ pub struct Settings {
     pub mail_root: PathBuf,
     pub db_dir: PathBuf,
     pub authd: PathBuf,
+    /// kmp-local's socket for lists' state.
+    pub lists_socket: PathBuf,
 }
 
 impl Settings {
@@ -52,6 +54,7 @@ impl Settings {
             max_connections: cfg.usize("admind.max_connections").max(1),
             timeout: cfg.duration("admind.timeout"),
             authd: paths.authd_socket(),
+            lists_socket: paths.lists_socket(),
             mail_root: paths.mail,
             db_dir: paths.db,
         }
@@ -254,6 +257,9 @@ impl Server {
             }
             let caller = Caller::of(&server.db, &s.admins, &addr).map_err(handlers::db_error)?;
             authorize(&caller, &call)?;
+            if super::lists::handles(&call) {
+                return super::lists::execute(&server.db, &s.lists_socket, &caller, call);
+            }
             handlers::execute(&server.db, &s.mail_root, &caller, call)
         })
         .await

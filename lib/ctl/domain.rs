@@ -101,6 +101,9 @@ pub struct SetArgs {
     /// pop3, imap, webmail, smtp, fetch, managesieve (or all).
     #[arg(long, value_name = "LIST")]
     pub services: Option<String>,
+    /// Whether the domain's users may create mailing lists (yes or no).
+    #[arg(long, value_name = "yes|no")]
+    pub user_lists: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -367,7 +370,11 @@ pub fn show_text(v: &crate::admin::DomainView) -> String {
         limit_text(l.max_user_quota_bytes, true),
         limit_text(l.max_message_bytes, true),
         v.services.join(", "),
-    )
+    ) + if l.user_lists {
+        "user lists:      yes (users may create lists)\n"
+    } else {
+        ""
+    }
 }
 
 /// The change `domain set` asks for.
@@ -421,6 +428,12 @@ pub(crate) fn patch_of(a: &SetArgs) -> Result<crate::admin::DomainPatch, CtlErro
         max_user_quota_bytes: size(&a.max_user_quota, "max-user-quota")?,
         max_message_bytes: size(&a.max_message_size, "max-message-size")?,
         services,
+        user_lists: match a.user_lists.as_deref() {
+            None => None,
+            Some("yes" | "on" | "true") => Some(true),
+            Some("no" | "off" | "false") => Some(false),
+            Some(v) => return Err(usage(format!("--user-lists {v:?} is not yes or no"))),
+        },
     })
 }
 

@@ -110,6 +110,10 @@ pub struct Limits {
     /// Services the domain's users may not use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied: Vec<Access>,
+    /// The domain's users may create mailing lists of their own (through
+    /// kmp-admind; within `max_lists`). Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user_lists: bool,
 }
 
 impl Limits {

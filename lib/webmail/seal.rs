@@ -54,6 +54,10 @@ pub struct Sealed {
     /// there (see `webmail::admin`).
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
+    /// Whether the navigation shows the list pages (kmp-admind's whoami,
+    /// asked once at login; see `pages::lists`).
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub list_nav: Option<bool>,
 }
 
 impl Drop for Sealed {
@@ -199,6 +203,7 @@ mod tests {
             sid: new_sid().unwrap(),
             expires: 1_900_000_000,
             admin_token: None,
+            list_nav: None,
         }
     }
 
