@@ -18,6 +18,7 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -42,6 +43,12 @@ def text(d):
     return d.find_element(By.TAG_NAME, "body").text
 
 
+def wait_text(d, want):
+    """Waits until the page (after a click, the next one) shows `want`."""
+    WebDriverWait(d, 20, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda d: want in text(d))
+
+
 def shot(d, name):
     if not SHOTS:
         return
@@ -62,18 +69,21 @@ def main():
         d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
         WebDriverWait(d, 20).until(lambda d: "/folders" in d.current_url)
         d.find_element(By.ID, "nav-lists").click()
-        assert LIST in text(d), text(d)
+        wait_text(d, LIST)
         shot(d, "lists")
 
-        d.get(URL + "/lists/members?list=" + LIST)
+        # The list's first link: its members.
+        d.find_element(By.CSS_SELECTOR, "tr[data-list] a").click()
+        wait_text(d, "Add members")
         assert "v@example.test" in text(d), text(d)
         d.find_element(By.ID, "addresses").send_keys("new@far.example")
         d.find_element(By.CSS_SELECTOR, "#add-members button[type=submit]").click()
-        assert "The members were added." in text(d), text(d)
+        wait_text(d, "The members were added.")
         assert "new@far.example" in text(d), text(d)
         shot(d, "lists-members")
 
         d.find_element(By.ID, "tab-held").click()
+        wait_text(d, "中文 second")
         body = text(d)
         assert "中文" in body and "中文 second" in body, body
         assert "你好，世界" in body, body
@@ -82,10 +92,11 @@ def main():
         gb = [a for a in articles
               if a.find_element(By.CSS_SELECTOR, "h3").text == "中文"][0]
         gb.find_element(By.CSS_SELECTOR, "button.approve").click()
-        assert "The post was approved" in text(d), text(d)
+        wait_text(d, "The post was approved")
         assert len(d.find_elements(By.CSS_SELECTOR, "article.held")) == 1
 
         d.find_element(By.ID, "tab-settings").click()
+        wait_text(d, "Subject prefix")
         assert d.find_element(By.ID, "description").get_attribute("value") == "开发"
         shot(d, "lists-settings")
     finally:
