@@ -256,7 +256,7 @@ pub fn members_act(ctx: &mut Ctx) -> Result<Response, PageError> {
             let addresses: Vec<String> = req
                 .field("addresses")
                 .unwrap_or_default()
-                .split(|c: char| c == '\n' || c == ',' || c == ';')
+                .split(['\n', ',', ';'])
                 .map(str::trim)
                 .filter(|a| !a.is_empty())
                 .map(str::to_string)
