@@ -346,6 +346,41 @@ fn an_owner_moderates_and_manages_the_list_in_the_pages() {
     assert_eq!(show["max_size"], 1 << 20);
     assert_eq!(show["footer"], "-- \n退订请回复");
 
+    // The new moderator v sees the list, for its held posts only.
+    let vs = w.login("v@example.test", "secret");
+    let page = w.get("/lists", Some(&vs));
+    assert!(
+        page.body.contains("id=\"nav-lists\"") && page.body.contains("Moderator"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("/lists/members?list="), "{}", page.body);
+    assert_eq!(
+        w.get(&format!("/lists/members?list={LIST}"), Some(&vs))
+            .status,
+        403
+    );
+
+    // Members come 50 a page.
+    let many: Vec<String> = (0..60).map(|i| format!("m{i:02}@far.example")).collect();
+    let mut args = vec!["list", "subscribe", LIST];
+    args.extend(many.iter().map(String::as_str));
+    w.inst.ctl_ok(&args);
+    let p0 = w.get(&format!("/lists/members?list={LIST}"), Some(&s));
+    assert!(
+        p0.body.contains("id=\"next-page\"") && p0.body.contains("Page 1 of 2"),
+        "{}",
+        p0.body
+    );
+    assert_eq!(p0.body.matches("<tr data-member=").count(), 50);
+    let p1 = w.get(&format!("/lists/members?list={LIST}&page=1"), Some(&s));
+    assert!(
+        p1.body.contains("Page 2 of 2") && p1.body.contains("y@far.example"),
+        "{}",
+        p1.body
+    );
+    assert_eq!(p1.body.matches("<tr data-member=").count(), 13);
+
     // Creating a list: refused until the domain allows it.
     let r = w.post(
         "/lists/create",
