@@ -12,7 +12,10 @@
 //! Reads: the configuration; message files by descriptor only (never the queue).
 //! Writes: Maildirs under `paths.mail` (or the user's mail path); its socket
 //! and pid file under `paths.run`.
-//! Trusts: kmp-send's jobs (the socket is mode 0660) and kmp-authd's answers.
+//! Also serves kmp-admind's requests about lists' state (members, held
+//! posts) on `RUN/lists.sock`, mode 0660 in the group of `privileges.admind`.
+//! Trusts: kmp-send's jobs (the socket is mode 0660) and kmp-authd's answers;
+//! kmp-admind's list requests (it has authorised them; their form is checked).
 //! Does not trust: message content (headers are scanned, never interpreted).
 //! Exit codes: 0 on SIGTERM; 71 cannot drop privileges; 73 cannot create the
 //! socket; 78 configuration error.
@@ -60,6 +63,24 @@ fn run(cli: Cli) -> i32 {
         kmpromail::error!("cannot hand {} over: {e}", socket.display());
         return exit::OSERR;
     }
+    // The lists socket: kmp-admind's requests about lists' state, in the
+    // group of kmp-admind's user.
+    let lists_socket = paths.lists_socket();
+    let lists = match kmpromail::local::listreq::bind(&lists_socket, cfg.str("privileges.admind")) {
+        Ok(l) => l,
+        Err(e) => {
+            kmpromail::error!("cannot create {}: {e}", lists_socket.display());
+            return exit::CANTCREAT;
+        }
+    };
+    if let Err(e) = daemon::hand_socket_over(
+        &lists_socket,
+        cfg.str("privileges.local"),
+        cfg.str("privileges.admind"),
+    ) {
+        kmpromail::error!("cannot hand {} over: {e}", lists_socket.display());
+        return exit::OSERR;
+    }
     if let Err(code) = daemon::drop_privileges(&cfg, "privileges.local", None) {
         return code;
     }
@@ -72,5 +93,12 @@ fn run(cli: Cli) -> i32 {
             return exit::CANTCREAT;
         }
     };
+    if let Err(e) = kmpromail::local::listreq::spawn(
+        lists,
+        kmpromail::local::listreq::ListReq::from_config(&cfg),
+    ) {
+        kmpromail::error!("cannot start the lists thread: {e}");
+        return exit::OSERR;
+    }
     kmpromail::local::run(cfg, cli.daemon.config, listener)
 }

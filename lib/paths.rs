@@ -52,6 +52,11 @@ impl Paths {
         self.run.join("local.sock")
     }
 
+    /// kmp-local's socket for kmp-admind's requests about lists' state.
+    pub fn lists_socket(&self) -> PathBuf {
+        self.run.join("lists.sock")
+    }
+
     /// kmp-remote's job socket (kmp-send connects).
     pub fn remote_socket(&self) -> PathBuf {
         self.run.join("remote.sock")

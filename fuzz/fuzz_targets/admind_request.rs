@@ -21,6 +21,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(call) = parse(method, &target, body.get(1..).unwrap_or_default()) else {
         return;
     };
+    // Every list call names its list by an address the API accepts.
+    if let Some(a) = call.list() {
+        assert!(!a.local().contains(['%', '!', '"', '\\']));
+    }
     let domain = match &call {
         Call::Domain(d) | Call::DomainSet(d, _) | Call::DomainUsage(d) | Call::Users(d)
         | Call::Aliases(d) | Call::Lists(d) => Some(d.clone()),

@@ -158,6 +158,9 @@ pub struct DomainPatch {
     /// The services the domain's users may use (all others are refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<Access>>,
+    /// Whether the domain's users may create mailing lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_lists: Option<bool>,
 }
 
 /// A field that is present, possibly `null`.
@@ -196,6 +199,9 @@ impl DomainPatch {
         }
         if let Some(s) = self.signup {
             l.signup = s;
+        }
+        if let Some(u) = self.user_lists {
+            l.user_lists = u;
         }
         if let Some(allowed) = &self.services {
             l.denied = Access::ALL

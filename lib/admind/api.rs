@@ -25,11 +25,24 @@
 //! | DELETE | /v1/aliases/A | optional `{"targets"}` | the alias, or some targets |
 //! | * | /v1/users/A/fetch... | | A's fetch accounts: [`super::fetch`] |
 //! | GET, POST | /v1/signup | | sign-up, without a login: [`super::signup`] |
+//! | POST | /v1/lists | [`ListAdd`] | a new list (postmasters; users where the domain allows) |
+//! | PATCH, DELETE | /v1/lists/A | [`ListPatch`] | a list's settings; the list (postmasters) |
+//! | GET | /v1/lists/A/members | `?offset=N&limit=M` | members, in address order |
+//! | POST | /v1/lists/A/members | [`MembersAdd`] | new members (no confirmation) |
+//! | PATCH, DELETE | /v1/lists/A/members/M | [`MemberPatch`] | a member's options; the member |
+//! | GET | /v1/lists/A/held | — | held posts, oldest first |
+//! | GET | /v1/lists/A/held/ID | — | one held post, its text decoded |
+//! | POST | /v1/lists/A/held/ID/approve | — | sends it on to the list |
+//! | POST | /v1/lists/A/held/ID/reject | optional `{"reason"}` | drops it; the reason goes to the sender |
+//!
+//! The list calls that read or change members and held posts are performed
+//! by kmp-local (see [`super::lists`]).
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::admin::DomainPatch;
+use crate::lists::{NonMember, Policy};
 use crate::userdb::address::normalize_domain;
 use crate::userdb::{Address, State};
 
@@ -145,6 +158,90 @@ pub struct Targets {
     pub targets: Vec<String>,
 }
 
+/// `POST /v1/lists`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListAdd {
+    pub address: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Default: the caller.
+    #[serde(default)]
+    pub owners: Option<Vec<String>>,
+    #[serde(default)]
+    pub moderators: Option<Vec<String>>,
+    #[serde(default)]
+    pub policy: Option<Policy>,
+}
+
+/// `PATCH /v1/lists/A`: what is given changes. The list's owners may
+/// change all but `owners` (postmasters only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListPatch {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub policy: Option<Policy>,
+    #[serde(default)]
+    pub non_member: Option<NonMember>,
+    #[serde(default)]
+    pub moderators: Option<Vec<String>>,
+    #[serde(default)]
+    pub posters: Option<Vec<String>>,
+    #[serde(default)]
+    pub subject_prefix: Option<String>,
+    #[serde(default)]
+    pub footer: Option<String>,
+    /// The largest post in bytes (0: the system's limit); never above the
+    /// domain's message size ceiling.
+    #[serde(default)]
+    pub max_size: Option<u64>,
+    #[serde(default)]
+    pub subscribe_approval: Option<bool>,
+    /// Whether members may ask for digests.
+    #[serde(default)]
+    pub digest: Option<bool>,
+    #[serde(default)]
+    pub owners: Option<Vec<String>>,
+}
+
+/// `POST /v1/lists/A/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersAdd {
+    pub addresses: Vec<String>,
+    #[serde(default)]
+    pub digest: bool,
+}
+
+/// `PATCH /v1/lists/A/members/M`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPatch {
+    #[serde(default)]
+    pub digest: Option<bool>,
+    #[serde(default)]
+    pub nomail: Option<bool>,
+}
+
+/// The body of `POST /v1/lists/A/held/ID/reject`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reject {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The longest description or subject prefix (one line).
+pub const MAX_LIST_TEXT: usize = 200;
+/// The longest footer.
+pub const MAX_FOOTER: usize = 4096;
+/// The longest rejection reason.
+pub const MAX_REASON: usize = 500;
+/// The most members one page shows.
+pub const MAX_PAGE: u64 = crate::ipc::listreq::MAX_PAGE;
+
 /// A request, parsed and checked for form (not yet for who may make it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
@@ -189,6 +286,50 @@ pub enum Call {
     SignupDomains,
     /// A sign-up (no login).
     Signup(Address, super::signup::SignupBody),
+    ListAdd {
+        address: Address,
+        body: ListAdd,
+        owners: Option<Vec<Address>>,
+        moderators: Vec<Address>,
+    },
+    ListSet {
+        address: Address,
+        patch: ListPatch,
+    },
+    ListDel(Address),
+    Members {
+        list: Address,
+        offset: u64,
+        limit: u64,
+    },
+    MembersAdd {
+        list: Address,
+        members: Vec<Address>,
+        digest: bool,
+    },
+    MemberSet {
+        list: Address,
+        member: Address,
+        patch: MemberPatch,
+    },
+    MemberDel {
+        list: Address,
+        member: Address,
+    },
+    Held(Address),
+    HeldShow {
+        list: Address,
+        id: String,
+    },
+    HeldApprove {
+        list: Address,
+        id: String,
+    },
+    HeldReject {
+        list: Address,
+        id: String,
+        reason: String,
+    },
 }
 
 impl Call {
@@ -216,6 +357,17 @@ impl Call {
             Call::Fetch(f) => f.name(),
             Call::SignupDomains => "signup.domains",
             Call::Signup(..) => "signup",
+            Call::ListAdd { .. } => "list.add",
+            Call::ListSet { .. } => "list.set",
+            Call::ListDel(_) => "list.del",
+            Call::Members { .. } => "list.members",
+            Call::MembersAdd { .. } => "list.subscribe",
+            Call::MemberSet { .. } => "list.member",
+            Call::MemberDel { .. } => "list.unsubscribe",
+            Call::Held(_) => "list.held",
+            Call::HeldShow { .. } => "list.held.show",
+            Call::HeldApprove { .. } => "list.approve",
+            Call::HeldReject { .. } => "list.reject",
         }
     }
 
@@ -229,8 +381,35 @@ impl Call {
                 | Call::UserDel { .. }
                 | Call::AliasAdd { .. }
                 | Call::AliasDel { .. }
+                | Call::ListAdd { .. }
+                | Call::ListSet { .. }
+                | Call::ListDel(_)
+                | Call::MembersAdd { .. }
+                | Call::MemberSet { .. }
+                | Call::MemberDel { .. }
+                | Call::HeldApprove { .. }
+                | Call::HeldReject { .. }
         ) || matches!(self, Call::Fetch(f) if f.is_change())
             || matches!(self, Call::Signup(..))
+    }
+
+    /// The list a list call is about.
+    pub fn list(&self) -> Option<&Address> {
+        match self {
+            Call::List(a)
+            | Call::ListAdd { address: a, .. }
+            | Call::ListSet { address: a, .. }
+            | Call::ListDel(a)
+            | Call::Members { list: a, .. }
+            | Call::MembersAdd { list: a, .. }
+            | Call::MemberSet { list: a, .. }
+            | Call::MemberDel { list: a, .. }
+            | Call::Held(a)
+            | Call::HeldShow { list: a, .. }
+            | Call::HeldApprove { list: a, .. }
+            | Call::HeldReject { list: a, .. } => Some(a),
+            _ => None,
+        }
     }
 
     /// What it acts on, for log lines.
@@ -249,6 +428,18 @@ impl Call {
             | Call::UserSet { address, .. }
             | Call::UserDel { address, .. } => address.to_string(),
             Call::AliasAdd { alias, .. } | Call::AliasDel { alias, .. } => alias_text(alias),
+            Call::MemberSet { list, member, .. } | Call::MemberDel { list, member } => {
+                format!("{list} {member}")
+            }
+            Call::HeldShow { list, id }
+            | Call::HeldApprove { list, id }
+            | Call::HeldReject { list, id, .. } => format!("{list} {id}"),
+            Call::ListAdd { address: a, .. }
+            | Call::ListSet { address: a, .. }
+            | Call::ListDel(a)
+            | Call::Members { list: a, .. }
+            | Call::MembersAdd { list: a, .. }
+            | Call::Held(a) => a.to_string(),
             Call::Login(l) => l.user.clone(),
             Call::Logout | Call::Whoami | Call::Domains => "-".into(),
             Call::Fetch(f) => f.object(),
@@ -280,7 +471,8 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
         .map(percent_decode)
         .collect::<Result<_, _>>()?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let keep_mail = query_flag(query, method, &segs)?;
+    let q = query_flags(query, method, &segs)?;
+    let keep_mail = q.keep_mail;
     use Method::*;
     let not_allowed = || ApiError::new(405, format!("{method:?} is not allowed on {path}"));
     let call = match (segs.as_slice(), method) {
@@ -312,6 +504,89 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
         (["domains", d, "aliases"], Get) => Call::Aliases(domain(d)?),
         (["domains", d, "lists"], Get) => Call::Lists(domain(d)?),
         (["lists", a], Get) => Call::List(address(a)?),
+        (["lists"], Post) => {
+            let body: ListAdd = json(body)?;
+            if let Some(d) = &body.description {
+                one_line("description", d)?;
+            }
+            let owners = body.owners.as_deref().map(addresses).transpose()?;
+            let moderators = addresses(body.moderators.as_deref().unwrap_or(&[]))?;
+            Call::ListAdd {
+                address: address(&body.address)?,
+                body,
+                owners,
+                moderators,
+            }
+        }
+        (["lists", a], Patch) => {
+            let patch: ListPatch = json(body)?;
+            if patch == ListPatch::default() {
+                return Err(ApiError::bad("nothing to change"));
+            }
+            check_list_patch(&patch)?;
+            Call::ListSet {
+                address: address(a)?,
+                patch,
+            }
+        }
+        (["lists", a], Delete) => Call::ListDel(address(a)?),
+        (["lists", a, "members"], Get) => Call::Members {
+            list: address(a)?,
+            offset: q.offset,
+            limit: q.limit,
+        },
+        (["lists", a, "members"], Post) => {
+            let b: MembersAdd = json(body)?;
+            if b.addresses.is_empty() {
+                return Err(ApiError::bad("no addresses to add"));
+            }
+            Call::MembersAdd {
+                list: address(a)?,
+                members: addresses(&b.addresses)?,
+                digest: b.digest,
+            }
+        }
+        (["lists", a, "members", m], Patch) => {
+            let patch: MemberPatch = json(body)?;
+            if patch == MemberPatch::default() {
+                return Err(ApiError::bad("nothing to change"));
+            }
+            Call::MemberSet {
+                list: address(a)?,
+                member: address(m)?,
+                patch,
+            }
+        }
+        (["lists", a, "members", m], Delete) => Call::MemberDel {
+            list: address(a)?,
+            member: address(m)?,
+        },
+        (["lists", a, "held"], Get) => Call::Held(address(a)?),
+        (["lists", a, "held", id], Get) => Call::HeldShow {
+            list: address(a)?,
+            id: held_id(id)?,
+        },
+        (["lists", a, "held", id, "approve"], Post) => Call::HeldApprove {
+            list: address(a)?,
+            id: held_id(id)?,
+        },
+        (["lists", a, "held", id, "reject"], Post) => {
+            let r: Reject = if body.iter().all(u8::is_ascii_whitespace) {
+                Reject::default()
+            } else {
+                json(body)?
+            };
+            if r.reason.len() > MAX_REASON {
+                return Err(ApiError::bad(format!(
+                    "a reason has at most {MAX_REASON} bytes"
+                )));
+            }
+            Call::HeldReject {
+                list: address(a)?,
+                id: held_id(id)?,
+                reason: r.reason.split_whitespace().collect::<Vec<_>>().join(" "),
+            }
+        }
         (["users"], Post) => {
             let body: UserAdd = json(body)?;
             if body.password.is_some() && body.password_hash.is_some() {
@@ -375,7 +650,11 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
             | ["domains"]
             | ["domains", _]
             | ["domains", _, "usage" | "users" | "aliases" | "lists"]
+            | ["lists"]
             | ["lists", _]
+            | ["lists", _, "members" | "held"]
+            | ["lists", _, "members" | "held", _]
+            | ["lists", _, "held", _, "approve" | "reject"]
             | ["users"]
             | ["users", _]
             | ["users", _, "usage"]
@@ -388,14 +667,38 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
     Ok(call)
 }
 
-/// The one query parameter the API takes: `keep_mail` on a user deletion.
-fn query_flag(query: &str, method: Method, segs: &[&str]) -> Result<bool, ApiError> {
-    let mut keep = false;
+/// The query parameters a request may have.
+struct Query {
+    keep_mail: bool,
+    offset: u64,
+    limit: u64,
+}
+
+/// The query parameters the API takes: `keep_mail` on a user deletion,
+/// `offset` and `limit` on a list's members.
+fn query_flags(query: &str, method: Method, segs: &[&str]) -> Result<Query, ApiError> {
+    let mut q = Query {
+        keep_mail: false,
+        offset: 0,
+        limit: 100,
+    };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, "true"));
         match (k, method, segs) {
+            ("offset" | "limit", Method::Get, ["lists", _, "members"]) => {
+                let n: u64 = v
+                    .parse()
+                    .map_err(|_| ApiError::bad(format!("{k}={v:?} is not a number")))?;
+                if k == "offset" {
+                    q.offset = n;
+                } else if n == 0 || n > MAX_PAGE {
+                    return Err(ApiError::bad(format!("limit is 1 to {MAX_PAGE}")));
+                } else {
+                    q.limit = n;
+                }
+            }
             ("keep_mail", Method::Delete, ["users", _]) => {
-                keep = match v {
+                q.keep_mail = match v {
                     "true" | "1" => true,
                     "false" | "0" => false,
                     _ => {
@@ -408,7 +711,50 @@ fn query_flag(query: &str, method: Method, segs: &[&str]) -> Result<bool, ApiErr
             _ => return Err(ApiError::bad(format!("unknown query parameter {k:?}"))),
         }
     }
-    Ok(keep)
+    Ok(q)
+}
+
+/// A held post's id in a path.
+fn held_id(s: &str) -> Result<String, ApiError> {
+    if crate::lists::held::valid_id(s) {
+        Ok(s.to_string())
+    } else {
+        Err(ApiError::bad(format!("{s:?} is not a held post id")))
+    }
+}
+
+/// A one-line text of a list (it goes into header fields).
+fn one_line(what: &str, v: &str) -> Result<(), ApiError> {
+    if v.chars().any(char::is_control) || v.len() > MAX_LIST_TEXT {
+        return Err(ApiError::bad(format!(
+            "{what}: one line of at most {MAX_LIST_TEXT} bytes, without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The form of a list patch's values.
+fn check_list_patch(p: &ListPatch) -> Result<(), ApiError> {
+    if let Some(d) = &p.description {
+        one_line("description", d)?;
+    }
+    if let Some(d) = &p.subject_prefix {
+        one_line("subject_prefix", d)?;
+    }
+    if let Some(f) = &p.footer {
+        if f.len() > MAX_FOOTER
+            || f.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(ApiError::bad(format!(
+                "footer: at most {MAX_FOOTER} bytes of text"
+            )));
+        }
+    }
+    for set in [&p.moderators, &p.posters, &p.owners].into_iter().flatten() {
+        addresses(set)?;
+    }
+    Ok(())
 }
 
 /// A JSON body of type `T`: 400 when it does not parse or has a wrong or
@@ -581,6 +927,61 @@ mod tests {
             (Delete, "/v1/domains", "", 405),
             (Other, "/v1/whoami", "", 405),
             (Get, "/v1/whoami", "", 200),
+            (Get, "/v1/lists/a@b.c/members?limit=5&offset=10", "", 200),
+            (Get, "/v1/lists/a@b.c/members?limit=0", "", 400),
+            (Get, "/v1/lists/a@b.c/members?limit=1001", "", 400),
+            (Get, "/v1/lists/a@b.c/members?offset=-1", "", 400),
+            (Get, "/v1/lists/a@b.c/held?limit=5", "", 400),
+            (Patch, "/v1/lists/a@b.c", "{}", 400),
+            (Patch, "/v1/lists/a@b.c", r#"{"policy":"everyone"}"#, 400),
+            (Patch, "/v1/lists/a@b.c", r#"{"description":"a\nb"}"#, 400),
+            (
+                Patch,
+                "/v1/lists/a@b.c",
+                r#"{"moderators":["a%b@c.d"]}"#,
+                400,
+            ),
+            (
+                Patch,
+                "/v1/lists/a@b.c",
+                r#"{"footer":"bye\nnow","max_size":5}"#,
+                200,
+            ),
+            (Post, "/v1/lists/a@b.c/held/..x/approve", "", 400),
+            (Post, "/v1/lists/a@b.c/held/Q1.2/reject", "", 200),
+            (
+                Post,
+                "/v1/lists/a@b.c/held/Q1.2/reject",
+                r#"{"reason":"no"}"#,
+                200,
+            ),
+            (
+                Post,
+                "/v1/lists/a@b.c/held/Q1.2/reject",
+                r#"{"why":"no"}"#,
+                400,
+            ),
+            (Delete, "/v1/lists/a@b.c/held", "", 405),
+            (Post, "/v1/lists/a@b.c/members", r#"{"addresses":[]}"#, 400),
+            (
+                Post,
+                "/v1/lists/a@b.c/members",
+                r#"{"addresses":["x!y@b.c"]}"#,
+                400,
+            ),
+            (Delete, "/v1/lists/a@b.c/members/x@y.z", "", 200),
+            (
+                Post,
+                "/v1/lists",
+                r#"{"address":"l@b.c","policy":"open"}"#,
+                200,
+            ),
+            (
+                Post,
+                "/v1/lists",
+                r#"{"address":"l@b.c","owner":"x@b.c"}"#,
+                400,
+            ),
         ];
         for (m, t, b, want) in table {
             assert_eq!(status(*m, t, b), *want, "{m:?} {t} {b}");

@@ -4,7 +4,11 @@
 //! A domain postmaster (in the domain record, `kmpctl domain admin add`)
 //! may do everything within their domains except change the domain's
 //! limits, and nothing outside them. A list owner (in the list's record) may
-//! see their lists. Any other user who logs in may see themselves. Roles are looked up afresh on every request, so a postmaster
+//! change their lists' settings (not the owners), members and held posts; a
+//! list moderator may see the list and approve or reject its held posts. A
+//! user may create a list in their own domain when the domain allows it
+//! (`user_lists`), and becomes its owner. Any other user who logs in may see
+//! themselves. Roles are looked up afresh on every request, so a postmaster
 //! taken off a domain loses it at once, even mid-session.
 //!
 //! The domain a request touches is the normalised A-label form the request
@@ -16,7 +20,7 @@ use serde::Serialize;
 use super::api::{ApiError, Call};
 use crate::userdb::limits::is_admin;
 use crate::userdb::lmdb::Lmdb;
-use crate::userdb::{Address, DbError};
+use crate::userdb::{Address, DbError, Directory};
 
 /// The caller, with the roles they hold now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,6 +32,10 @@ pub struct Caller {
     pub domains: Vec<String>,
     /// The mailing lists they own.
     pub lists: Vec<String>,
+    /// The mailing lists they moderate.
+    pub moderates: Vec<String>,
+    /// Their domain lets its users create lists.
+    pub create_lists: bool,
     #[serde(skip)]
     key: Vec<u8>,
 }
@@ -46,21 +54,28 @@ impl Caller {
             .filter(|d| is_admin(d, user))
             .map(|d| d.name)
             .collect();
-        let lists = db
-            .lists(None)?
-            .into_iter()
-            .filter(|l| {
-                l.owners
-                    .iter()
-                    .any(|o| Address::parse(o).is_ok_and(|o| o.key() == key))
-            })
-            .map(|l| l.address)
-            .collect();
+        let names = |set: &[String]| {
+            set.iter()
+                .any(|o| Address::parse(o).is_ok_and(|o| o.key() == key))
+        };
+        let (mut lists, mut moderates) = (Vec::new(), Vec::new());
+        for l in db.lists(None)? {
+            if names(&l.owners) {
+                lists.push(l.address);
+            } else if names(&l.moderators) {
+                moderates.push(l.address);
+            }
+        }
+        let create_lists = db
+            .domain(user.domain())?
+            .is_some_and(|d| d.limits.user_lists);
         Ok(Caller {
             user: user.to_string(),
             admin,
             domains,
             lists,
+            moderates,
+            create_lists,
             key,
         })
     }
@@ -86,6 +101,21 @@ impl Caller {
     fn is(&self, a: &Address) -> bool {
         a.key() == self.key
     }
+
+    /// Whether the caller owns the list `a`.
+    pub fn owns(&self, a: &Address) -> bool {
+        in_set(&self.lists, a)
+    }
+
+    /// Whether the caller moderates the list `a` (and does not own it).
+    pub fn moderates(&self, a: &Address) -> bool {
+        in_set(&self.moderates, a)
+    }
+}
+
+fn in_set(set: &[String], a: &Address) -> bool {
+    set.iter()
+        .any(|l| Address::parse(l).is_ok_and(|l| l.key() == a.key()))
 }
 
 /// Whether `c` may make `call`: Ok, or 403 with the reason.
@@ -120,13 +150,47 @@ pub fn authorize(c: &Caller, call: &Call) -> Result<(), ApiError> {
         | Call::Aliases(d)
         | Call::Lists(d) => domain(d),
         Call::List(a)
-            if c.lists
-                .iter()
-                .any(|l| Address::parse(l).is_ok_and(|l| l.key() == a.key())) =>
+        | Call::Held(a)
+        | Call::HeldShow { list: a, .. }
+        | Call::HeldApprove { list: a, .. }
+        | Call::HeldReject { list: a, .. }
+            if c.owns(a) || c.moderates(a) =>
         {
             Ok(())
         }
-        Call::List(a) => domain(a.domain()),
+        Call::ListSet { address: a, patch } if c.owns(a) && patch.owners.is_none() => Ok(()),
+        Call::Members { list: a, .. }
+        | Call::MembersAdd { list: a, .. }
+        | Call::MemberSet { list: a, .. }
+        | Call::MemberDel { list: a, .. }
+            if c.owns(a) =>
+        {
+            Ok(())
+        }
+        // A user's own list, where the domain allows it: they own it.
+        Call::ListAdd {
+            address: a, owners, ..
+        } if !c.may_administer(a.domain())
+            && c.create_lists
+            && Address::parse(&c.user).is_ok_and(|u| u.domain() == a.domain())
+            && owners
+                .as_deref()
+                .is_none_or(|o| o.len() == 1 && c.is(&o[0])) =>
+        {
+            Ok(())
+        }
+        Call::List(a)
+        | Call::ListAdd { address: a, .. }
+        | Call::ListSet { address: a, .. }
+        | Call::ListDel(a)
+        | Call::Members { list: a, .. }
+        | Call::MembersAdd { list: a, .. }
+        | Call::MemberSet { list: a, .. }
+        | Call::MemberDel { list: a, .. }
+        | Call::Held(a)
+        | Call::HeldShow { list: a, .. }
+        | Call::HeldApprove { list: a, .. }
+        | Call::HeldReject { list: a, .. } => domain(a.domain()),
         Call::User(a) | Call::UserUsage(a) if c.is(a) => Ok(()),
         Call::User(a)
         | Call::UserUsage(a)
@@ -152,6 +216,8 @@ mod tests {
             admin,
             domains: domains.iter().map(|d| d.to_string()).collect(),
             lists: vec!["news@b.example".into()],
+            moderates: vec!["mod@b.example".into()],
+            create_lists: false,
             key: a.key(),
         }
     }
@@ -194,7 +260,85 @@ mod tests {
         assert!(may(&pm, Get, "/v1/lists/NEWS@b.example", ""));
         assert!(!may(&pm, Get, "/v1/lists/other@b.example", ""));
         assert!(!may(&pm, Get, "/v1/domains/b.example/lists", ""));
-        let user = caller("u@a.example", false, &[]);
+        // The owner changes settings (not owners), members, held posts;
+        // the moderator only sees the list and moderates.
+        assert!(may(
+            &pm,
+            Patch,
+            "/v1/lists/news@b.example",
+            r#"{"footer":"x"}"#
+        ));
+        assert!(!may(
+            &pm,
+            Patch,
+            "/v1/lists/news@b.example",
+            r#"{"owners":["pm@a.example","x@b.example"]}"#
+        ));
+        assert!(may(
+            &pm,
+            Post,
+            "/v1/lists/news@b.example/members",
+            r#"{"addresses":["x@y.example"]}"#
+        ));
+        assert!(!may(
+            &pm,
+            Post,
+            "/v1/lists/other@b.example/members",
+            r#"{"addresses":["x@y.example"]}"#
+        ));
+        assert!(!may(&pm, Delete, "/v1/lists/news@b.example", ""));
+        assert!(may(
+            &pm,
+            Post,
+            "/v1/lists/mod@b.example/held/Q1.x/approve",
+            ""
+        ));
+        assert!(may(&pm, Get, "/v1/lists/mod@b.example/held", ""));
+        assert!(!may(&pm, Get, "/v1/lists/mod@b.example/members", ""));
+        assert!(!may(
+            &pm,
+            Patch,
+            "/v1/lists/mod@b.example",
+            r#"{"footer":"x"}"#
+        ));
+        // A postmaster creates and deletes lists in their domain only.
+        assert!(may(&pm, Post, "/v1/lists", r#"{"address":"l@a.example"}"#));
+        assert!(may(&pm, Delete, "/v1/lists/l@a.example", ""));
+        assert!(!may(&pm, Post, "/v1/lists", r#"{"address":"l@b.example"}"#));
+        assert!(!may(&pm, Get, "/v1/lists/l@b.example/held", ""));
+        let mut user = caller("u@a.example", false, &[]);
+        assert!(!may(
+            &user,
+            Post,
+            "/v1/lists",
+            r#"{"address":"l@a.example"}"#
+        ));
+        user.create_lists = true;
+        assert!(may(
+            &user,
+            Post,
+            "/v1/lists",
+            r#"{"address":"l@a.example"}"#
+        ));
+        assert!(may(
+            &user,
+            Post,
+            "/v1/lists",
+            r#"{"address":"l@a.example","owners":["U@a.example"]}"#
+        ));
+        assert!(!may(
+            &user,
+            Post,
+            "/v1/lists",
+            r#"{"address":"l@a.example","owners":["v@a.example"]}"#
+        ));
+        assert!(!may(
+            &user,
+            Post,
+            "/v1/lists",
+            r#"{"address":"l@b.example"}"#
+        ));
+        assert!(!may(&user, Delete, "/v1/lists/l@a.example", ""));
         assert!(may(&user, Get, "/v1/users/U@a.example", ""));
         assert!(!may(&user, Get, "/v1/users/v@a.example", ""));
         assert!(!may(&user, Get, "/v1/domains/a.example", ""));

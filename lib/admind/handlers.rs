@@ -36,7 +36,8 @@ pub fn execute(db: &Lmdb, mail_root: &Path, c: &Caller, call: Call) -> Result<Va
             Err(ApiError::new(500, "handled by the server"))
         }
         Call::Whoami => Ok(json!({"user": c.user, "role": c.role(), "admin": c.admin,
-            "domains": c.domains, "lists": c.lists})),
+            "domains": c.domains, "lists": c.lists, "moderates": c.moderates,
+            "create_lists": c.create_lists})),
         Call::Domains => {
             let mut out = Vec::new();
             for d in db.domains().map_err(db_error)? {
@@ -171,6 +172,18 @@ pub fn execute(db: &Lmdb, mail_root: &Path, c: &Caller, call: Call) -> Result<Va
                 None => Ok(json!({"deleted": {"alias": alias_text(&alias)}})),
             }
         }
+        // Performed by `super::lists` (the server sends them there).
+        Call::ListAdd { .. }
+        | Call::ListSet { .. }
+        | Call::ListDel(_)
+        | Call::Members { .. }
+        | Call::MembersAdd { .. }
+        | Call::MemberSet { .. }
+        | Call::MemberDel { .. }
+        | Call::Held(_)
+        | Call::HeldShow { .. }
+        | Call::HeldApprove { .. }
+        | Call::HeldReject { .. } => Err(ApiError::new(500, "a list call went astray")),
     }
 }
 

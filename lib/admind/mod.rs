@@ -16,6 +16,7 @@ pub mod api;
 pub mod authz;
 pub mod fetch;
 pub mod handlers;
+pub mod lists;
 pub mod server;
 pub mod signup;
 pub mod token;

@@ -46,6 +46,8 @@ pub struct Settings {
     pub signup_max: usize,
     pub signup_window: u64,
     pub trusted: Vec<crate::net::Cidr>,
+    /// kmp-local's socket for lists' state.
+    pub lists_socket: PathBuf,
 }
 
 impl Settings {
@@ -62,6 +64,7 @@ impl Settings {
             signup_max: cfg.usize("admind.signup_max"),
             signup_window: cfg.duration("admind.signup_window").as_secs().max(1),
             trusted: cfg.nets("admind.trusted_networks"),
+            lists_socket: paths.lists_socket(),
             mail_root: paths.mail,
             db_dir: paths.db,
         }
@@ -276,6 +279,9 @@ impl Server {
             }
             let caller = Caller::of(&server.db, &s.admins, &addr).map_err(handlers::db_error)?;
             authorize(&caller, &call)?;
+            if super::lists::handles(&call) {
+                return super::lists::execute(&server.db, &s.lists_socket, &caller, call);
+            }
             match call {
                 Call::Fetch(f) => super::fetch::execute(&server.db, &s.fetch, &caller, f),
                 call => handlers::execute(&server.db, &s.mail_root, &caller, call),

@@ -110,6 +110,9 @@ pub struct SetArgs {
     /// pop3, imap, webmail, smtp, fetch, managesieve (or all).
     #[arg(long, value_name = "LIST")]
     pub services: Option<String>,
+    /// Whether the domain's users may create mailing lists (yes or no).
+    #[arg(long, value_name = "yes|no")]
+    pub user_lists: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -378,7 +381,11 @@ pub fn show_text(v: &crate::admin::DomainView) -> String {
         v.services.join(", "),
         limit_text(l.max_fetch_accounts, false),
         l.signup.name(),
-    )
+    ) + if l.user_lists {
+        "user lists:      yes (users may create lists)\n"
+    } else {
+        ""
+    }
 }
 
 /// The change `domain set` asks for.
@@ -439,6 +446,12 @@ pub(crate) fn patch_of(a: &SetArgs) -> Result<crate::admin::DomainPatch, CtlErro
             .transpose()
             .map_err(|e| usage(e.to_string()))?,
         services,
+        user_lists: match a.user_lists.as_deref() {
+            None => None,
+            Some("yes" | "on" | "true") => Some(true),
+            Some("no" | "off" | "false") => Some(false),
+            Some(v) => return Err(usage(format!("--user-lists {v:?} is not yes or no"))),
+        },
     })
 }
 

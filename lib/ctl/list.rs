@@ -553,7 +553,7 @@ fn apply(l: &mut List, k: &str, v: &str) -> CtlResult {
 
 /// Whether mail to `addr` would reach the list `l` again: the list itself,
 /// or an alias or forward that leads to it (looked up to ten levels deep).
-fn leads_to(db: &Lmdb, addr: &Address, l: &List) -> Result<bool, CtlError> {
+pub(crate) fn leads_to(db: &Lmdb, addr: &Address, l: &List) -> Result<bool, CtlError> {
     let mut todo = vec![(addr.clone(), 0)];
     let mut seen = std::collections::HashSet::new();
     while let Some((a, depth)) = todo.pop() {

@@ -10,3 +10,4 @@ pub mod control;
 pub mod fetch;
 pub mod frame;
 pub mod job;
+pub mod listreq;

@@ -590,7 +590,7 @@ fn deliver_remote(
 }
 
 /// Hands `data` to the queue through kmp-inject.
-fn inject(s: &Settings, sender: &str, rcpts: &[String], data: &[u8]) -> Result<(), String> {
+pub fn inject(s: &Settings, sender: &str, rcpts: &[String], data: &[u8]) -> Result<(), String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut cmd = Command::new(&s.inject);

@@ -15,6 +15,7 @@
 pub mod deliver;
 pub mod fanout;
 pub mod header;
+pub mod listreq;
 pub mod quota;
 pub mod resolve;
 pub mod server;

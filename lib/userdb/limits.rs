@@ -116,6 +116,10 @@ pub struct Limits {
     /// Whether people may sign up for an account themselves.
     #[serde(default, skip_serializing_if = "Signup::is_off")]
     pub signup: Signup,
+    /// The domain's users may create mailing lists of their own (through
+    /// kmp-admind; within `max_lists`). Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user_lists: bool,
 }
 
 /// A domain's sign-up policy (off unless the administrator opens it).

@@ -131,6 +131,7 @@ impl<'a> Ctx<'a> {
             "page": page,
             "done": done,
             "admind": self.settings.admind.is_some(),
+            "list_nav": self.auth.as_ref().and_then(|a| a.session.list_nav),
         });
         if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
             m.extend(e);

@@ -54,7 +54,8 @@
 //!    `{% extends "base.html" %}` and filling `{% block title %}` and
 //!    `{% block content %}`. Every template sees `t` (the strings), `base`
 //!    (prefix every link and form action with `{{ base }}`), `csrf`, `user`,
-//!    `lang`, `skin`, `prefs`, `page`, `done` (a flash message key). Output is
+//!    `lang`, `skin`, `prefs`, `page`, `done` (a flash message key),
+//!    `list_nav` (the user has list pages: `pages::lists`). Output is
 //!    HTML-escaped; query values go through `|q`.
 //! 4. **Strings**: add every key to `share/webmail/lang/en.toml`,
 //!    `zh-CN.toml` and `zh-TW.toml` (a unit test fails on a key missing

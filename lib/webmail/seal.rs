@@ -59,6 +59,10 @@ pub struct Sealed {
     /// since.
     #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
     pub banner: Option<BannerMark>,
+    /// Whether the navigation shows the list pages (kmp-admind's whoami,
+    /// asked once at login; see `pages::lists`).
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub list_nav: Option<bool>,
 }
 
 /// The INBOX's announcement search so far: its UIDVALIDITY, the UIDNEXT
@@ -217,6 +221,7 @@ mod tests {
             expires: 1_900_000_000,
             admin_token: None,
             banner: None,
+            list_nav: None,
         }
     }
 

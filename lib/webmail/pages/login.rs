@@ -115,13 +115,15 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
     imap::write_session(&mut client, &sid, Some(expires))?;
     imap::prune_sessions(&mut client, ctx.now, &sid)?;
     let _ = client.logout();
+    let (admin_token, list_nav) = super::lists::roles_at_login(ctx, &user, &password);
     let sealed = Sealed {
         user,
         password,
         sid,
         expires,
-        admin_token: None,
+        admin_token,
         banner: None,
+        list_nav,
     };
     let value = ctx.keys.seal(&sealed).map_err(PageError::Internal)?;
     let c = ctx.session_cookie(&value);

@@ -6,6 +6,7 @@ pub mod contacts;
 pub mod fetch;
 pub mod folders;
 pub mod list;
+pub mod lists;
 pub mod login;
 pub mod mail;
 pub mod quota;
@@ -100,6 +101,15 @@ pub static ROUTES: &[Route] = &[
     post("/fetch/act", true, fetch::act),
     get("/signup", false, signup::show),
     post("/signup", false, signup::submit),
+    get("/lists", true, lists::show),
+    post("/lists/create", true, lists::create),
+    get("/lists/members", true, lists::members),
+    post("/lists/members", true, lists::members_act),
+    get("/lists/settings", true, lists::settings),
+    post("/lists/settings", true, lists::settings_save),
+    post("/lists/delete", true, lists::delete),
+    get("/lists/held", true, lists::held),
+    post("/lists/held", true, lists::held_act),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known
