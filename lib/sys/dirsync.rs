@@ -10,6 +10,12 @@
 //! (an fsync that started after its entry finished) or leads the next round.
 //! Nobody returns before an fsync that started after its own entry has
 //! succeeded, which is the same promise a private fsync gives.
+//!
+//! A failed fsync fails every caller it was to cover, not only the one that
+//! ran it. Letting them try again on their own would be wrong: Linux reports
+//! a write-back error once, to the first fsync after it (on an open file),
+//! so a second fsync of a freshly opened directory may succeed although the
+//! entries the first one was to make durable were never written.
 
 use std::collections::HashMap;
 use std::io;
@@ -31,6 +37,19 @@ struct Round {
     done: u64,
     /// An fsync of the directory is running.
     running: bool,
+    /// Rounds that failed, until each caller they covered has seen it.
+    failed: Vec<Failure>,
+}
+
+/// A failed fsync and the tickets it was to make durable.
+struct Failure {
+    /// The first and last ticket of the round.
+    first: u64,
+    last: u64,
+    /// Callers of the round that have not taken the error yet.
+    left: u64,
+    kind: io::ErrorKind,
+    text: String,
 }
 
 /// Counts of what [`sync`] did, for statistics and tests.
@@ -66,28 +85,57 @@ fn sync_with(dir: &Path, fsync: impl Fn(&Path) -> io::Result<()>) -> io::Result<
     st.issued += 1;
     let ticket = st.issued;
     loop {
+        if let Some(e) = take_failure(&mut st, ticket) {
+            return Err(e);
+        }
         if st.done >= ticket {
             return Ok(());
         }
         if !st.running {
-            // Everything ticketed until now was linked before this fsync starts.
+            // Everything ticketed until now was linked before this fsync
+            // starts, and rounds run one at a time, so this one settles
+            // exactly the tickets after `done`.
             st.running = true;
-            let upto = st.issued;
+            let (first, last) = (st.done + 1, st.issued);
             drop(st);
             bump(|c| c.fsyncs += 1);
             let r = fsync(dir);
             st = group.state.lock().unwrap_or_else(|e| e.into_inner());
             st.running = false;
-            if r.is_ok() {
-                st.done = st.done.max(upto);
+            st.done = last;
+            if let Err(e) = &r {
+                // Every other caller of the round gets the error too.
+                if last > first {
+                    st.failed.push(Failure {
+                        first,
+                        last,
+                        left: last - first,
+                        kind: e.kind(),
+                        text: e.to_string(),
+                    });
+                }
             }
-            // On failure the waiters find their tickets uncovered and try
-            // themselves, so each of them sees its own error.
             group.ended.notify_all();
             return r;
         }
         st = group.ended.wait(st).unwrap_or_else(|e| e.into_inner());
     }
+}
+
+/// The error of the failed round that covered `ticket`, if one did (each
+/// caller takes it once; the record goes when all have).
+fn take_failure(st: &mut Round, ticket: u64) -> Option<io::Error> {
+    let i = st
+        .failed
+        .iter()
+        .position(|f| (f.first..=f.last).contains(&ticket))?;
+    let f = &mut st.failed[i];
+    f.left -= 1;
+    let e = io::Error::new(f.kind, format!("{} (shared fsync)", f.text));
+    if f.left == 0 {
+        st.failed.swap_remove(i);
+    }
+    Some(e)
 }
 
 /// What [`sync`] did in this process so far.
@@ -142,6 +190,86 @@ mod tests {
             }
         });
         assert_eq!(made.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_caller_returns_only_after_an_fsync_that_started_after_its_entry() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        // One logical clock for entries, fsync starts and ends, and returns.
+        let clock = AtomicU64::new(0);
+        let rounds: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+        let fsync = |_: &Path| -> io::Result<()> {
+            let start = clock.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(3));
+            let end = clock.fetch_add(1, Ordering::SeqCst);
+            rounds.lock().unwrap().push((start, end));
+            Ok(())
+        };
+        let calls: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for t in 0..16u64 {
+                let (dir, clock, calls, fsync) = (dir.path(), &clock, &calls, &fsync);
+                s.spawn(move || {
+                    for i in 0..20u64 {
+                        std::thread::sleep(Duration::from_micros((t * 7 + i * 13) % 900));
+                        let entry = clock.fetch_add(1, Ordering::SeqCst);
+                        sync_with(dir, fsync).unwrap();
+                        let back = clock.fetch_add(1, Ordering::SeqCst);
+                        calls.lock().unwrap().push((entry, back));
+                    }
+                });
+            }
+        });
+        let rounds = rounds.into_inner().unwrap();
+        let calls = calls.into_inner().unwrap();
+        assert_eq!(calls.len(), 320);
+        for (entry, back) in calls {
+            assert!(
+                rounds.iter().any(|&(s, e)| s > entry && e < back),
+                "a caller (entry {entry}, back {back}) returned without an fsync after its entry"
+            );
+        }
+        // Shared, not one fsync per caller.
+        assert!(rounds.len() < 320, "{} fsyncs", rounds.len());
+    }
+
+    #[test]
+    fn a_failed_fsync_fails_every_caller_it_covered() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let made = AtomicUsize::new(0);
+        // The first fsync succeeds slowly; the second (for the ten callers
+        // that arrived during the first) fails.
+        let flaky = |_: &Path| -> io::Result<()> {
+            let n = made.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(300));
+            if n == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::other("write-back failed"))
+            }
+        };
+        let failed = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| sync_with(dir.path(), flaky).unwrap());
+            std::thread::sleep(Duration::from_millis(100));
+            for _ in 0..10 {
+                s.spawn(|| {
+                    let e = sync_with(dir.path(), flaky).unwrap_err();
+                    assert!(e.to_string().contains("write-back failed"), "{e}");
+                    failed.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+        // Nobody tried again on their own (which could have succeeded).
+        assert_eq!(made.load(Ordering::SeqCst), 2);
+        assert_eq!(failed.load(Ordering::SeqCst), 10);
+        // The failure was taken by all: a later caller starts afresh.
+        let ok = |_: &Path| -> io::Result<()> { Ok(()) };
+        sync_with(dir.path(), ok).unwrap();
     }
 
     #[test]
