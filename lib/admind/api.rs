@@ -23,6 +23,7 @@
 //! | GET | /v1/users/A/usage | — | the user's quota and use |
 //! | POST | /v1/aliases | [`AliasAdd`] | an alias or catch-all (`@D`), or more targets |
 //! | DELETE | /v1/aliases/A | optional `{"targets"}` | the alias, or some targets |
+//! | POST | /v1/domains/D/announcements | [`AnnounceBody`] | an announcement to every user of D |
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -35,6 +36,8 @@ use crate::userdb::{Address, State};
 pub const MAX_TARGET: usize = 2048;
 /// The most targets (of an alias, of forwards) one request may name.
 pub const MAX_TARGETS: usize = 100;
+/// The longest subject of an announcement.
+pub const MAX_SUBJECT: usize = 500;
 /// The longest user name or password in a login.
 pub const MAX_CREDENTIAL: usize = 1024;
 
@@ -143,6 +146,17 @@ pub struct Targets {
     pub targets: Vec<String>,
 }
 
+/// `POST /v1/domains/D/announcements`: the text every user of the domain
+/// gets in their INBOX (and, optionally, an HTML version of it).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnnounceBody {
+    pub subject: String,
+    pub text: String,
+    #[serde(default)]
+    pub html: Option<String>,
+}
+
 /// A request, parsed and checked for form (not yet for who may make it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
@@ -181,6 +195,10 @@ pub enum Call {
         alias: Address,
         targets: Vec<Address>,
     },
+    Announce {
+        domain: String,
+        body: AnnounceBody,
+    },
 }
 
 impl Call {
@@ -205,6 +223,7 @@ impl Call {
             Call::UserDel { .. } => "user.del",
             Call::AliasAdd { .. } => "alias.add",
             Call::AliasDel { .. } => "alias.del",
+            Call::Announce { .. } => "domain.announce",
         }
     }
 
@@ -218,6 +237,7 @@ impl Call {
                 | Call::UserDel { .. }
                 | Call::AliasAdd { .. }
                 | Call::AliasDel { .. }
+                | Call::Announce { .. }
         )
     }
 
@@ -229,7 +249,8 @@ impl Call {
             | Call::DomainUsage(d)
             | Call::Users(d)
             | Call::Lists(d)
-            | Call::Aliases(d) => d.clone(),
+            | Call::Aliases(d)
+            | Call::Announce { domain: d, .. } => d.clone(),
             Call::List(a) => a.to_string(),
             Call::UserAdd { address, .. }
             | Call::User(address)
@@ -291,6 +312,21 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
         (["domains", d, "users"], Get) => Call::Users(domain(d)?),
         (["domains", d, "aliases"], Get) => Call::Aliases(domain(d)?),
         (["domains", d, "lists"], Get) => Call::Lists(domain(d)?),
+        (["domains", d, "announcements"], Post) => {
+            let body: AnnounceBody = json(body)?;
+            if body.subject.trim().is_empty() || body.text.trim().is_empty() {
+                return Err(ApiError::bad("an announcement needs a subject and a text"));
+            }
+            if body.subject.len() > MAX_SUBJECT || body.subject.contains(['\r', '\n']) {
+                return Err(ApiError::bad(format!(
+                    "the subject must be one line of at most {MAX_SUBJECT} bytes"
+                )));
+            }
+            Call::Announce {
+                domain: domain(d)?,
+                body,
+            }
+        }
         (["lists", a], Get) => Call::List(address(a)?),
         (["users"], Post) => {
             let body: UserAdd = json(body)?;
@@ -350,7 +386,7 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
             | ["whoami"]
             | ["domains"]
             | ["domains", _]
-            | ["domains", _, "usage" | "users" | "aliases" | "lists"]
+            | ["domains", _, "usage" | "users" | "aliases" | "lists" | "announcements"]
             | ["lists", _]
             | ["users"]
             | ["users", _]
@@ -557,6 +593,31 @@ mod tests {
             (Delete, "/v1/domains", "", 405),
             (Other, "/v1/whoami", "", 405),
             (Get, "/v1/whoami", "", 200),
+            (
+                Post,
+                "/v1/domains/a.example/announcements",
+                r#"{"subject":"维护","text":"今晚"}"#,
+                200,
+            ),
+            (
+                Post,
+                "/v1/domains/a.example/announcements",
+                r#"{"subject":"","text":"x"}"#,
+                400,
+            ),
+            (
+                Post,
+                "/v1/domains/a.example/announcements",
+                r#"{"subject":"a\nBcc: x@y.z","text":"x"}"#,
+                400,
+            ),
+            (
+                Post,
+                "/v1/domains/a.example/announcements",
+                r#"{"subject":"s","text":"x","to":"all"}"#,
+                400,
+            ),
+            (Get, "/v1/domains/a.example/announcements", "", 405),
         ];
         for (m, t, b, want) in table {
             assert_eq!(status(*m, t, b), *want, "{m:?} {t} {b}");

@@ -40,6 +40,12 @@ pub struct Settings {
     pub mail_root: PathBuf,
     pub db_dir: PathBuf,
     pub authd: PathBuf,
+    /// `paths.announce`: where announcements go for kmp-local (empty: off).
+    pub announce_dir: PathBuf,
+    /// `system.hostname`, for the announcements' Message-ID.
+    pub hostname: String,
+    /// `smtpd.max_message_size`: the largest announcement.
+    pub max_message: u64,
 }
 
 impl Settings {
@@ -54,6 +60,12 @@ impl Settings {
             authd: paths.authd_socket(),
             mail_root: paths.mail,
             db_dir: paths.db,
+            announce_dir: match cfg.str("paths.announce") {
+                "" => PathBuf::new(),
+                _ => cfg.path_of("paths.announce"),
+            },
+            hostname: cfg.str("system.hostname").to_string(),
+            max_message: cfg.u64("smtpd.max_message_size"),
         }
     }
 }
@@ -254,7 +266,18 @@ impl Server {
             }
             let caller = Caller::of(&server.db, &s.admins, &addr).map_err(handlers::db_error)?;
             authorize(&caller, &call)?;
-            handlers::execute(&server.db, &s.mail_root, &caller, call)
+            match call {
+                Call::Announce { domain, body } => handlers::announce(
+                    &server.db,
+                    &s.announce_dir,
+                    &s.hostname,
+                    s.max_message,
+                    &caller,
+                    &domain,
+                    &body,
+                ),
+                call => handlers::execute(&server.db, &s.mail_root, &caller, call),
+            }
         })
         .await
         .unwrap_or_else(|e| Err(ApiError::new(500, format!("the request failed: {e}"))));

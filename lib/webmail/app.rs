@@ -130,6 +130,7 @@ impl<'a> Ctx<'a> {
             })),
             "page": page,
             "done": done,
+            "roles": self.auth.as_ref().map(|a| a.session.roles.clone()).unwrap_or_default(),
         });
         if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
             m.extend(e);

@@ -54,6 +54,11 @@ pub struct Sealed {
     /// there (see `webmail::admin`).
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
+    /// The administration roles kmp-admind's `/v1/whoami` gave at login
+    /// (`admin`, `postmaster`, `list owner`), for the navigation only:
+    /// kmp-admind checks the role again on every call.
+    #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 impl Drop for Sealed {
@@ -199,6 +204,7 @@ mod tests {
             sid: new_sid().unwrap(),
             expires: 1_900_000_000,
             admin_token: None,
+            roles: Vec::new(),
         }
     }
 

@@ -113,12 +113,14 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
     imap::write_session(&mut client, &sid, Some(expires))?;
     imap::prune_sessions(&mut client, ctx.now, &sid)?;
     let _ = client.logout();
+    let (admin_token, roles) = super::admin_domain::roles_at_login(ctx, &user, &password);
     let sealed = Sealed {
         user,
         password,
         sid,
         expires,
-        admin_token: None,
+        admin_token,
+        roles,
     };
     let value = ctx.keys.seal(&sealed).map_err(PageError::Internal)?;
     let c = ctx.session_cookie(&value);
