@@ -246,6 +246,13 @@ fn a_postmaster_manages_users_within_limits_and_never_another_domain() {
     let r = page(&w, "/admin/user?a=u@a.example", &pm);
     assert_status(&r, 200, "edit u");
     assert!(r.body.contains("value=\"10\""), "{}", r.body);
+    // The header still names the one logged in, not the user shown.
+    assert!(
+        r.body.contains("<span class=\"who\">pm@a.example</span>"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("mail_path"), "{}", r.body);
     let save = |f: &[(&str, &str)]| {
         let mut all = vec![("csrf", csrf.as_str()), ("a", "u@a.example")];
         all.extend_from_slice(f);
@@ -289,6 +296,11 @@ fn a_postmaster_manages_users_within_limits_and_never_another_domain() {
     assert_status(&r, 200, "confirmation");
     assert!(r.body.contains("张三@a.example"), "{}", r.body);
     assert!(r.body.contains("id=\"keep-yes\""), "{}", r.body);
+    assert!(
+        r.body.contains("<span class=\"who\">pm@a.example</span>"),
+        "{}",
+        r.body
+    );
     let r = w.post(
         "/admin/user/delete",
         Some(&pm),

@@ -157,7 +157,7 @@ pub fn confirm_delete(ctx: &mut Ctx) -> Result<Response, PageError> {
     ctx.page(
         "admin_user_delete.html",
         json!({"address": a, "display": display_address(&a), "domain": domain,
-            "domain_unicode": domain_unicode(domain), "user": user_row(u)}),
+            "domain_unicode": domain_unicode(domain), "account": user_row(u)}),
     )
 }
 
@@ -258,7 +258,8 @@ fn user_page(
             "display": display_address(a),
             "domain": domain,
             "domain_unicode": domain_unicode(domain),
-            "user": user_row(u),
+            // Not `user`: base.html shows that one, the logged-in user.
+            "account": user_row(u),
             "form": form,
             "refused": refused.map(|r| r.1),
             "ceiling": dom["limits"]["max_user_quota_bytes"].as_u64().map(quota_text),
