@@ -234,12 +234,11 @@ fn limit_rows(usage: &Value, limits: &Value) -> Vec<Value> {
                     n.to_string()
                 }
             };
+            // A limit of 0 is full from the start.
             let percent = limit.map(|l| {
-                if l == 0 {
-                    100
-                } else {
-                    (used.saturating_mul(100) / l).min(100)
-                }
+                used.saturating_mul(100)
+                    .checked_div(l)
+                    .map_or(100, |p| p.min(100))
             });
             json!({
                 "name": name,

@@ -332,7 +332,7 @@ pub fn quota_text(bytes: u64) -> String {
     if bytes == 0 {
         return String::new();
     }
-    if bytes % MB == 0 {
+    if bytes.is_multiple_of(MB) {
         return (bytes / MB).to_string();
     }
     format!("{:.2}", bytes as f64 / MB as f64)
