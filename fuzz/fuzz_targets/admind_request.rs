@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let domain = match &call {
         Call::Domain(d) | Call::DomainSet(d, _) | Call::DomainUsage(d) | Call::Users(d)
-        | Call::Aliases(d) | Call::Lists(d) => Some(d.clone()),
+        | Call::Aliases(d) | Call::Lists(d) | Call::Announce { domain: d, .. } => Some(d.clone()),
         Call::User(a) | Call::UserUsage(a) | Call::UserAdd { address: a, .. }
         | Call::UserSet { address: a, .. } | Call::UserDel { address: a, .. }
         | Call::AliasAdd { alias: a, .. } | Call::AliasDel { alias: a, .. } | Call::List(a)

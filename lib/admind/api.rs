@@ -23,6 +23,7 @@
 //! | GET | /v1/users/A/usage | — | the user's quota and use |
 //! | POST | /v1/aliases | [`AliasAdd`] | an alias or catch-all (`@D`), or more targets |
 //! | DELETE | /v1/aliases/A | optional `{"targets"}` | the alias, or some targets |
+//! | POST | /v1/domains/D/announcements | [`AnnounceBody`] | an announcement to every user of D |
 //! | * | /v1/users/A/fetch... | | A's fetch accounts: [`super::fetch`] |
 //! | GET, POST | /v1/signup | | sign-up, without a login: [`super::signup`] |
 //! | POST | /v1/lists | [`ListAdd`] | a new list (postmasters; users where the domain allows) |
@@ -50,6 +51,8 @@ use crate::userdb::{Address, State};
 pub const MAX_TARGET: usize = 2048;
 /// The most targets (of an alias, of forwards) one request may name.
 pub const MAX_TARGETS: usize = 100;
+/// The longest subject of an announcement.
+pub const MAX_SUBJECT: usize = 500;
 /// The longest user name or password in a login.
 pub const MAX_CREDENTIAL: usize = 1024;
 
@@ -242,6 +245,17 @@ pub const MAX_REASON: usize = 500;
 /// The most members one page shows.
 pub const MAX_PAGE: u64 = crate::ipc::listreq::MAX_PAGE;
 
+/// `POST /v1/domains/D/announcements`: the text every user of the domain
+/// gets in their INBOX (and, optionally, an HTML version of it).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnnounceBody {
+    pub subject: String,
+    pub text: String,
+    #[serde(default)]
+    pub html: Option<String>,
+}
+
 /// A request, parsed and checked for form (not yet for who may make it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
@@ -330,6 +344,10 @@ pub enum Call {
         id: String,
         reason: String,
     },
+    Announce {
+        domain: String,
+        body: AnnounceBody,
+    },
 }
 
 impl Call {
@@ -368,6 +386,7 @@ impl Call {
             Call::HeldShow { .. } => "list.held.show",
             Call::HeldApprove { .. } => "list.approve",
             Call::HeldReject { .. } => "list.reject",
+            Call::Announce { .. } => "domain.announce",
         }
     }
 
@@ -389,6 +408,7 @@ impl Call {
                 | Call::MemberDel { .. }
                 | Call::HeldApprove { .. }
                 | Call::HeldReject { .. }
+                | Call::Announce { .. }
         ) || matches!(self, Call::Fetch(f) if f.is_change())
             || matches!(self, Call::Signup(..))
     }
@@ -420,7 +440,8 @@ impl Call {
             | Call::DomainUsage(d)
             | Call::Users(d)
             | Call::Lists(d)
-            | Call::Aliases(d) => d.clone(),
+            | Call::Aliases(d)
+            | Call::Announce { domain: d, .. } => d.clone(),
             Call::List(a) => a.to_string(),
             Call::UserAdd { address, .. }
             | Call::User(address)
@@ -503,6 +524,21 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
         (["domains", d, "users"], Get) => Call::Users(domain(d)?),
         (["domains", d, "aliases"], Get) => Call::Aliases(domain(d)?),
         (["domains", d, "lists"], Get) => Call::Lists(domain(d)?),
+        (["domains", d, "announcements"], Post) => {
+            let body: AnnounceBody = json(body)?;
+            if body.subject.trim().is_empty() || body.text.trim().is_empty() {
+                return Err(ApiError::bad("an announcement needs a subject and a text"));
+            }
+            if body.subject.len() > MAX_SUBJECT || body.subject.contains(['\r', '\n']) {
+                return Err(ApiError::bad(format!(
+                    "the subject must be one line of at most {MAX_SUBJECT} bytes"
+                )));
+            }
+            Call::Announce {
+                domain: domain(d)?,
+                body,
+            }
+        }
         (["lists", a], Get) => Call::List(address(a)?),
         (["lists"], Post) => {
             let body: ListAdd = json(body)?;
@@ -649,7 +685,7 @@ pub fn parse(method: Method, target: &str, body: &[u8]) -> Result<Call, ApiError
             | ["whoami"]
             | ["domains"]
             | ["domains", _]
-            | ["domains", _, "usage" | "users" | "aliases" | "lists"]
+            | ["domains", _, "usage" | "users" | "aliases" | "lists" | "announcements"]
             | ["lists"]
             | ["lists", _]
             | ["lists", _, "members" | "held"]
@@ -927,6 +963,31 @@ mod tests {
             (Delete, "/v1/domains", "", 405),
             (Other, "/v1/whoami", "", 405),
             (Get, "/v1/whoami", "", 200),
+            (
+                Post,
+                "/v1/domains/a.example/announcements",
+                r#"{"subject":"维护","text":"今晚"}"#,
+                200,
+            ),
+            (
+                Post,
+                "/v1/domains/a.example/announcements",
+                r#"{"subject":"","text":"x"}"#,
+                400,
+            ),
+            (
+                Post,
+                "/v1/domains/a.example/announcements",
+                r#"{"subject":"a\nBcc: x@y.z","text":"x"}"#,
+                400,
+            ),
+            (
+                Post,
+                "/v1/domains/a.example/announcements",
+                r#"{"subject":"s","text":"x","to":"all"}"#,
+                400,
+            ),
+            (Get, "/v1/domains/a.example/announcements", "", 405),
             (Get, "/v1/lists/a@b.c/members?limit=5&offset=10", "", 200),
             (Get, "/v1/lists/a@b.c/members?limit=0", "", 400),
             (Get, "/v1/lists/a@b.c/members?limit=1001", "", 400),

@@ -148,7 +148,8 @@ pub fn authorize(c: &Caller, call: &Call) -> Result<(), ApiError> {
         | Call::DomainUsage(d)
         | Call::Users(d)
         | Call::Aliases(d)
-        | Call::Lists(d) => domain(d),
+        | Call::Lists(d)
+        | Call::Announce { domain: d, .. } => domain(d),
         Call::List(a)
         | Call::Held(a)
         | Call::HeldShow { list: a, .. }
@@ -243,6 +244,9 @@ mod tests {
         ));
         assert!(!may(&pm, Delete, "/v1/aliases/@b.example", ""));
         assert!(may(&pm, Delete, "/v1/aliases/@a.example", ""));
+        let note = r#"{"subject":"s","text":"t"}"#;
+        assert!(may(&pm, Post, "/v1/domains/a.example/announcements", note));
+        assert!(!may(&pm, Post, "/v1/domains/b.example/announcements", note));
         assert!(!may(
             &pm,
             Post,

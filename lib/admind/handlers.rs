@@ -32,7 +32,12 @@ pub fn db_error(e: DbError) -> ApiError {
 /// Performs `call` (already authorised) for `c`.
 pub fn execute(db: &Lmdb, mail_root: &Path, c: &Caller, call: Call) -> Result<Value, ApiError> {
     match call {
-        Call::Login(_) | Call::Logout | Call::Fetch(_) | Call::SignupDomains | Call::Signup(..) => {
+        Call::Login(_)
+        | Call::Logout
+        | Call::Fetch(_)
+        | Call::SignupDomains
+        | Call::Signup(..)
+        | Call::Announce { .. } => {
             Err(ApiError::new(500, "handled by the server"))
         }
         Call::Whoami => Ok(json!({"user": c.user, "role": c.role(), "admin": c.admin,
@@ -184,6 +189,50 @@ pub fn execute(db: &Lmdb, mail_root: &Path, c: &Caller, call: Call) -> Result<Va
         | Call::HeldShow { .. }
         | Call::HeldApprove { .. }
         | Call::HeldReject { .. } => Err(ApiError::new(500, "a list call went astray")),
+    }
+}
+
+/// `POST /v1/domains/D/announcements` (already authorised): the request
+/// goes into the spool for kmp-local, which owns the mailboxes
+/// ([`crate::announce::spool`]); kmp-admind writes no Maildir.
+pub fn announce(
+    db: &Lmdb,
+    spool: &Path,
+    hostname: &str,
+    max_size: u64,
+    c: &Caller,
+    domain: &str,
+    body: &super::api::AnnounceBody,
+) -> Result<Value, ApiError> {
+    use crate::announce::spool::{submit, Announcement, SubmitError, Submitted};
+    need_domain(db, domain)?;
+    if spool.as_os_str().is_empty() {
+        return Err(ApiError::new(
+            503,
+            "announcements are off here (paths.announce is empty)",
+        ));
+    }
+    let a = Announcement {
+        domain,
+        by: &c.user,
+        subject: &body.subject,
+        text: &body.text,
+        html: body.html.as_deref().filter(|h| !h.trim().is_empty()),
+    };
+    let users = db.users(Some(domain)).map_err(db_error)?.len();
+    match submit(spool, &a, hostname, crate::userdb::now(), max_size) {
+        Ok(Submitted::Queued(id)) => Ok(json!({"announcement": {"id": id, "domain": domain,
+            "users": users, "queued": true}})),
+        Ok(Submitted::Waiting(id)) => Ok(json!({"announcement": {"id": id, "domain": domain,
+            "users": users, "queued": false, "waiting": true}})),
+        Err(SubmitError::Bad(m)) => Err(ApiError::bad(m)),
+        Err(SubmitError::Io(m)) => {
+            crate::warn!("announcement to {domain}: {m}");
+            Err(ApiError::new(
+                503,
+                "the announcement could not be queued; try again later",
+            ))
+        }
     }
 }
 

@@ -48,6 +48,12 @@ pub struct Settings {
     pub trusted: Vec<crate::net::Cidr>,
     /// kmp-local's socket for lists' state.
     pub lists_socket: PathBuf,
+    /// `paths.announce`: where announcements go for kmp-local (empty: off).
+    pub announce_dir: PathBuf,
+    /// `system.hostname`, for the announcements' Message-ID.
+    pub hostname: String,
+    /// `smtpd.max_message_size`: the largest announcement.
+    pub max_message: u64,
 }
 
 impl Settings {
@@ -67,6 +73,12 @@ impl Settings {
             lists_socket: paths.lists_socket(),
             mail_root: paths.mail,
             db_dir: paths.db,
+            announce_dir: match cfg.str("paths.announce") {
+                "" => PathBuf::new(),
+                _ => cfg.path_of("paths.announce"),
+            },
+            hostname: cfg.str("system.hostname").to_string(),
+            max_message: cfg.u64("smtpd.max_message_size"),
         }
     }
 }
@@ -284,6 +296,15 @@ impl Server {
             }
             match call {
                 Call::Fetch(f) => super::fetch::execute(&server.db, &s.fetch, &caller, f),
+                Call::Announce { domain, body } => handlers::announce(
+                    &server.db,
+                    &s.announce_dir,
+                    &s.hostname,
+                    s.max_message,
+                    &caller,
+                    &domain,
+                    &body,
+                ),
                 call => handlers::execute(&server.db, &s.mail_root, &caller, call),
             }
         })

@@ -28,6 +28,7 @@
 //! jump at the next one. The user deletes it to get the space back.
 
 pub mod message;
+pub mod spool;
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};

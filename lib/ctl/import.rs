@@ -22,8 +22,19 @@
 //! one transaction, or nothing (a name already taken, a missing domain, a
 //! bad line: the error names the line). `--dry-run` prints what would
 //! change and writes nothing.
+//!
+//! **Domain limits.** The whole import is checked against each domain's
+//! limits (users, aliases, forwarding users, total and per-user quota) as
+//! if its records were added one after the other, with the same checks
+//! `kmpctl user add` and kmp-admind make ([`crate::userdb::limits`]); an
+//! import that would pass one is refused whole, naming the limit and the
+//! record. `--force` imports past them: the host administrator's choice
+//! (kmpctl import is not offered through `kmpctl --remote`, so no
+//! postmaster can). The check reads the database just before the one
+//! write transaction; a user added through kmp-admind in between can make
+//! the domain one over, as with two kmpctl runs at once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -34,7 +45,8 @@ use super::db::{db_err, open};
 use super::output::count;
 use super::{CtlError, CtlResult, Ctx};
 use crate::exit;
-use crate::userdb::{password, Address, Alias, Directory, User};
+use crate::userdb::limits::{self, Usage};
+use crate::userdb::{password, Address, Alias, DbError, Directory, Domain, User};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -56,6 +68,10 @@ pub struct Args {
     /// Print what would change; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Import even past the domains' limits (max users, aliases,
+    /// forwards, quotas).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The formats `kmpctl import` reads.
@@ -186,6 +202,24 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
         }
         forwards.push((addr, targets.clone(), *keep));
     }
+    if !a.force {
+        check_limits(
+            &plan.users,
+            &plan.aliases,
+            &forwards,
+            &mut |d| db.domain(d),
+            &mut |d| db.usage(d),
+            &mut |addr| db.user(addr),
+        )
+        .map_err(|e| {
+            CtlError::new(
+                e.exit_code(),
+                format!(
+                    "{name}: {e}; nothing was imported (--force imports past the domain's limits)"
+                ),
+            )
+        })?;
+    }
     let tty = std::io::stderr().is_terminal();
     let total = plan.users.len() + plan.aliases.len() + forwards.len();
     if a.dry_run {
@@ -203,6 +237,90 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
     r.map_err(|e| CtlError::new(e.exit_code(), format!("{name}: {e}; nothing was imported")))?;
     print_plan(ctx, &plan, false);
     Ok(())
+}
+
+/// Each domain's record and usage as the import goes on.
+type Domains = HashMap<String, Option<(Domain, Usage)>>;
+
+/// Checks an import against its domains' limits, counting each record as
+/// if added one after the other: the first that would pass a limit is the
+/// error. `domain`, `usage` and `user` read the database.
+pub fn check_limits(
+    users: &[User],
+    aliases: &[Alias],
+    forwards: &[(Address, Vec<String>, bool)],
+    domain: &mut dyn FnMut(&str) -> Result<Option<Domain>, DbError>,
+    usage: &mut dyn FnMut(&str) -> Result<Usage, DbError>,
+    user: &mut dyn FnMut(&Address) -> Result<Option<User>, DbError>,
+) -> Result<(), DbError> {
+    let mut seen: Domains = HashMap::new();
+    for u in users {
+        let addr = u.addr()?;
+        let Some((d, used)) = limited(&mut seen, addr.domain(), domain, usage)? else {
+            continue;
+        };
+        limits::check_user(d, used, None, u).map_err(|e| named(e, &u.address))?;
+        used.users += 1;
+        used.forwards += u64::from(!u.forwards.is_empty());
+        used.quota_bytes = used.quota_bytes.saturating_add(u.quota_bytes);
+    }
+    for a in aliases {
+        let addr = Address::parse_alias(&a.address)?;
+        let Some((d, used)) = limited(&mut seen, addr.domain(), domain, usage)? else {
+            continue;
+        };
+        limits::check_new_alias(d, used).map_err(|e| named(e, &a.address))?;
+        used.aliases += 1;
+    }
+    for (addr, targets, keep) in forwards {
+        let Some(before) = user(addr)? else { continue };
+        let Some((d, used)) = limited(&mut seen, addr.domain(), domain, usage)? else {
+            continue;
+        };
+        let mut after = before.clone();
+        after.forwards = targets.clone();
+        after.keep_copy = *keep;
+        limits::check_user(d, used, Some(&before), &after)
+            .map_err(|e| named(e, &before.address))?;
+        match (before.forwards.is_empty(), after.forwards.is_empty()) {
+            (true, false) => used.forwards += 1,
+            (false, true) => used.forwards = used.forwards.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The domain's record and usage so far, when it has limits (None: no
+/// such domain, which the import itself refuses, or no limits).
+fn limited<'a>(
+    seen: &'a mut Domains,
+    name: &str,
+    domain: &mut dyn FnMut(&str) -> Result<Option<Domain>, DbError>,
+    usage: &mut dyn FnMut(&str) -> Result<Usage, DbError>,
+) -> Result<Option<(&'a Domain, &'a mut Usage)>, DbError> {
+    if !seen.contains_key(name) {
+        let found = match domain(name)? {
+            Some(d) if !d.limits.is_none() => {
+                let u = usage(name)?;
+                Some((d, u))
+            }
+            _ => None,
+        };
+        seen.insert(name.to_string(), found);
+    }
+    Ok(seen
+        .get_mut(name)
+        .and_then(|x| x.as_mut())
+        .map(|(d, u)| (&*d, u)))
+}
+
+/// A limit error naming the record that met it.
+fn named(e: DbError, what: &str) -> DbError {
+    match e {
+        DbError::Limit(m) => DbError::Limit(format!("{what}: {m}")),
+        e => e,
+    }
 }
 
 /// The changes (dry run) and the summary, as a table or JSON.

@@ -98,6 +98,7 @@ pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {
         "tls",
         "log",
         "fetch",
+        "announce",
         "webmail",
         "webmail/htdocs",
     ] {
@@ -143,6 +144,7 @@ pub fn instance_config(dir: &Path, base: u16, hostname: &str) -> Result<Config, 
     set("paths.syslog_socket", String::new())?;
     set("paths.log_file", p("log/kmpromail.log"))?;
     set("paths.fetch", p("fetch"))?;
+    set("paths.announce", p("announce"))?;
     set("fetch.private_key", p("tls/fetch.key"))?;
     set("fetch.public_key", p("tls/fetch.pub"))?;
     set("tls.cert", p("tls/cert.pem"))?;

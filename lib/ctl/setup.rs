@@ -82,6 +82,16 @@ pub fn layout(cfg: &Config) -> Vec<PathSpec> {
         spec(cfg.path_of("paths.run"), "root", DAEMON_GROUP, 0o771),
         spec(cfg.path_of("paths.fetch"), "kmpfetch", "kmpfetch", 0o700),
     ];
+    // Announcements: kmp-admind writes requests, kmp-local (group vmail)
+    // reads and removes them.
+    if !cfg.str("paths.announce").is_empty() {
+        v.push(spec(
+            cfg.path_of("paths.announce"),
+            "kmpadm",
+            "vmail",
+            0o2770,
+        ));
+    }
     // kmp-fetch's key pair: the private half for it alone, the public
     // half for whoever writes accounts (kmpctl, kmp-admind).
     for (key, owner, mode) in [

@@ -39,6 +39,9 @@ pub use deliver::Settings;
 
 /// Serves jobs on `listener` until SIGTERM or SIGINT; SIGHUP re-reads the
 /// configuration (`[local]` and the host name). Returns the exit code.
+/// How often kmp-local looks for postmasters' announcements.
+const ANNOUNCE_LOOK: Duration = Duration::from_secs(2);
+
 pub fn run(cfg: Config, config_path: Option<PathBuf>, listener: UnixListener) -> i32 {
     let paths = Paths::new(&cfg);
     let socket = paths.local_socket();
@@ -59,6 +62,22 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, listener: UnixListener) ->
     if let Err(e) = accept {
         crate::error!("cannot start the accept thread: {e}");
         return crate::exit::OSERR;
+    }
+    // Postmasters' announcements from kmp-admind (lib/announce/spool.rs).
+    let spool = cfg.path_of("paths.announce");
+    if !cfg.str("paths.announce").is_empty() {
+        let (shared, mail, authd) = (shared.clone(), paths.mail.clone(), paths.authd_socket());
+        let spawned = std::thread::Builder::new()
+            .name("kmp-local-announce".into())
+            .spawn(move || {
+                while !shared.stopping.load(Ordering::SeqCst) {
+                    crate::announce::spool::serve_pending(&spool, &mail, &authd);
+                    std::thread::sleep(ANNOUNCE_LOOK);
+                }
+            });
+        if let Err(e) = spawned {
+            crate::error!("cannot start the announcement thread: {e}");
+        }
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -63,7 +63,8 @@ pub fn call_anonymous(
     client(ctx)?.call(method, path, body)
 }
 
-fn client(ctx: &Ctx) -> Result<Client, ApiFailure> {
+/// A client of the configured kmp-admind (no token yet).
+pub fn client(ctx: &Ctx) -> Result<Client, ApiFailure> {
     let url = ctx
         .settings
         .admind

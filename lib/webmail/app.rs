@@ -132,6 +132,7 @@ impl<'a> Ctx<'a> {
             "done": done,
             "admind": self.settings.admind.is_some(),
             "list_nav": self.auth.as_ref().and_then(|a| a.session.list_nav),
+            "roles": self.auth.as_ref().map(|a| a.session.roles.clone()).unwrap_or_default(),
         });
         if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
             m.extend(e);

@@ -63,6 +63,11 @@ pub struct Sealed {
     /// asked once at login; see `pages::lists`).
     #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
     pub list_nav: Option<bool>,
+    /// The administration roles kmp-admind's `/v1/whoami` gave at login
+    /// (`admin`, `postmaster`, `list owner`), for the navigation only:
+    /// kmp-admind checks the role again on every call.
+    #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 /// The INBOX's announcement search so far: its UIDVALIDITY, the UIDNEXT
@@ -222,6 +227,7 @@ mod tests {
             admin_token: None,
             banner: None,
             list_nav: None,
+            roles: Vec::new(),
         }
     }
 

@@ -129,6 +129,40 @@ pub fn webmail_instance_with(config: &[(&str, &str)]) -> Option<Webmail> {
     panic!("no port base with N+80 and N+443 free");
 }
 
+/// The webmail instance with kmp-admind running too, for the
+/// administration pages: besides u@example.test, the domains and users of
+/// [`super::admind::USERS`] (admin@sys.example a system administrator,
+/// pm@a.example the postmaster of a.example, u@a.example and
+/// bob@b.example plain users; every password `pw-` and the local part).
+pub fn webmail_admin_instance(config: &[(&str, &str)]) -> Option<Webmail> {
+    let mut settings = vec![("admind", "admins = [\"admin@sys.example\"]")];
+    settings.extend_from_slice(config);
+    let mut w = webmail_instance_with(&settings)?;
+    for d in ["sys.example", "a.example", "b.example"] {
+        w.inst.ctl_ok(&["domain", "add", d]);
+    }
+    for (u, p) in super::admind::USERS {
+        let out = w.inst.ctl_stdin(
+            &["user", "add", u, "--password-stdin"],
+            Some(format!("{p}\n").as_bytes()),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    w.inst
+        .ctl_ok(&["domain", "admin", "add", "a.example", "pm@a.example"]);
+    w.inst.spawn("kmp-admind", &[]);
+    wait_until(Duration::from_secs(20), || {
+        w.inst.path().join("run/kmp-admind.pid").exists()
+    })
+    .unwrap_or_else(|_| panic!("kmp-admind did not start: {}", w.inst.log("kmp-admind")));
+    w.inst.wait_port(844);
+    Some(w)
+}
+
 fn which(p: &str) -> std::path::PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)

@@ -33,6 +33,12 @@ pub const KEYS: &[Key] = &[
         doc: "kmp-fetch's state: which remote messages each account has fetched, and how\nits last run went.",
     },
     Key {
+        name: "paths.announce",
+        kind: Kind::Path,
+        default: "/var/kmpromail/announce",
+        doc: "Postmasters' announcements from kmp-admind waiting for kmp-local, which\nlooks every two seconds and delivers each to its domain. Empty: none.",
+    },
+    Key {
         name: "paths.libexec",
         kind: Kind::Path,
         default: "",

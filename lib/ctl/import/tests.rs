@@ -111,3 +111,81 @@ fn qmail_directory() {
     );
     assert!(p.skipped.iter().any(|s| s.contains(".qmail-default")));
 }
+
+#[test]
+fn an_import_is_checked_against_the_domains_limits_as_a_whole() {
+    use crate::userdb::limits::Limits;
+    let dom = Domain {
+        name: "a.test".into(),
+        created: 0,
+        quota_bytes: 0,
+        quota_messages: 0,
+        spam: Default::default(),
+        admins: vec![],
+        limits: Limits {
+            max_users: Some(3),
+            max_aliases: Some(1),
+            max_forwards: Some(1),
+            max_user_quota_bytes: Some(100),
+            ..Limits::default()
+        },
+    };
+    let used = Usage {
+        users: 1,
+        ..Usage::default()
+    };
+    let existing = {
+        let mut u = User::new(&Address::parse("old@a.test").unwrap(), 0);
+        u.quota_bytes = 10;
+        u
+    };
+    let user = |name: &str, q: u64| {
+        let mut u = User::new(&Address::parse(name).unwrap(), 0);
+        u.quota_bytes = q;
+        u
+    };
+    let check = |users: &[User], aliases: &[Alias], fw: &[(Address, Vec<String>, bool)]| {
+        check_limits(
+            users,
+            aliases,
+            fw,
+            &mut |d| Ok((d == "a.test").then(|| dom.clone())),
+            &mut |_| Ok(used.clone()),
+            &mut |a| Ok((a.local() == "old").then(|| existing.clone())),
+        )
+    };
+    // Two more users fit; three do not, and the error names the third.
+    assert!(check(&[user("x@a.test", 5), user("y@a.test", 5)], &[], &[]).is_ok());
+    let e = check(
+        &[
+            user("x@a.test", 5),
+            user("y@a.test", 5),
+            user("z@a.test", 5),
+        ],
+        &[],
+        &[],
+    )
+    .unwrap_err();
+    assert!(matches!(e, DbError::Limit(_)), "{e}");
+    assert!(e.to_string().contains("z@a.test"), "{e}");
+    // A quota over the ceiling; none at all is over it too.
+    assert!(check(&[user("x@a.test", 101)], &[], &[]).is_err());
+    assert!(check(&[user("x@a.test", 0)], &[], &[]).is_err());
+    // Aliases count one by one.
+    let alias = |a: &str| Alias {
+        address: a.into(),
+        targets: vec!["t@b.test".into()],
+    };
+    assert!(check(&[], &[alias("a1@a.test")], &[]).is_ok());
+    assert!(check(&[], &[alias("a1@a.test"), alias("@a.test")], &[]).is_err());
+    // Forwards: one new user forwarding and an existing one made to: two.
+    let mut f = user("x@a.test", 5);
+    f.forwards = vec!["t@b.test".into()];
+    let old = Address::parse("old@a.test").unwrap();
+    let fw = [(old, vec!["t@b.test".to_string()], false)];
+    assert!(check(&[f.clone()], &[], &[]).is_ok());
+    assert!(check(&[], &[], &fw).is_ok());
+    assert!(check(&[f], &[], &fw).is_err());
+    // Another domain (no limits, or not there) is not checked here.
+    assert!(check(&[user("x@b.test", 0), user("y@b.test", 0)], &[], &[]).is_ok());
+}

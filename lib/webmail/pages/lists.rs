@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::super::admin;
 use super::super::app::{Ctx, PageError};
 use super::super::response::Response;
-use crate::admin::client::{seg, ApiFailure, Client, SYSTEM_ROOTS};
+use crate::admin::client::{seg, ApiFailure};
 
 /// Members on one page.
 pub const PAGE: u64 = 50;
@@ -21,34 +21,6 @@ pub const MAX_PREVIEWS: usize = 20;
 pub const PREVIEW_CHARS: usize = 2000;
 /// The most addresses one "add members" form takes.
 pub const MAX_ADD: usize = 100;
-
-/// At login, when the administration pages are on: logs in to kmp-admind
-/// once and asks `/v1/whoami` whether the user has anything to do with
-/// lists. Returns kmp-admind's token (for the session) and whether the
-/// navigation shows "Lists". A failure shows no link and costs nothing
-/// else: the pages log in again themselves.
-pub fn roles_at_login(ctx: &Ctx, user: &str, password: &str) -> (Option<String>, Option<bool>) {
-    let Some(url) = ctx.settings.admind.as_deref() else {
-        return (None, None);
-    };
-    let ca = ctx
-        .settings
-        .admind_ca_file
-        .clone()
-        .unwrap_or_else(|| SYSTEM_ROOTS.into());
-    let Ok(client) = Client::new(url, &ca) else {
-        return (None, None);
-    };
-    let mut client = client.with_timeout(ctx.settings.imap_timeout);
-    let Ok(token) = client.login(user, password) else {
-        return (None, None);
-    };
-    let nav = client
-        .call("GET", "/v1/whoami", None)
-        .ok()
-        .map(|w| has_list_role(&w));
-    (Some(token), nav)
-}
 
 /// Whether a `/v1/whoami` answer gives the user anything on the list pages.
 pub fn has_list_role(w: &Value) -> bool {

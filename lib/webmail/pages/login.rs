@@ -115,7 +115,8 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
     imap::write_session(&mut client, &sid, Some(expires))?;
     imap::prune_sessions(&mut client, ctx.now, &sid)?;
     let _ = client.logout();
-    let (admin_token, list_nav) = super::lists::roles_at_login(ctx, &user, &password);
+    let (admin_token, roles, list_nav) =
+        super::admin_domain::roles_at_login(ctx, &user, &password);
     let sealed = Sealed {
         user,
         password,
@@ -124,6 +125,7 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
         admin_token,
         banner: None,
         list_nav,
+        roles,
     };
     let value = ctx.keys.seal(&sealed).map_err(PageError::Internal)?;
     let c = ctx.session_cookie(&value);

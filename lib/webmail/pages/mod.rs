@@ -1,6 +1,10 @@
 //! The route table and the pages. One file per group of pages; see the
 //! module doc of `webmail` for how to add one.
 
+pub mod admin_aliases;
+pub mod admin_announce;
+pub mod admin_domain;
+pub mod admin_users;
 pub mod compose;
 pub mod contacts;
 pub mod fetch;
@@ -110,6 +114,18 @@ pub static ROUTES: &[Route] = &[
     post("/lists/delete", true, lists::delete),
     get("/lists/held", true, lists::held),
     post("/lists/held", true, lists::held_act),
+    get("/admin", true, admin_domain::show),
+    get("/admin/users", true, admin_users::show),
+    post("/admin/users/add", true, admin_users::add),
+    get("/admin/user", true, admin_users::edit),
+    post("/admin/user", true, admin_users::save),
+    get("/admin/user/delete", true, admin_users::confirm_delete),
+    post("/admin/user/delete", true, admin_users::delete),
+    get("/admin/aliases", true, admin_aliases::show),
+    post("/admin/aliases/add", true, admin_aliases::add),
+    post("/admin/aliases/delete", true, admin_aliases::delete),
+    get("/admin/announce", true, admin_announce::show),
+    post("/admin/announce", true, admin_announce::submit),
 ];
 
 /// The route for a request: 404 for an unknown path, 405 for a known
