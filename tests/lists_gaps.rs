@@ -445,9 +445,19 @@ fn a_member_over_quota_gets_no_copy_and_it_counts_as_a_bounce() {
         "{l}"
     );
     assert!(l.contains("1 over quota"), "{l}");
+    // The first post, and no second (kmp-local's own quota warning may
+    // be there too: it is written past the quota on purpose).
     let full = mails(&inst, "full");
-    assert_eq!(full.len(), 1, "no second copy");
-    assert!(full[0].contains("quota one"));
+    assert_eq!(
+        full.iter()
+            .filter(|m| m.contains("Subject: quota one"))
+            .count(),
+        1
+    );
+    assert!(
+        !full.iter().any(|m| m.contains("Subject: quota two")),
+        "{full:?}"
+    );
     assert!(
         members(&inst).contains("full@example.test"),
         "warned, not removed"
