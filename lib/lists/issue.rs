@@ -300,7 +300,6 @@ mod tests {
             run(&list(), state, &opts(now, true), &mut inject).unwrap(),
             Ran::Waiting { issue: 1 }
         );
-        drop(inject);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].0, "");
         assert_eq!(sent[0].1, ["dev-digest-1@example.test"]);
@@ -332,7 +331,6 @@ mod tests {
             run(&list(), state, &opts(now, true), &mut inject).unwrap(),
             Ran::Nothing
         );
-        drop(inject);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].1, ["dev-digest-2@example.test"]);
     }
