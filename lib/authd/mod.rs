@@ -569,7 +569,9 @@ impl Authd {
             return r;
         }
         let mail_root = self.settings().mail_root;
-        let r = match Address::parse(address) {
+        // A recipient may have a longer local part than a name we make
+        // (a list's confirm or bounce address carries a member's address).
+        let r = match Address::parse_recipient(address) {
             Ok(a) => self.with_db(|db| db.resolve(&a)),
             // Not an address we could have; still say whether the domain is ours.
             Err(_) => {

@@ -1,5 +1,5 @@
 //! `kmpctl list add|del|list|show|set|members|subscribe|unsubscribe|mods|
-//! held|approve|reject`: mailing lists.
+//! held|approve|reject|digest`: mailing lists.
 //!
 //! The list's record is in the user database (this module writes it
 //! through `userdb::lmdb`); its members and held posts are in the list's
@@ -101,6 +101,15 @@ pub enum Verb {
     Approve { list: String, id: String },
     /// Throw a held post away (its sender is not told).
     Reject { list: String, id: String },
+    /// Send the digest of the posts waiting: of every list with digests,
+    /// or of one.
+    Digest {
+        list: Option<String>,
+        /// Only where one is due (the list's count, size or interval): for
+        /// cron.
+        #[arg(long)]
+        due: bool,
+    },
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
@@ -404,6 +413,7 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             );
             Ok(())
         }
+        Verb::Digest { list, due } => digest(ctx, list.as_deref(), due),
         Verb::Reject { list, id } => {
             let (paths, _db, l) = find(ctx, &list)?;
             held::remove(&l.state_dir(&paths.mail), &id).map_err(held_err)?;
@@ -414,6 +424,65 @@ pub fn run(ctx: &Ctx, a: Args) -> CtlResult {
             );
             Ok(())
         }
+    }
+}
+
+/// `kmpctl list digest [--due] [LIST]`: [`crate::lists::issue::run`] for
+/// one list or every list with digests. Exit 75 when one could not be sent.
+fn digest(ctx: &Ctx, list: Option<&str>, due: bool) -> CtlResult {
+    let lists = match list {
+        Some(l) => vec![find(ctx, l)?.2],
+        None => {
+            let (_, db) = open(ctx, false)?;
+            db.lists(None)
+                .map_err(db_err)?
+                .into_iter()
+                .filter(|l| l.digest.enabled)
+                .collect()
+        }
+    };
+    let cfg = ctx.config()?;
+    let paths = Paths::new(&cfg);
+    let program = paths.program("kmp-inject");
+    let o = crate::lists::issue::Options {
+        plain: cfg.bool("lists.digest_plain"),
+        hostname: cfg.str("system.hostname"),
+        now: crate::userdb::now(),
+        force: !due,
+    };
+    let mut send = |from: &str, to: &[String], data: &[u8]| {
+        crate::lists::distribute::inject_with(&program, cfg.path(), from, to, data)
+    };
+    let mut rows = Vec::new();
+    let mut failed = Vec::new();
+    for l in &lists {
+        let state = l.state_dir(&paths.mail);
+        match crate::lists::issue::run(l, &state, &o, &mut send) {
+            Ok(r) => rows.push(json!({"list": l.address, "result": r.to_string()})),
+            Err(e) => {
+                rows.push(json!({"list": l.address, "error": e}));
+                failed.push(format!("{}: {e}", l.address));
+            }
+        }
+    }
+    let text: String = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {}\n",
+                r["list"].as_str().unwrap_or(""),
+                r["result"].as_str().or(r["error"].as_str()).unwrap_or("")
+            )
+        })
+        .collect();
+    print_value(ctx.json, &json!({ "digests": rows }), &text);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CtlError::new(
+            exit::TEMPFAIL,
+            format!("digest not sent: {}", failed.join("; ")),
+        ))
     }
 }
 
@@ -524,6 +593,10 @@ fn apply(l: &mut List, k: &str, v: &str) -> CtlResult {
         "moderators" => l.moderators = addresses(&[v.to_string()])?,
         "posters" => l.posters = addresses(&[v.to_string()])?,
         "digest" => l.digest.enabled = parse_bool(k, v)?,
+        "dmarc_original" => {
+            l.dmarc_original = crate::lists::dmarc::Original::parse(v)
+                .ok_or_else(|| usage(format!("dmarc_original {v:?} is neither reply-to nor cc")))?
+        }
         "digest_max_messages" => {
             l.digest.max_messages = v
                 .parse()
@@ -544,7 +617,8 @@ fn apply(l: &mut List, k: &str, v: &str) -> CtlResult {
             return Err(usage(format!(
                 "no list option {k:?} (description, policy, non_member, subject_prefix, footer, \
                  max_size, max_attachments, subscribe_approval, archive, owners, moderators, \
-                 posters, digest, digest_max_messages, digest_max_bytes, digest_interval)"
+                 posters, digest, digest_max_messages, digest_max_bytes, digest_interval, \
+                 dmarc_original)"
             )))
         }
     }
@@ -644,6 +718,7 @@ fn show_text(l: &List, members: u64, held: usize, state: &std::path::Path) -> St
             "no".into()
         },
     );
+    line("dmarc_original", l.dmarc_original.name().into());
     line("members", members.to_string());
     line("held", held.to_string());
     line("created", iso_time(l.created));

@@ -292,7 +292,7 @@ pub fn plausible_address(a: &str) -> bool {
     };
     !local.is_empty()
         && !domain.is_empty()
-        && a.len() <= 320
+        && a.len() + 2 <= crate::proto::smtp::address::MAX_PATH
         && !a
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'))

@@ -37,6 +37,14 @@ pub enum Role {
     Approve(String),
     /// `list-reject-COOKIE@`: a moderator's rejection.
     Reject(String),
+    /// `list-subscribe-USER=HOST@` (ezmlm's form): a subscription asked
+    /// for another address; the confirmation goes to that address.
+    SubscribeAddress(String),
+    /// `list-unsubscribe-USER=HOST@`: the same for leaving.
+    UnsubscribeAddress(String),
+    /// `list-digest-N@`: issue N of the digest is ready in the list's state
+    /// (`super::issue`); the mail itself carries nothing.
+    Digest(String),
 }
 
 /// Roles with a fixed suffix.
@@ -49,7 +57,15 @@ pub const FIXED: &[(&str, Role)] = &[
 ];
 
 /// Roles with an argument after their keyword.
-const WITH_ARG: &[&str] = &["bounce", "confirm", "approve", "reject"];
+const WITH_ARG: &[&str] = &[
+    "bounce",
+    "confirm",
+    "approve",
+    "reject",
+    "subscribe",
+    "unsubscribe",
+    "digest",
+];
 
 impl Role {
     /// The role's suffix keyword; empty for a post.
@@ -65,6 +81,9 @@ impl Role {
             Role::Confirm(_) => "confirm",
             Role::Approve(_) => "approve",
             Role::Reject(_) => "reject",
+            Role::SubscribeAddress(_) => "subscribe",
+            Role::UnsubscribeAddress(_) => "unsubscribe",
+            Role::Digest(_) => "digest",
         }
     }
 
@@ -73,6 +92,9 @@ impl Role {
             "bounce" => Role::Bounce(arg),
             "confirm" => Role::Confirm(arg),
             "approve" => Role::Approve(arg),
+            "subscribe" => Role::SubscribeAddress(arg),
+            "unsubscribe" => Role::UnsubscribeAddress(arg),
+            "digest" => Role::Digest(arg),
             _ => Role::Reject(arg),
         }
     }
@@ -83,7 +105,13 @@ impl Role {
 pub fn local_of(list_local: &str, role: &Role) -> String {
     match role {
         Role::Post => list_local.to_string(),
-        Role::Bounce(a) | Role::Confirm(a) | Role::Approve(a) | Role::Reject(a) => {
+        Role::Bounce(a)
+        | Role::Confirm(a)
+        | Role::Approve(a)
+        | Role::Reject(a)
+        | Role::SubscribeAddress(a)
+        | Role::UnsubscribeAddress(a)
+        | Role::Digest(a) => {
             format!("{list_local}-{}-{a}", role.keyword())
         }
         r => format!("{list_local}-{}", r.keyword()),
@@ -191,11 +219,29 @@ mod tests {
             [("l".into(), Role::Confirm("XyZ".into()))]
         );
         assert!(forms("l-approve-").is_empty());
+        // ezmlm's subscription of another address.
+        assert_eq!(
+            forms("dev-subscribe-carol=far.test"),
+            [(
+                "dev".into(),
+                Role::SubscribeAddress("carol=far.test".into())
+            )]
+        );
+        assert_eq!(
+            forms("dev-unsubscribe-carol=far.test"),
+            [(
+                "dev".into(),
+                Role::UnsubscribeAddress("carol=far.test".into())
+            )]
+        );
         for r in [
             Role::Owner,
             Role::Help,
             Role::Reject("k1".into()),
             Role::Approve("k".into()),
+            Role::SubscribeAddress("a=b.test".into()),
+            Role::UnsubscribeAddress("a=b.test".into()),
+            Role::Digest("7".into()),
         ] {
             let l = local_of("my-list", &r);
             assert!(forms(&l).contains(&("my-list".into(), r.clone())), "{l}");

@@ -56,7 +56,7 @@ impl Request {
     pub fn from_role(role: &super::Role, raw: &[u8]) -> Option<Request> {
         use super::Role;
         Some(match role {
-            Role::Post | Role::Owner => return None,
+            Role::Post | Role::Owner | Role::Digest(_) => return None,
             Role::Subscribe => Request::Subscribe(None),
             Role::Unsubscribe => Request::Unsubscribe(None),
             Role::Help => Request::Help,
@@ -71,6 +71,8 @@ impl Request {
                     _ => Request::Help,
                 }
             }
+            Role::SubscribeAddress(a) => Request::Subscribe(Some(a.clone())),
+            Role::UnsubscribeAddress(a) => Request::Unsubscribe(Some(a.clone())),
             Role::Bounce(a) => Request::Bounce(a.clone()),
             Role::Confirm(t) => Request::Confirm(t.clone()),
             Role::Approve(t) => Request::Moderate(t.clone(), true),
@@ -269,6 +271,14 @@ pub fn address_of(list: &str, what: &str) -> String {
     format!("{name}-{what}@{domain}")
 }
 
+/// Whether one of the list's own addresses is one our server takes back:
+/// its local part within `proto::smtp::address::MAX_LOCAL_PART`.
+pub fn fits(address: &str) -> bool {
+    address
+        .rsplit_once('@')
+        .is_some_and(|(l, _)| l.len() <= crate::proto::smtp::address::MAX_LOCAL_PART)
+}
+
 /// The reply address of a cookie.
 pub fn confirm_address(env: &Env, list: &str, action: Action, subject: &str) -> String {
     let exp = env.now + env.confirm_lifetime;
@@ -356,6 +366,13 @@ pub fn handle(
                 (Action::Unsubscribe, Text::ConfirmUnsubscribe)
             };
             let confirm = confirm_address(env, &addr, action, &m.to_string());
+            if !fits(&confirm) {
+                out.log.push(format!(
+                    "list={addr} {verb} request for <{m}> from {who} refused: the address is too long to be carried in a reply address (local part over {} octets); nothing sent",
+                    crate::proto::smtp::address::MAX_LOCAL_PART
+                ));
+                return out;
+            }
             out.mails.push(notice(
                 env,
                 list,
@@ -845,6 +862,10 @@ pub struct Settings {
     pub policy: Policy,
     pub texts_dir: PathBuf,
     pub hostname: String,
+    /// `lists.unsubscribe_link_lifetime`, seconds.
+    pub unsubscribe_lifetime: u64,
+    /// `lists.digest_plain`.
+    pub digest_plain: bool,
 }
 
 impl Settings {
@@ -866,6 +887,8 @@ impl Settings {
             policy: Policy::from_config(cfg),
             texts_dir: cfg.path_of("lists.texts_dir"),
             hostname: cfg.str("system.hostname").to_string(),
+            unsubscribe_lifetime: cfg.duration("lists.unsubscribe_link_lifetime").as_secs(),
+            digest_plain: cfg.bool("lists.digest_plain"),
         }
     }
 
@@ -882,6 +905,8 @@ impl Settings {
             },
             texts_dir: PathBuf::new(),
             hostname: "localhost".into(),
+            unsubscribe_lifetime: 90 * 86400,
+            digest_plain: false,
         }
     }
 }
@@ -1255,6 +1280,14 @@ mod tests {
         assert_eq!(
             Request::from_role(&Role::Approve("a.x".into()), PLAIN),
             Some(Request::Moderate("a.x".into(), true))
+        );
+        assert_eq!(
+            Request::from_role(&Role::SubscribeAddress("carol=x.org".into()), PLAIN),
+            Some(Request::Subscribe(Some("carol=x.org".into())))
+        );
+        assert_eq!(
+            Request::from_role(&Role::UnsubscribeAddress("carol=x.org".into()), PLAIN),
+            Some(Request::Unsubscribe(Some("carol=x.org".into())))
         );
         assert_eq!(
             Request::from_role(&Role::Bounce("b=x.org".into()), PLAIN),

@@ -13,10 +13,10 @@
 //!   ([`super::verp`]) or a held post's id.
 //!
 //! Lower-case base32 and a MAC over the lower-cased list and subject keep
-//! the token valid through mail systems that fold the case of local parts;
-//! the token stays short enough that a usual address fits RFC 5321's 64
-//! octets of local part (`dev-confirm-s.aaaaa.<16>.alice=example.org` is
-//! 54). The key is 32 random bytes in `lists.cookie_key_file`, made by
+//! the token valid through mail systems that fold the case of local parts.
+//! With a member's address in it, the local part often passes RFC 5321's
+//! 64 octets (`dev-confirm-s.aaaaa.<16>.alice=example.org` is 54); our
+//! server takes up to 255 (`proto::smtp::address::MAX_LOCAL_PART`). The key is 32 random bytes in `lists.cookie_key_file`, made by
 //! `kmpctl init` and `kmpctl setup`, readable only by vmail: kmp-local
 //! mints and checks cookies; the webmail only passes one on. The check
 //! compares MACs in constant time and tells forged, expired and malformed

@@ -11,8 +11,16 @@
 //! - handed to the queue through kmp-inject for remote members, one
 //!   envelope per member with a VERP return path
 //!   `list-bounce-USER=DOMAIN@listdomain` so a bounce names the member
-//!   (`lists.verp`), or, with `lists.verp = false`, one envelope per domain
-//!   returning to `list-owner@`.
+//!   (`lists.verp`), each copy with the member's own one-click unsubscribe
+//!   link (the shared local copy has the mailto only), or, with
+//!   `lists.verp = false`, one envelope per domain returning to
+//!   `list-owner@`.
+//!
+//! A local member whose mailbox the post would take over its quota gets no
+//! copy; it is logged and counted as a bounce ([`soft_bounces`]). Members
+//! who read digests get no single posts: the post is kept for the digest
+//! (`super::digest::DigestBox`), and mail to `list-digest-N@` delivers
+//! prepared issue N to them (`super::issue`).
 //!
 //! Members are looked up through kmp-authd like any recipient (aliases and
 //! forwards followed); a member that leads back to this list is skipped
@@ -38,9 +46,14 @@ use super::rewrite;
 use super::store::Store;
 use super::{List, Role};
 use crate::config::Config;
-use crate::local::fanout;
 use crate::local::resolve::{self, Directory, ListHit, ResolveError};
-use crate::maildir::{Maildir, Target};
+use crate::maildir::quota::Limits;
+
+mod copies;
+mod digests;
+
+use copies::{deliver_local, deliver_remote, Local};
+use digests::{digest_issue, send_digest};
 
 /// What the list side takes from the configuration.
 #[derive(Debug, Clone)]
@@ -57,6 +70,11 @@ pub struct Settings {
     pub max_depth: usize,
     /// Requests by mail (`super::commands`).
     pub requests: super::commands::Settings,
+    /// `lists.dmarc_rewrite`.
+    pub dmarc: super::dmarc::Mode,
+    /// `auth.dns_servers` (empty: the system's) and `auth.dns_timeout`.
+    pub dns_servers: Vec<std::net::SocketAddr>,
+    pub dns_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -69,6 +87,10 @@ impl Settings {
             config: cfg.path().map(|p| p.to_path_buf()),
             max_depth: cfg.usize("local.max_alias_depth"),
             requests: super::commands::Settings::from_config(cfg),
+            dmarc: super::dmarc::Mode::parse(cfg.str("lists.dmarc_rewrite")),
+            dns_servers: crate::mailauth::verify::dns_servers(cfg.list("auth.dns_servers"))
+                .unwrap_or_default(),
+            dns_timeout: cfg.duration("auth.dns_timeout"),
         }
     }
 
@@ -82,6 +104,9 @@ impl Settings {
             config: None,
             max_depth: 10,
             requests: super::commands::Settings::none(),
+            dmarc: super::dmarc::Mode::Never,
+            dns_servers: Vec::new(),
+            dns_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -140,6 +165,7 @@ pub struct Message<'a> {
 pub fn handle(s: &Settings, dir: &mut dyn Directory, hit: &ListHit, m: &Message<'_>) -> Done {
     match &hit.role {
         Role::Post => post(s, dir, &hit.list, m),
+        Role::Digest(k) => digest_issue(s, dir, &hit.list, k, m),
         role => {
             let state = hit.list.state_dir(&s.mail_root);
             let mut send = |from: &str, to: &[String], data: &[u8]| inject(s, from, to, data);
@@ -267,26 +293,167 @@ pub fn post(s: &Settings, dir: &mut dyn Directory, list: &List, m: &Message<'_>)
             return Done::sent(format!("dropped by list {}: {reason}", list.address));
         }
     }
-    let data = rewrite::rewrite(list, m.raw, &s.web_url);
+    let mut data = rewrite::rewrite(list, m.raw, &s.web_url);
+    if from_list(s, list, &facts, m) {
+        data = super::dmarc::rewrite_from(list, &data, list.dmarc_original);
+    }
     let members = match store.members() {
         Ok(v) => v,
         Err(e) => return Done::deferred(e.to_string()),
     };
+    // Digest readers get no single posts, unless the list sends no digests.
+    let reads_digest = |x: &super::store::Member| x.digest && list.digest.enabled;
+    let each = members.iter().filter(|x| !x.nomail && !reads_digest(x));
+    let t = match targets(s, dir, list, each, m.qid) {
+        Ok(t) => t,
+        Err(d) => return d,
+    };
+    let Targets {
+        local,
+        remote,
+        own_copy,
+        skipped,
+    } = t;
+    // A post is kept for the digest when some member reads digests.
+    let digest_members = members.iter().any(|x| reads_digest(x) && !x.nomail);
+
+    let over_quota = match deliver_local(list, &state, &store, &local, &data, m, list.archive) {
+        Ok(v) => v,
+        Err(d) => return d,
+    };
+    soft_bounces(s, list, &state, &over_quota, m);
+    let sent = match deliver_remote(s, list, &store, &remote, &own_copy, &data, m) {
+        Ok(n) => n,
+        Err(d) => return d,
+    };
+    if digest_members {
+        // Named by arrival and queue id: a repeated attempt writes the same
+        // file again, never a second one.
+        let number =
+            m.arrived.saturating_mul(1_000_000) + fnv64_bytes(m.qid.as_bytes()) % 1_000_000;
+        if let Err(e) = super::digest::DigestBox::new(&super::issue::dir(&state)).add(number, &data)
+        {
+            return Done::deferred(format!("cannot keep the post for the digest: {e}"));
+        }
+    }
+    if let Err(e) = store.mark_done(&[m.qid.to_string()], m.now) {
+        crate::warn!("{}: list {}: {e}", m.qid, list.address);
+    }
+    if digest_members {
+        send_digest(s, list, &state, m);
+    }
+    if let Some(t) = &token {
+        if facts.approved {
+            held::approved(&state, t, true);
+        }
+    }
+    // Now and then, done-marks older than 30 days go.
+    if fnv64_bytes(m.qid.as_bytes()).is_multiple_of(64) {
+        let _ = store.sweep(m.now.saturating_sub(30 * 86400));
+    }
+    crate::info!(
+        "{}: list {}: post from <{}> distributed to {} local and {} remote members{}",
+        m.qid,
+        list.address,
+        m.sender,
+        local.len() - over_quota.len().min(local.len()),
+        sent,
+        match (skipped, over_quota.len()) {
+            (0, 0) => String::new(),
+            (n, 0) => format!(", {n} skipped"),
+            (0, q) => format!(", {q} over quota"),
+            (n, q) => format!(", {n} skipped, {q} over quota"),
+        }
+    );
+    Done::sent(format!(
+        "distributed by list {} to {} local and {} remote",
+        list.address,
+        local.len(),
+        remote.len()
+    ))
+}
+
+/// Whether the post goes out as from the list (`lists.dmarc_rewrite`):
+/// always, never, or when the poster's From domain publishes a strict
+/// DMARC policy (`super::dmarc`).
+fn from_list(s: &Settings, list: &List, facts: &Post, m: &Message<'_>) -> bool {
+    use super::dmarc::{self, Mode};
+    match s.dmarc {
+        Mode::Never => false,
+        Mode::Always => true,
+        Mode::Auto => {
+            let Some(domain) = facts
+                .from
+                .first()
+                .and_then(|a| a.rsplit_once('@'))
+                .map(|(_, d)| d.to_string())
+            else {
+                return false;
+            };
+            match dmarc::policy(&domain, &s.dns_servers, s.dns_timeout) {
+                Ok(a) if a.strict() => {
+                    crate::info!(
+                        "{}: list {}: {domain} publishes DMARC {a:?}: sent as from the list",
+                        m.qid,
+                        list.address
+                    );
+                    true
+                }
+                Ok(_) => false,
+                Err(e) => {
+                    crate::warn!(
+                        "{}: list {}: DMARC policy of {domain} unknown ({e}): sent as from the list",
+                        m.qid,
+                        list.address
+                    );
+                    true
+                }
+            }
+        }
+    }
+}
+
+/// Where a list's mail goes: the members' Maildirs (by mailbox key), the
+/// remote addresses, which of those are members themselves, and how many
+/// members were skipped.
+struct Targets {
+    local: Vec<Local>,
+    remote: Vec<String>,
+    own_copy: std::collections::HashSet<String>,
+    skipped: usize,
+}
+
+/// Looks the `members` up (through kmp-authd: aliases and forwards
+/// followed) and sorts them into [`Targets`]; a temporary failure defers.
+fn targets<'a>(
+    s: &Settings,
+    dir: &mut dyn Directory,
+    list: &List,
+    members: impl Iterator<Item = &'a super::store::Member>,
+    qid: &str,
+) -> Result<Targets, Done> {
     // Who gets what: local Maildirs and remote addresses.
-    let mut local: Vec<(String, PathBuf)> = Vec::new();
+    let mut local: Vec<Local> = Vec::new();
     let mut local_seen = std::collections::HashSet::new();
     let mut remote: Vec<String> = Vec::new();
+    // The remote addresses that are members themselves (not a local
+    // member's forward or another list): their copies carry a one-click
+    // link of their own.
+    let mut own_copy = std::collections::HashSet::new();
     let mut skipped = 0usize;
-    for mb in members.iter().filter(|x| !x.nomail && !x.digest) {
+    for mb in members {
         let res = match resolve::resolve(dir, &mb.address, s.max_depth) {
             Ok(r) => r,
             Err(ResolveError::Temporary(e)) => {
-                return Done::deferred(format!("cannot look up member {}: {e}", mb.address))
+                return Err(Done::deferred(format!(
+                    "cannot look up member {}: {e}",
+                    mb.address
+                )))
             }
             Err(e) => {
                 crate::warn!(
                     "{}: list {}: member {} skipped: {e:?}",
-                    m.qid,
+                    qid,
                     list.address,
                     mb.address
                 );
@@ -306,7 +473,7 @@ pub fn post(s: &Settings, dir: &mut dyn Directory, list: &List, m: &Message<'_>)
         if looped {
             crate::warn!(
                 "{}: list {}: member {} leads back to the list itself; not sent to it",
-                m.qid,
+                qid,
                 list.address,
                 mb.address
             );
@@ -322,7 +489,15 @@ pub fn post(s: &Settings, dir: &mut dyn Directory, list: &List, m: &Message<'_>)
                 } else {
                     s.mail_root.join(&u.mail_path)
                 };
-                local.push((key, path));
+                local.push(Local {
+                    key,
+                    path,
+                    quota: Limits {
+                        bytes: u.quota_bytes,
+                        messages: u.quota_messages,
+                    },
+                    member: mb.address.clone(),
+                });
             }
         }
         // Members outside our domains are queued under their own address
@@ -331,7 +506,10 @@ pub fn post(s: &Settings, dir: &mut dyn Directory, list: &List, m: &Message<'_>)
         remote.extend(res.remote);
         for (a, why) in res.refused {
             if why == resolve::Refusal::NotLocal {
-                // A member in another domain.
+                // A member in another domain: its copy is its own.
+                if a.eq_ignore_ascii_case(&mb.address) {
+                    own_copy.insert(a.to_ascii_lowercase());
+                }
                 remote.push(a);
             } else {
                 skipped += 1;
@@ -341,44 +519,50 @@ pub fn post(s: &Settings, dir: &mut dyn Directory, list: &List, m: &Message<'_>)
     remote.sort_by_key(|a| a.to_ascii_lowercase());
     remote.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
 
-    if let Err(d) = deliver_local(list, &state, &store, &local, &data, m) {
-        return d;
-    }
-    let sent = match deliver_remote(s, list, &store, &remote, &data, m) {
-        Ok(n) => n,
-        Err(d) => return d,
-    };
-    if let Err(e) = store.mark_done(&[m.qid.to_string()], m.now) {
-        crate::warn!("{}: list {}: {e}", m.qid, list.address);
-    }
-    if let Some(t) = &token {
-        if facts.approved {
-            held::approved(&state, t, true);
+    Ok(Targets {
+        local,
+        remote,
+        own_copy,
+        skipped,
+    })
+}
+
+/// Local members whose mailbox was over quota got no copy: each is logged
+/// and counted as a bounce of the day toward the warn-then-remove logic
+/// (`super::bounce`), as a bounce from its server would be.
+fn soft_bounces(
+    s: &Settings,
+    list: &List,
+    state: &std::path::Path,
+    members: &[String],
+    m: &Message<'_>,
+) {
+    for member in members {
+        crate::warn!(
+            "{}: list {}: member {member} is over quota: no copy (counted as a bounce)",
+            m.qid,
+            list.address
+        );
+        let role = Role::Bounce(super::address::verp_arg(member));
+        let report = format!(
+            "Subject: over quota\nX-Kmpromail-List: {}\n\nThe mailbox of {member} is full: no copy of the list mail was delivered.\n",
+            list.address
+        );
+        let mut send = |from: &str, to: &[String], data: &[u8]| inject(s, from, to, data);
+        if let Some(Err(e)) = super::commands::serve(
+            &s.requests,
+            list,
+            state,
+            &role,
+            m.qid,
+            "",
+            report.as_bytes(),
+            m.now,
+            &mut send,
+        ) {
+            crate::warn!("{}: list {}: {e}", m.qid, list.address);
         }
     }
-    // Now and then, done-marks older than 30 days go.
-    if fnv64_bytes(m.qid.as_bytes()).is_multiple_of(64) {
-        let _ = store.sweep(m.now.saturating_sub(30 * 86400));
-    }
-    crate::info!(
-        "{}: list {}: post from <{}> distributed to {} local and {} remote members{}",
-        m.qid,
-        list.address,
-        m.sender,
-        local.len(),
-        sent,
-        if skipped > 0 {
-            format!(", {skipped} skipped")
-        } else {
-            String::new()
-        }
-    );
-    Done::sent(format!(
-        "distributed by list {} to {} local and {} remote",
-        list.address,
-        local.len(),
-        remote.len()
-    ))
 }
 
 /// Holds a post for a moderator.
@@ -448,153 +632,25 @@ fn hold(
     ))
 }
 
-/// The local members' copies and the archive's: one file, linked.
-fn deliver_local(
-    list: &List,
-    state: &std::path::Path,
-    store: &Store,
-    local: &[(String, PathBuf)],
-    data: &[u8],
-    m: &Message<'_>,
-) -> Result<(), Done> {
-    let mut dirs: Vec<(String, PathBuf)> = local.to_vec();
-    if list.archive {
-        dirs.push(("\0archive".into(), state.join("archive")));
-    }
-    if dirs.is_empty() {
-        return Ok(());
-    }
-    // Maildirs made where missing (a member who never had mail yet), many
-    // at once as they wait on the disk.
-    let mut slots: Vec<(PathBuf, Option<String>)> =
-        dirs.iter().map(|(_, p)| (p.clone(), None)).collect();
-    fanout::for_each_mut(&mut slots, |(p, err)| {
-        if !p.join("new").is_dir() || !p.join("tmp").is_dir() {
-            if let Err(e) = Maildir::open_or_create(&*p) {
-                *err = Some(format!("{}: {e}", p.display()));
-            }
-        }
-    });
-    if let Some(f) = slots.iter().find_map(|(_, e)| e.clone()) {
-        return Err(Done::deferred(format!("cannot create a maildir: {f}")));
-    }
-    let started = format!("{}\0started", m.qid);
-    // The first attempt cannot find earlier copies: no look-up then.
-    let fresh = !store.done(&started).unwrap_or(true);
-    if fresh {
-        if let Err(e) = store.mark_done(&[started], m.now) {
-            return Err(Done::deferred(e.to_string()));
-        }
-    }
-    let folders: Vec<_> = dirs.iter().map(|(_, p)| Maildir::new(p).inbox()).collect();
-    let lid = fnv64_bytes(list.address.to_ascii_lowercase().as_bytes());
-    let ids: Vec<String> = dirs
-        .iter()
-        .map(|(k, _)| format!("{}.l{lid:016x}.{:016x}", m.qid, fnv64_bytes(k.as_bytes())))
-        .collect();
-    let arrived = std::time::UNIX_EPOCH + std::time::Duration::from_secs(m.arrived);
-    let targets: Vec<Target> = folders
-        .iter()
-        .zip(&ids)
-        .map(|(f, id)| Target {
-            folder: f,
-            delivery_id: Some(id.as_str()),
-            arrived: Some(arrived),
-        })
-        .collect();
-    let prefix =
-        crate::local::header::prefix(&list.role_address(&Role::Owner), Some(&list.address));
-    let mut input = (&prefix[..]).chain(data);
-    let results = fanout::deliver(&targets, &mut input, fresh);
-    let mut first_err = None;
-    for ((_, p), r) in dirs.iter().zip(results) {
-        if let Err(e) = r {
-            first_err.get_or_insert(format!("{}: {e}", p.display()));
-        }
-    }
-    match first_err {
-        Some(e) => Err(Done::deferred(format!(
-            "cannot write a member's maildir: {e}"
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// The remote members' copies, through kmp-inject. Returns how many were
-/// handed over in this attempt.
-fn deliver_remote(
-    s: &Settings,
-    list: &List,
-    store: &Store,
-    remote: &[String],
-    data: &[u8],
-    m: &Message<'_>,
-) -> Result<usize, Done> {
-    let todo: Vec<&String> = remote
-        .iter()
-        .filter(|a| {
-            !store
-                .done(&format!("{}\0{}", m.qid, a.to_ascii_lowercase()))
-                .unwrap_or(false)
-        })
-        .collect();
-    let groups: Vec<(String, Vec<String>)> = if s.verp {
-        todo.iter()
-            .map(|a| {
-                let ret = list.role_address(&Role::Bounce(super::address::verp_arg(a)));
-                (ret, vec![a.to_string()])
-            })
-            .collect()
-    } else {
-        let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for a in &todo {
-            let d = a
-                .rsplit_once('@')
-                .map(|(_, d)| d)
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            by.entry(d).or_default().push(a.to_string());
-        }
-        let ret = list.role_address(&Role::Owner);
-        by.into_values().map(|v| (ret.clone(), v)).collect()
-    };
-    // kmp-inject waits on the queue's fsyncs: several at once.
-    let mut failed: Vec<Option<String>> = vec![None; groups.len()];
-    let each = |slot: &mut Option<String>, (ret, rcpts): &(String, Vec<String>)| {
-        if let Err(e) = inject(s, ret, rcpts, data) {
-            *slot = Some(format!(
-                "cannot queue the copy for {}: {e}",
-                rcpts.join(", ")
-            ));
-            return;
-        }
-        let keys: Vec<String> = rcpts
-            .iter()
-            .map(|a| format!("{}\0{}", m.qid, a.to_ascii_lowercase()))
-            .collect();
-        if let Err(e) = store.mark_done(&keys, m.now) {
-            crate::warn!("{}: list {}: {e}", m.qid, list.address);
-        }
-    };
-    if groups.len() < fanout::MIN_PARALLEL {
-        for (slot, g) in failed.iter_mut().zip(&groups) {
-            each(slot, g);
-        }
-    } else {
-        fanout::parallel(&mut failed, &groups, each);
-    }
-    if let Some(e) = failed.iter().flatten().next() {
-        return Err(Done::deferred(e.clone()));
-    }
-    Ok(groups.iter().map(|(_, r)| r.len()).sum())
-}
-
 /// Hands `data` to the queue through kmp-inject.
 pub fn inject(s: &Settings, sender: &str, rcpts: &[String], data: &[u8]) -> Result<(), String> {
+    inject_with(&s.inject, s.config.as_deref(), sender, rcpts, data)
+}
+
+/// Hands `data` to the queue through the kmp-inject at `program`, reading
+/// the configuration `config`: return path (empty: the null one),
+/// recipients, message.
+pub fn inject_with(
+    program: &std::path::Path,
+    config: Option<&std::path::Path>,
+    sender: &str,
+    rcpts: &[String],
+    data: &[u8],
+) -> Result<(), String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let mut cmd = Command::new(&s.inject);
-    if let Some(c) = &s.config {
+    let mut cmd = Command::new(program);
+    if let Some(c) = config {
         cmd.arg("-C").arg(c);
     }
     let mut child = cmd
@@ -607,7 +663,7 @@ pub fn inject(s: &Settings, sender: &str, rcpts: &[String], data: &[u8]) -> Resu
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("{}: {e}", s.inject.display()))?;
+        .map_err(|e| format!("{}: {e}", program.display()))?;
     if let Some(mut i) = child.stdin.take() {
         i.write_all(data).map_err(|e| format!("kmp-inject: {e}"))?;
     }

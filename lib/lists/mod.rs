@@ -16,13 +16,15 @@
 //! [`address`] is the one parser of the list's address forms (`list-owner@`,
 //! `list-bounce-MEMBER=DOMAIN@`, ...); [`policy`] decides what a post
 //! becomes; [`rewrite`] adds the RFC 2369/2919 header fields, the subject
-//! prefix and the footer; [`distribute`] is kmp-local's part.
+//! prefix and the footer; [`dmarc`] sends a post as from the list when
+//! the poster's domain asks for it; [`distribute`] is kmp-local's part.
 //!
 //! The requests by mail: confirmation cookies in reply addresses
 //! ([`cookie`]), member addresses in our own local parts ([`verp`]),
 //! subscribe, unsubscribe, help, confirmations and moderation by reply
 //! ([`commands`]), bounces and ezmlm-warn's warn-then-remove ([`bounce`]),
-//! digests ([`digest`]), and the admin-editable message texts ([`texts`]).
+//! digests ([`digest`], sent by [`issue`]), and the admin-editable message
+//! texts ([`texts`]).
 
 pub mod address;
 pub mod distribute;
@@ -35,6 +37,8 @@ pub mod bounce;
 pub mod commands;
 pub mod cookie;
 pub mod digest;
+pub mod dmarc;
+pub mod issue;
 pub mod texts;
 pub mod verp;
 
@@ -187,9 +191,17 @@ pub struct List {
     pub archive: bool,
     #[serde(default)]
     pub digest: Digest,
+    /// Where the poster's From goes when the list sends a post as from
+    /// itself for DMARC (`lists.dmarc_rewrite`): Reply-To or Cc.
+    #[serde(default, skip_serializing_if = "is_reply_to")]
+    pub dmarc_original: dmarc::Original,
     /// Seconds since the epoch.
     #[serde(default)]
     pub created: u64,
+}
+
+fn is_reply_to(o: &dmarc::Original) -> bool {
+    *o == dmarc::Original::ReplyTo
 }
 
 impl List {
@@ -210,6 +222,7 @@ impl List {
             subscribe_approval: false,
             archive: false,
             digest: Digest::default(),
+            dmarc_original: dmarc::Original::default(),
             created,
         }
     }

@@ -154,19 +154,8 @@ impl Parsed<'_> {
     }
 }
 
-/// Where the web side serves a list's pages: the one-click unsubscription
-/// (RFC 8058) and the archive. Empty `web_url`: none.
-pub fn unsubscribe_url(web_url: &str, list: &List) -> Option<String> {
-    (!web_url.is_empty()).then(|| {
-        format!(
-            "{web_url}{}list-unsubscribe={}",
-            if web_url.contains('?') { '&' } else { '?' },
-            url_escape(&list.address)
-        )
-    })
-}
-
-/// The archive's URL, as [`unsubscribe_url`].
+/// The archive's URL under the webmail's (`lists.web_url`). Empty
+/// `web_url`: none.
 pub fn archive_url(web_url: &str, list: &List) -> Option<String> {
     (!web_url.is_empty()).then(|| {
         format!(
@@ -227,18 +216,9 @@ pub fn list_fields(list: &List, web_url: &str) -> Vec<(String, String)> {
         },
     ));
     v.push(("List-Subscribe".into(), mailto(&super::Role::Subscribe)));
-    let mut unsub = mailto(&super::Role::Unsubscribe);
-    let url = unsubscribe_url(web_url, list);
-    if let Some(u) = &url {
-        unsub = format!("<{u}>, {unsub}");
-    }
-    v.push(("List-Unsubscribe".into(), unsub));
-    if url.is_some() {
-        v.push((
-            "List-Unsubscribe-Post".into(),
-            "List-Unsubscribe=One-Click".into(),
-        ));
-    }
+    // The shared copy names no member, so it carries no one-click link:
+    // each remote member's copy gets its own ([`with_one_click`]).
+    v.push(("List-Unsubscribe".into(), mailto(&super::Role::Unsubscribe)));
     if list.archive {
         if let Some(u) = archive_url(web_url, list) {
             v.push(("List-Archive".into(), format!("<{u}>")));
@@ -247,6 +227,36 @@ pub fn list_fields(list: &List, web_url: &str) -> Vec<(String, String)> {
     v.push(("List-Owner".into(), mailto(&super::Role::Owner)));
     v.push(("Precedence".into(), "list".into()));
     v
+}
+
+/// A member's own copy of the post `data` ([`rewrite`]'s output): its
+/// `List-Unsubscribe:` gets the member's one-click URL in front of the
+/// mailto, and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` follows
+/// (RFC 8058 3.1: "The List-Unsubscribe header field MUST contain one HTTPS
+/// URI. It MAY contain other non-HTTP/S URIs such as MAILTO:"). The link
+/// carries the member's token, so this copy is the member's alone.
+pub fn with_one_click(data: &[u8], link: &str) -> Vec<u8> {
+    let p = parse(data);
+    let mut out = Vec::with_capacity(data.len() + link.len() + 80);
+    let mut done = false;
+    for f in &p.fields {
+        if !done && f.name.eq_ignore_ascii_case("List-Unsubscribe") {
+            done = true;
+            let value = String::from_utf8_lossy(&f.value()).into_owned();
+            out.extend_from_slice(format!("List-Unsubscribe: <{link}>, {value}").as_bytes());
+            out.extend_from_slice(p.eol);
+            out.extend_from_slice(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click");
+            out.extend_from_slice(p.eol);
+            continue;
+        }
+        out.extend_from_slice(&f.raw);
+    }
+    if !done {
+        return data.to_vec();
+    }
+    let head_len: usize = p.fields.iter().map(|f| f.raw.len()).sum();
+    out.extend_from_slice(&data[head_len..]);
+    out
 }
 
 /// The post as the list sends it.
@@ -542,13 +552,33 @@ mod tests {
             header(&out, "List-Help").unwrap(),
             "<mailto:news-help@example.test>"
         );
+        // The shared copy: mailto only, no one-click (it names no member).
         assert_eq!(
             header(&out, "List-Unsubscribe").unwrap(),
-            "<https://mail.example.test/webmail?list-unsubscribe=news@example.test>, <mailto:news-unsubscribe@example.test>"
+            "<mailto:news-unsubscribe@example.test>"
+        );
+        assert!(header(&out, "List-Unsubscribe-Post").is_none());
+        // A member's copy: its link in front, and the one-click field.
+        let link = "https://mail.example.test/webmail/unsubscribe?list=news%40example.test&c=o.x";
+        let mine = with_one_click(&out, link);
+        assert_eq!(
+            header(&mine, "List-Unsubscribe").unwrap(),
+            format!("<{link}>, <mailto:news-unsubscribe@example.test>")
         );
         assert_eq!(
-            header(&out, "List-Unsubscribe-Post").unwrap(),
+            header(&mine, "List-Unsubscribe-Post").unwrap(),
             "List-Unsubscribe=One-Click"
+        );
+        assert_eq!(parse(&mine).all("List-Unsubscribe").len(), 1);
+        assert_eq!(parse(&mine).body, b"body\n");
+        assert_eq!(mine.len(), out.len() + link.len() + 4 + 50);
+        let crlf = with_one_click(
+            b"List-Unsubscribe: <mailto:a@b.test>\r\nSubject: x\r\n\r\nb\r\n",
+            "https://x.test/u",
+        );
+        assert_eq!(
+            crlf,
+            b"List-Unsubscribe: <https://x.test/u>, <mailto:a@b.test>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nSubject: x\r\n\r\nb\r\n"
         );
         assert!(header(&out, "List-Archive")
             .unwrap()

@@ -18,7 +18,14 @@
 
 use std::fmt;
 
-use crate::proto::smtp::address::{parse_mailbox, MAX_LOCAL_PART};
+use crate::proto::smtp::address::parse_mailbox;
+
+/// The longest member local part: RFC 5321's 64 octets. Our own server
+/// takes longer ones (`proto::smtp::address::MAX_LOCAL_PART`, 255) so that
+/// the list's addresses that carry a member's whole address
+/// (`list-confirm-COOKIE.MEMBER=DOMAIN@`) fit; the member's own part is
+/// kept to what every mail system delivers.
+pub const MAX_MEMBER_LOCAL: usize = 64;
 
 /// A member address that passed [`member`]: ASCII, domain lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,6 +45,8 @@ pub enum MemberError {
     Routed,
     /// Non-ASCII text, an address literal or a domain without a dot.
     Domain,
+    /// A local part over [`MAX_MEMBER_LOCAL`] octets.
+    TooLong,
 }
 
 impl fmt::Display for MemberError {
@@ -47,6 +56,7 @@ impl fmt::Display for MemberError {
             MemberError::Quoted => "quoted local parts are not taken as list members",
             MemberError::Routed => "addresses routed with % or ! are not taken as list members",
             MemberError::Domain => "the domain must be a plain ASCII host name with a dot",
+            MemberError::TooLong => "the local part is longer than 64 octets",
         })
     }
 }
@@ -92,6 +102,9 @@ pub fn member(addr: &str) -> Result<Member, MemberError> {
     }
     let m = parse_mailbox(addr).map_err(|_| MemberError::Syntax)?;
     let local = m.local();
+    if local.len() > MAX_MEMBER_LOCAL {
+        return Err(MemberError::TooLong);
+    }
     if local.contains('"') || local.contains('\\') {
         return Err(MemberError::Quoted);
     }
@@ -111,8 +124,11 @@ pub fn member(addr: &str) -> Result<Member, MemberError> {
 /// Reads `local=domain` back (split at the last `=`), checked as [`member`].
 pub fn decode(s: &str) -> Result<Member, MemberError> {
     let (local, domain) = s.rsplit_once('=').ok_or(MemberError::Syntax)?;
-    if local.is_empty() || local.len() > MAX_LOCAL_PART {
+    if local.is_empty() {
         return Err(MemberError::Syntax);
+    }
+    if local.len() > MAX_MEMBER_LOCAL {
+        return Err(MemberError::TooLong);
     }
     member(&format!("{local}@{domain}"))
 }
@@ -163,5 +179,14 @@ mod tests {
         assert_eq!(decode("no-equals"), Err(MemberError::Syntax));
         assert_eq!(decode("=example.org"), Err(MemberError::Syntax));
         assert_eq!(decode("user="), Err(MemberError::Syntax));
+        let long = format!("{}@example.org", "x".repeat(MAX_MEMBER_LOCAL + 1));
+        assert_eq!(member(&long), Err(MemberError::TooLong));
+        let sixty = format!("{}@example.org", "x".repeat(60));
+        assert_eq!(
+            decode(&member(&sixty).unwrap().encode())
+                .unwrap()
+                .to_string(),
+            sixty
+        );
     }
 }

@@ -8,8 +8,15 @@
 
 use std::fmt;
 
-/// The longest local part (RFC 5321 section 4.5.3.1.1).
+/// The longest local part of a name we create: a user, alias or list
+/// (RFC 5321 section 4.5.3.1.1).
 pub const MAX_LOCAL: usize = 64;
+/// The longest local part looked up as a recipient
+/// ([`Address::parse_recipient`]): as kmp-smtpd takes them
+/// (`proto::smtp::address::MAX_LOCAL_PART`), so that the list addresses
+/// that carry a member's address (`list-confirm-...`, `list-bounce-...`),
+/// plus-addresses and catch-alls work past 64 octets.
+pub const MAX_RECIPIENT_LOCAL: usize = crate::proto::smtp::address::MAX_LOCAL_PART;
 /// The longest domain (RFC 5321 section 4.5.3.1.2, less the dot).
 pub const MAX_DOMAIN: usize = 253;
 
@@ -20,8 +27,8 @@ pub enum AddressError {
     NoDomain(String),
     #[error("{0:?} has an empty local part")]
     EmptyLocal(String),
-    #[error("the local part of {0:?} is longer than {MAX_LOCAL} bytes")]
-    LocalTooLong(String),
+    #[error("the local part of {0:?} is longer than {1} bytes")]
+    LocalTooLong(String, usize),
     #[error("the local part of {0:?} has a character not allowed in a mailbox name ({1:?})")]
     BadLocalChar(String, char),
     #[error("the local part of {0:?} may not start or end with a dot or have two in a row")]
@@ -46,7 +53,25 @@ impl Address {
         if local.is_empty() {
             return Err(AddressError::EmptyLocal(s.to_string()));
         }
-        check_local(s, local)?;
+        check_local(s, local, MAX_LOCAL)?;
+        Ok(Address {
+            local: local.to_string(),
+            domain: normalize_domain(domain)?,
+        })
+    }
+
+    /// Parses a recipient to look up: as [`Address::parse`], but with local
+    /// parts up to [`MAX_RECIPIENT_LOCAL`] octets. Such an address can be
+    /// found (a list's role address, a plus-address, the catch-all) but
+    /// never made: the database's writers take [`Address::parse`]'s.
+    pub fn parse_recipient(s: &str) -> Result<Address, AddressError> {
+        let (local, domain) = s
+            .rsplit_once('@')
+            .ok_or_else(|| AddressError::NoDomain(s.to_string()))?;
+        if local.is_empty() {
+            return Err(AddressError::EmptyLocal(s.to_string()));
+        }
+        check_local(s, local, MAX_RECIPIENT_LOCAL)?;
         Ok(Address {
             local: local.to_string(),
             domain: normalize_domain(domain)?,
@@ -191,9 +216,9 @@ pub fn domain_unicode(d: &str) -> String {
     idna::domain_to_unicode(d).0
 }
 
-fn check_local(whole: &str, local: &str) -> Result<(), AddressError> {
-    if local.len() > MAX_LOCAL {
-        return Err(AddressError::LocalTooLong(whole.to_string()));
+fn check_local(whole: &str, local: &str, max: usize) -> Result<(), AddressError> {
+    if local.len() > max {
+        return Err(AddressError::LocalTooLong(whole.to_string(), max));
     }
     if let Some(c) = local.chars().find(|c| {
         c.is_control()
@@ -251,8 +276,12 @@ mod tests {
         let long = format!("{}@example.test", "x".repeat(65));
         assert!(matches!(
             Address::parse(&long),
-            Err(AddressError::LocalTooLong(_))
+            Err(AddressError::LocalTooLong(_, 64))
         ));
+        // Looked up, a recipient may be longer; a user name may not.
+        assert_eq!(Address::parse_recipient(&long).unwrap().local().len(), 65);
+        let longer = format!("{}@example.test", "x".repeat(MAX_RECIPIENT_LOCAL + 1));
+        assert!(Address::parse_recipient(&longer).is_err());
     }
 
     #[test]

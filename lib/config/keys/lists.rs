@@ -15,4 +15,10 @@ pub const KEYS: &[Key] = &[
         default: "true",
         doc: "Send each remote member its own copy with the return path\nLIST-bounce-USER=DOMAIN@LISTDOMAIN, so a bounce names the member. false:\none copy per remote domain, returning to LIST-owner@.",
     },
+    Key {
+        name: "lists.dmarc_rewrite",
+        kind: Kind::Enum(&["auto", "always", "never"]),
+        default: "auto",
+        doc: "Send a post as from the list (From: \"Name via LIST\" <LIST@DOMAIN>, the\noriginal From in Reply-To, or Cc per the list's dmarc_original), as Mailman\ndoes: auto when the poster's domain publishes a DMARC policy of reject or\nquarantine (looked up through auth.dns_servers; a DNS failure counts as\nstrict), always, or never.",
+    },
 ];
