@@ -179,7 +179,7 @@ rspamd_config.KMP_MIDSPAM = {
   callback = function(task)
     for _, p in ipairs(task:get_text_parts() or {}) do
       local c = p:get_content()
-      if c and tostring(c):find('MIDSPAM', 1, true) then
+      if c and tostring(c):find('@WORD@', 1, true) then
         return true
       end
     end
@@ -204,7 +204,7 @@ pub fn rspamd() -> Result<Daemon, String> {
     let d = dir.path().display().to_string();
     std::fs::write(
         dir.path().join("rules.lua"),
-        RSPAMD_RULES.replace("MIDSPAM", MIDSPAM),
+        RSPAMD_RULES.replace("@WORD@", MIDSPAM),
     )
     .unwrap();
     // A short list of top-level domains: compiling the whole one takes

@@ -200,7 +200,7 @@ mod tests {
         let s =
             "HTTP/1.1 200 OK\r\n\r\n{\"score\":16.5,\"required_score\":15,\"action\":\"reject\"}";
         assert_eq!(parse(s.as_bytes()).unwrap().score, 16.5);
-        let c = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"scor\r\n7\r\ne\":-1.5}\r\n0\r\n\r\n";
+        let c = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"scor\r\n8\r\ne\":-1.5}\r\n0\r\n\r\n";
         assert_eq!(parse(c.as_bytes()).unwrap().score, -1.5);
         assert!(parse(b"HTTP/1.1 500 Internal\r\n\r\n{}").is_err());
         assert!(parse(b"SPAMD/1.1 0 EX_OK\r\n\r\n").is_err());
