@@ -535,3 +535,67 @@ fn failing_reverse_dns_is_refused_at_the_door_or_scored() {
     assert!(j[0].contains("KMP_NO_FCRDNS"), "{j:?}");
     assert!(j[0].contains("X-Spam-Score: 5.0"), "{j:?}");
 }
+
+#[test]
+fn the_demo_has_the_checks_a_small_isp_runs_and_check_names_absent_scanners() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::bin("kmpctl"))
+        .arg("init")
+        .arg(dir.path())
+        .args(["--port-base", &common::free_port_base().to_string()])
+        .args(["--hostname", "mail.example.test", "--spam-checks"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    let conf = dir.path().join("kmpromail.toml");
+    let ctl = |args: &[&str]| {
+        let o = std::process::Command::new(common::bin("kmpctl"))
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+    };
+    let changed = ctl(&["config", "--changed"]);
+    for want in [
+        "fcrdns = \"score\"",
+        "helo = \"score\"",
+        "zen.spamhaus.org 10",
+        "list.dnswl.org -5",
+    ] {
+        assert!(changed.contains(want), "{want}: {changed}");
+    }
+    assert!(!changed.contains("greylist = true"), "{changed}");
+    // Each scanner is on where it is installed, at Debian's address, and
+    // kmpctl check says when nothing answers there; otherwise init said
+    // it is off.
+    let check = ctl(&["check"]);
+    let answers = |a: &str| std::net::TcpStream::connect(a).is_ok();
+    if std::path::Path::new("/usr/sbin/spamd").is_file() {
+        assert!(changed.contains("spamd = \"127.0.0.1:783\""), "{changed}");
+        if !answers("127.0.0.1:783") {
+            assert!(
+                check.contains("scan.spamd: nothing answers at 127.0.0.1:783"),
+                "{check}"
+            );
+        }
+    } else if std::path::Path::new("/usr/bin/rspamd").is_file() {
+        assert!(
+            changed.contains("rspamd = \"127.0.0.1:11333\""),
+            "{changed}"
+        );
+    } else {
+        assert!(said.contains("spam scanning off"), "{said}");
+    }
+    if std::path::Path::new("/usr/sbin/clamd").is_file() {
+        assert!(changed.contains("/run/clamav/clamd.ctl"), "{changed}");
+    } else {
+        assert!(said.contains("virus scanning off"), "{said}");
+    }
+}
