@@ -128,7 +128,7 @@ impl Message {
                 }
                 Ok(())
             };
-            let dkim = match signer.sign(&head, *null_sender, &feed) {
+            let dkim = match signer.sign(&head, *null_sender, feed) {
                 Ok(sig) => sig,
                 Err(e) => {
                     crate::warn!("DKIM: {e}; sending unsigned");
