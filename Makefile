@@ -44,7 +44,7 @@ lint:
 demo: build
 	@if [ ! -f $(DEMO)/kmpromail.toml ]; then \
 	  target/release/kmpctl init $(DEMO) --port-base $(DEMO_PORT_BASE) --hostname mail.example.test \
-	    --postmaster postmaster@example.test --trust-loopback && \
+	    --postmaster postmaster@example.test --trust-loopback --spam-checks && \
 	  target/release/kmpctl -c $(DEMO)/kmpromail.toml domain add example.test --postmaster demo@example.test && \
 	  echo demo-password | target/release/kmpctl -c $(DEMO)/kmpromail.toml user add demo@example.test --password-stdin; \
 	fi

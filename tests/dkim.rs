@@ -6,11 +6,12 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::dns::Dns;
+use common::outbound::{add_user, route, send_mx, sink_message, start_daemons, wait_sink};
+use common::sink::Sink;
 use common::Instance;
 use kmpromail::mailauth::keys::DomainKeys;
 
@@ -93,46 +94,10 @@ fn kmp_remote_signs_what_it_sends_and_both_verifiers_agree() {
     let dns = Dns::start();
     let mut inst = Instance::new();
     let sink_port = inst.base + 28;
-    let sink_dir = inst.path().join("sink");
-    std::fs::create_dir_all(&sink_dir).unwrap();
-    let mut sink_args: Vec<String> = Vec::new();
-    if nix::unistd::geteuid().is_root() {
-        sink_args.extend(["-u".into(), "root".into()]);
-    }
-    sink_args.extend([
-        "-d".into(),
-        format!("{}/%H%M%S.", sink_dir.display()),
-        format!("127.0.0.1:{sink_port}"),
-        "10".into(),
-    ]);
-    let mut sink = common::tool("/usr/sbin/smtp-sink")
-        .args(&sink_args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    common::wait_until(Duration::from_secs(10), || {
-        TcpStream::connect(("127.0.0.1", sink_port)).is_ok()
-    })
-    .expect("smtp-sink listens");
-
+    let sink = Sink::start(&inst.path().join("sink"), sink_port, &[]);
     // A peer that refuses every recipient, for a bounce.
     let hard_port = inst.base + 27;
-    let mut hard_args: Vec<String> = sink_args.clone();
-    let n = hard_args.len();
-    hard_args[n - 2] = format!("127.0.0.1:{hard_port}");
-    hard_args[n - 3] = format!("{}/hard-%H%M%S.", inst.path().display());
-    hard_args.splice(0..0, ["-f".to_string(), "RCPT".to_string()]);
-    let mut hard = common::tool("/usr/sbin/smtp-sink")
-        .args(&hard_args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    common::wait_until(Duration::from_secs(10), || {
-        TcpStream::connect(("127.0.0.1", hard_port)).is_ok()
-    })
-    .expect("smtp-sink listens");
+    let _hard = Sink::start(&inst.path().join("hard"), hard_port, &["-f", "RCPT"]);
 
     inst.ctl_ok(&["dkim", "keygen", "example.test"]);
     let dk = DomainKeys::new(&inst.path().join("dkim"), "example.test").unwrap();
@@ -145,29 +110,19 @@ fn kmp_remote_signs_what_it_sends_and_both_verifiers_agree() {
     }
     dns.txt("example.test", "v=spf1 ip4:127.0.0.1 -all");
     dns.txt("_dmarc.example.test", "v=DMARC1; p=reject");
-    inst.append_config(&format!(
-        "[remote.routes]\n\"peer.test\" = [\"127.0.0.1:{sink_port}\"]\n\"remote.test\" = [\"127.0.0.1:{sink_port}\"]\n\"hard.test\" = [\"127.0.0.1:{hard_port}\"]\n"
-    ));
+    route(
+        &inst,
+        &[
+            ("peer.test", sink_port),
+            ("remote.test", sink_port),
+            ("hard.test", hard_port),
+        ],
+    );
     common::set_config(&inst, "auth", &format!("dns_servers = [\"{}\"]", dns.addr));
     common::set_config(&inst, "auth", "skip_networks = []");
     inst.ctl_ok(&["domain", "add", "example.test"]);
-    let out = inst.ctl_stdin(
-        &["user", "add", "u@example.test", "--password-stdin"],
-        Some(b"secret\n"),
-    );
-    assert!(out.status.success());
-    inst.spawn("kmp-authd", &[]);
-    inst.wait_socket("authd.sock");
-    inst.spawn("kmp-local", &[]);
-    inst.wait_socket("local.sock");
-    inst.spawn("kmp-remote", &[]);
-    inst.wait_socket("remote.sock");
-    for p in ["kmp-send", "kmp-smtpd"] {
-        inst.spawn(p, &[]);
-        let pid = inst.path().join(format!("run/{p}.pid"));
-        common::wait_until(Duration::from_secs(20), || pid.exists())
-            .unwrap_or_else(|_| panic!("{p} did not start: {}", inst.log(p)));
-    }
+    add_user(&inst, "u@example.test", "secret");
+    start_daemons(&mut inst);
 
     let link = inst.path().join("sendmail");
     std::os::unix::fs::symlink(common::bin("kmp-inject"), &link).unwrap();
@@ -186,27 +141,8 @@ fn kmp_remote_signs_what_it_sends_and_both_verifiers_agree() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 
-    // smtp-sink makes the file before it writes the message into it: wait
-    // for the whole message.
-    let whole = || {
-        std::fs::read_dir(&sink_dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| std::fs::read_to_string(p).is_ok_and(|m| m.contains(".a dot line\n")))
-    };
-    common::wait_until(Duration::from_secs(30), || whole().is_some())
-        .unwrap_or_else(|_| panic!("nothing arrived: {}", inst.log("kmp-remote")));
-    let file = whole().unwrap();
     // smtp-sink's envelope lines come first; the message follows.
-    let raw = std::fs::read_to_string(&file).unwrap();
-    let msg: String = raw
-        .split_inclusive('\n')
-        .skip_while(|l| {
-            ["X-Client-", "X-Helo-", "X-Mail-", "X-Rcpt-"]
-                .iter()
-                .any(|p| l.starts_with(p))
-        })
-        .collect();
+    let msg = sink_message(&wait_sink(&inst, &sink, |m| m.contains(".a dot line\n")));
     // smtp-sink's own Received header, then our signatures on top of
     // what kmp-remote was given.
     let sig = msg.find("\nDKIM-Signature: ").expect("signed");
@@ -293,25 +229,16 @@ s.quit()
         .write_all(b"From: x@remote.test\nTo: nobody@hard.test\nSubject: to bounce\n\nhi\n")
         .unwrap();
     assert!(child.wait().unwrap().success());
-    let bounce = || {
-        std::fs::read_dir(&sink_dir)
-            .unwrap()
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-            .find(|m| m.contains("X-Rcpt-Args: <x@remote.test>") && m.contains("to bounce"))
-    };
-    common::wait_until(Duration::from_secs(30), || bounce().is_some())
-        .unwrap_or_else(|_| panic!("no bounce: {}", inst.log("kmp-send")));
-    let b = bounce().unwrap();
+    let b = wait_sink(&inst, &sink, |m| {
+        m.contains("X-Rcpt-Args: <x@remote.test>") && m.contains("to bounce")
+    });
     assert!(
         b.contains("X-Mail-Args: <>") && b.contains("<MAILER-DAEMON@mx.example.test>"),
         "{b}"
     );
     assert_eq!(b.matches("d=example.test").count(), 2, "{b}");
     let beml = inst.path().join("bounce.eml");
-    let b: String = b
-        .split_inclusive('\n')
-        .skip_while(|l| l.starts_with("X-"))
-        .collect();
+    let b = sink_message(&b);
     std::fs::write(&beml, b.replace('\n', "\r\n")).unwrap();
     let mut args = vec![beml.to_str().unwrap().to_string()];
     args.extend(records.iter().cloned());
@@ -327,10 +254,6 @@ s.quit()
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = sink.kill();
-    let _ = sink.wait();
-    let _ = hard.kill();
-    let _ = hard.wait();
 }
 
 #[test]
@@ -396,4 +319,117 @@ fn kmpctl_check_warns_about_records_our_domains_do_not_publish() {
         ["warning: DNS did not answer: the SPF, DKIM and DMARC records of local domains were not checked"],
         "{out}"
     );
+}
+
+/// Verifies the ARC chain of the message in argv[1] with dkimpy (keys from
+/// argv[2:] as NAME=RECORD); prints the chain's validation and why.
+const PY_ARC_VERIFY: &str = r#"
+import sys, dkim
+msg = open(sys.argv[1], "rb").read()
+keys = dict(a.split("=", 1) for a in sys.argv[2:])
+def dnsfunc(name, timeout=5):
+    return keys.get(name.decode().rstrip("."), "").encode()
+cv, results, why = dkim.arc_verify(msg, dnsfunc=dnsfunc)
+print(cv.decode() if isinstance(cv, bytes) else cv, why)
+"#;
+
+#[test]
+fn forwarded_mail_is_arc_sealed_and_the_chain_verifies() {
+    let dns = Dns::start();
+    let mut inst = Instance::new();
+    let sink_port = inst.base + 28;
+    let sink = Sink::start(&inst.path().join("sink"), sink_port, &[]);
+    inst.ctl_ok(&["dkim", "keygen", "example.test"]);
+    let dk = DomainKeys::new(&inst.path().join("dkim"), "example.test").unwrap();
+    let mut records = Vec::new();
+    for s in dk.active() {
+        let name = format!("{s}._domainkey.example.test");
+        let rec = dk.record(&s).unwrap();
+        dns.txt(&name, &rec);
+        records.push(format!("{name}={rec}"));
+    }
+    // The original sender's domain: SPF passes for the test's client.
+    dns.txt("remote.test", "v=spf1 ip4:127.0.0.1 -all");
+    route(&inst, &[("peer.test", sink_port)]);
+    common::set_config(&inst, "auth", &format!("dns_servers = [\"{}\"]", dns.addr));
+    common::set_config(&inst, "auth", "skip_networks = []");
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    inst.ctl_ok(&["alias", "add", "fwd@example.test", "bob@peer.test"]);
+    start_daemons(&mut inst);
+
+    let body = "From: X <x@remote.test>\nTo: fwd@example.test\nSubject: =?UTF-8?B?5L2g5aW9?=\nMessage-ID: <arc.1@remote.test>\n\nforward and seal me\n";
+    assert_eq!(
+        send_mx(&inst, "x@remote.test", "fwd@example.test", body),
+        "250"
+    );
+    let msg = sink_message(&wait_sink(&inst, &sink, |m| {
+        m.contains("forward and seal me")
+    }));
+    // Our door's results, copied into the set; sealed by example.test
+    // (the host name mx.example.test's domain) as the first hop.
+    assert!(
+        msg.contains("Authentication-Results: mx.example.test;"),
+        "{msg}"
+    );
+    assert!(msg.contains("ARC-Seal: i=1;"), "{msg}");
+    assert!(msg.contains("cv=none"), "{msg}");
+    assert!(msg.contains("d=example.test"), "{msg}");
+    assert!(
+        msg.contains("ARC-Authentication-Results: i=1; mx.example.test;"),
+        "{msg}"
+    );
+    assert!(msg.contains("spf=pass"), "{msg}");
+    let eml = inst.path().join("forwarded.eml");
+    std::fs::write(&eml, msg.replace('\n', "\r\n")).unwrap();
+
+    // dkimpy validates the chain with the published key.
+    let mut args = vec![eml.to_str().unwrap().to_string()];
+    args.extend(records.iter().cloned());
+    let dkimpy = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| {
+            Command::new(p)
+                .args(["-c", "import dkim, nacl"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("dkimpy: apt-get install python3-dkim python3-nacl");
+    let out = Command::new(dkimpy)
+        .arg("-c")
+        .arg(PY_ARC_VERIFY)
+        .args(&args)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("pass"),
+        "{said}{}\n{msg}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Our own door verifies it too: the message comes back in on the MX port.
+    let py = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+s.sendmail("bob@peer.test", ["fwd@example.test"], open(sys.argv[2], "rb").read())
+s.quit()
+"#;
+    let out = common::python(py, &[&(inst.base + 25).to_string(), eml.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = || inst.log("kmp-smtpd");
+    common::wait_until(Duration::from_secs(30), || {
+        log().matches(" auth: ").count() >= 2
+    })
+    .unwrap_or_else(|_| panic!("not checked: {}", log()));
+    let line = log()
+        .lines()
+        .filter(|l| l.contains(" auth: "))
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains("arc=pass"), "{line}");
 }

@@ -558,49 +558,16 @@ fn session(s: TcpStream, peer: SocketAddr, got: &Mutex<Vec<Got>>) {
 /// A name server on 127.0.0.1 for six.test: MX mx.six.test, which has the
 /// AAAA ::1 and the A 127.0.0.1 (where nothing listens on the sink's port).
 fn dns_server() -> SocketAddr {
-    use hickory_resolver::proto::op::{Message, MessageType, OpCode, ResponseCode};
-    use hickory_resolver::proto::rr::rdata::{A, AAAA, MX};
-    use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = sock.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 1500];
-        for _ in 0..500 {
-            let Ok((n, from)) = sock.recv_from(&mut buf) else {
-                return;
-            };
-            let Ok(q) = Message::from_vec(&buf[..n]) else {
-                continue;
-            };
-            let Some(query) = q.queries.first().cloned() else {
-                continue;
-            };
-            let name = query.name().to_ascii().to_ascii_lowercase();
-            let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
-            m.metadata.recursion_desired = true;
-            m.metadata.recursion_available = true;
-            m.add_query(query.clone());
-            let answers: Vec<RData> = match (name.as_str(), query.query_type()) {
-                ("six.test.", RecordType::MX) => vec![RData::MX(MX::new(
-                    10,
-                    Name::from_ascii("mx.six.test.").unwrap(),
-                ))],
-                ("mx.six.test.", RecordType::AAAA) => {
-                    vec![RData::AAAA(AAAA(std::net::Ipv6Addr::LOCALHOST))]
-                }
-                ("mx.six.test.", RecordType::A) => vec![RData::A(A::new(127, 0, 0, 1))],
-                _ => vec![],
-            };
-            if !["six.test.", "mx.six.test."].contains(&name.as_str()) {
-                m.metadata.response_code = ResponseCode::NXDomain;
-            }
-            for rd in answers {
-                m.add_answer(Record::from_rdata(query.name().clone(), 60, rd));
-            }
-            let _ = sock.send_to(&m.to_vec().unwrap(), from);
-        }
-    });
-    addr
+    use common::dns::{a, mx, Dns, Rr};
+    let mut zone = vec![
+        mx("six.test", 10, "mx.six.test."),
+        a("mx.six.test", [127, 0, 0, 1]),
+    ];
+    zone.push((
+        "mx.six.test".into(),
+        Rr::Aaaa(std::net::Ipv6Addr::LOCALHOST),
+    ));
+    Dns::serving(zone).addr
 }
 
 #[test]

@@ -1132,29 +1132,25 @@ fn a_peer_without_8bitmime_gets_quoted_printable_or_a_bounce() {
 // ---------------------------------------------------------------------------
 // MX routing through a small name server on 127.0.0.1.
 
-/// The zone of the MX tests, served by the shared test name server.
-fn dns_server(sock: std::net::UdpSocket) {
-    use common::dns_static::{a, mx, serve};
-    serve(
-        sock,
-        vec![
-            mx("mx.test", 20, "b.mx.test."),
-            mx("mx.test", 10, "a.mx.test."),
-            a("a.mx.test", [127, 0, 0, 2]),
-            a("b.mx.test", [127, 0, 0, 1]),
-            mx("null.test", 0, "."),
-            a("amx.test", [127, 0, 0, 1]),
-        ],
-    );
+/// The zone of the MX tests, served by the tests' name server.
+fn dns_server() -> common::dns::Dns {
+    use common::dns::{a, mx, Dns};
+    Dns::serving(vec![
+        mx("mx.test", 20, "b.mx.test."),
+        mx("mx.test", 10, "a.mx.test."),
+        a("a.mx.test", [127, 0, 0, 2]),
+        a("b.mx.test", [127, 0, 0, 1]),
+        mx("null.test", 0, "."),
+        a("amx.test", [127, 0, 0, 1]),
+    ])
 }
 
 #[test]
 fn mx_routing_in_preference_order_with_address_fallback_null_mx_and_nxdomain() {
     let mut inst = Instance::new();
     let peer = Peer::start(port(&inst, 28), Script::default());
-    let dns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let dns_addr = dns.local_addr().unwrap();
-    dns_server(dns);
+    let dns = dns_server();
+    let dns_addr = dns.addr;
     launch(
         &mut inst,
         &format!(

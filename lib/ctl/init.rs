@@ -42,6 +42,11 @@ pub struct Args {
     /// clients are then no longer counted per address.
     #[arg(long)]
     pub trust_loopback: bool,
+    /// Turn on the checks at the door a small ISP would run (as the demo
+    /// does): HELO and reverse DNS scored, DNS block lists, and the spam and
+    /// virus scanners that are installed, at Debian's addresses.
+    #[arg(long)]
+    pub spam_checks: bool,
 }
 
 /// The listeners of an instance at `base`: (key, port offset).
@@ -89,6 +94,14 @@ pub fn run(_ctx: &Ctx, a: Args) -> CtlResult {
             .map_err(|e| CtlError::new(exit::SOFTWARE, e))?;
         cfg.set("admind.trusted_networks", "127.0.0.1, ::1")
             .map_err(|e| CtlError::new(exit::SOFTWARE, e))?;
+    }
+    if a.spam_checks {
+        let installed = |p: &str| Path::new(p).is_file();
+        let off = crate::antispam::scan::small_isp(&mut cfg, &installed)
+            .map_err(|e| CtlError::new(exit::SOFTWARE, e))?;
+        for line in off {
+            eprintln!("kmpctl init: {line}");
+        }
     }
     for sub in [
         "queue",

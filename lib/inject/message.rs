@@ -1,12 +1,21 @@
 //! Turning what a program wrote on standard input into a queueable message:
 //! LF line endings, the end-of-message dot (unless `-i`), a header section
 //! even when the input had none, Date/Message-ID/From added when missing,
-//! Bcc removed, and `-t`'s recipients read from To, Cc and Bcc.
+//! Bcc removed, and `-t`'s recipients read from To, Cc and Bcc. The header
+//! fields only kmp-smtpd's scanners may write (`X-Kmpromail-Junk`,
+//! `X-Spam-*`, `X-Virus-Scanned`: kmp-local files into Junk by them and
+//! Sieve scripts test them) are removed, as kmp-smtpd removes them, so a
+//! local sender can file their mail neither into someone's Junk nor out of it.
+//! An Authentication-Results field naming our authserv-id is removed too,
+//! unless the caller is kmp-local (a Sieve redirect, a list post: mail from
+//! outside that kmp-remote will ARC-seal with these results) or root: a
+//! local user must not have us vouch for results we never reached.
 
 use mail_builder::headers::date::Date;
 use mail_parser::{HeaderName, MessageParser};
 
 use super::{Context, Options};
+use crate::antispam::scan::verdict::OUR_HEADERS;
 use crate::queue::QueueId;
 
 /// A message ready for the queue.
@@ -102,8 +111,17 @@ pub fn prepare_head(
         )
         .as_bytes(),
     );
+    let ours = (!keeps_our_results(ctx)).then(|| authserv_id_of(ctx));
     for f in &fields {
-        if !field_name(f).eq_ignore_ascii_case("bcc") {
+        let name = field_name(f).to_ascii_lowercase();
+        let forged = name == "authentication-results"
+            && ours.as_ref().is_some_and(|id| {
+                crate::mailauth::header::split_field(f)
+                    .and_then(|(_, v)| crate::mailauth::header::authserv_id(v))
+                    .as_deref()
+                    == Some(id.as_str())
+            });
+        if name != "bcc" && !OUR_HEADERS.contains(&name.as_str()) && !forged {
             out.extend_from_slice(f);
         }
     }
@@ -128,6 +146,31 @@ pub fn prepare_head(
         body_start: skip + body_start,
         header_recipients,
     }
+}
+
+/// Whether the caller may hand us our own Authentication-Results: root,
+/// kmp-local's user (`privileges.local`), or anyone when the programs do
+/// not change user (the caller then owns the queue anyway).
+fn keeps_our_results(ctx: &Context) -> bool {
+    if ctx.uid == 0 {
+        return true;
+    }
+    match ctx.cfg.str("privileges.local") {
+        "" => true,
+        name => nix::unistd::User::from_name(name)
+            .ok()
+            .flatten()
+            .is_some_and(|u| u.uid.as_raw() == ctx.uid),
+    }
+}
+
+/// Our authserv-id (`auth.authserv_id`, else the host name), lower-cased.
+fn authserv_id_of(ctx: &Context) -> String {
+    match ctx.cfg.str("auth.authserv_id") {
+        "" => ctx.cfg.str("system.hostname"),
+        s => s,
+    }
+    .to_lowercase()
 }
 
 /// The length of an mbox "From " line at the start of `text`, if any.
@@ -327,6 +370,52 @@ mod tests {
                 "dave@example.test"
             ]
         );
+    }
+
+    #[test]
+    fn the_scanners_headers_are_removed() {
+        let p = prepare(
+            &ctx(),
+            &opts(false, true),
+            "alice@mx.example.test",
+            b"Subject: hi\nX-Kmpromail-Junk: spam score=99\nx-spam-flag: YES\nX-Spam-Status: Yes,\n\tscore=99\nX-Virus-Scanned: clamd; clean\nX-Spam-Other: kept\n\nX-Spam-Flag: in the body\n",
+            &QueueId::now(),
+        );
+        let t = text(&p);
+        let head = t.split("\n\n").next().unwrap().to_ascii_lowercase();
+        for gone in [
+            "x-kmpromail-junk",
+            "x-spam-flag",
+            "x-spam-status",
+            "score=99",
+            "x-virus",
+        ] {
+            assert!(!head.contains(gone), "{gone}: {t}");
+        }
+        assert!(head.contains("x-spam-other: kept"), "{t}");
+        assert!(t.ends_with("\n\nX-Spam-Flag: in the body\n"), "{t}");
+        // Our Authentication-Results from a user (uid 1000, not vmail):
+        // removed; another server's stay. From kmp-local's user: kept.
+        let msg = b"Authentication-Results: mx.example.test; dkim=pass\nAuthentication-Results: other.test; spf=pass\nSubject: s\n\nb\n";
+        let t = text(&prepare(
+            &ctx(),
+            &opts(false, true),
+            "",
+            msg,
+            &QueueId::now(),
+        ));
+        assert!(!t.contains("mx.example.test; dkim=pass"), "{t}");
+        assert!(t.contains("other.test; spf=pass"), "{t}");
+        let mut trusted = ctx();
+        trusted.cfg.set("privileges.local", "").unwrap();
+        let t = text(&prepare(
+            &trusted,
+            &opts(false, true),
+            "",
+            msg,
+            &QueueId::now(),
+        ));
+        assert!(t.contains("mx.example.test; dkim=pass"), "{t}");
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //! - [`header`]: removing headers only we may write, line-end forms (pure).
 //! - [`keys`]: DKIM key files (`kmpctl dkim`), read by kmp-remote.
 //! - [`sign`]: DKIM signing in kmp-remote, of the bytes it sends.
+//! - [`arc`]: ARC sealing in kmp-remote of mail we forward.
 //! - [`cache`]: the bounded cache of DNS answers.
 //!
 //! The protocol work is mail-auth's (with its hickory resolver); what the
 //! results mean for a message is decided here, as the `[auth]` keys say.
 
+pub mod arc;
 pub mod cache;
 pub mod header;
 pub mod keys;

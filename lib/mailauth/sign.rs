@@ -58,6 +58,8 @@ pub struct Signer {
     root: PathBuf,
     hostname: String,
     loaded: Mutex<HashMap<String, Loaded>>,
+    /// Our authserv-id, when forwarded mail is ARC-sealed (`auth.arc_seal`).
+    arc: Option<String>,
 }
 
 impl Signer {
@@ -67,7 +69,53 @@ impl Signer {
             root,
             hostname: hostname.to_ascii_lowercase(),
             loaded: Mutex::new(HashMap::new()),
+            arc: None,
         }
+    }
+
+    /// Also seals forwarded mail (see `mailauth::arc`): mail whose header
+    /// carries an Authentication-Results of `authserv_id`.
+    pub fn with_arc(mut self, authserv_id: &str) -> Signer {
+        self.arc = Some(authserv_id.to_lowercase());
+        self
+    }
+
+    /// Whether the message whose header section (LF form) starts `head`
+    /// is to be sealed: our results as one line. None when sealing is off,
+    /// the message is not from outside, or it cannot be sealed (logged).
+    pub fn arc_results(&self, head: &[u8]) -> Option<String> {
+        let ours = self.arc.as_deref()?;
+        match super::arc::our_results(head, ours) {
+            Ok(r) => Some(r),
+            Err(super::arc::Skip::NotOurs) => None,
+            Err(why) => {
+                crate::info!("ARC: not sealed: {why:?}");
+                None
+            }
+        }
+    }
+
+    /// The ARC set for `wire` (the whole message as sent, CRLF), sealed
+    /// with a key of the host name's domain (the host name's own, else its
+    /// parent's; RSA before Ed25519, which fewer verifiers know): LF
+    /// header fields, or None when there is no key.
+    pub fn seal(&self, results: &str, wire: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let mut candidates = vec![self.hostname.clone()];
+        if let Some((_, parent)) = self.hostname.split_once('.') {
+            if parent.contains('.') {
+                candidates.push(parent.to_string());
+            }
+        }
+        for d in candidates {
+            let dk = DomainKeys::new(&self.root, &d)?;
+            let mut active = dk.active();
+            active.sort_by_key(|s| !s.starts_with("rsa"));
+            if let Some(selector) = active.first() {
+                let key = dk.load(selector)?;
+                return super::arc::seal(key, &dk.domain, selector, wire, results).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     /// The signatures for a message whose header section (LF form) starts

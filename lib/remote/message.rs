@@ -47,7 +47,8 @@ pub struct Message {
     seven_bit: OnceCell<SevenBit>,
     /// The DKIM signer and whether the reverse path is null (a bounce).
     signer: Option<(Arc<crate::mailauth::sign::Signer>, bool)>,
-    /// The DKIM-Signature fields of the 8-bit form and of the 7-bit form.
+    /// The DKIM-Signature fields (and the ARC set of forwarded mail) of the
+    /// 8-bit form and of the 7-bit form.
     signatures: [std::sync::OnceLock<Option<Vec<u8>>>; 2],
 }
 
@@ -96,7 +97,9 @@ impl Message {
     /// The DKIM-Signature fields (LF form) for the form `plan` makes, made
     /// on first use by one more pass over the file (blocking); None when no
     /// key applies or signing failed (logged: the mail goes unsigned
-    /// rather than not at all).
+    /// rather than not at all). Forwarded mail (our Authentication-Results
+    /// in its header, see `mailauth::arc`) gets an ARC set after them,
+    /// made from one more pass that holds the message in memory.
     fn signature(&self, plan: Option<&Plan>) -> Option<Vec<u8>> {
         let (signer, null_sender) = self.signer.as_ref()?;
         let slot = &self.signatures[usize::from(plan.is_some())];
@@ -125,12 +128,38 @@ impl Message {
                 }
                 Ok(())
             };
-            match signer.sign(&head, *null_sender, feed) {
+            let dkim = match signer.sign(&head, *null_sender, feed) {
                 Ok(sig) => sig,
                 Err(e) => {
                     crate::warn!("DKIM: {e}; sending unsigned");
                     None
                 }
+            };
+            let arc = signer.arc_results(&head).and_then(|results| {
+                if self.len > crate::mailauth::arc::MAX_SIZE {
+                    crate::info!(
+                        "ARC: not sealed: larger than {} bytes",
+                        crate::mailauth::arc::MAX_SIZE
+                    );
+                    return None;
+                }
+                // The sealer needs the whole message (bounded above).
+                let mut wire = Vec::with_capacity(self.len as usize + self.len as usize / 16);
+                if let Err(e) = feed(&mut |b: &[u8]| wire.extend_from_slice(b)) {
+                    crate::warn!("ARC: cannot read the message: {e}; sending unsealed");
+                    return None;
+                }
+                match signer.seal(&results, &wire) {
+                    Ok(set) => set,
+                    Err(e) => {
+                        crate::warn!("{e}; sending unsealed");
+                        None
+                    }
+                }
+            });
+            match (dkim, arc) {
+                (None, None) => None,
+                (dkim, arc) => Some([dkim.unwrap_or_default(), arc.unwrap_or_default()].concat()),
             }
         })
         .clone()

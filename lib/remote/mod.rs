@@ -70,10 +70,19 @@ pub fn shared_from(cfg: &Config) -> Result<Shared, Vec<String>> {
         resolver,
         signer: match cfg.str("auth.dkim_keys") {
             "" => None,
-            dir => Some(Arc::new(crate::mailauth::sign::Signer::new(
-                dir.into(),
-                cfg.str("system.hostname"),
-            ))),
+            dir => {
+                let signer =
+                    crate::mailauth::sign::Signer::new(dir.into(), cfg.str("system.hostname"));
+                Some(Arc::new(if cfg.bool("auth.arc_seal") {
+                    let id = match cfg.str("auth.authserv_id") {
+                        "" => cfg.str("system.hostname"),
+                        s => s,
+                    };
+                    signer.with_arc(id)
+                } else {
+                    signer
+                }))
+            }
         },
     })
 }

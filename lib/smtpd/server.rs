@@ -1,7 +1,10 @@
 //! The only part of kmp-smtpd that touches sockets, files and time: it
 //! accepts connections, enforces the connection limits, runs TLS, asks
 //! kmp-authd, writes messages into the queue's drop directory, and performs
-//! whatever [`Action`]s the session returns.
+//! whatever [`Action`]s the session returns. The checks at the door
+//! (sender authentication, scanners) are in `checks.rs`.
+
+mod checks;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -695,52 +698,6 @@ impl Conn {
         }
     }
 
-    /// Runs the sender checks (`[auth]`) on a held message: a refusal to
-    /// send instead of the 250, or None after the message (with our
-    /// Authentication-Results on top, forged ones removed) went to the file.
-    async fn sender_checks(
-        &mut self,
-        session: &Session,
-        env: &crate::queue::Envelope,
-    ) -> Option<crate::proto::smtp::reply::Reply> {
-        use crate::mailauth::verify::{Client, Outcome};
-        use crate::proto::smtp::reply::Reply;
-        let checker = self.policy.auth.clone()?;
-        let m = self.message.as_mut()?;
-        if !m.auth || m.hold.is_none() || m.error.is_some() {
-            return None;
-        }
-        let trace = m.head;
-        let held = std::mem::take(&mut m.pending);
-        let (ours, msg) = held.split_at(trace.min(held.len()));
-        let client = Client {
-            ip: self.ip,
-            helo: session.helo().unwrap_or(""),
-            mail_from: &env.sender,
-        };
-        let d = checker.check(&client, msg).await;
-        info!(
-            "{}: auth: {} {}",
-            session.id(),
-            d.summary,
-            outcome_word(&d.outcome)
-        );
-        match d.outcome {
-            Outcome::Reject(status, text) => return Some(Reply::owned(550, status, text)),
-            Outcome::Defer(text) => return Some(Reply::owned(451, "4.7.5", text)),
-            Outcome::Deliver | Outcome::Quarantine(_) => {}
-        }
-        let (msg, _) = crate::mailauth::header::strip_ours(msg, &checker.settings.authserv_id);
-        let m = self.message.as_mut()?;
-        m.pending.extend_from_slice(ours);
-        m.pending.extend_from_slice(d.headers.as_bytes());
-        m.pending.extend_from_slice(&msg);
-        // Our header fields are ours: the scanners' stripping of forged
-        // ones starts after them. The scanners, if on, read it next.
-        m.head = m.pending.len() - msg.len();
-        None
-    }
-
     /// Commits the open message: durable before this returns Ok.
     async fn commit(&mut self, env: &crate::queue::Envelope) -> Result<String, String> {
         let Some(mut m) = self.message.take() else {
@@ -765,126 +722,6 @@ impl Conn {
             }
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(format!("queue writer failed: {e}")),
-        }
-    }
-
-    /// The checks of lib/antispam/scan at RCPT, for a recipient kmp-authd
-    /// found: the user's block list, the connection checks, greylisting.
-    /// A refusal and its log detail, or None to go on as the lookup says.
-    async fn scan_recipient(
-        &mut self,
-        session: &Session,
-        to: &crate::proto::smtp::Mailbox,
-        r: &Result<authd::Reply, ClientError>,
-    ) -> Option<(Reply, String)> {
-        use crate::antispam::scan::Scanner;
-        use crate::ipc::authd::Entry;
-        let relay = self.policy.may_relay(self.ip);
-        if !Scanner::applies(self.kind == Listener::Mx, session.user().is_some(), relay) {
-            return None;
-        }
-        let prefs = match r {
-            Ok(authd::Reply::Found {
-                entry: Entry::User { user },
-                ..
-            }) if user.active => Some(user.spam.clone()),
-            Ok(authd::Reply::Found {
-                entry: Entry::Alias { .. },
-                ..
-            }) => None,
-            _ => return None,
-        };
-        let (sender, so_far) = session.transaction()?;
-        if so_far == 0 {
-            self.gathered = Default::default();
-        }
-        let scan = self.policy.scan.clone();
-        if let Some(p) = &prefs {
-            if let Some(reply) = Scanner::blocked(p, &sender) {
-                return Some((reply, " reason=blocked-sender".into()));
-            }
-        }
-        if prefs.as_ref().and_then(|p| p.dnsbl) != Some(false) {
-            let helo = session.helo_name().unwrap_or_default().to_string();
-            // Once per session, again only if the client introduced itself anew.
-            if self.conn_checks.as_ref().is_none_or(|(h, _)| *h != helo) {
-                let v = scan.connection(self.ip, self.local_ip, &helo).await;
-                self.conn_checks = Some((helo, v));
-            }
-            if let Some((reply, why)) = self.conn_checks.as_ref().and_then(|c| c.1.refuse.clone()) {
-                return Some((reply, format!(" reason={why}")));
-            }
-        }
-        if let Some(req) = scan.greylist_request(self.ip, &sender, &to.to_string()) {
-            match self.ask(req).await {
-                Ok(authd::Reply::Greylist { answer }) if !answer.pass => {
-                    let text = format!(
-                        "Greylisted: this server accepts mail from new senders after a delay, please try again in {} seconds",
-                        answer.wait.max(1)
-                    );
-                    return Some((
-                        Reply::owned(451, "4.7.1", text),
-                        " reason=greylisted".into(),
-                    ));
-                }
-                Ok(_) => {}
-                // kmp-authd down: greylisting must not stop the mail.
-                Err(e) => warn!("{}: greylist: {e}", session.id()),
-            }
-        }
-        scan.gather(&mut self.gathered, &to.to_string(), prefs.as_ref(), &sender);
-        None
-    }
-
-    /// The content scanners on the held message (lib/antispam/scan): a
-    /// refusal, or None with the X-Spam headers put after our Received.
-    async fn scan_message(&mut self, session: &Session) -> Option<(Reply, String)> {
-        let scan = self.policy.scan.clone();
-        let m = self.message.as_mut()?;
-        if !m.scan {
-            return None;
-        }
-        if m.oversize || (m.pending.len().saturating_sub(m.head) as u64) > scan.settings.max_size {
-            info!(
-                "{}: scan: not scanned: larger than scan.max_size ({})",
-                session.id(),
-                scan.settings.max_size
-            );
-            return None;
-        }
-        m.hold?;
-        if m.error.is_some() || m.file.is_none() {
-            return None;
-        }
-        crate::antispam::scan::verdict::strip_ours(&mut m.pending, m.head);
-        m.stripped = true;
-        let msg = std::mem::take(&mut m.pending);
-        let gathered = self.gathered.clone();
-        let conn = self.conn_checks.clone().map(|(_, v)| v);
-        let scanner = scan.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let o = scanner.message(&msg, &gathered, conn.as_ref());
-            (msg, o)
-        })
-        .await;
-        let (msg, outcome) = match r {
-            Ok(x) => x,
-            Err(e) => {
-                warn!("{}: scan: {e}", session.id());
-                return Some((reply::LOCAL_ERROR, "scanner thread failed".into()));
-            }
-        };
-        let m = self.message.as_mut()?;
-        m.pending = msg;
-        m.hold = None;
-        match outcome {
-            crate::antispam::scan::Outcome::Refuse(r, log) => Some((r, log)),
-            crate::antispam::scan::Outcome::Accept { headers, log } => {
-                info!("{}: scan: {log}", session.id());
-                let at = m.head.min(m.pending.len());
-                m.pending.splice(at..at, headers.into_bytes());
-                None
-            }
         }
     }
 
@@ -1026,15 +863,4 @@ fn tls_info(c: &rustls::ServerConnection) -> TlsInfo {
         .map(|s| format!("{:?}", s.suite()))
         .unwrap_or_default();
     TlsInfo { version, cipher }
-}
-
-/// The checks' outcome as the log line ends it.
-fn outcome_word(o: &crate::mailauth::verify::Outcome) -> String {
-    use crate::mailauth::verify::Outcome;
-    match o {
-        Outcome::Deliver => "deliver".into(),
-        Outcome::Quarantine(why) => format!("quarantine ({why})"),
-        Outcome::Reject(_, why) => format!("reject ({why})"),
-        Outcome::Defer(why) => format!("defer ({why})"),
-    }
 }

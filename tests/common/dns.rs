@@ -1,7 +1,9 @@
-//! A small name server for tests, on 127.0.0.1 over UDP and TCP: answers A,
-//! MX and TXT questions from a zone the test fills (and may change while it
-//! runs); names it does not hold are NXDOMAIN. Point `remote.dns_servers`
-//! or `auth.dns_servers` at [`Dns::addr`].
+//! The tests' name server, on 127.0.0.1 over UDP and TCP: answers A, AAAA,
+//! MX, TXT and PTR questions from a zone the test fills (and may change
+//! while it runs); a name it does not hold is NXDOMAIN, a name it holds
+//! without the type asked is an empty answer. Point `remote.dns_servers`,
+//! `auth.dns_servers` or `scan.dns_servers` at [`Dns::addr`]. It serves a
+//! bounded number of queries and ends with the test process.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -9,16 +11,52 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
 
 use hickory_resolver::proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_resolver::proto::rr::rdata::{A, MX, TXT};
+use hickory_resolver::proto::rr::rdata::{A, AAAA, MX, PTR, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 /// One record of the zone.
 #[derive(Debug, Clone)]
 pub enum Rr {
     A([u8; 4]),
+    Aaaa(std::net::Ipv6Addr),
     Mx(u16, String),
     /// The text; split into 255-octet strings on the wire.
     Txt(String),
+    /// A reverse name's host (under in-addr.arpa or ip6.arpa).
+    Ptr(String),
+}
+
+/// An A record for [`Dns::serving`].
+pub fn a(name: &str, ip: [u8; 4]) -> (String, Rr) {
+    (name.to_string(), Rr::A(ip))
+}
+
+/// An MX record for [`Dns::serving`].
+pub fn mx(name: &str, pref: u16, host: &str) -> (String, Rr) {
+    (name.to_string(), Rr::Mx(pref, host.to_string()))
+}
+
+/// A PTR record for [`Dns::serving`]: `ip`'s reverse name points at `host`.
+pub fn ptr(ip: std::net::IpAddr, host: &str) -> (String, Rr) {
+    (reverse_name(ip), Rr::Ptr(host.to_string()))
+}
+
+/// The name `ip` is looked up under in the reverse tree (RFC 1035 3.5,
+/// RFC 3596 2.5).
+pub fn reverse_name(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+        }
+        std::net::IpAddr::V6(v6) => {
+            let mut s = String::new();
+            for b in v6.octets().iter().rev() {
+                s.push_str(&format!("{:x}.{:x}.", b & 0xf, b >> 4));
+            }
+            s + "ip6.arpa"
+        }
+    }
 }
 
 type Zone = Arc<Mutex<HashMap<String, Vec<Rr>>>>;
@@ -83,6 +121,15 @@ impl Dns {
         Dns { addr, zone }
     }
 
+    /// Starts a server holding `records`.
+    pub fn serving(records: Vec<(String, Rr)>) -> Dns {
+        let d = Dns::start();
+        for (name, rr) in records {
+            d.add(&name, rr);
+        }
+        d
+    }
+
     /// Adds a record for `name` (a trailing dot is optional).
     pub fn add(&self, name: &str, rr: Rr) {
         let name = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
@@ -112,6 +159,8 @@ fn answer(zone: &Zone, query: &[u8], udp: bool) -> Option<Vec<u8>> {
             for rr in rrs {
                 let rd = match (rr, question.query_type()) {
                     (Rr::A(ip), RecordType::A) => RData::A(A::new(ip[0], ip[1], ip[2], ip[3])),
+                    (Rr::Aaaa(ip), RecordType::AAAA) => RData::AAAA(AAAA::from(*ip)),
+                    (Rr::Ptr(h), RecordType::PTR) => RData::PTR(PTR(Name::from_ascii(h).ok()?)),
                     (Rr::Mx(p, h), RecordType::MX) => {
                         RData::MX(MX::new(*p, Name::from_ascii(h).ok()?))
                     }

@@ -5,8 +5,8 @@
 pub mod admind;
 pub mod compose;
 pub mod dns;
-pub mod dns_static;
 pub mod fetch;
+pub mod outbound;
 pub mod raw;
 pub mod scan;
 pub mod sieve;

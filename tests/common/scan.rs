@@ -1,8 +1,10 @@
-//! SpamAssassin's spamd and ClamAV's clamd started by a test, each with a
-//! private configuration in a directory of its own, on a Unix socket; and
-//! a client that reports how kmp-smtpd answered. Nothing is downloaded:
-//! spamd runs with local rules only (`-L`, the rules Debian installs plus
-//! one of ours), clamd with a signature file the test writes (EICAR).
+//! SpamAssassin's spamd, rspamd and ClamAV's clamd started by a test, each
+//! with a private configuration in a directory of its own, on a Unix
+//! socket (rspamd on a loopback port); and a client that reports how
+//! kmp-smtpd answered. Nothing is downloaded: spamd runs with local rules
+//! only (`-L`, the rules Debian installs plus one of ours), rspamd with a
+//! configuration of ours alone (no modules that ask the network, one Lua
+//! rule of ours), clamd with a signature file the test writes (EICAR).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,11 +25,19 @@ pub const EICAR_NAME: &str = "Kmp-Eicar-Test";
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
+    /// host:port, for a daemon on TCP (rspamd).
+    pub addr: String,
     child: Child,
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // SIGTERM first: a master (rspamd's) then ends its workers too.
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = wait_until(Duration::from_secs(5), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
         let _ = self.child.kill();
         let _ = self.child.wait();
         // spamd's children and clamd leave with their parent; spamd's
@@ -103,7 +113,12 @@ pub fn spamd() -> Daemon {
         .stderr(log)
         .spawn()
         .expect("start spamd");
-    let d = Daemon { dir, socket, child };
+    let d = Daemon {
+        dir,
+        socket,
+        addr: String::new(),
+        child,
+    };
     wait_until(Duration::from_secs(90), || {
         answers(&d.socket, b"PING SPAMC/1.5\r\n\r\n", b"PONG")
     })
@@ -140,12 +155,122 @@ pub fn clamd() -> Daemon {
         .stderr(Stdio::null())
         .spawn()
         .expect("start clamd");
-    let d = Daemon { dir, socket, child };
+    let d = Daemon {
+        dir,
+        socket,
+        addr: String::new(),
+        child,
+    };
     wait_until(Duration::from_secs(90), || {
         answers(&d.socket, b"zPING\0", b"PONG")
     })
     .unwrap_or_else(|_| panic!("clamd did not start: {}", log_of(d.dir.path(), "clamd.log")));
     d
+}
+
+/// Why a test cannot run rspamd here, if it cannot.
+pub fn rspamd_missing() -> Option<String> {
+    missing_tool("/usr/bin/rspamd", TOOLS)
+}
+
+/// The Lua rule of our rspamd: MIDSPAM in a text part scores 7.
+const RSPAMD_RULES: &str = r#"
+rspamd_config.KMP_MIDSPAM = {
+  callback = function(task)
+    for _, p in ipairs(task:get_text_parts() or {}) do
+      local c = p:get_content()
+      if c and tostring(c):find('@WORD@', 1, true) then
+        return true
+      end
+    end
+    return false
+  end,
+  score = 7.0,
+  description = 'test rule',
+}
+"#;
+
+/// Starts rspamd (one normal worker on a free loopback port) with a
+/// configuration of ours only: no module of Debian's, a name server that
+/// does not exist (nothing is asked of the network), our one rule;
+/// waits until it answers. None, with the reason, when it cannot start
+/// here.
+pub fn rspamd() -> Result<Daemon, String> {
+    let dir = open_dir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())?;
+    let d = dir.path().display().to_string();
+    std::fs::write(
+        dir.path().join("rules.lua"),
+        RSPAMD_RULES.replace("@WORD@", MIDSPAM),
+    )
+    .unwrap();
+    // A short list of top-level domains: compiling the whole one takes
+    // rspamd minutes on a busy machine.
+    std::fs::write(dir.path().join("tld.dat"), "test\ncom\norg\nnet\n").unwrap();
+    let conf = format!(
+        r#"lua = "{d}/rules.lua";
+options {{
+  pidfile = "{d}/pid";
+  filters = "";
+  url_tld = "{d}/tld.dat";
+  cache_file = "{d}/symbols.cache";
+  hs_cache_dir = "{d}";
+  tempdir = "{d}";
+  control_socket = "{d}/control.sock mode=0600";
+  dns {{ nameserver = ["127.0.0.1:9"]; timeout = 1s; retransmits = 1; }}
+}}
+logging {{ type = "file"; filename = "{d}/rspamd.log"; level = "info"; }}
+actions {{ reject = 15; add_header = 5; }}
+worker "normal" {{ bind_socket = "127.0.0.1:{port}"; count = 1; }}
+"#
+    );
+    std::fs::write(dir.path().join("rspamd.conf"), conf).unwrap();
+    let mut cmd = Command::new("/usr/bin/rspamd");
+    cmd.arg("-f")
+        .arg("-c")
+        .arg(dir.path().join("rspamd.conf"))
+        .args(["--var", &format!("DBDIR={d}")])
+        .args(["--var", &format!("RUNDIR={d}")])
+        .args(["--var", &format!("LOGDIR={d}")]);
+    if is_root() {
+        // Its workers would drop to a user of its own; as root they stay.
+        cmd.args(["-u", "root", "-g", "root", "-i"]);
+    }
+    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("rspamd does not run: {e}"))?;
+    let d = Daemon {
+        socket: dir.path().join("none"),
+        dir,
+        addr: format!("127.0.0.1:{port}"),
+        child,
+    };
+    let up = wait_until(Duration::from_secs(60), || {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(&d.addr) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = s.write_all(b"GET /ping HTTP/1.0\r\n\r\n");
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        buf.windows(4).any(|w| w == b"pong")
+    });
+    if up.is_err() {
+        return Err(format!(
+            "rspamd did not start: {}{}",
+            log_of(d.dir.path(), "stderr.log"),
+            log_of(d.dir.path(), "rspamd.log")
+        ));
+    }
+    Ok(d)
 }
 
 fn log_of(dir: &Path, name: &str) -> String {
@@ -170,11 +295,24 @@ fn answers(socket: &Path, req: &[u8], want: &[u8]) -> bool {
 /// Sends a message to kmp-smtpd on BASE+25 with smtplib; returns "ok" or
 /// the refusal as "CODE TEXT" (from RCPT or DATA).
 pub fn send(port: u16, helo: &str, from: &str, to: &[&str], message: &str) -> String {
+    send_from("127.0.0.1", port, helo, from, to, message)
+}
+
+/// [`send`] from the client address `source` (any of 127.0.0.0/8).
+pub fn send_from(
+    source: &str,
+    port: u16,
+    helo: &str,
+    from: &str,
+    to: &[&str],
+    message: &str,
+) -> String {
     let script = r#"
 import smtplib, sys
-port, helo, sender, rcpts, msg = sys.argv[1:6]
+port, helo, sender, rcpts, msg, source = sys.argv[1:7]
 try:
-    with smtplib.SMTP("127.0.0.1", int(port), local_hostname=helo, timeout=60) as s:
+    with smtplib.SMTP("127.0.0.1", int(port), local_hostname=helo, timeout=60,
+                      source_address=(source, 0)) as s:
         s.sendmail(sender, rcpts.split(","), msg.encode("utf-8"))
     print("ok")
 except smtplib.SMTPRecipientsRefused as e:
@@ -187,7 +325,14 @@ except smtplib.SMTPSenderRefused as e:
 "#;
     let o = super::python(
         script,
-        &[&port.to_string(), helo, from, &to.join(","), message],
+        &[
+            &port.to_string(),
+            helo,
+            from,
+            &to.join(","),
+            message,
+            source,
+        ],
     );
     assert!(
         o.status.success(),

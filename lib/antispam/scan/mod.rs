@@ -5,8 +5,9 @@
 //!   HELO; 554 5.7.1 from `scan.dnsbl_threshold` on, otherwise their score
 //!   goes into the message's), and greylisting ([`greylist`], the table in
 //!   kmp-authd; 451 4.7.1);
-//! - at the end of DATA ([`Scanner::message`]): spamd ([`spamd`]) and clamd
-//!   ([`clamd`]) on the held message, and [`verdict`]: refuse (550 5.7.1
+//! - at the end of DATA ([`Scanner::message`]): spamd ([`spamd`]), rspamd
+//!   ([`rspamd`]) and clamd ([`clamd`]) on the held message, and
+//!   [`verdict`]: refuse (550 5.7.1
 //!   spam, 554 5.7.0 virus, 451 4.7.1 scanner down under `tempfail`) or
 //!   accept with the `X-Spam-*` headers and, for spam, `X-Kmpromail-Junk`,
 //!   which kmp-local turns into filing into Junk.
@@ -19,6 +20,7 @@
 pub mod clamd;
 pub mod conn;
 pub mod greylist;
+pub mod rspamd;
 pub mod senders;
 pub mod socket;
 pub mod spamd;
@@ -61,6 +63,7 @@ pub struct Settings {
     pub hostname: String,
     pub spamd: Option<Address>,
     pub spamd_user: String,
+    pub rspamd: Option<Address>,
     pub clamd: Option<Address>,
     pub connect_timeout: Duration,
     pub timeout: Duration,
@@ -96,6 +99,7 @@ impl Settings {
             }
         };
         let spamd = addr("scan.spamd");
+        let rspamd = addr("scan.rspamd");
         let clamd = addr("scan.clamd");
         let zones = conn::parse_zones(cfg.list("scan.dnsbl")).unwrap_or_else(|e| {
             problems.push(e);
@@ -130,6 +134,7 @@ impl Settings {
             hostname: cfg.str("system.hostname").to_string(),
             spamd,
             spamd_user: cfg.str("scan.spamd_user").to_string(),
+            rspamd,
             clamd,
             connect_timeout: cfg.duration("scan.connect_timeout"),
             timeout: cfg.duration("scan.timeout"),
@@ -160,7 +165,7 @@ impl Settings {
 
     /// Whether any content scanner is configured (the message is held).
     pub fn scans_content(&self) -> bool {
-        self.spamd.is_some() || self.clamd.is_some()
+        self.spamd.is_some() || self.rspamd.is_some() || self.clamd.is_some()
     }
 
     fn checks_connection(&self) -> bool {
@@ -181,7 +186,11 @@ pub fn check_warnings(cfg: &Config) -> Vec<String> {
     } else {
         "mail is accepted unchecked"
     };
-    for (key, addr) in [("scan.spamd", &s.spamd), ("scan.clamd", &s.clamd)] {
+    for (key, addr) in [
+        ("scan.spamd", &s.spamd),
+        ("scan.rspamd", &s.rspamd),
+        ("scan.clamd", &s.clamd),
+    ] {
         if let Some(a) = addr {
             if let Err(e) = socket::Conn::open(a, Duration::from_secs(2), Duration::from_secs(2)) {
                 out.push(format!(
@@ -191,6 +200,55 @@ pub fn check_warnings(cfg: &Config) -> Vec<String> {
         }
     }
     out
+}
+
+/// The DNS lists [`small_isp`] turns on: Spamhaus ZEN (a listing alone
+/// refuses), SpamCop (half of that) and DNSWL (an allow list).
+pub const SMALL_ISP_DNSBL: &str = "zen.spamhaus.org 10, bl.spamcop.net 5, list.dnswl.org -5";
+
+/// Where Debian's scanners listen out of the box.
+const DEBIAN_SPAMD: &str = "127.0.0.1:783";
+const DEBIAN_RSPAMD: &str = "127.0.0.1:11333";
+const DEBIAN_CLAMD: &str = "/run/clamav/clamd.ctl";
+
+/// Sets in `cfg` the checks at the door a small ISP would turn on
+/// (`kmpctl init --spam-checks`, the demo): HELO and reverse DNS scored,
+/// not refused (a home server with a bad PTR still gets its mail through
+/// unless the content is spammy too); the DNS lists of
+/// [`SMALL_ISP_DNSBL`]; and the content scanners that `installed` (a
+/// program path) says are there, at Debian's addresses: spamd, else
+/// rspamd, and clamd. A scanner installed but not running lets mail
+/// through marked unchecked (`scan.on_failure = accept`), and `kmpctl
+/// check` says so. Greylisting stays off: it delays every new
+/// correspondent's first mail, a choice for the admin to make. The
+/// sender checks (`[auth]`) are on by default already. Returns one line
+/// per scanner left off, for the admin.
+pub fn small_isp(
+    cfg: &mut Config,
+    installed: &dyn Fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
+    cfg.set("scan.helo", "score")?;
+    cfg.set("scan.fcrdns", "score")?;
+    cfg.set("scan.dnsbl", SMALL_ISP_DNSBL)?;
+    let mut off: Vec<String> = Vec::new();
+    if installed("/usr/sbin/spamd") {
+        cfg.set("scan.spamd", DEBIAN_SPAMD)?;
+    } else if installed("/usr/bin/rspamd") {
+        cfg.set("scan.rspamd", DEBIAN_RSPAMD)?;
+    } else {
+        off.push(
+            "spam scanning off: neither spamd (apt-get install spamd) nor rspamd is installed"
+                .into(),
+        );
+    }
+    if installed("/usr/sbin/clamd") {
+        cfg.set("scan.clamd", DEBIAN_CLAMD)?;
+    } else {
+        off.push(
+            "virus scanning off: clamd is not installed (apt-get install clamav-daemon)".into(),
+        );
+    }
+    Ok(off)
 }
 
 /// `ip` or `ip:port` (port 53).
@@ -259,6 +317,7 @@ impl Scanner {
                 let mut c = cfg.clone();
                 for k in [
                     "scan.spamd",
+                    "scan.rspamd",
                     "scan.clamd",
                     "scan.dnsbl",
                     "scan.dns_servers",
@@ -458,7 +517,14 @@ impl Scanner {
     }
 
     /// Scans a held message (blocking: run it on a blocking thread).
-    pub fn message(&self, msg: &[u8], g: &Gathered, conn: Option<&ConnVerdict>) -> Outcome {
+    /// `env` is what the session knows, for rspamd.
+    pub fn message(
+        &self,
+        msg: &[u8],
+        g: &Gathered,
+        conn: Option<&ConnVerdict>,
+        env: &rspamd::Envelope,
+    ) -> Outcome {
         let s = &self.settings;
         let user = if s.spamd_user.is_empty() {
             g.single.clone()
@@ -481,12 +547,23 @@ impl Scanner {
             )),
             _ => None,
         };
+        let rspamd = match (&s.rspamd, infected) {
+            (Some(a), false) => {
+                let env = rspamd::Envelope {
+                    deliver_to: g.single.clone(),
+                    ..env.clone()
+                };
+                Some(rspamd::check(a, &env, msg, s.connect_timeout, s.timeout))
+            }
+            _ => None,
+        };
         let (conn_score, conn_tests) = match conn {
             Some(c) if g.conn_all => (c.score, c.tests.clone()),
             _ => (0, Vec::new()),
         };
         verdict::decide(&verdict::Inputs {
             spam,
+            rspamd,
             virus,
             conn_score,
             conn_tests,
@@ -509,6 +586,24 @@ mod tests {
         let s = Settings::from_config(&Config::defaults()).unwrap();
         assert!(!s.scans_content());
         assert!(!s.checks_connection());
+        assert!(!s.greylist);
+    }
+
+    #[test]
+    fn a_small_isp_gets_the_scanners_it_has() {
+        let mut cfg = Config::defaults();
+        let off = small_isp(&mut cfg, &|p: &str| p.ends_with("rspamd")).unwrap();
+        let s = Settings::from_config(&cfg).unwrap();
+        assert_eq!(s.fcrdns, CheckMode::Score);
+        assert_eq!(s.helo, CheckMode::Score);
+        assert_eq!(s.zones.len(), 3);
+        assert!(s.spamd.is_none() && s.clamd.is_none());
+        assert_eq!(s.rspamd, Some(Address::Tcp(DEBIAN_RSPAMD.into())));
+        assert_eq!(off.len(), 1, "{off:?}");
+        let mut cfg = Config::defaults();
+        assert!(small_isp(&mut cfg, &|_: &str| true).unwrap().is_empty());
+        let s = Settings::from_config(&cfg).unwrap();
+        assert!(s.spamd.is_some() && s.rspamd.is_none() && s.clamd.is_some());
         assert!(!s.greylist);
     }
 

@@ -3,7 +3,8 @@
 //!
 //! The headers written (each replaced if the message came with one, see
 //! [`OUR_HEADERS`]):
-//! - `X-Spam-Score: 7.2` (spamd's score plus the connection score)
+//! - `X-Spam-Score: 7.2` (spamd's or rspamd's score, the higher when both
+//!   answered, plus the connection score)
 //! - `X-Spam-Status: Yes, score=7.2 required=5 tests=A,B` (`unchecked (why)`
 //!   at the end when a scanner could not answer)
 //! - `X-Spam-Flag: YES` for spam
@@ -34,6 +35,8 @@ pub const OUR_HEADERS: &[&str] = &[
 pub struct Inputs {
     /// spamd's answer; None when spamd is not configured.
     pub spam: Option<Result<spamd::Report, String>>,
+    /// rspamd's answer; None when rspamd is not configured.
+    pub rspamd: Option<Result<spamd::Report, String>>,
     /// clamd's answer; None when clamd is not configured.
     pub virus: Option<Result<clamd::Verdict, String>>,
     /// The connection checks' score and what hit.
@@ -74,28 +77,41 @@ pub fn decide(i: &Inputs) -> Outcome {
             Err(e) => problems.push(e.clone()),
         }
     }
-    let report = match &i.spam {
-        Some(Ok(r)) => Some(r),
-        Some(Err(e)) => {
-            problems.push(e.clone());
-            None
+    let mut reports: Vec<&spamd::Report> = Vec::new();
+    let mut unchecked: Vec<&str> = Vec::new();
+    for (name, answer) in [("spamd", &i.spam), ("rspamd", &i.rspamd)] {
+        match answer {
+            Some(Ok(r)) => reports.push(r),
+            Some(Err(e)) => {
+                problems.push(e.clone());
+                unchecked.push(name);
+            }
+            None => {}
         }
-        None => None,
-    };
+    }
     if !problems.is_empty() && i.tempfail {
         return Outcome::Refuse(
             Reply::new(451, "4.7.1", "Content scanner unavailable, try again later"),
             format!("scanner failed: {}", problems.join("; ")),
         );
     }
-    let score = report.map(|r| r.score).unwrap_or(0.0) + i.conn_score as f64;
-    let mut tests: Vec<String> = report.map(|r| r.tests.clone()).unwrap_or_default();
+    let content = reports
+        .iter()
+        .map(|r| r.score)
+        .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
+    let score = content.unwrap_or(0.0) + i.conn_score as f64;
+    let mut tests: Vec<String> = Vec::new();
+    for t in reports.iter().flat_map(|r| r.tests.iter()) {
+        if !tests.contains(t) {
+            tests.push(t.clone());
+        }
+    }
     tests.extend(i.conn_tests.iter().cloned());
     if i.allowed {
         tests.push("KMP_ALLOWED_SENDER".into());
     }
     let over = |t: u32| score >= t as f64;
-    let scored = report.is_some() || !i.conn_tests.is_empty();
+    let scored = !reports.is_empty() || !i.conn_tests.is_empty();
     if !i.allowed && scored {
         if let Some(r) = i.reject.filter(|r| *r > 0) {
             if over(r) {
@@ -112,7 +128,7 @@ pub fn decide(i: &Inputs) -> Outcome {
     }
     let spam = scored && !i.allowed && over(i.tag);
     let mut h = String::new();
-    if i.spam.is_some() || scored {
+    if i.spam.is_some() || i.rspamd.is_some() || scored {
         if spam {
             h.push_str("X-Spam-Flag: YES\n");
         }
@@ -127,8 +143,8 @@ pub fn decide(i: &Inputs) -> Outcome {
             if spam { "Yes" } else { "No" },
             i.tag
         );
-        if report.is_none() && i.spam.is_some() {
-            status.push_str("\n\tunchecked (spamd unavailable)");
+        for name in &unchecked {
+            status.push_str(&format!("\n\tunchecked ({name} unavailable)"));
         }
         h.push_str(&status);
         h.push('\n');
@@ -288,6 +304,37 @@ mod tests {
         f.tempfail = true;
         match decide(&f) {
             Outcome::Refuse(r, _) => assert_eq!((r.code, r.status), (451, Some("4.7.1"))),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn with_spamd_and_rspamd_the_higher_score_counts() {
+        let mut both = inputs(2.0);
+        both.rspamd = Some(Ok(spamd::Report {
+            score: 8.0,
+            tests: vec!["T1".into(), "R2".into()],
+        }));
+        let o = decide(&both);
+        let h = headers(&o);
+        assert!(h.contains("X-Spam-Score: 8.0\n"), "{h}");
+        assert!(h.contains("tests=T1,R2\n"), "{h}");
+        assert!(h.contains(JUNK_HEADER));
+        // One of them down: the other's score, marked unchecked.
+        both.rspamd = Some(Err("rspamd: refused".into()));
+        let o = decide(&both);
+        let h = headers(&o);
+        assert!(h.contains("X-Spam-Score: 2.0\n"), "{h}");
+        assert!(h.contains("unchecked (rspamd unavailable)"), "{h}");
+        // rspamd alone, GTUBE (a pre-result): refused.
+        let mut r = inputs(0.0);
+        r.spam = None;
+        r.rspamd = Some(Ok(spamd::Report {
+            score: super::super::rspamd::PRE_RESULT_SCORE,
+            tests: vec!["GTUBE".into()],
+        }));
+        match decide(&r) {
+            Outcome::Refuse(r, _) => assert_eq!((r.code, r.status), (550, Some("5.7.1"))),
             o => panic!("{o:?}"),
         }
     }

@@ -19,7 +19,13 @@ pub const KEYS: &[Key] = &[
         name: "auth.arc",
         kind: Kind::Bool,
         default: "true",
-        doc: "Verify ARC chains (RFC 8617) of forwarded mail and record the result in\nAuthentication-Results (no sealing).",
+        doc: "Verify ARC chains (RFC 8617) of forwarded mail and record the result in\nAuthentication-Results (sealing is auth.arc_seal).",
+    },
+    Key {
+        name: "auth.arc_seal",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Seal (RFC 8617) mail we forward to another host (aliases, forwards, Sieve\nredirect, list posts) when it carries our Authentication-Results: kmp-remote\nadds an ARC set with a DKIM key of the host name's domain (kmpctl dkim).\nMail that already has an ARC chain, or is larger than 16 MB, goes unsealed.",
     },
     Key {
         name: "auth.dmarc",

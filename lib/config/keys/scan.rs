@@ -16,6 +16,12 @@ pub const KEYS: &[Key] = &[
         doc: "The User: spamd is asked for (its per-user preferences). Empty: the\nrecipient's address when the message has one recipient, else none.",
     },
     Key {
+        name: "scan.rspamd",
+        kind: Kind::Str,
+        default: "",
+        doc: "Where rspamd's normal worker listens (its HTTP protocol, /checkv2): host:port\n(127.0.0.1:11333) or a Unix socket path. Empty: rspamd is not asked. With\nscan.spamd as well both are asked and the higher score counts. rspamd's\nscore goes against scan.tag_score and scan.reject_score like spamd's; a\nreject it reaches without adding up (GTUBE) scores 1000.",
+    },
+    Key {
         name: "scan.clamd",
         kind: Kind::Str,
         default: "",
