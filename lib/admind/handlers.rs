@@ -37,9 +37,7 @@ pub fn execute(db: &Lmdb, mail_root: &Path, c: &Caller, call: Call) -> Result<Va
         | Call::Fetch(_)
         | Call::SignupDomains
         | Call::Signup(..)
-        | Call::Announce { .. } => {
-            Err(ApiError::new(500, "handled by the server"))
-        }
+        | Call::Announce { .. } => Err(ApiError::new(500, "handled by the server")),
         Call::Whoami => Ok(json!({"user": c.user, "role": c.role(), "admin": c.admin,
             "domains": c.domains, "lists": c.lists, "moderates": c.moderates,
             "create_lists": c.create_lists})),

@@ -2,10 +2,12 @@
 //! `STATE/held/ID.json` (who sent it, why it waits), and the approvals that
 //! let a held post back in (`STATE/approved/TOKEN`).
 //!
-//! Holding writes the message to a temporary name, fsyncs it, renames it
-//! into place, then the same for its description: a crash leaves at worst a
-//! message without description, which [`list`] still shows (reason
-//! unknown). An id is letters, digits, dots and hyphens only, so no id can
+//! Holding writes the description to a temporary name, fsyncs it, renames
+//! it into place, then the same for the message, which is what makes the
+//! post held: a reader never finds a message without its description, and
+//! a crash leaves at worst a description without message, which nobody
+//! lists (a message from an older version without one is still shown,
+//! reason unknown). An id is letters, digits, dots and hyphens only, so no id can
 //! name a path outside the directory.
 //!
 //! Approval: the approver (kmpctl, or a moderator's reply in kmp-local)
@@ -104,12 +106,12 @@ pub fn hold(state: &Path, meta: &Held, data: &[u8]) -> Result<(), HeldError> {
         return Err(HeldError::BadId(meta.id.clone()));
     }
     let dir = held_dir(state);
-    let eml = dir.join(format!("{}.eml", meta.id));
-    write_durable(&eml, data).map_err(|e| HeldError::Io(eml.clone(), e))?;
     let json = dir.join(format!("{}.json", meta.id));
     // Invariant: a Held serialises infallibly.
     let text = serde_json::to_vec(meta).expect("held serialises");
-    write_durable(&json, &text).map_err(|e| HeldError::Io(json, e))
+    write_durable(&json, &text).map_err(|e| HeldError::Io(json, e))?;
+    let eml = dir.join(format!("{}.eml", meta.id));
+    write_durable(&eml, data).map_err(|e| HeldError::Io(eml, e))
 }
 
 /// Whether a post is held under `id` already.

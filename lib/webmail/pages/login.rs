@@ -115,8 +115,7 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
     imap::write_session(&mut client, &sid, Some(expires))?;
     imap::prune_sessions(&mut client, ctx.now, &sid)?;
     let _ = client.logout();
-    let (admin_token, roles, list_nav) =
-        super::admin_domain::roles_at_login(ctx, &user, &password);
+    let (admin_token, roles, list_nav) = super::admin_domain::roles_at_login(ctx, &user, &password);
     let sealed = Sealed {
         user,
         password,
