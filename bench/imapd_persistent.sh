@@ -16,19 +16,20 @@ MESSAGES=${3:-100}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$HERE/target/release}
 IMAPTEST=${IMAPTEST_BIN:-/usr/local/bin/imaptest}
-PORTBASE=${PORTBASE:-47500}
+PORTBASE=${PORTBASE:-$((20000 + RANDOM % 20000))}
 DIR=$(mktemp -d /tmp/imapd-persistent.XXXXXX)
 OUT=${OUT:-$DIR}
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ "${PERF:-0}" = 1 ] || rm -rf "$DIR"
+  [ "${PERF:-0}" = 1 ] || [ "${KEEP:-0}" = 1 ] || rm -rf "$DIR"
 }
 trap cleanup EXIT
 
 "$BIN/kmpctl" init "$DIR/inst" --port-base "$PORTBASE" --hostname mx.example.test >/dev/null
 CONF=$DIR/inst/kmpromail.toml
-"$BIN/kmpctl" --config "$CONF" domain add example.test >/dev/null
+"$BIN/kmpctl" --config "$CONF" domain add example.test >/dev/null 2>&1
+mkdir -p "$DIR/inst/mail/example.test"
 echo secret | "$BIN/kmpctl" --config "$CONF" user add load@example.test --password-stdin >/dev/null
 python3 - "$DIR/inst/mail/example.test/load" "$MESSAGES" <<'PY'
 import mailbox, sys
