@@ -35,7 +35,7 @@ use super::session::{Action, Out, Session, State};
 use super::Settings;
 use crate::ipc::authd::{self, LoginFailure, Reply, Request, Service};
 use crate::net::{Counter, Slot, Stream};
-use crate::proto::imap::response::{self, Response};
+use crate::proto::imap::response::{self, Code, Response};
 use crate::proto::imap::{empty_literal, parse_command, Frame, Framer};
 
 /// Bytes read from the socket at a time.
@@ -523,7 +523,10 @@ impl Conn<'_> {
                     password,
                 } => {
                     let result = login(self.shared, &user, password, self.ip).await;
-                    let refused = result.as_ref().err().copied();
+                    let refused = result
+                        .as_ref()
+                        .err()
+                        .map(|(code, text)| format!("[{}] {text}", response::code(code)));
                     self.run_blocking(|s, out| match result {
                         Ok(info) => {
                             let store = MaildirStore::open(
@@ -538,18 +541,20 @@ impl Conn<'_> {
                                     out,
                                 ),
                                 Err(e) => {
-                                    s.finish_login(&tag, Err(&format!("[UNAVAILABLE] {e}")), out)
+                                    let text = e.to_string();
+                                    s.finish_login(&tag, Err((Code::Unavailable, &text)), out)
                                 }
                             }
                         }
-                        Err(text) => s.finish_login(&tag, Err(text), out),
+                        Err(refused) => s.finish_login(&tag, Err(refused), out),
                     })
                     .await?;
                     match self.session.user() {
                         Some(u) => self.log.login(u),
-                        None => self
-                            .log
-                            .login_failed(&user, refused.unwrap_or("[UNAVAILABLE] mailbox")),
+                        None => self.log.login_failed(
+                            &user,
+                            refused.as_deref().unwrap_or("[UNAVAILABLE] mailbox"),
+                        ),
                     }
                     return Ok(true);
                 }
@@ -678,7 +683,7 @@ async fn login(
     user: &str,
     password: crate::proto::sasl::Secret,
     ip: IpAddr,
-) -> Result<authd::UserInfo, &'static str> {
+) -> Result<authd::UserInfo, (Code<'static>, &'static str)> {
     let req = Request::Login {
         user: user.to_string(),
         password,
@@ -689,13 +694,17 @@ async fn login(
         Ok(Reply::LoginOk { user }) => Ok(user),
         Ok(Reply::LoginFailed {
             reason: LoginFailure::Banned,
-        }) => Err("[UNAVAILABLE] Your address is blocked for a while"),
-        Ok(Reply::LoginFailed { .. }) => Err("[AUTHENTICATIONFAILED] Invalid credentials"),
-        Ok(_) => Err("[UNAVAILABLE] Unexpected answer from the authentication service"),
-        Err(e) if e.is_temporary() => {
-            Err("[UNAVAILABLE] Authentication service unavailable, try later")
-        }
-        Err(_) => Err("[AUTHENTICATIONFAILED] Invalid credentials"),
+        }) => Err((Code::Unavailable, "Your address is blocked for a while")),
+        Ok(Reply::LoginFailed { .. }) => Err((Code::AuthenticationFailed, "Invalid credentials")),
+        Ok(_) => Err((
+            Code::Unavailable,
+            "Unexpected answer from the authentication service",
+        )),
+        Err(e) if e.is_temporary() => Err((
+            Code::Unavailable,
+            "Authentication service unavailable, try later",
+        )),
+        Err(_) => Err((Code::AuthenticationFailed, "Invalid credentials")),
     }
 }
 

@@ -247,7 +247,7 @@ impl Session {
     pub fn finish_login(
         &mut self,
         tag: &str,
-        result: Result<(String, Box<dyn MailStore>), &str>,
+        result: Result<(String, Box<dyn MailStore>), (Code, &str)>,
         out: &mut Out,
     ) {
         match result {
@@ -261,7 +261,7 @@ impl Session {
                     "Logged in",
                 ));
             }
-            Err(text) => out.line(&format!("{tag} NO {text}")),
+            Err((code, text)) => out.send(Response::no(tag, Some(code), text)),
         }
     }
 

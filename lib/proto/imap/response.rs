@@ -367,6 +367,13 @@ pub fn mailbox(out: &mut Vec<u8>, name: &str, wire: Wire) {
     }
 }
 
+/// A response code as it is written, without its brackets (for logs).
+pub fn code(code: &Code) -> String {
+    let mut out = Vec::new();
+    write_code(&mut out, code);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Human-readable text: one line, whatever it was given.
 fn write_text(out: &mut Vec<u8>, text: &str) {
     out.extend(text.bytes().map(|b| {
