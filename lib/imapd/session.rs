@@ -122,6 +122,10 @@ pub struct Enabled {
 /// the command, and the file and its size, or why it could not be kept.
 pub type Staged = Vec<(usize, Result<(std::fs::File, u64), String>)>;
 
+/// What a login came to: the user and their store, or the refusal's
+/// response code and text.
+pub type LoginResult<'a> = Result<(String, Box<dyn MailStore>), (Code<'a>, &'a str)>;
+
 /// One connection's session.
 pub struct Session {
     pub state: State,
@@ -244,12 +248,7 @@ impl Session {
 
     /// kmp-authd's answer to [`Action::Login`]: the store on success, or the
     /// text of the NO.
-    pub fn finish_login(
-        &mut self,
-        tag: &str,
-        result: Result<(String, Box<dyn MailStore>), (Code, &str)>,
-        out: &mut Out,
-    ) {
+    pub fn finish_login(&mut self, tag: &str, result: LoginResult, out: &mut Out) {
         match result {
             Ok((user, store)) => {
                 self.state = State::Authenticated(Auth { user, store });
