@@ -96,3 +96,124 @@ assert 'Seen' not in lines[0], lines
 "#,
     );
 }
+
+/// RFC 5465 5.2, 5.3 and 6: with `SELECTED` the selected mailbox's new
+/// messages, flag changes and expunges are sent while the client waits,
+/// with no command (no NOOP, no IDLE).
+#[test]
+fn selected_mailbox_changes_are_pushed_without_a_command() {
+    let inst = common::imap_instance();
+    run(
+        &inst,
+        r#"
+A = C()
+A.cmd('APPEND INBOX {20+}\r\nSubject: 1\r\n\r\nbody\r\n')
+A.cmd('SELECT INBOX')
+lines, _ = A.cmd('NOTIFY SET (SELECTED (MessageNew MessageExpunge FlagChange))')
+B = C()
+B.cmd('APPEND INBOX {20+}\r\nSubject: 2\r\n\r\nbody\r\n')
+seen = A.listen(lambda s: '* 2 EXISTS' in s)
+B.cmd('SELECT INBOX')
+B.cmd('STORE 1 +FLAGS (\\Flagged)')
+seen = A.listen(lambda s: any(re.match(r'\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\)\)$', l) for l in s))
+B.cmd('STORE 1 +FLAGS (\\Deleted)')
+B.cmd('EXPUNGE')
+seen = A.listen(lambda s: '* 1 EXPUNGE' in s)
+# Nothing more is owed: a NOOP now brings nothing.
+lines, _ = A.cmd('NOOP')
+assert lines == [], lines
+"#,
+    );
+}
+
+/// RFC 5465 6: `SELECTED-DELAYED` pushes new messages but holds EXPUNGE
+/// for a command that may announce it: not FETCH (RFC 3501 7.4.1), NOOP.
+#[test]
+fn selected_delayed_holds_expunges_for_a_command() {
+    let inst = common::imap_instance();
+    run(
+        &inst,
+        r#"
+A = C()
+A.cmd('APPEND INBOX {20+}\r\nSubject: 1\r\n\r\nbody\r\n')
+A.cmd('SELECT INBOX')
+A.cmd('NOTIFY SET (SELECTED-DELAYED (MessageNew MessageExpunge))')
+B = C()
+B.cmd('SELECT INBOX')
+B.cmd('STORE 1 +FLAGS (\\Deleted)')
+B.cmd('EXPUNGE')
+B.cmd('APPEND INBOX {20+}\r\nSubject: 2\r\n\r\nbody\r\n')
+seen = A.listen(lambda s: '* 2 EXISTS' in s)
+seen += A.listen(None, secs=1.5)
+assert not any('EXPUNGE' in l for l in seen), seen
+lines, _ = A.cmd('FETCH 1 (UID)')
+assert not any('EXPUNGE' in l for l in lines), lines
+lines, _ = A.cmd('NOOP')
+assert lines == ['* 1 EXPUNGE'], lines
+"#,
+    );
+}
+
+/// RFC 5465 6: `(SELECTED NONE)` silences the selected mailbox: nothing
+/// pushed, nothing after NOOP; the session's own EXPUNGE still answers
+/// for what it removed; NOTIFY NONE brings the rest.
+#[test]
+fn selected_none_silences_the_selected_mailbox() {
+    let inst = common::imap_instance();
+    run(
+        &inst,
+        r#"
+A = C()
+A.cmd('APPEND INBOX {20+}\r\nSubject: 1\r\n\r\nbody\r\n')
+A.cmd('APPEND INBOX {20+}\r\nSubject: 2\r\n\r\nbody\r\n')
+A.cmd('SELECT INBOX')
+A.cmd('NOTIFY SET (SELECTED NONE)')
+import time
+B = C()
+B.cmd('APPEND INBOX {20+}\r\nSubject: 3\r\n\r\nbody\r\n')
+B.cmd('SELECT INBOX')
+B.cmd('STORE 1 +FLAGS (\\Seen)')
+seen = A.listen(None, secs=1.5)
+assert seen == [], seen
+lines, _ = A.cmd('NOOP')
+assert lines == [], lines
+lines, _ = A.cmd('FETCH 1:* (UID)')
+assert len(lines) == 2, lines
+# Its own EXPUNGE is answered (and brings the view up to date).
+A.cmd('STORE 2 +FLAGS (\\Deleted)')
+lines, _ = A.cmd('EXPUNGE')
+assert '* 2 EXPUNGE' in lines and '* 2 EXISTS' in lines, lines
+B.cmd('APPEND INBOX {20+}\r\nSubject: 4\r\n\r\nbody\r\n')
+time.sleep(0.6)
+lines, _ = A.cmd('NOOP')
+assert lines == [], lines
+A.cmd('NOTIFY NONE')
+lines, _ = A.cmd('NOOP')
+assert '* 3 EXISTS' in lines, lines
+"#,
+    );
+}
+
+/// RFC 5465 5.1: another mailbox's STATUS comes while the client waits
+/// for input, and in IDLE with no mailbox selected.
+#[test]
+fn watched_mailboxes_are_pushed_without_a_command() {
+    let inst = common::imap_instance();
+    run(
+        &inst,
+        r#"
+A = C()
+A.cmd('CREATE Box')
+A.cmd('NOTIFY SET (MAILBOXES Box (MessageNew MessageExpunge))')
+B = C()
+B.cmd('APPEND Box {20+}\r\nSubject: 1\r\n\r\nbody\r\n')
+seen = A.listen(lambda s: any(l.startswith('* STATUS Box (MESSAGES 1 UIDNEXT 2') for l in s))
+A.s.sendall(b'i1 IDLE\r\n')
+assert A.read().startswith('+ '), 'no continuation'
+B.cmd('APPEND Box {20+}\r\nSubject: 2\r\n\r\nbody\r\n')
+seen = A.listen(lambda s: any(l.startswith('* STATUS Box (MESSAGES 2 UIDNEXT 3') for l in s))
+A.s.sendall(b'DONE\r\n')
+seen = A.listen(lambda s: any(l.startswith('i1 OK') for l in s))
+"#,
+    );
+}

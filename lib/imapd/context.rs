@@ -35,6 +35,7 @@
 //! so each position is still right when the client applies it, additions
 //! from the first to the last, for the same reason.
 
+use crate::proto::imap::response::{Code, Data, Response, SearchItem, Status};
 use std::collections::BTreeSet;
 
 use super::cmd::search::message_matches;
@@ -116,8 +117,11 @@ pub fn start(
     out: &mut Out,
 ) {
     if view.contexts.list.len() >= MAX_CONTEXTS {
-        out.line(&format!(
-            "* NO [NOUPDATE \"{tag}\"] Too many searches kept up to date"
+        out.send(Response::tagged(
+            "*",
+            Status::No,
+            Some(Code::NoUpdate(tag)),
+            "Too many searches kept up to date",
         ));
         return;
     }
@@ -155,9 +159,9 @@ pub fn cancel(s: &mut Session, tag: &str, tags: &[String], out: &mut Out) -> Act
     }
     view.sync(out, true, enabled);
     if unknown {
-        out.line(&format!("{tag} NO Unknown search tag"));
+        out.send(Response::no(tag, None, "Unknown search tag"));
     } else {
-        out.line(&format!("{tag} OK CANCELUPDATE completed"));
+        out.send(Response::ok(tag, "CANCELUPDATE completed"));
     }
     Action::None
 }
@@ -194,12 +198,13 @@ impl View {
 }
 
 impl Context {
-    fn head(&self) -> String {
-        format!(
-            "* ESEARCH (TAG \"{}\"){}",
-            self.tag,
-            if self.uid { " UID" } else { "" }
-        )
+    /// `* ESEARCH (TAG "t") [UID] item`.
+    fn send(&self, out: &mut Out, item: SearchItem) {
+        out.send(Response::Data(Data::ESearch {
+            tag: Some(&self.tag),
+            uid: self.uid,
+            items: vec![item],
+        }));
     }
 
     /// The number the client knows `uid` by: the UID, or its place in the view.
@@ -234,11 +239,7 @@ impl Context {
         if let Order::Mailbox = self.order {
             if !gone.is_empty() {
                 let nums: Vec<u32> = gone.iter().filter_map(|u| self.number(view, *u)).collect();
-                out.line(&format!(
-                    "{} REMOVEFROM (0 {})",
-                    self.head(),
-                    uid_set(&nums)
-                ));
+                self.send(out, SearchItem::RemoveFrom(vec![(0, uid_set(&nums))]));
             }
             self.added.extend(found.into_iter().map(|u| (0, u)));
             return;
@@ -253,11 +254,11 @@ impl Context {
                 .collect();
             places.reverse();
             self.sorted.retain(|u| self.members.contains(u));
-            let pairs: Vec<String> = places
+            let pairs: Vec<(u32, String)> = places
                 .iter()
-                .filter_map(|(p, u)| self.number(view, *u).map(|n| format!("{p} {n}")))
+                .filter_map(|(p, u)| self.number(view, *u).map(|n| (*p as u32, n.to_string())))
                 .collect();
-            out.line(&format!("{} REMOVEFROM ({})", self.head(), pairs.join(" ")));
+            self.send(out, SearchItem::RemoveFrom(pairs));
         }
         if !found.is_empty() {
             let mut list = std::mem::take(&mut self.sorted);
@@ -281,7 +282,7 @@ impl Context {
             return;
         }
         let added = std::mem::take(&mut self.added);
-        let line = match self.order {
+        let pairs: Vec<(u32, String)> = match self.order {
             Order::Mailbox => {
                 let nums: Vec<u32> = added
                     .iter()
@@ -290,20 +291,17 @@ impl Context {
                 if nums.is_empty() {
                     return;
                 }
-                format!("{} ADDTO (0 {})", self.head(), uid_set(&nums))
+                vec![(0, uid_set(&nums))]
             }
-            Order::Sorted(_) => {
-                let pairs: Vec<String> = added
-                    .iter()
-                    .filter_map(|(p, u)| self.number(view, *u).map(|n| format!("{p} {n}")))
-                    .collect();
-                if pairs.is_empty() {
-                    return;
-                }
-                format!("{} ADDTO ({})", self.head(), pairs.join(" "))
-            }
+            Order::Sorted(_) => added
+                .iter()
+                .filter_map(|(p, u)| self.number(view, *u).map(|n| (*p as u32, n.to_string())))
+                .collect(),
         };
-        out.line(&line);
+        if pairs.is_empty() {
+            return;
+        }
+        self.send(out, SearchItem::AddTo(pairs));
     }
 }
 

@@ -45,24 +45,10 @@ pub fn encode(name: &str, utf8: bool) -> Vec<u8> {
     }
 }
 
-/// Appends a stored name as a response names a mailbox. With UTF-8 names
-/// on (IMAP4rev2 or UTF8=ACCEPT), a name that is not an atom goes out as a
-/// quoted string holding UTF-8, as RFC 9051 (QUOTED-CHAR takes UTF8-2/3/4)
-/// and RFC 6855 3 allow, rather than as a literal clients must unpack.
+/// Appends a stored name as a response names a mailbox (the encoder's
+/// rule, `proto::imap::response::mailbox`).
 pub fn write(out: &mut Vec<u8>, name: &str, utf8: bool) {
-    let quotable = name.len() < 1024 && name.chars().all(|c| !c.is_control());
-    if utf8 && quotable && !name.is_ascii() {
-        out.push(b'"');
-        for b in name.bytes() {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
-    } else {
-        crate::proto::imap::encode::astring(out, &encode(name, utf8));
-    }
+    crate::proto::imap::response::mailbox(out, name, crate::proto::imap::response::Wire { utf8 });
 }
 
 /// `INBOX` (any case) as the first level becomes `INBOX`; a trailing

@@ -4,9 +4,10 @@
 //!
 //! Every read, write and TLS handshake has a deadline (`crate::net::Stream`).
 //! Commands run in the session on a blocking-allowed thread
-//! (`block_in_place`) because the store reads files; what they write goes
-//! through a short channel to a writer task, which owns the connection while
-//! the command runs and sends with the write deadline. A client that stops
+//! (`block_in_place`) because the store reads files; a short answer is sent
+//! when the command returns, and a large one goes through a short channel
+//! to a writer task, started at its first piece, which owns the connection
+//! while the command runs and sends with the write deadline. A client that stops
 //! reading in the middle of a large FETCH therefore holds a thread for at
 //! most `imapd.write_timeout`: then the writer gives up, the command's next
 //! write fails, and the session ends.
@@ -34,6 +35,7 @@ use super::session::{Action, Out, Session, State};
 use super::Settings;
 use crate::ipc::authd::{self, LoginFailure, Reply, Request, Service};
 use crate::net::{Counter, Slot, Stream};
+use crate::proto::imap::response::{self, Code, Response};
 use crate::proto::imap::{empty_literal, parse_command, Frame, Framer};
 
 /// Bytes read from the socket at a time.
@@ -121,7 +123,9 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, implicit_tls: boo
                 if !implicit_tls {
                     let mut s = Stream::plain(tcp, settings.deadlines());
                     let _ = s
-                        .send(b"* BYE Too many connections from your address\r\n")
+                        .send(&wire(Response::bye(
+                            "Too many connections from your address",
+                        )))
                         .await;
                     s.close().await;
                 }
@@ -177,7 +181,7 @@ async fn connection(
     if banned(shared, c.ip).await {
         c.log.refused("banned");
         c.stream
-            .send(b"* BYE Your address is blocked for a while\r\n")
+            .send(&wire(Response::bye("Your address is blocked for a while")))
             .await?;
         c.stream.close().await;
         return Ok(());
@@ -231,7 +235,9 @@ impl Conn<'_> {
                     }
                 }
                 Frame::Continue => {
-                    self.stream.send(b"+ Ready for literal data\r\n").await?;
+                    self.stream
+                        .send(&wire(Response::Continue("Ready for literal data")))
+                        .await?;
                     continue;
                 }
                 Frame::Reject {
@@ -244,7 +250,7 @@ impl Conn<'_> {
                     let tag = tag.unwrap_or_else(|| "*".into());
                     self.reply(|s, out| match s.bad(&tag, reason, out) {
                         Action::None if close => {
-                            out.line("* BYE Closing the connection");
+                            out.send(Response::bye("Closing the connection"));
                             Action::Close
                         }
                         a => a,
@@ -268,7 +274,14 @@ impl Conn<'_> {
                     continue;
                 }
                 Frame::Incomplete => {
-                    if !self.read_more().await? {
+                    // Between commands NOTIFY's news go out as they come;
+                    // in the middle of one the client is busy sending.
+                    let more = if self.buf.is_empty() && self.session.pushes() {
+                        self.wait_pushing().await?
+                    } else {
+                        self.read_more().await?
+                    };
+                    if !more {
                         return Ok(());
                     }
                     continue;
@@ -299,11 +312,46 @@ impl Conn<'_> {
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 let _ = self
                     .stream
-                    .send(b"* BYE Autologout; idle for too long\r\n")
+                    .send(&wire(Response::bye("Autologout; idle for too long")))
                     .await;
                 Ok(false)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Waits for the next command while NOTIFY is set (RFC 5465): looks
+    /// every `idle_poll` whether there is news and sends it, as in IDLE
+    /// but with no command running. False when the client went away or
+    /// was logged out for idling.
+    async fn wait_pushing(&mut self) -> io::Result<bool> {
+        let poll = self.session.settings.idle_poll;
+        let deadline = tokio::time::Instant::now() + self.session.settings.timeout;
+        loop {
+            let len = self.buf.len();
+            let room = (self.buf.capacity() - len).clamp(1024, READ_CHUNK);
+            self.buf.resize(len + room, 0);
+            tokio::select! {
+                r = self.stream.read(&mut self.buf[len..]) => {
+                    let n = *r.as_ref().unwrap_or(&0);
+                    self.buf.truncate(len + n);
+                    return r.map(|n| n > 0);
+                }
+                _ = tokio::time::sleep(poll) => {
+                    self.buf.truncate(len);
+                    // Only news is worth a blocking thread and a writer.
+                    if self.session.push_needed() {
+                        self.run_blocking(|s, out| s.push(out)).await?;
+                    }
+                    if tokio::time::Instant::now() > deadline {
+                        let _ = self
+                            .stream
+                            .send(&wire(Response::bye("Autologout; idle for too long")))
+                            .await;
+                        return Ok(false);
+                    }
+                }
+            }
         }
     }
 
@@ -325,7 +373,9 @@ impl Conn<'_> {
             Err(why) => (None, Some(why)),
         };
         if sync && self.buf.is_empty() {
-            self.stream.send(b"+ Ready for literal data\r\n").await?;
+            self.stream
+                .send(&wire(Response::Continue("Ready for literal data")))
+                .await?;
         }
         // The literal is read whatever happens to the file: the client
         // sends it in any case, and the command's end follows it.
@@ -387,43 +437,49 @@ impl Conn<'_> {
     }
 
     /// Runs `f` on this thread with file I/O allowed (a command, an IDLE
-    /// poll). What it writes reaches the client through a writer task that
-    /// owns the connection meanwhile and sends with the write deadline; a
-    /// failed or timed-out write makes the command's next write fail.
+    /// poll). What it writes reaches the client after it returns, from
+    /// this task, when it is a few lines (most commands); a response that
+    /// grows past `Out`'s threshold (a large FETCH) starts a writer task
+    /// that owns the connection meanwhile and sends each piece with the
+    /// write deadline, and a failed or timed-out write makes the command's
+    /// next write fail.
     async fn run_blocking<R>(
         &mut self,
         f: impl FnOnce(&mut Session, &mut Out) -> R,
     ) -> io::Result<R> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
-        let mut stream = self.stream.detach();
-        let writer = tokio::spawn(async move {
-            while let Some(chunk) = rx.recv().await {
-                if let Err(e) = stream.send(&chunk).await {
-                    // Dropping the receiver fails the command's next write.
-                    return (stream, Err(e));
-                }
-            }
-            (stream, Ok(()))
-        });
+        let mut writer: Option<Writer> = None;
         let session = &mut self.session;
-        let (r, flushed) = tokio::task::block_in_place(|| {
+        let stream = &mut self.stream;
+        let (r, rest) = tokio::task::block_in_place(|| {
             let mut sink = |b: &[u8]| {
-                tx.blocking_send(b.to_vec()).map_err(|_| {
-                    io::Error::new(io::ErrorKind::BrokenPipe, "the client stopped reading")
-                })
+                let (tx, _) = writer.get_or_insert_with(|| spawn_writer(stream.detach()));
+                tx.blocking_send(b.to_vec()).map_err(|_| stopped_reading())
             };
             let mut out = Out::new(&mut sink);
             let r = f(session, &mut out);
-            let flushed = out.flush();
-            (r, flushed)
+            (r, std::mem::take(&mut out.buf))
         });
-        drop(tx);
-        let (stream, written) = writer
-            .await
-            .map_err(|e| io::Error::other(format!("response writer: {e}")))?;
-        self.stream = stream;
-        written?;
-        flushed?;
+        match writer {
+            None => {
+                if !rest.is_empty() {
+                    self.stream.send(&rest).await?;
+                }
+            }
+            Some((tx, handle)) => {
+                let queued = if rest.is_empty() {
+                    Ok(())
+                } else {
+                    tx.send(rest).await.map_err(|_| stopped_reading())
+                };
+                drop(tx);
+                let (stream, written) = handle
+                    .await
+                    .map_err(|e| io::Error::other(format!("response writer: {e}")))?;
+                self.stream = stream;
+                written?;
+                queued?;
+            }
+        }
         Ok(r)
     }
 
@@ -457,7 +513,7 @@ impl Conn<'_> {
                     return Ok(true);
                 }
                 Action::SaslContinue => {
-                    self.stream.send(b"+ \r\n").await?;
+                    self.stream.send(&wire(Response::Continue(""))).await?;
                     // The line holds a password: wiped when dropped.
                     let Some(line) = self.read_line().await?.map(zeroize::Zeroizing::new) else {
                         return Ok(false);
@@ -475,7 +531,10 @@ impl Conn<'_> {
                         Service::Imap
                     };
                     let result = login(self.shared, &user, password, self.ip, service).await;
-                    let refused = result.as_ref().err().copied();
+                    let refused = result
+                        .as_ref()
+                        .err()
+                        .map(|(code, text)| format!("[{}] {text}", response::code(code)));
                     self.run_blocking(|s, out| match result {
                         Ok(info) => {
                             let store = MaildirStore::open(
@@ -490,18 +549,20 @@ impl Conn<'_> {
                                     out,
                                 ),
                                 Err(e) => {
-                                    s.finish_login(&tag, Err(&format!("[UNAVAILABLE] {e}")), out)
+                                    let text = e.to_string();
+                                    s.finish_login(&tag, Err((Code::Unavailable, &text)), out)
                                 }
                             }
                         }
-                        Err(text) => s.finish_login(&tag, Err(text), out),
+                        Err(refused) => s.finish_login(&tag, Err(refused), out),
                     })
                     .await?;
                     match self.session.user() {
                         Some(u) => self.log.login(u),
-                        None => self
-                            .log
-                            .login_failed(&user, refused.unwrap_or("[UNAVAILABLE] mailbox")),
+                        None => self.log.login_failed(
+                            &user,
+                            refused.as_deref().unwrap_or("[UNAVAILABLE] mailbox"),
+                        ),
                     }
                     return Ok(true);
                 }
@@ -534,7 +595,9 @@ impl Conn<'_> {
             Err(_) => {
                 self.log.refused("too-many-connections");
                 self.stream
-                    .send(b"* BYE Too many connections from your address\r\n")
+                    .send(&wire(Response::bye(
+                        "Too many connections from your address",
+                    )))
                     .await?;
                 return Ok(false);
             }
@@ -542,7 +605,7 @@ impl Conn<'_> {
         if banned(self.shared, ip).await {
             self.log.refused("banned");
             self.stream
-                .send(b"* BYE Your address is blocked for a while\r\n")
+                .send(&wire(Response::bye("Your address is blocked for a while")))
                 .await?;
             return Ok(false);
         }
@@ -574,19 +637,19 @@ impl Conn<'_> {
                 if line.trim_ascii().eq_ignore_ascii_case(b"DONE") {
                     self.run_blocking(|s, out| {
                         s.poll(out, true);
-                        out.line(&format!("{tag} OK IDLE terminated"));
+                        out.send(Response::ok(&tag, "IDLE terminated"));
                     })
                     .await?;
                     return Ok(true);
                 }
                 self.stream
-                    .send(format!("{tag} BAD Expected DONE\r\n").as_bytes())
+                    .send(&wire(Response::bad(&tag, "Expected DONE")))
                     .await?;
                 return Ok(true);
             }
             if self.buf.len() > 1024 {
                 self.stream
-                    .send(format!("{tag} BAD Expected DONE\r\n").as_bytes())
+                    .send(&wire(Response::bad(&tag, "Expected DONE")))
                     .await?;
                 self.buf.clear();
                 return Ok(true);
@@ -610,7 +673,7 @@ impl Conn<'_> {
                         .await?;
                     }
                     if tokio::time::Instant::now() > deadline {
-                        self.stream.send(b"* BYE Autologout; idle for too long\r\n").await?;
+                        self.stream.send(&wire(Response::bye("Autologout; idle for too long"))).await?;
                         return Ok(false);
                     }
                 }
@@ -632,7 +695,7 @@ async fn login(
     password: crate::proto::sasl::Secret,
     ip: IpAddr,
     service: Service,
-) -> Result<authd::UserInfo, &'static str> {
+) -> Result<authd::UserInfo, (Code<'static>, &'static str)> {
     let req = Request::Login {
         user: user.to_string(),
         password,
@@ -643,12 +706,50 @@ async fn login(
         Ok(Reply::LoginOk { user }) => Ok(user),
         Ok(Reply::LoginFailed {
             reason: LoginFailure::Banned,
-        }) => Err("[UNAVAILABLE] Your address is blocked for a while"),
-        Ok(Reply::LoginFailed { .. }) => Err("[AUTHENTICATIONFAILED] Invalid credentials"),
-        Ok(_) => Err("[UNAVAILABLE] Unexpected answer from the authentication service"),
-        Err(e) if e.is_temporary() => {
-            Err("[UNAVAILABLE] Authentication service unavailable, try later")
-        }
-        Err(_) => Err("[AUTHENTICATIONFAILED] Invalid credentials"),
+        }) => Err((Code::Unavailable, "Your address is blocked for a while")),
+        Ok(Reply::LoginFailed { .. }) => Err((Code::AuthenticationFailed, "Invalid credentials")),
+        Ok(_) => Err((
+            Code::Unavailable,
+            "Unexpected answer from the authentication service",
+        )),
+        Err(e) if e.is_temporary() => Err((
+            Code::Unavailable,
+            "Authentication service unavailable, try later",
+        )),
+        Err(_) => Err((Code::AuthenticationFailed, "Invalid credentials")),
     }
+}
+
+/// A writer task that owns the connection while a large response is
+/// written: the queue of its pieces, and the task, which gives the
+/// connection back with how the writing went.
+type Writer = (
+    tokio::sync::mpsc::Sender<Vec<u8>>,
+    tokio::task::JoinHandle<(Stream, io::Result<()>)>,
+);
+
+fn spawn_writer(mut stream: Stream) -> Writer {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+    let handle = tokio::spawn(async move {
+        while let Some(chunk) = rx.recv().await {
+            if let Err(e) = stream.send(&chunk).await {
+                // Dropping the receiver fails the command's next write.
+                return (stream, Err(e));
+            }
+        }
+        (stream, Ok(()))
+    });
+    (tx, handle)
+}
+
+fn stopped_reading() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the client stopped reading")
+}
+
+/// The bytes of a response the server writes outside any command (no
+/// mailbox names in them, so the wire form does not matter).
+fn wire(r: Response) -> Vec<u8> {
+    let mut out = Vec::new();
+    response::write(&mut out, &r, response::Wire::default());
+    out
 }

@@ -12,6 +12,7 @@ use std::io;
 use super::store::MailStore;
 use super::view::View;
 use super::Settings;
+use crate::proto::imap::response::{self, Code, Response, Wire};
 use crate::proto::imap::{Command, CommandBody, Limits};
 
 /// Where responses go. The handler appends; when the buffer grows past a
@@ -19,6 +20,8 @@ use crate::proto::imap::{Command, CommandBody, Limits};
 /// bounded memory).
 pub struct Out<'a> {
     pub buf: Vec<u8>,
+    /// How names go on the wire for this session ([`Session::wire`]).
+    pub wire: Wire,
     sink: &'a mut dyn FnMut(&[u8]) -> io::Result<()>,
 }
 
@@ -26,8 +29,14 @@ impl<'a> Out<'a> {
     pub fn new(sink: &'a mut dyn FnMut(&[u8]) -> io::Result<()>) -> Out<'a> {
         Out {
             buf: Vec::with_capacity(4096),
+            wire: Wire::default(),
             sink,
         }
+    }
+
+    /// Appends a response, encoded by `proto::imap::response`.
+    pub fn send(&mut self, r: Response) {
+        response::write(&mut self.buf, &r, self.wire);
     }
 
     /// Appends a line; CRLF is added.
@@ -116,6 +125,10 @@ pub struct Enabled {
 /// the command, and the file and its size, or why it could not be kept.
 pub type Staged = Vec<(usize, Result<(std::fs::File, u64), String>)>;
 
+/// What a login came to: the user and their store, or the refusal's
+/// response code and text.
+pub type LoginResult<'a> = Result<(String, Box<dyn MailStore>), (Code<'a>, &'a str)>;
+
 /// One connection's session.
 pub struct Session {
     pub state: State,
@@ -171,10 +184,10 @@ impl Session {
     /// Answers `TAG BAD text` (`* BAD` without a tag) to a command the
     /// client got wrong. Too many of them end the session: [`Action::Abuse`].
     pub fn bad(&mut self, tag: &str, text: &str, out: &mut Out) -> Action {
-        out.line(&format!("{tag} BAD {text}"));
+        out.send(Response::bad(tag, text));
         self.errors = self.errors.saturating_add(1);
         if self.errors >= self.settings.max_errors {
-            out.line("* BYE Too many bad commands");
+            out.send(Response::bye("Too many bad commands"));
             self.state = State::Logout;
             return Action::Abuse;
         }
@@ -183,11 +196,17 @@ impl Session {
 
     /// The greeting (RFC 3501 7.1.1).
     pub fn greeting(&self, out: &mut Out) {
-        out.line(&format!(
-            "* OK [CAPABILITY {}] {} IMAP ready",
-            super::cmd::any::capabilities(self),
-            self.settings.hostname
-        ));
+        let caps = super::cmd::any::capabilities(self);
+        let text = format!("{} IMAP ready", self.settings.hostname);
+        out.send(Response::info(Some(Code::Capability(&caps)), &text));
+    }
+
+    /// How this session's responses write names (ENABLE UTF8=ACCEPT or
+    /// IMAP4rev2 make them UTF-8).
+    pub fn wire(&self) -> Wire {
+        Wire {
+            utf8: self.enabled.utf8,
+        }
     }
 
     /// Whether plaintext passwords may be sent now (RFC 9051 6.2.3:
@@ -198,6 +217,7 @@ impl Session {
 
     /// Runs one parsed command.
     pub fn handle(&mut self, cmd: Command, out: &mut Out) -> io::Result<Action> {
+        out.wire = self.wire();
         let Command { tag, body } = cmd;
         if !allowed(&self.state, &body) {
             let why = match self.state {
@@ -231,21 +251,19 @@ impl Session {
 
     /// kmp-authd's answer to [`Action::Login`]: the store on success, or the
     /// text of the NO.
-    pub fn finish_login(
-        &mut self,
-        tag: &str,
-        result: Result<(String, Box<dyn MailStore>), &str>,
-        out: &mut Out,
-    ) {
+    pub fn finish_login(&mut self, tag: &str, result: LoginResult, out: &mut Out) {
         match result {
             Ok((user, store)) => {
                 self.state = State::Authenticated(Auth { user, store });
-                out.line(&format!(
-                    "{tag} OK [CAPABILITY {}] Logged in",
-                    super::cmd::any::capabilities(self)
+                let caps = super::cmd::any::capabilities(self);
+                out.send(Response::tagged(
+                    tag,
+                    response::Status::Ok,
+                    Some(Code::Capability(&caps)),
+                    "Logged in",
                 ));
             }
-            Err(text) => out.line(&format!("{tag} NO {text}")),
+            Err((code, text)) => out.send(Response::no(tag, Some(code), text)),
         }
     }
 
@@ -271,15 +289,57 @@ impl Session {
     /// to ask without leaving the async thread: IDLE asks it four times a
     /// second).
     pub fn poll_needed(&mut self, expunge: bool) -> bool {
-        match &mut self.state {
-            State::Selected(_, view) => view.needs_sync(expunge),
-            _ => false,
+        let watch = self.notify.as_ref().is_some_and(|w| w.due());
+        watch
+            || match &mut self.state {
+                State::Selected(_, view) => view.needs_sync(expunge),
+                _ => false,
+            }
+    }
+
+    /// Whether the client asked to be told of changes while it waits for
+    /// input, with no command running (NOTIFY, RFC 5465).
+    pub fn pushes(&self) -> bool {
+        self.notify.is_some()
+    }
+
+    /// Whether [`Session::push`] would have anything to say now (as cheap
+    /// as [`Session::poll_needed`]).
+    pub fn push_needed(&mut self) -> bool {
+        use super::cmd::notify::SelectedMode;
+        let Some(w) = &self.notify else {
+            return false;
+        };
+        let mode = w.selected_mode();
+        let watch = w.due();
+        watch
+            || match (&mut self.state, mode) {
+                (State::Selected(_, view), SelectedMode::Immediate) => view.needs_sync(true),
+                (State::Selected(_, view), SelectedMode::Delayed) => view.needs_sync(false),
+                _ => false,
+            }
+    }
+
+    /// What NOTIFY asked to be told while no command runs: the selected
+    /// mailbox's updates as its SELECTED group says (RFC 5465 6; EXPUNGE
+    /// only for SELECTED, not SELECTED-DELAYED), and the watched mailboxes.
+    pub fn push(&mut self, out: &mut Out) {
+        use super::cmd::notify::SelectedMode;
+        let Some(mode) = self.notify.as_ref().map(|w| w.selected_mode()) else {
+            return;
+        };
+        out.wire = self.wire();
+        match mode {
+            SelectedMode::Immediate => self.poll(out, true),
+            SelectedMode::Delayed => self.poll(out, false),
+            SelectedMode::Commands | SelectedMode::Silent => super::cmd::notify::poll(self, out),
         }
     }
 
     /// Untagged updates for the selected folder (NOOP, IDLE polling).
     /// `expunge`: whether EXPUNGE responses may be sent now.
     pub fn poll(&mut self, out: &mut Out, expunge: bool) {
+        out.wire = self.wire();
         let mut before = None;
         if let State::Selected(_, view) = &mut self.state {
             before = Some(view.max_uid());

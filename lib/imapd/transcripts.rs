@@ -3,6 +3,7 @@
 //! accepts the password `secret`) against a real Maildir in a temporary
 //! directory. Each test reads as the conversation a client would have.
 
+use crate::proto::imap::response::Code;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -124,7 +125,7 @@ impl Driver {
                     } else {
                         s.finish_login(
                             &tag,
-                            Err("[AUTHENTICATIONFAILED] Invalid credentials"),
+                            Err((Code::AuthenticationFailed, "Invalid credentials")),
                             out,
                         );
                     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::session::{Enabled, Out};
 use super::store::{Folder, MsgFlags, MsgMeta, State, StoreResult};
+use crate::proto::imap::response::{Data, FetchItem, Response};
 
 /// One message in the view.
 #[derive(Debug, Clone)]
@@ -50,6 +51,10 @@ pub struct View {
     /// UIDs kept by `SEARCH RETURN (SAVE)` for `$` (RFC 5182); empty until
     /// then, and forgotten with the selection.
     pub saved: Vec<u32>,
+    /// NOTIFY SET (SELECTED NONE) (RFC 5465 6): other sessions' changes
+    /// are not told; the view stays as the client knows it until this
+    /// session's own EXPUNGE or MOVE ([`View::sync_own`]).
+    pub silent: bool,
 }
 
 impl View {
@@ -84,6 +89,7 @@ impl View {
             parked: false,
             sort_cache: Default::default(),
             saved: Vec::new(),
+            silent: false,
         })
     }
 
@@ -136,14 +142,10 @@ impl View {
     }
 
     /// `* FLAGS (...)` listing system flags and known keywords.
-    pub fn flags_line(&self) -> String {
-        let mut s = String::from("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
-        for k in &self.keywords {
-            s.push(' ');
-            s.push_str(k);
-        }
-        s.push(')');
-        s
+    pub fn flags_response(&self) -> Response<'_> {
+        let mut v = vec!["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
+        v.extend(self.keywords.iter().map(String::as_str));
+        Response::Data(Data::Flags(v))
     }
 
     /// Records our own change to a message's flags (no echo later).
@@ -158,12 +160,25 @@ impl View {
     /// Whether [`View::sync`] would have anything to do (cheap: a
     /// generation number and three `stat`s).
     pub fn needs_sync(&mut self, expunge: bool) -> bool {
-        (expunge && self.ghosts > 0) || self.folder.changed()
+        !self.silent && ((expunge && self.ghosts > 0) || self.folder.changed())
     }
 
     /// Brings the view up to date and writes the untagged responses:
-    /// EXPUNGE (when `expunge`), EXISTS, RECENT, FETCH FLAGS.
+    /// EXPUNGE (when `expunge`), EXISTS, RECENT, FETCH FLAGS; nothing
+    /// while the client asked for silence ([`View::silent`]).
     pub fn sync(&mut self, out: &mut Out, expunge: bool, enabled: Enabled) {
+        if self.silent {
+            self.update_contexts(out);
+            self.announce_contexts(out);
+            return;
+        }
+        self.sync_own(out, expunge, enabled);
+    }
+
+    /// [`View::sync`] even when silent: after the session's own EXPUNGE
+    /// or MOVE, whose EXPUNGE responses are the command's answer (RFC 3501
+    /// 6.4.3) and keep the client's numbers right.
+    pub fn sync_own(&mut self, out: &mut Out, expunge: bool, enabled: Enabled) {
         let ghosts = expunge && self.ghosts > 0;
         if !ghosts && !self.folder.changed() {
             // This session's own changes may still move search results.
@@ -233,7 +248,7 @@ impl View {
                 for m in &self.msgs {
                     self.keywords.extend(m.meta.flags.keywords.iter().cloned());
                 }
-                out.line(&self.flags_line());
+                out.send(self.flags_response());
             }
             self.generation = st.generation;
             self.last = st.messages;
@@ -269,12 +284,16 @@ impl View {
                 .collect();
             self.msgs.retain(|m| !m.ghost);
             self.ghosts = 0;
-            out.line(&format!("* VANISHED {}", crate::imapd::cmd::uid_set(&gone)));
+            let uids = crate::imapd::cmd::uid_set(&gone);
+            out.send(Response::Data(Data::Vanished {
+                earlier: false,
+                uids: &uids,
+            }));
         } else if expunge && self.ghosts > 0 {
             // Highest first, so each number is still right when announced.
             for i in (0..self.msgs.len()).rev() {
                 if self.msgs[i].ghost {
-                    out.line(&format!("* {} EXPUNGE", i + 1));
+                    out.send(Response::Data(Data::Expunge(i as u32 + 1)));
                 }
             }
             self.msgs.retain(|m| !m.ghost);
@@ -283,24 +302,24 @@ impl View {
         for uid in changed {
             if let Some(i) = self.index_of_uid(uid) {
                 let m = &self.msgs[i].meta;
-                let modseq = if enabled.condstore {
-                    format!(" MODSEQ ({})", m.modseq)
-                } else {
-                    String::new()
-                };
-                out.line(&format!(
-                    "* {} FETCH (UID {} FLAGS ({}){modseq})",
-                    i + 1,
-                    uid,
-                    flag_list(&m.flags, false)
-                ));
+                let mut items = vec![
+                    FetchItem::Uid(uid),
+                    FetchItem::Flags(flag_names(&m.flags, false)),
+                ];
+                if enabled.condstore {
+                    items.push(FetchItem::ModSeq(m.modseq));
+                }
+                out.send(Response::Data(Data::Fetch {
+                    seq: i as u32 + 1,
+                    items,
+                }));
             }
         }
         if added {
-            out.line(&format!("* {} EXISTS", self.msgs.len()));
+            out.send(Response::Data(Data::Exists(self.msgs.len() as u32)));
             if !enabled.rev2 {
                 let recent = self.msgs.iter().filter(|m| m.meta.recent).count();
-                out.line(&format!("* {recent} RECENT"));
+                out.send(Response::Data(Data::Recent(recent as u32)));
             }
         }
         // RFC 5267 4.3.3: ADDTO after the EXISTS that numbers its messages.
@@ -322,8 +341,13 @@ fn with_recent(m: &Arc<MsgMeta>, recent: bool) -> Arc<MsgMeta> {
 
 /// The flags of a message as a space-separated list (\Recent when asked).
 pub fn flag_list(f: &MsgFlags, recent: bool) -> String {
+    flag_names(f, recent).join(" ")
+}
+
+/// The flags of a message (\Recent when asked), for a FETCH response.
+pub fn flag_names(f: &MsgFlags, recent: bool) -> Vec<&str> {
     use super::store::SysFlags as S;
-    let mut v: Vec<&str> = Vec::new();
+    let mut v: Vec<&str> = Vec::with_capacity(6 + f.keywords.len());
     for (bit, name) in [
         (S::SEEN, "\\Seen"),
         (S::ANSWERED, "\\Answered"),
@@ -341,5 +365,5 @@ pub fn flag_list(f: &MsgFlags, recent: bool) -> String {
     for k in &f.keywords {
         v.push(k);
     }
-    v.join(" ")
+    v
 }

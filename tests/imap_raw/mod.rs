@@ -12,23 +12,67 @@ PORT = int(sys.argv[1])
 class C:
     def __init__(self, login=True):
         self.s = socket.create_connection(('127.0.0.1', PORT), timeout=30)
-        self.f = self.s.makefile('rb')
+        self.buf = b''
         self.n = 0
-        self.f.readline()
+        self.line()
         if login:
             self.cmd('LOGIN u@example.test secret')
-    def read(self):
-        l = self.f.readline()
-        if not l:
-            raise Exception('connection closed')
-        l = l.decode('utf-8', 'replace').rstrip('\r\n')
+    def fill(self, n, secs=30):
+        # At least n bytes in the buffer; False when secs passed first.
+        import time
+        end = time.time() + secs
+        while len(self.buf) < n:
+            left = end - time.time()
+            if left <= 0:
+                return False
+            self.s.settimeout(left)
+            try:
+                d = self.s.recv(65536)
+            except socket.timeout:
+                return False
+            if not d:
+                raise Exception('connection closed')
+            self.buf += d
+        return True
+    def line(self, secs=30):
+        # The next line without its CRLF, or None after secs.
+        while b'\r\n' not in self.buf:
+            if not self.fill(len(self.buf) + 1, secs):
+                return None
+        l, self.buf = self.buf.split(b'\r\n', 1)
+        return l
+    def read(self, secs=30):
+        l = self.line(secs)
+        if l is None:
+            return None
+        l = l.decode('utf-8', 'replace')
         m = re.search(r'\{(\d+)\}$', l)
         while m:
-            data = self.f.read(int(m.group(1))).decode('utf-8', 'replace')
-            rest = self.f.readline().decode('utf-8', 'replace').rstrip('\r\n')
-            l = l + '\n' + data + rest
+            n = int(m.group(1))
+            if not self.fill(n):
+                raise Exception('literal cut short')
+            data, self.buf = self.buf[:n], self.buf[n:]
+            rest = self.line().decode('utf-8', 'replace')
+            l = l + '\n' + data.decode('utf-8', 'replace') + rest
             m = re.search(r'\{(\d+)\}$', rest)
         return l
+    def listen(self, pred, secs=15):
+        # Lines the server sends with no command sent, until pred(lines)
+        # holds; raises after secs. pred=None: all that comes in secs.
+        import time
+        end = time.time() + secs
+        seen = []
+        while True:
+            if pred is not None and pred(seen):
+                return seen
+            left = end - time.time()
+            if left <= 0:
+                if pred is None:
+                    return seen
+                raise Exception('not pushed: %r' % seen)
+            l = self.read(left)
+            if l is not None:
+                seen.append(l)
     def cmd(self, text, ok='OK'):
         self.n += 1
         tag = 't%d' % self.n

@@ -1,6 +1,7 @@
 //! CAPABILITY, ID (RFC 2971), ENABLE (RFC 5161), NAMESPACE (RFC 2342).
 
 use crate::imapd::session::{Action, Out, Session, State};
+use crate::proto::imap::response::{Data, Response};
 
 /// The capability list for the session's state (RFC 3501 6.1.1).
 pub fn capabilities(s: &Session) -> String {
@@ -65,8 +66,9 @@ pub fn capabilities(s: &Session) -> String {
 }
 
 pub fn capability(s: &mut Session, tag: &str, out: &mut Out) -> Action {
-    out.line(&format!("* CAPABILITY {}", capabilities(s)));
-    out.line(&format!("{tag} OK CAPABILITY completed"));
+    let caps = capabilities(s);
+    out.send(Response::Data(Data::Capability(&caps)));
+    out.send(Response::ok(tag, "CAPABILITY completed"));
     Action::None
 }
 
@@ -82,8 +84,11 @@ pub fn id(
     fields: Option<&[(String, Option<String>)]>,
     out: &mut Out,
 ) -> Action {
-    out.line("* ID (\"name\" \"kmp-imapd\" \"vendor\" \"Kmpromail\")");
-    out.line(&format!("{tag} OK ID completed"));
+    out.send(Response::Data(Data::Id(vec![
+        ("name", "kmp-imapd"),
+        ("vendor", "Kmpromail"),
+    ])));
+    out.send(Response::ok(tag, "ID completed"));
     if !s.trusted || !matches!(s.state, State::NotAuthenticated) {
         return Action::None;
     }
@@ -139,13 +144,15 @@ pub fn enable(s: &mut Session, tag: &str, caps: &[String], out: &mut Out) -> Act
             _ => {}
         }
     }
-    out.line(format!("* ENABLED {}", on.join(" ")).trim_end());
-    out.line(&format!("{tag} OK ENABLE completed"));
+    // Names in this command's answers and the next ones follow it.
+    out.wire = s.wire();
+    out.send(Response::Data(Data::Enabled(on)));
+    out.send(Response::ok(tag, "ENABLE completed"));
     Action::None
 }
 
 pub fn namespace(_s: &mut Session, tag: &str, out: &mut Out) -> Action {
-    out.line("* NAMESPACE ((\"\" \".\")) NIL NIL");
-    out.line(&format!("{tag} OK NAMESPACE completed"));
+    out.send(Response::Data(Data::Namespace { prefix: "" }));
+    out.send(Response::ok(tag, "NAMESPACE completed"));
     Action::None
 }

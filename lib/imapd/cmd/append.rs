@@ -15,6 +15,7 @@
 //! again before the NO. Another session may see them in between; RFC 3502
 //! asks for the outcome, and Maildir has no transactions to hide it.
 
+use crate::proto::imap::response::{Code, Response, Status};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 
@@ -73,7 +74,7 @@ pub fn append(
     match auth.store.exists(&name) {
         Ok(true) => {}
         Ok(false) => {
-            out.line(&format!("{tag} NO [TRYCREATE] No such mailbox"));
+            out.send(Response::no(tag, Some(Code::TryCreate), "No such mailbox"));
             return Action::None;
         }
         Err(e) => {
@@ -106,7 +107,7 @@ pub fn append(
             }
         };
         if body.len() == 0 {
-            out.line(&format!("{tag} NO [CANNOT] Empty message"));
+            out.send(Response::no(tag, Some(Code::Cannot), "Empty message"));
             return Action::None;
         }
         ready.push((to_msg_flags(&m.flags), m.date.map(|d| d.timestamp()), body));
@@ -127,7 +128,7 @@ pub fn append(
                 roll_back(auth.store.as_mut(), &name, &uids);
                 match e {
                     StoreError::NoSuchFolder => {
-                        out.line(&format!("{tag} NO [TRYCREATE] No such mailbox"))
+                        out.send(Response::no(tag, Some(Code::TryCreate), "No such mailbox"))
                     }
                     e => store_error(out, tag, &e),
                 }
@@ -140,9 +141,15 @@ pub fn append(
             v.sync(out, true, s.enabled);
         }
     }
-    out.line(&format!(
-        "{tag} OK [APPENDUID {validity} {}] APPEND completed",
-        uid_set(&uids)
+    let uids = uid_set(&uids);
+    out.send(Response::tagged(
+        tag,
+        Status::Ok,
+        Some(Code::AppendUid {
+            validity,
+            uids: &uids,
+        }),
+        "APPEND completed",
     ));
     Action::None
 }
@@ -170,16 +177,11 @@ fn roll_back(store: &mut dyn MailStore, name: &str, uids: &[u32]) {
 fn failed(out: &mut Out, tag: &str, f: Failed) {
     match f {
         Failed::BadUrl(u, why) => {
-            // url-resp-text (RFC 4469 6) cannot hold "]" or line ends.
-            let shown = String::from_utf8_lossy(&u).into_owned();
-            if shown.is_empty() || shown.contains([']', '\r', '\n']) {
-                out.line(&format!("{tag} NO [BADURL] Bad URL: {why}"));
-            } else {
-                out.line(&format!("{tag} NO [BADURL {shown}] Bad URL: {why}"));
-            }
+            let text = format!("Bad URL: {why}");
+            out.send(Response::no(tag, Some(Code::BadUrl(&u)), &text));
         }
-        Failed::TooBig => out.line(&format!("{tag} NO [TOOBIG] Message too large")),
-        Failed::Staged(why) => out.line(&format!("{tag} NO [UNAVAILABLE] {why}")),
+        Failed::TooBig => out.send(Response::no(tag, Some(Code::TooBig), "Message too large")),
+        Failed::Staged(why) => out.send(Response::no(tag, Some(Code::Unavailable), &why)),
         Failed::Store(e) => store_error(out, tag, &e),
     }
 }

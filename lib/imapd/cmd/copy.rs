@@ -4,6 +4,7 @@
 use super::{mailbox_name, resolve, seq_in_range, store_error, uid_set};
 use crate::imapd::session::{Action, Out, Session, State};
 use crate::imapd::store::StoreError;
+use crate::proto::imap::response::{Code, Response, Status};
 use crate::proto::imap::SeqSet;
 
 pub fn copy(
@@ -24,11 +25,15 @@ pub fn copy(
     };
     let verb = if is_move { "MOVE" } else { "COPY" };
     if !uid && !seq_in_range(view, set) {
-        out.line(&format!("{tag} BAD Invalid message number"));
+        out.send(Response::bad(tag, "Invalid message number"));
         return Action::None;
     }
     if is_move && view.read_only {
-        out.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only"));
+        out.send(Response::no(
+            tag,
+            Some(Code::ReadOnly),
+            "Mailbox is read-only",
+        ));
         return Action::None;
     }
     // RFC 2180 4.4: messages another session expunged are left out and the
@@ -43,11 +48,13 @@ pub fn copy(
     let gone = uids.len() != idx.len();
     if uids.is_empty() {
         if gone {
-            out.line(&format!(
-                "{tag} NO [EXPUNGEISSUED] The messages were expunged, nothing to {verb}"
-            ));
+            let text = format!("The messages were expunged, nothing to {verb}");
+            out.send(Response::no(tag, Some(Code::ExpungeIssued), &text));
         } else {
-            out.line(&format!("{tag} OK {verb} completed (nothing to do)"));
+            out.send(Response::ok(
+                tag,
+                &format!("{verb} completed (nothing to do)"),
+            ));
         }
         return Action::None;
     }
@@ -60,9 +67,8 @@ pub fn copy(
         // Every one was expunged before the store got to it.
         Ok((_, pairs)) if pairs.is_empty() => {
             view.sync(out, is_move || uid, enabled);
-            out.line(&format!(
-                "{tag} NO [EXPUNGEISSUED] The messages were expunged, nothing to {verb}"
-            ));
+            let text = format!("The messages were expunged, nothing to {verb}");
+            out.send(Response::no(tag, Some(Code::ExpungeIssued), &text));
         }
         Ok((validity, pairs)) => {
             // The store skips what another session expunged since this
@@ -75,26 +81,47 @@ pub fn copy(
             let (srcs, dsts) = ordered_sets(&src, &dst);
             if is_move {
                 // RFC 6851 4.3: COPYUID in an untagged OK before the expunges.
-                out.line(&format!("* OK [COPYUID {validity} {srcs} {dsts}] Moved"));
-                view.sync(out, true, enabled);
+                let copyuid = Code::CopyUid {
+                    validity,
+                    from: &srcs,
+                    to: &dsts,
+                };
+                out.send(Response::info(Some(copyuid), "Moved"));
+                view.sync_own(out, true, enabled);
                 if gone {
-                    out.line(&format!(
-                        "{tag} OK [EXPUNGEISSUED] MOVE completed, expunged messages left out"
+                    out.send(Response::tagged(
+                        tag,
+                        Status::Ok,
+                        Some(Code::ExpungeIssued),
+                        "MOVE completed, expunged messages left out",
                     ));
                 } else {
-                    out.line(&format!("{tag} OK MOVE completed"));
+                    out.send(Response::ok(tag, "MOVE completed"));
                 }
             } else {
                 view.sync(out, uid, enabled);
                 if gone {
-                    out.line("* OK [EXPUNGEISSUED] Expunged messages were left out");
+                    out.send(Response::info(
+                        Some(Code::ExpungeIssued),
+                        "Expunged messages were left out",
+                    ));
                 }
-                out.line(&format!(
-                    "{tag} OK [COPYUID {validity} {srcs} {dsts}] COPY completed"
+                let copyuid = Code::CopyUid {
+                    validity,
+                    from: &srcs,
+                    to: &dsts,
+                };
+                out.send(Response::tagged(
+                    tag,
+                    Status::Ok,
+                    Some(copyuid),
+                    "COPY completed",
                 ));
             }
         }
-        Err(StoreError::NoSuchFolder) => out.line(&format!("{tag} NO [TRYCREATE] No such mailbox")),
+        Err(StoreError::NoSuchFolder) => {
+            out.send(Response::no(tag, Some(Code::TryCreate), "No such mailbox"))
+        }
         Err(e) => store_error(out, tag, &e),
     }
     Action::None

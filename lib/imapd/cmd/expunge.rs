@@ -3,6 +3,7 @@
 use super::{resolve, store_error};
 use crate::imapd::session::{Action, Out, Session, State};
 use crate::imapd::store::SysFlags;
+use crate::proto::imap::response::{Code, Response, Status};
 use crate::proto::imap::SeqSet;
 
 pub fn expunge(s: &mut Session, tag: &str, uids: Option<&SeqSet>, out: &mut Out) -> Action {
@@ -11,7 +12,11 @@ pub fn expunge(s: &mut Session, tag: &str, uids: Option<&SeqSet>, out: &mut Out)
         return Action::None;
     };
     if view.read_only {
-        out.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only"));
+        out.send(Response::no(
+            tag,
+            Some(Code::ReadOnly),
+            "Mailbox is read-only",
+        ));
         return Action::None;
     }
     let candidates: Vec<usize> = match uids {
@@ -30,16 +35,18 @@ pub fn expunge(s: &mut Session, tag: &str, uids: Option<&SeqSet>, out: &mut Out)
             return Action::None;
         }
     }
-    view.sync(out, true, enabled);
+    view.sync_own(out, true, enabled);
     if enabled.condstore {
         // RFC 7162 3.1.11: the client learns the HIGHESTMODSEQ the expunges
         // brought, which it needs for its next QRESYNC.
-        out.line(&format!(
-            "{tag} OK [HIGHESTMODSEQ {}] EXPUNGE completed",
-            view.highest_modseq.max(1)
+        out.send(Response::tagged(
+            tag,
+            Status::Ok,
+            Some(Code::HighestModSeq(view.highest_modseq.max(1))),
+            "EXPUNGE completed",
         ));
     } else {
-        out.line(&format!("{tag} OK EXPUNGE completed"));
+        out.send(Response::ok(tag, "EXPUNGE completed"));
     }
     Action::None
 }

@@ -1,6 +1,7 @@
 //! FETCH and UID FETCH (RFC 3501 6.4.5 and 6.4.8, RFC 9051 6.4.5), with
 //! BINARY (RFC 3516), CHANGEDSINCE (RFC 7162 3.1.4) and VANISHED (3.2.6).
 
+use crate::proto::imap::response::{Code, Data, Response, Status};
 use std::io;
 
 use super::{resolve, seq_in_range};
@@ -78,7 +79,7 @@ pub fn fetch(
         return Ok(Action::None);
     };
     if !uid && !seq_in_range(view, set) {
-        out.line(&format!("{tag} BAD Invalid message number"));
+        out.send(Response::bad(tag, "Invalid message number"));
         return Ok(Action::None);
     }
     let level = atts.iter().map(need).max().unwrap_or(Need::Nothing);
@@ -104,7 +105,11 @@ pub fn fetch(
         // before the FETCH responses.
         let v = super::select::vanished_earlier(view, since, Some(set), None);
         if !v.is_empty() {
-            out.line(&format!("* VANISHED (EARLIER) {}", super::uid_set(&v)));
+            let uids = super::uid_set(&v);
+            out.send(Response::Data(Data::Vanished {
+                earlier: true,
+                uids: &uids,
+            }));
         }
     }
     let mut gone = false;
@@ -264,19 +269,24 @@ pub fn fetch(
     // No EXPUNGE while answering FETCH; UID FETCH may (RFC 3501 7.4.1).
     view.sync(out, uid, enabled);
     if unknown_cte {
-        out.line(&format!(
-            "{tag} NO [UNKNOWN-CTE] Can not decode a section's Content-Transfer-Encoding"
+        out.send(Response::no(
+            tag,
+            Some(Code::UnknownCte),
+            "Can not decode a section's Content-Transfer-Encoding",
         ));
         return Ok(Action::None);
     }
     if let Some(e) = unreadable {
         super::store_error(out, tag, &e);
     } else if gone {
-        out.line(&format!(
-            "{tag} OK [EXPUNGEISSUED] Some messages were expunged"
+        out.send(Response::tagged(
+            tag,
+            Status::Ok,
+            Some(Code::ExpungeIssued),
+            "Some messages were expunged",
         ));
     } else {
-        out.line(&format!("{tag} OK FETCH completed"));
+        out.send(Response::ok(tag, "FETCH completed"));
     }
     Ok(Action::None)
 }

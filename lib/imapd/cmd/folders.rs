@@ -4,6 +4,7 @@
 use super::{mailbox_name, store_error};
 use crate::imapd::session::{Action, Auth, Out, Session, State};
 use crate::imapd::store::StoreError;
+use crate::proto::imap::response::{Code, Response};
 
 fn auth(s: &mut Session) -> Option<&mut Auth> {
     match &mut s.state {
@@ -17,14 +18,18 @@ pub fn create(s: &mut Session, tag: &str, arg: &[u8], out: &mut Out) -> Action {
         return Action::None;
     };
     if name == "INBOX" {
-        out.line(&format!("{tag} NO [ALREADYEXISTS] INBOX always exists"));
+        out.send(Response::no(
+            tag,
+            Some(Code::AlreadyExists),
+            "INBOX always exists",
+        ));
         return Action::None;
     }
     let Some(a) = auth(s) else {
         return Action::None;
     };
     match a.store.create(&name) {
-        Ok(()) => out.line(&format!("{tag} OK CREATE completed")),
+        Ok(()) => out.send(Response::ok(tag, "CREATE completed")),
         Err(e) => store_error(out, tag, &e),
     }
     Action::None
@@ -35,12 +40,16 @@ pub fn delete(s: &mut Session, tag: &str, arg: &[u8], out: &mut Out) -> Action {
         return Action::None;
     };
     if name == "INBOX" {
-        out.line(&format!("{tag} NO [CANNOT] INBOX cannot be deleted"));
+        out.send(Response::no(
+            tag,
+            Some(Code::Cannot),
+            "INBOX cannot be deleted",
+        ));
         return Action::None;
     }
     if let State::Selected(_, v) = &s.state {
         if v.name == name {
-            out.line(&format!("{tag} NO [INUSE] Mailbox is selected"));
+            out.send(Response::no(tag, Some(Code::InUse), "Mailbox is selected"));
             return Action::None;
         }
     }
@@ -48,12 +57,14 @@ pub fn delete(s: &mut Session, tag: &str, arg: &[u8], out: &mut Out) -> Action {
         return Action::None;
     };
     match a.store.delete(&name) {
-        Ok(()) => out.line(&format!("{tag} OK DELETE completed")),
+        Ok(()) => out.send(Response::ok(tag, "DELETE completed")),
         // RFC 9051 6.3.5: a name that is only the parent of others (LIST
         // shows it \Noselect) cannot be deleted: HASCHILDREN says why.
-        Err(StoreError::NoSuchFolder) if has_children(a, &name) => {
-            out.line(&format!("{tag} NO [HASCHILDREN] Mailbox has children"))
-        }
+        Err(StoreError::NoSuchFolder) if has_children(a, &name) => out.send(Response::no(
+            tag,
+            Some(Code::HasChildren),
+            "Mailbox has children",
+        )),
         Err(e) => store_error(out, tag, &e),
     }
     Action::None
@@ -74,14 +85,18 @@ pub fn rename(s: &mut Session, tag: &str, from: &[u8], to: &[u8], out: &mut Out)
         return Action::None;
     };
     if to == "INBOX" {
-        out.line(&format!("{tag} NO [ALREADYEXISTS] INBOX always exists"));
+        out.send(Response::no(
+            tag,
+            Some(Code::AlreadyExists),
+            "INBOX always exists",
+        ));
         return Action::None;
     }
     let Some(a) = auth(s) else {
         return Action::None;
     };
     match a.store.rename(&from, &to) {
-        Ok(()) => out.line(&format!("{tag} OK RENAME completed")),
+        Ok(()) => out.send(Response::ok(tag, "RENAME completed")),
         Err(e) => store_error(out, tag, &e),
     }
     Action::None
@@ -91,12 +106,16 @@ pub fn subscribe(s: &mut Session, tag: &str, arg: &[u8], on: bool, out: &mut Out
     let Some(name) = mailbox_name(s, tag, arg, out) else {
         return Action::None;
     };
-    let verb = if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
+    let done = if on {
+        "SUBSCRIBE completed"
+    } else {
+        "UNSUBSCRIBE completed"
+    };
     let Some(a) = auth(s) else {
         return Action::None;
     };
     match a.store.set_subscribed(&name, on) {
-        Ok(()) => out.line(&format!("{tag} OK {verb} completed")),
+        Ok(()) => out.send(Response::ok(tag, done)),
         Err(e) => store_error(out, tag, &e),
     }
     Action::None

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::store_error;
 use crate::imapd::names::{self, DELIMITER};
 use crate::imapd::session::{Action, Out, Session, State};
+use crate::proto::imap::response::{Data, Response};
 use crate::proto::imap::ListArgs;
 
 /// What is known of one name in the listing.
@@ -19,15 +20,20 @@ struct Entry {
 
 pub fn list(s: &mut Session, tag: &str, args: &ListArgs, out: &mut Out) -> Action {
     let utf8 = s.enabled.utf8;
-    let verb = if args.lsub { "LSUB" } else { "LIST" };
     let auth = match &mut s.state {
         State::Authenticated(a) | State::Selected(a, _) => a,
         _ => return Action::None,
     };
     // LIST "" "" asks for the delimiter (RFC 3501 6.3.8).
     if !args.lsub && args.patterns.len() == 1 && args.patterns[0].is_empty() {
-        out.line(&format!("* LIST (\\Noselect) \"{DELIMITER}\" \"\""));
-        out.line(&format!("{tag} OK LIST completed"));
+        out.send(Response::Data(Data::List {
+            lsub: false,
+            attrs: vec!["\\Noselect"],
+            name: "",
+            childinfo: false,
+            oldname: None,
+        }));
+        out.send(Response::ok(tag, "LIST completed"));
         return Action::None;
     }
     let folders = match auth.store.folders() {
@@ -128,20 +134,27 @@ pub fn list(s: &mut Session, tag: &str, args: &ListArgs, out: &mut Out) -> Actio
                 attrs.push(su);
             }
         }
-        let mut line = format!("* {verb} ({}) \"{DELIMITER}\" ", attrs.join(" ")).into_bytes();
-        names::write(&mut line, name, utf8);
-        if childinfo && !args.lsub {
-            line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
-        }
-        line.extend_from_slice(b"\r\n");
-        out.buf.extend_from_slice(&line);
+        out.send(Response::Data(Data::List {
+            lsub: args.lsub,
+            attrs,
+            name,
+            childinfo: childinfo && !args.lsub,
+            oldname: None,
+        }));
         if e.exists && args.ret_status.is_some() {
             if let Some(items) = &args.ret_status {
-                super::status::write_status(auth, name, items, utf8, out);
+                super::status::write_status(auth, name, items, out);
             }
         }
     }
-    out.line(&format!("{tag} OK {verb} completed"));
+    out.send(Response::ok(
+        tag,
+        if args.lsub {
+            "LSUB completed"
+        } else {
+            "LIST completed"
+        },
+    ));
     Action::None
 }
 

@@ -3,14 +3,15 @@
 //! the handler returns [`Action::Login`] and the server finishes.
 
 use crate::imapd::session::{Action, Out, Session};
+use crate::proto::imap::response::{Code, Response};
 use crate::proto::sasl::{self, SaslError, Secret};
 
 pub fn starttls(s: &mut Session, tag: &str, out: &mut Out) -> Action {
     if s.tls || !s.settings.tls_available {
-        out.line(&format!("{tag} BAD TLS is not available here"));
+        out.send(Response::bad(tag, "TLS is not available here"));
         return Action::None;
     }
-    out.line(&format!("{tag} OK Begin TLS negotiation now"));
+    out.send(Response::ok(tag, "Begin TLS negotiation now"));
     Action::StartTls
 }
 
@@ -22,7 +23,11 @@ pub fn login(
     out: &mut Out,
 ) -> Action {
     if !s.login_allowed() {
-        out.line(&format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS first"));
+        out.send(Response::no(
+            &tag,
+            Some(Code::PrivacyRequired),
+            "Use STARTTLS first",
+        ));
         return Action::None;
     }
     match (String::from_utf8(user), password.as_str().is_some()) {
@@ -32,8 +37,10 @@ pub fn login(
             password,
         },
         _ => {
-            out.line(&format!(
-                "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"
+            out.send(Response::no(
+                &tag,
+                Some(Code::AuthenticationFailed),
+                "Invalid credentials",
             ));
             Action::None
         }
@@ -48,11 +55,19 @@ pub fn authenticate(
     out: &mut Out,
 ) -> Action {
     if mechanism != "PLAIN" {
-        out.line(&format!("{tag} NO [CANNOT] Unsupported mechanism"));
+        out.send(Response::no(
+            &tag,
+            Some(Code::Cannot),
+            "Unsupported mechanism",
+        ));
         return Action::None;
     }
     if !s.login_allowed() {
-        out.line(&format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS first"));
+        out.send(Response::no(
+            &tag,
+            Some(Code::PrivacyRequired),
+            "Use STARTTLS first",
+        ));
         return Action::None;
     }
     match initial {
@@ -78,22 +93,26 @@ pub fn sasl_plain(_s: &mut Session, tag: String, line: &[u8], out: &mut Out) -> 
         // RFC 9051 6.2.2: a cancelled exchange and a response that cannot be
         // decoded are rejected with BAD.
         Err(SaslError::Cancelled) => {
-            out.line(&format!("{tag} BAD Authentication cancelled"));
+            out.send(Response::bad(&tag, "Authentication cancelled"));
             Action::None
         }
         Err(SaslError::BadBase64) => {
-            out.line(&format!("{tag} BAD Invalid base64"));
+            out.send(Response::bad(&tag, "Invalid base64"));
             Action::None
         }
         Err(SaslError::OtherIdentity) => {
-            out.line(&format!(
-                "{tag} NO [AUTHORIZATIONFAILED] Cannot act as another user"
+            out.send(Response::no(
+                &tag,
+                Some(Code::AuthorizationFailed),
+                "Cannot act as another user",
             ));
             Action::None
         }
         Err(SaslError::Malformed) => {
-            out.line(&format!(
-                "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"
+            out.send(Response::no(
+                &tag,
+                Some(Code::AuthenticationFailed),
+                "Invalid credentials",
             ));
             Action::None
         }

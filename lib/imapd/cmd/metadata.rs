@@ -17,6 +17,7 @@ use crate::imapd::names;
 use crate::imapd::session::{Action, Auth, Out, Session, State};
 use crate::imapd::store::{Metadata, StoreError};
 use crate::imapd::url::Accounts;
+use crate::proto::imap::response::{Code, Response, Status};
 use crate::proto::imap::{encode, MetadataDepth};
 
 /// Server entries that come from the configuration.
@@ -128,11 +129,15 @@ pub fn get(
         out.buf.extend_from_slice(&line);
     }
     if longest > 0 {
-        out.line(&format!(
-            "{tag} OK [METADATA LONGENTRIES {longest}] GETMETADATA completed"
+        let code = format!("LONGENTRIES {longest}");
+        out.send(Response::tagged(
+            tag,
+            Status::Ok,
+            Some(Code::Metadata(&code)),
+            "GETMETADATA completed",
         ));
     } else {
-        out.line(&format!("{tag} OK GETMETADATA completed"));
+        out.send(Response::ok(tag, "GETMETADATA completed"));
     }
     Action::None
 }
@@ -157,8 +162,11 @@ pub fn set(
         .find(|l| *l > max_size)
     {
         let _ = big;
-        out.line(&format!(
-            "{tag} NO [METADATA MAXSIZE {max_size}] Value too large"
+        let code = format!("MAXSIZE {max_size}");
+        out.send(Response::no(
+            tag,
+            Some(Code::Metadata(&code)),
+            "Value too large",
         ));
         return Action::None;
     }
@@ -167,8 +175,10 @@ pub fn set(
             FROM_CONFIG.contains(&n.as_str()) || n.eq_ignore_ascii_case(DIRECTORY_ENTRY)
         })
     {
-        out.line(&format!(
-            "{tag} NO [NOPERM] The administrator sets this entry"
+        out.send(Response::no(
+            tag,
+            Some(Code::NoPerm),
+            "The administrator sets this entry",
         ));
         return Action::None;
     }
@@ -190,7 +200,11 @@ pub fn set(
             }
             let total: usize = after.values().map(Vec::len).sum();
             if total > max_total && total > before {
-                out.line(&format!("{tag} NO [METADATA TOOMANY] Too much metadata"));
+                out.send(Response::no(
+                    tag,
+                    Some(Code::Metadata("TOOMANY")),
+                    "Too much metadata",
+                ));
                 return Action::None;
             }
         }
@@ -207,8 +221,12 @@ pub fn set(
         .store
         .set_metadata(folder.as_deref(), changes, max_entries)
     {
-        Ok(true) => out.line(&format!("{tag} OK SETMETADATA completed")),
-        Ok(false) => out.line(&format!("{tag} NO [METADATA TOOMANY] Too many entries")),
+        Ok(true) => out.send(Response::ok(tag, "SETMETADATA completed")),
+        Ok(false) => out.send(Response::no(
+            tag,
+            Some(Code::Metadata("TOOMANY")),
+            "Too many entries",
+        )),
         Err(StoreError::BadName(_)) | Err(StoreError::NoSuchFolder) => {
             store_error(out, tag, &StoreError::NoSuchFolder)
         }

@@ -24,6 +24,7 @@ use std::io;
 use super::session::{Action, Out, Session, State};
 use super::store::StoreError;
 use super::view::View;
+use crate::proto::imap::response::{Code, Response};
 use crate::proto::imap::{CommandBody, SeqSet};
 
 /// Runs a command already allowed in the session's state.
@@ -37,19 +38,17 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
         Capability => any::capability(s, &tag, out),
         Noop | Check => {
             s.poll(out, true);
-            out.line(&format!(
-                "{tag} OK {} completed",
-                if matches!(body, Noop) {
-                    "NOOP"
-                } else {
-                    "CHECK"
-                }
-            ));
+            let text = if matches!(body, Noop) {
+                "NOOP completed"
+            } else {
+                "CHECK completed"
+            };
+            out.send(Response::ok(&tag, text));
             Action::None
         }
         Logout => {
-            out.line("* BYE Logging out");
-            out.line(&format!("{tag} OK LOGOUT completed"));
+            out.send(Response::bye("Logging out"));
+            out.send(Response::ok(&tag, "LOGOUT completed"));
             s.state = State::Logout;
             Action::Close
         }
@@ -85,14 +84,16 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
         UrlFetch(urls) => urlauth::urlfetch(s, &tag, &urls, out)?,
         Idle => {
             s.poll(out, true);
-            out.line("+ idling");
+            out.send(Response::Continue("idling"));
             Action::Idle { tag }
         }
         GetQuota(root) => quota::get_quota(s, &tag, &root, out),
         GetQuotaRoot(m) => quota::get_quota_root(s, &tag, &m, out),
         SetQuota(_) => {
-            out.line(&format!(
-                "{tag} NO [NOPERM] Quotas are set by the administrator"
+            out.send(Response::no(
+                &tag,
+                Some(Code::NoPerm),
+                "Quotas are set by the administrator",
             ));
             Action::None
         }
@@ -153,7 +154,7 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
         Move { uid, set, mailbox } => copy::copy(s, &tag, uid, &set, &mailbox, true, out),
         CancelUpdate(tags) => crate::imapd::context::cancel(s, &tag, &tags, out),
         Unknown(verb) => {
-            out.line(&format!("{tag} BAD Unknown command {verb}"));
+            out.send(Response::bad(&tag, &format!("Unknown command {verb}")));
             Action::None
         }
     };
@@ -163,14 +164,14 @@ pub fn run(s: &mut Session, tag: String, body: CommandBody, out: &mut Out) -> io
 /// `TAG NO [code] text` for a store error.
 pub fn store_error(out: &mut Out, tag: &str, e: &StoreError) {
     let code = match e {
-        StoreError::NoSuchFolder => "NONEXISTENT",
-        StoreError::Exists => "ALREADYEXISTS",
-        StoreError::BadName(_) | StoreError::Refused(_) => "CANNOT",
-        StoreError::OverQuota => "OVERQUOTA",
-        StoreError::Gone => "EXPUNGEISSUED",
-        StoreError::Temporary(_) => "UNAVAILABLE",
+        StoreError::NoSuchFolder => Code::Nonexistent,
+        StoreError::Exists => Code::AlreadyExists,
+        StoreError::BadName(_) | StoreError::Refused(_) => Code::Cannot,
+        StoreError::OverQuota => Code::OverQuota,
+        StoreError::Gone => Code::ExpungeIssued,
+        StoreError::Temporary(_) => Code::Unavailable,
     };
-    out.line(&format!("{tag} NO [{code}] {e}"));
+    out.send(Response::no(tag, Some(code), &e.to_string()));
 }
 
 /// Decodes a mailbox argument or answers NO.
@@ -178,7 +179,7 @@ pub fn mailbox_name(s: &Session, tag: &str, arg: &[u8], out: &mut Out) -> Option
     match super::names::decode(arg, s.enabled.utf8) {
         Ok(n) => Some(n),
         Err(why) => {
-            out.line(&format!("{tag} NO [CANNOT] {why}"));
+            out.send(Response::no(tag, Some(Code::Cannot), why));
             None
         }
     }

@@ -11,10 +11,26 @@
 //! subscription changes as `* LIST` for SubscriptionChange, and changed
 //! METADATA entries as `* METADATA mailbox (entries)` (RFC 5464 4.4.2).
 //!
+//! The selected mailbox (RFC 5465 6) is told as the first group that names
+//! it says ([`SelectedMode`]): with `SELECTED` its updates are sent as they
+//! happen, EXPUNGE included ("such a client cannot use FETCH, but has to use
+//! UID FETCH", RFC 5465 5.3); with `SELECTED-DELAYED` the EXPUNGEs wait for
+//! a command that may announce them (NOOP, IDLE, ..., RFC 3501 7.4.1);
+//! with `NONE` nothing about it is sent unless the session's own EXPUNGE
+//! or MOVE removed messages (their numbers must stay right); without a
+//! SELECTED group, after commands as RFC 3501 says.
+//!
+//! "As they happen" means whenever the client waits for input, with no
+//! command running (RFC 5465 1: the server sends the notifications "without
+//! the client having to poll"): the server looks every `idle_poll` while it
+//! waits for the next command ([`Session::push_needed`]), as it does in
+//! IDLE.
+//!
 //! There is no event bus between sessions: each session compares what it
-//! saw last with the store, at most once a second, after NOOP and while it
-//! idles. STATUS of a folder costs a sync of its index, so a session
-//! watching hundreds of folders costs as many syncs a second.
+//! saw last with the store, at most once a second for other mailboxes, and
+//! its selected folder's three `stat`s every `idle_poll`. STATUS of a
+//! folder costs a sync of its index, so a session watching hundreds of
+//! folders costs as many syncs a second.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -22,7 +38,8 @@ use std::time::{Duration, Instant};
 use crate::imapd::names;
 use crate::imapd::session::{Action, Auth, Out, Session, State};
 use crate::imapd::store::{FolderStatus, Metadata};
-use crate::proto::imap::{encode, NotifyEvent, NotifyFilter, NotifySet};
+use crate::proto::imap::response::{Code, Data, Response};
+use crate::proto::imap::{NotifyEvent, NotifyFilter, NotifySet, StatusItem};
 
 /// Shortest time between two looks at the watched mailboxes.
 const EVERY: Duration = Duration::from_secs(1);
@@ -46,8 +63,25 @@ struct Group {
     events: Vec<NotifyEvent>,
 }
 
+/// How the selected mailbox is told about (RFC 5465 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectedMode {
+    /// No SELECTED group: updates after commands, as RFC 3501 7 says.
+    Commands,
+    /// `SELECTED`: updates also while the client waits, EXPUNGE included.
+    Immediate,
+    /// `SELECTED-DELAYED`: updates while the client waits, but EXPUNGE
+    /// only with a command that may announce it.
+    Delayed,
+    /// `(SELECTED NONE)`: nothing about the selected mailbox.
+    Silent,
+}
+
 enum Filter {
-    Selected,
+    /// SELECTED, or SELECTED-DELAYED (`delayed`).
+    Selected {
+        delayed: bool,
+    },
     Inboxes,
     Personal,
     Subscribed,
@@ -62,7 +96,8 @@ const EVENTS: &str = "MessageNew MessageExpunge FlagChange MailboxName Subscript
 pub fn notify(s: &mut Session, tag: &str, set: Option<NotifySet>, out: &mut Out) -> Action {
     let Some(set) = set else {
         s.notify = None;
-        out.line(&format!("{tag} OK NOTIFY completed"));
+        apply_to_view(s);
+        out.send(Response::ok(tag, "NOTIFY completed"));
         return Action::None;
     };
     let mut groups = Vec::new();
@@ -73,7 +108,11 @@ pub fn notify(s: &mut Session, tag: &str, set: Option<NotifySet>, out: &mut Out)
         let gone = has(|e| matches!(e, NotifyEvent::MessageExpunge));
         let flags = has(|e| matches!(e, NotifyEvent::FlagChange));
         if has(|e| matches!(e, NotifyEvent::Other(_) | NotifyEvent::AnnotationChange)) {
-            out.line(&format!("{tag} NO [BADEVENT ({EVENTS})] Unsupported event"));
+            out.send(Response::no(
+                tag,
+                Some(Code::BadEvent(EVENTS)),
+                "Unsupported event",
+            ));
             return Action::None;
         }
         // RFC 5465 5: MessageNew and MessageExpunge go together, and
@@ -95,7 +134,8 @@ pub fn notify(s: &mut Session, tag: &str, set: Option<NotifySet>, out: &mut Out)
             v.iter().map(|m| names::decode(m, s.enabled.utf8)).collect()
         };
         let filter = match &g.filter {
-            NotifyFilter::Selected | NotifyFilter::SelectedDelayed => Filter::Selected,
+            NotifyFilter::Selected => Filter::Selected { delayed: false },
+            NotifyFilter::SelectedDelayed => Filter::Selected { delayed: true },
             NotifyFilter::Inboxes => Filter::Inboxes,
             NotifyFilter::Personal => Filter::Personal,
             NotifyFilter::Subscribed => Filter::Subscribed,
@@ -103,7 +143,7 @@ pub fn notify(s: &mut Session, tag: &str, set: Option<NotifySet>, out: &mut Out)
                 let names = match decode(v) {
                     Ok(n) => n,
                     Err(why) => {
-                        out.line(&format!("{tag} NO [CANNOT] {why}"));
+                        out.send(Response::no(tag, Some(Code::Cannot), why));
                         return Action::None;
                     }
                 };
@@ -119,7 +159,6 @@ pub fn notify(s: &mut Session, tag: &str, set: Option<NotifySet>, out: &mut Out)
             events: g.events,
         });
     }
-    let utf8 = s.enabled.utf8;
     let selected = selected_name(&s.state);
     let Some(auth) = auth(&mut s.state) else {
         return Action::None;
@@ -132,9 +171,10 @@ pub fn notify(s: &mut Session, tag: &str, set: Option<NotifySet>, out: &mut Out)
         meta: BTreeMap::new(),
         last: Instant::now(),
     };
-    w.look(auth, selected.as_deref(), utf8, Some(set.status), out);
+    w.look(auth, selected.as_deref(), Some(set.status), out);
     s.notify = Some(Box::new(w));
-    out.line(&format!("{tag} OK NOTIFY completed"));
+    apply_to_view(s);
+    out.send(Response::ok(tag, "NOTIFY completed"));
     Action::None
 }
 
@@ -146,7 +186,7 @@ pub fn new_messages(s: &mut Session, before: u32, out: &mut Out) {
     let Some(atts) = s.notify.as_ref().and_then(|w| {
         w.groups
             .iter()
-            .find(|g| matches!(g.filter, Filter::Selected))
+            .find(|g| matches!(g.filter, Filter::Selected { .. }))
             .and_then(|g| {
                 g.events.iter().find_map(|e| match e {
                     NotifyEvent::MessageNew(a) if !a.is_empty() => Some(a.clone()),
@@ -162,8 +202,11 @@ pub fn new_messages(s: &mut Session, before: u32, out: &mut Out) {
     if view.max_uid() <= before {
         return;
     }
+    // By message number, not UID: a UID FETCH could announce expunges,
+    // which SELECTED-DELAYED holds back.
+    let first = view.msgs.partition_point(|m| m.meta.uid <= before) as u32 + 1;
     let set = crate::proto::imap::SeqSet(vec![(
-        crate::proto::imap::SeqNo::Value(before + 1),
+        crate::proto::imap::SeqNo::Value(first),
         crate::proto::imap::SeqNo::Star,
     )]);
     let mut atts = atts;
@@ -176,7 +219,8 @@ pub fn new_messages(s: &mut Session, before: u32, out: &mut Out) {
         Ok(())
     };
     let mut tmp = Out::new(&mut sink);
-    if super::fetch::fetch(s, "*", true, &set, &atts, None, false, &mut tmp).is_err() {
+    tmp.wire = out.wire;
+    if super::fetch::fetch(s, "*", false, &set, &atts, None, false, &mut tmp).is_err() {
         return;
     }
     let _ = tmp.flush();
@@ -191,16 +235,27 @@ pub fn new_messages(s: &mut Session, before: u32, out: &mut Out) {
     }
 }
 
+/// Tells the selected folder's view whether it must keep quiet: after
+/// NOTIFY and after SELECT or EXAMINE.
+pub fn apply_to_view(s: &mut Session) {
+    let silent = s
+        .notify
+        .as_ref()
+        .is_some_and(|w| w.selected_mode() == SelectedMode::Silent);
+    if let State::Selected(_, view) = &mut s.state {
+        view.silent = silent;
+    }
+}
+
 /// Sends what changed in the watched mailboxes since the last look.
 pub fn poll(s: &mut Session, out: &mut Out) {
     let Some(mut w) = s.notify.take() else {
         return;
     };
-    if w.last.elapsed() >= EVERY {
-        let utf8 = s.enabled.utf8;
+    if w.due() {
         let selected = selected_name(&s.state);
         if let Some(auth) = auth(&mut s.state) {
-            w.look(auth, selected.as_deref(), utf8, None, out);
+            w.look(auth, selected.as_deref(), None, out);
         }
         w.last = Instant::now();
     }
@@ -208,6 +263,39 @@ pub fn poll(s: &mut Session, out: &mut Out) {
 }
 
 impl Watch {
+    /// How the selected mailbox is told about: the first group with a
+    /// SELECTED filter decides (RFC 5465 6: "the first matching filter").
+    pub fn selected_mode(&self) -> SelectedMode {
+        match self.groups.iter().find_map(|g| match g.filter {
+            Filter::Selected { delayed } => Some((delayed, g.events.is_empty())),
+            _ => None,
+        }) {
+            None => SelectedMode::Commands,
+            Some((_, true)) => SelectedMode::Silent,
+            Some((true, false)) => SelectedMode::Delayed,
+            Some((false, false)) => SelectedMode::Immediate,
+        }
+    }
+
+    /// Whether other mailboxes (or names, subscriptions, METADATA) are
+    /// watched and a second passed since the last look at them.
+    pub fn due(&self) -> bool {
+        let selected_only = |g: &Group, e: &NotifyEvent| {
+            matches!(g.filter, Filter::Selected { .. })
+                && matches!(
+                    e,
+                    NotifyEvent::MessageNew(_)
+                        | NotifyEvent::MessageExpunge
+                        | NotifyEvent::FlagChange
+                )
+        };
+        self.last.elapsed() >= EVERY
+            && self
+                .groups
+                .iter()
+                .any(|g| g.events.iter().any(|e| !selected_only(g, e)))
+    }
+
     /// Reads the watched state; `out` gets what changed since the last
     /// look. The first look (`first` is Some) only remembers, but for the
     /// STATUS of every watched folder when `first` is Some(true)
@@ -216,7 +304,6 @@ impl Watch {
         &mut self,
         auth: &mut Auth,
         selected: Option<&str>,
-        utf8: bool,
         first: Option<bool>,
         out: &mut Out,
     ) {
@@ -240,18 +327,19 @@ impl Watch {
                 let made: Vec<&String> = all.difference(old).collect();
                 let gone: Vec<&String> = old.difference(&all).collect();
                 if made.len() == 1 && gone.len() == 1 {
-                    let mut line = b"* LIST () \".\" ".to_vec();
-                    names::write(&mut line, made[0], utf8);
-                    line.extend_from_slice(b" (\"OLDNAME\" (");
-                    names::write(&mut line, gone[0], utf8);
-                    line.extend_from_slice(b"))\r\n");
-                    out.buf.extend_from_slice(&line);
+                    out.send(Response::Data(Data::List {
+                        lsub: false,
+                        attrs: vec![],
+                        name: made[0],
+                        childinfo: false,
+                        oldname: Some(gone[0].as_str()),
+                    }));
                 } else {
                     for n in gone {
-                        list_line(out, "\\NonExistent", n, utf8);
+                        list_line(out, "\\NonExistent", n);
                     }
                     for n in made {
-                        list_line(out, "", n, utf8);
+                        list_line(out, "", n);
                     }
                 }
             }
@@ -260,10 +348,10 @@ impl Watch {
         if want_subs {
             if let (Some(old), true) = (&self.subs, later) {
                 for n in subs.difference(old) {
-                    list_line(out, "\\Subscribed", n, utf8);
+                    list_line(out, "\\Subscribed", n);
                 }
                 for n in old.difference(&subs) {
-                    list_line(out, "", n, utf8);
+                    list_line(out, "", n);
                 }
             }
             self.subs = Some(subs.clone());
@@ -294,7 +382,7 @@ impl Watch {
                         None => false,
                     };
                     if report {
-                        status_line(out, name, &st, flags, utf8);
+                        status_line(out, name, &st, flags);
                     }
                     status.insert(name.clone(), st);
                 }
@@ -318,17 +406,10 @@ impl Watch {
                 if changed.is_empty() || !self.meta.contains_key(folder) {
                     continue;
                 }
-                let mut line = b"* METADATA ".to_vec();
-                super::metadata::mailbox(&mut line, folder.as_deref(), utf8);
-                line.extend_from_slice(b" (");
-                for (i, e) in changed.iter().enumerate() {
-                    if i > 0 {
-                        line.push(b' ');
-                    }
-                    encode::astring(&mut line, e.as_bytes());
-                }
-                line.extend_from_slice(b")\r\n");
-                out.buf.extend_from_slice(&line);
+                out.send(Response::Data(Data::MetadataChanged {
+                    mailbox: folder.as_deref(),
+                    entries: changed.iter().map(|e| e.as_str()).collect(),
+                }));
             }
         }
         self.status = status;
@@ -339,7 +420,7 @@ impl Watch {
 impl Filter {
     fn covers(&self, name: &str, subs: &BTreeSet<String>) -> bool {
         match self {
-            Filter::Selected => false,
+            Filter::Selected { .. } => false,
             Filter::Inboxes => name == "INBOX",
             Filter::Personal => true,
             Filter::Subscribed => subs.contains(name),
@@ -354,28 +435,26 @@ impl Filter {
     }
 }
 
-fn status_line(out: &mut Out, name: &str, st: &FolderStatus, flags: bool, utf8: bool) {
-    let mut line = b"* STATUS ".to_vec();
-    names::write(&mut line, name, utf8);
-    line.extend_from_slice(
-        format!(
-            " (MESSAGES {} UIDNEXT {} UIDVALIDITY {}",
-            st.messages, st.uidnext, st.uidvalidity
-        )
-        .as_bytes(),
-    );
+fn status_line(out: &mut Out, name: &str, st: &FolderStatus, flags: bool) {
+    let mut items = vec![
+        (StatusItem::Messages, st.messages as u64),
+        (StatusItem::UidNext, st.uidnext as u64),
+        (StatusItem::UidValidity, st.uidvalidity as u64),
+    ];
     if flags {
-        line.extend_from_slice(format!(" HIGHESTMODSEQ {}", st.highest_modseq).as_bytes());
+        items.push((StatusItem::HighestModSeq, st.highest_modseq));
     }
-    line.extend_from_slice(b")\r\n");
-    out.buf.extend_from_slice(&line);
+    out.send(Response::Data(Data::Status { name, items }));
 }
 
-fn list_line(out: &mut Out, attrs: &str, name: &str, utf8: bool) {
-    let mut line = format!("* LIST ({attrs}) \".\" ").into_bytes();
-    names::write(&mut line, name, utf8);
-    line.extend_from_slice(b"\r\n");
-    out.buf.extend_from_slice(&line);
+fn list_line(out: &mut Out, attr: &str, name: &str) {
+    out.send(Response::Data(Data::List {
+        lsub: false,
+        attrs: if attr.is_empty() { vec![] } else { vec![attr] },
+        name,
+        childinfo: false,
+        oldname: None,
+    }));
 }
 
 fn selected_name(state: &State) -> Option<String> {

@@ -3,7 +3,7 @@
 
 use super::{mailbox_name, store_error};
 use crate::imapd::session::{Action, Out, Session, State};
-use crate::proto::imap::encode;
+use crate::proto::imap::response::{Code, Data, Response};
 
 fn quota_line(s: &mut Session, out: &mut Out) -> Result<(), crate::imapd::store::StoreError> {
     let auth = match &mut s.state {
@@ -11,29 +11,32 @@ fn quota_line(s: &mut Session, out: &mut Out) -> Result<(), crate::imapd::store:
         _ => return Ok(()),
     };
     let q = auth.store.quota()?;
-    let mut res = Vec::new();
+    let mut resources = Vec::new();
     if q.limit_bytes > 0 {
         // STORAGE is in units of 1024 octets.
-        res.push(format!(
-            "STORAGE {} {}",
-            q.used_bytes.div_ceil(1024),
-            q.limit_bytes / 1024
-        ));
+        resources.push(("STORAGE", q.used_bytes.div_ceil(1024), q.limit_bytes / 1024));
     }
     if q.limit_messages > 0 {
-        res.push(format!("MESSAGE {} {}", q.used_messages, q.limit_messages));
+        resources.push(("MESSAGE", q.used_messages, q.limit_messages));
     }
-    out.line(&format!("* QUOTA \"\" ({})", res.join(" ")));
+    out.send(Response::Data(Data::Quota {
+        root: "",
+        resources,
+    }));
     Ok(())
 }
 
 pub fn get_quota(s: &mut Session, tag: &str, root: &[u8], out: &mut Out) -> Action {
     if !root.is_empty() {
-        out.line(&format!("{tag} NO [NONEXISTENT] No such quota root"));
+        out.send(Response::no(
+            tag,
+            Some(Code::Nonexistent),
+            "No such quota root",
+        ));
         return Action::None;
     }
     match quota_line(s, out) {
-        Ok(()) => out.line(&format!("{tag} OK GETQUOTA completed")),
+        Ok(()) => out.send(Response::ok(tag, "GETQUOTA completed")),
         Err(e) => store_error(out, tag, &e),
     }
     Action::None
@@ -43,15 +46,12 @@ pub fn get_quota_root(s: &mut Session, tag: &str, arg: &[u8], out: &mut Out) -> 
     let Some(name) = mailbox_name(s, tag, arg, out) else {
         return Action::None;
     };
-    let mut line = b"* QUOTAROOT ".to_vec();
-    encode::astring(
-        &mut line,
-        &crate::imapd::names::encode(&name, s.enabled.utf8),
-    );
-    line.extend_from_slice(b" \"\"\r\n");
-    out.buf.extend_from_slice(&line);
+    out.send(Response::Data(Data::QuotaRoot {
+        mailbox: &name,
+        roots: vec![""],
+    }));
     match quota_line(s, out) {
-        Ok(()) => out.line(&format!("{tag} OK GETQUOTAROOT completed")),
+        Ok(()) => out.send(Response::ok(tag, "GETQUOTAROOT completed")),
         Err(e) => store_error(out, tag, &e),
     }
     Action::None

@@ -4,6 +4,7 @@
 //! (GB2312, Big5, ISO-8859-x...) are decoded by mail-parser first, so a
 //! search for "邮件" finds it in a GB2312 message.
 
+use crate::proto::imap::response::{Code, Data, Response, SearchItem};
 use std::io;
 
 use mail_parser::{HeaderValue, Message, PartType};
@@ -66,15 +67,11 @@ pub fn search(
     };
     match ret {
         None => {
-            let mut line = String::from("* SEARCH");
-            for &i in &hits {
-                line.push(' ');
-                line.push_str(&number(view, i, uid).to_string());
-            }
-            if let (Some(m), false) = (modseq, hits.is_empty()) {
-                line.push_str(&format!(" (MODSEQ {m})"));
-            }
-            out.line(&line);
+            let nums: Vec<u32> = hits.iter().map(|&i| number(view, i, uid)).collect();
+            out.send(Response::Data(Data::Search {
+                nums: &nums,
+                modseq,
+            }));
         }
         Some(r) => results(view, tag, uid, &r, &hits, modseq, out),
     }
@@ -83,7 +80,7 @@ pub fn search(
         context::start(view, tag, uid, &key, uids, context::Order::Mailbox, out);
     }
     view.sync(out, uid, enabled);
-    out.line(&format!("{tag} OK SEARCH completed"));
+    out.send(Response::ok(tag, "SEARCH completed"));
     Ok(Action::None)
 }
 
@@ -100,8 +97,10 @@ pub fn decode_key(
         Some(cs) => match encoding_rs::Encoding::for_label(cs.as_bytes()) {
             Some(enc) => Some(recode(key, enc)),
             None => {
-                out.line(&format!(
-                    "{tag} NO [BADCHARSET (UTF-8 US-ASCII)] Unknown charset"
+                out.send(Response::no(
+                    tag,
+                    Some(Code::BadCharset(vec!["UTF-8", "US-ASCII"])),
+                    "Unknown charset",
                 ));
                 None
             }
@@ -205,41 +204,49 @@ pub fn results(
             return;
         }
     }
-    let mut line = format!("* ESEARCH (TAG \"{tag}\")");
-    if uid {
-        line.push_str(" UID");
+    // The sets and ranges the items point into.
+    let all = ordered_set(&nums);
+    let mut partials = Vec::new();
+    for o in ret {
+        if let SearchReturn::Partial(a, b) = o {
+            let range = if *a < 0 {
+                format!("{b}:{a}")
+            } else {
+                format!("{a}:{b}")
+            };
+            let w: Vec<u32> = window.iter().map(|&w| nums[w]).collect();
+            let set = if w.is_empty() {
+                "NIL".to_string()
+            } else {
+                ordered_set(&w)
+            };
+            partials.push((range, set));
+        }
     }
+    let mut partials = partials.iter();
+    let mut items = Vec::new();
     for o in ret {
         match o {
             SearchReturn::Min => {
                 if let Some(n) = nums.first() {
-                    line.push_str(&format!(" MIN {n}"));
+                    items.push(SearchItem::Min(*n));
                 }
             }
             SearchReturn::Max => {
                 if let Some(n) = nums.last() {
-                    line.push_str(&format!(" MAX {n}"));
+                    items.push(SearchItem::Max(*n));
                 }
             }
-            SearchReturn::Count => line.push_str(&format!(" COUNT {}", nums.len())),
+            SearchReturn::Count => items.push(SearchItem::Count(nums.len() as u32)),
             SearchReturn::All => {
                 if !nums.is_empty() {
-                    line.push_str(&format!(" ALL {}", ordered_set(&nums)));
+                    items.push(SearchItem::All(&all));
                 }
             }
-            SearchReturn::Partial(a, b) => {
-                let range = if *a < 0 {
-                    format!("{b}:{a}")
-                } else {
-                    format!("{a}:{b}")
-                };
-                let w: Vec<u32> = window.iter().map(|&w| nums[w]).collect();
-                let set = if w.is_empty() {
-                    "NIL".to_string()
-                } else {
-                    ordered_set(&w)
-                };
-                line.push_str(&format!(" PARTIAL ({range} {set})"));
+            SearchReturn::Partial(..) => {
+                if let Some((range, set)) = partials.next() {
+                    items.push(SearchItem::Partial { range, set });
+                }
             }
             SearchReturn::Save | SearchReturn::Update | SearchReturn::Context => {}
         }
@@ -260,9 +267,13 @@ pub fn results(
             }
             m
         };
-        line.push_str(&format!(" MODSEQ {m}"));
+        items.push(SearchItem::ModSeq(m));
     }
-    out.line(&line);
+    out.send(Response::Data(Data::ESearch {
+        tag: Some(tag),
+        uid,
+        items,
+    }));
 }
 
 /// Whether message `i` of the view matches `key` (a search context's

@@ -4,7 +4,8 @@
 
 use super::{mailbox_name, store_error, uid_set};
 use crate::imapd::session::{Action, Out, Session, State};
-use crate::imapd::view::{flag_list, View};
+use crate::imapd::view::{flag_names, View};
+use crate::proto::imap::response::{Code, Data, FetchItem, Response, Status};
 use crate::proto::imap::{Qresync, SeqSet};
 
 pub fn select(
@@ -31,7 +32,10 @@ pub fn select(
     // A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
     let auth = match std::mem::replace(&mut s.state, State::Logout) {
         State::Selected(a, _) => {
-            out.line("* OK [CLOSED] Previous mailbox closed");
+            out.send(Response::info(
+                Some(Code::Closed),
+                "Previous mailbox closed",
+            ));
             a
         }
         State::Authenticated(a) => a,
@@ -53,47 +57,63 @@ pub fn select(
             return Action::None;
         }
     };
-    out.line(&view.flags_line());
-    out.line(
-        "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags allowed",
-    );
-    out.line(&format!("* {} EXISTS", view.exists()));
+    out.send(view.flags_response());
+    out.send(Response::info(
+        Some(Code::PermanentFlags(vec![
+            "\\Answered",
+            "\\Flagged",
+            "\\Deleted",
+            "\\Seen",
+            "\\Draft",
+            "\\*",
+        ])),
+        "Flags allowed",
+    ));
+    out.send(Response::Data(Data::Exists(view.exists())));
     if !s.enabled.rev2 {
         let recent = view.msgs.iter().filter(|m| m.meta.recent).count();
-        out.line(&format!("* {recent} RECENT"));
+        out.send(Response::Data(Data::Recent(recent as u32)));
         if let Some(i) = view
             .msgs
             .iter()
             .position(|m| !m.meta.flags.sys.has(crate::imapd::store::SysFlags::SEEN))
         {
-            out.line(&format!("* OK [UNSEEN {}] First unseen", i + 1));
+            out.send(Response::info(
+                Some(Code::Unseen(i as u32 + 1)),
+                "First unseen",
+            ));
         }
     }
-    out.line(&format!(
-        "* OK [UIDVALIDITY {}] UIDs valid",
-        view.uidvalidity
+    out.send(Response::info(
+        Some(Code::UidValidity(view.uidvalidity)),
+        "UIDs valid",
     ));
-    out.line(&format!(
-        "* OK [UIDNEXT {}] Predicted next UID",
-        view.uidnext
+    out.send(Response::info(
+        Some(Code::UidNext(view.uidnext)),
+        "Predicted next UID",
     ));
     // RFC 4467 3: the URLAUTH mechanisms this mailbox's URLs may use.
-    out.line("* OK [URLMECH INTERNAL] URLAUTH mechanisms");
+    out.send(Response::info(
+        Some(Code::UrlMech("INTERNAL")),
+        "URLAUTH mechanisms",
+    ));
     if s.enabled.condstore {
-        out.line(&format!(
-            "* OK [HIGHESTMODSEQ {}] Highest",
-            view.highest_modseq.max(1)
+        out.send(Response::info(
+            Some(Code::HighestModSeq(view.highest_modseq.max(1))),
+            "Highest",
         ));
     }
     if let Some(q) = qresync.filter(|q| q.uidvalidity == view.uidvalidity) {
         catch_up(&mut view, &q, out);
     }
-    out.line(&format!(
-        "{tag} OK [{}] {} completed",
-        if examine { "READ-ONLY" } else { "READ-WRITE" },
-        if examine { "EXAMINE" } else { "SELECT" }
-    ));
+    out.send(if examine {
+        Response::tagged(tag, Status::Ok, Some(Code::ReadOnly), "EXAMINE completed")
+    } else {
+        Response::tagged(tag, Status::Ok, Some(Code::ReadWrite), "SELECT completed")
+    });
     s.state = State::Selected(auth, Box::new(view));
+    // NOTIFY SET (SELECTED NONE) applies to whatever is selected later.
+    super::notify::apply_to_view(s);
     Action::None
 }
 
@@ -103,7 +123,11 @@ pub fn select(
 fn catch_up(view: &mut View, q: &Qresync, out: &mut Out) {
     let gone = vanished_earlier(view, q.modseq, q.known_uids.as_ref(), q.seq_match.as_ref());
     if !gone.is_empty() {
-        out.line(&format!("* VANISHED (EARLIER) {}", uid_set(&gone)));
+        let uids = uid_set(&gone);
+        out.send(Response::Data(Data::Vanished {
+            earlier: true,
+            uids: &uids,
+        }));
     }
     let max = view.max_uid();
     let known: Option<Vec<(u32, u32)>> = q.known_uids.as_ref().map(|k| k.ranges(max).collect());
@@ -116,12 +140,14 @@ fn catch_up(view: &mut View, q: &Qresync, out: &mut Out) {
         {
             continue;
         }
-        out.line(&format!(
-            "* {} FETCH (UID {uid} FLAGS ({}) MODSEQ ({}))",
-            i + 1,
-            flag_list(&m.meta.flags, false),
-            m.meta.modseq
-        ));
+        out.send(Response::Data(Data::Fetch {
+            seq: i as u32 + 1,
+            items: vec![
+                FetchItem::Uid(uid),
+                FetchItem::Flags(flag_names(&m.meta.flags, false)),
+                FetchItem::ModSeq(m.meta.modseq),
+            ],
+        }));
     }
 }
 
@@ -203,9 +229,9 @@ pub fn enable_condstore(s: &mut Session, out: &mut Out) {
     }
     s.enabled.condstore = true;
     if let State::Selected(_, view) = &s.state {
-        out.line(&format!(
-            "* OK [HIGHESTMODSEQ {}] Highest",
-            view.highest_modseq.max(1)
+        out.send(Response::info(
+            Some(Code::HighestModSeq(view.highest_modseq.max(1))),
+            "Highest",
         ));
     }
 }
@@ -233,9 +259,13 @@ pub fn close(s: &mut Session, tag: &str, out: &mut Out, expunge: bool) -> Action
         }
     }
     s.state = State::Authenticated(auth);
-    out.line(&format!(
-        "{tag} OK {} completed",
-        if expunge { "CLOSE" } else { "UNSELECT" }
+    out.send(Response::ok(
+        tag,
+        if expunge {
+            "CLOSE completed"
+        } else {
+            "UNSELECT completed"
+        },
     ));
     Action::None
 }

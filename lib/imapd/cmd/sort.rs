@@ -7,6 +7,7 @@
 //! appear in the mailbox"). Header keys come from [`sortkey`], parsed once
 //! per message and cached, so sorting a large folder again reads no mail.
 
+use crate::proto::imap::response::{Data, Response};
 use std::cmp::Ordering;
 use std::io;
 use std::sync::Arc;
@@ -61,15 +62,14 @@ pub fn sort(
     });
     match ret {
         None => {
-            let mut line = String::from("* SORT");
-            for &i in &order {
-                line.push(' ');
-                line.push_str(&search::number(view, i, uid).to_string());
-            }
-            if let (Some(m), false) = (modseq, order.is_empty()) {
-                line.push_str(&format!(" (MODSEQ {m})"));
-            }
-            out.line(&line);
+            let nums: Vec<u32> = order
+                .iter()
+                .map(|&i| search::number(view, i, uid))
+                .collect();
+            out.send(Response::Data(Data::Sort {
+                nums: &nums,
+                modseq,
+            }));
         }
         Some(r) => search::results(view, tag, uid, &r, &order, modseq, out),
     }
@@ -99,7 +99,7 @@ pub fn sort(
         );
     }
     view.sync(out, uid, enabled);
-    out.line(&format!("{tag} OK SORT completed"));
+    out.send(Response::ok(tag, "SORT completed"));
     Ok(Action::None)
 }
 

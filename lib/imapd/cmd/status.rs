@@ -2,8 +2,8 @@
 //! HIGHESTMODSEQ).
 
 use super::{mailbox_name, store_error};
-use crate::imapd::names;
 use crate::imapd::session::{Action, Auth, Out, Session, State};
+use crate::proto::imap::response::{Data, Response};
 use crate::proto::imap::StatusItem;
 
 pub fn status(
@@ -16,7 +16,6 @@ pub fn status(
     let Some(name) = mailbox_name(s, tag, arg, out) else {
         return Action::None;
     };
-    let utf8 = s.enabled.utf8;
     let (auth, own_recent) = match &mut s.state {
         State::Authenticated(a) => (a, 0),
         State::Selected(a, v) => {
@@ -34,8 +33,8 @@ pub fn status(
     };
     match auth.store.status(&name) {
         Ok(_) => {
-            write_status_with(auth, &name, items, utf8, own_recent, out);
-            out.line(&format!("{tag} OK STATUS completed"));
+            write_status_with(auth, &name, items, own_recent, out);
+            out.send(Response::ok(tag, "STATUS completed"));
         }
         Err(e) => store_error(out, tag, &e),
     }
@@ -43,8 +42,8 @@ pub fn status(
 }
 
 /// `* STATUS name (items)`; nothing when the folder cannot be read.
-pub fn write_status(auth: &mut Auth, name: &str, items: &[StatusItem], utf8: bool, out: &mut Out) {
-    write_status_with(auth, name, items, utf8, 0, out);
+pub fn write_status(auth: &mut Auth, name: &str, items: &[StatusItem], out: &mut Out) {
+    write_status_with(auth, name, items, 0, out);
 }
 
 /// [`write_status`], with `own_recent` messages \Recent in this session
@@ -53,7 +52,6 @@ fn write_status_with(
     auth: &mut Auth,
     name: &str,
     items: &[StatusItem],
-    utf8: bool,
     own_recent: u32,
     out: &mut Out,
 ) {
@@ -61,21 +59,21 @@ fn write_status_with(
         return;
     };
     st.recent += own_recent;
-    let mut line = b"* STATUS ".to_vec();
-    names::write(&mut line, name, utf8);
-    let vals: Vec<String> = items
+    let items = items
         .iter()
-        .map(|i| match i {
-            StatusItem::Messages => format!("MESSAGES {}", st.messages),
-            StatusItem::Recent => format!("RECENT {}", st.recent),
-            StatusItem::UidNext => format!("UIDNEXT {}", st.uidnext),
-            StatusItem::UidValidity => format!("UIDVALIDITY {}", st.uidvalidity),
-            StatusItem::Unseen => format!("UNSEEN {}", st.unseen),
-            StatusItem::Deleted => format!("DELETED {}", st.deleted),
-            StatusItem::Size => format!("SIZE {}", st.size),
-            StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", st.highest_modseq),
+        .map(|i| {
+            let n = match i {
+                StatusItem::Messages => st.messages as u64,
+                StatusItem::Recent => st.recent as u64,
+                StatusItem::UidNext => st.uidnext as u64,
+                StatusItem::UidValidity => st.uidvalidity as u64,
+                StatusItem::Unseen => st.unseen as u64,
+                StatusItem::Deleted => st.deleted as u64,
+                StatusItem::Size => st.size,
+                StatusItem::HighestModSeq => st.highest_modseq,
+            };
+            (*i, n)
         })
         .collect();
-    line.extend_from_slice(format!(" ({})\r\n", vals.join(" ")).as_bytes());
-    out.buf.extend_from_slice(&line);
+    out.send(Response::Data(Data::Status { name, items }));
 }

@@ -3,7 +3,8 @@
 use super::{resolve, seq_in_range, store_error};
 use crate::imapd::session::{Action, Out, Session, State};
 use crate::imapd::store::Stored;
-use crate::imapd::view::flag_list;
+use crate::imapd::view::flag_names;
+use crate::proto::imap::response::{Code, Data, FetchItem, Response, Status};
 use crate::proto::imap::{Flag, SeqSet, StoreMode};
 
 #[allow(clippy::too_many_arguments)]
@@ -26,11 +27,15 @@ pub fn store(
         return Action::None;
     };
     if view.read_only {
-        out.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only"));
+        out.send(Response::no(
+            tag,
+            Some(Code::ReadOnly),
+            "Mailbox is read-only",
+        ));
         return Action::None;
     }
     if !uid && !seq_in_range(view, set) {
-        out.line(&format!("{tag} BAD Invalid message number"));
+        out.send(Response::bad(tag, "Invalid message number"));
         return Action::None;
     }
     let change = super::append::to_msg_flags(flags);
@@ -78,39 +83,43 @@ pub fn store(
         let new_kw = nf.keywords.iter().any(|k| !view.keywords.contains(k));
         if new_kw {
             view.keywords.extend(nf.keywords.iter().cloned());
-            out.line(&view.flags_line());
+            out.send(view.flags_response());
         }
         if !silent || (enabled.condstore && changed) && unchanged_since.is_some() {
-            let ms = if enabled.condstore {
-                format!(" MODSEQ ({modseq})")
-            } else {
-                String::new()
-            };
-            let u = if uid || enabled.qresync {
-                format!("UID {uid_i} ")
-            } else {
-                String::new()
-            };
-            out.line(&format!(
-                "* {} FETCH ({u}FLAGS ({}){ms})",
-                i + 1,
-                flag_list(&nf, view.msgs[i].meta.recent && !enabled.rev2)
-            ));
+            let mut items = Vec::with_capacity(3);
+            if uid || enabled.qresync {
+                items.push(FetchItem::Uid(uid_i));
+            }
+            let recent = view.msgs[i].meta.recent && !enabled.rev2;
+            items.push(FetchItem::Flags(flag_names(&nf, recent)));
+            if enabled.condstore {
+                items.push(FetchItem::ModSeq(modseq));
+            }
+            out.send(Response::Data(Data::Fetch {
+                seq: i as u32 + 1,
+                items,
+            }));
         }
     }
     // STORE must not announce expunges (RFC 3501 7.4.1); UID STORE may.
     view.sync(out, uid, enabled);
     if !modified.is_empty() {
-        out.line(&format!(
-            "{tag} OK [MODIFIED {}] Conditional STORE failed for some",
-            super::uid_set(&modified)
+        let set = super::uid_set(&modified);
+        out.send(Response::tagged(
+            tag,
+            Status::Ok,
+            Some(Code::Modified(&set)),
+            "Conditional STORE failed for some",
         ));
     } else if gone {
-        out.line(&format!(
-            "{tag} OK [EXPUNGEISSUED] Some messages were expunged"
+        out.send(Response::tagged(
+            tag,
+            Status::Ok,
+            Some(Code::ExpungeIssued),
+            "Some messages were expunged",
         ));
     } else {
-        out.line(&format!("{tag} OK STORE completed"));
+        out.send(Response::ok(tag, "STORE completed"));
     }
     Action::None
 }

@@ -6,6 +6,7 @@
 //! `(1 2 (3)(4))`, a dummy parent (a message referred to but not present)
 //! giving no number.
 
+use crate::proto::imap::response::{Data, Response};
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
@@ -48,9 +49,10 @@ pub fn thread(
         ThreadAlgorithm::OrderedSubject => ordered_subject(&msgs),
         ThreadAlgorithm::References => references(&msgs),
     };
-    out.line(&format!("* THREAD {}", forest.write(&msgs)));
+    let forest = forest.write(&msgs);
+    out.send(Response::Data(Data::Thread(&forest)));
     view.sync(out, uid, enabled);
-    out.line(&format!("{tag} OK THREAD completed"));
+    out.send(Response::ok(tag, "THREAD completed"));
     Ok(Action::None)
 }
 

@@ -2,6 +2,7 @@
 //! BODY and BODYPARTSTRUCTURE (RFC 5524). The checks of a URLAUTH URL are
 //! in `imapd::url`; the key beside each folder in `maildir::urlauth`.
 
+use crate::proto::imap::response::{Code, Response};
 use std::io;
 
 use super::{mailbox_name, store_error};
@@ -20,13 +21,17 @@ pub fn genurlauth(s: &mut Session, tag: &str, urls: &[(Vec<u8>, String)], out: &
     let mut full = Vec::with_capacity(urls.len());
     for (rump, mech) in urls {
         if mech != MECHANISM {
-            out.line(&format!("{tag} NO Unknown URLAUTH mechanism {mech}"));
+            out.send(Response::no(
+                tag,
+                None,
+                &format!("Unknown URLAUTH mechanism {mech}"),
+            ));
             return Action::None;
         }
         let u = match imap_url::parse(rump) {
             Ok(u) => u,
             Err(e) => {
-                out.line(&format!("{tag} NO Bad URL: {}", e.0));
+                out.send(Response::no(tag, None, &format!("Bad URL: {}", e.0)));
                 return Action::None;
             }
         };
@@ -35,8 +40,10 @@ pub fn genurlauth(s: &mut Session, tag: &str, urls: &[(Vec<u8>, String)], out: &
             .as_ref()
             .is_some_and(|a| a.verifier.is_none() && a.rump_len == rump.len());
         if !u.absolute || !is_rump {
-            out.line(&format!(
-                "{tag} NO Not a URLAUTH rump (imap://user@host/...;URLAUTH=access)"
+            out.send(Response::no(
+                tag,
+                None,
+                "Not a URLAUTH rump (imap://user@host/...;URLAUTH=access)",
             ));
             return Action::None;
         }
@@ -45,13 +52,17 @@ pub fn genurlauth(s: &mut Session, tag: &str, urls: &[(Vec<u8>, String)], out: &
             .owner()
             .is_some_and(|o| o.eq_ignore_ascii_case(&auth.user))
         {
-            out.line(&format!("{tag} NO URL names another user's mailbox"));
+            out.send(Response::no(tag, None, "URL names another user's mailbox"));
             return Action::None;
         }
         let key = match auth.store.urlauth_key(&u.mailbox, true) {
             Ok(Some(k)) => k,
             Ok(None) | Err(StoreError::NoSuchFolder) => {
-                out.line(&format!("{tag} NO [NONEXISTENT] No such mailbox"));
+                out.send(Response::no(
+                    tag,
+                    Some(Code::Nonexistent),
+                    "No such mailbox",
+                ));
                 return Action::None;
             }
             Err(e) => {
@@ -70,7 +81,7 @@ pub fn genurlauth(s: &mut Session, tag: &str, urls: &[(Vec<u8>, String)], out: &
     }
     line.extend_from_slice(b"\r\n");
     out.buf.extend_from_slice(&line);
-    out.line(&format!("{tag} OK GENURLAUTH completed"));
+    out.send(Response::ok(tag, "GENURLAUTH completed"));
     Action::None
 }
 
@@ -83,7 +94,11 @@ pub fn resetkey(
     out: &mut Out,
 ) -> Action {
     if let Some(m) = mechanisms.iter().find(|m| *m != MECHANISM) {
-        out.line(&format!("{tag} NO Unknown URLAUTH mechanism {m}"));
+        out.send(Response::no(
+            tag,
+            None,
+            &format!("Unknown URLAUTH mechanism {m}"),
+        ));
         return Action::None;
     }
     let name = match mailbox {
@@ -97,7 +112,7 @@ pub fn resetkey(
         return Action::None;
     };
     match auth.store.reset_urlauth_keys(name.as_deref()) {
-        Ok(()) => out.line(&format!("{tag} OK RESETKEY completed")),
+        Ok(()) => out.send(Response::ok(tag, "RESETKEY completed")),
         Err(e) => store_error(out, tag, &e),
     }
     Action::None
@@ -130,7 +145,7 @@ pub fn urlfetch(
         out.maybe_flush()?;
     }
     out.buf.extend_from_slice(b"\r\n");
-    out.line(&format!("{tag} OK URLFETCH completed"));
+    out.send(Response::ok(tag, "URLFETCH completed"));
     Ok(Action::None)
 }
 

@@ -12,8 +12,8 @@
 //! "Needs more data" is a normal answer ([`Frame::Incomplete`]), never an error.
 //! One file per command family: `auth` (any state), `mailbox`, `selected`,
 //! `fetch`, `search`; `lexer` has the shared grammar (atoms, strings,
-//! sequence sets, flags, dates) and `encode` the few things a server writes
-//! that need quoting.
+//! sequence sets, flags, dates), `response` the typed responses the server
+//! writes and their one encoder, and `encode` its quoting and literals.
 
 mod auth;
 pub mod encode;
@@ -23,6 +23,7 @@ mod lexer;
 mod mailbox;
 mod metadata;
 mod notify;
+pub mod response;
 mod search;
 mod selected;
 mod types;
