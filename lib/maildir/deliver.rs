@@ -208,7 +208,9 @@ fn place(tmp: &TmpFile, t: &Target<'_>) -> Result<Delivered> {
     })
 }
 
-/// Links the synced `tmp` file to `dest`; on another file system, writes a
+/// Links the synced `tmp` file to `dest`; on another file system, or when
+/// the file has as many links as the file system allows (EMLINK: 65,000 on
+/// ext4, so a stored copy shared by more mailboxes than that), writes a
 /// copy into `dest_folder/tmp/` first (durably) and links that. `mtime` is
 /// set on a copy so it keeps the original's internal date.
 pub(crate) fn link_or_copy(
@@ -219,7 +221,7 @@ pub(crate) fn link_or_copy(
 ) -> Result<()> {
     match fs::hard_link(&tmp.path, dest) {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EMLINK)) => {
             let mut src = File::open(&tmp.path).map_err(io_err("open", &tmp.path))?;
             let copy = write_tmp(dest_folder, &mut src, mtime, None)?;
             let r = fs::hard_link(&copy.path, dest).map_err(io_err("link", dest));
