@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::combined_log as log;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -47,10 +49,6 @@ fn instance() -> Instance {
     inst.ctl_ok(&["list", "add", "team@a.example", "--owner", "bob@b.example"]);
     inst.ctl_ok(&["start"]);
     inst
-}
-
-fn log(inst: &Instance) -> String {
-    std::fs::read_to_string(inst.path().join("log/kmpromail.log")).unwrap_or_default()
 }
 
 fn members(inst: &Instance, list: &str) -> String {

@@ -5,6 +5,8 @@
 //! route.
 mod common;
 
+use common::combined_log as log;
+
 use common::sink::Sink;
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -69,9 +71,6 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The instance's log (every daemon under `kmpctl start`).
-fn log(inst: &Instance) -> String {
-    std::fs::read_to_string(inst.path().join("log/kmpromail.log")).unwrap_or_default()
-}
 
 fn wait_files(inst: &Instance, dir: &Path, n: usize) -> Vec<PathBuf> {
     wait_until(Duration::from_secs(60), || files(dir).len() >= n).unwrap_or_else(|_| {

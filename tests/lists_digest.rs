@@ -10,6 +10,8 @@
 //!   each issue reaches each member once, and no post is in two issues.
 mod common;
 
+use common::{combined_log as log, smtp_send as send};
+
 use common::sink::Sink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,22 +22,6 @@ use common::{missing_tool, wait_until, Instance, TOOLS};
 
 const LIST: &str = "dev@example.test";
 
-fn send(inst: &Instance, sender: &str, rcpt: &str, data: &str) {
-    let script = r#"
-import smtplib, sys
-port, sender, rcpt, data = sys.argv[1:5]
-with smtplib.SMTP("127.0.0.1", int(port), timeout=60) as s:
-    s.sendmail(sender, [rcpt], data.encode())
-"#;
-    let port = (inst.base + 25).to_string();
-    let o = common::python(script, &[&port, sender, rcpt, data]);
-    assert!(
-        o.status.success(),
-        "smtplib: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 fn post(inst: &Instance, subject: &str) {
     send(
         inst,
@@ -45,10 +31,6 @@ fn post(inst: &Instance, subject: &str) {
             "From: s@example.test\r\nTo: {LIST}\r\nSubject: {subject}\r\n\r\nabout {subject}\r\n"
         ),
     );
-}
-
-fn log(inst: &Instance) -> String {
-    std::fs::read_to_string(inst.path().join("log/kmpromail.log")).unwrap_or_default()
 }
 
 /// The texts of the messages in u@example.test's Maildir.

@@ -11,6 +11,8 @@
 //!   VERP and probe return paths drive it.
 mod common;
 
+use common::{combined_log as log, smtp_send as send};
+
 use common::sink::Sink;
 use std::time::Duration;
 
@@ -19,26 +21,6 @@ use common::{missing_tool, wait_until, Instance, TOOLS};
 use kmpromail::lists::cookie::{Action, CookieKey, KEY_LEN};
 
 const LIST: &str = "dev@example.test";
-
-fn send(inst: &Instance, sender: &str, rcpt: &str, data: &str) {
-    let script = r#"
-import smtplib, sys
-port, sender, rcpt, data = sys.argv[1:5]
-with smtplib.SMTP("127.0.0.1", int(port), timeout=60) as s:
-    s.sendmail(sender, [rcpt], data.encode())
-"#;
-    let port = (inst.base + 25).to_string();
-    let o = common::python(script, &[&port, sender, rcpt, data]);
-    assert!(
-        o.status.success(),
-        "smtplib: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn log(inst: &Instance) -> String {
-    std::fs::read_to_string(inst.path().join("log/kmpromail.log")).unwrap_or_default()
-}
 
 fn members(inst: &Instance) -> String {
     inst.ctl_ok(&["list", "members", LIST])

@@ -405,3 +405,25 @@ pub fn sink_messages(dir: &Path) -> Vec<String> {
     named.sort();
     named.into_iter().map(|(_, t)| t).collect()
 }
+
+/// Sends one message with Python's smtplib to the instance's port 25.
+pub fn smtp_send(inst: &Instance, sender: &str, rcpt: &str, data: &str) {
+    let script = r#"
+import smtplib, sys
+port, sender, rcpt, data = sys.argv[1:5]
+with smtplib.SMTP("127.0.0.1", int(port), timeout=60) as s:
+    s.sendmail(sender, [rcpt], data.encode())
+"#;
+    let port = (inst.base + 25).to_string();
+    let o = python(script, &[&port, sender, rcpt, data]);
+    assert!(
+        o.status.success(),
+        "smtplib {sender} -> {rcpt}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The instance's whole log file (every daemon's lines).
+pub fn combined_log(inst: &Instance) -> String {
+    std::fs::read_to_string(inst.path().join("log/kmpromail.log")).unwrap_or_default()
+}
