@@ -70,8 +70,6 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The instance's log (every daemon under `kmpctl start`).
-
 fn wait_files(inst: &Instance, dir: &Path, n: usize) -> Vec<PathBuf> {
     wait_until(Duration::from_secs(60), || files(dir).len() >= n).unwrap_or_else(|_| {
         panic!(
