@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """auth_driver.py - the load of bench/auth.sh.
 
-  auth_driver.py dns PORTFILE ZONEFILE      serve ZONEFILE (lines "name TXT text") over
-                                            UDP and TCP on 127.0.0.1, write the port
+  auth_driver.py dns PORTFILE ZONEFILE [ADDR:PORT]
+                                            serve ZONEFILE (lines "name TXT text",
+                                            "name A 1.2.3.4", "name PTR host.name") over UDP
+                                            and TCP on 127.0.0.1 (a free port unless
+                                            ADDR:PORT is given), write the port
   auth_driver.py load HOST PORT N CONNS MSG send the message file MSG N times over CONNS
                                             sessions; print RESULT line with messages/s
 
@@ -18,11 +21,24 @@ import threading
 import time
 
 
-def dns(portfile, zonefile):
+QTYPES = {"A": 1, "PTR": 12, "TXT": 16}
+
+
+def rdata(qtype, text):
+    """The wire form of one record's data."""
+    if qtype == 1:
+        return socket.inet_aton(text)
+    if qtype == 12:
+        return b"".join(bytes([len(label)]) + label.encode() for label in text.rstrip(".").split(".")) + b"\0"
+    t = text.encode()
+    return b"".join(bytes([len(t[i:i + 255])]) + t[i:i + 255] for i in range(0, len(t), 255))
+
+
+def dns(portfile, zonefile, listen="127.0.0.1:0"):
     zone = {}
     for line in open(zonefile):
-        name, _, text = line.rstrip("\n").split(" ", 2)
-        zone.setdefault(name.lower().rstrip("."), []).append(text.encode())
+        name, kind, text = line.rstrip("\n").split(" ", 2)
+        zone.setdefault(name.lower().rstrip("."), []).append((QTYPES[kind], rdata(QTYPES[kind], text)))
 
     def answer(q):
         if len(q) < 17:
@@ -40,16 +56,16 @@ def dns(portfile, zonefile):
         rcode = 0 if texts is not None else 3
         answers = b""
         count = 0
-        if texts and qtype == 16:
-            for t in texts:
-                chunks = b"".join(bytes([len(t[i:i + 255])]) + t[i:i + 255] for i in range(0, len(t), 255))
-                answers += b"\xc0\x0c" + struct.pack(">HHIH", 16, 1, 300, len(chunks)) + chunks
+        for kind, data in texts or []:
+            if kind == qtype:
+                answers += b"\xc0\x0c" + struct.pack(">HHIH", kind, 1, 300, len(data)) + data
                 count += 1
         header = qid + struct.pack(">HHHHH", 0x8180 | rcode, 1, count, 0, 0)
         return header + q[12:qend] + answers
 
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
+    addr, _, want = listen.rpartition(":")
+    udp.bind((addr, int(want)))
     port = udp.getsockname()[1]
 
     class Tcp(socketserver.BaseRequestHandler):
@@ -71,7 +87,7 @@ def dns(portfile, zonefile):
                 self.request.sendall(struct.pack(">H", len(r)) + r)
 
     socketserver.ThreadingTCPServer.allow_reuse_address = True
-    tcp = socketserver.ThreadingTCPServer(("127.0.0.1", port), Tcp)
+    tcp = socketserver.ThreadingTCPServer((addr, port), Tcp)
     threading.Thread(target=tcp.serve_forever, daemon=True).start()
     open(portfile, "w").write(str(port))
     for _ in range(10_000_000):
@@ -114,6 +130,6 @@ def load(host, port, n, conns, msgfile):
 
 if __name__ == "__main__":
     if sys.argv[1] == "dns":
-        dns(sys.argv[2], sys.argv[3])
+        dns(*sys.argv[2:5])
     else:
         load(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])

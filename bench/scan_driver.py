@@ -136,4 +136,5 @@ def main():
             p.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
-main()
+if __name__ == "__main__":
+    main()
