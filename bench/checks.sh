@@ -2,7 +2,7 @@
 # The checks at the door, Kmpromail against Postfix with its milters, in one run
 # (see bench/README.md, "Checks at the door against Postfix").
 #
-#   sh bench/checks.sh                                    # 300 messages, 6 sessions, release build
+#   sh bench/checks.sh                                    # 200 messages, 4 sessions, release build
 #   MESSAGES=40 CLIENTS=4 BIN=target/debug sh bench/checks.sh   # a quick check of the script
 #
 # Both sides get the same DKIM-signed 4 KB message from a domain with SPF and DMARC p=reject,
@@ -13,8 +13,8 @@
 # on 127.0.0.1:53 and a private /etc/resolv.conf serve every resolver of both sides.
 set -eu
 cd "$(dirname "$0")/.."
-MESSAGES=${MESSAGES:-300}
-CLIENTS=${CLIENTS:-6}
+MESSAGES=${MESSAGES:-200}
+CLIENTS=${CLIENTS:-4}
 RUNS=${RUNS:-1}
 BIN=${BIN:-target/release}
 [ "$(id -u)" = 0 ] || { echo "checks.sh: must run as root (unshare, postfix)" >&2; exit 1; }
