@@ -70,11 +70,15 @@ def write(path, text, mode=0o644):
     os.chmod(path, mode)
 
 
-def private_resolver(tmp):
-    """Loopback up, and /etc/resolv.conf and /etc/hosts of this mount namespace replaced."""
+def check_namespace():
+    """Only a fresh network namespace has nothing but the loopback."""
     links = [line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:]]
     if links != ["lo"]:
         sys.exit("checks_driver.py: run me through bench/checks.sh (unshare -mn), not beside %s" % links)
+
+
+def private_resolver(tmp):
+    """Loopback up, and /etc/resolv.conf and /etc/hosts of this mount namespace replaced."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     # No 127.0.0.1 in hosts: Postfix's reverse lookup of the client asks DNS, as ours does.
     for name, text in [("resolv.conf", "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n"),
@@ -88,7 +92,7 @@ def wait_path(path, what, limit=60):
         if os.path.exists(path):
             return
         time.sleep(0.1)
-    sys.exit("%s did not make %s" % (what, path))
+    sys.exit("%s did not make %s (KEEP=1 keeps the logs)" % (what, path))
 
 
 def wait_port(port, limit=30):
@@ -558,11 +562,12 @@ def main():
     need()
     if a.need:
         return
+    check_namespace()
     tmp = tempfile.mkdtemp(prefix="kmp-checks-bench-")
     os.chmod(tmp, 0o755)
-    private_resolver(tmp)
     procs, sides = [], []
     try:
+        private_resolver(tmp)
         procs += scanners(tmp)  # spamd and clamd, shared by both sides
         kmp = Kmpromail(tmp, a.bin, 20000)
         sides.append(kmp)
