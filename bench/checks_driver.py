@@ -29,6 +29,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ left in bench/
 from scan_driver import EICAR, scanners  # noqa: E402
 
 # (program, Debian package): what the comparison runs besides Kmpromail.
