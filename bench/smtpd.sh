@@ -7,7 +7,13 @@
 #                                  Postfix side by side (default N 10000), RUNS times
 #                                  (default 2), after measuring the disk's fsync limit
 #                                  (bench/fsync_rate.py) on the instance's file system
+#   bench/smtpd.sh cost [N]        our side only: N x 4 KB over 20 sessions (smtp-source,
+#                                  default N 3000) into one Maildir, printing each daemon's
+#                                  CPU time and fsyncs per message (bench/smtpd_cost.py);
+#                                  meaningful while others build, where rates are not
 #
+# BIN: where the binaries are (default target/release, built first; with BIN set, nothing
+# is built, e.g. BIN=target/debug after cargo build).
 # KIT: the comparison kit (default ../shared/kit or ../../shared/kit beside the checkout).
 # The reference Postfix must be running already (the kit's ref-servers.sh start): this
 # script never starts or stops it.
@@ -17,11 +23,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-idle}
 n=${2:-}
-bin=target/release
+bin=${BIN:-target/release}
 kit=${KIT:-$PWD/../shared/kit}
 bins=(--bin kmpctl --bin kmp-authd --bin kmp-smtpd)
-[ "$mode" = throughput ] && bins+=(--bin kmp-send --bin kmp-local)
-cargo build --release -q "${bins[@]}"
+case "$mode" in throughput|cost) bins+=(--bin kmp-send --bin kmp-local) ;; esac
+[ -n "${BIN:-}" ] || cargo build --release -q "${bins[@]}"
 
 dir=$(mktemp -d /tmp/kmp-bench-smtpd.XXXXXX)
 base=${PORT_BASE:-43000}
@@ -97,8 +103,14 @@ s.quit()' $((base + 25))
     fi
   done
   ;;
+cost)
+  start kmp-local
+  start kmp-send
+  start kmp-smtpd
+  python3 bench/smtpd_cost.py 127.0.0.1 $((base + 25)) "$dir" "${n:-3000}"
+  ;;
 *)
-  echo "usage: $0 idle|throughput [N]" >&2
+  echo "usage: $0 idle|throughput|cost [N]" >&2
   exit 64
   ;;
 esac

@@ -148,6 +148,29 @@ fn tally(
     (seen, misplaced)
 }
 
+/// Delivered files with a second name: a kill between a link into `new/`
+/// and the unlink of the `tmp/` name used to leave one (the file then lives
+/// on in `tmp/` until cleaned); a rename that never replaces a name leaves
+/// none. Each crash-test message goes to one mailbox, so every file it
+/// delivered has exactly one name.
+fn second_names(inst: &Instance, users: &[&str]) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut v = Vec::new();
+    for &u in users {
+        for sub in ["new", "cur", "tmp"] {
+            let Ok(rd) = fs::read_dir(maildir(inst, u).join(sub)) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                if e.metadata().map(|m| m.nlink() > 1).unwrap_or(false) {
+                    v.push(e.path());
+                }
+            }
+        }
+    }
+    v
+}
+
 fn mailq(inst: &Instance) -> String {
     let out = inject_as(inst, "mailq", &[], b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -700,6 +723,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         mailq(&inst)
     );
     assert_eq!(mailq(&inst), "Mail queue is empty\n");
+    assert_eq!(second_names(&inst, &users), Vec::<PathBuf>::new());
 }
 
 /// Issue 13: the envelope travels in the message file (one fsync for both)
@@ -967,6 +991,7 @@ fn sigkill_during_group_commits_loses_and_duplicates_nothing() {
         mailq(&inst)
     );
     assert_eq!(mailq(&inst), "Mail queue is empty\n");
+    assert_eq!(second_names(&inst, &users), Vec::<PathBuf>::new());
 }
 
 #[test]

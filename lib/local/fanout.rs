@@ -1,6 +1,11 @@
 //! Single-instance delivery to many Maildirs with the directory syncs done
 //! in parallel, and shared with the other jobs of the process.
 //!
+//! The last target that needs the message takes the `tmp/` file itself by a
+//! rename that never replaces a name (the library's `move_or_copy`): for the
+//! usual job of one mailbox that is one directory operation where a link
+//! and an unlink took two.
+//!
 //! `maildir::deliver_many` links and fsyncs `new/` target after target; a
 //! directory fsync costs a journal commit (about 5 ms here), so a message to
 //! 1,000 mailboxes spent seconds waiting on them one at a time. Concurrent
@@ -23,7 +28,7 @@ use std::fs;
 use std::io::Read;
 use std::time::SystemTime;
 
-use crate::maildir::deliver::{link_or_copy, write_tmp, TmpFile};
+use crate::maildir::deliver::{link_or_copy, move_or_copy, write_tmp, TmpFile};
 use crate::maildir::{self, name, quota, Delivered, Error, Target};
 
 /// Below this many targets the steps run in the job's own thread.
@@ -56,6 +61,11 @@ pub fn deliver(
     let Some(first) = results.iter().position(Option::is_none) else {
         return results.into_iter().flatten().collect();
     };
+    // The last target that needs the message is announced to the group
+    // commit of its new/ before the write (see sys::dirsync): a round of
+    // that directory starting meanwhile waits a moment for this entry.
+    let last = results.iter().rposition(Option::is_none).unwrap_or(first);
+    let coming = crate::sys::dirsync::coming(&targets[last].folder.path().join("new"));
     // Steps 1-3 once, in the first Maildir that needs the message.
     let tmp = match write_tmp(
         targets[first].folder.path(),
@@ -71,14 +81,22 @@ pub fn deliver(
                 .collect();
         }
     };
-    // Steps 4-5 for the others, in parallel when there are many.
-    each(&mut results, targets, |slot, t| {
+    // Steps 4-5 for all but the last target that needs the message, in
+    // parallel when there are many; then the last takes the tmp/ file
+    // itself, by a rename (steps 4 and 6 at once), once no link needs its
+    // name any more.
+    let (before, rest) = results.split_at_mut(last);
+    each(before, &targets[..last], |slot, t| {
         if slot.is_none() {
-            *slot = Some(place(&tmp, t));
+            *slot = Some(place(&tmp, t, None).0);
         }
     });
+    let (r, taken) = place(&tmp, &targets[last], Some(coming));
+    rest[0] = Some(r);
     // Step 6: a crash before leaves a second name of a delivered file in tmp/.
-    let _ = fs::remove_file(&tmp.path);
+    if !taken {
+        let _ = fs::remove_file(&tmp.path);
+    }
     results.into_iter().flatten().collect()
 }
 
@@ -97,9 +115,15 @@ fn vec_none<T>(n: usize) -> Vec<Option<T>> {
     (0..n).map(|_| None).collect()
 }
 
-/// Link into `new/`, fsync `new/`, count it in `maildirsize`: the library's
-/// steps 4 and 5 for one target.
-fn place(tmp: &TmpFile, t: &Target<'_>) -> maildir::Result<Delivered> {
+/// Link into `new/` (for the last target, which comes with its
+/// announcement, rename the tmp file there: the library's `move_or_copy`),
+/// fsync `new/`, count it in `maildirsize`: the library's steps 4 and 5 for
+/// one target. Also returns whether the tmp file's own name was taken.
+fn place(
+    tmp: &TmpFile,
+    t: &Target<'_>,
+    last: Option<crate::sys::dirsync::Coming>,
+) -> (maildir::Result<Delivered>, bool) {
     let dir = t.folder.path();
     let base = name::with_sizes(
         &name::unique(SystemTime::now(), t.delivery_id),
@@ -107,17 +131,31 @@ fn place(tmp: &TmpFile, t: &Target<'_>) -> maildir::Result<Delivered> {
         tmp.vsize,
     );
     let dest = dir.join("new").join(&base);
-    link_or_copy(tmp, dir, &dest, None)?;
+    let taken = match last {
+        Some(_) => move_or_copy(tmp, dir, &dest),
+        None => link_or_copy(tmp, dir, &dest, None).map(|()| false),
+    };
+    let taken = match taken {
+        Ok(t) => t,
+        Err(e) => return (Err(e), false),
+    };
     let new = dir.join("new");
-    crate::sys::dirsync::sync(&new).map_err(|e| Error::io("fsync", &new, e))?;
+    let synced = match last {
+        Some(coming) => coming.sync(),
+        None => crate::sys::dirsync::sync(&new),
+    };
+    if let Err(e) = synced {
+        return (Err(Error::io("fsync", &new, e)), taken);
+    }
     quota::record(t.folder, tmp.size as i64, 1);
-    Ok(Delivered {
+    let d = Delivered {
         base,
         path: dest,
         size: tmp.size,
         vsize: tmp.vsize,
         duplicate: false,
-    })
+    };
+    (Ok(d), taken)
 }
 
 /// Runs `f` on each (slot, item) pair from [`THREADS`] threads, each taking a

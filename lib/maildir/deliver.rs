@@ -11,6 +11,11 @@
 //! 5. fsync `new/`;
 //! 6. unlink the `tmp/` name.
 //!
+//! A delivery's last target (for one mailbox, its only one) does steps 4 and
+//! 6 in one: the `tmp/` file is renamed into `new/` with `RENAME_NOREPLACE`
+//! ([`crate::sys::rename`]), which keeps the link's promise (an existing name
+//! is never replaced) in one directory operation instead of two.
+//!
 //! Each step says below what a crash there leaves behind: never a partial
 //! file in `new/` or `cur/`, at worst a stale file in `tmp/` (removed by
 //! [`super::Folder::clean_tmp`] after 36 hours) or a message in `new/` the
@@ -133,14 +138,21 @@ pub fn deliver_many(targets: &[Target<'_>], data: &mut dyn Read) -> Vec<Result<D
                 .collect();
         }
     };
+    // The last target takes the tmp/ file itself (steps 4 and 6 at once).
+    let last = results.iter().rposition(Option::is_none);
+    let mut taken = false;
     for (i, t) in targets.iter().enumerate() {
         if results[i].is_none() {
-            results[i] = Some(place(&tmp, t));
+            let (r, took) = place(&tmp, t, Some(i) == last);
+            results[i] = Some(r);
+            taken |= took;
         }
     }
     // Step 6. A crash before this leaves the tmp/ name: a second link to a
     // message already delivered, removed by clean_tmp later.
-    let _ = fs::remove_file(&tmp.path);
+    if !taken {
+        let _ = fs::remove_file(&tmp.path);
+    }
     results.into_iter().flatten().collect()
 }
 
@@ -183,8 +195,10 @@ pub fn find_delivery(
     Ok(None)
 }
 
-/// Steps 4-5 for one target: link (or copy) the synced tmp file into `new/`.
-fn place(tmp: &TmpFile, t: &Target<'_>) -> Result<Delivered> {
+/// Steps 4-5 for one target: link (or copy) the synced tmp file into `new/`;
+/// with `take`, rename it there instead (see [`move_or_copy`]). Returns
+/// whether the tmp file's own name was taken (then step 6 has nothing to do).
+fn place(tmp: &TmpFile, t: &Target<'_>, take: bool) -> (Result<Delivered>, bool) {
     let folder = t.folder;
     let base = name::with_sizes(
         &name::unique(SystemTime::now(), t.delivery_id),
@@ -192,20 +206,51 @@ fn place(tmp: &TmpFile, t: &Target<'_>) -> Result<Delivered> {
         tmp.vsize,
     );
     let dest = folder.dir.join("new").join(&base);
-    link_or_copy(tmp, &folder.dir, &dest, None)?;
+    let taken = if take {
+        move_or_copy(tmp, &folder.dir, &dest)
+    } else {
+        link_or_copy(tmp, &folder.dir, &dest, None).map(|()| false)
+    };
+    let taken = match taken {
+        Ok(t) => t,
+        Err(e) => return (Err(e), false),
+    };
     // Step 4 done: the message is visible in new/. A crash from here on may
-    // lose the link on power failure (until step 5), and the caller was not
+    // lose the name on power failure (until step 5), and the caller was not
     // told: it retries, and the delivery id finds this copy if it survived.
     // Step 5: make the new directory entry durable.
-    crate::sys::fsync_dir(&folder.dir.join("new")).map_err(io_err("fsync", &folder.dir))?;
+    if let Err(e) = crate::sys::fsync_dir(&folder.dir.join("new")) {
+        return (Err(Error::io("fsync", &folder.dir, e)), taken);
+    }
     quota::record(folder, tmp.size as i64, 1);
-    Ok(Delivered {
+    let d = Delivered {
         base,
         path: dest,
         size: tmp.size,
         vsize: tmp.vsize,
         duplicate: false,
-    })
+    };
+    (Ok(d), taken)
+}
+
+/// Step 4 and 6 at once for the last target of a delivery: renames the
+/// synced `tmp` file to `dest` without ever replacing a name. Returns true
+/// when the file moved (its `tmp/` name is gone); where it cannot (another
+/// file system, or a file system without `RENAME_NOREPLACE` whose link
+/// fallback meets the link limit) links or copies as [`link_or_copy`] does
+/// and returns false. A crash after the rename, before `new/` is synced,
+/// may leave the message in `tmp/`, in `new/`, or (on a file system without
+/// a journal, which writes the two directories independently) in neither,
+/// the file then in `lost+found` after fsck: the caller was not told, and
+/// its retry finds the copy by its delivery id or writes it again.
+pub(crate) fn move_or_copy(tmp: &TmpFile, dest_folder: &Path, dest: &Path) -> Result<bool> {
+    match crate::sys::rename::rename_noreplace(&tmp.path, dest) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EMLINK)) => {
+            link_or_copy(tmp, dest_folder, dest, None).map(|()| false)
+        }
+        Err(e) => Err(Error::io("rename", dest, e)),
+    }
 }
 
 /// Links the synced `tmp` file to `dest`; on another file system, or when

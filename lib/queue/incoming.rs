@@ -8,19 +8,22 @@
 //!
 //! One durable write per message: the envelope is appended to the message
 //! file as a trailer (the JSON of [`Dropped`], then a fixed-size footer
-//! giving its length), the file is fsynced once, linked into `new/`, and
-//! `new/` is fsynced by [`crate::sys::dirsync`], which lets one directory
-//! fsync serve every session of the process committing at the same time
-//! (group commit). kmp-send strips the trailer (`strip_envelope`) once the
-//! envelope is in its index, so the file it hands to the delivery agents is
-//! the message and nothing else.
+//! giving its length), the file is fsynced once, renamed into `new/` (a
+//! rename that never replaces a name: [`crate::sys::rename`]), and `new/`
+//! is fsynced by [`crate::sys::dirsync`], which lets one directory fsync
+//! serve every session of the process committing at the same time (group
+//! commit; each commit announces itself before its file's fsync, so a
+//! round about to start waits a moment for the sessions just behind).
+//! kmp-send strips the trailer (`strip_envelope`) once the envelope is in
+//! its index, so the file it hands to the delivery agents is the message
+//! and nothing else.
 //!
 //! Files (see the state table in `queue/mod.rs`):
 //! - `incoming/tmp/QID`: a message being written. Removed when the writer
 //!   drops it uncommitted; left behind only by a crash, and then removed by
 //!   kmp-send when it is old.
 //! - `incoming/new/QID`: a committed message with its envelope trailer. The
-//!   link into `new/` is the commit point: before it the message does not
+//!   rename into `new/` is the commit point: before it the message does not
 //!   exist for anyone.
 //! - `incoming/env/QID`: the envelope as a file of its own, as versions
 //!   before the trailer wrote it; still read when present, never written.
@@ -172,6 +175,10 @@ impl Incoming {
         let file = out
             .into_inner()
             .map_err(|e| QueueError::io("write", &tmp, e.into_error()))?;
+        // Announced to the group commit of new/: a round starting while
+        // this file is synced waits for its entry (see sys::dirsync).
+        let new_dir = self.dir.join("new");
+        let coming = crate::sys::dirsync::coming(&new_dir);
         // Crash before this sync ends: only tmp/QID exists, perhaps half
         // written; the caller has not said yes, and kmp-send removes the file
         // when old. After it, message and envelope are durable together.
@@ -180,11 +187,17 @@ impl Incoming {
             .map_err(|e| QueueError::io("fsync", &tmp, e))?;
         drop(file);
         let mut clashes = 0;
-        let new_dir = self.dir.join("new");
         loop {
             let new = new_dir.join(self.id.as_str());
-            match fs::hard_link(self.tmp_path(), &new) {
-                Ok(()) => break,
+            // The commit point: one rename that never replaces a name, so an
+            // id clash is EEXIST and not an overwrite (as a link would be,
+            // in one directory operation instead of link and unlink). Crash
+            // before it: only tmp/QID. After it: new/QID alone (with the
+            // link-and-unlink fallback of file systems that cannot rename
+            // without replacing, a crash between leaves tmp/QID as a second
+            // name, which kmp-send removes once the id is queued).
+            match crate::sys::rename::rename_noreplace(&self.tmp_path(), &new) {
+                Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && clashes < MAX_ID_CLASHES => {
                     // Another message took this id: move ours to a fresh one.
                     // (The trailer does not name the id, so it stays right.)
@@ -194,18 +207,21 @@ impl Incoming {
                     fs::rename(&old_tmp, self.tmp_path())
                         .map_err(|e| QueueError::io("rename", &old_tmp, e))?;
                 }
-                Err(e) => return Err(QueueError::io("link", &new, e)),
+                Err(e) => return Err(QueueError::io("rename", &new, e)),
             }
         }
-        // The link is the commit; syncing the directory makes it durable.
-        // Crash before the sync: the message may or may not be in new/ after
-        // reboot, and the caller has not been told yes: either is correct.
-        // The sync is shared with the other commits of this process.
-        crate::sys::dirsync::sync(&new_dir).map_err(|e| QueueError::io("fsync", &new_dir, e))?;
-        // Crash before this unlink: tmp/QID is a second link to new/QID;
-        // kmp-send removes tmp files whose id is already queued.
-        let _ = fs::remove_file(self.tmp_path());
+        // Nothing is left in tmp/ to remove, whatever happens next.
         self.committed = true;
+        // The rename is the commit; syncing the directory makes it durable.
+        // Crash before the sync: the message may or may not be in new/ after
+        // reboot (or, on a file system without a journal, which writes the
+        // two directories independently, in neither: fsck puts the file in
+        // lost+found), and the caller has not been told yes: all are
+        // correct. The sync is shared with the other commits of this
+        // process.
+        coming
+            .sync()
+            .map_err(|e| QueueError::io("fsync", &new_dir, e))?;
         Ok(self.id.clone())
     }
 
@@ -374,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn commit_links_into_new_with_its_envelope() {
+    fn commit_renames_into_new_with_its_envelope() {
         let dir = tempfile::tempdir().unwrap();
         let inc = dir.path().join("incoming");
         let mut m = Incoming::create(&inc).unwrap();

@@ -13,7 +13,7 @@
 //! | # | state                    | files                                   | index record          | on restart                                   |
 //! |---|--------------------------|-----------------------------------------|-----------------------|----------------------------------------------|
 //! | 1 | being written            | `incoming/tmp/Q` (message, then the envelope trailer) | none    | nothing; removed when older than a day       |
-//! | 2 | committed (caller told yes) | `incoming/new/Q` (message and envelope trailer, synced together), maybe `incoming/tmp/Q` | none | intake (row 3) |
+//! | 2 | committed (caller told yes) | `incoming/new/Q` (message and envelope trailer, synced together), renamed from `incoming/tmp/Q` (a second name there only with the link fallback) | none | intake (row 3) |
 //! | 3 | indexed                  | `incoming/new/Q`, its trailer maybe cut | all recipients pending| cut the trailer, rename `new/Q` to `mess/Q`  |
 //! | 4 | queued                   | `mess/Q` (the message alone), maybe a stale `incoming/tmp/Q` | some recipient pending | a trailer a crash brought back is cut again; stale files removed; scheduled at its next attempt time (now after a restart) |
 //! | 5 | delivering               | as 4; a job is at kmp-local/kmp-remote  | as 4                  | as 4: the job is sent again with the same delivery ids, so kmp-local does not deliver twice |
@@ -23,7 +23,7 @@
 //!
 //! The order of writes makes every row reachable only from the row above:
 //! the envelope is in the message file, synced with it, before the file is
-//! linked into `new/` (so row 2 always has one; versions before the trailer
+//! renamed into `new/` (so row 2 always has one; versions before the trailer
 //! wrote it to `incoming/env/Q`, which is still read when present); the
 //! record is committed before the trailer is cut and before the message
 //! leaves `new/` (so a message is never in `mess/` without a record, and the

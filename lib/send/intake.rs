@@ -189,9 +189,14 @@ impl Queue {
                     continue;
                 }
             }
-            let _ = fs::remove_file(inc.join("env").join(id.as_str()));
-            let _ = fs::remove_file(inc.join("tmp").join(id.as_str()));
         }
+        // No unlink of `tmp/QID` or `env/QID` per message: a commit renames
+        // its file out of `tmp/`, and `env/` is written by no version since
+        // the trailer; each unlink, even of a missing name, took the
+        // directory's lock against the writers creating files there. A
+        // second name a crash left behind (the link fallback of
+        // `sys::rename`, an older writer's envelope) is removed by
+        // `clean_incoming` at start and at every slow scan.
         let _ = crate::sys::fsync_dir(&mess);
     }
 

@@ -6,6 +6,7 @@ pub mod dirsync;
 pub mod fdpass;
 pub mod lmdb;
 pub mod privs;
+pub mod rename;
 pub mod signals;
 
 use std::fs::File;
