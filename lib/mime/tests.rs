@@ -16,6 +16,7 @@ fn opts(allow_remote: bool) -> ViewOptions<'static> {
     ViewOptions {
         allow_remote,
         cid_url: &url,
+        write_html: true,
     }
 }
 
