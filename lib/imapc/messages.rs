@@ -9,6 +9,9 @@ use super::reply::{Response, Value};
 use super::types::{self, Envelope, Summary};
 use super::{Client, Criteria, Error, SortKey};
 
+/// A message (or section) and its flags.
+pub type BodyAndFlags = (Vec<u8>, Vec<String>);
+
 /// Longest UID set put in one command; longer lists are split.
 const MAX_SET_LEN: usize = 4000;
 
@@ -360,7 +363,7 @@ impl Client {
 
     /// The whole message (BODY.PEEK[]) and its flags, in one UID FETCH;
     /// None when the folder has no message with this UID.
-    pub fn fetch_raw_flags(&mut self, uid: u32) -> Result<Option<(Vec<u8>, Vec<String>)>, Error> {
+    pub fn fetch_raw_flags(&mut self, uid: u32) -> Result<Option<BodyAndFlags>, Error> {
         self.fetch_body_flags(uid, "", true)
     }
 
@@ -371,7 +374,7 @@ impl Client {
         uid: u32,
         section: &str,
         flags: bool,
-    ) -> Result<Option<(Vec<u8>, Vec<String>)>, Error> {
+    ) -> Result<Option<BodyAndFlags>, Error> {
         if uid == 0 {
             return Ok(None);
         }
