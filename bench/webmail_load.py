@@ -120,11 +120,19 @@ class Kmpromail:
             "GET", "/list?folder=%s&sort=date" % urllib.parse.quote(self.folder))
         if st != 200 or b"<tr" not in body:
             raise RuntimeError("kmpromail: list failed (status %d)" % st)
+        self.listed = body
         return dt
 
     def show(self, uid, marker):
-        st, _, body, dt = self.h.request(
-            "GET", "/read?folder=%s&uid=%d" % (urllib.parse.quote(self.folder), uid))
+        # The message's link on the list page, as a browser follows it (it
+        # tells the page where the message is in the list, for next and
+        # previous); the bare address when the list does not show it.
+        path = "/read?folder=%s&uid=%d" % (urllib.parse.quote(self.folder), uid)
+        m = re.search(rb'href="[^"]*(/read\?[^"]*uid=%d&amp;[^"]*)"' % uid,
+                      getattr(self, "listed", b""))
+        if m:
+            path = m.group(1).decode().replace("&amp;", "&")
+        st, _, body, dt = self.h.request("GET", path)
         if st != 200:
             raise RuntimeError("kmpromail: read failed (status %d)" % st)
         # The HTML body is in its own frame: time that request too.

@@ -1,5 +1,6 @@
-//! Mail decoded for display (lib/mime): any bytes as a message, a header
-//! value, an address list or text in any charset never panic; every
+//! Mail decoded for display (lib/mime): any bytes as a message (with the
+//! HTML sanitised, or only surveyed), a header value, an address list or
+//! text in any charset never panic; every
 //! attachment view() lists is a part that part() finds, of the size listed;
 //! a download name never puts a line break or a quote into the header.
 #![no_main]
@@ -9,14 +10,19 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let url = |s: &str| format!("/part/{s}");
-    for allow_remote in [false, true] {
+    for (allow_remote, write_html) in [(false, true), (true, true), (false, false)] {
         let v = mime::view(
             data,
             &mime::ViewOptions {
                 allow_remote,
                 cid_url: &url,
+                write_html,
             },
         );
+        if !write_html {
+            // Only counted: nothing to show.
+            assert!(v.html.as_ref().is_none_or(|h| h.body.is_empty()));
+        }
         for a in &v.attachments {
             let p = mime::part(data, &a.section);
             assert_eq!(p.map(|p| p.bytes.len() as u64), Some(a.size), "{}", a.section);

@@ -30,8 +30,19 @@ impl Client {
     /// without LIST-STATUS, one STATUS per selectable folder; without
     /// LIST-EXTENDED, LSUB for the subscriptions. In the server's order.
     pub fn list(&mut self) -> Result<Vec<Folder>, Error> {
+        self.list_with(true)
+    }
+
+    /// [`Client::list`] without the counts (every `status` is None): for a
+    /// page that needs only the folders' names and kinds, sparing the
+    /// server a STATUS of each folder.
+    pub fn list_names(&mut self) -> Result<Vec<Folder>, Error> {
+        self.list_with(false)
+    }
+
+    fn list_with(&mut self, counts: bool) -> Result<Vec<Folder>, Error> {
         let extended = self.has("LIST-EXTENDED");
-        let with_status = extended && self.has("LIST-STATUS");
+        let with_status = counts && extended && self.has("LIST-STATUS");
         let mut cmd = Cmd::new("LIST");
         cmd.str("").str("*");
         if extended {
@@ -80,7 +91,7 @@ impl Client {
                 }
             }
         }
-        if !with_status {
+        if counts && !with_status {
             for f in folders.iter_mut().filter(|f| f.selectable()) {
                 f.status = match self.status(&f.name) {
                     Ok(s) => Some(s),

@@ -9,6 +9,9 @@ use super::reply::{Response, Value};
 use super::types::{self, Envelope, Summary};
 use super::{Client, Criteria, Error, SortKey};
 
+/// A message (or section) and its flags.
+pub type BodyAndFlags = (Vec<u8>, Vec<String>);
+
 /// Longest UID set put in one command; longer lists are split.
 const MAX_SET_LEN: usize = 4000;
 
@@ -355,14 +358,35 @@ impl Client {
     }
 
     pub(super) fn fetch_body(&mut self, uid: u32, section: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.fetch_body_flags(uid, section, false)?.map(|(b, _)| b))
+    }
+
+    /// The whole message (BODY.PEEK[]) and its flags, in one UID FETCH;
+    /// None when the folder has no message with this UID.
+    pub fn fetch_raw_flags(&mut self, uid: u32) -> Result<Option<BodyAndFlags>, Error> {
+        self.fetch_body_flags(uid, "", true)
+    }
+
+    /// BODY.PEEK[`section`] of one message, and its FLAGS when `flags`
+    /// (else an empty list).
+    fn fetch_body_flags(
+        &mut self,
+        uid: u32,
+        section: &str,
+        flags: bool,
+    ) -> Result<Option<BodyAndFlags>, Error> {
         if uid == 0 {
             return Ok(None);
         }
         let mut cmd = Cmd::new("UID FETCH");
-        cmd.syn(&uid.to_string())
-            .syn(&format!("(UID BODY.PEEK[{section}])"));
+        cmd.syn(&uid.to_string()).syn(&format!(
+            "(UID {}BODY.PEEK[{section}])",
+            if flags { "FLAGS " } else { "" }
+        ));
         let done = self.run(&cmd)?;
         let want = format!("BODY[{section}]");
+        let mut body = None;
+        let mut found = Vec::new();
         for r in &done.untagged {
             let Some((u, items)) = fetch_items(r) else {
                 continue;
@@ -370,11 +394,19 @@ impl Client {
             if u != uid {
                 continue;
             }
-            if let Some((_, v)) = items.iter().find(|(n, _)| *n == want) {
-                return Ok(Some(v.nstring().unwrap_or_default()));
+            for (name, v) in items {
+                if name == want && body.is_none() {
+                    body = Some(v.nstring().unwrap_or_default());
+                } else if name == "FLAGS" {
+                    // A flag update may come in a response of its own.
+                    found = v
+                        .list()
+                        .map(|l| l.iter().filter_map(Value::text).collect())
+                        .unwrap_or_default();
+                }
             }
         }
-        Ok(None)
+        Ok(body.map(|b| (b, found)))
     }
 
     pub(super) fn uid_to(&mut self, verb: &str, uids: &[u32], to: &str) -> Result<(), Error> {

@@ -338,3 +338,35 @@ fn data_after_starttls_ok_is_refused() {
     e.security = Security::StartTls;
     assert!(matches!(Client::connect(&e), Err(Error::Tls(_))));
 }
+
+#[test]
+fn a_message_and_its_flags_in_one_fetch_and_a_list_without_counts() {
+    let (e, h) = serve(vec![
+        Send(b"* OK [CAPABILITY IMAP4rev1 LIST-EXTENDED LIST-STATUS SPECIAL-USE] hi\r\n"),
+        Line,
+        Send(b"* 1 FETCH (UID 7 FLAGS (\\Seen $MDNSent) BODY[] {3}\r\nabc)\r\nk1 OK done\r\n"),
+        Line,
+        Send(b"k2 OK done\r\n"),
+        Line,
+        Send(b"* LIST (\\HasNoChildren \\Trash) \".\" Trash\r\nk3 OK done\r\n"),
+    ]);
+    let mut c = Client::connect(&e).unwrap();
+    let (body, flags) = c.fetch_raw_flags(7).unwrap().unwrap();
+    assert_eq!(body, b"abc");
+    assert_eq!(flags, ["\\Seen", "$MDNSent"]);
+    assert_eq!(c.fetch_raw_flags(8).unwrap(), None);
+    let list = c.list_names().unwrap();
+    assert_eq!(list[0].name, "Trash");
+    assert_eq!(list[0].special.as_deref(), Some("\\Trash"));
+    assert_eq!(list[0].status, None);
+    drop(c);
+    let got = h.join().unwrap();
+    assert_eq!(
+        got,
+        [
+            "k1 UID FETCH 7 (UID FLAGS BODY.PEEK[])\r\n",
+            "k2 UID FETCH 8 (UID FLAGS BODY.PEEK[])\r\n",
+            "k3 LIST \"\" \"*\" RETURN (SUBSCRIBED CHILDREN SPECIAL-USE)\r\n",
+        ]
+    );
+}

@@ -154,7 +154,7 @@ enum Image {
 
 /// The shared state of one sanitising run (ammonia's attribute filter must
 /// be `'static + Send + Sync`).
-struct Rules {
+pub(super) struct Rules {
     allow_remote: bool,
     /// Content-ID (lower-cased) to the URL the page serves it at.
     cids: HashMap<String, String>,
@@ -162,15 +162,9 @@ struct Rules {
     used: Mutex<HashSet<String>>,
 }
 
-/// Sanitises mail HTML; `cids` maps lower-cased Content-IDs to URLs.
-pub(crate) fn sanitise(html: &str, allow_remote: bool, cids: HashMap<String, String>) -> Sanitised {
-    let rules = Arc::new(Rules {
-        allow_remote,
-        cids,
-        blocked: AtomicUsize::new(0),
-        used: Mutex::new(HashSet::new()),
-    });
-    let r = Arc::clone(&rules);
+/// The sanitiser's settings, all but the attribute filter (the
+/// [`Rules`] of one run).
+fn builder() -> Builder<'static> {
     let mut b = Builder::default();
     b.add_tags(EXTRA_TAGS)
         // Image maps: their links would open inside the frame, and mail
@@ -187,14 +181,38 @@ pub(crate) fn sanitise(html: &str, allow_remote: bool, cids: HashMap<String, Str
         )
         .url_relative(UrlRelative::PassThrough)
         .link_rel(Some("noopener noreferrer"))
-        .set_tag_attribute_value("a", "target", "_blank")
-        .attribute_filter(move |el, attr, val| r.filter(el, attr, val));
+        .set_tag_attribute_value("a", "target", "_blank");
+    b
+}
+
+/// The elements the sanitiser keeps and, per element, the attributes it
+/// keeps besides the generic ones.
+pub(super) type Allowed = (
+    HashSet<&'static str>,
+    HashMap<&'static str, HashSet<&'static str>>,
+);
+
+/// The rules of one run and what the sanitiser keeps, for
+/// [`super::survey`], which must count as [`sanitise`] does.
+pub(super) fn sanitiser_rules(
+    allow_remote: bool,
+    cids: HashMap<String, String>,
+) -> (Rules, Allowed) {
+    let b = builder();
+    (
+        Rules::new(allow_remote, cids),
+        (b.clone_tags(), b.clone_tag_attributes()),
+    )
+}
+
+/// Sanitises mail HTML; `cids` maps lower-cased Content-IDs to URLs.
+pub(crate) fn sanitise(html: &str, allow_remote: bool, cids: HashMap<String, String>) -> Sanitised {
+    let rules = Arc::new(Rules::new(allow_remote, cids));
+    let r = Arc::clone(&rules);
+    let mut b = builder();
+    b.attribute_filter(move |el, attr, val| r.filter(el, attr, val));
     let body = b.clean(&body_as_cell(html)).to_string();
-    let blocked_remote = rules.blocked.load(Ordering::Relaxed);
-    let used_cids = match rules.used.lock() {
-        Ok(g) => g.clone(),
-        Err(p) => p.into_inner().clone(),
-    };
+    let (blocked_remote, used_cids) = rules.results();
     Sanitised {
         html: Html {
             body,
@@ -205,7 +223,27 @@ pub(crate) fn sanitise(html: &str, allow_remote: bool, cids: HashMap<String, Str
 }
 
 impl Rules {
-    fn filter<'u>(&self, _el: &str, attr: &str, val: &'u str) -> Option<Cow<'u, str>> {
+    fn new(allow_remote: bool, cids: HashMap<String, String>) -> Rules {
+        Rules {
+            allow_remote,
+            cids,
+            blocked: AtomicUsize::new(0),
+            used: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The remote images blocked so far and the Content-IDs used.
+    pub(super) fn results(&self) -> (usize, HashSet<String>) {
+        let used = match self.used.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        (self.blocked.load(Ordering::Relaxed), used)
+    }
+
+    /// The value an allowed attribute keeps (None: it goes), counting the
+    /// remote images blocked and the `cid:` parts used.
+    pub(super) fn filter<'u>(&self, _el: &str, attr: &str, val: &'u str) -> Option<Cow<'u, str>> {
         match attr {
             "href" | "cite" => safe_href(val).then_some(Cow::Borrowed(val)),
             "src" | "background" => match self.image(val) {
@@ -379,7 +417,7 @@ impl Rules {
 const BODY_OPEN: &str =
     "<table width=\"100%\" cellspacing=\"0\" cellpadding=\"0\" border=\"0\"><tr><td";
 
-fn body_as_cell(html: &str) -> Cow<'_, str> {
+pub(super) fn body_as_cell(html: &str) -> Cow<'_, str> {
     let find = |pat: &str, from: usize| -> Option<usize> {
         let b = html.as_bytes();
         let p = pat.as_bytes();

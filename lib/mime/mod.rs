@@ -29,6 +29,7 @@
 pub mod charset;
 mod header;
 mod html;
+mod survey;
 pub mod transfer;
 pub mod tree;
 mod view;
@@ -129,6 +130,14 @@ pub struct ViewOptions<'a> {
     /// The URL the page serves the part with this IMAP section at (used
     /// for `cid:` images).
     pub cid_url: &'a dyn Fn(&str) -> String,
+    /// Write the sanitised HTML into [`Html::body`]. False for a page that
+    /// shows the HTML elsewhere (the message page, whose frame is its own
+    /// request): the body is then left empty and only what the sanitiser
+    /// would block and use is found (remote images counted in
+    /// [`Html::blocked_remote`], inline `cid:` parts left out of the
+    /// attachments), reading the tags without building and writing the
+    /// document, for a fraction of the time.
+    pub write_html: bool,
 }
 
 /// A message (as BODY[] gives it, CRLF or LF line ends) for display:

@@ -16,6 +16,7 @@ fn opts(allow_remote: bool) -> ViewOptions<'static> {
     ViewOptions {
         allow_remote,
         cid_url: &url,
+        write_html: true,
     }
 }
 
@@ -853,4 +854,40 @@ fn hostile_headers_stay_linear() {
     // Generous for a debug build on a busy machine; quadratic work on
     // 200 KB would take minutes.
     assert!(t.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn the_message_pages_survey_finds_what_the_sanitiser_does() {
+    // The message page only surveys the HTML (its frame sanitises it): the
+    // blocked images it reports and the attachments it lists must be the
+    // frame's, for every mail of the corpus.
+    let dir = format!("{}/tests/data/mail", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "eml") {
+            continue;
+        }
+        let raw = std::fs::read(&path).unwrap();
+        let full = view(&raw, &opts(false));
+        let page = view(
+            &raw,
+            &ViewOptions {
+                write_html: false,
+                ..opts(false)
+            },
+        );
+        let name = path.display();
+        assert_eq!(page.attachments, full.attachments, "{name}");
+        assert_eq!(
+            page.html.as_ref().map(|h| h.blocked_remote),
+            full.html.as_ref().map(|h| h.blocked_remote),
+            "{name}"
+        );
+        assert!(page.html.is_none_or(|h| h.body.is_empty()), "{name}");
+        assert_eq!(
+            (page.subject, page.text),
+            (full.subject, full.text),
+            "{name}"
+        );
+    }
 }

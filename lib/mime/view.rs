@@ -8,6 +8,7 @@ use mail_parser::{Message, MessageParser, MessagePart, PartType};
 
 use super::header::{address_list, fields, file_name, header_text, Params};
 use super::html::sanitise;
+use super::survey::survey;
 use super::transfer::{decode_base64, decode_qp};
 use super::tree::{embedded, find};
 use super::{charset, Attachment, Part, View, ViewOptions};
@@ -99,7 +100,11 @@ pub(crate) fn view(raw: &[u8], opts: &ViewOptions) -> View {
             .iter()
             .map(|(id, sec)| (id.clone(), (opts.cid_url)(sec)))
             .collect();
-        let s = sanitise(&h, opts.allow_remote, urls);
+        let s = if opts.write_html {
+            sanitise(&h, opts.allow_remote, urls)
+        } else {
+            survey(&h, opts.allow_remote, urls)
+        };
         used = s.used_cids;
         view.html = Some(s.html);
     }

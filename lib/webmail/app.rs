@@ -108,16 +108,16 @@ impl<'a> Ctx<'a> {
             .unwrap_or_default()
     }
 
-    /// The variables every template sees, with `extra`'s on top.
+    /// The variables every template sees, with `extra`'s on top (and `t`,
+    /// the strings, which [`Skin::render_page`] adds without a copy).
     pub fn vars(&self, page: &str, extra: Value) -> Value {
         let done = self
             .req
             .param("done")
             .filter(|d| super::state::safe_name(d))
             .map(|d| format!("done_{d}"))
-            .filter(|k| self.lang.map.contains_key(k));
+            .filter(|k| self.lang.map().contains_key(k));
         let mut v = json!({
-            "t": self.lang.map,
             "base": self.req.base,
             "csrf": self.csrf(),
             "user": self.auth.as_ref().map(|a| a.session.user.clone()),
@@ -155,7 +155,7 @@ impl<'a> Ctx<'a> {
         let name = template.trim_end_matches(".html");
         let html = self
             .skin
-            .render(template, &self.vars(name, extra))
+            .render_page(template, &self.lang, &self.vars(name, extra))
             .map_err(PageError::Internal)?;
         Ok(Response::html(status, html))
     }
@@ -217,10 +217,10 @@ fn error_response(
 ) -> Response {
     let message = lang.get(key).to_string();
     let vars = json!({
-        "t": lang.map, "base": base, "lang": lang.code, "skin": skin.name,
+        "base": base, "lang": lang.code, "skin": skin.name,
         "page": "error", "status": status, "message": message, "detail": detail,
     });
-    match skin.render("error.html", &vars) {
+    match skin.render_page("error.html", lang, &vars) {
         Ok(html) => Response::html(status, html),
         Err(e) => {
             crate::error!("{e}");

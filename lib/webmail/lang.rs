@@ -8,8 +8,11 @@
 //! Which language: the user's setting, else the browser's Accept-Language
 //! (RFC 9110 12.5.4, by quality), else English.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
 
 use super::state::safe_name;
 
@@ -19,18 +22,48 @@ pub const FALLBACK: &str = "en";
 /// Largest language file read.
 const MAX_FILE: u64 = 1 << 20;
 
-/// The strings of one language.
+/// The strings of one language, read from their files when first used: a
+/// request that renders no page (the mail's frame, a part, the style
+/// sheet) reads no language file. Clones share what was read.
 #[derive(Debug, Clone, Default)]
 pub struct Strings {
     /// The language code (the file's name without `.toml`).
     pub code: String,
-    pub map: BTreeMap<String, String>,
+    /// The directory of the files (None: no files, every key is itself).
+    dir: Option<PathBuf>,
+    map: Rc<OnceCell<Arc<BTreeMap<String, String>>>>,
 }
 
 impl Strings {
     /// The string for `key` (the key itself when no file has it).
     pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
-        self.map.get(key).map(String::as_str).unwrap_or(key)
+        self.map().get(key).map(String::as_str).unwrap_or(key)
+    }
+
+    /// Every string, English under this language's, read now if not yet
+    /// (a file that cannot be read is logged and counts as empty).
+    pub fn map(&self) -> &BTreeMap<String, String> {
+        self.shared()
+    }
+
+    /// [`Strings::map`], to hand to a template without a copy.
+    pub fn shared(&self) -> &Arc<BTreeMap<String, String>> {
+        self.map.get_or_init(|| {
+            let Some(dir) = &self.dir else {
+                return Arc::default();
+            };
+            let mut map = read_file(dir, FALLBACK).unwrap_or_else(|e| {
+                crate::error!("languages: {e}");
+                BTreeMap::new()
+            });
+            if self.code != FALLBACK {
+                match read_file(dir, &self.code) {
+                    Ok(m) => map.extend(m),
+                    Err(e) => crate::error!("languages: {e}"),
+                }
+            }
+            Arc::new(map)
+        })
     }
 }
 
@@ -50,16 +83,23 @@ pub fn available(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Loads `code` over English from `dir`.
+/// `code` over English from `dir`, read when first used: an error here is
+/// only a name that is not a language's; a file that cannot be read is
+/// logged when the strings are first asked for.
 pub fn load(dir: &Path, code: &str) -> Result<Strings, String> {
-    let mut map = read_file(dir, FALLBACK)?;
-    if code != FALLBACK {
-        map.extend(read_file(dir, code)?);
+    if !safe_name(code) {
+        return Err(format!("{code:?} is not a language name"));
     }
     Ok(Strings {
         code: code.to_string(),
-        map,
+        dir: Some(dir.to_path_buf()),
+        map: Rc::default(),
     })
+}
+
+/// One language's own strings (not English under them), read now.
+pub fn read_own(dir: &Path, code: &str) -> Result<BTreeMap<String, String>, String> {
+    read_file(dir, code)
 }
 
 fn read_file(dir: &Path, code: &str) -> Result<BTreeMap<String, String>, String> {
@@ -187,5 +227,13 @@ mod tests {
         assert_eq!(zh.get("folder_inbox"), "收件箱");
         assert_eq!(zh.get("no-such-key"), "no-such-key");
         assert!(load(&dir, "../en").is_err());
+        // Nothing is read until a string is asked for; clones share it.
+        let lazy = load(&dir, "zh-TW").unwrap();
+        let copy = lazy.clone();
+        assert!(lazy.map.get().is_none());
+        assert_eq!(copy.get("folder_inbox"), "收件匣");
+        assert!(lazy.map.get().is_some());
+        let missing = load(Path::new("/nonexistent"), "en").unwrap();
+        assert_eq!(missing.get("folder_inbox"), "folder_inbox");
     }
 }

@@ -8,10 +8,14 @@
 //! that prints something raw must say `|safe`, and no page hands a
 //! template mail HTML that has not been through the sanitiser.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use minijinja::value::{Kwargs, Serde, Value};
-use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectExt, ObjectRepr, Serde, Value};
+use minijinja::{context, AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
+
+use super::lang::Strings;
 
 use super::request::url_encode;
 use super::state::safe_name;
@@ -103,12 +107,49 @@ impl Skin {
     /// Renders `template` with `ctx` (any serialisable value, usually
     /// `serde_json::json!({...})`).
     pub fn render<S: serde::Serialize>(&self, template: &str, ctx: &S) -> Result<String, String> {
+        self.render_value(template, Value::from(Serde(ctx)))
+    }
+
+    /// Renders a page: `ctx`, and the strings as `t`. The strings are
+    /// looked up as the template asks for them rather than copied into
+    /// the context (a language has hundreds; a page prints a few dozen).
+    pub fn render_page<S: serde::Serialize>(
+        &self,
+        template: &str,
+        strings: &Strings,
+        ctx: &S,
+    ) -> Result<String, String> {
+        let t = Value::from_object(StringTable(Arc::clone(strings.shared())));
+        self.render_value(template, context! { t => t, ..Value::from(Serde(ctx)) })
+    }
+
+    fn render_value(&self, template: &str, ctx: Value) -> Result<String, String> {
         let t = self
             .env
             .get_template(template)
             .map_err(|e| format!("skin {}: {template}: {e:#}", self.name))?;
-        t.render(Value::from(Serde(ctx)))
+        t.render(ctx)
             .map_err(|e| format!("skin {}: {template}: {e:#}", self.name))
+    }
+}
+
+/// A language's strings as a template sees them (`t.key`, `t[key]`).
+#[derive(Debug)]
+struct StringTable(Arc<BTreeMap<String, String>>);
+
+impl Object for StringTable {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        key.as_str()
+            .and_then(|k| self.0.get(k))
+            .map(|v| Value::from(v.as_str()))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        self.mapped_enumerator(|this| Box::new(this.0.keys().map(|k| Value::from(k.as_str()))))
     }
 }
 
@@ -183,6 +224,32 @@ mod tests {
         );
         assert_eq!(Skin::open(dir.path(), "../etc").name, "default");
         assert_eq!(available(dir.path()), ["blue", "default"]);
+    }
+
+    #[test]
+    fn pages_look_the_strings_up_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (skins, langs) = (dir.path().join("skins"), dir.path().join("lang"));
+        std::fs::create_dir_all(skins.join("default")).unwrap();
+        std::fs::create_dir_all(&langs).unwrap();
+        std::fs::write(
+            skins.join("default/p.html"),
+            "{{ t.hi|fill(name=who) }} {{ t[k] }} [{{ t.missing }}] {{ x }}",
+        )
+        .unwrap();
+        std::fs::write(
+            langs.join("en.toml"),
+            "hi = \"hello {name}\"\ndone_x = \"<b>\"\n",
+        )
+        .unwrap();
+        std::fs::write(langs.join("zh-CN.toml"), "hi = \"你好 {name}\"\n").unwrap();
+        let skin = Skin::open(&skins, "default");
+        let strings = super::super::lang::load(&langs, "zh-CN").unwrap();
+        let vars = serde_json::json!({"who": "<i>", "k": "done_x", "x": 1});
+        assert_eq!(
+            skin.render_page("p.html", &strings, &vars).unwrap(),
+            "你好 &lt;i&gt; &lt;b&gt; [] 1"
+        );
     }
 
     #[test]

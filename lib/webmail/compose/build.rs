@@ -334,6 +334,7 @@ pub fn read_draft(raw: &[u8]) -> Draft {
         &mime::ViewOptions {
             allow_remote: false,
             cid_url: &none,
+            write_html: true,
         },
     );
     let hb = header_block(raw);

@@ -23,6 +23,7 @@ fn view(raw: &[u8]) -> mime::View {
         &mime::ViewOptions {
             allow_remote: false,
             cid_url: &none,
+            write_html: true,
         },
     )
 }

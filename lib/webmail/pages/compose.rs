@@ -69,7 +69,7 @@ fn special<'a>(folders: &'a [Folder], use_: &str, name: &str) -> Option<&'a Fold
 
 /// The Drafts (or Sent) folder, made when the user has none.
 fn folder_for(ctx: &mut Ctx, use_: &str, name: &str) -> Result<String, PageError> {
-    let folders = ctx.imap().list()?;
+    let folders = ctx.imap().list_names()?;
     if let Some(f) = special(&folders, use_, name) {
         return Ok(f.name.clone());
     }

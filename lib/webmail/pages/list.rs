@@ -32,7 +32,7 @@ const ACTIONS: &[&str] = &["delete", "move", "copy", "seen", "unseen", "flag", "
 pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     let folder = mail::folder_of(ctx)?;
     let order = Order::of(ctx);
-    let folders = ctx.imap().list()?;
+    let folders = ctx.imap().list_names()?;
     let selected = mail::select(ctx, &folder, true)?;
     let size = ctx.auth().prefs.page_size.max(1) as usize;
     let asked = ctx
@@ -223,7 +223,7 @@ pub fn act(ctx: &mut Ctx) -> Result<Response, PageError> {
         return Err(PageError::Bad("err_bad_action"));
     }
     let uids = ticked(ctx)?;
-    let folders = ctx.imap().list()?;
+    let folders = ctx.imap().list_names()?;
     mail::select(ctx, &folder, false)?;
     // Every ticked message must still be there, or nothing is done.
     let found = ctx.imap().search(&Criteria::Uids(uids.clone()))?;

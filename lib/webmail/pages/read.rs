@@ -135,8 +135,18 @@ fn neighbours(ctx: &mut Ctx, order: &Order, uid: u32) -> Result<Neighbours, Page
 }
 
 /// GET /read?folder=F&uid=N[&images=1][&view=text]&at=I&sort=..&rev=...
+///
+/// The message and its flags come in one FETCH. The mail's HTML is not
+/// sanitised here but in the frame's request, which shows it: this page
+/// only asks `mime` what the sanitiser will block and which `cid:` parts
+/// the HTML shows (`write_html: false`), a fraction of the work.
 pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
-    let (folder, uid, raw) = fetch(ctx, false)?;
+    let folder = mail::folder_of(ctx)?;
+    let uid = mail::check_uid(ctx.req.param("uid"))?;
+    mail::select(ctx, &folder, false)?;
+    let Some((raw, flags)) = ctx.imap().fetch_raw_flags(uid)? else {
+        return Err(PageError::Bad("err_no_message"));
+    };
     let order = Order::of(ctx);
     let base = ctx.req.base.clone();
     let cid = |section: &str| part_url(&base, &folder, uid, section);
@@ -145,13 +155,9 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
         &ViewOptions {
             allow_remote: false,
             cid_url: &cid,
+            write_html: false,
         },
     );
-    let summary = ctx.imap().summaries(&[uid])?.into_iter().next();
-    let flags = summary
-        .as_ref()
-        .map(|s| s.flags.clone())
-        .unwrap_or_default();
     let has = |f: &str| flags.iter().any(|x| x.eq_ignore_ascii_case(f));
     let (seen, flagged) = (has("\\Seen"), has("\\Flagged"));
     // A read receipt is offered until one was sent (RFC 3503 $MDNSent).
@@ -175,7 +181,7 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     } = neighbours(ctx, &order, uid)?;
     let position = at.map(|i| i + 1);
     let page_no = at.map_or(1, |i| i / ctx.auth().prefs.page_size.max(1) as usize + 1);
-    let folders = ctx.imap().list()?;
+    let folders = ctx.imap().list_names()?;
     let offset = ctx.auth().prefs.tz_offset_minutes();
     let people = |list: &[mime::Mailbox]| -> Vec<serde_json::Value> {
         list.iter()
@@ -263,6 +269,7 @@ pub fn frame(ctx: &mut Ctx) -> Result<Response, PageError> {
         &ViewOptions {
             allow_remote: remote,
             cid_url: &cid,
+            write_html: true,
         },
     );
     let Some(html) = view.html else {
@@ -348,6 +355,7 @@ pub fn trust_sender(ctx: &mut Ctx) -> Result<Response, PageError> {
         &ViewOptions {
             allow_remote: false,
             cid_url: &none,
+            write_html: false,
         },
     );
     let sender = view

@@ -73,7 +73,7 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     let get = |k: &str| req.param(k).map(str::to_string);
     let wanted = criteria(&get)?;
     let scope = req.param("in").unwrap_or_default().to_string();
-    let folders = ctx.imap().list()?;
+    let folders = ctx.imap().list_names()?;
     let choices = mail::targets(ctx, &folders);
     let mut results: Vec<Value> = Vec::new();
     let mut more = false;

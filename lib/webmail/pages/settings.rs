@@ -19,9 +19,9 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
         .iter()
         .map(|code| {
             // Each language is named in itself.
-            let name = lang::load(&ctx.settings.lang_dir, code)
+            let name = lang::read_own(&ctx.settings.lang_dir, code)
                 .ok()
-                .and_then(|s| s.map.get("language_name").cloned())
+                .and_then(|m| m.get("language_name").cloned())
                 .unwrap_or_else(|| code.clone());
             json!({ "code": code, "name": name })
         })
