@@ -311,6 +311,9 @@ pub enum Criteria {
     /// UIDs from this one up (`UID n:*`; as IMAP reads `n:*`, the
     /// folder's last message matches too when n is past it).
     UidsFrom(u32),
+    /// Messages from this sequence number up (`n:*`): the newest of the
+    /// folder.
+    SeqsFrom(u32),
     /// A header field containing the text (RFC 9051 6.4.4 HEADER; an empty
     /// text matches every message that has the field). The field name is
     /// ASCII.
@@ -385,6 +388,9 @@ impl Criteria {
             }
             Criteria::UidsFrom(n) => {
                 cmd.syn("UID").syn(&format!("{}:*", (*n).max(1)));
+            }
+            Criteria::SeqsFrom(n) => {
+                cmd.syn(&format!("{}:*", (*n).max(1)));
             }
             Criteria::Uids(v) => {
                 let set = uid_set(v);

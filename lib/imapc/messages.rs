@@ -181,14 +181,21 @@ impl Client {
     /// What a message list shows of each message (flags, size, dates,
     /// envelope, structure, priority), in the order of `uids`; UIDs that
     /// do not exist (any more) are left out.
+    ///
+    /// The structure is asked for only where the header says there may be
+    /// an attachment (a multipart other than alternative, a part that is
+    /// not text, a Content-Disposition): BODYSTRUCTURE makes the server
+    /// read and parse the whole message, and most messages of a list are
+    /// text the header already describes. `structure` is None for the rest.
     pub fn summaries(&mut self, uids: &[u32]) -> Result<Vec<Summary>, Error> {
         let mut found: HashMap<u32, Summary> = HashMap::new();
         let mut has_env: HashSet<u32> = Default::default();
+        let mut structured: Vec<u32> = Vec::new();
         for set in uid_sets(uids, MAX_SET_LEN) {
             let mut cmd = Cmd::new("UID FETCH");
             cmd.syn(&set).syn(
-                "(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE \
-                 BODY.PEEK[HEADER.FIELDS (X-PRIORITY IMPORTANCE)])",
+                "(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE \
+                 BODY.PEEK[HEADER.FIELDS (X-PRIORITY IMPORTANCE CONTENT-TYPE CONTENT-DISPOSITION)])",
             );
             let done = self.run(&cmd)?;
             for r in &done.untagged {
@@ -220,11 +227,32 @@ impl Client {
                                 has_env.insert(uid);
                             }
                         }
-                        "BODYSTRUCTURE" => s.structure = types::body_structure(v),
                         n if n.starts_with("BODY[HEADER.FIELDS") => {
-                            s.priority = v.bytes().and_then(types::priority)
+                            if let Some(h) = v.bytes() {
+                                s.priority = types::priority(h);
+                                if types::may_have_attachment(h) {
+                                    structured.push(uid);
+                                }
+                            }
                         }
                         _ => {}
+                    }
+                }
+            }
+        }
+        for set in uid_sets(&structured, MAX_SET_LEN) {
+            let mut cmd = Cmd::new("UID FETCH");
+            cmd.syn(&set).syn("(UID BODYSTRUCTURE)");
+            let done = self.run(&cmd)?;
+            for r in &done.untagged {
+                let Some((uid, items)) = fetch_items(r) else {
+                    continue;
+                };
+                if let Some(s) = found.get_mut(&uid) {
+                    for (name, v) in items {
+                        if name == "BODYSTRUCTURE" {
+                            s.structure = types::body_structure(v);
+                        }
                     }
                 }
             }

@@ -375,6 +375,51 @@ pub fn body_structure(v: &Value) -> Option<BodyStructure> {
     Some(BodyStructure::Single(p))
 }
 
+/// Whether a header (at least its Content-Type and Content-Disposition
+/// fields) leaves room for an attachment: a multipart other than
+/// `multipart/alternative`, a part that is not text, or any
+/// Content-Disposition. A message without Content-Type is text/plain
+/// (RFC 2045 5.2).
+pub fn may_have_attachment(header: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(header);
+    let mut ctype = String::new();
+    let mut current: Option<bool> = None; // Some(true) inside Content-Type
+    for line in text.lines() {
+        if line.starts_with([' ', '\t']) {
+            if current == Some(true) {
+                ctype.push_str(line);
+            }
+            continue;
+        }
+        current = None;
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("content-disposition") {
+            return true;
+        }
+        if name.eq_ignore_ascii_case("content-type") {
+            ctype = value.to_string();
+            current = Some(true);
+        }
+    }
+    let t = ctype
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if t.is_empty() {
+        return false;
+    }
+    match t.split_once('/') {
+        Some(("multipart", sub)) => sub != "alternative",
+        Some(("text", _)) => false,
+        _ => true,
+    }
+}
+
 /// The priority a message's X-Priority or Importance header gives
 /// (`X-Priority: 1 (Highest)`, `Importance: high`), from the bytes of
 /// BODY[HEADER.FIELDS (X-PRIORITY IMPORTANCE)].
@@ -413,6 +458,35 @@ mod tests {
         match parse(format!("* X {s}\r\n").as_bytes()).unwrap() {
             Response::Data { mut values, .. } => values.remove(0),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_headers_that_leave_room_for_an_attachment_ask_for_the_structure() {
+        for (h, want) in [
+            ("", false),
+            ("X-Priority: 1\r\n", false),
+            ("Content-Type: text/plain; charset=gb2312\r\n", false),
+            ("Content-Type: TEXT/HTML\r\n", false),
+            (
+                "Content-Type: multipart/alternative;\r\n boundary=x\r\n",
+                false,
+            ),
+            ("Content-Type: multipart/mixed;\r\n\tboundary=x\r\n", true),
+            ("Content-Type: Multipart/Related; boundary=x\r\n", true),
+            ("Content-Type: application/pdf; name=a.pdf\r\n", true),
+            ("Content-Type: message/rfc822\r\n", true),
+            (
+                "Content-Type: text/plain\r\nContent-Disposition: attachment\r\n",
+                true,
+            ),
+            // A folded line belongs to its field only.
+            (
+                "Content-Type: text/plain;\r\n charset=utf-8\r\nX-A: multipart/mixed\r\n",
+                false,
+            ),
+        ] {
+            assert_eq!(may_have_attachment(h.as_bytes()), want, "{h:?}");
         }
     }
 

@@ -126,13 +126,20 @@ pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
 /// Days an unread announcement keeps its banner.
 const ANNOUNCEMENT_DAYS: i64 = 30;
 
+/// A session's first look for the banner covers the INBOX's newest
+/// messages only: the search reads the header of every unread message it
+/// covers, and a folder with thousands of recent unread messages would
+/// make the first page after each login read them all. An announcement
+/// is shown while it is among these (and, once found, for the session).
+const ANNOUNCEMENT_WINDOW: u32 = 500;
+
 /// The newest unread announcement of the INBOX (selected), for the banner
 /// (`announce_banner.html`): its UID, and its subject when it is on the
 /// page shown (the rows already fetched).
 ///
 /// The search (`UNSEEN SINCE 30 days HEADER X-Kmpromail-Announcement ""`)
 /// reads the header of every unread message it reaches, so it is made
-/// once per session over the whole INBOX, and after that only over what
+/// once per session over the newest [`ANNOUNCEMENT_WINDOW`] messages, and after that only over what
 /// arrived since (UIDs from the UIDNEXT it reached) and the announcement it
 /// found last (still unread?): the session cookie keeps that mark
 /// ([`BannerMark`]), renewed when it changes.
@@ -150,6 +157,9 @@ fn announcement(
         .banner
         .filter(|b| b.uidvalidity == selected.uidvalidity && selected.uidnext != 0);
     let range = match mark {
+        None if selected.exists > ANNOUNCEMENT_WINDOW => {
+            Criteria::SeqsFrom(selected.exists - ANNOUNCEMENT_WINDOW + 1)
+        }
         None => Criteria::All,
         Some(b) if b.found != 0 => Criteria::Or(
             Box::new(Criteria::UidsFrom(b.next)),
