@@ -206,3 +206,68 @@ B.logout()
 "#,
     );
 }
+
+/// Issue 12 (persistent sessions): STATUS and APPEND go through the
+/// folder's shared state instead of reading the UID index again. STATUS
+/// of a folder another session has selected counts mail waiting in `new/`
+/// as RECENT and leaves it to that session to claim; an APPEND into a
+/// selected folder reaches its sessions with the UID APPENDUID gave and
+/// its keywords; STATUS of a folder nobody selected follows APPENDs and
+/// deliveries through the state it keeps.
+#[test]
+fn status_and_append_go_through_the_shared_state() {
+    let inst = common::imap_instance();
+    deliver(&inst, b"Subject: one\n\nfirst\n");
+    let md = maildir(&inst);
+    let script = r#"
+import os
+A = conn(); B = conn()
+A.select('INBOX')
+assert untagged(A, 'RECENT') == [b'1'], A.untagged_responses
+assert untagged(A, 'EXISTS') == [b'1'], A.untagged_responses
+def drop_in(folder, name, text):
+    open(folder + '/tmp/' + name, 'w').write(text)
+    os.rename(folder + '/tmp/' + name, folder + '/new/' + name)
+drop_in(MD, '1700000000.M1P1Q1.test', 'Subject: two\n\nsecond\n')
+typ, d = B.status('INBOX', '(MESSAGES RECENT UNSEEN UIDNEXT)')
+assert typ == 'OK' and b'MESSAGES 2 RECENT 1 UNSEEN 2 UIDNEXT 3' in d[0], d
+# STATUS claimed nothing: A does, at its next command.
+A.noop()
+assert untagged(A, 'EXISTS') == [b'2'], A.untagged_responses
+typ, d = A.fetch('2', '(FLAGS)')
+assert b'\\Recent' in d[0], d
+typ, d = B.status('INBOX', '(RECENT)')
+assert b'RECENT 0' in d[0], d
+typ, d = A.status('INBOX', '(RECENT)')
+assert b'RECENT 2' in d[0], d
+# B appends into A's folder.
+typ, d = B.append('INBOX', '(\\Seen $Work)', None, b'Subject: three\r\n\r\nthird\r\n')
+assert typ == 'OK', d
+assert re.search(rb'APPENDUID \d+ 3\]', d[0]), d
+A.noop()
+assert untagged(A, 'EXISTS') == [b'3'], A.untagged_responses
+typ, d = A.fetch('3', '(UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+assert b'UID 3' in d[0][0] and b'\\Seen' in d[0][0] and b'$Work' in d[0][0], d
+assert d[0][1].startswith(b'Subject: three'), d
+typ, d = B.status('INBOX', '(MESSAGES UNSEEN)')
+assert b'MESSAGES 3 UNSEEN 2' in d[0], d
+# A folder nobody has selected.
+assert A.create('Box')[0] == 'OK'
+for i in range(3):
+    typ, d = A.status('Box', '(MESSAGES RECENT UIDNEXT)')
+    want = b'MESSAGES %d RECENT %d UIDNEXT %d' % (2 * i, 2 * i, 2 * i + 1)
+    assert typ == 'OK' and want in d[0], (want, d)
+    assert B.append('Box', None, None, b'Subject: b\r\n\r\nx\r\n')[0] == 'OK'
+    drop_in(BOX, '1700000000.M%dP1Q1.test' % i, 'Subject: d\n\ny\n')
+B.select('Box')
+assert untagged(B, 'EXISTS') == [b'6'], B.untagged_responses
+assert untagged(B, 'RECENT') == [b'6'], B.untagged_responses
+A.logout(); B.logout()
+"#;
+    let script = format!(
+        "MD = {:?}\nBOX = {:?}\n{script}",
+        md.display().to_string(),
+        md.join(".Box").display().to_string()
+    );
+    py(&inst, &script);
+}

@@ -195,32 +195,31 @@ impl MailStore for MaildirStore {
             recent: HashSet::new(),
             seen_uid: 0,
             generation: 0,
+            checked: None,
             quota: self.quota,
         }))
     }
 
     fn status(&mut self, name: &str) -> StoreResult<FolderStatus> {
-        let mb = self.md.folder(name).map_err(err)?.open().map_err(err)?;
-        let mut st = FolderStatus {
-            uidnext: mb.uid_next().0,
-            uidvalidity: mb.uid_validity(),
-            highest_modseq: mb.highest_modseq().0,
-            ..FolderStatus::default()
-        };
-        for m in mb.messages() {
-            st.messages += 1;
-            st.size += m.vsize;
-            if m.loc == Loc::New {
-                st.recent += 1;
-            }
-            if !m.flags.flags.contains(Flags::SEEN) {
-                st.unseen += 1;
-            }
-            if m.flags.flags.contains(Flags::TRASHED) {
-                st.deleted += 1;
-            }
+        // From the folder's shared state: the one its sessions have
+        // selected, one kept from a while ago, or a new one kept for the
+        // next STATUS (clients ask for the same folders again and again),
+        // so a STATUS costs the state's check of the files (three `stat`s
+        // when nothing changed), not a read of the whole UID index.
+        let folder = self.md.folder(name).map_err(err)?;
+        if !folder.exists() {
+            return Err(StoreError::NoSuchFolder);
         }
-        Ok(st)
+        let sh = Shared::get(&folder)?;
+        let taken = SystemTime::now();
+        let st = lock(&sh).status(stamp_of(folder.path()), taken);
+        Registry::with(|r| {
+            // Made by this call: nobody else holds it.
+            if Arc::strong_count(&sh) == 1 {
+                r.keep(folder.path(), &sh);
+            }
+        });
+        st
     }
 
     fn append(
@@ -239,13 +238,13 @@ impl MailStore for MaildirStore {
         let date = internal_date.map(date_of);
         let mut scan = FormScan::default();
         scan.feed(message);
-        let a = if scan.verbatim() {
-            f.append_verbatim(&mut &message[..], fl, &kws, date)
+        let w = if scan.verbatim() {
+            f.write_message(&mut &message[..], date, true)
         } else {
             // Stored with LF line ends, as everything in our Maildirs.
-            f.append(&mut &crlf_to_lf(message)[..], fl, &kws, date)
-        }
-        .map_err(err)?;
+            f.write_message(&mut &crlf_to_lf(message)[..], date, false)
+        };
+        let a = append_written(&f, w.map_err(err)?, fl, &kws)?;
         Ok((a.uid_validity, a.uid.0))
     }
 
@@ -285,14 +284,14 @@ impl MailStore for MaildirStore {
         file.rewind().map_err(staged)?;
         let (fl, kws) = to_lib(flags, false);
         let date = internal_date.map(date_of);
-        let a = if scan.verbatim() {
-            f.append_verbatim(&mut file.take(size), fl, &kws, date)
+        let w = if scan.verbatim() {
+            f.write_message(&mut file.take(size), date, true)
         } else {
             // Stored with LF line ends, converted as it is copied.
             let mut lf = LfReader::new(std::io::BufReader::new(file.take(size)));
-            f.append(&mut lf, fl, &kws, date)
-        }
-        .map_err(err)?;
+            f.write_message(&mut lf, date, false)
+        };
+        let a = append_written(&f, w.map_err(err)?, fl, &kws)?;
         Ok((a.uid_validity, a.uid.0))
     }
 
@@ -337,6 +336,31 @@ impl MailStore for MaildirStore {
             f.reset_urlauth_key().map_err(err)?;
         }
         Ok(())
+    }
+}
+
+/// Links a message written into `tmp/` into its folder and gives it its
+/// UID: through the folder's shared state when this process holds one
+/// (the state learns of it at once and need not read the UID index back),
+/// else through the index on disk. The message was written without the
+/// state's lock, so a large APPEND does not hold up the folder's sessions.
+fn append_written(
+    f: &maildir::Folder,
+    w: maildir::Written,
+    fl: Flags,
+    kws: &[&str],
+) -> StoreResult<maildir::Appended> {
+    if !f.exists() {
+        return Err(StoreError::NoSuchFolder);
+    }
+    match Registry::with(|r| r.find(f.path())) {
+        Some(sh) => {
+            let mut sh = lock(&sh);
+            let a = sh.mb.append_written(w, fl, kws);
+            sh.absorb_pending();
+            a.map_err(err)
+        }
+        None => f.append_written(w, fl, kws).map_err(err),
     }
 }
 
@@ -461,6 +485,9 @@ struct Shared {
     mb: Mailbox,
     /// Modification times of new/, cur/ and the index at the last sync.
     stamp: Option<[Option<SystemTime>; 3]>,
+    /// Those times at a STATUS's sync, when they were settled then (see
+    /// [`Shared::status`]).
+    trusted: Option<[Option<SystemTime>; 3]>,
     generation: u64,
     messages: Arc<Vec<Arc<MsgMeta>>>,
 }
@@ -501,8 +528,10 @@ impl Registry {
         // A state no session had open is not taken again if the index was
         // rewritten meanwhile (compacted by another process): the
         // incremental merge follows appends, a new file is read whole.
+        // (One that a session took again meanwhile is that session's: the
+        // list's reference and ours are then not the only ones.)
         let kept = self.closed.iter().any(|c| Arc::ptr_eq(&c.2, &sh));
-        if kept {
+        if kept && Arc::strong_count(&sh) <= 2 {
             let now = std::fs::metadata(dir.join(maildir::index::INDEX_FILE))
                 .and_then(|m| m.modified())
                 .ok();
@@ -568,6 +597,7 @@ impl Shared {
         let mut sh = Shared {
             mb,
             stamp: None,
+            trusted: None,
             generation: 1,
             messages: Arc::default(),
         };
@@ -634,11 +664,73 @@ impl Shared {
         self.generation += 1;
     }
 
+    /// STATUS: brought up to date if the files changed since the last
+    /// look (`stamp`), without claiming what waits in `new/` (that is
+    /// \Recent for the session that claims it, and counted as RECENT
+    /// here while it waits).
+    ///
+    /// The files are looked at unless their times are those of an earlier
+    /// STATUS's look and were more than two seconds old then: a time in
+    /// the last two seconds may hide a second change in the same clock
+    /// tick (the library trusts a directory's mtime only once it is that
+    /// old, too). `taken`: when `stamp` was read.
+    fn status(
+        &mut self,
+        stamp: [Option<SystemTime>; 3],
+        taken: SystemTime,
+    ) -> StoreResult<FolderStatus> {
+        if self.trusted != Some(stamp) {
+            let c = self.mb.sync_keep_new().map_err(err)?;
+            self.absorb(&c);
+            if !self.mb.moves_new() {
+                // A claiming session must still look at new/ itself.
+                self.stamp = Some(stamp);
+            }
+            let settled = stamp.iter().flatten().all(|t| {
+                taken
+                    .duration_since(*t)
+                    .is_ok_and(|d| d > Duration::from_secs(2))
+            });
+            self.trusted = settled.then_some(stamp);
+        }
+        let mb = &self.mb;
+        let mut st = FolderStatus {
+            uidnext: mb.uid_next().0,
+            uidvalidity: mb.uid_validity(),
+            highest_modseq: mb.highest_modseq().0,
+            ..FolderStatus::default()
+        };
+        for m in mb.messages() {
+            st.messages += 1;
+            st.size += m.vsize;
+            if m.loc == Loc::New {
+                st.recent += 1;
+            }
+            if !m.flags.flags.contains(Flags::SEEN) {
+                st.unseen += 1;
+            }
+            if m.flags.flags.contains(Flags::TRASHED) {
+                st.deleted += 1;
+            }
+        }
+        Ok(st)
+    }
+
     /// Folds in what an operation of a session just did.
     fn absorb_pending(&mut self) {
         let c = self.mb.take_pending();
         self.absorb(&c);
     }
+}
+
+/// Modification times of a folder's `new/`, `cur/` and UID index.
+fn stamp_of(dir: &Path) -> [Option<SystemTime>; 3] {
+    let t = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    [
+        t(dir.join("new")),
+        t(dir.join("cur")),
+        t(dir.join(maildir::index::INDEX_FILE)),
+    ]
 }
 
 /// An open folder: this session's handle on the shared state, and its own
@@ -654,18 +746,17 @@ pub struct MaildirFolder {
     seen_uid: u32,
     /// The shared generation at this session's last [`Folder::state`].
     generation: u64,
+    /// The times [`Folder::changed`] found different, for the
+    /// [`Folder::state`] that follows it (taken before the sync, as
+    /// `state` would take them: a change after them shows next time).
+    checked: Option<[Option<SystemTime>; 3]>,
     /// The user's limits, for COPY.
     quota: maildir::quota::Limits,
 }
 
 impl MaildirFolder {
     fn stamp_now(&self) -> [Option<SystemTime>; 3] {
-        let t = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        [
-            t(self.dir.join("new")),
-            t(self.dir.join("cur")),
-            t(self.dir.join(maildir::index::INDEX_FILE)),
-        ]
+        stamp_of(&self.dir)
     }
 
     /// After this session's own change of `cur/` and the index (folded in
@@ -709,11 +800,22 @@ impl Folder for MaildirFolder {
             let sh = lock(&self.shared);
             (sh.generation, sh.stamp)
         };
-        generation != self.generation || stamp != Some(self.stamp_now())
+        if generation != self.generation {
+            return true;
+        }
+        let now = self.stamp_now();
+        if stamp == Some(now) {
+            return false;
+        }
+        self.checked = Some(now);
+        true
     }
 
     fn state(&mut self, claim_recent: bool) -> StoreResult<State> {
-        let stamp = self.stamp_now();
+        let stamp = match self.checked.take() {
+            Some(s) => s,
+            None => self.stamp_now(),
+        };
         let mut sh = lock(&self.shared);
         let mut recent = Vec::new();
         // A read-write session that has not yet claimed must look in new/

@@ -31,9 +31,13 @@
 //! without `T` (a file rewritten before tombstones were kept) has its `M` as
 //! the floor, since such a rewrite dropped every earlier `-` record.
 //!
-//! Every append is fsynced before the UIDs it gives are reported (APPENDUID,
-//! a sync's new messages), and a rewrite fsyncs the file and the directory:
-//! a UID a client saw is never lost in a crash and given again. UIDVALIDITY
+//! Every append that gives UIDs is fsynced before they are reported
+//! (APPENDUID, a sync's new messages), and a rewrite fsyncs the file and the
+//! directory: a UID a client saw is never lost in a crash and given again.
+//! Appends of flag changes and expunges are not fsynced while this boot's
+//! MODSEQ ceiling covers them (see [`ceiling`]): a crash may lose them, a
+//! sync finds their file operations again, and the MODSEQs they carried are
+//! never given again. UIDVALIDITY
 //! comes from [`next_validity`]: the time, but never a value this Maildir
 //! gave before, so a folder deleted and created again within a second
 //! starts with a new one.
@@ -61,6 +65,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::error::{io_err, Error, Result};
 use super::flags::MailFlags;
 
+pub mod ceiling;
 pub mod stamp;
 pub use stamp::{DirStamp, SyncStamp};
 
@@ -165,9 +170,13 @@ pub(crate) struct Index {
     pub sync_stamp: Option<SyncStamp>,
     file: Option<FileState>,
     pending: String,
-    /// Whether `pending` holds a record that must be fsynced (anything
-    /// but a sync stamp).
+    /// Whether `pending` holds a record that must be fsynced: a UID given.
     pending_durable: bool,
+    /// Whether `pending` holds a record with a MODSEQ of its own (`=`,
+    /// `-`): fsynced only when the ceiling does not cover it ([`ceiling`]).
+    pending_modseq: bool,
+    /// This boot's MODSEQ ceiling as this index last read or raised it.
+    ceiling: Option<u64>,
     damaged: bool,
     /// Loaded by [`Index::load_tail`]: knows UIDNEXT and HIGHESTMODSEQ but
     /// not the records, so it may only append.
@@ -252,10 +261,12 @@ impl Index {
         let Some(last) = last_add.or((start == 0).then_some(0)) else {
             return Index::load(dir);
         };
+        let (floor, ceiling) = ceiling::on_load(dir);
         Ok(Index {
             validity,
             uid_next: n.max(last.saturating_add(1)),
-            highest_modseq: modseq,
+            highest_modseq: modseq.max(floor),
+            ceiling,
             file: Some(FileState {
                 dev: md.dev(),
                 ino: md.ino(),
@@ -272,6 +283,13 @@ impl Index {
     /// Caller holds the lock.
     pub fn refresh(&mut self, dir: &Path) -> Result<()> {
         let path = dir.join(INDEX_FILE);
+        // Nothing appended since the last read or write (the usual case
+        // while this process is the only writer): one `stat`, no open.
+        if let (Some(s), Ok(md)) = (self.file, fs::metadata(&path)) {
+            if s.dev == md.dev() && s.ino == md.ino() && md.len() == s.offset {
+                return Ok(());
+            }
+        }
         let mut f = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -330,6 +348,11 @@ impl Index {
             offset: used as u64,
             lines,
         });
+        // After a crash of the machine, MODSEQs above every record may have
+        // been given out in records it lost: start above them.
+        let (floor, ceiling) = ceiling::on_load(path.parent().unwrap_or(Path::new(".")));
+        self.highest_modseq = self.highest_modseq.max(floor);
+        self.ceiling = ceiling;
         if had_view {
             self.validity_changed |= self.validity != old_validity;
             for (uid, m) in &old {
@@ -482,7 +505,7 @@ impl Index {
         m.uid = Uid(uid);
         m.modseq = ModSeq(self.highest_modseq);
         push_add(&mut self.pending, &m);
-        self.wrote_record();
+        self.wrote_record(true);
         self.insert(m);
         Uid(uid)
     }
@@ -517,15 +540,20 @@ impl Index {
         self.highest_modseq += 1;
         m.uid = Uid(uid);
         m.modseq = ModSeq(self.highest_modseq);
-        self.wrote_record();
+        self.wrote_record(true);
         self.insert(m);
         Some(Uid(uid))
     }
 
-    /// A record other than a sync stamp is pending: it must be made
-    /// durable, and it voids the stamp before it.
-    fn wrote_record(&mut self) {
-        self.pending_durable = true;
+    /// A record other than a sync stamp is pending: it voids the stamp
+    /// before it, and is made durable by the commit if `durable` (a UID
+    /// given) or if the MODSEQ ceiling does not cover it.
+    fn wrote_record(&mut self, durable: bool) {
+        if durable {
+            self.pending_durable = true;
+        } else {
+            self.pending_modseq = true;
+        }
         self.sync_stamp = None;
     }
 
@@ -565,7 +593,7 @@ impl Index {
         }
         self.pending
             .push_str(&format!("= {uid} {modseq} {token}\n"));
-        self.wrote_record();
+        self.wrote_record(false);
     }
 
     /// Forgets an expunged message (its UID is never given again).
@@ -574,7 +602,7 @@ impl Index {
         self.highest_modseq += 1;
         self.pending
             .push_str(&format!("- {uid} {}\n", self.highest_modseq));
-        self.wrote_record();
+        self.wrote_record(false);
         self.events.push(Event::Expunged(uid));
         self.bury(uid, self.highest_modseq);
         Some(m)
@@ -642,8 +670,13 @@ impl Index {
             .map_err(io_err("write", &path))?;
         // Durable before anyone is told: a UID given out (APPENDUID, a FETCH
         // UID) and then lost in a crash would be given again to another message.
-        // A sync stamp alone needs no fsync: lost, it costs a directory read.
-        if self.pending_durable {
+        // A flag change or an expunge under this boot's MODSEQ ceiling
+        // needs no fsync: lost, the file operation it records is found
+        // again by a sync, with a MODSEQ above the ceiling (ceiling.rs).
+        // A sync stamp alone needs none: lost, it costs a directory read.
+        let covered = self.ceiling.is_some_and(|c| c >= self.highest_modseq);
+        let raise = self.pending_modseq && !covered;
+        if self.pending_durable || raise {
             durable_sync(&f).map_err(io_err("fsync", &path))?;
         }
         if let Some(s) = self.file.as_mut() {
@@ -652,6 +685,12 @@ impl Index {
         }
         self.pending.clear();
         self.pending_durable = false;
+        self.pending_modseq = false;
+        if raise {
+            // So that the next changes need no fsync of their own. Failing,
+            // they are fsynced as this one was.
+            self.ceiling = ceiling::raise(dir, self.highest_modseq).ok();
+        }
         Ok(())
     }
 
@@ -708,6 +747,7 @@ impl Index {
         });
         self.pending.clear();
         self.pending_durable = false;
+        self.pending_modseq = false;
         self.damaged = false;
         Ok(())
     }

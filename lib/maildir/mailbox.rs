@@ -33,11 +33,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::error::{io_err, Error, Result};
-use super::flags::{Keywords, MailFlags};
+use super::flags::{Keywords, MailFlags, KEYWORDS_FILE};
 use super::index::{DirStamp, Event, Index, Loc, Message, ModSeq, SyncStamp, Uid, LOCK_FILE};
 use super::{lock, name, Folder};
 
-pub use super::ops::{append, append_as, Appended, CopyResult, StoreResult};
+pub use super::ops::{
+    append, append_as, append_written_to, write_message, Appended, CopyResult, StoreResult, Written,
+};
 
 /// How old a directory mtime must be before an unchanged mtime is trusted.
 const MTIME_SLACK: Duration = Duration::from_secs(2);
@@ -76,16 +78,24 @@ struct Stamp {
     cur: Option<DirStamp>,
 }
 
+/// A file as `stat` last saw it: device, inode, size, mtime and ctime (ns);
+/// None when it was missing.
+type FileId = Option<(u64, u64, u64, i64, i64)>;
+
 /// A session's view of one folder. Not shared between threads; each session
-/// opens its own.
+/// opens its own (kmp-imapd shares one between its sessions, behind a lock).
 #[derive(Debug)]
 pub struct Mailbox {
     pub(crate) folder: Folder,
     pub(crate) index: Index,
     pub(crate) keywords: Keywords,
+    /// `dovecot-keywords` when `keywords` was read from it (None: never).
+    keywords_id: Option<FileId>,
     stamp: Stamp,
     /// Read `new/` at the next sync whatever its stamp says.
     reread_new: bool,
+    /// Whether the last scan read `new/`.
+    read_new: bool,
     /// Directory reads by this view's syncs (see [`Mailbox::dir_reads`]).
     dir_reads: usize,
     move_new: bool,
@@ -103,8 +113,10 @@ impl Mailbox {
             folder,
             index: Index::fresh(),
             keywords: Keywords::default(),
+            keywords_id: None,
             stamp: Stamp::default(),
             reread_new: false,
+            read_new: false,
             dir_reads: 0,
             move_new: false,
             recent: BTreeSet::new(),
@@ -112,6 +124,11 @@ impl Mailbox {
         };
         mb.sync()?;
         Ok(mb)
+    }
+
+    /// Whether syncs move what waits in `new/` ([`Mailbox::set_move_new`]).
+    pub fn moves_new(&self) -> bool {
+        self.move_new
     }
 
     /// Whether syncs move new messages from `new/` to `cur/` (IMAP SELECT
@@ -199,6 +216,26 @@ impl Mailbox {
         self.sync_with(true)
     }
 
+    /// Like [`Mailbox::sync`], but moves nothing from `new/` to `cur/`
+    /// whatever [`Mailbox::set_move_new`] said, and so claims no message
+    /// as \Recent: for a look at a folder that others hold open for a
+    /// session (IMAP STATUS on a selected folder), which must leave
+    /// \Recent to the session that claims it. That session's next sync
+    /// still moves what waits in `new/`.
+    pub fn sync_keep_new(&mut self) -> Result<Changes> {
+        let claim = self.move_new;
+        self.move_new = false;
+        self.read_new = false;
+        let r = self.sync_with(false);
+        self.move_new = claim;
+        if claim && self.read_new {
+            // What this sync found in new/ stays there: the next sync that
+            // moves must look at new/ whatever its stamp says.
+            self.reread_new = true;
+        }
+        r
+    }
+
     fn sync_with(&mut self, force: bool) -> Result<Changes> {
         let dir = self.folder.dir.clone();
         let _lock = lock::exclusive(&dir.join(LOCK_FILE))?;
@@ -219,8 +256,26 @@ impl Mailbox {
             // Lost in a crash before it, the POP3 ids fall back to ours.
             super::write_atomic(&dir.join(super::migrate::POP3_UIDL_FILE), text.as_bytes())?;
         }
-        self.keywords = Keywords::load(&dir)?;
+        self.load_keywords()?;
         Ok(self.take_changes())
+    }
+
+    /// Reads `dovecot-keywords` again only if it changed since the last
+    /// read: one `stat` instead of an open and a read on every sync and
+    /// STORE. It is stat'ed before it is read, so a file replaced between
+    /// the two is read again next time, never missed. Every writer
+    /// replaces it whole (a new inode) and only adds names (so the size
+    /// grows): an unchanged inode, size, mtime and ctime is an unchanged
+    /// file.
+    pub(crate) fn load_keywords(&mut self) -> Result<()> {
+        let path = self.folder.dir.join(KEYWORDS_FILE);
+        let id = file_id(&path)?;
+        if self.keywords_id == Some(id) {
+            return Ok(());
+        }
+        self.keywords = Keywords::load(&self.folder.dir)?;
+        self.keywords_id = Some(id);
+        Ok(())
     }
 
     /// Opens a message's file for reading. If another program renamed it
@@ -231,6 +286,14 @@ impl Mailbox {
     /// eight times. Once open, the file reads whole whatever its name
     /// becomes. A file gone for good is [`Error::NoMessage`].
     pub fn open_message(&self, uid: Uid) -> Result<File> {
+        // Where the index says, first: no `stat` before the open.
+        let m = self.get(uid).ok_or(Error::NoMessage(uid.0))?;
+        let path = self.folder.dir.join(m.rel_path());
+        match File::open(&path) {
+            Ok(f) => return Ok(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("open", &path, e)),
+        }
         let mut missed = false;
         for _ in 0..8 {
             let path = match self.message_path(uid) {
@@ -347,6 +410,7 @@ impl Mailbox {
         let known_cur = self.stamp.cur == Some(cur_s) || vouched.is_some_and(|v| v.cur == cur_s);
         let read_new = force || std::mem::take(&mut self.reread_new) || !known_new;
         let read_cur = force || !known_cur;
+        self.read_new = read_new;
         if !read_new {
             self.stamp.new = Some(new_s);
         }
@@ -532,6 +596,22 @@ pub(crate) fn file_name(base: &str, info: Option<&str>) -> String {
     match info {
         Some(i) => format!("{base}{}{i}", name::INFO_SEP),
         None => base.to_string(),
+    }
+}
+
+/// See [`FileId`].
+fn file_id(path: &Path) -> Result<FileId> {
+    let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+    match fs::metadata(path) {
+        Ok(md) => Ok(Some((
+            md.dev(),
+            md.ino(),
+            md.len(),
+            ns(md.mtime(), md.mtime_nsec()),
+            ns(md.ctime(), md.ctime_nsec()),
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("stat", path, e)),
     }
 }
 

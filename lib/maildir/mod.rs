@@ -15,6 +15,7 @@
 //! ROOT/maildirsize           quota (quota.rs)       ROOT/subscriptions
 //! FOLDER/maildirfolder       marks a folder (not INBOX)
 //! FOLDER/kmpromail-uidlist   UIDs, MODSEQs (index.rs), + .lock
+//! FOLDER/kmpromail-modseq    MODSEQ ceiling of this boot (index/ceiling.rs)
 //! FOLDER/dovecot-keywords    keyword letters a–z (flags.rs)
 //! ROOT/kmpromail-pop3.lock   POP3 maildrop lock (lock.rs)
 //! ROOT/kmpromail-uidvalidity the last UIDVALIDITY given here (index.rs), + .lock
@@ -104,7 +105,7 @@ pub use flags::{FlagOp, Flags, Keywords, MailFlags};
 pub use folder::{FolderInfo, SpecialUse};
 pub use index::{Loc, Message, ModSeq, Uid};
 pub use lock::MaildropLock;
-pub use mailbox::{Appended, Changes, CopyResult, Mailbox, StoreResult};
+pub use mailbox::{Appended, Changes, CopyResult, Mailbox, StoreResult, Written};
 
 use error::io_err;
 pub(crate) use replace::{temp_file, write_atomic};
@@ -256,6 +257,30 @@ impl Folder {
         internal_date: Option<SystemTime>,
     ) -> Result<Appended> {
         mailbox::append_as(self, data, flags, keywords, internal_date, true)
+    }
+
+    /// The first half of an APPEND: the message written into `tmp/` and
+    /// fsynced, invisible until [`Mailbox::append_written`] links it into
+    /// `new/` (`verbatim` as in [`Folder::append_verbatim`]).
+    pub fn write_message(
+        &self,
+        data: &mut dyn Read,
+        internal_date: Option<SystemTime>,
+        verbatim: bool,
+    ) -> Result<Written> {
+        mailbox::write_message(self, data, internal_date, verbatim)
+    }
+
+    /// The second half of an APPEND without an open view of the folder:
+    /// `written` linked into `new/`, with its UID from the index on disk.
+    /// (With a view open, [`Mailbox::append_written`].)
+    pub fn append_written(
+        &self,
+        written: Written,
+        flags: Flags,
+        keywords: &[&str],
+    ) -> Result<Appended> {
+        mailbox::append_written_to(self, written, flags, keywords)
     }
 
     /// Removes files older than 36 hours from `tmp/` (the Maildir

@@ -64,7 +64,7 @@ impl Mailbox {
         let dir = self.folder.dir.clone();
         let _lock = lock::exclusive(&dir.join(LOCK_FILE))?;
         self.index.refresh(&dir)?;
-        self.keywords = Keywords::load(&dir)?;
+        self.load_keywords()?;
         let bits = match op {
             FlagOp::Remove => self.keywords.bits_of(keywords),
             FlagOp::Set | FlagOp::Add => self.keywords.ensure(&dir, keywords)?,
@@ -166,7 +166,8 @@ impl Mailbox {
         let _lock = lock::exclusive(&dest.dir.join(LOCK_FILE))?;
         let mut idx = Index::load_tail(&dest.dir)?;
         let mut kw = Keywords::load(&dest.dir)?;
-        let src_kw = Keywords::load(&self.folder.dir)?;
+        self.load_keywords()?;
+        let src_kw = self.keywords.clone();
         let mut placed = Vec::new();
         let mut bytes = 0i64;
         for uid in uids {
@@ -368,56 +369,139 @@ pub fn append_as(
         return Err(Error::NoFolder(folder.name().to_string()));
     }
     super::migrate::import_first(folder)?;
-    // Steps 1-3 of a delivery: in tmp/, fsynced, invisible until linked.
+    let w = write_message(folder, data, internal_date, verbatim)?;
+    link_new(folder, &w, flags, keywords, None)
+}
+
+/// A message written into a folder's `tmp/` and fsynced (steps 1-3 of a
+/// delivery), not yet visible: [`Mailbox::append_written`] links it into
+/// `new/` and gives it its UID. Dropped, its `tmp/` file goes (step 6; a
+/// crash before leaves it for [`Folder::clean_tmp`]).
+#[derive(Debug)]
+pub struct Written {
+    tmp: TmpFile,
+    internal_date: Option<SystemTime>,
+}
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.tmp.path);
+    }
+}
+
+/// Writes an APPEND's message into `folder`'s `tmp/` (see [`append_as`]
+/// for `verbatim`). Nothing is locked meanwhile: a large message is
+/// written while other sessions go on with the folder.
+pub fn write_message(
+    folder: &Folder,
+    data: &mut dyn Read,
+    internal_date: Option<SystemTime>,
+    verbatim: bool,
+) -> Result<Written> {
+    if !folder.exists() {
+        return Err(Error::NoFolder(folder.name().to_string()));
+    }
     let mut tmp = write_tmp(&folder.dir, data, internal_date, None)?;
     if verbatim {
         tmp.vsize = tmp.size;
     }
-    let result = (|| {
-        let _lock = lock::exclusive(&folder.dir.join(LOCK_FILE))?;
-        let mut idx = Index::load_tail(&folder.dir)?;
-        let mut kw = Keywords::load(&folder.dir)?;
-        let bits = kw.ensure(&folder.dir, keywords)?;
-        let mf = MailFlags {
-            flags,
-            keywords: bits,
-        };
-        let letters = mf.letters();
-        let info = new_info(&letters);
-        let base = name::with_sizes(&tmp.unique, tmp.size, tmp.vsize);
-        let dest: PathBuf = folder.dir.join("new").join(file_name(&base, info));
-        // Step 4: visible in new/ (so \Recent for the next session that
-        // selects the folder) with its flags. Step 5: durable.
-        fs::hard_link(&tmp.path, &dest).map_err(io_err("link", &dest))?;
-        crate::sys::fsync_dir(&folder.dir.join("new")).map_err(io_err("fsync", &folder.dir))?;
-        let date = internal_date.unwrap_or_else(SystemTime::now);
-        let secs = date
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let uid = idx.add(Message {
-            uid: Uid(0),
-            modseq: ModSeq(0),
-            base: base.clone(),
-            flags: mf,
-            size: tmp.size,
-            vsize: tmp.vsize,
-            internal_date: secs,
-            loc: Loc::New,
-            info: info.map(str::to_string),
-        });
-        // A crash before this commit leaves the file unregistered: the next
-        // sync finds it and gives it a UID (a higher one than promised, but
-        // never one given to another message).
-        idx.commit(&folder.dir)?;
-        quota::record(folder, tmp.size as i64, 1);
-        Ok(Appended {
-            uid,
-            uid_validity: idx.validity,
-            base,
-        })
-    })();
-    // Step 6: the tmp/ name goes; a crash before leaves it for clean_tmp.
-    let _ = fs::remove_file(&tmp.path);
-    result
+    Ok(Written { tmp, internal_date })
+}
+
+impl Mailbox {
+    /// Steps 4 and 5 of [`append_as`] for a message written by
+    /// [`write_message`] into this folder: the UID is given from the index
+    /// this view holds (brought up to date with what others appended, not
+    /// read again from the file's header and tail), and the message is in
+    /// this view at once, reported as added by the next
+    /// [`Mailbox::take_pending`] or sync. kmp-imapd appends so into a
+    /// folder its sessions have open, and its shared state learns of the
+    /// message without reading the index back.
+    pub fn append_written(
+        &mut self,
+        written: Written,
+        flags: Flags,
+        keywords: &[&str],
+    ) -> Result<Appended> {
+        let folder = self.folder.clone();
+        link_new(&folder, &written, flags, keywords, Some(self))
+    }
+}
+
+/// [`Mailbox::append_written`] into a folder without an open view: the
+/// UID comes from the folder's index on disk (its header and tail).
+pub fn append_written_to(
+    folder: &Folder,
+    written: Written,
+    flags: Flags,
+    keywords: &[&str],
+) -> Result<Appended> {
+    super::migrate::import_first(folder)?;
+    link_new(folder, &written, flags, keywords, None)
+}
+
+/// Steps 4 and 5 of an APPEND (linked into `new/`, the directory synced)
+/// and the index record, made durable before the UID is reported: by
+/// `mb`'s index, or without one by the folder's index read for the purpose
+/// (its header and tail only).
+fn link_new(
+    folder: &Folder,
+    written: &Written,
+    flags: Flags,
+    keywords: &[&str],
+    mb: Option<&mut Mailbox>,
+) -> Result<Appended> {
+    let tmp = &written.tmp;
+    let _lock = lock::exclusive(&folder.dir.join(LOCK_FILE))?;
+    let mut own = None;
+    let (idx, kw) = match mb {
+        Some(mb) => {
+            mb.index.refresh(&folder.dir)?;
+            mb.load_keywords()?;
+            (&mut mb.index, &mut mb.keywords)
+        }
+        None => {
+            let o = own.insert((Index::load_tail(&folder.dir)?, Keywords::load(&folder.dir)?));
+            (&mut o.0, &mut o.1)
+        }
+    };
+    let bits = kw.ensure(&folder.dir, keywords)?;
+    let mf = MailFlags {
+        flags,
+        keywords: bits,
+    };
+    let letters = mf.letters();
+    let info = new_info(&letters);
+    let base = name::with_sizes(&tmp.unique, tmp.size, tmp.vsize);
+    let dest: PathBuf = folder.dir.join("new").join(file_name(&base, info));
+    // Step 4: visible in new/ (so \Recent for the next session that
+    // selects the folder) with its flags. Step 5: durable.
+    fs::hard_link(&tmp.path, &dest).map_err(io_err("link", &dest))?;
+    crate::sys::fsync_dir(&folder.dir.join("new")).map_err(io_err("fsync", &folder.dir))?;
+    let date = written.internal_date.unwrap_or_else(SystemTime::now);
+    let secs = date
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let uid = idx.add(Message {
+        uid: Uid(0),
+        modseq: ModSeq(0),
+        base: base.clone(),
+        flags: mf,
+        size: tmp.size,
+        vsize: tmp.vsize,
+        internal_date: secs,
+        loc: Loc::New,
+        info: info.map(str::to_string),
+    });
+    // A crash before this commit leaves the file unregistered: the next
+    // sync finds it and gives it a UID (a higher one than promised, but
+    // never one given to another message).
+    idx.commit(&folder.dir)?;
+    quota::record(folder, tmp.size as i64, 1);
+    Ok(Appended {
+        uid,
+        uid_validity: idx.validity,
+        base,
+    })
 }

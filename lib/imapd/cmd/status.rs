@@ -3,6 +3,7 @@
 
 use super::{mailbox_name, store_error};
 use crate::imapd::session::{Action, Auth, Out, Session, State};
+use crate::imapd::store::FolderStatus;
 use crate::proto::imap::response::{Data, Response};
 use crate::proto::imap::StatusItem;
 
@@ -32,8 +33,9 @@ pub fn status(
         _ => return Action::None,
     };
     match auth.store.status(&name) {
-        Ok(_) => {
-            write_status_with(auth, &name, items, own_recent, out);
+        Ok(mut st) => {
+            st.recent += own_recent;
+            send_status(&name, &st, items, out);
             out.send(Response::ok(tag, "STATUS completed"));
         }
         Err(e) => store_error(out, tag, &e),
@@ -43,22 +45,13 @@ pub fn status(
 
 /// `* STATUS name (items)`; nothing when the folder cannot be read.
 pub fn write_status(auth: &mut Auth, name: &str, items: &[StatusItem], out: &mut Out) {
-    write_status_with(auth, name, items, 0, out);
+    if let Ok(st) = auth.store.status(name) {
+        send_status(name, &st, items, out);
+    }
 }
 
-/// [`write_status`], with `own_recent` messages \Recent in this session
-/// added to those waiting in `new/`.
-fn write_status_with(
-    auth: &mut Auth,
-    name: &str,
-    items: &[StatusItem],
-    own_recent: u32,
-    out: &mut Out,
-) {
-    let Ok(mut st) = auth.store.status(name) else {
-        return;
-    };
-    st.recent += own_recent;
+/// `* STATUS name (items)` from counts the store gave.
+fn send_status(name: &str, st: &FolderStatus, items: &[StatusItem], out: &mut Out) {
     let items = items
         .iter()
         .map(|i| {

@@ -348,3 +348,76 @@ fn msg(base: &str) -> Message {
         info: Some(String::new()),
     }
 }
+
+/// Flag changes and expunges skip the index fsync while this boot's MODSEQ
+/// ceiling covers them; a crash of the machine that loses their records
+/// loses no MODSEQ: the next boot finds the file operations again and
+/// numbers them above every MODSEQ given before (ceiling.rs).
+#[test]
+fn modseqs_lost_in_a_crash_are_never_given_again() {
+    use crate::maildir::FlagOp;
+    let boot = |b: &str| ceiling::BOOT.with(|c| *c.borrow_mut() = Some(b.to_string()));
+    boot("one");
+    let (_d, md, v) = setup(3);
+    let syncs = || SYNCS.with(|c| c.get());
+    let mut mb = md.inbox().open().unwrap();
+    let before = syncs();
+    mb.store(&[Uid(1)], FlagOp::Add, Flags::SEEN, &[], None)
+        .unwrap();
+    assert!(syncs() > before, "no ceiling yet: fsynced");
+    assert!(md.root().join(ceiling::CEILING_FILE).exists());
+    let path = md.root().join(INDEX_FILE);
+    let durable = fs::metadata(&path).unwrap().len();
+    let before = syncs();
+    mb.store(&[Uid(2)], FlagOp::Add, Flags::FLAGGED, &[], None)
+        .unwrap();
+    assert_eq!(mb.expunge(&[Uid(3)]).unwrap(), vec![Uid(3)]);
+    assert_eq!(syncs(), before, "under the ceiling: not fsynced");
+    let given = mb.highest_modseq();
+    drop(mb);
+    // The machine crashes: the unsynced records are lost, the renames and
+    // the unlink were kept.
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(durable)
+        .unwrap();
+    boot("two");
+    let before = syncs();
+    let mut after = md.inbox().open().unwrap();
+    // What it found again is recorded with an fsync: no ceiling of this
+    // boot covered it yet (its commit writes one).
+    assert!(syncs() > before);
+    assert_eq!(after.uid_validity(), v);
+    assert!(after.highest_modseq() > given);
+    let m = after.get(Uid(2)).unwrap();
+    assert!(m.flags.flags.contains(Flags::FLAGGED));
+    assert!(m.modseq > given, "{m:?} {given:?}");
+    assert!(after.get(Uid(3)).is_none());
+    assert_eq!(after.expunged_since(given), Some(vec![Uid(3)]));
+    // Changes under the new boot's ceiling are not.
+    let before = syncs();
+    after
+        .store(&[Uid(1)], FlagOp::Add, Flags::FLAGGED, &[], None)
+        .unwrap();
+    after
+        .store(&[Uid(2)], FlagOp::Remove, Flags::FLAGGED, &[], None)
+        .unwrap();
+    assert_eq!(syncs(), before);
+    let ceiling: u64 = fs::read_to_string(md.root().join(ceiling::CEILING_FILE))
+        .unwrap()
+        .trim_end()
+        .strip_prefix("two ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ceiling >= after.highest_modseq().0);
+    // UIDs stay durable whatever the ceiling says.
+    let before = syncs();
+    md.inbox()
+        .append(&mut &b"Subject: a\n\nx\n"[..], Flags::empty(), &[], None)
+        .unwrap();
+    assert!(syncs() > before);
+    ceiling::BOOT.with(|c| *c.borrow_mut() = None);
+}

@@ -378,3 +378,87 @@ fn appended_and_copied_mail_is_recent_for_one_session() {
         .flags
         .contains(Flags::SEEN));
 }
+
+/// A look that must not claim \Recent (IMAP STATUS through a state whose
+/// sessions move new mail) leaves new mail in `new/`, and the next sync
+/// that moves still finds it there.
+#[test]
+fn a_sync_that_keeps_new_mail_leaves_it_to_the_next_moving_one() {
+    let (_d, md) = user();
+    let mut a = md.inbox().open().unwrap();
+    a.set_move_new(true);
+    deliver(&md, 2);
+    let c = a.sync_keep_new().unwrap();
+    assert_eq!(c.added, vec![Uid(1), Uid(2)]);
+    assert!(c.recent.is_empty());
+    assert!(a.moves_new());
+    assert!(a.messages().all(|m| m.loc == Loc::New));
+    assert_eq!(fs::read_dir(md.root().join("new")).unwrap().count(), 2);
+    // Nothing changed on disk since: the moving sync still reads new/.
+    let c = a.sync().unwrap();
+    assert!(c.added.is_empty());
+    assert_eq!(c.recent, vec![Uid(1), Uid(2)]);
+    assert!(a.messages().all(|m| m.loc == Loc::Cur));
+    assert_eq!(fs::read_dir(md.root().join("new")).unwrap().count(), 0);
+}
+
+/// An APPEND through an open view: written first (no lock), then given its
+/// UID from the view's own index, which reports it without reading the
+/// index file back; other views and the file agree, and `tmp/` is empty.
+#[test]
+fn an_append_through_an_open_view_is_in_it_at_once() {
+    let (_d, md) = user();
+    deliver(&md, 1);
+    let inbox = md.inbox();
+    let mut a = inbox.open().unwrap();
+    // Another writer appends meanwhile: the view catches up before giving
+    // its UID.
+    let other = inbox
+        .append(&mut &b"Subject: o\n\no\n"[..], Flags::empty(), &[], None)
+        .unwrap();
+    assert_eq!(other.uid, Uid(2));
+    let w = inbox
+        .write_message(&mut &b"Subject: w\n\nw\n"[..], None, false)
+        .unwrap();
+    let got = a.append_written(w, Flags::SEEN, &["$Work"]).unwrap();
+    assert_eq!(got.uid, Uid(3));
+    assert_eq!(got.uid_validity, a.uid_validity());
+    let c = a.take_pending();
+    assert_eq!(c.added, vec![Uid(2), Uid(3)]);
+    let m = a.get(Uid(3)).unwrap().clone();
+    assert_eq!((m.loc, m.base.as_str()), (Loc::New, got.base.as_str()));
+    assert_eq!(a.keyword_names(&m), vec!["$Work"]);
+    assert!(a.sync().unwrap().is_empty(), "not reported twice");
+    let b = inbox.open().unwrap();
+    assert_eq!(uids(&b), vec![1, 2, 3]);
+    assert_eq!(b.get(Uid(3)).unwrap().flags, m.flags);
+    assert_eq!(b.keyword_names(b.get(Uid(3)).unwrap()), vec!["$Work"]);
+    assert_eq!(fs::read_dir(md.root().join("tmp")).unwrap().count(), 0);
+    // A message written but never linked leaves nothing behind.
+    drop(inbox.write_message(&mut &b"x\n"[..], None, false).unwrap());
+    assert_eq!(fs::read_dir(md.root().join("tmp")).unwrap().count(), 0);
+}
+
+/// `dovecot-keywords` is read again when another writer changed it, and
+/// only then.
+#[test]
+fn keywords_are_read_again_when_the_file_changed() {
+    let (_d, md) = user();
+    deliver(&md, 1);
+    let mut a = md.inbox().open().unwrap();
+    let mut b = md.inbox().open().unwrap();
+    b.store(&[Uid(1)], FlagOp::Add, Flags::empty(), &["$One"], None)
+        .unwrap();
+    a.sync().unwrap();
+    assert_eq!(a.keywords().all(), vec!["$One"]);
+    b.store(&[Uid(1)], FlagOp::Add, Flags::empty(), &["$Two"], None)
+        .unwrap();
+    a.sync().unwrap();
+    assert_eq!(a.keywords().all(), vec!["$One", "$Two"]);
+    let m = a.get(Uid(1)).unwrap();
+    assert_eq!(a.keyword_names(m), vec!["$One", "$Two"]);
+    // The file removed by hand: no keywords any more.
+    fs::remove_file(md.root().join(crate::maildir::flags::KEYWORDS_FILE)).unwrap();
+    a.sync().unwrap();
+    assert!(a.keywords().all().is_empty());
+}
