@@ -4,6 +4,7 @@
 #
 #   sh bench/checks.sh                                    # 200 messages, 4 sessions, release build
 #   MESSAGES=40 CLIENTS=4 BIN=target/debug sh bench/checks.sh   # a quick check of the script
+#   NO_SPAMD=1 MESSAGES=2000 sh bench/checks.sh           # every check but SpamAssassin's
 #
 # Both sides get the same DKIM-signed 4 KB message from a domain with SPF and DMARC p=reject,
 # from a client whose reverse DNS is confirmed, over the same DNSBL, spamd and clamd, with every
@@ -25,4 +26,4 @@ if [ "$BIN" = target/release ]; then
     cargo build --release --bin kmp-smtpd --bin kmp-authd --bin kmpctl
 fi
 exec unshare -mn -- $py bench/checks_driver.py --bin "$BIN" --messages "$MESSAGES" \
-    --clients "$CLIENTS" --runs "$RUNS" ${KEEP:+--keep}
+    --clients "$CLIENTS" --runs "$RUNS" ${KEEP:+--keep} ${NO_SPAMD:+--no-spamd}
