@@ -17,9 +17,17 @@
 //!   keyword read from another program's file that is not one is left out
 //!   rather than break the line.
 //!
-//! The large FETCH items (BODY[...], BINARY[...]) stream from the message
-//! file and are written by `imapd::message`; everything else goes through
-//! here.
+//! - ENVELOPE and BODYSTRUCTURE are [`Value`] trees (NIL, number, string,
+//!   list) that `imapd::message` builds and [`value`] writes;
+//! - FETCH body items are named here ([`BodyName`]: `RFC822.TEXT`,
+//!   `BODY[1.HEADER.FIELDS (A B)]`, `BINARY[1.2]`, with their `<origin>`).
+//!
+//! Every reply goes through here, FETCH's and URLFETCH's too. A large body
+//! (BODY[], BINARY[], RFC822) is not copied into memory for it: FETCH
+//! writes its response item by item ([`fetch_open`], [`fetch_next`],
+//! [`fetch_close`]), and for such a body the encoder writes only the head,
+//! `NAME<origin> {n}` ([`FetchItem::LiteralHead`]), after which FETCH copies
+//! the n bytes from the message file.
 
 use super::encode;
 use super::lexer::is_atom_char;
