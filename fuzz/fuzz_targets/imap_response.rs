@@ -2,11 +2,15 @@
 //! mailbox name, status text, flag and body bytes it might be handed:
 //! every response is one response that the IMAP client's parser
 //! (lib/imapc/reply.rs) reads back as what was meant, and status text
-//! never breaks its line.
+//! never breaks its line. ENVELOPE-like value trees and FETCH body items
+//! written item by item read back the same way.
 #![no_main]
 use kmpromail::imapc::reply::{parse, Response as Parsed, Value};
-use kmpromail::proto::imap::response::{write, Code, Data, FetchItem, Response, Wire};
-use kmpromail::proto::imap::StatusItem;
+use kmpromail::proto::imap::response::{
+    fetch_close, fetch_next, fetch_open, write, BodyName, Code, Data, FetchItem, Response,
+    Value as Tree, Wire,
+};
+use kmpromail::proto::imap::{Section, SectionText, StatusItem};
 use kmpromail::proto::utf7;
 use libfuzzer_sys::fuzz_target;
 
@@ -80,6 +84,59 @@ fuzz_target!(|data: &[u8]| {
                 .map(|b| if *b == 0 { 0x80 } else { *b })
                 .collect();
             assert_eq!(items[1], Value::Str(want));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A value tree and body items, as FETCH writes them: strings of any
+    // bytes come back as they were (a NUL as 0x80), BINARY's exactly.
+    let nul80 =
+        |d: &[u8]| -> Vec<u8> { d.iter().map(|b| if *b == 0 { 0x80 } else { *b }).collect() };
+    let (a, b) = data.split_at(data.len() / 2);
+    let tree = Tree::List(vec![
+        Tree::str(a),
+        Tree::Nil,
+        Tree::List(vec![Tree::Run(vec![
+            Tree::List(vec![Tree::str(b), Tree::Num(data.len() as u64)]),
+            Tree::List(vec![Tree::Nil]),
+        ])]),
+    ]);
+    let sec = Section {
+        part: vec![1, 2],
+        text: Some(SectionText::HeaderFields(vec!["Subject".into()])),
+    };
+    let mut line = Vec::new();
+    fetch_open(&mut line, 7);
+    for (i, item) in [
+        FetchItem::Envelope(tree),
+        FetchItem::Literal {
+            name: BodyName::Body(&sec),
+            origin: Some(3),
+            data,
+        },
+        FetchItem::Literal {
+            name: BodyName::Binary(&[1]),
+            origin: None,
+            data,
+        },
+    ]
+    .iter()
+    .enumerate()
+    {
+        fetch_next(&mut line, item, i == 0);
+    }
+    fetch_close(&mut line);
+    match parse(&line) {
+        Ok(Parsed::Data { values, .. }) => {
+            let items = values[0].list().expect("a list");
+            let t = items[1].list().expect("a tree");
+            assert_eq!(t[0], Value::Str(nul80(a)));
+            assert_eq!(t[1], Value::Nil);
+            let run = t[2].list().expect("a run in a list");
+            assert_eq!(run.len(), 2);
+            let first = run[0].list().expect("a list");
+            assert_eq!(first[0], Value::Str(nul80(b)));
+            assert_eq!(items[3], Value::Str(nul80(data)));
+            assert_eq!(items[5], Value::Str(data.to_vec()));
         }
         other => panic!("{other:?}"),
     }

@@ -11,7 +11,8 @@ use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
 use super::raw_header::{envelope_text, raw_field, utf8_header};
 use crate::mime::transfer::{decode_base64, decode_qp};
 use crate::mime::tree::{embedded, find};
-use crate::proto::imap::{encode, Section, SectionText};
+use crate::proto::imap::response::Value;
+use crate::proto::imap::{Section, SectionText};
 
 /// Converts stored LF line ends to CRLF (a CR already there is kept).
 pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
@@ -352,12 +353,12 @@ pub fn header_end(crlf: &[u8]) -> usize {
 /// (see [`utf8_header`] and [`envelope_text`] in `raw_header`): given as UTF-8 to a client
 /// that enabled UTF8=ACCEPT (`utf8`), else as RFC 2047 encoded-words; a
 /// display name that is not ASCII is otherwise always an encoded-word.
-pub fn envelope(out: &mut Vec<u8>, msg: Option<&Message>, utf8: bool) {
+pub fn envelope(msg: Option<&Message>, utf8: bool) -> Value {
     let Some(msg) = msg else {
-        out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
-        return;
+        return Value::List(vec![Value::Nil; 10]);
     };
-    let raw = |name: &str| raw_field(msg, name).map(|v| envelope_text(v.trim_ascii(), utf8));
+    let raw =
+        |name: &str| Value::nstr(raw_field(msg, name).map(|v| envelope_text(v.trim_ascii(), utf8)));
     // The addresses of a header with raw legacy bytes, parsed again once
     // those are UTF-8.
     // The raw bytes are the outermost message's for an embedded one too,
@@ -378,10 +379,7 @@ pub fn envelope(out: &mut Vec<u8>, msg: Option<&Message>, utf8: bool) {
     // A name that was raw 8-bit in the message goes as UTF-8 to a client
     // that accepts it.
     let raw_names = |name: &str| utf8 && raw_field(msg, name).is_some_and(|v| !v.is_ascii());
-    out.push(b'(');
-    encode::nstring(out, raw("Date").as_deref());
-    out.push(b' ');
-    encode::nstring(out, raw("Subject").as_deref());
+    let mut v = vec![raw("Date"), raw("Subject")];
     let from = am.from();
     let from_raw = raw_names("From");
     for (a, names_raw) in [
@@ -398,14 +396,11 @@ pub fn envelope(out: &mut Vec<u8>, msg: Option<&Message>, utf8: bool) {
         (am.cc(), raw_names("Cc")),
         (am.bcc(), raw_names("Bcc")),
     ] {
-        out.push(b' ');
-        addresses(out, a, names_raw);
+        v.push(addresses(a, names_raw));
     }
-    out.push(b' ');
-    encode::nstring(out, raw("In-Reply-To").as_deref());
-    out.push(b' ');
-    encode::nstring(out, raw("Message-ID").as_deref());
-    out.push(b')');
+    v.push(raw("In-Reply-To"));
+    v.push(raw("Message-ID"));
+    Value::List(v)
 }
 
 /// A display name as RFC 2047 when it is not ASCII, unless `utf8` (a raw
@@ -434,154 +429,134 @@ fn name_bytes(name: &str) -> Vec<u8> {
 /// One mailbox: `(name adl mailbox host)`. An address with a source route
 /// (`@r1,@r2:user@host`, RFC 5322 4.4's obsolete form) puts the route in the
 /// adl field (RFC 3501 7.4.2), not in the mailbox.
-fn one_address(out: &mut Vec<u8>, name: Option<&str>, addr: &str, utf8: bool) {
-    out.push(b'(');
-    encode::nstring(out, name.map(|n| name_bytes_for(n, utf8)).as_deref());
-    out.push(b' ');
+fn one_address(name: Option<&str>, addr: &str, utf8: bool) -> Value {
     let (route, addr) = match addr.split_once(':') {
         Some((r, a)) if r.starts_with('@') => (Some(r), a),
         _ => (None, addr),
     };
-    encode::nstring(out, route.map(|s| s.as_bytes()));
-    out.push(b' ');
     let (local, host) = match addr.rsplit_once('@') {
         Some((l, h)) => (l, Some(h)),
         None => (addr, None),
     };
-    encode::nstring(out, Some(local.as_bytes()));
-    out.push(b' ');
-    encode::nstring(out, host.map(|s| s.as_bytes()));
-    out.push(b')');
+    Value::List(vec![
+        Value::nstr(name.map(|n| name_bytes_for(n, utf8))),
+        Value::nstr(route),
+        Value::str(local),
+        Value::nstr(host),
+    ])
 }
 
 /// The mailboxes of a list or a group. An entry with no address is a
 /// comment the parser kept (`group: (foo) ;`), not a mailbox: left out.
-fn members(out: &mut Vec<u8>, list: &[mail_parser::Addr], utf8: bool) {
+fn members(out: &mut Vec<Value>, list: &[mail_parser::Addr], utf8: bool) {
     for x in list {
         if let Some(a) = x.address.as_deref() {
-            one_address(out, x.name.as_deref(), a, utf8);
+            out.push(one_address(x.name.as_deref(), a, utf8));
         }
     }
 }
 
 /// An address list; a group is `(NIL NIL "name" NIL)`, its members, then
 /// `(NIL NIL NIL NIL)` (RFC 3501 7.4.2), even when it has no members.
-fn addresses(out: &mut Vec<u8>, a: Option<&Address>, utf8: bool) {
+fn addresses(a: Option<&Address>, utf8: bool) -> Value {
     let Some(a) = a else {
-        out.extend_from_slice(b"NIL");
-        return;
+        return Value::Nil;
     };
-    let start = out.len();
-    out.push(b'(');
+    let mut run = Vec::new();
     match a {
-        Address::List(list) => members(out, list, utf8),
+        Address::List(list) => members(&mut run, list, utf8),
         Address::Group(groups) => {
             for g in groups {
                 if let Some(n) = &g.name {
-                    out.extend_from_slice(b"(NIL NIL ");
-                    encode::string(out, &name_bytes_for(n, utf8));
-                    out.extend_from_slice(b" NIL)");
+                    run.push(Value::List(vec![
+                        Value::Nil,
+                        Value::Nil,
+                        Value::str(name_bytes_for(n, utf8)),
+                        Value::Nil,
+                    ]));
                 }
-                members(out, &g.addresses, utf8);
+                members(&mut run, &g.addresses, utf8);
                 if g.name.is_some() {
-                    out.extend_from_slice(b"(NIL NIL NIL NIL)");
+                    run.push(Value::List(vec![Value::Nil; 4]));
                 }
             }
         }
     }
-    if out.len() == start + 1 {
-        out.truncate(start);
-        out.extend_from_slice(b"NIL");
+    if run.is_empty() {
+        Value::Nil
     } else {
-        out.push(b')');
+        Value::List(vec![Value::Run(run)])
     }
 }
 
 /// BODYSTRUCTURE (`ext`) or BODY.
-pub fn body_structure(out: &mut Vec<u8>, msg: Option<&Message>, crlf: &[u8], ext: bool) {
+pub fn body_structure(msg: Option<&Message>, crlf: &[u8], ext: bool) -> Value {
     match msg {
-        Some(m) => part_structure(out, m, 0, ext),
+        Some(m) => part_structure(m, 0, ext),
         None => {
             let lines = crlf.iter().filter(|b| **b == b'\n').count();
-            out.extend_from_slice(
-                format!(
-                    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" {} {lines})",
-                    crlf.len()
-                )
-                .as_bytes(),
-            );
+            Value::List(vec![
+                Value::str("text"),
+                Value::str("plain"),
+                Value::List(vec![Value::str("charset"), Value::str("us-ascii")]),
+                Value::Nil,
+                Value::Nil,
+                Value::str("7bit"),
+                Value::Num(crlf.len() as u64),
+                Value::Num(lines as u64),
+            ])
         }
     }
 }
 
 /// The BODYSTRUCTURE of the part at `part` (the whole message for `[]`),
-/// as URLFETCH's BODYPARTSTRUCTURE gives it (RFC 5524 3.2); false when
+/// as URLFETCH's BODYPARTSTRUCTURE gives it (RFC 5524 3.2); None when
 /// there is no such part.
-pub fn part_body_structure(
-    out: &mut Vec<u8>,
-    msg: Option<&Message>,
-    crlf: &[u8],
-    part: &[u32],
-) -> bool {
+pub fn part_body_structure(msg: Option<&Message>, crlf: &[u8], part: &[u32]) -> Option<Value> {
     if part.is_empty() {
-        body_structure(out, msg, crlf, true);
-        return true;
+        return Some(body_structure(msg, crlf, true));
     }
-    match msg.and_then(|m| find(m, part)) {
-        Some((m, id)) => {
-            part_structure(out, m, id, true);
-            true
-        }
-        None => false,
-    }
+    let (m, id) = msg.and_then(|m| find(m, part))?;
+    Some(part_structure(m, id, true))
 }
 
 fn lower_or(s: Option<&str>, d: &str) -> Vec<u8> {
     s.unwrap_or(d).to_ascii_lowercase().into_bytes()
 }
 
-fn params(out: &mut Vec<u8>, attrs: Option<&[mail_parser::Attribute]>) {
+fn params(attrs: Option<&[mail_parser::Attribute]>) -> Value {
     let attrs = attrs.unwrap_or_default();
     if attrs.is_empty() {
-        out.extend_from_slice(b"NIL");
-        return;
+        return Value::Nil;
     }
-    out.push(b'(');
-    for (i, a) in attrs.iter().enumerate() {
-        if i > 0 {
-            out.push(b' ');
-        }
-        encode::string(out, a.name.to_ascii_lowercase().as_bytes());
-        out.push(b' ');
-        encode::string(out, &name_bytes(&a.value));
+    let mut v = Vec::with_capacity(attrs.len() * 2);
+    for a in attrs {
+        v.push(Value::str(a.name.to_ascii_lowercase()));
+        v.push(Value::str(name_bytes(&a.value)));
     }
-    out.push(b')');
+    Value::List(v)
 }
 
-fn part_structure(out: &mut Vec<u8>, m: &Message, id: usize, ext: bool) {
+fn part_structure(m: &Message, id: usize, ext: bool) -> Value {
     let Some(part) = m.parts.get(id) else {
-        out.extend_from_slice(b"NIL");
-        return;
+        return Value::Nil;
     };
     let ct = part.content_type();
     let raw = m.raw_message.as_ref();
     if let PartType::Multipart(children) = &part.body {
-        out.push(b'(');
-        for c in children {
-            part_structure(out, m, *c as usize, ext);
-        }
-        out.push(b' ');
-        encode::string(
-            out,
-            &lower_or(ct.and_then(|c| c.c_subtype.as_deref()), "mixed"),
-        );
+        let children = children
+            .iter()
+            .map(|c| part_structure(m, *c as usize, ext))
+            .collect();
+        let mut v = vec![
+            Value::Run(children),
+            Value::str(lower_or(ct.and_then(|c| c.c_subtype.as_deref()), "mixed")),
+        ];
         if ext {
-            out.push(b' ');
-            params(out, ct.and_then(|c| c.attributes.as_deref()));
-            extension(out, part);
+            v.push(params(ct.and_then(|c| c.attributes.as_deref())));
+            extension(&mut v, part);
         }
-        out.push(b')');
-        return;
+        return Value::List(v);
     }
     let (ty, sub) = match ct {
         Some(c) => (
@@ -594,74 +569,57 @@ fn part_structure(out: &mut Vec<u8>, m: &Message, id: usize, ext: bool) {
         None => ("text".to_string(), "plain".to_string()),
     };
     let body = slice(raw, part.offset_body, part.offset_end);
-    out.push(b'(');
-    encode::string(out, ty.as_bytes());
-    out.push(b' ');
-    encode::string(out, sub.as_bytes());
-    out.push(b' ');
-    match ct.and_then(|c| c.attributes.as_deref()) {
-        Some(a) if !a.is_empty() => params(out, Some(a)),
-        _ if ty == "text" => out.extend_from_slice(b"(\"charset\" \"us-ascii\")"),
-        _ => out.extend_from_slice(b"NIL"),
-    }
-    out.push(b' ');
-    encode::nstring(out, part.content_id().map(|s| s.as_bytes()));
-    out.push(b' ');
-    encode::nstring(out, part.content_description().map(name_bytes).as_deref());
-    out.push(b' ');
-    encode::string(out, &lower_or(part.content_transfer_encoding(), "7bit"));
-    out.extend_from_slice(format!(" {}", body.len()).as_bytes());
-    let lines = body.iter().filter(|b| **b == b'\n').count();
+    let type_params = match ct.and_then(|c| c.attributes.as_deref()) {
+        Some(a) if !a.is_empty() => params(Some(a)),
+        _ if ty == "text" => Value::List(vec![Value::str("charset"), Value::str("us-ascii")]),
+        _ => Value::Nil,
+    };
+    let mut v = vec![
+        Value::str(ty.as_bytes()),
+        Value::str(sub),
+        type_params,
+        Value::nstr(part.content_id()),
+        Value::nstr(part.content_description().map(name_bytes)),
+        Value::str(lower_or(part.content_transfer_encoding(), "7bit")),
+        Value::Num(body.len() as u64),
+    ];
+    let lines = Value::Num(body.iter().filter(|b| **b == b'\n').count() as u64);
     match &part.body {
         PartType::Message(sub) if ty == "message" => {
-            out.push(b' ');
-            envelope(out, Some(sub), false);
-            out.push(b' ');
-            part_structure(out, sub, 0, ext);
-            out.extend_from_slice(format!(" {lines}").as_bytes());
+            v.push(envelope(Some(sub), false));
+            v.push(part_structure(sub, 0, ext));
+            v.push(lines);
         }
-        _ if ty == "text" => out.extend_from_slice(format!(" {lines}").as_bytes()),
+        _ if ty == "text" => v.push(lines),
         _ => {}
     }
     if ext {
-        out.extend_from_slice(b" NIL");
-        extension(out, part);
+        // body-fld-md5.
+        v.push(Value::Nil);
+        extension(&mut v, part);
     }
-    out.push(b')');
+    Value::List(v)
 }
 
 /// body-ext: disposition, language, location.
-fn extension(out: &mut Vec<u8>, part: &mail_parser::MessagePart) {
-    out.push(b' ');
-    match part.content_disposition() {
-        Some(d) => {
-            out.push(b'(');
-            encode::string(out, d.c_type.to_ascii_lowercase().as_bytes());
-            out.push(b' ');
-            params(out, d.attributes.as_deref());
-            out.push(b')');
-        }
-        None => out.extend_from_slice(b"NIL"),
-    }
-    out.push(b' ');
-    match part.content_language().as_text() {
-        Some(l) => encode::string(out, l.as_bytes()),
+fn extension(v: &mut Vec<Value>, part: &mail_parser::MessagePart) {
+    v.push(match part.content_disposition() {
+        Some(d) => Value::List(vec![
+            Value::str(d.c_type.to_ascii_lowercase()),
+            params(d.attributes.as_deref()),
+        ]),
+        None => Value::Nil,
+    });
+    v.push(match part.content_language().as_text() {
+        Some(l) => Value::str(l),
         None => match part.content_language().as_text_list() {
             Some(list) if !list.is_empty() => {
-                out.push(b'(');
-                for (i, l) in list.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b' ');
-                    }
-                    encode::string(out, l.as_bytes());
-                }
-                out.push(b')');
+                Value::List(list.iter().map(|l| Value::str(l.as_bytes())).collect())
             }
-            _ => out.extend_from_slice(b"NIL"),
+            _ => Value::Nil,
         },
-    }
-    out.push(b' ');
-    encode::nstring(out, part.content_location().map(|s| s.as_bytes()));
+    });
+    v.push(Value::nstr(part.content_location()));
 }
 
 /// A section with every base64 or quoted-printable leaf inside it decoded,
@@ -787,6 +745,8 @@ fn relabel_cte(header: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::imapd::raw_header::encoded_words;
+    use crate::proto::imap::encode;
+    use crate::proto::imap::response::value;
 
     /// A message file read through `WireFile` gives what the in-memory
     /// path gives, wherever the blank line, a CRLF or a NUL falls against
@@ -875,7 +835,7 @@ mod tests {
             "To: a@b.test, \"Ann\" <ann@b.test>\r\nSubject: =?utf-8?b?6YKu5Lu2?=\r\n\r\n"
         );
         let mut e = Vec::new();
-        envelope(&mut e, m.as_ref(), false);
+        value(&mut e, &envelope(m.as_ref(), false));
         let e = String::from_utf8(e).unwrap();
         assert!(
             e.contains("((\"Joe\" NIL \"joe\" \"example.test\"))"),
@@ -883,7 +843,7 @@ mod tests {
         );
         assert!(e.contains("\"=?utf-8?b?6YKu5Lu2?=\""), "{e}");
         let mut b = Vec::new();
-        body_structure(&mut b, m.as_ref(), &crlf, true);
+        value(&mut b, &body_structure(m.as_ref(), &crlf, true));
         let b = String::from_utf8(b).unwrap();
         assert!(
             b.starts_with("((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 5 0"),
@@ -1022,7 +982,7 @@ mod tests {
         let raw = format!("From: a@b.test\n{headers}Subject: s\n\nbody\n");
         let crlf = to_crlf(raw.as_bytes());
         let mut e = Vec::new();
-        envelope(&mut e, parse(&crlf).as_ref(), false);
+        value(&mut e, &envelope(parse(&crlf).as_ref(), false));
         String::from_utf8(e).unwrap()
     }
 
@@ -1076,7 +1036,7 @@ mod tests {
         let mut m = header.to_vec();
         m.extend_from_slice(b"\r\nbody\r\n");
         let mut e = Vec::new();
-        envelope(&mut e, parse(&m).as_ref(), utf8);
+        value(&mut e, &envelope(parse(&m).as_ref(), utf8));
         e
     }
 
@@ -1138,7 +1098,7 @@ mod tests {
         m.extend(enc("里面的人", encoding_rs::GBK));
         m.extend_from_slice(b"\" <i@y.example>\r\n\r\ninner body\r\n");
         let mut b = Vec::new();
-        body_structure(&mut b, parse(&m).as_ref(), &m, true);
+        value(&mut b, &body_structure(parse(&m).as_ref(), &m, true));
         assert!(b.is_ascii(), "{}", String::from_utf8_lossy(&b));
         let b = String::from_utf8(b).unwrap();
         assert!(b.contains(&encoded_words("内层主题")), "{b}");

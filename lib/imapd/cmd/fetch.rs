@@ -1,15 +1,15 @@
 //! FETCH and UID FETCH (RFC 3501 6.4.5 and 6.4.8, RFC 9051 6.4.5), with
 //! BINARY (RFC 3516), CHANGEDSINCE (RFC 7162 3.1.4) and VANISHED (3.2.6).
 
-use crate::proto::imap::response::{Code, Data, Response, Status};
+use crate::proto::imap::response::{self, BodyName, Code, Data, FetchItem, Response, Status};
 use std::io;
 
 use super::{resolve, seq_in_range};
 use crate::imapd::message;
 use crate::imapd::session::{Action, Out, Session, State};
 use crate::imapd::store::{MsgFlags, StoreError, Stored, SysFlags};
-use crate::imapd::view::flag_list;
-use crate::proto::imap::{encode, FetchAtt, Section, SectionText, SeqSet, StoreMode};
+use crate::imapd::view::flag_names;
+use crate::proto::imap::{FetchAtt, SectionText, SeqSet, StoreMode};
 
 /// How much of a message's file an attribute needs, least first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -159,102 +159,92 @@ pub fn fetch(
             None
         };
         let meta = &view.msgs[i].meta;
-        let mut line = format!("* {} FETCH (", i + 1).into_bytes();
+        let flags = || FetchItem::Flags(flag_names(&meta.flags, meta.recent && !enabled.rev2));
+        let mut line = Vec::new();
+        response::fetch_open(&mut line, i as u32 + 1);
         let mut first = true;
-        let mut sep = |line: &mut Vec<u8>| {
-            if !first {
-                line.push(b' ');
-            }
-            first = false;
-        };
         let mut wrote_flags = false;
         let mut bad_cte = false;
         for a in &atts {
-            sep(&mut line);
             if let (Some((w, sh)), Need::Stream) = (file.as_mut(), need(a)) {
-                stream_att(out, &mut line, a, w, sh)?;
+                stream_att(out, &mut line, first, a, w, sh)?;
+                first = false;
                 continue;
             }
-            match a {
+            let data;
+            let item = match a {
                 FetchAtt::Flags => {
                     wrote_flags = true;
-                    line.extend_from_slice(
-                        format!(
-                            "FLAGS ({})",
-                            flag_list(&meta.flags, meta.recent && !enabled.rev2)
-                        )
-                        .as_bytes(),
-                    );
+                    flags()
                 }
-                FetchAtt::Uid => line.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
-                FetchAtt::InternalDate => line.extend_from_slice(
-                    format!("INTERNALDATE {}", encode::date_time(meta.internal_date, 0)).as_bytes(),
-                ),
-                FetchAtt::Rfc822Size => {
-                    line.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes())
-                }
-                FetchAtt::ModSeq => {
-                    line.extend_from_slice(format!("MODSEQ ({})", meta.modseq.max(1)).as_bytes())
-                }
+                FetchAtt::Uid => FetchItem::Uid(meta.uid),
+                FetchAtt::InternalDate => FetchItem::InternalDate(meta.internal_date, 0),
+                FetchAtt::Rfc822Size => FetchItem::Rfc822Size(meta.size),
+                FetchAtt::ModSeq => FetchItem::ModSeq(meta.modseq.max(1)),
                 FetchAtt::Envelope => {
-                    line.extend_from_slice(b"ENVELOPE ");
-                    message::envelope(&mut line, parsed.as_ref(), enabled.utf8);
+                    FetchItem::Envelope(message::envelope(parsed.as_ref(), enabled.utf8))
                 }
-                FetchAtt::BodyStructure => {
-                    line.extend_from_slice(b"BODYSTRUCTURE ");
-                    message::body_structure(&mut line, parsed.as_ref(), &raw, true);
-                }
-                FetchAtt::Body => {
-                    line.extend_from_slice(b"BODY ");
-                    message::body_structure(&mut line, parsed.as_ref(), &raw, false);
-                }
-                FetchAtt::Rfc822 => {
-                    line.extend_from_slice(b"RFC822 ");
-                    encode::literal(&mut line, &raw);
-                }
-                FetchAtt::Rfc822Header => {
-                    line.extend_from_slice(b"RFC822.HEADER ");
-                    encode::literal(&mut line, &raw[..message::header_end(&raw)]);
-                }
-                FetchAtt::Rfc822Text => {
-                    line.extend_from_slice(b"RFC822.TEXT ");
-                    encode::literal(&mut line, &raw[message::header_end(&raw)..]);
-                }
+                FetchAtt::BodyStructure => FetchItem::Structure {
+                    ext: true,
+                    value: message::body_structure(parsed.as_ref(), &raw, true),
+                },
+                FetchAtt::Body => FetchItem::Structure {
+                    ext: false,
+                    value: message::body_structure(parsed.as_ref(), &raw, false),
+                },
+                FetchAtt::Rfc822 => FetchItem::Literal {
+                    name: BodyName::Rfc822,
+                    origin: None,
+                    data: &raw,
+                },
+                FetchAtt::Rfc822Header => FetchItem::Literal {
+                    name: BodyName::Rfc822Header,
+                    origin: None,
+                    data: &raw[..message::header_end(&raw)],
+                },
+                FetchAtt::Rfc822Text => FetchItem::Literal {
+                    name: BodyName::Rfc822Text,
+                    origin: None,
+                    data: &raw[message::header_end(&raw)..],
+                },
                 FetchAtt::Section {
                     section, partial, ..
                 } => {
-                    line.extend_from_slice(format!("BODY[{}]", section_name(section)).as_bytes());
-                    let data = message::section(&raw, parsed.as_ref(), section).unwrap_or_default();
-                    write_partial(&mut line, &data, *partial, false);
+                    data = message::section(&raw, parsed.as_ref(), section).unwrap_or_default();
+                    FetchItem::Literal {
+                        name: BodyName::Body(section),
+                        origin: partial.map(|p| p.0),
+                        data: cut(&data, *partial),
+                    }
                 }
                 FetchAtt::Binary { part, partial, .. } => {
-                    line.extend_from_slice(format!("BINARY[{}]", join(part)).as_bytes());
-                    let Ok(data) = message::binary(&raw, parsed.as_ref(), part) else {
+                    let Ok(d) = message::binary(&raw, parsed.as_ref(), part) else {
                         bad_cte = true;
                         break;
                     };
-                    write_partial(&mut line, &data, *partial, true);
+                    data = d;
+                    FetchItem::Literal {
+                        name: BodyName::Binary(part),
+                        origin: partial.map(|p| p.0),
+                        data: cut(&data, *partial),
+                    }
                 }
                 FetchAtt::BinarySize(part) => {
-                    let Ok(data) = message::binary(&raw, parsed.as_ref(), part) else {
+                    let Ok(d) = message::binary(&raw, parsed.as_ref(), part) else {
                         bad_cte = true;
                         break;
                     };
-                    line.extend_from_slice(
-                        format!("BINARY.SIZE[{}] {}", join(part), data.len()).as_bytes(),
-                    );
+                    FetchItem::BinarySize {
+                        section: &join(part),
+                        size: d.len() as u64,
+                    }
                 }
-            }
+            };
+            response::fetch_next(&mut line, &item, first);
+            first = false;
         }
         if flags_changed && !wrote_flags {
-            sep(&mut line);
-            line.extend_from_slice(
-                format!(
-                    "FLAGS ({})",
-                    flag_list(&meta.flags, meta.recent && !enabled.rev2)
-                )
-                .as_bytes(),
-            );
+            response::fetch_next(&mut line, &flags(), first);
         }
         if bad_cte {
             unknown_cte = true;
@@ -262,7 +252,7 @@ pub fn fetch(
             // with UNKNOWN-CTE; this message's half-built response is dropped.
             continue;
         }
-        line.extend_from_slice(b")\r\n");
+        response::fetch_close(&mut line);
         out.buf.extend_from_slice(&line);
         out.maybe_flush()?;
     }
@@ -327,59 +317,69 @@ fn read(
 fn stream_att(
     out: &mut Out,
     line: &mut Vec<u8>,
+    first: bool,
     a: &FetchAtt,
     w: &mut message::WireFile,
     sh: &message::Shape,
 ) -> io::Result<()> {
     let (whole, text) = ((0, sh.size), (sh.header, sh.size));
-    match a {
-        FetchAtt::Rfc822 => stream(out, line, "RFC822", w, whole, None, false),
-        FetchAtt::Rfc822Text => stream(out, line, "RFC822.TEXT", w, text, None, false),
+    let (name, range, partial) = match a {
+        FetchAtt::Rfc822 => (BodyName::Rfc822, whole, None),
+        FetchAtt::Rfc822Text => (BodyName::Rfc822Text, text, None),
         FetchAtt::Section {
             section, partial, ..
         } => {
-            let name = format!("BODY[{}]", section_name(section));
             let r = if section.text.is_none() { whole } else { text };
-            stream(out, line, &name, w, r, *partial, false)
+            (BodyName::Body(section), r, *partial)
         }
-        FetchAtt::Binary { partial, .. } => {
-            stream(out, line, "BINARY[]", w, whole, *partial, sh.nul)
-        }
+        FetchAtt::Binary { partial, .. } => (BodyName::Binary(&[]), whole, *partial),
         // Not of Need::Stream.
-        _ => Ok(()),
-    }
+        _ => return Ok(()),
+    };
+    stream(out, line, first, name, w, range, partial, sh.nul)
 }
 
-/// Writes `NAME[<start>] {n}` and bytes `range` of the message (cut to
-/// `partial`) from the file, in pieces, through `out`: what the line has
-/// so far goes first. `literal8` for BINARY data holding a NUL (RFC 3516
-/// 4.2); a `{n}` literal carries a NUL as 0x80 (`encode::literal`).
+/// Writes the item's head (`NAME<start> {n}`, through the encoder) and
+/// bytes `range` of the message (cut to `partial`) from the file, in
+/// pieces, through `out`: what the line has so far goes first. The encoder
+/// decides `~{n}` for BINARY data holding a NUL (`nul`, RFC 3516 4.2); a
+/// `{n}` literal carries a NUL as 0x80 (`encode::literal`).
+#[allow(clippy::too_many_arguments)]
 fn stream(
     out: &mut Out,
     line: &mut Vec<u8>,
-    name: &str,
+    first: bool,
+    name: BodyName,
     w: &mut message::WireFile,
     range: (u64, u64),
     partial: Option<(u32, u32)>,
-    literal8: bool,
+    nul: bool,
 ) -> io::Result<()> {
     let (mut a, mut b) = range;
-    line.extend_from_slice(name.as_bytes());
     if let Some((start, len)) = partial {
-        line.extend_from_slice(format!("<{start}>").as_bytes());
         a = (a + start as u64).min(b);
         b = (a + len as u64).min(b);
     }
     let n = b - a;
-    let head = if literal8 { "~" } else { "" };
-    line.extend_from_slice(format!(" {head}{{{n}}}\r\n").as_bytes());
+    let item = FetchItem::LiteralHead {
+        name,
+        origin: partial.map(|p| p.0),
+        len: n,
+        nul,
+    };
+    response::fetch_next(line, &item, first);
     out.buf.append(line);
     let mut sent = 0u64;
-    w.copy_range(a, b, !literal8, &mut |piece: &[u8]| {
-        sent += piece.len() as u64;
-        out.buf.extend_from_slice(piece);
-        out.maybe_flush()
-    })?;
+    w.copy_range(
+        a,
+        b,
+        !response::literal8(&name, nul),
+        &mut |piece: &[u8]| {
+            sent += piece.len() as u64;
+            out.buf.extend_from_slice(piece);
+            out.maybe_flush()
+        },
+    )?;
     // The file is read-only once written, so this is only a guard: the
     // literal must be as long as announced, or the connection is lost.
     if sent < n {
@@ -395,50 +395,14 @@ fn join(part: &[u32]) -> String {
         .join(".")
 }
 
-/// The section as echoed in the response (`1.HEADER.FIELDS (A B)`).
-fn section_name(s: &Section) -> String {
-    let mut n = join(&s.part);
-    let text = match &s.text {
-        None => return n,
-        Some(SectionText::Header) => "HEADER".to_string(),
-        Some(SectionText::Text) => "TEXT".to_string(),
-        Some(SectionText::Mime) => "MIME".to_string(),
-        Some(SectionText::HeaderFields(h)) => format!("HEADER.FIELDS ({})", quote_all(h)),
-        Some(SectionText::HeaderFieldsNot(h)) => format!("HEADER.FIELDS.NOT ({})", quote_all(h)),
-    };
-    if !n.is_empty() {
-        n.push('.');
-    }
-    n.push_str(&text);
-    n
-}
-
-fn quote_all(h: &[String]) -> String {
-    h.iter()
-        .map(|x| {
-            let mut v = Vec::new();
-            encode::astring(&mut v, x.as_bytes());
-            String::from_utf8_lossy(&v).into_owned()
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn write_partial(line: &mut Vec<u8>, data: &[u8], partial: Option<(u32, u32)>, binary: bool) {
-    let data = match partial {
+/// The bytes `<start.len>` of a partial FETCH asks, cut to the data.
+fn cut(data: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
+    match partial {
         Some((start, len)) => {
-            line.extend_from_slice(format!("<{start}>").as_bytes());
             let a = (start as usize).min(data.len());
             let b = a.saturating_add(len as usize).min(data.len());
             &data[a..b]
         }
         None => data,
-    };
-    line.push(b' ');
-    // literal8 only for BINARY data that needs it (RFC 3516 4.2).
-    if binary && data.contains(&0) {
-        encode::literal8(line, data);
-    } else {
-        encode::literal(line, data);
     }
 }

@@ -2,7 +2,9 @@
 //! BODY and BODYPARTSTRUCTURE (RFC 5524). The checks of a URLAUTH URL are
 //! in `imapd::url`; the key beside each folder in `maildir::urlauth`.
 
-use crate::proto::imap::response::{Code, Response};
+use crate::proto::imap::response::{
+    url_data, urlfetch_close, urlfetch_open, Code, Data, Response, UrlData, UrlItem,
+};
 use std::io;
 
 use super::{mailbox_name, store_error};
@@ -11,7 +13,7 @@ use crate::imapd::session::{Action, Out, Session, State};
 use crate::imapd::store::StoreError;
 use crate::imapd::url::{self, Asker, Refused, MECHANISM};
 use crate::proto::imap::url as imap_url;
-use crate::proto::imap::{encode, UrlFetchArg};
+use crate::proto::imap::UrlFetchArg;
 
 /// GENURLAUTH url-rump mechanism ... (RFC 4467 6.1).
 pub fn genurlauth(s: &mut Session, tag: &str, urls: &[(Vec<u8>, String)], out: &mut Out) -> Action {
@@ -74,13 +76,9 @@ pub fn genurlauth(s: &mut Session, tag: &str, urls: &[(Vec<u8>, String)], out: &
         f.extend_from_slice(format!(":internal:{}", url::token(&key, rump)).as_bytes());
         full.push(f);
     }
-    let mut line = b"* GENURLAUTH".to_vec();
-    for f in &full {
-        line.push(b' ');
-        encode::string(&mut line, f);
-    }
-    line.extend_from_slice(b"\r\n");
-    out.buf.extend_from_slice(&line);
+    out.send(Response::Data(Data::GenUrlAuth(
+        full.iter().map(|f| f.as_slice()).collect(),
+    )));
     out.send(Response::ok(tag, "GENURLAUTH completed"));
     Action::None
 }
@@ -130,7 +128,7 @@ pub fn urlfetch(
     let (State::Authenticated(auth) | State::Selected(auth, _)) = &mut s.state else {
         return Ok(Action::None);
     };
-    out.buf.extend_from_slice(b"* URLFETCH");
+    urlfetch_open(&mut out.buf);
     for a in urls {
         let asker = Asker::User {
             name: &auth.user,
@@ -144,7 +142,7 @@ pub fn urlfetch(
         fetch_data(&mut out.buf, a, r.ok());
         out.maybe_flush()?;
     }
-    out.buf.extend_from_slice(b"\r\n");
+    urlfetch_close(&mut out.buf);
     out.send(Response::ok(tag, "URLFETCH completed"));
     Ok(Action::None)
 }
@@ -155,19 +153,14 @@ pub fn urlfetch(
 /// the clients written against it expect (RFC 5524's grammar puts each
 /// item in a list of its own).
 pub fn fetch_data(out: &mut Vec<u8>, a: &UrlFetchArg, found: Option<(imap_url::ImapUrl, Vec<u8>)>) {
-    encode::string(out, &a.url);
-    out.push(b' ');
     let Some((u, wire)) = found else {
-        out.extend_from_slice(b"NIL");
-        return;
+        return url_data(out, &a.url, &UrlData::Nil);
     };
     let extended = a.extended && (a.binary || a.body || a.body_part_structure);
     if !extended {
-        match url::content(&u, &wire) {
-            Some(c) => encode::literal(out, &c),
-            None => out.extend_from_slice(b"NIL"),
-        }
-        return;
+        let content = url::content(&u, &wire);
+        let data = content.as_deref().map_or(UrlData::Nil, UrlData::Content);
+        return url_data(out, &a.url, &data);
     }
     let parsed = message::parse(&wire);
     let part_only = u.section.text.is_none();
@@ -178,7 +171,6 @@ pub fn fetch_data(out: &mut Vec<u8>, a: &UrlFetchArg, found: Option<(imap_url::I
     };
     let mut items = Vec::new();
     if a.body_part_structure {
-        let mut bs = b"BODYPARTSTRUCTURE ".to_vec();
         // With BINARY, the structure describes the decoded data (RFC 5524
         // 3.2): sizes and lines after decoding, the labels as they were.
         let decoded = (a.binary && part_only)
@@ -187,45 +179,34 @@ pub fn fetch_data(out: &mut Vec<u8>, a: &UrlFetchArg, found: Option<(imap_url::I
         let found = match &decoded {
             Some(d) if !part.is_empty() => {
                 let p = message::parse(d);
-                message::part_body_structure(&mut bs, p.as_ref(), d, &[])
+                message::part_body_structure(p.as_ref(), d, &[])
             }
-            _ => message::part_body_structure(&mut bs, parsed.as_ref(), &wire, part),
+            _ => message::part_body_structure(parsed.as_ref(), &wire, part),
         };
-        if !found {
-            out.extend_from_slice(b"NIL");
-            return;
-        }
-        items.push(bs);
+        let Some(bs) = found else {
+            return url_data(out, &a.url, &UrlData::Nil);
+        };
+        items.push(UrlItem::BodyPartStructure(bs));
     }
+    let content;
     if a.body || a.binary {
         let Some(raw) = url::content(&u, &wire) else {
-            out.extend_from_slice(b"NIL");
-            return;
+            return url_data(out, &a.url, &UrlData::Nil);
         };
-        let mut item = Vec::new();
-        if a.body {
-            item.extend_from_slice(b"BODY ");
-            encode::literal(&mut item, &raw);
+        content = if a.body || !part_only {
+            Some(raw)
         } else {
-            item.extend_from_slice(b"BINARY ");
-            let decoded = if part_only {
-                message::binary_converted(&wire, parsed.as_ref(), part, true, false)
-                    .ok()
-                    .map(|d| partial(d, u.partial))
-            } else {
-                Some(raw)
-            };
-            match decoded {
-                Some(d) if d.contains(&0) => encode::literal8(&mut item, &d),
-                Some(d) => encode::literal(&mut item, &d),
-                None => item.extend_from_slice(b"NIL"),
-            }
-        }
-        items.push(item);
+            message::binary_converted(&wire, parsed.as_ref(), part, true, false)
+                .ok()
+                .map(|d| partial(d, u.partial))
+        };
+        items.push(if a.body {
+            UrlItem::Body(content.as_deref().unwrap_or_default())
+        } else {
+            UrlItem::Binary(content.as_deref())
+        });
     }
-    out.push(b'(');
-    out.extend_from_slice(&items.join(&b' '));
-    out.push(b')');
+    url_data(out, &a.url, &UrlData::Extended(items));
 }
 
 fn partial(d: Vec<u8>, p: Option<(u32, Option<u32>)>) -> Vec<u8> {

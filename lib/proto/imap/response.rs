@@ -17,13 +17,21 @@
 //!   keyword read from another program's file that is not one is left out
 //!   rather than break the line.
 //!
-//! The large FETCH items (BODY[...], BINARY[...]) stream from the message
-//! file and are written by `imapd::message`; everything else goes through
-//! here.
+//! - ENVELOPE and BODYSTRUCTURE are [`Value`] trees (NIL, number, string,
+//!   list) that `imapd::message` builds and [`value`] writes;
+//! - FETCH body items are named here ([`BodyName`]: `RFC822.TEXT`,
+//!   `BODY[1.HEADER.FIELDS (A B)]`, `BINARY[1.2]`, with their `<origin>`).
+//!
+//! Every reply goes through here, FETCH's and URLFETCH's too. A large body
+//! (BODY[], BINARY[], RFC822) is not copied into memory for it: FETCH
+//! writes its response item by item ([`fetch_open`], [`fetch_next`],
+//! [`fetch_close`]), and for such a body the encoder writes only the head,
+//! `NAME<origin> {n}` ([`FetchItem::LiteralHead`]), after which FETCH copies
+//! the n bytes from the message file.
 
 use super::encode;
 use super::lexer::is_atom_char;
-use super::types::StatusItem;
+use super::types::{Section, SectionText, StatusItem};
 
 /// How this session's strings go on the wire (ENABLE changes it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -142,6 +150,167 @@ pub enum FetchItem<'a> {
         section: &'a str,
         size: u64,
     },
+    /// `ENVELOPE (...)` (RFC 9051 7.5.2), built by `imapd::message`.
+    Envelope(Value),
+    /// `BODYSTRUCTURE (...)`, or `BODY (...)` without the extension data
+    /// when `ext` is false.
+    Structure {
+        ext: bool,
+        value: Value,
+    },
+    /// A body item whose bytes are in memory, always as a literal: `{n}`,
+    /// or `~{n}` for BINARY data holding a NUL ([`literal8`]).
+    Literal {
+        name: BodyName<'a>,
+        origin: Option<u32>,
+        data: &'a [u8],
+    },
+    /// A body item whose `len` bytes stream from the message file: the
+    /// encoder writes `NAME<origin> {len}` and its CRLF, and the caller
+    /// then writes exactly `len` bytes, a NUL as 0x80 unless [`literal8`]
+    /// said `~{n}` for these (`nul`: the bytes hold one). This keeps a large
+    /// message out of memory.
+    LiteralHead {
+        name: BodyName<'a>,
+        origin: Option<u32>,
+        len: u64,
+        nul: bool,
+    },
+}
+
+/// The name of a FETCH body item, spelled by the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyName<'a> {
+    Rfc822,
+    Rfc822Header,
+    Rfc822Text,
+    /// `BODY[section]`.
+    Body(&'a Section),
+    /// `BINARY[part]`.
+    Binary(&'a [u32]),
+}
+
+/// Whether a body item goes as a `~{n}` literal8: only BINARY data, and
+/// only when it holds a NUL (RFC 3516 4.2); every other literal is `{n}`.
+pub fn literal8(name: &BodyName, nul: bool) -> bool {
+    matches!(name, BodyName::Binary(_)) && nul
+}
+
+/// A value of ENVELOPE and BODYSTRUCTURE (RFC 9051 7.5.2): a small tree
+/// the encoder writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Nil,
+    Num(u64),
+    /// A string: quoted or a literal as its bytes allow.
+    Str(Vec<u8>),
+    /// `(a b c)`.
+    List(Vec<Value>),
+    /// Members written back to back with no space and no parentheses: the
+    /// addresses of an address list, the parts of a multipart body.
+    Run(Vec<Value>),
+}
+
+impl Value {
+    /// A string, or NIL for None.
+    pub fn nstr(s: Option<impl Into<Vec<u8>>>) -> Value {
+        s.map_or(Value::Nil, |s| Value::Str(s.into()))
+    }
+
+    pub fn str(s: impl Into<Vec<u8>>) -> Value {
+        Value::Str(s.into())
+    }
+}
+
+/// One URL's data in a URLFETCH response (RFC 4467 6.3, RFC 5524 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlData<'a> {
+    /// The URL is bad or not authorised.
+    Nil,
+    /// The content, as a `{n}` literal.
+    Content(&'a [u8]),
+    /// The extended form: its items in one list.
+    Extended(Vec<UrlItem<'a>>),
+}
+
+/// An item of URLFETCH's extended form (RFC 5524 3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlItem<'a> {
+    BodyPartStructure(Value),
+    /// The content, as a `{n}` literal.
+    Body(&'a [u8]),
+    /// The decoded content: `~{n}` when it holds a NUL; NIL when it could
+    /// not be decoded.
+    Binary(Option<&'a [u8]>),
+}
+
+/// `* URLFETCH`: the start of the response, each URL following after a
+/// space through [`url_data`] (the caller flushes between them), ended by
+/// CRLF ([`urlfetch_close`]).
+pub fn urlfetch_open(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"* URLFETCH");
+}
+
+/// The end of a URLFETCH response.
+pub fn urlfetch_close(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `url data`, as URLFETCH gives it and BURL takes it.
+pub fn url_data(out: &mut Vec<u8>, url: &[u8], data: &UrlData) {
+    encode::string(out, url);
+    out.push(b' ');
+    match data {
+        UrlData::Nil => out.extend_from_slice(b"NIL"),
+        UrlData::Content(c) => encode::literal(out, c),
+        UrlData::Extended(items) => {
+            out.push(b'(');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                match item {
+                    UrlItem::BodyPartStructure(v) => {
+                        out.extend_from_slice(b"BODYPARTSTRUCTURE ");
+                        value(out, v);
+                    }
+                    UrlItem::Body(c) => {
+                        out.extend_from_slice(b"BODY ");
+                        encode::literal(out, c);
+                    }
+                    UrlItem::Binary(d) => {
+                        out.extend_from_slice(b"BINARY ");
+                        match d {
+                            Some(d) if d.contains(&0) => encode::literal8(out, d),
+                            Some(d) => encode::literal(out, d),
+                            None => out.extend_from_slice(b"NIL"),
+                        }
+                    }
+                }
+            }
+            out.push(b')');
+        }
+    }
+}
+
+/// Appends a [`Value`].
+pub fn value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Nil => out.extend_from_slice(b"NIL"),
+        Value::Num(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::Str(s) => encode::string(out, s),
+        Value::List(items) => {
+            out.push(b'(');
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                value(out, x);
+            }
+            out.push(b')');
+        }
+        Value::Run(items) => items.iter().for_each(|x| value(out, x)),
+    }
 }
 
 /// One ESEARCH return item (RFC 4731, RFC 9051 7.3.4, RFC 5267, RFC 9394).
@@ -233,6 +402,8 @@ pub enum Data<'a> {
     Namespace {
         prefix: &'a str,
     },
+    /// RFC 4467 6.1: the URLAUTH URLs made, each a string.
+    GenUrlAuth(Vec<&'a [u8]>),
     /// RFC 5464 4.4.2: the entries that changed (None: the server's).
     MetadataChanged {
         mailbox: Option<&'a str>,
@@ -636,12 +807,10 @@ fn write_data(out: &mut Vec<u8>, d: &Data, wire: Wire) {
             }
         }
         Data::Fetch { seq, items } => {
+            // `* ` is written already (see fetch_open).
             num_after(out, *seq as u64, " FETCH (");
             for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b' ');
-                }
-                fetch_item(out, item);
+                fetch_next(out, item, i == 0);
             }
             out.push(b')');
         }
@@ -678,6 +847,13 @@ fn write_data(out: &mut Vec<u8>, d: &Data, wire: Wire) {
                 encode::string(out, v.as_bytes());
             }
             out.push(b')');
+        }
+        Data::GenUrlAuth(urls) => {
+            out.extend_from_slice(b"GENURLAUTH");
+            for u in urls {
+                out.push(b' ');
+                encode::string(out, u);
+            }
         }
         Data::Namespace { prefix } => {
             out.extend_from_slice(b"NAMESPACE ((");
@@ -786,6 +962,81 @@ fn origin(out: &mut Vec<u8>, o: Option<u32>) {
     }
 }
 
+/// `* n FETCH (`: the start of a FETCH response whose items follow one by
+/// one through [`fetch_next`] (FETCH streams large bodies between them),
+/// ended by [`fetch_close`]. [`Data::Fetch`] is written the same way.
+pub fn fetch_open(out: &mut Vec<u8>, seq: u32) {
+    out.extend_from_slice(b"* ");
+    num_after(out, seq as u64, " FETCH (");
+}
+
+/// One FETCH item after [`fetch_open`], `first` or after a space.
+pub fn fetch_next(out: &mut Vec<u8>, item: &FetchItem, first: bool) {
+    if !first {
+        out.push(b' ');
+    }
+    fetch_item(out, item);
+}
+
+/// `)` and CRLF: the end of a FETCH response.
+pub fn fetch_close(out: &mut Vec<u8>) {
+    out.extend_from_slice(b")\r\n");
+}
+
+/// The section as echoed in the response (`1.HEADER.FIELDS (A B)`).
+fn section_spec(out: &mut Vec<u8>, s: &Section) {
+    part_spec(out, &s.part);
+    let text = match &s.text {
+        None => return,
+        Some(SectionText::Header) => "HEADER",
+        Some(SectionText::Text) => "TEXT",
+        Some(SectionText::Mime) => "MIME",
+        Some(SectionText::HeaderFields(_)) => "HEADER.FIELDS (",
+        Some(SectionText::HeaderFieldsNot(_)) => "HEADER.FIELDS.NOT (",
+    };
+    if !s.part.is_empty() {
+        out.push(b'.');
+    }
+    out.extend_from_slice(text.as_bytes());
+    if let Some(SectionText::HeaderFields(h) | SectionText::HeaderFieldsNot(h)) = &s.text {
+        for (i, name) in h.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            encode::astring(out, name.as_bytes());
+        }
+        out.push(b')');
+    }
+}
+
+/// `1.2.3`.
+fn part_spec(out: &mut Vec<u8>, part: &[u32]) {
+    for (i, p) in part.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        out.extend_from_slice(p.to_string().as_bytes());
+    }
+}
+
+fn body_name(out: &mut Vec<u8>, name: &BodyName) {
+    match name {
+        BodyName::Rfc822 => out.extend_from_slice(b"RFC822"),
+        BodyName::Rfc822Header => out.extend_from_slice(b"RFC822.HEADER"),
+        BodyName::Rfc822Text => out.extend_from_slice(b"RFC822.TEXT"),
+        BodyName::Body(s) => {
+            out.extend_from_slice(b"BODY[");
+            section_spec(out, s);
+            out.push(b']');
+        }
+        BodyName::Binary(p) => {
+            out.extend_from_slice(b"BINARY[");
+            part_spec(out, p);
+            out.push(b']');
+        }
+    }
+}
+
 fn fetch_item(out: &mut Vec<u8>, item: &FetchItem) {
     match item {
         FetchItem::Uid(n) => num(out, "UID ", *n as u64),
@@ -839,6 +1090,44 @@ fn fetch_item(out: &mut Vec<u8>, item: &FetchItem) {
             out.extend_from_slice(b"BINARY.SIZE[");
             section(out, s);
             num(out, "] ", *size);
+        }
+        FetchItem::Envelope(v) => {
+            out.extend_from_slice(b"ENVELOPE ");
+            value(out, v);
+        }
+        FetchItem::Structure { ext, value: v } => {
+            let word = if *ext { "BODYSTRUCTURE " } else { "BODY " };
+            out.extend_from_slice(word.as_bytes());
+            value(out, v);
+        }
+        FetchItem::Literal {
+            name,
+            origin: o,
+            data,
+        } => {
+            body_name(out, name);
+            origin(out, *o);
+            out.push(b' ');
+            if literal8(name, data.contains(&0)) {
+                encode::literal8(out, data);
+            } else {
+                encode::literal(out, data);
+            }
+        }
+        FetchItem::LiteralHead {
+            name,
+            origin: o,
+            len,
+            nul,
+        } => {
+            body_name(out, name);
+            origin(out, *o);
+            out.push(b' ');
+            if literal8(name, *nul) {
+                out.push(b'~');
+            }
+            num(out, "{", *len);
+            out.extend_from_slice(b"}\r\n");
         }
     }
 }

@@ -408,3 +408,337 @@ fn read_back_by_the_client() {
         other => panic!("{other:?}"),
     }
 }
+
+use super::Value as Tree;
+
+fn section(part: Vec<u32>, text: Option<SectionText>) -> Section {
+    Section { part, text }
+}
+
+/// A FETCH response written item by item, as FETCH writes it.
+fn fetch_bytes(seq: u32, items: &[FetchItem]) -> Vec<u8> {
+    let mut out = Vec::new();
+    fetch_open(&mut out, seq);
+    for (i, item) in items.iter().enumerate() {
+        fetch_next(&mut out, item, i == 0);
+    }
+    fetch_close(&mut out);
+    out
+}
+
+/// ENVELOPE and BODYSTRUCTURE trees: NIL, numbers, strings quoted or as
+/// literals as their bytes allow, lists, and runs (address lists, the
+/// parts of a multipart) with no space between their members.
+#[test]
+fn value_trees() {
+    let addr = |name: Option<&str>, local: &str| {
+        Tree::List(vec![
+            Tree::nstr(name),
+            Tree::Nil,
+            Tree::str(local),
+            Tree::str("x.example"),
+        ])
+    };
+    let env = Tree::List(vec![
+        Tree::str("Mon, 1 Jan 2024 00:00:00 +0000"),
+        Tree::str("a \"b\" \\c"),
+        Tree::List(vec![Tree::Run(vec![
+            addr(Some("Li"), "li"),
+            addr(None, "wu"),
+        ])]),
+        Tree::Nil,
+        Tree::str("台北".as_bytes()),
+        Tree::str("two\r\nlines"),
+    ]);
+    let mut out = Vec::new();
+    value(&mut out, &env);
+    assert_eq!(
+        out,
+        "(\"Mon, 1 Jan 2024 00:00:00 +0000\" \"a \\\"b\\\" \\\\c\" \
+         ((\"Li\" NIL \"li\" \"x.example\")(NIL NIL \"wu\" \"x.example\")) NIL \
+         {6}\r\n台北 {10}\r\ntwo\r\nlines)"
+            .as_bytes()
+    );
+    let text = |sub: &str, n: u64| {
+        Tree::List(vec![
+            Tree::str("text"),
+            Tree::str(sub),
+            Tree::List(vec![Tree::str("charset"), Tree::str("gb2312")]),
+            Tree::Nil,
+            Tree::Nil,
+            Tree::str("base64"),
+            Tree::Num(n),
+            Tree::Num(1),
+        ])
+    };
+    let multi = Tree::List(vec![
+        Tree::Run(vec![text("plain", 12), text("html", 30)]),
+        Tree::str("alternative"),
+    ]);
+    let r = fetch_bytes(
+        4,
+        &[
+            FetchItem::Uid(9),
+            FetchItem::Envelope(Tree::List(vec![Tree::Nil; 10])),
+            FetchItem::Structure {
+                ext: true,
+                value: multi.clone(),
+            },
+            FetchItem::Structure {
+                ext: false,
+                value: multi,
+            },
+        ],
+    );
+    let part = |sub: &str, n: u64| {
+        format!("(\"text\" \"{sub}\" (\"charset\" \"gb2312\") NIL NIL \"base64\" {n} 1)")
+    };
+    let multi = format!(
+        "({}{} \"alternative\")",
+        part("plain", 12),
+        part("html", 30)
+    );
+    assert_eq!(
+        String::from_utf8(r).expect("ASCII"),
+        format!(
+            "* 4 FETCH (UID 9 ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) \
+             BODYSTRUCTURE {multi} BODY {multi})\r\n"
+        )
+    );
+}
+
+/// Body items in memory: always a literal; the encoder spells the item
+/// name and section and writes `~{n}` only for BINARY data holding a NUL.
+/// Elsewhere a NUL cannot go out: it is sent as 0x80 in a `{n}` literal.
+#[test]
+fn body_literals() {
+    let fields = section(
+        vec![2],
+        Some(SectionText::HeaderFields(vec![
+            "Subject".into(),
+            "X Odd".into(),
+        ])),
+    );
+    let not = section(
+        vec![],
+        Some(SectionText::HeaderFieldsNot(vec!["To".into()])),
+    );
+    let mime = section(vec![1, 3], Some(SectionText::Mime));
+    let r = fetch_bytes(
+        1,
+        &[
+            FetchItem::Literal {
+                name: BodyName::Body(&fields),
+                origin: None,
+                data: b"Subject: x\r\n\r\n",
+            },
+            FetchItem::Literal {
+                name: BodyName::Body(&not),
+                origin: Some(5),
+                data: b"",
+            },
+            FetchItem::Literal {
+                name: BodyName::Body(&mime),
+                origin: None,
+                data: b"a\0b",
+            },
+            FetchItem::Literal {
+                name: BodyName::Rfc822Text,
+                origin: None,
+                data: b"\0",
+            },
+            FetchItem::Literal {
+                name: BodyName::Binary(&[1, 2]),
+                origin: Some(3),
+                data: b"a\0b",
+            },
+            FetchItem::Literal {
+                name: BodyName::Binary(&[]),
+                origin: None,
+                data: b"ab",
+            },
+        ],
+    );
+    assert_eq!(
+        r,
+        &b"* 1 FETCH (BODY[2.HEADER.FIELDS (Subject \"X Odd\")] {14}\r\nSubject: x\r\n\r\n \
+           BODY[HEADER.FIELDS.NOT (To)]<5> {0}\r\n \
+           BODY[1.3.MIME] {3}\r\na\x80b \
+           RFC822.TEXT {1}\r\n\x80 \
+           BINARY[1.2]<3> ~{3}\r\na\0b \
+           BINARY[] {2}\r\nab)\r\n"[..]
+    );
+    let r = fetch_bytes(
+        2,
+        &[
+            FetchItem::Literal {
+                name: BodyName::Rfc822,
+                origin: None,
+                data: b"x",
+            },
+            FetchItem::Literal {
+                name: BodyName::Rfc822Header,
+                origin: None,
+                data: b"\r\n",
+            },
+        ],
+    );
+    assert_eq!(
+        r,
+        &b"* 2 FETCH (RFC822 {1}\r\nx RFC822.HEADER {2}\r\n\r\n)\r\n"[..]
+    );
+}
+
+/// A streamed body: the encoder writes the head and its CRLF; the bytes
+/// follow from the caller, who sends a NUL as 0x80 unless `literal8`.
+#[test]
+fn streamed_heads() {
+    let whole = section(vec![], None);
+    let text = section(vec![], Some(SectionText::Text));
+    let head = |name, origin, nul| {
+        let mut out = Vec::new();
+        fetch_next(
+            &mut out,
+            &FetchItem::LiteralHead {
+                name,
+                origin,
+                len: 50_000_000,
+                nul,
+            },
+            true,
+        );
+        String::from_utf8(out).expect("ASCII")
+    };
+    assert_eq!(
+        head(BodyName::Body(&whole), None, true),
+        "BODY[] {50000000}\r\n"
+    );
+    assert_eq!(
+        head(BodyName::Body(&text), Some(7), false),
+        "BODY[TEXT]<7> {50000000}\r\n"
+    );
+    assert_eq!(head(BodyName::Rfc822, None, true), "RFC822 {50000000}\r\n");
+    assert_eq!(
+        head(BodyName::Binary(&[]), Some(0), true),
+        "BINARY[]<0> ~{50000000}\r\n"
+    );
+    assert_eq!(
+        head(BodyName::Binary(&[]), None, false),
+        "BINARY[] {50000000}\r\n"
+    );
+    assert!(literal8(&BodyName::Binary(&[]), true));
+    assert!(!literal8(&BodyName::Binary(&[]), false));
+    assert!(!literal8(&BodyName::Body(&whole), true));
+    assert!(!literal8(&BodyName::Rfc822Text, true));
+    // Between other items, after a space; the line is closed the same way.
+    let mut out = Vec::new();
+    fetch_open(&mut out, 3);
+    fetch_next(&mut out, &FetchItem::Uid(8), true);
+    fetch_next(
+        &mut out,
+        &FetchItem::LiteralHead {
+            name: BodyName::Rfc822Text,
+            origin: None,
+            len: 2,
+            nul: false,
+        },
+        false,
+    );
+    out.extend_from_slice(b"hi");
+    fetch_next(&mut out, &FetchItem::Rfc822Size(2), false);
+    fetch_close(&mut out);
+    assert_eq!(
+        out,
+        b"* 3 FETCH (UID 8 RFC822.TEXT {2}\r\nhi RFC822.SIZE 2)\r\n"
+    );
+}
+
+/// URLFETCH's data and GENURLAUTH's URLs.
+#[test]
+fn urlfetch_and_genurlauth() {
+    let url = b"imap://u@h/INBOX/;uid=1;urlauth=anonymous:internal:ab";
+    let one = |data: &UrlData| {
+        let mut out = Vec::new();
+        urlfetch_open(&mut out);
+        out.push(b' ');
+        url_data(&mut out, url, data);
+        urlfetch_close(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let u = String::from_utf8_lossy(url);
+    assert_eq!(one(&UrlData::Nil), format!("* URLFETCH \"{u}\" NIL\r\n"));
+    assert_eq!(
+        one(&UrlData::Content(b"hi")),
+        format!("* URLFETCH \"{u}\" {{2}}\r\nhi\r\n")
+    );
+    let ext = UrlData::Extended(vec![
+        UrlItem::BodyPartStructure(Tree::List(vec![Tree::str("text"), Tree::Num(1)])),
+        UrlItem::Binary(Some(b"\0")),
+    ]);
+    assert_eq!(
+        one(&ext),
+        format!("* URLFETCH \"{u}\" (BODYPARTSTRUCTURE (\"text\" 1) BINARY ~{{1}}\r\n\0)\r\n")
+    );
+    let ext = UrlData::Extended(vec![UrlItem::Body(b"a\0"), UrlItem::Binary(None)]);
+    assert_eq!(
+        one(&ext),
+        format!("* URLFETCH \"{u}\" (BODY {{2}}\r\na\u{fffd} BINARY NIL)\r\n")
+    );
+    assert_eq!(
+        text(
+            &Response::Data(Data::GenUrlAuth(vec![&url[..], b"a b"])),
+            RFC
+        ),
+        format!("* GENURLAUTH \"{u}\" \"a b\"\r\n")
+    );
+}
+
+/// The client's parser reads a typed FETCH back as what was meant.
+#[test]
+fn typed_fetch_read_back() {
+    let fields = section(
+        vec![],
+        Some(SectionText::HeaderFields(vec!["Subject".into()])),
+    );
+    let env = Tree::List(vec![
+        Tree::Nil,
+        Tree::str("报告".as_bytes()),
+        Tree::List(vec![Tree::Run(vec![Tree::List(vec![
+            Tree::Nil,
+            Tree::Nil,
+            Tree::str("zhang"),
+            Tree::str("x.example"),
+        ])])]),
+    ]);
+    let line = fetch_bytes(
+        1,
+        &[
+            FetchItem::Envelope(env),
+            FetchItem::Literal {
+                name: BodyName::Body(&fields),
+                origin: None,
+                data: b"Subject: a\r\n\r\n",
+            },
+            FetchItem::Literal {
+                name: BodyName::Binary(&[1]),
+                origin: None,
+                data: b"\0\x01",
+            },
+        ],
+    );
+    let Ok(Parsed::Data { values, .. }) = parse(&line) else {
+        panic!("{:?}", String::from_utf8_lossy(&line));
+    };
+    let items = values[0].list().expect("a list");
+    let env = items[1].list().expect("an envelope");
+    assert_eq!(env[0], Value::Nil);
+    assert_eq!(env[1].bytes(), Some("报告".as_bytes()));
+    let from = env[2].list().expect("addresses");
+    assert_eq!(from.len(), 1);
+    assert_eq!(
+        from[0].list().expect("an address")[2].bytes(),
+        Some(&b"zhang"[..])
+    );
+    assert_eq!(items[3].bytes(), Some(&b"Subject: a\r\n\r\n"[..]));
+    assert_eq!(items[5].bytes(), Some(&b"\0\x01"[..]));
+}
