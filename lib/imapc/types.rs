@@ -379,7 +379,9 @@ pub fn body_structure(v: &Value) -> Option<BodyStructure> {
 /// fields) leaves room for an attachment: a multipart other than
 /// `multipart/alternative`, a part that is not text, or any
 /// Content-Disposition. A message without Content-Type is text/plain
-/// (RFC 2045 5.2).
+/// (RFC 2045 5.2). A `multipart/alternative` whose HTML branch carries
+/// files (as some mailers write it) goes unmarked in the list, as in
+/// webmails that go by the header; the message page lists its files.
 pub fn may_have_attachment(header: &[u8]) -> bool {
     let text = String::from_utf8_lossy(header);
     let mut ctype = String::new();
