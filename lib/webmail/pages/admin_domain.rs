@@ -15,7 +15,7 @@ use super::super::admin;
 use super::super::app::{Ctx, PageError};
 use super::super::response::Response;
 use super::mail::human_size;
-use crate::admin::client::{seg, ApiFailure};
+use crate::admin::client::{seg, ApiFailure, Client};
 use crate::userdb::address::domain_unicode;
 
 /// Rows on one page of a user or usage list.
@@ -49,11 +49,35 @@ pub fn roles_at_login(
     user: &str,
     password: &str,
 ) -> (Option<String>, Vec<String>, Option<bool>) {
-    if !admin::enabled(ctx) {
-        return (None, Vec::new(), None);
+    match roles_client(ctx) {
+        Some(c) => ask_roles(c, user, password),
+        None => (None, Vec::new(), None),
     }
+}
+
+/// The client [`ask_roles`] needs, made on the request's thread; None
+/// when the administration pages are off or not set up.
+pub fn roles_client(ctx: &Ctx) -> Option<Client> {
+    if !admin::enabled(ctx) {
+        return None;
+    }
+    match admin::client(ctx) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            crate::info!("administration roles not known: {e}");
+            None
+        }
+    }
+}
+
+/// [`roles_at_login`]'s calls, on any thread (the login page runs them
+/// beside its own IMAP work, once the password proved good there).
+pub fn ask_roles(
+    mut c: Client,
+    user: &str,
+    password: &str,
+) -> (Option<String>, Vec<String>, Option<bool>) {
     let asked = (|| {
-        let mut c = admin::client(ctx)?;
         let token = c.login(user, password)?;
         let who = c.call("GET", "/v1/whoami", None)?;
         Ok::<_, ApiFailure>((token, who))

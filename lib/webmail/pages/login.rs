@@ -112,10 +112,22 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
     };
     let sid = new_sid().map_err(PageError::Internal)?;
     let expires = ctx.now + ctx.settings.session_lifetime.as_secs();
-    imap::write_session(&mut client, &sid, Some(expires))?;
-    imap::prune_sessions(&mut client, ctx.now, &sid)?;
-    let _ = client.logout();
-    let (admin_token, roles, list_nav) = super::admin_domain::roles_at_login(ctx, &user, &password);
+    // The password is good: kmp-admind is asked for the navigation's roles
+    // on a thread of its own while the session is written over IMAP.
+    let asker = super::admin_domain::roles_client(ctx);
+    let now = ctx.now;
+    let ((admin_token, roles, list_nav), written) = std::thread::scope(|s| {
+        let (u, p) = (&user, &password);
+        let roles = asker.map(|c| s.spawn(move || super::admin_domain::ask_roles(c, u, p)));
+        let written = imap::write_session(&mut client, &sid, Some(expires))
+            .and_then(|()| imap::prune_sessions(&mut client, now, &sid));
+        let _ = client.logout();
+        let roles = roles
+            .and_then(|h| h.join().ok())
+            .unwrap_or((None, Vec::new(), None));
+        (roles, written)
+    });
+    written?;
     let sealed = Sealed {
         user,
         password,
