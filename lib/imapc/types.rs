@@ -385,15 +385,15 @@ pub fn body_structure(v: &Value) -> Option<BodyStructure> {
 pub fn may_have_attachment(header: &[u8]) -> bool {
     let text = String::from_utf8_lossy(header);
     let mut ctype = String::new();
-    let mut current: Option<bool> = None; // Some(true) inside Content-Type
+    let mut in_ctype = false;
     for line in text.lines() {
         if line.starts_with([' ', '\t']) {
-            if current == Some(true) {
+            if in_ctype {
                 ctype.push_str(line);
             }
             continue;
         }
-        current = None;
+        in_ctype = false;
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
@@ -403,7 +403,7 @@ pub fn may_have_attachment(header: &[u8]) -> bool {
         }
         if name.eq_ignore_ascii_case("content-type") {
             ctype = value.to_string();
-            current = Some(true);
+            in_ctype = true;
         }
     }
     let t = ctype
