@@ -796,6 +796,53 @@ fn an_envelope_trailer_brought_back_by_a_crash_is_cut_again() {
     wait_queue_empty(&inst);
 }
 
+/// The move from `incoming/new/` to `mess/` is a link, a sync of `mess/`
+/// and an unlink: a crash between the link and the unlink leaves the
+/// message under both names, and kmp-send then only removes the one in
+/// `new/`; the message is delivered once.
+#[test]
+fn a_message_under_both_names_after_a_crash_is_delivered_once() {
+    use std::os::unix::fs::MetadataExt;
+    let mut inst = start("[send]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\n");
+    inst.kill("kmp-send");
+    inst.kill("kmp-local");
+    sendmail(
+        &inst,
+        &["-f", "alice@example.test", "bob@example.test"],
+        b"Subject: both names\n\nbody\n",
+    );
+    let inc_new = inst.path().join("queue/incoming/new");
+    let names: Vec<PathBuf> = fs::read_dir(&inc_new)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(names.len(), 1);
+    let name = names[0].file_name().unwrap().to_owned();
+    let mess = inst.path().join("queue/mess").join(&name);
+    // kmp-send takes it in (kmp-local is down): one name, in mess/.
+    start_send(&mut inst);
+    wait_until(Duration::from_secs(20), || {
+        mess.exists() && !names[0].exists()
+    })
+    .unwrap_or_else(|_| panic!("never moved:\n{}", inst.log("kmp-send")));
+    assert_eq!(fs::metadata(&mess).unwrap().nlink(), 1);
+    // A crash after the link, before the unlink: both names.
+    inst.kill("kmp-send");
+    fs::hard_link(&mess, &names[0]).unwrap();
+    start_send(&mut inst);
+    wait_until(Duration::from_secs(20), || !names[0].exists())
+        .unwrap_or_else(|_| panic!("new/ name never removed:\n{}", inst.log("kmp-send")));
+    assert!(mess.exists(), "the message left mess/ too");
+    assert_eq!(fs::metadata(&mess).unwrap().nlink(), 1);
+    inst.spawn("kmp-local", &[]);
+    inst.wait_socket("local.sock");
+    let m = wait_inbox(&inst, "bob", 1);
+    assert!(text(&m[0].1).ends_with("\n\nbody\n"));
+    wait_queue_empty(&inst);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(inbox(&inst, "bob").len(), 1, "delivered twice");
+}
+
 /// One SMTP session of the crash test: a plain client over loopback.
 struct Smtp {
     r: std::io::BufReader<std::net::TcpStream>,
@@ -859,7 +906,11 @@ impl Smtp {
 fn sigkill_during_group_commits_loses_and_duplicates_nothing() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
+    // At least MESSAGES, and more (up to MAX_MESSAGES) until the killer has
+    // struck KILLS times: a fast machine sends 1,500 in a few seconds.
     const MESSAGES: usize = 1500;
+    const MAX_MESSAGES: usize = 20000;
+    const KILLS: usize = 10;
     const SENDERS: usize = 20;
     let users = ["alice", "bob", "carol", "dave"];
     let mut inst =
@@ -898,12 +949,22 @@ fn sigkill_during_group_commits_loses_and_duplicates_nothing() {
     };
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let unanswered = Arc::new(AtomicUsize::new(0));
+    let numbers = Arc::new(AtomicUsize::new(0));
     let senders: Vec<_> = (0..SENDERS)
-        .map(|t| {
+        .map(|_| {
             let (addr, accepted, unanswered) = (addr.clone(), accepted.clone(), unanswered.clone());
+            let (numbers, kills) = (numbers.clone(), kills.clone());
             std::thread::spawn(move || {
                 let mut session: Option<Smtp> = None;
-                for i in (t..MESSAGES).step_by(SENDERS) {
+                loop {
+                    let struck: usize = kills.lock().unwrap().iter().sum();
+                    if numbers.load(Ordering::SeqCst) >= MESSAGES && struck >= KILLS {
+                        break;
+                    }
+                    let i = numbers.fetch_add(1, Ordering::SeqCst);
+                    if i >= MAX_MESSAGES {
+                        break;
+                    }
                     let to = format!("{}@example.test", users[i % users.len()]);
                     let body = format!("Subject: smtp-crash-{i}\r\n\r\nmessage {i}\r\n");
                     // Connect (kmp-smtpd may be down for a moment), bounded.
@@ -941,6 +1002,7 @@ fn sigkill_during_group_commits_loses_and_duplicates_nothing() {
     }
     done.store(true, Ordering::SeqCst);
     killer.join().unwrap();
+    let sent = numbers.load(Ordering::SeqCst).min(MAX_MESSAGES);
     let accepted = accepted.lock().unwrap().clone();
     {
         let mut i = inst.lock().unwrap();
@@ -957,7 +1019,7 @@ fn sigkill_during_group_commits_loses_and_duplicates_nothing() {
     let _ = wait_until(Duration::from_secs(60), || {
         mailq(&inst) == "Mail queue is empty\n"
     });
-    let (seen, misplaced) = tally(&inst, &users, "Subject: smtp-crash-", MESSAGES, |t| {
+    let (seen, misplaced) = tally(&inst, &users, "Subject: smtp-crash-", sent, |t| {
         assert!(
             !t.contains("kmp-envelope"),
             "an envelope trailer was delivered:\n{t}"
@@ -965,12 +1027,12 @@ fn sigkill_during_group_commits_loses_and_duplicates_nothing() {
     });
     let lost = accepted.iter().filter(|&&i| seen[i] == 0).count();
     let duplicated: usize = seen.iter().map(|&c| c.saturating_sub(1)).sum();
-    let unacknowledged_delivered = (0..MESSAGES)
+    let unacknowledged_delivered = (0..sent)
         .filter(|i| seen[*i] > 0 && !accepted.contains(i))
         .count();
     let k = *kills.lock().unwrap();
     println!(
-        "smtp crash test: {} accepted of {MESSAGES} ({} unanswered, {unacknowledged_delivered} of them delivered), \
+        "smtp crash test: {} accepted of {sent} ({} unanswered, {unacknowledged_delivered} of them delivered), \
          kills smtpd/send/local {}/{}/{}, lost {lost}, duplicated {duplicated}, misplaced {misplaced}",
         accepted.len(),
         unanswered.load(Ordering::SeqCst),
@@ -979,11 +1041,11 @@ fn sigkill_during_group_commits_loses_and_duplicates_nothing() {
         k[2]
     );
     assert!(
-        accepted.len() >= MESSAGES / 2,
+        accepted.len() >= sent / 2,
         "only {} accepted",
         accepted.len()
     );
-    assert!(k.iter().sum::<usize>() >= 10, "{k:?}");
+    assert!(k.iter().sum::<usize>() >= KILLS, "{k:?}");
     assert_eq!(
         (lost, duplicated, misplaced),
         (0, 0, 0),

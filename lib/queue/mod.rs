@@ -14,7 +14,7 @@
 //! |---|--------------------------|-----------------------------------------|-----------------------|----------------------------------------------|
 //! | 1 | being written            | `incoming/tmp/Q` (message, then the envelope trailer) | none    | nothing; removed when older than a day       |
 //! | 2 | committed (caller told yes) | `incoming/new/Q` (message and envelope trailer, synced together), renamed from `incoming/tmp/Q` (a second name there only with the link fallback) | none | intake (row 3) |
-//! | 3 | indexed                  | `incoming/new/Q`, its trailer maybe cut | all recipients pending| cut the trailer, rename `new/Q` to `mess/Q`  |
+//! | 3 | indexed                  | `incoming/new/Q`, its trailer maybe cut | all recipients pending| cut the trailer, link `new/Q` into `mess/Q`, sync `mess/`, unlink `new/Q` (when both names are there, only the unlink) |
 //! | 4 | queued                   | `mess/Q` (the message alone), maybe a stale `incoming/tmp/Q` | some recipient pending | a trailer a crash brought back is cut again; stale files removed; scheduled at its next attempt time (now after a restart) |
 //! | 5 | delivering               | as 4; a job is at kmp-local/kmp-remote  | as 4                  | as 4: the job is sent again with the same delivery ids, so kmp-local does not deliver twice |
 //! | 6 | report queued            | as 5, plus the report in row 2 of its own | recipient still pending (the failure is committed after the report) | the recipient is tried again and fails again: a second report rather than none |

@@ -56,8 +56,10 @@ impl Queue {
                 }
                 let size = rec.size;
                 self.recs.insert(id.clone(), rec);
-                if in_new && !in_mess {
-                    self.taken.push(id); // row 3: finish the move
+                if in_new {
+                    // Row 3: finish the move (link, sync, unlink), or
+                    // only the unlink when the link was made.
+                    self.taken.push(id);
                 } else {
                     // A crash may have undone the cut of the trailer.
                     self.strip(&id, &mess.join(id.as_str()), size);
@@ -167,13 +169,19 @@ impl Queue {
         }
     }
 
-    /// Moves messages whose records are committed from `new/` into `mess/`.
+    /// Moves messages whose records are committed from `new/` into `mess/`:
+    /// each is linked into `mess/`, `mess/` is synced once for all, and only
+    /// then are the `new/` names removed. A rename would be one call less,
+    /// but on a file system without a journal the removal from `new/` may
+    /// reach the disk before the entry in `mess/`, and a power loss between
+    /// them would leave an acknowledged message in neither directory.
     pub(super) fn move_taken(&mut self) {
         if self.taken.is_empty() {
             return;
         }
         let inc = self.paths.incoming();
         let mess = self.paths.queue.join("mess");
+        let mut linked = Vec::new();
         for id in std::mem::take(&mut self.taken) {
             let from = inc.join("new").join(id.as_str());
             // The record holds the envelope now: the file becomes the message
@@ -181,14 +189,33 @@ impl Queue {
             if let Some(size) = self.recs.get(&id).map(|r| r.size) {
                 self.strip(&id, &from, size);
             }
-            if let Err(e) = fs::rename(&from, mess.join(id.as_str())) {
-                if e.kind() != std::io::ErrorKind::NotFound {
+            let to = mess.join(id.as_str());
+            match fs::hard_link(&from, &to) {
+                Ok(()) => linked.push(from),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // Linked in an earlier turn, or before a crash: only the
+                    // name in new/ is left to remove, if it is the same file.
+                    if same_file(&from, &to) {
+                        linked.push(from);
+                    } else {
+                        error!(
+                            "{id}: a different file is already in mess/; {} left in new/",
+                            from.display()
+                        );
+                    }
+                }
+                Err(e) => {
                     // It stays in new/ and is delivered from there; the next
                     // intake tries the move again.
                     warn!("{id}: cannot move {} into mess/: {e}", from.display());
-                    continue;
                 }
             }
+        }
+        if let Err(e) = crate::sys::fsync_dir(&mess) {
+            // The names in new/ stay until a sync of mess/ succeeds.
+            warn!("cannot sync {}: {e}", mess.display());
+            return;
         }
         // No unlink of `tmp/QID` or `env/QID` per message: a commit renames
         // its file out of `tmp/`, and `env/` is written by no version since
@@ -197,7 +224,9 @@ impl Queue {
         // second name a crash left behind (the link fallback of
         // `sys::rename`, an older writer's envelope) is removed by
         // `clean_incoming` at start and at every slow scan.
-        let _ = crate::sys::fsync_dir(&mess);
+        for from in linked {
+            let _ = fs::remove_file(from);
+        }
     }
 
     /// Cuts the envelope trailer off a queued message file (once its record
@@ -256,6 +285,15 @@ impl Queue {
             self.paths.incoming().join("env").join(name),
             to.with_extension("env"),
         );
+    }
+}
+
+/// Whether two paths name the same file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
     }
 }
 
