@@ -711,3 +711,27 @@ fn simultaneous_logins_of_one_user_all_keep_their_sessions() {
         assert_eq!(w.get("/folders", Some(c)).status, 200);
     }
 }
+
+/// A login writes its session and prunes the user's list in one
+/// SETMETADATA: past 20 sessions the ones ending soonest go, never the new
+/// one, and exactly 20 stay usable.
+#[test]
+fn a_user_keeps_twenty_sessions_and_the_newest_always_works() {
+    let Some(w) = webmail_instance() else { return };
+    let mut sessions = Vec::new();
+    for i in 0..22 {
+        let c = w.login("u@example.test", "secret");
+        let r = w.get("/folders", Some(&c));
+        assert_eq!(
+            r.status, 200,
+            "login {i} made no working session: {}",
+            r.body
+        );
+        sessions.push(c);
+    }
+    let alive = sessions
+        .iter()
+        .filter(|c| w.get("/folders", Some(c)).status == 200)
+        .count();
+    assert_eq!(alive, 20, "sessions alive after 22 logins");
+}

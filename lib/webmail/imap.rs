@@ -75,21 +75,27 @@ pub fn write_session(c: &mut Client, sid: &str, expires: Option<u64>) -> Result<
     )
 }
 
-/// Removes the user's expired sessions and, past the most a user keeps,
-/// the ones ending soonest (never `keep`, the session just made).
-pub fn prune_sessions(c: &mut Client, now: u64, keep: &str) -> Result<(), Error> {
+/// Lists the new session `sid` until `expires` and, in the same
+/// SETMETADATA (one durable write), removes the user's expired sessions
+/// and, past the most a user keeps, the ones ending soonest (never `sid`).
+pub fn start_session(c: &mut Client, sid: &str, expires: u64, now: u64) -> Result<(), Error> {
     let listed = c.get_metadata_below("", SESSIONS_ENTRY)?;
-    let list = SessionList::from_entries(listed.iter().map(|(n, v)| (n.as_str(), v.as_deref())));
+    let entry = session_entry(sid);
+    let text = expires.to_string();
+    let list = SessionList::from_entries(
+        listed
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_deref()))
+            .chain(std::iter::once((entry.as_str(), Some(text.as_bytes())))),
+    );
     let stale: Vec<String> = list
-        .stale(now, keep)
+        .stale(now, sid)
         .iter()
         .map(|s| session_entry(s))
         .collect();
-    if stale.is_empty() {
-        return Ok(());
-    }
-    let gone: Vec<(&str, Option<&[u8]>)> = stale.iter().map(|e| (e.as_str(), None)).collect();
-    c.set_metadata("", &gone)
+    let mut changes: Vec<(&str, Option<&[u8]>)> = vec![(entry.as_str(), Some(text.as_bytes()))];
+    changes.extend(stale.iter().map(|e| (e.as_str(), None)));
+    c.set_metadata("", &changes)
 }
 
 /// Writes the settings.

@@ -119,8 +119,7 @@ pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
     let ((admin_token, roles, list_nav), written) = std::thread::scope(|s| {
         let (u, p) = (&user, &password);
         let roles = asker.map(|c| s.spawn(move || super::admin_domain::ask_roles(c, u, p)));
-        let written = imap::write_session(&mut client, &sid, Some(expires))
-            .and_then(|()| imap::prune_sessions(&mut client, now, &sid));
+        let written = imap::start_session(&mut client, &sid, expires, now);
         let _ = client.logout();
         let roles = roles
             .and_then(|h| h.join().ok())
