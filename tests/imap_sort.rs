@@ -74,6 +74,10 @@ assert sort(M, '(REVERSE ARRIVAL)', 'UTF-8', 'ALL') == '1 5 3 4 2'
 # 5 Mar 2 00:00, 3 Mar 3 10:00 (internal), 2 Mar 4 09:00, 1 Mar 4 09:00
 # (a tie kept in mailbox order), 4 Mar 4 04:00.
 assert sort(M, '(DATE)', 'UTF-8', 'ALL') == '5 3 4 1 2', sort(M, '(DATE)', 'UTF-8', 'ALL')
+# REVERSE reverses the dates, not the tie rule: 1 and 2 stay in mailbox order.
+assert sort(M, '(REVERSE DATE)', 'UTF-8', 'ALL') == '1 2 4 3 5', sort(M, '(REVERSE DATE)', 'UTF-8', 'ALL')
+# With a second criterion the tie goes to it: 2 (alpha) before 1 (beta).
+assert sort(M, '(REVERSE DATE SUBJECT)', 'UTF-8', 'ALL') == '2 1 4 3 5'
 # SIZE: RFC822.SIZE.
 assert sort(M, '(SIZE)', 'UTF-8', 'ALL') == '5 2 3 4 1'
 assert sort(M, '(REVERSE SIZE)', 'UTF-8', 'ALL') == '1 4 3 2 5'
