@@ -32,6 +32,7 @@
 //! out.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use mail_parser::{Address, HeaderValue, MessageParser};
@@ -73,15 +74,41 @@ pub struct Keys {
     pub references: Vec<String>,
 }
 
+/// Keys by UID. A SORT of a large folder looks up every message's keys, so
+/// the map hashes a UID with one multiplication instead of SipHash: the
+/// keys are the user's own UIDs, and a collision only slows that user's
+/// session.
+pub type KeyMap = HashMap<u32, Arc<Keys>, BuildHasherDefault<UidHasher>>;
+
+/// The hasher of [`KeyMap`] (Fibonacci hashing of the UID).
+#[derive(Default, Clone, Copy)]
+pub struct UidHasher(u64);
+
+impl Hasher for UidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// The keys of a folder's messages by UID.
 #[derive(Default)]
 pub struct Cache {
     uidvalidity: u32,
     loaded: bool,
     /// Read from the disk file, shared with the process's other sessions.
-    base: Arc<HashMap<u32, Arc<Keys>>>,
+    base: Arc<KeyMap>,
     /// Parsed by this session (or read from the file when it is not shared).
-    keys: HashMap<u32, Arc<Keys>>,
+    keys: KeyMap,
     /// Lines in the file on disk (stale ones included), to know when to
     /// compact it.
     disk_lines: usize,
@@ -91,6 +118,12 @@ pub struct Cache {
 /// order: from memory, else from the disk cache, else parsed now (and
 /// remembered in both).
 pub fn keys(view: &mut View, idx: &[usize]) -> Vec<Arc<Keys>> {
+    keys_with(view, idx, Arc::clone)
+}
+
+/// What `f` takes from the keys of the view's messages at `idx`, in that
+/// order (as [`keys`], without holding on to the keys themselves).
+pub fn keys_with<T>(view: &mut View, idx: &[usize], f: impl Fn(&Arc<Keys>) -> T) -> Vec<T> {
     let View {
         folder,
         msgs,
@@ -115,20 +148,20 @@ pub fn keys(view: &mut View, idx: &[usize]) -> Vec<Arc<Keys>> {
     for &i in idx {
         let meta = &msgs[i].meta;
         match cache.get(meta.uid) {
-            Some(k) if k.size == meta.size => out.push(k.clone()),
+            Some(k) if k.size == meta.size => out.push(f(k)),
             _ => match parse(folder.as_mut(), meta.uid, meta.size) {
                 Some(k) => {
                     let k = Arc::new(k);
                     write_line(&mut fresh, meta.uid, &k);
-                    cache.keys.insert(meta.uid, k.clone());
-                    out.push(k);
+                    out.push(f(&k));
+                    cache.keys.insert(meta.uid, k);
                 }
                 // Unreadable now (expunged under us, a passing I/O error):
                 // empty keys for this answer, nothing remembered.
-                None => out.push(Arc::new(Keys {
+                None => out.push(f(&Arc::new(Keys {
                     size: meta.size,
                     ..Keys::default()
-                })),
+                }))),
             },
         }
     }
@@ -156,6 +189,10 @@ pub fn keys(view: &mut View, idx: &[usize]) -> Vec<Arc<Keys>> {
 impl Cache {
     /// A message's keys, parsed by this session or read from the file.
     fn get(&self, uid: u32) -> Option<&Arc<Keys>> {
+        // Most sessions parse nothing themselves: one look-up, not two.
+        if self.keys.is_empty() {
+            return self.base.get(&uid);
+        }
         self.keys.get(&uid).or_else(|| self.base.get(&uid))
     }
 
@@ -170,11 +207,7 @@ impl Cache {
 /// must be the one of `uidvalidity` when given (else nothing is read).
 /// Returns the bytes read (up to the last whole line: a line being
 /// appended, or cut short by a crash, is left) and the lines counted.
-fn read_lines(
-    data: &[u8],
-    uidvalidity: Option<u32>,
-    keys: &mut HashMap<u32, Arc<Keys>>,
-) -> (usize, usize) {
+fn read_lines(data: &[u8], uidvalidity: Option<u32>, keys: &mut KeyMap) -> (usize, usize) {
     let mut at = 0;
     if let Some(v) = uidvalidity {
         let want = format!("{MAGIC} {v}\n");
@@ -204,7 +237,7 @@ pub mod shared {
     use std::path::{Path, PathBuf};
     use std::sync::{Arc, LazyLock, Mutex};
 
-    use super::{read_lines, Keys};
+    use super::{read_lines, KeyMap};
 
     /// Keys kept in all (some 200 bytes each), over every folder.
     pub const MAX_KEYS: usize = 200_000;
@@ -226,7 +259,7 @@ pub mod shared {
         head: Vec<u8>,
         tail: Vec<u8>,
         lines: usize,
-        keys: Arc<HashMap<u32, Arc<Keys>>>,
+        keys: Arc<KeyMap>,
         used: u64,
     }
 
@@ -245,7 +278,7 @@ pub mod shared {
 
     /// What a session found in the table for a file.
     struct Known {
-        keys: Arc<HashMap<u32, Arc<Keys>>>,
+        keys: Arc<KeyMap>,
         lines: usize,
         len: u64,
         head: Vec<u8>,
@@ -267,7 +300,7 @@ pub mod shared {
     /// count: from the table, with the lines appended since read from the
     /// file; or from the whole file. The file is read without the table
     /// locked.
-    pub fn load(path: &Path, uidvalidity: u32) -> (Arc<HashMap<u32, Arc<Keys>>>, usize) {
+    pub fn load(path: &Path, uidvalidity: u32) -> (Arc<KeyMap>, usize) {
         let Ok(md) = std::fs::metadata(path) else {
             return Default::default();
         };
@@ -319,7 +352,7 @@ pub mod shared {
         }
         let mut keys = known
             .as_ref()
-            .map(|k| HashMap::clone(&k.keys))
+            .map(|k| KeyMap::clone(&k.keys))
             .unwrap_or_default();
         let (used, added) = read_lines(&data, (from == 0).then_some(uidvalidity), &mut keys);
         if from == 0 && used == 0 {

@@ -204,8 +204,13 @@ pub fn results(
             return;
         }
     }
-    // The sets and ranges the items point into.
-    let all = ordered_set(&nums);
+    // The sets and ranges the items point into (the whole set only when
+    // ALL asks for it: a PARTIAL page of a large folder formats a few).
+    let all = if has(SearchReturn::All) {
+        ordered_set(&nums)
+    } else {
+        String::new()
+    };
     let mut partials = Vec::new();
     for o in ret {
         if let SearchReturn::Partial(a, b) = o {

@@ -109,6 +109,11 @@ pub fn sorted(
     hits: &[usize],
     criteria: &[SortCriterion],
 ) -> Vec<usize> {
+    if let [c] = criteria {
+        if matches!(c.by, SortBy::Arrival | SortBy::Size | SortBy::Date) {
+            return sorted_by_number(view, hits, c);
+        }
+    }
     let needs_header = criteria
         .iter()
         .any(|c| !matches!(c.by, SortBy::Arrival | SortBy::Size));
@@ -131,6 +136,40 @@ pub fn sorted(
         Ordering::Equal
     });
     order.into_iter().map(|j| hits[j]).collect()
+}
+
+/// [`sorted`] for one criterion that is a number (the webmail's orders by
+/// date, arrival or size): (number, position) pairs are a total order that
+/// keeps ties in mailbox order, so an unstable sort of them gives the
+/// order of the general comparison; only the dates are taken from the
+/// sort keys.
+fn sorted_by_number(
+    view: &mut crate::imapd::view::View,
+    hits: &[usize],
+    c: &SortCriterion,
+) -> Vec<usize> {
+    let dates: Vec<Option<i64>> = if c.by == SortBy::Date {
+        sortkey::keys_with(view, hits, |k| k.date)
+    } else {
+        Vec::new()
+    };
+    let mut pairs: Vec<(i64, usize)> = hits
+        .iter()
+        .enumerate()
+        .map(|(j, &i)| {
+            let m = &*view.msgs[i].meta;
+            let n = match c.by {
+                SortBy::Arrival => m.internal_date,
+                SortBy::Size => i64::try_from(m.size).unwrap_or(i64::MAX),
+                _ => dates.get(j).copied().flatten().unwrap_or(m.internal_date),
+            };
+            // Reversed by the bitwise complement, which, unlike negation,
+            // cannot overflow and maps every i64 to one in reverse order.
+            (if c.reverse { !n } else { n }, i)
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.into_iter().map(|(_, i)| i).collect()
 }
 
 /// The sent date (RFC 5256 2.2): the Date: header, else INTERNALDATE.
