@@ -735,3 +735,34 @@ fn a_user_keeps_twenty_sessions_and_the_newest_always_works() {
         .count();
     assert_eq!(alive, 20, "sessions alive after 22 logins");
 }
+
+/// Every page's title is its name and the product's, as plain text: no
+/// markup (or a form's CSRF token) spilled into the browser's tab, history
+/// or bookmarks.
+#[test]
+fn page_titles_are_plain_text() {
+    let Some(w) = webmail_instance() else { return };
+    let s = w.login("u@example.test", "secret");
+    for path in [
+        "/folders",
+        "/list?folder=INBOX",
+        "/search",
+        "/quota",
+        "/settings",
+        "/compose",
+        "/contacts",
+    ] {
+        let page = w.get(path, Some(&s));
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        let title = page
+            .body
+            .split_once("<title>")
+            .and_then(|(_, rest)| rest.split_once("</title>"))
+            .map(|(t, _)| t.to_string())
+            .unwrap_or_else(|| panic!("{path}: no title"));
+        assert!(
+            !title.contains('<') && !title.contains('\n') && title.ends_with("Kmpromail"),
+            "{path}: title {title:?}"
+        );
+    }
+}
