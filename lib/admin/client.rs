@@ -130,6 +130,9 @@ impl Client {
             .map_err(|e| unavailable(format!("cannot be reached: {e}")))?;
         let _ = tcp.set_read_timeout(Some(self.timeout));
         let _ = tcp.set_write_timeout(Some(self.timeout));
+        // A request is a few small TLS records: without this, Nagle's
+        // algorithm held one back until the server's delayed ACK (40 ms).
+        let _ = tcp.set_nodelay(true);
         let name = rustls::pki_types::ServerName::try_from(self.host.clone())
             .map_err(|e| ApiFailure::Setup(format!("{}: {e}", self.host)))?;
         let conn = rustls::ClientConnection::new(self.tls.clone(), name)
@@ -148,8 +151,9 @@ impl Client {
             head.push_str(&format!("Authorization: Bearer {}\r\n", self.token));
         }
         head.push_str("\r\n");
+        // Head and body in one TLS record.
+        head.push_str(&body);
         s.write_all(head.as_bytes())
-            .and_then(|_| s.write_all(body.as_bytes()))
             .and_then(|_| s.flush())
             .map_err(|e| unavailable(format!("TLS or network error: {e}")))?;
         let mut answer = Vec::new();

@@ -166,6 +166,9 @@ impl Server {
     }
 
     async fn connection(self: Arc<Self>, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        // An answer is written as a head and a body: without this, Nagle's
+        // algorithm held the body until the client's delayed ACK.
+        let _ = tcp.set_nodelay(true);
         let timeout = self.settings().timeout;
         let tls = match tokio::time::timeout(timeout, self.tls.accept(tcp)).await {
             Ok(Ok(t)) => t,
