@@ -59,28 +59,19 @@ pub fn run(
         }
     };
     rt.block_on(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
+        let Ok(mut signals) = crate::daemon::Signals::new() else {
             crate::error!("cannot install signal handlers");
             return exit::OSERR;
         };
         let reloader = server.clone();
         let shutdown = async move {
-            loop {
-                tokio::select! {
-                    _ = term.recv() => break,
-                    _ = int.recv() => break,
-                    _ = hup.recv() => match Config::load_located(config_path.as_deref()) {
-                        Ok(cfg) => {
-                            reloader.reload(Settings::from_config(&cfg));
-                            crate::info!("configuration reloaded");
-                        }
-                        Err(e) => crate::error!("reload: keeping the old configuration: {e}"),
-                    },
+            while let crate::daemon::Signal::Reload = signals.next().await {
+                match Config::load_located(config_path.as_deref()) {
+                    Ok(cfg) => {
+                        reloader.reload(Settings::from_config(&cfg));
+                        crate::info!("configuration reloaded");
+                    }
+                    Err(e) => crate::error!("reload: keeping the old configuration: {e}"),
                 }
             }
         };

@@ -44,23 +44,14 @@ pub fn run(
     };
     let server = Arc::new(Server::new(settings, tls, store, Clock::System));
     rt.block_on(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
+        let Ok(mut signals) = crate::daemon::Signals::new() else {
             crate::error!("cannot install signal handlers");
             return exit::OSERR;
         };
         let reloader = server.clone();
         let shutdown = async move {
-            loop {
-                tokio::select! {
-                    _ = term.recv() => break,
-                    _ = int.recv() => break,
-                    _ = hup.recv() => reload(&reloader, config_path.as_deref()),
-                }
+            while let crate::daemon::Signal::Reload = signals.next().await {
+                reload(&reloader, config_path.as_deref());
             }
         };
         crate::info!("ready");
