@@ -11,21 +11,21 @@ use super::super::admin;
 use super::super::app::{Ctx, PageError};
 use super::super::response::Response;
 use super::admin_domain::{display_address, whoami};
-use super::admin_users::split_addresses;
+use super::admin_users::{domain_param, q, split_addresses};
 use crate::admin::client::{seg, ApiFailure};
 use crate::userdb::address::domain_unicode;
 
 /// GET /admin/aliases?d=D.
 pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     whoami(ctx)?;
-    let d = domain(ctx)?;
+    let d = domain_param(ctx)?;
     page(ctx, &d, json!({}), None)
 }
 
 /// POST /admin/aliases/add: d, local (empty with catch_all for the
 /// catch-all), targets.
 pub fn add(ctx: &mut Ctx) -> Result<Response, PageError> {
-    let d = domain(ctx)?;
+    let d = domain_param(ctx)?;
     let local = ctx
         .req
         .field("local")
@@ -62,7 +62,7 @@ pub fn add(ctx: &mut Ctx) -> Result<Response, PageError> {
 /// POST /admin/aliases/delete: d, alias, and `target` to take off one
 /// target only (without it the alias goes).
 pub fn delete(ctx: &mut Ctx) -> Result<Response, PageError> {
-    let d = domain(ctx)?;
+    let d = domain_param(ctx)?;
     let alias = ctx
         .req
         .field("alias")
@@ -143,18 +143,4 @@ fn page(
             "refused": refused.map(|r| r.1),
         }),
     )
-}
-
-fn domain(ctx: &Ctx) -> Result<String, PageError> {
-    ctx.req
-        .param("d")
-        .or_else(|| ctx.req.field("d"))
-        .map(str::trim)
-        .filter(|d| !d.is_empty() && d.len() <= 255)
-        .map(str::to_string)
-        .ok_or(PageError::Bad("err_bad_request"))
-}
-
-fn q(s: &str) -> String {
-    super::super::request::url_encode(s)
 }

@@ -10,19 +10,20 @@ use super::super::admin;
 use super::super::app::{Ctx, PageError};
 use super::super::response::Response;
 use super::admin_domain::whoami;
+use super::admin_users::domain_param;
 use crate::admin::client::{seg, ApiFailure};
 use crate::userdb::address::domain_unicode;
 
 /// GET /admin/announce?d=D: the form.
 pub fn show(ctx: &mut Ctx) -> Result<Response, PageError> {
     whoami(ctx)?;
-    let d = domain(ctx)?;
+    let d = domain_param(ctx)?;
     page(ctx, &d, json!({}), None)
 }
 
 /// POST /admin/announce: d, subject, text, html (optional).
 pub fn submit(ctx: &mut Ctx) -> Result<Response, PageError> {
-    let d = domain(ctx)?;
+    let d = domain_param(ctx)?;
     let f = |k: &str| ctx.req.field(k).unwrap_or_default().to_string();
     let (subject, text, html) = (f("subject").trim().to_string(), f("text"), f("html"));
     let kept = json!({"subject": subject, "text": text, "html": html});
@@ -72,14 +73,4 @@ fn page(
             "refused": refused.map(|r| r.1),
         }),
     )
-}
-
-fn domain(ctx: &Ctx) -> Result<String, PageError> {
-    ctx.req
-        .param("d")
-        .or_else(|| ctx.req.field("d"))
-        .map(str::trim)
-        .filter(|d| !d.is_empty() && d.len() <= 255)
-        .map(str::to_string)
-        .ok_or(PageError::Bad("err_bad_request"))
 }

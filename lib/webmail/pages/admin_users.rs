@@ -284,8 +284,8 @@ fn user_row(mut u: Value) -> Value {
     u
 }
 
-/// `d` of the request, or 400.
-fn domain_param(ctx: &Ctx) -> Result<String, PageError> {
+/// `d` of the request, or 400 (the administration pages' domain).
+pub(super) fn domain_param(ctx: &Ctx) -> Result<String, PageError> {
     ctx.req
         .param("d")
         .or_else(|| ctx.req.field("d"))
@@ -348,7 +348,7 @@ pub fn split_addresses(text: &str) -> Vec<String> {
 }
 
 /// A query value.
-fn q(s: &str) -> String {
+pub(super) fn q(s: &str) -> String {
     super::super::request::url_encode(s)
 }
 
