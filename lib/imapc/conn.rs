@@ -139,6 +139,24 @@ pub fn tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Error>
     Err(Error::Io(last))
 }
 
+/// A connection to `host`:`port`, in TLS from the start when
+/// `implicit_tls` (ports 993, 995, 465, a ManageSieve or submission entry
+/// set to `tls`), else plain (for STARTTLS or STLS later, or none).
+pub fn open(
+    host: &str,
+    port: u16,
+    implicit_tls: bool,
+    ca_file: Option<&Path>,
+    timeout: Duration,
+) -> Result<Stream, Error> {
+    let sock = tcp(host, port, timeout)?;
+    if implicit_tls {
+        tls(sock, host, ca_file)
+    } else {
+        Ok(Stream::Plain(sock))
+    }
+}
+
 /// Runs the TLS handshake over `sock`, checking the certificate against
 /// `ca_file` (or the system's authorities) and the name `host`.
 pub fn tls(sock: TcpStream, host: &str, ca_file: Option<&Path>) -> Result<Stream, Error> {

@@ -205,11 +205,13 @@ impl Client {
     /// STARTTLS when the endpoint asks for it (the capabilities are then
     /// asked again, as RFC 9051 section 6.2.1 requires).
     pub fn connect(e: &Endpoint) -> Result<Client, Error> {
-        let sock = conn::tcp(&e.host, e.port, e.timeout)?;
-        let stream = match e.security {
-            Security::Tls => conn::tls(sock, &e.host, e.ca_file.as_deref())?,
-            Security::Plain | Security::StartTls => Stream::Plain(sock),
-        };
+        let stream = conn::open(
+            &e.host,
+            e.port,
+            e.security == Security::Tls,
+            e.ca_file.as_deref(),
+            e.timeout,
+        )?;
         let mut c = Client {
             io: BufReader::with_capacity(64 << 10, stream),
             caps: Vec::new(),

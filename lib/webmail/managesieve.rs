@@ -87,12 +87,14 @@ impl Client {
     /// Connects, protects the connection as `server.security` asks, and
     /// logs in with SASL PLAIN.
     pub fn login(l: &Login) -> Result<Client, Error> {
-        let sock = conn::tcp(&l.server.host, l.server.port, l.timeout).map_err(down)?;
-        let stream = if l.server.security == "tls" {
-            conn::tls(sock, &l.server.host, l.ca_file).map_err(down)?
-        } else {
-            Stream::Plain(sock)
-        };
+        let stream = conn::open(
+            &l.server.host,
+            l.server.port,
+            l.server.security == "tls",
+            l.ca_file,
+            l.timeout,
+        )
+        .map_err(down)?;
         let mut c = Client {
             io: BufReader::new(stream),
         };

@@ -109,12 +109,14 @@ impl Session {
     /// user: the one-click unsubscribe's mail to a list on port 25).
     pub fn open(l: &Login) -> Result<Session, SubmitError> {
         let down = |e: crate::imapc::Error| SubmitError::Unavailable(e.to_string());
-        let sock = conn::tcp(&l.server.host, l.server.port, l.timeout).map_err(down)?;
-        let stream = if l.server.security == "tls" {
-            conn::tls(sock, &l.server.host, l.ca_file).map_err(down)?
-        } else {
-            Stream::Plain(sock)
-        };
+        let stream = conn::open(
+            &l.server.host,
+            l.server.port,
+            l.server.security == "tls",
+            l.ca_file,
+            l.timeout,
+        )
+        .map_err(down)?;
         let mut s = Session {
             io: BufReader::new(stream),
             extensions: Vec::new(),
