@@ -87,14 +87,7 @@ impl Client {
     /// Connects, protects the connection as `server.security` asks, and
     /// logs in with SASL PLAIN.
     pub fn login(l: &Login) -> Result<Client, Error> {
-        let stream = conn::open(
-            &l.server.host,
-            l.server.port,
-            l.server.security == "tls",
-            l.ca_file,
-            l.timeout,
-        )
-        .map_err(down)?;
+        let stream = l.server.connect(l.ca_file, l.timeout).map_err(down)?;
         let mut c = Client {
             io: BufReader::new(stream),
         };

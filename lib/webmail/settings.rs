@@ -157,6 +157,22 @@ impl Server {
             security: security.to_string(),
         })
     }
+
+    /// A connection to it: in TLS from the start for `tls`, else plain
+    /// (the caller runs STARTTLS for `starttls`).
+    pub fn connect(
+        &self,
+        ca_file: Option<&std::path::Path>,
+        timeout: Duration,
+    ) -> Result<crate::imapc::conn::Stream, crate::imapc::Error> {
+        crate::imapc::conn::open(
+            &self.host,
+            self.port,
+            self.security == "tls",
+            ca_file,
+            timeout,
+        )
+    }
 }
 
 #[cfg(test)]

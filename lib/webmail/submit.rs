@@ -109,14 +109,7 @@ impl Session {
     /// user: the one-click unsubscribe's mail to a list on port 25).
     pub fn open(l: &Login) -> Result<Session, SubmitError> {
         let down = |e: crate::imapc::Error| SubmitError::Unavailable(e.to_string());
-        let stream = conn::open(
-            &l.server.host,
-            l.server.port,
-            l.server.security == "tls",
-            l.ca_file,
-            l.timeout,
-        )
-        .map_err(down)?;
+        let stream = l.server.connect(l.ca_file, l.timeout).map_err(down)?;
         let mut s = Session {
             io: BufReader::new(stream),
             extensions: Vec::new(),
