@@ -97,6 +97,20 @@ fn main() {
     measure("decode gb2312 only", || {
         black_box(mime::decode(&gb, Some("gb2312")));
     });
+    // The 100 KB message bench/webmail.sh opens: 1,800 table rows.
+    let rows: String = (0..1800)
+        .map(|i| {
+            format!("<tr><td style=\"color:#333\">row {i}</td><td><b>cell</b> text {i}</td></tr>\n")
+        })
+        .collect();
+    let table = format!(
+        "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+         <html><body><h1>BENCH-MARKER</h1><table>{rows}</table></body></html>"
+    )
+    .into_bytes();
+    measure("view, webmail bench table", || {
+        black_box(mime::view(&table, &opts));
+    });
     let text = "这是一行中文文本 https://example.cn/path 和更多文字。\n".repeat(2000);
     measure("text_to_html 136 KB", || {
         black_box(mime::text_to_html(&text));

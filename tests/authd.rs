@@ -814,3 +814,54 @@ fn login_time_does_not_tell_an_unknown_user_from_a_wrong_password() {
         "an unknown user answers faster: known {k:.6}s, unknown {u:.6}s, unknown domain {n:.6}s"
     );
 }
+
+/// The daemons' way of asking (`authd::call`): the connection is kept for
+/// the next request, a kept connection that kmp-authd closed (a restart)
+/// is never handed out, and with kmp-authd down the answer is "not
+/// running", not a wait.
+#[test]
+fn daemons_keep_their_connection_across_requests_and_restarts() {
+    use kmpromail::ipc::authd::{self, AsyncClient, ClientError};
+    let mut inst = Instance::new();
+    inst.ctl_ok(&["domain", "add", "example.test"]);
+    let out = inst.ctl_stdin(
+        &["user", "add", "kept@example.test", "--password-stdin"],
+        Some(b"pw\n"),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    start_authd(&mut inst);
+    let path = socket(&inst);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let lookup = || Request::Lookup {
+        address: "kept@example.test".into(),
+    };
+    let found = |r: Reply| matches!(r, Reply::Found { .. });
+    rt.block_on(async {
+        assert!(found(authd::call(&path, lookup()).await.unwrap()));
+        // The next request gets the same connection back.
+        let mut c = AsyncClient::checkout(&path).await.unwrap();
+        assert!(
+            c.reused(),
+            "the connection of the last request was not kept"
+        );
+        assert!(found(c.call(lookup()).await.unwrap()));
+        c.keep(&path);
+    });
+
+    inst.kill("kmp-authd");
+    rt.block_on(async {
+        match authd::call(&path, lookup()).await {
+            Err(ClientError::Unavailable(..)) => {}
+            other => panic!("with kmp-authd down: {:?}", other.map(|_| ())),
+        }
+    });
+    start_authd(&mut inst);
+    rt.block_on(async {
+        // What was kept before the restart is closed: a new connection serves.
+        assert!(found(authd::call(&path, lookup()).await.unwrap()));
+        assert!(AsyncClient::checkout(&path).await.unwrap().reused());
+    });
+}

@@ -320,7 +320,20 @@ impl Client {
 /// An async connection to kmp-authd, for the daemons.
 pub struct AsyncClient {
     stream: tokio::net::UnixStream,
+    /// Taken from [`IDLE`] rather than opened for this request.
+    reused: bool,
 }
+
+/// Connections to kmp-authd a process keeps between requests, with the
+/// socket each goes to. A daemon asks kmp-authd once or twice per client
+/// connection (the ban check, then the login or the recipient lookup):
+/// keeping a few connections open spares both sides a connect, an accept
+/// and a task per request. They are kept outside any tokio runtime, so a
+/// process with several runtimes may share them.
+static IDLE: std::sync::Mutex<Vec<(PathBuf, UnixStream)>> = std::sync::Mutex::new(Vec::new());
+
+/// Most connections kept idle per process.
+pub const MAX_IDLE: usize = 16;
 
 impl AsyncClient {
     /// Connects to the socket at `path`.
@@ -328,7 +341,46 @@ impl AsyncClient {
         let stream = tokio::net::UnixStream::connect(path)
             .await
             .map_err(|e| ClientError::Unavailable(path.into(), e))?;
-        Ok(AsyncClient { stream })
+        Ok(AsyncClient {
+            stream,
+            reused: false,
+        })
+    }
+
+    /// A kept connection to `path` that kmp-authd has not closed, else a
+    /// new one.
+    pub async fn checkout(path: &Path) -> Result<AsyncClient, ClientError> {
+        while let Some(s) = take_idle(path) {
+            // Nothing may be waiting on an idle connection: a read that
+            // does not block means kmp-authd closed it (or broke the
+            // protocol), and it goes.
+            let mut probe = [0u8; 1];
+            let flags =
+                nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT;
+            match nix::sys::socket::recv(std::os::fd::AsRawFd::as_raw_fd(&s), &mut probe, flags) {
+                Err(nix::errno::Errno::EAGAIN) => {}
+                _ => continue,
+            }
+            if let Ok(stream) = tokio::net::UnixStream::from_std(s) {
+                return Ok(AsyncClient {
+                    stream,
+                    reused: true,
+                });
+            }
+        }
+        AsyncClient::connect(path).await
+    }
+
+    /// Keeps the connection for the next request to `path`, unless
+    /// [`MAX_IDLE`] are kept already.
+    pub fn keep(self, path: &Path) {
+        let Ok(s) = self.stream.into_std() else {
+            return;
+        };
+        let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push((path.to_path_buf(), s));
+        }
     }
 
     /// Sends one request and waits for its reply. An `Error` reply is an `Err`.
@@ -336,11 +388,41 @@ impl AsyncClient {
         frame::write_async(&mut self.stream, &wrap(req)).await?;
         check(frame::read_async(&mut self.stream).await?)
     }
+
+    /// Whether the connection was kept from an earlier request: if it
+    /// fails, kmp-authd may have restarted since, and a new connection is
+    /// worth one more try.
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
 }
 
-/// One request on a fresh connection: what a daemon does per login or lookup.
+fn take_idle(path: &Path) -> Option<UnixStream> {
+    let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
+    let i = idle.iter().rposition(|(p, _)| p == path)?;
+    Some(idle.swap_remove(i).1)
+}
+
+/// One request, on a kept connection when there is one (a new one
+/// otherwise, or when the kept one turns out closed): what a daemon does
+/// per login or lookup. The connection is kept again after a reply.
 pub async fn call(path: &Path, req: Request) -> Result<Reply, ClientError> {
-    AsyncClient::connect(path).await?.call(req).await
+    loop {
+        let mut c = AsyncClient::checkout(path).await?;
+        match c.call(req.clone()).await {
+            Ok(r) => {
+                c.keep(path);
+                return Ok(r);
+            }
+            // A reply, even a refusal, leaves the connection in step.
+            Err(e @ ClientError::Refused { .. }) => {
+                c.keep(path);
+                return Err(e);
+            }
+            Err(_) if c.reused() => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 #[cfg(test)]

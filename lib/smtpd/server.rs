@@ -259,6 +259,11 @@ impl Server {
             Ok(()) => conn.serve(&mut session).await,
             Err(e) => Err(e),
         };
+        // No request is in flight once the session is over: the next
+        // session may use the connection to kmp-authd.
+        if let Some(c) = conn.authd.take() {
+            c.keep(&conn.srv.paths.authd_socket());
+        }
         match end {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -731,7 +736,7 @@ impl Conn {
         let path = self.srv.paths.authd_socket();
         for attempt in 0..2 {
             if self.authd.is_none() {
-                match tokio::time::timeout(AUTHD_TIMEOUT, AsyncClient::connect(&path)).await {
+                match tokio::time::timeout(AUTHD_TIMEOUT, AsyncClient::checkout(&path)).await {
                     Ok(Ok(c)) => self.authd = Some(c),
                     Ok(Err(e)) => return Err(e),
                     Err(_) => return Err(timed_out(&path)),
