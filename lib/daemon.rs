@@ -198,6 +198,80 @@ pub fn tls_config(cfg: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, Tls
     Ok(Some(Arc::new(sc)))
 }
 
+/// What a daemon swaps on SIGHUP (settings, a TLS acceptor) while every new
+/// connection takes a copy: connections keep the copy they started with.
+/// A panic while the lock was held cannot leave a half-written value (the
+/// swap is one assignment), so a poisoned lock is read through.
+pub struct Live<T: Clone>(std::sync::RwLock<T>);
+
+impl<T: Clone> Live<T> {
+    pub fn new(value: T) -> Live<T> {
+        Live(std::sync::RwLock::new(value))
+    }
+
+    /// The value in force now.
+    pub fn get(&self) -> T {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `value` in force for the connections that come next.
+    pub fn set(&self, value: T) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = value;
+    }
+}
+
+/// What a daemon does once its listeners are bound: says "ready", calls
+/// `reload` on each SIGHUP, and runs `run` (given the future that ends at
+/// SIGTERM or SIGINT) until it returns; its result is the exit code.
+pub async fn serve_until_stopped<F>(
+    reload: impl Fn() + Send + 'static,
+    run: impl FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> F,
+) -> i32
+where
+    F: std::future::Future<Output = std::io::Result<()>>,
+{
+    let Ok(mut signals) = Signals::new() else {
+        crate::error!("cannot install signal handlers");
+        return exit::OSERR;
+    };
+    let shutdown = Box::pin(async move {
+        while let Signal::Reload = signals.next().await {
+            reload();
+        }
+    });
+    crate::info!("ready");
+    match run(shutdown).await {
+        Ok(()) => {
+            crate::info!("stopping");
+            exit::OK
+        }
+        Err(e) => {
+            crate::error!("{e}");
+            exit::OSERR
+        }
+    }
+}
+
+/// SIGHUP for a daemon with TLS: the configuration at `path` read again
+/// and its certificate loaded, or None with the errors logged (the running
+/// configuration stays).
+pub fn reread_with_tls(path: Option<&Path>) -> Option<(Config, Option<Arc<rustls::ServerConfig>>)> {
+    let cfg = match Config::load_located(path) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::error!("reload: {e}; keeping the running configuration");
+            return None;
+        }
+    };
+    match tls_config(&cfg) {
+        Ok(tls) => Some((cfg, tls)),
+        Err(e) => {
+            crate::error!("reload: TLS: {e}; keeping the running configuration");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,33 +58,15 @@ pub fn run(
             return exit::OSFILE;
         }
     };
-    rt.block_on(async move {
-        let Ok(mut signals) = crate::daemon::Signals::new() else {
-            crate::error!("cannot install signal handlers");
-            return exit::OSERR;
-        };
-        let reloader = server.clone();
-        let shutdown = async move {
-            while let crate::daemon::Signal::Reload = signals.next().await {
-                match Config::load_located(config_path.as_deref()) {
-                    Ok(cfg) => {
-                        reloader.reload(Settings::from_config(&cfg));
-                        crate::info!("configuration reloaded");
-                    }
-                    Err(e) => crate::error!("reload: keeping the old configuration: {e}"),
-                }
+    let reloader = server.clone();
+    rt.block_on(crate::daemon::serve_until_stopped(
+        move || match Config::load_located(config_path.as_deref()) {
+            Ok(cfg) => {
+                reloader.reload(Settings::from_config(&cfg));
+                crate::info!("configuration reloaded");
             }
-        };
-        crate::info!("ready");
-        match server.run(listeners, shutdown).await {
-            Ok(()) => {
-                crate::info!("stopping");
-                exit::OK
-            }
-            Err(e) => {
-                crate::error!("{e}");
-                exit::OSERR
-            }
-        }
-    })
+            Err(e) => crate::error!("reload: keeping the old configuration: {e}"),
+        },
+        |shutdown| server.run(listeners, shutdown),
+    ))
 }

@@ -48,7 +48,7 @@ const AUTHD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Everything connections share.
 pub struct Shared {
     /// Replaced on SIGHUP; a session keeps the settings it started with.
-    settings: std::sync::RwLock<Arc<Settings>>,
+    settings: crate::daemon::Live<Arc<Settings>>,
     pub tls: Option<TlsAcceptor>,
     pub authd_socket: PathBuf,
     slots: Arc<Semaphore>,
@@ -65,7 +65,7 @@ impl Shared {
         connections.set_ipv6_prefix(settings.ipv6_prefix);
         Arc::new(Shared {
             slots: Arc::new(Semaphore::new(settings.max_connections)),
-            settings: std::sync::RwLock::new(Arc::new(settings)),
+            settings: crate::daemon::Live::new(Arc::new(settings)),
             tls: tls.map(TlsAcceptor::from),
             authd_socket,
             connections,
@@ -74,19 +74,13 @@ impl Shared {
 
     /// The settings new sessions start with.
     pub fn settings(&self) -> Arc<Settings> {
-        match self.settings.read() {
-            Ok(s) => s.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.settings.get()
     }
 
     /// Takes new settings (SIGHUP): new sessions use them, running ones keep theirs.
     pub fn reload(&self, settings: Settings) {
         self.connections.set_ipv6_prefix(settings.ipv6_prefix);
-        match self.settings.write() {
-            Ok(mut s) => *s = Arc::new(settings),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(settings),
-        }
+        self.settings.set(Arc::new(settings));
     }
 }
 

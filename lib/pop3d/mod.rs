@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::exit;
 
 use server::{Server, Settings};
@@ -43,52 +42,23 @@ pub fn run(
         }
     };
     let server = Arc::new(Server::new(settings, tls, store, Clock::System));
-    rt.block_on(async move {
-        let Ok(mut signals) = crate::daemon::Signals::new() else {
-            crate::error!("cannot install signal handlers");
-            return exit::OSERR;
-        };
-        let reloader = server.clone();
-        let shutdown = async move {
-            while let crate::daemon::Signal::Reload = signals.next().await {
-                reload(&reloader, config_path.as_deref());
-            }
-        };
-        crate::info!("ready");
-        match server.run(plain, implicit_tls, shutdown).await {
-            Ok(()) => {
-                crate::info!("stopping");
-                exit::OK
-            }
-            Err(e) => {
-                crate::error!("{e}");
-                exit::OSERR
-            }
-        }
-    })
+    let reloader = server.clone();
+    rt.block_on(crate::daemon::serve_until_stopped(
+        move || reload(&reloader, config_path.as_deref()),
+        |shutdown| server.run(plain, implicit_tls, shutdown),
+    ))
 }
 
 /// SIGHUP: a new configuration, or the old one kept with the errors logged.
 fn reload(server: &Server, path: Option<&std::path::Path>) {
-    let cfg = match Config::load_located(path) {
-        Ok(c) => c,
-        Err(e) => {
-            crate::error!("reload: {e}; keeping the running configuration");
-            return;
-        }
+    let Some((cfg, tls)) = crate::daemon::reread_with_tls(path) else {
+        return;
     };
-    let settings = match Settings::from_config(&cfg) {
-        Ok(s) => s,
-        Err(e) => {
-            crate::error!("reload: {e}; keeping the running configuration");
-            return;
-        }
-    };
-    match crate::daemon::tls_config(&cfg) {
-        Ok(tls) => {
+    match Settings::from_config(&cfg) {
+        Ok(settings) => {
             server.reload(settings, tls);
             crate::info!("configuration reloaded");
         }
-        Err(e) => crate::error!("reload: TLS: {e}; keeping the running configuration"),
+        Err(e) => crate::error!("reload: {e}; keeping the running configuration"),
     }
 }

@@ -12,7 +12,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::daemon::Live;
 use crate::ipc::authd::{self, LoginFailure, Reply, Request, Service};
 use crate::net::{Counter, Deadlines, Slot, Stream};
 use crate::proto::pop3::encode::Encoder;
@@ -95,8 +96,8 @@ impl Settings {
 
 /// The state shared by every session.
 pub struct Server {
-    settings: RwLock<Arc<Settings>>,
-    tls: RwLock<Option<TlsAcceptor>>,
+    settings: Live<Arc<Settings>>,
+    tls: Live<Option<TlsAcceptor>>,
     store: Box<dyn Store>,
     clock: Clock,
     connections: Arc<Counter>,
@@ -114,8 +115,8 @@ impl Server {
         let connections = Counter::new();
         connections.set_ipv6_prefix(settings.ipv6_prefix);
         Server {
-            settings: RwLock::new(Arc::new(settings)),
-            tls: RwLock::new(tls.map(TlsAcceptor::from)),
+            settings: Live::new(Arc::new(settings)),
+            tls: Live::new(tls.map(TlsAcceptor::from)),
             store,
             clock,
             connections,
@@ -127,26 +128,16 @@ impl Server {
     /// Takes new settings and a new certificate (SIGHUP).
     pub fn reload(&self, settings: Settings, tls: Option<Arc<rustls::ServerConfig>>) {
         self.connections.set_ipv6_prefix(settings.ipv6_prefix);
-        if let Ok(mut s) = self.settings.write() {
-            *s = Arc::new(settings);
-        }
-        if let Ok(mut t) = self.tls.write() {
-            *t = tls.map(TlsAcceptor::from);
-        }
+        self.settings.set(Arc::new(settings));
+        self.tls.set(tls.map(TlsAcceptor::from));
     }
 
     fn settings(&self) -> Arc<Settings> {
-        match self.settings.read() {
-            Ok(s) => s.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.settings.get()
     }
 
     fn acceptor(&self) -> Option<TlsAcceptor> {
-        match self.tls.read() {
-            Ok(t) => t.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.tls.get()
     }
 
     /// Counts a connection from `ip` in, if the limits allow it.

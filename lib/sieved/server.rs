@@ -7,7 +7,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -15,6 +15,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::daemon::Live;
 use crate::ipc::authd::{self, Reply, Request, Service};
 use crate::net::{Counter, Deadlines, Stream};
 use crate::proto::sasl::Secret;
@@ -70,8 +71,8 @@ impl Settings {
 
 /// The state shared by every session.
 pub struct Server {
-    settings: RwLock<Arc<Settings>>,
-    tls: RwLock<Option<TlsAcceptor>>,
+    settings: Live<Arc<Settings>>,
+    tls: Live<Option<TlsAcceptor>>,
     clock: Clock,
     connections: Arc<Counter>,
     next_id: AtomicU64,
@@ -80,8 +81,8 @@ pub struct Server {
 impl Server {
     pub fn new(settings: Settings, tls: Option<Arc<rustls::ServerConfig>>, clock: Clock) -> Server {
         Server {
-            settings: RwLock::new(Arc::new(settings)),
-            tls: RwLock::new(tls.map(TlsAcceptor::from)),
+            settings: Live::new(Arc::new(settings)),
+            tls: Live::new(tls.map(TlsAcceptor::from)),
             clock,
             connections: Counter::new(),
             next_id: AtomicU64::new(1),
@@ -90,26 +91,16 @@ impl Server {
 
     /// Takes new settings and a new certificate (SIGHUP).
     pub fn reload(&self, settings: Settings, tls: Option<Arc<rustls::ServerConfig>>) {
-        if let Ok(mut s) = self.settings.write() {
-            *s = Arc::new(settings);
-        }
-        if let Ok(mut t) = self.tls.write() {
-            *t = tls.map(TlsAcceptor::from);
-        }
+        self.settings.set(Arc::new(settings));
+        self.tls.set(tls.map(TlsAcceptor::from));
     }
 
     fn settings(&self) -> Arc<Settings> {
-        match self.settings.read() {
-            Ok(s) => s.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.settings.get()
     }
 
     fn acceptor(&self) -> Option<TlsAcceptor> {
-        match self.tls.read() {
-            Ok(t) => t.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.tls.get()
     }
 
     /// Serves every listener until `shutdown` completes.

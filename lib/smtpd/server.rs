@@ -41,7 +41,7 @@ const RATE_TABLE_MAX: usize = 100_000;
 /// The shared state of all sessions.
 pub struct Server {
     /// Replaced whole on SIGHUP; each session keeps the one it started with.
-    policy: std::sync::RwLock<Arc<Policy>>,
+    policy: crate::daemon::Live<Arc<Policy>>,
     paths: Paths,
     tls: Option<TlsAcceptor>,
     connections: Arc<Counter>,
@@ -61,7 +61,7 @@ impl Server {
         let connections = Counter::new();
         connections.set_ipv6_prefix(policy.ipv6_prefix);
         Arc::new(Server {
-            policy: std::sync::RwLock::new(Arc::new(policy)),
+            policy: crate::daemon::Live::new(Arc::new(policy)),
             paths,
             tls: tls.map(TlsAcceptor::from),
             connections,
@@ -116,17 +116,13 @@ impl Server {
 
     /// The policy new sessions get.
     pub fn policy(&self) -> Arc<Policy> {
-        // A poisoned lock still holds a whole policy.
-        self.policy
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.policy.get()
     }
 
     /// Puts a new policy in force for new sessions (SIGHUP).
     pub fn reload(&self, policy: Policy) {
         self.connections.set_ipv6_prefix(policy.ipv6_prefix);
-        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+        self.policy.set(Arc::new(policy));
     }
 
     /// Takes a connection slot for `ip`, or says why not.
