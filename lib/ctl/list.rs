@@ -6,8 +6,6 @@
 //! own directory (`crate::lists::store`, `crate::lists::held`), created here
 //! when needed and given to the owner of the mail root (vmail).
 
-use std::path::PathBuf;
-
 use clap::{Args as ClapArgs, Subcommand};
 use serde_json::json;
 
@@ -451,7 +449,7 @@ fn digest(ctx: &Ctx, list: Option<&str>, due: bool) -> CtlResult {
         force: !due,
     };
     let mut send = |from: &str, to: &[String], data: &[u8]| {
-        crate::lists::distribute::inject_with(&program, cfg.path(), from, to, data)
+        crate::inject::run(&program, cfg.path(), from, to, data)
     };
     let mut rows = Vec::new();
     let mut failed = Vec::new();
@@ -739,37 +737,13 @@ fn inject(
     to: &str,
     data: &[u8],
 ) -> Result<(), String> {
-    use std::io::{Read, Write};
-    use std::process::{Command, Stdio};
-    let prog: PathBuf = paths.program("kmp-inject");
-    let mut cmd = Command::new(&prog);
-    if let Some(c) = config {
-        cmd.arg("-C").arg(c);
-    }
-    let mut child = cmd
-        .arg("-i")
-        .arg("-f")
-        .arg(&meta.sender)
-        .arg("--")
-        .arg(to)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", prog.display()))?;
-    if let Some(mut i) = child.stdin.take() {
-        i.write_all(data).map_err(|e| format!("kmp-inject: {e}"))?;
-    }
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    let status = child.wait().map_err(|e| format!("kmp-inject: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("kmp-inject: {status}: {}", err.trim()))
-    }
+    crate::inject::run(
+        &paths.program("kmp-inject"),
+        config,
+        &meta.sender,
+        &[to.to_string()],
+        data,
+    )
 }
 
 fn store_err(e: StoreError) -> CtlError {

@@ -298,3 +298,47 @@ pub fn plausible_address(a: &str) -> bool {
             .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'))
         && !domain.contains('@')
 }
+
+/// Hands `data` to the queue through the kmp-inject program at `program`
+/// (as the daemons and kmpctl send mail of their own: list posts and
+/// digests, Sieve redirects and replies), reading the configuration
+/// `config`: return path (empty: the null one), recipients, message. The
+/// error is what kmp-inject said.
+pub fn run(
+    program: &std::path::Path,
+    config: Option<&std::path::Path>,
+    sender: &str,
+    rcpts: &[String],
+    data: &[u8],
+) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(program);
+    if let Some(c) = config {
+        cmd.arg("-C").arg(c);
+    }
+    let mut child = cmd
+        .arg("-i")
+        .arg("-f")
+        .arg(sender)
+        .arg("--")
+        .args(rcpts)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", program.display()))?;
+    if let Some(mut i) = child.stdin.take() {
+        i.write_all(data).map_err(|e| format!("kmp-inject: {e}"))?;
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let status = child.wait().map_err(|e| format!("kmp-inject: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("kmp-inject: {status}: {}", err.trim()))
+    }
+}

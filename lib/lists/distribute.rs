@@ -37,7 +37,6 @@
 //! cookie key (`lists.cookie_key_file` unreadable) does such mail go to
 //! the list's owners. A held post asks the moderators by mail.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use super::held::{self, Held, APPROVED_HEADER};
@@ -634,49 +633,7 @@ fn hold(
 
 /// Hands `data` to the queue through kmp-inject.
 pub fn inject(s: &Settings, sender: &str, rcpts: &[String], data: &[u8]) -> Result<(), String> {
-    inject_with(&s.inject, s.config.as_deref(), sender, rcpts, data)
-}
-
-/// Hands `data` to the queue through the kmp-inject at `program`, reading
-/// the configuration `config`: return path (empty: the null one),
-/// recipients, message.
-pub fn inject_with(
-    program: &std::path::Path,
-    config: Option<&std::path::Path>,
-    sender: &str,
-    rcpts: &[String],
-    data: &[u8],
-) -> Result<(), String> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut cmd = Command::new(program);
-    if let Some(c) = config {
-        cmd.arg("-C").arg(c);
-    }
-    let mut child = cmd
-        .arg("-i")
-        .arg("-f")
-        .arg(sender)
-        .arg("--")
-        .args(rcpts)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", program.display()))?;
-    if let Some(mut i) = child.stdin.take() {
-        i.write_all(data).map_err(|e| format!("kmp-inject: {e}"))?;
-    }
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    let status = child.wait().map_err(|e| format!("kmp-inject: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("kmp-inject: {status}: {}", err.trim()))
-    }
+    crate::inject::run(&s.inject, s.config.as_deref(), sender, rcpts, data)
 }
 
 /// FNV-1a, 64 bits: a stable short name in delivery ids and boundaries.

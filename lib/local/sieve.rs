@@ -27,10 +27,8 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use crate::clock::Clock;
@@ -877,39 +875,17 @@ pub fn set_flags(path: &Path, flags: &[String]) -> std::io::Result<()> {
 
 /// Hands a message to kmp-inject; the error text when it failed.
 pub fn send(s: &SieveSettings, o: &Outgoing) -> Result<(), String> {
-    let mut cmd = Command::new(&s.inject);
-    if let Some(c) = &s.config {
-        cmd.arg("-C").arg(c);
-    }
     let sender = match &s.srs {
         Some(srs) if o.what == "redirect" => srs.forward(&o.sender, crate::mailauth::srs::today()),
         _ => o.sender.clone(),
     };
-    let mut child = cmd
-        .arg("-i")
-        .arg("-f")
-        .arg(&sender)
-        .arg("--")
-        .arg(&o.to)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", s.inject.display()))?;
-    if let Some(mut i) = child.stdin.take() {
-        i.write_all(&o.data)
-            .map_err(|e| format!("kmp-inject: {e}"))?;
-    }
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    let status = child.wait().map_err(|e| format!("kmp-inject: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("kmp-inject: {status}: {}", err.trim()))
-    }
+    crate::inject::run(
+        &s.inject,
+        s.config.as_deref(),
+        &sender,
+        std::slice::from_ref(&o.to),
+        &o.data,
+    )
 }
 
 /// The message's first `MAX_MESSAGE` bytes.
