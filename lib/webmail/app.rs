@@ -34,6 +34,8 @@ pub struct Auth {
     pub imap: Client,
     pub session: Sealed,
     pub prefs: Prefs,
+    /// The entries the route reads ([`super::pages::Route::metadata`]).
+    pub metadata: Vec<(&'static str, Option<Vec<u8>>)>,
 }
 
 /// Everything a handler sees.
@@ -336,7 +338,7 @@ pub fn serve(env: &dyn Fn(&str) -> Option<String>, stdin: &mut dyn std::io::Read
 
 fn dispatch(ctx: &mut Ctx, route: &Route) -> Result<Response, PageError> {
     if route.login {
-        if let Some(away) = authenticate(ctx)? {
+        if let Some(away) = authenticate(ctx, route.metadata)? {
             return Ok(away);
         }
         if route.method == Method::Post {
@@ -354,7 +356,7 @@ fn dispatch(ctx: &mut Ctx, route: &Route) -> Result<Response, PageError> {
 /// Checks the session of a `login: true` route and sets `ctx.auth`, or
 /// returns where to send the browser instead (the login page, the cookie
 /// cleared).
-fn authenticate(ctx: &mut Ctx) -> Result<Option<Response>, PageError> {
+fn authenticate(ctx: &mut Ctx, more: &[&'static str]) -> Result<Option<Response>, PageError> {
     let to_login = |ctx: &mut Ctx, why: &str| {
         if ctx.req.cookie(COOKIE).is_some() {
             let c = ctx.session_cookie("");
@@ -381,8 +383,8 @@ fn authenticate(ctx: &mut Ctx) -> Result<Option<Response>, PageError> {
         Err(imapc::Error::Auth) => return to_login(ctx, "expired"),
         Err(e) => return Err(e.into()),
     };
-    let (listed, prefs) = super::imap::read_state(&mut imap, &sealed.sid)?;
-    if listed.is_none_or(|e| e <= ctx.now) {
+    let state = super::imap::read_state(&mut imap, &sealed.sid, more)?;
+    if state.expires.is_none_or(|e| e <= ctx.now) {
         let _ = imap.logout();
         return to_login(ctx, "expired");
     }
@@ -395,7 +397,7 @@ fn authenticate(ctx: &mut Ctx) -> Result<Option<Response>, PageError> {
         let c = ctx.session_cookie(&value);
         ctx.cookies.push(c);
     }
-    let prefs = Prefs::parse(prefs.as_deref(), ctx.settings.page_size);
+    let prefs = Prefs::parse(state.prefs.as_deref(), ctx.settings.page_size);
     // The user's language and skin replace the browser's.
     let code = lang::choose(prefs.lang.as_deref(), &ctx.req.accept_language, &ctx.langs);
     if code != ctx.lang.code {
@@ -410,6 +412,7 @@ fn authenticate(ctx: &mut Ctx) -> Result<Option<Response>, PageError> {
         imap,
         session,
         prefs,
+        metadata: state.more,
     });
     Ok(None)
 }

@@ -49,21 +49,42 @@ pub fn login(s: &Settings, req: &Request, user: &str, password: &str) -> Result<
     Ok(c)
 }
 
-/// The expiry of session `sid` (None: not listed) and the user's settings,
-/// in one GETMETADATA.
-pub fn read_state(c: &mut Client, sid: &str) -> Result<(Option<u64>, Option<Vec<u8>>), Error> {
+/// What a request reads of the user's server annotations before its page.
+pub struct State {
+    /// The expiry of the session (None: not listed).
+    pub expires: Option<u64>,
+    /// The user's settings.
+    pub prefs: Option<Vec<u8>>,
+    /// The page's own entries (`more`), by name as asked, with their values.
+    pub more: Vec<(&'static str, Option<Vec<u8>>)>,
+}
+
+/// The expiry of session `sid`, the user's settings and the entries `more`
+/// the page reads, in one GETMETADATA.
+pub fn read_state(c: &mut Client, sid: &str, more: &[&'static str]) -> Result<State, Error> {
     let entry = session_entry(sid);
-    let entries = c.get_metadata("", &[&entry, PREFS_ENTRY])?;
-    let mut expires = None;
-    let mut prefs = None;
+    let mut names = vec![entry.as_str(), PREFS_ENTRY];
+    names.extend_from_slice(more);
+    let entries = c.get_metadata("", &names)?;
+    let mut state = State {
+        expires: None,
+        prefs: None,
+        more: more.iter().map(|m| (*m, None)).collect(),
+    };
     for (name, value) in entries {
         if name.eq_ignore_ascii_case(&entry) {
-            expires = session_expiry(value.as_deref());
+            state.expires = session_expiry(value.as_deref());
         } else if name.eq_ignore_ascii_case(PREFS_ENTRY) {
-            prefs = value;
+            state.prefs = value;
+        } else if let Some(m) = state
+            .more
+            .iter_mut()
+            .find(|(m, _)| m.eq_ignore_ascii_case(&name))
+        {
+            m.1 = value;
         }
     }
-    Ok((expires, prefs))
+    Ok(state)
 }
 
 /// Lists session `sid` until `expires`, or ends it (None).

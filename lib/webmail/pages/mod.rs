@@ -38,6 +38,9 @@ pub struct Route {
     /// handler runs.
     pub login: bool,
     pub handler: Handler,
+    /// METADATA entries (server annotations) the handler reads: asked for
+    /// in the same GETMETADATA as the session's ([`Ctx::metadata`]).
+    pub metadata: &'static [&'static str],
 }
 
 const fn get(path: &'static str, login: bool, handler: Handler) -> Route {
@@ -46,6 +49,22 @@ const fn get(path: &'static str, login: bool, handler: Handler) -> Route {
         path,
         login,
         handler,
+        metadata: &[],
+    }
+}
+
+/// A page behind the login that reads these METADATA entries.
+const fn get_reading(
+    path: &'static str,
+    handler: Handler,
+    metadata: &'static [&'static str],
+) -> Route {
+    Route {
+        method: Method::Get,
+        path,
+        login: true,
+        handler,
+        metadata,
     }
 }
 
@@ -55,6 +74,7 @@ const fn post(path: &'static str, login: bool, handler: Handler) -> Route {
         path,
         login,
         handler,
+        metadata: &[],
     }
 }
 
@@ -73,7 +93,7 @@ pub static ROUTES: &[Route] = &[
     post("/settings", true, settings::save),
     get("/list", true, list::show),
     post("/list/act", true, list::act),
-    get("/read", true, read::show),
+    get_reading("/read", read::show, &[read::REMOTE_IMAGES_ENTRY]),
     get("/frame", true, read::frame),
     get("/part", true, read::part),
     get("/source", true, read::source),

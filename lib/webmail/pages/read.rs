@@ -71,7 +71,21 @@ fn part_url(base: &str, folder: &str, uid: u32, section: &str) -> String {
 
 /// The senders whose remote images the user always wants.
 fn trusted_senders(ctx: &mut Ctx) -> Result<Vec<String>, PageError> {
-    let entries = ctx.imap().get_metadata("", &[REMOTE_IMAGES_ENTRY])?;
+    // Read with the session, when the route asked for it.
+    let entries = match ctx
+        .auth()
+        .metadata
+        .iter()
+        .position(|(n, _)| *n == REMOTE_IMAGES_ENTRY)
+    {
+        Some(i) => vec![ctx.auth().metadata.swap_remove(i)],
+        None => ctx
+            .imap()
+            .get_metadata("", &[REMOTE_IMAGES_ENTRY])?
+            .into_iter()
+            .map(|(_, v)| (REMOTE_IMAGES_ENTRY, v))
+            .collect(),
+    };
     Ok(entries
         .into_iter()
         .filter_map(|(_, v)| v)
