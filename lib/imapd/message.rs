@@ -50,7 +50,16 @@ pub struct WireFile {
     /// The last byte read (a CR before an LF means no CR is added).
     prev: u8,
     chunk: Vec<u8>,
+    /// The file is at most [`KEEP`] bytes: [`WireFile::shape`] keeps its
+    /// wire form, and [`WireFile::copy_range`] hands it out without
+    /// reading the file again.
+    small: bool,
+    kept: Option<Vec<u8>>,
 }
+
+/// The largest file whose wire form a FETCH keeps in memory between its
+/// two passes (the shape, then the bytes), rather than reading it twice.
+const KEEP: u64 = 256 * 1024;
 
 /// What one pass over a [`WireFile`] tells: its length in wire form, where
 /// its header ends (after the blank line; the whole length when there is
@@ -68,12 +77,14 @@ const PIECE: usize = 64 * 1024;
 impl WireFile {
     /// `vsize` is the message's size with CRLF line ends (`W=`).
     pub fn new(file: std::fs::File, vsize: u64) -> std::io::Result<WireFile> {
-        let verbatim = file.metadata()?.len() == vsize;
+        let len = file.metadata()?.len();
         Ok(WireFile {
             file,
-            verbatim,
+            verbatim: len == vsize,
             prev: 0,
             chunk: vec![0; PIECE],
+            small: len <= KEEP,
+            kept: None,
         })
     }
 
@@ -123,10 +134,14 @@ impl WireFile {
         let mut window = 0u32;
         let mut found = false;
         let mut piece = Vec::with_capacity(PIECE + PIECE / 8);
+        let mut kept = self.small.then(Vec::new);
         loop {
             piece.clear();
             if !self.next_into(&mut piece)? {
                 break;
+            }
+            if let Some(k) = kept.as_mut() {
+                k.extend_from_slice(&piece);
             }
             sh.nul |= piece.contains(&0);
             if !found {
@@ -144,6 +159,7 @@ impl WireFile {
         if !found {
             sh.header = sh.size;
         }
+        self.kept = kept;
         self.rewind()?;
         Ok(sh)
     }
@@ -178,6 +194,22 @@ impl WireFile {
         literal: bool,
         sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
+        if let Some(k) = &self.kept {
+            let to = (to as usize).min(k.len());
+            let from = (from as usize).min(to);
+            for part in k[from..to].chunks(PIECE) {
+                if literal && part.contains(&0) {
+                    let mut copy = part.to_vec();
+                    for c in copy.iter_mut().filter(|c| **c == 0) {
+                        *c = 0x80;
+                    }
+                    sink(&copy)?;
+                } else {
+                    sink(part)?;
+                }
+            }
+            return Ok(());
+        }
         self.rewind()?;
         let mut at = 0u64;
         let mut piece = Vec::with_capacity(PIECE + PIECE / 8);
@@ -750,11 +782,15 @@ mod tests {
 
     /// A message file read through `WireFile` gives what the in-memory
     /// path gives, wherever the blank line, a CRLF or a NUL falls against
-    /// the pieces it is read in.
+    /// the pieces it is read in, whether it is large (read again for the
+    /// bytes) or small (kept from the first pass).
     #[test]
     fn wire_file_matches_the_whole_message_across_pieces() {
         let dir = tempfile::tempdir().unwrap();
-        for at in [PIECE - 3, PIECE - 2, PIECE - 1, PIECE, PIECE + 1] {
+        for (at, lines) in [PIECE - 3, PIECE - 2, PIECE - 1, PIECE, PIECE + 1]
+            .into_iter()
+            .flat_map(|at| [(at, 20_000u32), (at, 2_000)])
+        {
             for crlf in [false, true] {
                 let nl: &[u8] = if crlf { b"\r\n" } else { b"\n" };
                 let mut m = b"Subject: x".to_vec();
@@ -763,7 +799,7 @@ mod tests {
                 }
                 m.extend_from_slice(nl);
                 m.extend_from_slice(nl);
-                for i in 0..20_000u32 {
+                for i in 0..lines {
                     m.extend_from_slice(format!("line {i}\0").as_bytes());
                     m.extend_from_slice(nl);
                 }
@@ -773,6 +809,7 @@ mod tests {
                 let file = std::fs::File::open(&path).unwrap();
                 let mut w = WireFile::new(file, whole.len() as u64).unwrap();
                 let sh = w.shape().unwrap();
+                assert_eq!(w.kept.is_some(), m.len() as u64 <= KEEP);
                 let he = header_end(&whole);
                 assert_eq!(
                     (sh.size, sh.header, sh.nul),
@@ -798,6 +835,14 @@ mod tests {
                     }
                     assert_eq!(got, want, "{a}..{b} at {at}, crlf {crlf}");
                 }
+                // BINARY: the NULs as they are.
+                let mut raw = Vec::new();
+                w.copy_range(0, whole.len() as u64, false, &mut |p: &[u8]| {
+                    raw.extend_from_slice(p);
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!(raw, whole, "{lines} lines at {at}, crlf {crlf}");
             }
         }
     }
