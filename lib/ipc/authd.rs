@@ -319,7 +319,8 @@ impl Client {
 
 /// An async connection to kmp-authd, for the daemons.
 pub struct AsyncClient {
-    stream: tokio::net::UnixStream,
+    /// Buffered so that a reply (length and body) takes one read.
+    stream: tokio::io::BufReader<tokio::net::UnixStream>,
     /// Taken from [`IDLE`] rather than opened for this request.
     reused: bool,
 }
@@ -342,7 +343,7 @@ impl AsyncClient {
             .await
             .map_err(|e| ClientError::Unavailable(path.into(), e))?;
         Ok(AsyncClient {
-            stream,
+            stream: tokio::io::BufReader::new(stream),
             reused: false,
         })
     }
@@ -363,7 +364,7 @@ impl AsyncClient {
             }
             if let Ok(stream) = tokio::net::UnixStream::from_std(s) {
                 return Ok(AsyncClient {
-                    stream,
+                    stream: tokio::io::BufReader::new(stream),
                     reused: true,
                 });
             }
@@ -374,7 +375,11 @@ impl AsyncClient {
     /// Keeps the connection for the next request to `path`, unless
     /// [`MAX_IDLE`] are kept already.
     pub fn keep(self, path: &Path) {
-        let Ok(s) = self.stream.into_std() else {
+        // Bytes beyond the last reply: out of step, not kept.
+        if !self.stream.buffer().is_empty() {
+            return;
+        }
+        let Ok(s) = self.stream.into_inner().into_std() else {
             return;
         };
         let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
@@ -385,7 +390,7 @@ impl AsyncClient {
 
     /// Sends one request and waits for its reply. An `Error` reply is an `Err`.
     pub async fn call(&mut self, req: Request) -> Result<Reply, ClientError> {
-        frame::write_async(&mut self.stream, &wrap(req)).await?;
+        frame::write_async(self.stream.get_mut(), &wrap(req)).await?;
         check(frame::read_async(&mut self.stream).await?)
     }
 

@@ -321,8 +321,15 @@ pub fn strip_envelope(path: &Path, size: u64) -> Result<(), QueueError> {
 /// Wakes kmp-send: one datagram on its kick socket. Best effort: if kmp-send
 /// is not running, its slow scan or its start finds the message.
 pub fn kick(kick_socket: &Path) {
-    if let Ok(s) = std::os::unix::net::UnixDatagram::unbound() {
-        let _ = s.set_nonblocking(true);
+    // One unbound socket per process serves every kick.
+    static SOCKET: std::sync::OnceLock<Option<std::os::unix::net::UnixDatagram>> =
+        std::sync::OnceLock::new();
+    let s = SOCKET.get_or_init(|| {
+        let s = std::os::unix::net::UnixDatagram::unbound().ok()?;
+        s.set_nonblocking(true).ok()?;
+        Some(s)
+    });
+    if let Some(s) = s {
         let _ = s.send_to(b"k", kick_socket);
     }
 }
