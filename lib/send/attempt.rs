@@ -12,10 +12,10 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
 use crate::clock::Clock;
 use crate::ipc::authd::{self, Reply as AuthReply, Request as AuthRequest};
@@ -50,7 +50,7 @@ type Answer = Result<JobReply, String>;
 
 /// One connection to an agent: jobs are written under `write`, in the order
 /// their waiters join `state.fifo`; a reader thread hands each reply to the
-/// oldest waiter.
+/// oldest waiter, whose task wakes on it (no thread waits per job).
 struct Pipe {
     stream: UnixStream,
     write: Mutex<()>,
@@ -59,7 +59,7 @@ struct Pipe {
 
 #[derive(Default)]
 struct PipeState {
-    fifo: VecDeque<mpsc::Sender<Answer>>,
+    fifo: VecDeque<oneshot::Sender<Answer>>,
     dead: bool,
 }
 
@@ -77,11 +77,11 @@ impl Agent {
     /// Runs one job on a kept connection with room, or a new one. A job on a
     /// kept connection that fails (the agent restarted since) is sent once
     /// more on a fresh connection.
-    fn run_blocking(&self, job: &Job, file: &File) -> Result<(JobReply, Timing), String> {
+    async fn run(&self, job: &Job, file: &File) -> Result<(JobReply, Timing), String> {
         let start = Instant::now();
         let (pipe, reused) = self.pick()?;
         let connected = start.elapsed();
-        match pipe.call(job, file) {
+        match pipe.call(job, file).await {
             Ok(reply) => Ok((reply, Timing::new(connected, start.elapsed()))),
             Err(_) if reused => {
                 // The agent may have delivered before the connection broke:
@@ -94,6 +94,7 @@ impl Agent {
                 let connected = start.elapsed();
                 let reply = pipe
                     .call(job, file)
+                    .await
                     .map_err(|e| format!("lost connection with {}: {e}", self.name))?;
                 Ok((reply, Timing::new(connected, start.elapsed())))
             }
@@ -163,9 +164,11 @@ impl Pipe {
             .unwrap_or(usize::MAX)
     }
 
-    /// Sends the job and waits for its reply.
-    fn call(&self, job: &Job, file: &File) -> Answer {
-        let (tx, rx) = mpsc::channel();
+    /// Sends the job and waits for its reply. The send does not wait in
+    /// practice: at most `depth` small frames are unanswered on a
+    /// connection, far less than a socket's buffer.
+    async fn call(&self, job: &Job, file: &File) -> Answer {
+        let (tx, rx) = oneshot::channel();
         {
             let _w = self.write.lock().map_err(|_| "connection lock poisoned")?;
             {
@@ -182,16 +185,16 @@ impl Pipe {
                 return Err(e.to_string());
             }
         }
-        match rx.recv_timeout(JOB_TIMEOUT) {
-            Ok(answer) => answer,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+        match tokio::time::timeout(JOB_TIMEOUT, rx).await {
+            Ok(Ok(answer)) => answer,
+            Err(_) => {
                 // The replies behind this one would be late too: give up on
                 // the connection (every job on it is deferred; a delivery
                 // made meanwhile is found by its id on the retry).
                 let _ = self.stream.shutdown(std::net::Shutdown::Both);
                 Err(format!("no answer within {} s", JOB_TIMEOUT.as_secs()))
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err("connection closed".into()),
+            Ok(Err(_)) => Err("connection closed".into()),
         }
     }
 
@@ -258,19 +261,26 @@ impl Router {
         }
     }
 
+    /// The route of `address` when it is known without asking kmp-authd
+    /// (no domain, or the domain's answer still in the cache).
+    fn cached(&self, address: &str) -> Option<Route> {
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return Some(Route::Local);
+        };
+        let c = self.cache.lock().ok()?;
+        let (local, at) = c.get(&domain.to_ascii_lowercase())?;
+        (at.elapsed() < self.cache_for).then_some(if *local { Route::Local } else { Route::Remote })
+    }
+
     /// The route of `address`, or why it cannot be known now (a temporary failure).
     fn route_blocking(&self, address: &str) -> Result<Route, String> {
+        if let Some(r) = self.cached(address) {
+            return Ok(r);
+        }
         let Some((_, domain)) = address.rsplit_once('@') else {
             return Ok(Route::Local);
         };
         let domain = domain.to_ascii_lowercase();
-        if let Ok(c) = self.cache.lock() {
-            if let Some((local, at)) = c.get(&domain) {
-                if at.elapsed() < self.cache_for {
-                    return Ok(if *local { Route::Local } else { Route::Remote });
-                }
-            }
-        }
         let mut client = authd::Client::connect(&self.socket).map_err(|e| e.to_string())?;
         match client.call(AuthRequest::Lookup {
             address: address.to_string(),
@@ -348,7 +358,30 @@ pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
     let forwarded: Vec<bool> = input.rec.rcpts.iter().map(|r| r.parent.is_some()).collect();
     let sender = input.rec.sender.clone();
     let srs_wanted = shared.srs.is_some() && !sender.is_empty();
-    let (routed, sender_local) = tokio::task::spawn_blocking(move || {
+    // Known routes and cached domains need no thread that may wait on
+    // kmp-authd; the rest go to one.
+    let known = pending
+        .iter()
+        .map(|(_, a, route)| route.or_else(|| shared.router.cached(a)))
+        .collect::<Option<Vec<Route>>>();
+    let sender_known = match srs_wanted {
+        false => Some(true),
+        true => shared.router.cached(&sender).map(|r| r == Route::Local),
+    };
+    let routed_now = match (known, sender_known) {
+        (Some(routes), Some(sender_local)) => Some((
+            pending
+                .iter()
+                .zip(routes)
+                .map(|((i, _, _), r)| (*i, Ok(r)))
+                .collect::<Vec<_>>(),
+            sender_local,
+        )),
+        _ => None,
+    };
+    let (routed, sender_local) = match routed_now {
+        Some(r) => r,
+        None => tokio::task::spawn_blocking(move || {
         let routed = pending
             .into_iter()
             .map(|(i, a, route)| {
@@ -364,7 +397,8 @@ pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
         (routed, sender_local)
     })
     .await
-    .unwrap_or_default();
+    .unwrap_or_default(),
+    };
     let mut results = Vec::new();
     let mut local = Vec::new();
     let mut remote = Vec::new();
@@ -432,18 +466,8 @@ pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
                     Route::Local => &sh.local,
                     Route::Remote => &sh.remote,
                 };
-                let permit = agent.slots.clone().acquire_owned().await;
-                let sh2 = sh.clone();
-                let out = tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    let agent = match route {
-                        Route::Local => &sh2.local,
-                        Route::Remote => &sh2.remote,
-                    };
-                    agent.run_blocking(&job, &file)
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("delivery task failed: {e}")));
+                let _permit = agent.slots.clone().acquire_owned().await;
+                let out = agent.run(&job, &file).await;
                 collect(route, &chunk, out)
             }));
         }
