@@ -461,7 +461,7 @@ pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
                 job.sender = s.clone();
             }
             let (sh, file, chunk) = (shared.clone(), file.clone(), chunk.to_vec());
-            tasks.push(tokio::spawn(async move {
+            let one = async move {
                 let agent = match route {
                     Route::Local => &sh.local,
                     Route::Remote => &sh.remote,
@@ -469,7 +469,14 @@ pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
                 let _permit = agent.slots.clone().acquire_owned().await;
                 let out = agent.run(&job, &file).await;
                 collect(route, &chunk, out)
-            }));
+            };
+            // The message's only job runs in this task; several run side
+            // by side.
+            if jobs == 1 {
+                results.append(&mut one.await);
+            } else {
+                tasks.push(tokio::spawn(one));
+            }
         }
     }
     for t in tasks {
