@@ -80,19 +80,8 @@ impl Incoming {
     /// Opens a new message file in `incoming_dir/tmp/`, creating the drop
     /// directory's parts if they are missing.
     pub fn create(incoming_dir: &Path) -> Result<Incoming, QueueError> {
-        for sub in ["tmp", "new"] {
-            let p = incoming_dir.join(sub);
-            if !p.is_dir() {
-                // `kmpctl setup` makes these (kmpq:kmpdrop 2770); in an
-                // instance without privileges the first writer makes them.
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o2770)
-                    .create(&p)
-                    .map_err(|e| QueueError::io("create", &p, e))?;
-            }
-        }
         let mut last = None;
+        let mut made_dirs = false;
         for _ in 0..MAX_ID_CLASHES {
             let id = QueueId::now();
             let path = incoming_dir.join("tmp").join(id.as_str());
@@ -117,6 +106,20 @@ impl Incoming {
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+                // `kmpctl setup` makes the directories (kmpq:kmpdrop 2770);
+                // in an instance without privileges the first writer makes
+                // them, once.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !made_dirs => {
+                    made_dirs = true;
+                    for sub in ["tmp", "new"] {
+                        let p = incoming_dir.join(sub);
+                        std::fs::DirBuilder::new()
+                            .recursive(true)
+                            .mode(0o2770)
+                            .create(&p)
+                            .map_err(|e| QueueError::io("create", &p, e))?;
+                    }
+                }
                 Err(e) => return Err(QueueError::io("create", &path, e)),
             }
         }
@@ -187,6 +190,7 @@ impl Incoming {
             .map_err(|e| QueueError::io("fsync", &tmp, e))?;
         drop(file);
         let mut clashes = 0;
+        let mut made_new = false;
         loop {
             let new = new_dir.join(self.id.as_str());
             // The commit point: one rename that never replaces a name, so an
@@ -206,6 +210,16 @@ impl Incoming {
                     self.id = QueueId::now();
                     fs::rename(&old_tmp, self.tmp_path())
                         .map_err(|e| QueueError::io("rename", &old_tmp, e))?;
+                }
+                // new/ went missing since `create` (which makes it only
+                // when tmp/ is missing too): made once, as there.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !made_new => {
+                    made_new = true;
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o2770)
+                        .create(&new_dir)
+                        .map_err(|e| QueueError::io("create", &new_dir, e))?;
                 }
                 Err(e) => return Err(QueueError::io("rename", &new, e)),
             }
@@ -394,6 +408,21 @@ mod tests {
 
     fn env() -> Envelope {
         Envelope::new("a@example.test", vec![Recipient::new("b@example.test")])
+    }
+
+    /// The drop directory's parts are made by the first writer, and a
+    /// `new/` removed behind a writer's back is made again at its commit.
+    #[test]
+    fn missing_drop_directories_are_made_when_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let inc = dir.path().join("incoming");
+        let mut m = Incoming::create(&inc).unwrap();
+        assert!(inc.join("tmp").is_dir() && inc.join("new").is_dir());
+        fs::remove_dir(inc.join("new")).unwrap();
+        m.write(b"Subject: x\n\nbody\n").unwrap();
+        let id = m.commit(&env()).unwrap();
+        assert_eq!(read_message(&inc, &id).unwrap(), b"Subject: x\n\nbody\n");
+        assert!(!inc.join("tmp").join(id.as_str()).exists());
     }
 
     #[test]
