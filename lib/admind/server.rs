@@ -338,9 +338,7 @@ impl Server {
         s: &Settings,
     ) -> Result<Value, ApiError> {
         let ip = super::signup::client(peer, body.client_ip.as_deref(), &s.trusted);
-        if let Ok(Reply::Ban { banned: true, .. }) =
-            authd::call(&s.authd, authd::Request::BanCheck { ip }).await
-        {
+        if let Ok(true) = authd::is_banned(&s.authd, ip).await {
             crate::info!("refused signup ip={ip} object={addr} status=429 (banned)");
             return Err(ApiError::new(
                 429,

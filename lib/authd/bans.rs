@@ -12,6 +12,13 @@
 //! Bans survive restarts: the table is written to a small text file (one ban a
 //! line: `NET UNTIL REASON`) with a write to a temporary file, fsync and
 //! rename, so a crash leaves the old table or the new one.
+//!
+//! The same text is published in the run directory ([`PUBLISHED`]), where
+//! every daemon may read it: a daemon checks a connecting client against it
+//! ([`Published::banned`]: one `stat` per connection, the file read again
+//! only when it changed) instead of asking kmp-authd, and asks kmp-authd
+//! when the file cannot be read. kmp-authd writes it at start and on every
+//! change, so a ban takes effect at the next connection either way.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -60,7 +67,12 @@ pub struct Bans {
     by_ip: HashMap<Cidr, VecDeque<u64>>,
     by_account: HashMap<String, VecDeque<u64>>,
     file: Option<PathBuf>,
+    /// Where the table is published for the daemons.
+    published: Option<PathBuf>,
 }
+
+/// The published table's name in the run directory.
+pub const PUBLISHED: &str = "bans";
 
 impl Bans {
     /// An empty table that persists to `file` (None: in memory only).
@@ -70,7 +82,14 @@ impl Bans {
             by_ip: HashMap::new(),
             by_account: HashMap::new(),
             file,
+            published: None,
         }
+    }
+
+    /// Publishes the table at `path` now and after every change.
+    pub fn publish(&mut self, path: PathBuf) -> std::io::Result<()> {
+        self.published = Some(path);
+        self.write_published(&self.text())
     }
 
     /// The table from `file`, dropping bans that ended before `now`. A
@@ -90,17 +109,7 @@ impl Bans {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
             }
-            let mut parts = line.splitn(3, ' ');
-            let parsed = (|| {
-                let cidr: Cidr = parts.next()?.parse().ok()?;
-                let until: u64 = parts.next()?.parse().ok()?;
-                Some(Entry {
-                    cidr,
-                    until,
-                    reason: parts.next().unwrap_or("").to_string(),
-                })
-            })();
-            match parsed {
+            match parse_line(line) {
                 Some(e) if e.until > now => b.bans.push(e),
                 Some(_) => {}
                 None => problems.push(format!("{}:{}: not a ban line", file.display(), i + 1)),
@@ -206,16 +215,54 @@ impl Bans {
         v
     }
 
-    /// Writes the table: temporary file, fsync, rename, fsync the directory.
-    fn save(&self) -> std::io::Result<()> {
-        let Some(file) = &self.file else {
-            return Ok(());
-        };
-        let tmp = file.with_extension("tmp");
+    fn text(&self) -> String {
         let mut text = String::from("# kmp-authd bans: NET UNTIL(epoch seconds) REASON\n");
         for e in &self.bans {
             text.push_str(&format!("{} {} {}\n", e.cidr, e.until, e.reason));
         }
+        text
+    }
+
+    /// The published copy: a temporary file renamed over it, readable by
+    /// the daemons' group; not synced (the run directory may be a tmpfs,
+    /// and kmp-authd writes it again at start).
+    fn write_published(&self, text: &str) -> std::io::Result<()> {
+        let Some(path) = &self.published else {
+            return Ok(());
+        };
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o640)
+            .open(&tmp)?;
+        // For the daemons' group (kmp-authd's user is in it), where there is
+        // one; else the run directory's group decides.
+        if let Ok(Some(g)) = nix::unistd::Group::from_name(crate::daemon::DAEMON_GROUP) {
+            let _ = nix::unistd::fchown(&f, None, Some(g.gid));
+        }
+        f.write_all(text.as_bytes())?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Writes the table: temporary file, fsync, rename, fsync the
+    /// directory; then the published copy.
+    fn save(&self) -> std::io::Result<()> {
+        let text = self.text();
+        if let Err(e) = self.write_published(&text) {
+            // The daemons then ask kmp-authd: see `Published::banned`.
+            crate::warn!("cannot publish the ban table: {e}");
+            if let Some(p) = &self.published {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let tmp = file.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
@@ -225,6 +272,60 @@ impl Bans {
             crate::sys::fsync_dir(dir)?;
         }
         Ok(())
+    }
+}
+
+/// One line of the table: `NET UNTIL REASON`.
+fn parse_line(line: &str) -> Option<Entry> {
+    let mut parts = line.splitn(3, ' ');
+    let cidr: Cidr = parts.next()?.parse().ok()?;
+    let until: u64 = parts.next()?.parse().ok()?;
+    Some(Entry {
+        cidr,
+        until,
+        reason: parts.next().unwrap_or("").to_string(),
+    })
+}
+
+/// A daemon's copy of the published table, read again when the file
+/// changes (its inode, size or modification time).
+#[derive(Default)]
+pub struct Published {
+    seen: Option<(u64, u64, i64, i64)>,
+    bans: Vec<(Cidr, u64)>,
+}
+
+impl Published {
+    /// Whether `ip` is banned at `now` by the table at `path`; None when
+    /// the table cannot be read (kmp-authd never published it, or the
+    /// file went): ask kmp-authd then.
+    pub fn banned(&mut self, path: &Path, ip: IpAddr, now: u64) -> Option<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(m) = std::fs::metadata(path) else {
+            self.seen = None;
+            return None;
+        };
+        let id = (m.ino(), m.size(), m.mtime(), m.mtime_nsec());
+        // Two changes within one tick of the file system's clock, the
+        // second reusing the first's inode number at the same size, would
+        // look the same: a table changed in the last two seconds is read
+        // every time.
+        let recent = m.mtime() >= now as i64 - 2;
+        if self.seen != Some(id) || recent {
+            let text = std::fs::read_to_string(path).ok()?;
+            self.bans = text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(parse_line)
+                .map(|e| (e.cidr, e.until))
+                .collect();
+            self.seen = Some(id);
+        }
+        Some(
+            self.bans
+                .iter()
+                .any(|(cidr, until)| *until > now && cidr.contains(ip)),
+        )
     }
 }
 
@@ -358,6 +459,40 @@ mod tests {
         }
         assert!(over);
         assert!(b.list(5).is_empty());
+    }
+
+    /// What a daemon reads of the published table follows every change,
+    /// and says "ask kmp-authd" when there is no table.
+    #[test]
+    fn the_published_table_follows_every_change() {
+        let d = tempfile::tempdir().unwrap();
+        let published = d.path().join(PUBLISHED);
+        let mut seen = Published::default();
+        assert_eq!(seen.banned(&published, ip("203.0.113.9"), 1000), None);
+        let mut b = Bans::new(Some(d.path().join("db-bans")));
+        b.publish(published.clone()).unwrap();
+        assert_eq!(seen.banned(&published, ip("203.0.113.9"), 1000), Some(false));
+        b.add(
+            "203.0.113.0/24".parse().unwrap(),
+            2000,
+            "by hand".into(),
+            1000,
+        )
+        .unwrap();
+        assert_eq!(seen.banned(&published, ip("203.0.113.9"), 1000), Some(true));
+        assert_eq!(seen.banned(&published, ip("198.51.100.1"), 1000), Some(false));
+        // Ended by time, as kmp-authd ends it.
+        assert_eq!(seen.banned(&published, ip("203.0.113.9"), 2000), Some(false));
+        // A failure past the limit bans, and the table says so at once.
+        let t = 1_000_000;
+        for i in 0..L.max_failures {
+            b.failure(Some(ip("192.0.2.5")), None, "pw", t + i, L).unwrap();
+        }
+        assert_eq!(seen.banned(&published, ip("192.0.2.5"), t / 1000), Some(true));
+        assert!(b.del("203.0.113.0/24".parse().unwrap()).unwrap());
+        assert_eq!(seen.banned(&published, ip("203.0.113.9"), 1000), Some(false));
+        std::fs::remove_file(&published).unwrap();
+        assert_eq!(seen.banned(&published, ip("192.0.2.5"), t / 1000), None);
     }
 
     #[test]

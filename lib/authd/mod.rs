@@ -43,6 +43,8 @@ pub struct Settings {
     pub limits: Limits,
     pub mail_root: PathBuf,
     pub db_dir: PathBuf,
+    /// Where the ban table is published for the daemons (the run directory).
+    pub run_dir: PathBuf,
     /// SRS (`auth.srs_*`): bounces to our SRS addresses go back to the sender.
     pub srs: Option<crate::mailauth::srs::Srs>,
 }
@@ -60,6 +62,7 @@ impl Settings {
             },
             mail_root: paths.mail,
             db_dir: paths.db,
+            run_dir: paths.run,
             srs: crate::mailauth::srs::from_config(cfg).unwrap_or_else(|e| {
                 crate::warn!("SRS off: {e}");
                 None
@@ -107,9 +110,18 @@ impl Authd {
     /// Opens the database and the ban table.
     pub fn open(settings: Settings, clock: Clock) -> Result<Authd, StartError> {
         let db = Lmdb::open(&settings.db_dir)?;
-        let (bans, problems) = Bans::load(&settings.db_dir.join(BANS_FILE), clock.now());
+        let (mut bans, problems) = Bans::load(&settings.db_dir.join(BANS_FILE), clock.now());
         for p in problems {
             crate::warn!("ban table: {p}");
+        }
+        let published = settings.run_dir.join(bans::PUBLISHED);
+        if let Err(e) = bans.publish(published.clone()) {
+            // The daemons ask over the socket instead.
+            crate::warn!(
+                "cannot publish the ban table at {}: {e}",
+                published.display()
+            );
+            let _ = std::fs::remove_file(&published);
         }
         let (greylist, problem) = crate::antispam::scan::greylist::Table::load(
             &settings.db_dir.join(crate::antispam::scan::greylist::FILE),

@@ -677,10 +677,7 @@ impl Conn<'_> {
 }
 
 async fn banned(shared: &Shared, ip: IpAddr) -> bool {
-    matches!(
-        authd::call(&shared.authd_socket, Request::BanCheck { ip }).await,
-        Ok(Reply::Ban { banned: true, .. })
-    )
+    matches!(authd::is_banned(&shared.authd_socket, ip).await, Ok(true))
 }
 
 async fn login(

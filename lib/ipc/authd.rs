@@ -408,6 +408,35 @@ fn take_idle(path: &Path) -> Option<UnixStream> {
     Some(idle.swap_remove(i).1)
 }
 
+/// Whether `ip` is banned by the table kmp-authd publishes beside its
+/// socket `socket`; None when it cannot be read.
+pub fn published_ban(socket: &Path, ip: IpAddr) -> Option<bool> {
+    static TABLE: std::sync::Mutex<Option<crate::authd::bans::Published>> =
+        std::sync::Mutex::new(None);
+    let table = socket.with_file_name(crate::authd::bans::PUBLISHED);
+    let now = crate::clock::Clock::System.now();
+    let mut t = TABLE.lock().unwrap_or_else(|p| p.into_inner());
+    t.get_or_insert_with(Default::default)
+        .banned(&table, ip, now)
+}
+
+/// Whether `ip` is banned: from the table kmp-authd publishes beside its
+/// socket (`authd::bans::Published`), or, when that cannot be read, by
+/// asking kmp-authd (`BanCheck`). What a daemon asks when a client
+/// connects.
+pub async fn is_banned(socket: &Path, ip: IpAddr) -> Result<bool, ClientError> {
+    if let Some(b) = published_ban(socket, ip) {
+        return Ok(b);
+    }
+    match call(socket, Request::BanCheck { ip }).await? {
+        Reply::Ban { banned, .. } => Ok(banned),
+        other => Err(ClientError::Refused {
+            temporary: true,
+            message: format!("unexpected answer to a ban check: {other:?}"),
+        }),
+    }
+}
+
 /// One request, on a kept connection when there is one (a new one
 /// otherwise, or when the kept one turns out closed): what a daemon does
 /// per login or lookup. The connection is kept again after a reply.

@@ -275,10 +275,7 @@ impl Server {
     /// Asks kmp-authd whether `ip` is banned. When it cannot be asked, the
     /// connection goes on: the login will be refused for now anyway.
     async fn banned(&self, ip: IpAddr, socket: &std::path::Path) -> bool {
-        matches!(
-            authd::call(socket, Request::BanCheck { ip }).await,
-            Ok(Reply::Ban { banned: true, .. })
-        )
+        matches!(authd::is_banned(socket, ip).await, Ok(true))
     }
 
     fn since_last_login(&self, user: &str) -> Option<u64> {

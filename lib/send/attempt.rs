@@ -382,22 +382,22 @@ pub async fn run(shared: Arc<Shared>, input: Input) -> Outcome1 {
     let (routed, sender_local) = match routed_now {
         Some(r) => r,
         None => tokio::task::spawn_blocking(move || {
-        let routed = pending
-            .into_iter()
-            .map(|(i, a, route)| {
-                let r = match route {
-                    Some(r) => Ok(r),
-                    None => sh.router.route_blocking(&a),
-                };
-                (i, r)
-            })
-            .collect::<Vec<_>>();
-        let sender_local =
-            !srs_wanted || matches!(sh.router.route_blocking(&sender), Ok(Route::Local));
-        (routed, sender_local)
-    })
-    .await
-    .unwrap_or_default(),
+            let routed = pending
+                .into_iter()
+                .map(|(i, a, route)| {
+                    let r = match route {
+                        Some(r) => Ok(r),
+                        None => sh.router.route_blocking(&a),
+                    };
+                    (i, r)
+                })
+                .collect::<Vec<_>>();
+            let sender_local =
+                !srs_wanted || matches!(sh.router.route_blocking(&sender), Ok(Route::Local));
+            (routed, sender_local)
+        })
+        .await
+        .unwrap_or_default(),
     };
     let mut results = Vec::new();
     let mut local = Vec::new();

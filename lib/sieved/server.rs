@@ -172,10 +172,7 @@ impl Server {
         let acceptor = self.acceptor();
         let mut stream = Stream::plain(sock, settings.deadlines());
         crate::info!("{id} sieve connected address={ip}");
-        if matches!(
-            authd::call(&settings.authd_socket, Request::BanCheck { ip }).await,
-            Ok(Reply::Ban { banned: true, .. })
-        ) {
+        if matches!(authd::is_banned(&settings.authd_socket, ip).await, Ok(true)) {
             crate::warn!("{id} sieve refused address={ip} reason=banned");
             let _ = stream
                 .send(&response(

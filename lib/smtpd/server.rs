@@ -764,6 +764,10 @@ impl Conn {
     /// Whether kmp-authd says this address is banned (not when it is down:
     /// the MX keeps working and lookups answer 4xx on their own).
     async fn ban_check(&mut self) -> bool {
+        // The table kmp-authd publishes answers without a request.
+        if let Some(b) = authd::published_ban(&self.srv.paths.authd_socket(), self.ip) {
+            return b;
+        }
         match self.ask(Request::BanCheck { ip: self.ip }).await {
             Ok(authd::Reply::Ban { banned, .. }) => banned,
             Ok(_) => false,
