@@ -471,7 +471,10 @@ mod tests {
         assert_eq!(seen.banned(&published, ip("203.0.113.9"), 1000), None);
         let mut b = Bans::new(Some(d.path().join("db-bans")));
         b.publish(published.clone()).unwrap();
-        assert_eq!(seen.banned(&published, ip("203.0.113.9"), 1000), Some(false));
+        assert_eq!(
+            seen.banned(&published, ip("203.0.113.9"), 1000),
+            Some(false)
+        );
         b.add(
             "203.0.113.0/24".parse().unwrap(),
             2000,
@@ -480,17 +483,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(seen.banned(&published, ip("203.0.113.9"), 1000), Some(true));
-        assert_eq!(seen.banned(&published, ip("198.51.100.1"), 1000), Some(false));
+        assert_eq!(
+            seen.banned(&published, ip("198.51.100.1"), 1000),
+            Some(false)
+        );
         // Ended by time, as kmp-authd ends it.
-        assert_eq!(seen.banned(&published, ip("203.0.113.9"), 2000), Some(false));
+        assert_eq!(
+            seen.banned(&published, ip("203.0.113.9"), 2000),
+            Some(false)
+        );
         // A failure past the limit bans, and the table says so at once.
         let t = 1_000_000;
         for i in 0..L.max_failures {
-            b.failure(Some(ip("192.0.2.5")), None, "pw", t + i, L).unwrap();
+            b.failure(Some(ip("192.0.2.5")), None, "pw", t + i, L)
+                .unwrap();
         }
-        assert_eq!(seen.banned(&published, ip("192.0.2.5"), t / 1000), Some(true));
+        assert_eq!(
+            seen.banned(&published, ip("192.0.2.5"), t / 1000),
+            Some(true)
+        );
         assert!(b.del("203.0.113.0/24".parse().unwrap()).unwrap());
-        assert_eq!(seen.banned(&published, ip("203.0.113.9"), 1000), Some(false));
+        assert_eq!(
+            seen.banned(&published, ip("203.0.113.9"), 1000),
+            Some(false)
+        );
         std::fs::remove_file(&published).unwrap();
         assert_eq!(seen.banned(&published, ip("192.0.2.5"), t / 1000), None);
     }
