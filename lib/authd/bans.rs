@@ -298,12 +298,17 @@ pub struct Published {
 impl Published {
     /// Whether `ip` is banned at `now` by the table at `path`; None when
     /// the table cannot be read (kmp-authd never published it, or the
-    /// file went): ask kmp-authd then.
-    pub fn banned(&mut self, path: &Path, ip: IpAddr, now: u64) -> Option<bool> {
+    /// file went) or is not kmp-authd's (`owner`: the run directory is
+    /// writable by every daemon's group, so only a file of kmp-authd's
+    /// user is believed): ask kmp-authd then.
+    pub fn banned(&mut self, path: &Path, owner: u32, ip: IpAddr, now: u64) -> Option<bool> {
         use std::os::unix::fs::MetadataExt;
-        let Ok(m) = std::fs::metadata(path) else {
-            self.seen = None;
-            return None;
+        let m = match std::fs::metadata(path) {
+            Ok(m) if m.uid() == owner => m,
+            _ => {
+                self.seen = None;
+                return None;
+            }
         };
         let id = (m.ino(), m.size(), m.mtime(), m.mtime_nsec());
         // Two changes within one tick of the file system's clock, the
@@ -467,12 +472,13 @@ mod tests {
     fn the_published_table_follows_every_change() {
         let d = tempfile::tempdir().unwrap();
         let published = d.path().join(PUBLISHED);
+        let me = nix::unistd::geteuid().as_raw();
         let mut seen = Published::default();
-        assert_eq!(seen.banned(&published, ip("203.0.113.9"), 1000), None);
+        assert_eq!(seen.banned(&published, me, ip("203.0.113.9"), 1000), None);
         let mut b = Bans::new(Some(d.path().join("db-bans")));
         b.publish(published.clone()).unwrap();
         assert_eq!(
-            seen.banned(&published, ip("203.0.113.9"), 1000),
+            seen.banned(&published, me, ip("203.0.113.9"), 1000),
             Some(false)
         );
         b.add(
@@ -482,14 +488,17 @@ mod tests {
             1000,
         )
         .unwrap();
-        assert_eq!(seen.banned(&published, ip("203.0.113.9"), 1000), Some(true));
         assert_eq!(
-            seen.banned(&published, ip("198.51.100.1"), 1000),
+            seen.banned(&published, me, ip("203.0.113.9"), 1000),
+            Some(true)
+        );
+        assert_eq!(
+            seen.banned(&published, me, ip("198.51.100.1"), 1000),
             Some(false)
         );
         // Ended by time, as kmp-authd ends it.
         assert_eq!(
-            seen.banned(&published, ip("203.0.113.9"), 2000),
+            seen.banned(&published, me, ip("203.0.113.9"), 2000),
             Some(false)
         );
         // A failure past the limit bans, and the table says so at once.
@@ -499,16 +508,21 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(
-            seen.banned(&published, ip("192.0.2.5"), t / 1000),
+            seen.banned(&published, me, ip("192.0.2.5"), t / 1000),
             Some(true)
         );
         assert!(b.del("203.0.113.0/24".parse().unwrap()).unwrap());
         assert_eq!(
-            seen.banned(&published, ip("203.0.113.9"), 1000),
+            seen.banned(&published, me, ip("203.0.113.9"), 1000),
             Some(false)
         );
+        // A table not of kmp-authd's user is not believed.
+        assert_eq!(
+            seen.banned(&published, me + 1, ip("192.0.2.5"), t / 1000),
+            None
+        );
         std::fs::remove_file(&published).unwrap();
-        assert_eq!(seen.banned(&published, ip("192.0.2.5"), t / 1000), None);
+        assert_eq!(seen.banned(&published, me, ip("192.0.2.5"), t / 1000), None);
     }
 
     #[test]

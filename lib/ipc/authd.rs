@@ -327,7 +327,8 @@ pub struct AsyncClient {
 
 /// Connections to kmp-authd a process keeps between requests, with the
 /// socket each goes to. A daemon asks kmp-authd once or twice per client
-/// connection (the ban check, then the login or the recipient lookup):
+/// connection (the login or the recipient lookup; the ban check when the
+/// published table cannot be read):
 /// keeping a few connections open spares both sides a connect, an accept
 /// and a task per request. They are kept outside any tokio runtime, so a
 /// process with several runtimes may share them.
@@ -409,15 +410,20 @@ fn take_idle(path: &Path) -> Option<UnixStream> {
 }
 
 /// Whether `ip` is banned by the table kmp-authd publishes beside its
-/// socket `socket`; None when it cannot be read.
+/// socket `socket`; None when it cannot be read or is not owned by the
+/// socket's owner (kmp-authd's user).
 pub fn published_ban(socket: &Path, ip: IpAddr) -> Option<bool> {
-    static TABLE: std::sync::Mutex<Option<crate::authd::bans::Published>> =
-        std::sync::Mutex::new(None);
-    let table = socket.with_file_name(crate::authd::bans::PUBLISHED);
-    let now = crate::clock::Clock::System.now();
+    use std::os::unix::fs::MetadataExt;
+    type Table = (PathBuf, u32, crate::authd::bans::Published);
+    static TABLE: std::sync::Mutex<Option<Table>> = std::sync::Mutex::new(None);
     let mut t = TABLE.lock().unwrap_or_else(|p| p.into_inner());
-    t.get_or_insert_with(Default::default)
-        .banned(&table, ip, now)
+    if t.as_ref().is_none_or(|(s, _, _)| s != socket) {
+        let owner = std::fs::metadata(socket).ok()?.uid();
+        *t = Some((socket.to_path_buf(), owner, Default::default()));
+    }
+    let (_, owner, table) = t.as_mut()?;
+    let path = socket.with_file_name(crate::authd::bans::PUBLISHED);
+    table.banned(&path, *owner, ip, crate::clock::Clock::System.now())
 }
 
 /// Whether `ip` is banned: from the table kmp-authd publishes beside its
