@@ -87,9 +87,20 @@ impl Bans {
     }
 
     /// Publishes the table at `path` now and after every change.
-    pub fn publish(&mut self, path: PathBuf) -> std::io::Result<()> {
+    pub fn publish(&mut self, path: PathBuf) {
         self.published = Some(path);
-        self.write_published(&self.text())
+        self.publish_text(&self.text());
+    }
+
+    /// Writes the published copy; if that fails, removes it, so that the
+    /// daemons ask kmp-authd rather than read an old table.
+    fn publish_text(&self, text: &str) {
+        if let Err(e) = self.write_published(text) {
+            if let Some(p) = &self.published {
+                crate::warn!("cannot publish the ban table at {}: {e}", p.display());
+                let _ = std::fs::remove_file(p);
+            }
+        }
     }
 
     /// The table from `file`, dropping bans that ended before `now`. A
@@ -252,13 +263,7 @@ impl Bans {
     /// directory; then the published copy.
     fn save(&self) -> std::io::Result<()> {
         let text = self.text();
-        if let Err(e) = self.write_published(&text) {
-            // The daemons then ask kmp-authd: see `Published::banned`.
-            crate::warn!("cannot publish the ban table: {e}");
-            if let Some(p) = &self.published {
-                let _ = std::fs::remove_file(p);
-            }
-        }
+        self.publish_text(&text);
         let Some(file) = &self.file else {
             return Ok(());
         };
@@ -476,7 +481,7 @@ mod tests {
         let mut seen = Published::default();
         assert_eq!(seen.banned(&published, me, ip("203.0.113.9"), 1000), None);
         let mut b = Bans::new(Some(d.path().join("db-bans")));
-        b.publish(published.clone()).unwrap();
+        b.publish(published.clone());
         assert_eq!(
             seen.banned(&published, me, ip("203.0.113.9"), 1000),
             Some(false)

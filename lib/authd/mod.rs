@@ -114,15 +114,7 @@ impl Authd {
         for p in problems {
             crate::warn!("ban table: {p}");
         }
-        let published = settings.run_dir.join(bans::PUBLISHED);
-        if let Err(e) = bans.publish(published.clone()) {
-            // The daemons ask over the socket instead.
-            crate::warn!(
-                "cannot publish the ban table at {}: {e}",
-                published.display()
-            );
-            let _ = std::fs::remove_file(&published);
-        }
+        bans.publish(settings.run_dir.join(bans::PUBLISHED));
         let (greylist, problem) = crate::antispam::scan::greylist::Table::load(
             &settings.db_dir.join(crate::antispam::scan::greylist::FILE),
         );
